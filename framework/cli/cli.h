@@ -1,0 +1,33 @@
+/* cli.h - the subcommand table and what subcommands share. */
+#ifndef DGM_CLI_H
+#define DGM_CLI_H
+
+#include <stdbool.h>
+
+/* Exit codes of every subcommand. */
+enum { DGM_EXIT_OK = 0, DGM_EXIT_FAILED = 1, DGM_EXIT_USAGE = 2 };
+
+typedef struct dgm_cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the command's name */
+    const char *summary;
+} dgm_cli_command;
+
+/* X(name, function, summary): one line per cmd_<name>.c. */
+#define DGM_CLI_COMMANDS(X)                                                \
+    X("run", dgm__cmd_run, "train an experiment into a run directory")    \
+    X("config", dgm__cmd_config, "print an experiment's resolved config") \
+    X("plugins", dgm__cmd_plugins, "list plugins, or show one's params")  \
+    X("sample", dgm__cmd_sample, "draw samples from a trained run")
+
+int dgm__cmd_run(int argc, char **argv);
+int dgm__cmd_config(int argc, char **argv);
+int dgm__cmd_plugins(int argc, char **argv);
+int dgm__cmd_sample(int argc, char **argv);
+
+/* True if argv holds --help or -h; prints `help` to stdout then. */
+bool dgm__cli_help(int argc, char **argv, const char *help);
+/* Print "dgm <cmd>: <last error> (<code name>)" to stderr. */
+void dgm__cli_error(const char *cmd, int code);
+
+#endif

@@ -1,0 +1,178 @@
+/* dgm/config.h - experiment configuration: a YAML tree that remembers where
+ * every node came from (file, line, column) and its key path.
+ *
+ * The host loads and validates the tree; a plugin receives its own,
+ * already validated node with every default filled in and reads it:
+ *
+ *     int64_t latent = dgm_cfg_int(cfg, "latent");
+ *     const dgm_config *enc = dgm_cfg_child(cfg, "encoder");
+ *     if (latent > 512)
+ *         return dgm_cfg_error(cfg, "latent", DGM_ERANGE,
+ *                              "at most 512, got %lld", (long long)latent);
+ *
+ * which produces "exp.yaml:7:11: model.latent: at most 512, got 1024".
+ *
+ * Ownership: dgm_config_load / _parse return a root the caller frees with
+ * dgm_config_free; nodes reached from it belong to the root.
+ */
+#ifndef DGM_CONFIG_H
+#define DGM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dgm/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dgm_config dgm_config;
+
+typedef enum dgm_cfg_kind {
+    DGM_CFG_NULL = 0,
+    DGM_CFG_SCALAR,
+    DGM_CFG_SEQ,
+    DGM_CFG_MAP
+} dgm_cfg_kind;
+
+/* ---- loading --------------------------------------------------------- */
+
+/* Parse a file. `include: base.yaml` (or a list) at the top level of any
+ * file is loaded first, relative to the including file, and the including
+ * file's keys are merged over it map by map. Anchors and aliases resolve. */
+DGM_API int dgm_config_load(dgm_config **out, const char *path);
+/* Parse text; `name` is what messages call the source. */
+DGM_API int dgm_config_parse(dgm_config **out, const char *text,
+                             const char *name);
+DGM_API void dgm_config_free(dgm_config *root);
+/* A deep copy (keeps source positions). */
+DGM_API dgm_config *dgm_config_clone(const dgm_config *node);
+
+/* Apply a command-line override: "a.b.c=value" replaces (the key must
+ * exist unless its parent map belongs to a plugin whose schema knows it;
+ * see the docs), "+a.b=value" adds a key that must not exist yet. Values
+ * are parsed as YAML ("[1, 2]", "{plugin: mlp}"). Indices: "a.b[1]=3". */
+DGM_API int dgm_config_override(dgm_config *root, const char *assignment);
+/* Set a path to a node (deep-copied), creating maps along the way. */
+DGM_API int dgm_config_set(dgm_config *root, const char *path,
+                           const dgm_config *value);
+
+/* Write as YAML (block style, keys in file order). */
+DGM_API int dgm_config_write(const dgm_config *node, FILE *f);
+/* Same into a malloc'ed string the caller frees with free(). */
+DGM_API char *dgm_config_to_string(const dgm_config *node);
+
+/* ---- navigation ------------------------------------------------------ */
+
+DGM_API dgm_cfg_kind dgm_cfg_kind_of(const dgm_config *node);
+/* A node by relative path ("model.encoder.hidden[1]"); NULL if absent. */
+DGM_API const dgm_config *dgm_cfg_get(const dgm_config *node,
+                                      const char *path);
+DGM_API dgm_config *dgm_cfg_get_mut(dgm_config *node, const char *path);
+DGM_API int dgm_cfg_len(const dgm_config *node); /* map or seq size */
+DGM_API const dgm_config *dgm_cfg_at(const dgm_config *node, int i);
+DGM_API const char *dgm_cfg_key_at(const dgm_config *map, int i);
+/* The scalar text of a node; NULL if not a scalar. */
+DGM_API const char *dgm_cfg_text(const dgm_config *node);
+
+/* Where a node came from. */
+DGM_API const char *dgm_cfg_file(const dgm_config *node);
+DGM_API int dgm_cfg_line(const dgm_config *node);   /* 1-based */
+DGM_API int dgm_cfg_column(const dgm_config *node); /* 1-based */
+/* "model.encoder.hidden[1]" ("" for the root). */
+DGM_API const char *dgm_cfg_path(const dgm_config *node);
+/* True if the node was filled in from a schema default. */
+DGM_API bool dgm_cfg_is_default(const dgm_config *node);
+
+/* ---- typed reading with errors --------------------------------------- */
+
+/* Each returns 0, or DGM_ETYPE / DGM_ERANGE with "file:line:col: path:
+ * ..." when the node is not of that type. */
+DGM_API int dgm_cfg_to_int(const dgm_config *node, int64_t *out);
+DGM_API int dgm_cfg_to_float(const dgm_config *node, double *out);
+DGM_API int dgm_cfg_to_bool(const dgm_config *node, bool *out);
+DGM_API int dgm_cfg_to_str(const dgm_config *node, const char **out);
+
+/* ---- reading validated values (what plugins use) --------------------- */
+
+/* For keys the schema declared; a missing or ill-typed key here is a
+ * programmer error in the plugin (the schema and the code disagree) and
+ * aborts with a message naming the key. */
+DGM_API int64_t dgm_cfg_int(const dgm_config *node, const char *key);
+DGM_API double dgm_cfg_float(const dgm_config *node, const char *key);
+DGM_API bool dgm_cfg_bool(const dgm_config *node, const char *key);
+DGM_API const char *dgm_cfg_str(const dgm_config *node, const char *key);
+/* A list of ints/floats: returns the count and writes at most max. */
+DGM_API int dgm_cfg_int_list(const dgm_config *node, const char *key,
+                             int64_t *out, int max);
+DGM_API int dgm_cfg_float_list(const dgm_config *node, const char *key,
+                               double *out, int max);
+/* A nested node (a sub-plugin's map); NULL if absent or null. */
+DGM_API const dgm_config *dgm_cfg_child(const dgm_config *node,
+                                        const char *key);
+DGM_API bool dgm_cfg_has(const dgm_config *node, const char *key);
+
+/* Set the last error to "file:line:col: path.key: <message>" for node's
+ * child `key` (or the node itself if key is NULL or absent) and return
+ * code. */
+DGM_API int dgm_cfg_error(const dgm_config *node, const char *key, int code,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- schemas --------------------------------------------------------- */
+
+typedef enum dgm_ptype {
+    DGM_P_BOOL = 1,
+    DGM_P_INT,
+    DGM_P_FLOAT,
+    DGM_P_STRING,
+    DGM_P_CHOICE,     /* a string from `choices` */
+    DGM_P_INT_LIST,
+    DGM_P_FLOAT_LIST,
+    DGM_P_STRING_LIST,
+    DGM_P_PLUGIN,     /* a map with `plugin:`, validated by that plugin */
+    DGM_P_PLUGIN_LIST,/* a list of such maps */
+    DGM_P_ANY         /* any YAML; the plugin checks it */
+} dgm_ptype;
+
+typedef struct dgm_param_spec {
+    const char *name;
+    dgm_ptype type;
+    /* YAML text of the default ("1.0e-3", "[400]", "null"); NULL means
+     * the key is required. For P_PLUGIN/P_PLUGIN_LIST, NULL or "null"
+     * means optional and absent. */
+    const char *default_value;
+    /* Inclusive range for INT/FLOAT and list elements; ignored if
+     * min > max. */
+    double min, max;
+    /* For CHOICE: "relu|tanh|gelu". For P_PLUGIN: the required plugin kind
+     * name ("block"), or NULL for any. */
+    const char *choices;
+    const char *help;
+} dgm_param_spec;
+
+/* Marks the end of a schema array. */
+#define DGM_PARAM_END {NULL, 0, NULL, 0, -1, NULL, NULL}
+/* An unbounded range. */
+#define DGM_NO_RANGE 0, -1
+
+/* Check `node` (a map) against schema: unknown keys (with a did-you-mean),
+ * types, ranges, choices, required keys; add the defaults for absent keys.
+ * `owner` names the plugin in messages. Keys in `extra_keys` (NULL-ended,
+ * may be NULL) are allowed and left alone. Nested P_PLUGIN values are not
+ * descended into (the host validates them when it creates that plugin). */
+DGM_API int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
+                                const char *owner,
+                                const char *const *extra_keys);
+
+/* The closest of candidates to word by edit distance, or NULL if none is
+ * close enough to suggest. */
+DGM_API const char *dgm_did_you_mean(const char *word,
+                                     const char *const *candidates, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

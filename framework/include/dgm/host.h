@@ -1,0 +1,107 @@
+/* dgm/host.h - what a program that hosts plugins uses: the plugin
+ * registry, experiments and the trainer. The dgm CLI is such a program;
+ * plugins never need this header.
+ *
+ *     dgm_registry *reg;
+ *     if (dgm_registry_new(&reg) < 0 ||
+ *         dgm_registry_add_dir(reg, "build/plugins") < 0 ||
+ *         dgm_registry_add_env(reg) < 0 || dgm_registry_scan(reg) < 0)
+ *         ...
+ *     const dgm_plugin_desc *d;
+ *     int rc = dgm_registry_find(reg, DGM_KIND_MODEL, "vae", &d, NULL);
+ *     dgm_registry_free(reg);   // unloads every plugin
+ */
+#ifndef DGM_HOST_H
+#define DGM_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dgm/config.h"
+#include "dgm/export.h"
+#include "dgm/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ====================================================================== */
+/* Plugin registry                                                        */
+/* ====================================================================== */
+
+typedef struct dgm_registry dgm_registry;
+
+/* Ownership: dgm_registry_new -> dgm_registry_free, which dlcloses every
+ * plugin; descriptors found through it die with it. */
+DGM_API int dgm_registry_new(dgm_registry **out);
+DGM_API void dgm_registry_free(dgm_registry *r);
+/* Append a folder to the search path (missing folders are kept in the
+ * path, and shown in "not found" messages, but skipped). */
+DGM_API int dgm_registry_add_dir(dgm_registry *r, const char *dir);
+/* Append each folder of $DGM_PLUGIN_PATH (colon-separated). */
+DGM_API int dgm_registry_add_env(dgm_registry *r);
+/* Append the plugin folder that belongs to the running dgm executable
+ * (<exe>/../plugins in a build tree, <exe>/../lib/dgm/plugins installed). */
+DGM_API int dgm_registry_add_default(dgm_registry *r);
+/* Load every *.so in the search path, in order. A file that cannot be
+ * loaded (dlopen failure, no query symbol, ABI mismatch, bad descriptor)
+ * is recorded as a problem, and the rest still load; two plugins of one
+ * name make that name ambiguous (using it is an error naming both files).
+ * Returns the number of problems (>= 0) or a negative code. */
+DGM_API int dgm_registry_scan(dgm_registry *r);
+/* Load one file explicitly (a YAML `plugin:` given as a path). Fails with
+ * the file's problem. */
+DGM_API int dgm_registry_load_file(dgm_registry *r, const char *path);
+
+/* Problems met while scanning: "file: message". */
+DGM_API int dgm_registry_problem_count(const dgm_registry *r);
+DGM_API const char *dgm_registry_problem(const dgm_registry *r, int i);
+
+/* Find a plugin by name (or by path, when name holds '/' or ends in .so:
+ * the file is loaded on demand). kind 0 accepts any kind; otherwise a
+ * plugin of another kind fails with DGM_EKIND naming the file and both
+ * kinds. Not found: DGM_ENOTFOUND listing the search path. */
+DGM_API int dgm_registry_find(dgm_registry *r, dgm_kind kind,
+                              const char *name, const dgm_plugin_desc **desc,
+                              const char **file);
+DGM_API int dgm_registry_count(const dgm_registry *r);
+DGM_API const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
+                                               const char **file);
+/* The search path joined with ':'. */
+DGM_API const char *dgm_registry_search_path(const dgm_registry *r);
+
+/* ====================================================================== */
+/* Experiments and the trainer                                            */
+/* ====================================================================== */
+
+typedef struct dgm_experiment dgm_experiment;
+
+typedef struct dgm_run_options {
+    const char *runs_root;   /* default "runs" */
+    const char *run_dir;     /* exact run directory (NULL: runs_root/name/time) */
+    const char *resume_dir;  /* continue this run */
+    bool quiet;              /* no progress output */
+    int threads;             /* 0: the experiment's `threads:` */
+} dgm_run_options;
+
+/* Load an experiment file, apply overrides ("a.b=v", "+a.b=v"), resolve
+ * every plugin and validate every section. Nothing is built yet. */
+DGM_API int dgm_experiment_load(dgm_experiment **out, dgm_registry *reg,
+                                const char *path, const char *const *overrides,
+                                int n_overrides);
+/* Same from an already loaded config tree (taken over by the experiment). */
+DGM_API int dgm_experiment_from_config(dgm_experiment **out,
+                                       dgm_registry *reg, dgm_config *root);
+DGM_API void dgm_experiment_free(dgm_experiment *e);
+/* The resolved config (defaults filled in). */
+DGM_API const dgm_config *dgm_experiment_config(const dgm_experiment *e);
+
+/* Build, train, evaluate, write the run directory. Returns 0, or a code:
+ * DGM_EDIVERGED for a non-finite loss (summary says "diverged"). */
+DGM_API int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

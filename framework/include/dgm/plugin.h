@@ -1,0 +1,292 @@
+/* dgm/plugin.h - the plugin ABI: descriptors, kinds and their interfaces.
+ *
+ * A plugin is a shared object exporting one function, dgm_plugin_query,
+ * which returns descriptors by index until NULL, so one file may carry
+ * several plugins. Everything else in the file is static.
+ *
+ *     static const dgm_param_spec params[] = {
+ *         {"slope", DGM_P_FLOAT, "0.2", 0.0, 1.0, NULL, "negative slope"},
+ *         DGM_PARAM_END,
+ *     };
+ *     static const dgm_block_iface iface = {.create = create,
+ *                                           .forward = forward,
+ *                                           .destroy = destroy};
+ *     static const dgm_plugin_desc desc = {
+ *         DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "leaky",
+ *         .version = "1.0", .summary = "leaky ReLU", .params = params,
+ *         .iface = &iface};
+ *     DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+ *     {
+ *         return i == 0 ? &desc : NULL;
+ *     }
+ *
+ * Rules (the host relies on them):
+ *   1. The host checks abi_major == DGM_ABI_MAJOR, abi_minor <= the host's
+ *      and size before reading anything else, and refuses the file with a
+ *      message naming it and both versions otherwise.
+ *   2. Descriptors and everything they point to are static: the host never
+ *      frees what a plugin returns.
+ *   3. The config a create() receives is validated against `params` with
+ *      defaults filled in; it stays valid until destroy().
+ *   4. create() returns 0 and sets *self, or a DGM_E* code with a message
+ *      (dgm_error / dgm_cfg_error); the host prefixes the plugin's name.
+ *      destroy(self) frees what create made; the host calls it once.
+ *   5. Optional interface slots may be NULL.
+ */
+#ifndef DGM_PLUGIN_H
+#define DGM_PLUGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dgm/config.h"
+#include "dgm/error.h"
+#include "dgm/export.h"
+#include "dgm/graph.h"
+#include "dgm/rng.h"
+#include "dgm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DGM_ABI_MAJOR 1
+#define DGM_ABI_MINOR 0
+
+#define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
+
+typedef enum dgm_kind {
+    DGM_KIND_DATASET = 1,
+    DGM_KIND_AUGMENT,
+    DGM_KIND_BLOCK,
+    DGM_KIND_MODEL,
+    DGM_KIND_LOSS,
+    DGM_KIND_OPTIMIZER,
+    DGM_KIND_METRIC,
+    DGM_KIND_COUNT_ /* one past the last */
+} dgm_kind;
+
+/* "dataset", "block", ...; NULL for an unknown value. */
+DGM_API const char *dgm_kind_name(dgm_kind k);
+
+typedef struct dgm_plugin_desc {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    uint32_t size; /* sizeof(dgm_plugin_desc) as the plugin was built */
+    dgm_kind kind;
+    const char *name;    /* unique among loaded plugins */
+    const char *version; /* the plugin's own version */
+    const char *summary; /* one line */
+    const dgm_param_spec *params; /* ends with DGM_PARAM_END; may be NULL */
+    const void *iface;   /* the kind's interface struct, below */
+    void *reserved[4];
+} dgm_plugin_desc;
+
+#define DGM_PLUGIN_HEADER                                                  \
+    .abi_major = DGM_ABI_MAJOR, .abi_minor = DGM_ABI_MINOR,                \
+    .size = sizeof(dgm_plugin_desc)
+
+typedef const dgm_plugin_desc *(*dgm_plugin_query_fn)(uint32_t index);
+
+/* ====================================================================== */
+/* Shared types                                                           */
+/* ====================================================================== */
+
+typedef enum dgm_split {
+    DGM_SPLIT_TRAIN = 0,
+    DGM_SPLIT_TEST, /* the held-out split: test or validation */
+    DGM_SPLIT_COUNT
+} dgm_split;
+
+/* What a dataset holds. Shapes are per example (no batch dimension). */
+typedef struct dgm_data_info {
+    dgm_shape x_shape;
+    dgm_dtype x_dtype;
+    bool has_y;
+    dgm_shape y_shape; /* rank 0 for one class label per example */
+    dgm_dtype y_dtype;
+    int64_t n_classes; /* classes, or vocabulary size; 0 if none */
+    int64_t size[DGM_SPLIT_COUNT];
+    float x_min, x_max; /* value range of x, for images */
+} dgm_data_info;
+
+/* A batch the host allocates (x [n, x_shape], y [n, y_shape] or NULL,
+ * y_mask [n] f32 or NULL) and a dataset fills. */
+typedef struct dgm_batch {
+    int64_t n;
+    dgm_tensor *x;
+    dgm_tensor *y;
+    dgm_tensor *y_mask; /* 1 where the label may be used, else 0 */
+} dgm_batch;
+
+/* A small name -> var map: a model's inputs and outputs for one step. */
+typedef struct dgm_vars dgm_vars;
+DGM_API int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v);
+/* NULL if absent (no error is set). */
+DGM_API dgm_var *dgm_vars_get(const dgm_vars *vs, const char *name);
+DGM_API int dgm_vars_count(const dgm_vars *vs);
+DGM_API const char *dgm_vars_name_at(const dgm_vars *vs, int i);
+
+/* One step's context for a model: graph, RNG, whether training. */
+typedef struct dgm_step {
+    dgm_graph *g;
+    dgm_rng *rng;
+    int64_t step;  /* optimizer steps done so far */
+    bool training;
+    void *host_;   /* the host's; do not touch */
+} dgm_step;
+
+/* Apply the experiment's differentiable augmentations to x (identity if
+ * there are none). Models call it where augmentation belongs, e.g. on
+ * every discriminator input. */
+DGM_API dgm_var *dgm_step_augment(dgm_step *s, dgm_var *x);
+
+/* ====================================================================== */
+/* Building models from blocks                                            */
+/* ====================================================================== */
+
+typedef struct dgm_build dgm_build;
+typedef struct dgm_block dgm_block;
+
+/* Create a parameter "<scope>.<name>" in the model being built. */
+DGM_API int dgm_build_param(dgm_build *b, const char *name,
+                            dgm_param_role role, int ndim,
+                            const int64_t *shape, dgm_param **out);
+/* The RNG for initialisation (seeded from the experiment). */
+DGM_API dgm_rng *dgm_build_rng(dgm_build *b);
+DGM_API const char *dgm_build_scope(const dgm_build *b);
+/* Create the block plugin named by cfg's `plugin:` under scope
+ * "<current scope>.<scope>". `in` is the per-example input shape; `out`
+ * holds the requested output shape (ndim 0: the block chooses) and
+ * receives the actual one. The host owns the block and destroys it with
+ * the model. */
+DGM_API int dgm_block_create(dgm_build *b, const dgm_config *cfg,
+                             const char *scope, const dgm_shape *in,
+                             dgm_shape *out, dgm_block **blk);
+DGM_API dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x);
+
+/* ====================================================================== */
+/* Kind interfaces                                                        */
+/* ====================================================================== */
+
+typedef struct dgm_dataset_iface {
+    int (*create)(void **self, const dgm_config *cfg);
+    int (*info)(void *self, dgm_data_info *out);
+    /* Fill batch with examples idx[0..batch->n) of split; per-example
+     * randomness (binarisation, random windows) draws from rng. */
+    int (*get)(void *self, dgm_split split, const int64_t *idx,
+               dgm_batch *batch, dgm_rng *rng);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_dataset_iface;
+
+typedef struct dgm_augment_iface {
+    int (*create)(void **self, const dgm_config *cfg,
+                  const dgm_data_info *data);
+    /* In-place on a data batch x [n, ...]; NULL if differentiable only. */
+    int (*apply)(void *self, dgm_tensor *x, dgm_rng *rng);
+    /* On the graph (differentiable); NULL if not. */
+    dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x, dgm_rng *rng);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_augment_iface;
+
+typedef struct dgm_block_iface {
+    int (*create)(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_shape *in, dgm_shape *out);
+    /* x [N, in...] -> [N, out...] */
+    dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_block_iface;
+
+/* A training phase: its parameters and default objective. */
+typedef struct dgm_phase_desc {
+    const char *name;      /* "train", "discriminator", ... */
+    const char *params;    /* space-separated globs: "generator.*" */
+    const char *objective; /* default objective, YAML flow text */
+    int repeat;            /* default updates per step (n_critic) */
+} dgm_phase_desc;
+
+typedef struct dgm_model_iface {
+    int (*create)(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_data_info *data);
+    /* The phases in training order; returns their count (>= 1). */
+    int (*phases)(void *self, const dgm_phase_desc **out);
+    /* io holds "x" (and "y", "y_mask" if the data has labels); add the
+     * named outputs the phase's objective reads. */
+    int (*forward)(void *self, dgm_step *s, int phase, dgm_vars *io);
+    /* n samples in data space [n, x_shape...]; io may hold "y" to
+     * condition on. */
+    int (*sample)(void *self, dgm_step *s, int64_t n, dgm_vars *io,
+                  dgm_var **out);
+    /* Optional: per-example log p(x) estimate [N] from k importance
+     * samples. */
+    int (*log_likelihood)(void *self, dgm_step *s, dgm_var *x, int k,
+                          dgm_var **out);
+    /* Optional: reconstruction of x in data space. */
+    int (*reconstruct)(void *self, dgm_step *s, dgm_var *x, dgm_var **out);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_model_iface;
+
+typedef struct dgm_loss_iface {
+    int (*create)(void **self, const dgm_config *cfg); /* may be NULL */
+    int min_inputs, max_inputs;
+    const char *inputs_help; /* "logits target" */
+    /* Per-example values [N] (the host takes the, possibly masked, batch
+     * mean) or a scalar. */
+    dgm_var *(*apply)(void *self, dgm_graph *g, dgm_var *const *in, int n);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_loss_iface;
+
+typedef struct dgm_optimizer_iface {
+    int (*create)(void **self, const dgm_config *cfg);
+    /* Update ps[0..n) (trainable weights with gradients) at learning rate
+     * lr; t is the 1-based update count. Keep state in dgm_param_slot so
+     * it checkpoints. */
+    int (*step)(void *self, dgm_param *const *ps, int n, double lr,
+                int64_t t);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_optimizer_iface;
+
+typedef struct dgm_eval dgm_eval;
+typedef struct dgm_results dgm_results;
+
+typedef struct dgm_metric_iface {
+    int (*create)(void **self, const dgm_config *cfg);
+    int (*evaluate)(void *self, dgm_eval *ev, dgm_results *out);
+    void (*destroy)(void *self);
+    void *reserved[4];
+} dgm_metric_iface;
+
+/* ---- what a metric can ask of the host -------------------------------- */
+
+DGM_API const dgm_data_info *dgm_eval_data(dgm_eval *ev);
+/* Load examples [start, start + n) of split into a fresh eval-mode step
+ * (no gradients); io holds "x", "y", "y_mask". Valid until the next call. */
+DGM_API int dgm_eval_batch(dgm_eval *ev, dgm_split split, int64_t start,
+                           int64_t n, dgm_step **s, dgm_vars **io);
+/* The model's forward for its first phase on the loaded batch. */
+DGM_API int dgm_eval_forward(dgm_eval *ev, dgm_step *s, dgm_vars *io);
+/* The first phase's objective per example: total [N], and each term's
+ * weighted values into terms[i] when terms is not NULL (up to max). */
+DGM_API int dgm_eval_objective(dgm_eval *ev, dgm_step *s, dgm_vars *io,
+                               dgm_var **total, dgm_var **terms, int max,
+                               int *n_terms);
+DGM_API int dgm_eval_log_likelihood(dgm_eval *ev, dgm_step *s, dgm_var *x,
+                                    int k, dgm_var **out);
+DGM_API int dgm_eval_reconstruct(dgm_eval *ev, dgm_step *s, dgm_var *x,
+                                 dgm_var **out);
+DGM_API int dgm_eval_sample(dgm_eval *ev, dgm_step *s, int64_t n,
+                            dgm_var **out);
+
+DGM_API int dgm_results_set(dgm_results *r, const char *name, double value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

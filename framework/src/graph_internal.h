@@ -1,0 +1,87 @@
+/* graph_internal.h - what op files share with the tape (never installed).
+ *
+ * An op file (op_<family>.c) holds, per op: the public constructor, a plain
+ * C reference kernel, the oneDNN path, and the backward rule, e.g.
+ *
+ *     static int linear_backward(dgm_graph *g, dgm_var *node);
+ *     static const dgm__op op_linear = {"linear", linear_backward};
+ *
+ *     dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
+ *     {
+ *         if (!x || !w) return NULL;               // earlier error
+ *         ... check shapes: return dgm__fail_null(g, DGM_ESHAPE,
+ *                 "linear: x %s and w %s disagree", ...);
+ *         dgm_tensor *y = dgm__alloc(g, DGM_F32, 2, shape);
+ *         ... forward via dgm__use_dnnl(g) ? dnnl : reference
+ *         dgm_var *ins[3] = {x, w, b};
+ *         return dgm__node(g, &op_linear, y, ins, b ? 3 : 2);
+ *     }
+ *
+ * Backward rules read node->grad (d loss / d output) and add (+=) into
+ * dgm__grad_buf(g, node->in[i]) for each input with requires_grad.
+ */
+#ifndef DGM_GRAPH_INTERNAL_H
+#define DGM_GRAPH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dgm/error.h"
+#include "dgm/graph.h"
+#include "dgm/tensor.h"
+
+typedef struct dgm__op {
+    const char *name;
+    /* Accumulate input gradients from node->grad; 0 or DGM_E*. */
+    int (*backward)(dgm_graph *g, dgm_var *node);
+} dgm__op;
+
+#define DGM__MAX_SAVED 6
+
+struct dgm_var {
+    const dgm__op *op;     /* NULL for leaves */
+    dgm_tensor *value;
+    dgm_tensor *grad;      /* NULL until backward asks for it */
+    dgm_param *param;      /* set for dgm_param_var leaves */
+    bool requires_grad;
+    int n_in;
+    dgm_var **in;          /* n_in inputs (entries may be NULL) */
+    dgm_tensor *saved[DGM__MAX_SAVED]; /* what backward needs */
+    union {
+        float f[8];
+        int64_t i[8];
+    } attr;                /* op attributes (axes, slope, ...) */
+    void *ctx;             /* op-specific data in the arena */
+};
+
+/* A contiguous, zero-filled tensor in the graph's arena. Sets the graph
+ * status and returns NULL when out of memory. */
+dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
+                       const int64_t *shape);
+/* Uninitialised memory in the arena (64-byte aligned). */
+void *dgm__arena_alloc(dgm_graph *g, size_t bytes);
+/* A tensor struct in the arena describing a view of `base` (same storage,
+ * no copy); the caller then edits shape/strides/data. */
+dgm_tensor *dgm__view(dgm_graph *g, const dgm_tensor *base);
+
+/* Make a node for an op's result. It requires grad if grad recording is
+ * on and any input requires grad; then it goes on the tape and the inputs
+ * array is copied into the arena. Returns NULL only when out of memory. */
+dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
+                   dgm_var *const *in, int n_in);
+
+/* The gradient buffer of v (zero-filled on first request; for a parameter
+ * var, the parameter's own grad tensor). NULL if v needs no gradient. */
+dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v);
+
+/* Record the first error on the graph and set the last error; returns
+ * code (or NULL for the _null form). */
+int dgm__fail(dgm_graph *g, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void *dgm__fail_null(dgm_graph *g, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+bool dgm__use_dnnl(const dgm_graph *g);
+bool dgm__grad_enabled(const dgm_graph *g);
+
+#endif

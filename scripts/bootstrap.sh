@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages dgm needs (idempotent; run as root).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git
+      libdnnl-dev libyaml-dev check zlib1g-dev libpng-dev libdlpack-dev
+      libjansson-dev liblapacke-dev libopenblas-dev libopenblas0-openmp
+      dataset-fashion-mnist python3-numpy)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
