@@ -1,0 +1,225 @@
+/* schedule.c - learning-rate schedules (constant, step, cosine, linear,
+ * each with linear warm-up) and clipping by global gradient norm. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "schedule.h"
+
+#define HUGE_RANGE 1e300
+
+const char *const dgm__optimizer_host_keys[] = {
+    "schedule", "warmup", "step_size", "gamma", "min_lr", "clip_norm", NULL};
+
+const dgm_param_spec dgm__schedule_schema[] = {
+    {"schedule", DGM_P_CHOICE, "constant", DGM_NO_RANGE,
+     "constant|step|cosine|linear",
+     "learning-rate schedule the host applies to this optimizer"},
+    {"warmup", DGM_P_INT, "0", 0, HUGE_RANGE, NULL,
+     "updates of linear warm-up from 0 to lr before the schedule"},
+    {"step_size", DGM_P_INT, "1000", 1, HUGE_RANGE, NULL,
+     "step: updates between two decays by gamma"},
+    {"gamma", DGM_P_FLOAT, "0.1", 0, HUGE_RANGE, NULL,
+     "step: factor applied every step_size updates"},
+    {"min_lr", DGM_P_FLOAT, "0", 0, HUGE_RANGE, NULL,
+     "cosine, linear: the rate reached at the last update"},
+    {"clip_norm", DGM_P_FLOAT, "0", 0, HUGE_RANGE, NULL,
+     "clip gradients to this global 2-norm before each update; 0: off"},
+    DGM_PARAM_END,
+};
+
+static const char *const kind_names[] = {"constant", "step", "cosine",
+                                         "linear"};
+
+const char *dgm__schedule_name(dgm__sched_kind k)
+{
+    if ((int)k < 0 || (size_t)k >= sizeof kind_names / sizeof *kind_names)
+        return "?";
+    return kind_names[k];
+}
+
+void dgm__schedule_init(dgm__schedule *s)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = DGM__SCHED_CONSTANT;
+    s->step_size = 1000;
+    s->gamma = 0.1;
+}
+
+/* One host key: the config's value if present (type- and range-checked,
+ * since the host may not have validated the map against our schema), else
+ * the schema default. Exactly one of i / f / choice receives it. */
+static int read_key(const dgm_config *node, const dgm_param_spec *sp,
+                    int64_t *i, double *f, int *choice)
+{
+    const dgm_config *v = dgm_cfg_get(node, sp->name);
+    if (sp->type == DGM_P_CHOICE) {
+        const char *text = sp->default_value;
+        if (v) {
+            int rc = dgm_cfg_to_str(v, &text);
+            if (rc < 0)
+                return rc;
+        }
+        for (int k = 0; k < (int)(sizeof kind_names / sizeof *kind_names);
+             k++)
+            if (!strcmp(text, kind_names[k])) {
+                *choice = k;
+                return 0;
+            }
+        const char *sugg = dgm_did_you_mean(
+            text, kind_names, (int)(sizeof kind_names / sizeof *kind_names));
+        return dgm_cfg_error(node, sp->name, DGM_ERANGE,
+                             "unknown schedule '%s'%s%s%s (one of %s)", text,
+                             sugg ? " (did you mean '" : "",
+                             sugg ? sugg : "", sugg ? "'?)" : "",
+                             sp->choices);
+    }
+    double x;
+    if (sp->type == DGM_P_INT) {
+        int64_t n = 0;
+        if (v) {
+            int rc = dgm_cfg_to_int(v, &n);
+            if (rc < 0)
+                return rc;
+        } else {
+            n = strtoll(sp->default_value, NULL, 10);
+        }
+        *i = n;
+        x = (double)n;
+    } else {
+        double d = 0;
+        if (v) {
+            int rc = dgm_cfg_to_float(v, &d);
+            if (rc < 0)
+                return rc;
+        } else {
+            d = strtod(sp->default_value, NULL);
+        }
+        *f = d;
+        x = d;
+    }
+    if (!(x >= sp->min && x <= sp->max))
+        return dgm_cfg_error(node, sp->name, DGM_ERANGE,
+                             "must be >= %g, got %g", sp->min, x);
+    return 0;
+}
+
+int dgm__schedule_from_config(dgm__schedule *s,
+                              const dgm_config *optimizer_node,
+                              int64_t total_steps)
+{
+    if (!s || !optimizer_node)
+        return dgm_error(DGM_EINVAL, "schedule: no %s given",
+                         s ? "optimizer config" : "schedule to fill");
+    dgm__schedule r;
+    dgm__schedule_init(&r);
+    for (const dgm_param_spec *sp = dgm__schedule_schema; sp->name; sp++) {
+        int64_t iv = 0;
+        double fv = 0;
+        int choice = 0;
+        int rc = read_key(optimizer_node, sp, &iv, &fv, &choice);
+        if (rc < 0)
+            return rc;
+        if (!strcmp(sp->name, "schedule"))
+            r.kind = (dgm__sched_kind)choice;
+        else if (!strcmp(sp->name, "warmup"))
+            r.warmup = iv;
+        else if (!strcmp(sp->name, "step_size"))
+            r.step_size = iv;
+        else if (!strcmp(sp->name, "gamma"))
+            r.gamma = fv;
+        else if (!strcmp(sp->name, "min_lr"))
+            r.min_lr = fv;
+        else if (!strcmp(sp->name, "clip_norm"))
+            r.clip_norm = fv;
+    }
+    r.total_steps = total_steps;
+    /* Cosine and linear are defined by where they end, so they need the
+     * run's length; a warm-up as long as the run leaves nothing to decay. */
+    if (r.kind == DGM__SCHED_COSINE || r.kind == DGM__SCHED_LINEAR) {
+        if (total_steps <= 0)
+            return dgm_cfg_error(optimizer_node, "schedule", DGM_ECONFIG,
+                                 "'%s' needs the run's number of updates, "
+                                 "got %lld",
+                                 dgm__schedule_name(r.kind),
+                                 (long long)total_steps);
+        if (r.warmup >= total_steps)
+            return dgm_cfg_error(optimizer_node, "warmup", DGM_ECONFIG,
+                                 "%lld warm-up updates leave none of the "
+                                 "run's %lld for the '%s' schedule",
+                                 (long long)r.warmup, (long long)total_steps,
+                                 dgm__schedule_name(r.kind));
+    }
+    *s = r;
+    return 0;
+}
+
+double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step)
+{
+    if (step < 0)
+        step = 0;
+    if (s->warmup > 0 && step < s->warmup)
+        return base_lr * (double)step / (double)s->warmup;
+    int64_t k = step - s->warmup;
+    int64_t span = s->total_steps - s->warmup;
+    switch (s->kind) {
+    case DGM__SCHED_CONSTANT:
+        return base_lr;
+    case DGM__SCHED_STEP:
+        return base_lr *
+               pow(s->gamma, (double)(k / (s->step_size > 0 ? s->step_size
+                                                            : 1)));
+    case DGM__SCHED_COSINE:
+        if (span <= 0 || k >= span)
+            return s->min_lr;
+        return s->min_lr + (base_lr - s->min_lr) * 0.5 *
+                               (1.0 + cos(M_PI * (double)k / (double)span));
+    case DGM__SCHED_LINEAR:
+        if (span <= 0 || k >= span)
+            return s->min_lr;
+        return base_lr + (s->min_lr - base_lr) * (double)k / (double)span;
+    }
+    return base_lr;
+}
+
+static double sum_squares(const float *restrict g, int64_t n)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        acc += (double)g[i] * (double)g[i];
+    return acc;
+}
+
+static void scale(float *restrict g, int64_t n, float c)
+{
+    for (int64_t i = 0; i < n; i++)
+        g[i] *= c;
+}
+
+static bool clippable(const dgm_param *p)
+{
+    return p && !p->frozen && p->grad && p->grad->dtype == DGM_F32;
+}
+
+double dgm__clip_grad_norm(dgm_param *const *ps, int n, double max_norm)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++)
+        if (clippable(ps[i]))
+            ss += sum_squares(dgm_tensor_f32(ps[i]->grad),
+                              dgm_tensor_numel(ps[i]->grad));
+    double norm = sqrt(ss);
+    if (!(max_norm > 0))
+        return norm;
+    /* torch: coef = max_norm / (norm + 1e-6), clamped to at most 1, and a
+     * NaN norm propagates into the gradients. */
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0 || isnan(coef))
+        for (int i = 0; i < n; i++)
+            if (clippable(ps[i]))
+                scale(dgm_tensor_f32(ps[i]->grad),
+                      dgm_tensor_numel(ps[i]->grad), (float)coef);
+    return norm;
+}
