@@ -1,0 +1,354 @@
+/* op_norm.c - dgm_batch_norm (batch statistics in training, running ones in
+ * eval, PyTorch's momentum update with the unbiased variance) and
+ * dgm_layer_norm (over the last dimension), forward and backward.
+ *
+ * Kernels: plain C with OpenMP over channels / rows, on both backends (see
+ * the figures below for why oneDNN's bnorm is not used on NCHW).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
+{
+    if (dgm_tensor_is_contiguous(t))
+        return t;
+    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
+    if (!c || dgm_tensor_copy(c, t) < 0)
+        return NULL;
+    return c;
+}
+
+/* ====================================================================== */
+/* Batch norm                                                             */
+/* ====================================================================== */
+
+/* x [N, C, S] -> per-channel mean and biased variance (double sums). */
+static void bn_stats(const float *x, int64_t n, int64_t c, int64_t s,
+                     float *mean, float *var)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < c; j++) {
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + j) * s;
+            for (int64_t k = 0; k < s; k++)
+                sum += p[k];
+        }
+        double m = sum / (double)(n * s);
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + j) * s;
+            for (int64_t k = 0; k < s; k++) {
+                double d = p[k] - m;
+                sq += d * d;
+            }
+        }
+        mean[j] = (float)m;
+        var[j] = (float)(sq / (double)(n * s));
+    }
+}
+
+/* y = (x - mean) * invstd * gamma + beta; x, y [N, C, S] */
+static void bn_apply(float *y, const float *x, int64_t n, int64_t c, int64_t s,
+                     const float *mean, const float *invstd,
+                     const float *gamma, const float *beta)
+{
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            float a = invstd[j] * (gamma ? gamma[j] : 1.0f);
+            float b = (beta ? beta[j] : 0.0f) - mean[j] * a;
+            const float *p = x + (i * c + j) * s;
+            float *q = y + (i * c + j) * s;
+            for (int64_t k = 0; k < s; k++)
+                q[k] = p[k] * a + b;
+        }
+}
+
+static int bn_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_var *xv = node->in[0], *gv = node->in[1], *bv = node->in[2];
+    dgm_tensor *x = node->saved[0], *mean_t = node->saved[1],
+               *invstd_t = node->saved[2], *gamma_t = node->saved[3];
+    dgm_tensor *dyt = contig(g, node->grad);
+    if (!dyt)
+        return DGM_ENOMEM;
+    const bool batch_stats = node->attr.i[0] != 0;
+    const int64_t n = x->shape[0], c = x->shape[1];
+    const int64_t s = dgm_tensor_numel(x) / (n * c), m = n * s;
+    dgm_tensor *dx = xv->requires_grad ? dgm__grad_buf(g, xv) : NULL;
+    dgm_tensor *dg = gv && gv->requires_grad ? dgm__grad_buf(g, gv) : NULL;
+    dgm_tensor *db = bv && bv->requires_grad ? dgm__grad_buf(g, bv) : NULL;
+    const float *xp = dgm_tensor_f32(x), *dy = dgm_tensor_f32(dyt);
+    const float *mean = dgm_tensor_f32(mean_t),
+                *invstd = dgm_tensor_f32(invstd_t);
+    const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
+    float *dxp = dx ? dgm_tensor_f32(dx) : NULL;
+    float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
+    float *dbp = db ? dgm_tensor_f32(db) : NULL;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < c; j++) {
+        double sdy = 0.0, sdyx = 0.0;
+        const float mu = mean[j], is = invstd[j];
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = xp + (i * c + j) * s, *q = dy + (i * c + j) * s;
+            for (int64_t k = 0; k < s; k++) {
+                sdy += q[k];
+                sdyx += (double)q[k] * (p[k] - mu);
+            }
+        }
+        sdyx *= is; /* sum dy * xhat */
+        if (dgp)
+            dgp[j] += (float)sdyx;
+        if (dbp)
+            dbp[j] += (float)sdy;
+        if (!dxp)
+            continue;
+        const float a = is * (gamma ? gamma[j] : 1.0f);
+        const float mdy = batch_stats ? (float)(sdy / (double)m) : 0.0f;
+        const float mdyx = batch_stats ? (float)(sdyx / (double)m) : 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = xp + (i * c + j) * s, *q = dy + (i * c + j) * s;
+            float *r = dxp + (i * c + j) * s;
+            for (int64_t k = 0; k < s; k++) {
+                float xh = (p[k] - mu) * is;
+                r[k] += a * (q[k] - mdy - xh * mdyx);
+            }
+        }
+    }
+    return 0;
+}
+
+static const dgm__op op_batch_norm = {"batch_norm", bn_backward};
+
+static bool vec_ok(const dgm_tensor *t, int64_t c)
+{
+    return t->ndim == 1 && t->shape[0] == c && t->dtype == DGM_F32;
+}
+
+dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
+                        dgm_param *running_mean, dgm_param *running_var,
+                        float momentum, float eps)
+{
+    if (!xv)
+        return NULL;
+    dgm_tensor *xt = xv->value;
+    char sx[96];
+    dgm_tensor_describe(xt, sx, sizeof sx);
+    if (xt->dtype != DGM_F32 || xt->ndim < 2 || xt->ndim > 5)
+        return dgm__fail_null(g, DGM_ESHAPE,
+                              "batch_norm: want f32 x [N, C] or [N, C, ...], "
+                              "got %s",
+                              sx);
+    const int64_t n = xt->shape[0], c = xt->shape[1];
+    const int64_t s = n && c ? dgm_tensor_numel(xt) / (n * c) : 0;
+    if (n < 1 || c < 1 || s < 1)
+        return dgm__fail_null(g, DGM_ESHAPE, "batch_norm: empty x %s", sx);
+    struct {
+        const char *what;
+        const dgm_tensor *t;
+    } vecs[4] = {{"gamma", gv ? gv->value : NULL},
+                 {"beta", bv ? bv->value : NULL},
+                 {"running_mean", running_mean ? running_mean->value : NULL},
+                 {"running_var", running_var ? running_var->value : NULL}};
+    for (int i = 0; i < 4; i++) {
+        if (vecs[i].t && !vec_ok(vecs[i].t, c)) {
+            char sv[96];
+            dgm_tensor_describe(vecs[i].t, sv, sizeof sv);
+            return dgm__fail_null(g, DGM_ESHAPE,
+                                  "batch_norm: %s %s does not match x %s "
+                                  "(want [%lld] f32)",
+                                  vecs[i].what, sv, sx, (long long)c);
+        }
+    }
+    if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
+        return dgm__fail_null(g, DGM_EINVAL,
+                              "batch_norm: eps %g must be > 0 and momentum %g "
+                              "in [0, 1] (x %s)",
+                              (double)eps, (double)momentum, sx);
+    const bool have_running = running_mean && running_var;
+    const bool batch_stats = dgm_graph_training(g) || !have_running;
+    if (batch_stats && n * s < 2)
+        return dgm__fail_null(g, DGM_ESHAPE,
+                              "batch_norm: x %s has one value per channel; "
+                              "training needs more",
+                              sx);
+
+    dgm_tensor *x = contig(g, xt);
+    dgm_tensor *gamma = gv ? contig(g, gv->value) : NULL;
+    dgm_tensor *beta = bv ? contig(g, bv->value) : NULL;
+    int64_t cs[1] = {c};
+    dgm_tensor *mean_t = dgm__alloc(g, DGM_F32, 1, cs);
+    dgm_tensor *invstd_t = dgm__alloc(g, DGM_F32, 1, cs);
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, xt->ndim, xt->shape);
+    if (!x || (gv && !gamma) || (bv && !beta) || !mean_t || !invstd_t || !y)
+        return NULL;
+    float *mean = dgm_tensor_f32(mean_t), *invstd = dgm_tensor_f32(invstd_t);
+    if (batch_stats) {
+        bn_stats(dgm_tensor_f32(x), n, c, s, mean, invstd);
+        if (dgm_graph_training(g) && have_running) {
+            float *rm = dgm_tensor_f32(running_mean->value);
+            float *rv = dgm_tensor_f32(running_var->value);
+            const double unbias = (double)(n * s) / (double)(n * s - 1);
+            for (int64_t j = 0; j < c; j++) {
+                rm[j] = (1.0f - momentum) * rm[j] + momentum * mean[j];
+                rv[j] = (float)((1.0 - momentum) * rv[j] +
+                                momentum * invstd[j] * unbias);
+            }
+        }
+        for (int64_t j = 0; j < c; j++)
+            invstd[j] = 1.0f / sqrtf(invstd[j] + eps);
+    } else {
+        const float *rm = dgm_tensor_f32(running_mean->value);
+        const float *rv = dgm_tensor_f32(running_var->value);
+        for (int64_t j = 0; j < c; j++) {
+            mean[j] = rm[j];
+            invstd[j] = 1.0f / sqrtf(rv[j] + eps);
+        }
+    }
+    bn_apply(dgm_tensor_f32(y), dgm_tensor_f32(x), n, c, s, mean, invstd,
+             gamma ? dgm_tensor_f32(gamma) : NULL,
+             beta ? dgm_tensor_f32(beta) : NULL);
+    dgm_var *ins[3] = {xv, gv, bv};
+    dgm_var *out = dgm__node(g, &op_batch_norm, y, ins, 3);
+    if (!out)
+        return NULL;
+    out->saved[0] = x;
+    out->saved[1] = mean_t;
+    out->saved[2] = invstd_t;
+    out->saved[3] = gamma;
+    out->attr.i[0] = batch_stats;
+    return out;
+}
+
+/* ====================================================================== */
+/* Layer norm                                                             */
+/* ====================================================================== */
+
+static int ln_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_var *xv = node->in[0], *gv = node->in[1], *bv = node->in[2];
+    dgm_tensor *x = node->saved[0], *mean_t = node->saved[1],
+               *invstd_t = node->saved[2], *gamma_t = node->saved[3];
+    dgm_tensor *dyt = contig(g, node->grad);
+    if (!dyt)
+        return DGM_ENOMEM;
+    const int64_t d = x->shape[x->ndim - 1], r = dgm_tensor_numel(x) / d;
+    dgm_tensor *dx = xv->requires_grad ? dgm__grad_buf(g, xv) : NULL;
+    dgm_tensor *dg = gv && gv->requires_grad ? dgm__grad_buf(g, gv) : NULL;
+    dgm_tensor *db = bv && bv->requires_grad ? dgm__grad_buf(g, bv) : NULL;
+    const float *xp = dgm_tensor_f32(x), *dy = dgm_tensor_f32(dyt);
+    const float *mean = dgm_tensor_f32(mean_t),
+                *invstd = dgm_tensor_f32(invstd_t);
+    const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
+    if (dx) {
+        float *dxp = dgm_tensor_f32(dx);
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < r; i++) {
+            const float *p = xp + i * d, *q = dy + i * d;
+            double s1 = 0.0, s2 = 0.0;
+            for (int64_t k = 0; k < d; k++) {
+                double gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                s1 += gd;
+                s2 += gd * (p[k] - mean[i]) * invstd[i];
+            }
+            const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
+            for (int64_t k = 0; k < d; k++) {
+                float gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                float xh = (p[k] - mean[i]) * invstd[i];
+                dxp[i * d + k] += invstd[i] * (gd - m1 - xh * m2);
+            }
+        }
+    }
+    if (dg || db) {
+        float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
+        float *dbp = db ? dgm_tensor_f32(db) : NULL;
+#pragma omp parallel for schedule(static)
+        for (int64_t k = 0; k < d; k++) {
+            double sg = 0.0, sb = 0.0;
+            for (int64_t i = 0; i < r; i++) {
+                float q = dy[i * d + k];
+                sb += q;
+                sg += (double)q * (xp[i * d + k] - mean[i]) * invstd[i];
+            }
+            if (dgp)
+                dgp[k] += (float)sg;
+            if (dbp)
+                dbp[k] += (float)sb;
+        }
+    }
+    return 0;
+}
+
+static const dgm__op op_layer_norm = {"layer_norm", ln_backward};
+
+dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
+                        float eps)
+{
+    if (!xv)
+        return NULL;
+    dgm_tensor *xt = xv->value;
+    char sx[96];
+    dgm_tensor_describe(xt, sx, sizeof sx);
+    if (xt->dtype != DGM_F32 || xt->ndim < 1 || xt->shape[xt->ndim - 1] < 1)
+        return dgm__fail_null(g, DGM_ESHAPE,
+                              "layer_norm: want f32 x [..., D], D >= 1, got "
+                              "%s",
+                              sx);
+    const int64_t d = xt->shape[xt->ndim - 1], r = dgm_tensor_numel(xt) / d;
+    const dgm_tensor *vs[2] = {gv ? gv->value : NULL, bv ? bv->value : NULL};
+    for (int i = 0; i < 2; i++)
+        if (vs[i] && !vec_ok(vs[i], d)) {
+            char sv[96];
+            dgm_tensor_describe(vs[i], sv, sizeof sv);
+            return dgm__fail_null(g, DGM_ESHAPE,
+                                  "layer_norm: %s %s does not match x %s "
+                                  "(want [%lld] f32)",
+                                  i ? "beta" : "gamma", sv, sx, (long long)d);
+        }
+    if (!(eps > 0.0f))
+        return dgm__fail_null(g, DGM_EINVAL,
+                              "layer_norm: eps %g must be > 0 (x %s)",
+                              (double)eps, sx);
+    dgm_tensor *x = contig(g, xt);
+    dgm_tensor *gamma = gv ? contig(g, gv->value) : NULL;
+    dgm_tensor *beta = bv ? contig(g, bv->value) : NULL;
+    int64_t rs[1] = {r};
+    dgm_tensor *mean_t = dgm__alloc(g, DGM_F32, 1, rs);
+    dgm_tensor *invstd_t = dgm__alloc(g, DGM_F32, 1, rs);
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, xt->ndim, xt->shape);
+    if (!x || (gv && !gamma) || (bv && !beta) || !mean_t || !invstd_t || !y)
+        return NULL;
+    const float *xp = dgm_tensor_f32(x);
+    const float *gp = gamma ? dgm_tensor_f32(gamma) : NULL;
+    const float *bp = beta ? dgm_tensor_f32(beta) : NULL;
+    float *yp = dgm_tensor_f32(y), *mean = dgm_tensor_f32(mean_t),
+          *invstd = dgm_tensor_f32(invstd_t);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < r; i++) {
+        const float *p = xp + i * d;
+        double s = 0.0, sq = 0.0;
+        for (int64_t k = 0; k < d; k++)
+            s += p[k];
+        double m = s / d;
+        for (int64_t k = 0; k < d; k++)
+            sq += (p[k] - m) * (p[k] - m);
+        mean[i] = (float)m;
+        invstd[i] = (float)(1.0 / sqrt(sq / d + eps));
+        for (int64_t k = 0; k < d; k++) {
+            float xh = (p[k] - mean[i]) * invstd[i];
+            yp[i * d + k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
+        }
+    }
+    dgm_var *ins[3] = {xv, gv, bv};
+    dgm_var *out = dgm__node(g, &op_layer_norm, y, ins, 3);
+    if (!out)
+        return NULL;
+    out->saved[0] = x;
+    out->saved[1] = mean_t;
+    out->saved[2] = invstd_t;
+    out->saved[3] = gamma;
+    return out;
+}
