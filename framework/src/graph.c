@@ -1,0 +1,383 @@
+/* graph.c - the tape: graph modes and status, leaves, the helpers op files
+ * build nodes with (graph_internal.h), and dgm_backward.
+ *
+ * Environment: DGM_BACKEND=ref makes every new graph start on the plain-C
+ * reference kernels (dgm_graph_set_backend still overrides it); handy to
+ * tell a oneDNN problem from a model bug. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "dgm/graph.h"
+#include "graph_internal.h"
+#if defined(__has_include)
+#if __has_include("tensor_internal.h")
+#include "tensor_internal.h"
+#define DGM__HAVE_HEAP_COUNT 1
+#endif
+#endif
+
+struct dgm_graph {
+    dgm_arena *arena;
+    /* The tape lives on the heap, not in the arena, so that its capacity
+     * survives dgm_graph_reset: a steady-state step never grows it. */
+    dgm_var **tape;
+    int n_tape, cap_tape;
+    dgm_backend backend;
+    bool training, grad;
+    dgm_rng *rng;
+    int status;
+};
+
+#define GRAPH_ARENA_INITIAL (1u << 20)
+
+static void count_heap_alloc(void)
+{
+#ifdef DGM__HAVE_HEAP_COUNT
+    dgm__count_heap_alloc();
+#endif
+}
+
+/* ---- the graph ------------------------------------------------------- */
+
+dgm_graph *dgm_graph_new(void)
+{
+    dgm_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        dgm_error(DGM_ENOMEM, "graph: allocating the graph");
+        return NULL;
+    }
+    count_heap_alloc();
+    g->arena = dgm_arena_new(GRAPH_ARENA_INITIAL);
+    if (!g->arena) {
+        free(g);
+        return NULL;
+    }
+    g->cap_tape = 256;
+    g->tape = malloc((size_t)g->cap_tape * sizeof *g->tape);
+    if (!g->tape) {
+        dgm_arena_free(g->arena);
+        free(g);
+        dgm_error(DGM_ENOMEM, "graph: allocating the tape");
+        return NULL;
+    }
+    count_heap_alloc();
+    const char *be = getenv("DGM_BACKEND");
+    g->backend = (be && !strcmp(be, "ref")) ? DGM_BACKEND_REF
+                                            : DGM_BACKEND_DNNL;
+    g->training = true;
+    g->grad = true;
+    return g;
+}
+
+void dgm_graph_free(dgm_graph *g)
+{
+    if (!g)
+        return;
+    dgm_arena_free(g->arena);
+    free(g->tape);
+    free(g);
+}
+
+void dgm_graph_reset(dgm_graph *g)
+{
+    if (!g)
+        return;
+    dgm_arena_reset(g->arena);
+    g->n_tape = 0;
+    g->status = 0;
+}
+
+void dgm_graph_set_backend(dgm_graph *g, dgm_backend b) { g->backend = b; }
+dgm_backend dgm_graph_backend(const dgm_graph *g) { return g->backend; }
+void dgm_graph_set_training(dgm_graph *g, bool t) { g->training = t; }
+bool dgm_graph_training(const dgm_graph *g) { return g->training; }
+
+bool dgm_graph_set_grad(dgm_graph *g, bool enabled)
+{
+    bool prev = g->grad;
+    g->grad = enabled;
+    return prev;
+}
+
+void dgm_graph_set_rng(dgm_graph *g, dgm_rng *r) { g->rng = r; }
+dgm_rng *dgm_graph_rng(dgm_graph *g) { return g->rng; }
+int dgm_graph_status(const dgm_graph *g) { return g->status; }
+dgm_arena *dgm_graph_arena(dgm_graph *g) { return g->arena; }
+
+bool dgm__use_dnnl(const dgm_graph *g)
+{
+    return g->backend == DGM_BACKEND_DNNL;
+}
+
+bool dgm__grad_enabled(const dgm_graph *g) { return g->grad; }
+
+/* ---- errors ---------------------------------------------------------- */
+
+static int vfail(dgm_graph *g, int code, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    dgm_error(code, "%s", msg);
+    if (g && !g->status)
+        g->status = code;
+    return code;
+}
+
+int dgm__fail(dgm_graph *g, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(g, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void *dgm__fail_null(dgm_graph *g, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(g, code, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+/* ---- memory ---------------------------------------------------------- */
+
+void *dgm__arena_alloc(dgm_graph *g, size_t bytes)
+{
+    void *p = dgm_arena_alloc(g->arena, bytes ? bytes : 1);
+    if (!p)
+        dgm__fail(g, DGM_ENOMEM, "graph: arena allocation of %zu bytes",
+                  bytes);
+    return p;
+}
+
+dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
+                       const int64_t *shape)
+{
+    dgm_tensor *t = dgm_arena_tensor(g->arena, dtype, ndim, shape);
+    if (!t && !g->status)
+        g->status = dgm_last_code() ? dgm_last_code() : DGM_ENOMEM;
+    return t;
+}
+
+dgm_tensor *dgm__view(dgm_graph *g, const dgm_tensor *base)
+{
+    dgm_tensor *t = dgm__arena_alloc(g, sizeof *t);
+    if (!t)
+        return NULL;
+    *t = *base;
+    /* Arena views hold no reference: the graph borrows the storage for
+     * the step, like dgm_input does. */
+    t->storage = NULL;
+    return t;
+}
+
+static int tape_push(dgm_graph *g, dgm_var *v)
+{
+    if (g->n_tape == g->cap_tape) {
+        int cap = g->cap_tape * 2;
+        dgm_var **t = realloc(g->tape, (size_t)cap * sizeof *t);
+        if (!t)
+            return dgm__fail(g, DGM_ENOMEM, "graph: growing the tape to %d",
+                             cap);
+        count_heap_alloc();
+        g->tape = t;
+        g->cap_tape = cap;
+    }
+    g->tape[g->n_tape++] = v;
+    return 0;
+}
+
+static dgm_var *new_var(dgm_graph *g, dgm_tensor *value)
+{
+    dgm_var *v = dgm__arena_alloc(g, sizeof *v);
+    if (!v)
+        return NULL;
+    memset(v, 0, sizeof *v);
+    v->value = value;
+    return v;
+}
+
+dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
+                   dgm_var *const *in, int n_in)
+{
+    if (!value)
+        return NULL;
+    dgm_var *v = new_var(g, value);
+    if (!v)
+        return NULL;
+    v->op = op;
+    bool rg = false;
+    if (g->grad)
+        for (int i = 0; i < n_in; i++)
+            if (in[i] && in[i]->requires_grad)
+                rg = true;
+    v->requires_grad = rg;
+    if (rg && n_in > 0) {
+        v->in = dgm__arena_alloc(g, (size_t)n_in * sizeof *v->in);
+        if (!v->in)
+            return NULL;
+        memcpy(v->in, in, (size_t)n_in * sizeof *v->in);
+        v->n_in = n_in;
+        if (tape_push(g, v))
+            return NULL;
+    }
+    return v;
+}
+
+dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v)
+{
+    if (!v || !v->requires_grad)
+        return NULL;
+    if (v->grad)
+        return v->grad;
+    if (v->param)
+        v->grad = v->param->grad;
+    else
+        v->grad = dgm__alloc(g, DGM_F32, v->value->ndim, v->value->shape);
+    return v->grad;
+}
+
+/* ---- leaves ---------------------------------------------------------- */
+
+dgm_var *dgm_input(dgm_graph *g, dgm_tensor *t)
+{
+    return dgm_leaf(g, t, false);
+}
+
+dgm_var *dgm_leaf(dgm_graph *g, dgm_tensor *t, bool requires_grad)
+{
+    if (!t)
+        return dgm__fail_null(g, DGM_EINVAL, "graph: leaf given NULL tensor");
+    if (requires_grad && t->dtype != DGM_F32) {
+        char b[96];
+        return dgm__fail_null(g, DGM_EDTYPE,
+                              "graph: leaf %s cannot require a gradient "
+                              "(f32 only)",
+                              dgm_tensor_describe(t, b, sizeof b));
+    }
+    dgm_var *v = new_var(g, t);
+    if (v)
+        v->requires_grad = requires_grad && g->grad;
+    return v;
+}
+
+dgm_var *dgm_param_var(dgm_graph *g, dgm_param *p)
+{
+    if (!p)
+        return dgm__fail_null(g, DGM_EINVAL, "graph: param_var given NULL");
+    dgm_var *v = new_var(g, p->value);
+    if (!v)
+        return NULL;
+    v->param = p;
+    v->requires_grad = g->grad && p->role == DGM_ROLE_WEIGHT && !p->frozen &&
+                       p->grad != NULL;
+    return v;
+}
+
+dgm_var *dgm_detach(dgm_graph *g, dgm_var *x)
+{
+    if (!x)
+        return NULL;
+    return new_var(g, x->value);
+}
+
+dgm_var *dgm_constant(dgm_graph *g, int ndim, const int64_t *shape,
+                      float value)
+{
+    dgm_tensor *t = dgm__alloc(g, DGM_F32, ndim, shape);
+    if (!t)
+        return NULL;
+    if (value != 0.0f) {
+        float *p = dgm_tensor_f32(t);
+        int64_t n = dgm_tensor_numel(t);
+        for (int64_t i = 0; i < n; i++)
+            p[i] = value;
+    }
+    return new_var(g, t);
+}
+
+/* ---- accessors ------------------------------------------------------- */
+
+dgm_tensor *dgm_value(const dgm_var *v) { return v ? v->value : NULL; }
+dgm_tensor *dgm_grad(const dgm_var *v)
+{
+    if (!v || !v->requires_grad)
+        return NULL;
+    if (v->param)
+        return v->param->grad;
+    return v->grad;
+}
+bool dgm_requires_grad(const dgm_var *v) { return v && v->requires_grad; }
+
+const char *dgm_var_op_name(const dgm_var *v)
+{
+    if (!v)
+        return "(null)";
+    if (v->op)
+        return v->op->name;
+    return v->param ? "param" : "leaf";
+}
+
+/* ---- backward -------------------------------------------------------- */
+
+int dgm_backward(dgm_graph *g, dgm_var *loss)
+{
+    if (!loss)
+        return dgm__fail(g, DGM_EINVAL, "backward: loss is NULL");
+    if (g->status)
+        return dgm__fail(g, g->status,
+                         "backward: the graph has an earlier error (%s)",
+                         dgm_strerror(g->status));
+    if (dgm_tensor_numel(loss->value) != 1) {
+        char b[96];
+        return dgm__fail(g, DGM_ESHAPE,
+                         "backward: loss %s must have one element",
+                         dgm_tensor_describe(loss->value, b, sizeof b));
+    }
+    if (!loss->requires_grad)
+        return dgm__fail(g, DGM_ESTATE,
+                         "backward: loss (op '%s') does not require a "
+                         "gradient (no trainable input, or grad off)",
+                         dgm_var_op_name(loss));
+    if (!loss->op) { /* a leaf: d loss / d loss = 1 */
+        dgm_tensor *gl = dgm__grad_buf(g, loss);
+        if (!gl)
+            return g->status ? g->status : DGM_ENOMEM;
+        dgm_tensor_set(gl, 0, dgm_tensor_get(gl, 0) + 1.0);
+        return 0;
+    }
+    /* Find the loss on the tape; later nodes cannot feed it. */
+    int top = g->n_tape - 1;
+    while (top >= 0 && g->tape[top] != loss)
+        top--;
+    if (top < 0)
+        return dgm__fail(g, DGM_ESTATE, "backward: loss is not on the tape");
+    /* Intermediate gradients restart from zero on every call, so a second
+     * backward adds exactly one more d loss/d leaf to leaves and params. */
+    for (int i = 0; i <= top; i++) {
+        dgm_tensor *gr = g->tape[i]->grad;
+        if (gr)
+            memset(gr->data, 0, dgm_tensor_nbytes(gr));
+    }
+    dgm_tensor *seed = dgm__grad_buf(g, loss);
+    if (!seed)
+        return g->status ? g->status : DGM_ENOMEM;
+    dgm_tensor_f32(seed)[0] = 1.0f;
+    for (int i = top; i >= 0; i--) {
+        dgm_var *v = g->tape[i];
+        if (!v->grad || !v->op || !v->op->backward)
+            continue;
+        int rc = v->op->backward(g, v);
+        if (rc < 0) {
+            if (!g->status)
+                g->status = rc;
+            return dgm_error_context("backward of '%s': ", v->op->name);
+        }
+    }
+    return 0;
+}
