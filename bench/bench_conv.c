@@ -1,0 +1,185 @@
+/* bench_conv.c - forward+backward time and GFLOP/s of dgm's conv, conv
+ * transpose and batch norm at the DCGAN (28x28) and conv-VAE shapes, with
+ * PyTorch's figure beside each when bench/torch_conv.py's output is given.
+ *
+ *   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+ *       /usr/bin/python3 bench/torch_conv.py > /tmp/torch_conv.txt
+ *   build/bin/bench_conv [/tmp/torch_conv.txt] [ref]
+ *
+ * Each case times dgm op + sum_all + backward (the sum is what PyTorch's
+ * y.sum().backward() does too); the median of the timed repetitions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dgm/error.h"
+#include "dgm/graph.h"
+#include "dgm/tensor.h"
+
+typedef struct bcase {
+    const char *name;
+    int kind; /* 0 conv, 1 conv_transpose, 2 batch_norm */
+    int64_t x[4];
+    int64_t oc, k; /* output channels, kernel (stride 2, pad 1) */
+    int x_grad;    /* the input needs a gradient (not a data batch) */
+} bcase;
+
+static const bcase CASES[] = {
+    {"dcgan.D.conv1 1->64 [64,1,28,28]", 0, {64, 1, 28, 28}, 64, 4, 0},
+    {"dcgan.D.conv2 64->128 [64,64,14,14]", 0, {64, 64, 14, 14}, 128, 4, 1},
+    {"dcgan.G.deconv1 128->64 [64,128,7,7]", 1, {64, 128, 7, 7}, 64, 4, 1},
+    {"dcgan.G.deconv2 64->1 [64,64,14,14]", 1, {64, 64, 14, 14}, 1, 4, 1},
+    {"dcgan.bn [64,128,7,7]", 2, {64, 128, 7, 7}, 0, 0, 1},
+    {"dcgan.bn [64,64,14,14]", 2, {64, 64, 14, 14}, 0, 0, 1},
+    {"vae.enc.conv1 1->32 [128,1,28,28]", 0, {128, 1, 28, 28}, 32, 4, 0},
+    {"vae.enc.conv2 32->64 [128,32,14,14]", 0, {128, 32, 14, 14}, 64, 4, 1},
+    {"vae.dec.deconv1 64->32 [128,64,7,7]", 1, {128, 64, 7, 7}, 32, 4, 1},
+    {"vae.dec.deconv2 32->1 [128,32,14,14]", 1, {128, 32, 14, 14}, 1, 4, 1},
+    {"vae.bn [128,32,14,14]", 2, {128, 32, 14, 14}, 0, 0, 1},
+    {"vae.bn [128,64,7,7]", 2, {128, 64, 7, 7}, 0, 0, 1},
+};
+#define N_CASES (int)(sizeof CASES / sizeof CASES[0])
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Forward FLOPs of the multiply-adds (2 per MAC); backward adds data (if
+ * the input needs it) and weights, each as costly as forward. */
+static double flops(const bcase *c)
+{
+    if (c->kind == 2)
+        return 0.0;
+    int64_t n = c->x[0], ic = c->x[1], h = c->x[2], w = c->x[3];
+    double macs;
+    if (c->kind == 0) /* conv: output h/2 x w/2 */
+        macs = (double)n * c->oc * (h / 2) * (w / 2) * ic * c->k * c->k;
+    else              /* transpose: each input pixel scatters a kernel */
+        macs = (double)n * ic * h * w * c->oc * c->k * c->k;
+    return 2.0 * macs * (2.0 + (c->x_grad ? 1.0 : 0.0));
+}
+
+static double torch_ms(const char *file, const char *name)
+{
+    if (!file)
+        return -1.0;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return -1.0;
+    char line[512];
+    double ms = -1.0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        *tab = '\0';
+        if (!strcmp(line, name)) {
+            ms = atof(tab + 1);
+            break;
+        }
+    }
+    fclose(f);
+    return ms;
+}
+
+static int run_case(const bcase *c, dgm_backend be, double *ms_out)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_graph *g = dgm_graph_new();
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, c->x);
+    if (!ps || !g || !x)
+        return dgm_last_code();
+    dgm_init_uniform(x, &r, -1.0f, 1.0f);
+    dgm_param *w = NULL, *b = NULL, *rm = NULL, *rv = NULL;
+    int64_t ch = c->kind == 2 ? c->x[1] : c->oc;
+    int rc = 0;
+    if (c->kind == 0) {
+        int64_t ws[4] = {c->oc, c->x[1], c->k, c->k};
+        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
+    } else if (c->kind == 1) {
+        int64_t ws[4] = {c->x[1], c->oc, c->k, c->k};
+        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
+    } else {
+        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 1, &ch, &w);
+        if (!rc)
+            rc = dgm_params_add(ps, "rm", DGM_ROLE_BUFFER, 1, &ch, &rm);
+        if (!rc)
+            rc = dgm_params_add(ps, "rv", DGM_ROLE_BUFFER, 1, &ch, &rv);
+    }
+    if (!rc)
+        rc = dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, &ch, &b);
+    if (rc)
+        return rc;
+    if (c->kind == 2)
+        dgm_tensor_fill(w->value, 1.0);
+    else
+        dgm_init_uniform(w->value, &r, -0.1f, 0.1f);
+    dgm_graph_set_backend(g, be);
+    const dgm_conv_params cp = {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}};
+    enum { WARM = 3, REPS = 15 };
+    double t[REPS];
+    for (int it = 0; it < WARM + REPS; it++) {
+        dgm_graph_reset(g);
+        double t0 = now();
+        dgm_var *xv = dgm_leaf(g, x, c->x_grad != 0);
+        dgm_var *y;
+        if (c->kind == 0)
+            y = dgm_conv2d(g, xv, dgm_param_var(g, w), dgm_param_var(g, b),
+                           &cp);
+        else if (c->kind == 1)
+            y = dgm_conv_transpose2d(g, xv, dgm_param_var(g, w),
+                                     dgm_param_var(g, b), &cp);
+        else
+            y = dgm_batch_norm(g, xv, dgm_param_var(g, w),
+                               dgm_param_var(g, b), rm, rv, 0.1f, 1e-5f);
+        dgm_var *loss = dgm_sum_all(g, y);
+        if (!loss || (rc = dgm_backward(g, loss)) < 0) {
+            fprintf(stderr, "bench_conv: %s: %s\n", c->name,
+                    dgm_last_error());
+            return rc ? rc : dgm_last_code();
+        }
+        if (it >= WARM)
+            t[it - WARM] = now() - t0;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    *ms_out = t[REPS / 2] * 1e3;
+    dgm_tensor_free(x);
+    dgm_graph_free(g);
+    dgm_params_free(ps);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *torch_file = argc > 1 ? argv[1] : NULL;
+    dgm_backend be = argc > 2 && !strcmp(argv[2], "ref") ? DGM_BACKEND_REF
+                                                         : DGM_BACKEND_DNNL;
+    printf("%-40s %10s %9s %10s %9s\n", "case (fwd+bwd)", "dgm ms", "GFLOP/s",
+           "torch ms", "GFLOP/s");
+    for (int i = 0; i < N_CASES; i++) {
+        double ms;
+        if (run_case(&CASES[i], be, &ms) < 0)
+            return 1;
+        double tms = torch_ms(torch_file, CASES[i].name);
+        double fl = flops(&CASES[i]);
+        printf("%-40s %10.3f %9.1f", CASES[i].name, ms,
+               fl > 0 ? fl / ms * 1e-6 : 0.0);
+        if (tms > 0)
+            printf(" %10.3f %9.1f\n", tms, fl > 0 ? fl / tms * 1e-6 : 0.0);
+        else
+            printf(" %10s %9s\n", "-", "-");
+    }
+    return 0;
+}

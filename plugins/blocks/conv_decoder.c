@@ -1,0 +1,218 @@
+/* conv_decoder.c - block `conv_decoder`: a linear map from features to a
+ * small feature map, then transposed convolutions each multiplying the
+ * size by the stride, the last giving the requested [C, H, W] with no norm
+ * or activation (the model applies sigmoid/tanh or reads logits). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+#define DEC_MAX_LAYERS 8
+
+static const dgm_param_spec params[] = {
+    {"channels", DGM_P_INT_LIST, "[64, 32]", 1, 1 << 16, NULL,
+     "channels of the feature maps, widest (first) to narrowest"},
+    {"kernel", DGM_P_INT, "4", 1, 15, NULL, "kernel size"},
+    {"stride", DGM_P_INT, "2", 1, 4, NULL,
+     "stride = size factor of each transposed conv; padding is "
+     "(kernel - stride + 1) / 2 and output_pad makes the factor exact"},
+    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "batch norm before each hidden activation (those layers have no bias)"},
+    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE,
+     "relu|leaky_relu|elu|tanh", "activation of the hidden layers"},
+    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
+    DGM_PARAM_END,
+};
+
+/* Layer 0 is the linear map (its bn over the channels of the first map);
+ * layers 1..n are transposed convs, the last without bn/activation. */
+typedef struct dec_layer {
+    dgm_param *w, *b;
+    dgm_param *gamma, *beta, *rmean, *rvar;
+} dec_layer;
+
+typedef struct decoder {
+    int n; /* transposed convs */
+    dec_layer l[DEC_MAX_LAYERS + 1];
+    int64_t c0, h0, w0; /* the first feature map */
+    dgm_conv_params cp;
+    char act[16];
+    float slope;
+    bool bn;
+} decoder;
+
+static int add_bn(dgm_build *b, dec_layer *l, int idx, int64_t c)
+{
+    char name[64];
+    int64_t s[1] = {c};
+    struct {
+        const char *n;
+        dgm_param_role r;
+        dgm_param **p;
+        double v;
+    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &l->gamma, 1.0},
+              {"bias", DGM_ROLE_WEIGHT, &l->beta, 0.0},
+              {"running_mean", DGM_ROLE_BUFFER, &l->rmean, 0.0},
+              {"running_var", DGM_ROLE_BUFFER, &l->rvar, 1.0}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "bn%d.%s", idx, t[i].n);
+        int rc = dgm_build_param(b, name, t[i].r, 1, s, t[i].p);
+        if (rc < 0)
+            return rc;
+        dgm_tensor_fill((*t[i].p)->value, t[i].v);
+    }
+    return 0;
+}
+
+/* PyTorch's defaults: Linear weight [out, in]; ConvTranspose2d weight
+ * [in, out, k, k] whose fan_in PyTorch takes from dim 1 (out * k * k), as
+ * dgm_init_kaiming_uniform does from the shape. */
+static int add_weights(dgm_build *b, dec_layer *l, const char *prefix,
+                       int idx, int ndim, const int64_t *ws, int64_t nb,
+                       bool bias)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s%d.weight", prefix, idx);
+    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, ndim, ws, &l->w);
+    if (rc < 0)
+        return rc;
+    dgm_init_kaiming_uniform(l->w->value, dgm_build_rng(b), 2.2360679775f);
+    if (!bias)
+        return 0;
+    snprintf(name, sizeof name, "%s%d.bias", prefix, idx);
+    if ((rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 1, &nb, &l->b)) < 0)
+        return rc;
+    int64_t fan_in = ws[1] * (ndim == 4 ? ws[2] * ws[3] : 1);
+    dgm_init_fan_in_uniform(l->b->value, dgm_build_rng(b), fan_in);
+    return 0;
+}
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_shape *in, dgm_shape *out)
+{
+    int64_t ch[DEC_MAX_LAYERS];
+    int n = dgm_cfg_int_list(cfg, "channels", ch, DEC_MAX_LAYERS);
+    if (n < 1 || n > DEC_MAX_LAYERS)
+        return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
+                             "1 to %d layers, got %d", DEC_MAX_LAYERS, n);
+    char sin[96], sout[96];
+    dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
+    dgm_shape_str(out->ndim, out->dim, sout, sizeof sout);
+    if (out->ndim != 3)
+        return dgm_error(DGM_ESHAPE,
+                         "conv_decoder: needs an output shape [C, H, W] from "
+                         "its model, got %s (input %s)",
+                         out->ndim ? sout : "none", sin);
+    const int64_t k = dgm_cfg_int(cfg, "kernel"), s = dgm_cfg_int(cfg, "stride");
+    const int64_t pad = (k - s + 1) / 2, opad = s - k + 2 * pad;
+    if (opad < 0 || opad >= s)
+        return dgm_cfg_error(cfg, "kernel", DGM_ERANGE,
+                             "conv_decoder: kernel %lld with stride %lld "
+                             "cannot multiply the size by %lld exactly",
+                             (long long)k, (long long)s, (long long)s);
+    int64_t factor = 1;
+    for (int i = 0; i < n; i++)
+        factor *= s;
+    if (out->dim[1] % factor || out->dim[2] % factor)
+        return dgm_error(DGM_ESHAPE,
+                         "conv_decoder: output %s: H and W must be divisible "
+                         "by %lld (%d transposed convs of stride %lld)",
+                         sout, (long long)factor, n, (long long)s);
+    decoder *d = calloc(1, sizeof *d);
+    if (!d)
+        return dgm_error(DGM_ENOMEM, "conv_decoder: out of memory");
+    d->n = n;
+    d->bn = dgm_cfg_bool(cfg, "batch_norm");
+    d->slope = (float)dgm_cfg_float(cfg, "slope");
+    snprintf(d->act, sizeof d->act, "%s", dgm_cfg_str(cfg, "activation"));
+    d->cp = (dgm_conv_params){{(int)s, (int)s}, {(int)pad, (int)pad},
+                              {1, 1}, 1, {(int)opad, (int)opad}};
+    d->c0 = ch[0], d->h0 = out->dim[1] / factor, d->w0 = out->dim[2] / factor;
+    const int64_t feat_in = dgm_shape_numel(in->ndim, in->dim);
+    const int64_t feat0 = d->c0 * d->h0 * d->w0;
+    int64_t ws2[2] = {feat0, feat_in};
+    int rc = add_weights(b, &d->l[0], "fc", 0, 2, ws2, feat0, true);
+    if (rc == 0 && d->bn)
+        rc = add_bn(b, &d->l[0], 0, d->c0);
+    for (int i = 1; i <= n && rc == 0; i++) {
+        bool last = i == n;
+        int64_t ic = ch[i - 1], oc = last ? out->dim[0] : ch[i];
+        int64_t ws[4] = {ic, oc, k, k};
+        rc = add_weights(b, &d->l[i], "deconv", i, 4, ws, oc,
+                         last || !d->bn);
+        if (rc == 0 && d->bn && !last)
+            rc = add_bn(b, &d->l[i], i, oc);
+    }
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
+    *self = d;
+    return 0;
+}
+
+static dgm_var *activate(const decoder *d, dgm_graph *g, dgm_var *h)
+{
+    switch (d->act[0]) {
+    case 'r':
+        return dgm_relu(g, h);
+    case 'l':
+        return dgm_leaky_relu(g, h, d->slope);
+    case 'e':
+        return dgm_elu(g, h, 1.0f);
+    default:
+        return dgm_tanh(g, h);
+    }
+}
+
+static dgm_var *norm_act(decoder *d, dgm_graph *g, dec_layer *l, dgm_var *h)
+{
+    if (d->bn)
+        h = dgm_batch_norm(g, h, dgm_param_var(g, l->gamma),
+                           dgm_param_var(g, l->beta), l->rmean, l->rvar, 0.1f,
+                           1e-5f);
+    return activate(d, g, h);
+}
+
+static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    decoder *d = self;
+    if (!x)
+        return NULL;
+    dgm_var *h = dgm_value(x)->ndim != 2 ? dgm_flatten(g, x) : x;
+    h = dgm_linear(g, h, dgm_param_var(g, d->l[0].w),
+                   dgm_param_var(g, d->l[0].b));
+    if (!h)
+        return NULL;
+    int64_t s[4] = {dgm_value(h)->shape[0], d->c0, d->h0, d->w0};
+    h = norm_act(d, g, &d->l[0], dgm_reshape(g, h, 4, s));
+    for (int i = 1; i <= d->n; i++) {
+        dec_layer *l = &d->l[i];
+        h = dgm_conv_transpose2d(g, h, dgm_param_var(g, l->w),
+                                 l->b ? dgm_param_var(g, l->b) : NULL, &d->cp);
+        if (i < d->n)
+            h = norm_act(d, g, l, h);
+    }
+    return h;
+}
+
+static void destroy(void *self) { free(self); }
+
+static const dgm_block_iface iface = {
+    .create = create, .forward = forward, .destroy = destroy};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_BLOCK,
+    .name = "conv_decoder",
+    .version = "1.0",
+    .summary = "linear then transposed convolutions from features to an image",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}

@@ -1,0 +1,240 @@
+/* conv_encoder.c - block `conv_encoder`: strided convolutions (each with
+ * optional batch norm and an activation) from an image [C, H, W] to a
+ * feature vector, optionally projected by a final linear layer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+#define ENC_MAX_LAYERS 8
+
+static const dgm_param_spec params[] = {
+    {"channels", DGM_P_INT_LIST, "[32, 64]", 1, 1 << 16, NULL,
+     "output channels of each convolution"},
+    {"kernel", DGM_P_INT, "4", 1, 15, NULL, "kernel size"},
+    {"stride", DGM_P_INT, "2", 1, 4, NULL,
+     "stride; padding is (kernel - stride + 1) / 2, so k4 s2 halves"},
+    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "batch norm after each convolution (the convs then have no bias)"},
+    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE,
+     "relu|leaky_relu|elu|tanh", "activation after each convolution"},
+    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
+    {"out", DGM_P_INT, "0", 0, 1 << 24, NULL,
+     "0: the flattened conv features; else a final linear to this many"},
+    DGM_PARAM_END,
+};
+
+typedef struct conv_layer {
+    dgm_param *w, *b; /* b only without batch norm */
+    dgm_param *gamma, *beta, *rmean, *rvar;
+} conv_layer;
+
+typedef struct encoder {
+    int n;
+    conv_layer l[ENC_MAX_LAYERS];
+    dgm_param *fc_w, *fc_b; /* the projection, if any */
+    dgm_shape in, out;
+    dgm_conv_params cp;
+    char act[16];
+    float slope;
+    bool bn;
+} encoder;
+
+static int add_param(dgm_build *b, dgm_param **p, const char *fmt, int idx,
+                     const char *what, dgm_param_role role, int ndim,
+                     const int64_t *shape)
+{
+    char name[64];
+    snprintf(name, sizeof name, fmt, idx, what);
+    return dgm_build_param(b, name, role, ndim, shape, p);
+}
+
+/* conv<idx>.weight [oc, ic, k, k] (+ bias) and bn<idx>.* like PyTorch's
+ * Conv2d and BatchNorm2d defaults. */
+static int add_layer(encoder *e, dgm_build *b, int idx, int64_t ic,
+                     int64_t oc, int64_t k)
+{
+    conv_layer *l = &e->l[idx - 1];
+    int64_t ws[4] = {oc, ic, k, k}, cs[1] = {oc};
+    dgm_rng *r = dgm_build_rng(b);
+    int rc = add_param(b, &l->w, "conv%d.%s", idx, "weight", DGM_ROLE_WEIGHT,
+                       4, ws);
+    if (rc < 0)
+        return rc;
+    dgm_init_kaiming_uniform(l->w->value, r, 2.2360679775f);
+    if (!e->bn) {
+        rc = add_param(b, &l->b, "conv%d.%s", idx, "bias", DGM_ROLE_WEIGHT, 1,
+                       cs);
+        if (rc < 0)
+            return rc;
+        dgm_init_fan_in_uniform(l->b->value, r, ic * k * k);
+        return 0;
+    }
+    struct {
+        const char *n;
+        dgm_param_role role;
+        dgm_param **p;
+        double v;
+    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &l->gamma, 1.0},
+              {"bias", DGM_ROLE_WEIGHT, &l->beta, 0.0},
+              {"running_mean", DGM_ROLE_BUFFER, &l->rmean, 0.0},
+              {"running_var", DGM_ROLE_BUFFER, &l->rvar, 1.0}};
+    for (int i = 0; i < 4; i++) {
+        rc = add_param(b, t[i].p, "bn%d.%s", idx, t[i].n, t[i].role, 1, cs);
+        if (rc < 0)
+            return rc;
+        dgm_tensor_fill((*t[i].p)->value, t[i].v);
+    }
+    return 0;
+}
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_shape *in, dgm_shape *out)
+{
+    int64_t ch[ENC_MAX_LAYERS];
+    int n = dgm_cfg_int_list(cfg, "channels", ch, ENC_MAX_LAYERS);
+    if (n < 1 || n > ENC_MAX_LAYERS)
+        return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
+                             "1 to %d convolutions, got %d", ENC_MAX_LAYERS,
+                             n);
+    char sin[96];
+    dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
+    if (in->ndim != 3)
+        return dgm_error(DGM_ESHAPE,
+                         "conv_encoder: input %s is not an image [C, H, W]",
+                         sin);
+    const int64_t k = dgm_cfg_int(cfg, "kernel"), s = dgm_cfg_int(cfg, "stride");
+    const int64_t pad = (k - s + 1) / 2, out_feat = dgm_cfg_int(cfg, "out");
+    encoder *e = calloc(1, sizeof *e);
+    if (!e)
+        return dgm_error(DGM_ENOMEM, "conv_encoder: out of memory");
+    e->n = n;
+    e->in = *in;
+    e->bn = dgm_cfg_bool(cfg, "batch_norm");
+    e->slope = (float)dgm_cfg_float(cfg, "slope");
+    snprintf(e->act, sizeof e->act, "%s", dgm_cfg_str(cfg, "activation"));
+    e->cp = (dgm_conv_params){{(int)s, (int)s}, {(int)pad, (int)pad},
+                              {1, 1}, 1, {0, 0}};
+    int64_t c = in->dim[0], h = in->dim[1], w = in->dim[2];
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
+        if (h + 2 * pad < k || w + 2 * pad < k || oh < 1 || ow < 1) {
+            rc = dgm_error(DGM_ESHAPE,
+                           "conv_encoder: input %s shrinks to nothing at "
+                           "conv%d ([%lld, %lld, %lld], kernel %lld, stride "
+                           "%lld)",
+                           sin, i + 1, (long long)c, (long long)h,
+                           (long long)w, (long long)k, (long long)s);
+            break;
+        }
+        rc = add_layer(e, b, i + 1, c, ch[i], k);
+        c = ch[i], h = oh, w = ow;
+    }
+    int64_t feat = c * h * w;
+    int64_t want = out->ndim > 0 ? dgm_shape_numel(out->ndim, out->dim)
+                                 : out_feat;
+    if (rc == 0 && out->ndim > 0 && out_feat > 0 && out_feat != want) {
+        char so[96];
+        dgm_shape_str(out->ndim, out->dim, so, sizeof so);
+        rc = dgm_cfg_error(cfg, "out", DGM_ESHAPE,
+                           "conv_encoder: out %lld disagrees with the "
+                           "requested output %s",
+                           (long long)out_feat, so);
+    }
+    if (rc == 0 && want > 0) {
+        int64_t ws[2] = {want, feat}, bs[1] = {want};
+        rc = dgm_build_param(b, "fc.weight", DGM_ROLE_WEIGHT, 2, ws, &e->fc_w);
+        if (rc == 0)
+            rc = dgm_build_param(b, "fc.bias", DGM_ROLE_WEIGHT, 1, bs,
+                                 &e->fc_b);
+        if (rc == 0) {
+            dgm_init_kaiming_uniform(e->fc_w->value, dgm_build_rng(b),
+                                     2.2360679775f);
+            dgm_init_fan_in_uniform(e->fc_b->value, dgm_build_rng(b), feat);
+        }
+        if (out->ndim == 0) {
+            out->ndim = 1;
+            out->dim[0] = want;
+        }
+    } else if (rc == 0) {
+        out->ndim = 1;
+        out->dim[0] = feat;
+    }
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    e->out = *out;
+    *self = e;
+    return 0;
+}
+
+static dgm_var *activate(const encoder *e, dgm_graph *g, dgm_var *h)
+{
+    switch (e->act[0]) {
+    case 'r':
+        return dgm_relu(g, h);
+    case 'l':
+        return dgm_leaky_relu(g, h, e->slope);
+    case 'e':
+        return dgm_elu(g, h, 1.0f);
+    default:
+        return dgm_tanh(g, h);
+    }
+}
+
+static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    encoder *e = self;
+    if (!x)
+        return NULL;
+    dgm_var *h = x;
+    if (dgm_value(x)->ndim != 4) { /* [N, C*H*W] from a flat dataset */
+        int64_t s[4] = {dgm_value(x)->shape[0], e->in.dim[0], e->in.dim[1],
+                        e->in.dim[2]};
+        h = dgm_reshape(g, x, 4, s);
+    }
+    for (int i = 0; i < e->n; i++) {
+        conv_layer *l = &e->l[i];
+        h = dgm_conv2d(g, h, dgm_param_var(g, l->w),
+                       l->b ? dgm_param_var(g, l->b) : NULL, &e->cp);
+        if (e->bn)
+            h = dgm_batch_norm(g, h, dgm_param_var(g, l->gamma),
+                               dgm_param_var(g, l->beta), l->rmean, l->rvar,
+                               0.1f, 1e-5f);
+        h = activate(e, g, h);
+    }
+    h = dgm_flatten(g, h);
+    if (e->fc_w)
+        h = dgm_linear(g, h, dgm_param_var(g, e->fc_w),
+                       dgm_param_var(g, e->fc_b));
+    if (h && e->out.ndim > 1) {
+        int64_t shape[DGM_MAX_DIMS + 1];
+        shape[0] = dgm_value(h)->shape[0];
+        memcpy(shape + 1, e->out.dim, sizeof(int64_t) * (size_t)e->out.ndim);
+        h = dgm_reshape(g, h, e->out.ndim + 1, shape);
+    }
+    return h;
+}
+
+static void destroy(void *self) { free(self); }
+
+static const dgm_block_iface iface = {
+    .create = create, .forward = forward, .destroy = destroy};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_BLOCK,
+    .name = "conv_encoder",
+    .version = "1.0",
+    .summary = "strided convolutions from an image to features",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}
