@@ -25,6 +25,13 @@ int dgm__cmd_config(int argc, char **argv);
 int dgm__cmd_plugins(int argc, char **argv);
 int dgm__cmd_sample(int argc, char **argv);
 
+/* The registry every command uses: the build's or install's plugin
+ * folder, then $DGM_PLUGIN_PATH, then `extra` folders; scanned. Scan
+ * problems are printed as warnings when `warn` is set. */
+struct dgm_registry;
+int dgm__cli_registry(struct dgm_registry **out, const char *const *extra,
+                      int n_extra, bool warn);
+
 /* True if argv holds --help or -h; prints `help` to stdout then. */
 bool dgm__cli_help(int argc, char **argv, const char *help);
 /* Print "dgm <cmd>: <last error> (<code name>)" to stderr. */

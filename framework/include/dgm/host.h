@@ -83,6 +83,8 @@ typedef struct dgm_run_options {
     const char *resume_dir;  /* continue this run */
     bool quiet;              /* no progress output */
     int threads;             /* 0: the experiment's `threads:` */
+    int64_t stop_after;      /* > 0: checkpoint and stop at this step, as
+                                a time-limited job would; --resume goes on */
 } dgm_run_options;
 
 /* Load an experiment file, apply overrides ("a.b=v", "+a.b=v"), resolve
@@ -98,8 +100,15 @@ DGM_API void dgm_experiment_free(dgm_experiment *e);
 DGM_API const dgm_config *dgm_experiment_config(const dgm_experiment *e);
 
 /* Build, train, evaluate, write the run directory. Returns 0, or a code:
- * DGM_EDIVERGED for a non-finite loss (summary says "diverged"). */
+ * DGM_EDIVERGED for a non-finite loss (summary says "diverged"). A run
+ * stopped by stop_after returns 0 with status "stopped". */
 DGM_API int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o);
+
+/* Build the experiment saved in a run directory, load its last
+ * checkpoint's parameters and write a grid of n samples to out_png. */
+DGM_API int dgm_run_sample_grid(dgm_registry *reg, const char *run_dir,
+                                int64_t n, const char *out_png,
+                                uint64_t seed);
 
 #ifdef __cplusplus
 }

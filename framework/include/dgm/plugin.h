@@ -210,10 +210,12 @@ typedef struct dgm_phase_desc {
 } dgm_phase_desc;
 
 typedef struct dgm_model_iface {
+    /* The phases in training order (static, so the host can resolve an
+     * experiment's objectives without building the model); at least 1. */
+    const dgm_phase_desc *phases;
+    int n_phases;
     int (*create)(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_data_info *data);
-    /* The phases in training order; returns their count (>= 1). */
-    int (*phases)(void *self, const dgm_phase_desc **out);
     /* io holds "x" (and "y", "y_mask" if the data has labels); add the
      * named outputs the phase's objective reads. */
     int (*forward)(void *self, dgm_step *s, int phase, dgm_vars *io);
@@ -277,6 +279,10 @@ DGM_API int dgm_eval_forward(dgm_eval *ev, dgm_step *s, dgm_vars *io);
 DGM_API int dgm_eval_objective(dgm_eval *ev, dgm_step *s, dgm_vars *io,
                                dgm_var **total, dgm_var **terms, int max,
                                int *n_terms);
+/* The first phase's objective terms: count, label and weight. */
+DGM_API int dgm_eval_term_count(dgm_eval *ev);
+DGM_API const char *dgm_eval_term_name(dgm_eval *ev, int i);
+DGM_API double dgm_eval_term_weight(dgm_eval *ev, int i);
 DGM_API int dgm_eval_log_likelihood(dgm_eval *ev, dgm_step *s, dgm_var *x,
                                     int k, dgm_var **out);
 DGM_API int dgm_eval_reconstruct(dgm_eval *ev, dgm_step *s, dgm_var *x,
