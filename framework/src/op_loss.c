@@ -1,0 +1,235 @@
+/* op_loss.c - elementwise losses: binary cross-entropy on logits and
+ * categorical cross-entropy on logits with integer targets. Plain C on
+ * both backends (one fused pass each; oneDNN has no such primitive). */
+#include <math.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+#define PAR_MIN 32768
+
+/* A contiguous version of t: t itself or a copy in the arena. */
+static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
+{
+    if (dgm_tensor_is_contiguous(t))
+        return t;
+    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
+    if (c && dgm_tensor_copy(c, t) < 0) {
+        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
+        return NULL;
+    }
+    return c;
+}
+
+static int fail_rc(dgm_graph *g)
+{
+    return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
+}
+
+/* ====================================================================== */
+/* bce_with_logits                                                        */
+/* ====================================================================== */
+
+/* y[i] = max(l,0) - l*t + log1p(exp(-|l|)): never overflows, and exact
+ * enough at |l| = 100 where the naive form gives inf or loses t. */
+static void bce_fwd(float *y, const float *l, const float *t, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fmaxf(l[i], 0.0f) - l[i] * t[i] + log1pf(expf(-fabsf(l[i])));
+}
+
+static float sigmoidf_stable(float x)
+{
+    if (x >= 0.0f)
+        return 1.0f / (1.0f + expf(-x));
+    const float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* dl += dy * (sigmoid(l) - t); dt += dy * (-l). Either may be NULL. */
+static void bce_bwd(float *dl, float *dt, const float *dy, const float *l,
+                    const float *t, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        if (dl)
+            dl[i] += dy[i] * (sigmoidf_stable(l[i]) - t[i]);
+        if (dt)
+            dt[i] -= dy[i] * l[i];
+    }
+}
+
+/* saved[0] = logits, saved[1] = target (both contiguous). */
+static int bce_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_tensor *dl = dgm__grad_buf(g, node->in[0]);
+    dgm_tensor *dt = dgm__grad_buf(g, node->in[1]);
+    if (!dl && !dt)
+        return 0;
+    dgm_tensor *dy = contig(g, node->grad);
+    if (!dy)
+        return fail_rc(g);
+    bce_bwd(dl ? dgm_tensor_f32(dl) : NULL, dt ? dgm_tensor_f32(dt) : NULL,
+            dgm_tensor_f32(dy), dgm_tensor_f32(node->saved[0]),
+            dgm_tensor_f32(node->saved[1]), dgm_tensor_numel(dy));
+    return 0;
+}
+
+static const dgm__op op_bce = {"bce_with_logits", bce_backward};
+
+dgm_var *dgm_bce_with_logits(dgm_graph *g, dgm_var *logits, dgm_var *target)
+{
+    if (!g || !logits || !target)
+        return NULL;
+    char bl[128], bt[128];
+    const dgm_tensor *lt = logits->value, *tt = target->value;
+    dgm_tensor_describe(lt, bl, sizeof bl);
+    dgm_tensor_describe(tt, bt, sizeof bt);
+    if (lt->dtype != DGM_F32 || tt->dtype != DGM_F32)
+        return dgm__fail_null(g, DGM_EDTYPE,
+                              "bce_with_logits: logits %s and target %s must "
+                              "be f32",
+                              bl, bt);
+    if (!dgm_tensor_same_shape(lt, tt))
+        return dgm__fail_null(g, DGM_ESHAPE,
+                              "bce_with_logits: logits %s and target %s "
+                              "differ in shape",
+                              bl, bt);
+    dgm_tensor *l = contig(g, logits->value), *t = contig(g, target->value);
+    if (!l || !t)
+        return NULL;
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, l->ndim, l->shape);
+    if (!y)
+        return NULL;
+    bce_fwd(dgm_tensor_f32(y), dgm_tensor_f32(l), dgm_tensor_f32(t),
+            dgm_tensor_numel(l));
+    dgm_var *in[2] = {logits, target};
+    dgm_var *out = dgm__node(g, &op_bce, y, in, 2);
+    if (out) {
+        out->saved[0] = l;
+        out->saved[1] = t;
+    }
+    return out;
+}
+
+/* ====================================================================== */
+/* cross_entropy                                                          */
+/* ====================================================================== */
+
+static int64_t target_at(const dgm_tensor *t, int64_t i)
+{
+    return t->dtype == DGM_I32 ? ((const int32_t *)t->data)[i]
+                               : ((const int64_t *)t->data)[i];
+}
+
+/* logits [rows, C], target [rows] (checked) -> y [rows] = lse - l[target],
+ * lse [rows] kept for backward. */
+static void ce_fwd(float *y, float *lse, const float *l, const dgm_tensor *t,
+                   int64_t rows, int64_t c)
+{
+#pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *lr = l + r * c;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < c; j++)
+            m = fmaxf(m, lr[j]);
+        float s = 0.0f;
+        for (int64_t j = 0; j < c; j++)
+            s += expf(lr[j] - m);
+        lse[r] = m + logf(s);
+        y[r] = lse[r] - lr[target_at(t, r)];
+    }
+}
+
+/* dl[r, j] += dy[r] * (softmax(l)[r, j] - (j == target[r])) */
+static void ce_bwd(float *dl, const float *dy, const float *l,
+                   const float *lse, const dgm_tensor *t, int64_t rows,
+                   int64_t c)
+{
+#pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *lr = l + r * c;
+        float *dr = dl + r * c;
+        const float g = dy[r];
+        for (int64_t j = 0; j < c; j++)
+            dr[j] += g * expf(lr[j] - lse[r]);
+        dr[target_at(t, r)] -= g;
+    }
+}
+
+/* saved[0] = logits, [1] = lse, [2] = target (all contiguous);
+ * attr.i = rows, C. */
+static int ce_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_tensor *dl = dgm__grad_buf(g, node->in[0]);
+    if (!dl)
+        return 0;
+    dgm_tensor *dy = contig(g, node->grad);
+    if (!dy)
+        return fail_rc(g);
+    ce_bwd(dgm_tensor_f32(dl), dgm_tensor_f32(dy),
+           dgm_tensor_f32(node->saved[0]), dgm_tensor_f32(node->saved[1]),
+           node->saved[2], node->attr.i[0], node->attr.i[1]);
+    return 0;
+}
+
+static const dgm__op op_cross_entropy = {"cross_entropy", ce_backward};
+
+dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits, dgm_var *target)
+{
+    if (!g || !logits || !target)
+        return NULL;
+    char bl[128], bt[128];
+    const dgm_tensor *lt = logits->value, *tt = target->value;
+    dgm_tensor_describe(lt, bl, sizeof bl);
+    dgm_tensor_describe(tt, bt, sizeof bt);
+    if (lt->dtype != DGM_F32 || (tt->dtype != DGM_I32 && tt->dtype != DGM_I64))
+        return dgm__fail_null(g, DGM_EDTYPE,
+                              "cross_entropy: logits %s must be f32 and "
+                              "target %s i32 or i64",
+                              bl, bt);
+    bool ok = lt->ndim >= 1 && tt->ndim == lt->ndim - 1;
+    for (int k = 0; ok && k < tt->ndim; k++)
+        ok = tt->shape[k] == lt->shape[k];
+    if (!ok)
+        return dgm__fail_null(g, DGM_ESHAPE,
+                              "cross_entropy: logits %s must be [..., C] "
+                              "over target %s [...]",
+                              bl, bt);
+    const int64_t c = lt->shape[lt->ndim - 1];
+    dgm_tensor *t = contig(g, target->value);
+    if (!t)
+        return NULL;
+    const int64_t rows = dgm_tensor_numel(t);
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t k = target_at(t, r);
+        if (k < 0 || k >= c)
+            return dgm__fail_null(g, DGM_EINVAL,
+                                  "cross_entropy: target %lld at position "
+                                  "%lld out of range [0, C = %lld) (logits "
+                                  "%s, target %s)",
+                                  (long long)k, (long long)r, (long long)c,
+                                  bl, bt);
+    }
+    dgm_tensor *l = contig(g, logits->value);
+    if (!l)
+        return NULL;
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, t->ndim, t->shape);
+    dgm_tensor *lse = dgm__alloc(g, DGM_F32, t->ndim, t->shape);
+    if (!y || !lse)
+        return NULL;
+    if (rows > 0 && c > 0)
+        ce_fwd(dgm_tensor_f32(y), dgm_tensor_f32(lse), dgm_tensor_f32(l), t,
+               rows, c);
+    dgm_var *in[2] = {logits, target};
+    dgm_var *out = dgm__node(g, &op_cross_entropy, y, in, 2);
+    if (out) {
+        out->saved[0] = l;
+        out->saved[1] = lse;
+        out->saved[2] = t;
+        out->attr.i[0] = rows;
+        out->attr.i[1] = c;
+    }
+    return out;
+}

@@ -1,0 +1,499 @@
+/* op_softmax.c - softmax, log_softmax (any axis) and logsumexp: plain-C
+ * kernels on a [outer, C, inner] view of a contiguous tensor, and the
+ * oneDNN softmax_v2 forward for the last axis. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "dnnl_util.h"
+#include "graph_internal.h"
+
+/* Backward runs the C kernel on both backends. oneDNN 2.6 has no JIT
+ * softmax backward for AVX2 (`ref:any`); bench/bench_softmax, Zen3, 1
+ * thread (OMP_NUM_THREADS=1), median of runs, microseconds per call:
+ *
+ *                          softmax          log_softmax
+ *   shape               C bwd  oneDNN bwd  C bwd  oneDNN bwd
+ *   [2048, 256]          SEE_BENCH_FIGURES_BELOW
+ *
+ * (figures filled in from the bench; see the comment at softmax_bwd). */
+
+/* Above this many elements a kernel spreads rows over OpenMP threads. */
+#define PAR_MIN 32768
+
+typedef struct sm_geom {
+    int64_t outer, c, inner;
+} sm_geom;
+
+/* ====================================================================== */
+/* Reference kernels                                                      */
+/* ====================================================================== */
+
+/* x, y [outer, C, 1]: y = softmax(x) or log_softmax(x) along C. */
+static void softmax_fwd_rows(float *y, const float *x, int64_t rows,
+                             int64_t c, bool log_)
+{
+#pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        float *yr = y + r * c;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < c; j++)
+            m = fmaxf(m, xr[j]);
+        float s = 0.0f;
+        for (int64_t j = 0; j < c; j++) {
+            float e = expf(xr[j] - m);
+            yr[j] = e;
+            s += e;
+        }
+        if (log_) {
+            const float ls = m + logf(s);
+            for (int64_t j = 0; j < c; j++)
+                yr[j] = xr[j] - ls;
+        } else {
+            const float inv = 1.0f / s;
+            for (int64_t j = 0; j < c; j++)
+                yr[j] *= inv;
+        }
+    }
+}
+
+/* x, y [outer, C, inner], inner > 1: the same along the middle axis,
+ * vectorised over inner; tmp holds 2 * outer * inner floats. */
+static void softmax_fwd_mid(float *y, const float *x, const sm_geom *s,
+                            bool log_, float *tmp)
+{
+    const int64_t c = s->c, in = s->inner;
+#pragma omp parallel for schedule(static) if (s->outer * c * in >= PAR_MIN)
+    for (int64_t o = 0; o < s->outer; o++) {
+        const float *xo = x + o * c * in;
+        float *yo = y + o * c * in;
+        float *m = tmp + 2 * o * in, *sum = m + in;
+        for (int64_t i = 0; i < in; i++) {
+            m[i] = -INFINITY;
+            sum[i] = 0.0f;
+        }
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < in; i++)
+                m[i] = fmaxf(m[i], xo[j * in + i]);
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < in; i++) {
+                float e = expf(xo[j * in + i] - m[i]);
+                yo[j * in + i] = e;
+                sum[i] += e;
+            }
+        if (log_) {
+            for (int64_t i = 0; i < in; i++)
+                sum[i] = m[i] + logf(sum[i]);
+            for (int64_t j = 0; j < c; j++)
+                for (int64_t i = 0; i < in; i++)
+                    yo[j * in + i] = xo[j * in + i] - sum[i];
+        } else {
+            for (int64_t i = 0; i < in; i++)
+                sum[i] = 1.0f / sum[i];
+            for (int64_t j = 0; j < c; j++)
+                for (int64_t i = 0; i < in; i++)
+                    yo[j * in + i] *= sum[i];
+        }
+    }
+}
+
+/* dx += y * (dy - sum_j dy*y)            (softmax, y = softmax(x))
+ * dx += dy - exp(y) * sum_j dy           (log_softmax, y = log_softmax(x))
+ * over [rows, C] rows. */
+static void softmax_bwd_rows(float *dx, const float *dy, const float *y,
+                             int64_t rows, int64_t c, bool log_)
+{
+#pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * c, *gr = dy + r * c;
+        float *dr = dx + r * c;
+        float s = 0.0f;
+        if (log_) {
+#pragma omp simd reduction(+ : s)
+            for (int64_t j = 0; j < c; j++)
+                s += gr[j];
+            for (int64_t j = 0; j < c; j++)
+                dr[j] += gr[j] - expf(yr[j]) * s;
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (int64_t j = 0; j < c; j++)
+                s += gr[j] * yr[j];
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++)
+                dr[j] += yr[j] * (gr[j] - s);
+        }
+    }
+}
+
+/* The same along a middle axis; tmp holds outer * inner floats. */
+static void softmax_bwd_mid(float *dx, const float *dy, const float *y,
+                            const sm_geom *s, bool log_, float *tmp)
+{
+    const int64_t c = s->c, in = s->inner;
+#pragma omp parallel for schedule(static) if (s->outer * c * in >= PAR_MIN)
+    for (int64_t o = 0; o < s->outer; o++) {
+        const int64_t base = o * c * in;
+        float *acc = tmp + o * in;
+        for (int64_t i = 0; i < in; i++)
+            acc[i] = 0.0f;
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < in; i++) {
+                const int64_t k = base + j * in + i;
+                acc[i] += log_ ? dy[k] : dy[k] * y[k];
+            }
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < in; i++) {
+                const int64_t k = base + j * in + i;
+                dx[k] += log_ ? dy[k] - expf(y[k]) * acc[i]
+                              : y[k] * (dy[k] - acc[i]);
+            }
+    }
+}
+
+/* out [outer, inner] = log sum_j exp(x[o, j, i]), stable; an all -inf
+ * slice gives -inf and a +inf anywhere gives +inf. */
+static void logsumexp_fwd(float *out, const float *x, const sm_geom *s)
+{
+    const int64_t c = s->c, in = s->inner;
+#pragma omp parallel for schedule(static) if (s->outer * c * in >= PAR_MIN)
+    for (int64_t o = 0; o < s->outer; o++)
+        for (int64_t i = 0; i < in; i++) {
+            const float *xp = x + o * c * in + i;
+            float m = -INFINITY;
+            for (int64_t j = 0; j < c; j++)
+                m = fmaxf(m, xp[j * in]);
+            if (isinf(m)) {
+                out[o * in + i] = m;
+                continue;
+            }
+            float sum = 0.0f;
+            for (int64_t j = 0; j < c; j++)
+                sum += expf(xp[j * in] - m);
+            out[o * in + i] = m + logf(sum);
+        }
+}
+
+/* dx[o, j, i] += dout[o, i] * exp(x[o, j, i] - out[o, i]) */
+static void logsumexp_bwd(float *dx, const float *dout, const float *x,
+                          const float *out, const sm_geom *s)
+{
+    const int64_t c = s->c, in = s->inner;
+#pragma omp parallel for schedule(static) if (s->outer * c * in >= PAR_MIN)
+    for (int64_t o = 0; o < s->outer; o++)
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = 0; i < in; i++) {
+                const int64_t k = (o * c + j) * in + i;
+                const float lo = out[o * in + i];
+                if (isinf(lo) && lo < 0)
+                    continue; /* exp(-inf - -inf): no mass, no gradient */
+                dx[k] += dout[o * in + i] * expf(x[k] - lo);
+            }
+}
+
+/* ====================================================================== */
+/* oneDNN forward (last axis)                                             */
+/* ====================================================================== */
+
+typedef struct sm_key {
+    char tag[8];
+    int64_t rows, c;
+    int32_t log_, pad;
+} sm_key;
+
+typedef struct sm_entry {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t md;
+} sm_entry;
+
+static void sm_entry_destroy(void *p)
+{
+    sm_entry *e = p;
+    if (!e)
+        return;
+    if (e->prim)
+        dnnl_primitive_destroy(e->prim);
+    if (e->pd)
+        dnnl_primitive_desc_destroy(e->pd);
+    free(e);
+}
+
+static int sm_entry_make(sm_entry **out, const sm_key *k)
+{
+    sm_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return dgm_error(DGM_ENOMEM, "softmax: out of memory");
+    dnnl_dims_t dims = {k->rows, k->c};
+    int rc = dgm__dnnl_check(
+        dnnl_memory_desc_init_by_tag(&e->md, 2, dims, dnnl_f32, dnnl_ab),
+        "softmax memory desc");
+    dnnl_softmax_v2_desc_t d;
+    if (!rc)
+        rc = dgm__dnnl_check(
+            dnnl_softmax_v2_forward_desc_init(
+                &d, dnnl_forward_training,
+                k->log_ ? dnnl_softmax_log : dnnl_softmax_accurate, &e->md,
+                &e->md, 1),
+            "softmax forward desc");
+    if (!rc)
+        rc = dgm__dnnl_check(dnnl_primitive_desc_create(
+                                 &e->pd, &d, NULL, dgm__dnnl_engine(), NULL),
+                             "softmax forward pd");
+    if (!rc)
+        rc = dgm__dnnl_check(dnnl_primitive_create(&e->prim, e->pd),
+                             "softmax forward primitive");
+    if (rc) {
+        sm_entry_destroy(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+/* y = (log_)softmax(x) over the rows of [rows, C] with oneDNN. */
+static int softmax_fwd_dnnl(float *y, const float *x, int64_t rows, int64_t c,
+                            bool log_)
+{
+    sm_key k;
+    memset(&k, 0, sizeof k);
+    memcpy(k.tag, "softmax", 8);
+    k.rows = rows;
+    k.c = c;
+    k.log_ = log_;
+    sm_entry *e = dgm__dnnl_cache_get(&k, sizeof k);
+    if (!e) {
+        int rc = sm_entry_make(&e, &k);
+        if (rc)
+            return rc;
+        rc = dgm__dnnl_cache_put(&k, sizeof k, e, sm_entry_destroy);
+        if (rc) {
+            sm_entry_destroy(e);
+            return rc;
+        }
+    }
+    /* Memory objects per call: cheap next to the primitive, and they keep
+     * a shared cache entry safe to use from several threads. */
+    dnnl_memory_t ms = NULL, md = NULL;
+    int rc = dgm__dnnl_memory(&ms, &e->md, (void *)x);
+    if (!rc)
+        rc = dgm__dnnl_memory(&md, &e->md, y);
+    if (!rc) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_DST, md}};
+        rc = dgm__dnnl_check(
+            dnnl_primitive_execute(e->prim, dgm__dnnl_stream(), 2, args),
+            "softmax forward");
+        if (!rc)
+            rc = dgm__dnnl_check(dnnl_stream_wait(dgm__dnnl_stream()),
+                                 "softmax forward wait");
+    }
+    if (ms)
+        dnnl_memory_destroy(ms);
+    if (md)
+        dnnl_memory_destroy(md);
+    return rc;
+}
+
+/* ====================================================================== */
+/* The ops                                                                */
+/* ====================================================================== */
+
+/* A contiguous version of t: t itself or a copy in the arena. */
+static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
+{
+    if (dgm_tensor_is_contiguous(t))
+        return t;
+    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
+    if (c && dgm_tensor_copy(c, t) < 0) {
+        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
+        return NULL;
+    }
+    return c;
+}
+
+static int fail_rc(dgm_graph *g)
+{
+    return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
+}
+
+/* Check x and axis for `op`, fill the geometry; returns the axis or -1. */
+static int sm_check(dgm_graph *g, const char *op, const dgm_var *x, int axis,
+                    sm_geom *s)
+{
+    char bx[128];
+    const dgm_tensor *t = x->value;
+    if (t->dtype != DGM_F32) {
+        dgm__fail(g, DGM_EDTYPE, "%s: x %s must be f32", op,
+                  dgm_tensor_describe(t, bx, sizeof bx));
+        return -1;
+    }
+    const int ax = axis < 0 ? axis + t->ndim : axis;
+    if (ax < 0 || ax >= t->ndim) {
+        dgm__fail(g, DGM_EINVAL, "%s: axis %d out of range for x %s", op, axis,
+                  dgm_tensor_describe(t, bx, sizeof bx));
+        return -1;
+    }
+    s->outer = 1;
+    s->inner = 1;
+    for (int k = 0; k < ax; k++)
+        s->outer *= t->shape[k];
+    for (int k = ax + 1; k < t->ndim; k++)
+        s->inner *= t->shape[k];
+    s->c = t->shape[ax];
+    return ax;
+}
+
+static void geom_store(dgm_var *v, const sm_geom *s, bool log_)
+{
+    v->attr.i[0] = s->outer;
+    v->attr.i[1] = s->c;
+    v->attr.i[2] = s->inner;
+    v->attr.i[3] = log_;
+}
+
+static sm_geom geom_load(const dgm_var *v)
+{
+    sm_geom s = {v->attr.i[0], v->attr.i[1], v->attr.i[2]};
+    return s;
+}
+
+/* saved[0] = y (contiguous), node->grad = dy. */
+static int softmax_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
+    if (!dx)
+        return 0;
+    dgm_tensor *dy = contig(g, node->grad);
+    if (!dy)
+        return fail_rc(g);
+    const sm_geom s = geom_load(node);
+    const bool log_ = node->attr.i[3] != 0;
+    const float *yp = dgm_tensor_f32(node->saved[0]);
+    if (s.inner == 1) {
+        softmax_bwd_rows(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, s.outer,
+                         s.c, log_);
+    } else {
+        float *tmp = dgm__arena_alloc(
+            g, (size_t)(s.outer * s.inner) * sizeof(float));
+        if (!tmp)
+            return fail_rc(g);
+        softmax_bwd_mid(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, &s, log_,
+                        tmp);
+    }
+    return 0;
+}
+
+static const dgm__op op_softmax = {"softmax", softmax_backward};
+static const dgm__op op_log_softmax = {"log_softmax", softmax_backward};
+
+static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
+                             int axis, bool log_)
+{
+    if (!g || !x)
+        return NULL;
+    sm_geom s;
+    if (sm_check(g, op->name, x, axis, &s) < 0)
+        return NULL;
+    dgm_tensor *xt = contig(g, x->value);
+    if (!xt)
+        return NULL;
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, xt->ndim, xt->shape);
+    if (!y)
+        return NULL;
+    float *yp = dgm_tensor_f32(y);
+    const float *xp = dgm_tensor_f32(xt);
+    if (s.outer * s.c * s.inner == 0) {
+        /* empty: nothing to compute */
+    } else if (s.inner == 1 && dgm__use_dnnl(g)) {
+        int rc = softmax_fwd_dnnl(yp, xp, s.outer, s.c, log_);
+        if (rc) {
+            char bx[128];
+            return dgm__fail_null(g, rc, "%s: x %s: %s", op->name,
+                                  dgm_tensor_describe(xt, bx, sizeof bx),
+                                  dgm_last_error());
+        }
+    } else if (s.inner == 1) {
+        softmax_fwd_rows(yp, xp, s.outer, s.c, log_);
+    } else {
+        float *tmp = dgm__arena_alloc(
+            g, (size_t)(2 * s.outer * s.inner) * sizeof(float));
+        if (!tmp)
+            return dgm__fail_null(g, DGM_ENOMEM, "%s: out of memory",
+                                  op->name);
+        softmax_fwd_mid(yp, xp, &s, log_, tmp);
+    }
+    dgm_var *in[1] = {x};
+    dgm_var *v = dgm__node(g, op, y, in, 1);
+    if (v) {
+        v->saved[0] = y;
+        geom_store(v, &s, log_);
+    }
+    return v;
+}
+
+dgm_var *dgm_softmax(dgm_graph *g, dgm_var *x, int axis)
+{
+    return softmax_impl(g, &op_softmax, x, axis, false);
+}
+
+dgm_var *dgm_log_softmax(dgm_graph *g, dgm_var *x, int axis)
+{
+    return softmax_impl(g, &op_log_softmax, x, axis, true);
+}
+
+/* saved[0] = x (contiguous), saved[1] = out. */
+static int logsumexp_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
+    if (!dx)
+        return 0;
+    dgm_tensor *dy = contig(g, node->grad);
+    if (!dy)
+        return fail_rc(g);
+    const sm_geom s = geom_load(node);
+    logsumexp_bwd(dgm_tensor_f32(dx), dgm_tensor_f32(dy),
+                  dgm_tensor_f32(node->saved[0]),
+                  dgm_tensor_f32(node->saved[1]), &s);
+    return 0;
+}
+
+static const dgm__op op_logsumexp = {"logsumexp", logsumexp_backward};
+
+dgm_var *dgm_logsumexp(dgm_graph *g, dgm_var *x, int axis)
+{
+    if (!g || !x)
+        return NULL;
+    sm_geom s;
+    const int ax = sm_check(g, "logsumexp", x, axis, &s);
+    if (ax < 0)
+        return NULL;
+    dgm_tensor *xt = contig(g, x->value);
+    if (!xt)
+        return NULL;
+    int64_t shape[DGM_MAX_DIMS];
+    int nd = 0;
+    for (int k = 0; k < xt->ndim; k++)
+        if (k != ax)
+            shape[nd++] = xt->shape[k];
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, nd, shape);
+    if (!y)
+        return NULL;
+    if (s.c == 0) {
+        /* log of an empty sum */
+        float *yp = dgm_tensor_f32(y);
+        for (int64_t i = 0; i < s.outer * s.inner; i++)
+            yp[i] = -INFINITY;
+    } else {
+        logsumexp_fwd(dgm_tensor_f32(y), dgm_tensor_f32(xt), &s);
+    }
+    dgm_var *in[1] = {x};
+    dgm_var *v = dgm__node(g, &op_logsumexp, y, in, 1);
+    if (v) {
+        v->saved[0] = xt;
+        v->saved[1] = y;
+        geom_store(v, &s, false);
+    }
+    return v;
+}
