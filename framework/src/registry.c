@@ -1,0 +1,700 @@
+/* registry.c - the plugin registry: a search path of folders, the *.so
+ * files found there (dlopen'ed, ABI-checked, descriptors validated) and
+ * lookup by name or path. Refused files are recorded as problems.
+ *
+ * Unloading: dgm_registry_free dlcloses every file, except when the
+ * environment variable DGM_NO_DLCLOSE is set (non-empty, not "0") or libdgm
+ * is built with AddressSanitizer: LeakSanitizer cannot symbolise frames in
+ * a module that is no longer mapped, so its reports would be unreadable.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dgm/error.h"
+#include "dgm/host.h"
+
+#define MAX_DESCS_PER_FILE 256
+#define MAX_PARAMS 256
+/* The host reads every field up to and including `iface`. */
+#define MIN_DESC_SIZE (offsetof(dgm_plugin_desc, iface) + sizeof(void *))
+
+typedef struct file_rec {
+    char *path;   /* as found: "<dir>/<name>.so" */
+    char *real;   /* realpath, to recognise a file met twice */
+    void *handle; /* NULL for a refused file */
+} file_rec;
+
+typedef struct entry {
+    const dgm_plugin_desc *desc;
+    int file; /* index into files */
+} entry;
+
+struct dgm_registry {
+    char **dirs;
+    int n_dirs;
+    char *search_path; /* dirs joined with ':' (rebuilt on add) */
+    file_rec *files;   /* every file met, loaded or refused */
+    int n_files;
+    entry *entries;
+    int n_entries;
+    char **problems;
+    int n_problems;
+};
+
+static const char *const kind_names[DGM_KIND_COUNT_] = {
+    [DGM_KIND_DATASET] = "dataset", [DGM_KIND_AUGMENT] = "augment",
+    [DGM_KIND_BLOCK] = "block",     [DGM_KIND_MODEL] = "model",
+    [DGM_KIND_LOSS] = "loss",       [DGM_KIND_OPTIMIZER] = "optimizer",
+    [DGM_KIND_METRIC] = "metric",
+};
+
+const char *dgm_kind_name(dgm_kind k)
+{
+    if ((int)k <= 0 || (int)k >= DGM_KIND_COUNT_)
+        return NULL;
+    return kind_names[k];
+}
+
+static const char *kind_label(dgm_kind k)
+{
+    return k == 0 ? "any kind" : dgm_kind_name(k) ? dgm_kind_name(k) : "?";
+}
+
+static bool keep_loaded(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#else
+    const char *e = getenv("DGM_NO_DLCLOSE");
+    return e && e[0] && strcmp(e, "0") != 0;
+#endif
+}
+
+static void unload(void *handle)
+{
+    if (handle && !keep_loaded())
+        dlclose(handle);
+}
+
+/* ---- lifetime and search path ---------------------------------------- */
+
+int dgm_registry_new(dgm_registry **out)
+{
+    dgm_registry *r = calloc(1, sizeof *r);
+    if (!r || !(r->search_path = strdup(""))) {
+        free(r);
+        return dgm_error(DGM_ENOMEM, "registry: out of memory");
+    }
+    *out = r;
+    return 0;
+}
+
+void dgm_registry_free(dgm_registry *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_files; i++) {
+        unload(r->files[i].handle);
+        free(r->files[i].path);
+        free(r->files[i].real);
+    }
+    for (int i = 0; i < r->n_dirs; i++)
+        free(r->dirs[i]);
+    for (int i = 0; i < r->n_problems; i++)
+        free(r->problems[i]);
+    free(r->files);
+    free(r->dirs);
+    free(r->problems);
+    free(r->entries);
+    free(r->search_path);
+    free(r);
+}
+
+/* An array of n elements of sz bytes made room for one more; NULL (and
+ * old untouched) when out of memory. */
+static void *more(void *old, int n, size_t sz)
+{
+    return realloc(old, (size_t)(n + 1) * sz);
+}
+
+int dgm_registry_add_dir(dgm_registry *r, const char *dir)
+{
+    if (!r || !dir || !dir[0])
+        return dgm_error(DGM_EINVAL, "registry: add_dir needs a folder");
+    size_t old = strlen(r->search_path);
+    char *d = strdup(dir);
+    char *sp = malloc(old + strlen(dir) + 2);
+    char **dirs = more(r->dirs, r->n_dirs, sizeof *r->dirs);
+    if (dirs)
+        r->dirs = dirs;
+    if (!d || !sp || !dirs) {
+        free(d);
+        free(sp);
+        return dgm_error(DGM_ENOMEM, "registry: out of memory adding %s", dir);
+    }
+    sprintf(sp, "%s%s%s", r->search_path, old ? ":" : "", dir);
+    free(r->search_path);
+    r->search_path = sp;
+    r->dirs[r->n_dirs++] = d;
+    return 0;
+}
+
+int dgm_registry_add_env(dgm_registry *r)
+{
+    const char *env = getenv("DGM_PLUGIN_PATH");
+    if (!r)
+        return dgm_error(DGM_EINVAL, "registry: NULL registry");
+    if (!env)
+        return 0;
+    char *copy = strdup(env);
+    if (!copy)
+        return dgm_error(DGM_ENOMEM, "registry: out of memory");
+    int rc = 0;
+    char *save = NULL;
+    /* Empty elements ("a::b") are skipped rather than meaning ".". */
+    for (char *tok = strtok_r(copy, ":", &save); tok && rc == 0;
+         tok = strtok_r(NULL, ":", &save))
+        rc = dgm_registry_add_dir(r, tok);
+    free(copy);
+    return rc;
+}
+
+int dgm_registry_add_default(dgm_registry *r)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (!r)
+        return dgm_error(DGM_EINVAL, "registry: NULL registry");
+    if (n <= 0)
+        return dgm_error(DGM_EIO, "registry: cannot resolve /proc/self/exe: %s",
+                         strerror(errno));
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return dgm_error(DGM_EIO, "registry: odd executable path '%s'", exe);
+    *slash = '\0';
+    const char *dir = exe[0] ? exe : "/";
+    const char *const rel[] = {"/../plugins", "/../lib/dgm/plugins"};
+    for (int i = 0; i < 2; i++) {
+        char buf[PATH_MAX + 32];
+        snprintf(buf, sizeof buf, "%s%s", dir, rel[i]);
+        int rc = dgm_registry_add_dir(r, buf);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+const char *dgm_registry_search_path(const dgm_registry *r)
+{
+    return r ? r->search_path : "";
+}
+
+/* ---- problems -------------------------------------------------------- */
+
+int dgm_registry_problem_count(const dgm_registry *r)
+{
+    return r ? r->n_problems : 0;
+}
+
+const char *dgm_registry_problem(const dgm_registry *r, int i)
+{
+    return r && i >= 0 && i < r->n_problems ? r->problems[i] : NULL;
+}
+
+/* Record the last error message as a problem (best effort on ENOMEM). */
+static void record_problem(dgm_registry *r)
+{
+    char *p = strdup(dgm_last_error());
+    char **ps = more(r->problems, r->n_problems, sizeof *r->problems);
+    if (ps)
+        r->problems = ps;
+    if (!p || !ps) {
+        free(p);
+        return;
+    }
+    r->problems[r->n_problems++] = p;
+}
+
+/* ---- validating one file --------------------------------------------- */
+
+static bool good_name(const char *s)
+{
+    if (!s || !s[0])
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+/* The slots the host calls without checking, per kind. */
+static int check_iface(const char *path, const dgm_plugin_desc *d)
+{
+    const char *missing = NULL;
+    switch (d->kind) {
+    case DGM_KIND_DATASET: {
+        const dgm_dataset_iface *f = d->iface;
+        missing = !f->create    ? "create"
+                  : !f->info    ? "info"
+                  : !f->get     ? "get"
+                  : !f->destroy ? "destroy"
+                                : NULL;
+        break;
+    }
+    case DGM_KIND_AUGMENT: {
+        const dgm_augment_iface *f = d->iface;
+        missing = !f->create                 ? "create"
+                  : !f->destroy              ? "destroy"
+                  : !f->apply && !f->forward ? "apply or forward"
+                                             : NULL;
+        break;
+    }
+    case DGM_KIND_BLOCK: {
+        const dgm_block_iface *f = d->iface;
+        missing = !f->create    ? "create"
+                  : !f->forward ? "forward"
+                  : !f->destroy ? "destroy"
+                                : NULL;
+        break;
+    }
+    case DGM_KIND_MODEL: {
+        const dgm_model_iface *f = d->iface;
+        if (!f->phases || f->n_phases < 1)
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s' (model) declares no phases", path,
+                             d->name);
+        for (int i = 0; i < f->n_phases; i++)
+            if (!f->phases[i].name || !f->phases[i].params)
+                return dgm_error(DGM_EFORMAT,
+                                 "%s: plugin '%s' (model): phase %d needs a "
+                                 "name and a params glob",
+                                 path, d->name, i);
+        missing = !f->create    ? "create"
+                  : !f->forward ? "forward"
+                  : !f->sample  ? "sample"
+                  : !f->destroy ? "destroy"
+                                : NULL;
+        break;
+    }
+    case DGM_KIND_LOSS: {
+        const dgm_loss_iface *f = d->iface;
+        if (!f->apply)
+            missing = "apply";
+        else if (f->min_inputs < 0 || f->min_inputs > f->max_inputs)
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s' (loss): inputs %d..%d is not "
+                             "a valid range",
+                             path, d->name, f->min_inputs, f->max_inputs);
+        break;
+    }
+    case DGM_KIND_OPTIMIZER: {
+        const dgm_optimizer_iface *f = d->iface;
+        missing = !f->create    ? "create"
+                  : !f->step    ? "step"
+                  : !f->destroy ? "destroy"
+                                : NULL;
+        break;
+    }
+    case DGM_KIND_METRIC: {
+        const dgm_metric_iface *f = d->iface;
+        missing = !f->create     ? "create"
+                  : !f->evaluate ? "evaluate"
+                  : !f->destroy  ? "destroy"
+                                 : NULL;
+        break;
+    }
+    default:
+        break;
+    }
+    if (missing)
+        return dgm_error(DGM_EFORMAT,
+                         "%s: plugin '%s' (%s): interface slot '%s' is NULL",
+                         path, d->name, dgm_kind_name(d->kind), missing);
+    return 0;
+}
+
+static int check_params(const char *path, const dgm_plugin_desc *d)
+{
+    if (!d->params)
+        return 0;
+    for (int i = 0;; i++) {
+        const dgm_param_spec *p = &d->params[i];
+        if (i >= MAX_PARAMS)
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s': more than %d params (missing "
+                             "DGM_PARAM_END?)",
+                             path, d->name, MAX_PARAMS);
+        if (!p->name) {
+            if (p->type != 0)
+                return dgm_error(DGM_EFORMAT,
+                                 "%s: plugin '%s': param %d has no name", path,
+                                 d->name, i);
+            return 0; /* DGM_PARAM_END */
+        }
+        if (p->type < DGM_P_BOOL || p->type > DGM_P_ANY)
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s': param '%s' has invalid type %d",
+                             path, d->name, p->name, (int)p->type);
+        if (!p->name[0])
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s': param %d has an empty name",
+                             path, d->name, i);
+        if (p->type == DGM_P_CHOICE && (!p->choices || !p->choices[0]))
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s': choice param '%s' lists no "
+                             "choices",
+                             path, d->name, p->name);
+    }
+}
+
+/* Check one descriptor; the ABI fields first, the rest only if the
+ * descriptor is large enough to hold it. */
+static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
+{
+    if (d->abi_major != DGM_ABI_MAJOR || d->abi_minor > DGM_ABI_MINOR)
+        return dgm_error(
+            DGM_EABI, "%s: plugin ABI %u.%u, host ABI %d.%d%s", path,
+            d->abi_major, d->abi_minor, DGM_ABI_MAJOR, DGM_ABI_MINOR,
+            d->abi_major == DGM_ABI_MAJOR ? " (the plugin needs a newer dgm)"
+                                          : "");
+    if (d->size < MIN_DESC_SIZE)
+        return dgm_error(DGM_EABI,
+                         "%s: descriptor %u is %u bytes, ABI %d.%d needs at "
+                         "least %zu",
+                         path, idx, d->size, DGM_ABI_MAJOR, DGM_ABI_MINOR,
+                         (size_t)MIN_DESC_SIZE);
+    if (!good_name(d->name))
+        return dgm_error(DGM_EFORMAT,
+                         "%s: descriptor %u: name '%s' must be non-empty "
+                         "[a-z0-9_]",
+                         path, idx, d->name ? d->name : "(null)");
+    if (!dgm_kind_name(d->kind))
+        return dgm_error(DGM_EFORMAT,
+                         "%s: plugin '%s': invalid kind %d (expected 1..%d)",
+                         path, d->name, (int)d->kind, DGM_KIND_COUNT_ - 1);
+    if (!d->iface)
+        return dgm_error(DGM_EFORMAT, "%s: plugin '%s' (%s): iface is NULL",
+                         path, d->name, dgm_kind_name(d->kind));
+    int rc = check_params(path, d);
+    return rc < 0 ? rc : check_iface(path, d);
+}
+
+/* dlopen `path`, validate every descriptor and append the file and its
+ * entries; on failure nothing is added and the file is closed. Returns
+ * the index of the file record or a negative code. */
+static int load(dgm_registry *r, const char *path, const char *real)
+{
+    dlerror();
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return dgm_error(DGM_EDLOPEN, "%s: cannot load: %s", path, dlerror());
+    void *sym = dlsym(h, DGM_PLUGIN_QUERY_SYMBOL);
+    dgm_plugin_query_fn query;
+    memcpy(&query, &sym, sizeof query); /* POSIX: object to function ptr */
+    if (!query) {
+        unload(h);
+        return dgm_error(DGM_ENOSYM,
+                         "%s: no %s symbol (not a dgm plugin, or built "
+                         "without DGM_PLUGIN_EXPORT)",
+                         path, DGM_PLUGIN_QUERY_SYMBOL);
+    }
+    const dgm_plugin_desc *descs[MAX_DESCS_PER_FILE];
+    uint32_t n = 0;
+    int rc = 0;
+    for (;; n++) {
+        const dgm_plugin_desc *d = query(n);
+        if (!d)
+            break;
+        if (n == MAX_DESCS_PER_FILE) {
+            rc = dgm_error(DGM_EFORMAT,
+                           "%s: %s returns more than %d descriptors (it "
+                           "must return NULL past the last)",
+                           path, DGM_PLUGIN_QUERY_SYMBOL, MAX_DESCS_PER_FILE);
+            break;
+        }
+        if ((rc = check_desc(path, n, d)) < 0)
+            break;
+        descs[n] = d;
+    }
+    if (rc == 0 && n == 0)
+        rc = dgm_error(DGM_EFORMAT, "%s: %s(0) returned NULL: no plugins", path,
+                       DGM_PLUGIN_QUERY_SYMBOL);
+    char *p = NULL, *rp = NULL;
+    if (rc == 0) {
+        p = strdup(path);
+        rp = strdup(real);
+        entry *e = realloc(r->entries, (size_t)(r->n_entries + (int)n) *
+                                           sizeof *r->entries);
+        if (e)
+            r->entries = e;
+        file_rec *f = more(r->files, r->n_files, sizeof *r->files);
+        if (f)
+            r->files = f;
+        if (!p || !rp || !e || !f)
+            rc = dgm_error(DGM_ENOMEM, "%s: out of memory", path);
+    }
+    if (rc < 0) {
+        free(p);
+        free(rp);
+        unload(h);
+        return rc;
+    }
+    int fi = r->n_files++;
+    r->files[fi] = (file_rec){p, rp, h};
+    for (uint32_t i = 0; i < n; i++)
+        r->entries[r->n_entries++] = (entry){descs[i], fi};
+    return fi;
+}
+
+/* Remember a refused file so a rescan does not report it twice. */
+static void remember_refused(dgm_registry *r, const char *path,
+                             const char *real)
+{
+    char *p = strdup(path), *rp = strdup(real);
+    file_rec *f = more(r->files, r->n_files, sizeof *r->files);
+    if (f)
+        r->files = f;
+    if (!p || !rp || !f) {
+        free(p);
+        free(rp);
+        return;
+    }
+    r->files[r->n_files++] = (file_rec){p, rp, NULL};
+}
+
+/* The record of a file by realpath (only loaded ones if loaded_only). */
+static int find_file(const dgm_registry *r, const char *real, bool loaded_only)
+{
+    for (int i = 0; i < r->n_files; i++)
+        if (!strcmp(r->files[i].real, real) &&
+            (r->files[i].handle || !loaded_only))
+            return i;
+    return -1;
+}
+
+/* Record a problem for each name of file fi that an earlier file has. */
+static void note_duplicates(dgm_registry *r, int fi)
+{
+    for (int i = 0; i < r->n_entries; i++) {
+        if (r->entries[i].file != fi)
+            continue;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(r->entries[j].desc->name, r->entries[i].desc->name)) {
+                dgm_error(DGM_EDUP,
+                          "%s: plugin name '%s' is also defined in %s; the "
+                          "name is ambiguous",
+                          r->files[fi].path, r->entries[i].desc->name,
+                          r->files[r->entries[j].file].path);
+                record_problem(r);
+                break;
+            }
+    }
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_so(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 3 && !strcmp(name + n - 3, ".so") && name[0] != '.';
+}
+
+/* Load every new *.so of one folder, in name order. */
+static void scan_dir(dgm_registry *r, const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return; /* kept in the path, skipped */
+        dgm_error(DGM_EIO, "%s: cannot read folder: %s", dir, strerror(errno));
+        record_problem(r);
+        return;
+    }
+    char **names = NULL;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        if (!is_so(de->d_name))
+            continue;
+        char **q = more(names, n, sizeof *names);
+        if (!q)
+            break;
+        names = q;
+        if (!(names[n] = strdup(de->d_name)))
+            break;
+        n++;
+    }
+    closedir(dp);
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, name_cmp);
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX], real[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        free(names[i]);
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+            !realpath(path, real) || find_file(r, real, false) >= 0)
+            continue;
+        int fi = load(r, path, real);
+        if (fi < 0) {
+            record_problem(r);
+            remember_refused(r, path, real);
+        } else {
+            note_duplicates(r, fi);
+        }
+    }
+    free(names);
+}
+
+int dgm_registry_scan(dgm_registry *r)
+{
+    if (!r)
+        return dgm_error(DGM_EINVAL, "registry: NULL registry");
+    int before = r->n_problems;
+    for (int i = 0; i < r->n_dirs; i++)
+        scan_dir(r, r->dirs[i]);
+    return r->n_problems - before;
+}
+
+/* Load a file given by path (or find it among the loaded ones); returns
+ * its file index. */
+static int load_path(dgm_registry *r, const char *path)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return dgm_error(DGM_ENOTFOUND, "%s: plugin file not found: %s", path,
+                         strerror(errno));
+    int fi = find_file(r, real, true);
+    if (fi >= 0)
+        return fi;
+    fi = load(r, path, real);
+    if (fi >= 0)
+        note_duplicates(r, fi);
+    return fi;
+}
+
+int dgm_registry_load_file(dgm_registry *r, const char *path)
+{
+    if (!r || !path)
+        return dgm_error(DGM_EINVAL, "registry: load_file needs a path");
+    int fi = load_path(r, path);
+    return fi < 0 ? fi : 0;
+}
+
+/* ---- lookup ---------------------------------------------------------- */
+
+static bool is_path(const char *name)
+{
+    size_t n = strlen(name);
+    return strchr(name, '/') || (n > 3 && !strcmp(name + n - 3, ".so"));
+}
+
+static int give(const dgm_registry *r, const entry *e,
+                const dgm_plugin_desc **desc, const char **file)
+{
+    if (desc)
+        *desc = e->desc;
+    if (file)
+        *file = r->files[e->file].path;
+    return 0;
+}
+
+static int wrong_kind(const dgm_registry *r, const entry *e, dgm_kind want)
+{
+    return dgm_error(DGM_EKIND, "plugin '%s' (%s) is a %s, not a %s",
+                     e->desc->name, r->files[e->file].path,
+                     dgm_kind_name(e->desc->kind), dgm_kind_name(want));
+}
+
+/* By path: the file's first descriptor of the wanted kind. */
+static int find_in_file(dgm_registry *r, dgm_kind kind, const char *path,
+                        const dgm_plugin_desc **desc, const char **file)
+{
+    int fi = load_path(r, path);
+    if (fi < 0)
+        return fi;
+    const entry *first = NULL;
+    for (int i = 0; i < r->n_entries; i++) {
+        const entry *e = &r->entries[i];
+        if (e->file != fi)
+            continue;
+        if (kind == 0 || e->desc->kind == kind)
+            return give(r, e, desc, file);
+        if (!first)
+            first = e;
+    }
+    return first ? wrong_kind(r, first, kind)
+                 : dgm_error(DGM_ENOTFOUND, "%s: holds no plugins", path);
+}
+
+int dgm_registry_find(dgm_registry *r, dgm_kind kind, const char *name,
+                      const dgm_plugin_desc **desc, const char **file)
+{
+    if (!r || !name || !name[0])
+        return dgm_error(DGM_EINVAL, "registry: find needs a name");
+    if (kind != 0 && !dgm_kind_name(kind))
+        return dgm_error(DGM_EINVAL,
+                         "registry: invalid kind %d looking for "
+                         "'%s'",
+                         (int)kind, name);
+    if (is_path(name))
+        return find_in_file(r, kind, name, desc, file);
+
+    /* Names are meant to be unique; when they are not, a kind can still
+     * single one out, otherwise the name is ambiguous. */
+    const entry *match = NULL, *other = NULL;
+    for (int i = 0; i < r->n_entries; i++) {
+        const entry *e = &r->entries[i];
+        if (strcmp(e->desc->name, name))
+            continue;
+        if (kind != 0 && e->desc->kind != kind) {
+            if (!other)
+                other = e;
+            continue;
+        }
+        if (match)
+            return dgm_error(DGM_EDUP,
+                             "plugin name '%s' is ambiguous: defined in %s "
+                             "and in %s",
+                             name, r->files[match->file].path,
+                             r->files[e->file].path);
+        match = e;
+    }
+    if (match)
+        return give(r, match, desc, file);
+    if (other)
+        return wrong_kind(r, other, kind);
+    return dgm_error(DGM_ENOTFOUND,
+                     "plugin '%s' (%s) not found; search "
+                     "path: %s",
+                     name, kind_label(kind),
+                     r->search_path[0] ? r->search_path : "(empty)");
+}
+
+int dgm_registry_count(const dgm_registry *r)
+{
+    return r ? r->n_entries : 0;
+}
+
+const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
+                                       const char **file)
+{
+    if (!r || i < 0 || i >= r->n_entries)
+        return NULL;
+    if (file)
+        *file = r->files[r->entries[i].file].path;
+    return r->entries[i].desc;
+}

@@ -1,0 +1,19 @@
+/* tp_bad_name.c - refused: the name "Bad-Name" is not [a-z0-9_]. */
+#include "dgm/dgm.h"
+
+static dgm_var *apply(void *self, dgm_graph *g, dgm_var *const *in, int n)
+{
+    return in[0];
+}
+
+static const dgm_loss_iface iface = {
+    .min_inputs = 1, .max_inputs = 1, .apply = apply};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "Bad-Name",
+    .version = "1.0",  .summary = "refused",  .iface = &iface};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}

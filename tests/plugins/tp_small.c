@@ -1,0 +1,25 @@
+/* tp_small.c - refused by the registry: a descriptor claiming 16 bytes, too
+ * small for the fields the host reads. */
+#include "dgm/dgm.h"
+
+static dgm_var *apply(void *self, dgm_graph *g, dgm_var *const *in, int n)
+{
+    return in[0];
+}
+
+static const dgm_loss_iface iface = {
+    .min_inputs = 1, .max_inputs = 1, .apply = apply};
+
+static const dgm_plugin_desc desc = {.abi_major = DGM_ABI_MAJOR,
+                                     .abi_minor = DGM_ABI_MINOR,
+                                     .size = 16,
+                                     .kind = DGM_KIND_LOSS,
+                                     .name = "tp_small",
+                                     .version = "1.0",
+                                     .summary = "refused",
+                                     .iface = &iface};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}

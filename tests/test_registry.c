@@ -1,0 +1,548 @@
+/* test_registry.c - the plugin registry: loading, every refusal (exact
+ * code, message naming the file), lookup by name, path and kind, and the
+ * `dgm plugins` command. Each test copies the test plugins it needs into
+ * a scratch folder of its own, so refusals do not mix. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dgm/error.h"
+#include "dgm/host.h"
+
+/* ---- scratch folders -------------------------------------------------- */
+
+static void mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", buf,
+                  strerror(errno));
+}
+
+/* A fresh folder <DGM_TEST_TMP>/registry-<pid>-<tag> holding copies of
+ * the named test plugins (NULL-ended). */
+static void scratch(char *out, size_t n, const char *tag, ...)
+{
+    const char *tmp = getenv("DGM_TEST_TMP");
+    snprintf(out, n, "%s/registry-%ld-%s", tmp ? tmp : "/tmp", (long)getpid(),
+             tag);
+    mkdir_p(out);
+    va_list ap;
+    va_start(ap, tag);
+    for (const char *f; (f = va_arg(ap, const char *));) {
+        char cmd[3 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "cp '%s/%s.so' '%s/'", DGM_TEST_PLUGIN_DIR, f,
+                 out);
+        ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+    }
+    va_end(ap);
+}
+
+static dgm_registry *registry_on(const char *dir)
+{
+    dgm_registry *r;
+    ck_assert_int_eq(dgm_registry_new(&r), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(r, dir), 0);
+    return r;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+#define ck_assert_contains(hay, needle)                                        \
+    ck_assert_msg(strstr((hay), (needle)) != NULL,                             \
+                  "expected \"%s\" in \"%s\"", (needle), (hay))
+
+/* The good plugins are still usable. */
+static void assert_good_found(dgm_registry *r)
+{
+    const dgm_plugin_desc *d = NULL;
+    const char *file = NULL;
+    ck_assert_int_eq(
+        dgm_registry_find(r, DGM_KIND_LOSS, "good_loss", &d, &file), 0);
+    ck_assert_str_eq(d->name, "good_loss");
+    ck_assert_int_eq(d->kind, DGM_KIND_LOSS);
+    ck_assert(ends_with(file, "/tp_good.so"));
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+START_TEST(scan_good)
+{
+    char dir[PATH_MAX];
+    scratch(dir, sizeof dir, "good", "tp_good", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+
+    /* Iteration in query order, with the file. */
+    const char *file = NULL;
+    const dgm_plugin_desc *d0 = dgm_registry_at(r, 0, &file);
+    ck_assert_str_eq(d0->name, "good_loss");
+    char want[PATH_MAX + 16];
+    snprintf(want, sizeof want, "%s/tp_good.so", dir);
+    ck_assert_str_eq(file, want);
+    const dgm_plugin_desc *d1 = dgm_registry_at(r, 1, NULL);
+    ck_assert_str_eq(d1->name, "good_block");
+    ck_assert_str_eq(d1->version, "0.3");
+    ck_assert_str_eq(d1->params[2].name, "scale");
+    ck_assert_ptr_null(dgm_registry_at(r, 2, NULL));
+    ck_assert_ptr_null(dgm_registry_at(r, -1, NULL));
+
+    /* By kind, and kind 0 for any. */
+    const dgm_plugin_desc *d = NULL;
+    ck_assert_int_eq(
+        dgm_registry_find(r, DGM_KIND_BLOCK, "good_block", &d, NULL), 0);
+    ck_assert_ptr_eq(d, d1);
+    ck_assert_int_eq(dgm_registry_find(r, 0, "good_loss", &d, NULL), 0);
+    ck_assert_ptr_eq(d, d0);
+    const dgm_loss_iface *li = d->iface;
+    ck_assert_int_eq(li->max_inputs, 2);
+    dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(rescan_is_idempotent)
+{
+    char dir[PATH_MAX];
+    scratch(dir, sizeof dir, "rescan", "tp_good", "tp_nosym", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_add_dir(r, dir), 0); /* twice */
+    ck_assert_int_eq(dgm_registry_scan(r), 1);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 1);
+    /* The same file loaded by path is not a duplicate of itself. */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/tp_good.so", dir);
+    ck_assert_int_eq(dgm_registry_load_file(r, path), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    assert_good_found(r);
+    dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(whole_test_folder)
+{
+    /* Every odd plugin at once: each refused file is one problem, the
+     * duplicate is one more, and the good ones still load. */
+    char dir[PATH_MAX];
+    scratch(dir, sizeof dir, "all", "tp_abi_major", "tp_abi_minor",
+            "tp_bad_kind", "tp_bad_name", "tp_bad_param", "tp_create_fails",
+            "tp_dup_a", "tp_dup_b", "tp_good", "tp_nosym", "tp_small", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_scan(r), 8);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 8);
+    assert_good_found(r);
+    const dgm_plugin_desc *d;
+    ck_assert_int_eq(dgm_registry_find(r, 0, "create_fails", &d, NULL), 0);
+    ck_assert_int_eq(dgm_registry_find(r, 0, "dup_thing", &d, NULL), DGM_EDUP);
+    /* good: 2, create_fails: 1, dup_a and dup_b: 1 each. */
+    ck_assert_int_eq(dgm_registry_count(r), 5);
+    dgm_registry_free(r);
+}
+END_TEST
+
+/* ---- refusals --------------------------------------------------------- */
+
+typedef struct refusal {
+    const char *plugin; /* test plugin file, or NULL for a garbage .so */
+    int code;
+    const char *text; /* expected in the message after "<file>: " */
+} refusal;
+
+static const refusal refusals[] = {
+    {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.0"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.0"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.0 needs at least"},
+    {"tp_bad_kind", DGM_EFORMAT, "plugin 'tp_bad_kind': invalid kind 99"},
+    {"tp_bad_name", DGM_EFORMAT,
+     "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
+    {"tp_bad_param", DGM_EFORMAT,
+     "plugin 'bad_param': param 'broken' has invalid type 42"},
+    {NULL, DGM_EDLOPEN, "cannot load: "},
+};
+
+START_TEST(refused)
+{
+    const refusal *t = &refusals[_i];
+    char dir[PATH_MAX], tag[32], file[PATH_MAX + 32];
+    snprintf(tag, sizeof tag, "refuse%d", _i);
+    scratch(dir, sizeof dir, tag, "tp_good", t->plugin, NULL);
+    if (t->plugin) {
+        snprintf(file, sizeof file, "%s/%s.so", dir, t->plugin);
+    } else {
+        snprintf(file, sizeof file, "%s/garbage.so", dir);
+        FILE *f = fopen(file, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("not an ELF file\n", f);
+        fclose(f);
+    }
+    char want[2 * PATH_MAX];
+    snprintf(want, sizeof want, "%s: %s", file, t->text);
+
+    /* During a scan: recorded, the rest still loads. */
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_scan(r), 1);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 1);
+    ck_assert_contains(dgm_registry_problem(r, 0), want);
+    ck_assert_ptr_null(dgm_registry_problem(r, 1));
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    assert_good_found(r);
+
+    /* Loaded explicitly: the exact code and the same message. */
+    dgm_error_clear();
+    ck_assert_int_eq(dgm_registry_load_file(r, file), t->code);
+    ck_assert_int_eq(dgm_last_code(), t->code);
+    ck_assert_contains(dgm_last_error(), want);
+    /* And by path through find. */
+    ck_assert_int_eq(dgm_registry_find(r, 0, file, NULL, NULL), t->code);
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    assert_good_found(r);
+    dgm_registry_free(r);
+}
+END_TEST
+
+/* ---- lookup errors ---------------------------------------------------- */
+
+START_TEST(duplicate_names)
+{
+    char dir[PATH_MAX];
+    scratch(dir, sizeof dir, "dup", "tp_dup_a", "tp_dup_b", "tp_good", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_scan(r), 1);
+    char a[PATH_MAX + 16], b[PATH_MAX + 16], want[3 * PATH_MAX];
+    snprintf(a, sizeof a, "%s/tp_dup_a.so", dir);
+    snprintf(b, sizeof b, "%s/tp_dup_b.so", dir);
+    snprintf(want, sizeof want,
+             "%s: plugin name 'dup_thing' is also defined "
+             "in %s",
+             b, a);
+    ck_assert_contains(dgm_registry_problem(r, 0), want);
+
+    const dgm_plugin_desc *d = NULL;
+    ck_assert_int_eq(dgm_registry_find(r, DGM_KIND_LOSS, "dup_thing", &d, NULL),
+                     DGM_EDUP);
+    snprintf(want, sizeof want,
+             "plugin name 'dup_thing' is ambiguous: defined in %s and in %s", a,
+             b);
+    ck_assert_str_eq(dgm_last_error(), want);
+    ck_assert_int_eq(dgm_registry_find(r, 0, "dup_thing", &d, NULL), DGM_EDUP);
+
+    /* A path still picks one. */
+    const char *file = NULL;
+    ck_assert_int_eq(dgm_registry_find(r, DGM_KIND_LOSS, b, &d, &file), 0);
+    ck_assert_str_eq(d->summary, "duplicate name (b)");
+    ck_assert_str_eq(file, b);
+    assert_good_found(r);
+    dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(not_found_lists_search_path)
+{
+    char dir[PATH_MAX];
+    scratch(dir, sizeof dir, "notfound", "tp_good", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_add_dir(r, "/nonexistent/dgm-plugins"), 0);
+    ck_assert_int_eq(dgm_registry_scan(r), 0); /* missing folder: skipped */
+    char want[2 * PATH_MAX];
+    snprintf(want, sizeof want, "%s:/nonexistent/dgm-plugins", dir);
+    ck_assert_str_eq(dgm_registry_search_path(r), want);
+
+    const dgm_plugin_desc *d = (const dgm_plugin_desc *)r; /* sentinel */
+    ck_assert_int_eq(dgm_registry_find(r, DGM_KIND_LOSS, "nope", &d, NULL),
+                     DGM_ENOTFOUND);
+    snprintf(want, sizeof want,
+             "plugin 'nope' (loss) not found; search path: "
+             "%s:/nonexistent/dgm-plugins",
+             dir);
+    ck_assert_str_eq(dgm_last_error(), want);
+    ck_assert_ptr_eq(d, (const dgm_plugin_desc *)r); /* untouched */
+    ck_assert_int_eq(dgm_registry_find(r, 0, "nope", &d, NULL), DGM_ENOTFOUND);
+    ck_assert_contains(dgm_last_error(), "plugin 'nope' (any kind) not found");
+    /* A path that does not exist. */
+    ck_assert_int_eq(dgm_registry_find(r, 0, "/nonexistent/x.so", &d, NULL),
+                     DGM_ENOTFOUND);
+    ck_assert_contains(dgm_last_error(), "/nonexistent/x.so");
+    dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(wrong_kind)
+{
+    char dir[PATH_MAX], want[2 * PATH_MAX];
+    scratch(dir, sizeof dir, "kind", "tp_good", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    const dgm_plugin_desc *d;
+    ck_assert_int_eq(
+        dgm_registry_find(r, DGM_KIND_BLOCK, "good_loss", &d, NULL), DGM_EKIND);
+    snprintf(want, sizeof want,
+             "plugin 'good_loss' (%s/tp_good.so) is a loss, not a block", dir);
+    ck_assert_str_eq(dgm_last_error(), want);
+    ck_assert_int_eq(
+        dgm_registry_find(r, DGM_KIND_METRIC, "good_block", &d, NULL),
+        DGM_EKIND);
+    ck_assert_contains(dgm_last_error(), "is a block, not a metric");
+    /* By path, the file holds no dataset. */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/tp_good.so", dir);
+    ck_assert_int_eq(dgm_registry_find(r, DGM_KIND_DATASET, path, &d, NULL),
+                     DGM_EKIND);
+    ck_assert_contains(dgm_last_error(), "tp_good.so) is a loss, not a "
+                                         "dataset");
+    ck_assert_int_eq(dgm_registry_find(r, (dgm_kind)42, "good_loss", &d, NULL),
+                     DGM_EINVAL);
+    dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(find_by_path_on_demand)
+{
+    dgm_registry *r;
+    ck_assert_int_eq(dgm_registry_new(&r), 0);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 0);
+    const dgm_plugin_desc *d;
+    const char *file;
+    const char *path = DGM_TEST_PLUGIN_DIR "/tp_good.so";
+    ck_assert_int_eq(dgm_registry_find(r, DGM_KIND_BLOCK, path, &d, &file), 0);
+    ck_assert_str_eq(d->name, "good_block");
+    ck_assert_str_eq(file, path);
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    ck_assert_int_eq(dgm_registry_find(r, 0, path, &d, NULL), 0);
+    ck_assert_str_eq(d->name, "good_loss"); /* first in query order */
+    /* Once loaded, it is found by name too. */
+    ck_assert_int_eq(dgm_registry_find(r, 0, "good_block", &d, NULL), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    dgm_registry_free(r);
+}
+END_TEST
+
+/* ---- plugin errors ---------------------------------------------------- */
+
+START_TEST(create_error_survives)
+{
+    char dir[PATH_MAX];
+    scratch(dir, sizeof dir, "create", "tp_create_fails", NULL);
+    dgm_registry *r = registry_on(dir);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    const dgm_plugin_desc *d;
+    ck_assert_int_eq(
+        dgm_registry_find(r, DGM_KIND_OPTIMIZER, "create_fails", &d, NULL), 0);
+    const dgm_optimizer_iface *f = d->iface;
+    void *self = (void *)&self;
+    dgm_error_clear();
+    ck_assert_int_eq(f->create(&self, NULL), DGM_ERANGE);
+    ck_assert_int_eq(dgm_last_code(), DGM_ERANGE);
+    ck_assert_str_eq(dgm_last_error(),
+                     "create_fails: lr must be positive, got -1");
+    ck_assert_ptr_null(self);
+    dgm_registry_free(r);
+}
+END_TEST
+
+/* ---- search path and kind names -------------------------------------- */
+
+START_TEST(env_and_default_path)
+{
+    dgm_registry *r;
+    ck_assert_int_eq(dgm_registry_new(&r), 0);
+    ck_assert_str_eq(dgm_registry_search_path(r), "");
+    setenv("DGM_PLUGIN_PATH", "/a/one::/b/two:", 1);
+    ck_assert_int_eq(dgm_registry_add_env(r), 0);
+    ck_assert_str_eq(dgm_registry_search_path(r), "/a/one:/b/two");
+    unsetenv("DGM_PLUGIN_PATH");
+    ck_assert_int_eq(dgm_registry_add_env(r), 0);
+    ck_assert_str_eq(dgm_registry_search_path(r), "/a/one:/b/two");
+
+    char exe[PATH_MAX], want[3 * PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ck_assert_int_gt(n, 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    ck_assert_int_eq(dgm_registry_add_default(r), 0);
+    snprintf(want, sizeof want,
+             "/a/one:/b/two:%s/../plugins:%s/../lib/dgm/plugins", exe, exe);
+    ck_assert_str_eq(dgm_registry_search_path(r), want);
+    ck_assert_int_eq(dgm_registry_add_dir(r, ""), DGM_EINVAL);
+    dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(kind_names)
+{
+    const char *names[] = {NULL,    "dataset", "augment",   "block",
+                           "model", "loss",    "optimizer", "metric"};
+    for (int k = 0; k < DGM_KIND_COUNT_; k++)
+        if (names[k])
+            ck_assert_str_eq(dgm_kind_name((dgm_kind)k), names[k]);
+        else
+            ck_assert_ptr_null(dgm_kind_name((dgm_kind)k));
+    ck_assert_ptr_null(dgm_kind_name(DGM_KIND_COUNT_));
+    ck_assert_ptr_null(dgm_kind_name((dgm_kind)-1));
+}
+END_TEST
+
+/* ---- dgm plugins ------------------------------------------------------ */
+
+/* Run the CLI with args; capture stdout and stderr into buffers. */
+static int run_cli(const char *args, char *out, size_t n_out, char *err,
+                   size_t n_err)
+{
+    const char *tmp = getenv("DGM_TEST_TMP");
+    char ofile[PATH_MAX], efile[PATH_MAX], cmd[4 * PATH_MAX];
+    snprintf(ofile, sizeof ofile, "%s/registry-%ld-cli.out", tmp ? tmp : "/tmp",
+             (long)getpid());
+    snprintf(efile, sizeof efile, "%s/registry-%ld-cli.err", tmp ? tmp : "/tmp",
+             (long)getpid());
+    snprintf(cmd, sizeof cmd,
+             "env -u DGM_PLUGIN_PATH '%s' plugins %s >'%s' "
+             "2>'%s'",
+             DGM_CLI, args, ofile, efile);
+    int st = system(cmd);
+    ck_assert(WIFEXITED(st));
+    const char *files[2] = {ofile, efile};
+    char *bufs[2] = {out, err};
+    size_t sizes[2] = {n_out, n_err};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        ck_assert_ptr_nonnull(f);
+        size_t got = fread(bufs[i], 1, sizes[i] - 1, f);
+        bufs[i][got] = '\0';
+        fclose(f);
+        remove(files[i]);
+    }
+    return WEXITSTATUS(st);
+}
+
+START_TEST(cli_list)
+{
+    char dir[PATH_MAX], args[2 * PATH_MAX], out[16384], err[8192];
+    scratch(dir, sizeof dir, "cli", "tp_good", "tp_abi_major",
+            "tp_create_fails", NULL);
+    snprintf(args, sizeof args, "--path '%s'", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "KIND");
+    /* Sorted by kind: block before loss before optimizer. */
+    char *blk = strstr(out, "block  ");
+    char *loss = strstr(out, "loss  ");
+    char *opt = strstr(out, "optimizer  ");
+    ck_assert(blk && loss && opt && blk < loss && loss < opt);
+    ck_assert_contains(blk, "good_block");
+    ck_assert_contains(loss, "good_loss");
+    ck_assert_contains(loss, "1.2");
+    ck_assert_contains(loss, "test loss: returns its first input");
+    ck_assert_contains(loss, "/tp_good.so");
+    char want[2 * PATH_MAX];
+    snprintf(want, sizeof want,
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.0",
+             dir);
+    ck_assert_contains(err, want);
+
+    ck_assert_int_eq(run_cli("--bogus", out, sizeof out, err, sizeof err), 2);
+    ck_assert_contains(err, "unknown option '--bogus'");
+    ck_assert_int_eq(run_cli("--help", out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "usage: dgm plugins");
+}
+END_TEST
+
+START_TEST(cli_show)
+{
+    char dir[PATH_MAX], args[2 * PATH_MAX], out[16384], err[8192];
+    scratch(dir, sizeof dir, "clishow", "tp_good", NULL);
+    snprintf(args, sizeof args, "show --path '%s' good_block", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "name:     good_block");
+    ck_assert_contains(out, "kind:     block");
+    ck_assert_contains(out, "version:  0.3");
+    /* One row per param: name, type, default or "required", range or
+     * choices, help. */
+    char *row = strstr(out, "  width ");
+    ck_assert_ptr_nonnull(row);
+    ck_assert_int_eq(sscanf(row, " width int 8 [1, 1024] %s", args), 1);
+    ck_assert_str_eq(args, "units");
+    ck_assert_ptr_nonnull(strstr(out, "  act "));
+    ck_assert_contains(strstr(out, "  act "), "choice");
+    ck_assert_contains(strstr(out, "  act "), "relu|tanh");
+    ck_assert_contains(strstr(out, "  scale "), "required");
+    ck_assert_contains(strstr(out, "  scale "), "[0, 2]");
+    ck_assert_contains(strstr(out, "  inner "), "(none)");
+
+    snprintf(args, sizeof args, "show --path '%s' good_loss", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "inputs:   x [target] (1..2)");
+    ck_assert_contains(out, "parameters: none");
+
+    snprintf(args, sizeof args, "show --path '%s' nope", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 2);
+    ck_assert_contains(err, "plugin 'nope' (any kind) not found; search "
+                            "path: ");
+    ck_assert_contains(err, dir);
+    snprintf(args, sizeof args, "show --kind model --path '%s' good_loss", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 2);
+    ck_assert_contains(err, "is a loss, not a model");
+    ck_assert_int_eq(run_cli("show", out, sizeof out, err, sizeof err), 2);
+}
+END_TEST
+
+static Suite *registry_suite(void)
+{
+    Suite *s = suite_create("registry");
+    TCase *tc = tcase_create("scan");
+    tcase_add_test(tc, scan_good);
+    tcase_add_test(tc, rescan_is_idempotent);
+    tcase_add_test(tc, whole_test_folder);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("refusals");
+    tcase_add_loop_test(tc, refused, 0,
+                        (int)(sizeof refusals / sizeof refusals[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lookup");
+    tcase_add_test(tc, duplicate_names);
+    tcase_add_test(tc, not_found_lists_search_path);
+    tcase_add_test(tc, wrong_kind);
+    tcase_add_test(tc, find_by_path_on_demand);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plugin_errors");
+    tcase_add_test(tc, create_error_survives);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("search_path");
+    tcase_add_test(tc, env_and_default_path);
+    tcase_add_test(tc, kind_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cli");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, cli_list);
+    tcase_add_test(tc, cli_show);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(registry_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
