@@ -396,8 +396,15 @@ static int load(dgm_registry *r, const char *path, const char *real)
 {
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return dgm_error(DGM_EDLOPEN, "%s: cannot load: %s", path, dlerror());
+    if (!h) {
+        /* dlerror() usually starts with the path again: say it once. */
+        const char *why = dlerror();
+        size_t n = strlen(path);
+        if (why && !strncmp(why, path, n) && !strncmp(why + n, ": ", 2))
+            why += n + 2;
+        return dgm_error(DGM_EDLOPEN, "%s: cannot load: %s", path,
+                         why ? why : "unknown dlopen error");
+    }
     void *sym = dlsym(h, DGM_PLUGIN_QUERY_SYMBOL);
     dgm_plugin_query_fn query;
     memcpy(&query, &sym, sizeof query); /* POSIX: object to function ptr */
