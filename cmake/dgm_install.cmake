@@ -4,10 +4,10 @@
 include(CMakePackageConfigHelpers)
 
 set(DGM_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/dgm)
-# Where plugins/CMakeLists.txt installs the plugins. dgm_registry_add_default
-# looks in <exe dir>/../lib/dgm/plugins, which is this folder whenever
-# CMAKE_INSTALL_LIBDIR is "lib" (any prefix but /usr on Debian).
-set(DGM_PLUGIN_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/dgm/plugins)
+# Where plugins/CMakeLists.txt installs the plugins: always lib/dgm/plugins,
+# the folder dgm_registry_add_default looks in (<exe dir>/../lib/dgm/plugins),
+# whatever CMAKE_INSTALL_LIBDIR is.
+set(DGM_PLUGIN_INSTALL_DIR lib/dgm/plugins)
 
 # The installed dgm finds libdgm next to it without LD_LIBRARY_PATH.
 set_target_properties(dgm_cli PROPERTIES
