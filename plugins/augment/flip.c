@@ -1,0 +1,123 @@
+/* flip.c - the `flip` augmentation: mirror each image of a batch
+ * [n, C, H, W] left-right (or top-bottom) with probability p, in place. */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "dgm/dgm.h"
+
+static const dgm_param_spec params[] = {
+    {"p", DGM_P_FLOAT, "0.5", 0, 1, NULL,
+     "probability that an image is flipped"},
+    {"horizontal", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "mirror left-right; false mirrors top-bottom"},
+    DGM_PARAM_END,
+};
+
+typedef struct flip {
+    float p;
+    bool horizontal;
+} flip;
+
+static int flip_create(void **self, const dgm_config *cfg,
+                       const dgm_data_info *data)
+{
+    flip *o = calloc(1, sizeof *o);
+    if (!o)
+        return dgm_error(DGM_ENOMEM, "flip: out of memory");
+    o->p = (float)dgm_cfg_float(cfg, "p");
+    o->horizontal = dgm_cfg_bool(cfg, "horizontal");
+    *self = o;
+    return 0;
+}
+
+static void flip_destroy(void *self) { free(self); }
+
+static void mirror_rows(float *restrict img, int64_t rows, int64_t w)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = img + r * w;
+        for (int64_t a = 0, b = w - 1; a < b; a++, b--) {
+            float tmp = row[a];
+            row[a] = row[b];
+            row[b] = tmp;
+        }
+    }
+}
+
+/* Swap rows y and h-1-y of each of the c planes. */
+static void mirror_cols(float *restrict img, int64_t c, int64_t h, int64_t w)
+{
+    for (int64_t k = 0; k < c; k++) {
+        float *plane = img + k * h * w;
+        for (int64_t a = 0, b = h - 1; a < b; a++, b--)
+            for (int64_t x = 0; x < w; x++) {
+                float tmp = plane[a * w + x];
+                plane[a * w + x] = plane[b * w + x];
+                plane[b * w + x] = tmp;
+            }
+    }
+}
+
+/* Refuse what is not a contiguous f32 [n, C, H, W] batch, naming it. */
+static int check_batch(const dgm_tensor *x, const dgm_rng *rng)
+{
+    char buf[96];
+    if (!x || !rng)
+        return dgm_error(DGM_EINVAL, "flip: apply given no %s",
+                         x ? "rng" : "tensor");
+    if (x->ndim != 4)
+        return dgm_error(DGM_ESHAPE,
+                         "flip: expects a batch [n, C, H, W], got %s",
+                         dgm_tensor_describe(x, buf, sizeof buf));
+    if (x->dtype != DGM_F32)
+        return dgm_error(DGM_EDTYPE, "flip: expects f32 images, got %s",
+                         dgm_tensor_describe(x, buf, sizeof buf));
+    if (!dgm_tensor_is_contiguous(x))
+        return dgm_error(DGM_EINVAL,
+                         "flip: expects a contiguous batch, got a strided "
+                         "view %s",
+                         dgm_tensor_describe(x, buf, sizeof buf));
+    return 0;
+}
+
+static int flip_apply(void *self, dgm_tensor *x, dgm_rng *rng)
+{
+    flip *o = self;
+    int rc = check_batch(x, rng);
+    if (rc < 0)
+        return rc;
+    const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
+                  w = x->shape[3];
+    float *data = dgm_tensor_f32(x);
+    /* One draw per image, flipped or not, so the stream stays aligned. */
+    for (int64_t i = 0; i < n; i++) {
+        bool hit = dgm_rng_uniform(rng) < o->p;
+        if (!hit)
+            continue;
+        float *img = data + i * c * h * w;
+        if (o->horizontal)
+            mirror_rows(img, c * h, w);
+        else
+            mirror_cols(img, c, h, w);
+    }
+    return 0;
+}
+
+static const dgm_augment_iface iface = {
+    .create = flip_create, .apply = flip_apply, .forward = NULL,
+    .destroy = flip_destroy};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_AUGMENT,
+    .name = "flip",
+    .version = "1.0",
+    .summary = "random horizontal or vertical mirror of images",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)
+{
+    return index == 0 ? &desc : NULL;
+}
