@@ -1,6 +1,7 @@
 /* op_softmax.c - softmax, log_softmax (any axis) and logsumexp: plain-C
  * kernels on a [outer, C, inner] view of a contiguous tensor, and the
- * oneDNN softmax_v2 forward for the last axis. */
+ * oneDNN softmax_v2 forward (and, where JIT-compiled, backward) for the
+ * last axis. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +11,27 @@
 #include "dnnl_util.h"
 #include "graph_internal.h"
 
-/* Backward runs the C kernel on both backends. oneDNN 2.6 has no JIT
- * softmax backward for AVX2 (`ref:any`); bench/bench_softmax, Zen3, 1
- * thread (OMP_NUM_THREADS=1), median of runs, microseconds per call:
+/* Let GCC if-convert float compares (NaN traps are never enabled here), so
+ * the exp_k loops below vectorise. */
+#pragma GCC optimize("no-trapping-math")
+
+/* Backward: oneDNN's softmax_v2 backward where it is JIT-compiled (AVX-512
+ * machines) and the tensor is big enough to pay for a primitive call;
+ * otherwise the C kernel. On AVX2 oneDNN 2.6 only has `ref:any` there
+ * (see shared notes), so the rule is chosen from the implementation
+ * oneDNN reports. bench/bench_softmax, AMD EPYC with AVX-512, 1 thread,
+ * us per call (median of 7, machine shared with other builds):
  *
- *                          softmax          log_softmax
- *   shape               C bwd  oneDNN bwd  C bwd  oneDNN bwd
- *   [2048, 256]          SEE_BENCH_FIGURES_BELOW
+ *   shape        op           C bwd   oneDNN bwd (jit:avx512_core)
+ *   [2048, 256]  softmax      158.8     91.3
+ *   [2048, 256]  log_softmax 1819.3    357.7
+ *   [128, 10]    softmax        4.9      3.2
+ *   [128, 10]    log_softmax    4.7      6.4
  *
- * (figures filled in from the bench; see the comment at softmax_bwd). */
+ * and with 2 threads [128, 10] costs oneDNN ~50 us against ~5-9 us in C
+ * (thread start-up), hence DNNL_BWD_MIN. Forward, same machine: oneDNN
+ * 281 / 351 us against C 3300 / 3081 us at [2048, 256]. */
+#define DNNL_BWD_MIN 16384
 
 /* Above this many elements a kernel spreads rows over OpenMP threads. */
 #define PAR_MIN 32768
@@ -26,6 +39,38 @@
 typedef struct sm_geom {
     int64_t outer, c, inner;
 } sm_geom;
+
+/* exp for the kernels: Cephes' expf polynomial (about 1 ulp on its range)
+ * written so that loops over it vectorise, which glibc's expf does not
+ * without -ffast-math; 4-8x faster in the C forward and log_softmax
+ * backward. Below -87.3 it returns 0 (the denormal range is dropped);
+ * above 88.7, inf; NaN stays NaN. */
+static inline float exp_k(float x)
+{
+    const float lo = -87.33654f, hi = 88.72283f;
+    float xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    /* n = round(x / ln 2) by the 1.5 * 2^23 trick, r = x - n ln 2 */
+    float n = xc * 1.44269504088896341f + 12582912.0f;
+    n -= 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r -= n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    /* 2^n as 2^(n-1) * 2 so that n = 128 does not overflow the exponent */
+    union {
+        int32_t i;
+        float f;
+    } u;
+    u.i = ((int32_t)n + 126) << 23;
+    float y = p * u.f * 2.0f;
+    return x < lo ? 0.0f : y;
+}
 
 /* ====================================================================== */
 /* Reference kernels                                                      */
@@ -40,11 +85,13 @@ static void softmax_fwd_rows(float *y, const float *x, int64_t rows,
         const float *xr = x + r * c;
         float *yr = y + r * c;
         float m = -INFINITY;
+#pragma omp simd reduction(max : m)
         for (int64_t j = 0; j < c; j++)
-            m = fmaxf(m, xr[j]);
+            m = xr[j] > m ? xr[j] : m;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < c; j++) {
-            float e = expf(xr[j] - m);
+            float e = exp_k(xr[j] - m);
             yr[j] = e;
             s += e;
         }
@@ -80,7 +127,7 @@ static void softmax_fwd_mid(float *y, const float *x, const sm_geom *s,
                 m[i] = fmaxf(m[i], xo[j * in + i]);
         for (int64_t j = 0; j < c; j++)
             for (int64_t i = 0; i < in; i++) {
-                float e = expf(xo[j * in + i] - m[i]);
+                float e = exp_k(xo[j * in + i] - m[i]);
                 yo[j * in + i] = e;
                 sum[i] += e;
             }
@@ -115,8 +162,9 @@ static void softmax_bwd_rows(float *dx, const float *dy, const float *y,
 #pragma omp simd reduction(+ : s)
             for (int64_t j = 0; j < c; j++)
                 s += gr[j];
+#pragma omp simd
             for (int64_t j = 0; j < c; j++)
-                dr[j] += gr[j] - expf(yr[j]) * s;
+                dr[j] += gr[j] - exp_k(yr[j]) * s;
         } else {
 #pragma omp simd reduction(+ : s)
             for (int64_t j = 0; j < c; j++)
@@ -147,7 +195,7 @@ static void softmax_bwd_mid(float *dx, const float *dy, const float *y,
         for (int64_t j = 0; j < c; j++)
             for (int64_t i = 0; i < in; i++) {
                 const int64_t k = base + j * in + i;
-                dx[k] += log_ ? dy[k] - expf(y[k]) * acc[i]
+                dx[k] += log_ ? dy[k] - exp_k(y[k]) * acc[i]
                               : y[k] * (dy[k] - acc[i]);
             }
     }
@@ -176,25 +224,34 @@ static void logsumexp_fwd(float *out, const float *x, const sm_geom *s)
         }
 }
 
-/* dx[o, j, i] += dout[o, i] * exp(x[o, j, i] - out[o, i]) */
+/* dx[o, j, i] += dout[o, i] * softmax(x[o, :, i])[j]. The softmax is
+ * recomputed from x rather than taken as exp(x - out): out is rounded to
+ * float, which at |x| ~ 1000 would cost 5 digits of the gradient. */
 static void logsumexp_bwd(float *dx, const float *dout, const float *x,
                           const float *out, const sm_geom *s)
 {
     const int64_t c = s->c, in = s->inner;
 #pragma omp parallel for schedule(static) if (s->outer * c * in >= PAR_MIN)
     for (int64_t o = 0; o < s->outer; o++)
-        for (int64_t j = 0; j < c; j++)
-            for (int64_t i = 0; i < in; i++) {
-                const int64_t k = (o * c + j) * in + i;
-                const float lo = out[o * in + i];
-                if (isinf(lo) && lo < 0)
-                    continue; /* exp(-inf - -inf): no mass, no gradient */
-                dx[k] += dout[o * in + i] * expf(x[k] - lo);
-            }
+        for (int64_t i = 0; i < in; i++) {
+            const float lo = out[o * in + i];
+            if (isinf(lo) && lo < 0)
+                continue; /* all -inf: no mass, no gradient */
+            const float *xp = x + o * c * in + i;
+            float *dp = dx + o * c * in + i;
+            float m = -INFINITY, sum = 0.0f;
+            for (int64_t j = 0; j < c; j++)
+                m = fmaxf(m, xp[j * in]);
+            for (int64_t j = 0; j < c; j++)
+                sum += expf(xp[j * in] - m);
+            const float scale = dout[o * in + i] / sum;
+            for (int64_t j = 0; j < c; j++)
+                dp[j * in] += scale * expf(xp[j * in] - m);
+        }
 }
 
 /* ====================================================================== */
-/* oneDNN forward (last axis)                                             */
+/* oneDNN (last axis)                                                     */
 /* ====================================================================== */
 
 typedef struct sm_key {
@@ -296,6 +353,137 @@ static int softmax_fwd_dnnl(float *y, const float *x, int64_t rows, int64_t c,
     return rc;
 }
 
+/* The backward primitive for [rows, C], cached apart from the forward one
+ * (with its own forward pd as the hint) so that neither is edited after
+ * it is shared. */
+typedef struct sm_bwd_entry {
+    dnnl_primitive_desc_t fpd, pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t md;
+    bool jit; /* false: oneDNN would run its reference code */
+} sm_bwd_entry;
+
+static void sm_bwd_destroy(void *p)
+{
+    sm_bwd_entry *e = p;
+    if (!e)
+        return;
+    if (e->prim)
+        dnnl_primitive_destroy(e->prim);
+    if (e->pd)
+        dnnl_primitive_desc_destroy(e->pd);
+    if (e->fpd)
+        dnnl_primitive_desc_destroy(e->fpd);
+    free(e);
+}
+
+static int sm_bwd_make(sm_bwd_entry **out, const sm_key *k)
+{
+    sm_bwd_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return dgm_error(DGM_ENOMEM, "softmax: out of memory");
+    const dnnl_alg_kind_t alg =
+        k->log_ ? dnnl_softmax_log : dnnl_softmax_accurate;
+    dnnl_dims_t dims = {k->rows, k->c};
+    dnnl_softmax_v2_desc_t fd, bd;
+    int rc = dgm__dnnl_check(
+        dnnl_memory_desc_init_by_tag(&e->md, 2, dims, dnnl_f32, dnnl_ab),
+        "softmax memory desc");
+    if (!rc)
+        rc = dgm__dnnl_check(
+            dnnl_softmax_v2_forward_desc_init(&fd, dnnl_forward_training, alg,
+                                              &e->md, &e->md, 1),
+            "softmax forward desc");
+    if (!rc)
+        rc = dgm__dnnl_check(dnnl_primitive_desc_create(
+                                 &e->fpd, &fd, NULL, dgm__dnnl_engine(), NULL),
+                             "softmax forward pd");
+    if (!rc)
+        rc = dgm__dnnl_check(dnnl_softmax_v2_backward_desc_init(
+                                 &bd, alg, &e->md, &e->md, &e->md, 1),
+                             "softmax backward desc");
+    if (!rc)
+        rc = dgm__dnnl_check(
+            dnnl_primitive_desc_create(&e->pd, &bd, NULL, dgm__dnnl_engine(),
+                                       e->fpd),
+            "softmax backward pd");
+    const char *impl = NULL;
+    if (!rc)
+        rc = dgm__dnnl_check(dnnl_primitive_desc_query(
+                                 e->pd, dnnl_query_impl_info_str, 0, &impl),
+                             "softmax backward impl");
+    if (!rc) {
+        e->jit = impl && strncmp(impl, "ref", 3) != 0;
+        if (e->jit)
+            rc = dgm__dnnl_check(dnnl_primitive_create(&e->prim, e->pd),
+                                 "softmax backward primitive");
+    }
+    if (rc) {
+        sm_bwd_destroy(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+/* dx += (log_)softmax backward over [rows, C] with oneDNN, when oneDNN has
+ * a JIT kernel for it. Returns 1 if it did nothing (use the C kernel), 0
+ * on success, or a DGM_E* code. tmp holds rows * C floats: oneDNN
+ * overwrites diff_src, and dx must accumulate. */
+static int softmax_bwd_dnnl(float *dx, const float *dy, const float *y,
+                            int64_t rows, int64_t c, bool log_, float *tmp)
+{
+    sm_key k;
+    memset(&k, 0, sizeof k);
+    memcpy(k.tag, "smbwd", 6);
+    k.rows = rows;
+    k.c = c;
+    k.log_ = log_;
+    sm_bwd_entry *e = dgm__dnnl_cache_get(&k, sizeof k);
+    if (!e) {
+        int rc = sm_bwd_make(&e, &k);
+        if (rc)
+            return rc;
+        rc = dgm__dnnl_cache_put(&k, sizeof k, e, sm_bwd_destroy);
+        if (rc) {
+            sm_bwd_destroy(e);
+            return rc;
+        }
+    }
+    if (!e->jit)
+        return 1;
+    dnnl_memory_t my = NULL, mdy = NULL, mdx = NULL;
+    int rc = dgm__dnnl_memory(&my, &e->md, (void *)y);
+    if (!rc)
+        rc = dgm__dnnl_memory(&mdy, &e->md, (void *)dy);
+    if (!rc)
+        rc = dgm__dnnl_memory(&mdx, &e->md, tmp);
+    if (!rc) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DST, my},
+                                   {DNNL_ARG_DIFF_DST, mdy},
+                                   {DNNL_ARG_DIFF_SRC, mdx}};
+        rc = dgm__dnnl_check(
+            dnnl_primitive_execute(e->prim, dgm__dnnl_stream(), 3, args),
+            "softmax backward");
+        if (!rc)
+            rc = dgm__dnnl_check(dnnl_stream_wait(dgm__dnnl_stream()),
+                                 "softmax backward wait");
+    }
+    if (my)
+        dnnl_memory_destroy(my);
+    if (mdy)
+        dnnl_memory_destroy(mdy);
+    if (mdx)
+        dnnl_memory_destroy(mdx);
+    if (rc)
+        return rc;
+    const int64_t n = rows * c;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += tmp[i];
+    return 0;
+}
+
 /* ====================================================================== */
 /* The ops                                                                */
 /* ====================================================================== */
@@ -371,6 +559,19 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
     const sm_geom s = geom_load(node);
     const bool log_ = node->attr.i[3] != 0;
     const float *yp = dgm_tensor_f32(node->saved[0]);
+    const int64_t n = s.outer * s.c;
+    if (s.inner == 1 && dgm__use_dnnl(g) && n >= DNNL_BWD_MIN) {
+        float *tmp = dgm__arena_alloc(g, (size_t)n * sizeof(float));
+        if (!tmp)
+            return fail_rc(g);
+        int rc = softmax_bwd_dnnl(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp,
+                                  s.outer, s.c, log_, tmp);
+        if (rc < 0)
+            return dgm__fail(g, rc, "%s: %s", node->op->name,
+                             dgm_last_error());
+        if (rc == 0)
+            return 0;
+    }
     if (s.inner == 1) {
         softmax_bwd_rows(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, s.outer,
                          s.c, log_);
