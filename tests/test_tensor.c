@@ -318,6 +318,16 @@ START_TEST(test_reshape)
     ck_assert_int_eq(u->strides[3], 4);
     dgm_tensor_free(u);
 
+    /* the stride of a size-1 axis never blocks a view: a [4, 1, 3] with a
+     * junk stride on the middle axis flattens its tail */
+    float mem[12];
+    dgm_tensor *w = dgm_tensor_wrap(mem, DGM_F32, 3, SHAPE(4, 1, 3),
+                                    SHAPE(1, 99, 4));
+    ck_assert_int_eq(dgm_view_reshape(w, 2, SHAPE(4, 3)), 0);
+    ck_assert_int_eq(w->strides[0], 1);
+    ck_assert_int_eq(w->strides[1], 4);
+    dgm_tensor_free(w);
+
     /* a scalar becomes [1, 1] and back */
     dgm_tensor *s = dgm_tensor_new(DGM_F32, 0, NULL);
     dgm_tensor *s11 = dgm_tensor_reshape(s, 2, SHAPE(1, 1));
