@@ -1,0 +1,485 @@
+/* test_augment.c - the data augmentation plugins (flip, crop, rotate,
+ * noise): exact results on small hand-checked images, determinism per
+ * seed, noise statistics and shape errors. */
+#include <check.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+typedef struct aug {
+    void *so;
+    const dgm_plugin_desc *desc;
+    const dgm_augment_iface *iface;
+    dgm_config *cfg;
+    void *self;
+} aug;
+
+static dgm_data_info image_info(float lo, float hi)
+{
+    dgm_data_info info;
+    memset(&info, 0, sizeof info);
+    info.x_shape.ndim = 3;
+    info.x_shape.dim[0] = 1;
+    info.x_shape.dim[1] = 4;
+    info.x_shape.dim[2] = 4;
+    info.x_dtype = DGM_F32;
+    info.x_min = lo;
+    info.x_max = hi;
+    return info;
+}
+
+/* dlopen DGM_PLUGIN_DIR/augment_<name>.so, validate yaml, create. */
+static aug make(const char *name, const char *yaml, const dgm_data_info *info)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/augment_%s.so", DGM_PLUGIN_DIR, name);
+    aug a;
+    memset(&a, 0, sizeof a);
+    a.so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(a.so, "dlopen %s: %s", path, dlerror());
+    dgm_plugin_query_fn q =
+        (dgm_plugin_query_fn)dlsym(a.so, DGM_PLUGIN_QUERY_SYMBOL);
+    ck_assert_ptr_nonnull(q);
+    a.desc = q(0);
+    ck_assert_ptr_nonnull(a.desc);
+    ck_assert_ptr_null(q(1));
+    ck_assert_str_eq(a.desc->name, name);
+    ck_assert_int_eq(a.desc->kind, DGM_KIND_AUGMENT);
+    a.iface = a.desc->iface;
+    /* Not differentiable: apply only. */
+    ck_assert_ptr_nonnull(a.iface->apply);
+    ck_assert_ptr_null(a.iface->forward);
+    ck_assert_int_eq(dgm_config_parse(&a.cfg, yaml, "aug.yaml"), 0);
+    int rc = dgm_config_validate(a.cfg, a.desc->params, name, NULL);
+    ck_assert_msg(rc == 0, "%s: %s", yaml, dgm_last_error());
+    dgm_data_info def = image_info(0, 1);
+    rc = a.iface->create(&a.self, a.cfg, info ? info : &def);
+    ck_assert_msg(rc == 0, "%s: %s", yaml, dgm_last_error());
+    return a;
+}
+
+static void done(aug *a)
+{
+    a->iface->destroy(a->self);
+    dgm_config_free(a->cfg);
+    dlclose(a->so);
+}
+
+/* [n, c, h, w] f32 holding 1, 2, 3, ... */
+static dgm_tensor *ramp(int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    const int64_t shape[4] = {n, c, h, w};
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, shape);
+    ck_assert_ptr_nonnull(t);
+    for (int64_t i = 0; i < dgm_tensor_numel(t); i++)
+        dgm_tensor_f32(t)[i] = (float)(i + 1);
+    return t;
+}
+
+static float at(const dgm_tensor *t, int64_t i, int64_t k, int64_t y,
+                int64_t x)
+{
+    return dgm_tensor_f32(t)[((i * t->shape[1] + k) * t->shape[2] + y) *
+                                 t->shape[3] +
+                             x];
+}
+
+static bool same_data(const dgm_tensor *a, const dgm_tensor *b)
+{
+    return dgm_tensor_numel(a) == dgm_tensor_numel(b) &&
+           !memcmp(a->data, b->data, dgm_tensor_nbytes(a));
+}
+
+/* ---- flip --------------------------------------------------------------- */
+
+START_TEST(test_flip_exact)
+{
+    aug a = make("flip", "{p: 1}", NULL);
+    dgm_tensor *x = ramp(2, 2, 3, 4), *orig = dgm_tensor_clone(x);
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++)
+            for (int y = 0; y < 3; y++)
+                for (int xx = 0; xx < 4; xx++)
+                    ck_assert_float_eq(at(x, i, k, y, xx),
+                                       at(orig, i, k, y, 3 - xx));
+    /* Row 0 of image 0: 1 2 3 4 -> 4 3 2 1. */
+    ck_assert_float_eq(dgm_tensor_f32(x)[0], 4.0f);
+    ck_assert_float_eq(dgm_tensor_f32(x)[3], 1.0f);
+    done(&a);
+
+    a = make("flip", "{p: 1.0, horizontal: false}", NULL);
+    dgm_tensor_copy(x, orig);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++)
+            for (int y = 0; y < 3; y++)
+                for (int xx = 0; xx < 4; xx++)
+                    ck_assert_float_eq(at(x, i, k, y, xx),
+                                       at(orig, i, k, 2 - y, xx));
+    done(&a);
+
+    a = make("flip", "{p: 0}", NULL);
+    dgm_tensor_copy(x, orig);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    ck_assert(same_data(x, orig));
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+START_TEST(test_flip_random)
+{
+    /* p = 0.5 over 64 images: each image is either itself or its mirror,
+     * both happen, one uniform per image decides (u < p). */
+    aug a = make("flip", "{}", NULL);
+    dgm_tensor *x = ramp(64, 1, 2, 3), *orig = dgm_tensor_clone(x);
+    dgm_rng r, pred;
+    dgm_rng_seed(&r, 7);
+    pred = r;
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    int flipped = 0;
+    for (int i = 0; i < 64; i++) {
+        bool want = dgm_rng_uniform(&pred) < 0.5f;
+        bool got = at(x, i, 0, 0, 0) == at(orig, i, 0, 0, 2);
+        ck_assert_int_eq(got, want);
+        flipped += got;
+        for (int y = 0; y < 2; y++)
+            for (int xx = 0; xx < 3; xx++)
+                ck_assert_float_eq(at(x, i, 0, y, xx),
+                                   at(orig, i, 0, y, got ? 2 - xx : xx));
+    }
+    ck_assert_int_gt(flipped, 10);
+    ck_assert_int_lt(flipped, 54);
+    /* The stream advanced by exactly one draw per image. */
+    ck_assert(!memcmp(&r, &pred, sizeof r));
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+/* ---- crop --------------------------------------------------------------- */
+
+/* Check x against orig shifted by the (top, left) draws a copy of the rng
+ * predicts; returns how many images moved. */
+static int check_crop(const dgm_tensor *x, const dgm_tensor *orig,
+                      dgm_rng pred, int pad, bool edge)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
+                  w = x->shape[3];
+    int moved = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t dy = (int64_t)dgm_rng_below(&pred, 2 * pad + 1) - pad;
+        int64_t dx = (int64_t)dgm_rng_below(&pred, 2 * pad + 1) - pad;
+        moved += dy != 0 || dx != 0;
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t xx = 0; xx < w; xx++) {
+                    int64_t sy = y + dy, sx = xx + dx;
+                    float want;
+                    if (sy >= 0 && sy < h && sx >= 0 && sx < w)
+                        want = at(orig, i, k, sy, sx);
+                    else if (!edge)
+                        want = 0.0f;
+                    else
+                        want = at(orig, i, k, sy < 0 ? 0 : sy >= h ? h - 1 : sy,
+                                  sx < 0 ? 0 : sx >= w ? w - 1 : sx);
+                    ck_assert_msg(at(x, i, k, y, xx) == want,
+                                  "image %lld shift (%lld, %lld) at c%lld "
+                                  "y%lld x%lld: %g, want %g",
+                                  (long long)i, (long long)dy, (long long)dx,
+                                  (long long)k, (long long)y, (long long)xx,
+                                  at(x, i, k, y, xx), want);
+                }
+    }
+    return moved;
+}
+
+START_TEST(test_crop_translation)
+{
+    aug a = make("crop", "{pad: 2}", NULL);
+    dgm_tensor *x = ramp(12, 2, 5, 6), *orig = dgm_tensor_clone(x);
+    dgm_rng r;
+    dgm_rng_seed(&r, 3);
+    dgm_rng pred = r;
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    ck_assert_int_ge(check_crop(x, orig, pred, 2, false), 6);
+    /* Zeros came in somewhere. */
+    int zeros = 0;
+    for (int64_t i = 0; i < dgm_tensor_numel(x); i++)
+        zeros += dgm_tensor_f32(x)[i] == 0.0f;
+    ck_assert_int_gt(zeros, 0);
+    done(&a);
+
+    a = make("crop", "{pad: 1, mode: edge}", NULL);
+    dgm_tensor_copy(x, orig);
+    pred = r;
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    ck_assert_int_ge(check_crop(x, orig, pred, 1, true), 6);
+    for (int64_t i = 0; i < dgm_tensor_numel(x); i++)
+        ck_assert_float_ne(dgm_tensor_f32(x)[i], 0.0f);
+    done(&a);
+
+    /* pad 0 draws below(1) = 0: identity. */
+    a = make("crop", "{pad: 0}", NULL);
+    dgm_tensor_copy(x, orig);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    ck_assert(same_data(x, orig));
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+START_TEST(test_crop_hand)
+{
+    /* A 3x3 image with pad 1: find the seed whose first draws are
+     * top 0, left 2, i.e. the window moves up one and right one:
+     * out(y, x) = in(y - 1, x + 1). */
+    aug a = make("crop", "{pad: 1}", NULL);
+    dgm_rng r;
+    uint64_t seed = 0;
+    for (;; seed++) {
+        dgm_rng_seed(&r, seed);
+        dgm_rng p = r;
+        if (dgm_rng_below(&p, 3) == 0 && dgm_rng_below(&p, 3) == 2)
+            break;
+    }
+    dgm_tensor *x = ramp(1, 1, 3, 3);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    const float want[9] = {0, 0, 0, 2, 3, 0, 5, 6, 0};
+    for (int i = 0; i < 9; i++)
+        ck_assert_float_eq(dgm_tensor_f32(x)[i], want[i]);
+    done(&a);
+    dgm_tensor_free(x);
+}
+END_TEST
+
+/* ---- rotate ------------------------------------------------------------- */
+
+START_TEST(test_rotate_90)
+{
+    aug a = make("rotate", "{degrees: 90, fixed: true}", NULL);
+    dgm_tensor *x = ramp(1, 2, 3, 3);
+    dgm_rng r, before;
+    dgm_rng_seed(&r, 5);
+    before = r;
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    /* Counter-clockwise: 1 2 3 / 4 5 6 / 7 8 9 -> 3 6 9 / 2 5 8 / 1 4 7,
+     * and the same for the second channel (10..18). */
+    const float want[9] = {3, 6, 9, 2, 5, 8, 1, 4, 7};
+    for (int i = 0; i < 9; i++) {
+        ck_assert_float_eq(dgm_tensor_f32(x)[i], want[i]);
+        ck_assert_float_eq(dgm_tensor_f32(x)[9 + i], want[i] + 9);
+    }
+    ck_assert(!memcmp(&r, &before, sizeof r)); /* fixed: no draws */
+    /* Four quarter turns give the image back, on an even size too. */
+    dgm_tensor *y = ramp(2, 1, 4, 4), *orig = dgm_tensor_clone(y);
+    for (int k = 0; k < 4; k++) {
+        ck_assert_int_eq(a.iface->apply(a.self, y, &r), 0);
+        if (k == 0) /* top-left of the turned 4x4 is the old top-right */
+            ck_assert_float_eq(dgm_tensor_f32(y)[0], 4.0f);
+    }
+    ck_assert(same_data(y, orig));
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+START_TEST(test_rotate_45)
+{
+    /* An all-ones 3x3 turned by 45 degrees: the centre stays 1, the edge
+     * middles sample exactly inside (1), and each corner samples
+     * (1, 1 - sqrt 2) (up to symmetry), half inside: 2 - sqrt 2. */
+    aug a = make("rotate", "{degrees: 45, fixed: true}", NULL);
+    const int64_t shape[4] = {1, 1, 3, 3};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, shape);
+    dgm_tensor_fill(x, 1.0);
+    dgm_rng r;
+    dgm_rng_seed(&r, 0);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    const float *v = dgm_tensor_f32(x);
+    ck_assert_float_eq_tol(v[4], 1.0f, 1e-6f);
+    for (int c = 1; c < 9; c += 2) /* e.g. top middle samples (1.71, 0.29) */
+        ck_assert_float_eq_tol(v[c], 1.0f, 1e-6f);
+    for (int c = 0; c < 9; c += 2)
+        if (c != 4)
+            ck_assert_float_eq_tol(v[c], 2.0 - sqrt(2.0), 1e-6);
+    done(&a);
+    dgm_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_rotate_random)
+{
+    /* Same seed, same result; degrees 0 is the identity. */
+    aug a = make("rotate", "{degrees: 30}", NULL);
+    dgm_tensor *x1 = ramp(4, 1, 6, 6), *x2 = ramp(4, 1, 6, 6),
+               *orig = ramp(4, 1, 6, 6);
+    dgm_rng r1, r2;
+    dgm_rng_seed(&r1, 11);
+    dgm_rng_seed(&r2, 11);
+    ck_assert_int_eq(a.iface->apply(a.self, x1, &r1), 0);
+    ck_assert_int_eq(a.iface->apply(a.self, x2, &r2), 0);
+    ck_assert(same_data(x1, x2));
+    ck_assert(!same_data(x1, orig));
+    /* The centre pixels of an even image stay inside: no zeros there. */
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_ne(at(x1, i, 0, 2, 2), 0.0f);
+    done(&a);
+    a = make("rotate", "{degrees: 0}", NULL);
+    ck_assert_int_eq(a.iface->apply(a.self, x2, &r2), 0);
+    ck_assert(same_data(x1, x2));
+    done(&a);
+    dgm_tensor_free(x1);
+    dgm_tensor_free(x2);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+/* ---- noise -------------------------------------------------------------- */
+
+START_TEST(test_noise_stats)
+{
+    aug a = make("noise", "{std: 0.2, clamp: false}", NULL);
+    const int64_t shape[2] = {100, 400};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 2, shape);
+    dgm_tensor_fill(x, 0.5);
+    dgm_rng r;
+    dgm_rng_seed(&r, 9);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    double s = 0, s2 = 0;
+    const int64_t n = dgm_tensor_numel(x);
+    for (int64_t i = 0; i < n; i++) {
+        double d = dgm_tensor_f32(x)[i] - 0.5;
+        s += d;
+        s2 += d * d;
+    }
+    double mean = s / n, sd = sqrt(s2 / n - mean * mean);
+    /* 40000 draws: the mean's sd is 0.001, the sd's about 0.0007. */
+    ck_assert_double_lt(fabs(mean), 0.005);
+    ck_assert_double_lt(fabs(sd - 0.2), 0.004);
+    done(&a);
+    dgm_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_noise_clamp_and_seed)
+{
+    dgm_data_info info = image_info(0.0f, 1.0f);
+    aug a = make("noise", "{std: 1.0}", &info); /* clamp defaults to true */
+    dgm_tensor *x1 = ramp(8, 1, 4, 4), *x2 = ramp(8, 1, 4, 4);
+    dgm_tensor_fill(x1, 0.5);
+    dgm_tensor_fill(x2, 0.5);
+    dgm_rng r1, r2;
+    dgm_rng_seed(&r1, 21);
+    dgm_rng_seed(&r2, 21);
+    ck_assert_int_eq(a.iface->apply(a.self, x1, &r1), 0);
+    ck_assert_int_eq(a.iface->apply(a.self, x2, &r2), 0);
+    ck_assert(same_data(x1, x2));
+    int lo = 0, hi = 0;
+    for (int64_t i = 0; i < dgm_tensor_numel(x1); i++) {
+        float v = dgm_tensor_f32(x1)[i];
+        ck_assert(v >= 0.0f && v <= 1.0f);
+        lo += v == 0.0f;
+        hi += v == 1.0f;
+    }
+    ck_assert_int_gt(lo, 0);
+    ck_assert_int_gt(hi, 0);
+    /* The value added is exactly std * the stream's normals. */
+    dgm_rng pred;
+    dgm_rng_seed(&pred, 21);
+    dgm_tensor_fill(x1, 0.5);
+    dgm_rng_seed(&r1, 21);
+    ck_assert_int_eq(a.iface->apply(a.self, x1, &r1), 0);
+    for (int64_t i = 0; i < dgm_tensor_numel(x1); i++) {
+        float want = 0.5f + 1.0f * dgm_rng_normal(&pred);
+        want = want < 0 ? 0 : want > 1 ? 1 : want;
+        ck_assert_float_eq(dgm_tensor_f32(x1)[i], want);
+    }
+    done(&a);
+    dgm_tensor_free(x1);
+    dgm_tensor_free(x2);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------- */
+
+START_TEST(test_shape_errors)
+{
+    const char *names[] = {"flip", "crop", "rotate"};
+    const int64_t shape3[3] = {2, 3, 4};
+    dgm_tensor *x3 = dgm_tensor_new(DGM_F32, 3, shape3);
+    const int64_t shape4[4] = {1, 1, 2, 2};
+    dgm_tensor *xi = dgm_tensor_new(DGM_I32, 4, shape4);
+    dgm_rng r;
+    dgm_rng_seed(&r, 0);
+    for (int k = 0; k < 3; k++) {
+        aug a = make(names[k], "{}", NULL);
+        dgm_error_clear();
+        ck_assert_int_eq(a.iface->apply(a.self, x3, &r), DGM_ESHAPE);
+        ck_assert_msg(strstr(dgm_last_error(), names[k]) &&
+                          strstr(dgm_last_error(), "[2, 3, 4]"),
+                      "%s", dgm_last_error());
+        ck_assert_int_eq(a.iface->apply(a.self, xi, &r), DGM_EDTYPE);
+        ck_assert_msg(strstr(dgm_last_error(), names[k]) &&
+                          strstr(dgm_last_error(), "i32"),
+                      "%s", dgm_last_error());
+        done(&a);
+    }
+    aug a = make("noise", "{}", NULL);
+    ck_assert_int_eq(a.iface->apply(a.self, xi, &r), DGM_EDTYPE);
+    ck_assert_msg(strstr(dgm_last_error(), "noise"), "%s", dgm_last_error());
+    /* Noise works on any rank. */
+    ck_assert_int_eq(a.iface->apply(a.self, x3, &r), 0);
+    done(&a);
+    dgm_tensor_free(x3);
+    dgm_tensor_free(xi);
+}
+END_TEST
+
+static Suite *augment_suite(void)
+{
+    Suite *s = suite_create("augment");
+    TCase *tc = tcase_create("flip");
+    tcase_add_test(tc, test_flip_exact);
+    tcase_add_test(tc, test_flip_random);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crop");
+    tcase_add_test(tc, test_crop_translation);
+    tcase_add_test(tc, test_crop_hand);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rotate");
+    tcase_add_test(tc, test_rotate_90);
+    tcase_add_test(tc, test_rotate_45);
+    tcase_add_test(tc, test_rotate_random);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("noise");
+    tcase_add_test(tc, test_noise_stats);
+    tcase_add_test(tc, test_noise_clamp_and_seed);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_shape_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(augment_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
