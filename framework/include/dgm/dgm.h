@@ -6,6 +6,7 @@
 #include "dgm/error.h"
 #include "dgm/export.h"
 #include "dgm/graph.h"
+#include "dgm/io.h"
 #include "dgm/plugin.h"
 #include "dgm/rng.h"
 #include "dgm/tensor.h"
