@@ -55,13 +55,20 @@ int dgm_error(int code, const char *fmt, ...)
 int dgm_error_context(const char *fmt, ...)
 {
     char prefix[1024];
-    char old[DGM_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, last_msg, sizeof old);
-    snprintf(last_msg, sizeof last_msg, "%s%s", prefix, old);
+    if (n < 0)
+        n = 0;
+    size_t plen = (size_t)n < sizeof prefix ? (size_t)n : sizeof prefix - 1;
+    size_t mlen = strlen(last_msg);
+    if (plen + mlen >= sizeof last_msg)
+        mlen = sizeof last_msg - 1 - plen;
+    /* Shift the message right and put the prefix in front. */
+    memmove(last_msg + plen, last_msg, mlen);
+    memcpy(last_msg, prefix, plen);
+    last_msg[plen + mlen] = '\0';
     if (last_code == 0)
         last_code = DGM_EINVAL;
     return last_code;

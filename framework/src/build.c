@@ -1,0 +1,148 @@
+/* build.c - what a model plugin builds itself with: parameters under name
+ * scopes and block plugins the host instantiates and owns. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "host_internal.h"
+
+void dgm__inst_destroy(dgm__inst *in)
+{
+    if (in->desc && in->self) {
+        /* Every kind's interface begins with create, then kind-specific
+         * slots; destroy sits at a different offset per kind. */
+        switch (in->desc->kind) {
+        case DGM_KIND_DATASET:
+            ((const dgm_dataset_iface *)in->desc->iface)->destroy(in->self);
+            break;
+        case DGM_KIND_AUGMENT:
+            ((const dgm_augment_iface *)in->desc->iface)->destroy(in->self);
+            break;
+        case DGM_KIND_BLOCK:
+            ((const dgm_block_iface *)in->desc->iface)->destroy(in->self);
+            break;
+        case DGM_KIND_MODEL:
+            ((const dgm_model_iface *)in->desc->iface)->destroy(in->self);
+            break;
+        case DGM_KIND_LOSS: {
+            const dgm_loss_iface *li = in->desc->iface;
+            if (li->destroy)
+                li->destroy(in->self);
+            break;
+        }
+        case DGM_KIND_OPTIMIZER:
+            ((const dgm_optimizer_iface *)in->desc->iface)->destroy(in->self);
+            break;
+        case DGM_KIND_METRIC:
+            ((const dgm_metric_iface *)in->desc->iface)->destroy(in->self);
+            break;
+        default:
+            break;
+        }
+    }
+    in->self = NULL;
+}
+
+int dgm_build_param(dgm_build *b, const char *name, dgm_param_role role,
+                    int ndim, const int64_t *shape, dgm_param **out)
+{
+    char full[768];
+    int len = b->scope[0]
+                  ? snprintf(full, sizeof full, "%s.%s", b->scope, name)
+                  : snprintf(full, sizeof full, "%s", name);
+    if (len < 0 || (size_t)len >= sizeof full)
+        return dgm_error(DGM_EINVAL, "parameter name too long: %s.%s",
+                         b->scope, name);
+    return dgm_params_add(b->params, full, role, ndim, shape, out);
+}
+
+dgm_rng *dgm_build_rng(dgm_build *b) { return b->rng; }
+
+const char *dgm_build_scope(const dgm_build *b) { return b->scope; }
+
+int dgm_block_create(dgm_build *b, const dgm_config *cfg, const char *scope,
+                     const dgm_shape *in, dgm_shape *out, dgm_block **blk)
+{
+    *blk = NULL;
+    if (!cfg || dgm_cfg_kind_of(cfg) != DGM_CFG_MAP)
+        return cfg ? dgm_cfg_error(cfg, NULL, DGM_ECONFIG,
+                                   "a block must be a map with `plugin:`")
+                   : dgm_error(DGM_EMISSING, "block '%s': no config given",
+                               scope);
+    const dgm_config *pn = dgm_cfg_get(cfg, "plugin");
+    const char *pname = NULL;
+    if (!pn || dgm_cfg_to_str(pn, &pname) < 0)
+        return dgm_cfg_error(cfg, "plugin", DGM_EMISSING,
+                             "a block needs `plugin: NAME`");
+    const dgm_plugin_desc *desc;
+    const char *file;
+    int rc = dgm_registry_find(b->reg, DGM_KIND_BLOCK, pname, &desc, &file);
+    if (rc < 0)
+        return dgm_cfg_error(cfg, "plugin", rc, "%s", dgm_last_error());
+    /* Configs reached through a model's schema were validated when the
+     * experiment loaded; validating again is idempotent and covers blocks
+     * a model builds from configs of its own. */
+    rc = dgm_config_validate((dgm_config *)cfg, desc->params, desc->name,
+                             NULL);
+    if (rc < 0)
+        return rc;
+
+    dgm_block *k = calloc(1, sizeof *k);
+    if (!k)
+        return dgm_error(DGM_ENOMEM, "block '%s': out of memory", pname);
+    size_t old = strlen(b->scope);
+    int len = old ? snprintf(b->scope + old, sizeof b->scope - old, ".%s",
+                             scope)
+                  : snprintf(b->scope, sizeof b->scope, "%s", scope);
+    if (len < 0 || (size_t)len >= sizeof b->scope - old) {
+        b->scope[old] = '\0';
+        free(k);
+        return dgm_error(DGM_EINVAL, "block scope too long at '%s'", scope);
+    }
+    k->scope = strdup(b->scope);
+    k->in = *in;
+    k->out = *out;
+    const dgm_block_iface *bi = desc->iface;
+    rc = k->scope ? bi->create(&k->inst.self, cfg, b, in, &k->out)
+                  : dgm_error(DGM_ENOMEM, "out of memory");
+    b->scope[old] = '\0';
+    if (rc < 0) {
+        dgm_error_context("block '%s' (%s, %s:%d): ", desc->name,
+                          k->scope ? k->scope : scope, dgm_cfg_file(cfg),
+                          dgm_cfg_line(cfg));
+        free(k->scope);
+        free(k);
+        return rc;
+    }
+    k->inst.desc = desc;
+    k->inst.cfg = cfg;
+    k->next = b->blocks;
+    b->blocks = k;
+    *out = k->out;
+    *blk = k;
+    return 0;
+}
+
+dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x)
+{
+    if (!blk || !x)
+        return NULL;
+    const dgm_block_iface *bi = blk->inst.desc->iface;
+    dgm_var *y = bi->forward(blk->inst.self, g, x);
+    if (!y && dgm_graph_status(g) == 0)
+        dgm_error_context("block '%s' (%s): ", blk->inst.desc->name,
+                          blk->scope);
+    return y;
+}
+
+void dgm__build_destroy_blocks(dgm_build *b)
+{
+    while (b->blocks) {
+        dgm_block *k = b->blocks;
+        b->blocks = k->next;
+        dgm__inst_destroy(&k->inst);
+        free(k->scope);
+        free(k);
+    }
+}

@@ -1,0 +1,428 @@
+/* experiment.c - from YAML to a resolved, validated experiment: every
+ * plugin found and its config checked, defaults filled in, phases
+ * spelled out. Nothing is built here (see experiment_build.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "host_internal.h"
+
+static const dgm_param_spec experiment_schema[] = {
+    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
+     "experiment name: runs go to runs/<name>/"},
+    {"seed", DGM_P_INT, "0", 0, 9.0e15, NULL, "seed of every random stream"},
+    {"threads", DGM_P_INT, "0", 0, 1024, NULL,
+     "kernel threads (0: all cores)"},
+    {"plugin_path", DGM_P_STRING_LIST, "[]", DGM_NO_RANGE, NULL,
+     "extra folders searched for plugins, relative to the experiment"},
+    {"data", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "dataset", "the data set"},
+    {"augment", DGM_P_PLUGIN_LIST, "[]", DGM_NO_RANGE, "augment",
+     "augmentations, applied in order"},
+    {"model", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "model", "the model"},
+    {"objective", DGM_P_ANY, "null", DGM_NO_RANGE, NULL,
+     "loss terms of a single-phase model (else per phase)"},
+    {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
+     "optimizer of every phase that names none (default adam)"},
+    {"phases", DGM_P_ANY, "{}", DGM_NO_RANGE, NULL,
+     "per phase: optimizer, objective, repeat"},
+    {"train", DGM_P_ANY, "{}", DGM_NO_RANGE, NULL, "the training loop"},
+    {"metrics", DGM_P_PLUGIN_LIST, "[]", DGM_NO_RANGE, "metric",
+     "metrics of the final evaluation"},
+    {"sweep", DGM_P_ANY, "null", DGM_NO_RANGE, NULL,
+     "sweep definition (dgm sweep); ignored by dgm run"},
+    DGM_PARAM_END,
+};
+
+static const dgm_param_spec train_schema[] = {
+    {"epochs", DGM_P_INT, "10", 0, 1e9, NULL, "passes over the training set"},
+    {"steps", DGM_P_INT, "0", 0, 1e15, NULL,
+     "training steps; if > 0 it replaces epochs"},
+    {"log_every", DGM_P_INT, "100", 1, 1e9, NULL,
+     "steps between metrics.jsonl lines"},
+    {"eval_every", DGM_P_INT, "0", 0, 1e15, NULL,
+     "steps between metric evaluations (0: at the end only)"},
+    {"checkpoint_every", DGM_P_INT, "0", 0, 1e15, NULL,
+     "steps between checkpoints (0: at each epoch's end)"},
+    {"sample_every", DGM_P_INT, "0", 0, 1e15, NULL,
+     "steps between sample grids (0: at the end only)"},
+    {"samples", DGM_P_INT, "64", 0, 4096, NULL, "images in a sample grid"},
+    {"eval_batch_size", DGM_P_INT, "500", 1, 1e6, NULL,
+     "batch size of evaluation"},
+    DGM_PARAM_END,
+};
+
+static const dgm_param_spec term_schema[] = {
+    {"loss", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL, "loss plugin"},
+    {"inputs", DGM_P_STRING_LIST, NULL, DGM_NO_RANGE, NULL,
+     "named tensors of the model passed to the loss"},
+    {"weight", DGM_P_FLOAT, "1.0", DGM_NO_RANGE, NULL, "term weight"},
+    {"mask", DGM_P_STRING, "null", DGM_NO_RANGE, NULL,
+     "named [N] tensor: examples where it is 0 do not count"},
+    {"name", DGM_P_STRING, "null", DGM_NO_RANGE, NULL,
+     "label in logs (default: the loss name)"},
+    DGM_PARAM_END,
+};
+static const char *const term_host_keys[] = {"loss", "inputs", "weight",
+                                             "mask", "name", NULL};
+
+static const dgm_param_spec phase_schema[] = {
+    {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
+     "this phase's optimizer"},
+    {"objective", DGM_P_ANY, "null", DGM_NO_RANGE, NULL, "loss terms"},
+    {"repeat", DGM_P_INT, "0", 0, 1000, NULL,
+     "updates per training step (0: the model's default)"},
+    DGM_PARAM_END,
+};
+
+static dgm_kind kind_by_name(const char *s)
+{
+    for (int k = 1; k < DGM_KIND_COUNT_; k++)
+        if (s && !strcmp(dgm_kind_name((dgm_kind)k), s))
+            return (dgm_kind)k;
+    return 0;
+}
+
+/* Find the plugin a `plugin:` (or `loss:`) node names. */
+static int find_plugin(dgm_registry *reg, const dgm_config *node,
+                       const char *key, dgm_kind kind,
+                       const dgm_plugin_desc **desc)
+{
+    const dgm_config *pn = dgm_cfg_get(node, key);
+    const char *name;
+    if (!pn)
+        return dgm_cfg_error(node, key, DGM_EMISSING,
+                             "missing `%s:` naming a %s plugin", key,
+                             dgm_kind_name(kind));
+    int rc = dgm_cfg_to_str(pn, &name);
+    if (rc < 0)
+        return rc;
+    rc = dgm_registry_find(reg, kind, name, desc, NULL);
+    if (rc < 0)
+        return dgm_cfg_error(node, key, rc, "%s", dgm_last_error());
+    return 0;
+}
+
+/* Validate a plugin's map and, through its schema, every plugin nested in
+ * it, filling defaults all the way down. */
+static int validate_plugin(dgm_registry *reg, dgm_config *node, dgm_kind kind,
+                           const char *const *extra)
+{
+    if (dgm_cfg_kind_of(node) != DGM_CFG_MAP)
+        return dgm_cfg_error(node, NULL, DGM_ETYPE,
+                             "expected a map with `plugin:` (a %s)",
+                             dgm_kind_name(kind));
+    const dgm_plugin_desc *d;
+    int rc = find_plugin(reg, node, "plugin", kind, &d);
+    if (rc < 0)
+        return rc;
+    rc = dgm_config_validate(node, d->params, d->name, extra);
+    if (rc < 0)
+        return rc;
+    for (const dgm_param_spec *s = d->params; s && s->name; s++) {
+        if (s->type != DGM_P_PLUGIN && s->type != DGM_P_PLUGIN_LIST)
+            continue;
+        dgm_config *child = dgm_cfg_get_mut(node, s->name);
+        if (!child || dgm_cfg_kind_of(child) == DGM_CFG_NULL)
+            continue;
+        dgm_kind ck = s->choices ? kind_by_name(s->choices) : 0;
+        if (s->type == DGM_P_PLUGIN) {
+            rc = validate_plugin(reg, child, ck, NULL);
+        } else {
+            for (int i = 0; rc == 0 && i < dgm_cfg_len(child); i++)
+                rc = validate_plugin(reg, (dgm_config *)dgm_cfg_at(child, i),
+                                     ck, NULL);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int validate_plugin_list(dgm_registry *reg, dgm_config *list,
+                                dgm_kind kind)
+{
+    for (int i = 0; i < dgm_cfg_len(list); i++) {
+        int rc = validate_plugin(reg, (dgm_config *)dgm_cfg_at(list, i), kind,
+                                 NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int validate_objective(dgm_registry *reg, dgm_config *obj)
+{
+    if (dgm_cfg_kind_of(obj) != DGM_CFG_SEQ || dgm_cfg_len(obj) == 0)
+        return dgm_cfg_error(obj, NULL, DGM_ETYPE,
+                             "an objective is a non-empty list of "
+                             "{loss: NAME, inputs: [...], weight: W}");
+    for (int i = 0; i < dgm_cfg_len(obj); i++) {
+        dgm_config *t = (dgm_config *)dgm_cfg_at(obj, i);
+        if (dgm_cfg_kind_of(t) != DGM_CFG_MAP)
+            return dgm_cfg_error(t, NULL, DGM_ETYPE,
+                                 "an objective term is a map with `loss:`");
+        const dgm_plugin_desc *d;
+        int rc = find_plugin(reg, t, "loss", DGM_KIND_LOSS, &d);
+        if (rc < 0)
+            return rc;
+        /* Host keys first (they are extra keys for the loss), then the
+         * loss's own parameters (host keys extra for it). */
+        const char *loss_keys[64];
+        int nk = 0;
+        for (const dgm_param_spec *s = d->params; s && s->name && nk < 63;
+             s++)
+            loss_keys[nk++] = s->name;
+        loss_keys[nk] = NULL;
+        rc = dgm_config_validate(t, term_schema, "objective", loss_keys);
+        if (rc == 0)
+            rc = dgm_config_validate(t, d->params, d->name, term_host_keys);
+        if (rc < 0)
+            return rc;
+        const dgm_loss_iface *li = d->iface;
+        int n = dgm_cfg_len(dgm_cfg_get(t, "inputs"));
+        if (n < li->min_inputs || n > li->max_inputs || n > 8)
+            return dgm_cfg_error(t, "inputs", DGM_ERANGE,
+                                 "loss '%s' takes %d to %d inputs (%s), "
+                                 "got %d",
+                                 d->name, li->min_inputs, li->max_inputs,
+                                 li->inputs_help ? li->inputs_help : "",
+                                 n);
+    }
+    return 0;
+}
+
+static dgm_config *parse_default(const char *text, const char *what)
+{
+    dgm_config *c = NULL;
+    if (dgm_config_parse(&c, text, what) < 0)
+        return NULL;
+    return c;
+}
+
+/* Spell out `phases:` from the model's phase list, the top-level
+ * `optimizer:` / `objective:` and the model's defaults. */
+static int resolve_phases(dgm_experiment *e)
+{
+    dgm_config *root = e->root;
+    const dgm_plugin_desc *md;
+    int rc = find_plugin(e->reg, dgm_cfg_get(root, "model"), "plugin",
+                         DGM_KIND_MODEL, &md);
+    if (rc < 0)
+        return rc;
+    const dgm_model_iface *mi = md->iface;
+    if (!mi->phases || mi->n_phases < 1)
+        return dgm_error(DGM_EPLUGIN, "model '%s' declares no phases",
+                         md->name);
+    dgm_config *phases = dgm_cfg_get_mut(root, "phases");
+    if (dgm_cfg_kind_of(phases) != DGM_CFG_MAP)
+        return dgm_cfg_error(phases, NULL, DGM_ETYPE,
+                             "`phases:` is a map from phase name to "
+                             "{optimizer, objective, repeat}");
+    const char *names[32];
+    for (int i = 0; i < mi->n_phases && i < 32; i++)
+        names[i] = mi->phases[i].name;
+    for (int i = 0; i < dgm_cfg_len(phases); i++) {
+        const char *k = dgm_cfg_key_at(phases, i);
+        bool known = false;
+        for (int j = 0; j < mi->n_phases; j++)
+            known |= !strcmp(k, names[j]);
+        if (!known) {
+            const char *dym = dgm_did_you_mean(k, names, mi->n_phases);
+            return dgm_cfg_error(dgm_cfg_at(phases, i), NULL, DGM_EKEY,
+                                 "model '%s' has no phase '%s'%s%s%s",
+                                 md->name, k, dym ? " (did you mean '" : "",
+                                 dym ? dym : "", dym ? "'?)" : "");
+        }
+    }
+    const dgm_config *top_opt = dgm_cfg_get(root, "optimizer");
+    const dgm_config *top_obj = dgm_cfg_get(root, "objective");
+    if (top_obj && dgm_cfg_kind_of(top_obj) != DGM_CFG_NULL &&
+        mi->n_phases > 1)
+        return dgm_cfg_error(top_obj, NULL, DGM_ECONFIG,
+                             "model '%s' has %d phases: give each its "
+                             "objective under `phases:`",
+                             md->name, mi->n_phases);
+    for (int i = 0; i < mi->n_phases; i++) {
+        const dgm_phase_desc *pd = &mi->phases[i];
+        char path[160];
+        snprintf(path, sizeof path, "phases.%s", pd->name);
+        dgm_config *pn = dgm_cfg_get_mut(root, path);
+        if (!pn) {
+            dgm_config *empty = parse_default("{}", "<default>");
+            if (!empty)
+                return dgm_last_code();
+            rc = dgm_config_set(root, path, empty);
+            dgm_config_free(empty);
+            if (rc < 0)
+                return rc;
+            pn = dgm_cfg_get_mut(root, path);
+        }
+        if (dgm_cfg_kind_of(pn) != DGM_CFG_MAP)
+            return dgm_cfg_error(pn, NULL, DGM_ETYPE,
+                                 "a phase is a map {optimizer, objective, "
+                                 "repeat}");
+        /* Fill what the phase leaves out before validating it. */
+        const dgm_config *opt = dgm_cfg_get(pn, "optimizer");
+        if (!opt || dgm_cfg_kind_of(opt) == DGM_CFG_NULL) {
+            dgm_config *def = NULL;
+            if (top_opt && dgm_cfg_kind_of(top_opt) != DGM_CFG_NULL)
+                def = dgm_config_clone(top_opt);
+            else
+                def = parse_default("{plugin: adam}", "<default optimizer>");
+            if (!def)
+                return dgm_last_code();
+            rc = dgm_config_set(pn, "optimizer", def);
+            dgm_config_free(def);
+            if (rc < 0)
+                return rc;
+        }
+        const dgm_config *obj = dgm_cfg_get(pn, "objective");
+        if (!obj || dgm_cfg_kind_of(obj) == DGM_CFG_NULL) {
+            dgm_config *def = NULL;
+            if (top_obj && dgm_cfg_kind_of(top_obj) != DGM_CFG_NULL)
+                def = dgm_config_clone(top_obj);
+            else if (pd->objective)
+                def = parse_default(pd->objective, md->name);
+            if (!def)
+                return pd->objective || (top_obj && dgm_cfg_kind_of(top_obj))
+                           ? dgm_last_code()
+                           : dgm_cfg_error(pn, NULL, DGM_EMISSING,
+                                           "phase '%s' of model '%s' needs "
+                                           "an objective",
+                                           pd->name, md->name);
+            rc = dgm_config_set(pn, "objective", def);
+            dgm_config_free(def);
+            if (rc < 0)
+                return rc;
+        }
+        rc = dgm_config_validate(pn, phase_schema, pd->name, NULL);
+        if (rc < 0)
+            return rc;
+        dgm_config *rep = dgm_cfg_get_mut(pn, "repeat");
+        if (dgm_cfg_int(pn, "repeat") == 0) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%d", pd->repeat > 0 ? pd->repeat : 1);
+            dgm_config *r = parse_default(buf, "<default>");
+            if (!r)
+                return dgm_last_code();
+            rc = dgm_config_set(pn, "repeat", r);
+            dgm_config_free(r);
+            if (rc < 0)
+                return rc;
+        }
+        (void)rep;
+        rc = validate_plugin(e->reg, dgm_cfg_get_mut(pn, "optimizer"),
+                             DGM_KIND_OPTIMIZER, dgm__optimizer_host_keys);
+        if (rc == 0)
+            rc = validate_objective(e->reg, dgm_cfg_get_mut(pn, "objective"));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int add_plugin_paths(dgm_experiment *e, const char *exp_path)
+{
+    const dgm_config *pp = dgm_cfg_get(e->root, "plugin_path");
+    for (int i = 0; pp && i < dgm_cfg_len(pp); i++) {
+        const char *dir = dgm_cfg_text(dgm_cfg_at(pp, i));
+        char buf[4096];
+        const char *slash = exp_path ? strrchr(exp_path, '/') : NULL;
+        if (dir[0] != '/' && slash)
+            snprintf(buf, sizeof buf, "%.*s/%s", (int)(slash - exp_path),
+                     exp_path, dir);
+        else
+            snprintf(buf, sizeof buf, "%s", dir);
+        int rc = dgm_registry_add_dir(e->reg, buf);
+        if (rc < 0)
+            return rc;
+    }
+    if (pp && dgm_cfg_len(pp) > 0)
+        return dgm_registry_scan(e->reg) < 0 ? dgm_last_code() : 0;
+    return 0;
+}
+
+static int resolve(dgm_experiment *e, const char *exp_path)
+{
+    dgm_config *root = e->root;
+    if (dgm_cfg_kind_of(root) != DGM_CFG_MAP)
+        return dgm_cfg_error(root, NULL, DGM_ECONFIG,
+                             "an experiment is a map (name, data, model, "
+                             "...)");
+    int rc = dgm_config_validate(root, experiment_schema, "experiment", NULL);
+    if (rc < 0)
+        return rc;
+    if ((rc = add_plugin_paths(e, exp_path)) < 0)
+        return rc;
+    dgm_config *train = dgm_cfg_get_mut(root, "train");
+    if (dgm_cfg_kind_of(train) != DGM_CFG_MAP)
+        return dgm_cfg_error(train, NULL, DGM_ETYPE, "`train:` is a map");
+    if ((rc = dgm_config_validate(train, train_schema, "train", NULL)) < 0)
+        return rc;
+    if ((rc = validate_plugin(e->reg, dgm_cfg_get_mut(root, "data"),
+                              DGM_KIND_DATASET, NULL)) < 0 ||
+        (rc = validate_plugin_list(e->reg, dgm_cfg_get_mut(root, "augment"),
+                                   DGM_KIND_AUGMENT)) < 0 ||
+        (rc = validate_plugin(e->reg, dgm_cfg_get_mut(root, "model"),
+                              DGM_KIND_MODEL, NULL)) < 0 ||
+        (rc = validate_plugin_list(e->reg, dgm_cfg_get_mut(root, "metrics"),
+                                   DGM_KIND_METRIC)) < 0)
+        return rc;
+    const dgm_config *top_opt = dgm_cfg_get(root, "optimizer");
+    if (top_opt && dgm_cfg_kind_of(top_opt) != DGM_CFG_NULL &&
+        (rc = validate_plugin(e->reg, (dgm_config *)top_opt,
+                              DGM_KIND_OPTIMIZER,
+                              dgm__optimizer_host_keys)) < 0)
+        return rc;
+    if ((rc = resolve_phases(e)) < 0)
+        return rc;
+    e->name = dgm_cfg_str(root, "name");
+    e->seed = (uint64_t)dgm_cfg_int(root, "seed");
+    e->threads = (int)dgm_cfg_int(root, "threads");
+    return 0;
+}
+
+int dgm_experiment_from_config(dgm_experiment **out, dgm_registry *reg,
+                               dgm_config *root)
+{
+    *out = NULL;
+    dgm_experiment *e = calloc(1, sizeof *e);
+    if (!e) {
+        dgm_config_free(root);
+        return dgm_error(DGM_ENOMEM, "experiment: out of memory");
+    }
+    e->reg = reg;
+    e->root = root;
+    int rc = resolve(e, dgm_cfg_file(root));
+    if (rc < 0) {
+        dgm_experiment_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+int dgm_experiment_load(dgm_experiment **out, dgm_registry *reg,
+                        const char *path, const char *const *overrides,
+                        int n_overrides)
+{
+    *out = NULL;
+    dgm_config *root;
+    int rc = dgm_config_load(&root, path);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n_overrides; i++) {
+        rc = dgm_config_override(root, overrides[i]);
+        if (rc < 0) {
+            dgm_config_free(root);
+            return rc;
+        }
+    }
+    return dgm_experiment_from_config(out, reg, root);
+}
+
+const dgm_config *dgm_experiment_config(const dgm_experiment *e)
+{
+    return e->root;
+}

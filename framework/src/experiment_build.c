@@ -1,0 +1,313 @@
+/* experiment_build.c - instantiate a resolved experiment: data set,
+ * augmentations, model (with its blocks and parameters), per-phase
+ * optimizers and objectives, metrics; and evaluate objectives. */
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "host_internal.h"
+
+static int create_inst(dgm_experiment *e, dgm__inst *in, const dgm_config *cfg,
+                       dgm_kind kind, const char *key)
+{
+    const char *name = dgm_cfg_str(cfg, key);
+    const char *file;
+    int rc = dgm_registry_find(e->reg, kind, name, &in->desc, &file);
+    if (rc < 0)
+        return dgm_cfg_error(cfg, key, rc, "%s", dgm_last_error());
+    in->cfg = cfg;
+    in->self = NULL;
+    switch (kind) {
+    case DGM_KIND_DATASET:
+        rc = ((const dgm_dataset_iface *)in->desc->iface)
+                 ->create(&in->self, cfg);
+        break;
+    case DGM_KIND_AUGMENT:
+        rc = ((const dgm_augment_iface *)in->desc->iface)
+                 ->create(&in->self, cfg, &e->info);
+        break;
+    case DGM_KIND_MODEL:
+        rc = ((const dgm_model_iface *)in->desc->iface)
+                 ->create(&in->self, cfg, &e->build, &e->info);
+        break;
+    case DGM_KIND_LOSS: {
+        const dgm_loss_iface *li = in->desc->iface;
+        rc = li->create ? li->create(&in->self, cfg) : 0;
+        break;
+    }
+    case DGM_KIND_OPTIMIZER:
+        rc = ((const dgm_optimizer_iface *)in->desc->iface)
+                 ->create(&in->self, cfg);
+        break;
+    case DGM_KIND_METRIC:
+        rc = ((const dgm_metric_iface *)in->desc->iface)
+                 ->create(&in->self, cfg);
+        break;
+    default:
+        rc = dgm_error(DGM_EKIND, "cannot instantiate a %s here",
+                       dgm_kind_name(kind));
+    }
+    if (rc < 0) {
+        in->desc = NULL;
+        return dgm_error_context("%s '%s' (%s:%d): ", dgm_kind_name(kind),
+                                 name, dgm_cfg_file(cfg), dgm_cfg_line(cfg));
+    }
+    return 0;
+}
+
+static bool matches_any(const char *globs, const char *name)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", globs ? globs : "*");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t", &save); tok;
+         tok = strtok_r(NULL, " \t", &save))
+        if (fnmatch(tok, name, 0) == 0)
+            return true;
+    return false;
+}
+
+static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
+{
+    dgm__phase *ph = &e->phases[i];
+    char path[160];
+    snprintf(path, sizeof path, "phases.%s", pd->name);
+    const dgm_config *pn = dgm_cfg_get(e->root, path);
+    ph->name = pd->name;
+    ph->repeat = (int)dgm_cfg_int(pn, "repeat");
+    const dgm_config *opt = dgm_cfg_child(pn, "optimizer");
+    int rc = create_inst(e, &ph->opt, opt, DGM_KIND_OPTIMIZER, "plugin");
+    if (rc < 0)
+        return rc;
+    ph->base_lr = dgm_cfg_float(opt, "lr");
+
+    const dgm_config *obj = dgm_cfg_get(pn, "objective");
+    ph->n_terms = dgm_cfg_len(obj);
+    ph->terms = calloc((size_t)ph->n_terms, sizeof *ph->terms);
+    if (!ph->terms)
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    for (int t = 0; t < ph->n_terms; t++) {
+        dgm__term *tm = &ph->terms[t];
+        const dgm_config *tc = dgm_cfg_at(obj, t);
+        if ((rc = create_inst(e, &tm->loss, tc, DGM_KIND_LOSS, "loss")) < 0)
+            return rc;
+        const dgm_config *ins = dgm_cfg_get(tc, "inputs");
+        tm->n_inputs = dgm_cfg_len(ins);
+        for (int j = 0; j < tm->n_inputs && j < 8; j++)
+            tm->inputs[j] = dgm_cfg_text(dgm_cfg_at(ins, j));
+        tm->weight = dgm_cfg_float(tc, "weight");
+        const dgm_config *m = dgm_cfg_get(tc, "mask");
+        tm->mask = m && dgm_cfg_kind_of(m) == DGM_CFG_SCALAR ? dgm_cfg_text(m)
+                                                            : NULL;
+        const dgm_config *lb = dgm_cfg_get(tc, "name");
+        tm->label = lb && dgm_cfg_kind_of(lb) == DGM_CFG_SCALAR
+                        ? dgm_cfg_text(lb)
+                        : dgm_cfg_str(tc, "loss");
+    }
+
+    int np = dgm_params_count(e->params);
+    ph->params = calloc((size_t)(np ? np : 1), sizeof *ph->params);
+    if (!ph->params)
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    for (int k = 0; k < np; k++) {
+        dgm_param *p = dgm_params_at(e->params, k);
+        if (p->role == DGM_ROLE_WEIGHT && matches_any(pd->params, p->name))
+            ph->params[ph->n_params++] = p;
+    }
+    /* Schedules are in optimizer updates; total known by the trainer. */
+    return 0;
+}
+
+int dgm__experiment_build(dgm_experiment *e)
+{
+    if (e->built)
+        return 0;
+    dgm_rng master;
+    dgm_rng_seed(&master, e->seed);
+    dgm_rng_fork(&e->rng_init, &master, 1);
+    dgm_rng_fork(&e->rng_data, &master, 2);
+    dgm_rng_fork(&e->rng_aug, &master, 3);
+    dgm_rng_fork(&e->rng_step, &master, 4);
+    dgm_set_threads(e->threads);
+
+    const dgm_config *root = e->root;
+    const dgm_config *data = dgm_cfg_child(root, "data");
+    int rc = create_inst(e, &e->data, data, DGM_KIND_DATASET, "plugin");
+    if (rc < 0)
+        return rc;
+    const dgm_dataset_iface *di = e->data.desc->iface;
+    if ((rc = di->info(e->data.self, &e->info)) < 0)
+        return dgm_error_context("dataset '%s': ", e->data.desc->name);
+    e->batch_size = dgm_cfg_has(data, "batch_size")
+                        ? dgm_cfg_int(data, "batch_size")
+                        : 128;
+    e->shuffle = dgm_cfg_has(data, "shuffle") ? dgm_cfg_bool(data, "shuffle")
+                                              : true;
+    if (e->batch_size < 1)
+        return dgm_cfg_error(data, "batch_size", DGM_ERANGE,
+                             "batch_size must be >= 1");
+    if (e->info.size[DGM_SPLIT_TRAIN] < 1)
+        return dgm_cfg_error(data, NULL, DGM_ECONFIG,
+                             "dataset '%s' has an empty training split",
+                             e->data.desc->name);
+
+    const dgm_config *aug = dgm_cfg_get(root, "augment");
+    e->n_augments = dgm_cfg_len(aug);
+    if (e->n_augments) {
+        e->augments = calloc((size_t)e->n_augments, sizeof *e->augments);
+        if (!e->augments)
+            return dgm_error(DGM_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < e->n_augments; i++)
+        if ((rc = create_inst(e, &e->augments[i], dgm_cfg_at(aug, i),
+                              DGM_KIND_AUGMENT, "plugin")) < 0)
+            return rc;
+
+    e->params = dgm_params_new();
+    if (!e->params)
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    e->build.reg = e->reg;
+    e->build.params = e->params;
+    e->build.rng = &e->rng_init;
+    e->build.scope[0] = '\0';
+    if ((rc = create_inst(e, &e->model, dgm_cfg_child(root, "model"),
+                          DGM_KIND_MODEL, "plugin")) < 0)
+        return rc;
+
+    const dgm_model_iface *mi = e->model.desc->iface;
+    e->n_phases = mi->n_phases;
+    e->phases = calloc((size_t)e->n_phases, sizeof *e->phases);
+    if (!e->phases)
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    for (int i = 0; i < e->n_phases; i++)
+        if ((rc = build_phase(e, i, &mi->phases[i])) < 0)
+            return rc;
+
+    const dgm_config *met = dgm_cfg_get(root, "metrics");
+    e->n_metrics = dgm_cfg_len(met);
+    if (e->n_metrics) {
+        e->metrics = calloc((size_t)e->n_metrics, sizeof *e->metrics);
+        if (!e->metrics)
+            return dgm_error(DGM_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < e->n_metrics; i++)
+        if ((rc = create_inst(e, &e->metrics[i], dgm_cfg_at(met, i),
+                              DGM_KIND_METRIC, "plugin")) < 0)
+            return rc;
+    e->built = true;
+    return 0;
+}
+
+void dgm_experiment_free(dgm_experiment *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < e->n_metrics; i++)
+        dgm__inst_destroy(&e->metrics[i]);
+    free(e->metrics);
+    for (int i = 0; i < e->n_phases; i++) {
+        dgm__phase *ph = &e->phases[i];
+        for (int t = 0; t < ph->n_terms; t++)
+            dgm__inst_destroy(&ph->terms[t].loss);
+        free(ph->terms);
+        dgm__inst_destroy(&ph->opt);
+        free(ph->params);
+    }
+    free(e->phases);
+    dgm__inst_destroy(&e->model);
+    dgm__build_destroy_blocks(&e->build);
+    dgm_params_free(e->params);
+    for (int i = 0; i < e->n_augments; i++)
+        dgm__inst_destroy(&e->augments[i]);
+    free(e->augments);
+    dgm__inst_destroy(&e->data);
+    dgm_config_free(e->root);
+    free(e);
+}
+
+/* Sum of a [N] f32 mask's values: the number of examples that count. */
+static double mask_count(const dgm_tensor *m)
+{
+    double s = 0;
+    int64_t n = dgm_tensor_numel(m);
+    for (int64_t i = 0; i < n; i++)
+        s += dgm_tensor_get(m, i);
+    return s;
+}
+
+int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
+                   bool per_example, dgm_var **total, dgm_var **term_values)
+{
+    dgm__phase *ph = &e->phases[phase];
+    dgm_var *sum = NULL;
+    *total = NULL;
+    for (int t = 0; t < ph->n_terms; t++) {
+        dgm__term *tm = &ph->terms[t];
+        dgm_var *ins[8];
+        for (int j = 0; j < tm->n_inputs; j++) {
+            ins[j] = dgm_vars_get(io, tm->inputs[j]);
+            if (!ins[j]) {
+                char have[512] = "";
+                for (int k = 0; k < dgm_vars_count(io); k++) {
+                    size_t l = strlen(have);
+                    snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "",
+                             dgm_vars_name_at(io, k));
+                }
+                return dgm_cfg_error(tm->loss.cfg, "inputs", DGM_ENOTFOUND,
+                                     "model '%s' has no output '%s' in "
+                                     "phase '%s' (it has: %s)",
+                                     e->model.desc->name, tm->inputs[j],
+                                     ph->name, have);
+            }
+        }
+        const dgm_loss_iface *li = tm->loss.desc->iface;
+        dgm_var *v = li->apply(tm->loss.self, g, ins, tm->n_inputs);
+        if (!v)
+            return dgm_error_context("loss '%s' (term '%s'): ",
+                                     tm->loss.desc->name, tm->label);
+        dgm_tensor *val = dgm_value(v);
+        bool scalar = dgm_tensor_numel(val) == 1 && val->ndim <= 1 &&
+                      !(val->ndim == 1 && per_example);
+        if (!scalar && val->ndim != 1)
+            return dgm_error(DGM_ESHAPE,
+                             "loss '%s' (term '%s') returned rank %d; a "
+                             "loss returns per-example values [N] or a "
+                             "scalar",
+                             tm->loss.desc->name, tm->label, val->ndim);
+        if (scalar && per_example)
+            return dgm_error(DGM_ESHAPE,
+                             "loss '%s' (term '%s') gives no per-example "
+                             "values, which evaluation needs",
+                             tm->loss.desc->name, tm->label);
+        if (!scalar) {
+            double count = (double)val->shape[0];
+            if (tm->mask) {
+                dgm_var *m = dgm_vars_get(io, tm->mask);
+                if (!m)
+                    return dgm_cfg_error(tm->loss.cfg, "mask", DGM_ENOTFOUND,
+                                         "no tensor named '%s' for the mask",
+                                         tm->mask);
+                count = mask_count(dgm_value(m));
+                v = dgm_mul(g, v, m);
+            }
+            if (!per_example)
+                v = count > 0 ? dgm_affine(g, dgm_sum_all(g, v),
+                                           (float)(1.0 / count), 0.0f)
+                              : dgm_affine(g, dgm_sum_all(g, v), 0.0f, 0.0f);
+        }
+        if (tm->weight != 1.0)
+            v = dgm_affine(g, v, (float)tm->weight, 0.0f);
+        if (!v)
+            return dgm_error_context("term '%s': ", tm->label);
+        if (term_values)
+            term_values[t] = v;
+        sum = sum ? dgm_add(g, sum, v) : v;
+        if (!sum)
+            return dgm_last_code();
+    }
+    *total = sum;
+    return 0;
+}

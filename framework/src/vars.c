@@ -1,0 +1,43 @@
+/* vars.c - the name -> var map models read their inputs from and write
+ * their outputs to. */
+#include <string.h>
+
+#include "dgm/error.h"
+#include "host_internal.h"
+
+void dgm__vars_clear(dgm_vars *vs) { vs->n = 0; }
+
+int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v)
+{
+    if (!name || !v)
+        return dgm_error(DGM_EINVAL, "vars: setting '%s' to %s",
+                         name ? name : "(null)", v ? "a var" : "NULL");
+    for (int i = 0; i < vs->n; i++)
+        if (!strcmp(vs->name[i], name)) {
+            vs->var[i] = v;
+            return 0;
+        }
+    if (vs->n == DGM__VARS_MAX)
+        return dgm_error(DGM_ERANGE, "vars: more than %d named tensors "
+                         "(adding '%s')", DGM__VARS_MAX, name);
+    /* Names are the plugins' static strings or the config's: both outlive
+     * the step. */
+    vs->name[vs->n] = name;
+    vs->var[vs->n++] = v;
+    return 0;
+}
+
+dgm_var *dgm_vars_get(const dgm_vars *vs, const char *name)
+{
+    for (int i = 0; i < vs->n; i++)
+        if (!strcmp(vs->name[i], name))
+            return vs->var[i];
+    return NULL;
+}
+
+int dgm_vars_count(const dgm_vars *vs) { return vs->n; }
+
+const char *dgm_vars_name_at(const dgm_vars *vs, int i)
+{
+    return i >= 0 && i < vs->n ? vs->name[i] : NULL;
+}

@@ -1,0 +1,189 @@
+/* mlp.c - block `mlp`: flatten, then fully connected layers with an
+ * activation (and optional batch norm and dropout) between them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+#define MLP_MAX_LAYERS 16
+
+static const dgm_param_spec params[] = {
+    {"hidden", DGM_P_INT_LIST, "[]", 1, 1 << 20, NULL,
+     "widths of the hidden layers"},
+    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE,
+     "relu|leaky_relu|elu|gelu|tanh|sigmoid", "activation between layers"},
+    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
+    {"batch_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "batch norm before each hidden activation"},
+    {"dropout", DGM_P_FLOAT, "0.0", 0, 0.99, NULL,
+     "dropout after each hidden activation"},
+    DGM_PARAM_END,
+};
+
+typedef struct layer {
+    dgm_param *w, *b;
+    dgm_param *gamma, *beta, *rmean, *rvar; /* batch norm, hidden only */
+} layer;
+
+typedef struct mlp {
+    int n; /* layers; the last is the output layer when `project` */
+    layer l[MLP_MAX_LAYERS + 1];
+    bool project; /* a final linear to the requested output shape */
+    dgm_shape out;
+    char act[16];
+    float slope, dropout;
+    bool bn;
+} mlp;
+
+static int add_linear(dgm_build *b, layer *l, int idx, int64_t in,
+                      int64_t out)
+{
+    char name[64];
+    int64_t ws[2] = {out, in}, bs[1] = {out};
+    snprintf(name, sizeof name, "fc%d.weight", idx);
+    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 2, ws, &l->w);
+    if (rc < 0)
+        return rc;
+    snprintf(name, sizeof name, "fc%d.bias", idx);
+    if ((rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 1, bs, &l->b)) < 0)
+        return rc;
+    dgm_init_kaiming_uniform(l->w->value, dgm_build_rng(b), 2.2360679775f);
+    dgm_init_fan_in_uniform(l->b->value, dgm_build_rng(b), in);
+    return 0;
+}
+
+static int add_bn(dgm_build *b, layer *l, int idx, int64_t c)
+{
+    char name[64];
+    int64_t s[1] = {c};
+    struct {
+        const char *n;
+        dgm_param_role r;
+        dgm_param **p;
+        double v;
+    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &l->gamma, 1.0},
+              {"bias", DGM_ROLE_WEIGHT, &l->beta, 0.0},
+              {"running_mean", DGM_ROLE_BUFFER, &l->rmean, 0.0},
+              {"running_var", DGM_ROLE_BUFFER, &l->rvar, 1.0}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "bn%d.%s", idx, t[i].n);
+        int rc = dgm_build_param(b, name, t[i].r, 1, s, t[i].p);
+        if (rc < 0)
+            return rc;
+        dgm_tensor_fill((*t[i].p)->value, t[i].v);
+    }
+    return 0;
+}
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_shape *in, dgm_shape *out)
+{
+    int64_t hidden[MLP_MAX_LAYERS];
+    int nh = dgm_cfg_int_list(cfg, "hidden", hidden, MLP_MAX_LAYERS);
+    if (nh > MLP_MAX_LAYERS)
+        return dgm_cfg_error(cfg, "hidden", DGM_ERANGE,
+                             "at most %d hidden layers, got %d",
+                             MLP_MAX_LAYERS, nh);
+    if (nh == 0 && out->ndim == 0)
+        return dgm_cfg_error(cfg, "hidden", DGM_ECONFIG,
+                             "an mlp with no hidden layers needs an output "
+                             "shape from its model");
+    mlp *m = calloc(1, sizeof *m);
+    if (!m)
+        return dgm_error(DGM_ENOMEM, "mlp: out of memory");
+    snprintf(m->act, sizeof m->act, "%s", dgm_cfg_str(cfg, "activation"));
+    m->slope = (float)dgm_cfg_float(cfg, "slope");
+    m->dropout = (float)dgm_cfg_float(cfg, "dropout");
+    m->bn = dgm_cfg_bool(cfg, "batch_norm");
+    int64_t width = dgm_shape_numel(in->ndim, in->dim);
+    int rc = 0;
+    for (int i = 0; i < nh && rc == 0; i++) {
+        rc = add_linear(b, &m->l[i], i + 1, width, hidden[i]);
+        if (rc == 0 && m->bn)
+            rc = add_bn(b, &m->l[i], i + 1, hidden[i]);
+        width = hidden[i];
+    }
+    m->n = nh;
+    if (rc == 0 && out->ndim > 0) {
+        m->project = true;
+        m->out = *out;
+        rc = add_linear(b, &m->l[nh], nh + 1, width,
+                        dgm_shape_numel(out->ndim, out->dim));
+        m->n = nh + 1;
+    } else if (rc == 0) {
+        out->ndim = 1;
+        out->dim[0] = width;
+        m->out = *out;
+    }
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    *self = m;
+    return 0;
+}
+
+static dgm_var *activate(const mlp *m, dgm_graph *g, dgm_var *h)
+{
+    switch (m->act[0]) {
+    case 'r':
+        return dgm_relu(g, h);
+    case 'l':
+        return dgm_leaky_relu(g, h, m->slope);
+    case 'e':
+        return dgm_elu(g, h, 1.0f);
+    case 'g':
+        return dgm_gelu(g, h);
+    case 't':
+        return dgm_tanh(g, h);
+    default:
+        return dgm_sigmoid(g, h);
+    }
+}
+
+static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    mlp *m = self;
+    dgm_var *h = x && dgm_value(x)->ndim != 2 ? dgm_flatten(g, x) : x;
+    int hidden = m->project ? m->n - 1 : m->n;
+    for (int i = 0; i < m->n; i++) {
+        layer *l = &m->l[i];
+        h = dgm_linear(g, h, dgm_param_var(g, l->w), dgm_param_var(g, l->b));
+        if (i >= hidden)
+            break;
+        if (m->bn)
+            h = dgm_batch_norm(g, h, dgm_param_var(g, l->gamma),
+                               dgm_param_var(g, l->beta), l->rmean, l->rvar,
+                               0.1f, 1e-5f);
+        h = activate(m, g, h);
+        if (m->dropout > 0)
+            h = dgm_dropout(g, h, m->dropout);
+    }
+    if (h && m->project && m->out.ndim > 1) {
+        int64_t shape[DGM_MAX_DIMS + 1];
+        shape[0] = dgm_value(h)->shape[0];
+        memcpy(shape + 1, m->out.dim, sizeof(int64_t) * (size_t)m->out.ndim);
+        h = dgm_reshape(g, h, m->out.ndim + 1, shape);
+    }
+    return h;
+}
+
+static void destroy(void *self) { free(self); }
+
+static const dgm_block_iface iface = {
+    .create = create, .forward = forward, .destroy = destroy};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_BLOCK,
+    .name = "mlp",
+    .version = "1.0",
+    .summary = "fully connected layers (flattens its input)",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}

@@ -1,0 +1,189 @@
+/* likelihood.c - metrics `elbo`, `iwae_nll` and `recon_error`: how well a
+ * latent-variable model explains held-out data, in nats per example. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+typedef struct opts {
+    dgm_split split;
+    int64_t max_examples;
+    int64_t batch;
+    int k;
+} opts;
+
+static int make_opts(void **self, const dgm_config *cfg)
+{
+    opts *o = calloc(1, sizeof *o);
+    if (!o)
+        return dgm_error(DGM_ENOMEM, "metric: out of memory");
+    o->split = strcmp(dgm_cfg_str(cfg, "split"), "train") ? DGM_SPLIT_TEST
+                                                           : DGM_SPLIT_TRAIN;
+    o->max_examples = dgm_cfg_int(cfg, "max_examples");
+    o->batch = dgm_cfg_int(cfg, "batch_size");
+    o->k = dgm_cfg_has(cfg, "k") ? (int)dgm_cfg_int(cfg, "k") : 1;
+    *self = o;
+    return 0;
+}
+
+static int64_t examples(const opts *o, dgm_eval *ev)
+{
+    int64_t n = dgm_eval_data(ev)->size[o->split];
+    return o->max_examples > 0 && o->max_examples < n ? o->max_examples : n;
+}
+
+static double sum_of(const dgm_tensor *t)
+{
+    double s = 0;
+    for (int64_t i = 0; i < dgm_tensor_numel(t); i++)
+        s += dgm_tensor_get(t, i);
+    return s;
+}
+
+/* ---- elbo -------------------------------------------------------------- */
+
+/* The first phase's objective per example with every term's weight taken
+ * out (a beta-VAE is scored on the true ELBO), averaged over the split;
+ * each term's mean is reported too. */
+static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    int64_t n = examples(o, ev);
+    int nt = dgm_eval_term_count(ev);
+    double total = 0, *per = calloc((size_t)(nt ? nt : 1), sizeof *per);
+    if (!per)
+        return dgm_error(DGM_ENOMEM, "elbo: out of memory");
+    int rc = 0;
+    for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
+        int64_t b = n - at < o->batch ? n - at : o->batch;
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_var *tot, *terms[64];
+        int got;
+        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
+            (rc = dgm_eval_forward(ev, s, io)) < 0 ||
+            (rc = dgm_eval_objective(ev, s, io, &tot, terms, 64, &got)) < 0)
+            break;
+        for (int i = 0; i < got && i < 64; i++) {
+            double w = dgm_eval_term_weight(ev, i);
+            double v = sum_of(dgm_value(terms[i]));
+            double unweighted = w != 0 ? v / w : 0;
+            per[i] += unweighted;
+            total += unweighted;
+        }
+    }
+    if (rc == 0) {
+        rc = dgm_results_set(out, "neg_elbo", total / (double)n);
+        if (rc == 0)
+            rc = dgm_results_set(out, "elbo", -total / (double)n);
+        for (int i = 0; i < nt && rc == 0; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "neg_elbo/%s",
+                     dgm_eval_term_name(ev, i));
+            rc = dgm_results_set(out, name, per[i] / (double)n);
+        }
+    }
+    free(per);
+    return rc;
+}
+
+static const dgm_param_spec elbo_params[] = {
+    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
+     "which split"},
+    {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
+    {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL, "evaluation batch"},
+    DGM_PARAM_END,
+};
+
+static const dgm_metric_iface elbo_iface = {
+    .create = make_opts, .evaluate = elbo_evaluate, .destroy = free};
+
+/* ---- iwae_nll ---------------------------------------------------------- */
+
+static int iwae_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    int64_t n = examples(o, ev);
+    double total = 0;
+    for (int64_t at = 0; at < n; at += o->batch) {
+        int64_t b = n - at < o->batch ? n - at : o->batch;
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_var *ll;
+        int rc;
+        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
+            (rc = dgm_eval_log_likelihood(ev, s, dgm_vars_get(io, "x"), o->k,
+                                          &ll)) < 0)
+            return rc;
+        total -= sum_of(dgm_value(ll));
+    }
+    char name[64];
+    snprintf(name, sizeof name, "iwae_nll");
+    return dgm_results_set(out, name, total / (double)n);
+}
+
+static const dgm_param_spec iwae_params[] = {
+    {"k", DGM_P_INT, "64", 1, 100000, NULL, "importance samples"},
+    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
+     "which split"},
+    {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
+    {"batch_size", DGM_P_INT, "50", 1, 1e6, NULL,
+     "examples per batch (each is decoded k times)"},
+    DGM_PARAM_END,
+};
+
+static const dgm_metric_iface iwae_iface = {
+    .create = make_opts, .evaluate = iwae_evaluate, .destroy = free};
+
+/* ---- recon_error ------------------------------------------------------- */
+
+/* Squared error between x and its reconstruction, summed per example and
+ * averaged over examples. */
+static int recon_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    int64_t n = examples(o, ev);
+    double total = 0;
+    for (int64_t at = 0; at < n; at += o->batch) {
+        int64_t b = n - at < o->batch ? n - at : o->batch;
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_var *r;
+        int rc;
+        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
+            (rc = dgm_eval_reconstruct(ev, s, dgm_vars_get(io, "x"), &r)) < 0)
+            return rc;
+        dgm_var *d = dgm_sum_all(s->g, dgm_square(s->g,
+                                                  dgm_sub(s->g, r,
+                                                          dgm_vars_get(io,
+                                                                       "x"))));
+        if (!d)
+            return dgm_last_code();
+        total += dgm_tensor_get(dgm_value(d), 0);
+    }
+    return dgm_results_set(out, "recon_error", total / (double)n);
+}
+
+static const dgm_metric_iface recon_iface = {
+    .create = make_opts, .evaluate = recon_evaluate, .destroy = free};
+
+static const dgm_plugin_desc descs[] = {
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "elbo",
+     .version = "1.0",
+     .summary = "negative ELBO per example (term weights taken out)",
+     .params = elbo_params, .iface = &elbo_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "iwae_nll",
+     .version = "1.0",
+     .summary = "NLL bound from k importance samples (IWAE), nats/example",
+     .params = iwae_params, .iface = &iwae_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "recon_error",
+     .version = "1.0",
+     .summary = "squared reconstruction error per example",
+     .params = elbo_params, .iface = &recon_iface},
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;
+}

@@ -1,0 +1,465 @@
+/* test_run.c - the whole pipeline through the dgm executable: a tiny VAE
+ * on generated IDX data trains, checkpoints, resumes bit-identically,
+ * samples, refuses bad configs and stops on divergence. */
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "dgm/dgm.h"
+#include "dgm/io.h"
+
+static char root[1024]; /* this process's scratch folder */
+
+static void mkdir_p(const char *p)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
+    fwrite(b, 1, 4, f);
+}
+
+/* n 8x8 images of 4 classes: class c lights rows 2c and 2c+1, with a
+ * little deterministic speckle. */
+static void write_split(const char *dir, const char *img, const char *lab,
+                        int n, unsigned seed)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s", dir, img);
+    FILE *fi = fopen(p, "wb");
+    snprintf(p, sizeof p, "%s/%s", dir, lab);
+    FILE *fl = fopen(p, "wb");
+    ck_assert(fi && fl);
+    be32(fi, 0x00000803);
+    be32(fi, (uint32_t)n);
+    be32(fi, 8);
+    be32(fi, 8);
+    be32(fl, 0x00000801);
+    be32(fl, (uint32_t)n);
+    unsigned s = seed;
+    for (int i = 0; i < n; i++) {
+        int c = i % 4;
+        unsigned char px[64];
+        for (int k = 0; k < 64; k++) {
+            s = s * 1103515245u + 12345u;
+            int row = k / 8;
+            px[k] = (row / 2 == c) ? 230 : ((s >> 16) % 16 == 0 ? 200 : 10);
+        }
+        fwrite(px, 1, 64, fi);
+        unsigned char l = (unsigned char)c;
+        fwrite(&l, 1, 1, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+static const char tiny_yaml[] =
+    "name: tiny\n"
+    "seed: 1\n"
+    "threads: 1\n"
+    "data:\n"
+    "  plugin: idx\n"
+    "  path: %s/data\n"
+    "  train_images: train-img\n"
+    "  train_labels: train-lab\n"
+    "  test_images: test-img\n"
+    "  test_labels: test-lab\n"
+    "  batch_size: 32\n"
+    "model:\n"
+    "  plugin: vae\n"
+    "  latent: 4\n"
+    "  encoder: {plugin: mlp, hidden: [32]}\n"
+    "  decoder: {plugin: mlp, hidden: [32]}\n"
+    "optimizer: {plugin: adam, lr: 0.01}\n"
+    "train: {epochs: 4, log_every: 1, samples: 16}\n"
+    "metrics: [{plugin: elbo}, {plugin: iwae_nll, k: 8}]\n";
+
+/* Run the CLI; returns its exit status and puts stdout+stderr in out. */
+static int dgm_cli(char *out, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int dgm_cli(char *out, size_t n, const char *fmt, ...)
+{
+    char args[4096], cmd[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", DGM_CLI, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert(p != NULL);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void setup(void)
+{
+    const char *t = getenv("DGM_TEST_TMP");
+    snprintf(root, sizeof root, "%s/run-%ld", t ? t : "/tmp",
+             (long)getpid());
+    mkdir_p(root);
+    char d[1200];
+    snprintf(d, sizeof d, "%s/data", root);
+    mkdir_p(d);
+    write_split(d, "train-img", "train-lab", 256, 7);
+    write_split(d, "test-img", "test-lab", 64, 99);
+    char y[1200], text[4096];
+    snprintf(y, sizeof y, "%s/tiny.yaml", root);
+    snprintf(text, sizeof text, tiny_yaml, root);
+    write_text(y, text);
+}
+
+static void teardown(void)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", root);
+}
+
+static json_t *load_json(const char *dir, const char *file)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    json_error_t err;
+    json_t *j = json_load_file(p, 0, &err);
+    ck_assert_msg(j != NULL, "%s: %s", p, err.text);
+    return j;
+}
+
+static char out[1 << 16];
+
+START_TEST(trains_and_writes_run_dir)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/a", root);
+    int rc = dgm_cli(out, sizeof out, "run %s/tiny.yaml --run-dir %s --quiet",
+                     root, dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    json_t *s = load_json(dir, "summary.json");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                     "completed");
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 32);
+    json_t *fin = json_object_get(s, "final");
+    double elbo = json_real_value(json_object_get(fin, "neg_elbo"));
+    double iwae = json_real_value(json_object_get(fin, "iwae_nll"));
+    ck_assert_msg(elbo > 0 && iwae > 0, "neg_elbo %g iwae %g", elbo, iwae);
+    /* The importance-weighted bound is the tighter one. */
+    ck_assert_msg(iwae < elbo + 0.5, "iwae %g vs neg_elbo %g", iwae, elbo);
+    json_decref(s);
+
+    /* The loss goes down: mean of the first 4 steps vs the last 4. */
+    char p[1400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    ck_assert(f != NULL);
+    char line[4096];
+    double loss[64];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < 64) {
+        json_t *j = json_loads(line, 0, NULL);
+        ck_assert(j != NULL);
+        json_t *l = json_object_get(j, "loss");
+        if (l)
+            loss[n++] = json_real_value(l);
+        json_decref(j);
+    }
+    fclose(f);
+    ck_assert_int_eq(n, 32);
+    double first = (loss[0] + loss[1] + loss[2] + loss[3]) / 4;
+    double last = (loss[28] + loss[29] + loss[30] + loss[31]) / 4;
+    ck_assert_msg(last < 0.8 * first, "loss %g -> %g", first, last);
+
+    struct stat st;
+    snprintf(p, sizeof p, "%s/checkpoints/last.safetensors", dir);
+    ck_assert_int_eq(stat(p, &st), 0);
+    snprintf(p, sizeof p, "%s/samples/samples_000032.png", dir);
+    ck_assert_msg(stat(p, &st) == 0, "no %s", p);
+    snprintf(p, sizeof p, "%s/config.yaml", dir);
+    char *cfg = read_text(p);
+    ck_assert_ptr_nonnull(strstr(cfg, "bernoulli_nll"));
+    free(cfg);
+}
+END_TEST
+
+/* Parameters of two checkpoints, compared bit for bit. */
+static void assert_same_params(const char *a, const char *b)
+{
+    dgm_st_file *fa, *fb;
+    ck_assert_msg(dgm_st_open(&fa, a) == 0, "%s", dgm_last_error());
+    ck_assert_msg(dgm_st_open(&fb, b) == 0, "%s", dgm_last_error());
+    int n = dgm_st_count(fa);
+    ck_assert_int_eq(n, dgm_st_count(fb));
+    int compared = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = dgm_st_name_at(fa, i);
+        dgm_tensor *ta, *tb;
+        ck_assert_int_eq(dgm_st_get(fa, name, &ta), 0);
+        ck_assert_msg(dgm_st_get(fb, name, &tb) == 0, "%s missing", name);
+        ck_assert_msg(dgm_tensor_nbytes(ta) == dgm_tensor_nbytes(tb) &&
+                          memcmp(ta->data, tb->data, dgm_tensor_nbytes(ta)) ==
+                              0,
+                      "tensor %s differs", name);
+        compared++;
+    }
+    ck_assert_int_gt(compared, 8);
+    dgm_st_close(fa);
+    dgm_st_close(fb);
+}
+
+START_TEST(resume_is_bit_identical)
+{
+    char a[1200], b[1200], pa[1400], pb[1400];
+    snprintf(a, sizeof a, "%s/full", root);
+    snprintf(b, sizeof b, "%s/split", root);
+    int rc = dgm_cli(out, sizeof out, "run %s/tiny.yaml --run-dir %s --quiet",
+                     root, a);
+    ck_assert_msg(rc == 0, "%s", out);
+    rc = dgm_cli(out, sizeof out,
+                 "run %s/tiny.yaml --run-dir %s --quiet --stop-after 13", root,
+                 b);
+    ck_assert_msg(rc == 0, "%s", out);
+    json_t *s = load_json(b, "summary.json");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                     "stopped");
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 13);
+    json_decref(s);
+    rc = dgm_cli(out, sizeof out, "run --resume %s --quiet", b);
+    ck_assert_msg(rc == 0, "%s", out);
+    s = load_json(b, "summary.json");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                     "completed");
+    json_decref(s);
+    snprintf(pa, sizeof pa, "%s/checkpoints/last.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/checkpoints/last.safetensors", b);
+    assert_same_params(pa, pb);
+}
+END_TEST
+
+START_TEST(checkpoint_read_by_python)
+{
+    char a[1200], p[1400];
+    snprintf(a, sizeof a, "%s/py", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --run-dir %s --quiet train.epochs=1",
+                     root, a);
+    ck_assert_msg(rc == 0, "%s", out);
+    snprintf(p, sizeof p, "%s/checkpoints/last.safetensors", a);
+    /* An independent reader: struct + json + numpy, by the format's
+     * documented layout; prints name, shape and the first values. */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c '\n"
+             "import json, struct, sys, numpy as np\n"
+             "b = open(sys.argv[1], \"rb\").read()\n"
+             "n = struct.unpack(\"<Q\", b[:8])[0]\n"
+             "h = json.loads(b[8:8 + n])\n"
+             "t = h[\"encoder.fc1.weight\"]\n"
+             "s, e = t[\"data_offsets\"]\n"
+             "a = np.frombuffer(b[8 + n + s:8 + n + e], \"<f4\")"
+             ".reshape(t[\"shape\"])\n"
+             "print(t[\"dtype\"], *a.shape)\n"
+             "print(*[repr(float(v)) for v in a.ravel()[:6]])\n"
+             "print(h[\"__metadata__\"][\"dgm.step\"])' '%s'",
+             p);
+    FILE *py = popen(cmd, "r");
+    ck_assert(py != NULL);
+    char dtype[16];
+    long rows, cols, step;
+    double v[6];
+    ck_assert_int_eq(fscanf(py, "%15s %ld %ld", dtype, &rows, &cols), 3);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(fscanf(py, "%lf", &v[i]), 1);
+    ck_assert_int_eq(fscanf(py, "%ld", &step), 1);
+    ck_assert_int_eq(pclose(py), 0);
+    ck_assert_str_eq(dtype, "F32");
+    ck_assert_int_eq(rows, 32);
+    ck_assert_int_eq(cols, 64);
+    ck_assert_int_eq(step, 8);
+
+    dgm_st_file *f;
+    dgm_tensor *w;
+    ck_assert_int_eq(dgm_st_open(&f, p), 0);
+    ck_assert_int_eq(dgm_st_get(f, "encoder.fc1.weight", &w), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg((double)((float *)w->data)[i] == v[i],
+                      "value %d: %.9g vs %.9g", i, ((float *)w->data)[i],
+                      v[i]);
+    dgm_st_close(f);
+}
+END_TEST
+
+START_TEST(nan_loss_stops_run)
+{
+    char a[1200], p[1400];
+    snprintf(a, sizeof a, "%s/nan", root);
+    int rc = dgm_cli(
+        out, sizeof out,
+        "run %s/tiny.yaml --run-dir %s --quiet "
+        "'+plugin_path=[\"%s\"]' train.checkpoint_every=2 "
+        "'objective=[{loss: bernoulli_nll, inputs: [logits, x]}, "
+        "{loss: gaussian_kl, inputs: [mu, logvar]}, "
+        "{loss: nan_after, inputs: [mu], after: 5}]'",
+        root, a, DGM_TEST_PLUGIN_DIR);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "step 5") && strstr(out, "nan_after") &&
+                      strstr(out, "is nan"),
+                  "message: %s", out);
+    json_t *s = load_json(a, "summary.json");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                     "diverged");
+    json_decref(s);
+    snprintf(p, sizeof p, "%s/checkpoints/last.safetensors", a);
+    dgm_st_file *f;
+    ck_assert_msg(dgm_st_open(&f, p) == 0, "%s", dgm_last_error());
+    ck_assert_str_eq(dgm_st_meta(f, "dgm.step"), "4");
+    dgm_st_close(f);
+}
+END_TEST
+
+static unsigned be32_at(const unsigned char *b)
+{
+    return (unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 |
+           b[3];
+}
+
+START_TEST(sample_command_writes_png)
+{
+    char a[1200], png[1400];
+    snprintf(a, sizeof a, "%s/s", root);
+    snprintf(png, sizeof png, "%s/grid.png", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --run-dir %s --quiet train.epochs=1",
+                     root, a);
+    ck_assert_msg(rc == 0, "%s", out);
+    rc = dgm_cli(out, sizeof out, "sample %s -n 16 -o %s", a, png);
+    ck_assert_msg(rc == 0, "%s", out);
+    FILE *f = fopen(png, "rb");
+    ck_assert(f != NULL);
+    unsigned char h[24];
+    ck_assert_int_eq(fread(h, 1, 24, f), 24);
+    fclose(f);
+    ck_assert(memcmp(h + 1, "PNG", 3) == 0 && memcmp(h + 12, "IHDR", 4) == 0);
+    /* 4 x 4 images of 8 x 8 with a 2-pixel border around each. */
+    ck_assert_uint_eq(be32_at(h + 16), 4 * 8 + 5 * 2);
+    ck_assert_uint_eq(be32_at(h + 20), 4 * 8 + 5 * 2);
+}
+END_TEST
+
+START_TEST(config_errors_name_the_place)
+{
+    int rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml +model.latnt=3",
+                     root);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "model.latnt") && strstr(out, "'latent'"),
+                  "%s", out);
+    char y[1400], text[4096];
+    snprintf(y, sizeof y, "%s/bad.yaml", root);
+    snprintf(text, sizeof text, tiny_yaml, root);
+    char *at = strstr(text, "plugin: vae");
+    memcpy(at, "plugin: vea", 11);
+    write_text(y, text);
+    rc = dgm_cli(out, sizeof out, "run %s --quiet", y);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "bad.yaml:13:") && strstr(out, "'vea'") &&
+                      strstr(out, "not found"),
+                  "%s", out);
+    /* A block where a model belongs. */
+    rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml model.plugin=mlp",
+                 root);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "block") && strstr(out, "model"), "%s", out);
+}
+END_TEST
+
+START_TEST(config_prints_resolved)
+{
+    int rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml model.latent=7",
+                     root);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "latent: 7"));
+    ck_assert_ptr_nonnull(strstr(out, "phases:"));
+    ck_assert_ptr_nonnull(strstr(out, "gaussian_kl"));
+    ck_assert_ptr_nonnull(strstr(out, "beta1")); /* adam's default */
+    ck_assert_ptr_nonnull(strstr(out, "log_every: 1"));
+}
+END_TEST
+
+START_TEST(missing_output_is_named)
+{
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --quiet --runs %s/runs "
+                     "'objective=[{loss: bernoulli_nll, inputs: [logitz, x]}]'",
+                     root, root);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "'logitz'") && strstr(out, "logits"), "%s",
+                  out);
+}
+END_TEST
+
+static Suite *run_suite(void)
+{
+    Suite *s = suite_create("run");
+    TCase *tc = tcase_create("train");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, trains_and_writes_run_dir);
+    tcase_add_test(tc, resume_is_bit_identical);
+    tcase_add_test(tc, checkpoint_read_by_python);
+    tcase_add_test(tc, nan_loss_stops_run);
+    tcase_add_test(tc, sample_command_writes_png);
+    suite_add_tcase(s, tc);
+    TCase *cfg = tcase_create("config");
+    tcase_add_checked_fixture(cfg, setup, teardown);
+    tcase_set_timeout(cfg, 120);
+    tcase_add_test(cfg, config_errors_name_the_place);
+    tcase_add_test(cfg, config_prints_resolved);
+    tcase_add_test(cfg, missing_output_is_named);
+    suite_add_tcase(s, cfg);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(run_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
