@@ -4,8 +4,10 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dlpack/dlpack.h>
 
@@ -695,6 +697,101 @@ START_TEST(test_dlpack_refused)
 }
 END_TEST
 
+/* PyTorch 1.13 as the other side: it consumes a dgm export (same memory,
+ * transposed values) and produces a strided float64 slice dgm imports;
+ * torch calls dgm's deleter and dgm calls torch's. The script drives
+ * libdgm through ctypes and prints "ok" only if every check held. */
+static const char torch_script[] =
+    "import ctypes, sys, gc\n"
+    "import torch\n"
+    "from torch.utils.dlpack import from_dlpack, to_dlpack\n"
+    "import os\n"
+    "# lazy binding: a dev build of libdgm may still lack unrelated symbols\n"
+    "libc = ctypes.CDLL(None)\n"
+    "libc.dlopen.restype = ctypes.c_void_p\n"
+    "libc.dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]\n"
+    "h = libc.dlopen(sys.argv[1].encode(), os.RTLD_LAZY | os.RTLD_LOCAL)\n"
+    "assert h, 'dlopen failed'\n"
+    "lib = ctypes.CDLL(sys.argv[1], handle=h)\n"
+    "P = ctypes.c_void_p\n"
+    "lib.dgm_tensor_new.restype = P\n"
+    "lib.dgm_tensor_new.argtypes = [ctypes.c_int, ctypes.c_int, P]\n"
+    "lib.dgm_tensor_permute.restype = P\n"
+    "lib.dgm_tensor_permute.argtypes = [P, P]\n"
+    "lib.dgm_tensor_set.argtypes = [P, ctypes.c_int64, ctypes.c_double]\n"
+    "lib.dgm_tensor_get.restype = ctypes.c_double\n"
+    "lib.dgm_tensor_get.argtypes = [P, ctypes.c_int64]\n"
+    "lib.dgm_tensor_free.argtypes = [P]\n"
+    "lib.dgm_tensor_to_dlpack.argtypes = [P, ctypes.POINTER(P)]\n"
+    "lib.dgm_tensor_from_dlpack.argtypes = [P, ctypes.POINTER(P)]\n"
+    "api = ctypes.pythonapi\n"
+    "api.PyCapsule_New.restype = ctypes.py_object\n"
+    "api.PyCapsule_New.argtypes = [P, ctypes.c_char_p, P]\n"
+    "api.PyCapsule_GetPointer.restype = P\n"
+    "api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]\n"
+    "api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_char_p]\n"
+    "shape = (ctypes.c_int64 * 2)(3, 4)\n"
+    "t = lib.dgm_tensor_new(0, 2, shape)\n"
+    "for i in range(12): lib.dgm_tensor_set(t, i, float(i))\n"
+    "tt = lib.dgm_tensor_permute(t, (ctypes.c_int * 2)(1, 0))\n"
+    "m = P()\n"
+    "assert lib.dgm_tensor_to_dlpack(tt, ctypes.byref(m)) == 0\n"
+    "data = ctypes.cast(m, ctypes.POINTER(P))[0]\n"
+    "lib.dgm_tensor_free(tt); lib.dgm_tensor_free(t)\n"
+    "x = from_dlpack(api.PyCapsule_New(m, b'dltensor', None))\n"
+    "want = torch.arange(12, dtype=torch.float32).reshape(3, 4).T\n"
+    "assert x.data_ptr() == data, 'torch copied the export'\n"
+    "assert x.stride() == (1, 4) and torch.equal(x, want), x\n"
+    "x.mul_(2)\n"
+    "del x; gc.collect()\n"
+    "y = torch.arange(20, dtype=torch.float64).reshape(4, 5)[1:, 1::2]\n"
+    "cap = to_dlpack(y)\n"
+    "mp = api.PyCapsule_GetPointer(cap, b'dltensor')\n"
+    "out = P()\n"
+    "assert lib.dgm_tensor_from_dlpack(mp, ctypes.byref(out)) == 0\n"
+    "api.PyCapsule_SetName(cap, b'used_dltensor')\n"
+    "del cap\n"
+    "flat = y.reshape(-1).tolist()\n"
+    "del y; gc.collect()\n"
+    "got = [lib.dgm_tensor_get(out, i) for i in range(len(flat))]\n"
+    "assert got == flat, (got, flat)\n"
+    "lib.dgm_tensor_free(out)\n"
+    "print('ok')\n";
+
+START_TEST(test_dlpack_torch)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* an ASan-built libdgm cannot be loaded into a plain python3 */
+    (void)torch_script;
+    return;
+#else
+    const char *tmp = getenv("DGM_TEST_TMP");
+    if (!tmp)
+        tmp = "/tmp";
+    char cmd[4096], script[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(script, sizeof script, "%s/dlpack-torch-%d.py", tmp,
+             (int)getpid());
+    FILE *f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(torch_script, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s/lib/libdgm.so' 2>&1",
+             script, DGM_BINARY_DIR);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char out[4096] = "";
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    remove(script);
+    ck_assert_msg(status == 0 && strcmp(out, "ok\n") == 0,
+                  "python3 said (status %d): %s", status, out);
+#endif
+}
+END_TEST
+
 static Suite *tensor_suite(void)
 {
     Suite *s = suite_create("tensor");
@@ -724,6 +821,10 @@ static Suite *tensor_suite(void)
     tcase_add_test(tc, test_dlpack_export_deleter_only);
     tcase_add_test(tc, test_dlpack_foreign);
     tcase_add_test(tc, test_dlpack_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("dlpack_torch");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_dlpack_torch);
     suite_add_tcase(s, tc);
     return s;
 }
