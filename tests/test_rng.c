@@ -82,8 +82,7 @@ START_TEST(test_fork)
     /* streams of child 1, child 2 and the parent are uncorrelated:
      * |r| < 0.02 where its standard deviation is 1/sqrt(n) = 0.0032 */
     const int n = 100000;
-    double s1 = 0, s2 = 0, sp = 0, s11 = 0, s22 = 0, spp = 0, s12 = 0,
-           s1p = 0;
+    double s1 = 0, s2 = 0, sp = 0, s11 = 0, s22 = 0, spp = 0, s12 = 0, s1p = 0;
     for (int i = 0; i < n; i++) {
         double a = dgm_rng_uniform_f64(&c1), b = dgm_rng_uniform_f64(&c2),
                c = dgm_rng_uniform_f64(&p);
@@ -143,7 +142,8 @@ START_TEST(test_uniform)
     uint64_t x = dgm_rng_u64(&a);
     ck_assert(dgm_rng_uniform(&b) == (float)(x >> 40) / 16777216.0f);
     x = dgm_rng_u64(&a);
-    ck_assert(dgm_rng_uniform_f64(&b) == (double)(x >> 11) / 9007199254740992.0);
+    ck_assert(dgm_rng_uniform_f64(&b) ==
+              (double)(x >> 11) / 9007199254740992.0);
 }
 END_TEST
 

@@ -16,7 +16,10 @@
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
-static int is_aligned(const void *p) { return ((uintptr_t)p % 64) == 0; }
+static int is_aligned(const void *p)
+{
+    return ((uintptr_t)p % 64) == 0;
+}
 
 /* Fill t (any strides) with 0, 1, 2, ... in logical row-major order. */
 static void iota(dgm_tensor *t)
@@ -107,14 +110,13 @@ START_TEST(test_new_errors)
     ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "rank 9"));
 
-    ck_assert_ptr_null(dgm_tensor_new((dgm_dtype)DGM_DTYPE_COUNT, 1,
-                                      SHAPE(4)));
+    ck_assert_ptr_null(dgm_tensor_new((dgm_dtype)DGM_DTYPE_COUNT, 1, SHAPE(4)));
     ck_assert_int_eq(dgm_last_code(), DGM_EDTYPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "dtype"));
 
     /* element count that overflows int64 */
-    ck_assert_ptr_null(dgm_tensor_new(DGM_F32, 3,
-                                      SHAPE(1ll << 40, 1ll << 40, 1 << 20)));
+    ck_assert_ptr_null(
+        dgm_tensor_new(DGM_F32, 3, SHAPE(1ll << 40, 1ll << 40, 1 << 20)));
     ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow"));
 }
@@ -144,8 +146,8 @@ START_TEST(test_wrap)
     for (int i = 0; i < 12; i++)
         mem[i] = (float)i;
     /* a [3, 2] view of every other column of a [3, 4] buffer */
-    dgm_tensor *t = dgm_tensor_wrap(mem + 1, DGM_F32, 2, SHAPE(3, 2),
-                                    SHAPE(4, 2));
+    dgm_tensor *t =
+        dgm_tensor_wrap(mem + 1, DGM_F32, 2, SHAPE(3, 2), SHAPE(4, 2));
     ck_assert_ptr_nonnull(t);
     ck_assert_ptr_null(t->storage);
     ck_assert(!dgm_tensor_is_contiguous(t));
@@ -323,8 +325,8 @@ START_TEST(test_reshape)
     /* the stride of a size-1 axis never blocks a view: a [4, 1, 3] with a
      * junk stride on the middle axis flattens its tail */
     float mem[12];
-    dgm_tensor *w = dgm_tensor_wrap(mem, DGM_F32, 3, SHAPE(4, 1, 3),
-                                    SHAPE(1, 99, 4));
+    dgm_tensor *w =
+        dgm_tensor_wrap(mem, DGM_F32, 3, SHAPE(4, 1, 3), SHAPE(1, 99, 4));
     ck_assert_int_eq(dgm_view_reshape(w, 2, SHAPE(4, 3)), 0);
     ck_assert_int_eq(w->strides[0], 1);
     ck_assert_int_eq(w->strides[1], 4);
@@ -371,8 +373,7 @@ START_TEST(test_copy_strided)
     const float *bv = big->data;
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 12; j++)
-            ck_assert(bv[i * 12 + j] ==
-                      (j % 2 ? -1.0f : cv[i * 6 + j / 2]));
+            ck_assert(bv[i * 12 + j] == (j % 2 ? -1.0f : cv[i * 6 + j / 2]));
 
     /* clone makes a contiguous copy of any strides */
     dgm_tensor *cl = dgm_tensor_clone(cols);

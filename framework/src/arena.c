@@ -25,7 +25,10 @@ struct dgm_arena {
     size_t capacity; /* sum of the chunks' caps */
 };
 
-static char *chunk_data(chunk *c) { return (char *)c + DGM_ALIGN; }
+static char *chunk_data(chunk *c)
+{
+    return (char *)c + DGM_ALIGN;
+}
 
 static chunk *chunk_new(size_t cap)
 {
@@ -164,8 +167,9 @@ dgm_tensor *dgm_arena_tensor(dgm_arena *a, dgm_dtype dtype, int ndim,
         return NULL;
     }
     if (ndim < 0 || ndim > DGM_MAX_DIMS || (ndim > 0 && !shape)) {
-        dgm_error(DGM_ESHAPE, "arena_tensor: rank %d outside [0, %d] or "
-                              "NULL shape",
+        dgm_error(DGM_ESHAPE,
+                  "arena_tensor: rank %d outside [0, %d] or "
+                  "NULL shape",
                   ndim, DGM_MAX_DIMS);
         return NULL;
     }
@@ -204,6 +208,12 @@ dgm_tensor *dgm_arena_tensor(dgm_arena *a, dgm_dtype dtype, int ndim,
     return t;
 }
 
-size_t dgm_arena_used(const dgm_arena *a) { return a ? a->used : 0; }
+size_t dgm_arena_used(const dgm_arena *a)
+{
+    return a ? a->used : 0;
+}
 
-size_t dgm_arena_capacity(const dgm_arena *a) { return a ? a->capacity : 0; }
+size_t dgm_arena_capacity(const dgm_arena *a)
+{
+    return a ? a->capacity : 0;
+}

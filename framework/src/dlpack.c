@@ -109,8 +109,8 @@ int dgm_tensor_from_dlpack(struct DLManagedTensor *m, dgm_tensor **out)
         return dgm_error(DGM_EUNSUPPORTED,
                          "dlpack import: device type %d (id %d); dgm takes "
                          "CPU tensors (kDLCPU = %d) only",
-                         (int)dl->device.device_type,
-                         (int)dl->device.device_id, (int)kDLCPU);
+                         (int)dl->device.device_type, (int)dl->device.device_id,
+                         (int)kDLCPU);
     dgm_dtype dtype = DGM_F32;
     int rc = dl_dtype(dl->dtype, &dtype);
     if (rc < 0)
@@ -141,15 +141,17 @@ int dgm_tensor_from_dlpack(struct DLManagedTensor *m, dgm_tensor **out)
     else
         dgm_contiguous_strides(tmp.ndim, tmp.shape, tmp.strides);
     if (!dl->data && n > 0)
-        return dgm_error(DGM_EINVAL, "dlpack import: NULL data for %lld "
-                                     "elements",
+        return dgm_error(DGM_EINVAL,
+                         "dlpack import: NULL data for %lld "
+                         "elements",
                          (long long)n);
     tmp.data = dl->data ? (char *)dl->data + dl->byte_offset : NULL;
 
     int64_t low;
     size_t span = dgm__tensor_span_bytes(&tmp, &low);
-    char *base = tmp.data ? (char *)tmp.data + low * (int64_t)dgm_dtype_size(dtype)
-                          : NULL;
+    char *base = tmp.data
+                     ? (char *)tmp.data + low * (int64_t)dgm_dtype_size(dtype)
+                     : NULL;
     dgm_tensor *t = malloc(sizeof *t);
     if (!t)
         return dgm_error(DGM_ENOMEM, "dlpack import: allocating a tensor");

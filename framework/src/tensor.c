@@ -40,7 +40,10 @@ void *dgm_aligned_alloc(size_t bytes)
     return p;
 }
 
-void dgm_aligned_free(void *p) { free(p); }
+void dgm_aligned_free(void *p)
+{
+    free(p);
+}
 
 /* ---- dtypes ----------------------------------------------------------- */
 
@@ -53,7 +56,10 @@ static const struct {
 };
 _Static_assert(DGM_DTYPE_COUNT == 6, "dtype_info must cover every dtype");
 
-static int dtype_ok(dgm_dtype t) { return (unsigned)t < DGM_DTYPE_COUNT; }
+static int dtype_ok(dgm_dtype t)
+{
+    return (unsigned)t < DGM_DTYPE_COUNT;
+}
 
 size_t dgm_dtype_size(dgm_dtype t)
 {
@@ -155,12 +161,12 @@ char *dgm_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
         return buf;
     size_t at = 0;
     buf[0] = '\0';
-#define PUT(...)                                                           \
-    do {                                                                   \
-        if (at < n) {                                                      \
-            int k_ = snprintf(buf + at, n - at, __VA_ARGS__);              \
-            at = k_ < 0 ? n : at + (size_t)k_;                             \
-        }                                                                  \
+#define PUT(...)                                                               \
+    do {                                                                       \
+        if (at < n) {                                                          \
+            int k_ = snprintf(buf + at, n - at, __VA_ARGS__);                  \
+            at = k_ < 0 ? n : at + (size_t)k_;                                 \
+        }                                                                      \
     } while (0)
     PUT("[");
     for (int d = 0; d < ndim; d++)
@@ -192,19 +198,17 @@ static int check_shape(const char *what, dgm_dtype dtype, int ndim,
     if (!dtype_ok(dtype))
         return dgm_error(DGM_EDTYPE, "%s: unknown dtype %d", what, (int)dtype);
     if (ndim < 0 || ndim > DGM_MAX_DIMS)
-        return dgm_error(DGM_ESHAPE, "%s: rank %d outside [0, %d]", what,
-                         ndim, DGM_MAX_DIMS);
+        return dgm_error(DGM_ESHAPE, "%s: rank %d outside [0, %d]", what, ndim,
+                         DGM_MAX_DIMS);
     if (ndim > 0 && !shape)
-        return dgm_error(DGM_EINVAL, "%s: NULL shape for rank %d", what,
-                         ndim);
+        return dgm_error(DGM_EINVAL, "%s: NULL shape for rank %d", what, ndim);
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return dgm_error(DGM_ESHAPE, "%s: negative dim %lld at axis %d",
                              what, (long long)shape[d], d);
         if (shape[d] && n > INT64_MAX / shape[d])
-            return dgm_error(DGM_ESHAPE, "%s: element count overflows",
-                             what);
+            return dgm_error(DGM_ESHAPE, "%s: element count overflows", what);
         n *= shape[d];
     }
     size_t sz = dtype_info[dtype].size;
@@ -332,20 +336,20 @@ static int resolve_shape(const dgm_tensor *t, int ndim, const int64_t *shape,
             continue;
         }
         if (shape[d] < 0)
-            return dgm_error(
-                DGM_ESHAPE, "reshape %s -> %s: invalid dim at axis %d",
-                dgm_shape_str(t->ndim, t->shape, a, sizeof a),
-                dgm_shape_str(ndim, shape, b, sizeof b), d);
+            return dgm_error(DGM_ESHAPE,
+                             "reshape %s -> %s: invalid dim at axis %d",
+                             dgm_shape_str(t->ndim, t->shape, a, sizeof a),
+                             dgm_shape_str(ndim, shape, b, sizeof b), d);
         known *= shape[d];
         out[d] = shape[d];
     }
     int64_t numel = dgm_tensor_numel(t);
     if (infer >= 0) {
         if (known == 0 || numel % known != 0)
-            return dgm_error(
-                DGM_ESHAPE, "reshape %s -> %s: cannot infer axis %d",
-                dgm_shape_str(t->ndim, t->shape, a, sizeof a),
-                dgm_shape_str(ndim, shape, b, sizeof b), infer);
+            return dgm_error(DGM_ESHAPE,
+                             "reshape %s -> %s: cannot infer axis %d",
+                             dgm_shape_str(t->ndim, t->shape, a, sizeof a),
+                             dgm_shape_str(ndim, shape, b, sizeof b), infer);
         out[infer] = numel / known;
         known *= out[infer];
     }
@@ -501,22 +505,22 @@ dgm_tensor *dgm_tensor_view(const dgm_tensor *t)
 }
 
 /* Apply an in-place view op to a copy of t so a failure allocates nothing. */
-#define VIEW_OF(t, call)                                                   \
-    do {                                                                   \
-        if (!(t)) {                                                        \
-            dgm_error(DGM_EINVAL, "view: NULL tensor");                    \
-            return NULL;                                                   \
-        }                                                                  \
-        dgm_tensor tmp_ = *(t);                                            \
-        dgm_tensor *v_ = &tmp_;                                            \
-        if (call < 0)                                                      \
-            return NULL;                                                   \
-        dgm_tensor *out_ = tensor_struct();                                \
-        if (!out_)                                                         \
-            return NULL;                                                   \
-        *out_ = tmp_;                                                      \
-        dgm__storage_retain(out_->storage);                                \
-        return out_;                                                       \
+#define VIEW_OF(t, call)                                                       \
+    do {                                                                       \
+        if (!(t)) {                                                            \
+            dgm_error(DGM_EINVAL, "view: NULL tensor");                        \
+            return NULL;                                                       \
+        }                                                                      \
+        dgm_tensor tmp_ = *(t);                                                \
+        dgm_tensor *v_ = &tmp_;                                                \
+        if (call < 0)                                                          \
+            return NULL;                                                       \
+        dgm_tensor *out_ = tensor_struct();                                    \
+        if (!out_)                                                             \
+            return NULL;                                                       \
+        *out_ = tmp_;                                                          \
+        dgm__storage_retain(out_->storage);                                    \
+        return out_;                                                           \
     } while (0)
 
 dgm_tensor *dgm_tensor_reshape(const dgm_tensor *t, int ndim,
@@ -664,13 +668,15 @@ int dgm_tensor_copy(dgm_tensor *dst, const dgm_tensor *src)
         return dgm_error(DGM_EINVAL, "tensor_copy: NULL tensor");
     char a[240], b[240];
     if (dst->dtype != src->dtype)
-        return dgm_error(DGM_EDTYPE, "tensor_copy: dtypes differ (dst %s, "
-                                     "src %s)",
+        return dgm_error(DGM_EDTYPE,
+                         "tensor_copy: dtypes differ (dst %s, "
+                         "src %s)",
                          dgm_tensor_describe(dst, a, sizeof a),
                          dgm_tensor_describe(src, b, sizeof b));
     if (!dgm_tensor_same_shape(dst, src))
-        return dgm_error(DGM_ESHAPE, "tensor_copy: shapes differ (dst %s, "
-                                     "src %s)",
+        return dgm_error(DGM_ESHAPE,
+                         "tensor_copy: shapes differ (dst %s, "
+                         "src %s)",
                          dgm_tensor_describe(dst, a, sizeof a),
                          dgm_tensor_describe(src, b, sizeof b));
     if (dgm_tensor_numel(dst) == 0 || dst->data == src->data)
@@ -703,26 +709,46 @@ int dgm_tensor_copy(dgm_tensor *dst, const dgm_tensor *src)
 static void store(dgm_dtype dt, void *p, double v)
 {
     switch (dt) {
-    case DGM_F32: *(float *)p = (float)v; break;
-    case DGM_F64: *(double *)p = v; break;
-    case DGM_I32: *(int32_t *)p = (int32_t)v; break;
-    case DGM_I64: *(int64_t *)p = (int64_t)v; break;
-    case DGM_U8: *(uint8_t *)p = (uint8_t)v; break;
-    case DGM_U64: *(uint64_t *)p = (uint64_t)v; break;
-    default: break;
+    case DGM_F32:
+        *(float *)p = (float)v;
+        break;
+    case DGM_F64:
+        *(double *)p = v;
+        break;
+    case DGM_I32:
+        *(int32_t *)p = (int32_t)v;
+        break;
+    case DGM_I64:
+        *(int64_t *)p = (int64_t)v;
+        break;
+    case DGM_U8:
+        *(uint8_t *)p = (uint8_t)v;
+        break;
+    case DGM_U64:
+        *(uint64_t *)p = (uint64_t)v;
+        break;
+    default:
+        break;
     }
 }
 
 static double load(dgm_dtype dt, const void *p)
 {
     switch (dt) {
-    case DGM_F32: return *(const float *)p;
-    case DGM_F64: return *(const double *)p;
-    case DGM_I32: return *(const int32_t *)p;
-    case DGM_I64: return (double)*(const int64_t *)p;
-    case DGM_U8: return *(const uint8_t *)p;
-    case DGM_U64: return (double)*(const uint64_t *)p;
-    default: return NAN;
+    case DGM_F32:
+        return *(const float *)p;
+    case DGM_F64:
+        return *(const double *)p;
+    case DGM_I32:
+        return *(const int32_t *)p;
+    case DGM_I64:
+        return (double)*(const int64_t *)p;
+    case DGM_U8:
+        return *(const uint8_t *)p;
+    case DGM_U64:
+        return (double)*(const uint64_t *)p;
+    default:
+        return NAN;
     }
 }
 

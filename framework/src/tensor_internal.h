@@ -30,8 +30,8 @@ dgm_storage *dgm__storage_new(size_t bytes);
 dgm_storage *dgm__storage_wrap(void *data, size_t bytes,
                                void (*release)(void *ctx, void *data),
                                void *ctx);
-void dgm__storage_retain(dgm_storage *s);   /* NULL-safe */
-void dgm__storage_release(dgm_storage *s);  /* NULL-safe */
+void dgm__storage_retain(dgm_storage *s);  /* NULL-safe */
+void dgm__storage_release(dgm_storage *s); /* NULL-safe */
 
 /* Count one heap allocation in dgm_heap_allocations(). Every malloc libdgm
  * makes for tensors, arenas and graph growth calls this (thread-safe). */
