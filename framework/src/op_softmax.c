@@ -18,19 +18,20 @@
 /* Backward: oneDNN's softmax_v2 backward where it is JIT-compiled (AVX-512
  * machines) and the tensor is big enough to pay for a primitive call;
  * otherwise the C kernel. On AVX2 oneDNN 2.6 only has `ref:any` there
- * (see shared notes), so the rule is chosen from the implementation
- * oneDNN reports. bench/bench_softmax, AMD EPYC with AVX-512, 1 thread,
- * us per call (median of 7, machine shared with other builds):
+ * (see shared notes), so the rule follows the implementation oneDNN
+ * reports. bench/bench_softmax on an AMD EPYC with AVX-512, 1 thread,
+ * us per call (median of 7; the machine was shared, +-30%):
  *
  *   shape        op           C bwd   oneDNN bwd (jit:avx512_core)
- *   [2048, 256]  softmax      158.8     91.3
- *   [2048, 256]  log_softmax 1819.3    357.7
- *   [128, 10]    softmax        4.9      3.2
- *   [128, 10]    log_softmax    4.7      6.4
+ *   [2048, 256]  softmax        152      78-112
+ *   [2048, 256]  log_softmax    800     200-360
+ *   [128, 10]    softmax        2.1       1.2
+ *   [128, 10]    log_softmax    4.0       1.7
  *
- * and with 2 threads [128, 10] costs oneDNN ~50 us against ~5-9 us in C
- * (thread start-up), hence DNNL_BWD_MIN. Forward, same machine: oneDNN
- * 281 / 351 us against C 3300 / 3081 us at [2048, 256]. */
+ * With 2 threads a small oneDNN call costs ~50 us (thread wake-up) against
+ * 3-8 us in C, and dgm adds memory objects and a dx += tmp pass to it,
+ * hence DNNL_BWD_MIN. Forward at [2048, 256]: oneDNN 230-310 us, C
+ * 840-950 us (softmax) / 860-1300 us (log_softmax). */
 #define DNNL_BWD_MIN 16384
 
 /* Above this many elements a kernel spreads rows over OpenMP threads. */
@@ -42,14 +43,14 @@ typedef struct sm_geom {
 
 /* exp for the kernels: Cephes' expf polynomial (about 1 ulp on its range)
  * written so that loops over it vectorise, which glibc's expf does not
- * without -ffast-math; 4-8x faster in the C forward and log_softmax
- * backward. Below -87.3 it returns 0 (the denormal range is dropped);
- * above 88.7, inf; NaN stays NaN. */
+ * without -ffast-math (with row_max below, the C forward went from 3300
+ * to ~900 us at [2048, 256]). Max error 1.3 ulp on [-87, 88.5]; below
+ * -87.34 it returns 0 (denormals dropped), above 88.72 inf, NaN stays. */
 static inline float exp_k(float x)
 {
     const float lo = -87.33654f, hi = 88.72283f;
-    float xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
+    float xc = x > lo ? x : lo; /* NaN -> lo: the int cast below stays defined */
+    xc = xc < hi ? xc : hi;
     /* n = round(x / ln 2) by the 1.5 * 2^23 trick, r = x - n ln 2 */
     float n = xc * 1.44269504088896341f + 12582912.0f;
     n -= 12582912.0f;
@@ -62,19 +63,44 @@ static inline float exp_k(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    /* 2^n as 2^(n-1) * 2 so that n = 128 does not overflow the exponent */
+    /* 2^n as 2^h * 2^(n-h), h = n/2: both halves are normal floats for
+     * every n in [-126, 128], so neither end of the range is lost */
+    const int32_t ni = (int32_t)n, h = ni >> 1;
     union {
         int32_t i;
         float f;
-    } u;
-    u.i = ((int32_t)n + 126) << 23;
-    float y = p * u.f * 2.0f;
-    return x < lo ? 0.0f : y;
+    } u1, u2;
+    u1.i = (h + 127) << 23;
+    u2.i = (ni - h + 127) << 23;
+    float y = p * u1.f * u2.f;
+    y = x < lo ? 0.0f : y;
+    y = x > hi ? INFINITY : y;
+    return x == x ? y : x;
 }
 
 /* ====================================================================== */
 /* Reference kernels                                                      */
 /* ====================================================================== */
+
+/* max of x[0..n): eight running maxima that GCC keeps in registers (an
+ * `omp simd reduction(max)` kept its accumulator on the stack, 28% of the
+ * forward's time). NaN-blind like fmaxf. */
+static float row_max(const float *x, int64_t n)
+{
+    float mv[8];
+    for (int t = 0; t < 8; t++)
+        mv[t] = -INFINITY;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int t = 0; t < 8; t++)
+            mv[t] = x[j + t] > mv[t] ? x[j + t] : mv[t];
+    float m = -INFINITY;
+    for (int t = 0; t < 8; t++)
+        m = mv[t] > m ? mv[t] : m;
+    for (; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
 
 /* x, y [outer, C, 1]: y = softmax(x) or log_softmax(x) along C. */
 static void softmax_fwd_rows(float *y, const float *x, int64_t rows,
@@ -84,10 +110,7 @@ static void softmax_fwd_rows(float *y, const float *x, int64_t rows,
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
         float *yr = y + r * c;
-        float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-        for (int64_t j = 0; j < c; j++)
-            m = xr[j] > m ? xr[j] : m;
+        const float m = row_max(xr, c);
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < c; j++) {
@@ -97,10 +120,12 @@ static void softmax_fwd_rows(float *y, const float *x, int64_t rows,
         }
         if (log_) {
             const float ls = m + logf(s);
+#pragma omp simd
             for (int64_t j = 0; j < c; j++)
                 yr[j] = xr[j] - ls;
         } else {
             const float inv = 1.0f / s;
+#pragma omp simd
             for (int64_t j = 0; j < c; j++)
                 yr[j] *= inv;
         }
