@@ -60,8 +60,8 @@ static void run_fwd(void *p)
     fwd_ctx *c = p;
     dgm_graph_reset(c->g);
     dgm_var *x = dgm_input(c->g, c->x);
-    dgm_var *y = c->log_ ? dgm_log_softmax(c->g, x, -1)
-                         : dgm_softmax(c->g, x, -1);
+    dgm_var *y =
+        c->log_ ? dgm_log_softmax(c->g, x, -1) : dgm_softmax(c->g, x, -1);
     if (!y) {
         fprintf(stderr, "bench_softmax: %s\n", dgm_last_error());
         exit(1);
@@ -99,14 +99,14 @@ static void run_dnnl(void *p)
     dnnl_stream_wait(c->s);
 }
 
-#define CHECK(call)                                                        \
-    do {                                                                   \
-        dnnl_status_t st_ = (call);                                        \
-        if (st_ != dnnl_success) {                                         \
-            fprintf(stderr, "bench_softmax: %s failed (%d)\n", #call,     \
-                    (int)st_);                                             \
-            exit(1);                                                       \
-        }                                                                  \
+#define CHECK(call)                                                            \
+    do {                                                                       \
+        dnnl_status_t st_ = (call);                                            \
+        if (st_ != dnnl_success) {                                             \
+            fprintf(stderr, "bench_softmax: %s failed (%d)\n", #call,          \
+                    (int)st_);                                                 \
+            exit(1);                                                           \
+        }                                                                      \
     } while (0)
 
 /* Raw oneDNN forward and backward for [rows, c]; times in *fwd, *bwd. */
@@ -129,8 +129,8 @@ static void bench_dnnl(int64_t rows, int64_t c, bool log_, float *x, float *y,
     CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL));
     CHECK(dnnl_softmax_v2_backward_desc_init(&bd, alg, &md, &md, &md, 1));
     CHECK(dnnl_primitive_desc_create(&bpd, &bd, NULL, eng, fpd));
-    CHECK(dnnl_primitive_desc_query(bpd, dnnl_query_impl_info_str, 0,
-                                    impl_bwd));
+    CHECK(
+        dnnl_primitive_desc_query(bpd, dnnl_query_impl_info_str, 0, impl_bwd));
     dnnl_primitive_t fp, bp;
     CHECK(dnnl_primitive_create(&fp, fpd));
     CHECK(dnnl_primitive_create(&bp, bpd));
@@ -167,10 +167,9 @@ static void bench_dnnl(int64_t rows, int64_t c, bool log_, float *x, float *y,
 int main(void)
 {
     const int64_t shapes[][2] = {{32 * 64, 256}, {128, 10}};
-    printf("softmax over the last axis, us per call (median of %d)\n",
-           REPEATS);
-    printf("%-12s %-12s %9s %9s %9s | %9s %9s  %s\n", "shape", "op",
-           "fwd DNNL", "fwd C", "fwd raw", "bwd C", "bwd raw", "raw bwd impl");
+    printf("softmax over the last axis, us per call (median of %d)\n", REPEATS);
+    printf("%-12s %-12s %9s %9s %9s | %9s %9s  %s\n", "shape", "op", "fwd DNNL",
+           "fwd C", "fwd raw", "bwd C", "bwd raw", "raw bwd impl");
     for (int k = 0; k < 2; k++) {
         const int64_t rows = shapes[k][0], c = shapes[k][1];
         const int64_t n = rows * c;
@@ -198,8 +197,8 @@ int main(void)
 
             dgm_graph_reset(g);
             dgm_var *x = dgm_leaf(g, xt, true);
-            dgm_var *y = log_ ? dgm_log_softmax(g, x, -1)
-                              : dgm_softmax(g, x, -1);
+            dgm_var *y =
+                log_ ? dgm_log_softmax(g, x, -1) : dgm_softmax(g, x, -1);
             if (!y) {
                 fprintf(stderr, "bench_softmax: %s\n", dgm_last_error());
                 return 1;

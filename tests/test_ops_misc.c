@@ -45,44 +45,48 @@
 #include "gradcheck.h"
 
 static const double SM_MID[24] = {
-    0.257578673, 0.831398661,  0.726163561,   0.406710684,  0.703656036,
-    0.0420183602, 0.00276405491, 0.00160178101, 0.0387652911, 0.126582979,
-    0.271072384, 0.591687535,  0.398735751,   0.169067621,  0.0849224784,
-    0.00910708203, 0.00162737617, 0.0101613604, 0.282038998, 0.950367662,
-    0.599636873, 0.820771019,  0.633038524,   0.040525256};
+    0.257578673,   0.831398661,   0.726163561,   0.406710684,  0.703656036,
+    0.0420183602,  0.00276405491, 0.00160178101, 0.0387652911, 0.126582979,
+    0.271072384,   0.591687535,   0.398735751,   0.169067621,  0.0849224784,
+    0.00910708203, 0.00162737617, 0.0101613604,  0.282038998,  0.950367662,
+    0.599636873,   0.820771019,   0.633038524,   0.040525256};
 static const double SM_MID_GRAD[24] = {
-    -0.104996038,  -0.0349967076, -0.0292673588, -0.0340987511,
-    0.115259921,   0.0222417802,  0.00146805724, -0.000820771399,
-    -0.010263883,  0.0127549274,  0.0277993016,  0.0349195225,
-    -0.0338785685, 0.119678385,   -0.021366429,  -0.00499848169,
-    -0.000835716887, 0.00283808277, 0.0902043507, 0.0214517119,
-    0.0347142854,  -0.122516467,  -0.0688379217, -0.0164532302};
+    -0.104996038,    -0.0349967076, -0.0292673588, -0.0340987511,
+    0.115259921,     0.0222417802,  0.00146805724, -0.000820771399,
+    -0.010263883,    0.0127549274,  0.0277993016,  0.0349195225,
+    -0.0338785685,   0.119678385,   -0.021366429,  -0.00499848169,
+    -0.000835716887, 0.00283808277, 0.0902043507,  0.0214517119,
+    0.0347142854,    -0.122516467,  -0.0688379217, -0.0164532302};
 static const double LSM_MID[24] = {
-    -1.35643008, -0.184645863, -0.319979999, -0.899653197, -0.351465628,
-    -3.16964861, -5.89105651,  -6.43663913,  -3.25022999,  -2.06685722,
-    -1.30536939, -0.524776595, -0.919456361, -1.77745652,  -2.46601646,
-    -4.69870292, -6.42078627,  -4.58916294,  -1.26570993,  -0.0509063566,
+    -1.35643008,  -0.184645863, -0.319979999, -0.899653197, -0.351465628,
+    -3.16964861,  -5.89105651,  -6.43663913,  -3.25022999,  -2.06685722,
+    -1.30536939,  -0.524776595, -0.919456361, -1.77745652,  -2.46601646,
+    -4.69870292,  -6.42078627,  -4.58916294,  -1.26570993,  -0.0509063566,
     -0.511431018, -0.197511114, -0.457223999, -3.20582989};
 static const double LSM_MID_GRAD[24] = {
-    -0.0703527765, -1.55441075, -1.44464522, -0.0882052807, -0.486666936,
-    1.10323719,    1.34865326,  0.495995547, 0.557019713,   0.451173555,
-    0.0959919625,  -0.407790267, -0.124327162, 0.88616877,  0.311957369,
-    0.618788426,   0.780250951, 0.900264782, 0.446913648,   -1.29740025,
-    -0.655923789,  -1.78643355, -0.758871017, 0.678611823};
+    -0.0703527765, -1.55441075,  -1.44464522,  -0.0882052807, -0.486666936,
+    1.10323719,    1.34865326,   0.495995547,  0.557019713,   0.451173555,
+    0.0959919625,  -0.407790267, -0.124327162, 0.88616877,    0.311957369,
+    0.618788426,   0.780250951,  0.900264782,  0.446913648,   -1.29740025,
+    -0.655923789,  -1.78643355,  -0.758871017, 0.678611823};
 static const double LSE_LAST[6] = {3.70032063, 1.16520886, 3.32377249,
                                    2.77222308, 2.17126426, 3.55456935};
-static const double BCE[8] = {0,           3.04858735, 0.624076984,
-                              0.693147181, 0.974076984, 0.948587352,
-                              100,         0};
-static const double BCE_GL[8] = {3.72007598e-44, -0.952574127, 0.0775406688,
-                                 -0.5,           0.622459331,  0.252574127,
-                                 1,              0};
+static const double BCE[8] = {
+    0, 3.04858735, 0.624076984, 0.693147181, 0.974076984, 0.948587352, 100, 0};
+static const double BCE_GL[8] = {3.72007598e-44,
+                                 -0.952574127,
+                                 0.0775406688,
+                                 -0.5,
+                                 0.622459331,
+                                 0.252574127,
+                                 1,
+                                 0};
 static const double BCE_GT[8] = {100, 3, 0.5, -0, -0.5, -3, -100, -100};
 static const double CE[3] = {1.55312745, 0.555820471, 4.5056318};
 static const double CE_GRAD[15] = {
-    0.612527898, 0.141541385,  0.0149366359, 0.0194088642, -0.788414783,
+    0.612527898,  0.141541385,  0.0149366359,  0.0194088642, -0.788414783,
     -0.213199278, 0.0453097942, 0.00611148124, 0.0132453144, 0.148532688,
-    0.990806711, 0.116675553,  -1.97790678,  0.0770218679, 0.79340265};
+    0.990806711,  0.116675553,  -1.97790678,   0.0770218679, 0.79340265};
 
 /* ====================================================================== */
 /* Helpers                                                                */
@@ -171,7 +175,7 @@ START_TEST(softmax_gradcheck)
         int64_t shape[3];
         int axis;
     } cases[] = {
-        {2, {4, 7}, -1}, {2, {1, 5}, 1},  {3, {2, 3, 4}, 1},
+        {2, {4, 7}, -1},    {2, {1, 5}, 1},    {3, {2, 3, 4}, 1},
         {3, {2, 3, 4}, -2}, {3, {3, 2, 2}, 0}, {1, {6}, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -179,10 +183,9 @@ START_TEST(softmax_gradcheck)
         for (int which = 0; which < 3; which++) {
             axis_ctx c = {which, cases[k].axis};
             for (int be = 0; be < 2; be++) {
-                gc_result r = gc_gradcheck(build_axis, &c, 1, &x, NULL,
-                                           be ? DGM_BACKEND_REF
-                                              : DGM_BACKEND_DNNL,
-                                           1e-2, 1e-2, 1e-3);
+                gc_result r = gc_gradcheck(
+                    build_axis, &c, 1, &x, NULL,
+                    be ? DGM_BACKEND_REF : DGM_BACKEND_DNNL, 1e-2, 1e-2, 1e-3);
                 ck_assert_msg(r.ok, "case %zu op %d backend %d: %s", k, which,
                               be, gc_describe(&r));
             }
@@ -244,7 +247,8 @@ START_TEST(softmax_torch_values)
             dgm_graph_set_backend(g, be ? DGM_BACKEND_REF : DGM_BACKEND_DNNL);
             dgm_tensor *xt = tens(3, (int64_t[]){2, 3, 4}, xv);
             dgm_var *x = dgm_leaf(g, xt, true);
-            dgm_var *y = which ? dgm_log_softmax(g, x, 1) : dgm_softmax(g, x, 1);
+            dgm_var *y =
+                which ? dgm_log_softmax(g, x, 1) : dgm_softmax(g, x, 1);
             assert_values(dgm_value(y), which ? LSM_MID : SM_MID, 24, 1e-5,
                           1e-6, "softmax value");
             backward_weighted(g, y, w);
@@ -346,8 +350,8 @@ static dgm_var *build_shape(dgm_graph *g, dgm_var **in, void *ctx)
     default: /* a chain of views, then something nonlinear */
         return dgm_softmax(
             g,
-            dgm_reshape(g, dgm_slice(g, dgm_transpose(g, in[0], 0, 2), 0, 1,
-                                     4, 2),
+            dgm_reshape(g,
+                        dgm_slice(g, dgm_transpose(g, in[0], 0, 2), 0, 1, 4, 2),
                         1, (int64_t[]){-1}),
             0);
     }
@@ -493,16 +497,16 @@ START_TEST(shape_errors)
                  "reshape", "[2, 3]", "[4, -1]");
     assert_error(dgm_reshape(g, x, 2, (int64_t[]){-1, -1}), DGM_ESHAPE,
                  "reshape", "[2, 3]", "more than one -1");
-    assert_error(dgm_reshape(g, x, 2, (int64_t[]){5, 1}), DGM_ESHAPE,
-                 "reshape", "[5, 1]", NULL);
+    assert_error(dgm_reshape(g, x, 2, (int64_t[]){5, 1}), DGM_ESHAPE, "reshape",
+                 "[5, 1]", NULL);
     assert_error(dgm_permute(g, x, (int[]){0, 0}), DGM_EINVAL, "permute",
                  "[0, 0]", "[2, 3]");
     assert_error(dgm_transpose(g, x, 0, 2), DGM_EINVAL, "transpose", "(0, 2)",
                  "[2, 3]");
     assert_error(dgm_slice(g, x, 1, 0, 2, 0), DGM_EINVAL, "slice", "step 0",
                  "[2, 3]");
-    assert_error(dgm_slice(g, x, -3, 0, 2, 1), DGM_EINVAL, "slice",
-                 "axis -3", "[2, 3]");
+    assert_error(dgm_slice(g, x, -3, 0, 2, 1), DGM_EINVAL, "slice", "axis -3",
+                 "[2, 3]");
     dgm_tensor *s0 = dgm_tensor_new(DGM_F32, 0, NULL);
     assert_error(dgm_flatten(g, dgm_input(g, s0)), DGM_ESHAPE, "flatten", "[]",
                  NULL);
@@ -575,14 +579,14 @@ START_TEST(embedding_errors)
     dgm_tensor *it = dgm_tensor_new(DGM_I64, 1, (int64_t[]){3});
     dgm_tensor_set(it, 1, 10);
     dgm_var *w = dgm_leaf(g, wt, true);
-    assert_error(dgm_embedding(g, w, dgm_input(g, it)), DGM_EINVAL,
-                 "embedding", "index 10", "V = 10");
+    assert_error(dgm_embedding(g, w, dgm_input(g, it)), DGM_EINVAL, "embedding",
+                 "index 10", "V = 10");
     dgm_tensor_set(it, 1, -1);
-    assert_error(dgm_embedding(g, w, dgm_input(g, it)), DGM_EINVAL,
-                 "embedding", "index -1", "[10, 4]");
+    assert_error(dgm_embedding(g, w, dgm_input(g, it)), DGM_EINVAL, "embedding",
+                 "index -1", "[10, 4]");
     dgm_tensor *ft = tens(1, (int64_t[]){3}, NULL);
-    assert_error(dgm_embedding(g, w, dgm_input(g, ft)), DGM_EDTYPE,
-                 "embedding", "[3] f32", NULL);
+    assert_error(dgm_embedding(g, w, dgm_input(g, ft)), DGM_EDTYPE, "embedding",
+                 "[3] f32", NULL);
     assert_error(dgm_embedding(g, dgm_input(g, ft), dgm_input(g, it)),
                  DGM_ESHAPE, "embedding", "[3] f32", NULL);
     dgm_graph_free(g);
@@ -736,7 +740,8 @@ START_TEST(bce_torch_values)
     double l[8] = {-100, -3, -0.5, 0, 0.5, 3, 100, 100};
     double t[8] = {0, 1, 0.3, 1, 0, 0.7, 0, 1};
     dgm_graph *g = dgm_graph_new();
-    dgm_tensor *lt = tens(1, (int64_t[]){8}, l), *tt = tens(1, (int64_t[]){8}, t);
+    dgm_tensor *lt = tens(1, (int64_t[]){8}, l),
+               *tt = tens(1, (int64_t[]){8}, t);
     dgm_var *lv = dgm_leaf(g, lt, true), *tv = dgm_leaf(g, tt, true);
     dgm_var *y = dgm_bce_with_logits(g, lv, tv);
     ck_assert_msg(y != NULL, "%s", dgm_last_error());

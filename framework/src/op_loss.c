@@ -143,9 +143,8 @@ static void ce_fwd(float *y, float *lse, const float *l, const dgm_tensor *t,
 }
 
 /* dl[r, j] += dy[r] * (softmax(l)[r, j] - (j == target[r])) */
-static void ce_bwd(float *dl, const float *dy, const float *l,
-                   const float *lse, const dgm_tensor *t, int64_t rows,
-                   int64_t c)
+static void ce_bwd(float *dl, const float *dy, const float *l, const float *lse,
+                   const dgm_tensor *t, int64_t rows, int64_t c)
 {
 #pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -209,8 +208,8 @@ dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits, dgm_var *target)
                                   "cross_entropy: target %lld at position "
                                   "%lld out of range [0, C = %lld) (logits "
                                   "%s, target %s)",
-                                  (long long)k, (long long)r, (long long)c,
-                                  bl, bt);
+                                  (long long)k, (long long)r, (long long)c, bl,
+                                  bt);
     }
     dgm_tensor *l = contig(g, logits->value);
     if (!l)

@@ -110,8 +110,8 @@ dgm_var *dgm_embedding(dgm_graph *g, dgm_var *weight, dgm_var *idx)
                                   "embedding: index %lld at position %lld of "
                                   "idx %s out of range [0, V = %lld) for "
                                   "weight %s",
-                                  (long long)k, (long long)i, bi,
-                                  (long long)v, bw);
+                                  (long long)k, (long long)i, bi, (long long)v,
+                                  bw);
     }
     dgm_tensor *w = contig(g, weight->value);
     if (!w)
@@ -159,10 +159,9 @@ dgm_var *dgm_dropout(dgm_graph *g, dgm_var *x, float p)
         return NULL;
     char bx[128];
     if (!(p >= 0.0f && p < 1.0f))
-        return dgm__fail_null(g, DGM_ERANGE,
-                              "dropout: p = %g outside [0, 1) (x %s)",
-                              (double)p,
-                              dgm_tensor_describe(x->value, bx, sizeof bx));
+        return dgm__fail_null(
+            g, DGM_ERANGE, "dropout: p = %g outside [0, 1) (x %s)", (double)p,
+            dgm_tensor_describe(x->value, bx, sizeof bx));
     if (x->value->dtype != DGM_F32)
         return dgm__fail_null(g, DGM_EDTYPE, "dropout: x %s must be f32",
                               dgm_tensor_describe(x->value, bx, sizeof bx));
@@ -209,13 +208,13 @@ static dgm_tensor *sample_tensor(dgm_graph *g, const char *op, int ndim,
 {
     char bs[160] = "?";
     if (ndim < 0 || ndim > DGM_MAX_DIMS || (ndim > 0 && !shape))
-        return dgm__fail_null(g, DGM_EINVAL, "%s: rank %d outside [0, %d]",
-                              op, ndim, DGM_MAX_DIMS);
+        return dgm__fail_null(g, DGM_EINVAL, "%s: rank %d outside [0, %d]", op,
+                              ndim, DGM_MAX_DIMS);
     dgm_shape_str(ndim, shape, bs, sizeof bs);
     for (int k = 0; k < ndim; k++)
         if (shape[k] < 0)
-            return dgm__fail_null(g, DGM_ESHAPE, "%s: negative size in %s",
-                                  op, bs);
+            return dgm__fail_null(g, DGM_ESHAPE, "%s: negative size in %s", op,
+                                  bs);
     *r = dgm_graph_rng(g);
     if (!*r)
         return dgm__fail_null(g, DGM_ESTATE,

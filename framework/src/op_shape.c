@@ -82,7 +82,8 @@ static dgm_tensor *node_grad(dgm_graph *g, dgm_var *node)
     return c;
 }
 
-#define SHAPE_FAIL_RC(g) (dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM)
+#define SHAPE_FAIL_RC(g)                                                       \
+    (dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM)
 
 /* ====================================================================== */
 /* reshape, flatten                                                       */
@@ -128,10 +129,9 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     char bx[128], bs[160];
     const dgm_tensor *xt = x->value;
     if (ndim < 0 || ndim > DGM_MAX_DIMS || (ndim > 0 && !shape))
-        return dgm__fail_null(g, DGM_EINVAL,
-                              "%s: x %s: target rank %d outside [0, %d]",
-                              op->name, dgm_tensor_describe(xt, bx, sizeof bx),
-                              ndim, DGM_MAX_DIMS);
+        return dgm__fail_null(
+            g, DGM_EINVAL, "%s: x %s: target rank %d outside [0, %d]", op->name,
+            dgm_tensor_describe(xt, bx, sizeof bx), ndim, DGM_MAX_DIMS);
     int64_t out[DGM_MAX_DIMS];
     int infer = -1;
     int64_t known = 1;
@@ -153,8 +153,8 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     if (infer >= 0) {
         if (known == 0 || n % known != 0) {
             dgm_shape_str(ndim, shape, bs, sizeof bs);
-            return dgm__fail_null(g, DGM_ESHAPE,
-                                  "%s: cannot view x %s as %s", op->name,
+            return dgm__fail_null(g, DGM_ESHAPE, "%s: cannot view x %s as %s",
+                                  op->name,
                                   dgm_tensor_describe(xt, bx, sizeof bx), bs);
         }
         out[infer] = n / known;
@@ -302,10 +302,9 @@ dgm_var *dgm_transpose(dgm_graph *g, dgm_var *x, int a, int b)
     int aa = norm_axis(a, nd), bb = norm_axis(b, nd);
     if (aa < 0 || aa >= nd || bb < 0 || bb >= nd) {
         char bx[128];
-        return dgm__fail_null(g, DGM_EINVAL,
-                              "transpose: axes (%d, %d) out of range for x %s",
-                              a, b,
-                              dgm_tensor_describe(x->value, bx, sizeof bx));
+        return dgm__fail_null(
+            g, DGM_EINVAL, "transpose: axes (%d, %d) out of range for x %s", a,
+            b, dgm_tensor_describe(x->value, bx, sizeof bx));
     }
     int perm[DGM_MAX_DIMS];
     for (int k = 0; k < nd; k++)

@@ -49,7 +49,8 @@ typedef struct sm_geom {
 static inline float exp_k(float x)
 {
     const float lo = -87.33654f, hi = 88.72283f;
-    float xc = x > lo ? x : lo; /* NaN -> lo: the int cast below stays defined */
+    float xc =
+        x > lo ? x : lo; /* NaN -> lo: the int cast below stays defined */
     xc = xc < hi ? xc : hi;
     /* n = round(x / ln 2) by the 1.5 * 2^23 trick, r = x - n ln 2 */
     float n = xc * 1.44269504088896341f + 12582912.0f;
@@ -103,8 +104,8 @@ static float row_max(const float *x, int64_t n)
 }
 
 /* x, y [outer, C, 1]: y = softmax(x) or log_softmax(x) along C. */
-static void softmax_fwd_rows(float *y, const float *x, int64_t rows,
-                             int64_t c, bool log_)
+static void softmax_fwd_rows(float *y, const float *x, int64_t rows, int64_t c,
+                             bool log_)
 {
 #pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -315,10 +316,10 @@ static int sm_entry_make(sm_entry **out, const sm_key *k)
     dnnl_softmax_v2_desc_t d;
     if (!rc)
         rc = dgm__dnnl_check(
-            dnnl_softmax_v2_forward_desc_init(
-                &d, dnnl_forward_training,
-                k->log_ ? dnnl_softmax_log : dnnl_softmax_accurate, &e->md,
-                &e->md, 1),
+            dnnl_softmax_v2_forward_desc_init(&d, dnnl_forward_training,
+                                              k->log_ ? dnnl_softmax_log
+                                                      : dnnl_softmax_accurate,
+                                              &e->md, &e->md, 1),
             "softmax forward desc");
     if (!rc)
         rc = dgm__dnnl_check(dnnl_primitive_desc_create(
@@ -428,10 +429,9 @@ static int sm_bwd_make(sm_bwd_entry **out, const sm_key *k)
                                  &bd, alg, &e->md, &e->md, &e->md, 1),
                              "softmax backward desc");
     if (!rc)
-        rc = dgm__dnnl_check(
-            dnnl_primitive_desc_create(&e->pd, &bd, NULL, dgm__dnnl_engine(),
-                                       e->fpd),
-            "softmax backward pd");
+        rc = dgm__dnnl_check(dnnl_primitive_desc_create(
+                                 &e->pd, &bd, NULL, dgm__dnnl_engine(), e->fpd),
+                             "softmax backward pd");
     const char *impl = NULL;
     if (!rc)
         rc = dgm__dnnl_check(dnnl_primitive_desc_query(
@@ -592,8 +592,7 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
         int rc = softmax_bwd_dnnl(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp,
                                   s.outer, s.c, log_, tmp);
         if (rc < 0)
-            return dgm__fail(g, rc, "%s: %s", node->op->name,
-                             dgm_last_error());
+            return dgm__fail(g, rc, "%s: %s", node->op->name, dgm_last_error());
         if (rc == 0)
             return 0;
     }
@@ -601,8 +600,8 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
         softmax_bwd_rows(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, s.outer,
                          s.c, log_);
     } else {
-        float *tmp = dgm__arena_alloc(
-            g, (size_t)(s.outer * s.inner) * sizeof(float));
+        float *tmp =
+            dgm__arena_alloc(g, (size_t)(s.outer * s.inner) * sizeof(float));
         if (!tmp)
             return fail_rc(g);
         softmax_bwd_mid(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, &s, log_,
@@ -643,11 +642,10 @@ static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     } else if (s.inner == 1) {
         softmax_fwd_rows(yp, xp, s.outer, s.c, log_);
     } else {
-        float *tmp = dgm__arena_alloc(
-            g, (size_t)(2 * s.outer * s.inner) * sizeof(float));
+        float *tmp = dgm__arena_alloc(g, (size_t)(2 * s.outer * s.inner) *
+                                             sizeof(float));
         if (!tmp)
-            return dgm__fail_null(g, DGM_ENOMEM, "%s: out of memory",
-                                  op->name);
+            return dgm__fail_null(g, DGM_ENOMEM, "%s: out of memory", op->name);
         softmax_fwd_mid(yp, xp, &s, log_, tmp);
     }
     dgm_var *in[1] = {x};
