@@ -119,6 +119,16 @@ START_TEST(test_new_errors)
         dgm_tensor_new(DGM_F32, 3, SHAPE(1ll << 40, 1ll << 40, 1 << 20)));
     ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow"));
+
+#if !defined(__SANITIZE_ADDRESS__) /* ASan aborts on absurd requests */
+    /* 4 PiB: a clean ENOMEM naming the shape */
+    uint64_t h = dgm_heap_allocations();
+    ck_assert_ptr_null(dgm_tensor_new(DGM_F32, 2, SHAPE(1ll << 40, 1 << 20)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ENOMEM);
+    ck_assert_ptr_nonnull(
+        strstr(dgm_last_error(), "tensor_new [1099511627776, 1048576] f32"));
+    ck_assert_uint_eq(dgm_heap_allocations(), h + 1); /* the struct, freed */
+#endif
 }
 END_TEST
 

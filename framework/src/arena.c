@@ -1,6 +1,7 @@
 /* arena.c - per-step bump allocation in 64-byte aligned chunks. A reset
  * keeps the memory and merges several chunks into one, so a step that
- * allocates what the previous one did makes no heap allocation. */
+ * allocates what the previous one did makes no heap allocation. An arena
+ * is not thread-safe: each graph (thread) owns its own. */
 #include <stdlib.h>
 #include <string.h>
 

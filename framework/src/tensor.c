@@ -244,7 +244,11 @@ dgm_tensor *dgm_tensor_new(dgm_dtype dtype, int ndim, const int64_t *shape)
         return NULL;
     dgm_storage *s = dgm__storage_new(bytes);
     if (!s) {
+        char sh[DGM_MAX_DIMS * 22 + 4];
         free(t);
+        dgm_error_context(
+            "tensor_new %s %s: ", dgm_shape_str(ndim, shape, sh, sizeof sh),
+            dgm_dtype_name(dtype));
         return NULL;
     }
     t->dtype = dtype;
