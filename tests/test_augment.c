@@ -81,12 +81,10 @@ static dgm_tensor *ramp(int64_t n, int64_t c, int64_t h, int64_t w)
     return t;
 }
 
-static float at(const dgm_tensor *t, int64_t i, int64_t k, int64_t y,
-                int64_t x)
+static float at(const dgm_tensor *t, int64_t i, int64_t k, int64_t y, int64_t x)
 {
-    return dgm_tensor_f32(t)[((i * t->shape[1] + k) * t->shape[2] + y) *
-                                 t->shape[3] +
-                             x];
+    return dgm_tensor_f32(
+        t)[((i * t->shape[1] + k) * t->shape[2] + y) * t->shape[3] + x];
 }
 
 static bool same_data(const dgm_tensor *a, const dgm_tensor *b)
@@ -171,8 +169,8 @@ END_TEST
 
 /* Check x against orig shifted by the (top, left) draws a copy of the rng
  * predicts; returns how many images moved. */
-static int check_crop(const dgm_tensor *x, const dgm_tensor *orig,
-                      dgm_rng pred, int pad, bool edge)
+static int check_crop(const dgm_tensor *x, const dgm_tensor *orig, dgm_rng pred,
+                      int pad, bool edge)
 {
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
                   w = x->shape[3];
@@ -191,8 +189,13 @@ static int check_crop(const dgm_tensor *x, const dgm_tensor *orig,
                     else if (!edge)
                         want = 0.0f;
                     else
-                        want = at(orig, i, k, sy < 0 ? 0 : sy >= h ? h - 1 : sy,
-                                  sx < 0 ? 0 : sx >= w ? w - 1 : sx);
+                        want = at(orig, i, k,
+                                  sy < 0    ? 0
+                                  : sy >= h ? h - 1
+                                            : sy,
+                                  sx < 0    ? 0
+                                  : sx >= w ? w - 1
+                                            : sx);
                     ck_assert_msg(at(x, i, k, y, xx) == want,
                                   "image %lld shift (%lld, %lld) at c%lld "
                                   "y%lld x%lld: %g, want %g",

@@ -59,8 +59,8 @@ static dgm_config *make_cfg(const char *text, const dgm_plugin_desc *d)
     dgm_config *root = NULL;
     int rc = dgm_config_parse(&root, text, "test.yaml");
     ck_assert_msg(rc == 0, "parse '%s': %s", text, dgm_last_error());
-    rc = dgm_config_validate(root, d->params, d->name,
-                             dgm__optimizer_host_keys);
+    rc =
+        dgm_config_validate(root, d->params, d->name, dgm__optimizer_host_keys);
     ck_assert_msg(rc == 0, "validate '%s': %s", text, dgm_last_error());
     return root;
 }
@@ -92,8 +92,8 @@ static bool close_to(double got, double want, double rel)
 }
 
 /* Compare n floats of t with the numbers on a reference line. */
-static void expect_line(const dgm_tensor *t, const char *nums,
-                        const char *what, double rel)
+static void expect_line(const dgm_tensor *t, const char *nums, const char *what,
+                        double rel)
 {
     const float *v = dgm_tensor_f32(t);
     int64_t n = dgm_tensor_numel(t);
@@ -104,7 +104,8 @@ static void expect_line(const dgm_tensor *t, const char *nums,
                       what, (long long)n);
         nums = end;
         ck_assert_msg(close_to(v[i], want, rel),
-                      "%s[%lld]: got %.9g, torch %.9g", what, (long long)i, v[i], want);
+                      "%s[%lld]: got %.9g, torch %.9g", what, (long long)i,
+                      v[i], want);
     }
 }
 
@@ -138,10 +139,14 @@ static int run_reference_cases(const char *plugin)
         dgm_params *set = dgm_params_new();
         dgm_param *p[2], *frozen, *buffer;
         const int64_t s0[1] = {7}, s1[2] = {2, 2}, s2[1] = {3};
-        ck_assert_int_eq(dgm_params_add(set, "p0", DGM_ROLE_WEIGHT, 1, s0, &p[0]), 0);
-        ck_assert_int_eq(dgm_params_add(set, "p1", DGM_ROLE_WEIGHT, 2, s1, &p[1]), 0);
-        ck_assert_int_eq(dgm_params_add(set, "frozen", DGM_ROLE_WEIGHT, 1, s2, &frozen), 0);
-        ck_assert_int_eq(dgm_params_add(set, "buffer", DGM_ROLE_BUFFER, 1, s2, &buffer), 0);
+        ck_assert_int_eq(
+            dgm_params_add(set, "p0", DGM_ROLE_WEIGHT, 1, s0, &p[0]), 0);
+        ck_assert_int_eq(
+            dgm_params_add(set, "p1", DGM_ROLE_WEIGHT, 2, s1, &p[1]), 0);
+        ck_assert_int_eq(
+            dgm_params_add(set, "frozen", DGM_ROLE_WEIGHT, 1, s2, &frozen), 0);
+        ck_assert_int_eq(
+            dgm_params_add(set, "buffer", DGM_ROLE_BUFFER, 1, s2, &buffer), 0);
         frozen->frozen = true;
         for (int j = 0; j < 2; j++)
             for (int64_t i = 0; i < dgm_tensor_numel(p[j]->value); i++)
@@ -165,7 +170,8 @@ static int run_reference_cases(const char *plugin)
                 t = step;
                 for (int k = 0; k < 2; k++)
                     for (int64_t i = 0; i < dgm_tensor_numel(p[k]->grad); i++)
-                        dgm_tensor_f32(p[k]->grad)[i] = grad_value(k, (int)i, t);
+                        dgm_tensor_f32(p[k]->grad)[i] =
+                            grad_value(k, (int)i, t);
                 int rc = oi->step(self, list, 4, lr, t);
                 ck_assert_msg(rc == 0, "%s step %d: %s", name, t,
                               dgm_last_error());
@@ -174,14 +180,14 @@ static int run_reference_cases(const char *plugin)
                 char what[128];
                 snprintf(what, sizeof what, "%s step %d p%d", name, t, j);
                 expect_line(p[j]->value, line + off, what, rel);
-            } else if (sscanf(line, "slot p%d %63s %n", &j, slot_name,
-                              &off) == 2) {
+            } else if (sscanf(line, "slot p%d %63s %n", &j, slot_name, &off) ==
+                       2) {
                 char what[160];
                 snprintf(what, sizeof what, "%s: slot p%d.%s", name, j,
                          slot_name);
                 ck_assert_msg(has_slot(p[j], slot_name), "%s missing", what);
-                expect_line(dgm_param_slot(p[j], slot_name), line + off,
-                            what, rel);
+                expect_line(dgm_param_slot(p[j], slot_name), line + off, what,
+                            rel);
             }
         }
         ck_assert_int_ge(t, 3);
@@ -203,7 +209,8 @@ static int run_reference_cases(const char *plugin)
         ck_assert_int_eq(dgm_param_slot_count(p[0]), listed);
         /* Frozen and gradient-less parameters: untouched, no state. */
         for (int i = 0; i < 3; i++) {
-            ck_assert_float_eq(dgm_tensor_f32(frozen->value)[i], (float)(i + 1));
+            ck_assert_float_eq(dgm_tensor_f32(frozen->value)[i],
+                               (float)(i + 1));
             ck_assert_float_eq(dgm_tensor_f32(frozen->grad)[i], 5.0f);
             ck_assert_float_eq(dgm_tensor_f32(buffer->value)[i],
                                (float)(10 + i));
@@ -307,8 +314,8 @@ START_TEST(test_config_errors)
                       strstr(dgm_last_error(), "test.yaml:1:"),
                   "message: %s", dgm_last_error());
 
-    rc = create_fails("sgd",
-                      "{lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true}");
+    rc = create_fails(
+        "sgd", "{lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true}");
     ck_assert_int_eq(rc, DGM_ECONFIG);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "nesterov"));
 
@@ -423,8 +430,9 @@ START_TEST(test_schedule_torch)
             n_sched++;
         } else if (n_sched && sscanf(line, "lr %lld %lf", &step, &want) == 2) {
             double got = dgm__schedule_lr(&s, 0.1, step);
-            ck_assert_msg(fabs(got - want) <= 1e-12 * want, "%s step %lld: %.17g, torch %.17g",
-                          name, step, got, want);
+            ck_assert_msg(fabs(got - want) <= 1e-12 * want,
+                          "%s step %lld: %.17g, torch %.17g", name, step, got,
+                          want);
             n_lr++;
         }
     }
@@ -523,8 +531,8 @@ START_TEST(test_schedule_schema)
         dgm_config_parse(&root, "{lr: 0.1, schedule: step, gamma: 0.5}", "o"),
         0);
     const char *plugin_keys[] = {"lr", NULL};
-    ck_assert_int_eq(dgm_config_validate(root, dgm__schedule_schema,
-                                         "schedule", plugin_keys),
+    ck_assert_int_eq(dgm_config_validate(root, dgm__schedule_schema, "schedule",
+                                         plugin_keys),
                      0);
     ck_assert_int_eq(dgm_cfg_int(root, "warmup"), 0);
     ck_assert_double_eq_tol(dgm_cfg_float(root, "gamma"), 0.5, 1e-15);
@@ -550,10 +558,14 @@ static clip_fixture clip_setup(void)
     clip_fixture c;
     c.set = dgm_params_new();
     const int64_t s2[1] = {2}, s1[1] = {1};
-    ck_assert_int_eq(dgm_params_add(c.set, "a", DGM_ROLE_WEIGHT, 1, s2, &c.a), 0);
-    ck_assert_int_eq(dgm_params_add(c.set, "b", DGM_ROLE_WEIGHT, 1, s1, &c.b), 0);
-    ck_assert_int_eq(dgm_params_add(c.set, "f", DGM_ROLE_WEIGHT, 1, s1, &c.frozen), 0);
-    ck_assert_int_eq(dgm_params_add(c.set, "r", DGM_ROLE_BUFFER, 1, s1, &c.buffer), 0);
+    ck_assert_int_eq(dgm_params_add(c.set, "a", DGM_ROLE_WEIGHT, 1, s2, &c.a),
+                     0);
+    ck_assert_int_eq(dgm_params_add(c.set, "b", DGM_ROLE_WEIGHT, 1, s1, &c.b),
+                     0);
+    ck_assert_int_eq(
+        dgm_params_add(c.set, "f", DGM_ROLE_WEIGHT, 1, s1, &c.frozen), 0);
+    ck_assert_int_eq(
+        dgm_params_add(c.set, "r", DGM_ROLE_BUFFER, 1, s1, &c.buffer), 0);
     c.frozen->frozen = true;
     dgm_tensor_f32(c.a->grad)[0] = 3;
     dgm_tensor_f32(c.a->grad)[1] = 4;

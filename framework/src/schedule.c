@@ -62,8 +62,7 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
             if (rc < 0)
                 return rc;
         }
-        for (int k = 0; k < (int)(sizeof kind_names / sizeof *kind_names);
-             k++)
+        for (int k = 0; k < (int)(sizeof kind_names / sizeof *kind_names); k++)
             if (!strcmp(text, kind_names[k])) {
                 *choice = k;
                 return 0;
@@ -72,9 +71,8 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
             text, kind_names, (int)(sizeof kind_names / sizeof *kind_names));
         return dgm_cfg_error(node, sp->name, DGM_ERANGE,
                              "unknown schedule '%s'%s%s%s (one of %s)", text,
-                             sugg ? " (did you mean '" : "",
-                             sugg ? sugg : "", sugg ? "'?)" : "",
-                             sp->choices);
+                             sugg ? " (did you mean '" : "", sugg ? sugg : "",
+                             sugg ? "'?)" : "", sp->choices);
     }
     double x;
     if (sp->type == DGM_P_INT) {
@@ -169,8 +167,8 @@ double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step)
         return base_lr;
     case DGM__SCHED_STEP:
         return base_lr *
-               pow(s->gamma, (double)(k / (s->step_size > 0 ? s->step_size
-                                                            : 1)));
+               pow(s->gamma,
+                   (double)(k / (s->step_size > 0 ? s->step_size : 1)));
     case DGM__SCHED_COSINE:
         if (span <= 0 || k >= span)
             return s->min_lr;

@@ -71,8 +71,8 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 
 /* dst(y, x) = src(y + dy, x + dx) per plane, outside src: 0 or the edge. */
 static void shift_image(float *restrict dst, const float *restrict src,
-                        int64_t c, int64_t h, int64_t w, int64_t dy,
-                        int64_t dx, bool edge)
+                        int64_t c, int64_t h, int64_t w, int64_t dy, int64_t dx,
+                        bool edge)
 {
     for (int64_t k = 0; k < c; k++) {
         const float *sp = src + k * h * w;
@@ -107,7 +107,8 @@ static int crop_apply(void *self, dgm_tensor *x, dgm_rng *rng)
     if (img > o->cap) {
         float *s = realloc(o->scratch, img * sizeof *s);
         if (!s)
-            return dgm_error(DGM_ENOMEM, "crop: no memory for a %lldx%lldx%lld "
+            return dgm_error(DGM_ENOMEM,
+                             "crop: no memory for a %lldx%lldx%lld "
                              "image",
                              (long long)c, (long long)h, (long long)w);
         o->scratch = s;
@@ -129,9 +130,10 @@ static int crop_apply(void *self, dgm_tensor *x, dgm_rng *rng)
     return 0;
 }
 
-static const dgm_augment_iface iface = {
-    .create = crop_create, .apply = crop_apply, .forward = NULL,
-    .destroy = crop_destroy};
+static const dgm_augment_iface iface = {.create = crop_create,
+                                        .apply = crop_apply,
+                                        .forward = NULL,
+                                        .destroy = crop_destroy};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -30,7 +30,10 @@ static int flip_create(void **self, const dgm_config *cfg,
     return 0;
 }
 
-static void flip_destroy(void *self) { free(self); }
+static void flip_destroy(void *self)
+{
+    free(self);
+}
 
 static void mirror_rows(float *restrict img, int64_t rows, int64_t w)
 {
@@ -103,9 +106,10 @@ static int flip_apply(void *self, dgm_tensor *x, dgm_rng *rng)
     return 0;
 }
 
-static const dgm_augment_iface iface = {
-    .create = flip_create, .apply = flip_apply, .forward = NULL,
-    .destroy = flip_destroy};
+static const dgm_augment_iface iface = {.create = flip_create,
+                                        .apply = flip_apply,
+                                        .forward = NULL,
+                                        .destroy = flip_destroy};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

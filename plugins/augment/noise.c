@@ -36,7 +36,10 @@ static int noise_create(void **self, const dgm_config *cfg,
     return 0;
 }
 
-static void noise_destroy(void *self) { free(self); }
+static void noise_destroy(void *self)
+{
+    free(self);
+}
 
 static void clamp_all(float *restrict x, int64_t n, float lo, float hi)
 {
@@ -69,9 +72,10 @@ static int noise_apply(void *self, dgm_tensor *x, dgm_rng *rng)
     return 0;
 }
 
-static const dgm_augment_iface iface = {
-    .create = noise_create, .apply = noise_apply, .forward = NULL,
-    .destroy = noise_destroy};
+static const dgm_augment_iface iface = {.create = noise_create,
+                                        .apply = noise_apply,
+                                        .forward = NULL,
+                                        .destroy = noise_destroy};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

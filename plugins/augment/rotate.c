@@ -137,9 +137,9 @@ static int rotate_apply(void *self, dgm_tensor *x, dgm_rng *rng)
     float *data = dgm_tensor_f32(x);
     for (int64_t i = 0; i < n; i++) {
         /* One draw per image (none when fixed), in batch order. */
-        double deg = o->fixed ? o->degrees
-                              : o->degrees *
-                                    (2.0 * dgm_rng_uniform_f64(rng) - 1.0);
+        double deg = o->fixed
+                         ? o->degrees
+                         : o->degrees * (2.0 * dgm_rng_uniform_f64(rng) - 1.0);
         if (deg == 0.0)
             continue;
         float *im = data + (size_t)i * img;
@@ -149,9 +149,10 @@ static int rotate_apply(void *self, dgm_tensor *x, dgm_rng *rng)
     return 0;
 }
 
-static const dgm_augment_iface iface = {
-    .create = rotate_create, .apply = rotate_apply, .forward = NULL,
-    .destroy = rotate_destroy};
+static const dgm_augment_iface iface = {.create = rotate_create,
+                                        .apply = rotate_apply,
+                                        .forward = NULL,
+                                        .destroy = rotate_destroy};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -10,27 +10,34 @@
 
 #define BIG 1e300
 
-#define ADAM_COMMON_PARAMS                                                 \
-    {"lr", DGM_P_FLOAT, "1.0e-3", 0, BIG, NULL,                            \
-     "base learning rate (> 0); the host's schedule scales it"},           \
-        {"beta1", DGM_P_FLOAT, "0.9", 0, 1, NULL,                          \
-         "decay of the first-moment average, in [0, 1)"},                  \
-        {"beta2", DGM_P_FLOAT, "0.999", 0, 1, NULL,                        \
-         "decay of the second-moment average, in [0, 1)"},                 \
-        {"eps", DGM_P_FLOAT, "1.0e-8", 0, BIG, NULL,                       \
-         "added to the bias-corrected sqrt of the second moment"},         \
-        {"amsgrad", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,               \
-         "use the running maximum of the second moment (AMSGrad)"}
-
+/* The two schemas differ only in weight_decay's default and meaning. */
 static const dgm_param_spec adam_params[] = {
-    ADAM_COMMON_PARAMS,
+    {"lr", DGM_P_FLOAT, "1.0e-3", 0, BIG, NULL,
+     "base learning rate (> 0); the host's schedule scales it"},
+    {"beta1", DGM_P_FLOAT, "0.9", 0, 1, NULL,
+     "decay of the first-moment average, in [0, 1)"},
+    {"beta2", DGM_P_FLOAT, "0.999", 0, 1, NULL,
+     "decay of the second-moment average, in [0, 1)"},
+    {"eps", DGM_P_FLOAT, "1.0e-8", 0, BIG, NULL,
+     "added to the bias-corrected sqrt of the second moment"},
+    {"amsgrad", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "use the running maximum of the second moment (AMSGrad)"},
     {"weight_decay", DGM_P_FLOAT, "0", 0, BIG, NULL,
      "L2 penalty added to the gradient"},
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec adamw_params[] = {
-    ADAM_COMMON_PARAMS,
+    {"lr", DGM_P_FLOAT, "1.0e-3", 0, BIG, NULL,
+     "base learning rate (> 0); the host's schedule scales it"},
+    {"beta1", DGM_P_FLOAT, "0.9", 0, 1, NULL,
+     "decay of the first-moment average, in [0, 1)"},
+    {"beta2", DGM_P_FLOAT, "0.999", 0, 1, NULL,
+     "decay of the second-moment average, in [0, 1)"},
+    {"eps", DGM_P_FLOAT, "1.0e-8", 0, BIG, NULL,
+     "added to the bias-corrected sqrt of the second moment"},
+    {"amsgrad", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "use the running maximum of the second moment (AMSGrad)"},
     {"weight_decay", DGM_P_FLOAT, "0.01", 0, BIG, NULL,
      "decoupled decay: p *= 1 - lr * weight_decay before the update"},
     DGM_PARAM_END,
@@ -43,15 +50,14 @@ typedef struct adam {
     bool amsgrad;
 } adam;
 
-static int create_common(void **self, const dgm_config *cfg,
-                         const char *name, bool decoupled)
+static int create_common(void **self, const dgm_config *cfg, const char *name,
+                         bool decoupled)
 {
     double lr = dgm_cfg_float(cfg, "lr");
     double beta1 = dgm_cfg_float(cfg, "beta1");
     double beta2 = dgm_cfg_float(cfg, "beta2");
     if (!(lr > 0))
-        return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g",
-                             lr);
+        return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g", lr);
     /* beta = 1 would make the bias correction 1 - beta^t zero. */
     if (!(beta1 < 1))
         return dgm_cfg_error(cfg, "beta1", DGM_ERANGE,
@@ -83,7 +89,10 @@ static int adamw_create(void **self, const dgm_config *cfg)
     return create_common(self, cfg, "adamw", true);
 }
 
-static void adam_destroy(void *self) { free(self); }
+static void adam_destroy(void *self)
+{
+    free(self);
+}
 
 static bool trainable(const dgm_param *p)
 {
@@ -98,7 +107,7 @@ typedef struct coeffs {
     float b1, one_b1; /* beta1, 1 - beta1 */
     float b2, one_b2;
     float bc2_sqrt;  /* sqrt(1 - beta2^t) */
-    float step_size;    /* lr / (1 - beta1^t) */
+    float step_size; /* lr / (1 - beta1^t) */
     float eps;
 } coeffs;
 
@@ -146,8 +155,8 @@ static int adam_step(void *self, dgm_param *const *ps, int n, double lr,
         return dgm_error(DGM_EINVAL, "%s: step given %d params", o->name, n);
     if (t < 1)
         return dgm_error(DGM_EINVAL,
-                         "%s: update count t must be >= 1, got %lld",
-                         o->name, (long long)t);
+                         "%s: update count t must be >= 1, got %lld", o->name,
+                         (long long)t);
     for (int i = 0; i < n; i++) {
         dgm_param *p = ps[i];
         if (!trainable(p))

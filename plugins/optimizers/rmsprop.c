@@ -34,8 +34,7 @@ static int rmsprop_create(void **self, const dgm_config *cfg)
 {
     double lr = dgm_cfg_float(cfg, "lr");
     if (!(lr > 0))
-        return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g",
-                             lr);
+        return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g", lr);
     rmsprop *o = calloc(1, sizeof *o);
     if (!o)
         return dgm_error(DGM_ENOMEM, "rmsprop: out of memory");
@@ -48,7 +47,10 @@ static int rmsprop_create(void **self, const dgm_config *cfg)
     return 0;
 }
 
-static void rmsprop_destroy(void *self) { free(self); }
+static void rmsprop_destroy(void *self)
+{
+    free(self);
+}
 
 static bool trainable(const dgm_param *p)
 {
@@ -92,8 +94,8 @@ rmsprop_loop(float *restrict p, const float *restrict g, float *restrict sq,
 
 /* ga and buf are NULL when unused. */
 static void rmsprop_kernel(float *p, const float *g, float *sq, float *ga,
-                           float *buf, int64_t n, float lr, float a,
-                           float eps, float wd, float m)
+                           float *buf, int64_t n, float lr, float a, float eps,
+                           float wd, float m)
 {
     if (ga && buf)
         rmsprop_loop(p, g, sq, ga, buf, n, lr, a, eps, wd, m, true, true);
@@ -102,8 +104,7 @@ static void rmsprop_kernel(float *p, const float *g, float *sq, float *ga,
     else if (buf)
         rmsprop_loop(p, g, sq, NULL, buf, n, lr, a, eps, wd, m, false, true);
     else
-        rmsprop_loop(p, g, sq, NULL, NULL, n, lr, a, eps, wd, m, false,
-                     false);
+        rmsprop_loop(p, g, sq, NULL, NULL, n, lr, a, eps, wd, m, false, false);
 }
 
 static int rmsprop_step(void *self, dgm_param *const *ps, int n, double lr,
@@ -131,15 +132,15 @@ static int rmsprop_step(void *self, dgm_param *const *ps, int n, double lr,
         dgm_param *p = ps[i];
         if (!trainable(p))
             continue;
-        float *ga = o->centered ? dgm_tensor_f32(dgm_param_slot(p, "grad_avg"))
-                                : NULL;
+        float *ga =
+            o->centered ? dgm_tensor_f32(dgm_param_slot(p, "grad_avg")) : NULL;
         float *buf = o->momentum > 0
                          ? dgm_tensor_f32(dgm_param_slot(p, "momentum_buffer"))
                          : NULL;
         rmsprop_kernel(dgm_tensor_f32(p->value), dgm_tensor_f32(p->grad),
-                       dgm_tensor_f32(dgm_param_slot(p, "square_avg")), ga,
-                       buf, dgm_tensor_numel(p->value), (float)lr, o->alpha,
-                       o->eps, o->weight_decay, o->momentum);
+                       dgm_tensor_f32(dgm_param_slot(p, "square_avg")), ga, buf,
+                       dgm_tensor_numel(p->value), (float)lr, o->alpha, o->eps,
+                       o->weight_decay, o->momentum);
     }
     return 0;
 }

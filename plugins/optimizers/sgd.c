@@ -38,8 +38,7 @@ static int sgd_create(void **self, const dgm_config *cfg)
     double dampening = dgm_cfg_float(cfg, "dampening");
     bool nesterov = dgm_cfg_bool(cfg, "nesterov");
     if (!(lr > 0))
-        return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g",
-                             lr);
+        return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g", lr);
     if (nesterov && (momentum <= 0 || dampening != 0))
         return dgm_cfg_error(cfg, "nesterov", DGM_ECONFIG,
                              "Nesterov momentum needs momentum > 0 and "
@@ -119,8 +118,8 @@ static int sgd_step(void *self, dgm_param *const *ps, int n, double lr,
     if (n < 0 || (n > 0 && !ps))
         return dgm_error(DGM_EINVAL, "sgd: step given %d params", n);
     for (int i = 0; i < n; i++)
-        if (trainable(ps[i]) && (ps[i]->value->dtype != DGM_F32 ||
-                                 ps[i]->grad->dtype != DGM_F32))
+        if (trainable(ps[i]) &&
+            (ps[i]->value->dtype != DGM_F32 || ps[i]->grad->dtype != DGM_F32))
             return dgm_error(DGM_EDTYPE, "sgd: parameter '%s' is not f32",
                              ps[i]->name);
     const bool use_buf = o->momentum != 0;
@@ -154,8 +153,8 @@ static int sgd_step(void *self, dgm_param *const *ps, int n, double lr,
         int64_t len = dgm_tensor_numel(p->value);
         if (use_buf)
             sgd_momentum_kernel(
-                w, g, dgm_tensor_f32(dgm_param_slot(p, "momentum_buffer")),
-                len, (float)lr, o->weight_decay, o->momentum, o->dampening,
+                w, g, dgm_tensor_f32(dgm_param_slot(p, "momentum_buffer")), len,
+                (float)lr, o->weight_decay, o->momentum, o->dampening,
                 o->fresh[i], o->nesterov);
         else
             sgd_plain_kernel(w, g, len, (float)lr, o->weight_decay);
