@@ -2,8 +2,19 @@
  * eval, PyTorch's momentum update with the unbiased variance) and
  * dgm_layer_norm (over the last dimension), forward and backward.
  *
- * Kernels: plain C with OpenMP over channels / rows, on both backends (see
- * the figures below for why oneDNN's bnorm is not used on NCHW).
+ * Kernels: plain C with OpenMP over channels / rows, on both backends.
+ * Measured here (2 threads, fwd training + bwd, median of 20):
+ *   shape            oneDNN ncsp_bnorm (nchw)  this C loop (*)  bnorm_jit nChw8c
+ *   [64,128,7,7]     1.31 ms                   <= 1.46 ms       0.16 ms
+ *   [64,64,14,14]    2.30 ms                   <= 3.08 ms       0.33 ms
+ *   [128,64,7,7]     1.14 ms                   <= 1.46 ms
+ *   [128,32,14,14]   2.29 ms                   <= 3.00 ms
+ * (*) bench/bench_conv, which also counts sum_all, gradient buffers and the
+ * tape. On NCHW the two are about even, so the C loop (exact PyTorch
+ * semantics, double accumulation) stays; the 8x of bnorm_jit needs blocked
+ * layouts carried between ops, which the NCHW op boundary does not do.
+ * oneDNN's layer norm is `simple_layer_normalization:any` (not JIT) in 2.6,
+ * so the C loop serves there too.
  */
 #include <math.h>
 #include <stdio.h>
