@@ -1,0 +1,43 @@
+/* cfg_internal.h - the config tree's node (never installed). */
+#ifndef DGM_CFG_INTERNAL_H
+#define DGM_CFG_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "dgm/config.h"
+
+#define DGM__CFG_MAX_DEPTH 64
+
+struct dgm_config {
+    dgm_cfg_kind kind;
+    char *text;        /* scalar text (NULL for maps and sequences) */
+    bool quoted;       /* a quoted scalar is always a string */
+    char *key;         /* this node's key in its parent map, else NULL */
+    dgm_config **child;
+    int n, cap;
+    dgm_config *parent;
+    char *file;
+    int line, col;     /* 1-based */
+    bool is_default;
+    char *path;        /* cache for dgm_cfg_path */
+};
+
+dgm_config *dgm__cfg_new(dgm_cfg_kind kind, const char *file, int line,
+                         int col);
+/* Append child (taking it over); key for maps. 0 or DGM_ENOMEM. */
+int dgm__cfg_append(dgm_config *parent, const char *key, dgm_config *child);
+/* Replace parent's i-th child (freeing the old one). */
+void dgm__cfg_replace(dgm_config *parent, int i, dgm_config *child);
+int dgm__cfg_index(const dgm_config *map, const char *key);
+/* Mark a subtree as filled in from a default. */
+void dgm__cfg_mark_default(dgm_config *n);
+/* Merge src over dst: maps key by key (recursively), anything else
+ * replaced; src is consumed. */
+int dgm__cfg_merge(dgm_config *dst, dgm_config *src);
+/* YAML core-schema tests of an unquoted scalar. */
+bool dgm__cfg_is_null(const dgm_config *n);
+bool dgm__cfg_parse_int(const char *s, long long *out);
+bool dgm__cfg_parse_float(const char *s, double *out);
+bool dgm__cfg_parse_bool(const char *s, bool *out);
+
+#endif

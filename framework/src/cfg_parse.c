@@ -1,0 +1,400 @@
+/* cfg_parse.c - YAML text to a config tree with libyaml's event API:
+ * positions for every node, anchors and aliases, duplicate keys, depth
+ * limit, and `include:` of base files merged key by key. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "cfg_internal.h"
+#include "dgm/error.h"
+
+typedef struct anchor {
+    char *name;
+    dgm_config *node; /* a private copy */
+} anchor;
+
+typedef struct parser {
+    yaml_parser_t p;
+    const char *name;
+    anchor *anchors;
+    int n_anchors, cap_anchors;
+} parser;
+
+static int yaml_fail(parser *ps)
+{
+    yaml_parser_t *p = &ps->p;
+    const yaml_mark_t *m = p->context ? &p->context_mark : &p->problem_mark;
+    if (p->error == YAML_MEMORY_ERROR)
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", ps->name);
+    return dgm_error(DGM_ECONFIG, "%s:%zu:%zu: invalid YAML: %s%s%s",
+                     ps->name, p->problem_mark.line + 1,
+                     p->problem_mark.column + 1,
+                     p->problem ? p->problem : "syntax error",
+                     p->context ? " " : "", p->context ? p->context : "");
+    (void)m;
+}
+
+static int next(parser *ps, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&ps->p, ev))
+        return yaml_fail(ps);
+    return 0;
+}
+
+static int remember(parser *ps, const char *name, const dgm_config *n)
+{
+    if (ps->n_anchors == ps->cap_anchors) {
+        int cap = ps->cap_anchors ? ps->cap_anchors * 2 : 8;
+        anchor *a = realloc(ps->anchors, sizeof *a * (size_t)cap);
+        if (!a)
+            return dgm_error(DGM_ENOMEM, "config: out of memory");
+        ps->anchors = a;
+        ps->cap_anchors = cap;
+    }
+    anchor *a = &ps->anchors[ps->n_anchors];
+    a->name = strdup(name);
+    a->node = dgm_config_clone(n);
+    if (!a->name || !a->node) {
+        free(a->name);
+        dgm_config_free(a->node);
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    }
+    ps->n_anchors++;
+    return 0;
+}
+
+static int parse_node(parser *ps, yaml_event_t *ev, int depth,
+                      dgm_config **out);
+
+static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
+{
+    for (;;) {
+        yaml_event_t ev;
+        int rc = next(ps, &ev);
+        if (rc < 0)
+            return rc;
+        if (ev.type == (map ? YAML_MAPPING_END_EVENT
+                            : YAML_SEQUENCE_END_EVENT)) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        char *key = NULL;
+        int kline = (int)ev.start_mark.line + 1,
+            kcol = (int)ev.start_mark.column + 1;
+        if (map) {
+            if (ev.type != YAML_SCALAR_EVENT) {
+                yaml_event_delete(&ev);
+                return dgm_error(DGM_ECONFIG,
+                                 "%s:%d:%d: map keys must be plain strings",
+                                 ps->name, kline, kcol);
+            }
+            key = strdup((const char *)ev.data.scalar.value);
+            yaml_event_delete(&ev);
+            if (!key)
+                return dgm_error(DGM_ENOMEM, "config: out of memory");
+            int dup = dgm__cfg_index(n, key);
+            if (dup >= 0) {
+                dgm_config *first = n->child[dup];
+                rc = dgm_error(DGM_ECONFIG,
+                               "%s:%d:%d: %s%s%s: duplicate key (first at "
+                               "line %d)",
+                               ps->name, kline, kcol, dgm_cfg_path(n),
+                               *dgm_cfg_path(n) ? "." : "", key,
+                               first->line);
+                free(key);
+                return rc;
+            }
+            if ((rc = next(ps, &ev)) < 0) {
+                free(key);
+                return rc;
+            }
+        }
+        dgm_config *c = NULL;
+        rc = parse_node(ps, &ev, depth + 1, &c);
+        yaml_event_delete(&ev);
+        if (rc == 0) {
+            rc = dgm__cfg_append(n, key, c);
+            if (rc < 0)
+                dgm_config_free(c);
+        }
+        free(key);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* Build the node that starts with ev (which the caller deletes). */
+static int parse_node(parser *ps, yaml_event_t *ev, int depth,
+                      dgm_config **out)
+{
+    int line = (int)ev->start_mark.line + 1,
+        col = (int)ev->start_mark.column + 1;
+    *out = NULL;
+    if (depth > DGM__CFG_MAX_DEPTH)
+        return dgm_error(DGM_ECONFIG,
+                         "%s:%d:%d: nested deeper than %d levels", ps->name,
+                         line, col, DGM__CFG_MAX_DEPTH);
+    const yaml_char_t *anchor_name = NULL;
+    dgm_config *n = NULL;
+    int rc = 0;
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT:
+        for (int i = ps->n_anchors - 1; i >= 0; i--)
+            if (!strcmp(ps->anchors[i].name,
+                        (const char *)ev->data.alias.anchor)) {
+                n = dgm_config_clone(ps->anchors[i].node);
+                if (!n)
+                    return dgm_error(DGM_ENOMEM, "config: out of memory");
+                /* The alias's own place, so messages point at its use. */
+                free(n->file);
+                n->file = strdup(ps->name);
+                n->line = line;
+                n->col = col;
+                *out = n;
+                return n->file ? 0
+                               : dgm_error(DGM_ENOMEM, "out of memory");
+            }
+        return dgm_error(DGM_ECONFIG, "%s:%d:%d: unknown alias '*%s'",
+                         ps->name, line, col, ev->data.alias.anchor);
+    case YAML_SCALAR_EVENT:
+        anchor_name = ev->data.scalar.anchor;
+        n = dgm__cfg_new(DGM_CFG_SCALAR, ps->name, line, col);
+        if (!n || !(n->text = strdup((const char *)ev->data.scalar.value))) {
+            dgm_config_free(n);
+            return dgm_error(DGM_ENOMEM, "config: out of memory");
+        }
+        n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+                    (ev->data.scalar.tag &&
+                     !strcmp((const char *)ev->data.scalar.tag,
+                             "tag:yaml.org,2002:str"));
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        bool map = ev->type == YAML_MAPPING_START_EVENT;
+        anchor_name = map ? ev->data.mapping_start.anchor
+                          : ev->data.sequence_start.anchor;
+        n = dgm__cfg_new(map ? DGM_CFG_MAP : DGM_CFG_SEQ, ps->name, line, col);
+        if (!n)
+            return dgm_error(DGM_ENOMEM, "config: out of memory");
+        rc = parse_children(ps, n, map, depth);
+        break;
+    }
+    default:
+        return dgm_error(DGM_ECONFIG, "%s:%d:%d: unexpected YAML event",
+                         ps->name, line, col);
+    }
+    if (rc == 0 && anchor_name)
+        rc = remember(ps, (const char *)anchor_name, n);
+    if (rc < 0) {
+        dgm_config_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parse_text(dgm_config **out, const unsigned char *text, size_t len,
+                      const char *name)
+{
+    parser ps = {.name = name};
+    *out = NULL;
+    if (!yaml_parser_initialize(&ps.p))
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", name);
+    yaml_parser_set_input_string(&ps.p, text, len);
+    yaml_event_t ev;
+    dgm_config *root = NULL;
+    int rc = next(&ps, &ev); /* stream start */
+    if (rc == 0) {
+        yaml_event_delete(&ev);
+        rc = next(&ps, &ev);
+    }
+    if (rc == 0 && ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        rc = dgm_error(DGM_ECONFIG, "%s: empty document", name);
+    } else if (rc == 0) {
+        yaml_event_delete(&ev); /* document start */
+        if ((rc = next(&ps, &ev)) == 0) {
+            rc = parse_node(&ps, &ev, 0, &root);
+            yaml_event_delete(&ev);
+        }
+        if (rc == 0 && (rc = next(&ps, &ev)) == 0) { /* document end */
+            yaml_event_delete(&ev);
+            if ((rc = next(&ps, &ev)) == 0) {
+                if (ev.type != YAML_STREAM_END_EVENT)
+                    rc = dgm_error(DGM_ECONFIG,
+                                   "%s:%zu:%zu: more than one YAML document",
+                                   name, ev.start_mark.line + 1,
+                                   ev.start_mark.column + 1);
+                yaml_event_delete(&ev);
+            }
+        }
+    }
+    for (int i = 0; i < ps.n_anchors; i++) {
+        free(ps.anchors[i].name);
+        dgm_config_free(ps.anchors[i].node);
+    }
+    free(ps.anchors);
+    yaml_parser_delete(&ps.p);
+    if (rc < 0) {
+        dgm_config_free(root);
+        return rc;
+    }
+    *out = root;
+    return 0;
+}
+
+int dgm_config_parse(dgm_config **out, const char *text, const char *name)
+{
+    return parse_text(out, (const unsigned char *)text, strlen(text),
+                      name ? name : "<string>");
+}
+
+/* ---- files and includes ---------------------------------------------- */
+
+#define MAX_INCLUDE_DEPTH 16
+
+static int read_file(const char *path, unsigned char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dgm_error(DGM_EIO, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    unsigned char *b = malloc(cap);
+    while (b) {
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        if (cap > (size_t)64 << 20) {
+            free(b);
+            fclose(f);
+            return dgm_error(DGM_ECONFIG, "%s: larger than 64 MB", path);
+        }
+        unsigned char *nb = realloc(b, cap * 2);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!b)
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", path);
+    if (err) {
+        free(b);
+        return dgm_error(DGM_EIO, "%s: read error", path);
+    }
+    if (memchr(b, '\0', n)) {
+        free(b);
+        return dgm_error(DGM_ECONFIG, "%s: binary data (a NUL byte), not "
+                                      "YAML",
+                         path);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static int load(dgm_config **out, const char *path, const char **chain,
+                int depth)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return dgm_error(DGM_EIO, "%s: %s", path, strerror(errno));
+    for (int i = 0; i < depth; i++)
+        if (!strcmp(chain[i], real)) {
+            char msg[2048] = "";
+            for (int j = i; j < depth; j++) {
+                size_t l = strlen(msg);
+                snprintf(msg + l, sizeof msg - l, "%s -> ", chain[j]);
+            }
+            return dgm_error(DGM_ECONFIG, "include cycle: %s%s", msg, real);
+        }
+    if (depth >= MAX_INCLUDE_DEPTH)
+        return dgm_error(DGM_ECONFIG, "%s: includes nested deeper than %d",
+                         path, MAX_INCLUDE_DEPTH);
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len);
+    if (rc < 0)
+        return rc;
+    dgm_config *root;
+    rc = parse_text(&root, text, len, path);
+    free(text);
+    if (rc < 0)
+        return rc;
+    if (dgm__cfg_is_null(root)) {
+        dgm_config_free(root);
+        return dgm_error(DGM_ECONFIG, "%s: empty document", path);
+    }
+    int at = dgm__cfg_index(root, "include");
+    if (at < 0) {
+        *out = root;
+        return 0;
+    }
+    /* Detach `include:` and load each base, in order, into one tree. */
+    dgm_config *inc = root->child[at];
+    memmove(root->child + at, root->child + at + 1,
+            sizeof *root->child * (size_t)(root->n - at - 1));
+    root->n--;
+    dgm_config *base = NULL;
+    int n_inc = inc->kind == DGM_CFG_SEQ ? inc->n : 1;
+    chain[depth] = real;
+    for (int i = 0; i < n_inc && rc == 0; i++) {
+        dgm_config *item = inc->kind == DGM_CFG_SEQ ? inc->child[i] : inc;
+        const char *rel;
+        if ((rc = dgm_cfg_to_str(item, &rel)) < 0)
+            break;
+        char full[PATH_MAX + 256];
+        const char *slash = strrchr(path, '/');
+        if (rel[0] == '/' || !slash)
+            snprintf(full, sizeof full, "%s", rel);
+        else
+            snprintf(full, sizeof full, "%.*s/%s", (int)(slash - path), path,
+                     rel);
+        dgm_config *b;
+        rc = load(&b, full, chain, depth + 1);
+        if (rc < 0) {
+            dgm_error_context("%s:%d:%d: include: ", item->file, item->line,
+                              item->col);
+            break;
+        }
+        if (b->kind != DGM_CFG_MAP) {
+            rc = dgm_error(DGM_ECONFIG, "%s: an included file must be a map",
+                           full);
+            dgm_config_free(b);
+        } else if (!base) {
+            base = b;
+        } else {
+            rc = dgm__cfg_merge(base, b);
+        }
+    }
+    dgm_config_free(inc);
+    if (rc == 0 && base && root->kind == DGM_CFG_MAP) {
+        rc = dgm__cfg_merge(base, root);
+        root = NULL;
+        *out = base;
+        return rc < 0 ? (dgm_config_free(base), rc) : 0;
+    }
+    dgm_config_free(base);
+    if (rc < 0) {
+        dgm_config_free(root);
+        return rc;
+    }
+    *out = root;
+    return 0;
+}
+
+int dgm_config_load(dgm_config **out, const char *path)
+{
+    const char *chain[MAX_INCLUDE_DEPTH];
+    *out = NULL;
+    return load(out, path, chain, 0);
+}

@@ -1,0 +1,597 @@
+/* cfg_tree.c - config nodes: navigation, typed reading, positions and
+ * the messages that name them. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg_internal.h"
+#include "dgm/error.h"
+
+dgm_config *dgm__cfg_new(dgm_cfg_kind kind, const char *file, int line,
+                         int col)
+{
+    dgm_config *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->kind = kind;
+    n->file = strdup(file ? file : "");
+    if (!n->file) {
+        free(n);
+        return NULL;
+    }
+    n->line = line;
+    n->col = col;
+    return n;
+}
+
+void dgm_config_free(dgm_config *n)
+{
+    if (!n)
+        return;
+    for (int i = 0; i < n->n; i++)
+        dgm_config_free(n->child[i]);
+    free(n->child);
+    free(n->text);
+    free(n->key);
+    free(n->file);
+    free(n->path);
+    free(n);
+}
+
+int dgm__cfg_append(dgm_config *parent, const char *key, dgm_config *child)
+{
+    if (parent->n == parent->cap) {
+        int cap = parent->cap ? parent->cap * 2 : 4;
+        dgm_config **c = realloc(parent->child, sizeof *c * (size_t)cap);
+        if (!c)
+            return dgm_error(DGM_ENOMEM, "config: out of memory");
+        parent->child = c;
+        parent->cap = cap;
+    }
+    free(child->key);
+    child->key = key ? strdup(key) : NULL;
+    if (key && !child->key)
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    child->parent = parent;
+    parent->child[parent->n++] = child;
+    return 0;
+}
+
+void dgm__cfg_replace(dgm_config *parent, int i, dgm_config *child)
+{
+    dgm_config *old = parent->child[i];
+    free(child->key);
+    child->key = old->key;
+    old->key = NULL;
+    child->parent = parent;
+    parent->child[i] = child;
+    dgm_config_free(old);
+}
+
+int dgm__cfg_index(const dgm_config *map, const char *key)
+{
+    if (!map || map->kind != DGM_CFG_MAP)
+        return -1;
+    for (int i = 0; i < map->n; i++)
+        if (!strcmp(map->child[i]->key, key))
+            return i;
+    return -1;
+}
+
+void dgm__cfg_mark_default(dgm_config *n)
+{
+    n->is_default = true;
+    for (int i = 0; i < n->n; i++)
+        dgm__cfg_mark_default(n->child[i]);
+}
+
+dgm_config *dgm_config_clone(const dgm_config *n)
+{
+    if (!n)
+        return NULL;
+    dgm_config *c = dgm__cfg_new(n->kind, n->file, n->line, n->col);
+    if (!c)
+        return NULL;
+    c->quoted = n->quoted;
+    c->is_default = n->is_default;
+    if (n->text && !(c->text = strdup(n->text))) {
+        dgm_config_free(c);
+        return NULL;
+    }
+    for (int i = 0; i < n->n; i++) {
+        dgm_config *k = dgm_config_clone(n->child[i]);
+        if (!k || dgm__cfg_append(c, n->child[i]->key, k) < 0) {
+            dgm_config_free(k);
+            dgm_config_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+int dgm__cfg_merge(dgm_config *dst, dgm_config *src)
+{
+    if (dst->kind != DGM_CFG_MAP || src->kind != DGM_CFG_MAP) {
+        /* Not reached for the root (callers merge maps); kept total. */
+        dgm_config_free(src);
+        return 0;
+    }
+    for (int i = 0; i < src->n; i++) {
+        dgm_config *s = src->child[i];
+        int j = dgm__cfg_index(dst, s->key);
+        src->child[i] = NULL;
+        int rc = 0;
+        if (j >= 0 && dst->child[j]->kind == DGM_CFG_MAP &&
+            s->kind == DGM_CFG_MAP)
+            rc = dgm__cfg_merge(dst->child[j], s);
+        else if (j >= 0)
+            dgm__cfg_replace(dst, j, s);
+        else {
+            char *k = s->key;
+            s->key = NULL;
+            rc = dgm__cfg_append(dst, k, s);
+            free(k);
+        }
+        if (rc < 0) {
+            for (int r = i + 1; r < src->n; r++)
+                dgm_config_free(src->child[r]);
+            src->n = 0;
+            dgm_config_free(src);
+            return rc;
+        }
+    }
+    src->n = 0;
+    dgm_config_free(src);
+    return 0;
+}
+
+/* ---- navigation ------------------------------------------------------ */
+
+dgm_cfg_kind dgm_cfg_kind_of(const dgm_config *n)
+{
+    return n ? n->kind : DGM_CFG_NULL;
+}
+
+int dgm_cfg_len(const dgm_config *n)
+{
+    return n && (n->kind == DGM_CFG_MAP || n->kind == DGM_CFG_SEQ) ? n->n
+                                                                   : 0;
+}
+
+const dgm_config *dgm_cfg_at(const dgm_config *n, int i)
+{
+    return n && i >= 0 && i < n->n ? n->child[i] : NULL;
+}
+
+const char *dgm_cfg_key_at(const dgm_config *map, int i)
+{
+    return map && map->kind == DGM_CFG_MAP && i >= 0 && i < map->n
+               ? map->child[i]->key
+               : NULL;
+}
+
+const char *dgm_cfg_text(const dgm_config *n)
+{
+    return n && n->kind == DGM_CFG_SCALAR ? n->text : NULL;
+}
+
+const char *dgm_cfg_file(const dgm_config *n) { return n ? n->file : ""; }
+int dgm_cfg_line(const dgm_config *n) { return n ? n->line : 0; }
+int dgm_cfg_column(const dgm_config *n) { return n ? n->col : 0; }
+bool dgm_cfg_is_default(const dgm_config *n) { return n && n->is_default; }
+
+static void path_into(const dgm_config *n, char *buf, size_t cap)
+{
+    if (!n->parent) {
+        buf[0] = '\0';
+        return;
+    }
+    path_into(n->parent, buf, cap);
+    size_t l = strlen(buf);
+    if (n->parent->kind == DGM_CFG_MAP)
+        snprintf(buf + l, cap - l, "%s%s", l ? "." : "", n->key);
+    else {
+        int i = 0;
+        while (i < n->parent->n && n->parent->child[i] != n)
+            i++;
+        snprintf(buf + l, cap - l, "[%d]", i);
+    }
+}
+
+const char *dgm_cfg_path(const dgm_config *n)
+{
+    if (!n)
+        return "";
+    char buf[1024];
+    path_into(n, buf, sizeof buf);
+    dgm_config *m = (dgm_config *)n; /* the cache only */
+    free(m->path);
+    m->path = strdup(buf);
+    return m->path ? m->path : "";
+}
+
+/* One path segment: a key (up to '.' or '[') or an index "[n]". */
+static const char *segment(const char *p, char *key, size_t cap, int *index)
+{
+    *index = -1;
+    if (*p == '[') {
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end != ']' || v < 0)
+            return NULL;
+        *index = (int)v;
+        p = end + 1;
+    } else {
+        size_t l = strcspn(p, ".[");
+        if (l == 0 || l >= cap)
+            return NULL;
+        memcpy(key, p, l);
+        key[l] = '\0';
+        p += l;
+    }
+    if (*p == '.')
+        p++;
+    return p;
+}
+
+dgm_config *dgm_cfg_get_mut(dgm_config *n, const char *path)
+{
+    char key[256];
+    const char *p = path;
+    while (n && p && *p) {
+        int idx;
+        p = segment(p, key, sizeof key, &idx);
+        if (!p)
+            return NULL;
+        if (idx >= 0)
+            n = n->kind == DGM_CFG_SEQ && idx < n->n ? n->child[idx] : NULL;
+        else {
+            int i = dgm__cfg_index(n, key);
+            n = i >= 0 ? n->child[i] : NULL;
+        }
+    }
+    return n;
+}
+
+const dgm_config *dgm_cfg_get(const dgm_config *n, const char *path)
+{
+    return dgm_cfg_get_mut((dgm_config *)n, path);
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+static int verror(const dgm_config *n, const char *key, int code,
+                  const char *fmt, va_list ap)
+{
+    char msg[2048], where[1300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    const dgm_config *at = n;
+    const char *path = dgm_cfg_path(n);
+    if (key) {
+        int i = dgm__cfg_index(n, key);
+        if (i >= 0) {
+            at = n->child[i];
+            path = dgm_cfg_path(at);
+            snprintf(where, sizeof where, "%s", path);
+        } else {
+            snprintf(where, sizeof where, "%s%s%s", path, *path ? "." : "",
+                     key);
+        }
+    } else {
+        snprintf(where, sizeof where, "%s", path);
+    }
+    if (!at)
+        return dgm_error(code, "%s: %s", where, msg);
+    if (!where[0])
+        return dgm_error(code, "%s:%d:%d: %s", at->file, at->line, at->col,
+                         msg);
+    return dgm_error(code, "%s:%d:%d: %s: %s", at->file, at->line, at->col,
+                     where, msg);
+}
+
+int dgm_cfg_error(const dgm_config *n, const char *key, int code,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = verror(n, key, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- scalars ----------------------------------------------------------- */
+
+bool dgm__cfg_is_null(const dgm_config *n)
+{
+    if (!n || n->kind == DGM_CFG_NULL)
+        return true;
+    if (n->kind != DGM_CFG_SCALAR || n->quoted)
+        return false;
+    return !strcmp(n->text, "") || !strcmp(n->text, "~") ||
+           !strcmp(n->text, "null") || !strcmp(n->text, "Null") ||
+           !strcmp(n->text, "NULL");
+}
+
+bool dgm__cfg_parse_int(const char *s, long long *out)
+{
+    if (!s || !*s)
+        return false;
+    const char *p = s;
+    int base = 10;
+    if ((p[0] == '+' || p[0] == '-') && p[1])
+        p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        base = 16;
+    else if (p[0] == '0' && p[1] == 'o')
+        base = 8;
+    errno = 0;
+    char *end;
+    long long v;
+    if (base == 10)
+        v = strtoll(s, &end, 10);
+    else {
+        unsigned long long u = strtoull(p + 2, &end, base);
+        if (u > (unsigned long long)INT64_MAX)
+            return false;
+        v = (long long)u * (s[0] == '-' ? -1 : 1);
+        if (end == p + 2)
+            return false;
+    }
+    if (errno || *end || end == s)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool dgm__cfg_parse_float(const char *s, double *out)
+{
+    if (!s || !*s)
+        return false;
+    const char *p = s + (s[0] == '+' || s[0] == '-');
+    if (!strcasecmp(p, ".inf")) {
+        *out = s[0] == '-' ? -INFINITY : INFINITY;
+        return true;
+    }
+    if (!strcasecmp(s, ".nan")) {
+        *out = NAN;
+        return true;
+    }
+    long long i;
+    if (dgm__cfg_parse_int(s, &i)) {
+        *out = (double)i;
+        return true;
+    }
+    /* Core schema floats: no hex floats, no "inf"/"nan" words. */
+    for (const char *c = p; *c; c++)
+        if (!strchr("0123456789.eE+-", *c))
+            return false;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || end == s || errno == ERANGE)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool dgm__cfg_parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static const char *describe(const dgm_config *n)
+{
+    if (!n)
+        return "nothing";
+    switch (n->kind) {
+    case DGM_CFG_MAP:
+        return "a map";
+    case DGM_CFG_SEQ:
+        return "a list";
+    case DGM_CFG_NULL:
+        return "null";
+    default:
+        return dgm__cfg_is_null(n) ? "null" : n->text;
+    }
+}
+
+int dgm_cfg_to_int(const dgm_config *n, int64_t *out)
+{
+    long long v;
+    if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
+        !dgm__cfg_parse_int(n->text, &v))
+        return dgm_cfg_error(n, NULL, DGM_ETYPE,
+                             "expected an integer, found '%s'", describe(n));
+    *out = v;
+    return 0;
+}
+
+int dgm_cfg_to_float(const dgm_config *n, double *out)
+{
+    if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
+        !dgm__cfg_parse_float(n->text, out))
+        return dgm_cfg_error(n, NULL, DGM_ETYPE,
+                             "expected a number, found '%s'", describe(n));
+    return 0;
+}
+
+int dgm_cfg_to_bool(const dgm_config *n, bool *out)
+{
+    if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
+        !dgm__cfg_parse_bool(n->text, out))
+        return dgm_cfg_error(n, NULL, DGM_ETYPE,
+                             "expected true or false, found '%s'",
+                             describe(n));
+    return 0;
+}
+
+int dgm_cfg_to_str(const dgm_config *n, const char **out)
+{
+    if (!n || n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
+        return dgm_cfg_error(n, NULL, DGM_ETYPE,
+                             "expected a string, found %s%s%s",
+                             n && n->kind == DGM_CFG_SCALAR ? "'" : "",
+                             describe(n),
+                             n && n->kind == DGM_CFG_SCALAR ? "'" : "");
+    *out = n->text;
+    return 0;
+}
+
+/* ---- validated reading: a failure is a bug in the plugin --------------- */
+
+static const dgm_config *must(const dgm_config *n, const char *key)
+{
+    const dgm_config *c = dgm_cfg_get(n, key);
+    if (!c) {
+        fprintf(stderr,
+                "dgm: plugin bug: config key '%s%s%s' read but not in its "
+                "schema\n",
+                dgm_cfg_path(n), *dgm_cfg_path(n) ? "." : "", key);
+        abort();
+    }
+    return c;
+}
+
+static void bug(void)
+{
+    fprintf(stderr, "dgm: plugin bug: %s\n", dgm_last_error());
+    abort();
+}
+
+int64_t dgm_cfg_int(const dgm_config *n, const char *key)
+{
+    int64_t v = 0;
+    if (dgm_cfg_to_int(must(n, key), &v) < 0)
+        bug();
+    return v;
+}
+
+double dgm_cfg_float(const dgm_config *n, const char *key)
+{
+    double v = 0;
+    if (dgm_cfg_to_float(must(n, key), &v) < 0)
+        bug();
+    return v;
+}
+
+bool dgm_cfg_bool(const dgm_config *n, const char *key)
+{
+    bool v = false;
+    if (dgm_cfg_to_bool(must(n, key), &v) < 0)
+        bug();
+    return v;
+}
+
+const char *dgm_cfg_str(const dgm_config *n, const char *key)
+{
+    const dgm_config *c = must(n, key);
+    if (dgm__cfg_is_null(c))
+        return NULL;
+    const char *s = NULL;
+    if (dgm_cfg_to_str(c, &s) < 0)
+        bug();
+    return s;
+}
+
+int dgm_cfg_int_list(const dgm_config *n, const char *key, int64_t *out,
+                     int max)
+{
+    const dgm_config *c = must(n, key);
+    if (c->kind != DGM_CFG_SEQ) {
+        dgm_cfg_error(c, NULL, DGM_ETYPE, "expected a list");
+        bug();
+    }
+    for (int i = 0; i < c->n && i < max; i++)
+        if (dgm_cfg_to_int(c->child[i], &out[i]) < 0)
+            bug();
+    return c->n;
+}
+
+int dgm_cfg_float_list(const dgm_config *n, const char *key, double *out,
+                       int max)
+{
+    const dgm_config *c = must(n, key);
+    if (c->kind != DGM_CFG_SEQ) {
+        dgm_cfg_error(c, NULL, DGM_ETYPE, "expected a list");
+        bug();
+    }
+    for (int i = 0; i < c->n && i < max; i++)
+        if (dgm_cfg_to_float(c->child[i], &out[i]) < 0)
+            bug();
+    return c->n;
+}
+
+const dgm_config *dgm_cfg_child(const dgm_config *n, const char *key)
+{
+    const dgm_config *c = dgm_cfg_get(n, key);
+    return c && !dgm__cfg_is_null(c) ? c : NULL;
+}
+
+bool dgm_cfg_has(const dgm_config *n, const char *key)
+{
+    return dgm_cfg_get(n, key) != NULL;
+}
+
+/* ---- suggestions ------------------------------------------------------ */
+
+/* Optimal string alignment distance (Damerau-Levenshtein with adjacent
+ * transpositions), case-sensitive. */
+static int osa(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* Suggest the closest candidate within max(1, len/3) edits (so "latnt"
+ * finds "latent", "lr" finds "l1" but "x" finds nothing far off). */
+const char *dgm_did_you_mean(const char *word, const char *const *cands,
+                             int n)
+{
+    const char *best = NULL;
+    int best_d = 1 << 20;
+    int limit = (int)strlen(word) / 3;
+    if (limit < 1)
+        limit = 1;
+    for (int i = 0; i < n; i++) {
+        if (!cands[i])
+            continue;
+        int d = osa(word, cands[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = cands[i];
+        }
+    }
+    return best_d <= limit ? best : NULL;
+}

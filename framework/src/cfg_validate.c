@@ -1,0 +1,256 @@
+/* cfg_validate.c - checking a plugin's map against its parameter schema:
+ * unknown keys (with a suggestion), types, ranges, choices, required keys;
+ * absent keys get their defaults. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg_internal.h"
+#include "dgm/error.h"
+
+static const char *type_name(dgm_ptype t)
+{
+    switch (t) {
+    case DGM_P_BOOL:
+        return "a boolean (true or false)";
+    case DGM_P_INT:
+        return "an integer";
+    case DGM_P_FLOAT:
+        return "a number";
+    case DGM_P_STRING:
+        return "a string";
+    case DGM_P_CHOICE:
+        return "one of the choices";
+    case DGM_P_INT_LIST:
+        return "a list of integers";
+    case DGM_P_FLOAT_LIST:
+        return "a list of numbers";
+    case DGM_P_STRING_LIST:
+        return "a list of strings";
+    case DGM_P_PLUGIN:
+        return "a map with `plugin:`";
+    case DGM_P_PLUGIN_LIST:
+        return "a list of maps with `plugin:`";
+    default:
+        return "any value";
+    }
+}
+
+static const char *found(const dgm_config *n, char *buf, size_t cap)
+{
+    if (n->kind == DGM_CFG_MAP)
+        return "a map";
+    if (n->kind == DGM_CFG_SEQ)
+        return "a list";
+    if (dgm__cfg_is_null(n))
+        return "null";
+    snprintf(buf, cap, "'%s'", n->text);
+    return buf;
+}
+
+static bool in_range(const dgm_param_spec *s, double v)
+{
+    return s->min > s->max || (v >= s->min && v <= s->max);
+}
+
+static int range_error(const dgm_config *n, const dgm_param_spec *s,
+                       const char *owner)
+{
+    return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                         "%s is out of range [%g, %g] for plugin '%s'",
+                         n->text, s->min, s->max, owner);
+}
+
+static int type_error(const dgm_config *n, const char *expected,
+                      const char *owner)
+{
+    char buf[256];
+    return dgm_cfg_error(n, NULL, DGM_ETYPE,
+                         "expected %s for plugin '%s', found %s", expected,
+                         owner, found(n, buf, sizeof buf));
+}
+
+/* One scalar element of type t (INT, FLOAT, BOOL, STRING). */
+static int check_scalar(const dgm_config *n, dgm_ptype t,
+                        const dgm_param_spec *s, const char *owner)
+{
+    if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
+        return type_error(n, type_name(t), owner);
+    long long i;
+    double f;
+    bool b;
+    switch (t) {
+    case DGM_P_INT:
+        if (n->quoted || !dgm__cfg_parse_int(n->text, &i))
+            return type_error(n, type_name(t), owner);
+        return in_range(s, (double)i) ? 0 : range_error(n, s, owner);
+    case DGM_P_FLOAT:
+        if (n->quoted || !dgm__cfg_parse_float(n->text, &f))
+            return type_error(n, type_name(t), owner);
+        return isnan(f) || in_range(s, f) ? 0 : range_error(n, s, owner);
+    case DGM_P_BOOL:
+        if (n->quoted || !dgm__cfg_parse_bool(n->text, &b))
+            return type_error(n, type_name(t), owner);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int check_choice(const dgm_config *n, const dgm_param_spec *s,
+                        const char *owner)
+{
+    if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
+        return type_error(n, "a string", owner);
+    const char *c = s->choices ? s->choices : "";
+    size_t l = strlen(n->text);
+    for (const char *p = c; *p;) {
+        size_t k = strcspn(p, "|");
+        if (k == l && !strncmp(p, n->text, l))
+            return 0;
+        p += k + (p[k] == '|');
+    }
+    return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                         "'%s' is not a choice of plugin '%s' (choose one "
+                         "of: %s)",
+                         n->text, owner, c);
+}
+
+static int check_plugin_map(const dgm_config *n, const char *owner)
+{
+    if (n->kind != DGM_CFG_MAP)
+        return type_error(n, "a map with `plugin: NAME`", owner);
+    int i = dgm__cfg_index(n, "plugin");
+    if (i < 0)
+        return dgm_cfg_error(n, "plugin", DGM_EMISSING,
+                             "missing `plugin: NAME` (for plugin '%s')",
+                             owner);
+    const dgm_config *p = n->child[i];
+    if (p->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(p))
+        return type_error(p, "a plugin name", owner);
+    return 0;
+}
+
+static int check_value(const dgm_config *n, const dgm_param_spec *s,
+                       const char *owner)
+{
+    switch (s->type) {
+    case DGM_P_BOOL:
+    case DGM_P_INT:
+    case DGM_P_FLOAT:
+        return check_scalar(n, s->type, s, owner);
+    case DGM_P_STRING:
+        if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
+            return type_error(n, type_name(s->type), owner);
+        return 0;
+    case DGM_P_CHOICE:
+        return check_choice(n, s, owner);
+    case DGM_P_INT_LIST:
+    case DGM_P_FLOAT_LIST:
+    case DGM_P_STRING_LIST: {
+        if (n->kind != DGM_CFG_SEQ)
+            return type_error(n, type_name(s->type), owner);
+        dgm_ptype el = s->type == DGM_P_INT_LIST     ? DGM_P_INT
+                       : s->type == DGM_P_FLOAT_LIST ? DGM_P_FLOAT
+                                                     : DGM_P_STRING;
+        for (int i = 0; i < n->n; i++) {
+            int rc = el == DGM_P_STRING
+                         ? (n->child[i]->kind == DGM_CFG_SCALAR &&
+                                    !dgm__cfg_is_null(n->child[i])
+                                ? 0
+                                : type_error(n->child[i], "a string", owner))
+                         : check_scalar(n->child[i], el, s, owner);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    case DGM_P_PLUGIN:
+        return check_plugin_map(n, owner);
+    case DGM_P_PLUGIN_LIST:
+        if (n->kind != DGM_CFG_SEQ)
+            return type_error(n, type_name(s->type), owner);
+        for (int i = 0; i < n->n; i++) {
+            int rc = check_plugin_map(n->child[i], owner);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static bool optional(const dgm_param_spec *s)
+{
+    return s->default_value && !strcmp(s->default_value, "null");
+}
+
+int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
+                        const char *owner, const char *const *extra)
+{
+    if (!node || node->kind != DGM_CFG_MAP)
+        return node ? type_error(node, "a map", owner)
+                    : dgm_error(DGM_EINVAL, "%s: no config to validate",
+                                owner);
+    /* Unknown keys first: a typo is the likeliest mistake. */
+    const char *names[256];
+    int nn = 0;
+    for (const dgm_param_spec *s = schema; s && s->name && nn < 250; s++)
+        names[nn++] = s->name;
+    names[nn++] = "plugin";
+    for (int e = 0; extra && extra[e] && nn < 256; e++)
+        names[nn++] = extra[e];
+    for (int i = 0; i < node->n; i++) {
+        const char *k = node->child[i]->key;
+        bool known = false;
+        for (int j = 0; j < nn && !known; j++)
+            known = !strcmp(names[j], k);
+        if (known)
+            continue;
+        const char *dym = dgm_did_you_mean(k, names, nn);
+        return dgm_cfg_error(node->child[i], NULL, DGM_EKEY,
+                             "unknown key for %s%s%s%s%s%s", 
+                             strcmp(owner, "experiment") ? "plugin '" : "",
+                             owner,
+                             strcmp(owner, "experiment") ? "'" : "",
+                             dym ? " (did you mean '" : "", dym ? dym : "",
+                             dym ? "'?)" : "");
+    }
+    for (const dgm_param_spec *s = schema; s && s->name; s++) {
+        int i = dgm__cfg_index(node, s->name);
+        if (i >= 0) {
+            dgm_config *v = node->child[i];
+            if (dgm__cfg_is_null(v) && optional(s))
+                continue;
+            int rc = check_value(v, s, owner);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (!s->default_value)
+            return dgm_cfg_error(node, s->name, DGM_EMISSING,
+                                 "required by plugin '%s' (%s)", owner,
+                                 s->help ? s->help : type_name(s->type));
+        char where[128];
+        snprintf(where, sizeof where, "<default of %s>", owner);
+        dgm_config *d;
+        int rc = dgm_config_parse(&d, s->default_value, where);
+        if (rc < 0)
+            return dgm_error(DGM_EPLUGIN,
+                             "plugin '%s': bad default for '%s': %s", owner,
+                             s->name, dgm_last_error());
+        dgm__cfg_mark_default(d);
+        if ((rc = dgm__cfg_append(node, s->name, d)) < 0) {
+            dgm_config_free(d);
+            return rc;
+        }
+        if (!dgm__cfg_is_null(d) && (rc = check_value(d, s, owner)) < 0)
+            return dgm_error(DGM_EPLUGIN,
+                             "plugin '%s': its default for '%s' fails its "
+                             "own schema: %s",
+                             owner, s->name, dgm_last_error());
+    }
+    return 0;
+}
