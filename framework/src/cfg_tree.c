@@ -153,7 +153,8 @@ int dgm__cfg_merge(dgm_config *dst, dgm_config *src)
 
 dgm_cfg_kind dgm_cfg_kind_of(const dgm_config *n)
 {
-    return n ? n->kind : DGM_CFG_NULL;
+    /* An unquoted null, ~ or empty scalar is YAML's null. */
+    return !n || dgm__cfg_is_null(n) ? DGM_CFG_NULL : n->kind;
 }
 
 int dgm_cfg_len(const dgm_config *n)

@@ -469,19 +469,13 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                         (long long)frozen);
     }
     rc = run_loop(&t);
-    if (rc == DGM_EDIVERGED) {
-        dgm__rundir_log(&t.rd, "dgm: diverged: %s", dgm_last_error());
-        dgm__rundir_summary(&t.rd, summary(&t, "diverged", NULL,
-                                           now_s() - wall0));
-        dgm_error(DGM_EDIVERGED, "%s", dgm_last_error());
-        goto out;
-    }
     if (rc < 0) {
+        /* Keep the message: writing the summary may set another. */
         char msg[4096];
+        const char *status = rc == DGM_EDIVERGED ? "diverged" : "failed";
         snprintf(msg, sizeof msg, "%s", dgm_last_error());
-        dgm__rundir_log(&t.rd, "dgm: failed: %s", msg);
-        dgm__rundir_summary(&t.rd, summary(&t, "failed", NULL,
-                                           now_s() - wall0));
+        dgm__rundir_log(&t.rd, "dgm: %s: %s", status, msg);
+        dgm__rundir_summary(&t.rd, summary(&t, status, NULL, now_s() - wall0));
         dgm_error(rc, "%s", msg);
         goto out;
     }

@@ -66,6 +66,7 @@ DGM_API char *dgm_config_to_string(const dgm_config *node);
 
 /* ---- navigation ------------------------------------------------------ */
 
+/* DGM_CFG_NULL for an absent node and for YAML's null (null, ~, empty). */
 DGM_API dgm_cfg_kind dgm_cfg_kind_of(const dgm_config *node);
 /* A node by relative path ("model.encoder.hidden[1]"); NULL if absent. */
 DGM_API const dgm_config *dgm_cfg_get(const dgm_config *node,
