@@ -90,10 +90,48 @@ libdir=$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir dgm)
 [ "$(LD_LIBRARY_PATH="$libdir" "$tmp/prog")" = "loss 1.0" ] ||
     fail "the pkg-config program did not run"
 
-# 5. ---- LEAD: run an experiment that uses the plugin ------------------
-# Once `dgm run` exists: write a tiny experiment whose objective uses
-# {loss: example_l1, inputs: [...]} and run it with the installed dgm and
-# DGM_PLUGIN_PATH="$ex" (keep it to a few steps), checking it finishes.
-# ------------------------------------------------------------------------
+# 5. ---- an experiment that uses the out-of-tree plugin -----------------
+# A tiny VAE on generated IDX data whose objective adds the example's
+# {loss: example_l1} term; the installed dgm finds it on DGM_PLUGIN_PATH.
+data=$tmp/data
+mkdir -p "$data"
+/usr/bin/python3 - "$data" <<'PY' || fail "could not write the IDX fixture"
+import struct, sys
+d = sys.argv[1]
+def write(name, n):
+    with open(f"{d}/{name}-images", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 4, 4))
+        f.write(bytes((i * 37 + k * 11) % 256 for i in range(n) for k in range(16)))
+    with open(f"{d}/{name}-labels", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n))
+        f.write(bytes(i % 3 for i in range(n)))
+write("train", 64)
+write("test", 16)
+PY
+cat > "$tmp/exp.yaml" <<YAML
+name: install_l1
+threads: 1
+data:
+  plugin: idx
+  path: $data
+  train_images: train-images
+  train_labels: train-labels
+  test_images: test-images
+  test_labels: test-labels
+  batch_size: 16
+model: {plugin: vae, latent: 2, encoder: {plugin: mlp, hidden: [8]}, decoder: {plugin: mlp, hidden: [8]}}
+objective:
+  - {loss: bernoulli_nll, inputs: [logits, x]}
+  - {loss: gaussian_kl, inputs: [mu, logvar]}
+  - {loss: example_l1, inputs: [logits, x], weight: 0.5}
+train: {steps: 6, log_every: 1, samples: 0}
+YAML
+DGM_PLUGIN_PATH="$ex" "$prefix/bin/dgm" run "$tmp/exp.yaml" \
+    --run-dir "$tmp/run" --quiet >"$log" 2>&1 ||
+    fail "dgm run with example_l1 failed: $(cat "$log")"
+grep -q '"status": "completed"' "$tmp/run/summary.json" ||
+    fail "run did not complete: $(cat "$tmp/run/summary.json")"
+grep -q '"example_l1"' "$tmp/run/metrics.jsonl" ||
+    fail "no example_l1 term in metrics.jsonl"
 
 echo "test_install: ok ($prefix)"
