@@ -1,0 +1,395 @@
+/* op_dense.c - linear and (batched) matmul with either operand transposed:
+ * one GEMM kernel behind both, as a oneDNN matmul primitive (cached per
+ * shape; gradients accumulate through a sum post-op) or a plain C loop. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnnl_util.h"
+#include "graph_internal.h"
+#include "tensor_internal.h"
+
+/* Problems this small cost more in oneDNN's dispatch than they compute
+ * (PyTorch's mkldnn matmul makes the same cut at 16^3). */
+#define DGM__GEMM_SMALL (16 * 16 * 16)
+
+/* dst[b] (+)= op(X[b]) @ op(Y[b]) (+ bias): X is [M, K], or [K, M] when tx;
+ * Y is [K, N], or [N, K] when ty; dst [M, N]; every operand contiguous. */
+typedef struct gemm_desc {
+    int64_t batch, m, n, k;
+    int tx, ty, accumulate, bias;
+} gemm_desc;
+
+static void gemm_ref(const gemm_desc *d, float *dst, const float *x,
+                     const float *y, const float *bias)
+{
+    int64_t M = d->m, N = d->n, K = d->k;
+    for (int64_t b = 0; b < d->batch; b++) {
+        const float *xb = x + b * M * K, *yb = y + b * K * N;
+        float *db = dst + b * M * N;
+        for (int64_t i = 0; i < M; i++) {
+            float *row = db + i * N;
+            if (!d->accumulate)
+                for (int64_t j = 0; j < N; j++)
+                    row[j] = bias ? bias[j] : 0.0f;
+            else if (bias)
+                for (int64_t j = 0; j < N; j++)
+                    row[j] += bias[j];
+            for (int64_t p = 0; p < K; p++) {
+                float a = d->tx ? xb[p * M + i] : xb[i * K + p];
+                if (d->ty) {
+                    for (int64_t j = 0; j < N; j++)
+                        row[j] += a * yb[j * K + p];
+                } else {
+                    const float *yr = yb + p * N;
+                    for (int64_t j = 0; j < N; j++)
+                        row[j] += a * yr[j];
+                }
+            }
+        }
+    }
+}
+
+typedef struct gemm_prim {
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, wei, dst, bias;
+} gemm_prim;
+
+static void gemm_prim_destroy(void *v)
+{
+    gemm_prim *p = v;
+    dnnl_primitive_destroy(p->prim);
+    dnnl_memory_destroy(p->src);
+    dnnl_memory_destroy(p->wei);
+    dnnl_memory_destroy(p->dst);
+    if (p->bias)
+        dnnl_memory_destroy(p->bias);
+    free(p);
+}
+
+static int gemm_prim_make(const gemm_desc *d, gemm_prim **out)
+{
+    int64_t B = d->batch, M = d->m, N = d->n, K = d->k;
+    dnnl_dims_t sd = {B, M, K}, ss, wd = {B, K, N}, ws, dd = {B, M, N}, ds,
+                bd = {1, 1, N}, bs = {N, N, 1};
+    ss[0] = M * K, ss[1] = d->tx ? 1 : K, ss[2] = d->tx ? M : 1;
+    ws[0] = K * N, ws[1] = d->ty ? 1 : N, ws[2] = d->ty ? K : 1;
+    ds[0] = M * N, ds[1] = N, ds[2] = 1;
+    dnnl_memory_desc_t smd, wmd, dmd, bmd;
+    int rc = dgm__dnnl_check(
+        dnnl_memory_desc_init_by_strides(&smd, 3, sd, dnnl_f32, ss), "src md");
+    if (rc == 0)
+        rc = dgm__dnnl_check(
+            dnnl_memory_desc_init_by_strides(&wmd, 3, wd, dnnl_f32, ws),
+            "weights md");
+    if (rc == 0)
+        rc = dgm__dnnl_check(
+            dnnl_memory_desc_init_by_strides(&dmd, 3, dd, dnnl_f32, ds),
+            "dst md");
+    if (rc == 0 && d->bias)
+        rc = dgm__dnnl_check(
+            dnnl_memory_desc_init_by_strides(&bmd, 3, bd, dnnl_f32, bs),
+            "bias md");
+    if (rc < 0)
+        return rc;
+    dnnl_matmul_desc_t md;
+    rc = dgm__dnnl_check(dnnl_matmul_desc_init(&md, &smd, &wmd,
+                                               d->bias ? &bmd : NULL, &dmd),
+                         "matmul desc");
+    if (rc < 0)
+        return rc;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    rc = dgm__dnnl_check(dnnl_primitive_attr_create(&attr), "attr");
+    if (rc == 0 && d->accumulate) {
+        rc = dgm__dnnl_check(dnnl_post_ops_create(&po), "post_ops");
+        if (rc == 0)
+            rc = dgm__dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "sum");
+        if (rc == 0)
+            rc = dgm__dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po),
+                                 "set_post_ops");
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    if (rc == 0)
+        rc = dgm__dnnl_check(dnnl_primitive_desc_create(&pd, &md, attr,
+                                                        dgm__dnnl_engine(),
+                                                        NULL),
+                             "matmul pd");
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (rc < 0)
+        return rc;
+    gemm_prim *p = calloc(1, sizeof *p);
+    if (!p) {
+        dnnl_primitive_desc_destroy(pd);
+        return dgm_error(DGM_ENOMEM, "matmul: out of memory");
+    }
+    dgm__count_heap_alloc();
+    rc = dgm__dnnl_check(dnnl_primitive_create(&p->prim, pd), "matmul");
+    dnnl_primitive_desc_destroy(pd);
+    if (rc == 0)
+        rc = dgm__dnnl_memory(&p->src, &smd, NULL);
+    if (rc == 0)
+        rc = dgm__dnnl_memory(&p->wei, &wmd, NULL);
+    if (rc == 0)
+        rc = dgm__dnnl_memory(&p->dst, &dmd, NULL);
+    if (rc == 0 && d->bias)
+        rc = dgm__dnnl_memory(&p->bias, &bmd, NULL);
+    if (rc < 0) {
+        gemm_prim_destroy(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static int gemm(const dgm_graph *g, const gemm_desc *d, float *dst,
+                const float *x, const float *y, const float *bias)
+{
+    if (!dgm__use_dnnl(g) || d->m * d->n * d->k <= DGM__GEMM_SMALL) {
+        gemm_ref(d, dst, x, y, bias);
+        return 0;
+    }
+    gemm_desc key;
+    memset(&key, 0, sizeof key);
+    key = *d;
+    gemm_prim *p = dgm__dnnl_cache_get(&key, sizeof key);
+    if (!p) {
+        int rc = gemm_prim_make(d, &p);
+        if (rc == 0)
+            rc = dgm__dnnl_cache_put(&key, sizeof key, p, gemm_prim_destroy);
+        if (rc < 0)
+            return rc;
+    }
+    dnnl_memory_set_data_handle(p->src, (void *)x);
+    dnnl_memory_set_data_handle(p->wei, (void *)y);
+    dnnl_memory_set_data_handle(p->dst, dst);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->src},
+                               {DNNL_ARG_WEIGHTS, p->wei},
+                               {DNNL_ARG_DST, p->dst},
+                               {DNNL_ARG_BIAS, p->bias}};
+    if (p->bias)
+        dnnl_memory_set_data_handle(p->bias, (void *)bias);
+    int rc = dgm__dnnl_check(dnnl_primitive_execute(p->prim,
+                                                    dgm__dnnl_stream(),
+                                                    p->bias ? 4 : 3, args),
+                             "matmul");
+    return rc;
+}
+
+static float *f32(const dgm_tensor *t) { return (float *)t->data; }
+
+/* x, w and b must be contiguous for the kernels; views get a copy. */
+static dgm_var *dense_input(dgm_graph *g, dgm_var *v)
+{
+    return v && !dgm_tensor_is_contiguous(dgm_value(v)) ? dgm_contiguous(g, v)
+                                                         : v;
+}
+
+/* ---- linear ------------------------------------------------------------ */
+
+/* attr.i: [0] rows N, [1] in, [2] out */
+static int linear_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_var *x = node->in[0], *w = node->in[1];
+    dgm_var *b = node->n_in > 2 ? node->in[2] : NULL;
+    int64_t N = node->attr.i[0], I = node->attr.i[1], O = node->attr.i[2];
+    const float *dy = f32(node->grad);
+    dgm_tensor *dx = dgm__grad_buf(g, x), *dw = dgm__grad_buf(g, w);
+    dgm_tensor *db = b ? dgm__grad_buf(g, b) : NULL;
+    int rc = 0;
+    if (dx) { /* dx [N, I] += dy [N, O] @ w [O, I] */
+        gemm_desc d = {1, N, I, O, 0, 0, 1, 0};
+        rc = gemm(g, &d, f32(dx), dy, f32(dgm_value(w)), NULL);
+    }
+    if (rc == 0 && dw) { /* dw [O, I] += dy^T [O, N] @ x [N, I] */
+        gemm_desc d = {1, O, I, N, 1, 0, 1, 0};
+        rc = gemm(g, &d, f32(dw), dy, f32(dgm_value(x)), NULL);
+    }
+    if (rc == 0 && db) {
+        float *s = f32(db);
+        for (int64_t i = 0; i < N; i++) {
+            const float *r = dy + i * O;
+            for (int64_t o = 0; o < O; o++)
+                s[o] += r[o];
+        }
+    }
+    return rc;
+}
+
+static const dgm__op op_linear = {"linear", linear_backward};
+
+dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
+{
+    if (!x || !w)
+        return NULL;
+    const dgm_tensor *xv = dgm_value(x), *wv = dgm_value(w);
+    const dgm_tensor *bv = b ? dgm_value(b) : NULL;
+    char s1[96], s2[96], s3[96];
+    if (xv->dtype != DGM_F32 || wv->dtype != DGM_F32 ||
+        (bv && bv->dtype != DGM_F32))
+        return dgm__fail_null(g, DGM_EDTYPE,
+                              "linear: x %s, w %s: f32 only",
+                              dgm_tensor_describe(xv, s1, sizeof s1),
+                              dgm_tensor_describe(wv, s2, sizeof s2));
+    if (xv->ndim < 1 || wv->ndim != 2 || xv->shape[xv->ndim - 1] != wv->shape[1] ||
+        (bv && (bv->ndim != 1 || bv->shape[0] != wv->shape[0])) ||
+        dgm_tensor_numel(xv) == 0 || wv->shape[0] == 0)
+        return dgm__fail_null(
+            g, DGM_ESHAPE,
+            "linear: x %s, w %s%s%s do not fit (x [..., in], w [out, in], "
+            "b [out])",
+            dgm_tensor_describe(xv, s1, sizeof s1),
+            dgm_tensor_describe(wv, s2, sizeof s2), bv ? ", b " : "",
+            bv ? dgm_tensor_describe(bv, s3, sizeof s3) : "");
+    x = dense_input(g, x);
+    w = dense_input(g, w);
+    b = dense_input(g, b);
+    if (!x || !w || (bv && !b))
+        return NULL;
+    int64_t I = wv->shape[1], O = wv->shape[0];
+    int64_t N = dgm_tensor_numel(dgm_value(x)) / I;
+    int64_t shape[DGM_MAX_DIMS];
+    memcpy(shape, xv->shape, sizeof(int64_t) * (size_t)xv->ndim);
+    shape[xv->ndim - 1] = O;
+    dgm_tensor *y = dgm__alloc(g, DGM_F32, xv->ndim, shape);
+    if (!y)
+        return NULL;
+    gemm_desc d = {1, N, O, I, 0, 1, 0, b != NULL};
+    if (gemm(g, &d, f32(y), f32(dgm_value(x)), f32(dgm_value(w)),
+             b ? f32(dgm_value(b)) : NULL) < 0)
+        return dgm__fail_null(g, dgm_last_code(), "linear: %s",
+                              dgm_last_error());
+    dgm_var *ins[3] = {x, w, b};
+    dgm_var *out = dgm__node(g, &op_linear, y, ins, b ? 3 : 2);
+    if (out) {
+        out->attr.i[0] = N;
+        out->attr.i[1] = I;
+        out->attr.i[2] = O;
+    }
+    return out;
+}
+
+/* ---- matmul ------------------------------------------------------------ */
+
+/* attr.i: [0] batch, [1] M, [2] P, [3] K, [4] ta, [5] tb,
+ * [6] a batched, [7] b batched */
+static int mm_backward(dgm_graph *g, dgm_var *node)
+{
+    int64_t B = node->attr.i[0], M = node->attr.i[1], P = node->attr.i[2],
+            K = node->attr.i[3];
+    int ta = (int)node->attr.i[4], tb = (int)node->attr.i[5];
+    bool ab = node->attr.i[6], bb = node->attr.i[7];
+    dgm_var *a = node->in[0], *b = node->in[1];
+    const float *dc = f32(node->grad), *av = f32(dgm_value(a)),
+                *bv = f32(dgm_value(b));
+    dgm_tensor *da = dgm__grad_buf(g, a), *db = dgm__grad_buf(g, b);
+    int rc = 0;
+    /* A side without batch dims is shared by every batch: its gradient is
+     * the sum over batches, which accumulating batch by batch gives. */
+    for (int64_t i = 0; i < B && rc == 0; i++) {
+        const float *dci = dc + i * M * P;
+        const float *ai = av + (ab ? i * M * K : 0);
+        const float *bi = bv + (bb ? i * K * P : 0);
+        if (da) {
+            float *dai = f32(da) + (ab ? i * M * K : 0);
+            if (!ta) { /* dA [M,K] += dC [M,P] @ op(B)^T [P,K] */
+                gemm_desc d = {1, M, K, P, 0, !tb, 1, 0};
+                rc = gemm(g, &d, dai, dci, bi, NULL);
+            } else { /* dA [K,M] += op(B) [K,P] @ dC^T [P,M] */
+                gemm_desc d = {1, K, M, P, tb, 1, 1, 0};
+                rc = gemm(g, &d, dai, bi, dci, NULL);
+            }
+        }
+        if (db && rc == 0) {
+            float *dbi = f32(db) + (bb ? i * K * P : 0);
+            if (!tb) { /* dB [K,P] += op(A)^T [K,M] @ dC [M,P] */
+                gemm_desc d = {1, K, P, M, !ta, 0, 1, 0};
+                rc = gemm(g, &d, dbi, ai, dci, NULL);
+            } else { /* dB [P,K] += dC^T [P,M] @ op(A) [M,K] */
+                gemm_desc d = {1, P, K, M, 1, ta, 1, 0};
+                rc = gemm(g, &d, dbi, dci, ai, NULL);
+            }
+        }
+    }
+    return rc;
+}
+
+static const dgm__op op_matmul = {"matmul", mm_backward};
+
+dgm_var *dgm_matmul(dgm_graph *g, dgm_var *a, dgm_var *b, bool trans_a,
+                    bool trans_b)
+{
+    if (!a || !b)
+        return NULL;
+    const dgm_tensor *at = dgm_value(a), *bt = dgm_value(b);
+    char s1[96], s2[96];
+    if (at->dtype != DGM_F32 || bt->dtype != DGM_F32)
+        return dgm__fail_null(g, DGM_EDTYPE, "matmul: a %s, b %s: f32 only",
+                              dgm_tensor_describe(at, s1, sizeof s1),
+                              dgm_tensor_describe(bt, s2, sizeof s2));
+    bool ok = at->ndim >= 2 && bt->ndim >= 2;
+    int64_t M = 0, K = 0, K2 = 0, P = 0;
+    if (ok) {
+        M = at->shape[at->ndim - (trans_a ? 1 : 2)];
+        K = at->shape[at->ndim - (trans_a ? 2 : 1)];
+        K2 = bt->shape[bt->ndim - (trans_b ? 1 : 2)];
+        P = bt->shape[bt->ndim - (trans_b ? 2 : 1)];
+        ok = K == K2 && M > 0 && K > 0 && P > 0;
+    }
+    /* Batch dims: equal, or one side has none. */
+    int abd = at->ndim - 2, bbd = bt->ndim - 2;
+    if (ok && abd > 0 && bbd > 0)
+        ok = abd == bbd && !memcmp(at->shape, bt->shape,
+                                   sizeof(int64_t) * (size_t)abd);
+    if (!ok)
+        return dgm__fail_null(
+            g, DGM_ESHAPE,
+            "matmul: a %s%s and b %s%s do not multiply (batch dims must be "
+            "equal or absent on one side)",
+            dgm_tensor_describe(at, s1, sizeof s1), trans_a ? "^T" : "",
+            dgm_tensor_describe(bt, s2, sizeof s2), trans_b ? "^T" : "");
+    a = dense_input(g, a);
+    b = dense_input(g, b);
+    if (!a || !b)
+        return NULL;
+    const dgm_tensor *lead = abd > 0 ? at : bt;
+    int nb = abd > 0 ? abd : bbd;
+    int64_t B = 1, shape[DGM_MAX_DIMS];
+    for (int i = 0; i < nb; i++)
+        B *= (shape[i] = lead->shape[i]);
+    shape[nb] = M;
+    shape[nb + 1] = P;
+    dgm_tensor *c = dgm__alloc(g, DGM_F32, nb + 2, shape);
+    if (!c)
+        return NULL;
+    const float *av = f32(dgm_value(a)), *bv = f32(dgm_value(b));
+    gemm_desc d = {1, M, P, K, trans_a, trans_b, 0, 0};
+    int rc = 0;
+    if (abd > 0 && bbd > 0) {
+        d.batch = B;
+        rc = gemm(g, &d, f32(c), av, bv, NULL);
+    } else if (abd == 0 && bbd == 0) {
+        rc = gemm(g, &d, f32(c), av, bv, NULL);
+    } else if (abd > 0 && !trans_a) {
+        /* [B, M, K] @ [K, P]: one GEMM with M' = B * M. */
+        d.m = B * M;
+        rc = gemm(g, &d, f32(c), av, bv, NULL);
+    } else {
+        for (int64_t i = 0; i < B && rc == 0; i++)
+            rc = gemm(g, &d, f32(c) + i * M * P,
+                      av + (abd > 0 ? i * M * K : 0),
+                      bv + (bbd > 0 ? i * K * P : 0), NULL);
+    }
+    if (rc < 0)
+        return dgm__fail_null(g, rc, "matmul: %s", dgm_last_error());
+    dgm_var *ins[2] = {a, b};
+    dgm_var *out = dgm__node(g, &op_matmul, c, ins, 2);
+    if (out) {
+        int64_t attr[8] = {B, M, P, K, trans_a, trans_b, abd > 0, bbd > 0};
+        memcpy(out->attr.i, attr, sizeof attr);
+    }
+    return out;
+}
