@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "graph_internal.h"
+#include "vmath.h"
 
 #define PAR_MIN 32768
 
@@ -36,15 +37,15 @@ static void bce_fwd(float *y, const float *l, const float *t, int64_t n)
 {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++)
-        y[i] = fmaxf(l[i], 0.0f) - l[i] * t[i] + log1pf(expf(-fabsf(l[i])));
+        y[i] = fmaxf(l[i], 0.0f) - l[i] * t[i] + log1p_k(exp_k(-fabsf(l[i])));
 }
 
-static float sigmoidf_stable(float x)
+static inline float sigmoidf_stable(float x)
 {
-    if (x >= 0.0f)
-        return 1.0f / (1.0f + expf(-x));
-    const float e = expf(x);
-    return e / (1.0f + e);
+    /* exp of -|x| never overflows; select instead of branch so the loop
+     * vectorises. */
+    const float e = exp_k(-fabsf(x)), r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
 }
 
 /* dl += dy * (sigmoid(l) - t); dt += dy * (-l). Either may be NULL. */

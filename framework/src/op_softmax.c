@@ -10,6 +10,7 @@
 
 #include "dnnl_util.h"
 #include "graph_internal.h"
+#include "vmath.h"
 
 /* Let GCC if-convert float compares (NaN traps are never enabled here), so
  * the exp_k loops below vectorise. */
@@ -41,43 +42,6 @@ typedef struct sm_geom {
     int64_t outer, c, inner;
 } sm_geom;
 
-/* exp for the kernels: Cephes' expf polynomial (about 1 ulp on its range)
- * written so that loops over it vectorise, which glibc's expf does not
- * without -ffast-math (with row_max below, the C forward went from 3300
- * to ~900 us at [2048, 256]). Max error 1.3 ulp on [-87, 88.5]; below
- * -87.34 it returns 0 (denormals dropped), above 88.72 inf, NaN stays. */
-static inline float exp_k(float x)
-{
-    const float lo = -87.33654f, hi = 88.72283f;
-    float xc =
-        x > lo ? x : lo; /* NaN -> lo: the int cast below stays defined */
-    xc = xc < hi ? xc : hi;
-    /* n = round(x / ln 2) by the 1.5 * 2^23 trick, r = x - n ln 2 */
-    float n = xc * 1.44269504088896341f + 12582912.0f;
-    n -= 12582912.0f;
-    float r = xc - n * 0.693359375f;
-    r -= n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* 2^n as 2^h * 2^(n-h), h = n/2: both halves are normal floats for
-     * every n in [-126, 128], so neither end of the range is lost */
-    const int32_t ni = (int32_t)n, h = ni >> 1;
-    union {
-        int32_t i;
-        float f;
-    } u1, u2;
-    u1.i = (h + 127) << 23;
-    u2.i = (ni - h + 127) << 23;
-    float y = p * u1.f * u2.f;
-    y = x < lo ? 0.0f : y;
-    y = x > hi ? INFINITY : y;
-    return x == x ? y : x;
-}
 
 /* ====================================================================== */
 /* Reference kernels                                                      */

@@ -768,6 +768,25 @@ int dgm_tensor_fill(dgm_tensor *t, double value)
     size_t es = dgm_dtype_size(t->dtype);
     unsigned char one[8];
     store(t->dtype, one, value);
+    /* The hot cases (zeroing gradients each step, f32 constants) as plain
+     * loops the compiler turns into memset / vector stores. */
+    if (dgm_tensor_is_contiguous(t)) {
+        int64_t n = dgm_tensor_numel(t);
+        bool zero = true;
+        for (size_t b = 0; b < es; b++)
+            zero &= one[b] == 0;
+        if (zero) {
+            memset(t->data, 0, (size_t)n * es);
+            return 0;
+        }
+        if (t->dtype == DGM_F32) {
+            float v, *f = t->data;
+            memcpy(&v, one, sizeof v);
+            for (int64_t i = 0; i < n; i++)
+                f[i] = v;
+            return 0;
+        }
+    }
     int64_t sh[DGM_MAX_DIMS], st[DGM_MAX_DIMS], unused[DGM_MAX_DIMS];
     int nd = coalesce(t, NULL, sh, st, unused);
     int64_t idx[DGM_MAX_DIMS] = {0};
