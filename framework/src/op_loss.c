@@ -37,7 +37,8 @@ static void bce_fwd(float *y, const float *l, const float *t, int64_t n)
 {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++)
-        y[i] = fmaxf(l[i], 0.0f) - l[i] * t[i] + log1p_k(exp_k(-fabsf(l[i])));
+        y[i] = (l[i] > 0.0f ? l[i] : 0.0f) - l[i] * t[i] +
+               log1p_k(exp_k(-fabsf(l[i]))); /* not fmaxf: it stays scalar */
 }
 
 static inline float sigmoidf_stable(float x)
@@ -52,11 +53,14 @@ static inline float sigmoidf_stable(float x)
 static void bce_bwd(float *dl, float *dt, const float *dy, const float *l,
                     const float *t, int64_t n)
 {
+    if (dl) {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        if (dl)
+        for (int64_t i = 0; i < n; i++)
             dl[i] += dy[i] * (sigmoidf_stable(l[i]) - t[i]);
-        if (dt)
+    }
+    if (dt) {
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (int64_t i = 0; i < n; i++)
             dt[i] -= dy[i] * l[i];
     }
 }

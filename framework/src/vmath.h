@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* exp for the kernels: Cephes' expf polynomial (about 1 ulp on its range)
  * written so that loops over it vectorise, which glibc's expf does not
@@ -33,13 +34,12 @@ static inline float exp_k(float x)
     /* 2^n as 2^h * 2^(n-h), h = n/2: both halves are normal floats for
      * every n in [-126, 128], so neither end of the range is lost */
     const int32_t ni = (int32_t)n, h = ni >> 1;
-    union {
-        int32_t i;
-        float f;
-    } u1, u2;
-    u1.i = (h + 127) << 23;
-    u2.i = (ni - h + 127) << 23;
-    float y = p * u1.f * u2.f;
+    /* memcpy, not a union: GCC vectorises the bit cast only this way */
+    const int32_t b1 = (h + 127) << 23, b2 = (ni - h + 127) << 23;
+    float f1, f2;
+    memcpy(&f1, &b1, sizeof f1);
+    memcpy(&f2, &b2, sizeof f2);
+    float y = p * f1 * f2;
     y = x < lo ? 0.0f : y;
     y = x > hi ? INFINITY : y;
     return x == x ? y : x;
@@ -50,7 +50,9 @@ static inline float exp_k(float x)
  * to s^13 is within 2e-8 relative; no cancellation for tiny u. */
 static inline float log1p_k(float u)
 {
-    float s = u / (2.0f + u), s2 = s * s;
+    /* s*s of a tiny s is a denormal, which costs ~100x per operation on
+     * x86: square a clamped copy (the series is 1 there anyway). */
+    float s = u / (2.0f + u), sc = s > 1e-15f ? s : 1e-15f, s2 = sc * sc;
     float p = 1.0f / 13.0f;
     p = p * s2 + 1.0f / 11.0f;
     p = p * s2 + 1.0f / 9.0f;
