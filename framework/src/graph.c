@@ -164,6 +164,22 @@ dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
     return t;
 }
 
+dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
+                              const int64_t *shape)
+{
+    dgm_tensor *t = dgm__arena_alloc(g, sizeof *t);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    dgm_contiguous_strides(ndim, shape, t->strides);
+    t->data = dgm__arena_alloc(g, (size_t)dgm_shape_numel(ndim, shape) *
+                                      dgm_dtype_size(dtype));
+    return t->data ? t : NULL;
+}
+
 dgm_tensor *dgm__view(dgm_graph *g, const dgm_tensor *base)
 {
     dgm_tensor *t = dgm__arena_alloc(g, sizeof *t);

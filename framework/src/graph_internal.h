@@ -58,6 +58,10 @@ struct dgm_var {
  * status and returns NULL when out of memory. */
 dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
                        const int64_t *shape);
+/* Same, but the data is left uninitialised: for outputs a kernel writes
+ * in full (saves a memset per op per step). */
+dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
+                              const int64_t *shape);
 /* Uninitialised memory in the arena (64-byte aligned). */
 void *dgm__arena_alloc(dgm_graph *g, size_t bytes);
 /* A tensor struct in the arena describing a view of `base` (same storage,

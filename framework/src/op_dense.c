@@ -254,7 +254,7 @@ dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
     int64_t shape[DGM_MAX_DIMS];
     memcpy(shape, xv->shape, sizeof(int64_t) * (size_t)xv->ndim);
     shape[xv->ndim - 1] = O;
-    dgm_tensor *y = dgm__alloc(g, DGM_F32, xv->ndim, shape);
+    dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, xv->ndim, shape);
     if (!y)
         return NULL;
     gemm_desc d = {1, N, O, I, 0, 1, 0, b != NULL};
@@ -362,7 +362,7 @@ dgm_var *dgm_matmul(dgm_graph *g, dgm_var *a, dgm_var *b, bool trans_a,
         B *= (shape[i] = lead->shape[i]);
     shape[nb] = M;
     shape[nb + 1] = P;
-    dgm_tensor *c = dgm__alloc(g, DGM_F32, nb + 2, shape);
+    dgm_tensor *c = dgm__alloc_uninit(g, DGM_F32, nb + 2, shape);
     if (!c)
         return NULL;
     const float *av = f32(dgm_value(a)), *bv = f32(dgm_value(b));

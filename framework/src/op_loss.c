@@ -104,7 +104,7 @@ dgm_var *dgm_bce_with_logits(dgm_graph *g, dgm_var *logits, dgm_var *target)
     dgm_tensor *l = contig(g, logits->value), *t = contig(g, target->value);
     if (!l || !t)
         return NULL;
-    dgm_tensor *y = dgm__alloc(g, DGM_F32, l->ndim, l->shape);
+    dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, l->ndim, l->shape);
     if (!y)
         return NULL;
     bce_fwd(dgm_tensor_f32(y), dgm_tensor_f32(l), dgm_tensor_f32(t),

@@ -343,13 +343,18 @@ static int ds_get(void *self, dgm_split split, const int64_t *idx,
         if (batch->x) {
             const uint8_t *src = (const uint8_t *)s->images->data + row * plane;
             float *dst = dgm_tensor_f32(batch->x) + i * plane;
-            for (int64_t k = 0; k < plane; k++) {
-                float p = src[k] * (1.0f / 255.0f);
-                if (d->binarize == BIN_DYNAMIC)
-                    p = dgm_rng_uniform(rng) < p ? 1.0f : 0.0f;
-                else if (d->binarize == BIN_THRESHOLD)
-                    p = p > 0.5f ? 1.0f : 0.0f;
-                dst[k] = lo + span * p;
+            /* One loop per mode, so the common one vectorises. */
+            if (d->binarize == BIN_DYNAMIC) {
+                for (int64_t k = 0; k < plane; k++) {
+                    float p = src[k] * (1.0f / 255.0f);
+                    dst[k] = lo + span * (dgm_rng_uniform(rng) < p);
+                }
+            } else if (d->binarize == BIN_THRESHOLD) {
+                for (int64_t k = 0; k < plane; k++)
+                    dst[k] = lo + span * (src[k] * (1.0f / 255.0f) > 0.5f);
+            } else {
+                for (int64_t k = 0; k < plane; k++)
+                    dst[k] = lo + span * (src[k] * (1.0f / 255.0f));
             }
         }
         if (batch->y)
