@@ -76,7 +76,7 @@ static void ref_forward(ekind k, float a, float b, int64_t n, float *y,
 {
     int64_t i;
 #define LOOP(expr)                                                          \
-    _Pragma("omp parallel for simd if (n > 65536) schedule(static)")       \
+    _Pragma("omp parallel for simd if (n > 16384) schedule(static)")       \
     for (i = 0; i < n; i++) {                                               \
         const float v = x[i];                                               \
         y[i] = (expr);                                                      \
@@ -109,7 +109,7 @@ static void ref_backward(ekind k, bool use_dst, float a, float b, int64_t n,
 {
     int64_t i;
 #define LOOP(expr)                                                          \
-    _Pragma("omp parallel for simd if (n > 65536) schedule(static)")       \
+    _Pragma("omp parallel for simd if (n > 16384) schedule(static)")       \
     for (i = 0; i < n; i++) {                                               \
         const float v = s[i], d = dy[i];                                   \
         (void)v;                                                            \
@@ -354,7 +354,7 @@ static int eltwise_backward(dgm_graph *g, dgm_var *node)
         return rc;
     if (!fresh) {
         float *gp = gx->data;
-#pragma omp parallel for simd if (n > 65536) schedule(static)
+#pragma omp parallel for simd if (n > 16384) schedule(static)
         for (int64_t i = 0; i < n; i++)
             gp[i] += out[i];
     }
