@@ -92,7 +92,11 @@ static const double CE_GRAD[15] = {
 /* Helpers                                                                */
 /* ====================================================================== */
 
-static dgm_tensor *tens(int ndim, const int64_t *shape, const double *v)
+/* noinline: inlined at -O3 into callers with small arrays, GCC 12 warns
+ * (falsely) that it may read past them. */
+__attribute__((noinline)) static dgm_tensor *tens(int ndim,
+                                                 const int64_t *shape,
+                                                 const double *v)
 {
     dgm_tensor *t = dgm_tensor_new(DGM_F32, ndim, shape);
     ck_assert_ptr_nonnull(t);
