@@ -1,0 +1,188 @@
+/* bench_dense.c - forward+backward time and GFLOP/s of dgm's linear,
+ * matmul and elementwise ops at the VAE's shapes, the machine's FP32 peak,
+ * the per-op overhead of the graph (dispatch, tape, arena), and PyTorch's
+ * figure beside each when bench/torch_dense.py's output is given.
+ *
+ *   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+ *       /usr/bin/python3 bench/torch_dense.py > /tmp/torch_dense.txt
+ *   build/bin/bench_dense [/tmp/torch_dense.txt]
+ *
+ * Each case times op + sum_all + backward, 2 threads, median of 50. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dgm/dgm.h"
+
+typedef struct bcase {
+    const char *name;
+    int kind; /* 0 linear, 1 matmul a@b^T batched, 2 relu, 3 sigmoid */
+    int64_t n, in, out, batch;
+} bcase;
+
+static const bcase CASES[] = {
+    {"vae.fc1 linear [128,784]->400", 0, 128, 784, 400, 0},
+    {"vae.mu linear [128,400]->20", 0, 128, 400, 20, 0},
+    {"vae.fc3 linear [128,20]->400", 0, 128, 20, 400, 0},
+    {"vae.fc4 linear [128,400]->784", 0, 128, 400, 784, 0},
+    {"attn matmul [32x4,64,32]@^T", 1, 64, 32, 64, 128},
+    {"relu [128,400]", 2, 128, 400, 0, 0},
+    {"sigmoid [128,784]", 3, 128, 784, 0, 0},
+};
+#define N_CASES (int)(sizeof CASES / sizeof CASES[0])
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double flops(const bcase *c)
+{
+    switch (c->kind) {
+    case 0: /* forward + two backward GEMMs */
+        return 3.0 * 2.0 * (double)(c->n * c->in * c->out);
+    case 1:
+        return 3.0 * 2.0 * (double)(c->batch * c->n * c->in * c->out);
+    default:
+        return 0;
+    }
+}
+
+static dgm_tensor *rand_tensor(dgm_rng *r, int nd, const int64_t *shape)
+{
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, nd, shape);
+    dgm_init_normal(t, r, 0.0f, 0.5f);
+    return t;
+}
+
+/* One timed iteration: build, sum, backward; returns seconds. */
+static double run(dgm_graph *g, const bcase *c, dgm_tensor *const *t)
+{
+    double t0 = now();
+    dgm_graph_reset(g);
+    dgm_var *y = NULL;
+    dgm_var *a = dgm_leaf(g, t[0], c->kind != 0);
+    switch (c->kind) {
+    case 0:
+        y = dgm_linear(g, a, dgm_leaf(g, t[1], true), dgm_leaf(g, t[2], true));
+        break;
+    case 1:
+        y = dgm_matmul(g, a, dgm_leaf(g, t[1], true), false, true);
+        break;
+    case 2:
+        y = dgm_relu(g, a);
+        break;
+    default:
+        y = dgm_sigmoid(g, a);
+    }
+    if (!y || dgm_backward(g, dgm_sum_all(g, y)) < 0) {
+        fprintf(stderr, "%s: %s\n", c->name, dgm_last_error());
+        exit(1);
+    }
+    return now() - t0;
+}
+
+static double torch_ms(const char *file, const char *name)
+{
+    FILE *f = file ? fopen(file, "r") : NULL;
+    char line[512];
+    double ms = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (tab && (size_t)(tab - line) == strlen(name) &&
+            !strncmp(line, name, strlen(name)))
+            ms = atof(tab + 1);
+    }
+    if (f)
+        fclose(f);
+    return ms;
+}
+
+static double peak_gflops(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    double mhz = 0;
+    int avx512 = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (!mhz && !strncmp(line, "cpu MHz", 7))
+            mhz = atof(strchr(line, ':') + 1);
+        if (!strncmp(line, "flags", 5) && strstr(line, " avx512f"))
+            avx512 = 1;
+    }
+    if (f)
+        fclose(f);
+    /* 2 cores x 2 FMA units x lanes x 2 flops x clock */
+    return 2.0 * 2.0 * (avx512 ? 16 : 8) * 2.0 * mhz / 1000.0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *torch = argc > 1 ? argv[1] : NULL;
+    dgm_set_threads(2);
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    dgm_graph *g = dgm_graph_new();
+    printf("FP32 peak (2 cores, FMA, clock from /proc/cpuinfo): %.0f GFLOP/s\n",
+           peak_gflops());
+    printf("%-32s %10s %9s %10s %9s %7s\n", "case (fwd+bwd)", "dgm ms",
+           "GFLOP/s", "torch ms", "GFLOP/s", "ratio");
+    for (int i = 0; i < N_CASES; i++) {
+        const bcase *c = &CASES[i];
+        dgm_tensor *t[3] = {NULL, NULL, NULL};
+        if (c->kind == 0) {
+            t[0] = rand_tensor(&r, 2, (int64_t[]){c->n, c->in});
+            t[1] = rand_tensor(&r, 2, (int64_t[]){c->out, c->in});
+            t[2] = rand_tensor(&r, 1, (int64_t[]){c->out});
+        } else if (c->kind == 1) {
+            t[0] = rand_tensor(&r, 3, (int64_t[]){c->batch, c->n, c->in});
+            t[1] = rand_tensor(&r, 3, (int64_t[]){c->batch, c->out, c->in});
+        } else {
+            t[0] = rand_tensor(&r, 2, (int64_t[]){c->n, c->in});
+        }
+        double ts[50];
+        for (int w = 0; w < 5; w++)
+            run(g, c, t);
+        for (int k = 0; k < 50; k++)
+            ts[k] = run(g, c, t);
+        qsort(ts, 50, sizeof ts[0], cmp);
+        double ms = ts[25] * 1e3, tm = torch_ms(torch, c->name);
+        double fl = flops(c);
+        printf("%-32s %10.3f %9.1f", c->name, ms, fl ? fl / ms / 1e6 : 0.0);
+        if (tm > 0)
+            printf(" %10.3f %9.1f %6.2fx\n", tm, fl ? fl / tm / 1e6 : 0.0,
+                   tm / ms);
+        else
+            printf(" %10s %9s %7s\n", "-", "-", "-");
+        for (int k = 0; k < 3; k++)
+            dgm_tensor_free(t[k]);
+    }
+    /* The graph's own cost per op: a 1-element op chain, forward and
+     * backward, divided by the ops it records. */
+    dgm_tensor *s = dgm_tensor_new(DGM_F32, 1, (int64_t[]){1});
+    double best = 1e9;
+    for (int rep = 0; rep < 200; rep++) {
+        double t0 = now();
+        dgm_graph_reset(g);
+        dgm_var *x = dgm_leaf(g, s, true);
+        for (int k = 0; k < 100; k++)
+            x = dgm_affine(g, x, 1.0f, 0.0f);
+        dgm_backward(g, dgm_sum_all(g, x));
+        double dt = (now() - t0) / 101.0;
+        best = dt < best ? dt : best;
+    }
+    printf("graph overhead per op (1 element, forward + backward): %.2f us\n",
+           best * 1e6);
+    dgm_tensor_free(s);
+    dgm_graph_free(g);
+    return 0;
+}

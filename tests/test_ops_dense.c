@@ -1,0 +1,329 @@
+/* test_ops_dense.c - linear and matmul: finite-difference gradients,
+ * oneDNN against the C reference, shape errors, a small MLP trained on
+ * both backends, and a steady-state step that allocates nothing. */
+#include <check.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+#include "gradcheck.h"
+
+/* ---- builders ---------------------------------------------------------- */
+
+typedef struct lin_ctx {
+    bool bias, transpose_x; /* x given as [in, N] and transposed (a view) */
+} lin_ctx;
+
+static dgm_var *build_linear(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    lin_ctx *c = vctx;
+    dgm_var *x = c->transpose_x ? dgm_transpose(g, l[0], 0, 1) : l[0];
+    return dgm_linear(g, x, l[1], c->bias ? l[2] : NULL);
+}
+
+typedef struct mm_ctx {
+    bool ta, tb;
+} mm_ctx;
+
+static dgm_var *build_matmul(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    mm_ctx *c = vctx;
+    return dgm_matmul(g, l[0], l[1], c->ta, c->tb);
+}
+
+/* The same weight used twice: its gradient must accumulate both uses. */
+static dgm_var *build_shared(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    return dgm_add(g, dgm_linear(g, l[0], l[1], l[2]),
+                   dgm_tanh(g, dgm_linear(g, l[3], l[1], NULL)));
+}
+
+static void check_linear(int64_t n, int64_t in, int64_t out, bool bias,
+                         bool tx, uint64_t seed)
+{
+    lin_ctx c = {bias, tx};
+    int64_t xs[2] = {tx ? in : n, tx ? n : in}, ws[2] = {out, in},
+            bs[1] = {out};
+    dgm_tensor *t[3] = {gc_randn(2, xs, seed), gc_randn(2, ws, seed + 1),
+                        gc_randn(1, bs, seed + 2)};
+    bool need[3] = {true, true, true};
+    for (int b = 0; b < 2; b++) {
+        gc_result r = gc_gradcheck(build_linear, &c, bias ? 3 : 2, t, need,
+                                   b ? DGM_BACKEND_DNNL : DGM_BACKEND_REF,
+                                   1e-2, 2e-2, 2e-3);
+        ck_assert_msg(r.ok, "linear n=%lld in=%lld out=%lld bias=%d tx=%d "
+                            "backend %d: %s",
+                      (long long)n, (long long)in, (long long)out, bias, tx,
+                      b, gc_describe(&r));
+    }
+    for (int i = 0; i < 3; i++)
+        dgm_tensor_free(t[i]);
+}
+
+START_TEST(linear_gradients)
+{
+    check_linear(1, 3, 2, true, false, 1);   /* batch 1 */
+    check_linear(5, 7, 4, true, false, 10);
+    check_linear(5, 7, 4, false, false, 20); /* no bias */
+    check_linear(6, 5, 3, true, true, 30);   /* transposed view as x */
+    check_linear(20, 24, 18, true, false, 40); /* big enough for oneDNN */
+    for (int b = 0; b < 2; b++) {
+        int64_t n = b ? 20 : 3, in = b ? 24 : 4, out = b ? 18 : 5;
+        dgm_tensor *t[4] = {gc_randn(2, (int64_t[]){n, in}, 50),
+                            gc_randn(2, (int64_t[]){out, in}, 51),
+                            gc_randn(1, (int64_t[]){out}, 52),
+                            gc_randn(2, (int64_t[]){n, in}, 53)};
+        bool need[4] = {true, true, true, true};
+        gc_result r = gc_gradcheck(build_shared, NULL, 4, t, need,
+                                   b ? DGM_BACKEND_DNNL : DGM_BACKEND_REF,
+                                   1e-2, 2e-2, 2e-3);
+        ck_assert_msg(r.ok, "shared weight, backend %d: %s", b,
+                      gc_describe(&r));
+        for (int i = 0; i < 4; i++)
+            dgm_tensor_free(t[i]);
+    }
+}
+END_TEST
+
+static void check_matmul(int nd_a, const int64_t *as, int nd_b,
+                         const int64_t *bs, bool ta, bool tb, uint64_t seed)
+{
+    mm_ctx c = {ta, tb};
+    dgm_tensor *t[2] = {gc_randn(nd_a, as, seed), gc_randn(nd_b, bs, seed + 1)};
+    bool need[2] = {true, true};
+    for (int b = 0; b < 2; b++) {
+        gc_result r = gc_gradcheck(build_matmul, &c, 2, t, need,
+                                   b ? DGM_BACKEND_DNNL : DGM_BACKEND_REF,
+                                   1e-2, 2e-2, 2e-3);
+        ck_assert_msg(r.ok, "matmul ta=%d tb=%d backend %d: %s", ta, tb, b,
+                      gc_describe(&r));
+    }
+    dgm_tensor_free(t[0]);
+    dgm_tensor_free(t[1]);
+}
+
+START_TEST(matmul_gradients)
+{
+    /* [M, K] x [K, P] with every transpose combination */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int64_t as[2] = {ta ? 4 : 3, ta ? 3 : 4};
+            int64_t bs[2] = {tb ? 5 : 4, tb ? 4 : 5};
+            check_matmul(2, as, 2, bs, ta, tb, 100 + 10 * ta + tb);
+        }
+    /* batched, equal batch dims */
+    check_matmul(3, (int64_t[]){2, 3, 4}, 3, (int64_t[]){2, 4, 5}, false,
+                 false, 200);
+    check_matmul(4, (int64_t[]){2, 2, 4, 3}, 4, (int64_t[]){2, 2, 5, 4}, true,
+                 true, 210);
+    /* one side without batch dims: shared by every batch */
+    check_matmul(3, (int64_t[]){3, 2, 4}, 2, (int64_t[]){4, 5}, false, false,
+                 220);
+    check_matmul(3, (int64_t[]){3, 4, 2}, 2, (int64_t[]){5, 4}, true, true,
+                 230);
+    check_matmul(2, (int64_t[]){2, 4}, 3, (int64_t[]){3, 4, 5}, false, false,
+                 240);
+    /* batch 1, M = 1 */
+    check_matmul(3, (int64_t[]){1, 1, 6}, 3, (int64_t[]){1, 6, 2}, false,
+                 false, 250);
+}
+END_TEST
+
+START_TEST(backends_agree_at_real_sizes)
+{
+    lin_ctx lc = {true, false};
+    dgm_tensor *lt[3] = {gc_randn(2, (int64_t[]){128, 300}, 1),
+                         gc_randn(2, (int64_t[]){200, 300}, 2),
+                         gc_randn(1, (int64_t[]){200}, 3)};
+    bool need[3] = {true, true, true};
+    gc_result r = gc_compare_backends(build_linear, &lc, 3, lt, need, 1e-4,
+                                      1e-4);
+    ck_assert_msg(r.ok, "linear: %s", gc_describe(&r));
+    for (int i = 0; i < 3; i++)
+        dgm_tensor_free(lt[i]);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            mm_ctx mc = {ta, tb};
+            dgm_tensor *mt[2] = {
+                gc_randn(3, (int64_t[]){4, ta ? 50 : 40, ta ? 40 : 50}, 7),
+                gc_randn(3, (int64_t[]){4, tb ? 30 : 50, tb ? 50 : 30}, 8)};
+            r = gc_compare_backends(build_matmul, &mc, 2, mt, need, 1e-4,
+                                    1e-4);
+            ck_assert_msg(r.ok, "matmul ta=%d tb=%d: %s", ta, tb,
+                          gc_describe(&r));
+            dgm_tensor_free(mt[0]);
+            dgm_tensor_free(mt[1]);
+        }
+}
+END_TEST
+
+START_TEST(shape_errors_name_op_and_shapes)
+{
+    dgm_graph *g = dgm_graph_new();
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 2, (int64_t[]){4, 3});
+    dgm_tensor *w = dgm_tensor_new(DGM_F32, 2, (int64_t[]){5, 2});
+    dgm_tensor *b = dgm_tensor_new(DGM_F32, 1, (int64_t[]){4});
+    dgm_tensor *xi = dgm_tensor_new(DGM_I32, 2, (int64_t[]){4, 3});
+    dgm_var *y = dgm_linear(g, dgm_input(g, x), dgm_input(g, w), NULL);
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_int_eq(dgm_graph_status(g), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "linear") &&
+                      strstr(dgm_last_error(), "[4, 3]") &&
+                      strstr(dgm_last_error(), "[5, 2]"),
+                  "%s", dgm_last_error());
+    /* an error propagates as NULL without a new message */
+    ck_assert_ptr_null(dgm_relu(g, y));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "linear"));
+
+    dgm_graph_reset(g);
+    dgm_tensor *w2 = dgm_tensor_new(DGM_F32, 2, (int64_t[]){5, 3});
+    ck_assert_ptr_null(dgm_linear(g, dgm_input(g, x), dgm_input(g, w2),
+                                  dgm_input(g, b)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[4]"));
+    ck_assert_ptr_null(dgm_linear(g, dgm_input(g, xi), dgm_input(g, w2),
+                                  NULL));
+    ck_assert_int_eq(dgm_last_code(), DGM_EDTYPE);
+
+    ck_assert_ptr_null(dgm_matmul(g, dgm_input(g, x), dgm_input(g, w2), false,
+                                  false));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "matmul") &&
+                      strstr(dgm_last_error(), "[4, 3]") &&
+                      strstr(dgm_last_error(), "[5, 3]"),
+                  "%s", dgm_last_error());
+    /* batch dims that differ */
+    dgm_tensor *a3 = dgm_tensor_new(DGM_F32, 3, (int64_t[]){2, 4, 3});
+    dgm_tensor *b3 = dgm_tensor_new(DGM_F32, 3, (int64_t[]){3, 3, 4});
+    ck_assert_ptr_null(dgm_matmul(g, dgm_input(g, a3), dgm_input(g, b3),
+                                  false, false));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    dgm_tensor *t[] = {x, w, b, xi, w2, a3, b3};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        dgm_tensor_free(t[i]);
+    dgm_graph_free(g);
+}
+END_TEST
+
+/* A 2-layer MLP trained by plain SGD on fixed data; returns the params. */
+static dgm_params *train_mlp(dgm_backend backend, int steps)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_param *w1, *b1, *w2, *b2;
+    dgm_params_add(ps, "fc1.weight", DGM_ROLE_WEIGHT, 2, (int64_t[]){48, 64},
+                   &w1);
+    dgm_params_add(ps, "fc1.bias", DGM_ROLE_WEIGHT, 1, (int64_t[]){48}, &b1);
+    dgm_params_add(ps, "fc2.weight", DGM_ROLE_WEIGHT, 2, (int64_t[]){10, 48},
+                   &w2);
+    dgm_params_add(ps, "fc2.bias", DGM_ROLE_WEIGHT, 1, (int64_t[]){10}, &b2);
+    dgm_rng r;
+    dgm_rng_seed(&r, 5);
+    dgm_init_kaiming_uniform(w1->value, &r, 2.2360679775f);
+    dgm_init_kaiming_uniform(w2->value, &r, 2.2360679775f);
+    dgm_tensor *x = gc_randn(2, (int64_t[]){96, 64}, 11);
+    dgm_tensor *y = gc_randn(2, (int64_t[]){96, 10}, 12);
+    dgm_graph *g = dgm_graph_new();
+    dgm_graph_set_backend(g, backend);
+    for (int s = 0; s < steps; s++) {
+        dgm_graph_reset(g);
+        dgm_params_zero_grad(ps);
+        dgm_var *h = dgm_relu(g, dgm_linear(g, dgm_input(g, x),
+                                            dgm_param_var(g, w1),
+                                            dgm_param_var(g, b1)));
+        dgm_var *o = dgm_linear(g, h, dgm_param_var(g, w2),
+                                dgm_param_var(g, b2));
+        dgm_var *loss =
+            dgm_mean_all(g, dgm_square(g, dgm_sub(g, o, dgm_input(g, y))));
+        ck_assert_msg(loss && dgm_backward(g, loss) == 0, "%s",
+                      dgm_last_error());
+        for (int i = 0; i < dgm_params_count(ps); i++) {
+            dgm_param *p = dgm_params_at(ps, i);
+            float *v = dgm_tensor_f32(p->value), *gr = dgm_tensor_f32(p->grad);
+            for (int64_t k = 0; k < dgm_tensor_numel(p->value); k++)
+                v[k] -= 0.05f * gr[k];
+        }
+    }
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    return ps;
+}
+
+START_TEST(mlp_trains_alike_on_both_backends)
+{
+    dgm_params *a = train_mlp(DGM_BACKEND_REF, 8);
+    dgm_params *b = train_mlp(DGM_BACKEND_DNNL, 8);
+    for (int i = 0; i < dgm_params_count(a); i++) {
+        gc_result r = gc_compare_tensors(dgm_params_at(a, i)->value,
+                                         dgm_params_at(b, i)->value, 1e-4,
+                                         1e-5);
+        ck_assert_msg(r.ok, "%s: %s", dgm_params_at(a, i)->name,
+                      gc_describe(&r));
+    }
+    /* and training moved them: the two runs are not trivially equal */
+    dgm_params *c = train_mlp(DGM_BACKEND_DNNL, 0);
+    gc_result moved = gc_compare_tensors(dgm_params_at(b, 0)->value,
+                                         dgm_params_at(c, 0)->value, 0, 1e-6);
+    ck_assert(!moved.ok);
+    dgm_params_free(a);
+    dgm_params_free(b);
+    dgm_params_free(c);
+}
+END_TEST
+
+START_TEST(steady_state_step_allocates_nothing)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_param *w, *bias;
+    dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 2, (int64_t[]){64, 100}, &w);
+    dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, (int64_t[]){64}, &bias);
+    dgm_tensor *x = gc_randn(2, (int64_t[]){32, 100}, 3);
+    dgm_graph *g = dgm_graph_new();
+    uint64_t before = 0;
+    for (int s = 0; s < 4; s++) {
+        if (s == 3)
+            before = dgm_heap_allocations();
+        dgm_graph_reset(g);
+        dgm_var *h = dgm_relu(g, dgm_linear(g, dgm_input(g, x),
+                                            dgm_param_var(g, w),
+                                            dgm_param_var(g, bias)));
+        dgm_var *m = dgm_matmul(g, h, h, true, false); /* [64, 64] */
+        ck_assert_int_eq(dgm_backward(g, dgm_mean_all(g, m)), 0);
+    }
+    ck_assert_uint_eq(dgm_heap_allocations() - before, 0);
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_params_free(ps);
+}
+END_TEST
+
+static Suite *dense_suite(void)
+{
+    Suite *s = suite_create("ops_dense");
+    TCase *tc = tcase_create("gradients");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, linear_gradients);
+    tcase_add_test(tc, matmul_gradients);
+    suite_add_tcase(s, tc);
+    TCase *be = tcase_create("backends");
+    tcase_set_timeout(be, 120);
+    tcase_add_test(be, backends_agree_at_real_sizes);
+    tcase_add_test(be, mlp_trains_alike_on_both_backends);
+    suite_add_tcase(s, be);
+    TCase *er = tcase_create("errors");
+    tcase_add_test(er, shape_errors_name_op_and_shapes);
+    suite_add_tcase(s, er);
+    TCase *al = tcase_create("allocation");
+    tcase_add_test(al, steady_state_step_allocates_nothing);
+    suite_add_tcase(s, al);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(dense_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
