@@ -382,6 +382,52 @@ START_TEST(sample_command_writes_png)
 }
 END_TEST
 
+/* The same pipeline with convolutional blocks swapped in by overrides. */
+START_TEST(conv_vae_trains)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/conv", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --run-dir %s --quiet train.epochs=3 "
+                     "'model.encoder={plugin: conv_encoder, channels: [8, 16]}' "
+                     "'model.decoder={plugin: conv_decoder, channels: [16, 8]}'",
+                     root, dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    json_t *s = load_json(dir, "summary.json");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                     "completed");
+    double first = 0, last = 0;
+    char p[1400], line[4096];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    ck_assert(f != NULL);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        json_t *l = j ? json_object_get(j, "loss") : NULL;
+        if (l) {
+            if (n++ == 0)
+                first = json_real_value(l);
+            last = json_real_value(l);
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    ck_assert_int_eq(n, 24);
+    ck_assert_msg(last < 0.8 * first, "loss %g -> %g", first, last);
+    /* batch-norm statistics are buffers, saved with the parameters */
+    dgm_st_file *ck;
+    snprintf(p, sizeof p, "%s/checkpoints/last.safetensors", dir);
+    ck_assert_int_eq(dgm_st_open(&ck, p), 0);
+    int buffers = 0;
+    for (int i = 0; i < dgm_st_count(ck); i++)
+        buffers += strstr(dgm_st_name_at(ck, i), "running_mean") != NULL;
+    ck_assert_int_gt(buffers, 0);
+    dgm_st_close(ck);
+    json_decref(s);
+}
+END_TEST
+
 START_TEST(config_errors_name_the_place)
 {
     int rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml +model.latnt=3",
@@ -444,6 +490,7 @@ static Suite *run_suite(void)
     tcase_add_test(tc, checkpoint_read_by_python);
     tcase_add_test(tc, nan_loss_stops_run);
     tcase_add_test(tc, sample_command_writes_png);
+    tcase_add_test(tc, conv_vae_trains);
     suite_add_tcase(s, tc);
     TCase *cfg = tcase_create("config");
     tcase_add_checked_fixture(cfg, setup, teardown);
