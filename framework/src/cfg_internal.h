@@ -18,6 +18,7 @@ struct dgm_config {
     dgm_config *parent;
     char *file;
     int line, col;     /* 1-based */
+    int key_line, key_col; /* where its key stands (0: no key or unknown) */
     bool is_default;
     char *path;        /* cache for dgm_cfg_path */
 };

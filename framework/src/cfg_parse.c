@@ -120,6 +120,8 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
             rc = dgm__cfg_append(n, key, c);
             if (rc < 0)
                 dgm_config_free(c);
+            else if (map)
+                c->key_line = kline, c->key_col = kcol;
         }
         free(key);
         if (rc < 0)

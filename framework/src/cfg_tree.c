@@ -98,6 +98,8 @@ dgm_config *dgm_config_clone(const dgm_config *n)
         return NULL;
     c->quoted = n->quoted;
     c->is_default = n->is_default;
+    c->key_line = n->key_line;
+    c->key_col = n->key_col;
     if (n->text && !(c->text = strdup(n->text))) {
         dgm_config_free(c);
         return NULL;

@@ -210,13 +210,15 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         if (known)
             continue;
         const char *dym = dgm_did_you_mean(k, names, nn);
-        return dgm_cfg_error(node->child[i], NULL, DGM_EKEY,
-                             "unknown key for %s%s%s%s%s%s", 
-                             strcmp(owner, "experiment") ? "plugin '" : "",
-                             owner,
-                             strcmp(owner, "experiment") ? "'" : "",
-                             dym ? " (did you mean '" : "", dym ? dym : "",
-                             dym ? "'?)" : "");
+        const dgm_config *c = node->child[i];
+        bool plugin = strcmp(owner, "experiment") != 0;
+        /* Point at the key itself, not at its value. */
+        return dgm_error(DGM_EKEY, "%s:%d:%d: %s: unknown key for %s%s%s%s%s%s",
+                         c->file, c->key_line ? c->key_line : c->line,
+                         c->key_line ? c->key_col : c->col, dgm_cfg_path(c),
+                         plugin ? "plugin '" : "", owner, plugin ? "'" : "",
+                         dym ? " (did you mean '" : "", dym ? dym : "",
+                         dym ? "'?)" : "");
     }
     for (const dgm_param_spec *s = schema; s && s->name; s++) {
         int i = dgm__cfg_index(node, s->name);

@@ -1,0 +1,493 @@
+/* test_config.c - the YAML config tree: positions and key paths, every
+ * error with its code and place, overrides, include merging, anchors,
+ * hostile documents, typed reading, schema validation and the writer. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dgm/config.h"
+#include "dgm/error.h"
+
+static char dir[1024];
+
+static void setup(void)
+{
+    const char *t = getenv("DGM_TEST_TMP");
+    snprintf(dir, sizeof dir, "%s/config-%ld", t ? t : "/tmp", (long)getpid());
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void teardown(void)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static const char *put(const char *name, const char *text)
+{
+    static char path[4][1200];
+    static int k;
+    char *p = path[k++ % 4];
+    snprintf(p, 1200, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static dgm_config *parse(const char *text)
+{
+    dgm_config *c = NULL;
+    int rc = dgm_config_parse(&c, text, "t.yaml");
+    ck_assert_msg(rc == 0, "%s", dgm_last_error());
+    return c;
+}
+
+#define ASSERT_ERR(call, code, ...)                                         \
+    do {                                                                    \
+        int rc_ = (call);                                                   \
+        ck_assert_msg(rc_ == (code), "got %s (%s), want %s", dgm_errname(rc_), \
+                      dgm_last_error(), dgm_errname(code));                 \
+        const char *subs_[] = {__VA_ARGS__};                                \
+        for (size_t i_ = 0; i_ < sizeof subs_ / sizeof subs_[0]; i_++)      \
+            ck_assert_msg(strstr(dgm_last_error(), subs_[i_]),              \
+                          "message '%s' lacks '%s'", dgm_last_error(),      \
+                          subs_[i_]);                                       \
+    } while (0)
+
+/* ---- parsing and positions --------------------------------------------- */
+
+START_TEST(positions_and_paths)
+{
+    dgm_config *c = parse("name: x\n"
+                          "model:\n"
+                          "  latent: 20\n"
+                          "  encoder: {plugin: mlp, hidden: [400, 200]}\n");
+    const dgm_config *h = dgm_cfg_get(c, "model.encoder.hidden[1]");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_str_eq(dgm_cfg_text(h), "200");
+    ck_assert_int_eq(dgm_cfg_line(h), 4);
+    ck_assert_int_eq(dgm_cfg_column(h), 40);
+    ck_assert_str_eq(dgm_cfg_path(h), "model.encoder.hidden[1]");
+    ck_assert_str_eq(dgm_cfg_file(h), "t.yaml");
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "model")), DGM_CFG_MAP);
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "model")), 2);
+    ck_assert_str_eq(dgm_cfg_key_at(dgm_cfg_get(c, "model"), 1), "encoder");
+    ck_assert_ptr_null(dgm_cfg_get(c, "model.decoder"));
+    ck_assert_ptr_null(dgm_cfg_get(c, "model.encoder.hidden[2]"));
+    ASSERT_ERR(dgm_cfg_error(dgm_cfg_get(c, "model"), "latent", DGM_ERANGE,
+                             "too big"),
+               DGM_ERANGE, "t.yaml:3:11: model.latent: too big");
+    ASSERT_ERR(dgm_cfg_error(dgm_cfg_get(c, "model"), "absent", DGM_EMISSING,
+                             "needed"),
+               DGM_EMISSING, "t.yaml:3:3: model.absent: needed");
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(anchors_and_aliases)
+{
+    dgm_config *c = parse("base: &b {plugin: mlp, hidden: [64]}\n"
+                          "enc: *b\n"
+                          "dec: *b\n");
+    const dgm_config *e = dgm_cfg_get(c, "enc.hidden[0]");
+    ck_assert_str_eq(dgm_cfg_text(e), "64");
+    /* an alias is positioned at its use */
+    ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "dec")), 3);
+    ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(c, "dec.plugin")), "dec.plugin");
+    dgm_config_free(c);
+    dgm_config *bad = NULL;
+    ASSERT_ERR(dgm_config_parse(&bad, "a: *nope\n", "t.yaml"), DGM_ECONFIG,
+               "t.yaml:1:4", "nope");
+    ck_assert_ptr_null(bad);
+}
+END_TEST
+
+START_TEST(bad_documents_refused)
+{
+    dgm_config *c = NULL;
+    ASSERT_ERR(dgm_config_load(&c, put("empty.yaml", "")), DGM_ECONFIG,
+               "empty.yaml", "empty document");
+    ASSERT_ERR(dgm_config_load(&c, put("comment.yaml", "# nothing\n")),
+               DGM_ECONFIG, "empty document");
+    ASSERT_ERR(dgm_config_load(&c, put("dup.yaml", "a: 1\nb: 2\na: 3\n")),
+               DGM_ECONFIG, "dup.yaml:3:1", "duplicate key", "line 1");
+    ASSERT_ERR(dgm_config_load(&c, put("syntax.yaml", "a: [1, 2\nb: 3\n")),
+               DGM_ECONFIG, "syntax.yaml:", "invalid YAML");
+    ASSERT_ERR(dgm_config_load(&c, put("tabs.yaml", "a:\n\t- 1\n")),
+               DGM_ECONFIG, "tabs.yaml:2:");
+    ASSERT_ERR(dgm_config_load(&c, put("two.yaml", "a: 1\n---\nb: 2\n")),
+               DGM_ECONFIG, "more than one YAML document");
+    /* binary: a NUL byte, and invalid UTF-8 */
+    const char *bin = put("bin.yaml", "x");
+    FILE *f = fopen(bin, "wb");
+    const unsigned char junk[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0xff, 0xfe};
+    fwrite(junk, 1, sizeof junk, f);
+    fclose(f);
+    ASSERT_ERR(dgm_config_load(&c, bin), DGM_ECONFIG, "bin.yaml", "binary");
+    ASSERT_ERR(dgm_config_load(&c, put("utf.yaml", "a: \xff\xfe\n")),
+               DGM_ECONFIG, "utf.yaml");
+    /* 100 levels of nesting */
+    char deep[1024] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 100; i++)
+        strcat(deep, "]");
+    ASSERT_ERR(dgm_config_load(&c, put("deep.yaml", deep)), DGM_ECONFIG,
+               "deep.yaml:1:", "deeper than 64");
+    ASSERT_ERR(dgm_config_load(&c, "/nonexistent/x.yaml"), DGM_EIO,
+               "/nonexistent/x.yaml");
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+/* ---- include ----------------------------------------------------------- */
+
+START_TEST(include_merges_key_by_key)
+{
+    put("base.yaml", "name: base\n"
+                     "model: {plugin: vae, latent: 20,\n"
+                     "        encoder: {plugin: mlp, hidden: [400]}}\n"
+                     "train: {epochs: 10}\n"
+                     "metrics: [{plugin: elbo}, {plugin: iwae_nll}]\n");
+    char sub[1100];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", sub);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *top = put("sub/exp.yaml", "include: ../base.yaml\n"
+                                          "name: child\n"
+                                          "model: {encoder: {hidden: [64]}}\n"
+                                          "metrics: [{plugin: elbo}]\n");
+    dgm_config *c;
+    ck_assert_msg(dgm_config_load(&c, top) == 0, "%s", dgm_last_error());
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "name")), "child");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.latent")), "20");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.encoder.plugin")),
+                     "mlp");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.encoder.hidden[0]")),
+                     "64");
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "metrics")), 1); /* replaced */
+    ck_assert_ptr_null(dgm_cfg_get(c, "include"));
+    /* nodes remember their own file */
+    ck_assert_ptr_nonnull(
+        strstr(dgm_cfg_file(dgm_cfg_get(c, "model.latent")), "base.yaml"));
+    ck_assert_ptr_nonnull(
+        strstr(dgm_cfg_file(dgm_cfg_get(c, "model.encoder.hidden")),
+               "exp.yaml"));
+    dgm_config_free(c);
+
+    /* a list of includes, applied in order */
+    put("a.yaml", "x: 1\ny: 1\n");
+    put("b.yaml", "y: 2\nz: 2\n");
+    ck_assert_int_eq(dgm_config_load(&c, put("ab.yaml",
+                                             "include: [a.yaml, b.yaml]\n"
+                                             "z: 3\n")),
+                     0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "x")), "1");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "y")), "2");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "z")), "3");
+    dgm_config_free(c);
+
+    put("c1.yaml", "include: c2.yaml\na: 1\n");
+    put("c2.yaml", "include: c1.yaml\nb: 2\n");
+    ASSERT_ERR(dgm_config_load(&c, put("c0.yaml", "include: c1.yaml\n")),
+               DGM_ECONFIG, "include cycle", "c1.yaml", "c2.yaml");
+    ASSERT_ERR(dgm_config_load(&c, put("miss.yaml", "include: gone.yaml\n")),
+               DGM_EIO, "miss.yaml:1:10", "gone.yaml");
+}
+END_TEST
+
+/* ---- overrides ---------------------------------------------------------- */
+
+START_TEST(overrides)
+{
+    dgm_config *c = parse("model: {latent: 20, hidden: [1, 2, 3]}\n"
+                          "train: {epochs: 10}\n");
+    ck_assert_int_eq(dgm_config_override(c, "model.latent=32"), 0);
+    const dgm_config *l = dgm_cfg_get(c, "model.latent");
+    ck_assert_str_eq(dgm_cfg_text(l), "32");
+    ck_assert_str_eq(dgm_cfg_file(l), "<command line>");
+    ck_assert_int_eq(dgm_cfg_column(l), 14);
+    ck_assert_int_eq(dgm_config_override(c, "model.hidden[1]=7"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.hidden[1]")), "7");
+    /* flow values, creating maps on the way */
+    ck_assert_int_eq(dgm_config_override(
+                         c, "model.encoder={plugin: mlp, hidden: [8, 9]}"),
+                     0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.encoder.hidden[1]")),
+                     "9");
+    ck_assert_int_eq(dgm_config_override(c, "eval.batch=5"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "eval.batch")), "5");
+    ck_assert_int_eq(dgm_config_override(c, "+train.steps=100"), 0);
+    ASSERT_ERR(dgm_config_override(c, "+train.epochs=3"), DGM_EKEY,
+               "train.epochs", "exists");
+    ASSERT_ERR(dgm_config_override(c, "model.latent"), DGM_EINVAL,
+               "KEY=VALUE");
+    ASSERT_ERR(dgm_config_override(c, "=3"), DGM_EINVAL, "KEY=VALUE");
+    ASSERT_ERR(dgm_config_override(c, "model.hidden[9]=1"), DGM_EKEY, "[9]");
+    ASSERT_ERR(dgm_config_override(c, "model.latent.x=1"), DGM_EKEY,
+               "not a map");
+    ASSERT_ERR(dgm_config_override(c, "a=[1, 2"), DGM_ECONFIG, "a=[1, 2");
+    /* key= is null */
+    ck_assert_int_eq(dgm_config_override(c, "train.epochs="), 0);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "train.epochs")),
+                     DGM_CFG_NULL);
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- typed reading ------------------------------------------------------ */
+
+START_TEST(typed_scalars)
+{
+    dgm_config *c = parse("i: -3\nh: 0x10\nf: 1e-3\ninf: .inf\nb: true\n"
+                          "q: \"3\"\ns: hello\nn: null\nl: [1]\n");
+    int64_t i;
+    double d;
+    bool b;
+    const char *s;
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "i"), &i), 0);
+    ck_assert_int_eq(i, -3);
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "h"), &i), 0);
+    ck_assert_int_eq(i, 16);
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "f"), &d), 0);
+    ck_assert_double_eq(d, 1e-3);
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "i"), &d), 0);
+    ck_assert_double_eq(d, -3.0);
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "inf"), &d), 0);
+    ck_assert(d > 1e300);
+    ck_assert_int_eq(dgm_cfg_to_bool(dgm_cfg_get(c, "b"), &b), 0);
+    ck_assert(b);
+    ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "s"), &s), 0);
+    ck_assert_str_eq(s, "hello");
+    /* a quoted number is a string */
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "q"), &i), DGM_ETYPE,
+               "t.yaml:6:4", "q", "integer");
+    ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "q"), &s), 0);
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "f"), &i), DGM_ETYPE, "1e-3");
+    ASSERT_ERR(dgm_cfg_to_bool(dgm_cfg_get(c, "s"), &b), DGM_ETYPE, "hello");
+    ASSERT_ERR(dgm_cfg_to_str(dgm_cfg_get(c, "n"), &s), DGM_ETYPE, "null");
+    ASSERT_ERR(dgm_cfg_to_float(dgm_cfg_get(c, "l"), &d), DGM_ETYPE, "list");
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "n")), DGM_CFG_NULL);
+    ck_assert_ptr_null(dgm_cfg_child(c, "n"));
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- validation --------------------------------------------------------- */
+
+static const dgm_param_spec schema[] = {
+    {"latent", DGM_P_INT, "20", 1, 512, NULL, "latent size"},
+    {"lr", DGM_P_FLOAT, "1e-3", 0, 1, NULL, "rate"},
+    {"bn", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL, "batch norm"},
+    {"act", DGM_P_CHOICE, "relu", DGM_NO_RANGE, "relu|tanh", "activation"},
+    {"path", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL, "where"},
+    {"hidden", DGM_P_INT_LIST, "[400]", 1, 4096, NULL, "widths"},
+    {"betas", DGM_P_FLOAT_LIST, "[0.9, 0.99]", 0, 1, NULL, "betas"},
+    {"tags", DGM_P_STRING_LIST, "[]", DGM_NO_RANGE, NULL, "tags"},
+    {"encoder", DGM_P_PLUGIN, "{plugin: mlp}", DGM_NO_RANGE, "block", "enc"},
+    {"heads", DGM_P_PLUGIN_LIST, "[]", DGM_NO_RANGE, "block", "heads"},
+    {"note", DGM_P_STRING, "null", DGM_NO_RANGE, NULL, "optional"},
+    {"extra", DGM_P_ANY, "{}", DGM_NO_RANGE, NULL, "free form"},
+    DGM_PARAM_END,
+};
+
+static int validate(const char *text, dgm_config **out)
+{
+    dgm_config *c = parse(text);
+    int rc = dgm_config_validate(c, schema, "vae", NULL);
+    if (out)
+        *out = c;
+    else
+        dgm_config_free(c);
+    return rc;
+}
+
+START_TEST(validation_fills_defaults)
+{
+    dgm_config *c;
+    ck_assert_msg(validate("path: /data\nlatent: 8\n", &c) == 0, "%s",
+                  dgm_last_error());
+    ck_assert_int_eq(dgm_cfg_int(c, "latent"), 8);
+    ck_assert(!dgm_cfg_is_default(dgm_cfg_get(c, "latent")));
+    ck_assert(dgm_cfg_is_default(dgm_cfg_get(c, "lr")));
+    ck_assert_double_eq(dgm_cfg_float(c, "lr"), 1e-3);
+    ck_assert(!dgm_cfg_bool(c, "bn"));
+    ck_assert_str_eq(dgm_cfg_str(c, "act"), "relu");
+    int64_t h[4];
+    ck_assert_int_eq(dgm_cfg_int_list(c, "hidden", h, 4), 1);
+    ck_assert_int_eq(h[0], 400);
+    double be[2];
+    ck_assert_int_eq(dgm_cfg_float_list(c, "betas", be, 2), 2);
+    ck_assert_double_eq_tol(be[1], 0.99, 1e-12);
+    ck_assert_str_eq(dgm_cfg_str(c, "encoder.plugin"), "mlp");
+    ck_assert_ptr_null(dgm_cfg_str(c, "note"));
+    /* idempotent: validating again changes nothing */
+    ck_assert_int_eq(dgm_config_validate(c, schema, "vae", NULL), 0);
+    dgm_config_free(c);
+    /* an explicit null for an optional key; ints where floats go */
+    ck_assert_int_eq(validate("path: p\nnote: null\nlr: 1\n", NULL), 0);
+    /* extra keys are let through */
+    c = parse("path: p\nclip_norm: 1.0\n");
+    const char *extra[] = {"clip_norm", NULL};
+    ck_assert_int_eq(dgm_config_validate(c, schema, "vae", extra), 0);
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(validation_errors)
+{
+    ASSERT_ERR(validate("path: p\nlatnt: 3\n", NULL), DGM_EKEY,
+               "t.yaml:2:1: latnt: unknown key for plugin 'vae'",
+               "did you mean 'latent'?");
+    ASSERT_ERR(validate("path: p\nzzzzzz: 3\n", NULL), DGM_EKEY, "zzzzzz");
+    ck_assert_ptr_null(strstr(dgm_last_error(), "did you mean"));
+    ASSERT_ERR(validate("latent: 3\n", NULL), DGM_EMISSING, "path",
+               "required by plugin 'vae'");
+    ASSERT_ERR(validate("path: p\nlatent: big\n", NULL), DGM_ETYPE,
+               "t.yaml:2:9: latent", "an integer", "'big'");
+    ASSERT_ERR(validate("path: p\nlatent: \"8\"\n", NULL), DGM_ETYPE,
+               "latent");
+    ASSERT_ERR(validate("path: p\nlatent: 1000\n", NULL), DGM_ERANGE,
+               "t.yaml:2:9: latent", "[1, 512]");
+    ASSERT_ERR(validate("path: p\nlr: 2.5\n", NULL), DGM_ERANGE, "lr");
+    ASSERT_ERR(validate("path: p\nbn: yes\n", NULL), DGM_ETYPE, "bn",
+               "boolean");
+    ASSERT_ERR(validate("path: p\nact: gelu\n", NULL), DGM_ERANGE, "act",
+               "relu|tanh");
+    ASSERT_ERR(validate("path: p\nhidden: [400, x]\n", NULL), DGM_ETYPE,
+               "t.yaml:2:15: hidden[1]");
+    ASSERT_ERR(validate("path: p\nhidden: [400, 0]\n", NULL), DGM_ERANGE,
+               "hidden[1]");
+    ASSERT_ERR(validate("path: p\nhidden: 400\n", NULL), DGM_ETYPE,
+               "list of integers");
+    ASSERT_ERR(validate("path: p\nbetas: [0.9, 1.5]\n", NULL), DGM_ERANGE,
+               "betas[1]");
+    ASSERT_ERR(validate("path: [a]\n", NULL), DGM_ETYPE, "path");
+    ASSERT_ERR(validate("path: p\nencoder: mlp\n", NULL), DGM_ETYPE,
+               "encoder", "plugin");
+    ASSERT_ERR(validate("path: p\nencoder: {hidden: [3]}\n", NULL),
+               DGM_EMISSING, "encoder.plugin");
+    ASSERT_ERR(validate("path: p\nheads: [{plugin: a}, {x: 1}]\n", NULL),
+               DGM_EMISSING, "heads[1].plugin");
+    ASSERT_ERR(validate("path: p\ntags: [a, [b]]\n", NULL), DGM_ETYPE,
+               "tags[1]");
+    /* not a map at all */
+    dgm_config *c = parse("[1, 2]\n");
+    ASSERT_ERR(dgm_config_validate(c, schema, "vae", NULL), DGM_ETYPE,
+               "a map");
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(did_you_mean)
+{
+    const char *c[] = {"latent", "encoder", "decoder", "lr"};
+    ck_assert_str_eq(dgm_did_you_mean("latnt", c, 4), "latent");
+    ck_assert_str_eq(dgm_did_you_mean("encodre", c, 4), "encoder");
+    ck_assert_str_eq(dgm_did_you_mean("lf", c, 4), "lr");
+    ck_assert_ptr_null(dgm_did_you_mean("batch_size", c, 4));
+}
+END_TEST
+
+/* ---- writer ------------------------------------------------------------- */
+
+static void assert_same_tree(const dgm_config *a, const dgm_config *b)
+{
+    ck_assert_int_eq(dgm_cfg_kind_of(a), dgm_cfg_kind_of(b));
+    if (dgm_cfg_kind_of(a) == DGM_CFG_SCALAR) {
+        ck_assert_str_eq(dgm_cfg_text(a), dgm_cfg_text(b));
+        /* a string stays a string, a number a number */
+        int64_t i;
+        bool ai = dgm_cfg_to_int(a, &i) == 0, bi = dgm_cfg_to_int(b, &i) == 0;
+        ck_assert_int_eq(ai, bi);
+        return;
+    }
+    ck_assert_int_eq(dgm_cfg_len(a), dgm_cfg_len(b));
+    for (int i = 0; i < dgm_cfg_len(a); i++) {
+        if (dgm_cfg_kind_of(a) == DGM_CFG_MAP)
+            ck_assert_str_eq(dgm_cfg_key_at(a, i), dgm_cfg_key_at(b, i));
+        assert_same_tree(dgm_cfg_at(a, i), dgm_cfg_at(b, i));
+    }
+}
+
+START_TEST(write_round_trip)
+{
+    const char *text =
+        "name: \"a: b # c\"\n"
+        "seed: 0\n"
+        "quoted: \"42\"\n"
+        "truth: \"true\"\n"
+        "empty: \"\"\n"
+        "nothing: null\n"
+        "neg: -3.5e-2\n"
+        "dash: -x\n"
+        "path: /usr/share/datasets/fashion-mnist\n"
+        "multi: \"line1\\nline2\\t\\\"q\\\"\"\n"
+        "list: [1, two, \"3\"]\n"
+        "emptylist: []\n"
+        "emptymap: {}\n"
+        "nested:\n"
+        "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+        "  - loss: gaussian_kl\n"
+        "    weight: 4.0\n"
+        "    extra: {deep: [[1, 2], {k: v}]}\n";
+    dgm_config *a = parse(text);
+    char *out = dgm_config_to_string(a);
+    ck_assert_ptr_nonnull(out);
+    dgm_config *b = NULL;
+    ck_assert_msg(dgm_config_parse(&b, out, "out.yaml") == 0,
+                  "%s\n---\n%s", dgm_last_error(), out);
+    assert_same_tree(a, b);
+    free(out);
+    dgm_config_free(a);
+    dgm_config_free(b);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *p = tcase_create("parse");
+    tcase_add_checked_fixture(p, setup, teardown);
+    tcase_add_test(p, positions_and_paths);
+    tcase_add_test(p, anchors_and_aliases);
+    tcase_add_test(p, bad_documents_refused);
+    suite_add_tcase(s, p);
+    TCase *inc = tcase_create("include");
+    tcase_add_checked_fixture(inc, setup, teardown);
+    tcase_add_test(inc, include_merges_key_by_key);
+    suite_add_tcase(s, inc);
+    TCase *ov = tcase_create("overrides");
+    tcase_add_test(ov, overrides);
+    suite_add_tcase(s, ov);
+    TCase *ty = tcase_create("types");
+    tcase_add_test(ty, typed_scalars);
+    suite_add_tcase(s, ty);
+    TCase *va = tcase_create("validation");
+    tcase_add_test(va, validation_fills_defaults);
+    tcase_add_test(va, validation_errors);
+    tcase_add_test(va, did_you_mean);
+    suite_add_tcase(s, va);
+    TCase *wr = tcase_create("write");
+    tcase_add_test(wr, write_round_trip);
+    suite_add_tcase(s, wr);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
