@@ -58,7 +58,7 @@ static int range_error(const dgm_config *n, const dgm_param_spec *s,
                        const char *owner)
 {
     return dgm_cfg_error(n, NULL, DGM_ERANGE,
-                         "%s is out of range [%g, %g] for plugin '%s'",
+                         "%s is out of range [%.10g, %.10g] for plugin '%s'",
                          n->text, s->min, s->max, owner);
 }
 
