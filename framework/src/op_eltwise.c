@@ -75,11 +75,21 @@ static void ref_forward(ekind k, float a, float b, int64_t n, float *y,
                         const float *x)
 {
     int64_t i;
+/* Small tensors skip OpenMP entirely: even a one-thread team costs about
+ * a microsecond, the whole budget of a small op. */
 #define LOOP(expr)                                                          \
-    _Pragma("omp parallel for simd if (n > 16384) schedule(static)")       \
-    for (i = 0; i < n; i++) {                                               \
-        const float v = x[i];                                               \
-        y[i] = (expr);                                                      \
+    if (n > 16384) {                                                        \
+        _Pragma("omp parallel for simd schedule(static)")                   \
+        for (i = 0; i < n; i++) {                                           \
+            const float v = x[i];                                           \
+            y[i] = (expr);                                                  \
+        }                                                                   \
+    } else {                                                                \
+        _Pragma("omp simd")                                                 \
+        for (i = 0; i < n; i++) {                                           \
+            const float v = x[i];                                           \
+            y[i] = (expr);                                                  \
+        }                                                                   \
     }
     switch (k) {
     case E_RELU: LOOP(v > 0.0f ? v : 0.0f) break;
@@ -109,11 +119,20 @@ static void ref_backward(ekind k, bool use_dst, float a, float b, int64_t n,
 {
     int64_t i;
 #define LOOP(expr)                                                          \
-    _Pragma("omp parallel for simd if (n > 16384) schedule(static)")       \
-    for (i = 0; i < n; i++) {                                               \
-        const float v = s[i], d = dy[i];                                   \
-        (void)v;                                                            \
-        dx[i] += (expr);                                                    \
+    if (n > 16384) {                                                        \
+        _Pragma("omp parallel for simd schedule(static)")                   \
+        for (i = 0; i < n; i++) {                                           \
+            const float v = s[i], d = dy[i];                                \
+            (void)v;                                                        \
+            dx[i] += (expr);                                                \
+        }                                                                   \
+    } else {                                                                \
+        _Pragma("omp simd")                                                 \
+        for (i = 0; i < n; i++) {                                           \
+            const float v = s[i], d = dy[i];                                \
+            (void)v;                                                        \
+            dx[i] += (expr);                                                \
+        }                                                                   \
     }
     /* An unconditional load vectorises; ops that read no saved tensor
      * get dy as a stand-in. */
