@@ -62,6 +62,11 @@ dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
  * in full (saves a memset per op per step). */
 dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
                               const int64_t *shape);
+/* t itself when contiguous, else a contiguous copy in the arena (NULL and
+ * the graph's status set on failure). */
+dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t);
+/* The graph's status, or DGM_ENOMEM if none was recorded. */
+int dgm__fail_rc(const dgm_graph *g);
 /* Uninitialised memory in the arena (64-byte aligned). */
 void *dgm__arena_alloc(dgm_graph *g, size_t bytes);
 /* A tensor struct in the arena describing a view of `base` (same storage,

@@ -264,20 +264,6 @@ static eprim *get_prim(dnnl_alg_kind_t alg, float alpha, float beta,
 /* ---- the op ---------------------------------------------------------- */
 
 /* A contiguous, uninitialised arena tensor (every element gets written). */
-static dgm_tensor *alloc_out(dgm_graph *g, int ndim, const int64_t *shape)
-{
-    dgm_tensor *t = dgm__arena_alloc(g, sizeof *t);
-    if (!t)
-        return NULL;
-    memset(t, 0, sizeof *t);
-    t->dtype = DGM_F32;
-    t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-    dgm_contiguous_strides(ndim, shape, t->strides);
-    t->data = dgm__arena_alloc(g, (size_t)dgm_shape_numel(ndim, shape) *
-                                      sizeof(float));
-    return t->data ? t : NULL;
-}
 
 static dgm_var *eltwise(dgm_graph *g, const edef *d, dgm_var *x, float a,
                         float b)
@@ -291,12 +277,12 @@ static dgm_var *eltwise(dgm_graph *g, const edef *d, dgm_var *x, float a,
                               d->op.name, dgm_tensor_describe(t, s, sizeof s));
     }
     if (!dgm_tensor_is_contiguous(t)) {
-        dgm_tensor *c = alloc_out(g, t->ndim, t->shape);
+        dgm_tensor *c = dgm__alloc_uninit(g, DGM_F32, t->ndim, t->shape);
         if (!c || dgm_tensor_copy(c, t))
             return NULL;
         t = c;
     }
-    dgm_tensor *y = alloc_out(g, t->ndim, t->shape);
+    dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, t->ndim, t->shape);
     if (!y)
         return NULL;
     int64_t n = dgm_tensor_numel(t);

@@ -9,23 +9,6 @@
 
 #define PAR_MIN 32768
 
-/* A contiguous version of t: t itself or a copy in the arena. */
-static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
-{
-    if (dgm_tensor_is_contiguous(t))
-        return t;
-    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
-    if (c && dgm_tensor_copy(c, t) < 0) {
-        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
-        return NULL;
-    }
-    return c;
-}
-
-static int fail_rc(dgm_graph *g)
-{
-    return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
-}
 
 /* ====================================================================== */
 /* bce_with_logits                                                        */
@@ -72,9 +55,9 @@ static int bce_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dt = dgm__grad_buf(g, node->in[1]);
     if (!dl && !dt)
         return 0;
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
-        return fail_rc(g);
+        return dgm__fail_rc(g);
     bce_bwd(dl ? dgm_tensor_f32(dl) : NULL, dt ? dgm_tensor_f32(dt) : NULL,
             dgm_tensor_f32(dy), dgm_tensor_f32(node->saved[0]),
             dgm_tensor_f32(node->saved[1]), dgm_tensor_numel(dy));
@@ -101,7 +84,7 @@ dgm_var *dgm_bce_with_logits(dgm_graph *g, dgm_var *logits, dgm_var *target)
                               "bce_with_logits: logits %s and target %s "
                               "differ in shape",
                               bl, bt);
-    dgm_tensor *l = contig(g, logits->value), *t = contig(g, target->value);
+    dgm_tensor *l = dgm__contig(g, logits->value), *t = dgm__contig(g, target->value);
     if (!l || !t)
         return NULL;
     dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, l->ndim, l->shape);
@@ -169,9 +152,9 @@ static int ce_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dl = dgm__grad_buf(g, node->in[0]);
     if (!dl)
         return 0;
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
-        return fail_rc(g);
+        return dgm__fail_rc(g);
     ce_bwd(dgm_tensor_f32(dl), dgm_tensor_f32(dy),
            dgm_tensor_f32(node->saved[0]), dgm_tensor_f32(node->saved[1]),
            node->saved[2], node->attr.i[0], node->attr.i[1]);
@@ -202,7 +185,7 @@ dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits, dgm_var *target)
                               "over target %s [...]",
                               bl, bt);
     const int64_t c = lt->shape[lt->ndim - 1];
-    dgm_tensor *t = contig(g, target->value);
+    dgm_tensor *t = dgm__contig(g, target->value);
     if (!t)
         return NULL;
     const int64_t rows = dgm_tensor_numel(t);
@@ -216,7 +199,7 @@ dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits, dgm_var *target)
                                   (long long)k, (long long)r, (long long)c, bl,
                                   bt);
     }
-    dgm_tensor *l = contig(g, logits->value);
+    dgm_tensor *l = dgm__contig(g, logits->value);
     if (!l)
         return NULL;
     dgm_tensor *y = dgm__alloc(g, DGM_F32, t->ndim, t->shape);

@@ -5,23 +5,6 @@
 
 #include "graph_internal.h"
 
-/* A contiguous version of t: t itself or a copy in the arena. */
-static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
-{
-    if (dgm_tensor_is_contiguous(t))
-        return t;
-    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
-    if (c && dgm_tensor_copy(c, t) < 0) {
-        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
-        return NULL;
-    }
-    return c;
-}
-
-static int fail_rc(dgm_graph *g)
-{
-    return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
-}
 
 static int64_t index_at(const dgm_tensor *idx, int64_t i)
 {
@@ -60,9 +43,9 @@ static int embedding_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dw = dgm__grad_buf(g, node->in[0]);
     if (!dw)
         return 0;
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
-        return fail_rc(g);
+        return dgm__fail_rc(g);
     const dgm_tensor *idx = node->saved[0];
     const int64_t d = dw->shape[1];
     if (dw->strides[1] != 1 && d > 1)
@@ -99,7 +82,7 @@ dgm_var *dgm_embedding(dgm_graph *g, dgm_var *weight, dgm_var *idx)
                               "output of rank idx + 1 (max %d)",
                               bi, DGM_MAX_DIMS);
     const int64_t v = wt->shape[0], d = wt->shape[1];
-    dgm_tensor *it = contig(g, idx->value);
+    dgm_tensor *it = dgm__contig(g, idx->value);
     if (!it)
         return NULL;
     const int64_t n = dgm_tensor_numel(it);
@@ -113,7 +96,7 @@ dgm_var *dgm_embedding(dgm_graph *g, dgm_var *weight, dgm_var *idx)
                                   (long long)k, (long long)i, bi, (long long)v,
                                   bw);
     }
-    dgm_tensor *w = contig(g, weight->value);
+    dgm_tensor *w = dgm__contig(g, weight->value);
     if (!w)
         return NULL;
     int64_t shape[DGM_MAX_DIMS];
@@ -140,9 +123,9 @@ static int dropout_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
     if (!dx)
         return 0;
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
-        return fail_rc(g);
+        return dgm__fail_rc(g);
     float *d = dgm_tensor_f32(dx);
     const float *gy = dgm_tensor_f32(dy), *m = dgm_tensor_f32(node->saved[0]);
     const int64_t n = dgm_tensor_numel(dx);
@@ -173,7 +156,7 @@ dgm_var *dgm_dropout(dgm_graph *g, dgm_var *x, float p)
                               "dropout: the graph has no RNG "
                               "(dgm_graph_set_rng) (x %s)",
                               dgm_tensor_describe(x->value, bx, sizeof bx));
-    dgm_tensor *xt = contig(g, x->value);
+    dgm_tensor *xt = dgm__contig(g, x->value);
     if (!xt)
         return NULL;
     dgm_tensor *y = dgm__alloc(g, DGM_F32, xt->ndim, xt->shape);

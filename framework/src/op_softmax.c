@@ -477,23 +477,6 @@ static int softmax_bwd_dnnl(float *dx, const float *dy, const float *y,
 /* The ops                                                                */
 /* ====================================================================== */
 
-/* A contiguous version of t: t itself or a copy in the arena. */
-static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
-{
-    if (dgm_tensor_is_contiguous(t))
-        return t;
-    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
-    if (c && dgm_tensor_copy(c, t) < 0) {
-        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
-        return NULL;
-    }
-    return c;
-}
-
-static int fail_rc(dgm_graph *g)
-{
-    return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
-}
 
 /* Check x and axis for `op`, fill the geometry; returns the axis or -1. */
 static int sm_check(dgm_graph *g, const char *op, const dgm_var *x, int axis,
@@ -542,9 +525,9 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
     if (!dx)
         return 0;
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
-        return fail_rc(g);
+        return dgm__fail_rc(g);
     const sm_geom s = geom_load(node);
     const bool log_ = node->attr.i[3] != 0;
     const float *yp = dgm_tensor_f32(node->saved[0]);
@@ -552,7 +535,7 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
     if (s.inner == 1 && dgm__use_dnnl(g) && n >= DNNL_BWD_MIN) {
         float *tmp = dgm__arena_alloc(g, (size_t)n * sizeof(float));
         if (!tmp)
-            return fail_rc(g);
+            return dgm__fail_rc(g);
         int rc = softmax_bwd_dnnl(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp,
                                   s.outer, s.c, log_, tmp);
         if (rc < 0)
@@ -567,7 +550,7 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
         float *tmp =
             dgm__arena_alloc(g, (size_t)(s.outer * s.inner) * sizeof(float));
         if (!tmp)
-            return fail_rc(g);
+            return dgm__fail_rc(g);
         softmax_bwd_mid(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, &s, log_,
                         tmp);
     }
@@ -585,7 +568,7 @@ static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     sm_geom s;
     if (sm_check(g, op->name, x, axis, &s) < 0)
         return NULL;
-    dgm_tensor *xt = contig(g, x->value);
+    dgm_tensor *xt = dgm__contig(g, x->value);
     if (!xt)
         return NULL;
     dgm_tensor *y = dgm__alloc(g, DGM_F32, xt->ndim, xt->shape);
@@ -637,9 +620,9 @@ static int logsumexp_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
     if (!dx)
         return 0;
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
-        return fail_rc(g);
+        return dgm__fail_rc(g);
     const sm_geom s = geom_load(node);
     logsumexp_bwd(dgm_tensor_f32(dx), dgm_tensor_f32(dy),
                   dgm_tensor_f32(node->saved[0]),
@@ -657,7 +640,7 @@ dgm_var *dgm_logsumexp(dgm_graph *g, dgm_var *x, int axis)
     const int ax = sm_check(g, "logsumexp", x, axis, &s);
     if (ax < 0)
         return NULL;
-    dgm_tensor *xt = contig(g, x->value);
+    dgm_tensor *xt = dgm__contig(g, x->value);
     if (!xt)
         return NULL;
     int64_t shape[DGM_MAX_DIMS];
