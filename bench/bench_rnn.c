@@ -108,8 +108,7 @@ static int run_case(const bcase *c, dgm_backend be, int reps, double *ms_out)
             dgm_rnn(g, dgm_leaf(g, x, true), &rw, NULL, NULL, NULL, NULL);
         dgm_var *loss = dgm_sum_all(g, y);
         if (!loss || (rc = dgm_backward(g, loss)) < 0) {
-            fprintf(stderr, "bench_rnn: %s: %s\n", c->name,
-                    dgm_last_error());
+            fprintf(stderr, "bench_rnn: %s: %s\n", c->name, dgm_last_error());
             return rc ? rc : dgm_last_code();
         }
         if (it >= WARM)

@@ -35,9 +35,18 @@ typedef struct rnn_ctx {
     void **ws;
 } rnn_ctx;
 
-static float *f32(const dgm_tensor *t) { return (float *)t->data; }
-static const float *wdata(dgm_var *v) { return v ? f32(dgm_value(v)) : NULL; }
-static float sigm(float a) { return 1.0f / (1.0f + expf(-a)); }
+static float *f32(const dgm_tensor *t)
+{
+    return (float *)t->data;
+}
+static const float *wdata(dgm_var *v)
+{
+    return v ? f32(dgm_value(v)) : NULL;
+}
+static float sigm(float a)
+{
+    return 1.0f / (1.0f + expf(-a));
+}
 
 /* ---- small GEMMs for the reference ------------------------------------ */
 
@@ -138,8 +147,7 @@ static void layer_forward_ref(const rnn_ctx *c, int l, const float *wih,
                     float nn = tanhf(a[2 * H + k] + r * hn);
                     a[k] = r, a[H + k] = z, a[2 * H + k] = nn;
                     gn[n * H + k] = hn;
-                    ht[n * H + k] =
-                        (1.0f - z) * nn + z * hp[n * H + k];
+                    ht[n * H + k] = (1.0f - z) * nn + z * hp[n * H + k];
                 }
             }
         }
@@ -156,8 +164,8 @@ static void layer_forward_ref(const rnn_ctx *c, int l, const float *wih,
 static void layer_backward_ref(const rnn_ctx *c, int l, const float *dY,
                                float *dh, float *dc, const float *wih,
                                const float *whh, float *dwih, float *dwhh,
-                               float *dbih, float *dbhh, float *dX,
-                               float *dgx, float *dgh, float *dht)
+                               float *dbih, float *dbhh, float *dX, float *dgx,
+                               float *dgh, float *dht)
 {
     const int64_t T = c->T, N = c->N, H = c->H, GH = c->G * H;
     const int64_t K = l ? H : c->I, NH = N * H;
@@ -235,9 +243,28 @@ static void layer_backward_ref(const rnn_ctx *c, int l, const float *dY,
 /* Slots of the buffers a primitive reads or writes; `bwl`/`bwi` are the
  * backward's weights (ldgoi), `wl`/`wi` the forward's (ldigo). */
 enum {
-    S_SRC_L, S_SRC_I, S_SRC_IC, S_WL, S_WI, S_BIAS, S_DST_L, S_DST_I,
-    S_DST_IC, S_WS, S_BWL, S_BWI, S_DSRC_L, S_DSRC_I, S_DSRC_IC, S_DWL,
-    S_DWI, S_DBIAS, S_DDST_L, S_DDST_I, S_DDST_IC, S_COUNT
+    S_SRC_L,
+    S_SRC_I,
+    S_SRC_IC,
+    S_WL,
+    S_WI,
+    S_BIAS,
+    S_DST_L,
+    S_DST_I,
+    S_DST_IC,
+    S_WS,
+    S_BWL,
+    S_BWI,
+    S_DSRC_L,
+    S_DSRC_I,
+    S_DSRC_IC,
+    S_DWL,
+    S_DWI,
+    S_DBIAS,
+    S_DDST_L,
+    S_DDST_I,
+    S_DDST_IC,
+    S_COUNT
 };
 
 typedef struct rnn_exec {
@@ -250,7 +277,7 @@ typedef struct rnn_exec {
 typedef struct rnn_prim {
     rnn_exec fwd, bwd; /* bwd.prim NULL for inference */
     size_t ws_bytes;
-    bool unsupported;  /* oneDNN refused: this shape runs the reference */
+    bool unsupported; /* oneDNN refused: this shape runs the reference */
 } rnn_prim;
 
 typedef struct rnn_key {
@@ -289,8 +316,10 @@ static int exec_make(rnn_exec *e, dnnl_primitive_desc_t pd, int n,
         e->slot[i] = slots[i];
         e->n = i + 1;
         rc = md ? dgm__dnnl_memory(&e->mem[i], md, NULL)
-                : dgm_error(DGM_EDNNL, "oneDNN: rnn: no descriptor for "
-                                       "argument %d", args[i]);
+                : dgm_error(DGM_EDNNL,
+                            "oneDNN: rnn: no descriptor for "
+                            "argument %d",
+                            args[i]);
     }
     return rc;
 }
@@ -307,8 +336,8 @@ static int exec_run(rnn_exec *e, void *const *ptr)
         dnnl_primitive_execute(e->prim, dgm__dnnl_stream(), e->n, a), "rnn");
 }
 
-static dnnl_status_t md_tag(dnnl_memory_desc_t *md, int nd,
-                            const int64_t *dims, dnnl_format_tag_t tag)
+static dnnl_status_t md_tag(dnnl_memory_desc_t *md, int nd, const int64_t *dims,
+                            dnnl_format_tag_t tag)
 {
     dnnl_dims_t d;
     for (int i = 0; i < nd; i++)
@@ -340,12 +369,11 @@ static dnnl_status_t rnn_desc(dnnl_rnn_desc_t *rd, bool lstm, bool backward,
         return st;
     const dnnl_rnn_direction_t dir = dnnl_unidirectional_left2right;
     if (!backward)
-        return lstm ? dnnl_lstm_forward_desc_init(rd, prop, dir, &sl, &si,
-                                                  &si, &wl, &wi, &b, &dl, &di,
-                                                  &di, 0)
-                    : dnnl_lbr_gru_forward_desc_init(rd, prop, dir, &sl, &si,
-                                                     &wl, &wi, &b, &dl, &di,
-                                                     0);
+        return lstm
+                   ? dnnl_lstm_forward_desc_init(rd, prop, dir, &sl, &si, &si,
+                                                 &wl, &wi, &b, &dl, &di, &di, 0)
+                   : dnnl_lbr_gru_forward_desc_init(rd, prop, dir, &sl, &si,
+                                                    &wl, &wi, &b, &dl, &di, 0);
     /* Diff weights in ldigo, the layout the CPU backward accumulates in. */
     dnnl_memory_desc_t dwl, dwi;
     st = md_tag(&dwl, 5, (int64_t[]){1, 1, K, G, H}, dnnl_ldigo);
@@ -354,12 +382,11 @@ static dnnl_status_t rnn_desc(dnnl_rnn_desc_t *rd, bool lstm, bool backward,
     if (st != dnnl_success)
         return st;
     return lstm ? dnnl_lstm_backward_desc_init(
-                      rd, dnnl_backward, dir, &sl, &si, &si, &wl, &wi, &b,
-                      &dl, &di, &di, &sl, &si, &si, &dwl, &dwi, &b, &dl, &di,
-                      &di, 0)
+                      rd, dnnl_backward, dir, &sl, &si, &si, &wl, &wi, &b, &dl,
+                      &di, &di, &sl, &si, &si, &dwl, &dwi, &b, &dl, &di, &di, 0)
                 : dnnl_lbr_gru_backward_desc_init(
-                      rd, dnnl_backward, dir, &sl, &si, &wl, &wi, &b, &dl,
-                      &di, &sl, &si, &dwl, &dwi, &b, &dl, &di, 0);
+                      rd, dnnl_backward, dir, &sl, &si, &wl, &wi, &b, &dl, &di,
+                      &sl, &si, &dwl, &dwi, &b, &dl, &di, 0);
 }
 
 static int rnn_prim_make(const rnn_key *k, rnn_prim *p)
@@ -369,17 +396,15 @@ static int rnn_prim_make(const rnn_key *k, rnn_prim *p)
     dnnl_prop_kind_t prop =
         k->training ? dnnl_forward_training : dnnl_forward_inference;
     dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
-    dnnl_status_t st = rnn_desc(&fd, lstm, false, prop, k->T, k->N, k->K,
-                                k->H);
+    dnnl_status_t st = rnn_desc(&fd, lstm, false, prop, k->T, k->N, k->K, k->H);
     if (st == dnnl_success)
         st = dnnl_primitive_desc_create(&fpd, &fd, NULL, dgm__dnnl_engine(),
                                         NULL);
     if (st == dnnl_success && k->training) {
-        st = rnn_desc(&bd, lstm, true, dnnl_backward, k->T, k->N, k->K,
-                      k->H);
+        st = rnn_desc(&bd, lstm, true, dnnl_backward, k->T, k->N, k->K, k->H);
         if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&bpd, &bd, NULL,
-                                            dgm__dnnl_engine(), fpd);
+            st = dnnl_primitive_desc_create(&bpd, &bd, NULL, dgm__dnnl_engine(),
+                                            fpd);
     }
     if (st == dnnl_unimplemented) {
         /* Not an error: this configuration runs on the reference. */
@@ -390,12 +415,12 @@ static int rnn_prim_make(const rnn_key *k, rnn_prim *p)
     }
     int rc = dgm__dnnl_check(st, "rnn primitive descriptor");
     if (rc == 0) {
-        int fa[10] = {DNNL_ARG_SRC_LAYER,  DNNL_ARG_SRC_ITER,
+        int fa[10] = {DNNL_ARG_SRC_LAYER,     DNNL_ARG_SRC_ITER,
                       DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER,
-                      DNNL_ARG_BIAS,       DNNL_ARG_DST_LAYER,
-                      DNNL_ARG_DST_ITER,   DNNL_ARG_SRC_ITER_C,
-                      DNNL_ARG_DST_ITER_C, DNNL_ARG_WORKSPACE};
-        int fs[10] = {S_SRC_L, S_SRC_I, S_WL,    S_WI,     S_BIAS,
+                      DNNL_ARG_BIAS,          DNNL_ARG_DST_LAYER,
+                      DNNL_ARG_DST_ITER,      DNNL_ARG_SRC_ITER_C,
+                      DNNL_ARG_DST_ITER_C,    DNNL_ARG_WORKSPACE};
+        int fs[10] = {S_SRC_L, S_SRC_I, S_WL,     S_WI,     S_BIAS,
                       S_DST_L, S_DST_I, S_SRC_IC, S_DST_IC, S_WS};
         int nf = lstm ? 9 : 7;
         if (k->training) {
@@ -408,20 +433,28 @@ static int rnn_prim_make(const rnn_key *k, rnn_prim *p)
         rc = exec_make(&p->fwd, fpd, nf, fa, fs);
     }
     if (rc == 0 && bpd) {
-        int ba[S_COUNT] = {
-            DNNL_ARG_SRC_LAYER,       DNNL_ARG_SRC_ITER,
-            DNNL_ARG_WEIGHTS_LAYER,   DNNL_ARG_WEIGHTS_ITER,
-            DNNL_ARG_BIAS,            DNNL_ARG_DST_LAYER,
-            DNNL_ARG_DST_ITER,        DNNL_ARG_WORKSPACE,
-            DNNL_ARG_DIFF_SRC_LAYER,  DNNL_ARG_DIFF_SRC_ITER,
-            DNNL_ARG_DIFF_WEIGHTS_LAYER, DNNL_ARG_DIFF_WEIGHTS_ITER,
-            DNNL_ARG_DIFF_BIAS,       DNNL_ARG_DIFF_DST_LAYER,
-            DNNL_ARG_DIFF_DST_ITER,   DNNL_ARG_SRC_ITER_C,
-            DNNL_ARG_DST_ITER_C,      DNNL_ARG_DIFF_SRC_ITER_C,
-            DNNL_ARG_DIFF_DST_ITER_C};
-        int bs[S_COUNT] = {S_SRC_L,  S_SRC_I,  S_BWL,    S_BWI,    S_BIAS,
-                           S_DST_L,  S_DST_I,  S_WS,     S_DSRC_L, S_DSRC_I,
-                           S_DWL,    S_DWI,    S_DBIAS,  S_DDST_L, S_DDST_I,
+        int ba[S_COUNT] = {DNNL_ARG_SRC_LAYER,
+                           DNNL_ARG_SRC_ITER,
+                           DNNL_ARG_WEIGHTS_LAYER,
+                           DNNL_ARG_WEIGHTS_ITER,
+                           DNNL_ARG_BIAS,
+                           DNNL_ARG_DST_LAYER,
+                           DNNL_ARG_DST_ITER,
+                           DNNL_ARG_WORKSPACE,
+                           DNNL_ARG_DIFF_SRC_LAYER,
+                           DNNL_ARG_DIFF_SRC_ITER,
+                           DNNL_ARG_DIFF_WEIGHTS_LAYER,
+                           DNNL_ARG_DIFF_WEIGHTS_ITER,
+                           DNNL_ARG_DIFF_BIAS,
+                           DNNL_ARG_DIFF_DST_LAYER,
+                           DNNL_ARG_DIFF_DST_ITER,
+                           DNNL_ARG_SRC_ITER_C,
+                           DNNL_ARG_DST_ITER_C,
+                           DNNL_ARG_DIFF_SRC_ITER_C,
+                           DNNL_ARG_DIFF_DST_ITER_C};
+        int bs[S_COUNT] = {S_SRC_L,  S_SRC_I,  S_BWL,     S_BWI,    S_BIAS,
+                           S_DST_L,  S_DST_I,  S_WS,      S_DSRC_L, S_DSRC_I,
+                           S_DWL,    S_DWI,    S_DBIAS,   S_DDST_L, S_DDST_I,
                            S_SRC_IC, S_DST_IC, S_DSRC_IC, S_DDST_IC};
         rc = exec_make(&p->bwd, bpd, lstm ? 19 : 15, ba, bs);
     }
@@ -527,9 +560,8 @@ static void add_bias_grad(float *dbih, float *dbhh, const float *db,
             if (dbih)
                 dbih[s] += db[g * H + o];
             if (dbhh)
-                dbhh[s] += (c->cell == DGM_RNN_GRU && g == 2)
-                               ? db[3 * H + o]
-                               : db[g * H + o];
+                dbhh[s] += (c->cell == DGM_RNN_GRU && g == 2) ? db[3 * H + o]
+                                                              : db[g * H + o];
         }
 }
 
@@ -574,11 +606,12 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
             memcpy(dc, dpk + T * NH + L * NH + l * NH,
                    sizeof(float) * (size_t)NH);
         if (!c->dnnl) {
-            float *dgx = dgm__arena_alloc(g, sizeof(float) *
-                                                 (size_t)(T * N * GH));
-            float *dgh = lstm ? dgx
-                              : dgm__arena_alloc(g, sizeof(float) *
-                                                        (size_t)(T * N * GH));
+            float *dgx =
+                dgm__arena_alloc(g, sizeof(float) * (size_t)(T * N * GH));
+            float *dgh =
+                lstm
+                    ? dgx
+                    : dgm__arena_alloc(g, sizeof(float) * (size_t)(T * N * GH));
             float *dht = dgm__arena_alloc(g, sizeof(float) * (size_t)NH);
             if (!dgx || !dgh || !dht)
                 return dgm_last_code();
@@ -597,9 +630,9 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
             float *dwi = dgm__arena_alloc(g, sizeof(float) * nwi);
             float *bias = dgm__arena_alloc(g, sizeof(float) * 4 * (size_t)H);
             float *db = dgm__arena_alloc(g, sizeof(float) * 4 * (size_t)H);
-            float *dsl = dX ? dX
-                            : dgm__arena_alloc(g, sizeof(float) *
-                                                      (size_t)(T * N * K));
+            float *dsl =
+                dX ? dX
+                   : dgm__arena_alloc(g, sizeof(float) * (size_t)(T * N * K));
             if (lstm) { /* ldgoi is PyTorch's own layout */
                 bwl = (float *)wdata(w[0]);
                 bwi = (float *)wdata(w[1]);
@@ -631,9 +664,9 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
             ptr[S_BIAS] = bias;
             ptr[S_DST_L] = c->out[l];
             ptr[S_DST_I] = (float *)dgm_value(node)->data + T * NH + l * NH;
-            ptr[S_DST_IC] = lstm ? (float *)dgm_value(node)->data + T * NH +
-                                       L * NH + l * NH
-                                 : NULL;
+            ptr[S_DST_IC] =
+                lstm ? (float *)dgm_value(node)->data + T * NH + L * NH + l * NH
+                     : NULL;
             ptr[S_WS] = c->ws[l];
             ptr[S_DSRC_L] = dsl;
             ptr[S_DSRC_I] = dsi;
@@ -675,7 +708,7 @@ static const dgm__op op_rnn = {"rnn", rnn_backward};
 static dgm_var *rnn_input(dgm_graph *g, dgm_var *v)
 {
     return v && !dgm_tensor_is_contiguous(dgm_value(v)) ? dgm_contiguous(g, v)
-                                                         : v;
+                                                        : v;
 }
 
 static bool shape_is(const dgm_tensor *t, int nd, int64_t a, int64_t b,
@@ -730,8 +763,7 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
     const dgm_tensor *xt = dgm_value(x);
     char s1[96], s2[96], s3[96];
     if (xt->dtype != DGM_F32 || xt->ndim != 3 || dgm_tensor_numel(xt) == 0)
-        return dgm__fail_null(g, xt->dtype != DGM_F32 ? DGM_EDTYPE
-                                                      : DGM_ESHAPE,
+        return dgm__fail_null(g, xt->dtype != DGM_F32 ? DGM_EDTYPE : DGM_ESHAPE,
                               "rnn: x %s must be f32 [T, N, I], non-empty",
                               dgm_tensor_describe(xt, s1, sizeof s1));
     const int64_t T = xt->shape[0], N = xt->shape[1], I = xt->shape[2];
@@ -801,8 +833,8 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
     c->cell = w->cell;
     c->L = L, c->G = G;
     c->T = T, c->N = N, c->I = I, c->H = H;
-    float ***arrs[8] = {&c->in, &c->out, &c->h0, &c->c0,
-                        &c->gates, &c->cs, &c->ghn, (float ***)&c->ws};
+    float ***arrs[8] = {&c->in,    &c->out, &c->h0,  &c->c0,
+                        &c->gates, &c->cs,  &c->ghn, (float ***)&c->ws};
     for (int k = 0; k < 8; k++) {
         *arrs[k] = dgm__arena_alloc(g, sizeof(float *) * (size_t)L);
         if (!*arrs[k])
@@ -846,13 +878,15 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
     const int *map = lstm ? lstm_map : gru_map;
     for (int l = 0; l < L; l++) {
         const int64_t K = l ? H : I;
-        const float *wih = wdata(ins[IN_W(l, 0)]), *whh = wdata(ins[IN_W(l, 1)]);
-        const float *bih = wdata(ins[IN_W(l, 2)]), *bhh = wdata(ins[IN_W(l, 3)]);
+        const float *wih = wdata(ins[IN_W(l, 0)]),
+                    *whh = wdata(ins[IN_W(l, 1)]);
+        const float *bih = wdata(ins[IN_W(l, 2)]),
+                    *bhh = wdata(ins[IN_W(l, 3)]);
         float *hn = pkd + TNH + l * NH;
         float *cn = lstm ? pkd + TNH + L * NH + l * NH : NULL;
         if (!c->dnnl) {
-            c->gates[l] = dgm__arena_alloc(g, sizeof(float) *
-                                                  (size_t)(T * N * GH));
+            c->gates[l] =
+                dgm__arena_alloc(g, sizeof(float) * (size_t)(T * N * GH));
             float *gh = dgm__arena_alloc(g, sizeof(float) * (size_t)(N * GH));
             if (lstm)
                 c->cs[l] = dgm__arena_alloc(g, sizeof(float) * (size_t)TNH);
@@ -863,8 +897,7 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
             layer_forward_ref(c, l, wih, whh, bih, bhh, gh);
             memcpy(hn, c->out[l] + (T - 1) * NH, sizeof(float) * (size_t)NH);
             if (lstm)
-                memcpy(cn, c->cs[l] + (T - 1) * NH,
-                       sizeof(float) * (size_t)NH);
+                memcpy(cn, c->cs[l] + (T - 1) * NH, sizeof(float) * (size_t)NH);
             continue;
         }
         rnn_prim *p = prims[l];
@@ -907,10 +940,9 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
         *h_n = dgm_reshape(g, dgm_slice(g, node, 0, TNH, TNH + L * NH, 1), 3,
                            (int64_t[]){L, N, H});
     if (c_n && lstm)
-        *c_n = dgm_reshape(g,
-                           dgm_slice(g, node, 0, TNH + L * NH,
-                                     TNH + 2 * L * NH, 1),
-                           3, (int64_t[]){L, N, H});
+        *c_n = dgm_reshape(
+            g, dgm_slice(g, node, 0, TNH + L * NH, TNH + 2 * L * NH, 1), 3,
+            (int64_t[]){L, N, H});
     if (!y || (h_n && !*h_n) || (c_n && lstm && !*c_n))
         return NULL;
     return y;
