@@ -59,6 +59,60 @@ int dgm_build_param(dgm_build *b, const char *name, dgm_param_role role,
 
 dgm_rng *dgm_build_rng(dgm_build *b) { return b->rng; }
 
+int dgm_build_weights(dgm_build *b, const char *name, int ndim,
+                      const int64_t *shape, int64_t bias_len,
+                      dgm_param **weight, dgm_param **bias)
+{
+    char n[256];
+    if (ndim < 2)
+        return dgm_error(DGM_ESHAPE, "weights '%s': rank %d, need >= 2", name,
+                         ndim);
+    snprintf(n, sizeof n, "%s.weight", name);
+    int rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, ndim, shape, weight);
+    if (rc < 0)
+        return rc;
+    /* a = sqrt(5): PyTorch's default for Linear and Conv */
+    dgm_init_kaiming_uniform((*weight)->value, b->rng, 2.2360679775f);
+    if (bias_len <= 0)
+        return 0;
+    snprintf(n, sizeof n, "%s.bias", name);
+    if ((rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &bias_len, bias)) < 0)
+        return rc;
+    dgm_init_fan_in_uniform((*bias)->value, b->rng,
+                            dgm_shape_numel(ndim - 1, shape + 1));
+    return 0;
+}
+
+int dgm_build_batch_norm(dgm_build *b, const char *name, int64_t c,
+                         dgm_bn_params *out)
+{
+    struct {
+        const char *n;
+        dgm_param_role role;
+        dgm_param **p;
+        double v;
+    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &out->weight, 1.0},
+              {"bias", DGM_ROLE_WEIGHT, &out->bias, 0.0},
+              {"running_mean", DGM_ROLE_BUFFER, &out->running_mean, 0.0},
+              {"running_var", DGM_ROLE_BUFFER, &out->running_var, 1.0}};
+    for (int i = 0; i < 4; i++) {
+        char n[256];
+        snprintf(n, sizeof n, "%s.%s", name, t[i].n);
+        int rc = dgm_build_param(b, n, t[i].role, 1, &c, t[i].p);
+        if (rc < 0)
+            return rc;
+        dgm_tensor_fill((*t[i].p)->value, t[i].v);
+    }
+    return 0;
+}
+
+dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p, dgm_var *x)
+{
+    return dgm_batch_norm(g, x, dgm_param_var(g, p->weight),
+                          dgm_param_var(g, p->bias), p->running_mean,
+                          p->running_var, 0.1f, 1e-5f);
+}
+
 const char *dgm_build_scope(const dgm_build *b) { return b->scope; }
 
 int dgm_block_create(dgm_build *b, const dgm_config *cfg, const char *scope,

@@ -398,3 +398,29 @@ dgm_var *dgm_affine(dgm_graph *g, dgm_var *x, float alpha, float beta)
     return eltwise(g, &d_affine, x, alpha, beta);
 }
 dgm_var *dgm_neg(dgm_graph *g, dgm_var *x) { return eltwise(g, &d_neg, x, -1.0f, 0); }
+
+dgm_var *dgm_activation(dgm_graph *g, dgm_var *x, const char *name,
+                        float slope)
+{
+    if (!x)
+        return NULL;
+    if (!strcmp(name, "relu"))
+        return dgm_relu(g, x);
+    if (!strcmp(name, "leaky_relu"))
+        return dgm_leaky_relu(g, x, slope);
+    if (!strcmp(name, "elu"))
+        return dgm_elu(g, x, 1.0f);
+    if (!strcmp(name, "gelu"))
+        return dgm_gelu(g, x);
+    if (!strcmp(name, "tanh"))
+        return dgm_tanh(g, x);
+    if (!strcmp(name, "sigmoid"))
+        return dgm_sigmoid(g, x);
+    if (!strcmp(name, "softplus"))
+        return dgm_softplus(g, x);
+    if (!strcmp(name, "none"))
+        return x;
+    return dgm__fail_null(g, DGM_EINVAL,
+                          "activation: unknown name '%s' (one of %s)", name,
+                          DGM_ACTIVATIONS);
+}

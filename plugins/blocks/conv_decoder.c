@@ -19,8 +19,8 @@ static const dgm_param_spec params[] = {
      "(kernel - stride + 1) / 2 and output_pad makes the factor exact"},
     {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
      "batch norm before each hidden activation (those layers have no bias)"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE,
-     "relu|leaky_relu|elu|tanh", "activation of the hidden layers"},
+    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
+     "activation of the hidden layers"},
     {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
     DGM_PARAM_END,
 };
@@ -29,7 +29,7 @@ static const dgm_param_spec params[] = {
  * layers 1..n are transposed convs, the last without bn/activation. */
 typedef struct dec_layer {
     dgm_param *w, *b;
-    dgm_param *gamma, *beta, *rmean, *rvar;
+    dgm_bn_params bn;
 } dec_layer;
 
 typedef struct decoder {
@@ -42,50 +42,23 @@ typedef struct decoder {
     bool bn;
 } decoder;
 
-static int add_bn(dgm_build *b, dec_layer *l, int idx, int64_t c)
-{
-    char name[64];
-    int64_t s[1] = {c};
-    struct {
-        const char *n;
-        dgm_param_role r;
-        dgm_param **p;
-        double v;
-    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &l->gamma, 1.0},
-              {"bias", DGM_ROLE_WEIGHT, &l->beta, 0.0},
-              {"running_mean", DGM_ROLE_BUFFER, &l->rmean, 0.0},
-              {"running_var", DGM_ROLE_BUFFER, &l->rvar, 1.0}};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "bn%d.%s", idx, t[i].n);
-        int rc = dgm_build_param(b, name, t[i].r, 1, s, t[i].p);
-        if (rc < 0)
-            return rc;
-        dgm_tensor_fill((*t[i].p)->value, t[i].v);
-    }
-    return 0;
-}
-
-/* PyTorch's defaults: Linear weight [out, in]; ConvTranspose2d weight
- * [in, out, k, k] whose fan_in PyTorch takes from dim 1 (out * k * k), as
- * dgm_init_kaiming_uniform does from the shape. */
+/* <prefix><idx>.weight/.bias and bn<idx>.* with PyTorch's defaults
+ * (a ConvTranspose2d weight is [in, out, k, k]; PyTorch takes its fan_in
+ * from dim 1, as dgm_build_weights does). */
 static int add_weights(dgm_build *b, dec_layer *l, const char *prefix,
                        int idx, int ndim, const int64_t *ws, int64_t nb,
                        bool bias)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s%d.weight", prefix, idx);
-    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, ndim, ws, &l->w);
-    if (rc < 0)
-        return rc;
-    dgm_init_kaiming_uniform(l->w->value, dgm_build_rng(b), 2.2360679775f);
-    if (!bias)
-        return 0;
-    snprintf(name, sizeof name, "%s%d.bias", prefix, idx);
-    if ((rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 1, &nb, &l->b)) < 0)
-        return rc;
-    int64_t fan_in = ws[1] * (ndim == 4 ? ws[2] * ws[3] : 1);
-    dgm_init_fan_in_uniform(l->b->value, dgm_build_rng(b), fan_in);
-    return 0;
+    char name[32];
+    snprintf(name, sizeof name, "%s%d", prefix, idx);
+    return dgm_build_weights(b, name, ndim, ws, bias ? nb : 0, &l->w, &l->b);
+}
+
+static int add_bn(dgm_build *b, dec_layer *l, int idx, int64_t c)
+{
+    char name[32];
+    snprintf(name, sizeof name, "bn%d", idx);
+    return dgm_build_batch_norm(b, name, c, &l->bn);
 }
 
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
@@ -152,27 +125,11 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     return 0;
 }
 
-static dgm_var *activate(const decoder *d, dgm_graph *g, dgm_var *h)
-{
-    switch (d->act[0]) {
-    case 'r':
-        return dgm_relu(g, h);
-    case 'l':
-        return dgm_leaky_relu(g, h, d->slope);
-    case 'e':
-        return dgm_elu(g, h, 1.0f);
-    default:
-        return dgm_tanh(g, h);
-    }
-}
-
 static dgm_var *norm_act(decoder *d, dgm_graph *g, dec_layer *l, dgm_var *h)
 {
     if (d->bn)
-        h = dgm_batch_norm(g, h, dgm_param_var(g, l->gamma),
-                           dgm_param_var(g, l->beta), l->rmean, l->rvar, 0.1f,
-                           1e-5f);
-    return activate(d, g, h);
+        h = dgm_bn_forward(g, &l->bn, h);
+    return dgm_activation(g, h, d->act, d->slope);
 }
 
 static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)

@@ -17,8 +17,8 @@ static const dgm_param_spec params[] = {
      "stride; padding is (kernel - stride + 1) / 2, so k4 s2 halves"},
     {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
      "batch norm after each convolution (the convs then have no bias)"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE,
-     "relu|leaky_relu|elu|tanh", "activation after each convolution"},
+    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
+     "activation after each convolution"},
     {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
     {"out", DGM_P_INT, "0", 0, 1 << 24, NULL,
      "0: the flattened conv features; else a final linear to this many"},
@@ -27,7 +27,7 @@ static const dgm_param_spec params[] = {
 
 typedef struct conv_layer {
     dgm_param *w, *b; /* b only without batch norm */
-    dgm_param *gamma, *beta, *rmean, *rvar;
+    dgm_bn_params bn;
 } conv_layer;
 
 typedef struct encoder {
@@ -41,52 +41,20 @@ typedef struct encoder {
     bool bn;
 } encoder;
 
-static int add_param(dgm_build *b, dgm_param **p, const char *fmt, int idx,
-                     const char *what, dgm_param_role role, int ndim,
-                     const int64_t *shape)
-{
-    char name[64];
-    snprintf(name, sizeof name, fmt, idx, what);
-    return dgm_build_param(b, name, role, ndim, shape, p);
-}
-
 /* conv<idx>.weight [oc, ic, k, k] (+ bias) and bn<idx>.* like PyTorch's
  * Conv2d and BatchNorm2d defaults. */
 static int add_layer(encoder *e, dgm_build *b, int idx, int64_t ic,
                      int64_t oc, int64_t k)
 {
     conv_layer *l = &e->l[idx - 1];
-    int64_t ws[4] = {oc, ic, k, k}, cs[1] = {oc};
-    dgm_rng *r = dgm_build_rng(b);
-    int rc = add_param(b, &l->w, "conv%d.%s", idx, "weight", DGM_ROLE_WEIGHT,
-                       4, ws);
-    if (rc < 0)
+    char name[32];
+    snprintf(name, sizeof name, "conv%d", idx);
+    int rc = dgm_build_weights(b, name, 4, (int64_t[]){oc, ic, k, k},
+                               e->bn ? 0 : oc, &l->w, &l->b);
+    if (rc < 0 || !e->bn)
         return rc;
-    dgm_init_kaiming_uniform(l->w->value, r, 2.2360679775f);
-    if (!e->bn) {
-        rc = add_param(b, &l->b, "conv%d.%s", idx, "bias", DGM_ROLE_WEIGHT, 1,
-                       cs);
-        if (rc < 0)
-            return rc;
-        dgm_init_fan_in_uniform(l->b->value, r, ic * k * k);
-        return 0;
-    }
-    struct {
-        const char *n;
-        dgm_param_role role;
-        dgm_param **p;
-        double v;
-    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &l->gamma, 1.0},
-              {"bias", DGM_ROLE_WEIGHT, &l->beta, 0.0},
-              {"running_mean", DGM_ROLE_BUFFER, &l->rmean, 0.0},
-              {"running_var", DGM_ROLE_BUFFER, &l->rvar, 1.0}};
-    for (int i = 0; i < 4; i++) {
-        rc = add_param(b, t[i].p, "bn%d.%s", idx, t[i].n, t[i].role, 1, cs);
-        if (rc < 0)
-            return rc;
-        dgm_tensor_fill((*t[i].p)->value, t[i].v);
-    }
-    return 0;
+    snprintf(name, sizeof name, "bn%d", idx);
+    return dgm_build_batch_norm(b, name, oc, &l->bn);
 }
 
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
@@ -144,16 +112,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                            (long long)out_feat, so);
     }
     if (rc == 0 && want > 0) {
-        int64_t ws[2] = {want, feat}, bs[1] = {want};
-        rc = dgm_build_param(b, "fc.weight", DGM_ROLE_WEIGHT, 2, ws, &e->fc_w);
-        if (rc == 0)
-            rc = dgm_build_param(b, "fc.bias", DGM_ROLE_WEIGHT, 1, bs,
-                                 &e->fc_b);
-        if (rc == 0) {
-            dgm_init_kaiming_uniform(e->fc_w->value, dgm_build_rng(b),
-                                     2.2360679775f);
-            dgm_init_fan_in_uniform(e->fc_b->value, dgm_build_rng(b), feat);
-        }
+        rc = dgm_build_weights(b, "fc", 2, (int64_t[]){want, feat}, want,
+                               &e->fc_w, &e->fc_b);
         if (out->ndim == 0) {
             out->ndim = 1;
             out->dim[0] = want;
@@ -169,20 +129,6 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     e->out = *out;
     *self = e;
     return 0;
-}
-
-static dgm_var *activate(const encoder *e, dgm_graph *g, dgm_var *h)
-{
-    switch (e->act[0]) {
-    case 'r':
-        return dgm_relu(g, h);
-    case 'l':
-        return dgm_leaky_relu(g, h, e->slope);
-    case 'e':
-        return dgm_elu(g, h, 1.0f);
-    default:
-        return dgm_tanh(g, h);
-    }
 }
 
 static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
@@ -201,10 +147,8 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
         h = dgm_conv2d(g, h, dgm_param_var(g, l->w),
                        l->b ? dgm_param_var(g, l->b) : NULL, &e->cp);
         if (e->bn)
-            h = dgm_batch_norm(g, h, dgm_param_var(g, l->gamma),
-                               dgm_param_var(g, l->beta), l->rmean, l->rvar,
-                               0.1f, 1e-5f);
-        h = activate(e, g, h);
+            h = dgm_bn_forward(g, &l->bn, h);
+        h = dgm_activation(g, h, e->act, e->slope);
     }
     h = dgm_flatten(g, h);
     if (e->fc_w)

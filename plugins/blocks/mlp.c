@@ -10,8 +10,8 @@
 static const dgm_param_spec params[] = {
     {"hidden", DGM_P_INT_LIST, "[]", 1, 1 << 20, NULL,
      "widths of the hidden layers"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE,
-     "relu|leaky_relu|elu|gelu|tanh|sigmoid", "activation between layers"},
+    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
+     "activation between layers"},
     {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
     {"batch_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
      "batch norm before each hidden activation"},
@@ -22,7 +22,7 @@ static const dgm_param_spec params[] = {
 
 typedef struct layer {
     dgm_param *w, *b;
-    dgm_param *gamma, *beta, *rmean, *rvar; /* batch norm, hidden only */
+    dgm_bn_params bn; /* hidden layers, with batch_norm */
 } layer;
 
 typedef struct mlp {
@@ -38,41 +38,17 @@ typedef struct mlp {
 static int add_linear(dgm_build *b, layer *l, int idx, int64_t in,
                       int64_t out)
 {
-    char name[64];
-    int64_t ws[2] = {out, in}, bs[1] = {out};
-    snprintf(name, sizeof name, "fc%d.weight", idx);
-    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 2, ws, &l->w);
-    if (rc < 0)
-        return rc;
-    snprintf(name, sizeof name, "fc%d.bias", idx);
-    if ((rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 1, bs, &l->b)) < 0)
-        return rc;
-    dgm_init_kaiming_uniform(l->w->value, dgm_build_rng(b), 2.2360679775f);
-    dgm_init_fan_in_uniform(l->b->value, dgm_build_rng(b), in);
-    return 0;
+    char name[32];
+    snprintf(name, sizeof name, "fc%d", idx);
+    return dgm_build_weights(b, name, 2, (int64_t[]){out, in}, out, &l->w,
+                             &l->b);
 }
 
 static int add_bn(dgm_build *b, layer *l, int idx, int64_t c)
 {
-    char name[64];
-    int64_t s[1] = {c};
-    struct {
-        const char *n;
-        dgm_param_role r;
-        dgm_param **p;
-        double v;
-    } t[4] = {{"weight", DGM_ROLE_WEIGHT, &l->gamma, 1.0},
-              {"bias", DGM_ROLE_WEIGHT, &l->beta, 0.0},
-              {"running_mean", DGM_ROLE_BUFFER, &l->rmean, 0.0},
-              {"running_var", DGM_ROLE_BUFFER, &l->rvar, 1.0}};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "bn%d.%s", idx, t[i].n);
-        int rc = dgm_build_param(b, name, t[i].r, 1, s, t[i].p);
-        if (rc < 0)
-            return rc;
-        dgm_tensor_fill((*t[i].p)->value, t[i].v);
-    }
-    return 0;
+    char name[32];
+    snprintf(name, sizeof name, "bn%d", idx);
+    return dgm_build_batch_norm(b, name, c, &l->bn);
 }
 
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
@@ -123,24 +99,6 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     return 0;
 }
 
-static dgm_var *activate(const mlp *m, dgm_graph *g, dgm_var *h)
-{
-    switch (m->act[0]) {
-    case 'r':
-        return dgm_relu(g, h);
-    case 'l':
-        return dgm_leaky_relu(g, h, m->slope);
-    case 'e':
-        return dgm_elu(g, h, 1.0f);
-    case 'g':
-        return dgm_gelu(g, h);
-    case 't':
-        return dgm_tanh(g, h);
-    default:
-        return dgm_sigmoid(g, h);
-    }
-}
-
 static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
 {
     mlp *m = self;
@@ -152,10 +110,8 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
         if (i >= hidden)
             break;
         if (m->bn)
-            h = dgm_batch_norm(g, h, dgm_param_var(g, l->gamma),
-                               dgm_param_var(g, l->beta), l->rmean, l->rvar,
-                               0.1f, 1e-5f);
-        h = activate(m, g, h);
+            h = dgm_bn_forward(g, &l->bn, h);
+        h = dgm_activation(g, h, m->act, m->slope);
         if (m->dropout > 0)
             h = dgm_dropout(g, h, m->dropout);
     }

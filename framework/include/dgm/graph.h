@@ -216,6 +216,13 @@ DGM_API dgm_var *dgm_clamp(dgm_graph *g, dgm_var *x, float lo, float hi);
 DGM_API dgm_var *dgm_affine(dgm_graph *g, dgm_var *x, float alpha, float beta);
 DGM_API dgm_var *dgm_neg(dgm_graph *g, dgm_var *x);
 
+/* An activation chosen by name, for blocks whose YAML picks one:
+ * DGM_ACTIVATIONS lists the names ("none" is the identity); slope is
+ * leaky_relu's. An unknown name fails with DGM_EINVAL. */
+#define DGM_ACTIVATIONS "relu|leaky_relu|elu|gelu|tanh|sigmoid|softplus|none"
+DGM_API dgm_var *dgm_activation(dgm_graph *g, dgm_var *x, const char *name,
+                                float slope);
+
 /* ---- binary, NumPy broadcasting -------------------------------------- */
 
 DGM_API dgm_var *dgm_add(dgm_graph *g, dgm_var *a, dgm_var *b);

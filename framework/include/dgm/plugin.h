@@ -153,6 +153,27 @@ typedef struct dgm_block dgm_block;
 DGM_API int dgm_build_param(dgm_build *b, const char *name,
                             dgm_param_role role, int ndim,
                             const int64_t *shape, dgm_param **out);
+/* A layer's weight "<scope>.<name>.weight" of `shape`, initialised as
+ * PyTorch's nn.Linear / nn.Conv*d (kaiming_uniform with a = sqrt(5), fan_in
+ * = shape[1] * prod(shape[2:])), and when bias_len > 0 its bias
+ * "<name>.bias" [bias_len] from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+ * bias may be NULL when bias_len is 0. */
+DGM_API int dgm_build_weights(dgm_build *b, const char *name, int ndim,
+                              const int64_t *shape, int64_t bias_len,
+                              dgm_param **weight, dgm_param **bias);
+
+/* A batch-norm layer over c channels, PyTorch's parameter names:
+ * "<name>.weight" (ones), "<name>.bias" (zeros) and the buffers
+ * "<name>.running_mean" (zeros), "<name>.running_var" (ones). */
+typedef struct dgm_bn_params {
+    dgm_param *weight, *bias, *running_mean, *running_var;
+} dgm_bn_params;
+DGM_API int dgm_build_batch_norm(dgm_build *b, const char *name, int64_t c,
+                                 dgm_bn_params *out);
+/* Apply it with PyTorch's defaults (momentum 0.1, eps 1e-5). */
+DGM_API dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p,
+                                dgm_var *x);
+
 /* The RNG for initialisation (seeded from the experiment). */
 DGM_API dgm_rng *dgm_build_rng(dgm_build *b);
 DGM_API const char *dgm_build_scope(const dgm_build *b);
