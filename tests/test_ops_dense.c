@@ -271,6 +271,87 @@ START_TEST(mlp_trains_alike_on_both_backends)
 }
 END_TEST
 
+/* A small conv net (conv, batch norm, leaky relu, pooling, linear) trained
+ * by SGD for a few steps: both backends end with the same parameters. */
+static dgm_params *train_convnet(dgm_backend backend, int steps)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_param *cw, *g1, *b1, *rm, *rv, *fw, *fb;
+    dgm_params_add(ps, "conv.weight", DGM_ROLE_WEIGHT, 4,
+                   (int64_t[]){8, 1, 4, 4}, &cw);
+    dgm_params_add(ps, "bn.weight", DGM_ROLE_WEIGHT, 1, (int64_t[]){8}, &g1);
+    dgm_params_add(ps, "bn.bias", DGM_ROLE_WEIGHT, 1, (int64_t[]){8}, &b1);
+    dgm_params_add(ps, "bn.running_mean", DGM_ROLE_BUFFER, 1, (int64_t[]){8},
+                   &rm);
+    dgm_params_add(ps, "bn.running_var", DGM_ROLE_BUFFER, 1, (int64_t[]){8},
+                   &rv);
+    dgm_params_add(ps, "fc.weight", DGM_ROLE_WEIGHT, 2,
+                   (int64_t[]){10, 8 * 4 * 4}, &fw);
+    dgm_params_add(ps, "fc.bias", DGM_ROLE_WEIGHT, 1, (int64_t[]){10}, &fb);
+    dgm_rng r;
+    dgm_rng_seed(&r, 9);
+    dgm_init_kaiming_uniform(cw->value, &r, 2.2360679775f);
+    dgm_init_kaiming_uniform(fw->value, &r, 2.2360679775f);
+    dgm_tensor_fill(g1->value, 1.0);
+    dgm_tensor_fill(rv->value, 1.0);
+    dgm_tensor *x = gc_randn(4, (int64_t[]){16, 1, 16, 16}, 21);
+    dgm_tensor *y = gc_randn(2, (int64_t[]){16, 10}, 22);
+    dgm_conv_params cp = {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}};
+    dgm_graph *g = dgm_graph_new();
+    dgm_graph_set_backend(g, backend);
+    for (int s = 0; s < steps; s++) {
+        dgm_graph_reset(g);
+        dgm_params_zero_grad(ps);
+        dgm_var *h = dgm_conv2d(g, dgm_input(g, x), dgm_param_var(g, cw),
+                                NULL, &cp); /* [16, 8, 8, 8] */
+        h = dgm_batch_norm(g, h, dgm_param_var(g, g1), dgm_param_var(g, b1),
+                           rm, rv, 0.1f, 1e-5f);
+        h = dgm_max_pool2d(g, dgm_leaky_relu(g, h, 0.2f), 2, 2, 0);
+        h = dgm_linear(g, dgm_flatten(g, h), dgm_param_var(g, fw),
+                       dgm_param_var(g, fb));
+        dgm_var *loss =
+            dgm_mean_all(g, dgm_square(g, dgm_sub(g, h, dgm_input(g, y))));
+        ck_assert_msg(loss && dgm_backward(g, loss) == 0, "%s",
+                      dgm_last_error());
+        for (int i = 0; i < dgm_params_count(ps); i++) {
+            dgm_param *p = dgm_params_at(ps, i);
+            if (p->role != DGM_ROLE_WEIGHT)
+                continue;
+            float *v = dgm_tensor_f32(p->value), *gr = dgm_tensor_f32(p->grad);
+            for (int64_t k = 0; k < dgm_tensor_numel(p->value); k++)
+                v[k] -= 0.05f * gr[k];
+        }
+    }
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    return ps;
+}
+
+START_TEST(convnet_trains_alike_on_both_backends)
+{
+    dgm_params *a = train_convnet(DGM_BACKEND_REF, 6);
+    dgm_params *b = train_convnet(DGM_BACKEND_DNNL, 6);
+    dgm_params *c = train_convnet(DGM_BACKEND_DNNL, 0);
+    for (int i = 0; i < dgm_params_count(a); i++) {
+        gc_result r = gc_compare_tensors(dgm_params_at(a, i)->value,
+                                         dgm_params_at(b, i)->value, 1e-4,
+                                         1e-5);
+        ck_assert_msg(r.ok, "%s: %s", dgm_params_at(a, i)->name,
+                      gc_describe(&r));
+        /* every parameter and statistic moved */
+        gc_result moved = gc_compare_tensors(dgm_params_at(b, i)->value,
+                                             dgm_params_at(c, i)->value, 0,
+                                             1e-7);
+        ck_assert_msg(!moved.ok, "%s did not change",
+                      dgm_params_at(a, i)->name);
+    }
+    dgm_params_free(a);
+    dgm_params_free(b);
+    dgm_params_free(c);
+}
+END_TEST
+
 START_TEST(steady_state_step_allocates_nothing)
 {
     dgm_params *ps = dgm_params_new();
@@ -309,6 +390,7 @@ static Suite *dense_suite(void)
     tcase_set_timeout(be, 120);
     tcase_add_test(be, backends_agree_at_real_sizes);
     tcase_add_test(be, mlp_trains_alike_on_both_backends);
+    tcase_add_test(be, convnet_trains_alike_on_both_backends);
     suite_add_tcase(s, be);
     TCase *er = tcase_create("errors");
     tcase_add_test(er, shape_errors_name_op_and_shapes);
