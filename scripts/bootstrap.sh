@@ -4,7 +4,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libdnnl-dev libyaml-dev check zlib1g-dev libpng-dev libdlpack-dev
       libjansson-dev liblapacke-dev libopenblas-dev libopenblas0-openmp
-      dataset-fashion-mnist python3-numpy)
+      dataset-fashion-mnist python3-numpy
+      # the PyTorch reference: DLPack exchange test, benchmarks
+      python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
