@@ -101,6 +101,15 @@ int dgm__cmd_run(int argc, char **argv)
         dgm_registry_free(reg);
         return DGM_EXIT_USAGE;
     }
+    /* Building reads the data and fits the blocks together: what fails
+     * here is the experiment's configuration, not the run. */
+    rc = dgm_experiment_build(e);
+    if (rc < 0) {
+        dgm__cli_error("run", rc);
+        dgm_experiment_free(e);
+        dgm_registry_free(reg);
+        return DGM_EXIT_USAGE;
+    }
     rc = dgm_experiment_run(e, &o);
     if (rc < 0)
         dgm__cli_error("run", rc);

@@ -201,6 +201,11 @@ int dgm__experiment_build(dgm_experiment *e)
     return 0;
 }
 
+int dgm_experiment_build(dgm_experiment *e)
+{
+    return dgm__experiment_build(e);
+}
+
 void dgm_experiment_free(dgm_experiment *e)
 {
     if (!e)

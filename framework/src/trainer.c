@@ -432,10 +432,12 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
     double wall0 = now_s();
     trainer t = {.e = e, .stop_after = o->stop_after};
     int rc;
-    if (o->threads > 0)
-        e->threads = o->threads;
     if ((rc = dgm__experiment_build(e)) < 0)
         return rc;
+    if (o->threads > 0) {
+        e->threads = o->threads;
+        dgm_set_threads(o->threads);
+    }
     if (o->resume_dir)
         rc = dgm__rundir_open(&t.rd, o->resume_dir);
     else

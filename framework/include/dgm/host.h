@@ -99,6 +99,12 @@ DGM_API void dgm_experiment_free(dgm_experiment *e);
 /* The resolved config (defaults filled in). */
 DGM_API const dgm_config *dgm_experiment_config(const dgm_experiment *e);
 
+/* Instantiate every plugin (data set read, model built). dgm_experiment_run
+ * does it if it was not done; calling it first separates configuration
+ * problems (a missing data file, a block that cannot fit the data) from
+ * failures of the run. */
+DGM_API int dgm_experiment_build(dgm_experiment *e);
+
 /* Build, train, evaluate, write the run directory. Returns 0, or a code:
  * DGM_EDIVERGED for a non-finite loss (summary says "diverged"). A run
  * stopped by stop_after returns 0 with status "stopped". */
