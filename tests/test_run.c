@@ -446,6 +446,12 @@ START_TEST(config_errors_name_the_place)
     ck_assert_msg(strstr(out, "bad.yaml:13:") && strstr(out, "'vea'") &&
                       strstr(out, "not found"),
                   "%s", out);
+    /* A data set that cannot be read is a configuration error too. */
+    rc = dgm_cli(out, sizeof out, "run %s/tiny.yaml --quiet --runs %s/r "
+                 "data.path=%s/nowhere", root, root, root);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "nowhere/train-img") && strstr(out, "idx"),
+                  "%s", out);
     /* A block where a model belongs. */
     rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml model.plugin=mlp",
                  root);
