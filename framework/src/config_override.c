@@ -1,10 +1,10 @@
-/* cfg_override.c - command-line overrides (a.b.c=value, +a.b=value) and
+/* config_override.c - command-line overrides (a.b.c=value, +a.b=value) and
  * setting a path to a subtree. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg_internal.h"
+#include "config_internal.h"
 #include "dgm/error.h"
 
 /* Walk to the parent of the last segment of path, creating maps on the

@@ -1,4 +1,4 @@
-/* cfg_validate.c - checking a plugin's map against its parameter schema:
+/* config_validate.c - checking a plugin's map against its parameter schema:
  * unknown keys (with a suggestion), types, ranges, choices, required keys;
  * absent keys get their defaults. */
 #include <math.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg_internal.h"
+#include "config_internal.h"
 #include "dgm/error.h"
 
 static const char *type_name(dgm_ptype t)

@@ -1,4 +1,4 @@
-/* cfg_tree.c - config nodes: navigation, typed reading, positions and
+/* config_node.c - config nodes: navigation, typed reading, positions and
  * the messages that name them. */
 #include <errno.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cfg_internal.h"
+#include "config_internal.h"
 #include "dgm/error.h"
 
 dgm_config *dgm__cfg_new(dgm_cfg_kind kind, const char *file, int line,

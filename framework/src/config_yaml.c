@@ -1,4 +1,4 @@
-/* cfg_parse.c - YAML text to a config tree with libyaml's event API:
+/* config_yaml.c - YAML text to a config tree with libyaml's event API:
  * positions for every node, anchors and aliases, duplicate keys, depth
  * limit, and `include:` of base files merged key by key. */
 #include <errno.h>
@@ -9,7 +9,7 @@
 
 #include <yaml.h>
 
-#include "cfg_internal.h"
+#include "config_internal.h"
 #include "dgm/error.h"
 
 typedef struct anchor {

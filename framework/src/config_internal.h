@@ -1,6 +1,7 @@
-/* cfg_internal.h - the config tree's node (never installed). */
-#ifndef DGM_CFG_INTERNAL_H
-#define DGM_CFG_INTERNAL_H
+/* config_internal.h - the config tree's node, shared by config_*.c
+ * (never installed). */
+#ifndef DGM_CONFIG_INTERNAL_H
+#define DGM_CONFIG_INTERNAL_H
 
 #include <stdbool.h>
 

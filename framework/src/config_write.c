@@ -1,10 +1,10 @@
-/* cfg_write.c - a config tree back to YAML (block style, file order),
+/* config_write.c - a config tree back to YAML (block style, file order),
  * quoting what would otherwise read back differently. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg_internal.h"
+#include "config_internal.h"
 #include "dgm/error.h"
 
 /* Plain text reads back as the same string only if it has no YAML
