@@ -160,7 +160,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                                  ph->terms[i].label, i + 1,
                                  isnan(v) ? "nan" : "infinite");
             }
-            if (r == ph->repeat - 1) {
+            if (log_terms && r == ph->repeat - 1) {
                 char key[160];
                 snprintf(key, sizeof key, "%s%s%s",
                          e->n_phases > 1 ? ph->name : "",
@@ -185,9 +185,12 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             return dgm_error_context("optimizer '%s': ", ph->opt.desc->name);
         ph->updates++;
         t->last_loss = dgm_tensor_get(dgm_value(total), 0);
-        json_object_set_new(log_terms, e->n_phases > 1 ? ph->name : "loss",
-                            json_real(t->last_loss));
-        json_object_set_new(log_terms, "lr", json_real(lr));
+        if (log_terms) {
+            json_object_set_new(log_terms,
+                                e->n_phases > 1 ? ph->name : "loss",
+                                json_real(t->last_loss));
+            json_object_set_new(log_terms, "lr", json_real(lr));
+        }
     }
     return 0;
 }
@@ -316,7 +319,10 @@ static int run_loop(trainer *t)
         int64_t n;
         if ((rc = load_batch(t, &n)) < 0)
             break;
-        json_t *terms = json_object();
+        /* JSON only on logged steps: the others allocate nothing. */
+        int64_t next = t->st.step + 1;
+        bool logged = next % t->log_every == 0 || next == t->total;
+        json_t *terms = logged ? json_object() : NULL;
         for (int p = 0; p < e->n_phases && rc == 0; p++)
             rc = train_phase(t, p, terms, saved);
         if (rc < 0) {
@@ -325,15 +331,13 @@ static int run_loop(trainer *t)
         }
         t->st.step++;
         t->st.train_time = base_time + (now_s() - t0);
-        if (t->st.step % t->log_every == 0 || t->st.step == t->total) {
+        if (logged) {
             json_object_set_new(terms, "step", json_integer(t->st.step));
             json_object_set_new(terms, "epoch",
                                 json_real((double)t->st.step /
                                           (double)t->spe));
             json_object_set_new(terms, "time", json_real(t->st.train_time));
             dgm__rundir_metrics(&t->rd, terms);
-        } else {
-            json_decref(terms);
         }
         progress(t, t0, step0);
         bool epoch_end = t->st.step % t->spe == 0;
