@@ -47,8 +47,6 @@ static const dgm_param_spec train_schema[] = {
     {"sample_every", DGM_P_INT, "0", 0, 1e15, NULL,
      "steps between sample grids (0: at the end only)"},
     {"samples", DGM_P_INT, "64", 0, 4096, NULL, "images in a sample grid"},
-    {"eval_batch_size", DGM_P_INT, "500", 1, 1e6, NULL,
-     "batch size of evaluation"},
     DGM_PARAM_END,
 };
 

@@ -27,7 +27,6 @@ typedef struct trainer {
     dgm__train_state st;
     bool tty;
     int64_t log_every, eval_every, ckpt_every, sample_every, n_samples;
-    int64_t eval_bs;
     double last_loss;
     int64_t stop_after;
 } trainer;
@@ -377,7 +376,6 @@ static int setup(trainer *t, const dgm_run_options *o)
     t->ckpt_every = dgm_cfg_int(tr, "checkpoint_every");
     t->sample_every = dgm_cfg_int(tr, "sample_every");
     t->n_samples = dgm_cfg_int(tr, "samples");
-    t->eval_bs = dgm_cfg_int(tr, "eval_batch_size");
     t->tty = !o->quiet && isatty(2);
     t->perm_epoch = -1;
     t->perm = malloc(sizeof *t->perm * (size_t)t->n_train);
