@@ -2,6 +2,7 @@
  * error with its code and place, overrides, include merging, anchors,
  * hostile documents, typed reading, schema validation and the writer. */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +454,467 @@ START_TEST(write_round_trip)
 }
 END_TEST
 
+/* ---- fixtures in tests/fixtures/config ---------------------------------- */
+
+#define FIX(name) DGM_SOURCE_DIR "/tests/fixtures/config/" name
+
+START_TEST(fixture_include)
+{
+    dgm_config *c = NULL;
+    ck_assert_msg(dgm_config_load(&c, FIX("exp/child.yaml")) == 0, "%s",
+                  dgm_last_error());
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "name")), "child");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.plugin")), "vae");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.latent")), "8");
+    /* nested maps merged, lists replaced */
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.encoder.plugin")),
+                     "mlp");
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "model.encoder.hidden")), 2);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.encoder.hidden[1]")),
+                     "32");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.decoder.hidden[0]")),
+                     "400");
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "metrics")), 1);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "train.epochs")), "10");
+    ck_assert_ptr_null(dgm_cfg_get(c, "include"));
+    /* every node keeps its own file, line and column */
+    const dgm_config *e = dgm_cfg_get(c, "train.epochs");
+    ck_assert_ptr_nonnull(strstr(dgm_cfg_file(e), "config/exp/../base.yaml"));
+    ck_assert_int_eq(dgm_cfg_line(e), 9);
+    ck_assert_int_eq(dgm_cfg_column(e), 17);
+    const dgm_config *h = dgm_cfg_get(c, "model.encoder.hidden[1]");
+    ck_assert_ptr_nonnull(strstr(dgm_cfg_file(h), "exp/child.yaml"));
+    ck_assert_int_eq(dgm_cfg_line(h), 7);
+    ck_assert_int_eq(dgm_cfg_column(h), 18);
+    /* the key order is the base's, then the including file's new keys */
+    ck_assert_str_eq(dgm_cfg_key_at(c, 0), "name");
+    ck_assert_str_eq(dgm_cfg_key_at(c, 2), "model");
+    dgm_config_free(c);
+
+    ASSERT_ERR(dgm_config_load(&c, FIX("cycle_a.yaml")), DGM_ECONFIG,
+               "include cycle", "cycle_a.yaml -> ", "cycle_b.yaml -> ",
+               "cycle_b.yaml:1:11: include");
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(fixture_validation_and_anchors)
+{
+    static const dgm_param_spec vae[] = {
+        {"latent", DGM_P_INT, "20", 1, 512, NULL, "latent size"},
+        {"hidden", DGM_P_INT_LIST, "[400]", 1, 4096, NULL, "widths"},
+        DGM_PARAM_END,
+    };
+    dgm_config *c = NULL;
+    ck_assert_int_eq(dgm_config_load(&c, FIX("typo.yaml")), 0);
+    dgm_config *m = dgm_cfg_get_mut(c, "model");
+    ASSERT_ERR(dgm_config_validate(m, vae, "vae", NULL), DGM_EKEY,
+               "typo.yaml:4:3: model.latnt: unknown key for plugin 'vae' "
+               "(did you mean 'latent'?)");
+    ck_assert_int_eq(dgm_cfg_len(m), 3); /* nothing added */
+    ck_assert_int_eq(dgm_config_override(c, "+model.latent=4"), 0);
+    dgm_config *fixed = NULL;
+    ck_assert_int_eq(dgm_config_parse(&fixed, "{}", "x"), 0);
+    dgm_config_free(fixed);
+    /* drop the typo by rebuilding the map without it */
+    ck_assert_int_eq(dgm_config_override(c, "model={plugin: vae, hidden: "
+                                            "[400, -1]}"),
+                     0);
+    m = dgm_cfg_get_mut(c, "model");
+    ASSERT_ERR(dgm_config_validate(m, vae, "vae", NULL), DGM_ERANGE,
+               "<command line>:1:35: model.hidden[1]", "plugin 'vae'",
+               "[1, 4096]");
+    dgm_config_free(c);
+
+    ASSERT_ERR(dgm_config_load(&c, FIX("dup_nested.yaml")), DGM_ECONFIG,
+               "dup_nested.yaml:5:3: model.latent: duplicate key (first at "
+               "line 3)");
+    ck_assert_ptr_null(c);
+
+    ck_assert_msg(dgm_config_load(&c, FIX("anchors.yaml")) == 0, "%s",
+                  dgm_last_error());
+    /* `<<` merges the anchored map under the explicit keys, in place */
+    const dgm_config *enc = dgm_cfg_get(c, "encoder");
+    ck_assert_int_eq(dgm_cfg_len(enc), 3);
+    ck_assert_str_eq(dgm_cfg_key_at(enc, 0), "plugin");
+    ck_assert_str_eq(dgm_cfg_key_at(enc, 1), "act");
+    ck_assert_str_eq(dgm_cfg_key_at(enc, 2), "hidden");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "encoder.hidden[0]")),
+                     "200");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "encoder.act")), "relu");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "decoder.hidden[0]")),
+                     "400");
+    ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "decoder")), 8);
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "decoder")), 10);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "heads[1].out")), "10");
+    ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(c, "heads[1].out")),
+                     "heads[1].out");
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- hostile documents -------------------------------------------------- */
+
+START_TEST(hostile_documents)
+{
+    dgm_config *c = NULL;
+    /* nine levels of nine aliases: 9^9 nodes if expanded */
+    char bomb[2048] = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i < 10; i++) {
+        char line[128];
+        snprintf(line, sizeof line,
+                 "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+                 "*a%d, *a%d]\n",
+                 i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+                 i - 1);
+        strcat(bomb, line);
+    }
+    ASSERT_ERR(dgm_config_parse(&c, bomb, "bomb.yaml"), DGM_ECONFIG,
+               "bomb.yaml:", "more than 1048576 nodes");
+    ck_assert_ptr_null(c);
+    /* an alias that would nest the document deeper than the limit */
+    char deep[4096] = "a: &d ";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "\nb: ");
+    for (int i = 0; i < 30; i++)
+        strcat(deep, "[");
+    strcat(deep, "*d");
+    for (int i = 0; i < 30; i++)
+        strcat(deep, "]");
+    strcat(deep, "\n");
+    ASSERT_ERR(dgm_config_parse(&c, deep, "deep.yaml"), DGM_ECONFIG,
+               "deep.yaml:2:34: b", "deeper than 64", "'*d'");
+    /* deep nesting names the place */
+    char blk[8192] = "";
+    for (int i = 0; i < 70; i++) {
+        char line[160];
+        snprintf(line, sizeof line, "%*sk%d:\n", i, "", i);
+        strcat(blk, line);
+    }
+    ASSERT_ERR(dgm_config_parse(&c, blk, "blk.yaml"), DGM_ECONFIG,
+               "blk.yaml:66:66: k0.k1.k2", "...: nested", "deeper than 64");
+    /* keys must be strings; `<<` must merge maps; alias before anchor */
+    ASSERT_ERR(dgm_config_parse(&c, "m:\n  [1, 2]: x\n", "k.yaml"),
+               DGM_ECONFIG, "k.yaml:2:3: m: map keys must be plain strings");
+    ASSERT_ERR(dgm_config_parse(&c, "m:\n  <<: 3\n", "k.yaml"), DGM_ECONFIG,
+               "k.yaml:2:7", "`<<` merges a map");
+    ASSERT_ERR(dgm_config_parse(&c, "m:\n  a: *x\n", "k.yaml"), DGM_ECONFIG,
+               "k.yaml:2:6: m.a: unknown alias '*x'");
+    /* syntax errors give libyaml's problem at its place */
+    ASSERT_ERR(dgm_config_parse(&c, "a: 1\n b: 2\n", "s.yaml"), DGM_ECONFIG,
+               "s.yaml:2:", "invalid YAML: mapping values are not allowed");
+    ASSERT_ERR(dgm_config_parse(&c, "a: \"open\n", "s.yaml"), DGM_ECONFIG,
+               "s.yaml:", "invalid YAML", "quoted scalar");
+    ASSERT_ERR(dgm_config_parse(&c, "", "e.yaml"), DGM_ECONFIG,
+               "e.yaml: empty document");
+    ASSERT_ERR(dgm_config_load(&c, "/nonexistent/x.yaml"), DGM_EIO,
+               "/nonexistent/x.yaml: No such file or directory");
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+/* ---- overrides, continued ----------------------------------------------- */
+
+START_TEST(override_details)
+{
+    dgm_config *c = parse("model: {latent: 20, hidden: [1, 2]}\nnote: null\n");
+    char *before = dgm_config_to_string(c);
+    /* refused overrides leave the tree as it was */
+    ASSERT_ERR(dgm_config_override(c, "model.latent"), DGM_EINVAL,
+               "override 'model.latent': expected KEY=VALUE");
+    ASSERT_ERR(dgm_config_override(c, "model..latent=1"), DGM_EINVAL,
+               "override 'model..latent=1'", "bad key");
+    ASSERT_ERR(dgm_config_override(c, "model.hidden[x]=1"), DGM_EINVAL,
+               "bad index");
+    ASSERT_ERR(dgm_config_override(c, "model.hidden[1]x=1"), DGM_EINVAL,
+               "bad key");
+    ASSERT_ERR(dgm_config_override(c, "model lat=1"), DGM_EINVAL, "blank");
+    ASSERT_ERR(dgm_config_override(c, "model.new.deeper[0]=1"), DGM_EKEY,
+               "'model.new.deeper' is not a list");
+    ASSERT_ERR(dgm_config_override(c, "+model.hidden[0]=5"), DGM_EKEY,
+               "element [0] exists");
+    ASSERT_ERR(dgm_config_override(c, "+model.latent=5"), DGM_EKEY,
+               "'model.latent' exists (at t.yaml:1:17)");
+    ASSERT_ERR(dgm_config_override(c, "model.hidden[5]=1"), DGM_EKEY,
+               "no element [5] (the list has 2");
+    ASSERT_ERR(dgm_config_override(c, "model.x=[1, 2"), DGM_ECONFIG,
+               "override 'model.x=[1, 2': <command line>:",
+               "invalid YAML");
+    char *after = dgm_config_to_string(c);
+    ck_assert_str_eq(before, after);
+    free(after);
+    free(before);
+    /* [len] appends; a null on the way becomes a map */
+    ck_assert_int_eq(dgm_config_override(c, "model.hidden[2]=3"), 0);
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "model.hidden")), 3);
+    ck_assert_int_eq(dgm_config_override(c, "note.text=hi"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "note.text")), "hi");
+    /* made maps point at their key on the command line, values at theirs */
+    ck_assert_int_eq(dgm_config_override(c, "+eval.every.steps=[5, 6]"), 0);
+    const dgm_config *ev = dgm_cfg_get(c, "eval.every");
+    ck_assert_str_eq(dgm_cfg_file(ev), "<command line>");
+    ck_assert_int_eq(dgm_cfg_column(ev), 7);
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "eval.every.steps")), 19);
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "eval.every.steps[1]")),
+                     23);
+    ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "eval.every.steps[1]")), 1);
+    /* a quoted value stays a string */
+    ck_assert_int_eq(dgm_config_override(c, "model.latent=\"32\""), 0);
+    int64_t i;
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "model.latent"), &i),
+                     DGM_ETYPE);
+    /* dgm_config_set copies and creates maps where the parent is */
+    dgm_config *v = parse("{plugin: adam, lr: 0.1}");
+    ck_assert_int_eq(dgm_config_set(c, "phases.gen.optimizer", v), 0);
+    dgm_config_free(v);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "phases.gen.optimizer.lr")),
+                     "0.1");
+    ck_assert_str_eq(dgm_cfg_file(dgm_cfg_get(c, "phases.gen")), "t.yaml");
+    ASSERT_ERR(dgm_config_set(c, "model.latent.x", dgm_cfg_get(c, "note")),
+               DGM_EKEY, "config set 'model.latent.x'", "not a map");
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- typed reading, continued ------------------------------------------- */
+
+START_TEST(scalar_edges)
+{
+    dgm_config *c = parse("a: 0o17\nb: +5\nc: 0x-5\nd: \"0x 5\"\ne: 1e-400\n"
+                          "f: 1e400\ng: .NaN\nh: -.inf\ni: 'true'\nj: True\n"
+                          "k: yes\nl: 08\nm: {x: 1}\nn: 1_000\no: 1.\n");
+    int64_t i;
+    double d;
+    bool b;
+    const char *s;
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "a"), &i), 0);
+    ck_assert_int_eq(i, 15);
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "b"), &i), 0);
+    ck_assert_int_eq(i, 5);
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "l"), &i), 0);
+    ck_assert_int_eq(i, 8);
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "c"), &i), DGM_ETYPE,
+               "t.yaml:3:4: c: expected an integer, found '0x-5'");
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "d"), &i), DGM_ETYPE, "0x 5");
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "n"), &i), DGM_ETYPE, "1_000");
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "e"), &d), 0);
+    ck_assert(d >= 0 && d < 1e-300);
+    ASSERT_ERR(dgm_cfg_to_float(dgm_cfg_get(c, "f"), &d), DGM_ETYPE,
+               "t.yaml:6:4: f", "1e400");
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "g"), &d), 0);
+    ck_assert(d != d);
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "h"), &d), 0);
+    ck_assert(d < -1e300);
+    ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "o"), &d), 0);
+    ck_assert_double_eq(d, 1.0);
+    ASSERT_ERR(dgm_cfg_to_bool(dgm_cfg_get(c, "i"), &b), DGM_ETYPE,
+               "t.yaml:9:4: i", "'true'");
+    ck_assert_int_eq(dgm_cfg_to_bool(dgm_cfg_get(c, "j"), &b), 0);
+    ck_assert(b);
+    ASSERT_ERR(dgm_cfg_to_bool(dgm_cfg_get(c, "k"), &b), DGM_ETYPE, "yes");
+    ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "k"), &s), 0);
+    ck_assert_str_eq(s, "yes");
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "m"), &i), DGM_ETYPE,
+               "t.yaml:13:4: m: expected an integer, found 'a map'");
+    ASSERT_ERR(dgm_cfg_to_str(dgm_cfg_get(c, "m"), &s), DGM_ETYPE, "a map");
+    ASSERT_ERR(dgm_cfg_to_int(NULL, &i), DGM_ETYPE, "expected an integer");
+    ck_assert(dgm_last_error()[0] != ':');
+    /* clone keeps positions and flags; free(NULL) is fine */
+    dgm_config *k = dgm_config_clone(dgm_cfg_get(c, "i"));
+    ck_assert_int_eq(dgm_cfg_line(k), 9);
+    ck_assert_int_eq(dgm_cfg_to_bool(k, &b), DGM_ETYPE);
+    dgm_config_free(k);
+    dgm_config_free(NULL);
+    dgm_config_free(c);
+}
+END_TEST
+
+/* The readers treat a missing or ill-typed key as a bug in the plugin. */
+START_TEST(reader_missing_key_aborts)
+{
+    dgm_config *c = parse("latent: 3\n");
+    dgm_cfg_int(c, "latnt");
+}
+END_TEST
+
+START_TEST(reader_wrong_type_aborts)
+{
+    dgm_config *c = parse("latent: three\n");
+    dgm_cfg_int(c, "latent");
+}
+END_TEST
+
+START_TEST(reader_list_aborts)
+{
+    dgm_config *c = parse("hidden: 3\n");
+    int64_t h[2];
+    dgm_cfg_int_list(c, "hidden", h, 2);
+}
+END_TEST
+
+/* ---- validation, continued ---------------------------------------------- */
+
+START_TEST(validation_details)
+{
+    static const dgm_param_spec s2[] = {
+        {"lr", DGM_P_FLOAT, "1e-3", 0, 1, NULL, "rate"},
+        {"width", DGM_P_FLOAT, "0x10", DGM_NO_RANGE, NULL, "hex int"},
+        {"block", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "block", "optional"},
+        {"blocks", DGM_P_PLUGIN_LIST, "[{plugin: mlp, hidden: [3]}]",
+         DGM_NO_RANGE, "block", "list"},
+        {"any", DGM_P_ANY, "{a: [1, {b: 2}]}", DGM_NO_RANGE, NULL, "any"},
+        DGM_PARAM_END,
+    };
+    dgm_config *c = parse("lr: 1\nblock: null\n");
+    ck_assert_msg(dgm_config_validate(c, s2, "opt", NULL) == 0, "%s",
+                  dgm_last_error());
+    ck_assert_double_eq(dgm_cfg_float(c, "width"), 16.0);
+    ck_assert_ptr_null(dgm_cfg_child(c, "block"));
+    /* defaults are flagged down to their leaves, and come from the schema */
+    ck_assert(dgm_cfg_is_default(dgm_cfg_get(c, "blocks[0].hidden[0]")));
+    ck_assert(dgm_cfg_is_default(dgm_cfg_get(c, "any.a[1].b")));
+    ck_assert(!dgm_cfg_is_default(dgm_cfg_get(c, "lr")));
+    ck_assert_str_eq(dgm_cfg_file(dgm_cfg_get(c, "any")), "<default of opt>");
+    ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(c, "any.a[1].b")), "any.a[1].b");
+    /* the resolved map writes and reads back the same */
+    char *out = dgm_config_to_string(c);
+    dgm_config *back = NULL;
+    ck_assert_int_eq(dgm_config_parse(&back, out, "back.yaml"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(back, "blocks[0].plugin")),
+                     "mlp");
+    free(out);
+    dgm_config_free(back);
+    dgm_config_free(c);
+
+    /* a refused map is left as it was: no defaults half added */
+    c = parse("lr: .nan\n");
+    ASSERT_ERR(dgm_config_validate(c, s2, "opt", NULL), DGM_ERANGE,
+               "t.yaml:1:5: lr: .nan is out of range [0, 1] for plugin 'opt'");
+    ck_assert_int_eq(dgm_cfg_len(c), 1);
+    dgm_config_free(c);
+    c = parse("blocks: {plugin: mlp}\n");
+    ASSERT_ERR(dgm_config_validate(c, s2, "opt", NULL), DGM_ETYPE,
+               "t.yaml:1:9: blocks: expected a list of maps with `plugin:` "
+               "for plugin 'opt', found a map");
+    ck_assert_int_eq(dgm_cfg_len(c), 1);
+    dgm_config_free(c);
+    c = parse("block: {plugin: [mlp]}\n");
+    ASSERT_ERR(dgm_config_validate(c, s2, "opt", NULL), DGM_ETYPE,
+               "block.plugin", "a plugin name");
+    dgm_config_free(c);
+    c = parse("lr: \"0.1\"\n");
+    ASSERT_ERR(dgm_config_validate(c, s2, "opt", NULL), DGM_ETYPE,
+               "t.yaml:1:5: lr: expected a number for plugin 'opt', found "
+               "'0.1'");
+    dgm_config_free(c);
+
+    /* a schema whose default is not YAML, or breaks its own rule */
+    static const dgm_param_spec bad1[] = {
+        {"x", DGM_P_INT_LIST, "[1, 2", DGM_NO_RANGE, NULL, "broken"},
+        DGM_PARAM_END,
+    };
+    static const dgm_param_spec bad2[] = {
+        {"x", DGM_P_INT, "1000", 0, 10, NULL, "out of its range"},
+        DGM_PARAM_END,
+    };
+    c = parse("{}\n");
+    ASSERT_ERR(dgm_config_validate(c, bad1, "p", NULL), DGM_EPLUGIN,
+               "plugin 'p': bad default for 'x'", "<default of p>");
+    ASSERT_ERR(dgm_config_validate(c, bad2, "p", NULL), DGM_EPLUGIN,
+               "fails its own schema", "[0, 10]");
+    ck_assert_int_eq(dgm_cfg_len(c), 0);
+    dgm_config_free(c);
+
+    /* the experiment's own keys name no plugin */
+    c = parse("modle: {plugin: vae}\n");
+    static const dgm_param_spec top[] = {
+        {"model", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "model", "the model"},
+        DGM_PARAM_END,
+    };
+    ASSERT_ERR(dgm_config_validate(c, top, "experiment", NULL), DGM_EKEY,
+               "t.yaml:1:1: modle: unknown key for experiment (did you mean "
+               "'model'?)");
+    dgm_config_free(c);
+    c = parse("{}\n");
+    ASSERT_ERR(dgm_config_validate(c, top, "experiment", NULL), DGM_EMISSING,
+               "t.yaml:1:1: model: required by the experiment (the model)");
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(did_you_mean_rule)
+{
+    /* within max(1, len/3) edits, transpositions count once */
+    const char *c[] = {"batch_size", "hidden", "lr", "beta1"};
+    ck_assert_str_eq(dgm_did_you_mean("batchsize", c, 4), "batch_size");
+    ck_assert_str_eq(dgm_did_you_mean("hiddne", c, 4), "hidden");
+    ck_assert_str_eq(dgm_did_you_mean("btach_szie", c, 4), "batch_size");
+    ck_assert_str_eq(dgm_did_you_mean("beta2", c, 4), "beta1");
+    ck_assert_ptr_null(dgm_did_you_mean("hdn", c, 4));
+    ck_assert_ptr_null(dgm_did_you_mean("xy", c, 4));
+    ck_assert_ptr_null(dgm_did_you_mean("lr", c, 0));
+}
+END_TEST
+
+START_TEST(write_tricky_text)
+{
+    const char *text =
+        "\"key: with colon\": 1\n"
+        "\"#hash\": 2\n"
+        "\"-\": 3\n"
+        "\"<<\": 4\n"
+        "\"\": empty key\n"
+        "s1: \"Null\"\n"
+        "s2: \"yes\"\n"
+        "s3: \"---\"\n"
+        "s4: \"0x10\"\n"
+        "s5: \".inf\"\n"
+        "s6: \"a\\u0085b\"\n"
+        "s7: \" lead\"\n"
+        "s8: \"trail \"\n"
+        "s9: \"@at\"\n"
+        "s10: \"x\\u007fy\"\n"
+        "flow: [\"a:b\", \"c#d\", \"e, f\", -1, \"-\", ~, \"\"]\n"
+        "plainyes: yes\n"
+        "url: http://example.com/a#b\n"
+        "seqs: [[1], [[2, 3]], []]\n"
+        "? complex key\n"
+        ": v\n";
+    dgm_config *a = parse(text);
+    char *out = dgm_config_to_string(a);
+    ck_assert_ptr_nonnull(out);
+    dgm_config *b = NULL;
+    ck_assert_msg(dgm_config_parse(&b, out, "out.yaml") == 0, "%s\n---\n%s",
+                  dgm_last_error(), out);
+    assert_same_tree(a, b);
+    /* strings stay strings, nulls null */
+    bool v;
+    ck_assert_int_eq(dgm_cfg_to_bool(dgm_cfg_get(b, "s2"), &v), DGM_ETYPE);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(b, "s1")), DGM_CFG_SCALAR);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(b, "flow[5]")), DGM_CFG_NULL);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(b, "flow[6]")),
+                     DGM_CFG_SCALAR);
+    /* writing the re-read tree gives the same text */
+    char *again = dgm_config_to_string(b);
+    ck_assert_str_eq(out, again);
+    free(again);
+    free(out);
+    dgm_config_free(a);
+    dgm_config_free(b);
+    /* a whole fixture, includes resolved */
+    ck_assert_int_eq(dgm_config_load(&a, FIX("exp/child.yaml")), 0);
+    out = dgm_config_to_string(a);
+    ck_assert_int_eq(dgm_config_parse(&b, out, "out.yaml"), 0);
+    assert_same_tree(a, b);
+    free(out);
+    dgm_config_free(a);
+    dgm_config_free(b);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -461,24 +923,35 @@ static Suite *config_suite(void)
     tcase_add_test(p, positions_and_paths);
     tcase_add_test(p, anchors_and_aliases);
     tcase_add_test(p, bad_documents_refused);
+    tcase_add_test(p, hostile_documents);
     suite_add_tcase(s, p);
     TCase *inc = tcase_create("include");
     tcase_add_checked_fixture(inc, setup, teardown);
     tcase_add_test(inc, include_merges_key_by_key);
+    tcase_add_test(inc, fixture_include);
+    tcase_add_test(inc, fixture_validation_and_anchors);
     suite_add_tcase(s, inc);
     TCase *ov = tcase_create("overrides");
     tcase_add_test(ov, overrides);
+    tcase_add_test(ov, override_details);
     suite_add_tcase(s, ov);
     TCase *ty = tcase_create("types");
     tcase_add_test(ty, typed_scalars);
+    tcase_add_test(ty, scalar_edges);
+    tcase_add_test_raise_signal(ty, reader_missing_key_aborts, SIGABRT);
+    tcase_add_test_raise_signal(ty, reader_wrong_type_aborts, SIGABRT);
+    tcase_add_test_raise_signal(ty, reader_list_aborts, SIGABRT);
     suite_add_tcase(s, ty);
     TCase *va = tcase_create("validation");
     tcase_add_test(va, validation_fills_defaults);
     tcase_add_test(va, validation_errors);
     tcase_add_test(va, did_you_mean);
+    tcase_add_test(va, validation_details);
+    tcase_add_test(va, did_you_mean_rule);
     suite_add_tcase(s, va);
     TCase *wr = tcase_create("write");
     tcase_add_test(wr, write_round_trip);
+    tcase_add_test(wr, write_tricky_text);
     suite_add_tcase(s, wr);
     return s;
 }

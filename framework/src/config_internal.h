@@ -8,6 +8,9 @@
 #include "dgm/config.h"
 
 #define DGM__CFG_MAX_DEPTH 64
+/* Nodes one document may expand to: aliases copy, and a few nested
+ * aliases ("billion laughs") would otherwise exhaust memory. */
+#define DGM__CFG_MAX_NODES (1L << 20)
 
 struct dgm_config {
     dgm_cfg_kind kind;

@@ -1,5 +1,6 @@
 /* config_node.c - config nodes: navigation, typed reading, positions and
  * the messages that name them. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -212,9 +213,16 @@ const char *dgm_cfg_path(const dgm_config *n)
     char buf[1024];
     path_into(n, buf, sizeof buf);
     dgm_config *m = (dgm_config *)n; /* the cache only */
+    /* Keep the cached string while the path is unchanged, so that two
+     * calls in one argument list both stay valid. */
+    if (m->path && !strcmp(m->path, buf))
+        return m->path;
+    char *fresh = strdup(buf);
+    if (!fresh)
+        return m->path ? m->path : "";
     free(m->path);
-    m->path = strdup(buf);
-    return m->path ? m->path : "";
+    m->path = fresh;
+    return m->path;
 }
 
 /* One path segment: a key (up to '.' or '[') or an index "[n]". */
@@ -288,7 +296,8 @@ static int verror(const dgm_config *n, const char *key, int code,
         snprintf(where, sizeof where, "%s", path);
     }
     if (!at)
-        return dgm_error(code, "%s: %s", where, msg);
+        return where[0] ? dgm_error(code, "%s: %s", where, msg)
+                        : dgm_error(code, "%s", msg);
     if (!where[0])
         return dgm_error(code, "%s:%d:%d: %s", at->file, at->line, at->col,
                          msg);
@@ -321,7 +330,7 @@ bool dgm__cfg_is_null(const dgm_config *n)
 
 bool dgm__cfg_parse_int(const char *s, long long *out)
 {
-    if (!s || !*s)
+    if (!s || !*s || isspace((unsigned char)s[0]))
         return false;
     const char *p = s;
     int base = 10;
@@ -331,6 +340,10 @@ bool dgm__cfg_parse_int(const char *s, long long *out)
         base = 16;
     else if (p[0] == '0' && p[1] == 'o')
         base = 8;
+    /* strtoull would skip blanks and take a sign after the prefix. */
+    if (base != 10 && !(base == 16 ? isxdigit((unsigned char)p[2])
+                                   : (p[2] >= '0' && p[2] <= '7')))
+        return false;
     errno = 0;
     char *end;
     long long v;
@@ -352,7 +365,7 @@ bool dgm__cfg_parse_int(const char *s, long long *out)
 
 bool dgm__cfg_parse_float(const char *s, double *out)
 {
-    if (!s || !*s)
+    if (!s || !*s || isspace((unsigned char)s[0]))
         return false;
     const char *p = s + (s[0] == '+' || s[0] == '-');
     if (!strcasecmp(p, ".inf")) {
@@ -375,7 +388,9 @@ bool dgm__cfg_parse_float(const char *s, double *out)
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (*end || end == s || errno == ERANGE)
+    /* Underflow reads as the nearest value (0 or a denormal); overflow
+     * is refused rather than silently becoming infinity. */
+    if (*end || end == s || (errno == ERANGE && fabs(v) > 1.0))
         return false;
     *out = v;
     return true;
@@ -458,10 +473,10 @@ static const dgm_config *must(const dgm_config *n, const char *key)
 {
     const dgm_config *c = dgm_cfg_get(n, key);
     if (!c) {
-        fprintf(stderr,
-                "dgm: plugin bug: config key '%s%s%s' read but not in its "
-                "schema\n",
-                dgm_cfg_path(n), *dgm_cfg_path(n) ? "." : "", key);
+        dgm_cfg_error(n, key, DGM_EMISSING,
+                      "read by the plugin but absent (is it in the "
+                      "plugin's schema?)");
+        fprintf(stderr, "dgm: plugin bug: %s\n", dgm_last_error());
         abort();
     }
     return c;

@@ -7,11 +7,15 @@
 #include "config_internal.h"
 #include "dgm/error.h"
 
-/* Walk to the parent of the last segment of path, creating maps on the
- * way when `create`; *key gets the last key or *index the last index. */
+/* Walk to the parent of the last segment of path; *key gets the last key
+ * or *index the last index. Without `create` nothing changes and *parent
+ * is NULL when maps would have to be made (or a null replaced by a map);
+ * with it those maps are made: for an override (col0 >= 0, the path's
+ * column in the argument) placed on the command line, else where their
+ * parent is. `what` starts every message ("override 'a.b=1'"). */
 static int walk(dgm_config *root, const char *path, bool create,
                 dgm_config **parent, char *key, size_t cap, int *index,
-                const char *what)
+                const char *what, int col0)
 {
     dgm_config *n = root;
     const char *p = path;
@@ -23,28 +27,31 @@ static int walk(dgm_config *root, const char *path, bool create,
         if (*p == '[') {
             char *end;
             long v = strtol(p + 1, &end, 10);
-            if (end == p + 1 || *end != ']' || v < 0)
+            if (end == p + 1 || *end != ']' || v < 0 || v > 1 << 30)
                 return dgm_error(DGM_EINVAL, "%s: bad index at '%s'", what,
                                  seg);
             idx = (int)v;
             p = end + 1;
         } else {
-            size_t l = strcspn(p, ".[");
-            if (l == 0 || l >= cap)
+            size_t l = strcspn(p, ".[]");
+            if (l == 0 || l >= cap || p[l] == ']')
                 return dgm_error(DGM_EINVAL, "%s: bad key at '%s'", what,
                                  seg);
             memcpy(key, p, l);
             key[l] = '\0';
             p += l;
         }
-        if (*p == '.')
+        if (*p == '.' && p[1] != '\0')
             p++;
-        bool last = *p == '\0';
-        if (last) {
+        else if (*p && *p != '[')
+            return dgm_error(DGM_EINVAL, "%s: bad key at '%s'", what, p);
+        if (*p == '\0') {
             *parent = n;
             *index = idx;
             return 0;
         }
+        if (!n) /* below a map still to be made (dry run) */
+            continue;
         dgm_config *c = NULL;
         if (idx >= 0) {
             if (n->kind != DGM_CFG_SEQ || idx >= n->n)
@@ -56,52 +63,70 @@ static int walk(dgm_config *root, const char *path, bool create,
                 return dgm_error(DGM_EKEY, "%s: '%.*s' is not a map", what,
                                  (int)(seg - path), path);
             int i = dgm__cfg_index(n, key);
-            if (i >= 0) {
+            if (i >= 0 && !dgm__cfg_is_null(n->child[i])) {
                 c = n->child[i];
-                if (dgm__cfg_is_null(c) && create) {
-                    dgm_config *m = dgm__cfg_new(DGM_CFG_MAP, c->file,
-                                                 c->line, c->col);
-                    if (!m)
-                        return dgm_error(DGM_ENOMEM, "out of memory");
-                    dgm__cfg_replace(n, i, m);
-                    c = m;
-                }
-            } else if (create) {
-                c = dgm__cfg_new(DGM_CFG_MAP, "<command line>", 1, 1);
+            } else if (!create) {
+                c = NULL;
+            } else if (i >= 0) {
+                dgm_config *old = n->child[i];
+                c = dgm__cfg_new(DGM_CFG_MAP, old->file, old->line, old->col);
+                if (!c)
+                    return dgm_error(DGM_ENOMEM, "config: out of memory");
+                c->key_line = old->key_line;
+                c->key_col = old->key_col;
+                dgm__cfg_replace(n, i, c);
+            } else {
+                c = col0 >= 0 ? dgm__cfg_new(DGM_CFG_MAP, "<command line>", 1,
+                                             col0 + (int)(seg - path) + 1)
+                              : dgm__cfg_new(DGM_CFG_MAP, n->file, n->line,
+                                             n->col);
                 if (!c || dgm__cfg_append(n, key, c) < 0) {
                     dgm_config_free(c);
-                    return dgm_error(DGM_ENOMEM, "out of memory");
+                    return dgm_error(DGM_ENOMEM, "config: out of memory");
                 }
-            } else {
-                return dgm_error(DGM_EKEY, "%s: no key '%s'", what, key);
             }
         }
+        if (!c && idx < 0 && *p == '[')
+            return dgm_error(DGM_EKEY, "%s: '%.*s' is not a list", what,
+                             (int)(p - path), path);
         n = c;
     }
 }
 
+/* Put value (taken over on success) at path. Every check runs before
+ * anything changes, so a refused call leaves the tree as it was. */
 static int put(dgm_config *root, const char *path, dgm_config *value,
-               bool must_be_new, const char *what)
+               bool must_be_new, const char *what, int col0)
 {
     dgm_config *parent = NULL;
     char key[256];
     int idx = -1;
-    int rc = walk(root, path, true, &parent, key, sizeof key, &idx, what);
+    if (!root)
+        return dgm_error(DGM_EINVAL, "%s: no config", what);
+    int rc = walk(root, path, false, &parent, key, sizeof key, &idx, what,
+                  col0);
     if (rc < 0)
         return rc;
     if (idx >= 0) {
-        if (parent->kind != DGM_CFG_SEQ || idx > parent->n)
-            return dgm_error(DGM_EKEY, "%s: no element [%d]", what, idx);
+        if (!parent || parent->kind != DGM_CFG_SEQ)
+            return dgm_error(DGM_EKEY, "%s: '%.*s' is not a list", what,
+                             (int)(strrchr(path, '[') - path), path);
+        if (idx > parent->n)
+            return dgm_error(DGM_EKEY,
+                             "%s: no element [%d] (the list has %d; [%d] "
+                             "appends)",
+                             what, idx, parent->n, parent->n);
         if (must_be_new && idx < parent->n)
-            return dgm_error(DGM_EKEY, "%s: element [%d] exists (use "
-                                       "'%s=...' to replace it)",
+            return dgm_error(DGM_EKEY,
+                             "%s: element [%d] exists (use '%s=...' to "
+                             "replace it)",
                              what, idx, path);
         if (idx == parent->n)
             return dgm__cfg_append(parent, NULL, value);
         dgm__cfg_replace(parent, idx, value);
         return 0;
     }
-    if (parent->kind != DGM_CFG_MAP)
+    if (parent && parent->kind != DGM_CFG_MAP)
         return dgm_error(DGM_EKEY, "%s: the parent of '%s' is not a map", what,
                          key);
     int i = dgm__cfg_index(parent, key);
@@ -115,52 +140,80 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
         dgm__cfg_replace(parent, i, value);
         return 0;
     }
+    if (!parent && (rc = walk(root, path, true, &parent, key, sizeof key,
+                              &idx, what, col0)) < 0)
+        return rc;
     return dgm__cfg_append(parent, key, value);
 }
 
 int dgm_config_set(dgm_config *root, const char *path, const dgm_config *value)
 {
+    char what[600];
+    snprintf(what, sizeof what, "config set '%.500s'", path ? path : "");
+    if (!path || !value)
+        return dgm_error(DGM_EINVAL, "%s: no path or no value", what);
     dgm_config *v = dgm_config_clone(value);
     if (!v)
         return dgm_error(DGM_ENOMEM, "config: out of memory");
-    int rc = put(root, path, v, false, path);
+    int rc = put(root, path, v, false, what, -1);
     if (rc < 0)
         dgm_config_free(v);
     return rc;
 }
 
+/* Multi-line values only: move the parsed positions onto the argument. */
 static void place(dgm_config *n, int col)
 {
-    free(n->file);
-    n->file = strdup("<command line>");
-    n->line = 1;
     n->col += col - 1;
     for (int i = 0; i < n->n; i++)
         place(n->child[i], col);
 }
 
+/* Overrides add keys freely (creating maps on the way): a misspelt key
+ * is caught by schema validation afterwards, which points at its column
+ * on the command line. "+KEY=VALUE" insists that KEY is new. */
 int dgm_config_override(dgm_config *root, const char *a)
 {
+    if (!a)
+        return dgm_error(DGM_EINVAL, "override: NULL");
+    char what[600];
+    snprintf(what, sizeof what, "override '%.500s'", a);
     const char *eq = strchr(a, '=');
     bool add = a[0] == '+';
     const char *k = a + add;
     if (!eq || eq == k)
         return dgm_error(DGM_EINVAL,
-                         "override '%s': expected KEY=VALUE or +KEY=VALUE", a);
+                         "%s: expected KEY=VALUE or +KEY=VALUE (KEY a dotted "
+                         "path such as model.encoder.hidden[1])",
+                         what);
     char path[512];
     if ((size_t)(eq - k) >= sizeof path)
-        return dgm_error(DGM_EINVAL, "override '%s': key too long", a);
+        return dgm_error(DGM_EINVAL, "%s: key too long", what);
     memcpy(path, k, (size_t)(eq - k));
     path[eq - k] = '\0';
-    dgm_config *v;
+    if (strpbrk(path, " \t\n"))
+        return dgm_error(DGM_EINVAL, "%s: blank in the key '%s'", what, path);
     const char *text = eq + 1;
-    int rc;
-    rc = *text ? dgm_config_parse(&v, text, "<command line>")
-               : dgm_config_parse(&v, "null", "<command line>");
+    int col = (int)(text - a) + 1;
+    /* Parse the value indented by its column in the argument so that
+     * positions (and syntax errors) name the column on the command line;
+     * an empty value is null. */
+    bool one_line = !strchr(text, '\n');
+    size_t len = strlen(text);
+    char *buf = malloc((size_t)col + len + 8);
+    if (!buf)
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    int pad = one_line ? col - 1 : 0;
+    memset(buf, ' ', (size_t)pad);
+    strcpy(buf + pad, *text ? text : "null");
+    dgm_config *v = NULL;
+    int rc = dgm_config_parse(&v, buf, "<command line>");
+    free(buf);
     if (rc < 0)
-        return dgm_error(rc, "override '%s': %s", a, dgm_last_error());
-    place(v, (int)(text - a) + 1);
-    rc = put(root, path, v, add, a);
+        return dgm_error_context("%s: ", what);
+    if (!one_line)
+        place(v, col);
+    rc = put(root, path, v, add, what, (int)(k - a));
     if (rc < 0) {
         dgm_config_free(v);
         return rc;

@@ -88,7 +88,10 @@ static int check_scalar(const dgm_config *n, dgm_ptype t,
     case DGM_P_FLOAT:
         if (n->quoted || !dgm__cfg_parse_float(n->text, &f))
             return type_error(n, type_name(t), owner);
-        return isnan(f) || in_range(s, f) ? 0 : range_error(n, s, owner);
+        /* NaN is in no range: a bounded number is never NaN. */
+        return (s->min > s->max || !isnan(f)) && in_range(s, f)
+                   ? 0
+                   : range_error(n, s, owner);
     case DGM_P_BOOL:
         if (n->quoted || !dgm__cfg_parse_bool(n->text, &b))
             return type_error(n, type_name(t), owner);
@@ -182,6 +185,15 @@ static int check_value(const dgm_config *n, const dgm_param_spec *s,
     }
 }
 
+/* A copy of the last message, to quote it in a new one (dgm_error must
+ * not format from its own buffer). */
+static const char *last_text(void)
+{
+    static _Thread_local char copy[1024];
+    snprintf(copy, sizeof copy, "%s", dgm_last_error());
+    return copy;
+}
+
 static bool optional(const dgm_param_spec *s)
 {
     return s->default_value && !strcmp(s->default_value, "null");
@@ -190,6 +202,8 @@ static bool optional(const dgm_param_spec *s)
 int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
                         const char *owner, const char *const *extra)
 {
+    if (!owner)
+        owner = "?";
     if (!node || node->kind != DGM_CFG_MAP)
         return node ? type_error(node, "a map", owner)
                     : dgm_error(DGM_EINVAL, "%s: no config to validate",
@@ -220,39 +234,64 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
                          dym ? " (did you mean '" : "", dym ? dym : "",
                          dym ? "'?)" : "");
     }
-    for (const dgm_param_spec *s = schema; s && s->name; s++) {
+    /* Check every value and every default before adding any default, so
+     * that a refused map is left as it was. */
+    int n_spec = 0;
+    for (const dgm_param_spec *s = schema; s && s->name; s++)
+        n_spec++;
+    dgm_config **defaults = calloc((size_t)n_spec + 1, sizeof *defaults);
+    if (!defaults)
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    int rc = 0;
+    for (int k = 0; k < n_spec && rc == 0; k++) {
+        const dgm_param_spec *s = &schema[k];
         int i = dgm__cfg_index(node, s->name);
         if (i >= 0) {
             dgm_config *v = node->child[i];
-            if (dgm__cfg_is_null(v) && optional(s))
-                continue;
-            int rc = check_value(v, s, owner);
-            if (rc < 0)
-                return rc;
+            if (!(dgm__cfg_is_null(v) && optional(s)))
+                rc = check_value(v, s, owner);
             continue;
         }
-        if (!s->default_value)
-            return dgm_cfg_error(node, s->name, DGM_EMISSING,
-                                 "required by plugin '%s' (%s)", owner,
-                                 s->help ? s->help : type_name(s->type));
+        if (!s->default_value) {
+            bool top = !strcmp(owner, "experiment");
+            rc = dgm_cfg_error(node, s->name, DGM_EMISSING,
+                               "required by %s%s%s (%s)",
+                               top ? "the " : "plugin '", owner,
+                               top ? "" : "'",
+                               s->help ? s->help : type_name(s->type));
+            continue;
+        }
         char where[128];
         snprintf(where, sizeof where, "<default of %s>", owner);
-        dgm_config *d;
-        int rc = dgm_config_parse(&d, s->default_value, where);
-        if (rc < 0)
-            return dgm_error(DGM_EPLUGIN,
-                             "plugin '%s': bad default for '%s': %s", owner,
-                             s->name, dgm_last_error());
-        dgm__cfg_mark_default(d);
-        if ((rc = dgm__cfg_append(node, s->name, d)) < 0) {
-            dgm_config_free(d);
-            return rc;
+        rc = dgm_config_parse(&defaults[k], s->default_value, where);
+        if (rc < 0) {
+            rc = dgm_error(DGM_EPLUGIN,
+                           "plugin '%s': bad default for '%s': %s", owner,
+                           s->name, last_text());
+            continue;
         }
-        if (!dgm__cfg_is_null(d) && (rc = check_value(d, s, owner)) < 0)
-            return dgm_error(DGM_EPLUGIN,
-                             "plugin '%s': its default for '%s' fails its "
-                             "own schema: %s",
-                             owner, s->name, dgm_last_error());
+        dgm__cfg_mark_default(defaults[k]);
+        if (!dgm__cfg_is_null(defaults[k]) &&
+            (rc = check_value(defaults[k], s, owner)) < 0)
+            rc = dgm_error(DGM_EPLUGIN,
+                           "plugin '%s': its default for '%s' fails its own "
+                           "schema: %s",
+                           owner, s->name, last_text());
     }
-    return 0;
+    int added = 0;
+    for (int k = 0; k < n_spec && rc == 0; k++) {
+        if (!defaults[k])
+            continue;
+        if ((rc = dgm__cfg_append(node, schema[k].name, defaults[k])) == 0) {
+            defaults[k] = NULL;
+            added++;
+        }
+    }
+    if (rc < 0) /* out of memory half way: take the added ones back */
+        for (; added > 0; added--)
+            dgm_config_free(node->child[--node->n]);
+    for (int k = 0; k < n_spec; k++)
+        dgm_config_free(defaults[k]);
+    free(defaults);
+    return rc;
 }

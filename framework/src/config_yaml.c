@@ -1,6 +1,7 @@
 /* config_yaml.c - YAML text to a config tree with libyaml's event API:
- * positions for every node, anchors and aliases, duplicate keys, depth
- * limit, and `include:` of base files merged key by key. */
+ * positions for every node, anchors and aliases (and `<<` merge keys),
+ * duplicate keys, depth and size limits, and `include:` of base files
+ * merged key by key. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,12 +23,13 @@ typedef struct parser {
     const char *name;
     anchor *anchors;
     int n_anchors, cap_anchors;
+    long nodes; /* made so far, aliases counted in full */
+    char path[1024];
 } parser;
 
 static int yaml_fail(parser *ps)
 {
     yaml_parser_t *p = &ps->p;
-    const yaml_mark_t *m = p->context ? &p->context_mark : &p->problem_mark;
     if (p->error == YAML_MEMORY_ERROR)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", ps->name);
     return dgm_error(DGM_ECONFIG, "%s:%zu:%zu: invalid YAML: %s%s%s",
@@ -35,7 +37,28 @@ static int yaml_fail(parser *ps)
                      p->problem_mark.column + 1,
                      p->problem ? p->problem : "syntax error",
                      p->context ? " " : "", p->context ? p->context : "");
-    (void)m;
+}
+
+/* Count a subtree's nodes and its height (a leaf is 1). */
+static void measure(const dgm_config *n, long *count, int *height)
+{
+    int h = 0;
+    *count += 1;
+    for (int i = 0; i < n->n; i++) {
+        int ch = 0;
+        measure(n->child[i], count, &ch);
+        if (ch > h)
+            h = ch;
+    }
+    *height = h + 1;
+}
+
+static int too_many(parser *ps, int line, int col)
+{
+    return dgm_error(DGM_ECONFIG,
+                     "%s:%d:%d: the document expands to more than %ld "
+                     "nodes (aliases of aliases?)",
+                     ps->name, line, col, DGM__CFG_MAX_NODES);
 }
 
 static int next(parser *ps, yaml_event_t *ev)
@@ -70,63 +93,171 @@ static int remember(parser *ps, const char *name, const dgm_config *n)
 static int parse_node(parser *ps, yaml_event_t *ev, int depth,
                       dgm_config **out);
 
+/* Insert child under key at position pos of map (taking it over). */
+static int insert_at(dgm_config *map, int pos, const char *key,
+                     dgm_config *child)
+{
+    int rc = dgm__cfg_append(map, key, child);
+    if (rc < 0)
+        return rc;
+    memmove(map->child + pos + 1, map->child + pos,
+            sizeof *map->child * (size_t)(map->n - 1 - pos));
+    map->child[pos] = child;
+    return 0;
+}
+
+/* YAML's merge key: the keys of src (a map, or a list of maps, earlier
+ * ones first) that n does not set itself, placed where `<<` stood. */
+static int apply_merge(dgm_config *n, dgm_config *src, int pos)
+{
+    int n_src = src->kind == DGM_CFG_SEQ ? src->n : 1;
+    for (int s = 0; s < n_src; s++) {
+        dgm_config *m = src->kind == DGM_CFG_SEQ ? src->child[s] : src;
+        for (int i = 0; i < m->n; i++) {
+            dgm_config *c = m->child[i];
+            if (dgm__cfg_index(n, c->key) >= 0)
+                continue;
+            char *key = c->key;
+            c->key = NULL;
+            int rc = insert_at(n, pos, key, c);
+            free(key);
+            if (rc < 0)
+                return rc;
+            m->child[i] = NULL; /* now n's */
+            pos++;
+        }
+    }
+    return 0;
+}
+
+static bool is_merge_source(const dgm_config *v)
+{
+    if (v->kind == DGM_CFG_MAP)
+        return true;
+    if (v->kind != DGM_CFG_SEQ)
+        return false;
+    for (int i = 0; i < v->n; i++)
+        if (v->child[i]->kind != DGM_CFG_MAP)
+            return false;
+    return true;
+}
+
+/* Free a merge source whose moved children were set to NULL. */
+static void free_sparse(dgm_config *n)
+{
+    if (!n)
+        return;
+    for (int i = 0; i < n->n; i++)
+        if (n->child[i] && n->child[i]->kind == DGM_CFG_MAP &&
+            n->kind == DGM_CFG_SEQ)
+            free_sparse(n->child[i]);
+        else if (n->child[i])
+            dgm_config_free(n->child[i]);
+    n->n = 0;
+    dgm_config_free(n);
+}
+
+/* ps->path holds the key path of the node being filled, so messages name
+ * it before the node is attached to its parent. */
+static void path_push(parser *ps, const char *key, int index, size_t *saved)
+{
+    size_t l = strlen(ps->path);
+    *saved = l;
+    if (key)
+        snprintf(ps->path + l, sizeof ps->path - l, "%s%s", l ? "." : "",
+                 key);
+    else
+        snprintf(ps->path + l, sizeof ps->path - l, "[%d]", index);
+}
+
 static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
 {
+    dgm_config *merge = NULL; /* the value of `<<`, applied at the end */
+    int merge_pos = 0, merge_line = 0;
+    int rc = 0;
     for (;;) {
         yaml_event_t ev;
-        int rc = next(ps, &ev);
-        if (rc < 0)
-            return rc;
+        if ((rc = next(ps, &ev)) < 0)
+            break;
         if (ev.type == (map ? YAML_MAPPING_END_EVENT
                             : YAML_SEQUENCE_END_EVENT)) {
             yaml_event_delete(&ev);
-            return 0;
+            if (merge)
+                rc = apply_merge(n, merge, merge_pos);
+            break;
         }
         char *key = NULL;
+        bool merge_key = false;
         int kline = (int)ev.start_mark.line + 1,
             kcol = (int)ev.start_mark.column + 1;
         if (map) {
             if (ev.type != YAML_SCALAR_EVENT) {
                 yaml_event_delete(&ev);
-                return dgm_error(DGM_ECONFIG,
-                                 "%s:%d:%d: map keys must be plain strings",
-                                 ps->name, kline, kcol);
+                rc = dgm_error(DGM_ECONFIG,
+                               "%s:%d:%d: %s%smap keys must be plain "
+                               "strings",
+                               ps->name, kline, kcol, ps->path,
+                               *ps->path ? ": " : "");
+                break;
             }
             key = strdup((const char *)ev.data.scalar.value);
+            merge_key = key && !strcmp(key, "<<") &&
+                        ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             yaml_event_delete(&ev);
-            if (!key)
-                return dgm_error(DGM_ENOMEM, "config: out of memory");
+            if (!key) {
+                rc = dgm_error(DGM_ENOMEM, "config: out of memory");
+                break;
+            }
             int dup = dgm__cfg_index(n, key);
-            if (dup >= 0) {
-                dgm_config *first = n->child[dup];
+            if (dup >= 0 || (merge_key && merge)) {
+                const dgm_config *first = dup >= 0 ? n->child[dup] : NULL;
+                int fl = !first           ? merge_line
+                         : first->key_line ? first->key_line
+                                           : first->line;
                 rc = dgm_error(DGM_ECONFIG,
                                "%s:%d:%d: %s%s%s: duplicate key (first at "
                                "line %d)",
-                               ps->name, kline, kcol, dgm_cfg_path(n),
-                               *dgm_cfg_path(n) ? "." : "", key,
-                               first->line);
+                               ps->name, kline, kcol, ps->path,
+                               *ps->path ? "." : "", key, fl);
                 free(key);
-                return rc;
+                break;
             }
             if ((rc = next(ps, &ev)) < 0) {
                 free(key);
-                return rc;
+                break;
             }
         }
+        size_t saved;
+        path_push(ps, key, n->n, &saved);
         dgm_config *c = NULL;
         rc = parse_node(ps, &ev, depth + 1, &c);
         yaml_event_delete(&ev);
-        if (rc == 0) {
+        if (rc == 0 && merge_key) {
+            if (is_merge_source(c)) {
+                merge = c;
+                merge_pos = n->n;
+                merge_line = kline;
+            } else {
+                rc = dgm_error(DGM_ECONFIG,
+                               "%s:%d:%d: %s: `<<` merges a map or a list "
+                               "of maps",
+                               ps->name, c->line, c->col, ps->path);
+                dgm_config_free(c);
+            }
+        } else if (rc == 0) {
             rc = dgm__cfg_append(n, key, c);
             if (rc < 0)
                 dgm_config_free(c);
             else if (map)
                 c->key_line = kline, c->key_col = kcol;
         }
+        ps->path[saved] = '\0';
         free(key);
         if (rc < 0)
-            return rc;
+            break;
     }
+    free_sparse(merge);
+    return rc;
 }
 
 /* Build the node that starts with ev (which the caller deletes). */
@@ -138,16 +269,32 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth,
     *out = NULL;
     if (depth > DGM__CFG_MAX_DEPTH)
         return dgm_error(DGM_ECONFIG,
-                         "%s:%d:%d: nested deeper than %d levels", ps->name,
-                         line, col, DGM__CFG_MAX_DEPTH);
+                         "%s:%d:%d: %.200s%s: nested deeper than %d levels",
+                         ps->name, line, col, ps->path,
+                         strlen(ps->path) > 200 ? "..." : "",
+                         DGM__CFG_MAX_DEPTH);
     const yaml_char_t *anchor_name = NULL;
     dgm_config *n = NULL;
     int rc = 0;
+    if (ev->type != YAML_ALIAS_EVENT && ++ps->nodes > DGM__CFG_MAX_NODES)
+        return too_many(ps, line, col);
     switch (ev->type) {
     case YAML_ALIAS_EVENT:
         for (int i = ps->n_anchors - 1; i >= 0; i--)
             if (!strcmp(ps->anchors[i].name,
                         (const char *)ev->data.alias.anchor)) {
+                long count = 0;
+                int height = 0;
+                measure(ps->anchors[i].node, &count, &height);
+                if (depth + height - 1 > DGM__CFG_MAX_DEPTH)
+                    return dgm_error(DGM_ECONFIG,
+                                     "%s:%d:%d: %s: nested deeper than %d "
+                                     "levels (through alias '*%s')",
+                                     ps->name, line, col, ps->path,
+                                     DGM__CFG_MAX_DEPTH,
+                                     ev->data.alias.anchor);
+                if ((ps->nodes += count) > DGM__CFG_MAX_NODES)
+                    return too_many(ps, line, col);
                 n = dgm_config_clone(ps->anchors[i].node);
                 if (!n)
                     return dgm_error(DGM_ENOMEM, "config: out of memory");
@@ -160,8 +307,12 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth,
                 return n->file ? 0
                                : dgm_error(DGM_ENOMEM, "out of memory");
             }
-        return dgm_error(DGM_ECONFIG, "%s:%d:%d: unknown alias '*%s'",
-                         ps->name, line, col, ev->data.alias.anchor);
+        return dgm_error(DGM_ECONFIG,
+                         "%s:%d:%d: %s%sunknown alias '*%s' (an anchor "
+                         "'&%s' must come first)",
+                         ps->name, line, col, ps->path,
+                         *ps->path ? ": " : "", ev->data.alias.anchor,
+                         ev->data.alias.anchor);
     case YAML_SCALAR_EVENT:
         anchor_name = ev->data.scalar.anchor;
         n = dgm__cfg_new(DGM_CFG_SCALAR, ps->name, line, col);
