@@ -50,10 +50,11 @@ DGM_API void dgm_config_free(dgm_config *root);
 /* A deep copy (keeps source positions). */
 DGM_API dgm_config *dgm_config_clone(const dgm_config *node);
 
-/* Apply a command-line override: "a.b.c=value" replaces (the key must
- * exist unless its parent map belongs to a plugin whose schema knows it;
- * see the docs), "+a.b=value" adds a key that must not exist yet. Values
- * are parsed as YAML ("[1, 2]", "{plugin: mlp}"). Indices: "a.b[1]=3". */
+/* Apply a command-line override: "a.b.c=value" replaces the key or, if
+ * absent, adds it (making maps on the way; validation later refuses keys
+ * no schema knows), "+a.b=value" adds a key that must not exist yet.
+ * Values are parsed as YAML ("[1, 2]", "{plugin: mlp}"). Indices:
+ * "a.b[1]=3" ("[len]" appends). A refused override changes nothing. */
 DGM_API int dgm_config_override(dgm_config *root, const char *assignment);
 /* Set a path to a node (deep-copied), creating maps along the way. */
 DGM_API int dgm_config_set(dgm_config *root, const char *path,
@@ -142,8 +143,9 @@ typedef struct dgm_param_spec {
     const char *name;
     dgm_ptype type;
     /* YAML text of the default ("1.0e-3", "[400]", "null"); NULL means
-     * the key is required. For P_PLUGIN/P_PLUGIN_LIST, NULL or "null"
-     * means optional and absent. */
+     * the key is required (for every type, P_PLUGIN included); "null"
+     * means optional: absent or null reads as null (dgm_cfg_child gives
+     * NULL). */
     const char *default_value;
     /* Inclusive range for INT/FLOAT and list elements; ignored if
      * min > max. */
