@@ -661,6 +661,11 @@ START_TEST(override_details)
     ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "eval.every.steps[1]")),
                      23);
     ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "eval.every.steps[1]")), 1);
+    /* an added key that no schema knows is reported at the key */
+    static const dgm_param_spec none[] = {DGM_PARAM_END};
+    ASSERT_ERR(dgm_config_validate(dgm_cfg_get_mut(c, "eval.every"), none,
+                                   "ev", NULL),
+               DGM_EKEY, "<command line>:1:13: eval.every.steps: unknown key");
     /* a quoted value stays a string */
     ck_assert_int_eq(dgm_config_override(c, "model.latent=\"32\""), 0);
     int64_t i;

@@ -143,7 +143,14 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
     if (!parent && (rc = walk(root, path, true, &parent, key, sizeof key,
                               &idx, what, col0)) < 0)
         return rc;
-    return dgm__cfg_append(parent, key, value);
+    if ((rc = dgm__cfg_append(parent, key, value)) < 0)
+        return rc;
+    if (col0 >= 0) { /* an unknown key is reported at the key */
+        const char *dot = strrchr(path, '.');
+        value->key_line = 1;
+        value->key_col = col0 + (dot ? (int)(dot - path) + 1 : 0) + 1;
+    }
+    return 0;
 }
 
 int dgm_config_set(dgm_config *root, const char *path, const dgm_config *value)
