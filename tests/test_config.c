@@ -51,16 +51,16 @@ static dgm_config *parse(const char *text)
     return c;
 }
 
-#define ASSERT_ERR(call, code, ...)                                         \
-    do {                                                                    \
-        int rc_ = (call);                                                   \
+#define ASSERT_ERR(call, code, ...)                                            \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
         ck_assert_msg(rc_ == (code), "got %s (%s), want %s", dgm_errname(rc_), \
-                      dgm_last_error(), dgm_errname(code));                 \
-        const char *subs_[] = {__VA_ARGS__};                                \
-        for (size_t i_ = 0; i_ < sizeof subs_ / sizeof subs_[0]; i_++)      \
-            ck_assert_msg(strstr(dgm_last_error(), subs_[i_]),              \
-                          "message '%s' lacks '%s'", dgm_last_error(),      \
-                          subs_[i_]);                                       \
+                      dgm_last_error(), dgm_errname(code));                    \
+        const char *subs_[] = {__VA_ARGS__};                                   \
+        for (size_t i_ = 0; i_ < sizeof subs_ / sizeof subs_[0]; i_++)         \
+            ck_assert_msg(strstr(dgm_last_error(), subs_[i_]),                 \
+                          "message '%s' lacks '%s'", dgm_last_error(),         \
+                          subs_[i_]);                                          \
     } while (0)
 
 /* ---- parsing and positions --------------------------------------------- */
@@ -83,9 +83,9 @@ START_TEST(positions_and_paths)
     ck_assert_str_eq(dgm_cfg_key_at(dgm_cfg_get(c, "model"), 1), "encoder");
     ck_assert_ptr_null(dgm_cfg_get(c, "model.decoder"));
     ck_assert_ptr_null(dgm_cfg_get(c, "model.encoder.hidden[2]"));
-    ASSERT_ERR(dgm_cfg_error(dgm_cfg_get(c, "model"), "latent", DGM_ERANGE,
-                             "too big"),
-               DGM_ERANGE, "t.yaml:3:11: model.latent: too big");
+    ASSERT_ERR(
+        dgm_cfg_error(dgm_cfg_get(c, "model"), "latent", DGM_ERANGE, "too big"),
+        DGM_ERANGE, "t.yaml:3:11: model.latent: too big");
     ASSERT_ERR(dgm_cfg_error(dgm_cfg_get(c, "model"), "absent", DGM_EMISSING,
                              "needed"),
                DGM_EMISSING, "t.yaml:3:3: model.absent: needed");
@@ -180,18 +180,17 @@ START_TEST(include_merges_key_by_key)
     /* nodes remember their own file */
     ck_assert_ptr_nonnull(
         strstr(dgm_cfg_file(dgm_cfg_get(c, "model.latent")), "base.yaml"));
-    ck_assert_ptr_nonnull(
-        strstr(dgm_cfg_file(dgm_cfg_get(c, "model.encoder.hidden")),
-               "exp.yaml"));
+    ck_assert_ptr_nonnull(strstr(
+        dgm_cfg_file(dgm_cfg_get(c, "model.encoder.hidden")), "exp.yaml"));
     dgm_config_free(c);
 
     /* a list of includes, applied in order */
     put("a.yaml", "x: 1\ny: 1\n");
     put("b.yaml", "y: 2\nz: 2\n");
-    ck_assert_int_eq(dgm_config_load(&c, put("ab.yaml",
-                                             "include: [a.yaml, b.yaml]\n"
-                                             "z: 3\n")),
-                     0);
+    ck_assert_int_eq(
+        dgm_config_load(&c, put("ab.yaml", "include: [a.yaml, b.yaml]\n"
+                                           "z: 3\n")),
+        0);
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "x")), "1");
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "y")), "2");
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "z")), "3");
@@ -220,9 +219,9 @@ START_TEST(overrides)
     ck_assert_int_eq(dgm_config_override(c, "model.hidden[1]=7"), 0);
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.hidden[1]")), "7");
     /* flow values, creating maps on the way */
-    ck_assert_int_eq(dgm_config_override(
-                         c, "model.encoder={plugin: mlp, hidden: [8, 9]}"),
-                     0);
+    ck_assert_int_eq(
+        dgm_config_override(c, "model.encoder={plugin: mlp, hidden: [8, 9]}"),
+        0);
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.encoder.hidden[1]")),
                      "9");
     ck_assert_int_eq(dgm_config_override(c, "eval.batch=5"), 0);
@@ -230,8 +229,7 @@ START_TEST(overrides)
     ck_assert_int_eq(dgm_config_override(c, "+train.steps=100"), 0);
     ASSERT_ERR(dgm_config_override(c, "+train.epochs=3"), DGM_EKEY,
                "train.epochs", "exists");
-    ASSERT_ERR(dgm_config_override(c, "model.latent"), DGM_EINVAL,
-               "KEY=VALUE");
+    ASSERT_ERR(dgm_config_override(c, "model.latent"), DGM_EINVAL, "KEY=VALUE");
     ASSERT_ERR(dgm_config_override(c, "=3"), DGM_EINVAL, "KEY=VALUE");
     ASSERT_ERR(dgm_config_override(c, "model.hidden[9]=1"), DGM_EKEY, "[9]");
     ASSERT_ERR(dgm_config_override(c, "model.latent.x=1"), DGM_EKEY,
@@ -270,8 +268,8 @@ START_TEST(typed_scalars)
     ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "s"), &s), 0);
     ck_assert_str_eq(s, "hello");
     /* a quoted number is a string */
-    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "q"), &i), DGM_ETYPE,
-               "t.yaml:6:4", "q", "integer");
+    ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "q"), &i), DGM_ETYPE, "t.yaml:6:4",
+               "q", "integer");
     ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "q"), &s), 0);
     ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "f"), &i), DGM_ETYPE, "1e-3");
     ASSERT_ERR(dgm_cfg_to_bool(dgm_cfg_get(c, "s"), &b), DGM_ETYPE, "hello");
@@ -355,8 +353,7 @@ START_TEST(validation_errors)
                "required by plugin 'vae'");
     ASSERT_ERR(validate("path: p\nlatent: big\n", NULL), DGM_ETYPE,
                "t.yaml:2:9: latent", "an integer", "'big'");
-    ASSERT_ERR(validate("path: p\nlatent: \"8\"\n", NULL), DGM_ETYPE,
-               "latent");
+    ASSERT_ERR(validate("path: p\nlatent: \"8\"\n", NULL), DGM_ETYPE, "latent");
     ASSERT_ERR(validate("path: p\nlatent: 1000\n", NULL), DGM_ERANGE,
                "t.yaml:2:9: latent", "[1, 512]");
     ASSERT_ERR(validate("path: p\nlr: 2.5\n", NULL), DGM_ERANGE, "lr");
@@ -373,8 +370,8 @@ START_TEST(validation_errors)
     ASSERT_ERR(validate("path: p\nbetas: [0.9, 1.5]\n", NULL), DGM_ERANGE,
                "betas[1]");
     ASSERT_ERR(validate("path: [a]\n", NULL), DGM_ETYPE, "path");
-    ASSERT_ERR(validate("path: p\nencoder: mlp\n", NULL), DGM_ETYPE,
-               "encoder", "plugin");
+    ASSERT_ERR(validate("path: p\nencoder: mlp\n", NULL), DGM_ETYPE, "encoder",
+               "plugin");
     ASSERT_ERR(validate("path: p\nencoder: {hidden: [3]}\n", NULL),
                DGM_EMISSING, "encoder.plugin");
     ASSERT_ERR(validate("path: p\nheads: [{plugin: a}, {x: 1}]\n", NULL),
@@ -383,8 +380,7 @@ START_TEST(validation_errors)
                "tags[1]");
     /* not a map at all */
     dgm_config *c = parse("[1, 2]\n");
-    ASSERT_ERR(dgm_config_validate(c, schema, "vae", NULL), DGM_ETYPE,
-               "a map");
+    ASSERT_ERR(dgm_config_validate(c, schema, "vae", NULL), DGM_ETYPE, "a map");
     dgm_config_free(c);
 }
 END_TEST
@@ -422,31 +418,30 @@ static void assert_same_tree(const dgm_config *a, const dgm_config *b)
 
 START_TEST(write_round_trip)
 {
-    const char *text =
-        "name: \"a: b # c\"\n"
-        "seed: 0\n"
-        "quoted: \"42\"\n"
-        "truth: \"true\"\n"
-        "empty: \"\"\n"
-        "nothing: null\n"
-        "neg: -3.5e-2\n"
-        "dash: -x\n"
-        "path: /usr/share/datasets/fashion-mnist\n"
-        "multi: \"line1\\nline2\\t\\\"q\\\"\"\n"
-        "list: [1, two, \"3\"]\n"
-        "emptylist: []\n"
-        "emptymap: {}\n"
-        "nested:\n"
-        "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
-        "  - loss: gaussian_kl\n"
-        "    weight: 4.0\n"
-        "    extra: {deep: [[1, 2], {k: v}]}\n";
+    const char *text = "name: \"a: b # c\"\n"
+                       "seed: 0\n"
+                       "quoted: \"42\"\n"
+                       "truth: \"true\"\n"
+                       "empty: \"\"\n"
+                       "nothing: null\n"
+                       "neg: -3.5e-2\n"
+                       "dash: -x\n"
+                       "path: /usr/share/datasets/fashion-mnist\n"
+                       "multi: \"line1\\nline2\\t\\\"q\\\"\"\n"
+                       "list: [1, two, \"3\"]\n"
+                       "emptylist: []\n"
+                       "emptymap: {}\n"
+                       "nested:\n"
+                       "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+                       "  - loss: gaussian_kl\n"
+                       "    weight: 4.0\n"
+                       "    extra: {deep: [[1, 2], {k: v}]}\n";
     dgm_config *a = parse(text);
     char *out = dgm_config_to_string(a);
     ck_assert_ptr_nonnull(out);
     dgm_config *b = NULL;
-    ck_assert_msg(dgm_config_parse(&b, out, "out.yaml") == 0,
-                  "%s\n---\n%s", dgm_last_error(), out);
+    ck_assert_msg(dgm_config_parse(&b, out, "out.yaml") == 0, "%s\n---\n%s",
+                  dgm_last_error(), out);
     assert_same_tree(a, b);
     free(out);
     dgm_config_free(a);
@@ -539,11 +534,9 @@ START_TEST(fixture_validation_and_anchors)
     ck_assert_str_eq(dgm_cfg_key_at(enc, 0), "plugin");
     ck_assert_str_eq(dgm_cfg_key_at(enc, 1), "act");
     ck_assert_str_eq(dgm_cfg_key_at(enc, 2), "hidden");
-    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "encoder.hidden[0]")),
-                     "200");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "encoder.hidden[0]")), "200");
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "encoder.act")), "relu");
-    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "decoder.hidden[0]")),
-                     "400");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "decoder.hidden[0]")), "400");
     ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "decoder")), 8);
     ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "decoder")), 10);
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "heads[1].out")), "10");
@@ -597,8 +590,8 @@ START_TEST(hostile_documents)
     ASSERT_ERR(dgm_config_parse(&c, blk, "blk.yaml"), DGM_ECONFIG,
                "blk.yaml:66:66: k0.k1.k2", "...: nested", "deeper than 64");
     /* keys must be strings; `<<` must merge maps; alias before anchor */
-    ASSERT_ERR(dgm_config_parse(&c, "m:\n  [1, 2]: x\n", "k.yaml"),
-               DGM_ECONFIG, "k.yaml:2:3: m: map keys must be plain strings");
+    ASSERT_ERR(dgm_config_parse(&c, "m:\n  [1, 2]: x\n", "k.yaml"), DGM_ECONFIG,
+               "k.yaml:2:3: m: map keys must be plain strings");
     ASSERT_ERR(dgm_config_parse(&c, "m:\n  <<: 3\n", "k.yaml"), DGM_ECONFIG,
                "k.yaml:2:7", "`<<` merges a map");
     ASSERT_ERR(dgm_config_parse(&c, "m:\n  a: *x\n", "k.yaml"), DGM_ECONFIG,
@@ -641,8 +634,7 @@ START_TEST(override_details)
     ASSERT_ERR(dgm_config_override(c, "model.hidden[5]=1"), DGM_EKEY,
                "no element [5] (the list has 2");
     ASSERT_ERR(dgm_config_override(c, "model.x=[1, 2"), DGM_ECONFIG,
-               "override 'model.x=[1, 2': <command line>:",
-               "invalid YAML");
+               "override 'model.x=[1, 2': <command line>:", "invalid YAML");
     char *after = dgm_config_to_string(c);
     ck_assert_str_eq(before, after);
     free(after);
@@ -658,14 +650,13 @@ START_TEST(override_details)
     ck_assert_str_eq(dgm_cfg_file(ev), "<command line>");
     ck_assert_int_eq(dgm_cfg_column(ev), 7);
     ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "eval.every.steps")), 19);
-    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "eval.every.steps[1]")),
-                     23);
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "eval.every.steps[1]")), 23);
     ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "eval.every.steps[1]")), 1);
     /* an added key that no schema knows is reported at the key */
     static const dgm_param_spec none[] = {DGM_PARAM_END};
-    ASSERT_ERR(dgm_config_validate(dgm_cfg_get_mut(c, "eval.every"), none,
-                                   "ev", NULL),
-               DGM_EKEY, "<command line>:1:13: eval.every.steps: unknown key");
+    ASSERT_ERR(
+        dgm_config_validate(dgm_cfg_get_mut(c, "eval.every"), none, "ev", NULL),
+        DGM_EKEY, "<command line>:1:13: eval.every.steps: unknown key");
     /* a quoted value stays a string */
     ck_assert_int_eq(dgm_config_override(c, "model.latent=\"32\""), 0);
     int64_t i;

@@ -14,17 +14,17 @@
 
 struct dgm_config {
     dgm_cfg_kind kind;
-    char *text;        /* scalar text (NULL for maps and sequences) */
-    bool quoted;       /* a quoted scalar is always a string */
-    char *key;         /* this node's key in its parent map, else NULL */
+    char *text;  /* scalar text (NULL for maps and sequences) */
+    bool quoted; /* a quoted scalar is always a string */
+    char *key;   /* this node's key in its parent map, else NULL */
     dgm_config **child;
     int n, cap;
     dgm_config *parent;
     char *file;
-    int line, col;     /* 1-based */
+    int line, col;         /* 1-based */
     int key_line, key_col; /* where its key stands (0: no key or unknown) */
     bool is_default;
-    char *path;        /* cache for dgm_cfg_path */
+    char *path; /* cache for dgm_cfg_path */
 };
 
 dgm_config *dgm__cfg_new(dgm_cfg_kind kind, const char *file, int line,

@@ -12,8 +12,7 @@
 #include "config_internal.h"
 #include "dgm/error.h"
 
-dgm_config *dgm__cfg_new(dgm_cfg_kind kind, const char *file, int line,
-                         int col)
+dgm_config *dgm__cfg_new(dgm_cfg_kind kind, const char *file, int line, int col)
 {
     dgm_config *n = calloc(1, sizeof *n);
     if (!n)
@@ -162,8 +161,7 @@ dgm_cfg_kind dgm_cfg_kind_of(const dgm_config *n)
 
 int dgm_cfg_len(const dgm_config *n)
 {
-    return n && (n->kind == DGM_CFG_MAP || n->kind == DGM_CFG_SEQ) ? n->n
-                                                                   : 0;
+    return n && (n->kind == DGM_CFG_MAP || n->kind == DGM_CFG_SEQ) ? n->n : 0;
 }
 
 const dgm_config *dgm_cfg_at(const dgm_config *n, int i)
@@ -183,10 +181,22 @@ const char *dgm_cfg_text(const dgm_config *n)
     return n && n->kind == DGM_CFG_SCALAR ? n->text : NULL;
 }
 
-const char *dgm_cfg_file(const dgm_config *n) { return n ? n->file : ""; }
-int dgm_cfg_line(const dgm_config *n) { return n ? n->line : 0; }
-int dgm_cfg_column(const dgm_config *n) { return n ? n->col : 0; }
-bool dgm_cfg_is_default(const dgm_config *n) { return n && n->is_default; }
+const char *dgm_cfg_file(const dgm_config *n)
+{
+    return n ? n->file : "";
+}
+int dgm_cfg_line(const dgm_config *n)
+{
+    return n ? n->line : 0;
+}
+int dgm_cfg_column(const dgm_config *n)
+{
+    return n ? n->col : 0;
+}
+bool dgm_cfg_is_default(const dgm_config *n)
+{
+    return n && n->is_default;
+}
 
 static void path_into(const dgm_config *n, char *buf, size_t cap)
 {
@@ -450,19 +460,17 @@ int dgm_cfg_to_bool(const dgm_config *n, bool *out)
     if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
         !dgm__cfg_parse_bool(n->text, out))
         return dgm_cfg_error(n, NULL, DGM_ETYPE,
-                             "expected true or false, found '%s'",
-                             describe(n));
+                             "expected true or false, found '%s'", describe(n));
     return 0;
 }
 
 int dgm_cfg_to_str(const dgm_config *n, const char **out)
 {
     if (!n || n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
-        return dgm_cfg_error(n, NULL, DGM_ETYPE,
-                             "expected a string, found %s%s%s",
-                             n && n->kind == DGM_CFG_SCALAR ? "'" : "",
-                             describe(n),
-                             n && n->kind == DGM_CFG_SCALAR ? "'" : "");
+        return dgm_cfg_error(
+            n, NULL, DGM_ETYPE, "expected a string, found %s%s%s",
+            n && n->kind == DGM_CFG_SCALAR ? "'" : "", describe(n),
+            n && n->kind == DGM_CFG_SCALAR ? "'" : "");
     *out = n->text;
     return 0;
 }
@@ -594,8 +602,7 @@ static int osa(const char *a, const char *b)
 
 /* Suggest the closest candidate within max(1, len/3) edits (so "latnt"
  * finds "latent", "lr" finds "l1" but "x" finds nothing far off). */
-const char *dgm_did_you_mean(const char *word, const char *const *cands,
-                             int n)
+const char *dgm_did_you_mean(const char *word, const char *const *cands, int n)
 {
     const char *best = NULL;
     int best_d = 1 << 20;

@@ -35,8 +35,7 @@ static int walk(dgm_config *root, const char *path, bool create,
         } else {
             size_t l = strcspn(p, ".[]");
             if (l == 0 || l >= cap || p[l] == ']')
-                return dgm_error(DGM_EINVAL, "%s: bad key at '%s'", what,
-                                 seg);
+                return dgm_error(DGM_EINVAL, "%s: bad key at '%s'", what, seg);
             memcpy(key, p, l);
             key[l] = '\0';
             p += l;
@@ -76,10 +75,10 @@ static int walk(dgm_config *root, const char *path, bool create,
                 c->key_col = old->key_col;
                 dgm__cfg_replace(n, i, c);
             } else {
-                c = col0 >= 0 ? dgm__cfg_new(DGM_CFG_MAP, "<command line>", 1,
-                                             col0 + (int)(seg - path) + 1)
-                              : dgm__cfg_new(DGM_CFG_MAP, n->file, n->line,
-                                             n->col);
+                c = col0 >= 0
+                        ? dgm__cfg_new(DGM_CFG_MAP, "<command line>", 1,
+                                       col0 + (int)(seg - path) + 1)
+                        : dgm__cfg_new(DGM_CFG_MAP, n->file, n->line, n->col);
                 if (!c || dgm__cfg_append(n, key, c) < 0) {
                     dgm_config_free(c);
                     return dgm_error(DGM_ENOMEM, "config: out of memory");
@@ -103,8 +102,8 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
     int idx = -1;
     if (!root)
         return dgm_error(DGM_EINVAL, "%s: no config", what);
-    int rc = walk(root, path, false, &parent, key, sizeof key, &idx, what,
-                  col0);
+    int rc =
+        walk(root, path, false, &parent, key, sizeof key, &idx, what, col0);
     if (rc < 0)
         return rc;
     if (idx >= 0) {
@@ -140,8 +139,8 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
         dgm__cfg_replace(parent, i, value);
         return 0;
     }
-    if (!parent && (rc = walk(root, path, true, &parent, key, sizeof key,
-                              &idx, what, col0)) < 0)
+    if (!parent && (rc = walk(root, path, true, &parent, key, sizeof key, &idx,
+                              what, col0)) < 0)
         return rc;
     if ((rc = dgm__cfg_append(parent, key, value)) < 0)
         return rc;

@@ -127,8 +127,7 @@ static int check_plugin_map(const dgm_config *n, const char *owner)
     int i = dgm__cfg_index(n, "plugin");
     if (i < 0)
         return dgm_cfg_error(n, "plugin", DGM_EMISSING,
-                             "missing `plugin: NAME` (for plugin '%s')",
-                             owner);
+                             "missing `plugin: NAME` (for plugin '%s')", owner);
     const dgm_config *p = n->child[i];
     if (p->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(p))
         return type_error(p, "a plugin name", owner);
@@ -206,8 +205,7 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         owner = "?";
     if (!node || node->kind != DGM_CFG_MAP)
         return node ? type_error(node, "a map", owner)
-                    : dgm_error(DGM_EINVAL, "%s: no config to validate",
-                                owner);
+                    : dgm_error(DGM_EINVAL, "%s: no config to validate", owner);
     /* Unknown keys first: a typo is the likeliest mistake. */
     const char *names[256];
     int nn = 0;
@@ -256,8 +254,7 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
             bool top = !strcmp(owner, "experiment");
             rc = dgm_cfg_error(node, s->name, DGM_EMISSING,
                                "required by %s%s%s (%s)",
-                               top ? "the " : "plugin '", owner,
-                               top ? "" : "'",
+                               top ? "the " : "plugin '", owner, top ? "" : "'",
                                s->help ? s->help : type_name(s->type));
             continue;
         }
@@ -265,9 +262,8 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         snprintf(where, sizeof where, "<default of %s>", owner);
         rc = dgm_config_parse(&defaults[k], s->default_value, where);
         if (rc < 0) {
-            rc = dgm_error(DGM_EPLUGIN,
-                           "plugin '%s': bad default for '%s': %s", owner,
-                           s->name, last_text());
+            rc = dgm_error(DGM_EPLUGIN, "plugin '%s': bad default for '%s': %s",
+                           owner, s->name, last_text());
             continue;
         }
         dgm__cfg_mark_default(defaults[k]);

@@ -112,8 +112,7 @@ static void quoted(FILE *f, const char *text)
 /* A map key: keys are always strings, so only the syntax matters. */
 static void key(FILE *f, const char *k)
 {
-    if (plain_ok(k, false, false) && !strchr(k, '\n') &&
-        strcmp(k, "<<") != 0)
+    if (plain_ok(k, false, false) && !strchr(k, '\n') && strcmp(k, "<<") != 0)
         fputs(k, f);
     else
         quoted(f, k);

@@ -32,9 +32,8 @@ static int yaml_fail(parser *ps)
     yaml_parser_t *p = &ps->p;
     if (p->error == YAML_MEMORY_ERROR)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", ps->name);
-    return dgm_error(DGM_ECONFIG, "%s:%zu:%zu: invalid YAML: %s%s%s",
-                     ps->name, p->problem_mark.line + 1,
-                     p->problem_mark.column + 1,
+    return dgm_error(DGM_ECONFIG, "%s:%zu:%zu: invalid YAML: %s%s%s", ps->name,
+                     p->problem_mark.line + 1, p->problem_mark.column + 1,
                      p->problem ? p->problem : "syntax error",
                      p->context ? " " : "", p->context ? p->context : "");
 }
@@ -164,8 +163,7 @@ static void path_push(parser *ps, const char *key, int index, size_t *saved)
     size_t l = strlen(ps->path);
     *saved = l;
     if (key)
-        snprintf(ps->path + l, sizeof ps->path - l, "%s%s", l ? "." : "",
-                 key);
+        snprintf(ps->path + l, sizeof ps->path - l, "%s%s", l ? "." : "", key);
     else
         snprintf(ps->path + l, sizeof ps->path - l, "[%d]", index);
 }
@@ -179,8 +177,8 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
         yaml_event_t ev;
         if ((rc = next(ps, &ev)) < 0)
             break;
-        if (ev.type == (map ? YAML_MAPPING_END_EVENT
-                            : YAML_SEQUENCE_END_EVENT)) {
+        if (ev.type ==
+            (map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT)) {
             yaml_event_delete(&ev);
             if (merge)
                 rc = apply_merge(n, merge, merge_pos);
@@ -211,7 +209,7 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
             int dup = dgm__cfg_index(n, key);
             if (dup >= 0 || (merge_key && merge)) {
                 const dgm_config *first = dup >= 0 ? n->child[dup] : NULL;
-                int fl = !first           ? merge_line
+                int fl = !first            ? merge_line
                          : first->key_line ? first->key_line
                                            : first->line;
                 rc = dgm_error(DGM_ECONFIG,
@@ -261,18 +259,16 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
 }
 
 /* Build the node that starts with ev (which the caller deletes). */
-static int parse_node(parser *ps, yaml_event_t *ev, int depth,
-                      dgm_config **out)
+static int parse_node(parser *ps, yaml_event_t *ev, int depth, dgm_config **out)
 {
     int line = (int)ev->start_mark.line + 1,
         col = (int)ev->start_mark.column + 1;
     *out = NULL;
     if (depth > DGM__CFG_MAX_DEPTH)
-        return dgm_error(DGM_ECONFIG,
-                         "%s:%d:%d: %.200s%s: nested deeper than %d levels",
-                         ps->name, line, col, ps->path,
-                         strlen(ps->path) > 200 ? "..." : "",
-                         DGM__CFG_MAX_DEPTH);
+        return dgm_error(
+            DGM_ECONFIG, "%s:%d:%d: %.200s%s: nested deeper than %d levels",
+            ps->name, line, col, ps->path, strlen(ps->path) > 200 ? "..." : "",
+            DGM__CFG_MAX_DEPTH);
     const yaml_char_t *anchor_name = NULL;
     dgm_config *n = NULL;
     int rc = 0;
@@ -291,8 +287,7 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth,
                                      "%s:%d:%d: %s: nested deeper than %d "
                                      "levels (through alias '*%s')",
                                      ps->name, line, col, ps->path,
-                                     DGM__CFG_MAX_DEPTH,
-                                     ev->data.alias.anchor);
+                                     DGM__CFG_MAX_DEPTH, ev->data.alias.anchor);
                 if ((ps->nodes += count) > DGM__CFG_MAX_NODES)
                     return too_many(ps, line, col);
                 n = dgm_config_clone(ps->anchors[i].node);
@@ -304,15 +299,13 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth,
                 n->line = line;
                 n->col = col;
                 *out = n;
-                return n->file ? 0
-                               : dgm_error(DGM_ENOMEM, "out of memory");
+                return n->file ? 0 : dgm_error(DGM_ENOMEM, "out of memory");
             }
         return dgm_error(DGM_ECONFIG,
                          "%s:%d:%d: %s%sunknown alias '*%s' (an anchor "
                          "'&%s' must come first)",
-                         ps->name, line, col, ps->path,
-                         *ps->path ? ": " : "", ev->data.alias.anchor,
-                         ev->data.alias.anchor);
+                         ps->name, line, col, ps->path, *ps->path ? ": " : "",
+                         ev->data.alias.anchor, ev->data.alias.anchor);
     case YAML_SCALAR_EVENT:
         anchor_name = ev->data.scalar.anchor;
         n = dgm__cfg_new(DGM_CFG_SCALAR, ps->name, line, col);
@@ -320,10 +313,10 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth,
             dgm_config_free(n);
             return dgm_error(DGM_ENOMEM, "config: out of memory");
         }
-        n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-                    (ev->data.scalar.tag &&
-                     !strcmp((const char *)ev->data.scalar.tag,
-                             "tag:yaml.org,2002:str"));
+        n->quoted =
+            ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+            (ev->data.scalar.tag && !strcmp((const char *)ev->data.scalar.tag,
+                                            "tag:yaml.org,2002:str"));
         break;
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
@@ -378,10 +371,9 @@ static int parse_text(dgm_config **out, const unsigned char *text, size_t len,
             yaml_event_delete(&ev);
             if ((rc = next(&ps, &ev)) == 0) {
                 if (ev.type != YAML_STREAM_END_EVENT)
-                    rc = dgm_error(DGM_ECONFIG,
-                                   "%s:%zu:%zu: more than one YAML document",
-                                   name, ev.start_mark.line + 1,
-                                   ev.start_mark.column + 1);
+                    rc = dgm_error(
+                        DGM_ECONFIG, "%s:%zu:%zu: more than one YAML document",
+                        name, ev.start_mark.line + 1, ev.start_mark.column + 1);
                 yaml_event_delete(&ev);
             }
         }
@@ -446,8 +438,9 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
     }
     if (memchr(b, '\0', n)) {
         free(b);
-        return dgm_error(DGM_ECONFIG, "%s: binary data (a NUL byte), not "
-                                      "YAML",
+        return dgm_error(DGM_ECONFIG,
+                         "%s: binary data (a NUL byte), not "
+                         "YAML",
                          path);
     }
     *buf = b;
