@@ -404,8 +404,17 @@ static void assert_same_tree(const dgm_config *a, const dgm_config *b)
         ck_assert_str_eq(dgm_cfg_text(a), dgm_cfg_text(b));
         /* a string stays a string, a number a number */
         int64_t i;
-        bool ai = dgm_cfg_to_int(a, &i) == 0, bi = dgm_cfg_to_int(b, &i) == 0;
-        ck_assert_int_eq(ai, bi);
+        double d;
+        bool v;
+        const char *t;
+        ck_assert_int_eq(dgm_cfg_to_int(a, &i) == 0,
+                         dgm_cfg_to_int(b, &i) == 0);
+        ck_assert_int_eq(dgm_cfg_to_float(a, &d) == 0,
+                         dgm_cfg_to_float(b, &d) == 0);
+        ck_assert_int_eq(dgm_cfg_to_bool(a, &v) == 0,
+                         dgm_cfg_to_bool(b, &v) == 0);
+        ck_assert_int_eq(dgm_cfg_to_str(a, &t) == 0,
+                         dgm_cfg_to_str(b, &t) == 0);
         return;
     }
     ck_assert_int_eq(dgm_cfg_len(a), dgm_cfg_len(b));
@@ -707,14 +716,15 @@ START_TEST(scalar_edges)
     ck_assert_int_eq(dgm_cfg_to_float(dgm_cfg_get(c, "o"), &d), 0);
     ck_assert_double_eq(d, 1.0);
     ASSERT_ERR(dgm_cfg_to_bool(dgm_cfg_get(c, "i"), &b), DGM_ETYPE,
-               "t.yaml:9:4: i", "'true'");
+               "t.yaml:9:4: i: expected true or false, found the string "
+               "\"true\"");
     ck_assert_int_eq(dgm_cfg_to_bool(dgm_cfg_get(c, "j"), &b), 0);
     ck_assert(b);
     ASSERT_ERR(dgm_cfg_to_bool(dgm_cfg_get(c, "k"), &b), DGM_ETYPE, "yes");
     ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "k"), &s), 0);
     ck_assert_str_eq(s, "yes");
     ASSERT_ERR(dgm_cfg_to_int(dgm_cfg_get(c, "m"), &i), DGM_ETYPE,
-               "t.yaml:13:4: m: expected an integer, found 'a map'");
+               "t.yaml:13:4: m: expected an integer, found a map");
     ASSERT_ERR(dgm_cfg_to_str(dgm_cfg_get(c, "m"), &s), DGM_ETYPE, "a map");
     ASSERT_ERR(dgm_cfg_to_int(NULL, &i), DGM_ETYPE, "expected an integer");
     ck_assert(dgm_last_error()[0] != ':');
@@ -804,7 +814,7 @@ START_TEST(validation_details)
     c = parse("lr: \"0.1\"\n");
     ASSERT_ERR(dgm_config_validate(c, s2, "opt", NULL), DGM_ETYPE,
                "t.yaml:1:5: lr: expected a number for plugin 'opt', found "
-               "'0.1'");
+               "the string \"0.1\"");
     dgm_config_free(c);
 
     /* a schema whose default is not YAML, or breaks its own rule */
@@ -831,8 +841,8 @@ START_TEST(validation_details)
         DGM_PARAM_END,
     };
     ASSERT_ERR(dgm_config_validate(c, top, "experiment", NULL), DGM_EKEY,
-               "t.yaml:1:1: modle: unknown key for experiment (did you mean "
-               "'model'?)");
+               "t.yaml:1:1: modle: unknown key for the experiment (did you "
+               "mean 'model'?)");
     dgm_config_free(c);
     c = parse("{}\n");
     ASSERT_ERR(dgm_config_validate(c, top, "experiment", NULL), DGM_EMISSING,
@@ -873,7 +883,8 @@ START_TEST(write_tricky_text)
         "s8: \"trail \"\n"
         "s9: \"@at\"\n"
         "s10: \"x\\u007fy\"\n"
-        "flow: [\"a:b\", \"c#d\", \"e, f\", -1, \"-\", ~, \"\"]\n"
+        "flow: [\"a:b\", \"c#d\", \"e, f\", -1, \"-\", ~, \"\", \"?x\", "
+        "\"?\", \"-x\"]\n"
         "plainyes: yes\n"
         "url: http://example.com/a#b\n"
         "seqs: [[1], [[2, 3]], []]\n"
@@ -911,10 +922,381 @@ START_TEST(write_tricky_text)
 }
 END_TEST
 
+/* ---- added: override values, messages and positions -------------------- */
+
+START_TEST(override_values)
+{
+    dgm_config *c = parse("model: {latent: 20, tag: a, hidden: [1, 2]}\n"
+                          "x: 1\n"
+                          "m: [[1, 2]]\n"
+                          "metrics: [{plugin: elbo}, {plugin: iwae, k: 64}]\n");
+    char *before = dgm_config_to_string(c);
+    /* a value that is only a comment is refused, with the quoted form */
+    ASSERT_ERR(dgm_config_override(c, "model.tag=#1"), DGM_EINVAL,
+               "override 'model.tag=#1': the value is a YAML comment; "
+               "quote it: 'model.tag=\"#1\"'");
+    ASSERT_ERR(dgm_config_override(c, "x.y=2"), DGM_EKEY,
+               "override 'x.y=2': 'x' is not a map");
+    ASSERT_ERR(dgm_config_override(c, "model.latent.deep=2"), DGM_EKEY,
+               "override 'model.latent.deep=2': 'model.latent' is not a map");
+    ASSERT_ERR(dgm_config_override(c, "[0]=1"), DGM_EKEY,
+               "override '[0]=1': the top level is not a list");
+    /* syntax errors in a value point into the argument, on line 1 */
+    ASSERT_ERR(dgm_config_override(c, "model.latent=[1"), DGM_ECONFIG,
+               "override 'model.latent=[1': <command line>:1:16: invalid "
+               "YAML: did not find expected ',' or ']'");
+    ASSERT_ERR(dgm_config_override(c, "a={b: 1"), DGM_ECONFIG,
+               "<command line>:1:8: invalid YAML");
+    ASSERT_ERR(dgm_config_override(c, "a=b: c: d"), DGM_ECONFIG,
+               "<command line>:1:7: invalid YAML: mapping values are not "
+               "allowed");
+    ASSERT_ERR(dgm_config_override(NULL, "a=1"), DGM_EINVAL, "no config");
+    char *after = dgm_config_to_string(c);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+
+    /* blanks only, like nothing, are null, placed on the command line */
+    ck_assert_int_eq(dgm_config_override(c, "model.tag=  "), 0);
+    const dgm_config *t = dgm_cfg_get(c, "model.tag");
+    ck_assert_int_eq(dgm_cfg_kind_of(t), DGM_CFG_NULL);
+    ck_assert_str_eq(dgm_cfg_file(t), "<command line>");
+    ck_assert_int_eq(dgm_cfg_line(t), 1);
+    /* a quoted comment character is text */
+    ck_assert_int_eq(dgm_config_override(c, "model.tag=\"#1\""), 0);
+    const char *str;
+    ck_assert_int_eq(dgm_cfg_to_str(dgm_cfg_get(c, "model.tag"), &str), 0);
+    ck_assert_str_eq(str, "#1");
+    /* a replaced key keeps its place in the map */
+    ck_assert_int_eq(dgm_config_override(c, "model.latent=0x10"), 0);
+    ck_assert_str_eq(dgm_cfg_key_at(dgm_cfg_get(c, "model"), 0), "latent");
+    int64_t i;
+    ck_assert_int_eq(dgm_cfg_to_int(dgm_cfg_get(c, "model.latent"), &i), 0);
+    ck_assert_int_eq(i, 16);
+    /* through lists: nested index, then a key in a list's map */
+    ck_assert_int_eq(dgm_config_override(c, "m[0][1]=5"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "m[0][1]")), "5");
+    ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(c, "m[0][1]")), "m[0][1]");
+    ck_assert_int_eq(dgm_config_override(c, "metrics[1].k=16"), 0);
+    const dgm_config *k = dgm_cfg_get(c, "metrics[1].k");
+    ck_assert_str_eq(dgm_cfg_text(k), "16");
+    ck_assert_int_eq(dgm_cfg_column(k), 14);
+    ck_assert_int_eq(dgm_config_override(c, "+metrics[1].max=5"), 0);
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "metrics[1]")), 3);
+    /* a flow map value: every node at its column in the argument */
+    ck_assert_int_eq(
+        dgm_config_override(c, "+model.encoder={plugin: mlp, hidden: [8, 9]}"),
+        0);
+    const dgm_config *e = dgm_cfg_get(c, "model.encoder");
+    ck_assert_int_eq(dgm_cfg_column(e), 16);
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(e, "plugin")), 25);
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(e, "hidden[1]")), 42);
+    ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(e, "hidden[1]")),
+                     "model.encoder.hidden[1]");
+    /* '=' inside the value belongs to the value */
+    ck_assert_int_eq(dgm_config_override(c, "x=a=b"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "x")), "a=b");
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- added: include edge cases ------------------------------------------ */
+
+START_TEST(include_edges)
+{
+    dgm_config *c = NULL;
+    put("seq.yaml", "- 1\n- 2\n");
+    ASSERT_ERR(dgm_config_load(&c, put("inc_seq.yaml", "include: seq.yaml\n")),
+               DGM_ECONFIG, "inc_seq.yaml:1:10: include: ",
+               "seq.yaml: an "
+               "included file must be a map");
+    ASSERT_ERR(dgm_config_load(&c, put("inc_null.yaml", "include:\nq: 1\n")),
+               DGM_ETYPE,
+               "inc_null.yaml:1:9: include: expected a string, "
+               "found null");
+    char sub[1100], cmd[2200];
+    snprintf(sub, sizeof sub, "%s/adir", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/adir' '%s/x/y/sub'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ASSERT_ERR(dgm_config_load(&c, sub), DGM_EIO, "adir: Is a directory");
+    ASSERT_ERR(dgm_config_load(&c, put("inc_dir.yaml", "include: adir\n")),
+               DGM_EIO, "inc_dir.yaml:1:10: include: ", "adir: Is a directory");
+    ASSERT_ERR(dgm_config_load(&c, put("self.yaml", "include: self.yaml\n")),
+               DGM_ECONFIG,
+               "self.yaml:1:10: include: include cycle: ", "self.yaml -> ");
+    ck_assert_ptr_null(c);
+
+    /* relative to the including file at every level, not to the cwd */
+    put("x/mid.yaml", "include: y/sub/low.yaml\n"
+                      "model: {enc: {act: tanh}}\n");
+    put("x/y/sub/low.yaml", "model: {plugin: vae, enc: {plugin: mlp, act: "
+                            "relu, hidden: [1, 2]}, dec: {plugin: mlp}}\n"
+                            "seed: 3\n"
+                            "lr: {min: 1}\n");
+    const char *top = put("x/y/top.yaml", "include: [../mid.yaml]\n"
+                                          "model: {enc: {hidden: [5]}, dec: "
+                                          "null}\n"
+                                          "seed: {nested: true}\n"
+                                          "lr: 0.1\n");
+    ck_assert_msg(dgm_config_load(&c, top) == 0, "%s", dgm_last_error());
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.plugin")), "vae");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.enc.plugin")), "mlp");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.enc.act")), "tanh");
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "model.enc.hidden")), 1);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.enc.hidden[0]")), "5");
+    /* a null, a map or a scalar replaces what the base had there */
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "model.dec")),
+                     DGM_CFG_NULL);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "seed.nested")), "true");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "lr")), "0.1");
+    /* each value remembers its file, line and column */
+    const dgm_config *act = dgm_cfg_get(c, "model.enc.act");
+    /* paths join the including file's folder as written: x/y/../mid.yaml */
+    ck_assert_ptr_nonnull(strstr(dgm_cfg_file(act), "x/y/../mid.yaml"));
+    ck_assert_int_eq(dgm_cfg_line(act), 2);
+    ck_assert_int_eq(dgm_cfg_column(act), 20);
+    const dgm_config *pl = dgm_cfg_get(c, "model.enc.plugin");
+    ck_assert_ptr_nonnull(strstr(dgm_cfg_file(pl), "x/y/../y/sub/low.yaml"));
+    ck_assert_int_eq(dgm_cfg_column(pl), 36);
+    ck_assert_str_eq(dgm_cfg_path(pl), "model.enc.plugin");
+    dgm_config_free(c);
+
+    /* `include:` below the top level is an ordinary key */
+    ck_assert_int_eq(
+        dgm_config_load(&c, put("inner.yaml", "model: {include: seq.yaml}\n")),
+        0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.include")), "seq.yaml");
+    dgm_config_free(c);
+
+    /* a chain of 20 includes is refused past 16 */
+    for (int i = 0; i < 20; i++) {
+        char name[32], text[64];
+        snprintf(name, sizeof name, "chain%d.yaml", i);
+        snprintf(text, sizeof text, "include: chain%d.yaml\nk%d: 1\n", i + 1,
+                 i);
+        put(name, text);
+    }
+    put("chain20.yaml", "end: 1\n");
+    ASSERT_ERR(
+        dgm_config_load(&c, put("chain_top.yaml", "include: chain0.yaml\n")),
+        DGM_ECONFIG, "includes nested deeper than 16");
+    ck_assert_ptr_null(c);
+    /* ... and a shorter one merges every level */
+    ck_assert_int_eq(dgm_config_load(&c, put("chain12.yaml", "include: "
+                                                             "chain13.yaml\n"
+                                                             "k12: 2\n")),
+                     0);
+    /* the deepest base's keys come first: end, k19, ..., k13, then k12 */
+    ck_assert_int_eq(dgm_cfg_len(c), 9);
+    ck_assert_str_eq(dgm_cfg_key_at(c, 0), "end");
+    ck_assert_str_eq(dgm_cfg_key_at(c, 1), "k19");
+    ck_assert_str_eq(dgm_cfg_key_at(c, 8), "k12");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "k12")), "2");
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- added: validation messages, owners, every default ------------------ */
+
+START_TEST(validation_owner_and_ranges)
+{
+    static const dgm_param_spec s[] = {
+        {"seed", DGM_P_INT, "0", 0, 9.0e15, NULL, "seed"},
+        {"lr", DGM_P_FLOAT, "1e-3", 0, 1e300, NULL, "rate"},
+        {"mix", DGM_P_FLOAT, "0", -1.5, 2.5, NULL, "mix"},
+        {"act", DGM_P_CHOICE, "relu", DGM_NO_RANGE, "relu|tanh", "act"},
+        {"k", DGM_P_CHOICE, "1", DGM_NO_RANGE, "1|2", "k"},
+        {"path", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL, "where"},
+        DGM_PARAM_END,
+    };
+    dgm_config *c = parse("seed: -1\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "experiment", NULL), DGM_ERANGE,
+               "t.yaml:1:7: seed: -1 is out of range [0, 9000000000000000] "
+               "for the experiment");
+    dgm_config_free(c);
+    c = parse("path: p\nlr: -1\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "adam", NULL), DGM_ERANGE,
+               "t.yaml:2:5: lr: -1 is out of range [0, inf] for plugin 'adam'");
+    dgm_config_free(c);
+    c = parse("path: p\nmix: 3\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "the train section", NULL), DGM_ERANGE,
+               "t.yaml:2:6: mix: 3 is out of range [-1.5, 2.5] for the train "
+               "section");
+    dgm_config_free(c);
+    c = parse("path: p\nmixx: 3\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "the train section", NULL), DGM_EKEY,
+               "t.yaml:2:1: mixx: unknown key for the train section (did you "
+               "mean 'mix'?)");
+    dgm_config_free(c);
+    c = parse("{}\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "experiment", NULL), DGM_EMISSING,
+               "t.yaml:1:1: path: required by the experiment (where)");
+    ck_assert_int_eq(dgm_cfg_len(c), 0); /* no default added */
+    dgm_config_free(c);
+    /* an explicit null is not "absent": a required key must have a value */
+    c = parse("path: null\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "idx", NULL), DGM_ETYPE,
+               "t.yaml:1:7: path: expected a string for plugin 'idx', found "
+               "null");
+    dgm_config_free(c);
+    c = parse("path: p\nact: ~\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "mlp", NULL), DGM_ETYPE,
+               "t.yaml:2:6: act: expected a string for plugin 'mlp', found "
+               "null");
+    dgm_config_free(c);
+    c = parse("path: p\nact: Relu\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "mlp", NULL), DGM_ERANGE,
+               "t.yaml:2:6: act: 'Relu' is not a choice of plugin 'mlp' "
+               "(choose one of: relu|tanh)");
+    dgm_config_free(c);
+    /* a quoted number is a string: fine for a string or a choice, not an
+     * int */
+    c = parse("path: \"3\"\nk: 2\nact: \"tanh\"\n");
+    ck_assert_msg(dgm_config_validate(c, s, "p", NULL) == 0, "%s",
+                  dgm_last_error());
+    ck_assert_str_eq(dgm_cfg_str(c, "path"), "3");
+    ck_assert_str_eq(dgm_cfg_str(c, "k"), "2");
+    ck_assert(dgm_cfg_is_default(dgm_cfg_get(c, "seed")));
+    ck_assert(!dgm_cfg_is_default(dgm_cfg_get(c, "k")));
+    dgm_config_free(c);
+    c = parse("path: p\nseed: \"3\"\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "experiment", NULL), DGM_ETYPE,
+               "t.yaml:2:7: seed: expected an integer for the experiment, "
+               "found the string \"3\"");
+    dgm_config_free(c);
+    c = parse("path: p\nseed: 1.5\n");
+    ASSERT_ERR(dgm_config_validate(c, s, "experiment", NULL), DGM_ETYPE,
+               "found '1.5'");
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(validation_every_default)
+{
+    dgm_config *c;
+    ck_assert_msg(validate("path: /data\n", &c) == 0, "%s", dgm_last_error());
+    /* every schema entry is present, in schema order after the file's */
+    ck_assert_int_eq(dgm_cfg_len(c), 12);
+    ck_assert_str_eq(dgm_cfg_key_at(c, 0), "path");
+    ck_assert_str_eq(dgm_cfg_key_at(c, 1), "latent");
+    ck_assert_str_eq(dgm_cfg_key_at(c, 11), "extra");
+    for (int i = 1; i < dgm_cfg_len(c); i++)
+        ck_assert_msg(dgm_cfg_is_default(dgm_cfg_at(c, i)), "%s",
+                      dgm_cfg_key_at(c, i));
+    ck_assert(!dgm_cfg_is_default(dgm_cfg_get(c, "path")));
+    ck_assert_int_eq(dgm_cfg_int(c, "latent"), 20);
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "tags")), 0);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "tags")), DGM_CFG_SEQ);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "heads")), DGM_CFG_SEQ);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(c, "extra")), DGM_CFG_MAP);
+    ck_assert(dgm_cfg_has(c, "note"));
+    ck_assert_ptr_null(dgm_cfg_child(c, "note"));
+    ck_assert(dgm_cfg_is_default(dgm_cfg_get(c, "encoder.plugin")));
+    ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(c, "encoder.plugin")),
+                     "encoder.plugin");
+    ck_assert_str_eq(dgm_cfg_file(dgm_cfg_get(c, "hidden[0]")),
+                     "<default of vae>");
+    dgm_config_free(c);
+    /* values given for every type pass and stay as written */
+    ck_assert_msg(validate("path: p\nlatent: 512\nlr: 0\nbn: TRUE\nact: tanh\n"
+                           "hidden: [1, 0x10]\nbetas: [0, 1, 0.5]\n"
+                           "tags: [a, 2, \"3\"]\n"
+                           "encoder: {plugin: conv, anything: [1]}\n"
+                           "heads: [{plugin: a}, {plugin: b, x: 1}]\n"
+                           "note: hi\nextra: [1, {a: b}]\n",
+                           &c) == 0,
+                  "%s", dgm_last_error());
+    ck_assert(dgm_cfg_bool(c, "bn"));
+    int64_t h[2];
+    ck_assert_int_eq(dgm_cfg_int_list(c, "hidden", h, 2), 2);
+    ck_assert_int_eq(h[1], 16);
+    ck_assert_str_eq(dgm_cfg_str(c, "note"), "hi");
+    ck_assert_int_eq(dgm_cfg_len(c), 12);
+    for (int i = 0; i < dgm_cfg_len(c); i++)
+        ck_assert(!dgm_cfg_is_default(dgm_cfg_at(c, i)));
+    dgm_config_free(c);
+    /* element errors name the element and its place */
+    ASSERT_ERR(validate("path: p\nhidden: [1, \"2\"]\n", NULL), DGM_ETYPE,
+               "t.yaml:2:13: hidden[1]: expected an integer for plugin 'vae', "
+               "found the string \"2\"");
+    ASSERT_ERR(validate("path: p\nbetas: [0.5, .inf]\n", NULL), DGM_ERANGE,
+               "t.yaml:2:14: betas[1]: .inf is out of range [0, 1]");
+    ASSERT_ERR(validate("path: p\nheads: [{plugin: a}, 3]\n", NULL), DGM_ETYPE,
+               "t.yaml:2:22: heads[1]: expected a map with `plugin: NAME` for "
+               "plugin 'vae', found '3'");
+    ASSERT_ERR(validate("path: p\nheads: [{plugin: null}]\n", NULL), DGM_ETYPE,
+               "t.yaml:2:18: heads[0].plugin: expected a plugin name");
+    ASSERT_ERR(validate("path: p\nnote: [x]\n", NULL), DGM_ETYPE,
+               "t.yaml:2:7: note: expected a string for plugin 'vae', found a "
+               "list");
+}
+END_TEST
+
+/* ---- added: the writer on many generated strings ------------------------ */
+
+START_TEST(write_generated_strings)
+{
+    /* Pieces YAML treats specially; each string is read from a quoted
+     * scalar, written, read back and must be the same string (as a map
+     * key, a block value and a flow list element). */
+    static const char *const piece[] = {
+        "a",    "0",    "1",  " ",  "-",  ":",  "#",       "?",        ",",
+        "[",    "]",    "{",  "}",  "&",  "*",  "!",       "|",        ">",
+        "'",    "\"",   "%",  "@",  "`",  ".",  "~",       "\n",       "\t",
+        "\\",   "e",    "x",  "+",  "=",  "\r", "\x01",    "\xc3\xa9", "null",
+        "true", ".inf", "0x", "- ", "? ", ": ", "\xc2\x85"};
+    const int np = (int)(sizeof piece / sizeof piece[0]);
+    unsigned long long state = 12345;
+    for (int it = 0; it < 3000; it++) {
+        char s[128] = "", esc[512] = "";
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = (int)((state >> 33) % 7);
+        for (int j = 0; j < n; j++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            strcat(s, piece[(state >> 33) % (unsigned)np]);
+        }
+        size_t k = 0;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+            if (p[0] == 0xc2 && p[1] == 0x85) {
+                k += (size_t)sprintf(esc + k, "\\N");
+                p++;
+            } else if (*p == '"' || *p == '\\')
+                k += (size_t)sprintf(esc + k, "\\%c", *p);
+            else if (*p < 0x20)
+                k += (size_t)sprintf(esc + k, "\\x%02x", *p);
+            else
+                esc[k++] = (char)*p;
+        }
+        esc[k] = '\0';
+        char doc[2200];
+        snprintf(doc, sizeof doc,
+                 "\"%s\": \"%s\"\nl: [\"%s\", x]\nm: {n: [\"%s\"]}\n", esc, esc,
+                 esc, esc);
+        dgm_config *a = NULL, *b = NULL;
+        ck_assert_msg(dgm_config_parse(&a, doc, "a") == 0, "%s: %s", doc,
+                      dgm_last_error());
+        char *out = dgm_config_to_string(a);
+        ck_assert_msg(dgm_config_parse(&b, out, "b") == 0, "%s\n%s", out,
+                      dgm_last_error());
+        ck_assert_str_eq(dgm_cfg_key_at(b, 0), s);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_at(b, 0)), s);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(b, "l[0]")), s);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(b, "m.n[0]")), s);
+        assert_same_tree(a, b);
+        free(out);
+        dgm_config_free(a);
+        dgm_config_free(b);
+    }
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *p = tcase_create("parse");
+    /* the alias bomb builds ~700k nodes before it is refused: seconds
+     * under the sanitizers on a busy machine */
+    tcase_set_timeout(p, 60);
     tcase_add_checked_fixture(p, setup, teardown);
     tcase_add_test(p, positions_and_paths);
     tcase_add_test(p, anchors_and_aliases);
@@ -926,10 +1308,12 @@ static Suite *config_suite(void)
     tcase_add_test(inc, include_merges_key_by_key);
     tcase_add_test(inc, fixture_include);
     tcase_add_test(inc, fixture_validation_and_anchors);
+    tcase_add_test(inc, include_edges);
     suite_add_tcase(s, inc);
     TCase *ov = tcase_create("overrides");
     tcase_add_test(ov, overrides);
     tcase_add_test(ov, override_details);
+    tcase_add_test(ov, override_values);
     suite_add_tcase(s, ov);
     TCase *ty = tcase_create("types");
     tcase_add_test(ty, typed_scalars);
@@ -944,10 +1328,14 @@ static Suite *config_suite(void)
     tcase_add_test(va, did_you_mean);
     tcase_add_test(va, validation_details);
     tcase_add_test(va, did_you_mean_rule);
+    tcase_add_test(va, validation_owner_and_ranges);
+    tcase_add_test(va, validation_every_default);
     suite_add_tcase(s, va);
     TCase *wr = tcase_create("write");
+    tcase_set_timeout(wr, 60);
     tcase_add_test(wr, write_round_trip);
     tcase_add_test(wr, write_tricky_text);
+    tcase_add_test(wr, write_generated_strings);
     suite_add_tcase(s, wr);
     return s;
 }

@@ -4,6 +4,7 @@
 #define DGM_CONFIG_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "dgm/config.h"
 
@@ -44,5 +45,7 @@ bool dgm__cfg_is_null(const dgm_config *n);
 bool dgm__cfg_parse_int(const char *s, long long *out);
 bool dgm__cfg_parse_float(const char *s, double *out);
 bool dgm__cfg_parse_bool(const char *s, bool *out);
+/* What was found, for "expected X, found Y" messages (buf may be used). */
+const char *dgm__cfg_describe(const dgm_config *n, char *buf, size_t cap);
 
 #endif

@@ -419,7 +419,10 @@ bool dgm__cfg_parse_bool(const char *s, bool *out)
     return false;
 }
 
-static const char *describe(const dgm_config *n)
+/* What a reader found, for messages: plain text in '', a quoted scalar
+ * as "the string \"3\"" (so that a quoted number explains itself), else
+ * "a map", "a list", "null" or "nothing". */
+const char *dgm__cfg_describe(const dgm_config *n, char *buf, size_t cap)
 {
     if (!n)
         return "nothing";
@@ -431,46 +434,55 @@ static const char *describe(const dgm_config *n)
     case DGM_CFG_NULL:
         return "null";
     default:
-        return dgm__cfg_is_null(n) ? "null" : n->text;
+        if (dgm__cfg_is_null(n))
+            return "null";
+        snprintf(buf, cap, n->quoted ? "the string \"%.200s\"" : "'%.200s'",
+                 n->text);
+        return buf;
     }
 }
 
 int dgm_cfg_to_int(const dgm_config *n, int64_t *out)
 {
+    char buf[256];
     long long v;
     if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
         !dgm__cfg_parse_int(n->text, &v))
         return dgm_cfg_error(n, NULL, DGM_ETYPE,
-                             "expected an integer, found '%s'", describe(n));
+                             "expected an integer, found %s",
+                             dgm__cfg_describe(n, buf, sizeof buf));
     *out = v;
     return 0;
 }
 
 int dgm_cfg_to_float(const dgm_config *n, double *out)
 {
+    char buf[256];
     if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
         !dgm__cfg_parse_float(n->text, out))
-        return dgm_cfg_error(n, NULL, DGM_ETYPE,
-                             "expected a number, found '%s'", describe(n));
+        return dgm_cfg_error(n, NULL, DGM_ETYPE, "expected a number, found %s",
+                             dgm__cfg_describe(n, buf, sizeof buf));
     return 0;
 }
 
 int dgm_cfg_to_bool(const dgm_config *n, bool *out)
 {
+    char buf[256];
     if (!n || n->kind != DGM_CFG_SCALAR || n->quoted ||
         !dgm__cfg_parse_bool(n->text, out))
         return dgm_cfg_error(n, NULL, DGM_ETYPE,
-                             "expected true or false, found '%s'", describe(n));
+                             "expected true or false, found %s",
+                             dgm__cfg_describe(n, buf, sizeof buf));
     return 0;
 }
 
 int dgm_cfg_to_str(const dgm_config *n, const char **out)
 {
+    char buf[256];
+    /* Quote found text, not "null", "a map" or "nothing". */
     if (!n || n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
-        return dgm_cfg_error(
-            n, NULL, DGM_ETYPE, "expected a string, found %s%s%s",
-            n && n->kind == DGM_CFG_SCALAR ? "'" : "", describe(n),
-            n && n->kind == DGM_CFG_SCALAR ? "'" : "");
+        return dgm_cfg_error(n, NULL, DGM_ETYPE, "expected a string, found %s",
+                             dgm__cfg_describe(n, buf, sizeof buf));
     *out = n->text;
     return 0;
 }

@@ -107,9 +107,12 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
     if (rc < 0)
         return rc;
     if (idx >= 0) {
+        int pl = (int)(strrchr(path, '[') - path);
+        if ((!parent || parent->kind != DGM_CFG_SEQ) && pl == 0)
+            return dgm_error(DGM_EKEY, "%s: the top level is not a list", what);
         if (!parent || parent->kind != DGM_CFG_SEQ)
-            return dgm_error(DGM_EKEY, "%s: '%.*s' is not a list", what,
-                             (int)(strrchr(path, '[') - path), path);
+            return dgm_error(DGM_EKEY, "%s: '%.*s' is not a list", what, pl,
+                             path);
         if (idx > parent->n)
             return dgm_error(DGM_EKEY,
                              "%s: no element [%d] (the list has %d; [%d] "
@@ -125,9 +128,14 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
         dgm__cfg_replace(parent, idx, value);
         return 0;
     }
-    if (parent && parent->kind != DGM_CFG_MAP)
-        return dgm_error(DGM_EKEY, "%s: the parent of '%s' is not a map", what,
-                         key);
+    if (parent && parent->kind != DGM_CFG_MAP) {
+        /* Name the path that is not a map, as walk() does on the way. */
+        int pl = (int)(strlen(path) - strlen(key));
+        if (pl == 0)
+            return dgm_error(DGM_EKEY, "%s: the top level is not a map", what);
+        return dgm_error(DGM_EKEY, "%s: '%.*s' is not a map", what, pl - 1,
+                         path);
+    }
     int i = dgm__cfg_index(parent, key);
     if (i >= 0 && must_be_new)
         return dgm_error(DGM_EKEY,
@@ -201,6 +209,16 @@ int dgm_config_override(dgm_config *root, const char *a)
         return dgm_error(DGM_EINVAL, "%s: blank in the key '%s'", what, path);
     const char *text = eq + 1;
     int col = (int)(text - a) + 1;
+    /* "KEY=" and "KEY=  " are null; "KEY=#1" would be a comment, which
+     * libyaml reads as an empty document: say so and how to quote it. */
+    const char *first = text + strspn(text, " \t");
+    if (*first == '#')
+        return dgm_error(DGM_EINVAL,
+                         "%s: the value is a YAML comment; quote it: "
+                         "'%.*s\"%s\"'",
+                         what, (int)(text - a), a, first);
+    if (!*first)
+        text = first;
     /* Parse the value indented by its column in the argument so that
      * positions (and syntax errors) name the column on the command line;
      * an empty value is null. */
@@ -215,8 +233,21 @@ int dgm_config_override(dgm_config *root, const char *a)
     dgm_config *v = NULL;
     int rc = dgm_config_parse(&v, buf, "<command line>");
     free(buf);
-    if (rc < 0)
+    if (rc < 0) {
+        /* libyaml places "ran out of text" errors on the line after the
+         * end; on the command line that is the argument's end. */
+        int line = 0, c = 0, used = 0;
+        const char *m = dgm_last_error();
+        if (one_line &&
+            sscanf(m, "<command line>:%d:%d:%n", &line, &c, &used) == 2 &&
+            used > 0 && line > 1) {
+            char rest[1024];
+            snprintf(rest, sizeof rest, "%s", m + used);
+            return dgm_error(rc, "%s: <command line>:1:%d:%s", what,
+                             col + (int)len, rest);
+        }
         return dgm_error_context("%s: ", what);
+    }
     if (!one_line)
         place(v, col);
     rc = put(root, path, v, add, what, (int)(k - a));

@@ -37,64 +37,65 @@ static const char *type_name(dgm_ptype t)
     }
 }
 
-static const char *found(const dgm_config *n, char *buf, size_t cap)
-{
-    if (n->kind == DGM_CFG_MAP)
-        return "a map";
-    if (n->kind == DGM_CFG_SEQ)
-        return "a list";
-    if (dgm__cfg_is_null(n))
-        return "null";
-    snprintf(buf, cap, "'%s'", n->text);
-    return buf;
-}
-
 static bool in_range(const dgm_param_spec *s, double v)
 {
     return s->min > s->max || (v >= s->min && v <= s->max);
 }
 
-static int range_error(const dgm_config *n, const dgm_param_spec *s,
-                       const char *owner)
+/* A range bound as a reader expects it: 9e15 as 9000000000000000, the
+ * schemas' "unbounded" 1e300 as inf. */
+static const char *bound(double v, char *buf, size_t cap)
 {
-    return dgm_cfg_error(n, NULL, DGM_ERANGE,
-                         "%s is out of range [%.10g, %.10g] for plugin '%s'",
-                         n->text, s->min, s->max, owner);
+    if (fabs(v) >= 1e300)
+        return v < 0 ? "-inf" : "inf";
+    if (v == floor(v) && fabs(v) < 1e17)
+        snprintf(buf, cap, "%.0f", v);
+    else
+        snprintf(buf, cap, "%.10g", v);
+    return buf;
+}
+
+static int range_error(const dgm_config *n, const dgm_param_spec *s,
+                       const char *who)
+{
+    char lo[64], hi[64];
+    return dgm_cfg_error(
+        n, NULL, DGM_ERANGE, "%s is out of range [%s, %s] for %s", n->text,
+        bound(s->min, lo, sizeof lo), bound(s->max, hi, sizeof hi), who);
 }
 
 static int type_error(const dgm_config *n, const char *expected,
-                      const char *owner)
+                      const char *who)
 {
     char buf[256];
-    return dgm_cfg_error(n, NULL, DGM_ETYPE,
-                         "expected %s for plugin '%s', found %s", expected,
-                         owner, found(n, buf, sizeof buf));
+    return dgm_cfg_error(n, NULL, DGM_ETYPE, "expected %s for %s, found %s",
+                         expected, who, dgm__cfg_describe(n, buf, sizeof buf));
 }
 
 /* One scalar element of type t (INT, FLOAT, BOOL, STRING). */
 static int check_scalar(const dgm_config *n, dgm_ptype t,
-                        const dgm_param_spec *s, const char *owner)
+                        const dgm_param_spec *s, const char *who)
 {
     if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
-        return type_error(n, type_name(t), owner);
+        return type_error(n, type_name(t), who);
     long long i;
     double f;
     bool b;
     switch (t) {
     case DGM_P_INT:
         if (n->quoted || !dgm__cfg_parse_int(n->text, &i))
-            return type_error(n, type_name(t), owner);
-        return in_range(s, (double)i) ? 0 : range_error(n, s, owner);
+            return type_error(n, type_name(t), who);
+        return in_range(s, (double)i) ? 0 : range_error(n, s, who);
     case DGM_P_FLOAT:
         if (n->quoted || !dgm__cfg_parse_float(n->text, &f))
-            return type_error(n, type_name(t), owner);
+            return type_error(n, type_name(t), who);
         /* NaN is in no range: a bounded number is never NaN. */
         return (s->min > s->max || !isnan(f)) && in_range(s, f)
                    ? 0
-                   : range_error(n, s, owner);
+                   : range_error(n, s, who);
     case DGM_P_BOOL:
         if (n->quoted || !dgm__cfg_parse_bool(n->text, &b))
-            return type_error(n, type_name(t), owner);
+            return type_error(n, type_name(t), who);
         return 0;
     default:
         return 0;
@@ -102,10 +103,10 @@ static int check_scalar(const dgm_config *n, dgm_ptype t,
 }
 
 static int check_choice(const dgm_config *n, const dgm_param_spec *s,
-                        const char *owner)
+                        const char *who)
 {
     if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
-        return type_error(n, "a string", owner);
+        return type_error(n, "a string", who);
     const char *c = s->choices ? s->choices : "";
     size_t l = strlen(n->text);
     for (const char *p = c; *p;) {
@@ -115,44 +116,43 @@ static int check_choice(const dgm_config *n, const dgm_param_spec *s,
         p += k + (p[k] == '|');
     }
     return dgm_cfg_error(n, NULL, DGM_ERANGE,
-                         "'%s' is not a choice of plugin '%s' (choose one "
-                         "of: %s)",
-                         n->text, owner, c);
+                         "'%s' is not a choice of %s (choose one of: %s)",
+                         n->text, who, c);
 }
 
-static int check_plugin_map(const dgm_config *n, const char *owner)
+static int check_plugin_map(const dgm_config *n, const char *who)
 {
     if (n->kind != DGM_CFG_MAP)
-        return type_error(n, "a map with `plugin: NAME`", owner);
+        return type_error(n, "a map with `plugin: NAME`", who);
     int i = dgm__cfg_index(n, "plugin");
     if (i < 0)
         return dgm_cfg_error(n, "plugin", DGM_EMISSING,
-                             "missing `plugin: NAME` (for plugin '%s')", owner);
+                             "missing `plugin: NAME` (for %s)", who);
     const dgm_config *p = n->child[i];
     if (p->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(p))
-        return type_error(p, "a plugin name", owner);
+        return type_error(p, "a plugin name", who);
     return 0;
 }
 
 static int check_value(const dgm_config *n, const dgm_param_spec *s,
-                       const char *owner)
+                       const char *who)
 {
     switch (s->type) {
     case DGM_P_BOOL:
     case DGM_P_INT:
     case DGM_P_FLOAT:
-        return check_scalar(n, s->type, s, owner);
+        return check_scalar(n, s->type, s, who);
     case DGM_P_STRING:
         if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
-            return type_error(n, type_name(s->type), owner);
+            return type_error(n, type_name(s->type), who);
         return 0;
     case DGM_P_CHOICE:
-        return check_choice(n, s, owner);
+        return check_choice(n, s, who);
     case DGM_P_INT_LIST:
     case DGM_P_FLOAT_LIST:
     case DGM_P_STRING_LIST: {
         if (n->kind != DGM_CFG_SEQ)
-            return type_error(n, type_name(s->type), owner);
+            return type_error(n, type_name(s->type), who);
         dgm_ptype el = s->type == DGM_P_INT_LIST     ? DGM_P_INT
                        : s->type == DGM_P_FLOAT_LIST ? DGM_P_FLOAT
                                                      : DGM_P_STRING;
@@ -161,20 +161,20 @@ static int check_value(const dgm_config *n, const dgm_param_spec *s,
                          ? (n->child[i]->kind == DGM_CFG_SCALAR &&
                                     !dgm__cfg_is_null(n->child[i])
                                 ? 0
-                                : type_error(n->child[i], "a string", owner))
-                         : check_scalar(n->child[i], el, s, owner);
+                                : type_error(n->child[i], "a string", who))
+                         : check_scalar(n->child[i], el, s, who);
             if (rc < 0)
                 return rc;
         }
         return 0;
     }
     case DGM_P_PLUGIN:
-        return check_plugin_map(n, owner);
+        return check_plugin_map(n, who);
     case DGM_P_PLUGIN_LIST:
         if (n->kind != DGM_CFG_SEQ)
-            return type_error(n, type_name(s->type), owner);
+            return type_error(n, type_name(s->type), who);
         for (int i = 0; i < n->n; i++) {
-            int rc = check_plugin_map(n->child[i], owner);
+            int rc = check_plugin_map(n->child[i], who);
             if (rc < 0)
                 return rc;
         }
@@ -203,9 +203,18 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
 {
     if (!owner)
         owner = "?";
+    /* Messages say "for plugin 'vae'"; the experiment's own keys "for the
+     * experiment"; an owner with a blank ("the train section") as is. */
+    char who[160];
+    if (!strcmp(owner, "experiment"))
+        snprintf(who, sizeof who, "the experiment");
+    else if (strchr(owner, ' '))
+        snprintf(who, sizeof who, "%.150s", owner);
+    else
+        snprintf(who, sizeof who, "plugin '%.140s'", owner);
     if (!node || node->kind != DGM_CFG_MAP)
-        return node ? type_error(node, "a map", owner)
-                    : dgm_error(DGM_EINVAL, "%s: no config to validate", owner);
+        return node ? type_error(node, "a map", who)
+                    : dgm_error(DGM_EINVAL, "%s: no config to validate", who);
     /* Unknown keys first: a typo is the likeliest mistake. */
     const char *names[256];
     int nn = 0;
@@ -223,13 +232,11 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
             continue;
         const char *dym = dgm_did_you_mean(k, names, nn);
         const dgm_config *c = node->child[i];
-        bool plugin = strcmp(owner, "experiment") != 0;
         /* Point at the key itself, not at its value. */
-        return dgm_error(DGM_EKEY, "%s:%d:%d: %s: unknown key for %s%s%s%s%s%s",
+        return dgm_error(DGM_EKEY, "%s:%d:%d: %s: unknown key for %s%s%s%s",
                          c->file, c->key_line ? c->key_line : c->line,
                          c->key_line ? c->key_col : c->col, dgm_cfg_path(c),
-                         plugin ? "plugin '" : "", owner, plugin ? "'" : "",
-                         dym ? " (did you mean '" : "", dym ? dym : "",
+                         who, dym ? " (did you mean '" : "", dym ? dym : "",
                          dym ? "'?)" : "");
     }
     /* Check every value and every default before adding any default, so
@@ -247,14 +254,12 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         if (i >= 0) {
             dgm_config *v = node->child[i];
             if (!(dgm__cfg_is_null(v) && optional(s)))
-                rc = check_value(v, s, owner);
+                rc = check_value(v, s, who);
             continue;
         }
         if (!s->default_value) {
-            bool top = !strcmp(owner, "experiment");
             rc = dgm_cfg_error(node, s->name, DGM_EMISSING,
-                               "required by %s%s%s (%s)",
-                               top ? "the " : "plugin '", owner, top ? "" : "'",
+                               "required by %s (%s)", who,
                                s->help ? s->help : type_name(s->type));
             continue;
         }
@@ -268,7 +273,7 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         }
         dgm__cfg_mark_default(defaults[k]);
         if (!dgm__cfg_is_null(defaults[k]) &&
-            (rc = check_value(defaults[k], s, owner)) < 0)
+            (rc = check_value(defaults[k], s, who)) < 0)
             rc = dgm_error(DGM_EPLUGIN,
                            "plugin '%s': its default for '%s' fails its own "
                            "schema: %s",

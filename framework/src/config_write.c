@@ -42,6 +42,9 @@ static bool plain_ok(const char *s, bool as_string, bool flow)
         return false;
     if (strchr("-?:", s[0]) && (s[1] == '\0' || s[1] == ' '))
         return false;
+    /* In [ ] libyaml reads a leading "?" as a key indicator. */
+    if (flow && s[0] == '?')
+        return false;
     if (!strncmp(s, "---", 3) || !strncmp(s, "...", 3))
         return false;
     if (s[l - 1] == ' ' || s[l - 1] == ':')

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -407,6 +408,12 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return dgm_error(DGM_EIO, "%s: %s", path, strerror(errno));
+    /* fopen takes a directory; reading it fails with EISDIR later. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return dgm_error(DGM_EIO, "%s: %s", path, strerror(EISDIR));
+    }
     size_t cap = 4096, n = 0;
     unsigned char *b = malloc(cap);
     while (b) {
@@ -513,8 +520,10 @@ static int load(dgm_config **out, const char *path, const char **chain,
             break;
         }
         if (b->kind != DGM_CFG_MAP) {
-            rc = dgm_error(DGM_ECONFIG, "%s: an included file must be a map",
-                           full);
+            rc = dgm_error(DGM_ECONFIG,
+                           "%s:%d:%d: include: %s: an included file must be "
+                           "a map",
+                           item->file, item->line, item->col, full);
             dgm_config_free(b);
         } else if (!base) {
             base = b;
