@@ -282,9 +282,30 @@ static int plan_init(dnnl_plan *p, dnnl_primitive_desc_t pd, int nargs,
     return 0;
 }
 
+/* The primitive-layout md of argument i (the user's when they agree). */
+static const dnnl_memory_desc_t *plan_md(const dnnl_plan *p, int i)
+{
+    return dnnl_primitive_desc_query_md(p->pd, dnnl_query_exec_arg_md,
+                                        p->a[i].arg);
+}
+
+/* Whether input i of p and input j of q are reordered to the same layout,
+ * so one reordered copy can feed both. */
+static bool plan_same_in(const dnnl_plan *p, int i, const dnnl_plan *q, int j)
+{
+    return p->a[i].prim != p->a[i].user && q->a[j].prim != q->a[j].user &&
+           dnnl_memory_desc_equal(plan_md(p, i), plan_md(q, j));
+}
+
 /* Run the plan on user buffers (one per argument, NCHW/PyTorch layouts);
- * primitive-layout buffers come from the graph's arena. */
-static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles)
+ * primitive-layout buffers come from the graph's arena. Reorders at the
+ * edges cost about a quarter of conv time, so an input may come already
+ * reordered: pre[i] (if given and non-NULL) holds argument i in the
+ * primitive's layout. done[i] (if given) receives the primitive-layout
+ * buffer of each reordered input (NULL when none was needed); it lives in
+ * the arena until the graph is reset. */
+static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles,
+                     void *const *pre, void **done)
 {
     dnnl_stream_t s = dgm__dnnl_stream();
     int rc = 0;
@@ -292,8 +313,17 @@ static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles)
         plan_arg *a = &p->a[i];
         rc = dgm__dnnl_check(dnnl_memory_set_data_handle(a->user, handles[i]),
                              "set handle");
+        if (done)
+            done[i] = NULL;
         if (rc || a->prim == a->user)
             continue;
+        if (pre && pre[i] && a->dir == ARG_IN) {
+            rc = dgm__dnnl_check(dnnl_memory_set_data_handle(a->prim, pre[i]),
+                                 "set handle");
+            if (done)
+                done[i] = pre[i];
+            continue;
+        }
         void *buf = dgm__arena_alloc(g, a->bytes);
         if (!buf)
             return dgm__fail(g, DGM_ENOMEM, "conv: no memory for %zu bytes",
@@ -305,6 +335,8 @@ static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles)
                                      {DNNL_ARG_TO, a->prim}};
             rc = dgm__dnnl_check(dnnl_primitive_execute(a->reorder, s, 2, ra),
                                  "reorder");
+            if (done)
+                done[i] = buf;
         }
     }
     if (!rc)
@@ -569,6 +601,7 @@ typedef struct conv_ctx {
     conv_geom c;
     bool transpose;
     conv_entry *e; /* NULL on the reference backend */
+    void *x_prim;  /* forward's x in its primitive layout, or NULL */
 } conv_ctx;
 
 /* A contiguous version of t: t itself or a copy in the arena. */
@@ -613,11 +646,14 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
                 return dgm__fail(g, rc, "%s", dgm_last_error());
             e->has_bwd_w = true;
         }
+        void *dy_prim = NULL; /* dy as bwd_data reordered it */
         if (dx) {
             void *h[3] = {(void *)dyp, (void *)wp, dx->data};
-            rc = plan_exec(g, &e->bwd_data, h);
+            void *done[3];
+            rc = plan_exec(g, &e->bwd_data, h, NULL, done);
             if (rc)
                 return rc;
+            dy_prim = done[0];
         }
         if (dw || db) {
             /* the bias gradient comes with the weights' (and vice versa):
@@ -631,7 +667,13 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
                 return DGM_ENOMEM;
             void *wbuf = wt->data, *bbuf = bt ? bt->data : NULL;
             void *h[4] = {(void *)xp, (void *)dyp, wbuf, bbuf};
-            rc = plan_exec(g, &e->bwd_w, h);
+            /* reuse forward's reordered x and bwd_data's reordered dy */
+            void *pre[4] = {NULL, NULL, NULL, NULL};
+            if (cx->x_prim && plan_same_in(&e->fwd, 0, &e->bwd_w, 0))
+                pre[0] = cx->x_prim;
+            if (dy_prim && plan_same_in(&e->bwd_data, 0, &e->bwd_w, 1))
+                pre[1] = dy_prim;
+            rc = plan_exec(g, &e->bwd_w, h, pre, NULL);
         }
         return rc;
     }
@@ -796,8 +838,10 @@ static dgm_var *conv_common(dgm_graph *g, dgm_var *xv, dgm_var *wv,
         if (!e)
             return NULL;
         void *hs[4] = {(void *)xp, (void *)wp, yp, b ? b->data : NULL};
-        if (plan_exec(g, &e->fwd, hs))
+        void *done[4];
+        if (plan_exec(g, &e->fwd, hs, NULL, done))
             return NULL;
+        cx->x_prim = done[0];
         cx->e = e;
     } else if (!transpose) {
         ref_conv_fwd(&c, yp, xp, wp);
