@@ -922,6 +922,38 @@ START_TEST(write_tricky_text)
 }
 END_TEST
 
+/* ---- added: the depth limit, exactly ------------------------------------ */
+
+START_TEST(depth_boundary)
+{
+    /* the top level and 64 levels below it are fine; one more is not */
+    char text[512];
+    dgm_config *c = NULL;
+    for (int n = 64; n <= 66; n++) {
+        memset(text, '[', (size_t)n);
+        memset(text + n, ']', (size_t)n);
+        text[2 * n] = '\0';
+        int rc = dgm_config_parse(&c, text, "d.yaml");
+        if (n <= 65) {
+            ck_assert_msg(rc == 0, "%d: %s", n, dgm_last_error());
+            const dgm_config *x = c;
+            int levels = 0;
+            while (dgm_cfg_len(x) > 0) {
+                x = dgm_cfg_at(x, 0);
+                levels++;
+            }
+            ck_assert_int_eq(levels, n - 1);
+            ck_assert_int_eq(dgm_cfg_column(x), n);
+            dgm_config_free(c);
+        } else {
+            ASSERT_ERR(rc, DGM_ECONFIG, "d.yaml:1:66: [0][0]",
+                       "nested deeper than 64 levels");
+            ck_assert_ptr_null(c);
+        }
+    }
+}
+END_TEST
+
 /* ---- added: override values, messages and positions -------------------- */
 
 START_TEST(override_values)
@@ -1302,6 +1334,7 @@ static Suite *config_suite(void)
     tcase_add_test(p, anchors_and_aliases);
     tcase_add_test(p, bad_documents_refused);
     tcase_add_test(p, hostile_documents);
+    tcase_add_test(p, depth_boundary);
     suite_add_tcase(s, p);
     TCase *inc = tcase_create("include");
     tcase_add_checked_fixture(inc, setup, teardown);

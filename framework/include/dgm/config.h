@@ -163,7 +163,9 @@ typedef struct dgm_param_spec {
 
 /* Check `node` (a map) against schema: unknown keys (with a did-you-mean),
  * types, ranges, choices, required keys; add the defaults for absent keys.
- * `owner` names the plugin in messages. Keys in `extra_keys` (NULL-ended,
+ * `owner` names the plugin in messages ("for plugin 'vae'"); "experiment"
+ * reads "for the experiment" and an owner with a blank ("the train
+ * section") is printed as is. Keys in `extra_keys` (NULL-ended,
  * may be NULL) are allowed and left alone. Nested P_PLUGIN values are not
  * descended into (the host validates them when it creates that plugin). */
 DGM_API int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
