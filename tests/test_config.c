@@ -89,6 +89,12 @@ START_TEST(positions_and_paths)
     ASSERT_ERR(dgm_cfg_error(dgm_cfg_get(c, "model"), "absent", DGM_EMISSING,
                              "needed"),
                DGM_EMISSING, "t.yaml:3:3: model.absent: needed");
+    /* the key may be a path below the node */
+    ASSERT_ERR(dgm_cfg_error(c, "model.encoder.hidden[1]", DGM_ERANGE, "odd"),
+               DGM_ERANGE, "t.yaml:4:40: model.encoder.hidden[1]: odd");
+    ASSERT_ERR(dgm_cfg_error(dgm_cfg_get(c, "model"), "encoder.act",
+                             DGM_EMISSING, "needed"),
+               DGM_EMISSING, "t.yaml:3:3: model.encoder.act: needed");
     dgm_config_free(c);
 }
 END_TEST
@@ -954,6 +960,37 @@ START_TEST(depth_boundary)
 }
 END_TEST
 
+/* ---- added: a map of many keys ----------------------------------------- */
+
+START_TEST(many_keys)
+{
+    /* 20000 keys read (in linear time: duplicates are hashed), and a
+     * repeated one is still found with both lines */
+    const int n = 20000;
+    char *text = malloc((size_t)n * 24 + 64);
+    ck_assert_ptr_nonnull(text);
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(text + len, "key_%d: %d\n", i, i);
+    dgm_config *c = NULL;
+    ck_assert_msg(dgm_config_parse(&c, text, "many.yaml") == 0, "%s",
+                  dgm_last_error());
+    ck_assert_int_eq(dgm_cfg_len(c), n);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "key_19999")), "19999");
+    ck_assert_int_eq(dgm_cfg_line(dgm_cfg_get(c, "key_12345")), 12346);
+    dgm_config_free(c);
+    sprintf(text + len, "key_777: again\n");
+    ASSERT_ERR(dgm_config_parse(&c, text, "many.yaml"), DGM_ECONFIG,
+               "many.yaml:20001:1: key_777: duplicate key (first at line "
+               "778)");
+    ck_assert_ptr_null(c);
+    /* a duplicate among the first keys, before hashing starts */
+    ASSERT_ERR(dgm_config_parse(&c, "a: 1\nb: 2\na: 3\n", "few.yaml"),
+               DGM_ECONFIG, "few.yaml:3:1: a: duplicate key (first at line 1)");
+    free(text);
+}
+END_TEST
+
 /* ---- added: override values, messages and positions -------------------- */
 
 START_TEST(override_values)
@@ -1025,6 +1062,10 @@ START_TEST(override_values)
     ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(e, "hidden[1]")), 42);
     ck_assert_str_eq(dgm_cfg_path(dgm_cfg_get(e, "hidden[1]")),
                      "model.encoder.hidden[1]");
+    /* leading blanks, a tab too, are not part of the value */
+    ck_assert_int_eq(dgm_config_override(c, "model.tag=\t 7"), 0);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "model.tag")), "7");
+    ck_assert_int_eq(dgm_cfg_column(dgm_cfg_get(c, "model.tag")), 13);
     /* '=' inside the value belongs to the value */
     ck_assert_int_eq(dgm_config_override(c, "x=a=b"), 0);
     ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "x")), "a=b");
@@ -1335,6 +1376,7 @@ static Suite *config_suite(void)
     tcase_add_test(p, bad_documents_refused);
     tcase_add_test(p, hostile_documents);
     tcase_add_test(p, depth_boundary);
+    tcase_add_test(p, many_keys);
     suite_add_tcase(s, p);
     TCase *inc = tcase_create("include");
     tcase_add_checked_fixture(inc, setup, teardown);

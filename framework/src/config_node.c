@@ -293,9 +293,10 @@ static int verror(const dgm_config *n, const char *key, int code,
     const dgm_config *at = n;
     const char *path = dgm_cfg_path(n);
     if (key) {
-        int i = dgm__cfg_index(n, key);
-        if (i >= 0) {
-            at = n->child[i];
+        /* key may be a path below n ("encoder.hidden[1]") */
+        const dgm_config *c = dgm_cfg_get(n, key);
+        if (c) {
+            at = c;
             path = dgm_cfg_path(at);
             snprintf(where, sizeof where, "%s", path);
         } else {

@@ -217,8 +217,8 @@ int dgm_config_override(dgm_config *root, const char *a)
                          "%s: the value is a YAML comment; quote it: "
                          "'%.*s\"%s\"'",
                          what, (int)(text - a), a, first);
-    if (!*first)
-        text = first;
+    text = first; /* leading blanks (a tab would be a YAML error) */
+    col = (int)(text - a) + 1;
     /* Parse the value indented by its column in the argument so that
      * positions (and syntax errors) name the column on the command line;
      * an empty value is null. */

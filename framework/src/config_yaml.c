@@ -4,6 +4,7 @@
  * merged key by key. */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,8 +170,70 @@ static void path_push(parser *ps, const char *key, int index, size_t *saved)
         snprintf(ps->path + l, sizeof ps->path - l, "[%d]", index);
 }
 
+/* The keys of one map being read, hashed from 16 keys on, so that a map
+ * of many keys is checked for duplicates in linear time, not quadratic. */
+typedef struct keyset {
+    int *slot;  /* child index + 1; 0 is empty */
+    size_t cap; /* a power of two, or 0 while the map is small */
+} keyset;
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void keyset_put(keyset *ks, const dgm_config *map, int i)
+{
+    size_t j = (size_t)key_hash(map->child[i]->key) & (ks->cap - 1);
+    while (ks->slot[j])
+        j = (j + 1) & (ks->cap - 1);
+    ks->slot[j] = i + 1;
+}
+
+/* The index of key among map's children, or -1. */
+static int keyset_find(const keyset *ks, const dgm_config *map, const char *key)
+{
+    if (!ks->cap)
+        return dgm__cfg_index(map, key);
+    for (size_t j = (size_t)key_hash(key) & (ks->cap - 1);;
+         j = (j + 1) & (ks->cap - 1)) {
+        int i = ks->slot[j];
+        if (!i)
+            return -1;
+        if (!strcmp(map->child[i - 1]->key, key))
+            return i - 1;
+    }
+}
+
+/* Record map's last child. */
+static int keyset_add(keyset *ks, const dgm_config *map)
+{
+    if (map->n < 16)
+        return 0;
+    if ((size_t)map->n * 2 <= ks->cap) {
+        keyset_put(ks, map, map->n - 1);
+        return 0;
+    }
+    size_t cap = 64;
+    while (cap < (size_t)map->n * 2)
+        cap *= 2;
+    int *slot = calloc(cap, sizeof *slot);
+    if (!slot)
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    free(ks->slot);
+    ks->slot = slot;
+    ks->cap = cap;
+    for (int i = 0; i < map->n; i++)
+        keyset_put(ks, map, i);
+    return 0;
+}
+
 static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
 {
+    keyset keys = {NULL, 0};
     dgm_config *merge = NULL; /* the value of `<<`, applied at the end */
     int merge_pos = 0, merge_line = 0;
     int rc = 0;
@@ -207,7 +270,7 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
                 rc = dgm_error(DGM_ENOMEM, "config: out of memory");
                 break;
             }
-            int dup = dgm__cfg_index(n, key);
+            int dup = keyset_find(&keys, n, key);
             if (dup >= 0 || (merge_key && merge)) {
                 const dgm_config *first = dup >= 0 ? n->child[dup] : NULL;
                 int fl = !first            ? merge_line
@@ -247,8 +310,10 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
             rc = dgm__cfg_append(n, key, c);
             if (rc < 0)
                 dgm_config_free(c);
-            else if (map)
+            else if (map) {
                 c->key_line = kline, c->key_col = kcol;
+                rc = keyset_add(&keys, n);
+            }
         }
         ps->path[saved] = '\0';
         free(key);
@@ -256,6 +321,7 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
             break;
     }
     free_sparse(merge);
+    free(keys.slot);
     return rc;
 }
 

@@ -117,7 +117,8 @@ DGM_API const dgm_config *dgm_cfg_child(const dgm_config *node,
 DGM_API bool dgm_cfg_has(const dgm_config *node, const char *key);
 
 /* Set the last error to "file:line:col: path.key: <message>" for node's
- * child `key` (or the node itself if key is NULL or absent) and return
+ * child `key` (a key or a relative path such as "encoder.hidden[1]"; the
+ * node itself if key is NULL or absent) and return
  * code. */
 DGM_API int dgm_cfg_error(const dgm_config *node, const char *key, int code,
                           const char *fmt, ...)
