@@ -207,18 +207,17 @@ int dgm_config_override(dgm_config *root, const char *a)
     path[eq - k] = '\0';
     if (strpbrk(path, " \t\n"))
         return dgm_error(DGM_EINVAL, "%s: blank in the key '%s'", what, path);
-    const char *text = eq + 1;
-    int col = (int)(text - a) + 1;
-    /* "KEY=" and "KEY=  " are null; "KEY=#1" would be a comment, which
-     * libyaml reads as an empty document: say so and how to quote it. */
-    const char *first = text + strspn(text, " \t");
-    if (*first == '#')
+    /* Blanks before the value are not part of it (a tab would even be a
+     * YAML error). "KEY=" and "KEY=  " are null; "KEY=#1" would be a
+     * comment, which libyaml reads as an empty document: say so and how
+     * to quote it. */
+    const char *text = eq + 1 + strspn(eq + 1, " \t");
+    if (*text == '#')
         return dgm_error(DGM_EINVAL,
                          "%s: the value is a YAML comment; quote it: "
                          "'%.*s\"%s\"'",
-                         what, (int)(text - a), a, first);
-    text = first; /* leading blanks (a tab would be a YAML error) */
-    col = (int)(text - a) + 1;
+                         what, (int)(eq + 1 - a), a, text);
+    int col = (int)(text - a) + 1;
     /* Parse the value indented by its column in the argument so that
      * positions (and syntax errors) name the column on the command line;
      * an empty value is null. */
