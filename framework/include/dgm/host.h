@@ -30,8 +30,6 @@ extern "C" {
 /* Plugin registry                                                        */
 /* ====================================================================== */
 
-typedef struct dgm_registry dgm_registry;
-
 /* Ownership: dgm_registry_new -> dgm_registry_free, which dlcloses every
  * plugin; descriptors found through it die with it. */
 DGM_API int dgm_registry_new(dgm_registry **out);
@@ -115,6 +113,24 @@ DGM_API int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o);
 DGM_API int dgm_run_sample_grid(dgm_registry *reg, const char *run_dir,
                                 int64_t n, const char *out_png,
                                 uint64_t seed);
+
+/* ====================================================================== */
+/* Finished runs                                                          */
+/* ====================================================================== */
+
+/* A run directory's experiment rebuilt from its config.yaml with its last
+ * checkpoint's parameters (and data-set state) loaded, in eval mode.
+ * Ownership: dgm_run_open -> dgm_run_close; reg must outlive it. */
+typedef struct dgm_run dgm_run;
+DGM_API int dgm_run_open(dgm_run **out, dgm_registry *reg,
+                         const char *run_dir);
+DGM_API void dgm_run_close(dgm_run *r);
+DGM_API dgm_experiment *dgm_run_experiment(dgm_run *r);
+/* Run the model's first-phase forward on x [n, x_shape...] in eval mode,
+ * in batches of at most 256, and copy the named output (2-D after
+ * flattening) into a new tensor *out [n, D] the caller frees. */
+DGM_API int dgm_run_forward_output(dgm_run *r, const dgm_tensor *x,
+                                   const char *output, dgm_tensor **out);
 
 #ifdef __cplusplus
 }

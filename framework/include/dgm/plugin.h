@@ -32,6 +32,8 @@
  *      (dgm_error / dgm_cfg_error); the host prefixes the plugin's name.
  *      destroy(self) frees what create made; the host calls it once.
  *   5. Optional interface slots may be NULL.
+ *   6. Slots marked "(ABI 1.1)" replaced reserved pointers: a plugin built
+ *      against 1.0 has them NULL, so the host treats NULL as "absent".
  */
 #ifndef DGM_PLUGIN_H
 #define DGM_PLUGIN_H
@@ -51,7 +53,7 @@ extern "C" {
 #endif
 
 #define DGM_ABI_MAJOR 1
-#define DGM_ABI_MINOR 0
+#define DGM_ABI_MINOR 1
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -199,7 +201,15 @@ typedef struct dgm_dataset_iface {
     int (*get)(void *self, dgm_split split, const int64_t *idx,
                dgm_batch *batch, dgm_rng *rng);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.1) Optional: state derived from the files that a checkpoint
+     * must keep so a run is rebuilt with it (a vocabulary). save_state adds
+     * tensors to `state` with dgm_params_add (role BUFFER); the host saves
+     * them as "data.<name>". load_state receives them back when a run is
+     * resumed, sampled or evaluated, and refuses a mismatch with its data
+     * (DGM_ESTATE and a message naming both). */
+    int (*save_state)(void *self, dgm_params *state);
+    int (*load_state)(void *self, const dgm_params *state);
+    void *reserved[2];
 } dgm_dataset_iface;
 
 typedef struct dgm_augment_iface {
@@ -230,6 +240,12 @@ typedef struct dgm_phase_desc {
     int repeat;            /* default updates per step (n_critic) */
 } dgm_phase_desc;
 
+/* How generate() draws each token. */
+typedef struct dgm_generate_opts {
+    float temperature; /* > 0; logits are divided by it */
+    int top_k;         /* 0: all tokens; else the k most likely only */
+} dgm_generate_opts;
+
 typedef struct dgm_model_iface {
     /* The phases in training order (static, so the host can resolve an
      * experiment's objectives without building the model); at least 1. */
@@ -251,7 +267,17 @@ typedef struct dgm_model_iface {
     /* Optional: reconstruction of x in data space. */
     int (*reconstruct)(void *self, dgm_step *s, dgm_var *x, dgm_var **out);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.1) Optional: called after each optimizer update of `phase`
+     * (weight clipping, exponential moving averages); s->step is the step
+     * being trained, s->g may be used for no-grad work. */
+    int (*after_update)(void *self, dgm_step *s, int phase);
+    /* (ABI 1.1) Optional, sequence models: continue `prompt` (ids in
+     * [0, n_classes), prompt_len >= 1) by `length` tokens drawn with the
+     * step's RNG; out receives prompt_len + length ids. */
+    int (*generate)(void *self, dgm_step *s, const int32_t *prompt,
+                    int64_t prompt_len, int64_t length,
+                    const dgm_generate_opts *o, int32_t *out);
+    void *reserved[2];
 } dgm_model_iface;
 
 typedef struct dgm_loss_iface {
@@ -278,6 +304,7 @@ typedef struct dgm_optimizer_iface {
 
 typedef struct dgm_eval dgm_eval;
 typedef struct dgm_results dgm_results;
+typedef struct dgm_registry dgm_registry;
 
 typedef struct dgm_metric_iface {
     int (*create)(void **self, const dgm_config *cfg);
@@ -310,6 +337,13 @@ DGM_API int dgm_eval_reconstruct(dgm_eval *ev, dgm_step *s, dgm_var *x,
                                  dgm_var **out);
 DGM_API int dgm_eval_sample(dgm_eval *ev, dgm_step *s, int64_t n,
                             dgm_var **out);
+/* Samples conditioned on labels y [n] (i64 class ids), for conditional
+ * models; DGM_EUNSUPPORTED if the model ignores "y". */
+DGM_API int dgm_eval_sample_cond(dgm_eval *ev, dgm_step *s,
+                                 const dgm_tensor *y, dgm_var **out);
+/* The registry the experiment was loaded with (metrics that open another
+ * run, e.g. a feature extractor, find its plugins here). */
+DGM_API dgm_registry *dgm_eval_registry(dgm_eval *ev);
 
 DGM_API int dgm_results_set(dgm_results *r, const char *name, double value);
 
