@@ -170,9 +170,9 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
-    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.0"},
-    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.0"},
-    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.0 needs at least"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.1"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.1"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.1 needs at least"},
     {"tp_bad_kind", DGM_EFORMAT, "plugin 'tp_bad_kind': invalid kind 99"},
     {"tp_bad_name", DGM_EFORMAT,
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
@@ -455,7 +455,7 @@ START_TEST(cli_list)
     ck_assert_contains(loss, "/tp_good.so");
     char want[2 * PATH_MAX];
     snprintf(want, sizeof want,
-             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.0",
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.1",
              dir);
     ck_assert_contains(err, want);
 

@@ -1,6 +1,7 @@
 /* checkpoint.c - a run's state as one safetensors file: parameters and
  * buffers by name, optimizer slots as "optim.<param>.<slot>", RNG streams
- * as "rng.<stream>" (U64 [4]), step and update counts as metadata. */
+ * as "rng.<stream>" (U64 [4]), the dataset's state (a vocabulary) as
+ * "data.<name>", step and update counts as metadata. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,32 @@ static dgm_rng *rng_of(dgm_experiment *e, const rng_slot *r)
     return (dgm_rng *)((char *)e + r->offset);
 }
 
+/* "<prefix><a>[.<b>]" kept in names[] until the write; NULL (error set)
+ * when out of memory. */
+static const char *keep_name(char ***names, int *n, int *cap,
+                             const char *prefix, const char *a,
+                             const char *b)
+{
+    if (*n == *cap) {
+        char **nn = realloc(*names, sizeof **names * (size_t)*cap * 2);
+        if (!nn) {
+            dgm_error(DGM_ENOMEM, "checkpoint: out of memory");
+            return NULL;
+        }
+        *names = nn;
+        *cap *= 2;
+    }
+    size_t len = strlen(prefix) + strlen(a) + (b ? strlen(b) + 1 : 0) + 1;
+    char *s = malloc(len);
+    if (!s) {
+        dgm_error(DGM_ENOMEM, "checkpoint: out of memory");
+        return NULL;
+    }
+    snprintf(s, len, "%s%s%s%s", prefix, a, b ? "." : "", b ? b : "");
+    (*names)[(*n)++] = s;
+    return s;
+}
+
 int dgm__checkpoint_save(dgm_experiment *e, const char *path,
                          const dgm__train_state *st)
 {
@@ -53,25 +80,18 @@ int dgm__checkpoint_save(dgm_experiment *e, const char *path,
         for (int k = 0; rc == 0 && k < dgm_param_slot_count(p); k++) {
             const char *slot;
             dgm_tensor *t = dgm_param_slot_at(p, k, &slot);
-            size_t len = strlen(p->name) + strlen(slot) + 8;
-            if (n_names == cap) {
-                char **nn = realloc(names, sizeof *names * (size_t)cap * 2);
-                if (!nn) {
-                    rc = dgm_error(DGM_ENOMEM, "checkpoint: out of memory");
-                    break;
-                }
-                names = nn;
-                cap *= 2;
-            }
-            char *name = malloc(len);
-            if (!name) {
-                rc = dgm_error(DGM_ENOMEM, "checkpoint: out of memory");
-                break;
-            }
-            snprintf(name, len, "optim.%s.%s", p->name, slot);
-            names[n_names++] = name;
-            rc = dgm_st_writer_add(w, name, t);
+            const char *name =
+                keep_name(&names, &n_names, &cap, "optim.", p->name, slot);
+            rc = name ? dgm_st_writer_add(w, name, t) : DGM_ENOMEM;
         }
+    }
+    for (int i = 0; e->data_state && rc == 0 &&
+                    i < dgm_params_count(e->data_state);
+         i++) {
+        dgm_param *p = dgm_params_at(e->data_state, i);
+        const char *name =
+            keep_name(&names, &n_names, &cap, "data.", p->name, NULL);
+        rc = name ? dgm_st_writer_add(w, name, p->value) : DGM_ENOMEM;
     }
     for (size_t i = 0; i < N_RNGS && rc == 0; i++) {
         int64_t four = 4;
@@ -146,6 +166,40 @@ static int restore_params(dgm_experiment *e, const dgm_st_file *f,
     return 0;
 }
 
+/* Hand the checkpoint's "data.<name>" tensors to the dataset's load_state,
+ * which refuses state that disagrees with its files. */
+static int restore_data_state(dgm_experiment *e, const dgm_st_file *f,
+                              const char *path)
+{
+    const dgm_dataset_iface *di = e->data.desc->iface;
+    if (!di->load_state)
+        return 0;
+    dgm_params *st = dgm_params_new();
+    if (!st)
+        return dgm_error(DGM_ENOMEM, "checkpoint: out of memory");
+    int rc = 0, found = 0;
+    for (int i = 0; rc == 0 && i < dgm_st_count(f); i++) {
+        const char *name = dgm_st_name_at(f, i);
+        if (strncmp(name, "data.", 5) != 0)
+            continue;
+        dgm_tensor *v;
+        if ((rc = dgm_st_get(f, name, &v)) < 0 ||
+            (rc = dgm_params_add_copy(st, name + 5, v, NULL)) < 0)
+            break;
+        found++;
+    }
+    if (rc == 0 && !found)
+        rc = dgm_error(DGM_ESTATE,
+                       "%s: no data-set state (data.*) for dataset '%s', "
+                       "which keeps one (a checkpoint of another data set?)",
+                       path, e->data.desc->name);
+    else if (rc == 0 && di->load_state(e->data.self, st) < 0)
+        rc = dgm_error_context("%s: dataset '%s': ", path,
+                               e->data.desc->name);
+    dgm_params_free(st);
+    return rc < 0 ? rc : dgm__data_state_export(e);
+}
+
 static int meta_int(const dgm_st_file *f, const char *path, const char *key,
                     int64_t *out)
 {
@@ -170,6 +224,8 @@ int dgm__checkpoint_load(dgm_experiment *e, const char *path,
     if (rc < 0)
         return rc;
     rc = restore_params(e, f, path);
+    if (rc == 0)
+        rc = restore_data_state(e, f, path);
     /* Optimizer slots: every "optim.<param>.<slot>" names a parameter. */
     for (int i = 0; rc == 0 && i < dgm_st_count(f); i++) {
         const char *name = dgm_st_name_at(f, i);
@@ -223,6 +279,8 @@ int dgm__checkpoint_load_params(dgm_experiment *e, const char *path)
     if (rc < 0)
         return rc;
     rc = restore_params(e, f, path);
+    if (rc == 0)
+        rc = restore_data_state(e, f, path);
     dgm_st_close(f);
     return rc;
 }

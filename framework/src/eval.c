@@ -216,6 +216,40 @@ int dgm_eval_sample(dgm_eval *ev, dgm_step *s, int64_t n, dgm_var **out)
                   : 0;
 }
 
+int dgm_eval_sample_cond(dgm_eval *ev, dgm_step *s, const dgm_tensor *y,
+                         dgm_var **out)
+{
+    const dgm_model_iface *mi = ev->e->model.desc->iface;
+    const char *model = ev->e->model.desc->name;
+    if (!y || y->ndim != 1 || y->dtype != DGM_I64 || y->shape[0] < 1)
+        return dgm_error(DGM_EINVAL,
+                         "sampling model '%s' conditionally: labels must be "
+                         "a non-empty i64 [n] tensor",
+                         model);
+    if (!ev->e->info.has_y)
+        return dgm_error(DGM_EUNSUPPORTED,
+                         "model '%s' has no labels to condition on (the data "
+                         "set has none)",
+                         model);
+    dgm__vars_clear(&ev->io);
+    int rc = dgm_vars_set(&ev->io, "y", dgm_input(s->g, (dgm_tensor *)y));
+    if (rc < 0)
+        return rc;
+    rc = mi->sample(ev->e->model.self, s, y->shape[0], &ev->io, out);
+    if (rc < 0)
+        return dgm_error_context("model '%s': ", model);
+    /* A model that never read "y" sampled unconditionally: say so rather
+     * than let a metric score it as conditional. */
+    if (!dgm_vars_get(&ev->io, "y_used"))
+        return dgm_error(DGM_EUNSUPPORTED,
+                         "model '%s' does not sample conditionally (it did "
+                         "not report \"y_used\")",
+                         model);
+    return 0;
+}
+
+dgm_registry *dgm_eval_registry(dgm_eval *ev) { return ev->e->reg; }
+
 /* A fresh eval-mode step with no batch (for sampling). */
 dgm_step *dgm__eval_empty_step(dgm_eval *ev)
 {
@@ -261,7 +295,7 @@ dgm_var *dgm_step_augment(dgm_step *s, dgm_var *x)
     if (!x)
         return NULL;
     dgm_experiment *e = s->host_;
-    if (!e)
+    if (!e || !s->training) /* augmentation is for training only */
         return x;
     for (int i = 0; i < e->n_augments && x; i++) {
         const dgm_augment_iface *ai = e->augments[i].desc->iface;

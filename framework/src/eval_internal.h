@@ -28,5 +28,7 @@ dgm_step *dgm__eval_empty_step(dgm_eval *ev);
 int dgm__batch_alloc(const dgm_data_info *info, int64_t n, dgm_tensor **x,
                      dgm_tensor **y, dgm_tensor **ym);
 void dgm__rows_view(dgm_tensor *view, const dgm_tensor *t, int64_t n);
+/* The eval context of an opened run (generation and sampling use it). */
+dgm_eval *dgm__run_eval(dgm_run *r);
 
 #endif

@@ -141,6 +141,8 @@ int dgm__experiment_build(dgm_experiment *e)
     const dgm_dataset_iface *di = e->data.desc->iface;
     if ((rc = di->info(e->data.self, &e->info)) < 0)
         return dgm_error_context("dataset '%s': ", e->data.desc->name);
+    if ((rc = dgm__data_state_export(e)) < 0)
+        return rc;
     e->batch_size = dgm_cfg_has(data, "batch_size")
                         ? dgm_cfg_int(data, "batch_size")
                         : 128;
@@ -228,6 +230,7 @@ void dgm_experiment_free(dgm_experiment *e)
     for (int i = 0; i < e->n_augments; i++)
         dgm__inst_destroy(&e->augments[i]);
     free(e->augments);
+    dgm_params_free(e->data_state);
     dgm__inst_destroy(&e->data);
     dgm_config_free(e->root);
     free(e);
@@ -314,5 +317,20 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
             return dgm_last_code();
     }
     *total = sum;
+    return 0;
+}
+
+int dgm__data_state_export(dgm_experiment *e)
+{
+    const dgm_dataset_iface *di = e->data.desc->iface;
+    dgm_params_free(e->data_state);
+    e->data_state = NULL;
+    if (!di->save_state)
+        return 0;
+    if (!(e->data_state = dgm_params_new()))
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    if (di->save_state(e->data.self, e->data_state) < 0)
+        return dgm_error_context("dataset '%s', saving its state: ",
+                                 e->data.desc->name);
     return 0;
 }

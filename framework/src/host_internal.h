@@ -82,6 +82,7 @@ struct dgm_experiment {
     bool built;
     dgm__inst data;
     dgm_data_info info;
+    dgm_params *data_state; /* the dataset's save_state, or NULL */
     dgm__inst *augments;
     int n_augments;
     dgm__inst model;
@@ -97,6 +98,9 @@ struct dgm_experiment {
 };
 
 int dgm__experiment_build(dgm_experiment *e);
+/* (Re)read the dataset's save_state into e->data_state (none if the
+ * dataset has no state). */
+int dgm__data_state_export(dgm_experiment *e);
 /* Compute one phase's objective on io: total scalar, and per-term batch
  * values (term_values[i], may be NULL). per_example: total [N] instead. */
 int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,

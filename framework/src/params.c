@@ -58,6 +58,30 @@ void dgm_params_free(dgm_params *ps)
     free(ps);
 }
 
+int dgm_params_add_copy(dgm_params *ps, const char *name,
+                        const dgm_tensor *src, dgm_param **out)
+{
+    if (out)
+        *out = NULL;
+    if (!src)
+        return dgm_error(DGM_EINVAL, "params: adding '%s' from no tensor",
+                         name ? name : "(null)");
+    dgm_param *p;
+    int rc = dgm_params_add(ps, name, DGM_ROLE_BUFFER, 0, NULL, &p);
+    if (rc < 0)
+        return rc;
+    dgm_tensor *t = dgm_tensor_new(src->dtype, src->ndim, src->shape);
+    if (!t || dgm_tensor_copy(t, src) < 0) {
+        dgm_tensor_free(t);
+        return dgm_error(DGM_ENOMEM, "params: copying '%s'", name);
+    }
+    dgm_tensor_free(p->value);
+    p->value = t;
+    if (out)
+        *out = p;
+    return 0;
+}
+
 dgm_param *dgm_params_find(const dgm_params *ps, const char *name)
 {
     if (!ps || !name)

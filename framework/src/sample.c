@@ -1,9 +1,6 @@
-/* sample.c - `dgm sample`'s work: rebuild a run's model, load its
- * parameters, write a grid of samples. */
+/* sample.c - `dgm sample`'s work: a grid of samples from a run. */
 #include <math.h>
-#include <stdio.h>
 
-#include "checkpoint.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "eval_internal.h"
@@ -11,26 +8,19 @@
 int dgm_run_sample_grid(dgm_registry *reg, const char *run_dir, int64_t n,
                         const char *out_png, uint64_t seed)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
-    dgm_experiment *e;
-    int rc = dgm_experiment_load(&e, reg, path, NULL, 0);
+    dgm_run *r;
+    int rc = dgm_run_open(&r, reg, run_dir);
     if (rc < 0)
         return rc;
-    dgm_eval *ev = NULL;
-    if ((rc = dgm__experiment_build(e)) < 0)
-        goto out;
-    snprintf(path, sizeof path, "%s/checkpoints/last.safetensors", run_dir);
-    if ((rc = dgm__checkpoint_load_params(e, path)) < 0 ||
-        (rc = dgm__eval_new(&ev, e, seed)) < 0)
-        goto out;
+    dgm_eval *ev = dgm__run_eval(r);
+    dgm_experiment *e = dgm_run_experiment(r);
+    dgm_rng_seed(&ev->rng, seed);
     dgm_var *x;
-    if ((rc = dgm_eval_sample(ev, dgm__eval_empty_step(ev), n, &x)) < 0)
-        goto out;
-    rc = dgm_png_write_grid(out_png, dgm_value(x), (int)ceil(sqrt((double)n)),
-                            e->info.x_min, e->info.x_max);
-out:
-    dgm__eval_free(ev);
-    dgm_experiment_free(e);
+    rc = dgm_eval_sample(ev, dgm__eval_empty_step(ev), n, &x);
+    if (rc == 0)
+        rc = dgm_png_write_grid(out_png, dgm_value(x),
+                                (int)ceil(sqrt((double)n)), e->info.x_min,
+                                e->info.x_max);
+    dgm_run_close(r);
     return rc;
 }

@@ -183,6 +183,9 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         if (rc < 0)
             return dgm_error_context("optimizer '%s': ", ph->opt.desc->name);
         ph->updates++;
+        if (mi->after_update && mi->after_update(e->model.self, &s, p) < 0)
+            return dgm_error_context("model '%s', after the '%s' update: ",
+                                     e->model.desc->name, ph->name);
         t->last_loss = dgm_tensor_get(dgm_value(total), 0);
         if (log_terms) {
             json_object_set_new(log_terms,

@@ -68,6 +68,10 @@ DGM_API void dgm_params_free(dgm_params *ps);
  * name exists. The returned pointer stays valid until dgm_params_free. */
 DGM_API int dgm_params_add(dgm_params *ps, const char *name, dgm_param_role role,
                            int ndim, const int64_t *shape, dgm_param **out);
+/* A buffer (role BUFFER) holding a copy of src, of src's dtype: data-set
+ * state such as a vocabulary. */
+DGM_API int dgm_params_add_copy(dgm_params *ps, const char *name,
+                                const dgm_tensor *src, dgm_param **out);
 DGM_API dgm_param *dgm_params_find(const dgm_params *ps, const char *name);
 DGM_API int dgm_params_count(const dgm_params *ps);
 DGM_API dgm_param *dgm_params_at(const dgm_params *ps, int i);

@@ -256,8 +256,10 @@ typedef struct dgm_model_iface {
     /* io holds "x" (and "y", "y_mask" if the data has labels); add the
      * named outputs the phase's objective reads. */
     int (*forward)(void *self, dgm_step *s, int phase, dgm_vars *io);
-    /* n samples in data space [n, x_shape...]; io may hold "y" to
-     * condition on. */
+    /* n samples in data space [n, x_shape...]; io may hold "y" (i64 [n])
+     * to condition on: a model that used it sets io "y_used" (any var,
+     * e.g. y itself), so the host can tell conditional sampling from a
+     * model that ignored the labels. */
     int (*sample)(void *self, dgm_step *s, int64_t n, dgm_vars *io,
                   dgm_var **out);
     /* Optional: per-example log p(x) estimate [N] from k importance
