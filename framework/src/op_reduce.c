@@ -28,6 +28,27 @@ static void reduced_strides(const dgm_tensor *x, uint32_t mask, int64_t *st)
     }
 }
 
+/* Whole-tensor sums get a double accumulator: losses are sums of many
+ * terms and float drift would show up in finite differences. The simd
+ * reduction lets the compiler vectorise it (lanes of doubles); large
+ * tensors also split across threads (small ones skip OpenMP, whose team
+ * start costs about a microsecond). */
+static double sum_contiguous(const float *xp, int64_t n)
+{
+    double s = 0.0;
+    int64_t i;
+    if (n > 65536) {
+#pragma omp parallel for simd reduction(+ : s) schedule(static)
+        for (i = 0; i < n; i++)
+            s += xp[i];
+    } else {
+#pragma omp simd reduction(+ : s)
+        for (i = 0; i < n; i++)
+            s += xp[i];
+    }
+    return s;
+}
+
 static dgm_var *reduce(dgm_graph *g, const dgm__op *op, dgm_var *x,
                        uint32_t mask, bool keepdim, bool mean)
 {
@@ -59,13 +80,7 @@ static dgm_var *reduce(dgm_graph *g, const dgm__op *op, dgm_var *x,
         return NULL;
     float *yp = dgm_tensor_f32(y);
     if (nd == 0 && dgm_tensor_is_contiguous(t)) {
-        /* Whole-tensor sums get a double accumulator: losses are sums of
-         * many terms and float drift would show up in finite differences. */
-        const float *xp = t->data;
-        int64_t n = dgm_tensor_numel(t);
-        double s = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            s += xp[i];
+        double s = sum_contiguous(t->data, dgm_tensor_numel(t));
         yp[0] = (float)(mean && count ? s / (double)count : s);
     } else {
         dgm__sop s = {.o = yp, .x = {t->data, NULL, NULL}};
@@ -119,6 +134,22 @@ static int reduce_backward(dgm_graph *g, dgm_var *node)
     uint32_t mask = (uint32_t)node->attr.i[0];
     int64_t count = node->attr.i[1];
     float scale = count ? 1.0f / (float)count : 1.0f;
+    if (node->value->ndim == 0 && dgm_tensor_is_contiguous(gx)) {
+        /* A whole-tensor sum: every gradient element gets the same value. */
+        const float v = dgm_tensor_f32(node->grad)[0] * scale;
+        float *o = gx->data;
+        int64_t n = dgm_tensor_numel(gx), i;
+        if (n > 65536) {
+#pragma omp parallel for simd schedule(static)
+            for (i = 0; i < n; i++)
+                o[i] += v;
+        } else {
+#pragma omp simd
+            for (i = 0; i < n; i++)
+                o[i] += v;
+        }
+        return 0;
+    }
     dgm__sop s = {.o = gx->data, .x = {node->grad->data, NULL, NULL}};
     dgm_contiguous_strides(gx->ndim, gx->shape, s.so);
     reduced_strides(gx, mask, s.sx[0]);
