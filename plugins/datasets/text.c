@@ -26,20 +26,25 @@ static const dgm_param_spec params[] = {
      "seed of the window draws when the host passes no rng"},
     {"train_windows", DGM_P_INT, "0", 0, 1e12, NULL,
      "random windows per training epoch (0: training bytes / seq_len)"},
+    {"order", DGM_P_CHOICE, "random", DGM_NO_RANGE, "random|stream",
+     "training windows: random starts, or `stream`: batch_size contiguous "
+     "streams read in order, row i of consecutive batches continuing "
+     "stream i (truncated BPTT; needs shuffle: false)"},
     DGM_PARAM_END,
 };
 
 /* The vocabulary: the sorted distinct bytes of the training split get ids
  * 0..V-2 and id V-1 is reserved for "unknown", the id of any validation
  * byte never seen in training, so V = distinct training bytes + 1.
- * TODO(lead): a model trained on this data needs the vocabulary to decode
- * samples, but the plugin ABI has no slot for dataset state yet, so it is
- * neither logged (plugins have no log call) nor stored with the
- * checkpoint; it is reproducible from the same corpus and val_fraction. */
+ * The vocabulary is the data set's state (save_state): a U8 tensor "vocab"
+ * [V - 1] of the bytes in id order, stored with every checkpoint, so a
+ * run is sampled and evaluated with the vocabulary it was trained on and a
+ * corpus that would give another one is refused (load_state). */
 typedef struct text_ds {
     unsigned char *bytes; /* the whole corpus, training split first */
     int64_t len, n_train; /* validation = bytes[n_train, len) */
     int64_t T, train_windows, n_val_windows;
+    int64_t streams, stream_len; /* order: stream (0 streams: random) */
     int64_t id[256]; /* byte -> id (V - 1 for unknown) */
     int64_t vocab;   /* V */
     dgm_rng own;     /* draws when get() is given no rng */
@@ -232,6 +237,27 @@ static int load(text_ds *d, const dgm_config *cfg)
     d->train_windows = dgm_cfg_int(cfg, "train_windows");
     if (d->train_windows == 0)
         d->train_windows = d->n_train / d->T;
+    if (!strcmp(dgm_cfg_str(cfg, "order"), "stream")) {
+        /* batch_size streams of stream_len bytes; window k of stream i
+         * starts at i * stream_len + k * T and its targets end inside the
+         * stream, so every batch is full and consecutive batches continue
+         * each row. */
+        if (dgm_cfg_bool(cfg, "shuffle"))
+            return dgm_cfg_error(cfg, "order", DGM_ECONFIG,
+                                 "order: stream reads windows in order; set "
+                                 "shuffle: false");
+        d->streams = dgm_cfg_int(cfg, "batch_size");
+        d->stream_len = d->n_train / d->streams;
+        int64_t per = (d->stream_len - 1) / d->T;
+        if (per < 1)
+            return dgm_cfg_error(cfg, "order", DGM_ECONFIG,
+                                 "%s: %lld training bytes make %lld streams "
+                                 "of %lld bytes, shorter than seq_len + 1",
+                                 path, (long long)d->n_train,
+                                 (long long)d->streams,
+                                 (long long)d->stream_len);
+        d->train_windows = per * d->streams;
+    }
 
     bool seen[256] = {false};
     for (int64_t i = 0; i < d->n_train; i++)
@@ -334,10 +360,14 @@ static int ds_get(void *self, dgm_split split, const int64_t *idx,
     for (int64_t i = 0; i < n; i++) {
         /* Training windows lie wholly in the training split: starts
          * 0..n_train-T-1, so the last target is byte n_train-1. */
-        int64_t s = split == DGM_SPLIT_TRAIN
-                        ? (int64_t)dgm_rng_below(r, (uint64_t)(d->n_train -
-                                                               d->T))
-                        : d->n_train + idx[i] * d->T;
+        int64_t s;
+        if (split != DGM_SPLIT_TRAIN)
+            s = d->n_train + idx[i] * d->T;
+        else if (d->streams)
+            s = idx[i] % d->streams * d->stream_len +
+                idx[i] / d->streams * d->T;
+        else
+            s = (int64_t)dgm_rng_below(r, (uint64_t)(d->n_train - d->T));
         if (batch->x)
             put_ids(d, batch->x, i, d->bytes + s);
         if (batch->y)
@@ -349,14 +379,80 @@ static int ds_get(void *self, dgm_split split, const int64_t *idx,
     return 0;
 }
 
-static const dgm_dataset_iface iface = {
-    .create = ds_create, .info = ds_info, .get = ds_get, .destroy = ds_destroy};
+/* The bytes of ids 0..V-2 in order ("unknown" has no byte). */
+static void vocab_bytes(const text_ds *d, unsigned char *out)
+{
+    for (int b = 0; b < 256; b++)
+        if (d->id[b] < d->vocab - 1)
+            out[d->id[b]] = (unsigned char)b;
+}
+
+static int ds_save_state(void *self, dgm_params *state)
+{
+    const text_ds *d = self;
+    unsigned char bytes[256];
+    vocab_bytes(d, bytes);
+    int64_t n = d->vocab - 1;
+    dgm_tensor *t = dgm_tensor_wrap(bytes, DGM_U8, 1, &n, NULL);
+    if (!t)
+        return dgm_last_code();
+    int rc = dgm_params_add_copy(state, "vocab", t, NULL);
+    dgm_tensor_free(t);
+    return rc;
+}
+
+/* Printable form of a byte for messages. */
+static const char *show_byte(unsigned b, char *buf, size_t n)
+{
+    if (b >= 0x21 && b < 0x7f)
+        snprintf(buf, n, "'%c'", (int)b);
+    else
+        snprintf(buf, n, "0x%02x", b);
+    return buf;
+}
+
+static int ds_load_state(void *self, const dgm_params *state)
+{
+    const text_ds *d = self;
+    dgm_param *p = dgm_params_find(state, "vocab");
+    if (!p || p->value->dtype != DGM_U8 || p->value->ndim != 1)
+        return dgm_error(DGM_ESTATE,
+                         "text: the checkpoint has no U8 [V] \"vocab\"");
+    unsigned char mine[256];
+    vocab_bytes(d, mine);
+    const unsigned char *theirs = p->value->data;
+    int64_t n = p->value->shape[0];
+    for (int64_t i = 0; i < n && i < d->vocab - 1; i++)
+        if (theirs[i] != mine[i]) {
+            char a[16], b[16];
+            return dgm_error(DGM_ESTATE,
+                             "text: the corpus's vocabulary differs from the "
+                             "checkpoint's: id %lld is %s in the checkpoint, "
+                             "%s in the corpus (%lld and %lld symbols)",
+                             (long long)i, show_byte(theirs[i], a, sizeof a),
+                             show_byte(mine[i], b, sizeof b), (long long)n,
+                             (long long)(d->vocab - 1));
+        }
+    if (n != d->vocab - 1)
+        return dgm_error(DGM_ESTATE,
+                         "text: the corpus's vocabulary has %lld symbols, the "
+                         "checkpoint's %lld",
+                         (long long)(d->vocab - 1), (long long)n);
+    return 0;
+}
+
+static const dgm_dataset_iface iface = {.create = ds_create,
+                                        .info = ds_info,
+                                        .get = ds_get,
+                                        .destroy = ds_destroy,
+                                        .save_state = ds_save_state,
+                                        .load_state = ds_load_state};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
     .kind = DGM_KIND_DATASET,
     .name = "text",
-    .version = "1.0",
+    .version = "1.1",
     .summary = "byte-level text corpus in windows (fortunes by default)",
     .params = params,
     .iface = &iface,

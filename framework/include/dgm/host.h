@@ -132,6 +132,17 @@ DGM_API dgm_experiment *dgm_run_experiment(dgm_run *r);
 DGM_API int dgm_run_forward_output(dgm_run *r, const dgm_tensor *x,
                                    const char *output, dgm_tensor **out);
 
+/* Generate text from a sequence model's run: the prompt's bytes are
+ * mapped through the data set's vocabulary (its "vocab" state: U8 [V]
+ * bytes in id order), continued by `length` tokens with o, and the whole
+ * text returned in *text (malloc'd, NUL-terminated; the caller frees).
+ * The same seed gives the same text. Bytes of the prompt that are not in
+ * the vocabulary are refused, naming them. */
+DGM_API int dgm_run_generate(dgm_registry *reg, const char *run_dir,
+                             const char *prompt, int64_t length,
+                             const dgm_generate_opts *o, uint64_t seed,
+                             char **text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -176,6 +176,29 @@ DGM_API int dgm_build_batch_norm(dgm_build *b, const char *name, int64_t c,
 DGM_API dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p,
                                 dgm_var *x);
 
+/* A multi-layer LSTM or GRU's weights with PyTorch's names and init:
+ * "<name>.weight_ih_l<k>" [G*H, in_k], "<name>.weight_hh_l<k>" [G*H, H],
+ * "<name>.bias_ih_l<k>", "<name>.bias_hh_l<k>" [G*H], all drawn from
+ * U(-1/sqrt(H), 1/sqrt(H)), so an nn.LSTM state_dict maps name for name. */
+#define DGM_RNN_MAX_LAYERS 16
+typedef struct dgm_rnn_params {
+    dgm_rnn_cell cell;
+    int layers;
+    int64_t input, hidden;
+    dgm_param *w_ih[DGM_RNN_MAX_LAYERS], *w_hh[DGM_RNN_MAX_LAYERS];
+    dgm_param *b_ih[DGM_RNN_MAX_LAYERS], *b_hh[DGM_RNN_MAX_LAYERS];
+} dgm_rnn_params;
+DGM_API int dgm_build_rnn(dgm_build *b, const char *name, dgm_rnn_cell cell,
+                          int layers, int64_t input, int64_t hidden,
+                          dgm_rnn_params *out);
+/* Run it: x [T, N, in] -> [T, N, H], with inverted dropout of probability
+ * `dropout` between layers (training mode only; the layers then run one
+ * by one). h0, c0 [L, N, H] or NULL; *h_n, *c_n (if not NULL) receive the
+ * final states [L, N, H]. */
+DGM_API dgm_var *dgm_rnn_forward(dgm_graph *g, const dgm_rnn_params *p,
+                                 dgm_var *x, float dropout, dgm_var *h0,
+                                 dgm_var *c0, dgm_var **h_n, dgm_var **c_n);
+
 /* The RNG for initialisation (seeded from the experiment). */
 DGM_API dgm_rng *dgm_build_rng(dgm_build *b);
 DGM_API const char *dgm_build_scope(const dgm_build *b);
@@ -245,6 +268,11 @@ typedef struct dgm_generate_opts {
     float temperature; /* > 0; logits are divided by it */
     int top_k;         /* 0: all tokens; else the k most likely only */
 } dgm_generate_opts;
+
+/* Draw one token id from logits[0..n) with o's temperature and top-k
+ * (ties at the k-th value are all kept), using r. For generate(). */
+DGM_API int32_t dgm_draw_token(const float *logits, int64_t n,
+                               const dgm_generate_opts *o, dgm_rng *r);
 
 typedef struct dgm_model_iface {
     /* The phases in training order (static, so the host can resolve an

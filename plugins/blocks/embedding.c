@@ -1,0 +1,64 @@
+/* embedding.c - block `embedding`: token ids [N, ...] -> vectors
+ * [N, ..., dim], one learned row per id (PyTorch's nn.Embedding: weight
+ * "<scope>.weight" [vocab, dim] drawn from N(0, 1)). */
+#include <stdlib.h>
+
+#include "dgm/dgm.h"
+
+static const dgm_param_spec params[] = {
+    {"vocab", DGM_P_INT, NULL, 1, 1 << 24, NULL, "number of ids"},
+    {"dim", DGM_P_INT, "64", 1, 1 << 20, NULL, "vector width"},
+    DGM_PARAM_END,
+};
+
+typedef struct emb {
+    dgm_param *w;
+} emb;
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_shape *in, dgm_shape *out)
+{
+    int64_t shape[2] = {dgm_cfg_int(cfg, "vocab"), dgm_cfg_int(cfg, "dim")};
+    if (in->ndim + 1 > DGM_MAX_DIMS - 1)
+        return dgm_error(DGM_ESHAPE, "embedding: input rank %d is too high",
+                         in->ndim);
+    emb *e = calloc(1, sizeof *e);
+    if (!e)
+        return dgm_error(DGM_ENOMEM, "embedding: out of memory");
+    int rc = dgm_build_param(b, "weight", DGM_ROLE_WEIGHT, 2, shape, &e->w);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    dgm_init_normal(e->w->value, dgm_build_rng(b), 0.0f, 1.0f);
+    *out = *in;
+    out->dim[out->ndim++] = shape[1];
+    *self = e;
+    return 0;
+}
+
+static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    emb *e = self;
+    return dgm_embedding(g, dgm_param_var(g, e->w), x);
+}
+
+static void destroy(void *self) { free(self); }
+
+static const dgm_block_iface iface = {
+    .create = create, .forward = forward, .destroy = destroy};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_BLOCK,
+    .name = "embedding",
+    .version = "1.0",
+    .summary = "token ids -> learned vectors",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}

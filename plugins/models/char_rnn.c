@@ -1,0 +1,255 @@
+/* char_rnn.c - model `char_rnn`: a character-level language model,
+ * embedding -> multi-layer LSTM or GRU -> linear head, trained with
+ * next-token cross-entropy; truncated BPTT with carried hidden state as an
+ * option; generation from a prompt (temperature, top-k). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+static const dgm_param_spec params[] = {
+    {"cell", DGM_P_CHOICE, "lstm", DGM_NO_RANGE, "lstm|gru", "recurrent cell"},
+    {"embedding", DGM_P_INT, "64", 1, 1 << 16, NULL, "embedding width"},
+    {"hidden", DGM_P_INT, "256", 1, 1 << 16, NULL, "hidden size"},
+    {"layers", DGM_P_INT, "2", 1, DGM_RNN_MAX_LAYERS, NULL, "stacked layers"},
+    {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
+     "dropout between recurrent layers (training only)"},
+    {"tbptt", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "truncated BPTT: carry the final hidden state (detached) into the next "
+     "training step; pair with the text data set's order: stream"},
+    DGM_PARAM_END,
+};
+
+typedef struct char_rnn {
+    int64_t vocab, T;
+    dgm_param *emb, *head_w, *head_b;
+    dgm_rnn_params rnn;
+    float dropout;
+    bool lstm, tbptt;
+    /* Carried state, double-buffered: this step's h0 must stay intact for
+     * backward while the final state is copied out for the next step. */
+    dgm_tensor *h[2], *c[2];
+    int cur;
+    bool carry; /* h[cur] holds a state to continue from */
+} char_rnn;
+
+static void destroy(void *self)
+{
+    char_rnn *m = self;
+    if (!m)
+        return;
+    for (int i = 0; i < 2; i++) {
+        dgm_tensor_free(m->h[i]);
+        dgm_tensor_free(m->c[i]);
+    }
+    free(m);
+}
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_data_info *data)
+{
+    if (data->x_dtype != DGM_I64 || data->x_shape.ndim != 1 ||
+        data->n_classes < 2 || !data->has_y)
+        return dgm_error(DGM_EDTYPE,
+                         "char_rnn: needs token windows (i64 [T] ids with "
+                         "next-token targets and a vocabulary), e.g. the "
+                         "text data set; got %s examples with %lld classes",
+                         dgm_dtype_name(data->x_dtype),
+                         (long long)data->n_classes);
+    char_rnn *m = calloc(1, sizeof *m);
+    if (!m)
+        return dgm_error(DGM_ENOMEM, "char_rnn: out of memory");
+    m->vocab = data->n_classes;
+    m->T = data->x_shape.dim[0];
+    m->lstm = !strcmp(dgm_cfg_str(cfg, "cell"), "lstm");
+    m->tbptt = dgm_cfg_bool(cfg, "tbptt");
+    m->dropout = (float)dgm_cfg_float(cfg, "dropout");
+    int64_t E = dgm_cfg_int(cfg, "embedding"), H = dgm_cfg_int(cfg, "hidden");
+    int rc = dgm_build_param(b, "embedding.weight", DGM_ROLE_WEIGHT, 2,
+                             (int64_t[]){m->vocab, E}, &m->emb);
+    if (rc == 0) {
+        dgm_init_normal(m->emb->value, dgm_build_rng(b), 0.0f, 1.0f);
+        rc = dgm_build_rnn(b, "rnn", m->lstm ? DGM_RNN_LSTM : DGM_RNN_GRU,
+                           (int)dgm_cfg_int(cfg, "layers"), E, H, &m->rnn);
+    }
+    if (rc == 0)
+        rc = dgm_build_weights(b, "head", 2, (int64_t[]){m->vocab, H},
+                               m->vocab, &m->head_w, &m->head_b);
+    if (rc < 0) {
+        destroy(m);
+        return rc;
+    }
+    *self = m;
+    return 0;
+}
+
+/* ids [T, N] (time-major) -> logits [T, N, V]; h0/c0 may be NULL. */
+static dgm_var *run(char_rnn *m, dgm_graph *g, dgm_var *ids, dgm_var *h0,
+                    dgm_var *c0, dgm_var **h_n, dgm_var **c_n)
+{
+    dgm_var *e = dgm_embedding(g, dgm_param_var(g, m->emb), ids);
+    dgm_var *y = dgm_rnn_forward(g, &m->rnn, e, m->dropout, h0, c0, h_n,
+                                 m->lstm ? c_n : NULL);
+    return dgm_linear(g, y, dgm_param_var(g, m->head_w),
+                      dgm_param_var(g, m->head_b));
+}
+
+/* Make the carried-state buffers [L, n, H] (zeros), or keep them. */
+static int state_buffers(char_rnn *m, int64_t n)
+{
+    int64_t shape[3] = {m->rnn.layers, n, m->rnn.hidden};
+    if (m->h[0] && m->h[0]->shape[1] == n)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        dgm_tensor_free(m->h[i]);
+        dgm_tensor_free(m->c[i]);
+        m->h[i] = dgm_tensor_new(DGM_F32, 3, shape);
+        m->c[i] = dgm_tensor_new(DGM_F32, 3, shape);
+        if (!m->h[i] || !m->c[i])
+            return dgm_last_code();
+    }
+    m->carry = false;
+    return 0;
+}
+
+static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
+{
+    (void)phase;
+    char_rnn *m = self;
+    dgm_graph *g = s->g;
+    dgm_var *x = dgm_vars_get(io, "x"), *y = dgm_vars_get(io, "y");
+    if (!x || !y)
+        return dgm_error(DGM_EMISSING, "char_rnn: needs inputs x and y");
+    bool carry = m->tbptt && s->training;
+    dgm_var *h0 = NULL, *c0 = NULL, *h_n = NULL, *c_n = NULL;
+    if (carry) {
+        int rc = state_buffers(m, dgm_value(x)->shape[0]);
+        if (rc < 0)
+            return rc;
+        if (m->carry) {
+            h0 = dgm_input(g, m->h[m->cur]);
+            c0 = m->lstm ? dgm_input(g, m->c[m->cur]) : NULL;
+        }
+    }
+    dgm_var *logits = run(m, g, dgm_transpose(g, x, 0, 1), h0, c0,
+                          carry ? &h_n : NULL, carry ? &c_n : NULL);
+    if (!logits)
+        return dgm_last_code();
+    if (carry) {
+        int next = 1 - m->cur;
+        int rc = dgm_tensor_copy(m->h[next], dgm_value(h_n));
+        if (rc == 0 && m->lstm)
+            rc = dgm_tensor_copy(m->c[next], dgm_value(c_n));
+        if (rc < 0)
+            return rc;
+        m->cur = next;
+        m->carry = true;
+    }
+    int rc = dgm_vars_set(io, "logits", dgm_transpose(g, logits, 0, 1));
+    if (rc == 0)
+        rc = dgm_vars_set(io, "target", y);
+    return rc;
+}
+
+static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
+                  dgm_var **out)
+{
+    (void)self;
+    (void)s;
+    (void)n;
+    (void)io;
+    *out = NULL;
+    return dgm_error(DGM_EUNSUPPORTED,
+                     "char_rnn: samples are text; use dgm sample --prompt");
+}
+
+/* Feed ids [t, 1] from the states in h/c (NULL: zeros); the last step's
+ * logits land in `last` [V] and the final states back in h/c. */
+static int feed(char_rnn *m, dgm_graph *g, dgm_tensor *ids, dgm_tensor *h,
+                dgm_tensor *c, bool have_state, float *last)
+{
+    dgm_graph_reset(g);
+    dgm_var *h_n = NULL, *c_n = NULL;
+    dgm_var *logits =
+        run(m, g, dgm_input(g, ids), have_state ? dgm_input(g, h) : NULL,
+            have_state && m->lstm ? dgm_input(g, c) : NULL, &h_n, &c_n);
+    if (!logits)
+        return dgm_last_code();
+    dgm_tensor *lv = dgm_value(logits);
+    int64_t t = lv->shape[0];
+    memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * m->vocab,
+           sizeof *last * (size_t)m->vocab);
+    int rc = dgm_tensor_copy(h, dgm_value(h_n));
+    if (rc == 0 && m->lstm)
+        rc = dgm_tensor_copy(c, dgm_value(c_n));
+    return rc;
+}
+
+static int generate(void *self, dgm_step *s, const int32_t *prompt,
+                    int64_t prompt_len, int64_t length,
+                    const dgm_generate_opts *o, int32_t *out)
+{
+    char_rnn *m = self;
+    int64_t sshape[3] = {m->rnn.layers, 1, m->rnn.hidden};
+    int64_t pshape[2] = {prompt_len, 1}, one[2] = {1, 1};
+    dgm_tensor *h = dgm_tensor_new(DGM_F32, 3, sshape);
+    dgm_tensor *c = dgm_tensor_new(DGM_F32, 3, sshape);
+    dgm_tensor *ids = dgm_tensor_new(DGM_I64, 2, pshape);
+    dgm_tensor *tok = dgm_tensor_new(DGM_I64, 2, one);
+    float *last = malloc(sizeof *last * (size_t)m->vocab);
+    int rc = h && c && ids && tok && last ? 0 : DGM_ENOMEM;
+    if (rc < 0)
+        dgm_error(DGM_ENOMEM, "char_rnn: out of memory");
+    for (int64_t i = 0; rc == 0 && i < prompt_len; i++) {
+        if (prompt[i] < 0 || prompt[i] >= m->vocab)
+            rc = dgm_error(DGM_ERANGE, "char_rnn: prompt id %d at %lld is "
+                                       "outside the vocabulary [0, %lld)",
+                           prompt[i], (long long)i, (long long)m->vocab);
+        ((int64_t *)ids->data)[i] = prompt[i];
+        out[i] = prompt[i];
+    }
+    if (rc == 0)
+        rc = feed(m, s->g, ids, h, c, false, last);
+    for (int64_t i = 0; rc == 0 && i < length; i++) {
+        int32_t next = dgm_draw_token(last, m->vocab, o, s->rng);
+        out[prompt_len + i] = next;
+        ((int64_t *)tok->data)[0] = next;
+        if (i + 1 < length)
+            rc = feed(m, s->g, tok, h, c, true, last);
+    }
+    dgm_tensor_free(h);
+    dgm_tensor_free(c);
+    dgm_tensor_free(ids);
+    dgm_tensor_free(tok);
+    free(last);
+    return rc;
+}
+
+static const dgm_phase_desc phases[] = {
+    {"train", "*", "[{loss: cross_entropy, inputs: [logits, target]}]", 1},
+};
+
+static const dgm_model_iface iface = {
+    .phases = phases,
+    .n_phases = 1,
+    .create = create,
+    .forward = forward,
+    .sample = sample,
+    .destroy = destroy,
+    .generate = generate,
+};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_MODEL,
+    .name = "char_rnn",
+    .version = "1.0",
+    .summary = "character LSTM/GRU language model (outputs logits, target)",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}
