@@ -200,3 +200,34 @@ void dgm__build_destroy_blocks(dgm_build *b)
         free(k);
     }
 }
+
+/* A standalone build keeps its RNG right behind the struct. */
+typedef struct standalone_build {
+    dgm_build b;
+    dgm_rng rng;
+} standalone_build;
+
+int dgm_build_new(dgm_build **out, dgm_registry *reg, dgm_params *params,
+                  uint64_t seed)
+{
+    *out = NULL;
+    if (!reg || !params)
+        return dgm_error(DGM_EINVAL, "dgm_build_new: no registry or params");
+    standalone_build *sb = calloc(1, sizeof *sb);
+    if (!sb)
+        return dgm_error(DGM_ENOMEM, "dgm_build_new: out of memory");
+    dgm_rng_seed(&sb->rng, seed);
+    sb->b.reg = reg;
+    sb->b.params = params;
+    sb->b.rng = &sb->rng;
+    *out = &sb->b;
+    return 0;
+}
+
+void dgm_build_free(dgm_build *b)
+{
+    if (!b)
+        return;
+    dgm__build_destroy_blocks(b);
+    free((standalone_build *)b);
+}

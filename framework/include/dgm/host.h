@@ -115,6 +115,19 @@ DGM_API int dgm_run_sample_grid(dgm_registry *reg, const char *run_dir,
                                 uint64_t seed);
 
 /* ====================================================================== */
+/* Blocks outside an experiment                                           */
+/* ====================================================================== */
+
+/* A build context of its own, to create and run blocks without a model:
+ * unit tests of a block, tools. Parameters go into `params` (borrowed) and
+ * are initialised from a generator seeded with `seed`. Ownership:
+ * dgm_build_new -> dgm_build_free, which destroys the blocks it made;
+ * reg must outlive it. */
+DGM_API int dgm_build_new(dgm_build **out, dgm_registry *reg,
+                          dgm_params *params, uint64_t seed);
+DGM_API void dgm_build_free(dgm_build *b);
+
+/* ====================================================================== */
 /* Finished runs                                                          */
 /* ====================================================================== */
 

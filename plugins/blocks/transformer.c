@@ -1,0 +1,203 @@
+/* transformer.c - block `transformer_block`: a pre-norm transformer layer
+ * on [N, T, D]: x + attn(LN(x)), then x + MLP(LN(x)), with causal
+ * multi-head self-attention (no position attends to a later one). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+static const dgm_param_spec params[] = {
+    {"heads", DGM_P_INT, "4", 1, 1024, NULL,
+     "attention heads (must divide the width)"},
+    {"mlp_ratio", DGM_P_FLOAT, "4.0", 0.25, 64, NULL,
+     "MLP hidden width as a multiple of the model width"},
+    {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
+     "dropout on attention weights and on both residual branches"},
+    {"activation", DGM_P_CHOICE, "gelu", DGM_NO_RANGE, DGM_ACTIVATIONS,
+     "MLP activation"},
+    {"causal", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "mask attention to later positions"},
+    DGM_PARAM_END,
+};
+
+typedef struct linear {
+    dgm_param *w, *b;
+} linear;
+
+typedef struct tblock {
+    int64_t D, heads, hidden;
+    float dropout;
+    bool causal;
+    char act[16];
+    dgm_param *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    linear q, k, v, proj, fc1, fc2;
+} tblock;
+
+static int add_linear(dgm_build *b, const char *name, int64_t in,
+                      int64_t out, linear *l)
+{
+    return dgm_build_weights(b, name, 2, (int64_t[]){out, in}, out, &l->w,
+                             &l->b);
+}
+
+static int add_ln(dgm_build *b, const char *name, int64_t d, dgm_param **w,
+                  dgm_param **bias)
+{
+    char n[64];
+    snprintf(n, sizeof n, "%s.weight", name);
+    int rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &d, w);
+    snprintf(n, sizeof n, "%s.bias", name);
+    if (rc == 0)
+        rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &d, bias);
+    if (rc == 0)
+        dgm_tensor_fill((*w)->value, 1.0);
+    return rc;
+}
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_shape *in, dgm_shape *out)
+{
+    char s[64];
+    if (in->ndim != 2)
+        return dgm_error(DGM_ESHAPE,
+                         "transformer_block: needs [T, D] per example, got %s",
+                         dgm_shape_str(in->ndim, in->dim, s, sizeof s));
+    int64_t D = in->dim[1], H = dgm_cfg_int(cfg, "heads");
+    if (D % H)
+        return dgm_cfg_error(cfg, "heads", DGM_ERANGE,
+                             "transformer_block: %lld heads do not divide "
+                             "the width %lld",
+                             (long long)H, (long long)D);
+    tblock *t = calloc(1, sizeof *t);
+    if (!t)
+        return dgm_error(DGM_ENOMEM, "transformer_block: out of memory");
+    t->D = D;
+    t->heads = H;
+    t->hidden = (int64_t)llround(dgm_cfg_float(cfg, "mlp_ratio") * (double)D);
+    t->dropout = (float)dgm_cfg_float(cfg, "dropout");
+    t->causal = dgm_cfg_bool(cfg, "causal");
+    snprintf(t->act, sizeof t->act, "%s", dgm_cfg_str(cfg, "activation"));
+    int rc = add_ln(b, "ln1", D, &t->ln1_w, &t->ln1_b);
+    if (rc == 0)
+        rc = add_linear(b, "attn.q", D, D, &t->q);
+    if (rc == 0)
+        rc = add_linear(b, "attn.k", D, D, &t->k);
+    if (rc == 0)
+        rc = add_linear(b, "attn.v", D, D, &t->v);
+    if (rc == 0)
+        rc = add_linear(b, "attn.proj", D, D, &t->proj);
+    if (rc == 0)
+        rc = add_ln(b, "ln2", D, &t->ln2_w, &t->ln2_b);
+    if (rc == 0)
+        rc = add_linear(b, "mlp.fc1", D, t->hidden, &t->fc1);
+    if (rc == 0)
+        rc = add_linear(b, "mlp.fc2", t->hidden, D, &t->fc2);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    *out = *in;
+    *self = t;
+    return 0;
+}
+
+static dgm_var *lin(dgm_graph *g, const linear *l, dgm_var *x)
+{
+    return dgm_linear(g, x, dgm_param_var(g, l->w), dgm_param_var(g, l->b));
+}
+
+/* [N, T, D] -> [N, heads, T, D / heads] (a view). */
+static dgm_var *split_heads(tblock *t, dgm_graph *g, dgm_var *x, int64_t N,
+                            int64_t T)
+{
+    int64_t s[4] = {N, T, t->heads, t->D / t->heads};
+    return dgm_permute(g, dgm_reshape(g, x, 4, s), (const int[]){0, 2, 1, 3});
+}
+
+/* A constant [T, T]: 0 where key j <= query i, a large negative number
+ * (exp of it is 0 in float) where j > i. */
+static dgm_var *causal_mask(dgm_graph *g, int64_t T)
+{
+    int64_t s[2] = {T, T};
+    dgm_var *m = dgm_constant(g, 2, s, 0.0f);
+    if (!m)
+        return NULL;
+    float *p = dgm_value(m)->data;
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = i + 1; j < T; j++)
+            p[i * T + j] = -1e30f;
+    return m;
+}
+
+static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
+{
+    const dgm_tensor *ht = dgm_value(h);
+    int64_t N = ht->shape[0], T = ht->shape[1], d = t->D / t->heads;
+    /* the 1/sqrt(d) scale folded into q: one small op instead of one on
+     * the [N, heads, T, T] scores */
+    dgm_var *q = split_heads(
+        t, g, dgm_affine(g, lin(g, &t->q, h), 1.0f / sqrtf((float)d), 0.0f),
+        N, T);
+    dgm_var *k = split_heads(t, g, lin(g, &t->k, h), N, T);
+    dgm_var *v = split_heads(t, g, lin(g, &t->v, h), N, T);
+    dgm_var *scores = dgm_matmul(g, q, k, false, true); /* [N, H, T, T] */
+    if (t->causal)
+        scores = dgm_add(g, scores, causal_mask(g, T));
+    dgm_var *att = dgm_softmax(g, scores, 3);
+    if (t->dropout > 0)
+        att = dgm_dropout(g, att, t->dropout);
+    dgm_var *o = dgm_matmul(g, att, v, false, false); /* [N, H, T, d] */
+    int64_t merged[3] = {N, T, t->D};
+    o = dgm_reshape(g, dgm_contiguous(g, dgm_permute(g, o,
+                                                     (const int[]){0, 2, 1,
+                                                                   3})),
+                    3, merged);
+    return lin(g, &t->proj, o);
+}
+
+static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    tblock *t = self;
+    if (!x)
+        return NULL;
+    const dgm_tensor *xt = dgm_value(x);
+    if (xt->ndim != 3 || xt->shape[2] != t->D) {
+        char s[96];
+        dgm_error(DGM_ESHAPE, "transformer_block: input %s is not [N, T, %lld]",
+                  dgm_tensor_describe(xt, s, sizeof s), (long long)t->D);
+        return NULL;
+    }
+    dgm_var *h = dgm_layer_norm(g, x, dgm_param_var(g, t->ln1_w),
+                                dgm_param_var(g, t->ln1_b), 1e-5f);
+    dgm_var *a = attention(t, g, h);
+    if (t->dropout > 0)
+        a = dgm_dropout(g, a, t->dropout);
+    x = dgm_add(g, x, a);
+    h = dgm_layer_norm(g, x, dgm_param_var(g, t->ln2_w),
+                       dgm_param_var(g, t->ln2_b), 1e-5f);
+    h = lin(g, &t->fc2, dgm_activation(g, lin(g, &t->fc1, h), t->act, 0.0f));
+    if (t->dropout > 0)
+        h = dgm_dropout(g, h, t->dropout);
+    return dgm_add(g, x, h);
+}
+
+static void destroy(void *self) { free(self); }
+
+static const dgm_block_iface iface = {
+    .create = create, .forward = forward, .destroy = destroy};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_BLOCK,
+    .name = "transformer_block",
+    .version = "1.0",
+    .summary = "pre-norm causal multi-head self-attention + MLP on [N, T, D]",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}
