@@ -12,6 +12,8 @@ static const dgm_param_spec params[] = {
      "attention heads (must divide the width)"},
     {"mlp_ratio", DGM_P_FLOAT, "4.0", 0.25, 64, NULL,
      "MLP hidden width as a multiple of the model width"},
+    {"mlp_hidden", DGM_P_INT, "0", 0, 1 << 20, NULL,
+     "MLP hidden width (0: mlp_ratio times the width)"},
     {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
      "dropout on attention weights and on both residual branches"},
     {"activation", DGM_P_CHOICE, "gelu", DGM_NO_RANGE, DGM_ACTIVATIONS,
@@ -31,7 +33,7 @@ typedef struct tblock {
     bool causal;
     char act[16];
     dgm_param *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    linear q, k, v, proj, fc1, fc2;
+    linear qkv, proj, fc1, fc2; /* qkv: [3D, D], rows q, then k, then v */
 } tblock;
 
 static int add_linear(dgm_build *b, const char *name, int64_t in,
@@ -74,17 +76,18 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         return dgm_error(DGM_ENOMEM, "transformer_block: out of memory");
     t->D = D;
     t->heads = H;
-    t->hidden = (int64_t)llround(dgm_cfg_float(cfg, "mlp_ratio") * (double)D);
+    t->hidden = dgm_cfg_int(cfg, "mlp_hidden");
+    if (t->hidden == 0)
+        t->hidden = (int64_t)llround(dgm_cfg_float(cfg, "mlp_ratio") *
+                                     (double)D);
+    if (t->hidden < 1)
+        t->hidden = 1;
     t->dropout = (float)dgm_cfg_float(cfg, "dropout");
     t->causal = dgm_cfg_bool(cfg, "causal");
     snprintf(t->act, sizeof t->act, "%s", dgm_cfg_str(cfg, "activation"));
     int rc = add_ln(b, "ln1", D, &t->ln1_w, &t->ln1_b);
     if (rc == 0)
-        rc = add_linear(b, "attn.q", D, D, &t->q);
-    if (rc == 0)
-        rc = add_linear(b, "attn.k", D, D, &t->k);
-    if (rc == 0)
-        rc = add_linear(b, "attn.v", D, D, &t->v);
+        rc = add_linear(b, "attn.qkv", D, 3 * D, &t->qkv);
     if (rc == 0)
         rc = add_linear(b, "attn.proj", D, D, &t->proj);
     if (rc == 0)
@@ -107,16 +110,9 @@ static dgm_var *lin(dgm_graph *g, const linear *l, dgm_var *x)
     return dgm_linear(g, x, dgm_param_var(g, l->w), dgm_param_var(g, l->b));
 }
 
-/* [N, T, D] -> [N, heads, T, D / heads] (a view). */
-static dgm_var *split_heads(tblock *t, dgm_graph *g, dgm_var *x, int64_t N,
-                            int64_t T)
-{
-    int64_t s[4] = {N, T, t->heads, t->D / t->heads};
-    return dgm_permute(g, dgm_reshape(g, x, 4, s), (const int[]){0, 2, 1, 3});
-}
-
 /* A constant [T, T]: 0 where key j <= query i, a large negative number
- * (exp of it is 0 in float) where j > i. */
+ * where j > i. Not -inf: exp of it is exactly 0 in float all the same, and
+ * a row could never turn into NaN (none is fully masked: j = i is kept). */
 static dgm_var *causal_mask(dgm_graph *g, int64_t T)
 {
     int64_t s[2] = {T, T};
@@ -130,30 +126,35 @@ static dgm_var *causal_mask(dgm_graph *g, int64_t T)
     return m;
 }
 
+/* h [N, T, D] -> attention output [N, T, D] before the projection. */
 static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
 {
+    if (!h)
+        return NULL;
     const dgm_tensor *ht = dgm_value(h);
-    int64_t N = ht->shape[0], T = ht->shape[1], d = t->D / t->heads;
-    /* the 1/sqrt(d) scale folded into q: one small op instead of one on
-     * the [N, heads, T, T] scores */
-    dgm_var *q = split_heads(
-        t, g, dgm_affine(g, lin(g, &t->q, h), 1.0f / sqrtf((float)d), 0.0f),
-        N, T);
-    dgm_var *k = split_heads(t, g, lin(g, &t->k, h), N, T);
-    dgm_var *v = split_heads(t, g, lin(g, &t->v, h), N, T);
-    dgm_var *scores = dgm_matmul(g, q, k, false, true); /* [N, H, T, T] */
+    int64_t N = ht->shape[0], T = ht->shape[1], H = t->heads, d = t->D / H;
+    /* One GEMM for q, k and v, then one copy to [3, N, H, T, d]: q, k and
+     * v are then contiguous slices [1, N, H, T, d], as the batched GEMMs
+     * want (batch dims [1, N, H]; no reshape, so no extra gradient pass). */
+    dgm_var *qkv = lin(g, &t->qkv, h); /* [N, T, 3D] */
+    qkv = dgm_reshape(g, qkv, 5, (int64_t[]){N, T, 3, H, d});
+    qkv = dgm_contiguous(
+        g, dgm_permute(g, qkv, (const int[]){2, 0, 3, 1, 4}));
+    dgm_var *q = dgm_slice(g, qkv, 0, 0, 1, 1);
+    dgm_var *k = dgm_slice(g, qkv, 0, 1, 2, 1);
+    dgm_var *v = dgm_slice(g, qkv, 0, 2, 3, 1);
+    /* the 1/sqrt(d) scale on q: a quarter of the elements of the scores */
+    q = dgm_affine(g, q, 1.0f / sqrtf((float)d), 0.0f);
+    dgm_var *scores = dgm_matmul(g, q, k, false, true); /* [1,N,H,T,T] */
     if (t->causal)
         scores = dgm_add(g, scores, causal_mask(g, T));
-    dgm_var *att = dgm_softmax(g, scores, 3);
+    dgm_var *att = dgm_softmax(g, scores, 4);
     if (t->dropout > 0)
         att = dgm_dropout(g, att, t->dropout);
-    dgm_var *o = dgm_matmul(g, att, v, false, false); /* [N, H, T, d] */
-    int64_t merged[3] = {N, T, t->D};
-    o = dgm_reshape(g, dgm_contiguous(g, dgm_permute(g, o,
-                                                     (const int[]){0, 2, 1,
-                                                                   3})),
-                    3, merged);
-    return lin(g, &t->proj, o);
+    dgm_var *o = dgm_matmul(g, att, v, false, false); /* [1,N,H,T,d] */
+    /* heads merged: reshaping the permuted view copies it in the same op */
+    o = dgm_permute(g, o, (const int[]){0, 1, 3, 2, 4}); /* [1,N,T,H,d] */
+    return dgm_reshape(g, o, 3, (int64_t[]){N, T, t->D});
 }
 
 static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
@@ -170,7 +171,7 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     }
     dgm_var *h = dgm_layer_norm(g, x, dgm_param_var(g, t->ln1_w),
                                 dgm_param_var(g, t->ln1_b), 1e-5f);
-    dgm_var *a = attention(t, g, h);
+    dgm_var *a = lin(g, &t->proj, attention(t, g, h));
     if (t->dropout > 0)
         a = dgm_dropout(g, a, t->dropout);
     x = dgm_add(g, x, a);

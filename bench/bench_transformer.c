@@ -1,0 +1,101 @@
+/* bench_transformer.c - one transformer_block (the char_transformer
+ * experiment's: N = 32, T = 64, D = 128, 4 heads, MLP 512) forward and
+ * backward, in ms per call, wall and process CPU time (the CPU figure is
+ * the steadier one on a shared machine), with the GEMM FLOPs' rate.
+ *
+ *   ./build/bin/bench_transformer [THREADS] [N T D HEADS]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "dgm/dgm.h"
+#include "dgm/host.h"
+
+#define REPEATS 7
+#define ITERS 10
+
+static double now_ms(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int step(dgm_graph *g, dgm_block *blk, dgm_tensor *x)
+{
+    dgm_graph_reset(g);
+    dgm_var *xv = dgm_leaf(g, x, true);
+    dgm_var *loss = dgm_sum_all(g, dgm_block_forward(blk, g, xv));
+    return loss ? dgm_backward(g, loss) : dgm_last_code();
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    int64_t N = argc > 5 ? atoll(argv[2]) : 32, T = argc > 5 ? atoll(argv[3]) : 64,
+            D = argc > 5 ? atoll(argv[4]) : 128;
+    int heads = argc > 5 ? atoi(argv[5]) : 4;
+    dgm_set_threads(threads);
+    dgm_registry *reg;
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    char yaml[128];
+    snprintf(yaml, sizeof yaml, "{plugin: transformer_block, heads: %d}",
+             heads);
+    dgm_block *blk;
+    dgm_shape in = {2, {T, D}}, out = {0};
+    if (dgm_registry_new(&reg) < 0 || dgm_registry_add_default(reg) < 0 ||
+        dgm_registry_scan(reg) < 0 || dgm_build_new(&b, reg, ps, 1) < 0 ||
+        dgm_config_parse(&cfg, yaml, "bench") < 0 ||
+        dgm_block_create(b, cfg, "blk", &in, &out, &blk) < 0) {
+        fprintf(stderr, "bench_transformer: %s\n", dgm_last_error());
+        return 1;
+    }
+    int64_t xs[3] = {N, T, D};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
+    float *xp = x->data;
+    for (int64_t i = 0; i < N * T * D; i++)
+        xp[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    dgm_graph *g = dgm_graph_new();
+    double wall[REPEATS], cpu[REPEATS];
+    if (step(g, blk, x) < 0) {
+        fprintf(stderr, "bench_transformer: %s\n", dgm_last_error());
+        return 1;
+    }
+    for (int r = 0; r < REPEATS; r++) {
+        double w0 = now_ms(CLOCK_MONOTONIC),
+               c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
+        for (int i = 0; i < ITERS; i++)
+            step(g, blk, x);
+        wall[r] = (now_ms(CLOCK_MONOTONIC) - w0) / ITERS;
+        cpu[r] = (now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / ITERS;
+    }
+    qsort(wall, REPEATS, sizeof *wall, cmp_double);
+    qsort(cpu, REPEATS, sizeof *cpu, cmp_double);
+    /* forward GEMMs: qkv, proj, fc1, fc2 and the two attention products;
+     * backward twice that */
+    double hid = 4.0 * (double)D, rows = (double)(N * T);
+    double fwd = 2 * rows * D * (3 * D + D + 2 * hid) +
+                 2.0 * 2 * (double)N * T * T * D;
+    printf("transformer_block [%lld, %lld, %lld] heads %d, %d threads: "
+           "fwd+bwd %.2f ms wall, %.2f ms cpu (median of %d), GEMMs "
+           "%.1f GFLOP/s wall\n",
+           (long long)N, (long long)T, (long long)D, heads, threads,
+           wall[REPEATS / 2], cpu[REPEATS / 2], REPEATS,
+           3 * fwd / wall[REPEATS / 2] / 1e6);
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+    dgm_registry_free(reg);
+    return 0;
+}
