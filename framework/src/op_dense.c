@@ -287,29 +287,32 @@ static int mm_backward(dgm_graph *g, dgm_var *node)
                 *bv = f32(dgm_value(b));
     dgm_tensor *da = dgm__grad_buf(g, a), *db = dgm__grad_buf(g, b);
     int rc = 0;
+    /* Both sides batched (attention): one batched GEMM per gradient, not
+     * B small ones, each a primitive call with its own thread team. */
+    int64_t step = ab && bb ? B : 1;
     /* A side without batch dims is shared by every batch: its gradient is
      * the sum over batches, which accumulating batch by batch gives. */
-    for (int64_t i = 0; i < B && rc == 0; i++) {
+    for (int64_t i = 0; i < B && rc == 0; i += step) {
         const float *dci = dc + i * M * P;
         const float *ai = av + (ab ? i * M * K : 0);
         const float *bi = bv + (bb ? i * K * P : 0);
         if (da) {
             float *dai = f32(da) + (ab ? i * M * K : 0);
             if (!ta) { /* dA [M,K] += dC [M,P] @ op(B)^T [P,K] */
-                gemm_desc d = {1, M, K, P, 0, !tb, 1, 0};
+                gemm_desc d = {step, M, K, P, 0, !tb, 1, 0};
                 rc = gemm(g, &d, dai, dci, bi, NULL);
             } else { /* dA [K,M] += op(B) [K,P] @ dC^T [P,M] */
-                gemm_desc d = {1, K, M, P, tb, 1, 1, 0};
+                gemm_desc d = {step, K, M, P, tb, 1, 1, 0};
                 rc = gemm(g, &d, dai, bi, dci, NULL);
             }
         }
         if (db && rc == 0) {
             float *dbi = f32(db) + (bb ? i * K * P : 0);
             if (!tb) { /* dB [K,P] += op(A)^T [K,M] @ dC [M,P] */
-                gemm_desc d = {1, K, P, M, !ta, 0, 1, 0};
+                gemm_desc d = {step, K, P, M, !ta, 0, 1, 0};
                 rc = gemm(g, &d, dbi, ai, dci, NULL);
             } else { /* dB [P,K] += dC^T [P,M] @ op(A) [M,K] */
-                gemm_desc d = {1, P, K, M, 1, ta, 1, 0};
+                gemm_desc d = {step, P, K, M, 1, ta, 1, 0};
                 rc = gemm(g, &d, dbi, dci, ai, NULL);
             }
         }
