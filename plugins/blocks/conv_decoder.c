@@ -22,6 +22,9 @@ static const dgm_param_spec params[] = {
     {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
      "activation of the hidden layers"},
     {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
+    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "spectral normalisation of the linear and transposed-conv weights "
+     "(rows: a transposed conv's output channels, dim 1, as PyTorch)"},
     DGM_PARAM_END,
 };
 
@@ -30,6 +33,7 @@ static const dgm_param_spec params[] = {
 typedef struct dec_layer {
     dgm_param *w, *b;
     dgm_bn_params bn;
+    dgm_sn_params sn; /* with spectral_norm */
 } dec_layer;
 
 typedef struct decoder {
@@ -39,7 +43,7 @@ typedef struct decoder {
     dgm_conv_params cp;
     char act[16];
     float slope;
-    bool bn;
+    bool bn, sn;
 } decoder;
 
 /* <prefix><idx>.weight/.bias and bn<idx>.* with PyTorch's defaults
@@ -47,11 +51,16 @@ typedef struct decoder {
  * from dim 1, as dgm_build_weights does). */
 static int add_weights(dgm_build *b, dec_layer *l, const char *prefix,
                        int idx, int ndim, const int64_t *ws, int64_t nb,
-                       bool bias)
+                       bool bias, bool sn)
 {
     char name[32];
     snprintf(name, sizeof name, "%s%d", prefix, idx);
-    return dgm_build_weights(b, name, ndim, ws, bias ? nb : 0, &l->w, &l->b);
+    int rc = dgm_build_weights(b, name, ndim, ws, bias ? nb : 0, &l->w,
+                               &l->b);
+    /* dim 1 of a transposed conv's [in, out, k, k]: PyTorch's choice */
+    return rc < 0 || !sn ? rc
+                         : dgm_build_spectral_norm(b, name, l->w,
+                                                   ndim == 4 ? 1 : 0, &l->sn);
 }
 
 static int add_bn(dgm_build *b, dec_layer *l, int idx, int64_t c)
@@ -97,6 +106,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         return dgm_error(DGM_ENOMEM, "conv_decoder: out of memory");
     d->n = n;
     d->bn = dgm_cfg_bool(cfg, "batch_norm");
+    d->sn = dgm_cfg_bool(cfg, "spectral_norm");
     d->slope = (float)dgm_cfg_float(cfg, "slope");
     snprintf(d->act, sizeof d->act, "%s", dgm_cfg_str(cfg, "activation"));
     d->cp = (dgm_conv_params){{(int)s, (int)s}, {(int)pad, (int)pad},
@@ -105,7 +115,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     const int64_t feat_in = dgm_shape_numel(in->ndim, in->dim);
     const int64_t feat0 = d->c0 * d->h0 * d->w0;
     int64_t ws2[2] = {feat0, feat_in};
-    int rc = add_weights(b, &d->l[0], "fc", 0, 2, ws2, feat0, true);
+    int rc = add_weights(b, &d->l[0], "fc", 0, 2, ws2, feat0, true, d->sn);
     if (rc == 0 && d->bn)
         rc = add_bn(b, &d->l[0], 0, d->c0);
     for (int i = 1; i <= n && rc == 0; i++) {
@@ -113,7 +123,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         int64_t ic = ch[i - 1], oc = last ? out->dim[0] : ch[i];
         int64_t ws[4] = {ic, oc, k, k};
         rc = add_weights(b, &d->l[i], "deconv", i, 4, ws, oc,
-                         last || !d->bn);
+                         last || !d->bn, d->sn);
         if (rc == 0 && d->bn && !last)
             rc = add_bn(b, &d->l[i], i, oc);
     }
@@ -132,21 +142,26 @@ static dgm_var *norm_act(decoder *d, dgm_graph *g, dec_layer *l, dgm_var *h)
     return dgm_activation(g, h, d->act, d->slope);
 }
 
+static dgm_var *weight(decoder *d, dgm_graph *g, dec_layer *l)
+{
+    dgm_var *w = dgm_param_var(g, l->w);
+    return d->sn ? dgm_sn_weight(g, &l->sn, w) : w;
+}
+
 static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
 {
     decoder *d = self;
     if (!x)
         return NULL;
     dgm_var *h = dgm_value(x)->ndim != 2 ? dgm_flatten(g, x) : x;
-    h = dgm_linear(g, h, dgm_param_var(g, d->l[0].w),
-                   dgm_param_var(g, d->l[0].b));
+    h = dgm_linear(g, h, weight(d, g, &d->l[0]), dgm_param_var(g, d->l[0].b));
     if (!h)
         return NULL;
     int64_t s[4] = {dgm_value(h)->shape[0], d->c0, d->h0, d->w0};
     h = norm_act(d, g, &d->l[0], dgm_reshape(g, h, 4, s));
     for (int i = 1; i <= d->n; i++) {
         dec_layer *l = &d->l[i];
-        h = dgm_conv_transpose2d(g, h, dgm_param_var(g, l->w),
+        h = dgm_conv_transpose2d(g, h, weight(d, g, l),
                                  l->b ? dgm_param_var(g, l->b) : NULL, &d->cp);
         if (i < d->n)
             h = norm_act(d, g, l, h);

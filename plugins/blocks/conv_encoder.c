@@ -22,23 +22,27 @@ static const dgm_param_spec params[] = {
     {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
     {"out", DGM_P_INT, "0", 0, 1 << 24, NULL,
      "0: the flattened conv features; else a final linear to this many"},
+    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "spectral normalisation of every conv and linear weight"},
     DGM_PARAM_END,
 };
 
 typedef struct conv_layer {
     dgm_param *w, *b; /* b only without batch norm */
     dgm_bn_params bn;
+    dgm_sn_params sn; /* with spectral_norm */
 } conv_layer;
 
 typedef struct encoder {
     int n;
     conv_layer l[ENC_MAX_LAYERS];
     dgm_param *fc_w, *fc_b; /* the projection, if any */
+    dgm_sn_params fc_sn;
     dgm_shape in, out;
     dgm_conv_params cp;
     char act[16];
     float slope;
-    bool bn;
+    bool bn, sn;
 } encoder;
 
 /* conv<idx>.weight [oc, ic, k, k] (+ bias) and bn<idx>.* like PyTorch's
@@ -51,6 +55,8 @@ static int add_layer(encoder *e, dgm_build *b, int idx, int64_t ic,
     snprintf(name, sizeof name, "conv%d", idx);
     int rc = dgm_build_weights(b, name, 4, (int64_t[]){oc, ic, k, k},
                                e->bn ? 0 : oc, &l->w, &l->b);
+    if (rc == 0 && e->sn)
+        rc = dgm_build_spectral_norm(b, name, l->w, 0, &l->sn);
     if (rc < 0 || !e->bn)
         return rc;
     snprintf(name, sizeof name, "bn%d", idx);
@@ -80,6 +86,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     e->n = n;
     e->in = *in;
     e->bn = dgm_cfg_bool(cfg, "batch_norm");
+    e->sn = dgm_cfg_bool(cfg, "spectral_norm");
     e->slope = (float)dgm_cfg_float(cfg, "slope");
     snprintf(e->act, sizeof e->act, "%s", dgm_cfg_str(cfg, "activation"));
     e->cp = (dgm_conv_params){{(int)s, (int)s}, {(int)pad, (int)pad},
@@ -114,6 +121,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     if (rc == 0 && want > 0) {
         rc = dgm_build_weights(b, "fc", 2, (int64_t[]){want, feat}, want,
                                &e->fc_w, &e->fc_b);
+        if (rc == 0 && e->sn)
+            rc = dgm_build_spectral_norm(b, "fc", e->fc_w, 0, &e->fc_sn);
         if (out->ndim == 0) {
             out->ndim = 1;
             out->dim[0] = want;
@@ -144,16 +153,21 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     }
     for (int i = 0; i < e->n; i++) {
         conv_layer *l = &e->l[i];
-        h = dgm_conv2d(g, h, dgm_param_var(g, l->w),
-                       l->b ? dgm_param_var(g, l->b) : NULL, &e->cp);
+        dgm_var *w = dgm_param_var(g, l->w);
+        if (e->sn)
+            w = dgm_sn_weight(g, &l->sn, w);
+        h = dgm_conv2d(g, h, w, l->b ? dgm_param_var(g, l->b) : NULL, &e->cp);
         if (e->bn)
             h = dgm_bn_forward(g, &l->bn, h);
         h = dgm_activation(g, h, e->act, e->slope);
     }
     h = dgm_flatten(g, h);
-    if (e->fc_w)
-        h = dgm_linear(g, h, dgm_param_var(g, e->fc_w),
-                       dgm_param_var(g, e->fc_b));
+    if (e->fc_w) {
+        dgm_var *w = dgm_param_var(g, e->fc_w);
+        if (e->sn)
+            w = dgm_sn_weight(g, &e->fc_sn, w);
+        h = dgm_linear(g, h, w, dgm_param_var(g, e->fc_b));
+    }
     if (h && e->out.ndim > 1) {
         int64_t shape[DGM_MAX_DIMS + 1];
         shape[0] = dgm_value(h)->shape[0];

@@ -17,12 +17,15 @@ static const dgm_param_spec params[] = {
      "batch norm before each hidden activation"},
     {"dropout", DGM_P_FLOAT, "0.0", 0, 0.99, NULL,
      "dropout after each hidden activation"},
+    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "spectral normalisation of every linear layer's weight"},
     DGM_PARAM_END,
 };
 
 typedef struct layer {
     dgm_param *w, *b;
     dgm_bn_params bn; /* hidden layers, with batch_norm */
+    dgm_sn_params sn; /* with spectral_norm */
 } layer;
 
 typedef struct mlp {
@@ -32,16 +35,18 @@ typedef struct mlp {
     dgm_shape out;
     char act[16];
     float slope, dropout;
-    bool bn;
+    bool bn, sn;
 } mlp;
 
 static int add_linear(dgm_build *b, layer *l, int idx, int64_t in,
-                      int64_t out)
+                      int64_t out, bool sn)
 {
     char name[32];
     snprintf(name, sizeof name, "fc%d", idx);
-    return dgm_build_weights(b, name, 2, (int64_t[]){out, in}, out, &l->w,
-                             &l->b);
+    int rc = dgm_build_weights(b, name, 2, (int64_t[]){out, in}, out, &l->w,
+                               &l->b);
+    return rc < 0 || !sn ? rc : dgm_build_spectral_norm(b, name, l->w, 0,
+                                                        &l->sn);
 }
 
 static int add_bn(dgm_build *b, layer *l, int idx, int64_t c)
@@ -71,10 +76,11 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     m->slope = (float)dgm_cfg_float(cfg, "slope");
     m->dropout = (float)dgm_cfg_float(cfg, "dropout");
     m->bn = dgm_cfg_bool(cfg, "batch_norm");
+    m->sn = dgm_cfg_bool(cfg, "spectral_norm");
     int64_t width = dgm_shape_numel(in->ndim, in->dim);
     int rc = 0;
     for (int i = 0; i < nh && rc == 0; i++) {
-        rc = add_linear(b, &m->l[i], i + 1, width, hidden[i]);
+        rc = add_linear(b, &m->l[i], i + 1, width, hidden[i], m->sn);
         if (rc == 0 && m->bn)
             rc = add_bn(b, &m->l[i], i + 1, hidden[i]);
         width = hidden[i];
@@ -84,7 +90,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         m->project = true;
         m->out = *out;
         rc = add_linear(b, &m->l[nh], nh + 1, width,
-                        dgm_shape_numel(out->ndim, out->dim));
+                        dgm_shape_numel(out->ndim, out->dim), m->sn);
         m->n = nh + 1;
     } else if (rc == 0) {
         out->ndim = 1;
@@ -106,7 +112,10 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     int hidden = m->project ? m->n - 1 : m->n;
     for (int i = 0; i < m->n; i++) {
         layer *l = &m->l[i];
-        h = dgm_linear(g, h, dgm_param_var(g, l->w), dgm_param_var(g, l->b));
+        dgm_var *w = dgm_param_var(g, l->w);
+        if (m->sn)
+            w = dgm_sn_weight(g, &l->sn, w);
+        h = dgm_linear(g, h, w, dgm_param_var(g, l->b));
         if (i >= hidden)
             break;
         if (m->bn)

@@ -176,6 +176,30 @@ DGM_API int dgm_build_batch_norm(dgm_build *b, const char *name, int64_t c,
 DGM_API dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p,
                                 dgm_var *x);
 
+/* Spectral normalisation of a weight (torch.nn.utils.spectral_norm): the
+ * weight is viewed as a matrix W [rows, cols] with rows = shape[dim]
+ * (dim 0 for Linear/Conv, 1 for ConvTranspose, PyTorch's choices) and
+ * cols the product of the other dims; the layer uses W / sigma, sigma
+ * estimated by power iteration on the buffers "<name>.weight_u" [rows]
+ * and "<name>.weight_v" [cols] (PyTorch's names; drawn from N(0, 1) with
+ * the build RNG and normalised), which checkpoint with the model. */
+typedef struct dgm_sn_params {
+    dgm_param *u, *v;
+    int dim;     /* 0 or 1 */
+    int n_power; /* power iterations per training forward; default 1 */
+    float eps;   /* floor of the norms; default 1e-12 */
+} dgm_sn_params;
+DGM_API int dgm_build_spectral_norm(dgm_build *b, const char *name,
+                                    const dgm_param *weight, int dim,
+                                    dgm_sn_params *out);
+/* w / sigma with sigma = u^T W v. In training mode n_power iterations
+ * (v = W^T u / |W^T u|, u = W v / |W v|) first update u and v in place,
+ * without gradient; in eval mode the stored u, v are used as they are.
+ * The gradient flows through W in both places, u and v held constant, as
+ * in PyTorch. w is the weight's var (normally dgm_param_var). */
+DGM_API dgm_var *dgm_sn_weight(dgm_graph *g, const dgm_sn_params *p,
+                               dgm_var *w);
+
 /* A multi-layer LSTM or GRU's weights with PyTorch's names and init:
  * "<name>.weight_ih_l<k>" [G*H, in_k], "<name>.weight_hh_l<k>" [G*H, H],
  * "<name>.bias_ih_l<k>", "<name>.bias_hh_l<k>" [G*H], all drawn from
@@ -202,6 +226,11 @@ DGM_API dgm_var *dgm_rnn_forward(dgm_graph *g, const dgm_rnn_params *p,
 /* The RNG for initialisation (seeded from the experiment). */
 DGM_API dgm_rng *dgm_build_rng(dgm_build *b);
 DGM_API const char *dgm_build_scope(const dgm_build *b);
+/* Every parameter created so far in the model being built (all scopes),
+ * for models that keep per-parameter state over their blocks' weights
+ * (EMA copies, weight clipping): borrowed; the dgm_param pointers stay
+ * valid as long as the model. */
+DGM_API const dgm_params *dgm_build_params(const dgm_build *b);
 /* Create the block plugin named by cfg's `plugin:` under scope
  * "<current scope>.<scope>". `in` is the per-example input shape; `out`
  * holds the requested output shape (ndim 0: the block chooses) and

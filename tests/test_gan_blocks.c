@@ -1,0 +1,873 @@
+/* test_gan_blocks.c - spectral normalisation (against numpy's largest
+ * singular value and PyTorch's spectral_norm, finite differences), the
+ * spectral_norm option of mlp/conv_encoder/conv_decoder, the
+ * self_attention block (identity at gamma 0, plain-C reference, finite
+ * differences) and the diffaug augmentation (exact shifts and cutouts,
+ * colour formulas, finite differences for fixed draws, determinism). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dgm/dgm.h"
+#include "dgm/host.h"
+#include "gradcheck.h"
+
+static dgm_registry *reg;
+
+static void setup(void)
+{
+    ck_assert_int_eq(dgm_registry_new(&reg), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(reg, DGM_PLUGIN_DIR), 0);
+    ck_assert_int_ge(dgm_registry_scan(reg), 0);
+}
+
+static void teardown(void)
+{
+    dgm_registry_free(reg);
+}
+
+/* Run a python3 snippet and read up to max floats it prints. */
+static int python_floats(const char *script, double *out, int max)
+{
+    char path[512];
+    const char *t = getenv("DGM_TEST_TMP");
+    snprintf(path, sizeof path, "%s/gan-blocks-%d.py", t ? t : "/tmp",
+             (int)getpid());
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", t ? t : "/tmp");
+    ck_assert_int_eq(system(cmd), 0);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(script, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s'", path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int n = 0;
+    while (n < max && fscanf(p, "%lf", &out[n]) == 1)
+        n++;
+    ck_assert_int_eq(pclose(p), 0);
+    remove(path);
+    return n;
+}
+
+/* The test weights: sin(0.7 i + 0.3), which python rebuilds. */
+static void fill_sin(dgm_tensor *t)
+{
+    for (int64_t i = 0; i < dgm_tensor_numel(t); i++)
+        dgm_tensor_f32(t)[i] = (float)sin(0.7 * (double)i + 0.3);
+}
+
+/* Largest singular value of a [r, c] row-major matrix, by power
+ * iteration on A^T A in double. */
+static double top_singular(const float *a, int64_t r, int64_t c)
+{
+    double *v = malloc(sizeof(double) * (size_t)c),
+           *u = malloc(sizeof(double) * (size_t)r);
+    for (int64_t j = 0; j < c; j++)
+        v[j] = 1.0 + 0.01 * (double)j;
+    double s = 0;
+    for (int it = 0; it < 3000; it++) {
+        double nu = 0, nv = 0;
+        for (int64_t i = 0; i < r; i++) {
+            u[i] = 0;
+            for (int64_t j = 0; j < c; j++)
+                u[i] += a[i * c + j] * v[j];
+            nu += u[i] * u[i];
+        }
+        for (int64_t j = 0; j < c; j++) {
+            v[j] = 0;
+            for (int64_t i = 0; i < r; i++)
+                v[j] += a[i * c + j] * u[i];
+            nv += v[j] * v[j];
+        }
+        s = sqrt(nv) / sqrt(nu); /* |A^T u| / |u| with u = A v */
+        for (int64_t j = 0; j < c; j++)
+            v[j] /= sqrt(nv);
+    }
+    free(u);
+    free(v);
+    return s;
+}
+
+/* A weight [shape] named "<scope>.fc.weight" in a standalone build. */
+typedef struct sn_fixture {
+    dgm_params *ps;
+    dgm_build *b;
+    dgm_param *w;
+    dgm_sn_params sn;
+} sn_fixture;
+
+static void sn_make(sn_fixture *f, int ndim, const int64_t *shape, int dim)
+{
+    f->ps = dgm_params_new();
+    ck_assert_int_eq(dgm_build_new(&f->b, reg, f->ps, 5), 0);
+    ck_assert_int_eq(
+        dgm_build_param(f->b, "fc.weight", DGM_ROLE_WEIGHT, ndim, shape, &f->w),
+        0);
+    fill_sin(f->w->value);
+    int rc = dgm_build_spectral_norm(f->b, "fc", f->w, dim, &f->sn);
+    ck_assert_msg(rc == 0, "%s", dgm_last_error());
+}
+
+static void sn_done(sn_fixture *f)
+{
+    dgm_build_free(f->b);
+    dgm_params_free(f->ps);
+}
+
+/* The matrix view PyTorch uses: dim to the front, the rest flattened. */
+static void matrix_view(const dgm_tensor *t, int dim, float *m)
+{
+    const float *w = dgm_tensor_f32(t);
+    int64_t n = dgm_tensor_numel(t);
+    if (dim == 0) {
+        memcpy(m, w, sizeof(float) * (size_t)n);
+        return;
+    }
+    int64_t a = t->shape[0], b = t->shape[1], r = n / (a * b);
+    for (int64_t i = 0; i < a; i++)
+        for (int64_t j = 0; j < b; j++)
+            for (int64_t k = 0; k < r; k++)
+                m[(j * a + i) * r + k] = w[(i * b + j) * r + k];
+}
+
+static void check_bound(int ndim, const int64_t *shape, int dim)
+{
+    sn_fixture f;
+    sn_make(&f, ndim, shape, dim);
+    dgm_param *u = dgm_params_find(f.ps, "fc.weight_u");
+    dgm_param *v = dgm_params_find(f.ps, "fc.weight_v");
+    ck_assert_ptr_eq(u, f.sn.u);
+    ck_assert_ptr_eq(v, f.sn.v);
+    ck_assert_int_eq(u->role, DGM_ROLE_BUFFER);
+    int64_t n = dgm_shape_numel(ndim, shape);
+    ck_assert_int_eq(dgm_tensor_numel(u->value), shape[dim]);
+    ck_assert_int_eq(dgm_tensor_numel(v->value), n / shape[dim]);
+    f.sn.n_power = 200;
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *y = dgm_sn_weight(g, &f.sn, dgm_param_var(g, f.w));
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    float *m = malloc(sizeof(float) * (size_t)n);
+    matrix_view(dgm_value(y), dim, m);
+    double s1 = top_singular(m, shape[dim], n / shape[dim]);
+    ck_assert_msg(fabs(s1 - 1.0) < 1e-3, "normalised sigma %g", s1);
+    /* sigma itself against numpy's 2-norm of the matrix */
+    char script[800];
+    char sh[64] = "";
+    for (int i = 0; i < ndim; i++)
+        snprintf(sh + strlen(sh), sizeof sh - strlen(sh), "%lld,",
+                 (long long)shape[i]);
+    snprintf(script, sizeof script,
+             "import numpy as np\n"
+             "s = (%s)\n"
+             "w = np.sin(0.7 * np.arange(np.prod(s)) + 0.3)"
+             ".astype(np.float32).reshape(s).astype(np.float64)\n"
+             "if %d == 1: w = np.swapaxes(w, 0, 1)\n"
+             "print(repr(np.linalg.norm(w.reshape(w.shape[0], -1), 2)))\n",
+             sh, dim);
+    double ref;
+    ck_assert_int_eq(python_floats(script, &ref, 1), 1);
+    double sigma =
+        dgm_tensor_f32(f.w->value)[1] / dgm_tensor_f32(dgm_value(y))[1];
+    ck_assert_msg(fabs(sigma - ref) < 1e-4 * ref, "sigma %.8g numpy %.8g",
+                  sigma, ref);
+    free(m);
+    dgm_graph_free(g);
+    sn_done(&f);
+}
+
+START_TEST(sn_bounds_top_singular_value)
+{
+    check_bound(2, (int64_t[]){6, 4}, 0);
+    check_bound(4, (int64_t[]){5, 3, 2, 2}, 0);
+    check_bound(4, (int64_t[]){3, 5, 2, 2}, 1); /* transposed conv */
+}
+END_TEST
+
+/* One training forward (one power iteration) against PyTorch's
+ * spectral_norm started from the same u, v: the weight and the new u. */
+static void check_torch(int ndim, const int64_t *shape, int dim,
+                        const char *module)
+{
+    sn_fixture f;
+    sn_make(&f, ndim, shape, dim);
+    int64_t rows = dgm_tensor_numel(f.sn.u->value),
+            cols = dgm_tensor_numel(f.sn.v->value), n = rows * cols;
+    size_t cap = 64 * (size_t)(rows + cols) + 2048;
+    char *script = malloc(cap), *p = script;
+    p += sprintf(p, "import torch, numpy as np\nu = [");
+    for (int64_t i = 0; i < rows; i++)
+        p += sprintf(p, "%.9g,", dgm_tensor_f32(f.sn.u->value)[i]);
+    p += sprintf(p, "]\nv = [");
+    for (int64_t i = 0; i < cols; i++)
+        p += sprintf(p, "%.9g,", dgm_tensor_f32(f.sn.v->value)[i]);
+    p += sprintf(p,
+                 "]\nm = torch.nn.utils.spectral_norm(%s)\n"
+                 "w = np.sin(0.7 * np.arange(%lld) + 0.3).astype(np.float32)\n"
+                 "with torch.no_grad():\n"
+                 "    m.weight_orig.copy_(torch.tensor(w).reshape("
+                 "m.weight_orig.shape))\n"
+                 "    m.weight_u.copy_(torch.tensor(u))\n"
+                 "    m.weight_v.copy_(torch.tensor(v))\n"
+                 "m.train()\n"
+                 "m._forward_pre_hooks[next(iter(m._forward_pre_hooks))]"
+                 "(m, None)\n"
+                 "for x in m.weight.detach().flatten().tolist(): print(x)\n"
+                 "for x in m.weight_u.flatten().tolist(): print(x)\n",
+                 module, (long long)n);
+    double *ref = malloc(sizeof(double) * (size_t)(n + rows));
+    ck_assert_int_eq(python_floats(script, ref, (int)(n + rows)),
+                     (int)(n + rows));
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *y = dgm_sn_weight(g, &f.sn, dgm_param_var(g, f.w));
+    ck_assert_ptr_nonnull(y);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(dgm_tensor_get(dgm_value(y), i) - ref[i]) <
+                          1e-5 + 1e-4 * fabs(ref[i]),
+                      "%s weight[%lld]: %g vs torch %g", module, (long long)i,
+                      dgm_tensor_get(dgm_value(y), i), ref[i]);
+    for (int64_t i = 0; i < rows; i++)
+        ck_assert_msg(fabs(dgm_tensor_f32(f.sn.u->value)[i] - ref[n + i]) <
+                          1e-5,
+                      "%s u[%lld]", module, (long long)i);
+    /* eval mode: u and v stay, the weight is the same */
+    float u0 = dgm_tensor_f32(f.sn.u->value)[0];
+    dgm_graph_reset(g);
+    dgm_graph_set_training(g, false);
+    dgm_var *y2 = dgm_sn_weight(g, &f.sn, dgm_param_var(g, f.w));
+    ck_assert_ptr_nonnull(y2);
+    ck_assert_float_eq(dgm_tensor_f32(f.sn.u->value)[0], u0);
+    free(ref);
+    free(script);
+    dgm_graph_free(g);
+    sn_done(&f);
+}
+
+START_TEST(sn_matches_pytorch)
+{
+    check_torch(2, (int64_t[]){6, 4}, 0, "torch.nn.Linear(4, 6)");
+    check_torch(4, (int64_t[]){5, 3, 2, 2}, 0, "torch.nn.Conv2d(3, 5, 2)");
+    check_torch(4, (int64_t[]){3, 5, 2, 2}, 1,
+                "torch.nn.ConvTranspose2d(3, 5, 2)");
+}
+END_TEST
+
+static dgm_var *sn_build(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    /* eval mode: u, v fixed, so every evaluation sees the same function */
+    dgm_graph_set_training(g, false);
+    return dgm_sn_weight(g, ctx, in[0]);
+}
+
+START_TEST(sn_gradient)
+{
+    const int64_t s2[2] = {5, 4}, s4[4] = {3, 4, 2, 2};
+    const int64_t *shapes[2] = {s2, s4};
+    for (int k = 0; k < 2; k++) {
+        sn_fixture f;
+        int ndim = k ? 4 : 2;
+        sn_make(&f, ndim, shapes[k], k);
+        dgm_tensor *w = gc_randn(ndim, shapes[k], 3 + (uint64_t)k);
+        gc_result r = gc_gradcheck(sn_build, &f.sn, 1, &w, NULL,
+                                   DGM_BACKEND_REF, 1e-3, 1e-2, 1e-3);
+        ck_assert_msg(r.ok, "dim %d: %s", k, gc_describe(&r));
+        dgm_tensor_free(w);
+        sn_done(&f);
+    }
+}
+END_TEST
+
+START_TEST(sn_bad_input)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    ck_assert_int_eq(dgm_build_new(&b, reg, ps, 1), 0);
+    dgm_param *w;
+    ck_assert_int_eq(
+        dgm_build_param(b, "fc.weight", DGM_ROLE_WEIGHT, 1, (int64_t[]){4}, &w),
+        0);
+    dgm_sn_params sn;
+    ck_assert_int_eq(dgm_build_spectral_norm(b, "fc", w, 1, &sn), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "spectral_norm 'fc'"));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[4]"));
+    ck_assert_int_eq(dgm_params_count(ps), 1); /* nothing half-made */
+    ck_assert_int_eq(dgm_build_spectral_norm(b, "fc", w, 0, &sn), 0);
+    ck_assert_int_eq(dgm_build_spectral_norm(b, "fc", w, 0, &sn), DGM_EDUP);
+    ck_assert_int_eq(dgm_params_count(ps), 3);
+    /* a weight of another size */
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *x = dgm_constant(g, 2, (int64_t[]){2, 3}, 1.0f);
+    ck_assert_ptr_null(dgm_sn_weight(g, &sn, x));
+    ck_assert_int_eq(dgm_graph_status(g), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[2, 3]"));
+    dgm_graph_free(g);
+    dgm_build_free(b);
+    dgm_params_free(ps);
+}
+END_TEST
+
+/* ---- blocks ----------------------------------------------------------- */
+
+typedef struct blk_ctx {
+    dgm_block *blk;
+    bool eval;
+} blk_ctx;
+
+static dgm_var *run_block(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    blk_ctx *c = ctx;
+    if (c->eval)
+        dgm_graph_set_training(g, false);
+    return dgm_block_forward(c->blk, g, in[0]);
+}
+
+static dgm_block *make_block(dgm_build **b, dgm_params *ps, dgm_config **cfg,
+                             const char *yaml, dgm_shape in, dgm_shape *out)
+{
+    ck_assert_int_eq(dgm_build_new(b, reg, ps, 3), 0);
+    ck_assert_int_eq(dgm_config_parse(cfg, yaml, "block.yaml"), 0);
+    dgm_block *blk;
+    int rc = dgm_block_create(*b, *cfg, "blk", &in, out, &blk);
+    ck_assert_msg(rc == 0, "%s: %s", yaml, dgm_last_error());
+    return blk;
+}
+
+static dgm_tensor *batch_of(dgm_shape in, int64_t n, uint64_t seed)
+{
+    int64_t xs[DGM_MAX_DIMS] = {n};
+    memcpy(xs + 1, in.dim, sizeof(int64_t) * (size_t)in.ndim);
+    return gc_randn(in.ndim + 1, xs, seed);
+}
+
+/* Finite differences wrt the input (eval mode for spectral norm) and REF
+ * against oneDNN. Returns nothing; asserts. */
+static void gradcheck_block(const char *yaml, dgm_shape in, dgm_shape out,
+                            int64_t n, bool eval)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    blk_ctx c = {make_block(&b, ps, &cfg, yaml, in, &out), eval};
+    dgm_tensor *x = batch_of(in, n, 11);
+    gc_result r = gc_gradcheck(run_block, &c, 1, &x, NULL, DGM_BACKEND_REF,
+                               1e-2, 2e-2, 2e-3);
+    ck_assert_msg(r.ok, "%s: %s", yaml, gc_describe(&r));
+    r = gc_compare_backends(run_block, &c, 1, &x, NULL, 1e-4, 1e-4);
+    ck_assert_msg(r.ok, "%s: %s", yaml, gc_describe(&r));
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+
+START_TEST(sn_option_of_blocks)
+{
+    dgm_shape img = {3, {2, 8, 8}}, none = {0};
+    gradcheck_block("{plugin: mlp, hidden: [5], spectral_norm: true}",
+                    (dgm_shape){1, {6}}, (dgm_shape){1, {3}}, 2, true);
+    gradcheck_block("{plugin: conv_encoder, channels: [3, 4], out: 3, "
+                    "batch_norm: false, spectral_norm: true}",
+                    img, none, 2, true);
+    gradcheck_block("{plugin: conv_decoder, channels: [4, 3], "
+                    "activation: tanh, spectral_norm: true}",
+                    (dgm_shape){1, {5}}, img, 2, true);
+    /* buffers where PyTorch has them: a deconv's rows are its outputs */
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    dgm_shape out = img;
+    make_block(&b, ps, &cfg,
+               "{plugin: conv_decoder, channels: [4, 3], spectral_norm: true}",
+               (dgm_shape){1, {5}}, &out);
+    dgm_param *u = dgm_params_find(ps, "blk.deconv1.weight_u");
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(dgm_tensor_numel(u->value), 3);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.deconv2.weight_u")->value),
+        2);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.fc0.weight_v")->value), 5);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+
+    /* mlp with no hidden layer: y = x W^T / (u^T W v) + b, in eval mode */
+    ps = dgm_params_new();
+    out = (dgm_shape){1, {3}};
+    dgm_block *blk =
+        make_block(&b, ps, &cfg, "{plugin: mlp, spectral_norm: true}",
+                   (dgm_shape){1, {4}}, &out);
+    const float
+        *w = dgm_tensor_f32(dgm_params_find(ps, "blk.fc1.weight")->value),
+        *bias = dgm_tensor_f32(dgm_params_find(ps, "blk.fc1.bias")->value),
+        *uu = dgm_tensor_f32(dgm_params_find(ps, "blk.fc1.weight_u")->value),
+        *vv = dgm_tensor_f32(dgm_params_find(ps, "blk.fc1.weight_v")->value);
+    double sigma = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            sigma += uu[i] * w[i * 4 + j] * vv[j];
+    dgm_tensor *x = batch_of((dgm_shape){1, {4}}, 2, 7);
+    dgm_graph *g = dgm_graph_new();
+    dgm_graph_set_training(g, false);
+    dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
+    ck_assert_ptr_nonnull(y);
+    for (int n = 0; n < 2; n++)
+        for (int i = 0; i < 3; i++) {
+            double want = bias[i];
+            for (int j = 0; j < 4; j++)
+                want += dgm_tensor_f32(x)[n * 4 + j] * w[i * 4 + j] / sigma;
+            ck_assert_double_eq_tol(dgm_tensor_get(dgm_value(y), n * 3 + i),
+                                    want, 1e-5);
+        }
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+END_TEST
+
+/* Plain-C SAGAN on one example x [c, p] (p = H * W) into y. */
+static void sa_reference(dgm_params *ps, const float *x, int64_t c, int64_t ck,
+                         int64_t p, double *y)
+{
+    const char *nm[3] = {"blk.query", "blk.key", "blk.value"};
+    double *proj[3];
+    for (int k = 0; k < 3; k++) {
+        char n[64];
+        snprintf(n, sizeof n, "%s.weight", nm[k]);
+        const float *w = dgm_tensor_f32(dgm_params_find(ps, n)->value);
+        snprintf(n, sizeof n, "%s.bias", nm[k]);
+        const float *b = dgm_tensor_f32(dgm_params_find(ps, n)->value);
+        int64_t oc = k == 2 ? c : ck;
+        proj[k] = calloc((size_t)(oc * p), sizeof(double));
+        for (int64_t o = 0; o < oc; o++)
+            for (int64_t i = 0; i < p; i++) {
+                double s = b[o];
+                for (int64_t q = 0; q < c; q++)
+                    s += w[o * c + q] * x[q * p + i];
+                proj[k][o * p + i] = s;
+            }
+    }
+    double gamma = dgm_tensor_f32(dgm_params_find(ps, "blk.gamma")->value)[0];
+    double *att = calloc((size_t)p, sizeof(double));
+    for (int64_t i = 0; i < p; i++) {
+        double mx = -1e300, z = 0;
+        for (int64_t j = 0; j < p; j++) {
+            double e = 0;
+            for (int64_t o = 0; o < ck; o++)
+                e += proj[0][o * p + i] * proj[1][o * p + j];
+            att[j] = e;
+            mx = e > mx ? e : mx;
+        }
+        for (int64_t j = 0; j < p; j++)
+            z += (att[j] = exp(att[j] - mx));
+        for (int64_t q = 0; q < c; q++) {
+            double s = 0;
+            for (int64_t j = 0; j < p; j++)
+                s += proj[2][q * p + j] * att[j] / z;
+            y[q * p + i] = gamma * s + x[q * p + i];
+        }
+    }
+    free(att);
+    for (int k = 0; k < 3; k++)
+        free(proj[k]);
+}
+
+START_TEST(sa_identity_and_reference)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    dgm_shape in = {3, {16, 3, 4}}, out = {0};
+    dgm_block *blk =
+        make_block(&b, ps, &cfg, "{plugin: self_attention}", in, &out);
+    ck_assert_int_eq(out.ndim, 3);
+    ck_assert_int_eq(out.dim[0], 16);
+    ck_assert_int_eq(out.dim[1], 3);
+    ck_assert_int_eq(out.dim[2], 4);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.query.weight")->value),
+        2 * 16); /* C / 8 = 2 query channels */
+    dgm_tensor *x = batch_of(in, 2, 4);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    ck_assert_int_eq(dgm_value(y)->ndim, 4);
+    for (int64_t i = 0; i < dgm_tensor_numel(x); i++) /* gamma = 0 */
+        ck_assert_float_eq(dgm_tensor_get(dgm_value(y), i),
+                           dgm_tensor_f32(x)[i]);
+    dgm_tensor_fill(dgm_params_find(ps, "blk.gamma")->value, 0.7);
+    for (int be = 0; be < 2; be++) {
+        dgm_graph_reset(g);
+        dgm_graph_set_backend(g, be ? DGM_BACKEND_DNNL : DGM_BACKEND_REF);
+        y = dgm_block_forward(blk, g, dgm_input(g, x));
+        ck_assert_ptr_nonnull(y);
+        double ref[16 * 12];
+        for (int n = 0; n < 2; n++) {
+            sa_reference(ps, dgm_tensor_f32(x) + n * 16 * 12, 16, 2, 12, ref);
+            for (int i = 0; i < 16 * 12; i++)
+                ck_assert_msg(fabs(dgm_tensor_get(dgm_value(y), n * 192 + i) -
+                                   ref[i]) < 1e-4 + 1e-4 * fabs(ref[i]),
+                              "backend %d n %d i %d: %g vs %g", be, n, i,
+                              dgm_tensor_get(dgm_value(y), n * 192 + i),
+                              ref[i]);
+        }
+    }
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+END_TEST
+
+START_TEST(sa_gradient)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    dgm_shape in = {3, {4, 3, 2}}, out = {0};
+    blk_ctx c = {make_block(&b, ps, &cfg,
+                            "{plugin: self_attention, reduction: 2}", in, &out),
+                 false};
+    dgm_tensor_fill(dgm_params_find(ps, "blk.gamma")->value, 0.9);
+    dgm_tensor *x = batch_of(in, 2, 9);
+    gc_result r = gc_gradcheck(run_block, &c, 1, &x, NULL, DGM_BACKEND_REF,
+                               1e-2, 2e-2, 2e-3);
+    ck_assert_msg(r.ok, "%s", gc_describe(&r));
+    r = gc_compare_backends(run_block, &c, 1, &x, NULL, 1e-4, 1e-4);
+    ck_assert_msg(r.ok, "%s", gc_describe(&r));
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+    /* with spectral norm on its projections (eval mode: fixed u, v) */
+    gradcheck_block("{plugin: self_attention, reduction: 2, "
+                    "spectral_norm: true}",
+                    in, (dgm_shape){0}, 2, true);
+}
+END_TEST
+
+START_TEST(sa_bad_shape)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    ck_assert_int_eq(dgm_build_new(&b, reg, ps, 3), 0);
+    ck_assert_int_eq(dgm_config_parse(&cfg, "{plugin: self_attention}", "b"),
+                     0);
+    dgm_shape in = {1, {12}}, out = {0};
+    dgm_block *blk;
+    ck_assert_int_eq(dgm_block_create(b, cfg, "sa", &in, &out, &blk),
+                     DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "self_attention"));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[12]"));
+    in = (dgm_shape){3, {4, 2, 2}};
+    out = (dgm_shape){3, {4, 2, 3}};
+    ck_assert_int_eq(dgm_block_create(b, cfg, "sa", &in, &out, &blk),
+                     DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[4, 2, 3]"));
+    ck_assert_int_eq(dgm_params_count(ps), 0);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+END_TEST
+
+/* ---- diffaug ---------------------------------------------------------- */
+
+typedef struct aug {
+    const dgm_augment_iface *iface;
+    dgm_config *cfg;
+    void *self;
+} aug;
+
+static int aug_make(aug *a, const char *yaml)
+{
+    const dgm_plugin_desc *d;
+    ck_assert_int_eq(
+        dgm_registry_find(reg, DGM_KIND_AUGMENT, "diffaug", &d, NULL), 0);
+    a->iface = d->iface;
+    ck_assert_ptr_null(a->iface->apply); /* graph only */
+    ck_assert_ptr_nonnull(a->iface->forward);
+    ck_assert_int_eq(dgm_config_parse(&a->cfg, yaml, "aug.yaml"), 0);
+    ck_assert_int_eq(dgm_config_validate(a->cfg, d->params, "diffaug", NULL),
+                     0);
+    dgm_data_info info;
+    memset(&info, 0, sizeof info);
+    info.x_shape = (dgm_shape){3, {2, 8, 8}};
+    a->self = NULL;
+    int rc = a->iface->create(&a->self, a->cfg, &info);
+    if (rc < 0)
+        dgm_config_free(a->cfg);
+    return rc;
+}
+
+static void aug_done(aug *a)
+{
+    a->iface->destroy(a->self);
+    dgm_config_free(a->cfg);
+}
+
+static dgm_tensor *ramp(int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, (int64_t[]){n, c, h, w});
+    for (int64_t i = 0; i < dgm_tensor_numel(t); i++)
+        dgm_tensor_f32(t)[i] = (float)(i + 1);
+    return t;
+}
+
+/* forward once with an rng seeded `seed` */
+static dgm_var *aug_run(aug *a, dgm_graph *g, dgm_tensor *x, uint64_t seed)
+{
+    dgm_rng r;
+    dgm_rng_seed(&r, seed);
+    dgm_var *y = a->iface->forward(a->self, g, dgm_input(g, x), &r);
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    return y;
+}
+
+START_TEST(diffaug_translation_exact)
+{
+    aug a;
+    ck_assert_int_eq(aug_make(&a, "{policy: [translation], translation: 0.25}"),
+                     0);
+    dgm_tensor *x = ramp(4, 2, 8, 8);
+    dgm_graph *g = dgm_graph_new();
+    for (int be = 0; be < 2; be++) {
+        dgm_graph_reset(g);
+        dgm_graph_set_backend(g, be ? DGM_BACKEND_DNNL : DGM_BACKEND_REF);
+        dgm_var *y = aug_run(&a, g, x, 21);
+        dgm_rng pred;
+        dgm_rng_seed(&pred, 21);
+        const float *xs = dgm_tensor_f32(x);
+        int moved = 0;
+        for (int n = 0; n < 4; n++) {
+            int dy = (int)dgm_rng_below(&pred, 5) - 2; /* 8 * 0.25 = 2 */
+            int dx = (int)dgm_rng_below(&pred, 5) - 2;
+            moved += dy != 0 || dx != 0;
+            for (int c = 0; c < 2; c++)
+                for (int i = 0; i < 8; i++)
+                    for (int j = 0; j < 8; j++) {
+                        int si = i + dy, sj = j + dx;
+                        float want = si >= 0 && si < 8 && sj >= 0 && sj < 8
+                                         ? xs[((n * 2 + c) * 8 + si) * 8 + sj]
+                                         : 0.0f;
+                        int64_t k = ((n * 2 + c) * 8 + i) * 8 + j;
+                        ck_assert_msg(dgm_tensor_get(dgm_value(y), k) == want,
+                                      "n %d shift (%d, %d) at (%d, %d): %g, "
+                                      "want %g",
+                                      n, dy, dx, i, j,
+                                      dgm_tensor_get(dgm_value(y), k), want);
+                    }
+        }
+        ck_assert_int_gt(moved, 0); /* the seed gives real shifts */
+    }
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    aug_done(&a);
+}
+END_TEST
+
+START_TEST(diffaug_cutout_and_colour_exact)
+{
+    aug a;
+    ck_assert_int_eq(aug_make(&a, "{policy: [cutout], cutout: 0.5}"), 0);
+    dgm_tensor *x = ramp(3, 2, 8, 8);
+    const float *xs = dgm_tensor_f32(x);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *y = aug_run(&a, g, x, 5);
+    dgm_rng pred;
+    dgm_rng_seed(&pred, 5);
+    for (int n = 0; n < 3; n++) {
+        int cy = (int)dgm_rng_below(&pred, 9) - 2; /* side 4: [0, 9) */
+        int cx = (int)dgm_rng_below(&pred, 9) - 2;
+        int zeros = 0;
+        for (int c = 0; c < 2; c++)
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < 8; j++) {
+                    bool cut = i >= cy && i < cy + 4 && j >= cx && j < cx + 4;
+                    int64_t k = ((n * 2 + c) * 8 + i) * 8 + j;
+                    ck_assert_float_eq(dgm_tensor_get(dgm_value(y), k),
+                                       cut ? 0.0f : xs[k]);
+                    zeros += cut;
+                }
+        ck_assert_int_gt(zeros, 0);
+    }
+    aug_done(&a);
+
+    /* brightness, saturation, contrast: DiffAugment's formulas */
+    ck_assert_int_eq(aug_make(&a, "{policy: [color]}"), 0);
+    dgm_graph_reset(g);
+    y = aug_run(&a, g, x, 8);
+    dgm_rng_seed(&pred, 8);
+    double *h = malloc(sizeof(double) * 128);
+    /* draws: all brightness first (one per example), then saturation,
+     * then contrast */
+    double br[3], sat[3], con[3];
+    for (int n = 0; n < 3; n++)
+        br[n] = -0.5 + dgm_rng_uniform(&pred);
+    for (int n = 0; n < 3; n++)
+        sat[n] = 2.0 * dgm_rng_uniform(&pred);
+    for (int n = 0; n < 3; n++)
+        con[n] = 0.5 + dgm_rng_uniform(&pred);
+    for (int n = 0; n < 3; n++) {
+        for (int k = 0; k < 128; k++)
+            h[k] = xs[n * 128 + k] + br[n];
+        for (int p = 0; p < 64; p++) {
+            double m = (h[p] + h[64 + p]) / 2;
+            for (int c = 0; c < 2; c++)
+                h[c * 64 + p] = (h[c * 64 + p] - m) * sat[n] + m;
+        }
+        double m = 0;
+        for (int k = 0; k < 128; k++)
+            m += h[k] / 128;
+        for (int k = 0; k < 128; k++) {
+            double want = (h[k] - m) * con[n] + m;
+            ck_assert_msg(fabs(dgm_tensor_get(dgm_value(y), n * 128 + k) -
+                               want) < 1e-4 * (1 + fabs(want)),
+                          "n %d k %d: %g want %g", n, k,
+                          dgm_tensor_get(dgm_value(y), n * 128 + k), want);
+        }
+    }
+    free(h);
+    aug_done(&a);
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+}
+END_TEST
+
+typedef struct da_ctx {
+    aug *a;
+    uint64_t seed;
+} da_ctx;
+
+static dgm_var *da_build(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    da_ctx *c = ctx;
+    dgm_rng r;
+    dgm_rng_seed(&r, c->seed); /* the same draws for every evaluation */
+    return c->a->iface->forward(c->a->self, g, in[0], &r);
+}
+
+START_TEST(diffaug_gradient)
+{
+    aug a;
+    ck_assert_int_eq(aug_make(&a, "{policy: [color, translation, cutout], "
+                                  "translation: 0.25, cutout: 0.4}"),
+                     0);
+    dgm_tensor *x = gc_randn(4, (int64_t[]){2, 2, 6, 5}, 13);
+    da_ctx c = {&a, 17};
+    gc_result r = gc_gradcheck(da_build, &c, 1, &x, NULL, DGM_BACKEND_REF, 1e-2,
+                               1e-2, 1e-3);
+    ck_assert_msg(r.ok, "%s", gc_describe(&r));
+    r = gc_compare_backends(da_build, &c, 1, &x, NULL, 1e-5, 1e-5);
+    ck_assert_msg(r.ok, "%s", gc_describe(&r));
+    /* flat [N, D] inputs of the data's size are unflattened and back */
+    dgm_tensor *xf = gc_randn(2, (int64_t[]){3, 128}, 2);
+    gc_result rf = gc_gradcheck(da_build, &c, 1, &xf, NULL, DGM_BACKEND_REF,
+                                1e-2, 1e-2, 1e-3);
+    ck_assert_msg(rf.ok, "%s", gc_describe(&rf));
+    dgm_tensor_free(xf);
+    dgm_tensor_free(x);
+    aug_done(&a);
+}
+END_TEST
+
+START_TEST(diffaug_determinism_and_eval)
+{
+    aug a;
+    ck_assert_int_eq(aug_make(&a, "{}"), 0);
+    dgm_tensor *x = gc_randn(4, (int64_t[]){4, 2, 8, 8}, 1);
+    dgm_graph *g = dgm_graph_new();
+    dgm_tensor *y1 = dgm_tensor_clone(dgm_value(aug_run(&a, g, x, 3)));
+    dgm_graph_reset(g);
+    dgm_tensor *y2 = dgm_tensor_clone(dgm_value(aug_run(&a, g, x, 3)));
+    dgm_graph_reset(g);
+    dgm_tensor *y3 = dgm_tensor_clone(dgm_value(aug_run(&a, g, x, 4)));
+    ck_assert_int_eq(memcmp(y1->data, y2->data, dgm_tensor_nbytes(y1)), 0);
+    ck_assert_int_ne(memcmp(y1->data, y3->data, dgm_tensor_nbytes(y1)), 0);
+    ck_assert_int_ne(memcmp(y1->data, x->data, dgm_tensor_nbytes(y1)), 0);
+    /* eval mode: the identity, and no draws */
+    dgm_graph_reset(g);
+    dgm_graph_set_training(g, false);
+    dgm_rng r, r0;
+    dgm_rng_seed(&r, 3);
+    r0 = r;
+    dgm_var *xi = dgm_input(g, x);
+    ck_assert_ptr_eq(a.iface->forward(a.self, g, xi, &r), xi);
+    ck_assert_int_eq(memcmp(&r, &r0, sizeof r), 0);
+    dgm_graph_free(g);
+    dgm_tensor_free(y1);
+    dgm_tensor_free(y2);
+    dgm_tensor_free(y3);
+    dgm_tensor_free(x);
+    aug_done(&a);
+}
+END_TEST
+
+START_TEST(diffaug_bad_input)
+{
+    aug a;
+    ck_assert_int_eq(aug_make(&a, "{policy: [color, blur]}"), DGM_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "policy[1]"));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "'blur'"));
+    ck_assert_int_eq(aug_make(&a, "{policy: [translation]}"), 0);
+    dgm_graph *g = dgm_graph_new();
+    dgm_tensor *x = gc_randn(3, (int64_t[]){2, 8, 8}, 1);
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    ck_assert_ptr_null(a.iface->forward(a.self, g, dgm_input(g, x), &r));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "diffaug"));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[2, 8, 8]"));
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    aug_done(&a);
+}
+END_TEST
+
+static Suite *gan_blocks_suite(void)
+{
+    Suite *s = suite_create("gan_blocks");
+    TCase *tc = tcase_create("spectral_norm");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, sn_bounds_top_singular_value);
+    tcase_add_test(tc, sn_matches_pytorch);
+    tcase_add_test(tc, sn_gradient);
+    tcase_add_test(tc, sn_bad_input);
+    tcase_add_test(tc, sn_option_of_blocks);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("self_attention");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, sa_identity_and_reference);
+    tcase_add_test(tc, sa_gradient);
+    tcase_add_test(tc, sa_bad_shape);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("diffaug");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, diffaug_translation_exact);
+    tcase_add_test(tc, diffaug_cutout_and_colour_exact);
+    tcase_add_test(tc, diffaug_gradient);
+    tcase_add_test(tc, diffaug_determinism_and_eval);
+    tcase_add_test(tc, diffaug_bad_input);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(gan_blocks_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
