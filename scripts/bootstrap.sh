@@ -6,7 +6,9 @@ pkgs=(build-essential cmake pkg-config git
       libjansson-dev liblapacke-dev libopenblas-dev libopenblas0-openmp
       dataset-fashion-mnist python3-numpy
       # the PyTorch reference: DLPack exchange test, benchmarks
-      python3-torch)
+      python3-torch
+      # a real single-node Slurm for the sweep launcher's test
+      slurm-wlm munge)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,970 @@
+/* sweep.c - a sweep section expanded into trials (grid x zip x random x
+ * seeds), each trial's config, its name, and the manifest.json of a sweep
+ * directory. Launching trials is the CLI's business (cmd_sweep.c). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config_internal.h"
+#include "dgm/error.h"
+#include "dgm/rng.h"
+#include "sweep.h"
+
+/* One value a dimension can take: the assignments it makes. */
+typedef struct option {
+    int n;
+    dgm__sweep_assign *a;
+} option;
+
+/* A dimension of the product: grid key, zip rows, random draws, seeds. */
+typedef struct dim {
+    int n;
+    option *opt;
+} dim;
+
+typedef struct dims {
+    int n;
+    dim d[64];
+} dims;
+
+static void assign_free(dgm__sweep_assign *a)
+{
+    free(a->key);
+    dgm_config_free(a->value);
+    free(a->label);
+}
+
+static void dims_free(dims *ds)
+{
+    for (int i = 0; i < ds->n; i++) {
+        for (int j = 0; j < ds->d[i].n; j++) {
+            for (int k = 0; k < ds->d[i].opt[j].n; k++)
+                assign_free(&ds->d[i].opt[j].a[k]);
+            free(ds->d[i].opt[j].a);
+        }
+        free(ds->d[i].opt);
+    }
+    ds->n = 0;
+}
+
+static int oom(void) { return dgm_error(DGM_ENOMEM, "sweep: out of memory"); }
+
+/* A new dimension of n options of one assignment each (zip adds more). */
+static dim *dim_add(dims *ds, int n)
+{
+    if (ds->n >= (int)(sizeof ds->d / sizeof ds->d[0])) {
+        dgm_error(DGM_ERANGE, "sweep: more than %d swept dimensions",
+                  (int)(sizeof ds->d / sizeof ds->d[0]));
+        return NULL;
+    }
+    dim *d = &ds->d[ds->n];
+    d->opt = calloc((size_t)n, sizeof *d->opt);
+    if (!d->opt) {
+        oom();
+        return NULL;
+    }
+    d->n = n;
+    ds->n++;
+    return d;
+}
+
+/* The short text a value stands for in a trial's name. */
+static char *label_of(const dgm_config *v, int pos)
+{
+    char buf[64];
+    if (dgm_cfg_kind_of(v) == DGM_CFG_NULL)
+        return strdup("null");
+    if (dgm_cfg_kind_of(v) == DGM_CFG_SCALAR)
+        return strdup(dgm_cfg_text(v));
+    const dgm_config *p = dgm_cfg_get(v, "plugin");
+    if (dgm_cfg_kind_of(v) == DGM_CFG_MAP && dgm_cfg_text(p))
+        return strdup(dgm_cfg_text(p));
+    snprintf(buf, sizeof buf, "v%d", pos);
+    return strdup(buf);
+}
+
+/* Add key=value (value taken over) to an option. */
+static int option_add(option *o, const char *key, dgm_config *value,
+                      char *label)
+{
+    dgm__sweep_assign *a = realloc(o->a, (size_t)(o->n + 1) * sizeof *a);
+    char *k = strdup(key);
+    if (a)
+        o->a = a;
+    if (!a || !k || !value || !label) {
+        free(k);
+        dgm_config_free(value);
+        free(label);
+        return oom();
+    }
+    a[o->n++] = (dgm__sweep_assign){k, value, label};
+    return 0;
+}
+
+/* Values of one key that read alike in names ("mlp" and "mlp") get
+ * their position appended ("mlp_0", "mlp_1"). */
+static int distinct_labels(dim *d, int k)
+{
+    bool dup = false;
+    for (int j = 0; j < d->n && !dup; j++)
+        for (int l = 0; l < j && !dup; l++)
+            dup = !strcmp(d->opt[j].a[k].label, d->opt[l].a[k].label);
+    for (int j = 0; dup && j < d->n; j++) {
+        char *old = d->opt[j].a[k].label;
+        size_t n = strlen(old) + 16;
+        char *l = malloc(n);
+        if (!l)
+            return oom();
+        snprintf(l, n, "%s_%d", old, j);
+        free(old);
+        d->opt[j].a[k].label = l;
+    }
+    return 0;
+}
+
+/* A list of values for `key` (grid or zip): a non-empty sequence. */
+static int value_list(const dgm_config *sec, int i, const char *what)
+{
+    const dgm_config *v = dgm_cfg_at(sec, i);
+    if (dgm_cfg_kind_of(v) != DGM_CFG_SEQ || dgm_cfg_len(v) == 0)
+        return dgm_cfg_error(v, NULL, DGM_ETYPE,
+                             "%s '%s': expected a non-empty list of values",
+                             what, dgm_cfg_key_at(sec, i));
+    return 0;
+}
+
+static int expand_grid(dims *ds, const dgm_config *grid)
+{
+    if (dgm_cfg_kind_of(grid) != DGM_CFG_MAP)
+        return dgm_cfg_error(grid, NULL, DGM_ETYPE,
+                             "expected a map {key: [values...]}");
+    for (int i = 0; i < dgm_cfg_len(grid); i++) {
+        int rc = value_list(grid, i, "grid key");
+        if (rc < 0)
+            return rc;
+        const dgm_config *vals = dgm_cfg_at(grid, i);
+        dim *d = dim_add(ds, dgm_cfg_len(vals));
+        if (!d)
+            return dgm_last_code();
+        for (int j = 0; j < d->n; j++) {
+            const dgm_config *v = dgm_cfg_at(vals, j);
+            if ((rc = option_add(&d->opt[j], dgm_cfg_key_at(grid, i),
+                                 dgm_config_clone(v), label_of(v, j))) < 0)
+                return rc;
+        }
+        if ((rc = distinct_labels(d, 0)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int expand_zip(dims *ds, const dgm_config *zip)
+{
+    if (dgm_cfg_kind_of(zip) != DGM_CFG_MAP)
+        return dgm_cfg_error(zip, NULL, DGM_ETYPE,
+                             "expected a map {key: [values...], key2: "
+                             "[values...]} of lists of one length");
+    int n = dgm_cfg_len(zip);
+    if (n == 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        int rc = value_list(zip, i, "zip key");
+        if (rc < 0)
+            return rc;
+    }
+    int len = dgm_cfg_len(dgm_cfg_at(zip, 0));
+    for (int i = 1; i < n; i++) {
+        int li = dgm_cfg_len(dgm_cfg_at(zip, i));
+        if (li != len)
+            return dgm_cfg_error(zip, NULL, DGM_ESHAPE,
+                                 "zip lists differ in length: '%s' has %d "
+                                 "values, '%s' has %d",
+                                 dgm_cfg_key_at(zip, 0), len,
+                                 dgm_cfg_key_at(zip, i), li);
+    }
+    dim *d = dim_add(ds, len);
+    if (!d)
+        return dgm_last_code();
+    for (int j = 0; j < len; j++)
+        for (int i = 0; i < n; i++) {
+            const dgm_config *v = dgm_cfg_at(dgm_cfg_at(zip, i), j);
+            int rc = option_add(&d->opt[j], dgm_cfg_key_at(zip, i),
+                                dgm_config_clone(v), label_of(v, j));
+            if (rc < 0)
+                return rc;
+        }
+    for (int i = 0; i < n; i++) {
+        int rc = distinct_labels(d, i);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A scalar made here, placed where `at` stands (for messages). */
+static dgm_config *scalar_at(const dgm_config *at, const char *text)
+{
+    dgm_config *n = dgm__cfg_new(DGM_CFG_SCALAR, dgm_cfg_file(at),
+                                 dgm_cfg_line(at), dgm_cfg_column(at));
+    if (n && !(n->text = strdup(text))) {
+        dgm_config_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* The two numbers of a [lo, hi] range. */
+static int range_of(const dgm_config *r, const char *kind, bool ints,
+                    double *lo, double *hi)
+{
+    if (dgm_cfg_kind_of(r) != DGM_CFG_SEQ || dgm_cfg_len(r) != 2)
+        return dgm_cfg_error(r, NULL, DGM_ETYPE, "%s: expected [low, high]",
+                             kind);
+    for (int k = 0; k < 2; k++) {
+        int rc;
+        if (ints) {
+            int64_t v;
+            rc = dgm_cfg_to_int(dgm_cfg_at(r, k), &v);
+            *(k ? hi : lo) = (double)v;
+        } else {
+            rc = dgm_cfg_to_float(dgm_cfg_at(r, k), k ? hi : lo);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (!(*lo <= *hi) || !isfinite(*lo) || !isfinite(*hi))
+        return dgm_cfg_error(r, NULL, DGM_ERANGE,
+                             "%s: low %g is above high %g (or not finite)",
+                             kind, *lo, *hi);
+    if (!strcmp(kind, "loguniform") && *lo <= 0)
+        return dgm_cfg_error(r, NULL, DGM_ERANGE,
+                             "loguniform: low must be > 0, got %g", *lo);
+    return 0;
+}
+
+/* One draw of one parameter: a new value node and its label. */
+static int draw(dgm_rng *rng, const dgm_config *spec, dgm_config **value,
+                char **label)
+{
+    static const char *const kinds[] = {"choice", "uniform", "loguniform",
+                                        "int"};
+    if (dgm_cfg_kind_of(spec) != DGM_CFG_MAP || dgm_cfg_len(spec) != 1)
+        return dgm_cfg_error(spec, NULL, DGM_ETYPE,
+                             "expected one of {choice: [...]}, {uniform: "
+                             "[lo, hi]}, {loguniform: [lo, hi]}, {int: "
+                             "[lo, hi]}");
+    const char *k = dgm_cfg_key_at(spec, 0);
+    const dgm_config *arg = dgm_cfg_at(spec, 0);
+    char text[64];
+    double lo, hi;
+    int rc;
+    if (!strcmp(k, "choice")) {
+        if (dgm_cfg_kind_of(arg) != DGM_CFG_SEQ || dgm_cfg_len(arg) == 0)
+            return dgm_cfg_error(arg, NULL, DGM_ETYPE,
+                                 "choice: expected a non-empty list");
+        int j = (int)dgm_rng_below(rng, (uint64_t)dgm_cfg_len(arg));
+        *value = dgm_config_clone(dgm_cfg_at(arg, j));
+        *label = label_of(dgm_cfg_at(arg, j), j);
+    } else if (!strcmp(k, "int")) {
+        if ((rc = range_of(arg, k, true, &lo, &hi)) < 0)
+            return rc;
+        uint64_t span = (uint64_t)((int64_t)hi - (int64_t)lo) + 1;
+        int64_t v = (int64_t)lo + (int64_t)dgm_rng_below(rng, span);
+        snprintf(text, sizeof text, "%lld", (long long)v);
+        *value = scalar_at(arg, text);
+        *label = strdup(text);
+    } else if (!strcmp(k, "uniform") || !strcmp(k, "loguniform")) {
+        if ((rc = range_of(arg, k, false, &lo, &hi)) < 0)
+            return rc;
+        double u = dgm_rng_uniform_f64(rng), v;
+        if (k[0] == 'u')
+            v = lo + (hi - lo) * u;
+        else
+            v = exp(log(lo) + (log(hi) - log(lo)) * u);
+        /* Six digits are plenty for a hyperparameter and keep names and
+         * overrides readable; a whole number still reads as a float. */
+        snprintf(text, sizeof text, "%.6g", v);
+        if (!strpbrk(text, ".eEin"))
+            strcat(text, ".0");
+        *value = scalar_at(arg, text);
+        *label = strdup(text);
+    } else {
+        const char *dym = dgm_did_you_mean(k, kinds, 4);
+        return dgm_cfg_error(spec, NULL, DGM_EKEY,
+                             "unknown distribution '%s'%s%s%s (choice, "
+                             "uniform, loguniform, int)",
+                             k, dym ? " (did you mean '" : "", dym ? dym : "",
+                             dym ? "'?)" : "");
+    }
+    if (!*value || !*label) {
+        dgm_config_free(*value);
+        free(*label);
+        *value = NULL;
+        *label = NULL;
+        return oom();
+    }
+    return 0;
+}
+
+static int expand_random(dims *ds, const dgm_config *rnd)
+{
+    static const char *const keys[] = {"n", "seed", "params"};
+    if (dgm_cfg_kind_of(rnd) != DGM_CFG_MAP)
+        return dgm_cfg_error(rnd, NULL, DGM_ETYPE,
+                             "expected a map {n: N, seed: S, params: {key: "
+                             "distribution}}");
+    for (int i = 0; i < dgm_cfg_len(rnd); i++) {
+        const char *k = dgm_cfg_key_at(rnd, i);
+        if (strcmp(k, "n") && strcmp(k, "seed") && strcmp(k, "params")) {
+            const char *dym = dgm_did_you_mean(k, keys, 3);
+            return dgm_cfg_error(dgm_cfg_at(rnd, i), NULL, DGM_EKEY,
+                                 "unknown key '%s'%s%s%s (n, seed, params)",
+                                 k, dym ? " (did you mean '" : "",
+                                 dym ? dym : "", dym ? "'?)" : "");
+        }
+    }
+    int64_t n = 0, seed = 0;
+    const dgm_config *nn = dgm_cfg_get(rnd, "n");
+    const dgm_config *params = dgm_cfg_get(rnd, "params");
+    int rc;
+    if (!nn)
+        return dgm_cfg_error(rnd, NULL, DGM_EMISSING,
+                             "missing `n:` (the number of draws)");
+    if ((rc = dgm_cfg_to_int(nn, &n)) < 0)
+        return rc;
+    if (n < 1 || n > DGM__SWEEP_MAX_TRIALS)
+        return dgm_cfg_error(nn, NULL, DGM_ERANGE,
+                             "n: 1 to %d draws, got %lld",
+                             DGM__SWEEP_MAX_TRIALS, (long long)n);
+    if (dgm_cfg_get(rnd, "seed") &&
+        (rc = dgm_cfg_to_int(dgm_cfg_get(rnd, "seed"), &seed)) < 0)
+        return rc;
+    if (dgm_cfg_kind_of(params) != DGM_CFG_MAP || dgm_cfg_len(params) == 0)
+        return dgm_cfg_error(params ? params : rnd, NULL, DGM_EMISSING,
+                             "`params:` must map each key to a "
+                             "distribution");
+    dim *d = dim_add(ds, (int)n);
+    if (!d)
+        return dgm_last_code();
+    /* Draw after draw, parameter after parameter in file order: the first
+     * draws do not change when n grows. */
+    dgm_rng rng;
+    dgm_rng_seed(&rng, (uint64_t)seed);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < dgm_cfg_len(params); i++) {
+            dgm_config *v = NULL;
+            char *label = NULL;
+            if ((rc = draw(&rng, dgm_cfg_at(params, i), &v, &label)) < 0 ||
+                (rc = option_add(&d->opt[j], dgm_cfg_key_at(params, i), v,
+                                 label)) < 0)
+                return rc;
+        }
+    return 0;
+}
+
+static int expand_seeds(dims *ds, const dgm_config *seeds)
+{
+    int64_t v;
+    int rc;
+    if (dgm_cfg_kind_of(seeds) == DGM_CFG_SCALAR) {
+        if ((rc = dgm_cfg_to_int(seeds, &v)) < 0)
+            return rc;
+        if (v < 1 || v > DGM__SWEEP_MAX_TRIALS)
+            return dgm_cfg_error(seeds, NULL, DGM_ERANGE,
+                                 "a count of seeds from 1 to %d, got %lld",
+                                 DGM__SWEEP_MAX_TRIALS, (long long)v);
+        dim *d = dim_add(ds, (int)v);
+        if (!d)
+            return dgm_last_code();
+        for (int j = 0; j < d->n; j++) {
+            char t[32];
+            snprintf(t, sizeof t, "%d", j);
+            if ((rc = option_add(&d->opt[j], "seed", scalar_at(seeds, t),
+                                 strdup(t))) < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (dgm_cfg_kind_of(seeds) != DGM_CFG_SEQ || dgm_cfg_len(seeds) == 0)
+        return dgm_cfg_error(seeds, NULL, DGM_ETYPE,
+                             "expected a count (3) or a list of seeds "
+                             "([0, 1, 2])");
+    for (int j = 0; j < dgm_cfg_len(seeds); j++) {
+        if ((rc = dgm_cfg_to_int(dgm_cfg_at(seeds, j), &v)) < 0)
+            return rc;
+        if (v < 0)
+            return dgm_cfg_error(dgm_cfg_at(seeds, j), NULL, DGM_ERANGE,
+                                 "a seed is >= 0, got %lld", (long long)v);
+    }
+    dim *d = dim_add(ds, dgm_cfg_len(seeds));
+    if (!d)
+        return dgm_last_code();
+    for (int j = 0; j < d->n; j++) {
+        const dgm_config *s = dgm_cfg_at(seeds, j);
+        if ((rc = option_add(&d->opt[j], "seed", dgm_config_clone(s),
+                             strdup(dgm_cfg_text(s)))) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static char *xstrdup_or_null(const dgm_config *n)
+{
+    const char *t = dgm_cfg_text(n);
+    return t && !dgm__cfg_is_null(n) ? strdup(t) : NULL;
+}
+
+static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
+{
+    static const char *const keys[] = {"partition", "time", "cpus_per_task",
+                                       "max_parallel", "extra_args"};
+    sl->cpus_per_task = 1;
+    if (!sec || dgm_cfg_kind_of(sec) == DGM_CFG_NULL)
+        return 0;
+    if (dgm_cfg_kind_of(sec) != DGM_CFG_MAP)
+        return dgm_cfg_error(sec, NULL, DGM_ETYPE,
+                             "expected a map {partition, time, "
+                             "cpus_per_task, max_parallel, extra_args}");
+    int rc;
+    for (int i = 0; i < dgm_cfg_len(sec); i++) {
+        const char *k = dgm_cfg_key_at(sec, i);
+        const dgm_config *v = dgm_cfg_at(sec, i);
+        const char *s;
+        if (!strcmp(k, "partition") || !strcmp(k, "time")) {
+            if ((rc = dgm_cfg_to_str(v, &s)) < 0)
+                return rc;
+            char **dst = k[0] == 'p' ? &sl->partition : &sl->time;
+            free(*dst);
+            if (!(*dst = xstrdup_or_null(v)))
+                return oom();
+        } else if (!strcmp(k, "cpus_per_task") ||
+                   !strcmp(k, "max_parallel")) {
+            int64_t x;
+            if ((rc = dgm_cfg_to_int(v, &x)) < 0)
+                return rc;
+            if (x < (k[0] == 'c' ? 1 : 0) || x > 100000)
+                return dgm_cfg_error(v, NULL, DGM_ERANGE,
+                                     "%s: %d to 100000, got %lld", k,
+                                     k[0] == 'c' ? 1 : 0, (long long)x);
+            *(k[0] == 'c' ? &sl->cpus_per_task : &sl->max_parallel) = x;
+        } else if (!strcmp(k, "extra_args")) {
+            if (dgm_cfg_kind_of(v) != DGM_CFG_SEQ)
+                return dgm_cfg_error(v, NULL, DGM_ETYPE,
+                                     "extra_args: a list of sbatch "
+                                     "arguments ([\"--qos=short\"])");
+            sl->extra_args = calloc((size_t)dgm_cfg_len(v) + 1,
+                                    sizeof *sl->extra_args);
+            if (!sl->extra_args)
+                return oom();
+            for (int j = 0; j < dgm_cfg_len(v); j++) {
+                if ((rc = dgm_cfg_to_str(dgm_cfg_at(v, j), &s)) < 0)
+                    return rc;
+                if (!(sl->extra_args[sl->n_extra++] = strdup(s)))
+                    return oom();
+            }
+        } else {
+            const char *dym = dgm_did_you_mean(k, keys, 5);
+            return dgm_cfg_error(v, NULL, DGM_EKEY,
+                                 "unknown slurm key '%s'%s%s%s", k,
+                                 dym ? " (did you mean '" : "",
+                                 dym ? dym : "", dym ? "'?)" : "");
+        }
+    }
+    return 0;
+}
+
+void dgm__sweep_free(dgm__sweep *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_trials; i++) {
+        for (int k = 0; k < s->trials[i].n_assign; k++)
+            assign_free(&s->trials[i].assign[k]);
+        free(s->trials[i].assign);
+        free(s->trials[i].name);
+    }
+    free(s->trials);
+    dgm_config_free(s->base);
+    free(s->slurm.partition);
+    free(s->slurm.time);
+    for (int i = 0; i < s->slurm.n_extra; i++)
+        free(s->slurm.extra_args[i]);
+    free(s->slurm.extra_args);
+    free(s);
+}
+
+/* A folder-safe copy of text into out (at most cap - 1 bytes). */
+static void sanitize(char *out, size_t cap, const char *text)
+{
+    size_t j = 0;
+    for (const char *c = text; *c && j + 1 < cap; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || strchr("._+-", *c);
+        out[j++] = ok ? *c : '_';
+    }
+    out[j] = '\0';
+}
+
+/* The name part of a key: its last segment, unless another swept key
+ * ends the same way. */
+static const char *short_key(const char *key, const dims *ds)
+{
+    const char *dot = strrchr(key, '.');
+    const char *s = dot ? dot + 1 : key;
+    for (int i = 0; i < ds->n; i++)
+        for (int k = 0; k < ds->d[i].opt[0].n; k++) {
+            const char *o = ds->d[i].opt[0].a[k].key;
+            const char *od = strrchr(o, '.');
+            if (strcmp(o, key) && !strcmp(od ? od + 1 : o, s))
+                return key;
+        }
+    return s;
+}
+
+static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
+{
+    dgm__sweep_trial *tr = &s->trials[t];
+    tr->index = t;
+    int total = 0;
+    for (int i = 0; i < ds->n; i++)
+        total += ds->d[i].opt[0].n;
+    tr->assign = calloc((size_t)(total ? total : 1), sizeof *tr->assign);
+    char name[256];
+    int len = snprintf(name, sizeof name, "%0*d", width, t);
+    if (!tr->assign)
+        return oom();
+    /* Mixed radix, the last dimension fastest. */
+    int rest = t, pick[64];
+    for (int i = ds->n - 1; i >= 0; i--) {
+        pick[i] = rest % ds->d[i].n;
+        rest /= ds->d[i].n;
+    }
+    for (int i = 0; i < ds->n; i++) {
+        const option *o = &ds->d[i].opt[pick[i]];
+        for (int k = 0; k < o->n; k++) {
+            dgm__sweep_assign *a = &tr->assign[tr->n_assign];
+            a->key = strdup(o->a[k].key);
+            a->value = dgm_config_clone(o->a[k].value);
+            a->label = strdup(o->a[k].label);
+            tr->n_assign++;
+            if (!a->key || !a->value || !a->label)
+                return oom();
+            char part[128], sk[64], sv[48];
+            sanitize(sk, sizeof sk, short_key(a->key, ds));
+            sanitize(sv, sizeof sv, a->label);
+            snprintf(part, sizeof part, "-%s=%s", sk, sv);
+            if (len + strlen(part) < 200)
+                len += snprintf(name + len, sizeof name - (size_t)len, "%s",
+                                part);
+        }
+    }
+    return (tr->name = strdup(name)) ? 0 : oom();
+}
+
+int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
+{
+    static const char *const keys[] = {"grid", "zip", "random", "seeds",
+                                       "slurm"};
+    *out = NULL;
+    const dgm_config *sw = dgm_cfg_get(root, "sweep");
+    if (!sw || dgm_cfg_kind_of(sw) == DGM_CFG_NULL)
+        return dgm_cfg_error(root, NULL, DGM_EMISSING,
+                             "the experiment has no `sweep:` section");
+    if (dgm_cfg_kind_of(sw) != DGM_CFG_MAP)
+        return dgm_cfg_error(sw, NULL, DGM_ETYPE,
+                             "expected a map {grid, zip, random, seeds, "
+                             "slurm}");
+    for (int i = 0; i < dgm_cfg_len(sw); i++) {
+        const char *k = dgm_cfg_key_at(sw, i);
+        bool known = false;
+        for (int j = 0; j < 5; j++)
+            known |= !strcmp(k, keys[j]);
+        if (!known) {
+            const char *dym = dgm_did_you_mean(k, keys, 5);
+            return dgm_cfg_error(dgm_cfg_at(sw, i), NULL, DGM_EKEY,
+                                 "unknown sweep key '%s'%s%s%s (grid, zip, "
+                                 "random, seeds, slurm)",
+                                 k, dym ? " (did you mean '" : "",
+                                 dym ? dym : "", dym ? "'?)" : "");
+        }
+    }
+    dgm__sweep *s = calloc(1, sizeof *s);
+    dims ds = {0};
+    if (!s)
+        return oom();
+    int rc = 0;
+    const dgm_config *sec;
+    if ((sec = dgm_cfg_get(sw, "grid")) && dgm_cfg_kind_of(sec))
+        rc = expand_grid(&ds, sec);
+    if (rc == 0 && (sec = dgm_cfg_get(sw, "zip")) && dgm_cfg_kind_of(sec))
+        rc = expand_zip(&ds, sec);
+    if (rc == 0 && (sec = dgm_cfg_get(sw, "random")) && dgm_cfg_kind_of(sec))
+        rc = expand_random(&ds, sec);
+    if (rc == 0 && (sec = dgm_cfg_get(sw, "seeds")) && dgm_cfg_kind_of(sec))
+        rc = expand_seeds(&ds, sec);
+    if (rc == 0)
+        rc = read_slurm(&s->slurm, dgm_cfg_get(sw, "slurm"));
+    /* A key swept twice would silently let one section win. */
+    const dgm__sweep_assign *seen[256];
+    int n_seen = 0;
+    for (int i = 0; rc == 0 && i < ds.n; i++)
+        for (int k = 0; rc == 0 && k < ds.d[i].opt[0].n; k++) {
+            const dgm__sweep_assign *a = &ds.d[i].opt[0].a[k];
+            for (int j = 0; j < n_seen; j++)
+                if (!strcmp(seen[j]->key, a->key)) {
+                    rc = dgm_cfg_error(a->value, NULL, DGM_EDUP,
+                                       "key '%s' is swept twice (grid, zip, "
+                                       "random and seeds set different "
+                                       "keys)",
+                                       a->key);
+                    break;
+                }
+            if (n_seen < 256)
+                seen[n_seen++] = a;
+        }
+    double count = 1;
+    for (int i = 0; i < ds.n; i++)
+        count *= ds.d[i].n;
+    if (rc == 0 && count > DGM__SWEEP_MAX_TRIALS)
+        rc = dgm_cfg_error(sw, NULL, DGM_ERANGE,
+                           "%.0f trials; at most %d in one sweep", count,
+                           DGM__SWEEP_MAX_TRIALS);
+    if (rc == 0 && !(s->base = dgm_config_clone(root)))
+        rc = oom();
+    if (rc == 0) {
+        /* The trials' configs carry no sweep: each is one run. */
+        dgm_config *b = s->base;
+        int i = dgm__cfg_index(b, "sweep");
+        if (i >= 0) {
+            dgm_config_free(b->child[i]);
+            memmove(&b->child[i], &b->child[i + 1],
+                    (size_t)(b->n - i - 1) * sizeof *b->child);
+            b->n--;
+            free(b->path);
+            b->path = NULL;
+        }
+        s->n_trials = (int)count;
+        s->trials = calloc((size_t)s->n_trials, sizeof *s->trials);
+        if (!s->trials)
+            rc = oom();
+    }
+    int width = 3;
+    for (int n = s->n_trials - 1; n >= 1000; n /= 10)
+        width++;
+    for (int t = 0; rc == 0 && t < s->n_trials; t++)
+        rc = make_trial(s, &ds, t, width);
+    dims_free(&ds);
+    if (rc < 0) {
+        dgm__sweep_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int dgm__sweep_trial_config(const dgm__sweep *s, int i, dgm_config **out)
+{
+    *out = NULL;
+    if (!s || i < 0 || i >= s->n_trials)
+        return dgm_error(DGM_EINVAL, "sweep: no trial %d", i);
+    dgm_config *c = dgm_config_clone(s->base);
+    if (!c)
+        return oom();
+    const dgm__sweep_trial *t = &s->trials[i];
+    for (int k = 0; k < t->n_assign; k++) {
+        int rc = dgm_config_set(c, t->assign[k].key, t->assign[k].value);
+        if (rc < 0) {
+            dgm_config_free(c);
+            return dgm_error_context("trial %d (%s): ", i, t->name);
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+/* ---- text and JSON of values ----------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool bad;
+} sbuf;
+
+static void put_s(sbuf *b, const char *s, size_t l)
+{
+    if (b->bad)
+        return;
+    if (b->n + l + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 64) + l;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->bad = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, l);
+    b->n += l;
+    b->p[b->n] = '\0';
+}
+
+static void put_c(sbuf *b, const char *s) { put_s(b, s, strlen(s)); }
+
+/* Plain only when the text is made of characters that cannot mean
+ * anything else in flow YAML; otherwise double-quoted (a plain scalar
+ * that needs quotes is a string either way). */
+static void flow_scalar(sbuf *b, const char *t, bool quoted)
+{
+    bool plain = !quoted && t[0] != '\0';
+    for (const char *c = t; plain && *c; c++)
+        plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                (*c >= '0' && *c <= '9') || strchr("._+-/", *c);
+    if (plain && t[0] == '-' && !(t[1] >= '0' && t[1] <= '9') && t[1] != '.')
+        plain = false;
+    if (!quoted && !strcmp(t, "~"))
+        plain = true;
+    if (plain) {
+        put_c(b, t);
+        return;
+    }
+    put_c(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        char e[8];
+        if (*c == '"' || *c == '\\') {
+            e[0] = '\\';
+            e[1] = (char)*c;
+            e[2] = '\0';
+        } else if (*c < 0x20 || *c == 0x7f) {
+            snprintf(e, sizeof e, "\\x%02x", *c);
+        } else {
+            e[0] = (char)*c;
+            e[1] = '\0';
+        }
+        put_c(b, e);
+    }
+    put_c(b, "\"");
+}
+
+static void flow(sbuf *b, const dgm_config *n)
+{
+    switch (dgm_cfg_kind_of(n)) {
+    case DGM_CFG_NULL:
+        put_c(b, "null");
+        break;
+    case DGM_CFG_SCALAR:
+        flow_scalar(b, n->text, n->quoted);
+        break;
+    case DGM_CFG_SEQ:
+        put_c(b, "[");
+        for (int i = 0; i < n->n; i++) {
+            if (i)
+                put_c(b, ", ");
+            flow(b, n->child[i]);
+        }
+        put_c(b, "]");
+        break;
+    case DGM_CFG_MAP:
+        put_c(b, "{");
+        for (int i = 0; i < n->n; i++) {
+            if (i)
+                put_c(b, ", ");
+            flow_scalar(b, n->child[i]->key, false);
+            put_c(b, ": ");
+            flow(b, n->child[i]);
+        }
+        put_c(b, "}");
+        break;
+    }
+}
+
+char *dgm__sweep_override_text(const dgm__sweep_assign *a)
+{
+    sbuf b = {0};
+    put_c(&b, a->key);
+    put_c(&b, "=");
+    flow(&b, a->value);
+    if (b.bad) {
+        free(b.p);
+        oom();
+        return NULL;
+    }
+    return b.p;
+}
+
+json_t *dgm__sweep_cfg_json(const dgm_config *n)
+{
+    long long i;
+    double f;
+    bool bo;
+    json_t *j;
+    switch (dgm_cfg_kind_of(n)) {
+    case DGM_CFG_SCALAR:
+        if (n->quoted)
+            return json_string(n->text);
+        if (dgm__cfg_is_null(n))
+            return json_null();
+        if (dgm__cfg_parse_int(n->text, &i))
+            return json_integer(i);
+        if (dgm__cfg_parse_bool(n->text, &bo))
+            return json_boolean(bo);
+        if (dgm__cfg_parse_float(n->text, &f) && isfinite(f))
+            return json_real(f);
+        return json_string(n->text);
+    case DGM_CFG_SEQ:
+        j = json_array();
+        for (int k = 0; j && k < n->n; k++)
+            json_array_append_new(j, dgm__sweep_cfg_json(n->child[k]));
+        return j;
+    case DGM_CFG_MAP:
+        j = json_object();
+        for (int k = 0; j && k < n->n; k++)
+            json_object_set_new(j, n->child[k]->key,
+                                dgm__sweep_cfg_json(n->child[k]));
+        return j;
+    default:
+        return json_null();
+    }
+}
+
+/* ---- manifest -------------------------------------------------------- */
+
+const char *dgm__sweep_now(char *buf, size_t n)
+{
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return buf;
+}
+
+json_t *dgm__sweep_manifest_new(const dgm__sweep *s, const char *name,
+                                const char *experiment, const char *launcher)
+{
+    char now[40];
+    json_t *m = json_object(), *trials = json_array();
+    if (!m || !trials) {
+        json_decref(m);
+        json_decref(trials);
+        return NULL;
+    }
+    json_object_set_new(m, "format", json_integer(1));
+    json_object_set_new(m, "name", json_string(name ? name : ""));
+    json_object_set_new(m, "experiment",
+                        json_string(experiment ? experiment : ""));
+    json_object_set_new(m, "launcher", json_string(launcher));
+    json_object_set_new(m, "created", json_string(dgm__sweep_now(now, 40)));
+    int64_t base_seed = 0;
+    const dgm_config *bs = dgm_cfg_get(s->base, "seed");
+    if (bs && dgm_cfg_to_int(bs, &base_seed) < 0)
+        base_seed = 0;
+    for (int i = 0; i < s->n_trials; i++) {
+        const dgm__sweep_trial *t = &s->trials[i];
+        json_t *o = json_object(), *ov = json_array(), *p = json_object();
+        int64_t seed = base_seed;
+        char rd[300];
+        for (int k = 0; k < t->n_assign; k++) {
+            char *txt = dgm__sweep_override_text(&t->assign[k]);
+            json_array_append_new(ov, json_string(txt ? txt : ""));
+            free(txt);
+            json_object_set_new(p, t->assign[k].key,
+                                dgm__sweep_cfg_json(t->assign[k].value));
+            if (!strcmp(t->assign[k].key, "seed") &&
+                dgm_cfg_to_int(t->assign[k].value, &seed) < 0)
+                seed = base_seed;
+        }
+        snprintf(rd, sizeof rd, "trials/%s", t->name);
+        json_object_set_new(o, "index", json_integer(i));
+        json_object_set_new(o, "name", json_string(t->name));
+        json_object_set_new(o, "overrides", ov);
+        json_object_set_new(o, "params", p);
+        json_object_set_new(o, "seed", json_integer(seed));
+        json_object_set_new(o, "run_dir", json_string(rd));
+        json_object_set_new(o, "status", json_string("pending"));
+        json_object_set_new(o, "exit_code", json_null());
+        json_object_set_new(o, "signal", json_null());
+        json_object_set_new(o, "message", json_null());
+        json_object_set_new(o, "started", json_null());
+        json_object_set_new(o, "ended", json_null());
+        json_array_append_new(trials, o);
+    }
+    json_object_set_new(m, "trials", trials);
+    dgm_error_clear();
+    return m;
+}
+
+int dgm__sweep_manifest_write(const char *dir, const json_t *m)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* No fsync: readers need a whole file (rename gives that), and it
+     * is rewritten on every change of a trial. */
+    if (json_dump_file(m, tmp, JSON_INDENT(1)) < 0 || rename(tmp, path) < 0) {
+        int err = errno;
+        unlink(tmp);
+        return dgm_error(DGM_EIO, "%s: cannot write: %s", path,
+                         strerror(err));
+    }
+    return 0;
+}
+
+int dgm__sweep_manifest_load(const char *dir, json_t **out)
+{
+    char path[4096];
+    json_error_t err;
+    *out = NULL;
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    json_t *m = json_load_file(path, 0, &err);
+    if (!m)
+        return dgm_error(access(path, F_OK) == 0 ? DGM_EFORMAT
+                                                 : DGM_ENOTFOUND,
+                         "%s: %s (line %d)", path, err.text, err.line);
+    json_t *t = json_object_get(m, "trials");
+    if (json_integer_value(json_object_get(m, "format")) != 1 ||
+        !json_is_array(t)) {
+        json_decref(m);
+        return dgm_error(DGM_EFORMAT,
+                         "%s: not a format-1 sweep manifest (no \"format\": "
+                         "1 or no \"trials\" list)",
+                         path);
+    }
+    for (size_t i = 0; i < json_array_size(t); i++) {
+        json_t *o = json_array_get(t, i);
+        if (!json_is_string(json_object_get(o, "name")) ||
+            !json_is_string(json_object_get(o, "run_dir")) ||
+            !json_is_string(json_object_get(o, "status"))) {
+            json_decref(m);
+            return dgm_error(DGM_EFORMAT,
+                             "%s: trial %zu lacks name, run_dir or status",
+                             path, i);
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+json_t *dgm__sweep_manifest_trial(json_t *m, int i)
+{
+    return json_array_get(json_object_get(m, "trials"), (size_t)i);
+}
+
+const char *dgm__sweep_outcome(const char *run_dir, int exit_code)
+{
+    char path[4096];
+    json_error_t err;
+    snprintf(path, sizeof path, "%s/summary.json", run_dir);
+    json_t *s = json_load_file(path, 0, &err);
+    const char *st = s ? json_string_value(json_object_get(s, "status")) : NULL;
+    const char *out = "failed";
+    if (st && !strcmp(st, "diverged"))
+        out = "diverged";
+    else if (st && !strcmp(st, "completed") && exit_code == 0)
+        out = "done";
+    json_decref(s);
+    return out;
+}

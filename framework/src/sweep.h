@@ -1,0 +1,106 @@
+/* sweep.h - a sweep: the experiment's `sweep:` section expanded into
+ * trials (config assignments), the trials' configs, and the sweep
+ * directory's manifest.json (never installed).
+ *
+ * Exported (DGM_API) only for the dgm CLI and the tests; not public ABI.
+ *
+ *     dgm__sweep *s;
+ *     if (dgm__sweep_expand(&s, root) < 0) ...      // root: the experiment
+ *     for (int i = 0; i < s->n_trials; i++) {
+ *         dgm_config *c;
+ *         dgm__sweep_trial_config(s, i, &c);        // c: caller frees
+ *         ...
+ *     }
+ *     dgm__sweep_free(s);
+ */
+#ifndef DGM_SWEEP_H
+#define DGM_SWEEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dgm/config.h"
+#include "dgm/export.h"
+
+/* At most this many trials in one sweep. */
+#define DGM__SWEEP_MAX_TRIALS 100000
+
+/* One assignment of a trial: the config path and the value put there. */
+typedef struct dgm__sweep_assign {
+    char *key;          /* "model.latent", "model.encoder.hidden[0]" */
+    dgm_config *value;  /* owned; keeps the sweep file's positions */
+    char *label;        /* short text for the trial's name ("20", "mlp") */
+} dgm__sweep_assign;
+
+typedef struct dgm__sweep_trial {
+    int index;
+    char *name;   /* "003-latent=20-seed=1": unique, safe as a folder */
+    int n_assign;
+    dgm__sweep_assign *assign; /* grid, zip, random, then seed */
+} dgm__sweep_trial;
+
+/* The `sweep.slurm:` options (strings NULL when not given). */
+typedef struct dgm__sweep_slurm {
+    char *partition;
+    char *time;
+    int64_t cpus_per_task; /* default 1 */
+    int64_t max_parallel;  /* 0: no limit */
+    int n_extra;
+    char **extra_args;     /* more sbatch arguments, as given */
+} dgm__sweep_slurm;
+
+typedef struct dgm__sweep {
+    dgm_config *base; /* the experiment without its sweep section; owned */
+    int n_trials;
+    dgm__sweep_trial *trials;
+    dgm__sweep_slurm slurm;
+} dgm__sweep;
+
+/* Expand root's `sweep:` section (grid x zip x random draws x seeds, in
+ * that nesting, grid's first key slowest). root is not changed. Errors
+ * name the sweep key ("exp.yaml:12:5: sweep.zip: ..."). Ownership:
+ * *out -> dgm__sweep_free. */
+DGM_API int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root);
+DGM_API void dgm__sweep_free(dgm__sweep *s);
+
+/* Trial i's experiment: base with the trial's assignments set (values
+ * deep-copied as trees, so whole plugin maps swap cleanly). Ownership:
+ * *out -> dgm_config_free. */
+DGM_API int dgm__sweep_trial_config(const dgm__sweep *s, int i,
+                                    dgm_config **out);
+
+/* "model.latent=20": the assignment as a command-line override that
+ * reads back to the same value (flow-style YAML). malloc'ed; NULL on
+ * ENOMEM. */
+DGM_API char *dgm__sweep_override_text(const dgm__sweep_assign *a);
+
+/* A config value as JSON: ints, floats, bools and null by YAML's core
+ * schema, quoted scalars as strings, lists and maps. New reference. */
+DGM_API json_t *dgm__sweep_cfg_json(const dgm_config *n);
+
+/* ---- the manifest ---------------------------------------------------- */
+
+/* A new manifest (format 1, every trial "pending"). New reference. */
+DGM_API json_t *dgm__sweep_manifest_new(const dgm__sweep *s,
+                                        const char *name,
+                                        const char *experiment,
+                                        const char *launcher);
+/* <dir>/manifest.json written atomically (tmp + rename). */
+DGM_API int dgm__sweep_manifest_write(const char *dir, const json_t *m);
+/* Read <dir>/manifest.json and check its shape. New reference. */
+DGM_API int dgm__sweep_manifest_load(const char *dir, json_t **out);
+/* Trial i's object in the manifest (borrowed), or NULL. */
+DGM_API json_t *dgm__sweep_manifest_trial(json_t *m, int i);
+
+/* The status of a trial whose process ended: "done" when the process
+ * exited 0 and the run's summary.json says completed, "diverged" when
+ * the summary says diverged, else "failed". exit_code as a shell gives
+ * it (128 + signal for a signal). */
+DGM_API const char *dgm__sweep_outcome(const char *run_dir, int exit_code);
+
+/* The current UTC time as ISO 8601 ("2026-11-28T19:56:19Z") in buf. */
+DGM_API const char *dgm__sweep_now(char *buf, size_t n);
+
+#endif

@@ -1,0 +1,57 @@
+/* crash_loss.c - test loss `crash_after`: the mean of its input until the
+ * N-th call, then raise(SIGSEGV); lets tests check that a crashing plugin
+ * fails one sweep trial and not the sweep. */
+#include <signal.h>
+#include <stdlib.h>
+
+#include "dgm/dgm.h"
+
+static const dgm_param_spec params[] = {
+    {"after", DGM_P_INT, "1", 0, 1e9, NULL, "calls before the crash"},
+    DGM_PARAM_END,
+};
+
+typedef struct state {
+    int64_t after, calls;
+} state;
+
+static int create(void **self, const dgm_config *cfg)
+{
+    state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dgm_error(DGM_ENOMEM, "crash_after: out of memory");
+    s->after = dgm_cfg_int(cfg, "after");
+    *self = s;
+    return 0;
+}
+
+static dgm_var *apply(void *self, dgm_graph *g, dgm_var *const *in, int n)
+{
+    state *s = self;
+    (void)n;
+    if (s->calls++ >= s->after)
+        raise(SIGSEGV);
+    return dgm_affine(g, dgm_mean_all(g, in[0]), 0.0f, 0.0f);
+}
+
+static const dgm_loss_iface iface = {.create = create,
+                                     .min_inputs = 1,
+                                     .max_inputs = 1,
+                                     .inputs_help = "any",
+                                     .apply = apply,
+                                     .destroy = free};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_LOSS,
+    .name = "crash_after",
+    .version = "1.0",
+    .summary = "test: SIGSEGV after N calls",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}
