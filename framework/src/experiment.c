@@ -7,6 +7,7 @@
 
 #include "dgm/error.h"
 #include "host_internal.h"
+#include "transfer.h"
 
 static const dgm_param_spec experiment_schema[] = {
     {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
@@ -31,6 +32,41 @@ static const dgm_param_spec experiment_schema[] = {
      "metrics of the final evaluation"},
     {"sweep", DGM_P_ANY, "null", DGM_NO_RANGE, NULL,
      "sweep definition (dgm sweep); ignored by dgm run"},
+    {"init", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
+     "parameters loaded before training from safetensors files or runs"},
+    {"freeze", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
+     "globs of parameters that get no gradient and no update"},
+    {"freeze_bn_stats", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "also keep the batch-norm running statistics of frozen layers fixed"},
+    {"param_groups", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
+     "per-pattern lr_mult, weight_decay or optimizer (first match wins)"},
+    {"heads", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
+     "auxiliary heads: blocks on named tensors of the model"},
+    DGM_PARAM_END,
+};
+
+static const dgm_param_spec group_schema[] = {
+    {"params", DGM_P_ANY, NULL, DGM_NO_RANGE, NULL,
+     "globs (a string of space-separated globs or a list)"},
+    {"lr_mult", DGM_P_FLOAT, "1.0", 0, 1e300, NULL,
+     "multiplies the scheduled learning rate"},
+    {"weight_decay", DGM_P_FLOAT, "null", 0, 1e300, NULL,
+     "the optimizer's weight_decay for this group"},
+    {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
+     "an optimizer of the group's own (default: the phase's)"},
+    DGM_PARAM_END,
+};
+
+static const dgm_param_spec head_schema[] = {
+    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
+     "the output's name, for objective terms"},
+    {"input", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
+     "a named tensor of the model (e.g. mu)"},
+    {"block", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "block", "the head"},
+    {"out", DGM_P_INT_LIST, "[]", 1, 1e9, NULL,
+     "per-example output shape, e.g. [10] classes ([]: the block's choice)"},
+    {"detach", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "no gradient from the head into the model"},
     DGM_PARAM_END,
 };
 
@@ -320,6 +356,64 @@ static int resolve_phases(dgm_experiment *e)
     return 0;
 }
 
+/* `init:`, `freeze:`, `param_groups:` and `heads:`. */
+static int resolve_transfer(dgm_experiment *e)
+{
+    dgm_config *root = e->root;
+    int rc;
+    if ((rc = dgm__init_validate(dgm_cfg_get_mut(root, "init"))) < 0 ||
+        (rc = dgm__freeze_validate(dgm_cfg_get_mut(root, "freeze"))) < 0)
+        return rc;
+    dgm_config *groups = dgm_cfg_get_mut(root, "param_groups");
+    if (dgm_cfg_kind_of(groups) != DGM_CFG_SEQ &&
+        dgm_cfg_kind_of(groups) != DGM_CFG_NULL)
+        return dgm_cfg_error(groups, NULL, DGM_ETYPE,
+                             "`param_groups:` is a list of {params, "
+                             "lr_mult, weight_decay, optimizer}");
+    for (int i = 0; i < dgm_cfg_len(groups); i++) {
+        dgm_config *gn = (dgm_config *)dgm_cfg_at(groups, i);
+        if (dgm_cfg_kind_of(gn) != DGM_CFG_MAP)
+            return dgm_cfg_error(gn, NULL, DGM_ETYPE,
+                                 "a parameter group is a map with `params:`");
+        if ((rc = dgm_config_validate(gn, group_schema, "param_groups",
+                                      NULL)) < 0)
+            return rc;
+        const dgm_config *ps = dgm_cfg_get(gn, "params");
+        if (dgm_cfg_kind_of(ps) != DGM_CFG_SCALAR &&
+            dgm_cfg_kind_of(ps) != DGM_CFG_SEQ)
+            return dgm_cfg_error(gn, "params", DGM_ETYPE,
+                                 "a glob or a list of globs");
+        dgm_config *opt = dgm_cfg_get_mut(gn, "optimizer");
+        if (opt && dgm_cfg_kind_of(opt) != DGM_CFG_NULL &&
+            (rc = validate_plugin(e->reg, opt, DGM_KIND_OPTIMIZER,
+                                  dgm__optimizer_host_keys)) < 0)
+            return rc;
+    }
+    dgm_config *heads = dgm_cfg_get_mut(root, "heads");
+    if (dgm_cfg_kind_of(heads) != DGM_CFG_SEQ &&
+        dgm_cfg_kind_of(heads) != DGM_CFG_NULL)
+        return dgm_cfg_error(heads, NULL, DGM_ETYPE,
+                             "`heads:` is a list of {name, input, block, "
+                             "detach}");
+    for (int i = 0; i < dgm_cfg_len(heads); i++) {
+        dgm_config *hn = (dgm_config *)dgm_cfg_at(heads, i);
+        if (dgm_cfg_kind_of(hn) != DGM_CFG_MAP)
+            return dgm_cfg_error(hn, NULL, DGM_ETYPE,
+                                 "a head is a map {name, input, block}");
+        if ((rc = dgm_config_validate(hn, head_schema, "heads", NULL)) < 0 ||
+            (rc = validate_plugin(e->reg, dgm_cfg_get_mut(hn, "block"),
+                                  DGM_KIND_BLOCK, NULL)) < 0)
+            return rc;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(dgm_cfg_str(hn, "name"),
+                        dgm_cfg_str(dgm_cfg_at(heads, j), "name")))
+                return dgm_cfg_error(hn, "name", DGM_EDUP,
+                                     "two heads are named '%s'",
+                                     dgm_cfg_str(hn, "name"));
+    }
+    return 0;
+}
+
 static int add_plugin_paths(dgm_experiment *e, const char *exp_path)
 {
     const dgm_config *pp = dgm_cfg_get(e->root, "plugin_path");
@@ -373,7 +467,7 @@ static int resolve(dgm_experiment *e, const char *exp_path)
                               DGM_KIND_OPTIMIZER,
                               dgm__optimizer_host_keys)) < 0)
         return rc;
-    if ((rc = resolve_phases(e)) < 0)
+    if ((rc = resolve_phases(e)) < 0 || (rc = resolve_transfer(e)) < 0)
         return rc;
     e->name = dgm_cfg_str(root, "name");
     e->seed = (uint64_t)dgm_cfg_int(root, "seed");

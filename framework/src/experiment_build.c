@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "dgm/error.h"
+#include "eval_internal.h"
 #include "host_internal.h"
+#include "transfer.h"
 
 static int create_inst(dgm_experiment *e, dgm__inst *in, const dgm_config *cfg,
                        dgm_kind kind, const char *key)
@@ -70,6 +72,184 @@ static bool matches_any(const char *globs, const char *name)
     return false;
 }
 
+static dgm_config *scalar_node(const char *text)
+{
+    dgm_config *c = NULL;
+    return dgm_config_parse(&c, text, "<param_groups>") < 0 ? NULL : c;
+}
+
+/* Split the phase's parameters among `param_groups:` (the first group a
+ * parameter matches takes it) and give each non-empty group its own
+ * optimizer instance. */
+static int build_groups(dgm_experiment *e, dgm__phase *ph,
+                        const dgm_config *phase_opt)
+{
+    const dgm_config *groups = dgm_cfg_get(e->root, "param_groups");
+    int ng = dgm_cfg_kind_of(groups) == DGM_CFG_SEQ ? dgm_cfg_len(groups) : 0;
+    ph->rest = calloc((size_t)(ph->n_params ? ph->n_params : 1),
+                      sizeof *ph->rest);
+    if (!ph->rest)
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    int *which = calloc((size_t)(ph->n_params ? ph->n_params : 1),
+                        sizeof *which);
+    if (!which)
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    for (int k = 0; k < ph->n_params; k++) {
+        which[k] = -1;
+        for (int g = 0; g < ng && which[k] < 0; g++)
+            if (dgm__globs_match(dgm_cfg_get(dgm_cfg_at(groups, g), "params"),
+                                 ph->params[k]->name))
+                which[k] = g;
+        if (which[k] < 0)
+            ph->rest[ph->n_rest++] = ph->params[k];
+    }
+    int rc = 0;
+    if (ng && !(ph->groups = calloc((size_t)ng, sizeof *ph->groups)))
+        rc = dgm_error(DGM_ENOMEM, "out of memory");
+    for (int g = 0; g < ng && rc == 0; g++) {
+        int n = 0;
+        for (int k = 0; k < ph->n_params; k++)
+            n += which[k] == g;
+        if (n == 0)
+            continue;
+        const dgm_config *gc = dgm_cfg_at(groups, g);
+        dgm__group *gr = &ph->groups[ph->n_groups++];
+        gr->index = g;
+        gr->lr_mult = dgm_cfg_float(gc, "lr_mult");
+        const dgm_config *own = dgm_cfg_child(gc, "optimizer");
+        gr->opt_cfg = dgm_config_clone(own ? own : phase_opt);
+        gr->params = calloc((size_t)n, sizeof *gr->params);
+        if (!gr->opt_cfg || !gr->params) {
+            rc = dgm_error(DGM_ENOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < ph->n_params; k++)
+            if (which[k] == g)
+                gr->params[gr->n_params++] = ph->params[k];
+        const dgm_config *wd = dgm_cfg_get(gc, "weight_decay");
+        if (wd && dgm_cfg_kind_of(wd) == DGM_CFG_SCALAR) {
+            if (!dgm_cfg_has(gr->opt_cfg, "weight_decay")) {
+                rc = dgm_cfg_error(gc, "weight_decay", DGM_EKEY,
+                                   "optimizer '%s' has no weight_decay",
+                                   dgm_cfg_str(gr->opt_cfg, "plugin"));
+                break;
+            }
+            dgm_config *v = scalar_node(dgm_cfg_text(wd));
+            rc = v ? dgm_config_set(gr->opt_cfg, "weight_decay", v)
+                   : dgm_last_code();
+            dgm_config_free(v);
+            if (rc < 0)
+                break;
+        }
+        gr->base_lr = dgm_cfg_float(gr->opt_cfg, "lr");
+        rc = create_inst(e, &gr->opt, gr->opt_cfg, DGM_KIND_OPTIMIZER,
+                         "plugin");
+    }
+    free(which);
+    return rc;
+}
+
+/* Build the `heads:` blocks under "heads.<name>". The input's
+ * per-example shape is read from one eval-mode forward of the model on
+ * two training examples (with a throwaway RNG, so the run's streams are
+ * untouched), in the first phase that produces it. */
+static int build_heads(dgm_experiment *e)
+{
+    const dgm_config *hs = dgm_cfg_get(e->root, "heads");
+    int nh = dgm_cfg_kind_of(hs) == DGM_CFG_SEQ ? dgm_cfg_len(hs) : 0;
+    if (nh == 0)
+        return 0;
+    if (!(e->heads = calloc((size_t)nh, sizeof *e->heads)))
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    dgm_eval *ev;
+    int rc = dgm__eval_new(&ev, e, e->seed ^ 0x4ead5ULL);
+    if (rc < 0)
+        return rc;
+    const dgm_model_iface *mi = e->model.desc->iface;
+    int64_t n = e->info.size[DGM_SPLIT_TRAIN] < 2 ? 1 : 2;
+    for (int h = 0; h < nh && rc == 0; h++) {
+        dgm__head *hd = &e->heads[h];
+        const dgm_config *hc = dgm_cfg_at(hs, h);
+        hd->cfg = hc;
+        hd->name = dgm_cfg_str(hc, "name");
+        hd->input = dgm_cfg_str(hc, "input");
+        hd->detach = dgm_cfg_bool(hc, "detach");
+        dgm_var *in = NULL;
+        for (int p = 0; p < mi->n_phases && !in && rc == 0; p++) {
+            dgm_step *s;
+            dgm_vars *io;
+            if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TRAIN, 0, n, &s, &io)) <
+                0)
+                break;
+            if ((rc = mi->forward(e->model.self, s, p, io)) < 0) {
+                rc = dgm_error_context("heads: model '%s' forward, phase "
+                                       "%d: ",
+                                       e->model.desc->name, p);
+                break;
+            }
+            in = dgm_vars_get(io, hd->input);
+        }
+        if (rc < 0)
+            break;
+        if (!in) {
+            rc = dgm_cfg_error(hc, "input", DGM_ENOTFOUND,
+                               "head '%s': model '%s' has no output '%s' "
+                               "in any phase",
+                               hd->name, e->model.desc->name, hd->input);
+            break;
+        }
+        const dgm_tensor *v = dgm_value(in);
+        if (v->ndim < 1 || v->shape[0] != n) {
+            rc = dgm_cfg_error(hc, "input", DGM_ESHAPE,
+                               "head '%s': '%s' is not per example",
+                               hd->name, hd->input);
+            break;
+        }
+        dgm_shape ins = {.ndim = v->ndim - 1}, outs = {0};
+        outs.ndim = dgm_cfg_int_list(hc, "out", outs.dim, DGM_MAX_DIMS);
+        for (int d = 1; d < v->ndim; d++)
+            ins.dim[d - 1] = v->shape[d];
+        char scope[160];
+        snprintf(scope, sizeof scope, "heads.%s", hd->name);
+        rc = dgm_block_create(&e->build, dgm_cfg_child(hc, "block"), scope,
+                              &ins, &outs, &hd->blk);
+        if (rc < 0)
+            rc = dgm_error_context("head '%s': ", hd->name);
+        else
+            e->n_heads++;
+    }
+    dgm__eval_free(ev);
+    return rc;
+}
+
+int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
+                       dgm_vars *io)
+{
+    dgm__phase *ph = &e->phases[phase];
+    for (int h = 0; h < e->n_heads; h++) {
+        dgm__head *hd = &e->heads[h];
+        bool needed = false;
+        for (int t = 0; t < ph->n_terms && !needed; t++) {
+            for (int j = 0; j < ph->terms[t].n_inputs; j++)
+                needed |= !strcmp(ph->terms[t].inputs[j], hd->name);
+            needed |= ph->terms[t].mask && !strcmp(ph->terms[t].mask,
+                                                   hd->name);
+        }
+        dgm_var *in = dgm_vars_get(io, hd->input);
+        if (!needed || !in || dgm_vars_get(io, hd->name))
+            continue;
+        if (hd->detach)
+            in = dgm_detach(g, in);
+        dgm_var *out = dgm_block_forward(hd->blk, g, in);
+        if (!out)
+            return dgm_error_context("head '%s': ", hd->name);
+        int rc = dgm_vars_set(io, hd->name, out);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
 {
     dgm__phase *ph = &e->phases[i];
@@ -114,11 +294,27 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
         return dgm_error(DGM_ENOMEM, "out of memory");
     for (int k = 0; k < np; k++) {
         dgm_param *p = dgm_params_at(e->params, k);
-        if (p->role == DGM_ROLE_WEIGHT && matches_any(pd->params, p->name))
+        if (p->role != DGM_ROLE_WEIGHT || p->frozen)
+            continue;
+        /* A head's weights belong to the phases whose objective reads
+         * the head's output, whatever the model's globs say. */
+        bool in = strncmp(p->name, "heads.", 6) != 0
+                      ? matches_any(pd->params, p->name)
+                      : false;
+        for (int h = 0; h < e->n_heads && !in; h++) {
+            size_t ln = strlen(e->heads[h].name);
+            if (strncmp(p->name + 6, e->heads[h].name, ln) != 0 ||
+                p->name[6 + ln] != '.')
+                continue;
+            for (int t = 0; t < ph->n_terms && !in; t++)
+                for (int j = 0; j < ph->terms[t].n_inputs && !in; j++)
+                    in = !strcmp(ph->terms[t].inputs[j], e->heads[h].name);
+        }
+        if (in)
             ph->params[ph->n_params++] = p;
     }
     /* Schedules are in optimizer updates; total known by the trainer. */
-    return 0;
+    return build_groups(e, ph, opt);
 }
 
 int dgm__experiment_build(dgm_experiment *e)
@@ -179,6 +375,10 @@ int dgm__experiment_build(dgm_experiment *e)
                           DGM_KIND_MODEL, "plugin")) < 0)
         return rc;
 
+    if ((rc = build_heads(e)) < 0 ||
+        (rc = dgm__freeze_apply(e->params, dgm_cfg_get(root, "freeze"),
+                                dgm_cfg_bool(root, "freeze_bn_stats"))) < 0)
+        return rc;
     const dgm_model_iface *mi = e->model.desc->iface;
     e->n_phases = mi->n_phases;
     e->phases = calloc((size_t)e->n_phases, sizeof *e->phases);
@@ -222,8 +422,16 @@ void dgm_experiment_free(dgm_experiment *e)
         free(ph->terms);
         dgm__inst_destroy(&ph->opt);
         free(ph->params);
+        for (int g = 0; g < ph->n_groups; g++) {
+            dgm__inst_destroy(&ph->groups[g].opt);
+            dgm_config_free(ph->groups[g].opt_cfg);
+            free(ph->groups[g].params);
+        }
+        free(ph->groups);
+        free(ph->rest);
     }
     free(e->phases);
+    free(e->heads);
     dgm__inst_destroy(&e->model);
     dgm__build_destroy_blocks(&e->build);
     dgm_params_free(e->params);
@@ -252,6 +460,9 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
     dgm__phase *ph = &e->phases[phase];
     dgm_var *sum = NULL;
     *total = NULL;
+    int hrc = dgm__heads_forward(e, phase, g, io);
+    if (hrc < 0)
+        return hrc;
     for (int t = 0; t < ph->n_terms; t++) {
         dgm__term *tm = &ph->terms[t];
         dgm_var *ins[8];

@@ -58,6 +58,28 @@ typedef struct dgm__term {
     double weight;
 } dgm__term;
 
+/* A `param_groups:` entry inside a phase: the phase's parameters that
+ * matched it first, with their own optimizer instance (the group's
+ * `optimizer:`, or the phase's with the group's weight_decay) and a
+ * learning-rate multiplier applied on top of the phase's schedule. */
+typedef struct dgm__group {
+    int index;           /* in `param_groups:` */
+    dgm__inst opt;
+    dgm_config *opt_cfg; /* owned: the optimizer map the group uses */
+    double base_lr, lr_mult;
+    dgm_param **params;
+    int n_params;
+} dgm__group;
+
+/* An auxiliary head: a block on a named tensor of the model, its output
+ * added to io under `name` when an objective needs it. */
+typedef struct dgm__head {
+    const char *name, *input;
+    bool detach;
+    const dgm_config *cfg; /* the head's map in `heads:` */
+    dgm_block *blk;
+} dgm__head;
+
 typedef struct dgm__phase {
     const char *name;
     int repeat;
@@ -69,6 +91,12 @@ typedef struct dgm__phase {
     dgm_param **params;  /* trainable weights of this phase */
     int n_params;
     int64_t updates;     /* optimizer steps taken */
+    /* params matched by `param_groups:` (each stepped by the group's
+     * optimizer); the others are ph->rest, stepped by ph->opt. */
+    dgm__group *groups;
+    int n_groups;
+    dgm_param **rest;
+    int n_rest;
 } dgm__phase;
 
 struct dgm_experiment {
@@ -90,6 +118,8 @@ struct dgm_experiment {
     dgm_params *params;
     dgm__phase *phases;
     int n_phases;
+    dgm__head *heads;
+    int n_heads;
     dgm__inst *metrics;
     int n_metrics;
     int64_t batch_size;
@@ -98,6 +128,10 @@ struct dgm_experiment {
 };
 
 int dgm__experiment_build(dgm_experiment *e);
+/* Add the outputs of the heads phase `phase`'s objective reads to io (a
+ * no-op for heads already there or whose input is missing). */
+int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
+                       dgm_vars *io);
 /* (Re)read the dataset's save_state into e->data_state (none if the
  * dataset has no state). */
 int dgm__data_state_export(dgm_experiment *e);

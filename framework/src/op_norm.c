@@ -213,7 +213,9 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     float *mean = dgm_tensor_f32(mean_t), *invstd = dgm_tensor_f32(invstd_t);
     if (batch_stats) {
         bn_stats(dgm_tensor_f32(x), n, c, s, mean, invstd);
-        if (dgm_graph_training(g) && have_running) {
+        /* a frozen statistic (freeze_bn_stats) keeps its value */
+        if (dgm_graph_training(g) && have_running && !running_mean->frozen &&
+            !running_var->frozen) {
             float *rm = dgm_tensor_f32(running_mean->value);
             float *rv = dgm_tensor_f32(running_var->value);
             const double unbias = (double)(n * s) / (double)(n * s - 1);

@@ -14,6 +14,7 @@
 #include "dgm/io.h"
 #include "eval_internal.h"
 #include "rundir.h"
+#include "transfer.h"
 
 typedef struct trainer {
     dgm_experiment *e;
@@ -97,6 +98,9 @@ static void mask_to_phase(dgm_experiment *e, int p, bool *saved, bool on)
         return;
     for (int k = 0; k < np; k++) {
         dgm_param *q = dgm_params_at(e->params, k);
+        /* buffers keep their own flag (freeze_bn_stats) */
+        if (q->role != DGM_ROLE_WEIGHT)
+            continue;
         if (on) {
             saved[k] = q->frozen;
             q->frozen = true;
@@ -178,10 +182,24 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
         const dgm_optimizer_iface *oi = ph->opt.desc->iface;
-        rc = oi->step(ph->opt.self, ph->params, ph->n_params, lr,
+        rc = oi->step(ph->opt.self, ph->rest, ph->n_rest, lr,
                       ph->updates + 1);
         if (rc < 0)
             return dgm_error_context("optimizer '%s': ", ph->opt.desc->name);
+        /* param_groups: the phase's schedule, on the group's base rate,
+         * times the group's multiplier. */
+        for (int k = 0; k < ph->n_groups; k++) {
+            dgm__group *gr = &ph->groups[k];
+            double glr = dgm__schedule_lr(&ph->sched, gr->base_lr,
+                                          ph->updates) *
+                         gr->lr_mult;
+            const dgm_optimizer_iface *gi = gr->opt.desc->iface;
+            if (gi->step(gr->opt.self, gr->params, gr->n_params, glr,
+                         ph->updates + 1) < 0)
+                return dgm_error_context("optimizer '%s' of param_groups[%d]"
+                                         ": ",
+                                         gr->opt.desc->name, gr->index);
+        }
         ph->updates++;
         if (mi->after_update && mi->after_update(e->model.self, &s, p) < 0)
             return dgm_error_context("model '%s', after the '%s' update: ",
@@ -269,6 +287,24 @@ static int evaluate(trainer *t, json_t **figures)
     }
     dgm__eval_free(ev);
     return rc;
+}
+
+/* runs/<name>/latest -> the newest run's folder, so an experiment can
+ * name a run it builds on (`init: [{path: runs/NAME/latest}]`). Best
+ * effort: a file system without symlinks only loses the convenience. */
+static void link_latest(const dgm__rundir *rd)
+{
+    char parent[2048], link[2100], tmp[2200];
+    snprintf(parent, sizeof parent, "%s", rd->path);
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    snprintf(link, sizeof link, "%s/latest", parent);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid());
+    unlink(tmp);
+    if (symlink(slash + 1, tmp) == 0 && rename(tmp, link) != 0)
+        unlink(tmp);
 }
 
 static int checkpoint(trainer *t)
@@ -466,6 +502,20 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
     } else {
         if ((rc = dgm__rundir_write_config(&t.rd, e->root)) < 0)
             goto out;
+        if (!o->run_dir)
+            link_latest(&t.rd);
+        char *report = NULL;
+        if ((rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
+                                  &report)) < 0)
+            goto out;
+        if (report) {
+            /* one log line per report line */
+            char *save = NULL;
+            for (char *ln = strtok_r(report, "\n", &save); ln;
+                 ln = strtok_r(NULL, "\n", &save))
+                dgm__rundir_log(&t.rd, "%s", ln);
+            free(report);
+        }
         int64_t trainable, frozen;
         dgm_params_counts(e->params, &trainable, &frozen);
         dgm__rundir_log(&t.rd,
