@@ -115,6 +115,11 @@ dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p, dgm_var *x)
 
 const char *dgm_build_scope(const dgm_build *b) { return b->scope; }
 
+const dgm_params *dgm_build_params(const dgm_build *b)
+{
+    return b->params;
+}
+
 int dgm_block_create(dgm_build *b, const dgm_config *cfg, const char *scope,
                      const dgm_shape *in, dgm_shape *out, dgm_block **blk)
 {

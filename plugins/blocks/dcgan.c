@@ -1,0 +1,312 @@
+/* dcgan.c - blocks `dcgan_generator` and `dcgan_discriminator`: the DCGAN
+ * pair (Radford et al. 2016) for small images, 4x4 stride-2 (transposed)
+ * convolutions with batch norm; the number of stages follows the image
+ * size (28x28: 7x7 base and 2 stages, 32x32: 4x4 base and 3 stages). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+#define DC_MAX_STAGES 6
+
+static const dgm_param_spec gen_params[] = {
+    {"width", DGM_P_INT, "64", 1, 1 << 14, NULL,
+     "channels of the last hidden feature map; each earlier stage has twice "
+     "as many (28x28: 128@7x7 then 64@14x14)"},
+    {"channels", DGM_P_INT_LIST, "[]", 1, 1 << 16, NULL,
+     "explicit channels per stage, base map first ([] derives them from "
+     "width); one entry per stage"},
+    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "batch norm + ReLU after the linear map and each hidden transposed "
+     "conv (those layers have no bias)"},
+    {"output", DGM_P_CHOICE, "tanh", DGM_NO_RANGE, "tanh|sigmoid|none",
+     "activation of the image (tanh for data scaled to [-1, 1])"},
+    {"init", DGM_P_CHOICE, "normal", DGM_NO_RANGE, "normal|default",
+     "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
+     "N(1, 0.02); default: PyTorch's layer defaults"},
+    DGM_PARAM_END,
+};
+
+static const dgm_param_spec disc_params[] = {
+    {"width", DGM_P_INT, "64", 1, 1 << 14, NULL,
+     "channels of the first conv; each later stage has twice as many "
+     "(28x28: 64@14x14 then 128@7x7)"},
+    {"channels", DGM_P_INT_LIST, "[]", 1, 1 << 16, NULL,
+     "explicit channels per stage, first conv first ([] derives them from "
+     "width)"},
+    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "batch norm on every conv but the first (those convs have no bias)"},
+    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of LeakyReLU"},
+    {"init", DGM_P_CHOICE, "normal", DGM_NO_RANGE, "normal|default",
+     "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
+     "N(1, 0.02); default: PyTorch's layer defaults"},
+    DGM_PARAM_END,
+};
+
+typedef struct dc_layer {
+    dgm_param *w, *b; /* b NULL when batch norm follows */
+    dgm_bn_params bn;
+    bool has_bn;
+} dc_layer;
+
+typedef struct dcgan {
+    bool gen;
+    int k;                       /* stride-2 stages */
+    dc_layer fc;                 /* generator: z -> base map; discriminator:
+                                    the logit head when one is asked for */
+    dc_layer conv[DC_MAX_STAGES];
+    int64_t c0, h0, w0;          /* generator's base map */
+    char out_act[16];
+    float slope;
+    bool head;                   /* discriminator gives a logit */
+    /* Hooks for per-stage extras (self-attention): a block applied to the
+     * feature map of stage i (0 = the base map of the generator / the
+     * first conv's output of the discriminator), NULL if none. */
+    dgm_block *extra[DC_MAX_STAGES + 1];
+} dcgan;
+
+/* Stride-2 stages between side and a base side of at most 7 (28 -> 7: 2,
+ * 32 -> 4: 3); -1 if h and w disagree. */
+static int stages_of(int64_t h, int64_t w, int64_t *h0, int64_t *w0)
+{
+    int k = 0;
+    while (h > 7 && h % 2 == 0 && k < DC_MAX_STAGES)
+        h /= 2, k++;
+    if (w % ((int64_t)1 << k))
+        return -1;
+    *h0 = h, *w0 = w >> k;
+    return k;
+}
+
+static void dcgan_init(dgm_build *b, dc_layer *l, bool normal)
+{
+    if (!normal)
+        return;
+    dgm_rng *r = dgm_build_rng(b);
+    dgm_init_normal(l->w->value, r, 0.0f, 0.02f);
+    if (l->b)
+        dgm_tensor_fill(l->b->value, 0.0);
+    if (l->has_bn)
+        dgm_init_normal(l->bn.weight->value, r, 1.0f, 0.02f);
+}
+
+/* "<name>.weight" (+ ".bias" without bn) and "bn<idx>.*" with bn. */
+static int add_layer(dgm_build *b, dc_layer *l, const char *name, int idx,
+                     int ndim, const int64_t *ws, int64_t nout, bool bn,
+                     bool normal)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%s%d", name, idx);
+    int rc = dgm_build_weights(b, n, ndim, ws, bn ? 0 : nout, &l->w, &l->b);
+    l->has_bn = bn;
+    if (rc == 0 && bn) {
+        snprintf(n, sizeof n, "bn%d", idx);
+        rc = dgm_build_batch_norm(b, n, nout, &l->bn);
+    }
+    if (rc == 0)
+        dcgan_init(b, l, normal);
+    return rc;
+}
+
+/* Stage channels: explicit, or width doubled per stage away from the
+ * image. */
+static int stage_channels(const dgm_config *cfg, const char *who, int k,
+                          bool widest_first, int64_t *ch)
+{
+    int64_t given[DC_MAX_STAGES + 1];
+    int n = dgm_cfg_int_list(cfg, "channels", given, DC_MAX_STAGES + 1);
+    if (n > 0 && n != k)
+        return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
+                             "%s: %d entries for %d stages", who, n, k);
+    int64_t w = dgm_cfg_int(cfg, "width");
+    for (int i = 0; i < k; i++)
+        ch[i] = n > 0 ? given[i]
+                      : w << (widest_first ? k - 1 - i : i);
+    return 0;
+}
+
+static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
+                      const dgm_shape *in, dgm_shape *out)
+{
+    char sin[96], sout[96];
+    dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
+    dgm_shape_str(out->ndim, out->dim, sout, sizeof sout);
+    if (out->ndim != 3)
+        return dgm_error(DGM_ESHAPE,
+                         "dcgan_generator: needs an output shape [C, H, W] "
+                         "from its model, got %s (input %s)",
+                         out->ndim ? sout : "none", sin);
+    int64_t h0, w0;
+    int k = stages_of(out->dim[1], out->dim[2], &h0, &w0);
+    if (k < 1)
+        return dgm_error(DGM_ESHAPE,
+                         "dcgan_generator: output %s: H must halve at least "
+                         "once to a base of at most 7 (28, 32, 64, ...) and "
+                         "W the same number of times",
+                         sout);
+    dcgan *d = calloc(1, sizeof *d);
+    if (!d)
+        return dgm_error(DGM_ENOMEM, "dcgan_generator: out of memory");
+    d->gen = true;
+    d->k = k;
+    d->h0 = h0, d->w0 = w0;
+    snprintf(d->out_act, sizeof d->out_act, "%s", dgm_cfg_str(cfg, "output"));
+    bool bn = dgm_cfg_bool(cfg, "batch_norm");
+    bool normal = !strcmp(dgm_cfg_str(cfg, "init"), "normal");
+    int64_t ch[DC_MAX_STAGES];
+    int rc = stage_channels(cfg, "dcgan_generator", k, true, ch);
+    if (rc == 0) {
+        d->c0 = ch[0];
+        int64_t ws[2] = {ch[0] * h0 * w0, dgm_shape_numel(in->ndim, in->dim)};
+        /* The linear map's batch norm is over the base map's channels. */
+        rc = add_layer(b, &d->fc, "fc", 0, 2, ws, ch[0], bn, normal);
+    }
+    for (int i = 1; i <= k && rc == 0; i++) {
+        bool last = i == k;
+        int64_t oc = last ? out->dim[0] : ch[i];
+        int64_t ws[4] = {ch[i - 1], oc, 4, 4};
+        rc = add_layer(b, &d->conv[i - 1], "deconv", i, 4, ws, oc,
+                       bn && !last, normal);
+    }
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
+    *self = d;
+    return 0;
+}
+
+static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
+                       const dgm_shape *in, dgm_shape *out)
+{
+    char sin[96], sout[96];
+    dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
+    dgm_shape_str(out->ndim, out->dim, sout, sizeof sout);
+    int64_t h0 = 0, w0 = 0;
+    int k = in->ndim == 3 ? stages_of(in->dim[1], in->dim[2], &h0, &w0) : -1;
+    if (k < 1)
+        return dgm_error(DGM_ESHAPE,
+                         "dcgan_discriminator: input %s: needs an image "
+                         "[C, H, W] whose H halves at least once to a base "
+                         "of at most 7 (28, 32, 64, ...), W as often",
+                         sin);
+    bool head = out->ndim > 0;
+    if (head && dgm_shape_numel(out->ndim, out->dim) != 1)
+        return dgm_error(DGM_ESHAPE,
+                         "dcgan_discriminator: gives features (no output "
+                         "shape asked) or one logit ([1]), not %s",
+                         sout);
+    dcgan *d = calloc(1, sizeof *d);
+    if (!d)
+        return dgm_error(DGM_ENOMEM, "dcgan_discriminator: out of memory");
+    d->k = k;
+    d->head = head;
+    d->slope = (float)dgm_cfg_float(cfg, "slope");
+    bool bn = dgm_cfg_bool(cfg, "batch_norm");
+    bool normal = !strcmp(dgm_cfg_str(cfg, "init"), "normal");
+    int64_t ch[DC_MAX_STAGES];
+    int rc = stage_channels(cfg, "dcgan_discriminator", k, false, ch);
+    for (int i = 0; i < k && rc == 0; i++) {
+        int64_t ic = i == 0 ? in->dim[0] : ch[i - 1];
+        int64_t ws[4] = {ch[i], ic, 4, 4};
+        rc = add_layer(b, &d->conv[i], "conv", i + 1, 4, ws, ch[i],
+                       bn && i > 0, normal);
+    }
+    int64_t feat = rc == 0 ? ch[k - 1] * h0 * w0 : 0;
+    if (rc == 0 && head) {
+        int64_t ws[2] = {1, feat};
+        rc = add_layer(b, &d->fc, "fc", k + 1, 2, ws, 1, false, normal);
+    }
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
+    if (!head) /* else [1] or [1, 1] as asked */
+        *out = (dgm_shape){1, {feat}};
+    *self = d;
+    return 0;
+}
+
+static dgm_var *extra(dcgan *d, dgm_graph *g, int stage, dgm_var *h)
+{
+    return d->extra[stage] ? dgm_block_forward(d->extra[stage], g, h) : h;
+}
+
+static dgm_var *bias_of(dgm_graph *g, const dc_layer *l)
+{
+    return l->b ? dgm_param_var(g, l->b) : NULL;
+}
+
+static const dgm_conv_params s2 = {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}};
+
+static dgm_var *gen_forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    dcgan *d = self;
+    if (!x)
+        return NULL;
+    dgm_var *h = dgm_value(x)->ndim != 2 ? dgm_flatten(g, x) : x;
+    h = dgm_linear(g, h, dgm_param_var(g, d->fc.w), bias_of(g, &d->fc));
+    if (!h)
+        return NULL;
+    int64_t s[4] = {dgm_value(h)->shape[0], d->c0, d->h0, d->w0};
+    h = dgm_reshape(g, h, 4, s);
+    if (d->fc.has_bn)
+        h = dgm_bn_forward(g, &d->fc.bn, h);
+    h = extra(d, g, 0, dgm_relu(g, h));
+    for (int i = 0; i < d->k; i++) {
+        dc_layer *l = &d->conv[i];
+        h = dgm_conv_transpose2d(g, h, dgm_param_var(g, l->w), bias_of(g, l),
+                                 &s2);
+        if (i == d->k - 1)
+            break;
+        if (l->has_bn)
+            h = dgm_bn_forward(g, &l->bn, h);
+        h = extra(d, g, i + 1, dgm_relu(g, h));
+    }
+    return dgm_activation(g, h, d->out_act, 0.0f);
+}
+
+static dgm_var *disc_forward(void *self, dgm_graph *g, dgm_var *x)
+{
+    dcgan *d = self;
+    if (!x)
+        return NULL;
+    dgm_var *h = x;
+    for (int i = 0; i < d->k; i++) {
+        dc_layer *l = &d->conv[i];
+        h = dgm_conv2d(g, h, dgm_param_var(g, l->w), bias_of(g, l), &s2);
+        if (l->has_bn)
+            h = dgm_bn_forward(g, &l->bn, h);
+        h = extra(d, g, i, dgm_leaky_relu(g, h, d->slope));
+    }
+    h = dgm_flatten(g, h);
+    if (d->head)
+        h = dgm_linear(g, h, dgm_param_var(g, d->fc.w), bias_of(g, &d->fc));
+    return h;
+}
+
+static void destroy(void *self) { free(self); }
+
+static const dgm_block_iface gen_iface = {
+    .create = gen_create, .forward = gen_forward, .destroy = destroy};
+static const dgm_block_iface disc_iface = {
+    .create = disc_create, .forward = disc_forward, .destroy = destroy};
+
+static const dgm_plugin_desc descs[] = {
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "dcgan_generator",
+     .version = "1.0",
+     .summary = "DCGAN generator: linear to a base map, 4x4 stride-2 "
+                "transposed convs with batch norm + ReLU, tanh image",
+     .params = gen_params, .iface = &gen_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "dcgan_discriminator",
+     .version = "1.0",
+     .summary = "DCGAN discriminator: 4x4 stride-2 convs with batch norm + "
+                "LeakyReLU; features, or a logit when [1] is asked",
+     .params = disc_params, .iface = &disc_iface},
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;
+}

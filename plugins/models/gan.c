@@ -1,0 +1,419 @@
+/* gan.c - model `gan`: a generator and a discriminator given as blocks,
+ * trained in two phases (discriminator, then generator), with optional
+ * class conditioning (label embedding in G, projection in D), an
+ * exponential moving average of G's weights for sampling and WGAN weight
+ * clipping of D. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+
+static const dgm_param_spec params[] = {
+    {"latent", DGM_P_INT, "64", 1, 65536, NULL, "dimensions of z ~ N(0, I)"},
+    {"generator", DGM_P_PLUGIN, "{plugin: dcgan_generator}", DGM_NO_RANGE,
+     "block", "z (with the label embedding) -> an image in data space"},
+    {"discriminator", DGM_P_PLUGIN, "{plugin: dcgan_discriminator}",
+     DGM_NO_RANGE, "block",
+     "image -> features; the model adds the linear logit head "
+     "(discriminator.head) and, if conditional, the projection"},
+    {"conditional", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "condition both networks on the data's class labels"},
+    {"embed_dim", DGM_P_INT, "0", 0, 65536, NULL,
+     "generator's label embedding size, concatenated to z (0: latent)"},
+    {"ema", DGM_P_FLOAT, "0.0", 0, 1, NULL,
+     "decay of the moving average of the generator's parameters, kept as "
+     "buffers ema.<name> and used for sampling (0: off)"},
+    {"clip_d", DGM_P_FLOAT, "0.0", 0, 1e6, NULL,
+     "> 0: clip every discriminator weight to [-clip_d, clip_d] after each "
+     "discriminator update (WGAN)"},
+    DGM_PARAM_END,
+};
+
+enum { PHASE_D = 0, PHASE_G = 1 };
+
+typedef struct gan {
+    int64_t latent, embed_dim, n_classes;
+    bool cond;
+    dgm_block *gen, *disc;
+    dgm_param *head_w, *head_b;   /* discriminator.head: features -> 1 */
+    dgm_param *g_embed, *d_embed; /* conditional: label embeddings */
+    /* generator parameters and their moving averages (ema > 0) */
+    dgm_param **g_params, **g_ema;
+    int n_g;
+    dgm_param **d_weights; /* every discriminator weight (clip_d) */
+    int n_d;
+    float ema, clip;
+    bool ema_fresh; /* the averages were set from this run's first step */
+    dgm_tensor **swap; /* sample(): the live values while EMA ones are in */
+} gan;
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return !strncmp(s, p, strlen(p));
+}
+
+/* Collect the parameters named "<prefix>..." (weights only if
+ * weights_only) into a fresh array. */
+static int collect(const dgm_params *ps, const char *prefix, bool weights_only,
+                   dgm_param ***out, int *n)
+{
+    int np = dgm_params_count(ps), k = 0;
+    dgm_param **a = malloc(sizeof *a * (size_t)(np ? np : 1));
+    if (!a)
+        return dgm_error(DGM_ENOMEM, "gan: out of memory");
+    for (int i = 0; i < np; i++) {
+        dgm_param *p = dgm_params_at(ps, i);
+        if (has_prefix(p->name, prefix) &&
+            (!weights_only || p->role == DGM_ROLE_WEIGHT))
+            a[k++] = p;
+    }
+    *out = a;
+    *n = k;
+    return 0;
+}
+
+static void gan_free(gan *m)
+{
+    if (!m)
+        return;
+    free(m->g_params);
+    free(m->g_ema);
+    free(m->d_weights);
+    if (m->swap)
+        for (int i = 0; i < m->n_g; i++)
+            dgm_tensor_free(m->swap[i]);
+    free(m->swap);
+    free(m);
+}
+
+/* A linear-layer weight [out, in] (+ bias) with PyTorch's init. */
+static int linear_param(dgm_build *b, const char *name, int64_t in,
+                        int64_t out, dgm_param **w, dgm_param **bias)
+{
+    int64_t ws[2] = {out, in};
+    return dgm_build_weights(b, name, 2, ws, bias ? out : 0, w, bias);
+}
+
+/* An embedding table [n, dim] drawn from N(0, 1), as nn.Embedding. */
+static int embed_param(dgm_build *b, const char *name, int64_t n, int64_t dim,
+                       float std, dgm_param **out)
+{
+    int64_t s[2] = {n, dim};
+    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 2, s, out);
+    if (rc == 0)
+        dgm_init_normal((*out)->value, dgm_build_rng(b), 0.0f, std);
+    return rc;
+}
+
+static int ema_buffers(gan *m, dgm_build *b)
+{
+    m->g_ema = calloc((size_t)(m->n_g ? m->n_g : 1), sizeof *m->g_ema);
+    m->swap = calloc((size_t)(m->n_g ? m->n_g : 1), sizeof *m->swap);
+    if (!m->g_ema || !m->swap)
+        return dgm_error(DGM_ENOMEM, "gan: out of memory");
+    for (int i = 0; i < m->n_g; i++) {
+        const dgm_tensor *v = m->g_params[i]->value;
+        char name[768];
+        snprintf(name, sizeof name, "ema.%s", m->g_params[i]->name);
+        int rc = dgm_build_param(b, name, DGM_ROLE_BUFFER, v->ndim, v->shape,
+                                 &m->g_ema[i]);
+        if (rc < 0)
+            return rc;
+        dgm_tensor_copy(m->g_ema[i]->value, v);
+        if (!(m->swap[i] = dgm_tensor_new_like(v)))
+            return dgm_last_code();
+    }
+    return 0;
+}
+
+static int create(void **self, const dgm_config *cfg, dgm_build *b,
+                  const dgm_data_info *data)
+{
+    char xs_s[64];
+    dgm_shape_str(data->x_shape.ndim, data->x_shape.dim, xs_s, sizeof xs_s);
+    if (data->x_dtype != DGM_F32)
+        return dgm_error(DGM_EDTYPE, "gan: the data must be f32 images, not "
+                                     "%s %s",
+                         xs_s, dgm_dtype_name(data->x_dtype));
+    bool cond = dgm_cfg_bool(cfg, "conditional");
+    if (cond && (!data->has_y || data->n_classes < 1))
+        return dgm_cfg_error(cfg, "conditional", DGM_ECONFIG,
+                             "gan: conditional needs a data set with class "
+                             "labels (this one has %s)",
+                             data->has_y ? "no class count" : "none");
+    gan *m = calloc(1, sizeof *m);
+    if (!m)
+        return dgm_error(DGM_ENOMEM, "gan: out of memory");
+    m->latent = dgm_cfg_int(cfg, "latent");
+    m->cond = cond;
+    m->n_classes = data->n_classes;
+    m->embed_dim = dgm_cfg_int(cfg, "embed_dim");
+    if (m->embed_dim == 0)
+        m->embed_dim = m->latent;
+    m->ema = (float)dgm_cfg_float(cfg, "ema");
+    m->clip = (float)dgm_cfg_float(cfg, "clip_d");
+    int rc = 0;
+    if (m->ema >= 1.0f)
+        rc = dgm_cfg_error(cfg, "ema", DGM_ERANGE,
+                           "gan: the decay must be below 1 (0 turns the "
+                           "average off)");
+    int64_t zin = m->latent + (cond ? m->embed_dim : 0);
+    dgm_shape zs = {1, {zin}}, xs = data->x_shape, feat = {0};
+    if (rc == 0 && cond)
+        rc = embed_param(b, "generator.y_embed.weight", m->n_classes,
+                         m->embed_dim, 1.0f, &m->g_embed);
+    if (rc == 0)
+        rc = dgm_block_create(b, dgm_cfg_child(cfg, "generator"), "generator",
+                              &zs, &xs, &m->gen);
+    if (rc == 0 && (xs.ndim != data->x_shape.ndim ||
+                    memcmp(xs.dim, data->x_shape.dim,
+                           sizeof(int64_t) * (size_t)xs.ndim))) {
+        char a[64];
+        rc = dgm_error(DGM_ESHAPE,
+                       "gan: the generator gives %s per example, the data "
+                       "is %s",
+                       dgm_shape_str(xs.ndim, xs.dim, a, sizeof a), xs_s);
+    }
+    if (rc == 0)
+        rc = dgm_block_create(b, dgm_cfg_child(cfg, "discriminator"),
+                              "discriminator", &data->x_shape, &feat,
+                              &m->disc);
+    int64_t f = dgm_shape_numel(feat.ndim, feat.dim);
+    if (rc == 0)
+        rc = linear_param(b, "discriminator.head", f, 1, &m->head_w,
+                          &m->head_b);
+    /* The projection starts small so the unconditional logit leads. */
+    if (rc == 0 && cond)
+        rc = embed_param(b, "discriminator.y_embed.weight", m->n_classes, f,
+                         1.0f / sqrtf((float)f), &m->d_embed);
+    const dgm_params *ps = dgm_build_params(b);
+    if (rc == 0)
+        rc = collect(ps, "generator.", false, &m->g_params, &m->n_g);
+    if (rc == 0)
+        rc = collect(ps, "discriminator.", true, &m->d_weights, &m->n_d);
+    if (rc == 0 && m->ema > 0)
+        rc = ema_buffers(m, b);
+    if (rc < 0) {
+        gan_free(m); /* blocks and parameters belong to the host */
+        return rc;
+    }
+    m->ema_fresh = false;
+    *self = m;
+    return 0;
+}
+
+/* z [n, latent] from N(0, 1), with the label embedding of y appended when
+ * conditional. */
+static dgm_var *gen_input(gan *m, dgm_graph *g, int64_t n, dgm_var *y,
+                          dgm_var **z_out)
+{
+    int64_t zs[2] = {n, m->latent};
+    dgm_var *z = dgm_randn(g, 2, zs);
+    *z_out = z;
+    if (!m->cond)
+        return z;
+    dgm_var *parts[2] = {z, dgm_embedding(g, dgm_param_var(g, m->g_embed), y)};
+    return dgm_concat(g, parts, 2, 1);
+}
+
+/* D's logit [N, 1]: head(phi) (+ <embed_y, phi> when conditional). */
+static dgm_var *disc_logit(gan *m, dgm_step *s, dgm_var *x, dgm_var *y)
+{
+    dgm_graph *g = s->g;
+    dgm_var *phi = dgm_block_forward(m->disc, g, dgm_step_augment(s, x));
+    if (phi && dgm_value(phi)->ndim != 2)
+        phi = dgm_flatten(g, phi);
+    dgm_var *out = dgm_linear(g, phi, dgm_param_var(g, m->head_w),
+                              dgm_param_var(g, m->head_b));
+    if (!m->cond || !out)
+        return out;
+    dgm_var *e = dgm_embedding(g, dgm_param_var(g, m->d_embed), y);
+    dgm_var *proj = dgm_sum(g, dgm_mul(g, e, phi), 1u << 1, true);
+    return dgm_add(g, out, proj);
+}
+
+/* Labels for n generated examples: uniform over the classes. */
+static dgm_var *random_labels(gan *m, dgm_step *s, int64_t n)
+{
+    dgm_tensor *t = dgm_arena_tensor(dgm_graph_arena(s->g), DGM_I64, 1, &n);
+    if (!t) {
+        dgm_error(DGM_ENOMEM, "gan: out of memory");
+        return NULL;
+    }
+    int64_t *p = t->data;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (int64_t)dgm_rng_below(s->rng, (uint64_t)m->n_classes);
+    return dgm_input(s->g, t);
+}
+
+static void ema_start(gan *m)
+{
+    for (int i = 0; i < m->n_g; i++)
+        dgm_tensor_copy(m->g_ema[i]->value, m->g_params[i]->value);
+}
+
+static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
+{
+    gan *m = self;
+    dgm_graph *g = s->g;
+    dgm_var *x = dgm_vars_get(io, "x");
+    if (!x)
+        return dgm_error(DGM_EINVAL, "gan: no \"x\" in the batch");
+    /* A run starts its average from the weights it trains from (after any
+     * `init:`); a resumed run keeps the checkpointed one. */
+    if (m->ema > 0 && !m->ema_fresh && s->training && s->step == 0)
+        ema_start(m);
+    m->ema_fresh = true;
+    int64_t n = dgm_value(x)->shape[0];
+    dgm_var *y = NULL, *y_fake = NULL, *z;
+    if (m->cond) {
+        if (!(y = dgm_vars_get(io, "y")))
+            return dgm_error(DGM_EINVAL, "gan: conditional, but the batch "
+                                         "has no labels \"y\"");
+        if (!(y_fake = random_labels(m, s, n)))
+            return dgm_last_code();
+    }
+    int rc;
+    if (phase == PHASE_D) {
+        /* G runs without a tape: the fake batch is a constant here. */
+        bool was = dgm_graph_set_grad(g, false);
+        dgm_var *fake = dgm_block_forward(m->gen, g,
+                                          gen_input(m, g, n, y_fake, &z));
+        dgm_graph_set_grad(g, was);
+        if (!fake)
+            return dgm_last_code();
+        fake = dgm_detach(g, fake);
+        dgm_var *d_real = disc_logit(m, s, x, y);
+        dgm_var *d_fake = disc_logit(m, s, fake, y_fake);
+        if (!d_real || !d_fake)
+            return dgm_last_code();
+        if ((rc = dgm_vars_set(io, "d_real", d_real)) < 0 ||
+            (rc = dgm_vars_set(io, "d_fake", d_fake)) < 0 ||
+            (rc = dgm_vars_set(io, "fake", fake)) < 0 ||
+            (rc = dgm_vars_set(io, "z", z)) < 0)
+            return rc;
+        return 0;
+    }
+    dgm_var *fake = dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
+    dgm_var *d_fake = disc_logit(m, s, fake, y_fake);
+    if (!d_fake)
+        return dgm_last_code();
+    if ((rc = dgm_vars_set(io, "d_fake", d_fake)) < 0 ||
+        (rc = dgm_vars_set(io, "fake", fake)) < 0 ||
+        (rc = dgm_vars_set(io, "z", z)) < 0)
+        return rc;
+    return 0;
+}
+
+/* Swap the average into (in = true) or out of the generator's values. */
+static void ema_swap(gan *m, bool in)
+{
+    for (int i = 0; i < m->n_g; i++) {
+        if (in) {
+            dgm_tensor_copy(m->swap[i], m->g_params[i]->value);
+            dgm_tensor_copy(m->g_params[i]->value, m->g_ema[i]->value);
+        } else {
+            dgm_tensor_copy(m->g_params[i]->value, m->swap[i]);
+        }
+    }
+}
+
+static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
+                  dgm_var **out)
+{
+    gan *m = self;
+    dgm_graph *g = s->g;
+    dgm_var *y = io ? dgm_vars_get(io, "y") : NULL, *z;
+    if (m->cond && !y) {
+        if (!(y = random_labels(m, s, n)))
+            return dgm_last_code();
+    } else if (m->cond) {
+        const dgm_tensor *t = dgm_value(y);
+        for (int64_t i = 0; i < t->shape[0]; i++) {
+            double c = dgm_tensor_get(t, i);
+            if (c < 0 || c >= (double)m->n_classes)
+                return dgm_error(DGM_ERANGE,
+                                 "gan: sampling label %lld (example %lld) "
+                                 "is outside the %lld classes",
+                                 (long long)c, (long long)i,
+                                 (long long)m->n_classes);
+        }
+        int rc = dgm_vars_set(io, "y_used", y);
+        if (rc < 0)
+            return rc;
+    }
+    bool was = dgm_graph_set_grad(g, false);
+    if (m->ema > 0)
+        ema_swap(m, true);
+    *out = dgm_block_forward(m->gen, g, gen_input(m, g, n, y, &z));
+    if (m->ema > 0)
+        ema_swap(m, false);
+    dgm_graph_set_grad(g, was);
+    return *out ? 0 : dgm_last_code();
+}
+
+static int after_update(void *self, dgm_step *s, int phase)
+{
+    gan *m = self;
+    (void)s;
+    if (phase == PHASE_D && m->clip > 0) {
+        for (int i = 0; i < m->n_d; i++) {
+            dgm_tensor *t = m->d_weights[i]->value;
+            float *p = dgm_tensor_f32(t), c = m->clip;
+            int64_t k = dgm_tensor_numel(t);
+            for (int64_t j = 0; j < k; j++)
+                p[j] = p[j] > c ? c : p[j] < -c ? -c : p[j];
+        }
+    }
+    if (phase == PHASE_G && m->ema > 0) {
+        /* ema = decay * ema + (1 - decay) * w, buffers included */
+        const float d = m->ema, e = 1.0f - m->ema;
+        for (int i = 0; i < m->n_g; i++) {
+            const dgm_tensor *w = m->g_params[i]->value;
+            if (w->dtype != DGM_F32)
+                continue;
+            float *a = dgm_tensor_f32(m->g_ema[i]->value);
+            const float *p = dgm_tensor_f32(w);
+            int64_t k = dgm_tensor_numel(w);
+            for (int64_t j = 0; j < k; j++)
+                a[j] = d * a[j] + e * p[j];
+        }
+    }
+    return 0;
+}
+
+static void destroy(void *self) { gan_free(self); }
+
+static const dgm_phase_desc phases[] = {
+    {"discriminator", "discriminator.*",
+     "[{loss: gan_ns_d, inputs: [d_real, d_fake]}]", 1},
+    {"generator", "generator.*", "[{loss: gan_ns_g, inputs: [d_fake]}]", 1},
+};
+
+static const dgm_model_iface iface = {
+    .phases = phases,
+    .n_phases = 2,
+    .create = create,
+    .forward = forward,
+    .sample = sample,
+    .destroy = destroy,
+    .after_update = after_update,
+};
+
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER,
+    .kind = DGM_KIND_MODEL,
+    .name = "gan",
+    .version = "1.0",
+    .summary = "GAN: discriminator then generator phases (outputs d_real, "
+               "d_fake, fake, z)",
+    .params = params,
+    .iface = &iface,
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i == 0 ? &desc : NULL;
+}
