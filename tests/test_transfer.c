@@ -1,0 +1,557 @@
+/* test_transfer.c - transfer learning and auxiliary tasks through the dgm
+ * executable: init: (report, renames, Python-written files, mismatches),
+ * freeze: (and batch-norm statistics), param_groups learning-rate
+ * multipliers, masked auxiliary heads, dgm inspect; the distill loss
+ * against hand-computed values. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dgm/dgm.h"
+#include "dgm/host.h"
+#include "dgm/io.h"
+
+static char root[1024];
+static char out[1 << 16];
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int dgm_cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int dgm_cli(const char *fmt, ...)
+{
+    char args[4096], cmd[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", root, DGM_CLI, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert(p != NULL);
+    size_t got = fread(out, 1, sizeof out - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* A tiny VAE on 8x8 images of 4 classes; `extra` is appended (YAML). */
+static const char base_yaml[] =
+    "name: %s\n"
+    "seed: %d\n"
+    "threads: 1\n"
+    "data: {plugin: idx, path: data, train_images: train-img,\n"
+    "       train_labels: train-lab, test_images: test-img,\n"
+    "       test_labels: test-lab, batch_size: 32, shuffle: false,\n"
+    "       label_fraction: %s}\n"
+    "model:\n"
+    "  plugin: vae\n"
+    "  latent: %d\n"
+    "  encoder: {plugin: mlp, hidden: [16], batch_norm: true}\n"
+    "  decoder: {plugin: mlp, hidden: [16]}\n"
+    "optimizer: {plugin: sgd, lr: 0.1}\n"
+    "%s";
+
+/* Write NAME.yaml and run it into run directory NAME; exit status. */
+static int run(const char *name, int seed, int latent, const char *lf,
+               const char *extra)
+{
+    char p[1200], text[8192];
+    snprintf(p, sizeof p, "%s/%s.yaml", root, name);
+    snprintf(text, sizeof text, base_yaml, name, seed, lf, latent, extra);
+    FILE *f = fopen(p, "w");
+    ck_assert(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    return dgm_cli("run %s.yaml --run-dir %s --quiet", name, name);
+}
+
+static void setup(void)
+{
+    const char *t = getenv("DGM_TEST_TMP");
+    snprintf(root, sizeof root, "%s/transfer-%ld", t ? t : "/tmp",
+             (long)getpid());
+    sh("mkdir -p '%s/data'", root);
+    sh("cd '%s' && /usr/bin/python3 -c '\n"
+       "import struct, random\n"
+       "def split(img, lab, n, seed):\n"
+       "    random.seed(seed)\n"
+       "    with open(img, \"wb\") as fi, open(lab, \"wb\") as fl:\n"
+       "        fi.write(struct.pack(\">IIII\", 0x803, n, 8, 8))\n"
+       "        fl.write(struct.pack(\">II\", 0x801, n))\n"
+       "        for i in range(n):\n"
+       "            c = i %% 4\n"
+       "            fi.write(bytes([230 if (k // 8) // 2 == c else\n"
+       "                (200 if random.random() < 0.06 else 10)\n"
+       "                for k in range(64)]))\n"
+       "            fl.write(bytes([c]))\n"
+       "split(\"data/train-img\", \"data/train-lab\", 128, 1)\n"
+       "split(\"data/test-img\", \"data/test-lab\", 32, 2)\n'",
+       root);
+    /* the source run every test loads from */
+    int rc = run("src", 1, 4, "1.0", "train: {steps: 2, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+}
+
+static void teardown(void) { sh("rm -rf '%s'", root); }
+
+/* Tensor `name` of run `run`'s last checkpoint, copied (caller frees). */
+static dgm_tensor *ckpt(const char *run_dir, const char *name)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s/checkpoints/last.safetensors", root,
+             run_dir);
+    dgm_st_file *f;
+    ck_assert_msg(dgm_st_open(&f, p) == 0, "%s", dgm_last_error());
+    dgm_tensor *v;
+    ck_assert_msg(dgm_st_get(f, name, &v) == 0, "%s", dgm_last_error());
+    dgm_tensor *c = dgm_tensor_clone(v);
+    dgm_st_close(f);
+    return c;
+}
+
+static bool same_bits(const char *ra, const char *rb, const char *name)
+{
+    dgm_tensor *a = ckpt(ra, name), *b = ckpt(rb, name);
+    bool same = dgm_tensor_nbytes(a) == dgm_tensor_nbytes(b) &&
+                memcmp(a->data, b->data, dgm_tensor_nbytes(a)) == 0;
+    dgm_tensor_free(a);
+    dgm_tensor_free(b);
+    return same;
+}
+
+static char *run_log(const char *run_dir)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s/log.txt", root, run_dir);
+    char *s = read_text(p);
+    ck_assert_msg(s != NULL, "no %s", p);
+    return s;
+}
+
+#define ASSERT_HAS(text, needle)                                          \
+    ck_assert_msg(strstr((text), (needle)) != NULL, "'%s' not in:\n%s",   \
+                  (needle), (text))
+
+/* ---- init ------------------------------------------------------------- */
+
+START_TEST(init_reports_what_it_loaded)
+{
+    int rc = run("b", 2, 4, "1.0",
+                 "init: [{path: src, params: 'encoder.*'}]\n"
+                 "train: {epochs: 0, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    char *log = run_log("b");
+    ASSERT_HAS(log, "init: from src/checkpoints/last.safetensors "
+                    "(18 tensors, a dgm checkpoint)");
+    ASSERT_HAS(log, "  loaded encoder.fc1.weight [16, 64]\n");
+    ASSERT_HAS(log, "  loaded encoder.bn1.running_var [16]\n");
+    ASSERT_HAS(log, "  unused decoder.fc2.weight F32 [64, 16]\n");
+    ASSERT_HAS(log, "  ignored 4 optimizer, RNG and data-set entries");
+    ASSERT_HAS(log, "  10 loaded, 0 skipped, 4 unused\n");
+    ASSERT_HAS(log, "  left at its initialisation: decoder.fc1.weight "
+                    "[16, 4]\n");
+    ASSERT_HAS(log, "init: 10 of 14 model tensors loaded, 4 left at their "
+                    "initialisation\n");
+    ck_assert(strstr(log, "loaded decoder.") == NULL);
+    free(log);
+    ck_assert(same_bits("src", "b", "encoder.fc1.weight"));
+    ck_assert(same_bits("src", "b", "encoder.bn1.running_mean"));
+    ck_assert(!same_bits("src", "b", "decoder.fc1.weight"));
+}
+END_TEST
+
+/* numpy writes the documented layout: F64, F16 and BF16 tensors under
+ * other names, an unused tensor and metadata. */
+static const char py_writer[] =
+    "import json, struct, zlib, numpy as np\n"
+    "w = np.arange(16 * 64, dtype=np.float64).reshape(16, 64) * 0.001 - 0.3\n"
+    "mu_b = np.array([0.5, -1.25, 2.0, 0.1], dtype=np.float16)\n"
+    "lv_b = np.array([1.0, -2.0, 0.375, 3.0], dtype=np.float32)\n"
+    "bf = (lv_b.view(np.uint32) >> 16).astype(np.uint16)\n"
+    "extra = np.array([1, 2, 3], dtype=np.float32)\n"
+    "ts = [('enc.fc1.weight', 'F64', w), ('enc.mu.bias', 'F16', mu_b),\n"
+    "      ('enc.logvar.bias', 'BF16', bf), ('other.thing', 'F32', extra)]\n"
+    "hdr, off, blob = {}, 0, b''\n"
+    "for n, dt, a in ts:\n"
+    "    b = a.tobytes()\n"
+    "    hdr[n] = {'dtype': dt, 'shape': list(a.shape),\n"
+    "              'data_offsets': [off, off + len(b)]}\n"
+    "    off += len(b); blob += b\n"
+    "    print('crc', n, '%08x' % zlib.crc32(b))\n"
+    "hdr['__metadata__'] = {'format': 'pt'}\n"
+    "h = json.dumps(hdr).encode()\n"
+    "h += b' ' * ((8 - len(h) % 8) % 8)\n"
+    "open('torch.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + "
+    "blob)\n";
+
+START_TEST(init_from_python_file_with_renames)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/writer.py", root);
+    FILE *f = fopen(p, "w");
+    fputs(py_writer, f);
+    fclose(f);
+    char cmd[2600], crcs[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && /usr/bin/python3 writer.py", root);
+    FILE *pp = popen(cmd, "r");
+    size_t got = fread(crcs, 1, sizeof crcs - 1, pp);
+    crcs[got] = '\0';
+    ck_assert_int_eq(pclose(pp), 0);
+
+    int rc = run("b", 2, 4, "1.0",
+                 "init: [{path: torch.safetensors,\n"
+                 "        rename: [{'enc.*': 'encoder.*'}]}]\n"
+                 "train: {epochs: 0, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    char *log = run_log("b");
+    ASSERT_HAS(log, "  loaded encoder.fc1.weight [16, 64] <- "
+                    "enc.fc1.weight (converted)\n");
+    ASSERT_HAS(log, "  loaded encoder.mu.bias [4] <- enc.mu.bias "
+                    "(converted)\n");
+    ASSERT_HAS(log, "  unused other.thing F32 [3]\n");
+    ASSERT_HAS(log, "  3 loaded, 0 skipped, 1 unused\n");
+    free(log);
+    dgm_tensor *w = ckpt("b", "encoder.fc1.weight");
+    for (int i = 0; i < 16 * 64; i++)
+        ck_assert_float_eq(dgm_tensor_f32(w)[i], (float)(i * 0.001 - 0.3));
+    dgm_tensor_free(w);
+    /* float16 values as numpy rounds them (0.1 -> 0.0999755859375) */
+    const float mu[4] = {0.5f, -1.25f, 2.0f, 0.0999755859375f};
+    dgm_tensor *m = ckpt("b", "encoder.mu.bias");
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(dgm_tensor_f32(m)[i], mu[i]);
+    dgm_tensor_free(m);
+    const float lv[4] = {1.0f, -2.0f, 0.375f, 3.0f}; /* exact in bf16 */
+    dgm_tensor *l = ckpt("b", "encoder.logvar.bias");
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(dgm_tensor_f32(l)[i], lv[i]);
+    dgm_tensor_free(l);
+
+    /* dgm inspect: every tensor with dtype, shape, bytes and the CRC-32
+     * Python computed */
+    rc = dgm_cli("inspect torch.safetensors");
+    ck_assert_msg(rc == 0, "%s", out);
+    char *save = NULL;
+    for (char *ln = strtok_r(crcs, "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
+        char name[64], crc[16];
+        ck_assert_int_eq(sscanf(ln, "crc %63s %15s", name, crc), 2);
+        char *row = strstr(out, name);
+        ck_assert_msg(row != NULL, "%s not in:\n%s", name, out);
+        char *eol = strchr(row, '\n');
+        ck_assert_msg(strstr(row, crc) && strstr(row, crc) < eol,
+                      "crc %s of %s not in:\n%s", crc, name, out);
+    }
+    ASSERT_HAS(out, "enc.fc1.weight                           F64   "
+                    "[16, 64]                   8192 ");
+    ASSERT_HAS(out, "enc.mu.bias                              F16   [4]");
+    ASSERT_HAS(out, "4 tensors, 8228 bytes of data\n");
+    ASSERT_HAS(out, "  format: pt\n");
+    ck_assert_int_eq(dgm_cli("inspect"), 2);
+    ck_assert_int_eq(dgm_cli("inspect nothing.safetensors"), 1);
+    ASSERT_HAS(out, "nothing.safetensors");
+}
+END_TEST
+
+START_TEST(init_mismatch_names_both)
+{
+    int rc = run("b", 2, 5, "1.0",
+                 "init: [{path: src/checkpoints/last.safetensors}]\n"
+                 "train: {epochs: 0, samples: 0}\n");
+    ck_assert_int_eq(rc, 1);
+    /* tensors are checked in name order: the decoder's first layer */
+    ASSERT_HAS(out, "init[0].path: init: model tensor 'decoder.fc1.weight' "
+                    "F32 [16, 5] cannot take "
+                    "'src/checkpoints/last.safetensors' tensor "
+                    "'decoder.fc1.weight' F32 [16, 4] (shape mismatch");
+    ASSERT_HAS(out, "b.yaml:");
+    /* skip_mismatch: the others load, the mismatched are reported */
+    sh("rm -rf '%s/b'", root);
+    rc = run("b", 2, 5, "1.0",
+             "init: [{path: src, skip_mismatch: true}]\n"
+             "train: {epochs: 0, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    char *log = run_log("b");
+    ASSERT_HAS(log, "  skipped encoder.mu.weight F32 [5, 16] <- "
+                    "encoder.mu.weight F32 [4, 16] (shape mismatch)\n");
+    ASSERT_HAS(log, "  loaded encoder.fc1.weight [16, 64]\n");
+    free(log);
+    ck_assert(same_bits("src", "b", "encoder.fc1.weight"));
+}
+END_TEST
+
+/* ---- freeze -------------------------------------------------------------- */
+
+START_TEST(frozen_params_bit_identical)
+{
+    int rc = run("b", 2, 4, "1.0",
+                 "init: [{path: src}]\n"
+                 "freeze: ['encoder.*']\n"
+                 "freeze_bn_stats: true\n"
+                 "train: {steps: 3, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    const char *enc[] = {"encoder.fc1.weight", "encoder.fc1.bias",
+                         "encoder.bn1.weight", "encoder.bn1.running_mean",
+                         "encoder.bn1.running_var", "encoder.mu.weight",
+                         "encoder.logvar.bias"};
+    for (size_t i = 0; i < sizeof enc / sizeof *enc; i++)
+        ck_assert_msg(same_bits("src", "b", enc[i]), "%s changed", enc[i]);
+    ck_assert(!same_bits("src", "b", "decoder.fc1.weight"));
+    char *log = run_log("b");
+    ASSERT_HAS(log, "parameters: 1168 trainable, 1208 frozen)");
+    free(log);
+    /* without freeze_bn_stats the statistics follow the data */
+    sh("rm -rf '%s/b'", root);
+    rc = run("b", 2, 4, "1.0",
+             "init: [{path: src}]\n"
+             "freeze: 'encoder.*'\n"
+             "train: {steps: 3, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert(same_bits("src", "b", "encoder.fc1.weight"));
+    ck_assert(!same_bits("src", "b", "encoder.bn1.running_mean"));
+    /* a glob that matches nothing is refused */
+    sh("rm -rf '%s/b'", root);
+    rc = run("b", 2, 4, "1.0",
+             "freeze: ['encodr.*']\ntrain: {steps: 1, samples: 0}\n");
+    ck_assert_int_ne(rc, 0);
+    ASSERT_HAS(out, "freeze: 'encodr.*' matches no parameter");
+}
+END_TEST
+
+/* ---- param_groups ---------------------------------------------------------- */
+
+START_TEST(lr_mult_acts_on_its_group)
+{
+    /* same seed, same first batch: r0 is the initialisation, c one plain
+     * SGD step, d the same step with multipliers 0.5 and 0 */
+    ck_assert_int_eq(run("r0", 3, 4, "1.0", "train: {epochs: 0, samples: 0}\n"),
+                     0);
+    ck_assert_int_eq(run("c", 3, 4, "1.0", "train: {steps: 1, samples: 0}\n"),
+                     0);
+    int rc = run("d", 3, 4, "1.0",
+                 "param_groups:\n"
+                 "  - {params: 'decoder.*', lr_mult: 0.5}\n"
+                 "  - {params: [encoder.fc1.weight], lr_mult: 0.0}\n"
+                 "  - {params: 'decoder.fc1.*', lr_mult: 9.0}\n"
+                 "train: {steps: 1, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    const char *dec[] = {"decoder.fc1.weight", "decoder.fc2.bias"};
+    for (int k = 0; k < 2; k++) {
+        dgm_tensor *a = ckpt("r0", dec[k]), *c = ckpt("c", dec[k]),
+                   *d = ckpt("d", dec[k]);
+        double moved = 0;
+        for (int64_t i = 0; i < dgm_tensor_numel(a); i++) {
+            float w0 = dgm_tensor_f32(a)[i], dc = dgm_tensor_f32(c)[i] - w0;
+            float want = w0 + 0.5f * dc, got = dgm_tensor_f32(d)[i];
+            ck_assert_msg(fabsf(got - want) <= 1e-6f + 1e-5f * fabsf(dc),
+                          "%s[%lld]: %g, want %g", dec[k], (long long)i,
+                          (double)got, (double)want);
+            moved += fabs(dc);
+        }
+        ck_assert_msg(moved > 1e-4, "%s did not move", dec[k]);
+        dgm_tensor_free(a);
+        dgm_tensor_free(c);
+        dgm_tensor_free(d);
+    }
+    ck_assert(same_bits("r0", "d", "encoder.fc1.weight"));
+    ck_assert(!same_bits("r0", "d", "encoder.fc1.bias"));
+    ck_assert(same_bits("c", "d", "encoder.fc1.bias"));
+}
+END_TEST
+
+/* ---- auxiliary heads --------------------------------------------------------- */
+
+static const char head_yaml[] =
+    "heads: [{name: cls, input: mu, out: [4],\n"
+    "         block: {plugin: mlp, hidden: []}}]\n"
+    "objective:\n"
+    "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+    "  - {loss: gaussian_kl, inputs: [mu, logvar]}\n"
+    "  - {loss: cross_entropy, inputs: [cls, y], mask: y_mask, weight: 2}\n";
+
+START_TEST(masked_head_gets_no_gradient)
+{
+    char extra[1024];
+    snprintf(extra, sizeof extra, "%strain: {epochs: 0, samples: 0}\n",
+             head_yaml);
+    ck_assert_int_eq(run("r0", 4, 4, "1.0", extra), 0);
+    snprintf(extra, sizeof extra, "%strain: {steps: 3, samples: 0}\n",
+             head_yaml);
+    /* no labels: the head's term is zero and so is its gradient */
+    int rc = run("none", 4, 4, "0.0", extra);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert(same_bits("r0", "none", "heads.cls.fc1.weight"));
+    ck_assert(same_bits("r0", "none", "heads.cls.fc1.bias"));
+    ck_assert(!same_bits("r0", "none", "encoder.mu.weight"));
+    /* with labels the head learns */
+    rc = run("all", 4, 4, "1.0", extra);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert(!same_bits("r0", "all", "heads.cls.fc1.weight"));
+    /* an input the model does not have is named */
+    rc = run("bad", 4, 4, "1.0",
+             "heads: [{name: cls, input: mew, out: [4],\n"
+             "         block: {plugin: mlp}}]\n"
+             "train: {steps: 1, samples: 0}\n");
+    ck_assert_int_ne(rc, 0);
+    ASSERT_HAS(out, "head 'cls': model 'vae' has no output 'mew'");
+}
+END_TEST
+
+/* ---- distill ------------------------------------------------------------------ */
+
+static dgm_var *apply_distill(dgm_registry *reg, dgm_graph *g,
+                              const char *cfg_text, dgm_var *s, dgm_var *t)
+{
+    const dgm_plugin_desc *d;
+    ck_assert_msg(dgm_registry_find(reg, DGM_KIND_LOSS, "distill", &d,
+                                    NULL) == 0,
+                  "%s", dgm_last_error());
+    dgm_config *cfg;
+    ck_assert_int_eq(dgm_config_parse(&cfg, cfg_text, "t"), 0);
+    ck_assert_int_eq(dgm_config_validate(cfg, d->params, "distill", NULL), 0);
+    const dgm_loss_iface *li = d->iface;
+    void *self;
+    ck_assert_int_eq(li->create(&self, cfg), 0);
+    dgm_var *in[2] = {s, t};
+    dgm_var *v = li->apply(self, g, in, 2);
+    li->destroy(self);
+    dgm_config_free(cfg);
+    return v;
+}
+
+START_TEST(distill_matches_hand_values)
+{
+    dgm_registry *reg;
+    ck_assert_int_eq(dgm_registry_new(&reg), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(reg, DGM_PLUGIN_DIR), 0);
+    ck_assert_int_ge(dgm_registry_scan(reg), 0);
+    float sv[6] = {1.0f, 2.0f, 0.5f, -1.0f, 0.0f, 3.0f};
+    float tv[6] = {0.5f, 2.5f, -0.5f, 0.0f, 1.0f, 1.0f};
+    int64_t shape[2] = {2, 3};
+    dgm_tensor *st = dgm_tensor_wrap(sv, DGM_F32, 2, shape, NULL);
+    dgm_tensor *tt = dgm_tensor_wrap(tv, DGM_F32, 2, shape, NULL);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *s = dgm_input(g, st), *t = dgm_input(g, tt);
+    dgm_var *kl = apply_distill(reg, g, "{mode: kl, temperature: 2.0}", s, t);
+    ck_assert_msg(kl != NULL, "%s", dgm_last_error());
+    double T = 2.0;
+    for (int n = 0; n < 2; n++) {
+        double zs = 0, zt = 0, want = 0;
+        for (int c = 0; c < 3; c++) {
+            zs += exp(sv[n * 3 + c] / T);
+            zt += exp(tv[n * 3 + c] / T);
+        }
+        for (int c = 0; c < 3; c++) {
+            double pt = exp(tv[n * 3 + c] / T) / zt;
+            double ps = exp(sv[n * 3 + c] / T) / zs;
+            want += pt * log(pt / ps);
+        }
+        want *= T * T;
+        /* float32 softmax ops: relative 2e-4 */
+        ck_assert_double_eq_tol(dgm_tensor_get(dgm_value(kl), n), want,
+                                2e-4 * want);
+    }
+    dgm_var *mse = apply_distill(reg, g, "{mode: mse}", s, t);
+    ck_assert(mse != NULL);
+    for (int n = 0; n < 2; n++) {
+        double want = 0;
+        for (int c = 0; c < 3; c++)
+            want += pow(sv[n * 3 + c] - tv[n * 3 + c], 2) / 3;
+        ck_assert_double_eq_tol(dgm_tensor_get(dgm_value(mse), n), want, 1e-6);
+    }
+    /* shapes that disagree are refused naming both */
+    int64_t s2[2] = {3, 2};
+    dgm_tensor *ot = dgm_tensor_wrap(tv, DGM_F32, 2, s2, NULL);
+    ck_assert(apply_distill(reg, g, "{}", s, dgm_input(g, ot)) == NULL);
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert(strstr(dgm_last_error(), "[2, 3]") &&
+              strstr(dgm_last_error(), "[3, 2]"));
+    dgm_graph_free(g);
+    dgm_tensor_free(st);
+    dgm_tensor_free(tt);
+    dgm_tensor_free(ot);
+    dgm_registry_free(reg);
+}
+END_TEST
+
+START_TEST(inspect_run_dir)
+{
+    int rc = dgm_cli("inspect src");
+    ck_assert_msg(rc == 0, "%s", out);
+    ASSERT_HAS(out, "status: completed\nstep: 2 of 2\n");
+    ASSERT_HAS(out, "checkpoint step: 2\n");
+    ASSERT_HAS(out, "encoder.fc1.weight                       F32   "
+                    "[16, 64]                   4096 ");
+    ASSERT_HAS(out, "  dgm.format_version: 1\n");
+    ASSERT_HAS(out, "    plugin: vae\n");
+    /* runs/<name>/latest names the newest run */
+    ck_assert_int_eq(dgm_cli("run src.yaml --runs runs --quiet"), 0);
+    rc = dgm_cli("inspect runs/src/latest");
+    ck_assert_msg(rc == 0, "%s", out);
+    ASSERT_HAS(out, "status: completed");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("transfer");
+    struct {
+        const char *name;
+        const TTest *t;
+    } cases[] = {
+        {"init_report", init_reports_what_it_loaded},
+        {"init_python", init_from_python_file_with_renames},
+        {"init_mismatch", init_mismatch_names_both},
+        {"freeze", frozen_params_bit_identical},
+        {"param_groups", lr_mult_acts_on_its_group},
+        {"heads", masked_head_gets_no_gradient},
+        {"distill", distill_matches_hand_values},
+        {"inspect", inspect_run_dir},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, cases[i].t);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
