@@ -274,7 +274,7 @@ START_TEST(init_from_python_file_with_renames)
     ASSERT_HAS(out, "enc.fc1.weight                           F64   "
                     "[16, 64]                   8192 ");
     ASSERT_HAS(out, "enc.mu.bias                              F16   [4]");
-    ASSERT_HAS(out, "4 tensors, 8228 bytes of data\n");
+    ASSERT_HAS(out, "4 tensors, 8220 bytes of data\n");
     ASSERT_HAS(out, "  format: pt\n");
     ck_assert_int_eq(dgm_cli("inspect"), 2);
     ck_assert_int_eq(dgm_cli("inspect nothing.safetensors"), 1);
