@@ -80,8 +80,15 @@ static char *label_of(const dgm_config *v, int pos)
         return strdup("null");
     if (dgm_cfg_kind_of(v) == DGM_CFG_SCALAR)
         return strdup(dgm_cfg_text(v));
-    const dgm_config *p = dgm_cfg_get(v, "plugin");
-    if (dgm_cfg_kind_of(v) == DGM_CFG_MAP && dgm_cfg_text(p))
+    /* A plugin map by its plugin; a list of them (an objective) by its
+     * first one's plugin or loss. */
+    const dgm_config *m = dgm_cfg_kind_of(v) == DGM_CFG_SEQ && dgm_cfg_len(v)
+                              ? dgm_cfg_at(v, 0)
+                              : v;
+    const dgm_config *p = dgm_cfg_get(m, "plugin");
+    if (!dgm_cfg_text(p))
+        p = dgm_cfg_get(m, "loss");
+    if (dgm_cfg_kind_of(m) == DGM_CFG_MAP && dgm_cfg_text(p))
         return strdup(dgm_cfg_text(p));
     snprintf(buf, sizeof buf, "v%d", pos);
     return strdup(buf);
@@ -509,20 +516,34 @@ static void sanitize(char *out, size_t cap, const char *text)
     out[j] = '\0';
 }
 
-/* The name part of a key: its last segment, unless another swept key
- * ends the same way. */
+/* key's last `segs` segments ("a.b.c", 2 -> "b.c"). */
+static const char *tail_of(const char *key, int segs)
+{
+    const char *s = key + strlen(key);
+    while (s > key && segs > 0) {
+        s--;
+        if (*s == '.' && --segs == 0)
+            return s + 1;
+    }
+    return key;
+}
+
+/* The name part of a key: its last segment, or the last two, or all of
+ * it, whichever first tells it from the other swept keys. */
 static const char *short_key(const char *key, const dims *ds)
 {
-    const char *dot = strrchr(key, '.');
-    const char *s = dot ? dot + 1 : key;
-    for (int i = 0; i < ds->n; i++)
-        for (int k = 0; k < ds->d[i].opt[0].n; k++) {
-            const char *o = ds->d[i].opt[0].a[k].key;
-            const char *od = strrchr(o, '.');
-            if (strcmp(o, key) && !strcmp(od ? od + 1 : o, s))
-                return key;
-        }
-    return s;
+    for (int segs = 1; segs <= 2; segs++) {
+        const char *s = tail_of(key, segs);
+        bool clash = false;
+        for (int i = 0; i < ds->n; i++)
+            for (int k = 0; k < ds->d[i].opt[0].n; k++) {
+                const char *o = ds->d[i].opt[0].a[k].key;
+                clash |= strcmp(o, key) && !strcmp(tail_of(o, segs), s);
+            }
+        if (!clash)
+            return s;
+    }
+    return key;
 }
 
 static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
