@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# test_slurm.sh - `dgm sweep --launcher slurm` against a real single-node
+# Slurm on localhost: 3 trials of a tiny experiment as one job array, one
+# of them crashing; the manifest must say done, failed (signal 11), done.
+# Starts munged/slurmctld/slurmd if they are not running (and stops what it
+# started); installs nothing (scripts/bootstrap.sh installs slurm-wlm and
+# munge). Skips (77) when not root or when Slurm is missing.
+# usage: test_slurm.sh DGM_EXECUTABLE TEST_PLUGIN_DIR
+set -u
+dgm=$1
+tplug=$2
+skip() { echo "SKIP: $*"; exit 77; }
+die() { echo "FAIL: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || skip "not root: cannot start munged, slurmctld and slurmd"
+for b in /usr/sbin/munged /usr/sbin/slurmctld /usr/sbin/slurmd sbatch squeue scontrol sinfo scancel; do
+  command -v "$b" >/dev/null 2>&1 ||
+    skip "$b is missing (scripts/bootstrap.sh installs slurm-wlm and munge)"
+done
+[ -x "$dgm" ] || die "no dgm executable at $dgm"
+
+conf=/etc/slurm/slurm.conf
+mark="# written by dgm tests/test_slurm.sh"
+if [ ! -e "$conf" ] || [ "$(head -n 1 "$conf")" = "$mark" ]; then
+  mkdir -p /etc/slurm
+  cat > "$conf" <<EOF
+$mark
+ClusterName=ci
+SlurmctldHost=localhost
+AuthType=auth/munge
+CredType=cred/munge
+SlurmUser=root
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+SlurmdParameters=config_overrides
+ReturnToService=2
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=/var/log/slurm/jobcomp.log
+NodeName=localhost CPUs=2 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+fi
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+started=()
+stop_started() {
+  local i pf
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+    pf=${started[$i]}
+    if alive "$pf"; then
+      local pid
+      pid=$(cat "$pf")
+      kill "$pid" 2>/dev/null
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  done
+}
+trap stop_started EXIT
+
+mkdir -p /run/munge /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
+chown munge:munge /run/munge 2>/dev/null
+if ! alive /run/munge/munged.pid; then
+  runuser -u munge -- /usr/sbin/munged || die "munged did not start"
+  started+=(/run/munge/munged.pid)
+fi
+if ! alive /run/slurmctld.pid; then
+  /usr/sbin/slurmctld -c || die "slurmctld did not start"
+  started+=(/run/slurmctld.pid)
+fi
+if ! alive /run/slurmd.pid; then
+  /usr/sbin/slurmd || die "slurmd did not start"
+  started+=(/run/slurmd.pid)
+fi
+ready=0
+for _ in $(seq 200); do
+  if scontrol ping >/dev/null 2>&1 && sinfo -h -N -o %t 2>/dev/null | grep -qx idle; then
+    ready=1
+    break
+  fi
+  sleep 0.1
+done
+[ "$ready" = 1 ] || die "Slurm did not become ready: $(sinfo 2>&1 | head -5)"
+
+work="${DGM_TEST_TMP:-/tmp}/slurm-$$"
+rm -rf "$work"
+mkdir -p "$work/data"
+/usr/bin/python3 - "$work/data" <<'EOF' || die "cannot write the test data"
+import struct, sys
+d = sys.argv[1]
+for name, n in (("t", 64), ("s", 16)):
+    with open(f"{d}/{name}-img", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 8, 8))
+        for i in range(n):
+            f.write(bytes(230 if k // 16 == i % 4 else 10 for k in range(64)))
+    with open(f"{d}/{name}-lab", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(i % 4 for i in range(n)))
+EOF
+cat > "$work/tiny.yaml" <<EOF
+name: tiny_slurm
+seed: 1
+threads: 1
+plugin_path: ["$tplug"]
+data: {plugin: idx, path: $work/data, train_images: t-img, train_labels: t-lab, test_images: s-img, test_labels: s-lab, batch_size: 16}
+model:
+  plugin: vae
+  latent: 4
+  encoder: {plugin: mlp, hidden: [8]}
+  decoder: {plugin: mlp, hidden: [8]}
+optimizer: {plugin: adam, lr: 0.01}
+train: {steps: 3, log_every: 1, samples: 4}
+metrics: [{plugin: elbo}]
+sweep:
+  zip:
+    model.latent: [2, 3, 4]
+    objective:
+      - [{loss: bernoulli_nll, inputs: [logits, x]}, {loss: gaussian_kl, inputs: [mu, logvar]}]
+      - [{loss: crash_after, inputs: [mu], after: 1}, {loss: bernoulli_nll, inputs: [logits, x]}]
+      - [{loss: bernoulli_nll, inputs: [logits, x]}, {loss: gaussian_kl, inputs: [mu, logvar]}]
+  slurm: {partition: debug, time: "00:05:00", cpus_per_task: 1, max_parallel: 2}
+EOF
+
+t0=$(date +%s.%N)
+"$dgm" sweep "$work/tiny.yaml" --launcher slurm --sweep-dir "$work/s" > "$work/out.txt" 2>&1
+rc=$?
+t1=$(date +%s.%N)
+cat "$work/out.txt"
+[ "$rc" = 1 ] || die "dgm sweep exited $rc, expected 1 (one trial fails)"
+grep -q "3 trials: 2 done, 1 failed" "$work/out.txt" || die "summary line missing"
+/usr/bin/python3 - "$work/s" <<'EOF' || die "manifest check failed"
+import json, os, sys
+d = sys.argv[1]
+m = json.load(open(f"{d}/manifest.json"))
+assert m["launcher"] == "slurm", m["launcher"]
+assert m.get("slurm_job"), "no slurm_job"
+st = [t["status"] for t in m["trials"]]
+assert st == ["done", "failed", "done"], st
+bad = m["trials"][1]
+assert bad["exit_code"] == 139 and bad["signal"] == 11, bad
+assert "signal 11" in bad["message"], bad["message"]
+for t in m["trials"]:
+    assert t["started"] and t["ended"], t
+    assert os.path.exists(f"{d}/{t['run_dir']}/trial.json"), t
+    assert os.path.exists(f"{d}/{t['run_dir']}/config.yaml"), t
+for t in (m["trials"][0], m["trials"][2]):
+    s = json.load(open(f"{d}/{t['run_dir']}/summary.json"))
+    assert s["status"] == "completed", s
+job = m["slurm_job"]
+outs = [f for f in os.listdir(f"{d}/slurm") if f.startswith(job + "_")]
+assert len(outs) == 3, outs
+print("manifest ok: job", job, st)
+EOF
+echo "slurm sweep took $(awk "BEGIN{print $t1 - $t0}") s"
+rm -rf "$work"
+echo "PASS: slurm launcher"
