@@ -361,7 +361,8 @@ START_TEST(lr_mult_acts_on_its_group)
                  "param_groups:\n"
                  "  - {params: 'decoder.*', lr_mult: 0.5}\n"
                  "  - {params: [encoder.fc1.weight], lr_mult: 0.0}\n"
-                 "  - {params: 'decoder.fc1.*', lr_mult: 9.0}\n"
+                 "  - {params: 'decoder.fc1.weight encoder.fc1.bias',\n"
+                 "     lr_mult: 1.0}\n"
                  "train: {steps: 1, samples: 0}\n");
     ck_assert_msg(rc == 0, "%s", out);
     const char *dec[] = {"decoder.fc1.weight", "decoder.fc2.bias"};
@@ -385,6 +386,33 @@ START_TEST(lr_mult_acts_on_its_group)
     ck_assert(same_bits("r0", "d", "encoder.fc1.weight"));
     ck_assert(!same_bits("r0", "d", "encoder.fc1.bias"));
     ck_assert(same_bits("c", "d", "encoder.fc1.bias"));
+    /* a group with an optimizer of its own: lr 0.05 = half of 0.1 */
+    rc = run("e", 3, 4, "1.0",
+             "param_groups:\n"
+             "  - {params: 'decoder.fc2.*', optimizer: {plugin: sgd, "
+             "lr: 0.05}}\n"
+             "train: {steps: 1, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    dgm_tensor *a = ckpt("r0", "decoder.fc2.weight"),
+               *c = ckpt("c", "decoder.fc2.weight"),
+               *e = ckpt("e", "decoder.fc2.weight");
+    for (int64_t i = 0; i < dgm_tensor_numel(a); i++) {
+        float w0 = dgm_tensor_f32(a)[i], dc = dgm_tensor_f32(c)[i] - w0;
+        ck_assert_msg(fabsf(dgm_tensor_f32(e)[i] - (w0 + 0.5f * dc)) <=
+                          1e-6f + 1e-5f * fabsf(dc),
+                      "decoder.fc2.weight[%lld]", (long long)i);
+    }
+    dgm_tensor_free(a);
+    dgm_tensor_free(c);
+    dgm_tensor_free(e);
+    ck_assert(same_bits("c", "e", "decoder.fc1.weight"));
+    /* a group that takes nothing is refused */
+    rc = run("f", 3, 4, "1.0",
+             "param_groups: [{params: 'decodr.*', lr_mult: 2}]\n"
+             "train: {steps: 1, samples: 0}\n");
+    ck_assert_int_ne(rc, 0);
+    ASSERT_HAS(out, "param_groups[0].params: param_groups[0] takes no "
+                    "trainable parameter");
 }
 END_TEST
 
@@ -412,10 +440,20 @@ START_TEST(masked_head_gets_no_gradient)
     ck_assert(same_bits("r0", "none", "heads.cls.fc1.weight"));
     ck_assert(same_bits("r0", "none", "heads.cls.fc1.bias"));
     ck_assert(!same_bits("r0", "none", "encoder.mu.weight"));
-    /* with labels the head learns */
+    /* with labels the head learns; output_accuracy scores it */
+    snprintf(extra, sizeof extra,
+             "%strain: {steps: 3, samples: 0}\n"
+             "metrics: [{plugin: output_accuracy, output: cls}]\n",
+             head_yaml);
     rc = run("all", 4, 4, "1.0", extra);
     ck_assert_msg(rc == 0, "%s", out);
     ck_assert(!same_bits("r0", "all", "heads.cls.fc1.weight"));
+    char *log = run_log("all");
+    char *acc = strstr(log, "dgm: accuracy/cls = ");
+    ck_assert_msg(acc != NULL, "%s", log);
+    double a = atof(acc + strlen("dgm: accuracy/cls = "));
+    ck_assert_msg(a >= 0 && a <= 1, "accuracy %g", a);
+    free(log);
     /* an input the model does not have is named */
     rc = run("bad", 4, 4, "1.0",
              "heads: [{name: cls, input: mew, out: [4],\n"

@@ -387,6 +387,21 @@ int dgm__experiment_build(dgm_experiment *e)
     for (int i = 0; i < e->n_phases; i++)
         if ((rc = build_phase(e, i, &mi->phases[i])) < 0)
             return rc;
+    /* a group that takes no parameter is a typo, not a no-op */
+    const dgm_config *groups = dgm_cfg_get(root, "param_groups");
+    for (int g = 0; g < dgm_cfg_len(groups); g++) {
+        bool used = false;
+        for (int i = 0; i < e->n_phases && !used; i++)
+            for (int k = 0; k < e->phases[i].n_groups && !used; k++)
+                used = e->phases[i].groups[k].index == g;
+        if (!used)
+            return dgm_cfg_error(dgm_cfg_at(groups, g), "params",
+                                 DGM_ENOTFOUND,
+                                 "param_groups[%d] takes no trainable "
+                                 "parameter (earlier groups, freeze: or a "
+                                 "typo?)",
+                                 g);
+    }
 
     const dgm_config *met = dgm_cfg_get(root, "metrics");
     e->n_metrics = dgm_cfg_len(met);
