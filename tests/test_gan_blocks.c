@@ -2,7 +2,8 @@
  * singular value and PyTorch's spectral_norm, finite differences), the
  * spectral_norm option of mlp/conv_encoder/conv_decoder, the
  * self_attention block (identity at gamma 0, plain-C reference, finite
- * differences) and the diffaug augmentation (exact shifts and cutouts,
+ * differences), attention_at and spectral_norm of the dcgan blocks, and
+ * the diffaug augmentation (exact shifts and cutouts,
  * colour formulas, finite differences for fixed draws, determinism). */
 #include <check.h>
 #include <math.h>
@@ -579,6 +580,140 @@ START_TEST(sa_bad_shape)
 }
 END_TEST
 
+/* ---- dcgan options ------------------------------------------------------ */
+
+/* The block's output for x, as a fresh tensor. */
+static dgm_tensor *block_out(dgm_block *blk, dgm_tensor *x)
+{
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    dgm_tensor *t = dgm_tensor_clone(dgm_value(y));
+    dgm_graph_free(g);
+    return t;
+}
+
+/* The same network with and without attention_at: identical outputs while
+ * gamma is 0 (the attention block's parameters come after the convs'). */
+static void check_attention_insert(const char *plain, const char *with,
+                                   dgm_shape in, dgm_shape out,
+                                   const char *param, int64_t numel)
+{
+    dgm_params *p1 = dgm_params_new(), *p2 = dgm_params_new();
+    dgm_build *b1, *b2;
+    dgm_config *c1, *c2;
+    dgm_shape o1 = out, o2 = out;
+    dgm_block *k1 = make_block(&b1, p1, &c1, plain, in, &o1);
+    dgm_block *k2 = make_block(&b2, p2, &c2, with, in, &o2);
+    ck_assert_int_eq(o1.ndim, o2.ndim);
+    dgm_param *q = dgm_params_find(p2, param);
+    ck_assert_msg(q != NULL, "%s: no %s", with, param);
+    ck_assert_int_eq(dgm_tensor_numel(q->value), numel);
+    ck_assert_ptr_nonnull(dgm_params_find(p2, "blk.attention.gamma"));
+    dgm_tensor *x = batch_of(in, 2, 3);
+    dgm_tensor *y1 = block_out(k1, x), *y2 = block_out(k2, x);
+    ck_assert_int_eq(dgm_tensor_numel(y1), dgm_tensor_numel(y2));
+    ck_assert_int_eq(memcmp(y1->data, y2->data, dgm_tensor_nbytes(y1)), 0);
+    dgm_tensor_free(y2);
+    /* a non-zero gate changes the output */
+    dgm_tensor_fill(dgm_params_find(p2, "blk.attention.gamma")->value, 1.0);
+    y2 = block_out(k2, x);
+    ck_assert_int_ne(memcmp(y1->data, y2->data, dgm_tensor_nbytes(y1)), 0);
+    dgm_tensor_free(y1);
+    dgm_tensor_free(y2);
+    dgm_tensor_free(x);
+    dgm_build_free(b1);
+    dgm_build_free(b2);
+    dgm_config_free(c1);
+    dgm_config_free(c2);
+    dgm_params_free(p1);
+    dgm_params_free(p2);
+}
+
+START_TEST(dcgan_attention_and_sn)
+{
+    dgm_shape img = {3, {1, 28, 28}};
+    /* D: stage 0 is 4@14x14 (query: 4 / 2 = 2 channels) */
+    check_attention_insert(
+        "{plugin: dcgan_discriminator, width: 4}",
+        "{plugin: dcgan_discriminator, width: 4, attention_at: 14, "
+        "attention: {plugin: self_attention, reduction: 2}}",
+        img, (dgm_shape){0}, "blk.attention.query.weight", 2 * 4);
+    /* G: stage 0 is 8@7x7, stage 1 is 4@14x14 */
+    check_attention_insert(
+        "{plugin: dcgan_generator, width: 4}",
+        "{plugin: dcgan_generator, width: 4, attention_at: 7, "
+        "attention: {plugin: self_attention, reduction: 4}}",
+        (dgm_shape){1, {6}}, img, "blk.attention.query.weight", 2 * 8);
+    check_attention_insert(
+        "{plugin: dcgan_generator, width: 4}",
+        "{plugin: dcgan_generator, width: 4, attention_at: 14}",
+        (dgm_shape){1, {6}}, img, "blk.attention.value.weight", 4 * 4);
+
+    /* no stage of that size: refused, naming the sizes there are */
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    ck_assert_int_eq(dgm_build_new(&b, reg, ps, 3), 0);
+    ck_assert_int_eq(
+        dgm_config_parse(
+            &cfg, "{plugin: dcgan_discriminator, attention_at: 10}", "d.yaml"),
+        0);
+    dgm_shape out = {0};
+    dgm_block *blk;
+    ck_assert_int_eq(dgm_block_create(b, cfg, "d", &img, &out, &blk),
+                     DGM_ERANGE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "attention_at"));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "14, 7"));
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+
+    /* spectral_norm: buffers on every layer, deconvs over dim 1 (their
+     * output channels), and a finite forward */
+    ps = dgm_params_new();
+    out = img;
+    blk = make_block(&b, ps, &cfg,
+                     "{plugin: dcgan_generator, width: 4, spectral_norm: "
+                     "true}",
+                     (dgm_shape){1, {6}}, &out);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.fc0.weight_u")->value),
+        8 * 7 * 7);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.deconv1.weight_u")->value),
+        4);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.deconv2.weight_v")->value),
+        4 * 16);
+    dgm_tensor *x = batch_of((dgm_shape){1, {6}}, 2, 1);
+    dgm_tensor *y = block_out(blk, x);
+    ck_assert_int_eq(y->ndim, 4);
+    for (int64_t i = 0; i < dgm_tensor_numel(y); i++)
+        ck_assert(isfinite(dgm_tensor_f32(y)[i]));
+    dgm_tensor_free(y);
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+
+    ps = dgm_params_new();
+    out = (dgm_shape){0};
+    blk = make_block(&b, ps, &cfg,
+                     "{plugin: dcgan_discriminator, width: 4, "
+                     "spectral_norm: true}",
+                     img, &out);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.conv2.weight_u")->value), 8);
+    ck_assert_int_eq(
+        dgm_tensor_numel(dgm_params_find(ps, "blk.conv2.weight_v")->value),
+        4 * 16);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+END_TEST
+
 /* ---- diffaug ---------------------------------------------------------- */
 
 typedef struct aug {
@@ -850,6 +985,7 @@ static Suite *gan_blocks_suite(void)
     tcase_add_test(tc, sa_identity_and_reference);
     tcase_add_test(tc, sa_gradient);
     tcase_add_test(tc, sa_bad_shape);
+    tcase_add_test(tc, dcgan_attention_and_sn);
     suite_add_tcase(s, tc);
     tc = tcase_create("diffaug");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -25,6 +25,14 @@ static const dgm_param_spec gen_params[] = {
     {"init", DGM_P_CHOICE, "normal", DGM_NO_RANGE, "normal|default",
      "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
      "N(1, 0.02); default: PyTorch's layer defaults"},
+    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "spectral normalisation of every conv and linear weight"},
+    {"attention_at", DGM_P_INT, "0", 0, 1 << 16, NULL,
+     "insert the `attention` block after the stage whose feature map has "
+     "this height (28x28: 7 or 14); 0: none"},
+    {"attention", DGM_P_PLUGIN, "{plugin: self_attention}", DGM_NO_RANGE,
+     "block", "the block inserted at attention_at (must keep its input "
+     "shape)"},
     DGM_PARAM_END,
 };
 
@@ -41,6 +49,14 @@ static const dgm_param_spec disc_params[] = {
     {"init", DGM_P_CHOICE, "normal", DGM_NO_RANGE, "normal|default",
      "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
      "N(1, 0.02); default: PyTorch's layer defaults"},
+    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "spectral normalisation of every conv and linear weight"},
+    {"attention_at", DGM_P_INT, "0", 0, 1 << 16, NULL,
+     "insert the `attention` block after the stage whose feature map has "
+     "this height (28x28: 7 or 14); 0: none"},
+    {"attention", DGM_P_PLUGIN, "{plugin: self_attention}", DGM_NO_RANGE,
+     "block", "the block inserted at attention_at (must keep its input "
+     "shape)"},
     DGM_PARAM_END,
 };
 
@@ -48,6 +64,8 @@ typedef struct dc_layer {
     dgm_param *w, *b; /* b NULL when batch norm follows */
     dgm_bn_params bn;
     bool has_bn;
+    dgm_sn_params sn;
+    bool has_sn;
 } dc_layer;
 
 typedef struct dcgan {
@@ -94,7 +112,7 @@ static void dcgan_init(dgm_build *b, dc_layer *l, bool normal)
 /* "<name>.weight" (+ ".bias" without bn) and "bn<idx>.*" with bn. */
 static int add_layer(dgm_build *b, dc_layer *l, const char *name, int idx,
                      int ndim, const int64_t *ws, int64_t nout, bool bn,
-                     bool normal)
+                     bool normal, bool sn)
 {
     char n[32];
     snprintf(n, sizeof n, "%s%d", name, idx);
@@ -106,7 +124,63 @@ static int add_layer(dgm_build *b, dc_layer *l, const char *name, int idx,
     }
     if (rc == 0)
         dcgan_init(b, l, normal);
+    /* a transposed conv [in, out, k, k] is normalised over dim 1, as
+     * PyTorch's spectral_norm does for ConvTranspose2d */
+    l->has_sn = sn;
+    if (rc == 0 && sn) {
+        snprintf(n, sizeof n, "%s%d", name, idx);
+        rc = dgm_build_spectral_norm(b, n, l->w,
+                                     ndim == 4 && !strcmp(name, "deconv"),
+                                     &l->sn);
+    }
     return rc;
+}
+
+/* The weight as the layer uses it. */
+static dgm_var *weight_of(dgm_graph *g, dc_layer *l)
+{
+    dgm_var *w = dgm_param_var(g, l->w);
+    return l->has_sn ? dgm_sn_weight(g, &l->sn, w) : w;
+}
+
+/* The `attention` block after the stage whose map is [c, h, w], when
+ * attention_at asks for h; *placed tells the caller it was used. */
+static int add_attention(dcgan *d, const dgm_config *cfg, dgm_build *b,
+                         int stage, int64_t c, int64_t h, int64_t w,
+                         bool *placed)
+{
+    if (dgm_cfg_int(cfg, "attention_at") != h || *placed)
+        return 0;
+    dgm_shape in = {3, {c, h, w}}, out = {0};
+    int rc = dgm_block_create(b, dgm_cfg_child(cfg, "attention"),
+                              "attention", &in, &out, &d->extra[stage]);
+    if (rc == 0 && (out.ndim != 3 || out.dim[0] != c || out.dim[1] != h ||
+                    out.dim[2] != w))
+        rc = dgm_cfg_error(cfg, "attention", DGM_ESHAPE,
+                           "the attention block must keep its input shape "
+                           "[%lld, %lld, %lld]",
+                           (long long)c, (long long)h, (long long)w);
+    *placed = true;
+    return rc;
+}
+
+/* attention_at named no stage: list the sides there are. */
+static int attention_missed(const dgm_config *cfg, const char *who,
+                            int64_t first, int k, bool halving)
+{
+    char sides[128] = "";
+    int64_t side = first;
+    for (int i = 0; i < k; i++) {
+        size_t len = strlen(sides);
+        snprintf(sides + len, sizeof sides - len, "%s%lld", i ? ", " : "",
+                 (long long)side);
+        side = halving ? side / 2 : side * 2;
+    }
+    return dgm_cfg_error(cfg, "attention_at", DGM_ERANGE,
+                         "%s: no stage has a feature map of height %lld "
+                         "(stages: %s)",
+                         who, (long long)dgm_cfg_int(cfg, "attention_at"),
+                         sides);
 }
 
 /* Stage channels: explicit, or width doubled per stage away from the
@@ -154,21 +228,27 @@ static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
     snprintf(d->out_act, sizeof d->out_act, "%s", dgm_cfg_str(cfg, "output"));
     bool bn = dgm_cfg_bool(cfg, "batch_norm");
     bool normal = !strcmp(dgm_cfg_str(cfg, "init"), "normal");
+    bool sn = dgm_cfg_bool(cfg, "spectral_norm"), placed = false;
     int64_t ch[DC_MAX_STAGES];
     int rc = stage_channels(cfg, "dcgan_generator", k, true, ch);
     if (rc == 0) {
         d->c0 = ch[0];
         int64_t ws[2] = {ch[0] * h0 * w0, dgm_shape_numel(in->ndim, in->dim)};
         /* The linear map's batch norm is over the base map's channels. */
-        rc = add_layer(b, &d->fc, "fc", 0, 2, ws, ch[0], bn, normal);
+        rc = add_layer(b, &d->fc, "fc", 0, 2, ws, ch[0], bn, normal, sn);
     }
     for (int i = 1; i <= k && rc == 0; i++) {
         bool last = i == k;
         int64_t oc = last ? out->dim[0] : ch[i];
         int64_t ws[4] = {ch[i - 1], oc, 4, 4};
         rc = add_layer(b, &d->conv[i - 1], "deconv", i, 4, ws, oc,
-                       bn && !last, normal);
+                       bn && !last, normal, sn);
     }
+    /* stage i is the map [ch[i], h0 << i, w0 << i] */
+    for (int i = 0; i < k && rc == 0; i++)
+        rc = add_attention(d, cfg, b, i, ch[i], h0 << i, w0 << i, &placed);
+    if (rc == 0 && dgm_cfg_int(cfg, "attention_at") > 0 && !placed)
+        rc = attention_missed(cfg, "dcgan_generator", h0, k, false);
     if (rc < 0) {
         free(d);
         return rc;
@@ -205,18 +285,26 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     d->slope = (float)dgm_cfg_float(cfg, "slope");
     bool bn = dgm_cfg_bool(cfg, "batch_norm");
     bool normal = !strcmp(dgm_cfg_str(cfg, "init"), "normal");
+    bool sn = dgm_cfg_bool(cfg, "spectral_norm"), placed = false;
     int64_t ch[DC_MAX_STAGES];
     int rc = stage_channels(cfg, "dcgan_discriminator", k, false, ch);
     for (int i = 0; i < k && rc == 0; i++) {
         int64_t ic = i == 0 ? in->dim[0] : ch[i - 1];
         int64_t ws[4] = {ch[i], ic, 4, 4};
         rc = add_layer(b, &d->conv[i], "conv", i + 1, 4, ws, ch[i],
-                       bn && i > 0, normal);
+                       bn && i > 0, normal, sn);
     }
+    /* stage i is the map [ch[i], H >> (i + 1), W >> (i + 1)] */
+    for (int i = 0; i < k && rc == 0; i++)
+        rc = add_attention(d, cfg, b, i, ch[i], in->dim[1] >> (i + 1),
+                           in->dim[2] >> (i + 1), &placed);
+    if (rc == 0 && dgm_cfg_int(cfg, "attention_at") > 0 && !placed)
+        rc = attention_missed(cfg, "dcgan_discriminator", in->dim[1] / 2, k,
+                              true);
     int64_t feat = rc == 0 ? ch[k - 1] * h0 * w0 : 0;
     if (rc == 0 && head) {
         int64_t ws[2] = {1, feat};
-        rc = add_layer(b, &d->fc, "fc", k + 1, 2, ws, 1, false, normal);
+        rc = add_layer(b, &d->fc, "fc", k + 1, 2, ws, 1, false, normal, sn);
     }
     if (rc < 0) {
         free(d);
@@ -246,7 +334,7 @@ static dgm_var *gen_forward(void *self, dgm_graph *g, dgm_var *x)
     if (!x)
         return NULL;
     dgm_var *h = dgm_value(x)->ndim != 2 ? dgm_flatten(g, x) : x;
-    h = dgm_linear(g, h, dgm_param_var(g, d->fc.w), bias_of(g, &d->fc));
+    h = dgm_linear(g, h, weight_of(g, &d->fc), bias_of(g, &d->fc));
     if (!h)
         return NULL;
     int64_t s[4] = {dgm_value(h)->shape[0], d->c0, d->h0, d->w0};
@@ -256,8 +344,7 @@ static dgm_var *gen_forward(void *self, dgm_graph *g, dgm_var *x)
     h = extra(d, g, 0, dgm_relu(g, h));
     for (int i = 0; i < d->k; i++) {
         dc_layer *l = &d->conv[i];
-        h = dgm_conv_transpose2d(g, h, dgm_param_var(g, l->w), bias_of(g, l),
-                                 &s2);
+        h = dgm_conv_transpose2d(g, h, weight_of(g, l), bias_of(g, l), &s2);
         if (i == d->k - 1)
             break;
         if (l->has_bn)
@@ -275,14 +362,14 @@ static dgm_var *disc_forward(void *self, dgm_graph *g, dgm_var *x)
     dgm_var *h = x;
     for (int i = 0; i < d->k; i++) {
         dc_layer *l = &d->conv[i];
-        h = dgm_conv2d(g, h, dgm_param_var(g, l->w), bias_of(g, l), &s2);
+        h = dgm_conv2d(g, h, weight_of(g, l), bias_of(g, l), &s2);
         if (l->has_bn)
             h = dgm_bn_forward(g, &l->bn, h);
         h = extra(d, g, i, dgm_leaky_relu(g, h, d->slope));
     }
     h = dgm_flatten(g, h);
     if (d->head)
-        h = dgm_linear(g, h, dgm_param_var(g, d->fc.w), bias_of(g, &d->fc));
+        h = dgm_linear(g, h, weight_of(g, &d->fc), bias_of(g, &d->fc));
     return h;
 }
 
