@@ -619,19 +619,8 @@ static int run_slurm(ctx *c, const int *todo, int n_todo)
     bool cancelled = false, queue_empty = false;
     if (!ended)
         return dgm_error(DGM_ENOMEM, "sweep: out of memory");
+    int errors = 0;
     while (!queue_empty) {
-        /* squeue first: whatever ended before the queue emptied is read
-         * below, after the last look. */
-        char q[4096];
-        char *sq[] = {"squeue", "-h", "-j", job, "-o", "%i %T", NULL};
-        int qs = capture(sq, q, sizeof q);
-        queue_empty = qs != 0 || q[strspn(q, " \n")] == '\0';
-        bool changed = false;
-        for (int k = 0; k < n_todo; k++)
-            if (!ended[k])
-                ended[k] = poll_trial(c, todo[k], &changed);
-        if (changed)
-            save(c);
         bool any_failed = false;
         for (int k = 0; k < n_todo; k++)
             any_failed |= ended[k] && failed(status_of(c, todo[k]));
@@ -643,6 +632,25 @@ static int run_slurm(ctx *c, const int *todo, int n_todo)
             scancel(job);
             cancelled = true;
         }
+        /* squeue first: whatever ended before the queue emptied is read
+         * below, after the last look. A failed squeue (Ctrl-C reached
+         * it, the controller busy) is asked again, for a while. */
+        char q[4096];
+        char *sq[] = {"squeue", "-h", "-j", job, "-o", "%i %T", NULL};
+        int qs = capture(sq, q, sizeof q);
+        if (qs != 0 && ++errors < 25) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        errors = 0;
+        queue_empty = qs != 0 || q[strspn(q, " \n")] == '\0';
+        bool changed = false;
+        for (int k = 0; k < n_todo; k++)
+            if (!ended[k])
+                ended[k] = poll_trial(c, todo[k], &changed);
+        if (changed)
+            save(c);
         if (!queue_empty) {
             struct timespec ts = {0, 200 * 1000 * 1000};
             nanosleep(&ts, NULL);
