@@ -190,70 +190,94 @@ START_TEST(sn_bounds_top_singular_value)
 END_TEST
 
 /* One training forward (one power iteration) against PyTorch's
- * spectral_norm started from the same u, v: the weight and the new u. */
-static void check_torch(int ndim, const int64_t *shape, int dim,
-                        const char *module)
-{
-    sn_fixture f;
-    sn_make(&f, ndim, shape, dim);
-    int64_t rows = dgm_tensor_numel(f.sn.u->value),
-            cols = dgm_tensor_numel(f.sn.v->value), n = rows * cols;
-    size_t cap = 64 * (size_t)(rows + cols) + 2048;
-    char *script = malloc(cap), *p = script;
-    p += sprintf(p, "import torch, numpy as np\nu = [");
-    for (int64_t i = 0; i < rows; i++)
-        p += sprintf(p, "%.9g,", dgm_tensor_f32(f.sn.u->value)[i]);
-    p += sprintf(p, "]\nv = [");
-    for (int64_t i = 0; i < cols; i++)
-        p += sprintf(p, "%.9g,", dgm_tensor_f32(f.sn.v->value)[i]);
-    p += sprintf(p,
-                 "]\nm = torch.nn.utils.spectral_norm(%s)\n"
-                 "w = np.sin(0.7 * np.arange(%lld) + 0.3).astype(np.float32)\n"
-                 "with torch.no_grad():\n"
-                 "    m.weight_orig.copy_(torch.tensor(w).reshape("
-                 "m.weight_orig.shape))\n"
-                 "    m.weight_u.copy_(torch.tensor(u))\n"
-                 "    m.weight_v.copy_(torch.tensor(v))\n"
-                 "m.train()\n"
-                 "m._forward_pre_hooks[next(iter(m._forward_pre_hooks))]"
-                 "(m, None)\n"
-                 "for x in m.weight.detach().flatten().tolist(): print(x)\n"
-                 "for x in m.weight_u.flatten().tolist(): print(x)\n",
-                 module, (long long)n);
-    double *ref = malloc(sizeof(double) * (size_t)(n + rows));
-    ck_assert_int_eq(python_floats(script, ref, (int)(n + rows)),
-                     (int)(n + rows));
-    dgm_graph *g = dgm_graph_new();
-    dgm_var *y = dgm_sn_weight(g, &f.sn, dgm_param_var(g, f.w));
-    ck_assert_ptr_nonnull(y);
-    for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(fabs(dgm_tensor_get(dgm_value(y), i) - ref[i]) <
-                          1e-5 + 1e-4 * fabs(ref[i]),
-                      "%s weight[%lld]: %g vs torch %g", module, (long long)i,
-                      dgm_tensor_get(dgm_value(y), i), ref[i]);
-    for (int64_t i = 0; i < rows; i++)
-        ck_assert_msg(fabs(dgm_tensor_f32(f.sn.u->value)[i] - ref[n + i]) <
-                          1e-5,
-                      "%s u[%lld]", module, (long long)i);
-    /* eval mode: u and v stay, the weight is the same */
-    float u0 = dgm_tensor_f32(f.sn.u->value)[0];
-    dgm_graph_reset(g);
-    dgm_graph_set_training(g, false);
-    dgm_var *y2 = dgm_sn_weight(g, &f.sn, dgm_param_var(g, f.w));
-    ck_assert_ptr_nonnull(y2);
-    ck_assert_float_eq(dgm_tensor_f32(f.sn.u->value)[0], u0);
-    free(ref);
-    free(script);
-    dgm_graph_free(g);
-    sn_done(&f);
-}
+ * spectral_norm started from the same u, v: the weight and the new u;
+ * then eval mode leaves u alone and gives the same weight. The cases run
+ * through one python process (importing torch once). */
+typedef struct torch_case {
+    int ndim;
+    int64_t shape[4];
+    int dim;
+    const char *module;
+} torch_case;
 
 START_TEST(sn_matches_pytorch)
 {
-    check_torch(2, (int64_t[]){6, 4}, 0, "torch.nn.Linear(4, 6)");
-    check_torch(4, (int64_t[]){5, 3, 2, 2}, 0, "torch.nn.Conv2d(3, 5, 2)");
-    check_torch(4, (int64_t[]){3, 5, 2, 2}, 1,
-                "torch.nn.ConvTranspose2d(3, 5, 2)");
+    const torch_case cases[3] = {
+        {2, {6, 4}, 0, "torch.nn.Linear(4, 6)"},
+        {4, {5, 3, 2, 2}, 0, "torch.nn.Conv2d(3, 5, 2)"},
+        {4, {3, 5, 2, 2}, 1, "torch.nn.ConvTranspose2d(3, 5, 2)"}};
+    sn_fixture f[3];
+    size_t cap = 4096;
+    for (int c = 0; c < 3; c++) {
+        sn_make(&f[c], cases[c].ndim, cases[c].shape, cases[c].dim);
+        cap += 64 * (size_t)(dgm_tensor_numel(f[c].sn.u->value) +
+                             dgm_tensor_numel(f[c].sn.v->value));
+    }
+    char *script = malloc(cap), *p = script;
+    p += sprintf(p, "import torch, numpy as np\n");
+    int64_t total = 0;
+    for (int c = 0; c < 3; c++) {
+        int64_t rows = dgm_tensor_numel(f[c].sn.u->value),
+                cols = dgm_tensor_numel(f[c].sn.v->value);
+        total += rows * cols + rows;
+        p += sprintf(p, "u = [");
+        for (int64_t i = 0; i < rows; i++)
+            p += sprintf(p, "%.9g,", dgm_tensor_f32(f[c].sn.u->value)[i]);
+        p += sprintf(p, "]\nv = [");
+        for (int64_t i = 0; i < cols; i++)
+            p += sprintf(p, "%.9g,", dgm_tensor_f32(f[c].sn.v->value)[i]);
+        p += sprintf(
+            p,
+            "]\nm = torch.nn.utils.spectral_norm(%s)\n"
+            "w = np.sin(0.7 * np.arange(%lld) + 0.3).astype(np.float32)\n"
+            "with torch.no_grad():\n"
+            "    m.weight_orig.copy_(torch.tensor(w).reshape("
+            "m.weight_orig.shape))\n"
+            "    m.weight_u.copy_(torch.tensor(u))\n"
+            "    m.weight_v.copy_(torch.tensor(v))\n"
+            "m.train()\n"
+            "m._forward_pre_hooks[next(iter(m._forward_pre_hooks))](m, None)\n"
+            "for x in m.weight.detach().flatten().tolist(): print(x)\n"
+            "for x in m.weight_u.flatten().tolist(): print(x)\n",
+            cases[c].module, (long long)(rows * cols));
+    }
+    double *ref = malloc(sizeof(double) * (size_t)total), *r = ref;
+    ck_assert_int_eq(python_floats(script, ref, (int)total), (int)total);
+    dgm_graph *g = dgm_graph_new();
+    for (int c = 0; c < 3; c++, g = (dgm_graph_free(g), dgm_graph_new())) {
+        const char *module = cases[c].module;
+        int64_t rows = dgm_tensor_numel(f[c].sn.u->value),
+                n = rows * dgm_tensor_numel(f[c].sn.v->value);
+        dgm_var *y = dgm_sn_weight(g, &f[c].sn, dgm_param_var(g, f[c].w));
+        ck_assert_ptr_nonnull(y);
+        for (int64_t i = 0; i < n; i++)
+            ck_assert_msg(fabs(dgm_tensor_get(dgm_value(y), i) - r[i]) <
+                              1e-5 + 1e-4 * fabs(r[i]),
+                          "%s weight[%lld]: %g vs torch %g", module,
+                          (long long)i, dgm_tensor_get(dgm_value(y), i), r[i]);
+        for (int64_t i = 0; i < rows; i++)
+            ck_assert_msg(fabs(dgm_tensor_f32(f[c].sn.u->value)[i] - r[n + i]) <
+                              1e-5,
+                          "%s u[%lld]", module, (long long)i);
+        r += n + rows;
+        /* eval mode: u and v stay, the weight is the same */
+        dgm_tensor *u0 = dgm_tensor_clone(f[c].sn.u->value);
+        dgm_tensor *y1 = dgm_tensor_clone(dgm_value(y));
+        dgm_graph_reset(g);
+        dgm_graph_set_training(g, false);
+        dgm_var *y2 = dgm_sn_weight(g, &f[c].sn, dgm_param_var(g, f[c].w));
+        ck_assert_ptr_nonnull(y2);
+        ck_assert_int_eq(
+            memcmp(u0->data, f[c].sn.u->value->data, dgm_tensor_nbytes(u0)), 0);
+        gc_result cr = gc_compare_tensors(dgm_value(y2), y1, 1e-6, 1e-7);
+        ck_assert_msg(cr.ok, "%s eval: %s", module, gc_describe(&cr));
+        dgm_tensor_free(u0);
+        dgm_tensor_free(y1);
+        sn_done(&f[c]);
+    }
+    dgm_graph_free(g);
+    free(ref);
+    free(script);
 }
 END_TEST
 
