@@ -121,14 +121,16 @@ static void setup(void)
     ck_assert_msg(rc == 0, "%s", out);
 }
 
-static void teardown(void) { sh("rm -rf '%s'", root); }
+static void teardown(void)
+{
+    sh("rm -rf '%s'", root);
+}
 
 /* Tensor `name` of run `run`'s last checkpoint, copied (caller frees). */
 static dgm_tensor *ckpt(const char *run_dir, const char *name)
 {
     char p[1400];
-    snprintf(p, sizeof p, "%s/%s/checkpoints/last.safetensors", root,
-             run_dir);
+    snprintf(p, sizeof p, "%s/%s/checkpoints/last.safetensors", root, run_dir);
     dgm_st_file *f;
     ck_assert_msg(dgm_st_open(&f, p) == 0, "%s", dgm_last_error());
     dgm_tensor *v;
@@ -157,8 +159,8 @@ static char *run_log(const char *run_dir)
     return s;
 }
 
-#define ASSERT_HAS(text, needle)                                          \
-    ck_assert_msg(strstr((text), (needle)) != NULL, "'%s' not in:\n%s",   \
+#define ASSERT_HAS(text, needle)                                               \
+    ck_assert_msg(strstr((text), (needle)) != NULL, "'%s' not in:\n%s",        \
                   (needle), (text))
 
 /* ---- init ------------------------------------------------------------- */
@@ -319,8 +321,8 @@ START_TEST(frozen_params_bit_identical)
                  "freeze_bn_stats: true\n"
                  "train: {steps: 3, samples: 0}\n");
     ck_assert_msg(rc == 0, "%s", out);
-    const char *enc[] = {"encoder.fc1.weight", "encoder.fc1.bias",
-                         "encoder.bn1.weight", "encoder.bn1.running_mean",
+    const char *enc[] = {"encoder.fc1.weight",      "encoder.fc1.bias",
+                         "encoder.bn1.weight",      "encoder.bn1.running_mean",
                          "encoder.bn1.running_var", "encoder.mu.weight",
                          "encoder.logvar.bias"};
     for (size_t i = 0; i < sizeof enc / sizeof *enc; i++)
@@ -347,7 +349,8 @@ START_TEST(frozen_params_bit_identical)
 }
 END_TEST
 
-/* ---- param_groups ---------------------------------------------------------- */
+/* ---- param_groups ----------------------------------------------------------
+ */
 
 START_TEST(lr_mult_acts_on_its_group)
 {
@@ -416,7 +419,8 @@ START_TEST(lr_mult_acts_on_its_group)
 }
 END_TEST
 
-/* ---- auxiliary heads --------------------------------------------------------- */
+/* ---- auxiliary heads
+ * --------------------------------------------------------- */
 
 static const char head_yaml[] =
     "heads: [{name: cls, input: mu, out: [4],\n"
@@ -464,14 +468,15 @@ START_TEST(masked_head_gets_no_gradient)
 }
 END_TEST
 
-/* ---- distill ------------------------------------------------------------------ */
+/* ---- distill
+ * ------------------------------------------------------------------ */
 
 static dgm_var *apply_distill(dgm_registry *reg, dgm_graph *g,
                               const char *cfg_text, dgm_var *s, dgm_var *t)
 {
     const dgm_plugin_desc *d;
-    ck_assert_msg(dgm_registry_find(reg, DGM_KIND_LOSS, "distill", &d,
-                                    NULL) == 0,
+    ck_assert_msg(dgm_registry_find(reg, DGM_KIND_LOSS, "distill", &d, NULL) ==
+                      0,
                   "%s", dgm_last_error());
     dgm_config *cfg;
     ck_assert_int_eq(dgm_config_parse(&cfg, cfg_text, "t"), 0);

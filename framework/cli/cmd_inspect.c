@@ -66,8 +66,7 @@ static int list_tensors(const char *path, const dgm_st_file *f)
         while (rc == 0 && left > 0) {
             size_t k = left < (1 << 16) ? (size_t)left : (1 << 16);
             if (fread(buf, 1, k, fp) != k)
-                rc = dgm_error(DGM_EIO, "%s: short read in '%s'", path,
-                               e.name);
+                rc = dgm_error(DGM_EIO, "%s: short read in '%s'", path, e.name);
             else
                 crc = crc32(crc, buf, (uInt)k);
             left -= k;

@@ -143,14 +143,13 @@ static bool rename_one(const char *from, const char *to, const char *name,
     return true;
 }
 
-void dgm__rename(const dgm_config *rules, const char *name, char *out,
-                 size_t n)
+void dgm__rename(const dgm_config *rules, const char *name, char *out, size_t n)
 {
     for (int i = 0; rules && i < dgm_cfg_len(rules); i++) {
         const dgm_config *r = dgm_cfg_at(rules, i);
         for (int k = 0; k < dgm_cfg_len(r); k++)
-            if (rename_one(dgm_cfg_key_at(r, k),
-                           dgm_cfg_text(dgm_cfg_at(r, k)), name, out, n))
+            if (rename_one(dgm_cfg_key_at(r, k), dgm_cfg_text(dgm_cfg_at(r, k)),
+                           name, out, n))
                 return;
     }
     snprintf(out, n, "%s", name);
@@ -225,8 +224,8 @@ int dgm__freeze_validate(dgm_config *freeze)
 /* One planned copy: model tensor <- file tensor. */
 typedef struct plan {
     dgm_param *p;
-    int src;          /* index of the source */
-    int entry;        /* tensor index in the file */
+    int src;   /* index of the source */
+    int entry; /* tensor index in the file */
 } plan;
 
 typedef struct source {
@@ -246,8 +245,7 @@ static int open_source(source *s, const dgm_config *node)
 {
     const char *p = dgm_cfg_str(node, "path");
     if (is_dir(p))
-        snprintf(s->path, sizeof s->path, "%s/checkpoints/last.safetensors",
-                 p);
+        snprintf(s->path, sizeof s->path, "%s/checkpoints/last.safetensors", p);
     else
         snprintf(s->path, sizeof s->path, "%s", p);
     int rc = dgm_st_open(&s->f, s->path);
@@ -312,8 +310,7 @@ static bool convertible(const char *fd, dgm_dtype md)
     if (mn && !strcmp(fd, mn))
         return true;
     if (md == DGM_F32)
-        return !strcmp(fd, "F64") || !strcmp(fd, "F16") ||
-               !strcmp(fd, "BF16");
+        return !strcmp(fd, "F64") || !strcmp(fd, "F16") || !strcmp(fd, "BF16");
     return false;
 }
 
@@ -331,8 +328,8 @@ static int copy_entry(const source *s, int e, dgm_tensor *dst)
         if (!raw)
             return dgm_error(DGM_ENOMEM, "init: out of memory");
         FILE *fp = fopen(s->path, "rb");
-        bool ok = fp && fseek(fp, (long)(s->data_start + en.begin),
-                              SEEK_SET) == 0 &&
+        bool ok = fp &&
+                  fseek(fp, (long)(s->data_start + en.begin), SEEK_SET) == 0 &&
                   fread(raw, 2, (size_t)n, fp) == (size_t)n;
         if (fp)
             fclose(fp);
@@ -383,8 +380,7 @@ static bool same_shape(const dgm_st_entry *en, const dgm_tensor *t)
 }
 
 static int plan_source(dgm_params *ps, source *s, int si,
-                       const dgm_config *node, plan *pl, int *n_plan,
-                       sbuf *rep)
+                       const dgm_config *node, plan *pl, int *n_plan, sbuf *rep)
 {
     const dgm_config *rules = dgm_cfg_get(node, "rename");
     const dgm_config *globs = dgm_cfg_get(node, "params");
@@ -404,8 +400,8 @@ static int plan_source(dgm_params *ps, source *s, int si,
             continue;
         }
         dgm__rename(rules, en.name, mn, sizeof mn);
-        dgm_param *p = dgm__globs_match(globs, mn) ? dgm_params_find(ps, mn)
-                                                   : NULL;
+        dgm_param *p =
+            dgm__globs_match(globs, mn) ? dgm_params_find(ps, mn) : NULL;
         if (!p) {
             sb_add(&unused_txt, "  unused %s %s %s\n", en.name, en.dtype,
                    shape_of(&en, sh, sizeof sh));
@@ -451,8 +447,9 @@ static int plan_source(dgm_params *ps, source *s, int si,
         sb_add(rep, "%s", unused_txt.s);
     free(unused_txt.s);
     if (ignored)
-        sb_add(rep, "  ignored %d optimizer, RNG and data-set entries of the "
-                    "checkpoint\n",
+        sb_add(rep,
+               "  ignored %d optimizer, RNG and data-set entries of the "
+               "checkpoint\n",
                ignored);
     sb_add(rep, "  %d loaded, %d skipped, %d unused\n", loaded, skipped,
            unused);
@@ -499,8 +496,8 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report)
     if (rc == 0 && !(pl = malloc(sizeof *pl * (size_t)(cap ? cap : 1))))
         rc = dgm_error(DGM_ENOMEM, "init: out of memory");
     for (int i = 0; i < ns && rc == 0; i++)
-        rc = plan_source(ps, &src[i], i, dgm_cfg_at(init, i), pl, &n_plan,
-                         &rep);
+        rc =
+            plan_source(ps, &src[i], i, dgm_cfg_at(init, i), pl, &n_plan, &rep);
     /* Everything checked: copy (a later source overrides an earlier). */
     for (int j = 0; j < n_plan && rc == 0; j++)
         rc = copy_entry(&src[pl[j].src], pl[j].entry, pl[j].p->value);
@@ -513,15 +510,15 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report)
                 found = pl[j].p == p;
             if (!found) {
                 char sh[96];
-                sb_add(&rep, "  left at its initialisation: %s %s\n",
-                       p->name,
+                sb_add(&rep, "  left at its initialisation: %s %s\n", p->name,
                        dgm_shape_str(p->value->ndim, p->value->shape, sh,
                                      sizeof sh));
                 left++;
             }
         }
-        sb_add(&rep, "init: %d of %d model tensors loaded, %d left at their "
-                     "initialisation\n",
+        sb_add(&rep,
+               "init: %d of %d model tensors loaded, %d left at their "
+               "initialisation\n",
                np - left, np, left);
         if (rep.oom)
             rc = dgm_error(DGM_ENOMEM, "init: out of memory");
@@ -543,12 +540,11 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report)
 static bool bn_stat(const char *name)
 {
     const char *dot = strrchr(name, '.');
-    return dot && (!strcmp(dot, ".running_mean") ||
-                   !strcmp(dot, ".running_var"));
+    return dot &&
+           (!strcmp(dot, ".running_mean") || !strcmp(dot, ".running_var"));
 }
 
-int dgm__freeze_apply(dgm_params *ps, const dgm_config *freeze,
-                      bool bn_stats)
+int dgm__freeze_apply(dgm_params *ps, const dgm_config *freeze, bool bn_stats)
 {
     if (dgm_cfg_kind_of(freeze) == DGM_CFG_NULL)
         return 0;
@@ -556,9 +552,9 @@ int dgm__freeze_apply(dgm_params *ps, const dgm_config *freeze,
     int ng = dgm_cfg_kind_of(freeze) == DGM_CFG_SEQ ? dgm_cfg_len(freeze) : 1;
     /* every glob must match something: a typo would silently train all */
     for (int i = 0; i < ng; i++) {
-        const dgm_config *gn =
-            dgm_cfg_kind_of(freeze) == DGM_CFG_SEQ ? dgm_cfg_at(freeze, i)
-                                                   : freeze;
+        const dgm_config *gn = dgm_cfg_kind_of(freeze) == DGM_CFG_SEQ
+                                   ? dgm_cfg_at(freeze, i)
+                                   : freeze;
         bool any = false;
         for (int k = 0; k < np && !any; k++)
             any = dgm__globs_match(gn, dgm_params_at(ps, k)->name);

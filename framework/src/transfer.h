@@ -27,8 +27,7 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report);
  * bn_stats also the batch-norm running statistics, buffers, they match).
  * A glob that matches nothing is refused (DGM_ENOTFOUND) and nothing is
  * changed. */
-int dgm__freeze_apply(dgm_params *ps, const dgm_config *freeze,
-                      bool bn_stats);
+int dgm__freeze_apply(dgm_params *ps, const dgm_config *freeze, bool bn_stats);
 
 /* True if name matches one of globs: a string of space-separated globs or
  * a list of them (NULL: everything). */

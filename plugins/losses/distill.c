@@ -33,7 +33,10 @@ static int distill_create(void **self, const dgm_config *cfg)
     return 0;
 }
 
-static void distill_destroy(void *self) { free(self); }
+static void distill_destroy(void *self)
+{
+    free(self);
+}
 
 static dgm_var *distill_apply(void *self, dgm_graph *g, dgm_var *const *in,
                               int n)
@@ -56,16 +59,16 @@ static dgm_var *distill_apply(void *self, dgm_graph *g, dgm_var *const *in,
     }
     t = dgm_detach(g, t);
     if (!d->kl) {
-        dgm_var *diff = dgm_square(g, dgm_sub(g, dgm_flatten(g, s),
-                                              dgm_flatten(g, t)));
+        dgm_var *diff =
+            dgm_square(g, dgm_sub(g, dgm_flatten(g, s), dgm_flatten(g, t)));
         return dgm_mean(g, diff, 1u << 1, false);
     }
     float inv = 1.0f / d->t;
     dgm_var *lt = dgm_log_softmax(g, dgm_affine(g, t, inv, 0.0f), 1);
     dgm_var *ls = dgm_log_softmax(g, dgm_affine(g, s, inv, 0.0f), 1);
     dgm_var *pt = dgm_exp(g, lt);
-    dgm_var *kl = dgm_sum(g, dgm_mul(g, pt, dgm_sub(g, lt, ls)), 1u << 1,
-                          false);
+    dgm_var *kl =
+        dgm_sum(g, dgm_mul(g, pt, dgm_sub(g, lt, ls)), 1u << 1, false);
     return dgm_affine(g, kl, d->t * d->t, 0.0f);
 }
 

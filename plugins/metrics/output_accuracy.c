@@ -11,8 +11,7 @@
 static const dgm_param_spec params[] = {
     {"output", DGM_P_STRING, "logits", DGM_NO_RANGE, NULL,
      "the named output holding class scores [N, C]"},
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
-     "which split"},
+    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train", "which split"},
     {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
     {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL, "evaluation batch"},
     DGM_PARAM_END,
@@ -31,7 +30,7 @@ static int create(void **self, const dgm_config *cfg)
         return dgm_error(DGM_ENOMEM, "output_accuracy: out of memory");
     snprintf(o->output, sizeof o->output, "%s", dgm_cfg_str(cfg, "output"));
     o->split = strcmp(dgm_cfg_str(cfg, "split"), "train") ? DGM_SPLIT_TEST
-                                                           : DGM_SPLIT_TRAIN;
+                                                          : DGM_SPLIT_TRAIN;
     o->max = dgm_cfg_int(cfg, "max_examples");
     o->batch = dgm_cfg_int(cfg, "batch_size");
     *self = o;
@@ -61,8 +60,7 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
             return rc;
         dgm_var *l = dgm_vars_get(io, o->output), *y = dgm_vars_get(io, "y");
         char a[96];
-        if (!l || !y || dgm_value(l)->ndim != 2 ||
-            dgm_value(l)->shape[0] != b)
+        if (!l || !y || dgm_value(l)->ndim != 2 || dgm_value(l)->shape[0] != b)
             return dgm_error(DGM_ESHAPE,
                              "output_accuracy: output '%s' must be [%lld, "
                              "classes], got %s",
