@@ -1047,10 +1047,15 @@ static int sweep_main(opts *o)
                  c.dir);
             goto out;
         }
+        /* A copy: setting the key below frees the manifest's string. */
+        static char used[16];
+        const char *was =
+            json_string_value(json_object_get(c.manifest, "launcher"));
+        snprintf(used, sizeof used, "%s",
+                 was && !strcmp(was, "slurm") ? "slurm" : "local");
         if (!launcher)
-            launcher =
-                json_string_value(json_object_get(c.manifest, "launcher"));
-        set_str(c.manifest, "launcher", launcher ? launcher : "local");
+            launcher = used;
+        set_str(c.manifest, "launcher", launcher);
     } else {
         if ((rc = make_sweep_dir(o, name ? name : "sweep", c.dir,
                                  sizeof c.dir)) < 0)
