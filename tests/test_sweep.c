@@ -193,9 +193,8 @@ START_TEST(zip_varies_together)
     ck_assert_str_eq(overrides(s, 3),
                      "model.decoder.act=relu model.latent=4 optimizer.lr=0.01 "
                      "seed=9");
-    ck_assert_str_eq(overrides(s, 11),
-                     "model.decoder.act=tanh model.latent=8 "
-                     "optimizer.lr=0.001 seed=9");
+    ck_assert_str_eq(overrides(s, 11), "model.decoder.act=tanh model.latent=8 "
+                                       "optimizer.lr=0.001 seed=9");
     dgm__sweep_free(s);
 
     snprintf(text, sizeof text,
@@ -249,7 +248,8 @@ START_TEST(random_draws_follow_the_sweep_seed)
         long long lat = 2 + (long long)dgm_rng_below(&r, 31);
         static const char *const acts[] = {"relu", "tanh", "gelu"};
         const char *act = acts[dgm_rng_below(&r, 3)];
-        snprintf(beta, sizeof beta, "%.6g", 0.5 + 1.5 * dgm_rng_uniform_f64(&r));
+        snprintf(beta, sizeof beta, "%.6g",
+                 0.5 + 1.5 * dgm_rng_uniform_f64(&r));
         if (!strpbrk(beta, ".e"))
             strcat(beta, ".0");
         snprintf(want, sizeof want,
@@ -295,15 +295,13 @@ START_TEST(seeds_count_or_list)
                      "pending");
     ck_assert_str_eq(json_string_value(json_object_get(t2, "run_dir")),
                      "trials/002-seed=2");
-    ck_assert_int_eq(
-        json_integer_value(json_object_get(
-            json_object_get(t2, "params"), "seed")),
-        2);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_object_get(t2, "params"), "seed")),
+                     2);
     json_decref(m);
     dgm__sweep_free(s);
     /* without seeds the manifest gives the experiment's seed */
-    snprintf(text, sizeof text, "%ssweep: {grid: {model.latent: [1]}}\n",
-             base);
+    snprintf(text, sizeof text, "%ssweep: {grid: {model.latent: [1]}}\n", base);
     s = expand(text);
     m = dgm__sweep_manifest_new(s, "x", "t.yaml", "local");
     ck_assert_int_eq(json_integer_value(json_object_get(
@@ -311,7 +309,8 @@ START_TEST(seeds_count_or_list)
                      7);
     json_decref(m);
     dgm__sweep_free(s);
-    snprintf(text, sizeof text, "%ssweep: {seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n", base);
+    snprintf(text, sizeof text,
+             "%ssweep: {seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n", base);
     s = expand(text);
     ck_assert_int_eq(s->n_trials, 11);
     ck_assert_str_eq(s->trials[10].name, "010-seed=10");
@@ -354,11 +353,10 @@ START_TEST(bad_sections_are_refused)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(text, sizeof text, "%ssweep:\n%s", base, cases[i].sweep);
         int rc = expand_fails(text);
-        ck_assert_msg(rc == cases[i].code && strstr(dgm_last_error(),
-                                                    cases[i].says) &&
-                          strstr(dgm_last_error(), "t.yaml:"),
-                      "case %zu: %s (%s)", i, dgm_last_error(),
-                      dgm_errname(rc));
+        ck_assert_msg(
+            rc == cases[i].code && strstr(dgm_last_error(), cases[i].says) &&
+                strstr(dgm_last_error(), "t.yaml:"),
+            "case %zu: %s (%s)", i, dgm_last_error(), dgm_errname(rc));
     }
     ck_assert_int_eq(expand_fails(base), DGM_EMISSING);
     ck_assert(strstr(dgm_last_error(), "no `sweep:` section"));
@@ -483,8 +481,7 @@ static void setup(void)
              asan && *asan ? ":" : "");
     setenv("ASAN_OPTIONS", opts, 1);
     const char *t = getenv("DGM_TEST_TMP");
-    snprintf(root, sizeof root, "%s/sweep-%ld", t ? t : "/tmp",
-             (long)getpid());
+    snprintf(root, sizeof root, "%s/sweep-%ld", t ? t : "/tmp", (long)getpid());
     mkdir_p(root);
     char d[1200];
     snprintf(d, sizeof d, "%s/data", root);
@@ -631,7 +628,7 @@ START_TEST(resume_runs_only_what_is_missing)
         ck_assert_str_eq(tstatus(m, i), i < 4 ? "done" : "diverged");
     char *again0 = trial_file(sd, m, 0, "trial.json");
     char *again2 = trial_file(sd, m, 2, "trial.json");
-    ck_assert_str_eq(again0, done0); /* not rerun */
+    ck_assert_str_eq(again0, done0);  /* not rerun */
     ck_assert_str_ne(again2, crash2); /* rerun (another pid) */
     free(done0);
     free(crash2);
@@ -678,8 +675,7 @@ START_TEST(dry_run_lists_and_validates)
                  exp_path, sd);
     ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
     ck_assert_msg(strstr(out, "trial 3 (003-objective=nope-latent=3)") &&
-                      strstr(out, "objective[0].loss") &&
-                      strstr(out, "nope") &&
+                      strstr(out, "objective[0].loss") && strstr(out, "nope") &&
                       strstr(out, "2 of 4 trials are invalid"),
                   "%s", out);
     ck_assert_int_ne(access(sd, F_OK), 0);
@@ -700,8 +696,8 @@ START_TEST(interrupt_leaves_a_consistent_manifest)
         int fd = open("/dev/null", 1);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(DGM_CLI, DGM_CLI, "sweep", exp_path, "-j", "2", "--sweep-dir",
-              sd, "sweep.grid.objective=[[{loss: bernoulli_nll, inputs: "
+        execl(DGM_CLI, DGM_CLI, "sweep", exp_path, "-j", "2", "--sweep-dir", sd,
+              "sweep.grid.objective=[[{loss: bernoulli_nll, inputs: "
               "[logits, x]}]]",
               (char *)NULL);
         _exit(127);
@@ -728,8 +724,8 @@ START_TEST(interrupt_leaves_a_consistent_manifest)
     json_t *m = manifest(sd);
     for (int i = 0; i < 2; i++) {
         ck_assert_str_eq(tstatus(m, i), "stopped");
-        ck_assert(json_is_string(json_object_get(
-            dgm__sweep_manifest_trial(m, i), "ended")));
+        ck_assert(json_is_string(
+            json_object_get(dgm__sweep_manifest_trial(m, i), "ended")));
     }
     json_decref(m);
 }

@@ -54,8 +54,8 @@ static const char help[] =
 /* ---- what a sweep run needs -------------------------------------------- */
 
 typedef struct ctx {
-    char dir[2048];      /* the sweep directory, absolute */
-    char exe[PATH_MAX];  /* this dgm */
+    char dir[2048];     /* the sweep directory, absolute */
+    char exe[PATH_MAX]; /* this dgm */
     dgm__sweep *sweep;
     json_t *manifest;
     int jobs, threads;
@@ -65,8 +65,14 @@ typedef struct ctx {
 
 static volatile sig_atomic_t got_signal;
 
-static void on_signal(int sig) { got_signal = sig; }
-static void on_child(int sig) { (void)sig; }
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+static void on_child(int sig)
+{
+    (void)sig;
+}
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
@@ -221,8 +227,7 @@ static void finish_trial(ctx *c, int i, int exit_code, int sig, bool stopped,
     }
     set_str(t, "status", st);
     json_object_set_new(t, "exit_code",
-                        exit_code >= 0 ? json_integer(exit_code)
-                                       : json_null());
+                        exit_code >= 0 ? json_integer(exit_code) : json_null());
     json_object_set_new(t, "signal", sig ? json_integer(sig) : json_null());
     set_str(t, "message", msg[0] ? msg : NULL);
     set_str(t, "ended", dgm__sweep_now(now, sizeof now));
@@ -276,8 +281,8 @@ static pid_t spawn_trial(ctx *c, int i, const sigset_t *old)
     dup2(fe, 2);
     char idx[16];
     snprintf(idx, sizeof idx, "%d", i);
-    char *argv[] = {c->exe,   "sweep", "--run-trial", c->dir, idx,
-                    "--threads", th,   NULL};
+    char *argv[] = {c->exe,      "sweep", "--run-trial", c->dir, idx,
+                    "--threads", th,      NULL};
     execv(c->exe, argv);
     dprintf(2, "dgm sweep: cannot run %s: %s\n", c->exe, strerror(errno));
     _exit(127);
@@ -357,11 +362,11 @@ static int run_local(ctx *c, const int *todo, int n_todo)
             if (c->fail_fast && failed(status_of(c, ch[k].index)) &&
                 !stopping) {
                 stopping = true;
-                fprintf(stderr, "dgm sweep: --fail-fast: trial %s failed; "
-                                "stopping the others\n",
+                fprintf(stderr,
+                        "dgm sweep: --fail-fast: trial %s failed; "
+                        "stopping the others\n",
                         json_string_value(json_object_get(
-                            dgm__sweep_manifest_trial(c->manifest,
-                                                      ch[k].index),
+                            dgm__sweep_manifest_trial(c->manifest, ch[k].index),
                             "name")));
                 stop_children(ch, c->jobs);
                 kill_at = (double)time(NULL) + 5;
@@ -422,8 +427,7 @@ static int capture(char *const argv[], char *out, size_t n)
         close(fd[0]);
         dup2(fd[1], 1);
         execvp(argv[0], argv);
-        dprintf(2, "dgm sweep: cannot run %s: %s\n", argv[0],
-                strerror(errno));
+        dprintf(2, "dgm sweep: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
     close(fd[1]);
@@ -570,8 +574,8 @@ static int run_slurm(ctx *c, const int *todo, int n_todo)
                                 todo[n_todo - 1]);
     else
         for (int k = 0; k < n_todo; k++)
-            len += (size_t)snprintf(spec + len, cap - len, "%s%d",
-                                    k ? "," : "", todo[k]);
+            len += (size_t)snprintf(spec + len, cap - len, "%s%d", k ? "," : "",
+                                    todo[k]);
     int64_t par = c->sweep->slurm.max_parallel;
     if (par > 0)
         snprintf(spec + len, cap - len, "%%%lld", (long long)par);
@@ -684,8 +688,8 @@ static int run_slurm(ctx *c, const int *todo, int n_todo)
 static int write_json(const char *path, json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(1));
-    int rc = s ? write_text(path, s)
-               : dgm_error(DGM_ENOMEM, "sweep: out of memory");
+    int rc =
+        s ? write_text(path, s) : dgm_error(DGM_ENOMEM, "sweep: out of memory");
     free(s);
     return rc;
 }
@@ -753,8 +757,8 @@ static int run_trial(const char *dir, const char *index, int threads)
     int exit = DGM_EXIT_USAGE;
     if ((rc = dgm_experiment_load(&ex, reg, cfg, NULL, 0)) == 0 &&
         (rc = dgm_experiment_build(ex)) == 0) {
-        dgm_run_options ro = {.run_dir = d, .quiet = true,
-                              .threads = threads > 0 ? threads : 0};
+        dgm_run_options ro = {
+            .run_dir = d, .quiet = true, .threads = threads > 0 ? threads : 0};
         rc = dgm_experiment_run(ex, &ro);
         exit = rc < 0 ? DGM_EXIT_FAILED : DGM_EXIT_OK;
     }
@@ -841,8 +845,7 @@ static int validate_trials(const dgm__sweep *s, dgm_registry *reg)
         if (rc < 0) {
             if (bad < 20)
                 fprintf(stderr, "dgm sweep: trial %d (%s): %s (%s)\n", i,
-                        s->trials[i].name, dgm_last_error(),
-                        dgm_strerror(rc));
+                        s->trials[i].name, dgm_last_error(), dgm_strerror(rc));
             bad++;
         }
     }
@@ -941,8 +944,7 @@ static int parse(opts *o, int argc, char **argv)
 
 /* A fresh sweep directory: the given one (which must not hold a sweep
  * yet) or RUNS/<name>/sweep-<time>[-k]. */
-static int make_sweep_dir(const opts *o, const char *name, char *out,
-                          size_t n)
+static int make_sweep_dir(const opts *o, const char *name, char *out, size_t n)
 {
     char d[PATH_MAX], m[PATH_MAX + 16];
     if (o->sweep_dir) {
@@ -1018,8 +1020,9 @@ static int sweep_main(opts *o)
     dgm_registry_free(reg);
     reg = NULL;
     if (bad != 0) {
-        fprintf(stderr, "dgm sweep: %d of %d trials are invalid; nothing "
-                        "ran\n",
+        fprintf(stderr,
+                "dgm sweep: %d of %d trials are invalid; nothing "
+                "ran\n",
                 bad, c.sweep->n_trials);
         goto out;
     }

@@ -51,7 +51,10 @@ static void dims_free(dims *ds)
     ds->n = 0;
 }
 
-static int oom(void) { return dgm_error(DGM_ENOMEM, "sweep: out of memory"); }
+static int oom(void)
+{
+    return dgm_error(DGM_ENOMEM, "sweep: out of memory");
+}
 
 /* A new dimension of n options of one assignment each (zip adds more). */
 static dim *dim_add(dims *ds, int n)
@@ -329,9 +332,9 @@ static int expand_random(dims *ds, const dgm_config *rnd)
         if (strcmp(k, "n") && strcmp(k, "seed") && strcmp(k, "params")) {
             const char *dym = dgm_did_you_mean(k, keys, 3);
             return dgm_cfg_error(dgm_cfg_at(rnd, i), NULL, DGM_EKEY,
-                                 "unknown key '%s'%s%s%s (n, seed, params)",
-                                 k, dym ? " (did you mean '" : "",
-                                 dym ? dym : "", dym ? "'?)" : "");
+                                 "unknown key '%s'%s%s%s (n, seed, params)", k,
+                                 dym ? " (did you mean '" : "", dym ? dym : "",
+                                 dym ? "'?)" : "");
         }
     }
     int64_t n = 0, seed = 0;
@@ -344,8 +347,7 @@ static int expand_random(dims *ds, const dgm_config *rnd)
     if ((rc = dgm_cfg_to_int(nn, &n)) < 0)
         return rc;
     if (n < 1 || n > DGM__SWEEP_MAX_TRIALS)
-        return dgm_cfg_error(nn, NULL, DGM_ERANGE,
-                             "n: 1 to %d draws, got %lld",
+        return dgm_cfg_error(nn, NULL, DGM_ERANGE, "n: 1 to %d draws, got %lld",
                              DGM__SWEEP_MAX_TRIALS, (long long)n);
     if (dgm_cfg_get(rnd, "seed") &&
         (rc = dgm_cfg_to_int(dgm_cfg_get(rnd, "seed"), &seed)) < 0)
@@ -448,8 +450,7 @@ static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
             free(*dst);
             if (!(*dst = xstrdup_or_null(v)))
                 return oom();
-        } else if (!strcmp(k, "cpus_per_task") ||
-                   !strcmp(k, "max_parallel")) {
+        } else if (!strcmp(k, "cpus_per_task") || !strcmp(k, "max_parallel")) {
             int64_t x;
             if ((rc = dgm_cfg_to_int(v, &x)) < 0)
                 return rc;
@@ -463,8 +464,8 @@ static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
                 return dgm_cfg_error(v, NULL, DGM_ETYPE,
                                      "extra_args: a list of sbatch "
                                      "arguments ([\"--qos=short\"])");
-            sl->extra_args = calloc((size_t)dgm_cfg_len(v) + 1,
-                                    sizeof *sl->extra_args);
+            sl->extra_args =
+                calloc((size_t)dgm_cfg_len(v) + 1, sizeof *sl->extra_args);
             if (!sl->extra_args)
                 return oom();
             for (int j = 0; j < dgm_cfg_len(v); j++) {
@@ -477,8 +478,8 @@ static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
             const char *dym = dgm_did_you_mean(k, keys, 5);
             return dgm_cfg_error(v, NULL, DGM_EKEY,
                                  "unknown slurm key '%s'%s%s%s", k,
-                                 dym ? " (did you mean '" : "",
-                                 dym ? dym : "", dym ? "'?)" : "");
+                                 dym ? " (did you mean '" : "", dym ? dym : "",
+                                 dym ? "'?)" : "");
         }
     }
     return 0;
@@ -579,8 +580,8 @@ static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
             sanitize(sv, sizeof sv, a->label);
             snprintf(part, sizeof part, "-%s=%s", sk, sv);
             if (len + strlen(part) < 200)
-                len += snprintf(name + len, sizeof name - (size_t)len, "%s",
-                                part);
+                len +=
+                    snprintf(name + len, sizeof name - (size_t)len, "%s", part);
         }
     }
     return (tr->name = strdup(name)) ? 0 : oom();
@@ -734,7 +735,10 @@ static void put_s(sbuf *b, const char *s, size_t l)
     b->p[b->n] = '\0';
 }
 
-static void put_c(sbuf *b, const char *s) { put_s(b, s, strlen(s)); }
+static void put_c(sbuf *b, const char *s)
+{
+    put_s(b, s, strlen(s));
+}
 
 /* Plain only when the text is made of characters that cannot mean
  * anything else in flow YAML; otherwise double-quoted (a plain scalar
@@ -928,8 +932,7 @@ int dgm__sweep_manifest_write(const char *dir, const json_t *m)
     if (json_dump_file(m, tmp, JSON_INDENT(1)) < 0 || rename(tmp, path) < 0) {
         int err = errno;
         unlink(tmp);
-        return dgm_error(DGM_EIO, "%s: cannot write: %s", path,
-                         strerror(err));
+        return dgm_error(DGM_EIO, "%s: cannot write: %s", path, strerror(err));
     }
     return 0;
 }
@@ -942,8 +945,7 @@ int dgm__sweep_manifest_load(const char *dir, json_t **out)
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     json_t *m = json_load_file(path, 0, &err);
     if (!m)
-        return dgm_error(access(path, F_OK) == 0 ? DGM_EFORMAT
-                                                 : DGM_ENOTFOUND,
+        return dgm_error(access(path, F_OK) == 0 ? DGM_EFORMAT : DGM_ENOTFOUND,
                          "%s: %s (line %d)", path, err.text, err.line);
     json_t *t = json_object_get(m, "trials");
     if (json_integer_value(json_object_get(m, "format")) != 1 ||

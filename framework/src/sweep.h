@@ -29,14 +29,14 @@
 
 /* One assignment of a trial: the config path and the value put there. */
 typedef struct dgm__sweep_assign {
-    char *key;          /* "model.latent", "model.encoder.hidden[0]" */
-    dgm_config *value;  /* owned; keeps the sweep file's positions */
-    char *label;        /* short text for the trial's name ("20", "mlp") */
+    char *key;         /* "model.latent", "model.encoder.hidden[0]" */
+    dgm_config *value; /* owned; keeps the sweep file's positions */
+    char *label;       /* short text for the trial's name ("20", "mlp") */
 } dgm__sweep_assign;
 
 typedef struct dgm__sweep_trial {
     int index;
-    char *name;   /* "003-latent=20-seed=1": unique, safe as a folder */
+    char *name; /* "003-latent=20-seed=1": unique, safe as a folder */
     int n_assign;
     dgm__sweep_assign *assign; /* grid, zip, random, then seed */
 } dgm__sweep_trial;
@@ -48,7 +48,7 @@ typedef struct dgm__sweep_slurm {
     int64_t cpus_per_task; /* default 1 */
     int64_t max_parallel;  /* 0: no limit */
     int n_extra;
-    char **extra_args;     /* more sbatch arguments, as given */
+    char **extra_args; /* more sbatch arguments, as given */
 } dgm__sweep_slurm;
 
 typedef struct dgm__sweep {
@@ -83,8 +83,7 @@ DGM_API json_t *dgm__sweep_cfg_json(const dgm_config *n);
 /* ---- the manifest ---------------------------------------------------- */
 
 /* A new manifest (format 1, every trial "pending"). New reference. */
-DGM_API json_t *dgm__sweep_manifest_new(const dgm__sweep *s,
-                                        const char *name,
+DGM_API json_t *dgm__sweep_manifest_new(const dgm__sweep *s, const char *name,
                                         const char *experiment,
                                         const char *launcher);
 /* <dir>/manifest.json written atomically (tmp + rename). */
