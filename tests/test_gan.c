@@ -192,10 +192,24 @@ START_TEST(every_loss_trains_without_nan)
              "[d_fake]}]",
              l);
     snprintf(tag, sizeof tag, "loss-%s", l);
-    /* diffaug on every D input with one of the losses */
-    const char *ov[4] = {od, og, "augment=[{plugin: diffaug}]",
-                         "model.clip_d=0.05"};
-    int n_ov = !strcmp(l, "hinge") ? 3 : !strcmp(l, "wasserstein") ? 4 : 2;
+    /* diffaug on every D input with hinge, clipping with wasserstein,
+     * self-attention in both networks and spectral norm in D with lsgan */
+    const char *ov[5] = {od, og, "augment=[{plugin: diffaug}]",
+                         "model.clip_d=0.05", NULL};
+    int n_ov = 2;
+    if (!strcmp(l, "hinge"))
+        n_ov = 3;
+    if (!strcmp(l, "wasserstein"))
+        ov[2] = ov[3], n_ov = 3;
+    if (!strcmp(l, "lsgan")) {
+        ov[2] = "model.generator={plugin: dcgan_generator, width: 8, "
+                "attention_at: 14}";
+        ov[3] = "model.discriminator={plugin: dcgan_discriminator, width: "
+                "8, attention_at: 14, spectral_norm: true, batch_norm: "
+                "false}";
+        ov[4] = "model.head_spectral_norm=true";
+        n_ov = 5;
+    }
     int rc = train(tag, ov, n_ov);
     ck_assert_msg(rc == 0, "%s: %s", l, dgm_last_error());
     char p[1400], line[4096];
@@ -219,8 +233,10 @@ START_TEST(every_loss_trains_without_nan)
     fclose(f);
     ck_assert_int_eq(n, 4);
     /* both networks moved, and the samples are finite images in [-1, 1] */
-    const char *init_ov[2] = {"train.steps=0", "train.epochs=0"};
-    ck_assert_int_eq(train("init", init_ov, 2), 0);
+    const char *init_ov[7] = {"train.steps=0", "train.epochs=0"};
+    for (int i = 0; i < n_ov; i++)
+        init_ov[2 + i] = ov[i];
+    ck_assert_int_eq(train("init", init_ov, 2 + n_ov), 0);
     dgm_st_file *a = ckpt("init"), *b = ckpt(tag);
     int k;
     ck_assert_double_gt(max_diff(a, b, "generator.", &k), 0);
@@ -376,9 +392,10 @@ static double figure(const char *tag, const char *name)
 START_TEST(conditional_sampling)
 {
     /* tp_gan_cond (tests/plugins) samples through dgm_eval_sample_cond */
-    const char *ov[3] = {"model.conditional=true", "model.ema=0.5",
-                         "metrics=[{plugin: tp_gan_cond}]"};
-    ck_assert_msg(train("cond", ov, 3) == 0, "%s", dgm_last_error());
+    const char *ov[4] = {"model.conditional=true", "model.ema=0.5",
+                         "metrics=[{plugin: tp_gan_cond}]",
+                         "model.head_spectral_norm=true"};
+    ck_assert_msg(train("cond", ov, 4) == 0, "%s", dgm_last_error());
     ck_assert_double_eq(figure("cond", "rc"), 0);
     ck_assert_double_eq(figure("cond", "n"), 8);
     ck_assert_double_eq(figure("cond", "ndim"), 4);
@@ -396,6 +413,9 @@ START_TEST(conditional_sampling)
     ck_assert_int_eq(t->shape[1], 8); /* embed_dim 0: latent */
     ck_assert_int_eq(dgm_st_get(f, "discriminator.y_embed.weight", &t), 0);
     ck_assert_int_eq(t->shape[1], 16 * 7 * 7);
+    /* its spectral norm's power-iteration vectors, and the head's */
+    ck_assert_int_ge(dgm_st_find(f, "discriminator.y_embed.weight_u"), 0);
+    ck_assert_int_ge(dgm_st_find(f, "discriminator.head.weight_v"), 0);
     dgm_st_close(f);
     /* an unconditional GAN says it cannot */
     const char *uo[2] = {"train.steps=1", "metrics=[{plugin: tp_gan_cond}]"};

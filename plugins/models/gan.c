@@ -18,6 +18,9 @@ static const dgm_param_spec params[] = {
      DGM_NO_RANGE, "block",
      "image -> features; the model adds the linear logit head "
      "(discriminator.head) and, if conditional, the projection"},
+    {"head_spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
+     "spectral normalisation of the logit head and the projection "
+     "embedding (pair with the discriminator block's spectral_norm)"},
     {"conditional", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
      "condition both networks on the data's class labels"},
     {"embed_dim", DGM_P_INT, "0", 0, 65536, NULL,
@@ -39,6 +42,8 @@ typedef struct gan {
     dgm_block *gen, *disc;
     dgm_param *head_w, *head_b;   /* discriminator.head: features -> 1 */
     dgm_param *g_embed, *d_embed; /* conditional: label embeddings */
+    dgm_sn_params head_sn, embed_sn; /* with head_spectral_norm */
+    bool head_sn_on;
     /* generator parameters and their moving averages (ema > 0) */
     dgm_param **g_params, **g_ema;
     int n_g;
@@ -54,9 +59,10 @@ static bool has_prefix(const char *s, const char *p)
     return !strncmp(s, p, strlen(p));
 }
 
-/* Collect the parameters named "<prefix>..." (weights only if
- * weights_only) into a fresh array. */
-static int collect(const dgm_params *ps, const char *prefix, bool weights_only,
+/* Collect the parameters named "<prefix>..." into a fresh array: the
+ * weights, and with stats also the batch-norm running statistics (whose
+ * average is meaningful; power-iteration vectors are not averaged). */
+static int collect(const dgm_params *ps, const char *prefix, bool stats,
                    dgm_param ***out, int *n)
 {
     int np = dgm_params_count(ps), k = 0;
@@ -66,7 +72,8 @@ static int collect(const dgm_params *ps, const char *prefix, bool weights_only,
     for (int i = 0; i < np; i++) {
         dgm_param *p = dgm_params_at(ps, i);
         if (has_prefix(p->name, prefix) &&
-            (!weights_only || p->role == DGM_ROLE_WEIGHT))
+            (p->role == DGM_ROLE_WEIGHT ||
+             (stats && strstr(p->name, ".running_"))))
             a[k++] = p;
     }
     *out = a;
@@ -188,11 +195,18 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     if (rc == 0 && cond)
         rc = embed_param(b, "discriminator.y_embed.weight", m->n_classes, f,
                          1.0f / sqrtf((float)f), &m->d_embed);
+    m->head_sn_on = dgm_cfg_bool(cfg, "head_spectral_norm");
+    if (rc == 0 && m->head_sn_on)
+        rc = dgm_build_spectral_norm(b, "discriminator.head", m->head_w, 0,
+                                     &m->head_sn);
+    if (rc == 0 && m->head_sn_on && cond)
+        rc = dgm_build_spectral_norm(b, "discriminator.y_embed", m->d_embed,
+                                     0, &m->embed_sn);
     const dgm_params *ps = dgm_build_params(b);
     if (rc == 0)
-        rc = collect(ps, "generator.", false, &m->g_params, &m->n_g);
+        rc = collect(ps, "generator.", true, &m->g_params, &m->n_g);
     if (rc == 0)
-        rc = collect(ps, "discriminator.", true, &m->d_weights, &m->n_d);
+        rc = collect(ps, "discriminator.", false, &m->d_weights, &m->n_d);
     if (rc == 0 && m->ema > 0)
         rc = ema_buffers(m, b);
     if (rc < 0) {
@@ -225,11 +239,16 @@ static dgm_var *disc_logit(gan *m, dgm_step *s, dgm_var *x, dgm_var *y)
     dgm_var *phi = dgm_block_forward(m->disc, g, dgm_step_augment(s, x));
     if (phi && dgm_value(phi)->ndim != 2)
         phi = dgm_flatten(g, phi);
-    dgm_var *out = dgm_linear(g, phi, dgm_param_var(g, m->head_w),
-                              dgm_param_var(g, m->head_b));
+    dgm_var *w = dgm_param_var(g, m->head_w);
+    if (m->head_sn_on)
+        w = dgm_sn_weight(g, &m->head_sn, w);
+    dgm_var *out = dgm_linear(g, phi, w, dgm_param_var(g, m->head_b));
     if (!m->cond || !out)
         return out;
-    dgm_var *e = dgm_embedding(g, dgm_param_var(g, m->d_embed), y);
+    dgm_var *ew = dgm_param_var(g, m->d_embed);
+    if (m->head_sn_on)
+        ew = dgm_sn_weight(g, &m->embed_sn, ew);
+    dgm_var *e = dgm_embedding(g, ew, y);
     dgm_var *proj = dgm_sum(g, dgm_mul(g, e, phi), 1u << 1, true);
     return dgm_add(g, out, proj);
 }
@@ -368,7 +387,7 @@ static int after_update(void *self, dgm_step *s, int phase)
         }
     }
     if (phase == PHASE_G && m->ema > 0) {
-        /* ema = decay * ema + (1 - decay) * w, buffers included */
+        /* ema = decay * ema + (1 - decay) * w, running statistics too */
         const float d = m->ema, e = 1.0f - m->ema;
         for (int i = 0; i < m->n_g; i++) {
             const dgm_tensor *w = m->g_params[i]->value;
