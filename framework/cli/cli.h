@@ -19,6 +19,7 @@ typedef struct dgm_cli_command {
     X("config", dgm__cmd_config, "print an experiment's resolved config") \
     X("plugins", dgm__cmd_plugins, "list plugins, or show one's params")  \
     X("sample", dgm__cmd_sample, "draw samples from a trained run")     \
+    X("eval", dgm__cmd_eval, "run metrics on a run or a sample file")   \
     X("sweep", dgm__cmd_sweep, "run an experiment's sweep of trials")  \
     X("inspect", dgm__cmd_inspect, "list a checkpoint's tensors, or a run's")
 
@@ -27,6 +28,7 @@ int dgm__cmd_inspect(int argc, char **argv);
 int dgm__cmd_config(int argc, char **argv);
 int dgm__cmd_plugins(int argc, char **argv);
 int dgm__cmd_sample(int argc, char **argv);
+int dgm__cmd_eval(int argc, char **argv);
 int dgm__cmd_sweep(int argc, char **argv);
 
 /* The registry every command uses: the build's or install's plugin

@@ -145,6 +145,44 @@ DGM_API dgm_experiment *dgm_run_experiment(dgm_run *r);
 DGM_API int dgm_run_forward_output(dgm_run *r, const dgm_tensor *x,
                                    const char *output, dgm_tensor **out);
 
+/* The data set the run was trained on (shapes, classes, value range). */
+DGM_API const dgm_data_info *dgm_run_data_info(dgm_run *r);
+
+/* ====================================================================== */
+/* Evaluating outside training (dgm eval)                                 */
+/* ====================================================================== */
+
+/* The figures of an evaluation, in the order the metrics set them.
+ * Ownership: made by dgm_run_evaluate / dgm_eval_file_metrics, freed with
+ * dgm_results_free. */
+DGM_API int dgm_results_count(const dgm_results *r);
+DGM_API const char *dgm_results_name(const dgm_results *r, int i);
+DGM_API double dgm_results_value(const dgm_results *r, int i);
+DGM_API void dgm_results_free(dgm_results *r);
+
+/* Run metrics on an opened run. `metrics` is a YAML sequence of metric
+ * maps ({plugin: fid, classifier: DIR}), each validated against its
+ * plugin's schema (defaults filled in), or NULL for the run's own
+ * `metrics:`. The seed fixes every random draw of the evaluation. */
+DGM_API int dgm_run_evaluate(dgm_run *r, const dgm_config *metrics,
+                             uint64_t seed, dgm_results **out);
+
+/* Score a file of samples against a data set: `samples` is an IDX file of
+ * u8 images (gzipped or not; 0..255 mapped linearly onto the data's value
+ * range) or a .safetensors file holding one F32 tensor [n, C, H, W] or
+ * [n, H, W] in the data's value range (see docs/formats.md); `data` is an
+ * experiment YAML or a run directory whose `data:` gives the data set (no
+ * model is built). The metrics (a non-empty sequence as above) draw their
+ * samples from the file, from its first row for each metric; a metric
+ * whose `n` is not given is set to the file's count. A malformed file
+ * (unreadable, truncated, wrong magic or dtype, a shape that is not the
+ * data's, non-finite values) is refused with DGM_EFORMAT, DGM_EDTYPE or
+ * DGM_ESHAPE and a message naming the file. */
+DGM_API int dgm_eval_file_metrics(dgm_registry *reg, const char *samples,
+                                  const char *data,
+                                  const dgm_config *metrics, uint64_t seed,
+                                  dgm_results **out);
+
 /* Generate text from a sequence model's run: the prompt's bytes are
  * mapped through the data set's vocabulary (its "vocab" state: U8 [V]
  * bytes in id order), continued by `length` tokens with o, and the whole

@@ -1,0 +1,45 @@
+/* feature_math.h - the maths of the feature-space metrics (fid, kid,
+ * precision_recall) on plain float arrays, apart from the plugin glue so
+ * tests/test_metrics.c can check it on fixed feature sets. Rows are
+ * examples: x [n, d] row-major. Each returns 0 or a DGM_E* code with a
+ * message. */
+#ifndef DGM_FEATURE_MATH_H
+#define DGM_FEATURE_MATH_H
+
+#include <stdint.h>
+
+/* Mean mu [d] and unbiased covariance cov [d, d] (divided by n - 1, as
+ * numpy.cov) of x [n, d], n >= 2, accumulated in double. */
+int dgm__feat_gaussian(const float *x, int64_t n, int64_t d, double *mu,
+                       double *cov);
+
+/* Frechet distance between N(mu1, s1) and N(mu2, s2):
+ * |mu1 - mu2|^2 + tr(s1) + tr(s2) - 2 tr sqrt(s1 s2), the trace through
+ * two symmetric eigendecompositions (LAPACKE_dsyevd): sqrt(s1) =
+ * V sqrt(L) V^T, then the eigenvalues of sqrt(s1) s2 sqrt(s1). */
+int dgm__feat_frechet(const double *mu1, const double *s1, const double *mu2,
+                      const double *s2, int64_t d, double *out);
+
+/* FID of two feature sets: Gaussian fits, then the Frechet distance. */
+int dgm__feat_fid(const float *x, int64_t nx, const float *y, int64_t ny,
+                  int64_t d, double *out);
+
+/* KID: the unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 on `subsets`
+ * random subsets of m = min(nx, ny, subset_size) rows of each set (drawn
+ * without replacement with a generator seeded by `seed`); *mean and *std
+ * (population standard deviation over the subsets, as the reference
+ * implementation reports). */
+int dgm__feat_kid(const float *x, int64_t nx, const float *y, int64_t ny,
+                  int64_t d, int subsets, int64_t subset_size, uint64_t seed,
+                  double *mean, double *std);
+
+/* Improved precision and recall (Kynkaanniemi et al. 2019): the manifold
+ * of a set is the union of balls around its points of radius the distance
+ * to their k-th nearest neighbour in the set; precision is the fraction of
+ * fake rows inside the real manifold, recall the fraction of real rows
+ * inside the fake one. */
+int dgm__feat_precision_recall(const float *real, int64_t nr,
+                               const float *fake, int64_t nf, int64_t d,
+                               int k, double *precision, double *recall);
+
+#endif

@@ -1,0 +1,329 @@
+/* features.c - metrics `fid`, `kid`, `precision_recall` and
+ * `classifier_accuracy`: sample quality in the feature space of a
+ * classifier trained by dgm (experiments/classifier_fashion.yaml), opened
+ * from its run directory. Real features come from the test split, fake
+ * ones from the model's samples (or a sample file, under `dgm eval`). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/dgm.h"
+#include "dgm/host.h"
+#include "feature_math.h"
+
+#define P_CLASSIFIER                                                       \
+    {"classifier", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,                 \
+     "run directory of a trained classifier (relative to the working "     \
+     "directory)"}
+#define P_N                                                                \
+    {"n", DGM_P_INT, "10000", 2, 1e9, NULL,                                \
+     "samples generated (and real test examples, at most the split)"}
+#define P_BATCH                                                            \
+    {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL,                         \
+     "examples per sampling / feature batch"}
+
+static const dgm_param_spec fid_params[] = {P_CLASSIFIER, P_N, P_BATCH,
+                                            DGM_PARAM_END};
+static const dgm_param_spec kid_params[] = {
+    P_CLASSIFIER,
+    P_N,
+    P_BATCH,
+    {"subsets", DGM_P_INT, "100", 1, 1e6, NULL, "random subsets averaged"},
+    {"subset_size", DGM_P_INT, "1000", 2, 1e9, NULL,
+     "rows per subset (at most the smaller set)"},
+    DGM_PARAM_END};
+static const dgm_param_spec pr_params[] = {
+    P_CLASSIFIER, P_N, P_BATCH,
+    {"k", DGM_P_INT, "3", 1, 256, NULL, "k-th nearest neighbour radius"},
+    DGM_PARAM_END};
+static const dgm_param_spec acc_params[] = {P_CLASSIFIER, P_N, P_BATCH,
+                                            DGM_PARAM_END};
+
+typedef struct opts {
+    char *classifier;
+    int64_t n, batch, subset_size;
+    int subsets, k;
+} opts;
+
+static int create(void **self, const dgm_config *cfg)
+{
+    opts *o = calloc(1, sizeof *o);
+    if (!o || !(o->classifier = strdup(dgm_cfg_str(cfg, "classifier")))) {
+        free(o);
+        return dgm_error(DGM_ENOMEM, "metric: out of memory");
+    }
+    o->n = dgm_cfg_int(cfg, "n");
+    o->batch = dgm_cfg_int(cfg, "batch_size");
+    o->subsets = dgm_cfg_has(cfg, "subsets") ? (int)dgm_cfg_int(cfg, "subsets")
+                                             : 0;
+    o->subset_size = dgm_cfg_has(cfg, "subset_size")
+                         ? dgm_cfg_int(cfg, "subset_size")
+                         : 0;
+    o->k = dgm_cfg_has(cfg, "k") ? (int)dgm_cfg_int(cfg, "k") : 0;
+    *self = o;
+    return 0;
+}
+
+static void destroy(void *self)
+{
+    opts *o = self;
+    free(o->classifier);
+    free(o);
+}
+
+/* What one evaluation holds: the classifier and the linear map from the
+ * evaluated data's value range into the classifier's. */
+typedef struct extractor {
+    dgm_run *run;
+    float scale, shift;
+} extractor;
+
+static int extractor_open(extractor *x, const opts *o, dgm_eval *ev,
+                          const char *metric)
+{
+    int rc = dgm_run_open(&x->run, dgm_eval_registry(ev), o->classifier);
+    if (rc < 0)
+        return dgm_error_context("%s: classifier: ", metric);
+    const dgm_data_info *mine = dgm_eval_data(ev),
+                        *theirs = dgm_run_data_info(x->run);
+    char a[96], b[96];
+    if (mine->x_shape.ndim != theirs->x_shape.ndim ||
+        memcmp(mine->x_shape.dim, theirs->x_shape.dim,
+               sizeof(int64_t) * (size_t)mine->x_shape.ndim) != 0) {
+        dgm_run_close(x->run);
+        return dgm_error(DGM_ESHAPE,
+                         "%s: classifier %s was trained on examples %s, the "
+                         "data here are %s",
+                         metric, o->classifier,
+                         dgm_shape_str(theirs->x_shape.ndim,
+                                       theirs->x_shape.dim, a, sizeof a),
+                         dgm_shape_str(mine->x_shape.ndim, mine->x_shape.dim,
+                                       b, sizeof b));
+    }
+    float span = mine->x_max - mine->x_min;
+    x->scale = span > 0 ? (theirs->x_max - theirs->x_min) / span : 1.0f;
+    x->shift = theirs->x_min - mine->x_min * x->scale;
+    return 0;
+}
+
+/* The classifier's `output` [b, D] for a batch t [b, x_shape...] (t in
+ * the evaluated data's range). The caller frees *f. */
+static int extract(extractor *x, const dgm_tensor *t, const char *output,
+                   dgm_tensor **f)
+{
+    dgm_tensor *c = dgm_tensor_clone(t);
+    if (!c)
+        return dgm_last_code();
+    float *p = dgm_tensor_f32(c);
+    int64_t m = dgm_tensor_numel(c);
+    for (int64_t i = 0; i < m; i++)
+        p[i] = p[i] * x->scale + x->shift;
+    int rc = dgm_run_forward_output(x->run, c, output, f);
+    dgm_tensor_free(c);
+    return rc;
+}
+
+/* Copy f [b, D] into rows [at, at + b) of *buf (n rows), allocating *buf
+ * with D columns on the first call (*d == 0). */
+static int put_rows(float **buf, int64_t n, int64_t at, int64_t *d,
+                    dgm_tensor *f)
+{
+    int64_t b = f->shape[0], fd = f->shape[1];
+    int rc = 0;
+    if (*d == 0)
+        *d = fd;
+    if (fd != *d)
+        rc = dgm_error(DGM_ESHAPE,
+                       "the classifier's features changed width (%lld, "
+                       "then %lld)",
+                       (long long)*d, (long long)fd);
+    if (rc == 0 && !*buf &&
+        !(*buf = malloc(sizeof(float) * (size_t)(n * fd))))
+        rc = dgm_error(DGM_ENOMEM,
+                       "out of memory for [%lld, %lld] features",
+                       (long long)n, (long long)fd);
+    if (rc == 0)
+        memcpy(*buf + at * fd, dgm_tensor_f32(f),
+               sizeof(float) * (size_t)(b * fd));
+    dgm_tensor_free(f);
+    return rc;
+}
+
+/* Features of the first nr test examples and of nf samples. The caller
+ * frees *real and *fake. */
+static int features(const opts *o, dgm_eval *ev, const char *metric,
+                    float **real, int64_t *nr, float **fake, int64_t *nf,
+                    int64_t *d)
+{
+    extractor x = {0};
+    int rc = extractor_open(&x, o, ev, metric);
+    if (rc < 0)
+        return rc;
+    const dgm_data_info *info = dgm_eval_data(ev);
+    *nr = o->n < info->size[DGM_SPLIT_TEST] ? o->n : info->size[DGM_SPLIT_TEST];
+    *nf = o->n;
+    *real = *fake = NULL;
+    *d = 0;
+    for (int64_t at = 0; at < *nr && rc == 0; at += o->batch) {
+        int64_t b = *nr - at < o->batch ? *nr - at : o->batch;
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_tensor *f;
+        if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TEST, at, b, &s, &io)) < 0 ||
+            (rc = extract(&x, dgm_value(dgm_vars_get(io, "x")), "features",
+                          &f)) < 0)
+            break;
+        rc = put_rows(real, *nr, at, d, f);
+    }
+    for (int64_t at = 0; at < *nf && rc == 0; at += o->batch) {
+        int64_t b = *nf - at < o->batch ? *nf - at : o->batch;
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_var *smp;
+        dgm_tensor *f;
+        /* a fresh eval step (its one-example batch is not used) */
+        if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TEST, 0, 1, &s, &io)) < 0 ||
+            (rc = dgm_eval_sample(ev, s, b, &smp)) < 0 ||
+            (rc = extract(&x, dgm_value(smp), "features", &f)) < 0)
+            break;
+        rc = put_rows(fake, *nf, at, d, f);
+    }
+    dgm_run_close(x.run);
+    if (rc < 0) {
+        free(*real), free(*fake);
+        *real = *fake = NULL;
+        return dgm_error_context("%s: ", metric);
+    }
+    return 0;
+}
+
+static int fid_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    float *r, *f;
+    int64_t nr, nf, d;
+    int rc = features(self, ev, "fid", &r, &nr, &f, &nf, &d);
+    if (rc < 0)
+        return rc;
+    double fid;
+    rc = dgm__feat_fid(r, nr, f, nf, d, &fid);
+    free(r), free(f);
+    return rc < 0 ? rc : dgm_results_set(out, "fid", fid);
+}
+
+static int kid_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    float *r, *f;
+    int64_t nr, nf, d;
+    int rc = features(o, ev, "kid", &r, &nr, &f, &nf, &d);
+    if (rc < 0)
+        return rc;
+    double mean, std;
+    rc = dgm__feat_kid(r, nr, f, nf, d, o->subsets, o->subset_size, 0x4b1d,
+                       &mean, &std);
+    free(r), free(f);
+    if (rc == 0)
+        rc = dgm_results_set(out, "kid", mean);
+    return rc < 0 ? rc : dgm_results_set(out, "kid_std", std);
+}
+
+static int pr_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    float *r, *f;
+    int64_t nr, nf, d;
+    int rc = features(o, ev, "precision_recall", &r, &nr, &f, &nf, &d);
+    if (rc < 0)
+        return rc;
+    double p, rec;
+    rc = dgm__feat_precision_recall(r, nr, f, nf, d, o->k, &p, &rec);
+    free(r), free(f);
+    if (rc == 0)
+        rc = dgm_results_set(out, "precision", p);
+    return rc < 0 ? rc : dgm_results_set(out, "recall", rec);
+}
+
+/* Class k samples (k = i mod classes) labelled k by the classifier. */
+static int acc_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    const dgm_data_info *info = dgm_eval_data(ev);
+    if (!info->has_y || info->n_classes < 2)
+        return dgm_error(DGM_EUNSUPPORTED,
+                         "classifier_accuracy: the data set has no classes "
+                         "to condition on");
+    extractor x = {0};
+    int rc = extractor_open(&x, o, ev, "classifier_accuracy");
+    if (rc < 0)
+        return rc;
+    const int64_t c = info->n_classes;
+    dgm_tensor *y = dgm_tensor_new(DGM_I64, 1, (int64_t[]){o->batch});
+    int64_t hits = 0;
+    if (!y)
+        rc = dgm_last_code();
+    for (int64_t at = 0; at < o->n && rc == 0; at += o->batch) {
+        int64_t b = o->n - at < o->batch ? o->n - at : o->batch;
+        dgm_tensor yv = *y;
+        yv.shape[0] = b;
+        for (int64_t i = 0; i < b; i++)
+            dgm_tensor_set(&yv, i, (double)((at + i) % c));
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_var *smp;
+        dgm_tensor *lt;
+        if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TEST, 0, 1, &s, &io)) < 0 ||
+            (rc = dgm_eval_sample_cond(ev, s, &yv, &smp)) < 0 ||
+            (rc = extract(&x, dgm_value(smp), "logits", &lt)) < 0)
+            break;
+        const float *l = dgm_tensor_f32(lt);
+        int64_t d = lt->shape[1];
+        for (int64_t i = 0; i < b; i++) {
+            int64_t best = 0;
+            for (int64_t j = 1; j < d; j++)
+                if (l[i * d + j] > l[i * d + best])
+                    best = j;
+            hits += best == (at + i) % c;
+        }
+        dgm_tensor_free(lt);
+    }
+    dgm_run_close(x.run);
+    dgm_tensor_free(y);
+    if (rc < 0)
+        return dgm_error_context("classifier_accuracy: ");
+    return dgm_results_set(out, "classifier_accuracy",
+                           (double)hits / (double)o->n);
+}
+
+static const dgm_metric_iface fid_iface = {
+    .create = create, .evaluate = fid_evaluate, .destroy = destroy};
+static const dgm_metric_iface kid_iface = {
+    .create = create, .evaluate = kid_evaluate, .destroy = destroy};
+static const dgm_metric_iface pr_iface = {
+    .create = create, .evaluate = pr_evaluate, .destroy = destroy};
+static const dgm_metric_iface acc_iface = {
+    .create = create, .evaluate = acc_evaluate, .destroy = destroy};
+
+static const dgm_plugin_desc descs[] = {
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "fid",
+     .version = "1.0",
+     .summary = "Frechet distance of test and sample features (classifier)",
+     .params = fid_params, .iface = &fid_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "kid",
+     .version = "1.0",
+     .summary = "kernel (MMD^2, cubic polynomial) distance in subsets",
+     .params = kid_params, .iface = &kid_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "precision_recall",
+     .version = "1.0",
+     .summary = "improved precision and recall from k-NN manifolds",
+     .params = pr_params, .iface = &pr_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC,
+     .name = "classifier_accuracy", .version = "1.0",
+     .summary = "class-k samples of a conditional model classified as k",
+     .params = acc_params, .iface = &acc_iface},
+};
+
+DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
+{
+    return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;
+}
