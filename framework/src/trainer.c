@@ -479,13 +479,22 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
         e->threads = o->threads;
         dgm_set_threads(o->threads);
     }
+    /* init: before the run directory exists, so a refused source leaves
+     * no half-made run behind; its report is logged below. */
+    char *report = NULL;
+    if (!o->resume_dir &&
+        (rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
+                              &report)) < 0)
+        return rc;
     if (o->resume_dir)
         rc = dgm__rundir_open(&t.rd, o->resume_dir);
     else
         rc = dgm__rundir_create(&t.rd, o->runs_root ? o->runs_root : "runs",
                                 e->name, o->run_dir);
-    if (rc < 0)
+    if (rc < 0) {
+        free(report);
         return rc;
+    }
     t.rd.quiet = o->quiet;
     if ((rc = setup(&t, o)) < 0)
         goto out;
@@ -504,17 +513,12 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
             goto out;
         if (!o->run_dir)
             link_latest(&t.rd);
-        char *report = NULL;
-        if ((rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
-                                  &report)) < 0)
-            goto out;
         if (report) {
             /* one log line per report line */
             char *save = NULL;
             for (char *ln = strtok_r(report, "\n", &save); ln;
                  ln = strtok_r(NULL, "\n", &save))
                 dgm__rundir_log(&t.rd, "%s", ln);
-            free(report);
         }
         int64_t trainable, frozen;
         dgm_params_counts(e->params, &trainable, &frozen);
@@ -575,6 +579,7 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
     if (rc == 0)
         dgm__rundir_log(&t.rd, "dgm: done: %s", t.rd.path);
 out:
+    free(report);
     teardown(&t);
     return rc;
 }
