@@ -716,6 +716,10 @@ START_TEST(interrupt_leaves_a_consistent_manifest)
         json_decref(m);
     }
     ck_assert_int_eq(running, 2);
+    /* one dgm sweep per sweep directory */
+    int rc = dgm_cli("sweep --resume %s", sd);
+    ck_assert_msg(rc == 2 && strstr(out, "in use by another dgm sweep"),
+                  "exit %d: %s", rc, out);
     kill(pid, SIGINT);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);

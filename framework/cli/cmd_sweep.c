@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -992,7 +993,7 @@ static int sweep_main(opts *o)
     ctx c = {.jobs = o->jobs, .fail_fast = o->fail_fast, .quiet = o->quiet};
     dgm_config *root = NULL;
     dgm_registry *reg = NULL;
-    int rc, exit = DGM_EXIT_USAGE;
+    int rc, exit = DGM_EXIT_USAGE, lock = -1;
     char p[PATH_MAX + 32];
     const char *exp = o->exp;
     if (o->resume) {
@@ -1084,6 +1085,16 @@ static int sweep_main(opts *o)
     }
     if (!launcher)
         launcher = "local";
+    /* One dgm sweep per sweep directory: a second would run the same
+     * trials into the same folders. */
+    snprintf(p, sizeof p, "%s/.lock", c.dir);
+    lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        fail("%s: %s", c.dir,
+             errno == EWOULDBLOCK ? "in use by another dgm sweep"
+                                  : strerror(errno));
+        goto out;
+    }
     ssize_t n = readlink("/proc/self/exe", c.exe, sizeof c.exe - 1);
     if (n <= 0) {
         fail("cannot find the dgm executable: %s", strerror(errno));
@@ -1148,6 +1159,8 @@ static int sweep_main(opts *o)
 err:
     dgm__cli_error("sweep", rc);
 out:
+    if (lock >= 0)
+        close(lock);
     dgm_registry_free(reg);
     dgm__sweep_free(c.sweep);
     dgm_config_free(root);
