@@ -80,10 +80,11 @@ int dgm_build_spectral_norm(dgm_build *b, const char *name,
     if (!b || !name || !weight || !out)
         return dgm_error(DGM_EINVAL, "spectral_norm: NULL argument");
     const dgm_tensor *w = weight->value;
-    if ((dim != 0 && dim != 1) || sn_view_of(w, dim, &m) < 0)
+    if (w->dtype != DGM_F32 || (dim != 0 && dim != 1) ||
+        sn_view_of(w, dim, &m) < 0)
         return dgm_error(DGM_ESHAPE,
-                         "spectral_norm '%s': weight %s has no dim %d to "
-                         "take rows from",
+                         "spectral_norm '%s': weight %s: need f32 with a "
+                         "dim %d to take rows from",
                          name, dgm_tensor_describe(w, buf, sizeof buf), dim);
     const char *sfx[2] = {"weight_u", "weight_v"};
     for (int i = 0; i < 2; i++) {
@@ -107,20 +108,18 @@ int dgm_build_spectral_norm(dgm_build *b, const char *name,
     if (rc < 0)
         return rc; /* out of memory: the model build fails as a whole */
     /* PyTorch: normalize(randn(h)), normalize(randn(w)). */
-    double acc[2];
     dgm_param *pv[2] = {u, v};
     for (int i = 0; i < 2; i++) {
-        dgm_tensor *t = pv[i]->value;
-        float *p = dgm_tensor_f32(t);
-        int64_t n = dgm_tensor_numel(t);
-        for (int64_t k = 0; k < n; k++)
+        float *p = dgm_tensor_f32(pv[i]->value);
+        int64_t n = dgm_tensor_numel(pv[i]->value);
+        double ss = 0;
+        for (int64_t k = 0; k < n; k++) {
             p[k] = dgm_rng_normal(b->rng);
-        acc[0] = 0;
+            ss += (double)p[k] * p[k];
+        }
+        double norm = sqrt(ss) < 1e-12 ? 1e-12 : sqrt(ss);
         for (int64_t k = 0; k < n; k++)
-            acc[0] += (double)p[k] * p[k];
-        acc[1] = sqrt(acc[0]) < 1e-12 ? 1e-12 : sqrt(acc[0]);
-        for (int64_t k = 0; k < n; k++)
-            p[k] = (float)(p[k] / acc[1]);
+            p[k] = (float)(p[k] / norm);
     }
     *out = (dgm_sn_params){
         .u = u, .v = v, .dim = dim, .n_power = 1, .eps = 1e-12f};
