@@ -165,5 +165,22 @@ assert len(outs) == 3, outs
 print("manifest ok: job", job, st)
 EOF
 echo "slurm sweep took $(awk "BEGIN{print $t1 - $t0}") s"
+
+# --resume resubmits only the failed trial (as --array=1) and keeps the rest.
+first=$(cat "$work/s/trials/000-"*/trial.json)
+"$dgm" sweep --resume "$work/s" > "$work/out2.txt" 2>&1
+rc=$?
+cat "$work/out2.txt"
+[ "$rc" = 1 ] || die "resume exited $rc, expected 1"
+grep -q "3 trials, 1 to run (slurm)" "$work/out2.txt" || die "resume ran more than the failed trial"
+grep -q "^#SBATCH --partition=debug" "$work/s/slurm/job.sh" || die "job.sh lacks the partition"
+[ "$(cat "$work/s/trials/000-"*/trial.json)" = "$first" ] || die "resume reran a done trial"
+/usr/bin/python3 - "$work/s" <<'EOF' || die "manifest after resume"
+import json, sys
+m = json.load(open(sys.argv[1] + "/manifest.json"))
+st = [t["status"] for t in m["trials"]]
+assert st == ["done", "failed", "done"], st
+assert m["trials"][1]["signal"] == 11
+EOF
 rm -rf "$work"
 echo "PASS: slurm launcher"
