@@ -234,16 +234,24 @@ static int run_cli(const char *args, char **out, char **err)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* An experiment on Fashion-MNIST's data with a tiny classifier. */
-static void write_experiment(char *path, size_t cap)
+/* An experiment with a tiny classifier: on 5% of Fashion-MNIST, or on
+ * the tiny data set of write_tiny_data (fast to load). */
+static void write_experiment(char *path, size_t cap, bool tiny)
 {
-    snprintf(path, cap, "%s/cls.yaml", tmp_dir);
+    snprintf(path, cap, "%s/%s.yaml", tmp_dir, tiny ? "tiny" : "cls");
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fputs("name: tiny_classifier\n"
-          "seed: 0\n"
-          "data: {plugin: idx, batch_size: 64, train_fraction: 0.05}\n"
-          "model:\n"
+          "seed: 0\n",
+          f);
+    if (tiny)
+        fprintf(f, "data: {plugin: idx, path: %s, train_images: ti, "
+                   "train_labels: tl, test_images: si, test_labels: sl}\n",
+                tmp_dir);
+    else
+        fputs("data: {plugin: idx, batch_size: 64, train_fraction: 0.05}\n",
+              f);
+    fputs("model:\n"
           "  plugin: classifier\n"
           "  features: {plugin: conv_encoder, channels: [8, 16], "
           "out: 32}\n"
@@ -279,6 +287,31 @@ static void write_idx(const char *path, uint32_t n, uint32_t h, uint32_t w,
         b[i] = (unsigned char)(i * 7);
     write_bytes(path, b, len - drop);
     free(b);
+}
+
+/* Labels: an IDX u8 vector of n class ids (magic 0x00000801). */
+static void write_labels(const char *path, uint32_t n)
+{
+    unsigned char b[8 + 64] = {0, 0, 0x08, 1};
+    for (int j = 0; j < 4; j++)
+        b[4 + j] = (unsigned char)(n >> (24 - 8 * j));
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        b[8 + i] = (unsigned char)(i % 10);
+    write_bytes(path, b, 8 + n);
+}
+
+/* 20 training and 10 test images of 28 x 28 with labels. */
+static void write_tiny_data(void)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/ti", tmp_dir);
+    write_idx(p, 20, 28, 28, 0, 0x08);
+    snprintf(p, sizeof p, "%s/tl", tmp_dir);
+    write_labels(p, 20);
+    snprintf(p, sizeof p, "%s/si", tmp_dir);
+    write_idx(p, 10, 28, 28, 0, 0x08);
+    snprintf(p, sizeof p, "%s/sl", tmp_dir);
+    write_labels(p, 10);
 }
 
 /* A safetensors file with one tensor `name` of dtype and shape. */
@@ -328,7 +361,8 @@ START_TEST(eval_refuses_malformed_samples)
 {
     make_tmp();
     char exp[1100], f[1200];
-    write_experiment(exp, sizeof exp);
+    write_tiny_data();
+    write_experiment(exp, sizeof exp, true);
     snprintf(f, sizeof f, "%s/truncated.idx", tmp_dir);
     write_idx(f, 10, 28, 28, 100, 0x08);
     expect_refused(f, exp, "truncated");
@@ -369,7 +403,7 @@ START_TEST(eval_classifier_run_and_sample_file)
 {
     make_tmp();
     char exp[1100], run[1100], args[4096], *out = NULL, *err = NULL;
-    write_experiment(exp, sizeof exp);
+    write_experiment(exp, sizeof exp, false);
     snprintf(run, sizeof run, "%s/cls-run", tmp_dir);
     snprintf(args, sizeof args, "run %s --run-dir %s --quiet", exp, run);
     int code = run_cli(args, &out, &err);
