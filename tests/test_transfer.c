@@ -188,6 +188,19 @@ START_TEST(init_reports_what_it_loaded)
     ck_assert(same_bits("src", "b", "encoder.fc1.weight"));
     ck_assert(same_bits("src", "b", "encoder.bn1.running_mean"));
     ck_assert(!same_bits("src", "b", "decoder.fc1.weight"));
+    /* strict: the unused decoder tensors are an error */
+    rc = run("c", 2, 4, "1.0",
+             "init: [{path: src, params: 'encoder.*', strict: true}]\n"
+             "train: {epochs: 0, samples: 0}\n");
+    ck_assert_int_eq(rc, 1);
+    ASSERT_HAS(out, "init[0].strict: init: src/checkpoints/last.safetensors:"
+                    " 4 tensors unused and 0 skipped (strict: true)");
+    /* strict with everything matching passes */
+    rc = run("d", 2, 4, "1.0",
+             "init: [{path: src, strict: true}]\n"
+             "train: {epochs: 0, samples: 0}\n");
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert(same_bits("src", "d", "decoder.fc1.weight"));
 }
 END_TEST
 
