@@ -142,11 +142,11 @@ static int write_text(const char *path, const char *text)
     return 0;
 }
 
+/* From the expansion's (sanitised) name, not from the manifest's text:
+ * a rerun empties this folder, which must stay inside the sweep. */
 static const char *trial_dir(const ctx *c, int i, char *buf, size_t n)
 {
-    json_t *t = dgm__sweep_manifest_trial(c->manifest, i);
-    snprintf(buf, n, "%s/%s", c->dir,
-             json_string_value(json_object_get(t, "run_dir")));
+    snprintf(buf, n, "%s/trials/%s", c->dir, c->sweep->trials[i].name);
     return buf;
 }
 
@@ -719,8 +719,15 @@ static int run_trial(const char *dir, const char *index, int threads)
     }
     char d[PATH_MAX], cfg[PATH_MAX + 16], p[PATH_MAX + 16], now[40],
         o[PATH_MAX + 16], e[PATH_MAX + 16];
-    snprintf(d, sizeof d, "%s/%s", dir,
-             json_string_value(json_object_get(t, "run_dir")));
+    const char *rd = json_string_value(json_object_get(t, "run_dir"));
+    if (!rd || strncmp(rd, "trials/", 7) || strchr(rd + 7, '/') ||
+        rd[7] == '.' || !rd[7]) {
+        json_decref(m);
+        return fail("--run-trial: trial %ld's run_dir is not "
+                    "trials/<name>",
+                    i);
+    }
+    snprintf(d, sizeof d, "%s/%s", dir, rd);
     json_decref(m);
     snprintf(cfg, sizeof cfg, "%s/trial.yaml", d);
     snprintf(p, sizeof p, "%s/trial.json", d);
