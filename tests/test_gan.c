@@ -107,7 +107,10 @@ static void setup(void)
     fclose(f);
 }
 
-static void teardown(void) { sh("rm -rf '%s'", root); }
+static void teardown(void)
+{
+    sh("rm -rf '%s'", root);
+}
 
 static dgm_registry *registry(void)
 {
@@ -115,9 +118,9 @@ static dgm_registry *registry(void)
     ck_assert_int_eq(dgm_registry_new(&reg), 0);
     ck_assert_int_eq(dgm_registry_add_dir(reg, DGM_PLUGIN_DIR), 0);
     ck_assert_int_ge(dgm_registry_scan(reg), 0);
-    ck_assert_msg(dgm_registry_load_file(
-                      reg, DGM_TEST_PLUGIN_DIR "/tp_gan_cond.so") == 0,
-                  "%s", dgm_last_error());
+    ck_assert_msg(
+        dgm_registry_load_file(reg, DGM_TEST_PLUGIN_DIR "/tp_gan_cond.so") == 0,
+        "%s", dgm_last_error());
     return reg;
 }
 
@@ -304,8 +307,7 @@ static void check_ema(dgm_st_file *old, dgm_st_file *now, double decay,
 
 START_TEST(ema_follows_its_formula)
 {
-    const char *o0[3] = {"model.ema=0.75", "train.steps=0",
-                         "train.epochs=0"};
+    const char *o0[3] = {"model.ema=0.75", "train.steps=0", "train.epochs=0"};
     const char *o1[2] = {"model.ema=0.75", "train.steps=1"};
     const char *o2[2] = {"model.ema=0.75", "train.steps=2"};
     ck_assert_int_eq(train("ema0", o0, 3), 0);
@@ -357,8 +359,8 @@ START_TEST(clip_d_clips_every_discriminator_weight)
         for (int64_t k = 0; k < dgm_tensor_numel(t); k++) {
             double v = fabs(dgm_tensor_get(t, k));
             if (d) {
-                ck_assert_msg(v <= 0.01f, "%s[%lld] = %g", name,
-                              (long long)k, v);
+                ck_assert_msg(v <= 0.01f, "%s[%lld] = %g", name, (long long)k,
+                              v);
                 biggest = v > biggest ? v : biggest;
             } else {
                 g_biggest = v > g_biggest ? v : g_biggest;
@@ -426,8 +428,8 @@ END_TEST
 
 /* Create a block from YAML text with dgm_build_new. */
 static int block(dgm_registry *reg, dgm_params *ps, const char *yaml,
-                 dgm_shape in, dgm_shape *out, dgm_block **blk,
-                 dgm_build **b, dgm_config **cfg)
+                 dgm_shape in, dgm_shape *out, dgm_block **blk, dgm_build **b,
+                 dgm_config **cfg)
 {
     ck_assert_int_eq(dgm_config_parse(cfg, yaml, "test"), 0);
     ck_assert_int_eq(dgm_build_new(b, reg, ps, 1), 0);
@@ -446,8 +448,7 @@ START_TEST(blocks_fit_32x32_and_refuse_odd_sizes)
                            (dgm_shape){1, {10}}, &out, &g, &bg, &cg),
                      0);
     dgm_shape feat = {0};
-    ck_assert_int_eq(block(reg, pd,
-                           "{plugin: dcgan_discriminator, width: 16}",
+    ck_assert_int_eq(block(reg, pd, "{plugin: dcgan_discriminator, width: 16}",
                            (dgm_shape){3, {3, 32, 32}}, &feat, &d, &bd, &cd),
                      0);
     /* three stages: 16 -> 32 -> 64 channels, 4x4 features */

@@ -31,7 +31,8 @@ static const dgm_param_spec gen_params[] = {
      "insert the `attention` block after the stage whose feature map has "
      "this height (28x28: 7 or 14); 0: none"},
     {"attention", DGM_P_PLUGIN, "{plugin: self_attention}", DGM_NO_RANGE,
-     "block", "the block inserted at attention_at (must keep its input "
+     "block",
+     "the block inserted at attention_at (must keep its input "
      "shape)"},
     DGM_PARAM_END,
 };
@@ -55,7 +56,8 @@ static const dgm_param_spec disc_params[] = {
      "insert the `attention` block after the stage whose feature map has "
      "this height (28x28: 7 or 14); 0: none"},
     {"attention", DGM_P_PLUGIN, "{plugin: self_attention}", DGM_NO_RANGE,
-     "block", "the block inserted at attention_at (must keep its input "
+     "block",
+     "the block inserted at attention_at (must keep its input "
      "shape)"},
     DGM_PARAM_END,
 };
@@ -70,14 +72,14 @@ typedef struct dc_layer {
 
 typedef struct dcgan {
     bool gen;
-    int k;                       /* stride-2 stages */
-    dc_layer fc;                 /* generator: z -> base map; discriminator:
-                                    the logit head when one is asked for */
+    int k;       /* stride-2 stages */
+    dc_layer fc; /* generator: z -> base map; discriminator:
+                    the logit head when one is asked for */
     dc_layer conv[DC_MAX_STAGES];
-    int64_t c0, h0, w0;          /* generator's base map */
+    int64_t c0, h0, w0; /* generator's base map */
     char out_act[16];
     float slope;
-    bool head;                   /* discriminator gives a logit */
+    bool head; /* discriminator gives a logit */
     /* Hooks for per-stage extras (self-attention): a block applied to the
      * feature map of stage i (0 = the base map of the generator / the
      * first conv's output of the discriminator), NULL if none. */
@@ -129,9 +131,8 @@ static int add_layer(dgm_build *b, dc_layer *l, const char *name, int idx,
     l->has_sn = sn;
     if (rc == 0 && sn) {
         snprintf(n, sizeof n, "%s%d", name, idx);
-        rc = dgm_build_spectral_norm(b, n, l->w,
-                                     ndim == 4 && !strcmp(name, "deconv"),
-                                     &l->sn);
+        rc = dgm_build_spectral_norm(
+            b, n, l->w, ndim == 4 && !strcmp(name, "deconv"), &l->sn);
     }
     return rc;
 }
@@ -152,8 +153,8 @@ static int add_attention(dcgan *d, const dgm_config *cfg, dgm_build *b,
     if (dgm_cfg_int(cfg, "attention_at") != h || *placed)
         return 0;
     dgm_shape in = {3, {c, h, w}}, out = {0};
-    int rc = dgm_block_create(b, dgm_cfg_child(cfg, "attention"),
-                              "attention", &in, &out, &d->extra[stage]);
+    int rc = dgm_block_create(b, dgm_cfg_child(cfg, "attention"), "attention",
+                              &in, &out, &d->extra[stage]);
     if (rc == 0 && (out.ndim != 3 || out.dim[0] != c || out.dim[1] != h ||
                     out.dim[2] != w))
         rc = dgm_cfg_error(cfg, "attention", DGM_ESHAPE,
@@ -195,8 +196,7 @@ static int stage_channels(const dgm_config *cfg, const char *who, int k,
                              "%s: %d entries for %d stages", who, n, k);
     int64_t w = dgm_cfg_int(cfg, "width");
     for (int i = 0; i < k; i++)
-        ch[i] = n > 0 ? given[i]
-                      : w << (widest_first ? k - 1 - i : i);
+        ch[i] = n > 0 ? given[i] : w << (widest_first ? k - 1 - i : i);
     return 0;
 }
 
@@ -241,8 +241,8 @@ static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
         bool last = i == k;
         int64_t oc = last ? out->dim[0] : ch[i];
         int64_t ws[4] = {ch[i - 1], oc, 4, 4};
-        rc = add_layer(b, &d->conv[i - 1], "deconv", i, 4, ws, oc,
-                       bn && !last, normal, sn);
+        rc = add_layer(b, &d->conv[i - 1], "deconv", i, 4, ws, oc, bn && !last,
+                       normal, sn);
     }
     /* stage i is the map [ch[i], h0 << i, w0 << i] */
     for (int i = 0; i < k && rc == 0; i++)
@@ -291,8 +291,8 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     for (int i = 0; i < k && rc == 0; i++) {
         int64_t ic = i == 0 ? in->dim[0] : ch[i - 1];
         int64_t ws[4] = {ch[i], ic, 4, 4};
-        rc = add_layer(b, &d->conv[i], "conv", i + 1, 4, ws, ch[i],
-                       bn && i > 0, normal, sn);
+        rc = add_layer(b, &d->conv[i], "conv", i + 1, 4, ws, ch[i], bn && i > 0,
+                       normal, sn);
     }
     /* stage i is the map [ch[i], H >> (i + 1), W >> (i + 1)] */
     for (int i = 0; i < k && rc == 0; i++)
@@ -373,7 +373,10 @@ static dgm_var *disc_forward(void *self, dgm_graph *g, dgm_var *x)
     return h;
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_block_iface gen_iface = {
     .create = gen_create, .forward = gen_forward, .destroy = destroy};

@@ -40,8 +40,8 @@ typedef struct gan {
     int64_t latent, embed_dim, n_classes;
     bool cond;
     dgm_block *gen, *disc;
-    dgm_param *head_w, *head_b;   /* discriminator.head: features -> 1 */
-    dgm_param *g_embed, *d_embed; /* conditional: label embeddings */
+    dgm_param *head_w, *head_b;      /* discriminator.head: features -> 1 */
+    dgm_param *g_embed, *d_embed;    /* conditional: label embeddings */
     dgm_sn_params head_sn, embed_sn; /* with head_spectral_norm */
     bool head_sn_on;
     /* generator parameters and their moving averages (ema > 0) */
@@ -50,7 +50,7 @@ typedef struct gan {
     dgm_param **d_weights; /* every discriminator weight (clip_d) */
     int n_d;
     float ema, clip;
-    bool ema_fresh; /* the averages were set from this run's first step */
+    bool ema_fresh;    /* the averages were set from this run's first step */
     dgm_tensor **swap; /* sample(): the live values while EMA ones are in */
 } gan;
 
@@ -96,8 +96,8 @@ static void gan_free(gan *m)
 }
 
 /* A linear-layer weight [out, in] (+ bias) with PyTorch's init. */
-static int linear_param(dgm_build *b, const char *name, int64_t in,
-                        int64_t out, dgm_param **w, dgm_param **bias)
+static int linear_param(dgm_build *b, const char *name, int64_t in, int64_t out,
+                        dgm_param **w, dgm_param **bias)
 {
     int64_t ws[2] = {out, in};
     return dgm_build_weights(b, name, 2, ws, bias ? out : 0, w, bias);
@@ -141,8 +141,9 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     char xs_s[64];
     dgm_shape_str(data->x_shape.ndim, data->x_shape.dim, xs_s, sizeof xs_s);
     if (data->x_dtype != DGM_F32)
-        return dgm_error(DGM_EDTYPE, "gan: the data must be f32 images, not "
-                                     "%s %s",
+        return dgm_error(DGM_EDTYPE,
+                         "gan: the data must be f32 images, not "
+                         "%s %s",
                          xs_s, dgm_dtype_name(data->x_dtype));
     bool cond = dgm_cfg_bool(cfg, "conditional");
     if (cond && (!data->has_y || data->n_classes < 1))
@@ -185,12 +186,11 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     }
     if (rc == 0)
         rc = dgm_block_create(b, dgm_cfg_child(cfg, "discriminator"),
-                              "discriminator", &data->x_shape, &feat,
-                              &m->disc);
+                              "discriminator", &data->x_shape, &feat, &m->disc);
     int64_t f = dgm_shape_numel(feat.ndim, feat.dim);
     if (rc == 0)
-        rc = linear_param(b, "discriminator.head", f, 1, &m->head_w,
-                          &m->head_b);
+        rc =
+            linear_param(b, "discriminator.head", f, 1, &m->head_w, &m->head_b);
     /* The projection starts small so the unconditional logit leads. */
     if (rc == 0 && cond)
         rc = embed_param(b, "discriminator.y_embed.weight", m->n_classes, f,
@@ -200,8 +200,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         rc = dgm_build_spectral_norm(b, "discriminator.head", m->head_w, 0,
                                      &m->head_sn);
     if (rc == 0 && m->head_sn_on && cond)
-        rc = dgm_build_spectral_norm(b, "discriminator.y_embed", m->d_embed,
-                                     0, &m->embed_sn);
+        rc = dgm_build_spectral_norm(b, "discriminator.y_embed", m->d_embed, 0,
+                                     &m->embed_sn);
     const dgm_params *ps = dgm_build_params(b);
     if (rc == 0)
         rc = collect(ps, "generator.", true, &m->g_params, &m->n_g);
@@ -298,8 +298,8 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
     if (phase == PHASE_D) {
         /* G runs without a tape: the fake batch is a constant here. */
         bool was = dgm_graph_set_grad(g, false);
-        dgm_var *fake = dgm_block_forward(m->gen, g,
-                                          gen_input(m, g, n, y_fake, &z));
+        dgm_var *fake =
+            dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
         dgm_graph_set_grad(g, was);
         if (!fake)
             return dgm_last_code();
@@ -315,7 +315,8 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
             return rc;
         return 0;
     }
-    dgm_var *fake = dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
+    dgm_var *fake =
+        dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
     dgm_var *d_fake = disc_logit(m, s, fake, y_fake);
     if (!d_fake)
         return dgm_last_code();
@@ -403,7 +404,10 @@ static int after_update(void *self, dgm_step *s, int phase)
     return 0;
 }
 
-static void destroy(void *self) { gan_free(self); }
+static void destroy(void *self)
+{
+    gan_free(self);
+}
 
 static const dgm_phase_desc phases[] = {
     {"discriminator", "discriminator.*",

@@ -52,15 +52,21 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     return 0;
 }
 
-static void destroy(void *self) { (void)self; }
+static void destroy(void *self)
+{
+    (void)self;
+}
 
 static const dgm_metric_iface iface = {
     .create = create, .evaluate = evaluate, .destroy = destroy};
 
-static const dgm_plugin_desc desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "tp_gan_cond",
-    .version = "1.0", .summary = "test_gan: conditional sampling",
-    .iface = &iface};
+static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER,
+                                     .kind = DGM_KIND_METRIC,
+                                     .name = "tp_gan_cond",
+                                     .version = "1.0",
+                                     .summary =
+                                         "test_gan: conditional sampling",
+                                     .iface = &iface};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
