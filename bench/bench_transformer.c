@@ -39,7 +39,8 @@ static int step(dgm_graph *g, dgm_block *blk, dgm_tensor *x)
 int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
-    int64_t N = argc > 5 ? atoll(argv[2]) : 32, T = argc > 5 ? atoll(argv[3]) : 64,
+    int64_t N = argc > 5 ? atoll(argv[2]) : 32,
+            T = argc > 5 ? atoll(argv[3]) : 64,
             D = argc > 5 ? atoll(argv[4]) : 128;
     int heads = argc > 5 ? atoi(argv[5]) : 4;
     dgm_set_threads(threads);
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_transformer: %s\n", dgm_last_error());
         return 1;
     }
+    uint64_t allocs = dgm_heap_allocations();
     for (int r = 0; r < REPEATS; r++) {
         double w0 = now_ms(CLOCK_MONOTONIC),
                c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
@@ -78,19 +80,21 @@ int main(int argc, char **argv)
         wall[r] = (now_ms(CLOCK_MONOTONIC) - w0) / ITERS;
         cpu[r] = (now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / ITERS;
     }
+    allocs = dgm_heap_allocations() - allocs;
     qsort(wall, REPEATS, sizeof *wall, cmp_double);
     qsort(cpu, REPEATS, sizeof *cpu, cmp_double);
     /* forward GEMMs: qkv, proj, fc1, fc2 and the two attention products;
      * backward twice that */
     double hid = 4.0 * (double)D, rows = (double)(N * T);
-    double fwd = 2 * rows * D * (3 * D + D + 2 * hid) +
-                 2.0 * 2 * (double)N * T * T * D;
+    double fwd =
+        2 * rows * D * (3 * D + D + 2 * hid) + 2.0 * 2 * (double)N * T * T * D;
     printf("transformer_block [%lld, %lld, %lld] heads %d, %d threads: "
            "fwd+bwd %.2f ms wall, %.2f ms cpu (median of %d), GEMMs "
-           "%.1f GFLOP/s wall\n",
+           "%.1f GFLOP/s wall; heap allocations per step %.1f\n",
            (long long)N, (long long)T, (long long)D, heads, threads,
            wall[REPEATS / 2], cpu[REPEATS / 2], REPEATS,
-           3 * fwd / wall[REPEATS / 2] / 1e6);
+           3 * fwd / wall[REPEATS / 2] / 1e6,
+           (double)allocs / (REPEATS * ITERS));
     dgm_graph_free(g);
     dgm_tensor_free(x);
     dgm_build_free(b);

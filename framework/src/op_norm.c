@@ -254,6 +254,9 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
 /* Layer norm                                                             */
 /* ====================================================================== */
 
+/* Rows per partial sum of d gamma / d beta. */
+#define LN_ROWS 64
+
 static int ln_backward(dgm_graph *g, dgm_var *node)
 {
     dgm_var *xv = node->in[0], *gv = node->in[1], *bv = node->in[2];
@@ -270,40 +273,68 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     const float *mean = dgm_tensor_f32(mean_t),
                 *invstd = dgm_tensor_f32(invstd_t);
     const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
+    /* Rows are independent: each row's sums in double over vector lanes
+     * (omp simd lets GCC reorder them). */
     if (dx) {
         float *dxp = dgm_tensor_f32(dx);
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < r; i++) {
             const float *p = xp + i * d, *q = dy + i * d;
+            const float mu = mean[i], is = invstd[i];
             double s1 = 0.0, s2 = 0.0;
+#pragma omp simd reduction(+ : s1, s2)
             for (int64_t k = 0; k < d; k++) {
                 double gd = q[k] * (gamma ? gamma[k] : 1.0f);
                 s1 += gd;
-                s2 += gd * (p[k] - mean[i]) * invstd[i];
+                s2 += gd * (double)((p[k] - mu) * is);
             }
             const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
+            float *o = dxp + i * d;
+#pragma omp simd
             for (int64_t k = 0; k < d; k++) {
                 float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                float xh = (p[k] - mean[i]) * invstd[i];
-                dxp[i * d + k] += invstd[i] * (gd - m1 - xh * m2);
+                float xh = (p[k] - mu) * is;
+                o[k] += is * (gd - m1 - xh * m2);
             }
         }
     }
+    /* d gamma, d beta: column sums over rows, read row by row (not down
+     * the columns) into per-block partials of LN_ROWS rows, then added up
+     * in block order, so the result does not depend on the thread count. */
     if (dg || db) {
         float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
         float *dbp = db ? dgm_tensor_f32(db) : NULL;
+        const int64_t nb = (r + LN_ROWS - 1) / LN_ROWS;
+        double *part =
+            dgm__arena_alloc(g, sizeof(double) * 2 * (size_t)(nb * d));
+        if (!part)
+            return dgm__fail_rc(g);
 #pragma omp parallel for schedule(static)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            double *sg = part + 2 * blk * d, *sb = sg + d;
+            memset(sg, 0, sizeof(double) * 2 * (size_t)d);
+            const int64_t end =
+                (blk + 1) * LN_ROWS < r ? (blk + 1) * LN_ROWS : r;
+            for (int64_t i = blk * LN_ROWS; i < end; i++) {
+                const float *q = dy + i * d, *p = xp + i * d;
+                const float mu = mean[i], is = invstd[i];
+#pragma omp simd
+                for (int64_t k = 0; k < d; k++) {
+                    sb[k] += q[k];
+                    sg[k] += (double)q[k] * (double)((p[k] - mu) * is);
+                }
+            }
+        }
         for (int64_t k = 0; k < d; k++) {
-            double sg = 0.0, sb = 0.0;
-            for (int64_t i = 0; i < r; i++) {
-                float q = dy[i * d + k];
-                sb += q;
-                sg += (double)q * (xp[i * d + k] - mean[i]) * invstd[i];
+            double tg = 0.0, tb = 0.0;
+            for (int64_t blk = 0; blk < nb; blk++) {
+                tg += part[2 * blk * d + k];
+                tb += part[(2 * blk + 1) * d + k];
             }
             if (dgp)
-                dgp[k] += (float)sg;
+                dgp[k] += (float)tg;
             if (dbp)
-                dbp[k] += (float)sb;
+                dbp[k] += (float)tb;
         }
     }
     return 0;
@@ -358,16 +389,21 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     for (int64_t i = 0; i < r; i++) {
         const float *p = xp + i * d;
         double s = 0.0, sq = 0.0;
+#pragma omp simd reduction(+ : s)
         for (int64_t k = 0; k < d; k++)
             s += p[k];
-        double m = s / d;
+        const double m = s / d;
+#pragma omp simd reduction(+ : sq)
         for (int64_t k = 0; k < d; k++)
             sq += (p[k] - m) * (p[k] - m);
-        mean[i] = (float)m;
-        invstd[i] = (float)(1.0 / sqrt(sq / d + eps));
+        const float mu = (float)m, is = (float)(1.0 / sqrt(sq / d + eps));
+        mean[i] = mu;
+        invstd[i] = is;
+        float *o = yp + i * d;
+#pragma omp simd
         for (int64_t k = 0; k < d; k++) {
-            float xh = (p[k] - mean[i]) * invstd[i];
-            yp[i * d + k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
+            float xh = (p[k] - mu) * is;
+            o[k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
         }
     }
     dgm_var *ins[3] = {xv, gv, bv};

@@ -17,8 +17,8 @@ static const dgm_param_spec params[] = {
 };
 
 typedef struct pos {
-    dgm_param *w;       /* learned */
-    dgm_tensor *table;  /* sinusoidal [max_len, D] */
+    dgm_param *w;      /* learned */
+    dgm_tensor *table; /* sinusoidal [max_len, D] */
     int64_t max_len, dim;
 } pos;
 
@@ -62,8 +62,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         float *t = p->table->data;
         for (int64_t i = 0; i < p->max_len; i++)
             for (int64_t k = 0; k < p->dim; k++) {
-                double freq = pow(10000.0, -(double)(k & ~1LL) /
-                                               (double)p->dim);
+                double freq =
+                    pow(10000.0, -(double)(k & ~1LL) / (double)p->dim);
                 double a = (double)i * freq;
                 t[i * p->dim + k] = (float)(k % 2 ? cos(a) : sin(a));
             }

@@ -36,8 +36,8 @@ typedef struct tblock {
     linear qkv, proj, fc1, fc2; /* qkv: [3D, D], rows q, then k, then v */
 } tblock;
 
-static int add_linear(dgm_build *b, const char *name, int64_t in,
-                      int64_t out, linear *l)
+static int add_linear(dgm_build *b, const char *name, int64_t in, int64_t out,
+                      linear *l)
 {
     return dgm_build_weights(b, name, 2, (int64_t[]){out, in}, out, &l->w,
                              &l->b);
@@ -78,8 +78,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     t->heads = H;
     t->hidden = dgm_cfg_int(cfg, "mlp_hidden");
     if (t->hidden == 0)
-        t->hidden = (int64_t)llround(dgm_cfg_float(cfg, "mlp_ratio") *
-                                     (double)D);
+        t->hidden =
+            (int64_t)llround(dgm_cfg_float(cfg, "mlp_ratio") * (double)D);
     if (t->hidden < 1)
         t->hidden = 1;
     t->dropout = (float)dgm_cfg_float(cfg, "dropout");
@@ -138,8 +138,7 @@ static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
      * want (batch dims [1, N, H]; no reshape, so no extra gradient pass). */
     dgm_var *qkv = lin(g, &t->qkv, h); /* [N, T, 3D] */
     qkv = dgm_reshape(g, qkv, 5, (int64_t[]){N, T, 3, H, d});
-    qkv = dgm_contiguous(
-        g, dgm_permute(g, qkv, (const int[]){2, 0, 3, 1, 4}));
+    qkv = dgm_contiguous(g, dgm_permute(g, qkv, (const int[]){2, 0, 3, 1, 4}));
     dgm_var *q = dgm_slice(g, qkv, 0, 0, 1, 1);
     dgm_var *k = dgm_slice(g, qkv, 0, 1, 2, 1);
     dgm_var *v = dgm_slice(g, qkv, 0, 2, 3, 1);
@@ -183,7 +182,10 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     return dgm_add(g, x, h);
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_block_iface iface = {
     .create = create, .forward = forward, .destroy = destroy};

@@ -49,17 +49,17 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                              (int64_t[]){m->vocab, m->D}, &m->emb);
     if (rc == 0) {
         dgm_init_normal(m->emb->value, dgm_build_rng(b), 0.0f, 1.0f);
-        rc = dgm_block_create(b, dgm_cfg_child(cfg, "positional"), "pos",
-                              &seq, &out, &m->pos);
+        rc = dgm_block_create(b, dgm_cfg_child(cfg, "positional"), "pos", &seq,
+                              &out, &m->pos);
     }
     for (int l = 0; rc == 0 && l < m->layers; l++) {
         char scope[32];
         snprintf(scope, sizeof scope, "blocks.%d", l);
         out = (dgm_shape){0};
-        rc = dgm_block_create(b, dgm_cfg_child(cfg, "block"), scope, &seq,
-                              &out, &m->blocks[l]);
-        if (rc == 0 && (out.ndim != 2 || out.dim[0] != m->T ||
-                        out.dim[1] != m->D))
+        rc = dgm_block_create(b, dgm_cfg_child(cfg, "block"), scope, &seq, &out,
+                              &m->blocks[l]);
+        if (rc == 0 &&
+            (out.ndim != 2 || out.dim[0] != m->T || out.dim[1] != m->D))
             rc = dgm_error(DGM_ESHAPE,
                            "char_transformer: block %d changes the shape "
                            "[T, D] of the sequence",
@@ -67,8 +67,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     }
     if (rc == 0) {
         int64_t d = m->D;
-        rc = dgm_build_param(b, "ln_f.weight", DGM_ROLE_WEIGHT, 1, &d,
-                             &m->ln_w);
+        rc =
+            dgm_build_param(b, "ln_f.weight", DGM_ROLE_WEIGHT, 1, &d, &m->ln_w);
         if (rc == 0)
             rc = dgm_build_param(b, "ln_f.bias", DGM_ROLE_WEIGHT, 1, &d,
                                  &m->ln_b);
@@ -99,18 +99,20 @@ static dgm_var *run(char_tf *m, dgm_graph *g, dgm_var *ids)
                       dgm_param_var(g, m->head_b));
 }
 
+/* "logits" [N, T, V] from "x" [N, T]; "target" is "y" when the batch has
+ * it (training and evaluation; dgm_run_forward_output passes x alone). */
 static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
 {
     (void)phase;
     char_tf *m = self;
     dgm_var *x = dgm_vars_get(io, "x"), *y = dgm_vars_get(io, "y");
-    if (!x || !y)
-        return dgm_error(DGM_EMISSING, "char_transformer: needs x and y");
+    if (!x)
+        return dgm_error(DGM_EMISSING, "char_transformer: needs input x");
     dgm_var *logits = run(m, s->g, x);
     if (!logits)
         return dgm_last_code();
     int rc = dgm_vars_set(io, "logits", logits);
-    return rc == 0 ? dgm_vars_set(io, "target", y) : rc;
+    return rc == 0 && y ? dgm_vars_set(io, "target", y) : rc;
 }
 
 static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
@@ -166,7 +168,10 @@ static int generate(void *self, dgm_step *s, const int32_t *prompt,
     return rc;
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_phase_desc phases[] = {
     {"train", "*", "[{loss: cross_entropy, inputs: [logits, target]}]", 1},
