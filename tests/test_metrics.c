@@ -19,8 +19,8 @@ static char tmp_dir[1024];
 static void make_tmp(void)
 {
     const char *t = getenv("DGM_TEST_TMP");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/metrics-%ld",
-             t ? t : "/tmp", (long)getpid());
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/metrics-%ld", t ? t : "/tmp",
+             (long)getpid());
     if (t)
         mkdir(t, 0755);
     mkdir(tmp_dir, 0755);
@@ -154,14 +154,12 @@ START_TEST(kid_matches_numpy)
     assert_rel(mean, mmd, 1e-4, "kid");
     ck_assert_msg(std < 1e-6 * mmd, "kid_std %g", std);
     /* real subsets: an unbiased estimate near the whole-set value */
-    ck_assert_int_eq(dgm__feat_kid(x, n, y, n, d, 50, 200, 7, &mean, &std),
-                     0);
+    ck_assert_int_eq(dgm__feat_kid(x, n, y, n, d, 50, 200, 7, &mean, &std), 0);
     ck_assert_msg(fabs(mean - mmd) < 0.2 * mmd && std > 0,
                   "subset kid %g +- %g, whole %g", mean, std, mmd);
     /* two draws of one distribution: unbiased, so near 0 (either sign) */
     float *x2 = features(n, d, 5, 0.0f, 1.0f);
-    ck_assert_int_eq(dgm__feat_kid(x, n, x2, n, d, 1, 1000, 7, &mean, &std),
-                     0);
+    ck_assert_int_eq(dgm__feat_kid(x, n, x2, n, d, 1, 1000, 7, &mean, &std), 0);
     ck_assert_msg(fabs(mean) < 0.05 * mmd, "kid(x, x') = %g", mean);
     free(x2);
     free(x);
@@ -174,8 +172,8 @@ END_TEST
 START_TEST(precision_recall_known_sets)
 {
     /* real: (i, 0) for i = 0..9, so with k = 1 every radius is 1. */
-    float real[20], fake[8] = {0.5f, 0,  100, 0, /* in, out */
-                               3.0f, 0.5f, 5, 2}; /* in, out (dist 2) */
+    float real[20], fake[8] = {0.5f, 0,    100, 0,  /* in, out */
+                               3.0f, 0.5f, 5,   2}; /* in, out (dist 2) */
     for (int i = 0; i < 10; i++)
         real[2 * i] = (float)i, real[2 * i + 1] = 0;
     double p, r;
@@ -214,8 +212,8 @@ static int run_cli(const char *args, char **out, char **err)
     char po[1100], pe[1100], cmd[8192];
     snprintf(po, sizeof po, "%s/out.txt", tmp_dir);
     snprintf(pe, sizeof pe, "%s/err.txt", tmp_dir);
-    snprintf(cmd, sizeof cmd, "DGM_PLUGIN_PATH= %s %s >%s 2>%s", DGM_CLI,
-             args, po, pe);
+    snprintf(cmd, sizeof cmd, "DGM_PLUGIN_PATH= %s %s >%s 2>%s", DGM_CLI, args,
+             po, pe);
     int st = system(cmd);
     const char *paths[2] = {po, pe};
     char **dst[2] = {out, err};
@@ -245,12 +243,12 @@ static void write_experiment(char *path, size_t cap, bool tiny)
           "seed: 0\n",
           f);
     if (tiny)
-        fprintf(f, "data: {plugin: idx, path: %s, train_images: ti, "
-                   "train_labels: tl, test_images: si, test_labels: sl}\n",
+        fprintf(f,
+                "data: {plugin: idx, path: %s, train_images: ti, "
+                "train_labels: tl, test_images: si, test_labels: sl}\n",
                 tmp_dir);
     else
-        fputs("data: {plugin: idx, batch_size: 64, train_fraction: 0.05}\n",
-              f);
+        fputs("data: {plugin: idx, batch_size: 64, train_fraction: 0.05}\n", f);
     fputs("model:\n"
           "  plugin: classifier\n"
           "  features: {plugin: conv_encoder, channels: [8, 16], "
@@ -315,16 +313,16 @@ static void write_tiny_data(void)
 }
 
 /* A safetensors file with one tensor `name` of dtype and shape. */
-static void write_st(const char *path, const char *dtype, int64_t n,
-                     int64_t h, int64_t w, float fill, bool nan)
+static void write_st(const char *path, const char *dtype, int64_t n, int64_t h,
+                     int64_t w, float fill, bool nan)
 {
     size_t es = 4, count = (size_t)(n * h * w);
     char hdr[256];
-    int hl = snprintf(hdr, sizeof hdr,
-                      "{\"samples\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld,"
-                      "%lld],\"data_offsets\":[0,%zu]}}",
-                      dtype, (long long)n, (long long)h, (long long)w,
-                      count * es);
+    int hl =
+        snprintf(hdr, sizeof hdr,
+                 "{\"samples\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld,"
+                 "%lld],\"data_offsets\":[0,%zu]}}",
+                 dtype, (long long)n, (long long)h, (long long)w, count * es);
     while (hl % 8)
         hdr[hl++] = ' ';
     size_t len = 8 + (size_t)hl + count * es;
@@ -387,8 +385,7 @@ START_TEST(eval_refuses_malformed_samples)
     free(err);
     char args[2400];
     snprintf(args, sizeof args,
-             "eval --samples %s --data %s --metric fid --set nosuch=1", f,
-             exp);
+             "eval --samples %s --data %s --metric fid --set nosuch=1", f, exp);
     ck_assert_int_eq(run_cli(args, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "nosuch"));
     free(err);
@@ -436,8 +433,7 @@ START_TEST(eval_classifier_run_and_sample_file)
     p = strtod(l + 9, NULL);
     ck_assert_ptr_nonnull(l = strstr(out, "recall"));
     r = strtod(l + 6, NULL);
-    ck_assert_msg(fabs(fid) < 1e-3, "fid of the test set with itself %g",
-                  fid);
+    ck_assert_msg(fabs(fid) < 1e-3, "fid of the test set with itself %g", fid);
     ck_assert_double_eq_tol(p, 1.0, 1e-12);
     ck_assert_double_eq_tol(r, 1.0, 1e-12);
     free(out), free(err);

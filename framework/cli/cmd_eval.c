@@ -22,7 +22,8 @@ static const char help[] =
     "Run metrics on a trained run: by default the run's own `metrics:`,\n"
     "else the ones named with --metric. --set KEY=VALUE sets a parameter\n"
     "of every selected metric that has it (NAME.KEY=VALUE: of metric NAME\n"
-    "only), e.g. --metric fid --set classifier=runs/classifier_fashion/latest.\n"
+    "only), e.g. --metric fid --set "
+    "classifier=runs/classifier_fashion/latest.\n"
     "\n"
     "With --samples, the samples come from FILE instead of a model: an IDX\n"
     "file of u8 images, or a .safetensors file with one F32 tensor\n"
@@ -77,8 +78,8 @@ static int apply_set(dgm_config *root, dgm_registry *reg, const char *set)
     for (int i = 0; i < dgm_cfg_len(list); i++) {
         const char *name = NULL;
         const dgm_plugin_desc *d;
-        if (dgm_cfg_to_str(dgm_cfg_get(dgm_cfg_at(list, i), "plugin"),
-                           &name) < 0 ||
+        if (dgm_cfg_to_str(dgm_cfg_get(dgm_cfg_at(list, i), "plugin"), &name) <
+                0 ||
             dgm_registry_find(reg, DGM_KIND_METRIC, name, &d, NULL) < 0)
             continue; /* reported when the metrics are made */
         if (prefix && (strlen(name) != prefix || strncmp(name, set, prefix)))
@@ -94,8 +95,9 @@ static int apply_set(dgm_config *root, dgm_registry *reg, const char *set)
         hits++;
     }
     if (!hits) {
-        fprintf(stderr, "dgm eval: --set %s: no selected metric has the "
-                        "parameter '%.*s'\n",
+        fprintf(stderr,
+                "dgm eval: --set %s: no selected metric has the "
+                "parameter '%.*s'\n",
                 set, (int)klen, key);
         return DGM_EXIT_USAGE;
     }
@@ -160,8 +162,9 @@ static int parse(args *a, int argc, char **argv)
     }
     if (a->samples ? (a->dir || !a->data || !a->n_metrics)
                    : (!a->dir || a->data)) {
-        fprintf(stderr, "dgm eval: give RUNDIR, or --samples FILE with "
-                        "--data and at least one --metric\n%s",
+        fprintf(stderr,
+                "dgm eval: give RUNDIR, or --samples FILE with "
+                "--data and at least one --metric\n%s",
                 help);
         return DGM_EXIT_USAGE;
     }
@@ -175,8 +178,7 @@ static int parse(args *a, int argc, char **argv)
 }
 
 /* root = {metrics: [...]}: the named metrics, or the run's own. */
-static int metrics_config(const args *a, dgm_registry *reg,
-                          dgm_config **root)
+static int metrics_config(const args *a, dgm_registry *reg, dgm_config **root)
 {
     int rc;
     if (a->n_metrics) {
@@ -190,8 +192,8 @@ static int metrics_config(const args *a, dgm_registry *reg,
         strcpy(text, "{metrics: [");
         for (int i = 0; i < a->n_metrics; i++) {
             const dgm_plugin_desc *d;
-            if ((rc = dgm_registry_find(reg, DGM_KIND_METRIC, a->metrics[i],
-                                        &d, NULL)) < 0) {
+            if ((rc = dgm_registry_find(reg, DGM_KIND_METRIC, a->metrics[i], &d,
+                                        NULL)) < 0) {
                 dgm__cli_error("eval", rc);
                 free(text);
                 return DGM_EXIT_USAGE;

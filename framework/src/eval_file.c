@@ -18,7 +18,10 @@ const dgm_data_info *dgm_run_data_info(dgm_run *r)
 
 /* ---- results ------------------------------------------------------------ */
 
-int dgm_results_count(const dgm_results *r) { return r ? r->n : 0; }
+int dgm_results_count(const dgm_results *r)
+{
+    return r ? r->n : 0;
+}
 
 const char *dgm_results_name(const dgm_results *r, int i)
 {
@@ -30,7 +33,10 @@ double dgm_results_value(const dgm_results *r, int i)
     return r && i >= 0 && i < r->n ? r->value[i] : NAN;
 }
 
-void dgm_results_free(dgm_results *r) { free(r); }
+void dgm_results_free(dgm_results *r)
+{
+    free(r);
+}
 
 /* ---- metric instances from a list of maps -------------------------------- */
 
@@ -86,13 +92,11 @@ static int metric_set_make(metric_set *m, dgm_registry *reg,
             break;
         }
         const dgm_plugin_desc *d;
-        if ((rc = dgm_registry_find(reg, DGM_KIND_METRIC, name, &d, NULL)) <
-            0)
+        if ((rc = dgm_registry_find(reg, DGM_KIND_METRIC, name, &d, NULL)) < 0)
             break;
         if (n_default > 0 && has_param(d, "n") && !dgm_cfg_has(node, "n")) {
             char set[96];
-            snprintf(set, sizeof set, "%s.n=%lld", path,
-                     (long long)n_default);
+            snprintf(set, sizeof set, "%s.n=%lld", path, (long long)n_default);
             if ((rc = dgm_config_override(m->root, set)) < 0)
                 break;
             node = dgm_cfg_get_mut(m->root, path);
@@ -101,8 +105,8 @@ static int metric_set_make(metric_set *m, dgm_registry *reg,
             break;
         m->inst[i].desc = d;
         m->inst[i].cfg = node;
-        rc = ((const dgm_metric_iface *)d->iface)->create(&m->inst[i].self,
-                                                          node);
+        rc = ((const dgm_metric_iface *)d->iface)
+                 ->create(&m->inst[i].self, node);
         if (rc < 0) {
             m->inst[i].desc = NULL;
             rc = dgm_error_context("metric '%s': ", name);
@@ -150,8 +154,9 @@ int dgm_run_evaluate(dgm_run *r, const dgm_config *metrics, uint64_t seed,
             return rc;
         inst = ms.inst, n = ms.n;
     } else if (n == 0)
-        return dgm_error(DGM_EINVAL, "run '%s' configures no metrics; name "
-                                     "some",
+        return dgm_error(DGM_EINVAL,
+                         "run '%s' configures no metrics; name "
+                         "some",
                          e->name);
     dgm_eval *ev;
     if ((rc = dgm__eval_new(&ev, e, seed)) == 0) {
@@ -199,8 +204,8 @@ static int file_sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
                          (long long)(fm->at + n));
     dgm_tensor view = *fm->x;
     dgm_view_slice(&view, 0, fm->at, fm->at + n, 1);
-    dgm_tensor *t = dgm_arena_tensor(dgm_graph_arena(s->g), DGM_F32,
-                                     view.ndim, view.shape);
+    dgm_tensor *t =
+        dgm_arena_tensor(dgm_graph_arena(s->g), DGM_F32, view.ndim, view.shape);
     if (!t || dgm_tensor_copy(t, &view) < 0)
         return dgm_last_code();
     fm->at += n;
@@ -215,7 +220,10 @@ static void file_destroy(void *self)
     free(fm);
 }
 
-static void file_rewind(void *self) { ((file_model *)self)->at = 0; }
+static void file_rewind(void *self)
+{
+    ((file_model *)self)->at = 0;
+}
 
 static const dgm_phase_desc file_phases[] = {{"none", "", "[]", 1}};
 static const dgm_model_iface file_iface = {
@@ -225,10 +233,12 @@ static const dgm_model_iface file_iface = {
     .sample = file_sample,
     .destroy = file_destroy,
 };
-static const dgm_plugin_desc file_desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_MODEL, .name = "sample file",
-    .version = "1.0", .summary = "samples read from a file",
-    .iface = &file_iface};
+static const dgm_plugin_desc file_desc = {DGM_PLUGIN_HEADER,
+                                          .kind = DGM_KIND_MODEL,
+                                          .name = "sample file",
+                                          .version = "1.0",
+                                          .summary = "samples read from a file",
+                                          .iface = &file_iface};
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -334,8 +344,7 @@ done:
 
 /* The data set of an experiment file or run directory, instantiated on
  * its own (the experiment is resolved, nothing else is built). */
-static int load_data(dgm_experiment **out, dgm_registry *reg,
-                     const char *data)
+static int load_data(dgm_experiment **out, dgm_registry *reg, const char *data)
 {
     char path[4096];
     struct stat sb;

@@ -7,8 +7,7 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
-     "which split"},
+    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train", "which split"},
     {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
     {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL, "evaluation batch"},
     DGM_PARAM_END,
@@ -25,7 +24,7 @@ static int create(void **self, const dgm_config *cfg)
     if (!o)
         return dgm_error(DGM_ENOMEM, "accuracy: out of memory");
     o->split = strcmp(dgm_cfg_str(cfg, "split"), "train") ? DGM_SPLIT_TEST
-                                                           : DGM_SPLIT_TRAIN;
+                                                          : DGM_SPLIT_TRAIN;
     o->max = dgm_cfg_int(cfg, "max_examples");
     o->batch = dgm_cfg_int(cfg, "batch_size");
     *self = o;
@@ -71,8 +70,7 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
             return rc;
         dgm_var *l = dgm_vars_get(io, "logits"), *y = dgm_vars_get(io, "y");
         char a[96];
-        if (!l || !y || dgm_value(l)->ndim != 2 ||
-            dgm_value(l)->shape[0] != b)
+        if (!l || !y || dgm_value(l)->ndim != 2 || dgm_value(l)->shape[0] != b)
             return dgm_error(DGM_ESHAPE,
                              "accuracy: the model must output \"logits\" "
                              "[%lld, classes], got %s",

@@ -54,8 +54,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                               &data->x_shape, &fs, &m->feat);
     if (rc == 0) {
         int64_t d = dgm_shape_numel(fs.ndim, fs.dim);
-        rc = dgm_build_weights(b, "head", 2,
-                               (int64_t[]){data->n_classes, d},
+        rc = dgm_build_weights(b, "head", 2, (int64_t[]){data->n_classes, d},
                                data->n_classes, &m->w, &m->b);
     }
     if (rc < 0) {
@@ -77,8 +76,8 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
     dgm_var *h = dgm_activation(g, f, m->act, m->slope);
     if (h && m->dropout > 0)
         h = dgm_dropout(g, h, m->dropout);
-    dgm_var *logits = dgm_linear(g, h, dgm_param_var(g, m->w),
-                                 dgm_param_var(g, m->b));
+    dgm_var *logits =
+        dgm_linear(g, h, dgm_param_var(g, m->w), dgm_param_var(g, m->b));
     if (!logits)
         return dgm_last_code();
     int rc = dgm_vars_set(io, "features", f);
@@ -98,7 +97,10 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
                      "classifier: a classifier does not generate samples");
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_phase_desc phases[] = {
     {"train", "*", "[{loss: cross_entropy, inputs: [logits, y]}]", 1},

@@ -29,8 +29,8 @@ int dgm__feat_gaussian(const float *x, int64_t n, int64_t d, double *mu,
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++)
             c[i * d + j] = x[i * d + j] - mu[j];
-    /* Upper triangle of sum (x - mu)(x - mu)^T: one parallel region, each
-     * row of the covariance owned by one thread. */
+            /* Upper triangle of sum (x - mu)(x - mu)^T: one parallel region,
+             * each row of the covariance owned by one thread. */
 #pragma omp parallel for schedule(dynamic, 4)
     for (int64_t a = 0; a < d; a++) {
         double *row = cov + a * d;
@@ -71,8 +71,8 @@ static void matmul_d(const double *a, const double *b, double *c, int64_t d)
 
 static int eigh(double *a, int64_t d, double *w, char jobz)
 {
-    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, 'U',
-                                     (lapack_int)d, a, (lapack_int)d, w);
+    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, 'U', (lapack_int)d,
+                                     a, (lapack_int)d, w);
     if (info != 0)
         return dgm_error(DGM_EINVAL,
                          "fid: LAPACKE_dsyevd failed on a [%lld, %lld] "
@@ -165,8 +165,8 @@ static void gram_free(gram *q)
     dgm_graph_free(q->g);
 }
 
-static const float *gram_of(gram *q, const float *a, int64_t m,
-                            const float *b, int64_t n, int64_t d)
+static const float *gram_of(gram *q, const float *a, int64_t m, const float *b,
+                            int64_t n, int64_t d)
 {
     if (!q->g) {
         if (!(q->g = dgm_graph_new()))
@@ -236,8 +236,7 @@ int dgm__feat_kid(const float *x, int64_t nx, const float *y, int64_t ny,
         return dgm_error(DGM_EINVAL,
                          "kid: need subsets of at least 2 rows (sets of %lld "
                          "and %lld, subset_size %lld) and subsets >= 1",
-                         (long long)nx, (long long)ny,
-                         (long long)subset_size);
+                         (long long)nx, (long long)ny, (long long)subset_size);
     int64_t nmax = nx > ny ? nx : ny;
     int64_t *perm = malloc(sizeof *perm * (size_t)nmax);
     float *xs = malloc(sizeof *xs * (size_t)(m * d)),
@@ -265,8 +264,8 @@ int dgm__feat_kid(const float *x, int64_t nx, const float *y, int64_t ny,
         if (!(g = gram_of(&q, xs, m, ys, m, d)))
             goto fail;
         kxy = kernel_sum(g, m, m, d, 0);
-        val[s] = (kxx + kyy) / (double)(m * (m - 1)) -
-                 2.0 * kxy / (double)(m * m);
+        val[s] =
+            (kxx + kyy) / (double)(m * (m - 1)) - 2.0 * kxy / (double)(m * m);
     }
     double mu = 0, var = 0;
     for (int s = 0; s < subsets; s++)
@@ -368,13 +367,14 @@ static int coverage(gram *q, const float *a, int64_t na, const double *nrm_a,
     return 0;
 }
 
-int dgm__feat_precision_recall(const float *real, int64_t nr,
-                               const float *fake, int64_t nf, int64_t d,
-                               int k, double *precision, double *recall)
+int dgm__feat_precision_recall(const float *real, int64_t nr, const float *fake,
+                               int64_t nf, int64_t d, int k, double *precision,
+                               double *recall)
 {
     if (k < 1 || k > 256)
-        return dgm_error(DGM_ERANGE, "precision_recall: k must be 1..256, "
-                                     "got %d",
+        return dgm_error(DGM_ERANGE,
+                         "precision_recall: k must be 1..256, "
+                         "got %d",
                          k);
     double *nr_r = malloc(sizeof(double) * (size_t)nr),
            *nr_f = malloc(sizeof(double) * (size_t)nf),
@@ -392,8 +392,7 @@ int dgm__feat_precision_recall(const float *real, int64_t nr,
     if (rc == 0)
         rc = knn_radii(&q, fake, nf, d, k, nr_f, rad_f);
     if (rc == 0)
-        rc = coverage(&q, fake, nf, nr_f, real, nr, nr_r, rad_r, d,
-                      precision);
+        rc = coverage(&q, fake, nf, nr_f, real, nr, nr_r, rad_r, d, precision);
     if (rc == 0)
         rc = coverage(&q, real, nr, nr_r, fake, nf, nr_f, rad_f, d, recall);
     gram_free(&q);

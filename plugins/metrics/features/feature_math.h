@@ -38,8 +38,8 @@ int dgm__feat_kid(const float *x, int64_t nx, const float *y, int64_t ny,
  * to their k-th nearest neighbour in the set; precision is the fraction of
  * fake rows inside the real manifold, recall the fraction of real rows
  * inside the fake one. */
-int dgm__feat_precision_recall(const float *real, int64_t nr,
-                               const float *fake, int64_t nf, int64_t d,
-                               int k, double *precision, double *recall);
+int dgm__feat_precision_recall(const float *real, int64_t nr, const float *fake,
+                               int64_t nf, int64_t d, int k, double *precision,
+                               double *recall);
 
 #endif

@@ -12,16 +12,22 @@
 #include "dgm/host.h"
 #include "feature_math.h"
 
-#define P_CLASSIFIER                                                       \
-    {"classifier", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,                 \
-     "run directory of a trained classifier (relative to the working "     \
-     "directory)"}
-#define P_N                                                                \
-    {"n", DGM_P_INT, "10000", 2, 1e9, NULL,                                \
-     "samples generated (and real test examples, at most the split)"}
-#define P_BATCH                                                            \
-    {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL,                         \
-     "examples per sampling / feature batch"}
+#define P_CLASSIFIER                                                           \
+    {                                                                          \
+        "classifier", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,                  \
+            "run directory of a trained classifier (relative to the working "  \
+            "directory)"                                                       \
+    }
+#define P_N                                                                    \
+    {                                                                          \
+        "n", DGM_P_INT, "10000", 2, 1e9, NULL,                                 \
+            "samples generated (and real test examples, at most the split)"    \
+    }
+#define P_BATCH                                                                \
+    {                                                                          \
+        "batch_size", DGM_P_INT, "500", 1, 1e6, NULL,                          \
+            "examples per sampling / feature batch"                            \
+    }
 
 static const dgm_param_spec fid_params[] = {P_CLASSIFIER, P_N, P_BATCH,
                                             DGM_PARAM_END};
@@ -34,7 +40,9 @@ static const dgm_param_spec kid_params[] = {
      "rows per subset (at most the smaller set)"},
     DGM_PARAM_END};
 static const dgm_param_spec pr_params[] = {
-    P_CLASSIFIER, P_N, P_BATCH,
+    P_CLASSIFIER,
+    P_N,
+    P_BATCH,
     {"k", DGM_P_INT, "3", 1, 256, NULL, "k-th nearest neighbour radius"},
     DGM_PARAM_END};
 static const dgm_param_spec acc_params[] = {P_CLASSIFIER, P_N, P_BATCH,
@@ -55,11 +63,10 @@ static int create(void **self, const dgm_config *cfg)
     }
     o->n = dgm_cfg_int(cfg, "n");
     o->batch = dgm_cfg_int(cfg, "batch_size");
-    o->subsets = dgm_cfg_has(cfg, "subsets") ? (int)dgm_cfg_int(cfg, "subsets")
-                                             : 0;
-    o->subset_size = dgm_cfg_has(cfg, "subset_size")
-                         ? dgm_cfg_int(cfg, "subset_size")
-                         : 0;
+    o->subsets =
+        dgm_cfg_has(cfg, "subsets") ? (int)dgm_cfg_int(cfg, "subsets") : 0;
+    o->subset_size =
+        dgm_cfg_has(cfg, "subset_size") ? dgm_cfg_int(cfg, "subset_size") : 0;
     o->k = dgm_cfg_has(cfg, "k") ? (int)dgm_cfg_int(cfg, "k") : 0;
     *self = o;
     return 0;
@@ -92,14 +99,14 @@ static int extractor_open(extractor *x, const opts *o, dgm_eval *ev,
         memcmp(mine->x_shape.dim, theirs->x_shape.dim,
                sizeof(int64_t) * (size_t)mine->x_shape.ndim) != 0) {
         dgm_run_close(x->run);
-        return dgm_error(DGM_ESHAPE,
-                         "%s: classifier %s was trained on examples %s, the "
-                         "data here are %s",
-                         metric, o->classifier,
-                         dgm_shape_str(theirs->x_shape.ndim,
-                                       theirs->x_shape.dim, a, sizeof a),
-                         dgm_shape_str(mine->x_shape.ndim, mine->x_shape.dim,
-                                       b, sizeof b));
+        return dgm_error(
+            DGM_ESHAPE,
+            "%s: classifier %s was trained on examples %s, the "
+            "data here are %s",
+            metric, o->classifier,
+            dgm_shape_str(theirs->x_shape.ndim, theirs->x_shape.dim, a,
+                          sizeof a),
+            dgm_shape_str(mine->x_shape.ndim, mine->x_shape.dim, b, sizeof b));
     }
     float span = mine->x_max - mine->x_min;
     x->scale = span > 0 ? (theirs->x_max - theirs->x_min) / span : 1.0f;
@@ -138,10 +145,8 @@ static int put_rows(float **buf, int64_t n, int64_t at, int64_t *d,
                        "the classifier's features changed width (%lld, "
                        "then %lld)",
                        (long long)*d, (long long)fd);
-    if (rc == 0 && !*buf &&
-        !(*buf = malloc(sizeof(float) * (size_t)(n * fd))))
-        rc = dgm_error(DGM_ENOMEM,
-                       "out of memory for [%lld, %lld] features",
+    if (rc == 0 && !*buf && !(*buf = malloc(sizeof(float) * (size_t)(n * fd))))
+        rc = dgm_error(DGM_ENOMEM, "out of memory for [%lld, %lld] features",
                        (long long)n, (long long)fd);
     if (rc == 0)
         memcpy(*buf + at * fd, dgm_tensor_f32(f),
@@ -317,8 +322,8 @@ static const dgm_plugin_desc descs[] = {
      .version = "1.0",
      .summary = "improved precision and recall from k-NN manifolds",
      .params = pr_params, .iface = &pr_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC,
-     .name = "classifier_accuracy", .version = "1.0",
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "classifier_accuracy",
+     .version = "1.0",
      .summary = "class-k samples of a conditional model classified as k",
      .params = acc_params, .iface = &acc_iface},
 };
