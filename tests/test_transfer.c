@@ -579,6 +579,48 @@ START_TEST(inspect_run_dir)
 }
 END_TEST
 
+/* Groups with optimizers of their own and heads resume exactly: every
+ * tensor (parameters, each group's optimizer state, RNG) bit for bit. */
+START_TEST(groups_and_heads_resume_exactly)
+{
+    static const char extra[] =
+        "param_groups: [{params: 'decoder.*', lr_mult: 0.3,\n"
+        "                optimizer: {plugin: adam, lr: 0.01}}]\n"
+        "heads: [{name: cls, input: mu, out: [4], block: {plugin: mlp}}]\n"
+        "objective:\n"
+        "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+        "  - {loss: gaussian_kl, inputs: [mu, logvar]}\n"
+        "  - {loss: cross_entropy, inputs: [cls, y], mask: y_mask}\n"
+        "train: {steps: 12, samples: 0}\n";
+    ck_assert_int_eq(run("full", 5, 4, "0.5", extra), 0);
+    ck_assert_int_eq(dgm_cli("run full.yaml --run-dir part --stop-after 5 "
+                             "--quiet"),
+                     0);
+    char sp[1400];
+    snprintf(sp, sizeof sp, "%s/part/summary.json", root);
+    char *sum = read_text(sp);
+    ck_assert(sum != NULL);
+    ASSERT_HAS(sum, "\"stopped\"");
+    free(sum);
+    int rc = dgm_cli("run --resume part --quiet");
+    ck_assert_msg(rc == 0, "%s", out);
+    char p[1400];
+    snprintf(p, sizeof p, "%s/full/checkpoints/last.safetensors", root);
+    dgm_st_file *f;
+    ck_assert_int_eq(dgm_st_open(&f, p), 0);
+    int n = dgm_st_count(f), slots = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = dgm_st_name_at(f, i);
+        slots += strncmp(name, "optim.", 6) == 0;
+        ck_assert_msg(same_bits("full", "part", name), "%s differs", name);
+    }
+    dgm_st_close(f);
+    /* the decoder's group keeps Adam's two slots for each of its 4
+     * tensors; plain SGD keeps none */
+    ck_assert_int_eq(slots, 8);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transfer");
@@ -591,6 +633,7 @@ static Suite *suite(void)
         {"init_mismatch", init_mismatch_names_both},
         {"freeze", frozen_params_bit_identical},
         {"param_groups", lr_mult_acts_on_its_group},
+        {"resume", groups_and_heads_resume_exactly},
         {"heads", masked_head_gets_no_gradient},
         {"distill", distill_matches_hand_values},
         {"inspect", inspect_run_dir},
