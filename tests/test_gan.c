@@ -376,6 +376,22 @@ START_TEST(clip_d_clips_every_discriminator_weight)
 }
 END_TEST
 
+START_TEST(bad_settings_are_refused)
+{
+    const char *ema[1] = {"model.ema=1"};
+    int rc = train("bad-ema", ema, 1);
+    ck_assert_int_eq(rc, DGM_ERANGE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "model.ema"));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "tiny.yaml"));
+    /* a generator that cannot give the data's shape */
+    const char *gen[1] = {"model.generator={plugin: dcgan_generator, "
+                          "channels: [32, 16, 8]}"};
+    rc = train("bad-gen", gen, 1);
+    ck_assert_int_eq(rc, DGM_ERANGE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "3 entries for 2 stages"));
+}
+END_TEST
+
 /* A final figure of a run's summary.json. */
 static double figure(const char *tag, const char *name)
 {
@@ -528,6 +544,11 @@ static Suite *gan_suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
     tcase_add_test(t, clip_d_clips_every_discriminator_weight);
+    suite_add_tcase(s, t);
+    t = tcase_create("refusals");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, bad_settings_are_refused);
     suite_add_tcase(s, t);
     t = tcase_create("conditional");
     tcase_add_checked_fixture(t, setup, teardown);
