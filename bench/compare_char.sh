@@ -5,6 +5,9 @@
 # threads; prints ms per training step, validation bits per character and
 # ratios. Usage (from the repository root, after a Release build in build/):
 #   bench/compare_char.sh [lstm|gru|transformer] [STEPS]
+# Environment: DGM_BUILD, the build folder (default build); KEEP_RUN, a
+# folder to keep dgm's run in (for `dgm sample --prompt`) instead of a
+# temporary one.
 set -euo pipefail
 model=${1:-lstm}
 steps=${2:-3000}
@@ -15,12 +18,13 @@ case "$model" in lstm | gru | transformer) ;; *)
 esac
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-./build/bin/dgm run "experiments/char_${model}_fortunes.yaml" \
-  train.steps="$steps" threads=2 --run-dir "$dir/dgm" --quiet
+run=${KEEP_RUN:-$dir/dgm}
+"./${DGM_BUILD:-build}/bin/dgm" run "experiments/char_${model}_fortunes.yaml" \
+  train.steps="$steps" threads=2 --run-dir "$run" --quiet
 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
   /usr/bin/python3 bench/char_torch.py --model "$model" --steps "$steps" \
   --threads 2 | tail -n 1 > "$dir/torch.json"
-/usr/bin/python3 - "$dir/dgm/summary.json" "$dir/torch.json" <<'PY'
+/usr/bin/python3 - "$run/summary.json" "$dir/torch.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 t = json.load(open(sys.argv[2]))

@@ -2,8 +2,9 @@
  * reference, the lstm/gru/transformer_block/positional blocks (finite
  * differences, causal masking bit for bit, the sinusoid formula), token
  * drawing, the text data set's stream order, and whole runs of char_rnn
- * and char_transformer: a tiny corpus memorised, generation repeatable for
- * a seed, a corpus with another vocabulary refused, TBPTT carrying state. */
+ * (LSTM and GRU) and char_transformer: a tiny corpus memorised,
+ * generation repeatable for a seed (host API and `dgm sample --prompt`), a
+ * corpus with another vocabulary refused, TBPTT carrying state. */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dgm/dgm.h"
@@ -362,6 +364,20 @@ static double final_of(json_t *s, const char *key)
     return json_real_value(json_object_get(json_object_get(s, "final"), key));
 }
 
+/* Run `dgm sample DIR --prompt ...` with the extra arguments; returns the
+ * exit status, stdout+stderr in out. */
+static int cli_sample(char *out, size_t n, const char *dir, const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' sample '%s' %s 2>&1", DGM_CLI, dir, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 static void memorises(const char *name, const char *model, int steps)
 {
     char corpus[1300];
@@ -398,6 +414,26 @@ static void memorises(const char *name, const char *model, int steps)
     free(b);
     free(c);
 
+    /* the same through the command line: two runs with one seed print the
+     * same text, another seed another */
+    char o1[512], o2[512];
+    const char *hot_args = "--prompt 'the quick' --length 40 "
+                           "--temperature 3 --top-k 8 --seed";
+    char args[256];
+    snprintf(args, sizeof args, "%s 5", hot_args);
+    ck_assert_int_eq(cli_sample(o1, sizeof o1, dir, args), 0);
+    ck_assert_int_eq(cli_sample(o2, sizeof o2, dir, args), 0);
+    ck_assert_str_eq(o1, o2);
+    ck_assert_int_eq(strlen(o1), 9 + 40 + 1); /* text and newline */
+    ck_assert_int_eq(strncmp(o1, "the quick", 9), 0);
+    snprintf(args, sizeof args, "%s 6", hot_args);
+    ck_assert_int_eq(cli_sample(o2, sizeof o2, dir, args), 0);
+    ck_assert_str_ne(o1, o2);
+    ck_assert_int_eq(cli_sample(o1, sizeof o1, dir,
+                                "--prompt 'the QUICK' --length 3"),
+                     1);
+    ck_assert_msg(strstr(o1, "'Q'") && strstr(o1, "vocabulary"), "%s", o1);
+
     /* a prompt byte outside the vocabulary is named */
     ck_assert_int_eq(dgm_run_generate(reg, dir, "the QUICK", 5, &cold, 3, &a),
                      DGM_EINVAL);
@@ -416,6 +452,15 @@ START_TEST(char_rnn_memorises_and_generates)
     memorises("lstm",
               "{plugin: char_rnn, cell: lstm, embedding: 16, hidden: 64, "
               "layers: 1}",
+              150);
+}
+END_TEST
+
+START_TEST(char_gru_memorises_and_generates)
+{
+    memorises("gru",
+              "{plugin: char_rnn, cell: gru, embedding: 16, hidden: 64, "
+              "layers: 2}",
               150);
 }
 END_TEST
@@ -494,6 +539,7 @@ static Suite *char_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, char_rnn_memorises_and_generates);
+    tcase_add_test(tc, char_gru_memorises_and_generates);
     tcase_add_test(tc, char_transformer_memorises_and_generates);
     tcase_add_test(tc, tbptt_carries_state);
     suite_add_tcase(s, tc);

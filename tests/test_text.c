@@ -1,7 +1,8 @@
 /* test_text.c - the `text` dataset plugin through its interface: folder
  * scanning (skipping .dat, binary files and symlinks), vocabulary with the
- * unknown id, split sizes, windows, determinism, every refusal, and the
- * real fortunes corpus when it is installed. */
+ * unknown id, split sizes, windows, determinism, every refusal, the
+ * vocabulary saved and checked as data-set state, and the real fortunes
+ * corpus when it is installed. */
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -394,6 +395,83 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* ---- the vocabulary as data-set state ----------------------------------- */
+
+/* load_state of `state` into the data set of corpus path; returns the code. */
+static int load_into(const char *path, const char *extra,
+                     const dgm_params *state)
+{
+    void *self;
+    dgm_config *cfg;
+    ck_assert_int_eq(create(yaml(path, extra), &self, &cfg), 0);
+    int rc = ds->load_state(self, state);
+    ds->destroy(self);
+    dgm_config_free(cfg);
+    return rc;
+}
+
+START_TEST(test_state)
+{
+    ck_assert_ptr_nonnull(ds->save_state);
+    ck_assert_ptr_nonnull(ds->load_state);
+    void *self;
+    dgm_config *cfg;
+    const char *extra = "seq_len: 4, val_fraction: 0.25";
+    ck_assert_int_eq(create(yaml(spath("corpus"), extra), &self, &cfg), 0);
+    dgm_params *st = dgm_params_new();
+    ck_assert_int_eq(ds->save_state(self, st), 0);
+    ds->destroy(self);
+    dgm_config_free(cfg);
+    /* "vocab": U8 [V - 1], the training bytes in id order (a..j) */
+    ck_assert_int_eq(dgm_params_count(st), 1);
+    dgm_param *v = dgm_params_find(st, "vocab");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(v->role, DGM_ROLE_BUFFER);
+    ck_assert_int_eq(v->value->dtype, DGM_U8);
+    ck_assert_int_eq(v->value->ndim, 1);
+    ck_assert_int_eq(v->value->shape[0], 10);
+    ck_assert_int_eq(memcmp(v->value->data, "abcdefghij", 10), 0);
+
+    /* the same corpus and split: accepted */
+    ck_assert_int_eq(load_into(spath("corpus"), extra, st), 0);
+    /* val_fraction 0 puts 'Z' (before 'a') into training: id 0 differs,
+     * named with both bytes and both sizes */
+    int rc = load_into(spath("corpus"), "seq_len: 4, val_fraction: 0", st);
+    ck_assert_int_eq(rc, DGM_ESTATE);
+    const char *m = dgm_last_error();
+    ck_assert_msg(strstr(m, spath("corpus")) &&
+                      strstr(m, "id 0 is 'a' in the checkpoint, 'Z' in the "
+                                "corpus (10 and 11 symbols)"),
+                  "message: %s", m);
+    dgm_params_free(st);
+    /* a checkpoint vocabulary that is a prefix of the corpus's (a..i) */
+    st = dgm_params_new();
+    int64_t nine = 9;
+    char a_to_i[] = "abcdefghi";
+    dgm_tensor *t = dgm_tensor_wrap(a_to_i, DGM_U8, 1, &nine, NULL);
+    ck_assert_int_eq(dgm_params_add_copy(st, "vocab", t, NULL), 0);
+    dgm_tensor_free(t);
+    ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
+    m = dgm_last_error();
+    ck_assert_msg(strstr(m, "10 symbols in the corpus, 9 in the checkpoint "
+                            "(id 9 is 'j' only in the corpus)"),
+                  "message: %s", m);
+    dgm_params_free(st);
+
+    /* no vocabulary in the checkpoint, or not bytes: refused */
+    st = dgm_params_new();
+    ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "\"vocab\""));
+    dgm_param *w;
+    ck_assert_int_eq(dgm_params_add(st, "vocab", DGM_ROLE_BUFFER, 1,
+                                    (int64_t[]){10}, &w),
+                     0);
+    ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "U8"));
+    dgm_params_free(st);
+}
+END_TEST
+
 /* ---- the installed corpus ------------------------------------------------- */
 
 START_TEST(test_fortunes)
@@ -453,6 +531,10 @@ static Suite *text_suite(void)
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("state");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_state);
     suite_add_tcase(s, tc);
     tc = tcase_create("fortunes");
     tcase_add_checked_fixture(tc, setup, teardown);

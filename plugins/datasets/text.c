@@ -48,6 +48,7 @@ typedef struct text_ds {
     int64_t id[256]; /* byte -> id (V - 1 for unknown) */
     int64_t vocab;   /* V */
     dgm_rng own;     /* draws when get() is given no rng */
+    char *path;      /* the corpus, for messages */
 } text_ds;
 
 static void ds_destroy(void *self)
@@ -56,6 +57,7 @@ static void ds_destroy(void *self)
     if (!d)
         return;
     free(d->bytes);
+    free(d->path);
     free(d);
 }
 
@@ -201,6 +203,8 @@ static int load(text_ds *d, const dgm_config *cfg)
     const char *path = dgm_cfg_str(cfg, "path");
     struct stat st;
     int64_t cap = 0;
+    if (!(d->path = strdup(path)))
+        return dgm_error(DGM_ENOMEM, "text: out of memory");
     if (stat(path, &st) != 0)
         return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s",
                              path, strerror(errno));
@@ -417,27 +421,38 @@ static int ds_load_state(void *self, const dgm_params *state)
     dgm_param *p = dgm_params_find(state, "vocab");
     if (!p || p->value->dtype != DGM_U8 || p->value->ndim != 1)
         return dgm_error(DGM_ESTATE,
-                         "text: the checkpoint has no U8 [V] \"vocab\"");
+                         "text: the checkpoint has no U8 [V] \"vocab\" to "
+                         "check corpus %s against",
+                         d->path);
     unsigned char mine[256];
     vocab_bytes(d, mine);
     const unsigned char *theirs = p->value->data;
-    int64_t n = p->value->shape[0];
-    for (int64_t i = 0; i < n && i < d->vocab - 1; i++)
+    int64_t n = p->value->shape[0], nm = d->vocab - 1;
+    for (int64_t i = 0; i < n && i < nm; i++)
         if (theirs[i] != mine[i]) {
             char a[16], b[16];
             return dgm_error(DGM_ESTATE,
-                             "text: the corpus's vocabulary differs from the "
-                             "checkpoint's: id %lld is %s in the checkpoint, "
-                             "%s in the corpus (%lld and %lld symbols)",
-                             (long long)i, show_byte(theirs[i], a, sizeof a),
+                             "text: the vocabulary of corpus %s differs from "
+                             "the checkpoint's: id %lld is %s in the "
+                             "checkpoint, %s in the corpus (%lld and %lld "
+                             "symbols)",
+                             d->path, (long long)i,
+                             show_byte(theirs[i], a, sizeof a),
                              show_byte(mine[i], b, sizeof b), (long long)n,
-                             (long long)(d->vocab - 1));
+                             (long long)nm);
         }
-    if (n != d->vocab - 1)
+    if (n != nm) {
+        /* one is a prefix of the other: name the first extra byte */
+        char a[16];
         return dgm_error(DGM_ESTATE,
-                         "text: the corpus's vocabulary has %lld symbols, the "
-                         "checkpoint's %lld",
-                         (long long)(d->vocab - 1), (long long)n);
+                         "text: the vocabulary of corpus %s differs from the "
+                         "checkpoint's: %lld symbols in the corpus, %lld in "
+                         "the checkpoint (id %lld is %s only in the %s)",
+                         d->path, (long long)nm, (long long)n,
+                         (long long)(n < nm ? n : nm),
+                         show_byte(n < nm ? mine[n] : theirs[nm], a, sizeof a),
+                         n < nm ? "corpus" : "checkpoint");
+    }
     return 0;
 }
 
