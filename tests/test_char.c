@@ -56,9 +56,8 @@ static void teardown(void)
 START_TEST(cross_entropy_matches_reference)
 {
     const dgm_plugin_desc *d;
-    ck_assert_int_eq(dgm_registry_find(reg, DGM_KIND_LOSS, "cross_entropy",
-                                       &d, NULL),
-                     0);
+    ck_assert_int_eq(
+        dgm_registry_find(reg, DGM_KIND_LOSS, "cross_entropy", &d, NULL), 0);
     const dgm_loss_iface *li = d->iface;
     int64_t ls[3] = {2, 3, 5}, ts[2] = {2, 3};
     dgm_tensor *l = gc_randn(3, ls, 5);
@@ -176,8 +175,8 @@ START_TEST(attention_is_causal)
             p2[(n * T + k) * D + d] += 0.25f * (float)(d % 3);
     dgm_graph *g = dgm_graph_new();
     dgm_graph_set_grad(g, false);
-    dgm_tensor *y1 = dgm_tensor_clone(
-        dgm_value(dgm_block_forward(blk, g, dgm_input(g, x))));
+    dgm_tensor *y1 =
+        dgm_tensor_clone(dgm_value(dgm_block_forward(blk, g, dgm_input(g, x))));
     dgm_graph_reset(g);
     dgm_tensor *y2 = dgm_tensor_clone(
         dgm_value(dgm_block_forward(blk, g, dgm_input(g, x2))));
@@ -214,8 +213,8 @@ START_TEST(sinusoidal_positions_follow_the_formula)
     int64_t xs[3] = {1, 6, 4};
     dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
     dgm_graph *g = dgm_graph_new();
-    const float *y = dgm_value(dgm_block_forward(blk, g, dgm_input(g, x)))
-                         ->data;
+    const float *y =
+        dgm_value(dgm_block_forward(blk, g, dgm_input(g, x)))->data;
     for (int i = 0; i < 6; i++)
         for (int k = 0; k < 4; k++) {
             double a = i * pow(10000.0, -(double)(k / 2 * 2) / 4.0);
@@ -270,8 +269,7 @@ START_TEST(stream_order_continues_rows)
              "order: stream, val_fraction: 0.1}",
              corpus);
     const dgm_plugin_desc *d;
-    ck_assert_int_eq(dgm_registry_find(reg, DGM_KIND_DATASET, "text", &d,
-                                       NULL),
+    ck_assert_int_eq(dgm_registry_find(reg, DGM_KIND_DATASET, "text", &d, NULL),
                      0);
     dgm_config *cfg;
     ck_assert_int_eq(dgm_config_parse(&cfg, yaml, "data.yaml"), 0);
@@ -407,8 +405,8 @@ static void memorises(const char *name, const char *model, int steps)
     ck_assert_int_eq(dgm_run_generate(reg, dir, "the quick", 40, &hot, 2, &b),
                      0);
     ck_assert_str_ne(a, b);
-    ck_assert_int_eq(
-        dgm_run_generate(reg, dir, "the quick", 20, &cold, 3, &c), 0);
+    ck_assert_int_eq(dgm_run_generate(reg, dir, "the quick", 20, &cold, 3, &c),
+                     0);
     ck_assert_str_eq(c, "the quick brown fox jumps ove");
     free(a);
     free(b);
@@ -429,9 +427,8 @@ static void memorises(const char *name, const char *model, int steps)
     snprintf(args, sizeof args, "%s 6", hot_args);
     ck_assert_int_eq(cli_sample(o2, sizeof o2, dir, args), 0);
     ck_assert_str_ne(o1, o2);
-    ck_assert_int_eq(cli_sample(o1, sizeof o1, dir,
-                                "--prompt 'the QUICK' --length 3"),
-                     1);
+    ck_assert_int_eq(
+        cli_sample(o1, sizeof o1, dir, "--prompt 'the QUICK' --length 3"), 1);
     ck_assert_msg(strstr(o1, "'Q'") && strstr(o1, "vocabulary"), "%s", o1);
 
     /* a prompt byte outside the vocabulary is named */

@@ -75,7 +75,8 @@ static void setup(void)
     write_file(spath("utf8.txt"), "caf\xc3\xa9 caf\xc3\xa9 caf\xc3\xa9 ok\n",
                21);
 
-    plugin_so = dlopen(DGM_PLUGIN_DIR "/datasets_text.so", RTLD_NOW | RTLD_LOCAL);
+    plugin_so =
+        dlopen(DGM_PLUGIN_DIR "/datasets_text.so", RTLD_NOW | RTLD_LOCAL);
     ck_assert_msg(plugin_so, "dlopen: %s", dlerror());
     dgm_plugin_query_fn q =
         (dgm_plugin_query_fn)dlsym(plugin_so, DGM_PLUGIN_QUERY_SYMBOL);
@@ -122,11 +123,12 @@ typedef struct fetched {
     dgm_tensor *x, *y;
 } fetched;
 
-static fetched fetch(void *self, dgm_split split, const int64_t *idx,
-                     int64_t n, int64_t T, dgm_rng *rng)
+static fetched fetch(void *self, dgm_split split, const int64_t *idx, int64_t n,
+                     int64_t T, dgm_rng *rng)
 {
     int64_t sh[2] = {n, T};
-    fetched f = {dgm_tensor_new(DGM_I64, 2, sh), dgm_tensor_new(DGM_I64, 2, sh)};
+    fetched f = {dgm_tensor_new(DGM_I64, 2, sh),
+                 dgm_tensor_new(DGM_I64, 2, sh)};
     dgm_batch b = {.n = n, .x = f.x, .y = f.y};
     int rc = ds->get(self, split, idx, &b, rng);
     ck_assert_msg(rc == 0, "get: %s", dgm_last_error());
@@ -163,7 +165,7 @@ START_TEST(test_info)
     ck_assert_int_eq(info.x_dtype, DGM_I64);
     ck_assert_int_eq(info.y_dtype, DGM_I64);
     ck_assert(info.has_y);
-    ck_assert_int_eq(info.n_classes, 11); /* a..j and unknown */
+    ck_assert_int_eq(info.n_classes, 11);             /* a..j and unknown */
     ck_assert_int_eq(info.size[DGM_SPLIT_TRAIN], 15); /* 60 / 4 */
     ck_assert_int_eq(info.size[DGM_SPLIT_TEST], 4);   /* (20 - 1) / 4 */
     ds->destroy(self);
@@ -325,7 +327,8 @@ START_TEST(test_val_windows)
 }
 END_TEST
 
-/* ---- refusals ------------------------------------------------------------- */
+/* ---- refusals -------------------------------------------------------------
+ */
 
 static void expect_fail(const char *path, const char *extra, int code,
                         const char *needle)
@@ -358,16 +361,14 @@ START_TEST(test_errors)
     expect_fail(spath("ctl.txt"), "", DGM_EFORMAT,
                 "looks binary, not text: 50% of its bytes are not text");
     /* 80 bytes, val 0.25: training 60, validation 20 */
-    expect_fail(spath("corpus"), "seq_len: 19, val_fraction: 0.25",
-                DGM_EFORMAT,
+    expect_fail(spath("corpus"), "seq_len: 19, val_fraction: 0.25", DGM_EFORMAT,
                 "the validation split holds 20 bytes, fewer than seq_len + "
                 "2 = 21");
-    expect_fail(spath("corpus"), "seq_len: 59, val_fraction: 0.25",
-                DGM_EFORMAT,
+    expect_fail(spath("corpus"), "seq_len: 59, val_fraction: 0.25", DGM_EFORMAT,
                 "the training split holds 60 bytes, fewer than seq_len + 2 "
                 "= 61");
-    expect_fail(spath("corpus"), "seq_len: 79, val_fraction: 0",
-                DGM_EFORMAT, "the training split holds 80 bytes");
+    expect_fail(spath("corpus"), "seq_len: 79, val_fraction: 0", DGM_EFORMAT,
+                "the training split holds 80 bytes");
 
     /* the limits themselves load */
     void *self;
@@ -378,7 +379,7 @@ START_TEST(test_errors)
                      0);
     dgm_data_info info;
     ck_assert_int_eq(ds->info(self, &info), 0);
-    ck_assert_int_eq(info.size[DGM_SPLIT_TEST], 1); /* (20 - 1) / 18 */
+    ck_assert_int_eq(info.size[DGM_SPLIT_TEST], 1);  /* (20 - 1) / 18 */
     ck_assert_int_eq(info.size[DGM_SPLIT_TRAIN], 3); /* 60 / 18 */
     ds->destroy(self);
     dgm_config_free(cfg);
@@ -463,16 +464,17 @@ START_TEST(test_state)
     ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "\"vocab\""));
     dgm_param *w;
-    ck_assert_int_eq(dgm_params_add(st, "vocab", DGM_ROLE_BUFFER, 1,
-                                    (int64_t[]){10}, &w),
-                     0);
+    ck_assert_int_eq(
+        dgm_params_add(st, "vocab", DGM_ROLE_BUFFER, 1, (int64_t[]){10}, &w),
+        0);
     ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "U8"));
     dgm_params_free(st);
 }
 END_TEST
 
-/* ---- the installed corpus ------------------------------------------------- */
+/* ---- the installed corpus -------------------------------------------------
+ */
 
 START_TEST(test_fortunes)
 {

@@ -71,8 +71,7 @@ int dgm__cmd_sample(int argc, char **argv)
                 return DGM_EXIT_USAGE;
             }
             go.top_k = (int)k;
-        }
-        else if (!strcmp(argv[i], "--seed") && has_val) {
+        } else if (!strcmp(argv[i], "--seed") && has_val) {
             seed = strtoull(argv[++i], &end, 10);
             if (*end) {
                 fprintf(stderr, "dgm sample: bad --seed '%s'\n", argv[i]);

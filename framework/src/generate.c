@@ -7,11 +7,10 @@
 #include "eval_internal.h"
 
 /* The run's vocabulary: bytes in id order, from the data-set state. */
-static int vocab_of(dgm_experiment *e, const unsigned char **bytes,
-                    int64_t *n)
+static int vocab_of(dgm_experiment *e, const unsigned char **bytes, int64_t *n)
 {
-    dgm_param *v = e->data_state ? dgm_params_find(e->data_state, "vocab")
-                                 : NULL;
+    dgm_param *v =
+        e->data_state ? dgm_params_find(e->data_state, "vocab") : NULL;
     if (!v || v->value->dtype != DGM_U8 || v->value->ndim != 1)
         return dgm_error(DGM_EUNSUPPORTED,
                          "data set '%s' keeps no byte vocabulary (\"vocab\" "
@@ -55,9 +54,9 @@ static int encode_prompt(const char *prompt, const unsigned char *vocab,
                      nm, shown);
 }
 
-int dgm_run_generate(dgm_registry *reg, const char *run_dir,
-                     const char *prompt, int64_t length,
-                     const dgm_generate_opts *o, uint64_t seed, char **text)
+int dgm_run_generate(dgm_registry *reg, const char *run_dir, const char *prompt,
+                     int64_t length, const dgm_generate_opts *o, uint64_t seed,
+                     char **text)
 {
     *text = NULL;
     size_t plen = prompt ? strlen(prompt) : 0;

@@ -43,7 +43,10 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     return dgm_embedding(g, dgm_param_var(g, e->w), x);
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_block_iface iface = {
     .create = create, .forward = forward, .destroy = destroy};

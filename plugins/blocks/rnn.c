@@ -64,7 +64,10 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     return dgm_transpose(g, y, 0, 1);
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_block_iface lstm_iface = {
     .create = create_lstm, .forward = forward, .destroy = destroy};
@@ -75,9 +78,9 @@ static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "lstm",
      .version = "1.0", .summary = "multi-layer LSTM over [N, T, in]",
      .params = params, .iface = &lstm_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "gru",
-     .version = "1.0", .summary = "multi-layer GRU over [N, T, in]",
-     .params = params, .iface = &gru_iface},
+    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "gru", .version = "1.0",
+     .summary = "multi-layer GRU over [N, T, in]", .params = params,
+     .iface = &gru_iface},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -45,10 +45,10 @@ typedef struct text_ds {
     int64_t len, n_train; /* validation = bytes[n_train, len) */
     int64_t T, train_windows, n_val_windows;
     int64_t streams, stream_len; /* order: stream (0 streams: random) */
-    int64_t id[256]; /* byte -> id (V - 1 for unknown) */
-    int64_t vocab;   /* V */
-    dgm_rng own;     /* draws when get() is given no rng */
-    char *path;      /* the corpus, for messages */
+    int64_t id[256];             /* byte -> id (V - 1 for unknown) */
+    int64_t vocab;               /* V */
+    dgm_rng own;                 /* draws when get() is given no rng */
+    char *path;                  /* the corpus, for messages */
 } text_ds;
 
 static void ds_destroy(void *self)
@@ -64,8 +64,8 @@ static void ds_destroy(void *self)
 /* Why a buffer looks binary (NULL if it looks like text): a NUL byte, or
  * more than 30% of bytes neither printable ASCII, whitespace nor part of a
  * well-formed UTF-8 sequence. */
-static const char *binary_reason(const unsigned char *p, int64_t n,
-                                 char *buf, size_t size)
+static const char *binary_reason(const unsigned char *p, int64_t n, char *buf,
+                                 size_t size)
 {
     int64_t odd = 0;
     for (int64_t i = 0; i < n;) {
@@ -105,8 +105,8 @@ static int read_file(const dgm_config *cfg, const char *path,
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s",
-                             path, strerror(errno));
+        return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s", path,
+                             strerror(errno));
     int rc = 0;
     for (;;) {
         if (*cap - *len < 65536) {
@@ -144,8 +144,8 @@ static int read_folder(const dgm_config *cfg, const char *dir,
 {
     DIR *dp = opendir(dir);
     if (!dp)
-        return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s",
-                             dir, strerror(errno));
+        return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s", dir,
+                             strerror(errno));
     char **names = NULL;
     size_t n = 0, ncap = 0;
     int rc = 0;
@@ -206,8 +206,8 @@ static int load(text_ds *d, const dgm_config *cfg)
     if (!(d->path = strdup(path)))
         return dgm_error(DGM_ENOMEM, "text: out of memory");
     if (stat(path, &st) != 0)
-        return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s",
-                             path, strerror(errno));
+        return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s", path,
+                             strerror(errno));
     int rc;
     if (S_ISDIR(st.st_mode))
         rc = read_folder(cfg, path, &d->bytes, &d->len, &cap);
@@ -431,15 +431,14 @@ static int ds_load_state(void *self, const dgm_params *state)
     for (int64_t i = 0; i < n && i < nm; i++)
         if (theirs[i] != mine[i]) {
             char a[16], b[16];
-            return dgm_error(DGM_ESTATE,
-                             "text: the vocabulary of corpus %s differs from "
-                             "the checkpoint's: id %lld is %s in the "
-                             "checkpoint, %s in the corpus (%lld and %lld "
-                             "symbols)",
-                             d->path, (long long)i,
-                             show_byte(theirs[i], a, sizeof a),
-                             show_byte(mine[i], b, sizeof b), (long long)n,
-                             (long long)nm);
+            return dgm_error(
+                DGM_ESTATE,
+                "text: the vocabulary of corpus %s differs from "
+                "the checkpoint's: id %lld is %s in the "
+                "checkpoint, %s in the corpus (%lld and %lld "
+                "symbols)",
+                d->path, (long long)i, show_byte(theirs[i], a, sizeof a),
+                show_byte(mine[i], b, sizeof b), (long long)n, (long long)nm);
         }
     if (n != nm) {
         /* one is a prefix of the other: name the first extra byte */

@@ -28,7 +28,7 @@ static int create(void **self, const dgm_config *cfg, bool bits)
     if (!o)
         return dgm_error(DGM_ENOMEM, "metric: out of memory");
     o->split = strcmp(dgm_cfg_str(cfg, "split"), "train") ? DGM_SPLIT_TEST
-                                                           : DGM_SPLIT_TRAIN;
+                                                          : DGM_SPLIT_TRAIN;
     o->batch = dgm_cfg_int(cfg, "batch_size");
     o->max = dgm_cfg_int(cfg, "max_windows");
     o->bits = bits;
@@ -109,7 +109,8 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
         if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
             (rc = dgm_eval_forward(ev, s, io)) < 0)
             break;
-        dgm_var *l = dgm_vars_get(io, "logits"), *t = dgm_vars_get(io, "target");
+        dgm_var *l = dgm_vars_get(io, "logits"),
+                *t = dgm_vars_get(io, "target");
         if (!l || !t) {
             rc = dgm_error(DGM_ENOTFOUND,
                            "%s: the model gives no \"logits\" and \"target\"",
@@ -127,7 +128,10 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     return rc == 0 ? dgm_results_set(out, "val_nats", per) : rc;
 }
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    free(self);
+}
 
 static const dgm_metric_iface bpc_iface = {
     .create = create_bpc, .evaluate = evaluate, .destroy = destroy};

@@ -73,8 +73,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                            (int)dgm_cfg_int(cfg, "layers"), E, H, &m->rnn);
     }
     if (rc == 0)
-        rc = dgm_build_weights(b, "head", 2, (int64_t[]){m->vocab, H},
-                               m->vocab, &m->head_w, &m->head_b);
+        rc = dgm_build_weights(b, "head", 2, (int64_t[]){m->vocab, H}, m->vocab,
+                               &m->head_w, &m->head_b);
     if (rc < 0) {
         destroy(m);
         return rc;
@@ -202,8 +202,9 @@ static int generate(void *self, dgm_step *s, const int32_t *prompt,
         dgm_error(DGM_ENOMEM, "char_rnn: out of memory");
     for (int64_t i = 0; rc == 0 && i < prompt_len; i++) {
         if (prompt[i] < 0 || prompt[i] >= m->vocab)
-            rc = dgm_error(DGM_ERANGE, "char_rnn: prompt id %d at %lld is "
-                                       "outside the vocabulary [0, %lld)",
+            rc = dgm_error(DGM_ERANGE,
+                           "char_rnn: prompt id %d at %lld is "
+                           "outside the vocabulary [0, %lld)",
                            prompt[i], (long long)i, (long long)m->vocab);
         ((int64_t *)ids->data)[i] = prompt[i];
         out[i] = prompt[i];
