@@ -4,7 +4,8 @@
  * drawing, the text data set's stream order, and whole runs of char_rnn
  * (LSTM and GRU) and char_transformer: a tiny corpus memorised,
  * generation repeatable for a seed (host API and `dgm sample --prompt`), a
- * corpus with another vocabulary refused, TBPTT carrying state. */
+ * corpus with another vocabulary refused (sampling and resuming), TBPTT
+ * carrying state. */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -513,6 +514,50 @@ START_TEST(tbptt_carries_state)
 }
 END_TEST
 
+/* A run stopped early and resumed against a corpus that now gives another
+ * vocabulary is refused (DGM_ESTATE), naming the corpus and the bytes. */
+START_TEST(resume_refuses_another_vocabulary)
+{
+    char corpus[1300], path[1400], dir[1300];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", root);
+    write_corpus(corpus, corpus_text, 40);
+    snprintf(dir, sizeof dir, "%s/resumed", root);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "name: resumed\nseed: 1\nthreads: 2\n"
+             "data: {plugin: text, path: '%s', seq_len: 16, batch_size: 8, "
+             "val_fraction: 0.2}\n"
+             "model: {plugin: char_rnn, embedding: 8, hidden: 16, layers: 1}\n"
+             "train: {steps: 6}\n",
+             corpus);
+    snprintf(path, sizeof path, "%s/resumed.yaml", root);
+    write_text(path, yaml);
+    dgm_experiment *e;
+    ck_assert_int_eq(dgm_experiment_load(&e, reg, path, NULL, 0), 0);
+    dgm_run_options o = {.run_dir = dir, .quiet = true, .stop_after = 2};
+    int rc = dgm_experiment_run(e, &o);
+    ck_assert_msg(rc == 0, "%s", dgm_last_error());
+    dgm_experiment_free(e);
+    /* the same corpus resumes */
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    ck_assert_int_eq(dgm_experiment_load(&e, reg, path, NULL, 0), 0);
+    o = (dgm_run_options){.resume_dir = dir, .quiet = true, .stop_after = 4};
+    rc = dgm_experiment_run(e, &o);
+    ck_assert_msg(rc == 0, "%s", dgm_last_error());
+    dgm_experiment_free(e);
+    /* upper case: every letter's id changes */
+    write_corpus(corpus, "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG. ", 40);
+    ck_assert_int_eq(dgm_experiment_load(&e, reg, path, NULL, 0), 0);
+    o = (dgm_run_options){.resume_dir = dir, .quiet = true};
+    ck_assert_int_eq(dgm_experiment_run(e, &o), DGM_ESTATE);
+    const char *m = dgm_last_error();
+    ck_assert_msg(strstr(m, corpus) && strstr(m, "checkpoint") &&
+                      strstr(m, "'a' in the checkpoint, 'A' in the corpus"),
+                  "message: %s", m);
+    dgm_experiment_free(e);
+}
+END_TEST
+
 static Suite *char_suite(void)
 {
     Suite *s = suite_create("char");
@@ -539,6 +584,7 @@ static Suite *char_suite(void)
     tcase_add_test(tc, char_gru_memorises_and_generates);
     tcase_add_test(tc, char_transformer_memorises_and_generates);
     tcase_add_test(tc, tbptt_carries_state);
+    tcase_add_test(tc, resume_refuses_another_vocabulary);
     suite_add_tcase(s, tc);
     return s;
 }
