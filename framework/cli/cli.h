@@ -21,7 +21,9 @@ typedef struct dgm_cli_command {
     X("sample", dgm__cmd_sample, "draw samples from a trained run")     \
     X("eval", dgm__cmd_eval, "run metrics on a run or a sample file")   \
     X("sweep", dgm__cmd_sweep, "run an experiment's sweep of trials")  \
-    X("inspect", dgm__cmd_inspect, "list a checkpoint's tensors, or a run's")
+    X("inspect", dgm__cmd_inspect, "list a checkpoint's tensors, or a run's") \
+    X("compare", dgm__cmd_compare, "compare runs and sweeps, variant by variant") \
+    X("report", dgm__cmd_report, "write a sweep's HTML report")
 
 int dgm__cmd_run(int argc, char **argv);
 int dgm__cmd_inspect(int argc, char **argv);
@@ -30,6 +32,8 @@ int dgm__cmd_plugins(int argc, char **argv);
 int dgm__cmd_sample(int argc, char **argv);
 int dgm__cmd_eval(int argc, char **argv);
 int dgm__cmd_sweep(int argc, char **argv);
+int dgm__cmd_compare(int argc, char **argv);
+int dgm__cmd_report(int argc, char **argv);
 
 /* The registry every command uses: the build's or install's plugin
  * folder, then $DGM_PLUGIN_PATH, then `extra` folders; scanned. Scan
