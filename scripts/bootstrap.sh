@@ -8,7 +8,9 @@ pkgs=(build-essential cmake pkg-config git
       # the PyTorch reference: DLPack exchange test, benchmarks
       python3-torch
       # a real single-node Slurm for the sweep launcher's test
-      slurm-wlm munge)
+      slurm-wlm munge
+      # dgm report's test renders the page in a real browser
+      chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
