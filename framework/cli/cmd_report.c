@@ -39,12 +39,41 @@ static int add_name(const char ***list, int *n, const char *v)
     return 0;
 }
 
+/* Each of "a,b" appended as an owned copy (freed by free_names). */
+static int add_names(char ***list, int *n, const char *arg)
+{
+    char *copy = strdup(arg);
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && rc == 0;
+         t = strtok_r(NULL, ",", &save)) {
+        char **p = realloc(*list, sizeof *p * (size_t)(*n + 1));
+        if (p)
+            *list = p;
+        if (!p || !(p[*n] = strdup(t)))
+            rc = -1;
+        else
+            (*n)++;
+    }
+    free(copy);
+    return rc;
+}
+
+static void free_names(char **list, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
 int dgm__cmd_report(int argc, char **argv)
 {
     if (dgm__cli_help(argc, argv, help))
         return DGM_EXIT_OK;
-    const char **paths = NULL, **metrics = NULL, **group = NULL,
-               **higher = NULL, **lower = NULL;
+    const char **paths = NULL;
+    char **metrics = NULL, **group = NULL, **higher = NULL, **lower = NULL;
     int np = 0, nm = 0, ng = 0, nh = 0, nl = 0;
     const char *out = NULL, *title = NULL;
     int status = DGM_EXIT_OK;
@@ -85,9 +114,9 @@ int dgm__cmd_report(int argc, char **argv)
             } else if (which == 2) {
                 title = val;
             } else {
-                const char ***l[] = {&metrics, &group, &higher, &lower};
+                char ***l[] = {&metrics, &group, &higher, &lower};
                 int *c[] = {&nm, &ng, &nh, &nl};
-                rc = add_name(l[which - 3], c[which - 3], val);
+                rc = add_names(l[which - 3], c[which - 3], val);
             }
         }
         if (rc < 0) {
@@ -106,13 +135,13 @@ int dgm__cmd_report(int argc, char **argv)
         out = def;
     }
     if (status == DGM_EXIT_OK) {
-        dgm__cmp_options o = {.metrics = metrics,
+        dgm__cmp_options o = {.metrics = (const char *const *)metrics,
                               .n_metrics = nm,
-                              .group_by = group,
+                              .group_by = (const char *const *)group,
                               .n_group_by = ng,
-                              .higher = higher,
+                              .higher = (const char *const *)higher,
                               .n_higher = nh,
-                              .lower = lower,
+                              .lower = (const char *const *)lower,
                               .n_lower = nl};
         dgm__compare *c;
         int rc = dgm__compare_load(&c, paths, np, &o);
@@ -133,9 +162,9 @@ int dgm__cmd_report(int argc, char **argv)
         }
     }
     free(paths);
-    free(metrics);
-    free(group);
-    free(higher);
-    free(lower);
+    free_names(metrics, nm);
+    free_names(group, ng);
+    free_names(higher, nh);
+    free_names(lower, nl);
     return status;
 }

@@ -1451,7 +1451,7 @@ int dgm__compare_write(const dgm__compare *c, dgm__cmp_format fmt, FILE *f)
     if (fmt == DGM__CMP_JSON) {
         json_t *j = dgm__compare_json(c);
         if (!j ||
-            json_dumpf(j, f, JSON_INDENT(1) | JSON_REAL_PRECISION(12)) < 0)
+            json_dumpf(j, f, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) < 0)
             rc = dgm_error(DGM_EIO, "compare: cannot write JSON");
         json_decref(j);
         fputc('\n', f);

@@ -19,7 +19,7 @@
 /* A sample grid larger than this is named, not embedded. */
 #define MAX_PNG_BYTES (16L << 20)
 /* Longest legend label, in characters (the full one is the tooltip). */
-#define LEGEND_CHARS 80
+#define LEGEND_CHARS 66
 
 /* ---- curves: per loss term, per variant, the mean over runs by step --- */
 
@@ -467,8 +467,8 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
                 "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" "
                 "y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"%s%s%s/>"
                 "<text x=\"%d\" y=\"%d\" font-size=\"12\"><title>",
-                ML, ly, ML + 24, ly, col, dash[0] ? " stroke-dasharray=\"" : "",
-                dash, dash[0] ? "\"" : "", ML + 30, ly + 4);
+                12, ly, 36, ly, col, dash[0] ? " stroke-dasharray=\"" : "",
+                dash, dash[0] ? "\"" : "", 42, ly + 4);
         esc(f, c->variants[v].label);
         fputs("</title>", f);
         esc_cut(f, c->variants[v].label, LEGEND_CHARS);
@@ -478,6 +478,18 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
 #undef PX
 #undef PY
     fputs("</svg></figure>\n", f);
+}
+
+/* p relative to the run's source (a sweep's or run's directory, named at
+ * the top of the page) when inside it: shorter captions. */
+static const char *rel(const dgm__compare *c, const dgm__cmp_run *r,
+                       const char *p)
+{
+    const char *src = c->sources[r->source].path;
+    size_t n = strlen(src);
+    if (c->sources[r->source].manifest && !strncmp(p, src, n) && p[n] == '/')
+        return p + n + 1;
+    return p;
 }
 
 /* ---- samples ---------------------------------------------------------- */
@@ -565,12 +577,13 @@ static void samples(const dgm__compare *c, FILE *f)
     for (int v = 0; v < c->n_variants; v++) {
         const dgm__cmp_variant *va = &c->variants[v];
         char *png = NULL;
+        const dgm__cmp_run *from = NULL;
         for (int pass = 0; pass < 2 && !png; pass++)
             for (int k = 0; k < va->n_runs && !png; k++) {
-                const dgm__cmp_run *r = &c->runs[va->runs[k]];
-                if (pass == 0 && strcmp(r->status, "done"))
+                from = &c->runs[va->runs[k]];
+                if (pass == 0 && strcmp(from->status, "done"))
                     continue;
-                png = last_png(r->dir);
+                png = last_png(from->dir);
             }
         fprintf(f, "<figure class=\"sample\" id=\"sample-%d\">", v);
         size_t n = 0;
@@ -592,7 +605,7 @@ static void samples(const dgm__compare *c, FILE *f)
         } else {
             fputs("<p class=\"rule\">", f);
             if (png) {
-                esc(f, png);
+                esc(f, rel(c, from, png));
                 fprintf(f, ": %s", why);
             } else
                 fputs("no samples/*.png", f);
@@ -603,7 +616,7 @@ static void samples(const dgm__compare *c, FILE *f)
         esc(f, va->label);
         if (png && d) {
             fputs("<br><span class=\"file\">", f);
-            esc(f, png);
+            esc(f, rel(c, from, png));
             fputs("</span>", f);
         }
         fputs("</figcaption></figure>\n", f);
@@ -626,7 +639,7 @@ static void runs_table(const dgm__compare *c, FILE *f)
         const dgm__cmp_run *r = &c->runs[i];
         fprintf(f, "<tr class=\"run status-%s\"><td class=\"label\">",
                 r->status);
-        esc(f, r->dir);
+        esc(f, rel(c, r, r->dir));
         fputs("</td><td class=\"label\">", f);
         esc(f, c->variants[r->variant].label);
         fprintf(f, "</td><td>%s</td><td>", r->status);
@@ -692,6 +705,13 @@ static void sources(const dgm__compare *c, FILE *f)
 
 /* ---- the page ------------------------------------------------------------ */
 
+/* Chart order: the total loss, then each phase's total and plain terms
+ * ("generator", "bernoulli_nll"), then a phase's terms ("generator/x"). */
+static int chart_pass(const char *name)
+{
+    return !strcmp(name, "loss") ? 0 : strchr(name, '/') ? 2 : 1;
+}
+
 int dgm__report_write(const dgm__compare *c, const char *title, FILE *f)
 {
     curves cv = {0};
@@ -733,9 +753,9 @@ int dgm__report_write(const dgm__compare *c, const char *title, FILE *f)
     fputs("<h2>Learning curves</h2>\n<div class=\"charts\">\n", f);
     /* the total loss first, then the terms as logged */
     int shown = 0;
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 3; pass++)
         for (int i = 0; i < cv.n; i++)
-            if ((pass == 0) == !strcmp(cv.t[i].name, "loss"))
+            if (chart_pass(cv.t[i].name) == pass)
                 chart(c, &cv.t[i], shown++, f);
     if (!cv.n)
         fputs("<p class=\"rule\">No run has logged training steps "
