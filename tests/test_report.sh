@@ -143,7 +143,9 @@ if [ -z "$chrome" ]; then
     exit 77
 fi
 shot=$tmp/shot.png
-timeout 180 "$chrome" --headless --no-sandbox --disable-gpu \
+# its own home and profile: nothing read from or left in the user's
+HOME=$tmp XDG_CONFIG_HOME=$tmp/config XDG_CACHE_HOME=$tmp/cache \
+    timeout 180 "$chrome" --headless --no-sandbox --disable-gpu \
     --disable-dev-shm-usage --hide-scrollbars --no-first-run \
     --user-data-dir="$tmp/profile" --screenshot="$shot" \
     --window-size=1200,2000 "file://$html" > "$tmp/chromium.txt" 2>&1 ||
