@@ -199,6 +199,78 @@ START_TEST(test_info)
 }
 END_TEST
 
+/* `path` as a list: entries concatenated in the order given, each a file
+ * or a folder; a listed binary file, an empty list or a non-string entry
+ * is refused naming the entry. */
+START_TEST(test_path_list)
+{
+    void *self;
+    dgm_config *cfg;
+    char y[PATH_MAX * 3];
+    snprintf(y, sizeof y,
+             "{path: ['%s', '%s'], seq_len: 4, val_fraction: 0.25}",
+             spath("corpus/a.txt"), spath("corpus/b.txt"));
+    ck_assert_int_eq(create(y, &self, &cfg), 0);
+    dgm_data_info info;
+    ck_assert_int_eq(ds->info(self, &info), 0);
+    /* as the folder: training = a.txt, validation = b.txt */
+    ck_assert_int_eq(info.n_classes, 11);
+    ck_assert_int_eq(info.size[DGM_SPLIT_TRAIN], 15);
+    ck_assert_int_eq(info.size[DGM_SPLIT_TEST], 4);
+    ds->destroy(self);
+    dgm_config_free(cfg);
+
+    /* b.txt first: its 'Z' is in the training split now */
+    snprintf(y, sizeof y,
+             "{path: ['%s', '%s'], seq_len: 4, val_fraction: 0.25}",
+             spath("corpus/b.txt"), spath("corpus/a.txt"));
+    ck_assert_int_eq(create(y, &self, &cfg), 0);
+    ck_assert_int_eq(ds->info(self, &info), 0);
+    ck_assert_int_eq(info.n_classes, 12);
+    int64_t idx[1] = {0};
+    fetched f = fetch(self, DGM_SPLIT_TEST, idx, 1, 4, NULL);
+    /* validation starts at byte 60: a.txt's byte 40, 'a' (id 1 after Z) */
+    ck_assert_int_eq(at(f.x, 0, 0), 1);
+    fetched_free(f);
+    ds->destroy(self);
+    dgm_config_free(cfg);
+
+    /* a folder and a file together */
+    snprintf(y, sizeof y,
+             "{path: ['%s', '%s'], seq_len: 4, val_fraction: 0.25}",
+             spath("corpus"), spath("utf8.txt"));
+    ck_assert_int_eq(create(y, &self, &cfg), 0);
+    /* 80 + 21 bytes, a quarter held out: 76 training bytes */
+    ck_assert_int_eq(ds->info(self, &info), 0);
+    ck_assert_int_eq(info.size[DGM_SPLIT_TRAIN], 76 / 4);
+    ds->destroy(self);
+    dgm_config_free(cfg);
+
+    /* a binary file named in the list is refused, named */
+    snprintf(y, sizeof y, "{path: ['%s', '%s']}", spath("corpus/a.txt"),
+             spath("corpus/d.bin"));
+    ck_assert_int_eq(create(y, &self, &cfg), DGM_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), spath("corpus/d.bin")));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "looks binary"));
+    dgm_config_free(cfg);
+    /* a missing one too */
+    snprintf(y, sizeof y, "{path: ['%s', '%s']}", spath("corpus/a.txt"),
+             spath("missing.txt"));
+    ck_assert_int_eq(create(y, &self, &cfg), DGM_EIO);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), spath("missing.txt")));
+    dgm_config_free(cfg);
+    /* an empty list, a map entry */
+    ck_assert_int_eq(create("{path: []}", &self, &cfg), DGM_ETYPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "empty list"));
+    dgm_config_free(cfg);
+    snprintf(y, sizeof y, "{path: ['%s', {a: 1}]}", spath("corpus/a.txt"));
+    ck_assert_int_eq(create(y, &self, &cfg), DGM_ETYPE);
+    ck_assert_msg(strstr(dgm_last_error(), "path[1]"), "%s", dgm_last_error());
+    dgm_config_free(cfg);
+    ck_assert_ptr_null(self);
+}
+END_TEST
+
 START_TEST(test_train_windows)
 {
     void *self;
@@ -521,6 +593,7 @@ static Suite *text_suite(void)
     TCase *tc = tcase_create("info");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_info);
+    tcase_add_test(tc, test_path_list);
     suite_add_tcase(s, tc);
     tc = tcase_create("train_windows");
     tcase_add_checked_fixture(tc, setup, teardown);

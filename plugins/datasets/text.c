@@ -1,6 +1,7 @@
 /* text.c - the `text` dataset: a byte-level corpus (by default Debian's
  * fortunes) cut into windows of seq_len bytes for character-level language
- * models: x = bytes[s, s+T), y = bytes[s+1, s+T+1) as vocabulary ids. */
+ * models: x = bytes[s, s+T), y = bytes[s+1, s+T+1) as vocabulary ids.
+ * `path` is a file, a folder or a list of them. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -12,9 +13,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"path", DGM_P_STRING, "/usr/share/games/fortunes", DGM_NO_RANGE, NULL,
-     "a text file, or a folder: its regular files sorted by name, skipping "
-     "symlinks, *.dat and files that look binary"},
+    {"path", DGM_P_ANY, "/usr/share/games/fortunes", DGM_NO_RANGE, NULL,
+     "a text file or a folder (its regular files sorted by name, skipping "
+     "symlinks, *.dat and files that look binary), or a list of them, "
+     "concatenated in order"},
     {"seq_len", DGM_P_INT, "64", 1, 1e9, NULL, "bytes per window (T)"},
     {"val_fraction", DGM_P_FLOAT, "0.05", 0.0, 0.5, NULL,
      "the last fraction of the corpus bytes is the validation split"},
@@ -198,30 +200,65 @@ static int read_folder(const dgm_config *cfg, const char *dir,
     return rc;
 }
 
-static int load(text_ds *d, const dgm_config *cfg)
+/* Append one `path` entry, a file or a folder, to d->bytes. */
+static int load_one(text_ds *d, const dgm_config *cfg, const char *path,
+                    int64_t *cap)
 {
-    const char *path = dgm_cfg_str(cfg, "path");
     struct stat st;
-    int64_t cap = 0;
-    if (!(d->path = strdup(path)))
-        return dgm_error(DGM_ENOMEM, "text: out of memory");
     if (stat(path, &st) != 0)
         return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: cannot open: %s", path,
                              strerror(errno));
-    int rc;
     if (S_ISDIR(st.st_mode))
-        rc = read_folder(cfg, path, &d->bytes, &d->len, &cap);
-    else {
-        rc = read_file(cfg, path, &d->bytes, &d->len, &cap);
-        char buf[64];
-        const char *why =
-            rc == 0 ? binary_reason(d->bytes, d->len, buf, sizeof buf) : NULL;
-        if (why)
-            rc = dgm_cfg_error(cfg, "path", DGM_EFORMAT,
-                               "%s: looks binary, not text: %s", path, why);
+        return read_folder(cfg, path, &d->bytes, &d->len, cap);
+    int64_t start = d->len;
+    int rc = read_file(cfg, path, &d->bytes, &d->len, cap);
+    char buf[64];
+    const char *why = rc == 0 ? binary_reason(d->bytes + start, d->len - start,
+                                              buf, sizeof buf)
+                              : NULL;
+    if (why)
+        rc = dgm_cfg_error(cfg, "path", DGM_EFORMAT,
+                           "%s: looks binary, not text: %s", path, why);
+    return rc;
+}
+
+/* `path` as a list of entries (a string is a list of one); d->path gets
+ * them joined by ", " for messages. */
+static int load(text_ds *d, const dgm_config *cfg)
+{
+    const dgm_config *pn = dgm_cfg_child(cfg, "path");
+    bool seq = dgm_cfg_kind_of(pn) == DGM_CFG_SEQ;
+    int n = seq ? dgm_cfg_len(pn) : 1;
+    size_t plen = 1;
+    for (int i = 0; i < n; i++) {
+        const char *t = dgm_cfg_text(seq ? dgm_cfg_at(pn, i) : pn);
+        char key[32] = "path";
+        if (seq)
+            snprintf(key, sizeof key, "path[%d]", i);
+        if (!t || !*t)
+            return dgm_cfg_error(cfg, key, DGM_ETYPE,
+                                 "needs a file or folder name (path is one, "
+                                 "or a non-empty list of them)");
+        plen += strlen(t) + 2;
+    }
+    if (n == 0)
+        return dgm_cfg_error(cfg, "path", DGM_ETYPE,
+                             "an empty list names no corpus");
+    if (!(d->path = malloc(plen)))
+        return dgm_error(DGM_ENOMEM, "text: out of memory");
+    d->path[0] = '\0';
+    int64_t cap = 0;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const char *t = dgm_cfg_text(seq ? dgm_cfg_at(pn, i) : pn);
+        if (i)
+            strcat(d->path, ", ");
+        strcat(d->path, t);
+        rc = load_one(d, cfg, t, &cap);
     }
     if (rc < 0)
         return rc;
+    const char *path = d->path;
     if (d->len == 0)
         return dgm_cfg_error(cfg, "path", DGM_EFORMAT,
                              "%s: empty corpus (no text bytes)", path);
