@@ -914,6 +914,68 @@ START_TEST(test_report_bad_metrics)
 }
 END_TEST
 
+/* Two seed-only sweeps of one experiment whose sweep-wide overrides differ
+ * (sweep.yaml: freeze [] against [enc.*] plus a key only one sets) are two
+ * variants, labelled by those settings; a third sweep with the first's
+ * settings joins the first's variant. */
+static void seed_sweep(const char *dir, const char *fixed, const double *nll)
+{
+    char m[4096];
+    size_t len = (size_t)snprintf(
+        m, sizeof m,
+        "{\"format\": 1, \"name\": \"ft\", \"experiment\": "
+        "\"/x/ft.yaml\", \"launcher\": \"local\", \"created\": "
+        "\"2026-11-29T06:00:00Z\", \"trials\": [\n");
+    for (int i = 0; i < 2; i++) {
+        char name[64], d[2048], fin[128];
+        snprintf(name, sizeof name, "%03d-seed=%d", i, i);
+        len += (size_t)snprintf(
+            m + len, sizeof m - len,
+            "%s{\"index\": %d, \"name\": \"%s\", \"overrides\": "
+            "[\"seed=%d\"], \"params\": {\"seed\": %d}, \"seed\": %d, "
+            "\"run_dir\": \"trials/%s\", \"status\": \"done\", "
+            "\"exit_code\": 0, \"message\": null}\n",
+            i ? "," : "", i, name, i, i, i, name);
+        snprintf(d, sizeof d, "%s/trials/%s", dir, name);
+        mkdirs(d);
+        snprintf(fin, sizeof fin, "\"neg_elbo\": %g", nll[i]);
+        summary(d, "completed", fin, nll[i]);
+    }
+    snprintf(m + len, sizeof m - len, "]}\n");
+    put(m, "%s/manifest.json", dir);
+    put(fixed, "%s/sweep.yaml", dir);
+}
+
+START_TEST(test_sweeps_apart)
+{
+    char base[1200], a[1300], b[1300], a2[1300];
+    snprintf(base, sizeof base, "%s/apart", root);
+    snprintf(a, sizeof a, "%s/a", base);
+    snprintf(b, sizeof b, "%s/b", base);
+    snprintf(a2, sizeof a2, "%s/a2", base);
+    seed_sweep(a, "name: ft\nseed: 0\nfreeze: []\nsweep: {seeds: [0, 1]}\n",
+               (double[]){260, 262});
+    seed_sweep(b,
+               "name: ft\nseed: 0\nfreeze: [enc.*]\nfreeze_bn_stats: "
+               "true\nsweep: {seeds: [0, 1, 2]}\n",
+               (double[]){290, 294});
+    seed_sweep(a2, "name: ft\nseed: 5\nfreeze: []\nsweep: {seeds: [3]}\n",
+               (double[]){264, 266});
+    dgm__compare *c = load(base, NULL);
+    ck_assert_int_eq(c->n_variants, 2);
+    const dgm__cmp_variant *va =
+        variant(c, "freeze=[] freeze_bn_stats=(absent)");
+    const dgm__cmp_variant *vb =
+        variant(c, "freeze=[enc.*] freeze_bn_stats=true");
+    ck_assert_int_eq(va->n_runs, 4);
+    ck_assert_int_eq(vb->n_runs, 2);
+    int m = metric(c, "neg_elbo");
+    CLOSE(va->stat[m].mean, 263);
+    CLOSE(vb->stat[m].mean, 292);
+    dgm__compare_free(c);
+}
+END_TEST
+
 static Suite *compare_suite(void)
 {
     Suite *s = suite_create("compare");
@@ -932,6 +994,7 @@ static Suite *compare_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("plain_runs");
     tcase_add_test(tc, test_plain_runs);
+    tcase_add_test(tc, test_sweeps_apart);
     suite_add_tcase(s, tc);
     tc = tcase_create("bad_input");
     tcase_add_test(tc, test_bad_input);

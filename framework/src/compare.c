@@ -106,9 +106,11 @@ static bool push(void **arr, int *n, int *cap, size_t size)
 
 /* ---- the loader's state ----------------------------------------------- */
 
+struct leaves;
 typedef struct loader {
     dgm__compare *c;
     int cap_sources, cap_runs, cap_variants, cap_notes;
+    struct leaves *fixed; /* per source: its sweep.yaml flattened */
 } loader;
 
 static const char *const statuses[] = {"done",    "failed",  "diverged",
@@ -479,6 +481,16 @@ static const char *leaf_get(const leaves *l, const char *path)
     return NULL;
 }
 
+static void loader_free_fixed(loader *L)
+{
+    if (!L->fixed)
+        return;
+    for (int s = 0; s < L->c->n_sources; s++)
+        leaves_free(&L->fixed[s]);
+    free(L->fixed);
+    L->fixed = NULL;
+}
+
 /* A JSON value as label text: strings bare, the rest compact JSON. */
 static char *json_text(const json_t *v)
 {
@@ -666,7 +678,78 @@ static char *trial_label(const dgm__cmp_run *r, const json_t *group,
     return sb_take(&label);
 }
 
-/* A sweep trial: its params without seed. */
+/* Two sweeps of one experiment name can differ in what every trial
+ * shares (overrides given to the whole sweep: `dgm sweep EXP.yaml
+ * freeze=[encoder.*]`), which the manifest's params do not show. Each
+ * sweep's sweep.yaml (the experiment with those overrides) is flattened
+ * once; a key (seed and sweep.* aside) whose value differs between the
+ * sweeps of r's name joins r's group, so those sweeps stay apart. */
+static int sweep_fixed(loader *L, const dgm__cmp_run *r, json_t *group)
+{
+    dgm__compare *c = L->c;
+    if (!L->fixed) {
+        L->fixed = calloc((size_t)c->n_sources + 1, sizeof *L->fixed);
+        if (!L->fixed)
+            return dgm_error(DGM_ENOMEM, "compare: out of memory");
+        for (int s = 0; s < c->n_sources; s++) {
+            char *p = path_join(c->sources[s].path, "sweep.yaml");
+            dgm_config *cfg = NULL;
+            if (!p)
+                return dgm_error(DGM_ENOMEM, "compare: out of memory");
+            /* an unreadable sweep.yaml only loses the split; dgm sweep
+             * --resume is what needs it, and says so */
+            if (c->sources[s].manifest && access(p, R_OK) == 0 &&
+                dgm_config_load(&cfg, p) == 0)
+                flatten(cfg, "", &L->fixed[s]);
+            dgm_error_clear();
+            dgm_config_free(cfg);
+            free(p);
+            if (L->fixed[s].oom)
+                return dgm_error(DGM_ENOMEM, "compare: out of memory");
+        }
+    }
+    const leaves *mine = &L->fixed[r->source];
+    for (int j = 0; j < mine->n; j++) {
+        const char *path = mine->path[j];
+        if (!strcmp(path, "seed") || !strncmp(path, "sweep.", 6) ||
+            json_object_get(group, path))
+            continue;
+        bool differs = false;
+        for (int s = 0; s < c->n_sources && !differs; s++) {
+            if (s == r->source || !c->sources[s].manifest || L->fixed[s].n == 0)
+                continue;
+            const char *name = json_string_value(
+                json_object_get(c->sources[s].manifest, "name"));
+            if (!name || strcmp(name, r->name))
+                continue;
+            const char *t = leaf_get(&L->fixed[s], path);
+            differs = !t || strcmp(t, mine->text[j]);
+        }
+        if (differs &&
+            json_object_set_new(group, path, json_string(mine->text[j])) < 0)
+            return dgm_error(DGM_ENOMEM, "compare: out of memory");
+    }
+    /* a key only the other sweeps set */
+    for (int s = 0; s < c->n_sources; s++) {
+        if (s == r->source || !c->sources[s].manifest || mine->n == 0)
+            continue;
+        const char *name =
+            json_string_value(json_object_get(c->sources[s].manifest, "name"));
+        if (!name || strcmp(name, r->name))
+            continue;
+        for (int j = 0; j < L->fixed[s].n; j++) {
+            const char *path = L->fixed[s].path[j];
+            if (strcmp(path, "seed") && strncmp(path, "sweep.", 6) &&
+                !leaf_get(mine, path) && !json_object_get(group, path) &&
+                json_object_set_new(group, path, json_string("(absent)")) < 0)
+                return dgm_error(DGM_ENOMEM, "compare: out of memory");
+        }
+    }
+    return 0;
+}
+
+/* A sweep trial: its params without seed (and the settings that tell its
+ * sweep from another of the same name). */
 static int group_trial(loader *L, dgm__cmp_run *r, bool prefix)
 {
     json_t *params = json_object_get(r->trial, "params");
@@ -677,6 +760,12 @@ static int group_trial(loader *L, dgm__cmp_run *r, bool prefix)
     {
         if (strcmp(k, "seed"))
             json_object_set(group, k, val);
+    }
+    int rc = group ? sweep_fixed(L, r, group)
+                   : dgm_error(DGM_ENOMEM, "compare: out of memory");
+    if (rc < 0) {
+        json_decref(group);
+        return rc;
     }
     sbuf key = {0};
     char *gs = json_dumps(group, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1097,6 +1186,7 @@ int dgm__compare_load(dgm__compare **out, const char *const *paths, int n_paths,
     }
     if (rc == 0)
         rc = group_runs(&L, o);
+    loader_free_fixed(&L);
     if (rc == 0)
         rc = choose_metrics(&L, o);
     if (rc == 0)
