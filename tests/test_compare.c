@@ -973,6 +973,21 @@ START_TEST(test_sweeps_apart)
     CLOSE(va->stat[m].mean, 263);
     CLOSE(vb->stat[m].mean, 292);
     dgm__compare_free(c);
+
+    /* a difference inside a list shows the list whole */
+    char lists[1200], l1[1300], l2[1300];
+    snprintf(lists, sizeof lists, "%s/lists", root);
+    snprintf(l1, sizeof l1, "%s/l1", lists);
+    snprintf(l2, sizeof l2, "%s/l2", lists);
+    seed_sweep(l1, "name: ft\nobjective: [{loss: a, weight: 1}]\n",
+               (double[]){1, 2});
+    seed_sweep(l2, "name: ft\nobjective: [{loss: a, weight: 2}]\n",
+               (double[]){3, 4});
+    c = load(lists, NULL);
+    ck_assert_int_eq(c->n_variants, 2);
+    ck_assert_int_eq(variant(c, "objective=[{loss: a, weight: 1}]")->n_runs, 2);
+    ck_assert_int_eq(variant(c, "objective=[{loss: a, weight: 2}]")->n_runs, 2);
+    dgm__compare_free(c);
 }
 END_TEST
 

@@ -110,7 +110,8 @@ struct leaves;
 typedef struct loader {
     dgm__compare *c;
     int cap_sources, cap_runs, cap_variants, cap_notes;
-    struct leaves *fixed; /* per source: its sweep.yaml flattened */
+    struct leaves *fixed;   /* per source: its sweep.yaml flattened */
+    dgm_config **fixed_cfg; /* per source: its sweep.yaml, or NULL */
 } loader;
 
 static const char *const statuses[] = {"done",    "failed",  "diverged",
@@ -483,12 +484,16 @@ static const char *leaf_get(const leaves *l, const char *path)
 
 static void loader_free_fixed(loader *L)
 {
-    if (!L->fixed)
-        return;
-    for (int s = 0; s < L->c->n_sources; s++)
-        leaves_free(&L->fixed[s]);
+    for (int s = 0; s < L->c->n_sources; s++) {
+        if (L->fixed)
+            leaves_free(&L->fixed[s]);
+        if (L->fixed_cfg)
+            dgm_config_free(L->fixed_cfg[s]);
+    }
     free(L->fixed);
+    free(L->fixed_cfg);
     L->fixed = NULL;
+    L->fixed_cfg = NULL;
 }
 
 /* A JSON value as label text: strings bare, the rest compact JSON. */
@@ -681,68 +686,86 @@ static char *trial_label(const dgm__cmp_run *r, const json_t *group,
 /* Two sweeps of one experiment name can differ in what every trial
  * shares (overrides given to the whole sweep: `dgm sweep EXP.yaml
  * freeze=[encoder.*]`), which the manifest's params do not show. Each
- * sweep's sweep.yaml (the experiment with those overrides) is flattened
- * once; a key (seed and sweep.* aside) whose value differs between the
- * sweeps of r's name joins r's group, so those sweeps stay apart. */
+ * sweep's sweep.yaml (the experiment with those overrides) is read once;
+ * a leaf (seed and sweep.* aside) whose value differs between the sweeps
+ * of r's name puts its key into r's group, so those sweeps stay apart. A
+ * leaf inside a list stands for the list (`teachers`, `objective`), shown
+ * whole as flow YAML; a key a sweep does not set reads "(absent)". */
+static bool same_name(const dgm__cmp_source *src, const char *name)
+{
+    const char *n = json_string_value(json_object_get(src->manifest, "name"));
+    return n && !strcmp(n, name);
+}
+
+static int fixed_key(json_t *group, const dgm_config *cfg, const char *path)
+{
+    char key[2048];
+    snprintf(key, sizeof key, "%s", path);
+    char *br = strchr(key, '[');
+    if (br) {
+        *br = '\0';
+        if (br > key && br[-1] == '.')
+            br[-1] = '\0';
+    }
+    if (!key[0] || !strcmp(key, "seed") || !strcmp(key, "sweep") ||
+        !strncmp(key, "sweep.", 6) || json_object_get(group, key))
+        return 0;
+    const dgm_config *n = dgm_cfg_get(cfg, key);
+    char *t = n ? render_str(n) : strdup("(absent)");
+    if (!t || json_object_set_new(group, key, json_string(t)) < 0) {
+        free(t);
+        return dgm_error(DGM_ENOMEM, "compare: out of memory");
+    }
+    free(t);
+    return 0;
+}
+
 static int sweep_fixed(loader *L, const dgm__cmp_run *r, json_t *group)
 {
     dgm__compare *c = L->c;
     if (!L->fixed) {
         L->fixed = calloc((size_t)c->n_sources + 1, sizeof *L->fixed);
-        if (!L->fixed)
+        L->fixed_cfg = calloc((size_t)c->n_sources + 1, sizeof *L->fixed_cfg);
+        if (!L->fixed || !L->fixed_cfg)
             return dgm_error(DGM_ENOMEM, "compare: out of memory");
         for (int s = 0; s < c->n_sources; s++) {
             char *p = path_join(c->sources[s].path, "sweep.yaml");
-            dgm_config *cfg = NULL;
             if (!p)
                 return dgm_error(DGM_ENOMEM, "compare: out of memory");
             /* an unreadable sweep.yaml only loses the split; dgm sweep
              * --resume is what needs it, and says so */
             if (c->sources[s].manifest && access(p, R_OK) == 0 &&
-                dgm_config_load(&cfg, p) == 0)
-                flatten(cfg, "", &L->fixed[s]);
+                dgm_config_load(&L->fixed_cfg[s], p) == 0)
+                flatten(L->fixed_cfg[s], "", &L->fixed[s]);
             dgm_error_clear();
-            dgm_config_free(cfg);
             free(p);
             if (L->fixed[s].oom)
                 return dgm_error(DGM_ENOMEM, "compare: out of memory");
         }
     }
     const leaves *mine = &L->fixed[r->source];
-    for (int j = 0; j < mine->n; j++) {
-        const char *path = mine->path[j];
-        if (!strcmp(path, "seed") || !strncmp(path, "sweep.", 6) ||
-            json_object_get(group, path))
-            continue;
-        bool differs = false;
-        for (int s = 0; s < c->n_sources && !differs; s++) {
-            if (s == r->source || !c->sources[s].manifest || L->fixed[s].n == 0)
-                continue;
-            const char *name = json_string_value(
-                json_object_get(c->sources[s].manifest, "name"));
-            if (!name || strcmp(name, r->name))
-                continue;
-            const char *t = leaf_get(&L->fixed[s], path);
-            differs = !t || strcmp(t, mine->text[j]);
-        }
-        if (differs &&
-            json_object_set_new(group, path, json_string(mine->text[j])) < 0)
-            return dgm_error(DGM_ENOMEM, "compare: out of memory");
-    }
-    /* a key only the other sweeps set */
+    const dgm_config *cfg = L->fixed_cfg[r->source];
+    if (!cfg)
+        return 0;
     for (int s = 0; s < c->n_sources; s++) {
-        if (s == r->source || !c->sources[s].manifest || mine->n == 0)
+        if (s == r->source || !L->fixed_cfg[s] ||
+            !same_name(&c->sources[s], r->name))
             continue;
-        const char *name =
-            json_string_value(json_object_get(c->sources[s].manifest, "name"));
-        if (!name || strcmp(name, r->name))
-            continue;
-        for (int j = 0; j < L->fixed[s].n; j++) {
-            const char *path = L->fixed[s].path[j];
-            if (strcmp(path, "seed") && strncmp(path, "sweep.", 6) &&
-                !leaf_get(mine, path) && !json_object_get(group, path) &&
-                json_object_set_new(group, path, json_string("(absent)")) < 0)
-                return dgm_error(DGM_ENOMEM, "compare: out of memory");
+        const leaves *other = &L->fixed[s];
+        for (int j = 0; j < mine->n; j++) {
+            const char *t = leaf_get(other, mine->path[j]);
+            int rc = !t || strcmp(t, mine->text[j])
+                         ? fixed_key(group, cfg, mine->path[j])
+                         : 0;
+            if (rc < 0)
+                return rc;
+        }
+        for (int j = 0; j < other->n; j++) {
+            int rc = !leaf_get(mine, other->path[j])
+                         ? fixed_key(group, cfg, other->path[j])
+                         : 0;
+            if (rc < 0)
+                return rc;
         }
     }
     return 0;
