@@ -67,6 +67,9 @@ static const dgm_param_spec head_schema[] = {
      "per-example output shape, e.g. [10] classes ([]: the block's choice)"},
     {"detach", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
      "no gradient from the head into the model"},
+    {"phases", DGM_P_STRING_LIST, "null", DGM_NO_RANGE, NULL,
+     "the phases whose updates train the head (default: every phase "
+     "whose objective reads it)"},
     DGM_PARAM_END,
 };
 
@@ -356,6 +359,81 @@ static int resolve_phases(dgm_experiment *e)
     return 0;
 }
 
+/* Does an objective (a list of terms) read `name`, as an input or as a
+ * mask? The same rule as the build's (experiment_build.c). */
+static bool objective_reads(const dgm_config *obj, const char *name)
+{
+    for (int t = 0; t < dgm_cfg_len(obj); t++) {
+        const dgm_config *tc = dgm_cfg_at(obj, t);
+        const dgm_config *ins = dgm_cfg_get(tc, "inputs");
+        for (int j = 0; j < dgm_cfg_len(ins); j++)
+            if (!strcmp(dgm_cfg_text(dgm_cfg_at(ins, j)), name))
+                return true;
+        const dgm_config *m = dgm_cfg_get(tc, "mask");
+        if (m && dgm_cfg_kind_of(m) == DGM_CFG_SCALAR &&
+            !strcmp(dgm_cfg_text(m), name))
+            return true;
+    }
+    return false;
+}
+
+/* A head's `phases:` (after resolve_phases, so `phases:` of the
+ * experiment holds every phase of the model with its objective): each
+ * entry a phase of the model, listed once, whose objective reads the
+ * head. A one-phase model's list can only name that phase (`train`). */
+static int validate_head_phases(const dgm_config *root, const dgm_config *hn)
+{
+    const dgm_config *list = dgm_cfg_get(hn, "phases");
+    if (!list || dgm_cfg_kind_of(list) == DGM_CFG_NULL)
+        return 0;
+    const char *head = dgm_cfg_str(hn, "name");
+    if (dgm_cfg_len(list) == 0)
+        return dgm_cfg_error(hn, "phases", DGM_ECONFIG,
+                             "head '%s': an empty list trains it in no "
+                             "phase (drop `phases:` for the default, or "
+                             "freeze: [\"heads.%s.*\"] to keep it fixed)",
+                             head, head);
+    const dgm_config *phases = dgm_cfg_get(root, "phases");
+    const char *names[32];
+    int np = 0;
+    char all[512] = "";
+    for (int i = 0; i < dgm_cfg_len(phases) && np < 32; i++) {
+        names[np] = dgm_cfg_key_at(phases, i);
+        size_t l = strlen(all);
+        snprintf(all + l, sizeof all - l, "%s%s", np ? ", " : "", names[np]);
+        np++;
+    }
+    const char *model = dgm_cfg_str(dgm_cfg_get(root, "model"), "plugin");
+    for (int j = 0; j < dgm_cfg_len(list); j++) {
+        const dgm_config *pj = dgm_cfg_at(list, j);
+        const char *p = dgm_cfg_text(pj);
+        int k = -1;
+        for (int i = 0; i < np && k < 0; i++)
+            if (!strcmp(names[i], p))
+                k = i;
+        if (k < 0) {
+            const char *dym = dgm_did_you_mean(p, names, np);
+            return dgm_cfg_error(pj, NULL, DGM_EKEY,
+                                 "head '%s': model '%s' has no phase "
+                                 "'%s'%s%s%s (its phases: %s)",
+                                 head, model, p, dym ? " (did you mean '" : "",
+                                 dym ? dym : "", dym ? "'?)" : "", all);
+        }
+        for (int i = 0; i < j; i++)
+            if (!strcmp(dgm_cfg_text(dgm_cfg_at(list, i)), p))
+                return dgm_cfg_error(pj, NULL, DGM_EDUP,
+                                     "head '%s': phase '%s' is listed twice",
+                                     head, p);
+        if (!objective_reads(dgm_cfg_get(dgm_cfg_at(phases, k), "objective"),
+                             head))
+            return dgm_cfg_error(pj, NULL, DGM_ECONFIG,
+                                 "head '%s': phase '%s' cannot train it: no "
+                                 "term of phases.%s.objective reads '%s'",
+                                 head, p, p, head);
+    }
+    return 0;
+}
+
 /* `init:`, `freeze:`, `param_groups:` and `heads:`. */
 static int resolve_transfer(dgm_experiment *e)
 {
@@ -394,7 +472,7 @@ static int resolve_transfer(dgm_experiment *e)
         dgm_cfg_kind_of(heads) != DGM_CFG_NULL)
         return dgm_cfg_error(heads, NULL, DGM_ETYPE,
                              "`heads:` is a list of {name, input, block, "
-                             "detach}");
+                             "out, detach, phases}");
     for (int i = 0; i < dgm_cfg_len(heads); i++) {
         dgm_config *hn = (dgm_config *)dgm_cfg_at(heads, i);
         if (dgm_cfg_kind_of(hn) != DGM_CFG_MAP)
@@ -402,7 +480,8 @@ static int resolve_transfer(dgm_experiment *e)
                                  "a head is a map {name, input, block}");
         if ((rc = dgm_config_validate(hn, head_schema, "heads", NULL)) < 0 ||
             (rc = validate_plugin(e->reg, dgm_cfg_get_mut(hn, "block"),
-                                  DGM_KIND_BLOCK, NULL)) < 0)
+                                  DGM_KIND_BLOCK, NULL)) < 0 ||
+            (rc = validate_head_phases(root, hn)) < 0)
             return rc;
         for (int j = 0; j < i; j++)
             if (!strcmp(dgm_cfg_str(hn, "name"),

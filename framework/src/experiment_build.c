@@ -152,7 +152,8 @@ static int build_groups(dgm_experiment *e, dgm__phase *ph,
 /* Build the `heads:` blocks under "heads.<name>". The input's
  * per-example shape is read from one eval-mode forward of the model on
  * two training examples (with a throwaway RNG, so the run's streams are
- * untouched), in the first phase that produces it. */
+ * untouched), in the first phase that produces it. Its rows may be
+ * several batches stacked (gan's d_feat: the real and the fake batch). */
 static int build_heads(dgm_experiment *e)
 {
     const dgm_config *hs = dgm_cfg_get(e->root, "heads");
@@ -199,7 +200,7 @@ static int build_heads(dgm_experiment *e)
             break;
         }
         const dgm_tensor *v = dgm_value(in);
-        if (v->ndim < 1 || v->shape[0] != n) {
+        if (v->ndim < 1 || v->shape[0] < n || v->shape[0] % n != 0) {
             rc = dgm_cfg_error(hc, "input", DGM_ESHAPE,
                                "head '%s': '%s' is not per example",
                                hd->name, hd->input);
@@ -222,19 +223,40 @@ static int build_heads(dgm_experiment *e)
     return rc;
 }
 
+/* Does the phase's objective read `name` (as an input or a mask)? */
+static bool phase_reads(const dgm__phase *ph, const char *name)
+{
+    for (int t = 0; t < ph->n_terms; t++) {
+        for (int j = 0; j < ph->terms[t].n_inputs; j++)
+            if (!strcmp(ph->terms[t].inputs[j], name))
+                return true;
+        if (ph->terms[t].mask && !strcmp(ph->terms[t].mask, name))
+            return true;
+    }
+    return false;
+}
+
+/* The phases a head's weights belong to: its `phases:` list (checked at
+ * resolve time to name phases that read it), else every phase that reads
+ * it. */
+static bool head_trains_in(const dgm__head *hd, const dgm__phase *ph)
+{
+    const dgm_config *list = dgm_cfg_get(hd->cfg, "phases");
+    if (dgm_cfg_kind_of(list) != DGM_CFG_SEQ)
+        return phase_reads(ph, hd->name);
+    for (int j = 0; j < dgm_cfg_len(list); j++)
+        if (!strcmp(dgm_cfg_text(dgm_cfg_at(list, j)), ph->name))
+            return true;
+    return false;
+}
+
 int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
                        dgm_vars *io)
 {
     dgm__phase *ph = &e->phases[phase];
     for (int h = 0; h < e->n_heads; h++) {
         dgm__head *hd = &e->heads[h];
-        bool needed = false;
-        for (int t = 0; t < ph->n_terms && !needed; t++) {
-            for (int j = 0; j < ph->terms[t].n_inputs; j++)
-                needed |= !strcmp(ph->terms[t].inputs[j], hd->name);
-            needed |= ph->terms[t].mask && !strcmp(ph->terms[t].mask,
-                                                   hd->name);
-        }
+        bool needed = phase_reads(ph, hd->name);
         dgm_var *in = dgm_vars_get(io, hd->input);
         if (!needed || !in || dgm_vars_get(io, hd->name))
             continue;
@@ -296,8 +318,9 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
         dgm_param *p = dgm_params_at(e->params, k);
         if (p->role != DGM_ROLE_WEIGHT || p->frozen)
             continue;
-        /* A head's weights belong to the phases whose objective reads
-         * the head's output, whatever the model's globs say. */
+        /* A head's weights belong to the phases its `phases:` lists,
+         * by default those whose objective reads the head's output,
+         * whatever the model's globs say. */
         bool in = strncmp(p->name, "heads.", 6) != 0
                       ? matches_any(pd->params, p->name)
                       : false;
@@ -306,9 +329,7 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
             if (strncmp(p->name + 6, e->heads[h].name, ln) != 0 ||
                 p->name[6 + ln] != '.')
                 continue;
-            for (int t = 0; t < ph->n_terms && !in; t++)
-                for (int j = 0; j < ph->terms[t].n_inputs && !in; j++)
-                    in = !strcmp(ph->terms[t].inputs[j], e->heads[h].name);
+            in = head_trains_in(&e->heads[h], ph);
         }
         if (in)
             ph->params[ph->n_params++] = p;

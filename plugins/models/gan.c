@@ -1,6 +1,7 @@
 /* gan.c - model `gan`: a generator and a discriminator given as blocks,
  * trained in two phases (discriminator, then generator), with optional
- * class conditioning (label embedding in G, projection in D), an
+ * class conditioning (label embedding in G, projection in D, D's features
+ * and labels exposed for an auxiliary classifier head as in AC-GAN), an
  * exponential moving average of G's weights for sampling and WGAN weight
  * clipping of D. */
 #include <math.h>
@@ -23,6 +24,9 @@ static const dgm_param_spec params[] = {
      "embedding (pair with the discriminator block's spectral_norm)"},
     {"conditional", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
      "condition both networks on the data's class labels"},
+    {"projection", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
+     "conditional: add the projection <embed_y, phi> to D's logit (false: "
+     "D sees labels only through a head on d_feat, as in AC-GAN)"},
     {"embed_dim", DGM_P_INT, "0", 0, 65536, NULL,
      "generator's label embedding size, concatenated to z (0: latent)"},
     {"ema", DGM_P_FLOAT, "0.0", 0, 1, NULL,
@@ -39,6 +43,7 @@ enum { PHASE_D = 0, PHASE_G = 1 };
 typedef struct gan {
     int64_t latent, embed_dim, n_classes;
     bool cond;
+    bool proj; /* conditional with D's projection term */
     dgm_block *gen, *disc;
     dgm_param *head_w, *head_b;      /* discriminator.head: features -> 1 */
     dgm_param *g_embed, *d_embed;    /* conditional: label embeddings */
@@ -151,11 +156,20 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                              "gan: conditional needs a data set with class "
                              "labels (this one has %s)",
                              data->has_y ? "no class count" : "none");
+    /* Without labels there is nothing to project: `projection: false`
+     * there means the experiment forgot `conditional: true`. */
+    bool proj = dgm_cfg_bool(cfg, "projection");
+    if (!cond && !proj)
+        return dgm_cfg_error(cfg, "projection", DGM_ECONFIG,
+                             "gan: projection: false only applies to a "
+                             "conditional model (set conditional: true, or "
+                             "drop projection)");
     gan *m = calloc(1, sizeof *m);
     if (!m)
         return dgm_error(DGM_ENOMEM, "gan: out of memory");
     m->latent = dgm_cfg_int(cfg, "latent");
     m->cond = cond;
+    m->proj = cond && proj;
     m->n_classes = data->n_classes;
     m->embed_dim = dgm_cfg_int(cfg, "embed_dim");
     if (m->embed_dim == 0)
@@ -192,14 +206,14 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         rc =
             linear_param(b, "discriminator.head", f, 1, &m->head_w, &m->head_b);
     /* The projection starts small so the unconditional logit leads. */
-    if (rc == 0 && cond)
+    if (rc == 0 && m->proj)
         rc = embed_param(b, "discriminator.y_embed.weight", m->n_classes, f,
                          1.0f / sqrtf((float)f), &m->d_embed);
     m->head_sn_on = dgm_cfg_bool(cfg, "head_spectral_norm");
     if (rc == 0 && m->head_sn_on)
         rc = dgm_build_spectral_norm(b, "discriminator.head", m->head_w, 0,
                                      &m->head_sn);
-    if (rc == 0 && m->head_sn_on && cond)
+    if (rc == 0 && m->head_sn_on && m->proj)
         rc = dgm_build_spectral_norm(b, "discriminator.y_embed", m->d_embed, 0,
                                      &m->embed_sn);
     const dgm_params *ps = dgm_build_params(b);
@@ -232,18 +246,21 @@ static dgm_var *gen_input(gan *m, dgm_graph *g, int64_t n, dgm_var *y,
     return dgm_concat(g, parts, 2, 1);
 }
 
-/* D's logit [N, 1]: head(phi) (+ <embed_y, phi> when conditional). */
-static dgm_var *disc_logit(gan *m, dgm_step *s, dgm_var *x, dgm_var *y)
+/* D's logit [N, 1]: head(phi) (+ <embed_y, phi> with the projection);
+ * *phi_out: the flattened features phi [N, F] the logit is computed from. */
+static dgm_var *disc_logit(gan *m, dgm_step *s, dgm_var *x, dgm_var *y,
+                           dgm_var **phi_out)
 {
     dgm_graph *g = s->g;
     dgm_var *phi = dgm_block_forward(m->disc, g, dgm_step_augment(s, x));
     if (phi && dgm_value(phi)->ndim != 2)
         phi = dgm_flatten(g, phi);
+    *phi_out = phi;
     dgm_var *w = dgm_param_var(g, m->head_w);
     if (m->head_sn_on)
         w = dgm_sn_weight(g, &m->head_sn, w);
     dgm_var *out = dgm_linear(g, phi, w, dgm_param_var(g, m->head_b));
-    if (!m->cond || !out)
+    if (!m->proj || !out)
         return out;
     dgm_var *ew = dgm_param_var(g, m->d_embed);
     if (m->head_sn_on)
@@ -251,6 +268,23 @@ static dgm_var *disc_logit(gan *m, dgm_step *s, dgm_var *x, dgm_var *y)
     dgm_var *e = dgm_embedding(g, ew, y);
     dgm_var *proj = dgm_sum(g, dgm_mul(g, e, phi), 1u << 1, true);
     return dgm_add(g, out, proj);
+}
+
+/* Conditional models name D's features and the labels D was given, for
+ * an auxiliary classifier head (AC-GAN): d_feat [M, F] and d_y [M], the k
+ * batches D saw stacked in order (real, then fake, in the discriminator
+ * phase). Unconditional ones have no labels for the fakes: no outputs. */
+static int set_aux(gan *m, dgm_graph *g, dgm_vars *io, dgm_var *const *phi,
+                   dgm_var *const *y, int k)
+{
+    if (!m->cond)
+        return 0;
+    dgm_var *f = k > 1 ? dgm_concat(g, phi, k, 0) : phi[0];
+    dgm_var *l = k > 1 ? dgm_concat(g, y, k, 0) : y[0];
+    if (!f || !l)
+        return dgm_last_code();
+    int rc = dgm_vars_set(io, "d_feat", f);
+    return rc < 0 ? rc : dgm_vars_set(io, "d_y", l);
 }
 
 /* Labels for n generated examples: uniform over the classes. */
@@ -304,25 +338,29 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
         if (!fake)
             return dgm_last_code();
         fake = dgm_detach(g, fake);
-        dgm_var *d_real = disc_logit(m, s, x, y);
-        dgm_var *d_fake = disc_logit(m, s, fake, y_fake);
+        dgm_var *phi[2], *ys[2] = {y, y_fake};
+        dgm_var *d_real = disc_logit(m, s, x, y, &phi[0]);
+        dgm_var *d_fake = disc_logit(m, s, fake, y_fake, &phi[1]);
         if (!d_real || !d_fake)
             return dgm_last_code();
         if ((rc = dgm_vars_set(io, "d_real", d_real)) < 0 ||
             (rc = dgm_vars_set(io, "d_fake", d_fake)) < 0 ||
             (rc = dgm_vars_set(io, "fake", fake)) < 0 ||
-            (rc = dgm_vars_set(io, "z", z)) < 0)
+            (rc = dgm_vars_set(io, "z", z)) < 0 ||
+            (rc = set_aux(m, g, io, phi, ys, 2)) < 0)
             return rc;
         return 0;
     }
     dgm_var *fake =
         dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
-    dgm_var *d_fake = disc_logit(m, s, fake, y_fake);
+    dgm_var *phi;
+    dgm_var *d_fake = disc_logit(m, s, fake, y_fake, &phi);
     if (!d_fake)
         return dgm_last_code();
     if ((rc = dgm_vars_set(io, "d_fake", d_fake)) < 0 ||
         (rc = dgm_vars_set(io, "fake", fake)) < 0 ||
-        (rc = dgm_vars_set(io, "z", z)) < 0)
+        (rc = dgm_vars_set(io, "z", z)) < 0 ||
+        (rc = set_aux(m, g, io, &phi, &y_fake, 1)) < 0)
         return rc;
     return 0;
 }
@@ -431,7 +469,7 @@ static const dgm_plugin_desc desc = {
     .name = "gan",
     .version = "1.0",
     .summary = "GAN: discriminator then generator phases (outputs d_real, "
-               "d_fake, fake, z)",
+               "d_fake, fake, z; conditional: d_feat, d_y)",
     .params = params,
     .iface = &iface,
 };
