@@ -2,7 +2,8 @@
  * executable: init: (report, renames, Python-written files, mismatches),
  * freeze: (and batch-norm statistics), param_groups learning-rate
  * multipliers, masked auxiliary heads, dgm inspect; the distill loss
- * against hand-computed values. */
+ * against hand-computed values; teachers: (a student distilled from a
+ * teacher run, refusals). */
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -621,6 +622,129 @@ START_TEST(groups_and_heads_resume_exactly)
 }
 END_TEST
 
+/* ---- teachers -------------------------------------------------------- */
+
+/* Mean squared difference between output `name` of runs a and b on the
+ * test images. */
+static double output_msd(const char *a, const char *b, const char *name)
+{
+    dgm_registry *reg;
+    ck_assert_int_eq(dgm_registry_new(&reg), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(reg, DGM_PLUGIN_DIR), 0);
+    ck_assert_int_ge(dgm_registry_scan(reg), 0);
+    char p[1400];
+    snprintf(p, sizeof p, "%s/data/test-img", root);
+    dgm_tensor *u8;
+    ck_assert_msg(dgm_idx_load(p, &u8) == 0, "%s", dgm_last_error());
+    /* the runs name their data relative to the folder they ran in */
+    char cwd[1024];
+    ck_assert(getcwd(cwd, sizeof cwd) != NULL);
+    ck_assert_int_eq(chdir(root), 0);
+    dgm_run *ra, *rb;
+    ck_assert_msg(dgm_run_open(&ra, reg, a) == 0, "%s", dgm_last_error());
+    ck_assert_msg(dgm_run_open(&rb, reg, b) == 0, "%s", dgm_last_error());
+    ck_assert_int_eq(chdir(cwd), 0);
+    const dgm_data_info *info = dgm_run_data_info(ra);
+    int64_t shape[DGM_MAX_DIMS + 1] = {u8->shape[0]};
+    for (int d = 0; d < info->x_shape.ndim; d++)
+        shape[d + 1] = info->x_shape.dim[d];
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, info->x_shape.ndim + 1, shape);
+    ck_assert(x && dgm_tensor_numel(x) == dgm_tensor_numel(u8));
+    for (int64_t i = 0; i < dgm_tensor_numel(x); i++)
+        dgm_tensor_set(x, i, dgm_tensor_get(u8, i) / 255.0);
+    dgm_tensor *oa, *ob;
+    ck_assert_msg(dgm_run_forward_output(ra, x, name, &oa) == 0, "%s",
+                  dgm_last_error());
+    ck_assert_msg(dgm_run_forward_output(rb, x, name, &ob) == 0, "%s",
+                  dgm_last_error());
+    double sq = 0;
+    int64_t n = dgm_tensor_numel(oa);
+    for (int64_t i = 0; i < n; i++) {
+        double d = dgm_tensor_get(oa, i) - dgm_tensor_get(ob, i);
+        sq += d * d;
+    }
+    dgm_tensor_free(oa);
+    dgm_tensor_free(ob);
+    dgm_tensor_free(x);
+    dgm_tensor_free(u8);
+    dgm_run_close(ra);
+    dgm_run_close(rb);
+    dgm_registry_free(reg);
+    return sq / (double)n;
+}
+
+/* A student distilled from a teacher run (its `mu` as the `teacher`
+ * tensor, MSE) ends with a `mu` far closer to the teacher's than the same
+ * student trained without the term; the teacher run is left untouched. */
+START_TEST(teacher_run_distilled)
+{
+    static const char with[] =
+        "teachers: [{name: teacher, run: src, output: mu}]\n"
+        "objective: [{loss: distill, inputs: [mu, teacher], mode: mse}]\n"
+        "train: {steps: 150, samples: 0}\n";
+    static const char without[] = "train: {steps: 150, samples: 0}\n";
+    dgm_tensor *before = ckpt("src", "encoder.fc1.weight");
+    int rc = run("stu", 3, 4, "1.0", with);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_int_eq(run("alone", 3, 4, "1.0", without), 0);
+    double d_with = output_msd("src", "stu", "mu");
+    double d_without = output_msd("src", "alone", "mu");
+    ck_assert_msg(d_with < 0.1 * d_without,
+                  "distilled %g, alone %g (mean squared mu difference)", d_with,
+                  d_without);
+    dgm_tensor *after = ckpt("src", "encoder.fc1.weight");
+    ck_assert(memcmp(before->data, after->data, dgm_tensor_nbytes(after)) == 0);
+    dgm_tensor_free(before);
+    dgm_tensor_free(after);
+    /* the term is logged under the loss's name */
+    char mp[1400];
+    snprintf(mp, sizeof mp, "%s/stu/metrics.jsonl", root);
+    char *m = read_text(mp);
+    ck_assert(m != NULL);
+    ASSERT_HAS(m, "{\"distill\":");
+    free(m);
+}
+END_TEST
+
+/* Bad `teachers:` entries are refused before training, naming the key. */
+START_TEST(teacher_refusals)
+{
+    static const struct {
+        const char *yaml, *needle;
+    } bad[] = {
+        {"teachers: [{name: t, run: nosuch, output: mu}]\n",
+         "teachers[0].run: teacher 't': "},
+        {"teachers: [{name: t, run: src, output: nosuch}]\n",
+         "has no output 'nosuch' (it has: "},
+        {"teachers: [{name: t, run: src, output: mu},\n"
+         "           {name: t, run: src, output: z}]\n",
+         "two teachers are named 't'"},
+        {"teachers: [{name: t, run: src}]\n", "teachers[0].output"},
+        {"teachers: [{name: t, run: src, output: mu, inptu: x}]\n",
+         "did you mean"},
+        {"teachers: {name: t}\n", "`teachers:` is a list"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char extra[512];
+        snprintf(extra, sizeof extra, "%strain: {steps: 1, samples: 0}\n",
+                 bad[i].yaml);
+        sh("rm -rf '%s/tb'", root);
+        int rc = run("tb", 1, 4, "1.0", extra);
+        ck_assert_msg(rc != 0, "case %zu ran", i);
+        ASSERT_HAS(out, bad[i].needle);
+    }
+    /* a teacher trained on another value range */
+    sh("sed 's/label_fraction: 1.0}/label_fraction: 1.0, scale: symmetric}/' "
+       "'%s/src.yaml' > '%s/sym.yaml'",
+       root, root);
+    int rc = dgm_cli("run sym.yaml --run-dir tb2 --quiet "
+                     "'+teachers=[{name: t, run: src, output: mu}]' "
+                     "'train.steps=1'");
+    ck_assert_int_ne(rc, 0);
+    ASSERT_HAS(out, "was trained on x in [0, 1], this data set gives [-1, 1]");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transfer");
@@ -637,6 +761,8 @@ static Suite *suite(void)
         {"heads", masked_head_gets_no_gradient},
         {"distill", distill_matches_hand_values},
         {"inspect", inspect_run_dir},
+        {"teacher", teacher_run_distilled},
+        {"teacher_refusals", teacher_refusals},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);

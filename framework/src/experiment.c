@@ -7,6 +7,7 @@
 
 #include "dgm/error.h"
 #include "host_internal.h"
+#include "teacher.h"
 #include "transfer.h"
 
 static const dgm_param_spec experiment_schema[] = {
@@ -42,6 +43,8 @@ static const dgm_param_spec experiment_schema[] = {
      "per-pattern lr_mult, weight_decay or optimizer (first match wins)"},
     {"heads", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
      "auxiliary heads: blocks on named tensors of the model"},
+    {"teachers", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
+     "trained runs whose outputs join the named tensors (distillation)"},
     DGM_PARAM_END,
 };
 
@@ -434,7 +437,7 @@ static int validate_head_phases(const dgm_config *root, const dgm_config *hn)
     return 0;
 }
 
-/* `init:`, `freeze:`, `param_groups:` and `heads:`. */
+/* `init:`, `freeze:`, `param_groups:`, `teachers:` and `heads:`. */
 static int resolve_transfer(dgm_experiment *e)
 {
     dgm_config *root = e->root;
@@ -467,6 +470,8 @@ static int resolve_transfer(dgm_experiment *e)
                                   dgm__optimizer_host_keys)) < 0)
             return rc;
     }
+    if ((rc = dgm__teachers_validate(dgm_cfg_get_mut(root, "teachers"))) < 0)
+        return rc;
     dgm_config *heads = dgm_cfg_get_mut(root, "heads");
     if (dgm_cfg_kind_of(heads) != DGM_CFG_SEQ &&
         dgm_cfg_kind_of(heads) != DGM_CFG_NULL)

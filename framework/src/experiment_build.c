@@ -10,6 +10,7 @@
 #include "dgm/error.h"
 #include "eval_internal.h"
 #include "host_internal.h"
+#include "teacher.h"
 #include "transfer.h"
 
 static int create_inst(dgm_experiment *e, dgm__inst *in, const dgm_config *cfg,
@@ -223,8 +224,7 @@ static int build_heads(dgm_experiment *e)
     return rc;
 }
 
-/* Does the phase's objective read `name` (as an input or a mask)? */
-static bool phase_reads(const dgm__phase *ph, const char *name)
+bool dgm__phase_reads(const dgm__phase *ph, const char *name)
 {
     for (int t = 0; t < ph->n_terms; t++) {
         for (int j = 0; j < ph->terms[t].n_inputs; j++)
@@ -243,11 +243,33 @@ static bool head_trains_in(const dgm__head *hd, const dgm__phase *ph)
 {
     const dgm_config *list = dgm_cfg_get(hd->cfg, "phases");
     if (dgm_cfg_kind_of(list) != DGM_CFG_SEQ)
-        return phase_reads(ph, hd->name);
+        return dgm__phase_reads(ph, hd->name);
     for (int j = 0; j < dgm_cfg_len(list); j++)
         if (!strcmp(dgm_cfg_text(dgm_cfg_at(list, j)), ph->name))
             return true;
     return false;
+}
+
+/* Open `teachers:`, each tried on one training example. */
+static int open_teachers(dgm_experiment *e)
+{
+    const dgm_config *list = dgm_cfg_get(e->root, "teachers");
+    if (dgm_cfg_kind_of(list) != DGM_CFG_SEQ || dgm_cfg_len(list) == 0)
+        return 0;
+    dgm_eval *ev;
+    int rc = dgm__eval_new(&ev, e, e->seed ^ 0x7eac4ULL);
+    if (rc < 0)
+        return rc;
+    dgm_step *s;
+    dgm_vars *io;
+    const dgm_tensor *x = NULL;
+    if (e->info.size[DGM_SPLIT_TRAIN] > 0 &&
+        (rc = dgm_eval_batch(ev, DGM_SPLIT_TRAIN, 0, 1, &s, &io)) == 0)
+        x = dgm_value(dgm_vars_get(io, "x"));
+    if (rc == 0)
+        rc = dgm__teachers_open(&e->teachers, e->reg, list, &e->info, x);
+    dgm__eval_free(ev);
+    return rc;
 }
 
 int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
@@ -256,7 +278,7 @@ int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
     dgm__phase *ph = &e->phases[phase];
     for (int h = 0; h < e->n_heads; h++) {
         dgm__head *hd = &e->heads[h];
-        bool needed = phase_reads(ph, hd->name);
+        bool needed = dgm__phase_reads(ph, hd->name);
         dgm_var *in = dgm_vars_get(io, hd->input);
         if (!needed || !in || dgm_vars_get(io, hd->name))
             continue;
@@ -396,7 +418,7 @@ int dgm__experiment_build(dgm_experiment *e)
                           DGM_KIND_MODEL, "plugin")) < 0)
         return rc;
 
-    if ((rc = build_heads(e)) < 0 ||
+    if ((rc = build_heads(e)) < 0 || (rc = open_teachers(e)) < 0 ||
         (rc = dgm__freeze_apply(e->params, dgm_cfg_get(root, "freeze"),
                                 dgm_cfg_bool(root, "freeze_bn_stats"))) < 0)
         return rc;
@@ -468,6 +490,7 @@ void dgm_experiment_free(dgm_experiment *e)
     }
     free(e->phases);
     free(e->heads);
+    dgm__teachers_close(e->teachers);
     dgm__inst_destroy(&e->model);
     dgm__build_destroy_blocks(&e->build);
     dgm_params_free(e->params);
@@ -496,7 +519,9 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
     dgm__phase *ph = &e->phases[phase];
     dgm_var *sum = NULL;
     *total = NULL;
-    int hrc = dgm__heads_forward(e, phase, g, io);
+    int hrc = dgm__teachers_forward(e, phase, g, io);
+    if (hrc == 0)
+        hrc = dgm__heads_forward(e, phase, g, io);
     if (hrc < 0)
         return hrc;
     for (int t = 0; t < ph->n_terms; t++) {

@@ -80,6 +80,8 @@ typedef struct dgm__head {
     dgm_block *blk;
 } dgm__head;
 
+typedef struct dgm__teachers dgm__teachers;
+
 typedef struct dgm__phase {
     const char *name;
     int repeat;
@@ -120,6 +122,7 @@ struct dgm_experiment {
     int n_phases;
     dgm__head *heads;
     int n_heads;
+    struct dgm__teachers *teachers; /* `teachers:` (teacher.c), or NULL */
     dgm__inst *metrics;
     int n_metrics;
     int64_t batch_size;
@@ -128,6 +131,8 @@ struct dgm_experiment {
 };
 
 int dgm__experiment_build(dgm_experiment *e);
+/* Does the phase's objective read `name` (as an input or a mask)? */
+bool dgm__phase_reads(const dgm__phase *ph, const char *name);
 /* Add the outputs of the heads phase `phase`'s objective reads to io (a
  * no-op for heads already there or whose input is missing). */
 int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
