@@ -324,6 +324,19 @@ START_TEST(ema_follows_its_formula)
     for (int64_t k = 0; k < dgm_tensor_numel(w); k++)
         d += fabs(dgm_tensor_get(w, k) - dgm_tensor_get(e, k));
     ck_assert_double_gt(d, 0);
+    /* a run that starts from a checkpoint (init:) starts its average from
+     * the loaded weights, also when a head's shape probe ran the model
+     * before training */
+    char init[1400];
+    snprintf(init, sizeof init, "+init=[{path: '%s/ema2'}]", root);
+    const char *o3[4] = {
+        "model.ema=0.75", "train.steps=1", init,
+        "+heads=[{name: h, input: d_fake, out: [2], block: {plugin: "
+        "mlp}}]"};
+    ck_assert_msg(train("ema3", o3, 4) == 0, "%s", dgm_last_error());
+    dgm_st_file *f = ckpt("ema3");
+    check_ema(c, f, 0.75, true);
+    dgm_st_close(f);
     /* without ema there are no such buffers */
     dgm_st_file *plain;
     const char *p0[1] = {"train.steps=1"};

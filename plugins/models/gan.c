@@ -318,7 +318,10 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
      * `init:`); a resumed run keeps the checkpointed one. */
     if (m->ema > 0 && !m->ema_fresh && s->training && s->step == 0)
         ema_start(m);
-    m->ema_fresh = true;
+    /* only a training step settles it: the host's eval-mode probes before
+     * training (a head's input shape, a teacher) must not */
+    if (s->training)
+        m->ema_fresh = true;
     int64_t n = dgm_value(x)->shape[0];
     dgm_var *y = NULL, *y_fake = NULL, *z;
     if (m->cond) {
