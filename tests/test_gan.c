@@ -16,6 +16,7 @@
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "dgm/io.h"
+#include "quadrants.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -26,44 +27,12 @@ static void sh(const char *fmt, const char *arg)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void be32(FILE *f, uint32_t v)
+/* The 4-class quadrant images (support/quadrants.h) in root/data. */
+static void split(const char *img, const char *lab, int n, unsigned seed)
 {
-    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n 28x28 images of 4 classes: class c is a bright square in quadrant c
- * on a dark speckled background. */
-static void write_split(const char *img, const char *lab, int n, unsigned s)
-{
-    char p[1400];
-    snprintf(p, sizeof p, "%s/data/%s", root, img);
-    FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/data/%s", root, lab);
-    FILE *fl = fopen(p, "wb");
-    ck_assert(fi && fl);
-    be32(fi, 0x00000803);
-    be32(fi, (uint32_t)n);
-    be32(fi, 28);
-    be32(fi, 28);
-    be32(fl, 0x00000801);
-    be32(fl, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        int c = i % 4;
-        unsigned char px[784];
-        for (int k = 0; k < 784; k++) {
-            s = s * 1103515245u + 12345u;
-            int r = k / 28, q = k % 28;
-            bool in = r / 14 == c / 2 && q / 14 == c % 2 && r % 14 > 2 &&
-                      q % 14 > 2 && r % 14 < 12 && q % 14 < 12;
-            px[k] = in ? 220 + (s >> 16) % 30 : (s >> 16) % 40;
-        }
-        fwrite(px, 1, 784, fi);
-        unsigned char l = (unsigned char)c;
-        fwrite(&l, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
+    char d[1100];
+    snprintf(d, sizeof d, "%s/data", root);
+    ck_assert_int_eq(tq_write_quadrants(d, img, lab, n, seed), 0);
 }
 
 static const char tiny_yaml[] =
@@ -96,8 +65,8 @@ static void setup(void)
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/gan-%ld", t ? t : "/tmp", (long)getpid());
     sh("mkdir -p '%s/data'", root);
-    write_split("train-img", "train-lab", 64, 7);
-    write_split("test-img", "test-lab", 16, 99);
+    split("train-img", "train-lab", 64, 7);
+    split("test-img", "test-lab", 16, 99);
     char p[1200], text[4096];
     snprintf(p, sizeof p, "%s/tiny.yaml", root);
     snprintf(text, sizeof text, tiny_yaml, root);

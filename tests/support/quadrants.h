@@ -1,0 +1,14 @@
+/* quadrants.h - test support: a tiny labelled image set in IDX files for
+ * GAN tests (linked into every test; uses only libc).
+ *
+ * dir/img and dir/lab get n 28x28 u8 images of 4 classes and their labels:
+ * class c = i % 4 is a bright square in quadrant c on a dark speckled
+ * background, the speckle drawn from an LCG seeded with seed. Returns 0, or
+ * -1 when a file cannot be written. */
+#ifndef DGM_TEST_QUADRANTS_H
+#define DGM_TEST_QUADRANTS_H
+
+int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
+                       unsigned seed);
+
+#endif
