@@ -19,6 +19,7 @@
 #include "dgm/io.h"
 #include "host_internal.h"
 #include "quadrants.h"
+#include "st_diff.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -160,31 +161,6 @@ static bool starts(const char *s, const char *p)
     return !strncmp(s, p, strlen(p));
 }
 
-/* Largest |a - b| over the tensors named prefix* that are weights (no
- * batch-norm running statistics, which G's forward in the discriminator
- * phase moves); *n counts them. */
-static double max_diff(dgm_st_file *a, dgm_st_file *b, const char *prefix,
-                       int *n)
-{
-    double m = 0;
-    *n = 0;
-    for (int i = 0; i < dgm_st_count(a); i++) {
-        const char *name = dgm_st_name_at(a, i);
-        if (!starts(name, prefix) || strstr(name, "running_"))
-            continue;
-        dgm_tensor *ta, *tb;
-        ck_assert_int_eq(dgm_st_get(a, name, &ta), 0);
-        ck_assert_msg(dgm_st_get(b, name, &tb) == 0, "%s", dgm_last_error());
-        ck_assert_int_eq(dgm_tensor_numel(ta), dgm_tensor_numel(tb));
-        for (int64_t k = 0; k < dgm_tensor_numel(ta); k++) {
-            double d = fabs(dgm_tensor_get(ta, k) - dgm_tensor_get(tb, k));
-            m = d > m ? d : m;
-        }
-        (*n)++;
-    }
-    return m;
-}
-
 /* ---- (a) training ---------------------------------------------------- */
 
 START_TEST(acgan_trains_without_nan)
@@ -243,32 +219,32 @@ START_TEST(head_trains_in_the_discriminator_phase_only)
     dgm_st_file *i = ckpt("init"), *d = ckpt("d"), *g = ckpt("g");
     int n;
     /* a D step: D and the head move, no G weight does */
-    ck_assert_double_gt(max_diff(i, d, "heads.cls.", &n), 1e-5);
+    ck_assert_double_gt(tq_max_diff(i, d, "heads.cls.", &n), 1e-5);
     ck_assert_int_eq(n, 2);
-    ck_assert_double_gt(max_diff(i, d, "discriminator.", &n), 1e-5);
-    ck_assert_double_eq(max_diff(i, d, "generator.", &n), 0);
+    ck_assert_double_gt(tq_max_diff(i, d, "discriminator.", &n), 1e-5);
+    ck_assert_double_eq(tq_max_diff(i, d, "generator.", &n), 0);
     ck_assert_int_ge(n, 6); /* fc, bn0 (2), deconv1, bn1 (2), deconv2, ... */
     /* a G step: G moves; the head (which the G objective reads) and D are
      * bit-identical */
-    ck_assert_double_gt(max_diff(i, g, "generator.", &n), 1e-5);
-    ck_assert_double_eq(max_diff(i, g, "heads.cls.", &n), 0);
+    ck_assert_double_gt(tq_max_diff(i, g, "generator.", &n), 1e-5);
+    ck_assert_double_eq(tq_max_diff(i, g, "heads.cls.", &n), 0);
     ck_assert_int_eq(n, 2);
-    ck_assert_double_eq(max_diff(i, g, "discriminator.", &n), 0);
+    ck_assert_double_eq(tq_max_diff(i, g, "discriminator.", &n), 0);
 
     /* the head still runs in the G phase and its term reaches G: without
      * the G aux term the same G step ends elsewhere */
     write_yaml("noaux", "[discriminator]", false);
     ck_assert_int_eq(train("noaux", "g-noaux", g_step, 2), 0);
     dgm_st_file *gn = ckpt("g-noaux");
-    ck_assert_double_gt(max_diff(g, gn, "generator.", &n), 1e-6);
+    ck_assert_double_gt(tq_max_diff(g, gn, "generator.", &n), 1e-6);
 
     /* by default (no `phases:`) both objectives read the head, so the G
      * step trains it too: the key is what keeps it out */
     write_yaml("both", "null", true);
     ck_assert_int_eq(train("both", "g-both", g_step, 2), 0);
     dgm_st_file *gb = ckpt("g-both");
-    ck_assert_double_gt(max_diff(i, gb, "heads.cls.", &n), 1e-5);
-    ck_assert_double_eq(max_diff(i, gb, "discriminator.", &n), 0);
+    ck_assert_double_gt(tq_max_diff(i, gb, "heads.cls.", &n), 1e-5);
+    ck_assert_double_eq(tq_max_diff(i, gb, "discriminator.", &n), 0);
     dgm_st_close(i);
     dgm_st_close(d);
     dgm_st_close(g);

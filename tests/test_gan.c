@@ -17,6 +17,7 @@
 #include "dgm/host.h"
 #include "dgm/io.h"
 #include "quadrants.h"
+#include "st_diff.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -125,29 +126,6 @@ static bool starts(const char *s, const char *p)
     return !strncmp(s, p, strlen(p));
 }
 
-/* Largest |a - b| over the tensors named prefix* that are weights (no
- * running statistics); *n counts them. */
-static double max_diff(dgm_st_file *a, dgm_st_file *b, const char *prefix,
-                       int *n)
-{
-    double m = 0;
-    *n = 0;
-    for (int i = 0; i < dgm_st_count(a); i++) {
-        const char *name = dgm_st_name_at(a, i);
-        if (!starts(name, prefix) || strstr(name, "running_"))
-            continue;
-        dgm_tensor *ta, *tb;
-        ck_assert_int_eq(dgm_st_get(a, name, &ta), 0);
-        ck_assert_msg(dgm_st_get(b, name, &tb) == 0, "%s", dgm_last_error());
-        for (int64_t k = 0; k < dgm_tensor_numel(ta); k++) {
-            double d = fabs(dgm_tensor_get(ta, k) - dgm_tensor_get(tb, k));
-            m = d > m ? d : m;
-        }
-        (*n)++;
-    }
-    return m;
-}
-
 static const char *const loss_names[] = {"ns", "minimax", "hinge",
                                          "wasserstein", "lsgan"};
 
@@ -211,8 +189,8 @@ START_TEST(every_loss_trains_without_nan)
     ck_assert_int_eq(train("init", init_ov, 2 + n_ov), 0);
     dgm_st_file *a = ckpt("init"), *b = ckpt(tag);
     int k;
-    ck_assert_double_gt(max_diff(a, b, "generator.", &k), 0);
-    ck_assert_double_gt(max_diff(a, b, "discriminator.", &k), 0);
+    ck_assert_double_gt(tq_max_diff(a, b, "generator.", &k), 0);
+    ck_assert_double_gt(tq_max_diff(a, b, "discriminator.", &k), 0);
     dgm_st_close(a);
     dgm_st_close(b);
 }
@@ -233,12 +211,12 @@ START_TEST(phases_update_disjoint_parameters)
     ck_assert_msg(train("g-only", g_only, 1) == 0, "%s", dgm_last_error());
     dgm_st_file *i = ckpt("init"), *d = ckpt("d-only"), *g = ckpt("g-only");
     int ng, nd;
-    ck_assert_double_eq(max_diff(i, d, "generator.", &ng), 0);
-    ck_assert_double_gt(max_diff(i, d, "discriminator.", &nd), 1e-4);
+    ck_assert_double_eq(tq_max_diff(i, d, "generator.", &ng), 0);
+    ck_assert_double_gt(tq_max_diff(i, d, "discriminator.", &nd), 1e-4);
     ck_assert_int_ge(ng, 5); /* fc, bn0 (2), deconv1, bn1 (2), deconv2 (2) */
     ck_assert_int_ge(nd, 5); /* conv1 (2), conv2, bn2 (2), head (2) */
-    ck_assert_double_eq(max_diff(i, g, "discriminator.", &nd), 0);
-    ck_assert_double_gt(max_diff(i, g, "generator.", &ng), 1e-4);
+    ck_assert_double_eq(tq_max_diff(i, g, "discriminator.", &nd), 0);
+    ck_assert_double_gt(tq_max_diff(i, g, "generator.", &ng), 1e-4);
     dgm_st_close(i);
     dgm_st_close(d);
     dgm_st_close(g);
