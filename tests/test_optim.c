@@ -1,5 +1,5 @@
 /* test_optim.c - the optimizer plugins against PyTorch 1.13, the learning-
- * rate schedules and gradient clipping (framework/src/schedule.c).
+ * rate schedules and gradient clipping (framework/src/host/schedule.c).
  *
  * Reference numbers: tests/reference/optim.txt, made by
  *     /usr/bin/python3 tests/reference/gen_optim.py > tests/reference/optim.txt

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
-#include "host_internal.h"
+#include "plugin_internal.h"
 
 void dgm__inst_destroy(dgm__inst *in)
 {

@@ -7,7 +7,7 @@
 
 #include "dgm/plugin.h"
 #include "graph_internal.h"
-#include "host_internal.h"
+#include "plugin_internal.h"
 
 /* The matrix view of a weight of shape s: rows = s[dim]; element (i, j)
  * sits at flat index (a * rows + i) * r + k with j = a * r + k, where

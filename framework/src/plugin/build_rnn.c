@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "dgm/error.h"
-#include "host_internal.h"
+#include "plugin_internal.h"
 
 int dgm_build_rnn(dgm_build *b, const char *name, dgm_rnn_cell cell,
                   int layers, int64_t input, int64_t hidden,

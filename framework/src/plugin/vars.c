@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
-#include "host_internal.h"
+#include "plugin_internal.h"
 
 void dgm__vars_clear(dgm_vars *vs) { vs->n = 0; }
 

@@ -1,0 +1,48 @@
+/* plugin_internal.h - what the registry and the build helpers share with
+ * the host: named-tensor lists, plugin instances, blocks and the build
+ * context (never installed). */
+#ifndef DGM_PLUGIN_INTERNAL_H
+#define DGM_PLUGIN_INTERNAL_H
+
+#include "dgm/host.h"
+#include "dgm/plugin.h"
+
+#define DGM__VARS_MAX 48
+
+struct dgm_vars {
+    int n;
+    const char *name[DGM__VARS_MAX];
+    dgm_var *var[DGM__VARS_MAX];
+};
+
+void dgm__vars_clear(dgm_vars *vs);
+
+/* A plugin instance: descriptor, its state and the config it was made
+ * from. */
+typedef struct dgm__inst {
+    const dgm_plugin_desc *desc;
+    void *self;
+    const dgm_config *cfg;
+} dgm__inst;
+
+void dgm__inst_destroy(dgm__inst *in);
+
+struct dgm_block {
+    dgm__inst inst;
+    char *scope;
+    dgm_shape in, out;
+    struct dgm_block *next; /* the build's list, for destruction */
+};
+
+struct dgm_build {
+    dgm_registry *reg;
+    dgm_params *params;
+    dgm_rng *rng;
+    char scope[512];
+    dgm_block *blocks; /* every block created, newest first */
+};
+
+/* Destroy every block a build created. */
+void dgm__build_destroy_blocks(dgm_build *b);
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# check_layers.sh - libdgm's layering rule on the compiled objects: no
+# object of a layer uses a symbol that only a higher layer defines.
+# (The include paths enforce the same rule for internal headers at compile
+# time; this catches calls declared through the public headers.)
+# usage: check_layers.sh BINARY_DIR LAYER...   (layers lowest first)
+set -u
+bin=$1
+shift
+die() { echo "FAIL: $*"; exit 1; }
+command -v nm >/dev/null || die "nm is missing (binutils)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# defs: SYMBOL LAYER-INDEX FILE, for every global symbol an object defines
+i=0
+objs=0
+for layer in "$@"; do
+  dir=$bin/framework/CMakeFiles/dgm_$layer.dir/src/$layer
+  [ -d "$dir" ] || die "no objects for layer $layer in $dir (build first)"
+  for o in "$dir"/*.o; do
+    [ -e "$o" ] || continue
+    objs=$((objs + 1))
+    nm --defined-only -g "$o" | awk -v i=$i -v f="$layer/$(basename "${o%.o}")" \
+      '{print $3, i, f}' >>"$tmp/defs"
+    nm -u "$o" | awk -v i=$i -v f="$layer/$(basename "${o%.o}")" \
+      '$2 ~ /^dgm/ {print $2, i, f}' >>"$tmp/uses"
+  done
+  i=$((i + 1))
+done
+[ "$objs" -gt 0 ] || die "no objects found"
+sort -k1,1 "$tmp/defs" >"$tmp/defs.s"
+sort -k1,1 "$tmp/uses" >"$tmp/uses.s"
+# join: SYMBOL USER-LAYER USER-FILE DEF-LAYER DEF-FILE
+join "$tmp/uses.s" "$tmp/defs.s" | awk '$4 > $2 {print "  " $3 " uses " $1 " from " $5; bad++}
+  END {exit bad > 0}' >"$tmp/bad"
+if [ -s "$tmp/bad" ]; then
+  echo "FAIL: a lower layer calls a higher one (layers, lowest first: $*):"
+  cat "$tmp/bad"
+  exit 1
+fi
+n=$(wc -l <"$tmp/uses.s")
+echo "layers: $objs objects in $# layers, $n uses of dgm symbols, none upward"
+echo "1 passed, 0 failed"
