@@ -62,7 +62,9 @@ cmake --build "$ex" >>"$log" 2>&1 || fail "building $share"
 [ -f "$ex/example_l1.so" ] || fail "no example_l1.so built"
 
 # 3. The installed dgm finds it through DGM_PLUGIN_PATH.
-out=$(DGM_PLUGIN_PATH="$ex" "$prefix/bin/dgm" plugins 2>>"$log") ||
+# (wide enough that no path is shortened)
+out=$(COLUMNS=1000 DGM_PLUGIN_PATH="$ex" "$prefix/bin/dgm" plugins \
+    2>>"$log") ||
     fail "dgm plugins exited with $?"
 echo "$out" | grep -Eq "^loss +example_l1 +1\.0 .*$ex/example_l1\.so\$" ||
     fail "example_l1 not listed as a loss: $out"

@@ -410,9 +410,11 @@ END_TEST
 
 /* ---- dgm plugins ------------------------------------------------------ */
 
-/* Run the CLI with args; capture stdout and stderr into buffers. */
-static int run_cli(const char *args, char *out, size_t n_out, char *err,
-                   size_t n_err)
+/* Run the CLI with args and the environment settings env (e.g.
+ * "COLUMNS=80", or "-u COLUMNS"); capture stdout and stderr into
+ * buffers. */
+static int run_cli_env(const char *env, const char *args, char *out,
+                       size_t n_out, char *err, size_t n_err)
 {
     const char *tmp = getenv("DGM_TEST_TMP");
     char ofile[PATH_MAX], efile[PATH_MAX], cmd[4 * PATH_MAX];
@@ -421,9 +423,9 @@ static int run_cli(const char *args, char *out, size_t n_out, char *err,
     snprintf(efile, sizeof efile, "%s/registry-%ld-cli.err", tmp ? tmp : "/tmp",
              (long)getpid());
     snprintf(cmd, sizeof cmd,
-             "env -u DGM_PLUGIN_PATH '%s' plugins %s >'%s' "
+             "env -u DGM_PLUGIN_PATH %s '%s' plugins %s >'%s' "
              "2>'%s'",
-             DGM_CLI, args, ofile, efile);
+             env, DGM_CLI, args, ofile, efile);
     int st = system(cmd);
     ck_assert(WIFEXITED(st));
     const char *files[2] = {ofile, efile};
@@ -438,6 +440,13 @@ static int run_cli(const char *args, char *out, size_t n_out, char *err,
         remove(files[i]);
     }
     return WEXITSTATUS(st);
+}
+
+/* Wide enough for whole lines: summaries and paths uncut. */
+static int run_cli(const char *args, char *out, size_t n_out, char *err,
+                   size_t n_err)
+{
+    return run_cli_env("COLUMNS=1000", args, out, n_out, err, n_err);
 }
 
 START_TEST(cli_list)
@@ -694,6 +703,86 @@ START_TEST(optimizer_step_gets_trainable_weights)
 }
 END_TEST
 
+static int widest_line(const char *text)
+{
+    int widest = 0;
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        int len = nl ? (int)(nl - text) : (int)strlen(text);
+        widest = len > widest ? len : widest;
+        text += len + (nl != NULL);
+    }
+    return widest;
+}
+
+/* The line of text that holds needle, without its newline. */
+static void line_with(const char *text, const char *needle, char *out, size_t n)
+{
+    const char *at = strstr(text, needle);
+    ck_assert_msg(at != NULL, "no '%s' in:\n%s", needle, text);
+    while (at > text && at[-1] != '\n')
+        at--;
+    size_t len = strcspn(at, "\n");
+    snprintf(out, n, "%.*s", (int)len, at);
+}
+
+/* The list fits $COLUMNS, else 80 when stdout is not a terminal: long
+ * summaries are cut with "...", then paths shortened to "..." and their
+ * end, then the FILE column left out; `show` keeps the full text. The
+ * scratch folder's long name makes its paths need shortening. */
+START_TEST(cli_list_fits_width)
+{
+    char dir[PATH_MAX], args[2 * PATH_MAX], out[32768], err[8192];
+    char line[1024], file[PATH_MAX + 16];
+    scratch(dir, sizeof dir,
+            "cliwidth_with_a_folder_name_long_enough_that_its_paths_never_"
+            "fit_in_120_columns",
+            "tp_good", "tp_host", NULL);
+    snprintf(args, sizeof args, "--path '%s'", dir);
+    snprintf(file, sizeof file, "%s/tp_host.so", dir);
+    const char *full = "test optimizer: SGD that checks its input";
+
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=1000", args, out, sizeof out, err, sizeof err), 0);
+    line_with(out, "tp_probe_sgd", line, sizeof line);
+    ck_assert_contains(line, full);
+    ck_assert_contains(line, file);
+
+    /* Summaries cut, paths shortened at a '/'. */
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=120", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_le(widest_line(out), 120);
+    line_with(out, "tp_probe_sgd", line, sizeof line);
+    ck_assert_msg(ends_with(line, "/tp_host.so") && strstr(line, ".../") &&
+                      !strstr(line, dir) && !strstr(line, full),
+                  "%s", line);
+    ck_assert_contains(out, "FILE");
+
+    /* No room for files: the column goes, the summary fills the line. */
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=60", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_eq(widest_line(out), 60);
+    line_with(out, "tp_probe_sgd", line, sizeof line);
+    ck_assert_msg(strlen(line) == 60 && ends_with(line, "..."), "%s", line);
+    ck_assert_msg(!strstr(out, "FILE") && !strstr(out, ".so"), "%s", out);
+
+    /* Not a terminal, no COLUMNS: 80; a COLUMNS that is not a positive
+     * number is ignored. */
+    ck_assert_int_eq(
+        run_cli_env("-u COLUMNS", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_le(widest_line(out), 80);
+    ck_assert_int_ge(widest_line(out), 70);
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=abc", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_le(widest_line(out), 80);
+
+    snprintf(args, sizeof args, "show --path '%s' tp_probe_sgd", dir);
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=40", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, full);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -723,6 +812,7 @@ static Suite *registry_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cli_list);
     tcase_add_test(tc, cli_show);
+    tcase_add_test(tc, cli_list_fits_width);
     suite_add_tcase(s, tc);
     tc = tcase_create("host_promises");
     tcase_set_timeout(tc, 120);
