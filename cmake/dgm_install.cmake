@@ -1,5 +1,6 @@
 # dgm_install.cmake - what `cmake --install` adds beyond the targets: the
-# CMake package (dgm::dgm, dgm_add_plugin) and dgm.pc, for plugins built
+# CMake package (dgm::dgm, dgm_add_plugin), dgm.pc and the out-of-tree
+# plugin example (share/dgm/examples/plugin-example), for plugins built
 # outside the tree. Included from the top-level CMakeLists.txt.
 include(CMakePackageConfigHelpers)
 
@@ -34,3 +35,8 @@ configure_file(${PROJECT_SOURCE_DIR}/cmake/dgm.pc.in
                ${PROJECT_BINARY_DIR}/cmake/dgm.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cmake/dgm.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# docs/writing-plugins.md sends readers to the example: an install has it
+# too, buildable as it is against that install.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/plugin-example
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/dgm/examples)

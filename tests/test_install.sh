@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_install.sh BUILD_DIR SOURCE_DIR [C_COMPILER] - install the already
-# built tree into a fresh prefix, build examples/plugin-example against it
-# (find_package(dgm)), list and show the plugin with the installed dgm, and
-# compile a program with pkg-config. Nothing of dgm is rebuilt.
+# built tree into a fresh prefix, build the installed copy of
+# examples/plugin-example against it (find_package(dgm), with dlpack's
+# CMake package out of reach), list and show the plugin with the installed
+# dgm, and compile a program with pkg-config. Nothing of dgm is rebuilt.
 set -eu
 
 build=$1
@@ -33,17 +34,37 @@ config=$(find "$prefix" -name dgmConfig.cmake | head -n 1)
 pcdir=$(dirname "$(find "$prefix" -name dgm.pc | head -n 1)")
 [ -f "$pcdir/dgm.pc" ] || fail "no dgm.pc installed"
 
-# 2. The out-of-tree example, against the prefix only.
+# The example the docs point to is installed, and is the source tree's.
+share=$prefix/share/dgm/examples/plugin-example
+for f in CMakeLists.txt example_l1.c; do
+    cmp -s "$src/examples/plugin-example/$f" "$share/$f" ||
+        fail "$share/$f missing or not the source tree's"
+done
+# Nothing installed needs dlpack: no header includes it, and the exported
+# targets name no dlpack target.
+if grep -rlE '#[[:space:]]*include[[:space:]]*[<"]dlpack' "$prefix/include" \
+    >>"$log"; then
+    fail "an installed header includes dlpack.h"
+fi
+if grep -il dlpack "$(dirname "$config")"/*.cmake >>"$log"; then
+    fail "the installed CMake package mentions dlpack"
+fi
+
+# 2. The installed example, against the prefix only, with find_package
+# (dlpack) made to fail: find_package(dgm) must not need it.
 ex=$tmp/example
-cmake -S "$src/examples/plugin-example" -B "$ex" \
+cmake -S "$share" -B "$ex" \
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_dlpack=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$log" 2>&1 ||
-    fail "configuring examples/plugin-example against $prefix"
-cmake --build "$ex" >>"$log" 2>&1 || fail "building examples/plugin-example"
+    fail "configuring $share against $prefix (without dlpack)"
+cmake --build "$ex" >>"$log" 2>&1 || fail "building $share"
 [ -f "$ex/example_l1.so" ] || fail "no example_l1.so built"
 
 # 3. The installed dgm finds it through DGM_PLUGIN_PATH.
-out=$(DGM_PLUGIN_PATH="$ex" "$prefix/bin/dgm" plugins 2>>"$log") ||
+# (wide enough that no path is shortened)
+out=$(COLUMNS=1000 DGM_PLUGIN_PATH="$ex" "$prefix/bin/dgm" plugins \
+    2>>"$log") ||
     fail "dgm plugins exited with $?"
 echo "$out" | grep -Eq "^loss +example_l1 +1\.0 .*$ex/example_l1\.so\$" ||
     fail "example_l1 not listed as a loss: $out"

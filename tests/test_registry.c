@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dgm/error.h"
+#include <jansson.h>
+
+#include "dgm/dgm.h"
 #include "dgm/host.h"
+#include "host_internal.h"
+#include "quadrants.h"
 
 /* ---- scratch folders -------------------------------------------------- */
 
@@ -405,9 +410,11 @@ END_TEST
 
 /* ---- dgm plugins ------------------------------------------------------ */
 
-/* Run the CLI with args; capture stdout and stderr into buffers. */
-static int run_cli(const char *args, char *out, size_t n_out, char *err,
-                   size_t n_err)
+/* Run the CLI with args and the environment settings env (e.g.
+ * "COLUMNS=80", or "-u COLUMNS"); capture stdout and stderr into
+ * buffers. */
+static int run_cli_env(const char *env, const char *args, char *out,
+                       size_t n_out, char *err, size_t n_err)
 {
     const char *tmp = getenv("DGM_TEST_TMP");
     char ofile[PATH_MAX], efile[PATH_MAX], cmd[4 * PATH_MAX];
@@ -416,9 +423,9 @@ static int run_cli(const char *args, char *out, size_t n_out, char *err,
     snprintf(efile, sizeof efile, "%s/registry-%ld-cli.err", tmp ? tmp : "/tmp",
              (long)getpid());
     snprintf(cmd, sizeof cmd,
-             "env -u DGM_PLUGIN_PATH '%s' plugins %s >'%s' "
+             "env -u DGM_PLUGIN_PATH %s '%s' plugins %s >'%s' "
              "2>'%s'",
-             DGM_CLI, args, ofile, efile);
+             env, DGM_CLI, args, ofile, efile);
     int st = system(cmd);
     ck_assert(WIFEXITED(st));
     const char *files[2] = {ofile, efile};
@@ -433,6 +440,13 @@ static int run_cli(const char *args, char *out, size_t n_out, char *err,
         remove(files[i]);
     }
     return WEXITSTATUS(st);
+}
+
+/* Wide enough for whole lines: summaries and paths uncut. */
+static int run_cli(const char *args, char *out, size_t n_out, char *err,
+                   size_t n_err)
+{
+    return run_cli_env("COLUMNS=1000", args, out, n_out, err, n_err);
 }
 
 START_TEST(cli_list)
@@ -505,6 +519,270 @@ START_TEST(cli_show)
 }
 END_TEST
 
+/* ---- what the host promises a plugin author ---------------------------- */
+
+/* docs/writing-plugins.md states these; tests/plugins/tp_host.c carries
+ * the plugins that probe them, trained on a tiny VAE experiment. */
+
+static char host_dir[PATH_MAX];
+
+static void host_setup(void)
+{
+    const char *tmp = getenv("DGM_TEST_TMP");
+    snprintf(host_dir, sizeof host_dir, "%s/registry-%ld-host",
+             tmp ? tmp : "/tmp", (long)getpid());
+    mkdir_p(host_dir);
+    ck_assert_int_eq(
+        tq_write_quadrants(host_dir, "train-img", "train-lab", 32, 5), 0);
+    ck_assert_int_eq(
+        tq_write_quadrants(host_dir, "test-img", "test-lab", 16, 6), 0);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/host.yaml", host_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "name: host\n"
+            "seed: 3\n"
+            "threads: 1\n"
+            "data: {plugin: idx, path: '%s', train_images: train-img,\n"
+            "       train_labels: train-lab, test_images: test-img,\n"
+            "       test_labels: test-lab, batch_size: 8}\n"
+            "model: {plugin: vae, latent: 2, encoder: {plugin: mlp, hidden: "
+            "[8]},\n"
+            "        decoder: {plugin: mlp, hidden: [8]}}\n"
+            "optimizer: {plugin: adam, lr: 0.01}\n"
+            "train: {steps: 3, log_every: 1, samples: 0}\n"
+            "metrics: []\n",
+            host_dir);
+    fclose(f);
+}
+
+static void host_teardown(void)
+{
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", host_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Load host.yaml with the overrides, the shipped plugins and tp_host. */
+static dgm_experiment *host_experiment(dgm_registry **reg,
+                                       const char *const *ov, int n_ov)
+{
+    ck_assert_int_eq(dgm_registry_new(reg), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(*reg, DGM_PLUGIN_DIR), 0);
+    ck_assert_int_ge(dgm_registry_scan(*reg), 0);
+    ck_assert_msg(
+        dgm_registry_load_file(*reg, DGM_TEST_PLUGIN_DIR "/tp_host.so") == 0,
+        "%s", dgm_last_error());
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/host.yaml", host_dir);
+    dgm_experiment *e;
+    ck_assert_msg(dgm_experiment_load(&e, *reg, path, ov, n_ov) == 0, "%s",
+                  dgm_last_error());
+    return e;
+}
+
+static int host_run(dgm_experiment *e, const char *tag)
+{
+    char dir[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/%s", host_dir, tag);
+    dgm_run_options o = {.run_dir = dir, .quiet = true};
+    return dgm_experiment_run(e, &o);
+}
+
+/* A block whose forward returns another shape than its create reported
+ * is refused at that forward, naming the plugin, its scope and both
+ * shapes (here a decoder asked for [1, 28, 28] that returns z). */
+START_TEST(block_output_shape_checked)
+{
+    const char *ov[] = {"model.decoder={plugin: tp_wrong_shape}"};
+    dgm_registry *reg;
+    dgm_experiment *e = host_experiment(&reg, ov, 1);
+    int rc = host_run(e, "wrong_shape");
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", dgm_last_error());
+    dgm_experiment_free(e);
+    dgm_registry_free(reg);
+    ck_assert_msg(rc == DGM_ESHAPE, "rc %d: %s", rc, msg);
+    ck_assert_contains(msg, "block 'tp_wrong_shape' (decoder): forward "
+                            "returned [8, 2] for input [8, 2], but its "
+                            "create reported [1, 28, 28] per example "
+                            "([8, 1, 28, 28] for this batch)");
+}
+END_TEST
+
+static double final_figure(const char *tag, const char *key)
+{
+    char path[PATH_MAX + 96];
+    snprintf(path, sizeof path, "%s/%s/summary.json", host_dir, tag);
+    json_error_t jerr;
+    json_t *s = json_load_file(path, 0, &jerr);
+    ck_assert_msg(s != NULL, "%s: %s", path, jerr.text);
+    json_t *v = json_object_get(json_object_get(s, "final"), key);
+    ck_assert_msg(json_is_number(v), "no final figure '%s' in %s", key, path);
+    double d = json_number_value(v);
+    json_decref(s);
+    return d;
+}
+
+/* A loss returning a scalar (the batch mean) is evaluated as that value
+ * for each example of its batch: over batches of 5, 5, 5 and 1 the
+ * split's figure equals that of `mse`, its per-example counterpart. */
+START_TEST(scalar_loss_evaluates)
+{
+    const char *ov[] = {
+        "objective=[{loss: bernoulli_nll, inputs: [logits, x]}, "
+        "{loss: gaussian_kl, inputs: [mu, logvar]}, "
+        "{loss: mse, inputs: [logits, x]}, "
+        "{loss: tp_scalar_mse, inputs: [logits, x], weight: 0.5}]",
+        "metrics=[{plugin: elbo, batch_size: 5}]"};
+    dgm_registry *reg;
+    dgm_experiment *e = host_experiment(&reg, ov, 2);
+    int rc = host_run(e, "scalar");
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", dgm_last_error());
+    dgm_experiment_free(e);
+    dgm_registry_free(reg);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, msg);
+    double per = final_figure("scalar", "neg_elbo/mse");
+    double scalar = final_figure("scalar", "neg_elbo/tp_scalar_mse");
+    ck_assert_msg(per > 0 && fabs(scalar - per) <= 1e-5 * per,
+                  "scalar loss %.9g, per-example %.9g", scalar, per);
+}
+END_TEST
+
+static dgm_tensor *find_slot(const dgm_param *p, const char *name)
+{
+    for (int i = 0; i < dgm_param_slot_count(p); i++) {
+        const char *s = NULL;
+        dgm_tensor *t = dgm_param_slot_at(p, i, &s);
+        if (s && !strcmp(s, name))
+            return t;
+    }
+    return NULL;
+}
+
+/* An optimizer's step receives only trainable weights (never a frozen
+ * parameter or a buffer), each with a contiguous f32 gradient of its
+ * value's shape (tp_probe_sgd refuses anything else), every update, with
+ * t counting from 1; a param_groups entry's weight_decay reaches its
+ * optimizer instance as the key `weight_decay`. */
+START_TEST(optimizer_step_gets_trainable_weights)
+{
+    const char *ov[] = {
+        "optimizer={plugin: tp_probe_sgd, lr: 0.01}", "freeze=[encoder.*]",
+        "param_groups=[{params: decoder.*, weight_decay: 0.25}]"};
+    dgm_registry *reg;
+    dgm_experiment *e = host_experiment(&reg, ov, 3);
+    int rc = host_run(e, "probe");
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, dgm_last_error());
+    int frozen = 0, stepped = 0;
+    for (int k = 0; k < dgm_params_count(e->params); k++) {
+        dgm_param *p = dgm_params_at(e->params, k);
+        dgm_tensor *calls = find_slot(p, "calls");
+        if (p->role != DGM_ROLE_WEIGHT || p->frozen) {
+            ck_assert_msg(!calls, "'%s' reached step", p->name);
+            frozen += p->frozen;
+            continue;
+        }
+        ck_assert_msg(calls != NULL, "'%s' never reached step", p->name);
+        ck_assert_float_eq(dgm_tensor_f32(calls)[0], 3.0f);
+        if (dgm_tensor_numel(calls) > 1)
+            ck_assert_float_eq(dgm_tensor_f32(calls)[1], 3.0f);
+        stepped++;
+    }
+    ck_assert_int_gt(frozen, 0);
+    ck_assert_int_gt(stepped, 0);
+    dgm__phase *ph = &e->phases[0];
+    ck_assert_int_eq(ph->n_groups, 1);
+    ck_assert_double_eq(dgm_cfg_float(ph->groups[0].opt_cfg, "weight_decay"),
+                        0.25);
+    ck_assert_double_eq(dgm_cfg_float(ph->opt.cfg, "weight_decay"), 0.0);
+    dgm_experiment_free(e);
+    dgm_registry_free(reg);
+}
+END_TEST
+
+static int widest_line(const char *text)
+{
+    int widest = 0;
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        int len = nl ? (int)(nl - text) : (int)strlen(text);
+        widest = len > widest ? len : widest;
+        text += len + (nl != NULL);
+    }
+    return widest;
+}
+
+/* The line of text that holds needle, without its newline. */
+static void line_with(const char *text, const char *needle, char *out, size_t n)
+{
+    const char *at = strstr(text, needle);
+    ck_assert_msg(at != NULL, "no '%s' in:\n%s", needle, text);
+    while (at > text && at[-1] != '\n')
+        at--;
+    size_t len = strcspn(at, "\n");
+    snprintf(out, n, "%.*s", (int)len, at);
+}
+
+/* The list fits $COLUMNS, else 80 when stdout is not a terminal: long
+ * summaries are cut with "...", then paths shortened to "..." and their
+ * end, then the FILE column left out; `show` keeps the full text. The
+ * scratch folder's long name makes its paths need shortening. */
+START_TEST(cli_list_fits_width)
+{
+    char dir[PATH_MAX], args[2 * PATH_MAX], out[32768], err[8192];
+    char line[1024], file[PATH_MAX + 16];
+    scratch(dir, sizeof dir,
+            "cliwidth_with_a_folder_name_long_enough_that_its_paths_never_"
+            "fit_in_120_columns",
+            "tp_good", "tp_host", NULL);
+    snprintf(args, sizeof args, "--path '%s'", dir);
+    snprintf(file, sizeof file, "%s/tp_host.so", dir);
+    const char *full = "test optimizer: SGD that checks its input";
+
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=1000", args, out, sizeof out, err, sizeof err), 0);
+    line_with(out, "tp_probe_sgd", line, sizeof line);
+    ck_assert_contains(line, full);
+    ck_assert_contains(line, file);
+
+    /* Summaries cut, paths shortened at a '/'. */
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=120", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_le(widest_line(out), 120);
+    line_with(out, "tp_probe_sgd", line, sizeof line);
+    ck_assert_msg(ends_with(line, "/tp_host.so") && strstr(line, ".../") &&
+                      !strstr(line, dir) && !strstr(line, full),
+                  "%s", line);
+    ck_assert_contains(out, "FILE");
+
+    /* No room for files: the column goes, the summary fills the line. */
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=60", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_eq(widest_line(out), 60);
+    line_with(out, "tp_probe_sgd", line, sizeof line);
+    ck_assert_msg(strlen(line) == 60 && ends_with(line, "..."), "%s", line);
+    ck_assert_msg(!strstr(out, "FILE") && !strstr(out, ".so"), "%s", out);
+
+    /* Not a terminal, no COLUMNS: 80; a COLUMNS that is not a positive
+     * number is ignored. */
+    ck_assert_int_eq(
+        run_cli_env("-u COLUMNS", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_le(widest_line(out), 80);
+    ck_assert_int_ge(widest_line(out), 70);
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=abc", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_le(widest_line(out), 80);
+
+    snprintf(args, sizeof args, "show --path '%s' tp_probe_sgd", dir);
+    ck_assert_int_eq(
+        run_cli_env("COLUMNS=40", args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, full);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -534,6 +812,14 @@ static Suite *registry_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cli_list);
     tcase_add_test(tc, cli_show);
+    tcase_add_test(tc, cli_list_fits_width);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("host_promises");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, host_setup, host_teardown);
+    tcase_add_test(tc, block_output_shape_checked);
+    tcase_add_test(tc, scalar_loss_evaluates);
+    tcase_add_test(tc, optimizer_step_gets_trainable_weights);
     suite_add_tcase(s, tc);
     return s;
 }

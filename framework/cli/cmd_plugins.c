@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dgm/error.h"
@@ -14,8 +16,12 @@ static const char help[] =
     "\n"
     "List every plugin found (kind, name, version, summary, file), sorted\n"
     "by kind then name; files that could not be loaded are reported on\n"
-    "stderr as warnings. `show` prints one plugin's descriptor and its\n"
-    "parameter table; NAME may also be the path of a .so file.\n"
+    "stderr as warnings. Lines fit $COLUMNS, else the terminal's width,\n"
+    "else 80 columns: long summaries are cut with '...', then file paths\n"
+    "shortened to '...' and their end; when even that does not fit, the\n"
+    "FILE column is left out. `show` prints one plugin's descriptor in\n"
+    "full and its parameter table; NAME may also be the path of a .so\n"
+    "file.\n"
     "\n"
     "The search path is the plugin folder of this dgm (build tree or\n"
     "install), then $DGM_PLUGIN_PATH (colon-separated), then each --path.\n"
@@ -63,6 +69,85 @@ static int row_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->file, y->file);
 }
 
+/* The width the list fits: $COLUMNS when it is a positive number, else
+ * the terminal's when stdout is one, else 80. */
+static int out_width(void)
+{
+    const char *c = getenv("COLUMNS");
+    if (c && *c) {
+        char *end;
+        long v = strtol(c, &end, 10);
+        if (*end == '\0' && v > 0 && v <= 100000)
+            return (int)v;
+    }
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 &&
+        ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+/* Columns a UTF-8 string takes (one per character, not per byte). */
+static int text_width(const char *s)
+{
+    int w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+/* Byte offset where the last `keep` characters of s start. */
+static size_t tail_start(const char *s, int keep)
+{
+    size_t i = strlen(s);
+    while (i > 0 && keep > 0) {
+        i--;
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            keep--;
+    }
+    return i;
+}
+
+/* Print s in `width` columns and the two-space gap after it: cut with
+ * "..." when longer (at the end; from_left: at the start, keeping the
+ * end), padded when shorter. The line's last cell gets neither padding
+ * nor gap. */
+static void cell(const char *s, int width, bool from_left, bool last)
+{
+    int w = text_width(s);
+    if (w <= width) {
+        fputs(s, stdout);
+        if (!last)
+            printf("%*s", width - w + 2, "");
+        return;
+    }
+    int keep = width > 3 ? width - 3 : 0;
+    if (from_left) {
+        /* the longest end of the path that starts at a '/' and fits */
+        const char *t = s + tail_start(s, keep);
+        const char *slash = strchr(t, '/');
+        printf("...%s", slash ? slash : t);
+    } else {
+        size_t n = 0; /* bytes of the first `keep` characters */
+        for (int k = 0; s[n]; n++) {
+            if (((unsigned char)s[n] & 0xC0) != 0x80 && k++ == keep)
+                break;
+        }
+        printf("%.*s...", (int)n, s);
+    }
+    if (!last)
+        printf("  ");
+}
+
+/* Keep a file's name whole when its path is cut: "..." and the name. */
+static int file_min(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    int w = text_width(path);
+    int name = slash ? text_width(slash) + 3 : w;
+    return name < w ? name : w;
+}
+
 static int list(dgm_registry *reg)
 {
     int n = dgm_registry_count(reg);
@@ -77,25 +162,51 @@ static int list(dgm_registry *reg)
         fprintf(stderr, "dgm plugins: out of memory\n");
         return DGM_EXIT_FAILED;
     }
-    int w[4] = {4, 4, 7, 7}; /* widths of KIND NAME VERSION SUMMARY */
+    /* widths of KIND NAME VERSION SUMMARY FILE */
+    int w[5] = {4, 4, 7, 7, 4}, file_floor = 4;
     for (int i = 0; i < n; i++) {
         rows[i].d = dgm_registry_at(reg, i, &rows[i].file);
-        const char *cols[4] = {dgm_kind_name(rows[i].d->kind), rows[i].d->name,
+        const char *cols[5] = {dgm_kind_name(rows[i].d->kind), rows[i].d->name,
                                str_or(rows[i].d->version, "-"),
-                               str_or(rows[i].d->summary, "-")};
-        for (int c = 0; c < 4; c++) {
-            int len = (int)strlen(cols[c]);
+                               str_or(rows[i].d->summary, "-"), rows[i].file};
+        for (int c = 0; c < 5; c++) {
+            int len = text_width(cols[c]);
             w[c] = len > w[c] ? len : w[c];
+        }
+        int fm = file_min(rows[i].file);
+        file_floor = fm > file_floor ? fm : file_floor;
+    }
+    /* Fit the line: the summary gives way first (down to a readable
+     * minimum), then the file paths (down to ".../" and the file name),
+     * then the FILE column goes (`show` has it). Kind, name and version
+     * are what a reader looks a plugin up by and stay whole. */
+    enum { SUMMARY_MIN = 24 };
+    int room = out_width() - (w[0] + w[1] + w[2] + 3 * 2);
+    bool files = true;
+    if (w[3] + 2 + w[4] > room) {
+        int sum_min = w[3] < SUMMARY_MIN ? w[3] : SUMMARY_MIN;
+        if (room - 2 - file_floor >= sum_min) {
+            w[3] = room - 2 - w[4] > sum_min ? room - 2 - w[4] : sum_min;
+            w[4] = room - 2 - w[3];
+        } else {
+            files = false;
+            w[3] = room < w[3] ? (room > 10 ? room : 10) : w[3];
         }
     }
     qsort(rows, (size_t)n, sizeof *rows, row_cmp);
-    printf("%-*s  %-*s  %-*s  %-*s  %s\n", w[0], "KIND", w[1], "NAME", w[2],
-           "VERSION", w[3], "SUMMARY", "FILE");
-    for (int i = 0; i < n; i++)
-        printf("%-*s  %-*s  %-*s  %-*s  %s\n", w[0],
-               dgm_kind_name(rows[i].d->kind), w[1], rows[i].d->name, w[2],
-               str_or(rows[i].d->version, "-"), w[3],
-               str_or(rows[i].d->summary, "-"), rows[i].file);
+    const char *head[5] = {"KIND", "NAME", "VERSION", "SUMMARY", "FILE"};
+    for (int c = 0; c < 4 + files; c++)
+        cell(head[c], w[c], false, c == 3 + files);
+    putchar('\n');
+    for (int i = 0; i < n; i++) {
+        cell(dgm_kind_name(rows[i].d->kind), w[0], false, false);
+        cell(rows[i].d->name, w[1], false, false);
+        cell(str_or(rows[i].d->version, "-"), w[2], false, false);
+        cell(str_or(rows[i].d->summary, "-"), w[3], false, !files);
+        if (files)
+            cell(rows[i].file, w[4], true, true);
+        putchar('\n');
+    }
     free(rows);
     print_problems(reg);
     return DGM_EXIT_OK;

@@ -278,7 +278,8 @@ typedef struct dgm_augment_iface {
 typedef struct dgm_block_iface {
     int (*create)(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_shape *in, dgm_shape *out);
-    /* x [N, in...] -> [N, out...] */
+    /* x [N, in...] -> [N, out...], out as create reported it (the host
+     * checks, for x of the shape create was given). */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x);
     void (*destroy)(void *self);
     void *reserved[4];
@@ -343,8 +344,9 @@ typedef struct dgm_loss_iface {
     int (*create)(void **self, const dgm_config *cfg); /* may be NULL */
     int min_inputs, max_inputs;
     const char *inputs_help; /* "logits target" */
-    /* Per-example values [N] (the host takes the, possibly masked, batch
-     * mean) or a scalar. */
+    /* Per-example values [N] (training takes the, possibly masked, batch
+     * mean) or a scalar, which evaluation counts once per example of the
+     * batch (docs/writing-plugins.md). */
     dgm_var *(*apply)(void *self, dgm_graph *g, dgm_var *const *in, int n);
     void (*destroy)(void *self);
     void *reserved[4];
@@ -382,7 +384,8 @@ DGM_API int dgm_eval_batch(dgm_eval *ev, dgm_split split, int64_t start,
 /* The model's forward for its first phase on the loaded batch. */
 DGM_API int dgm_eval_forward(dgm_eval *ev, dgm_step *s, dgm_vars *io);
 /* The first phase's objective per example: total [N], and each term's
- * weighted values into terms[i] when terms is not NULL (up to max). */
+ * weighted values into terms[i] when terms is not NULL (up to max). A
+ * term whose loss gives a scalar has that value for every example. */
 DGM_API int dgm_eval_objective(dgm_eval *ev, dgm_step *s, dgm_vars *io,
                                dgm_var **total, dgm_var **terms, int max,
                                int *n_terms);

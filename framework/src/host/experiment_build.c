@@ -513,6 +513,39 @@ static double mask_count(const dgm_tensor *m)
     return s;
 }
 
+/* Evaluation reads a term per example. A scalar (a batch mean, or a
+ * statistic of the whole batch) stands for every example of its batch, so
+ * a split's average weights each batch by its size: what a loop that adds
+ * loss * batch size and divides by the split size reports. A vector must
+ * hold one value per example. *scalar says whether *v was broadcast. */
+static int per_example_values(dgm_graph *g, dgm_vars *io, const dgm__term *tm,
+                              dgm_var **v, bool *scalar)
+{
+    const dgm_var *x = dgm_vars_get(io, "x");
+    const dgm_tensor *val = dgm_value(*v);
+    if (!x || dgm_value(x)->ndim < 1)
+        return dgm_error(DGM_ESHAPE,
+                         "loss '%s' (term '%s'): the batch has no x to "
+                         "count its examples",
+                         tm->loss.desc->name, tm->label);
+    int64_t n = dgm_value(x)->shape[0];
+    if (val->ndim == 1 && val->shape[0] == n) {
+        *scalar = false;
+        return 0;
+    }
+    if (!*scalar)
+        return dgm_error(DGM_ESHAPE,
+                         "loss '%s' (term '%s') gave %lld values for a "
+                         "batch of %lld examples; evaluation needs one per "
+                         "example (or a scalar)",
+                         tm->loss.desc->name, tm->label,
+                         (long long)val->shape[0], (long long)n);
+    *v = dgm_add(g, dgm_constant(g, 1, &n, 0.0f), *v);
+    return *v ? 0
+              : dgm_error_context(
+                    "loss '%s' (term '%s'): ", tm->loss.desc->name, tm->label);
+}
+
 int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
                    bool per_example, dgm_var **total, dgm_var **term_values)
 {
@@ -546,22 +579,19 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
         const dgm_loss_iface *li = tm->loss.desc->iface;
         dgm_var *v = li->apply(tm->loss.self, g, ins, tm->n_inputs);
         if (!v)
-            return dgm_error_context("loss '%s' (term '%s'): ",
-                                     tm->loss.desc->name, tm->label);
+            return dgm_error_context(
+                "loss '%s' (term '%s'): ", tm->loss.desc->name, tm->label);
         dgm_tensor *val = dgm_value(v);
-        bool scalar = dgm_tensor_numel(val) == 1 && val->ndim <= 1 &&
-                      !(val->ndim == 1 && per_example);
+        bool scalar = dgm_tensor_numel(val) == 1 && val->ndim <= 1;
         if (!scalar && val->ndim != 1)
             return dgm_error(DGM_ESHAPE,
                              "loss '%s' (term '%s') returned rank %d; a "
                              "loss returns per-example values [N] or a "
                              "scalar",
                              tm->loss.desc->name, tm->label, val->ndim);
-        if (scalar && per_example)
-            return dgm_error(DGM_ESHAPE,
-                             "loss '%s' (term '%s') gives no per-example "
-                             "values, which evaluation needs",
-                             tm->loss.desc->name, tm->label);
+        if (per_example &&
+            (hrc = per_example_values(g, io, tm, &v, &scalar)) < 0)
+            return hrc;
         if (!scalar) {
             double count = (double)val->shape[0];
             if (tm->mask) {

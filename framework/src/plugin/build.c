@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
+#include "graph_internal.h"
 #include "plugin_internal.h"
 
 void dgm__inst_destroy(dgm__inst *in)
@@ -183,16 +184,47 @@ int dgm_block_create(dgm_build *b, const dgm_config *cfg, const char *scope,
     return 0;
 }
 
+static bool same_dims(int n, const int64_t *a, const int64_t *b)
+{
+    return n == 0 || memcmp(a, b, sizeof *a * (size_t)n) == 0;
+}
+
 dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x)
 {
     if (!blk || !x)
         return NULL;
     const dgm_block_iface *bi = blk->inst.desc->iface;
     dgm_var *y = bi->forward(blk->inst.self, g, x);
-    if (!y && dgm_graph_status(g) == 0)
-        dgm_error_context("block '%s' (%s): ", blk->inst.desc->name,
-                          blk->scope);
-    return y;
+    if (!y) {
+        if (dgm_graph_status(g) == 0)
+            dgm_error_context("block '%s' (%s): ", blk->inst.desc->name,
+                              blk->scope);
+        return NULL;
+    }
+    /* The model sized what follows from the shape create reported, so a
+     * forward that gives another one would fail later in some op far from
+     * its cause, or not at all. Only inputs of the shape create saw are
+     * checked: a sequence block may run on a shorter window (generation). */
+    const dgm_tensor *xv = dgm_value(x), *yv = dgm_value(y);
+    if (xv->ndim != blk->in.ndim + 1 ||
+        !same_dims(blk->in.ndim, xv->shape + 1, blk->in.dim))
+        return y;
+    if (yv->ndim == blk->out.ndim + 1 && yv->shape[0] == xv->shape[0] &&
+        same_dims(blk->out.ndim, yv->shape + 1, blk->out.dim))
+        return y;
+    char got[96], want[96], batch[96], in[96];
+    int64_t w[DGM_MAX_DIMS + 1];
+    w[0] = xv->shape[0];
+    memcpy(w + 1, blk->out.dim, sizeof *w * (size_t)blk->out.ndim);
+    return dgm__fail_null(
+        g, DGM_ESHAPE,
+        "block '%s' (%s): forward returned %s for input %s, but its create "
+        "reported %s per example (%s for this batch)",
+        blk->inst.desc->name, blk->scope,
+        dgm_shape_str(yv->ndim, yv->shape, got, sizeof got),
+        dgm_shape_str(xv->ndim, xv->shape, in, sizeof in),
+        dgm_shape_str(blk->out.ndim, blk->out.dim, want, sizeof want),
+        dgm_shape_str(blk->out.ndim + 1, w, batch, sizeof batch));
 }
 
 void dgm__build_destroy_blocks(dgm_build *b)
