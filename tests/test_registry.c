@@ -160,6 +160,23 @@ START_TEST(whole_test_folder)
 }
 END_TEST
 
+START_TEST(shipped_plugins_load)
+{
+    /* Every shipped plugin passes the load checks (reserved keys, an
+     * optimizer's lr): no problem, and the optimizers are there. */
+    dgm_registry *r = registry_on(DGM_PLUGIN_DIR);
+    int problems = dgm_registry_scan(r);
+    ck_assert_msg(problems == 0, "%d problems, first: %s", problems,
+                  dgm_registry_problem(r, 0));
+    ck_assert_int_gt(dgm_registry_count(r), 30);
+    const char *opts[] = {"sgd", "adam", "adamw", "rmsprop"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(
+            dgm_registry_find(r, DGM_KIND_OPTIMIZER, opts[i], NULL, NULL), 0);
+    dgm_registry_free(r);
+}
+END_TEST
+
 /* ---- refusals --------------------------------------------------------- */
 
 typedef struct refusal {
@@ -178,6 +195,21 @@ static const refusal refusals[] = {
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
     {"tp_bad_param", DGM_EFORMAT,
      "plugin 'bad_param': param 'broken' has invalid type 42"},
+    /* A key the host reads from the slot's map cannot be a parameter
+     * too: the message names the plugin, the parameter and every
+     * reserved key of that kind. */
+    {"tp_opt_gamma", DGM_EFORMAT,
+     "plugin 'opt_gamma' (optimizer): parameter 'gamma' clashes with a key "
+     "the host reads from every optimizer's map (reserved: plugin, "
+     "schedule, warmup, step_size, gamma, min_lr, clip_norm); rename it"},
+    {"tp_loss_weight", DGM_EFORMAT,
+     "plugin 'loss_weight' (loss): parameter 'weight' clashes with a key the "
+     "host reads from every objective term (reserved: plugin, loss, inputs, "
+     "weight, mask, name); rename it"},
+    /* The host reads an optimizer's `lr`. */
+    {"tp_opt_nolr", DGM_EFORMAT,
+     "plugin 'opt_nolr' (optimizer) declares no parameter 'lr': the host "
+     "reads the base learning rate from `lr`"},
     {NULL, DGM_EDLOPEN, "cannot load: "},
 };
 
@@ -405,18 +437,19 @@ END_TEST
 
 /* ---- dgm plugins ------------------------------------------------------ */
 
-/* Run the CLI with args; capture stdout and stderr into buffers. */
-static int run_cli(const char *args, char *out, size_t n_out, char *err,
+/* Run `dgm ARGS` (ARGS starting with the command); capture stdout and
+ * stderr into buffers. */
+static int run_dgm(const char *args, char *out, size_t n_out, char *err,
                    size_t n_err)
 {
     const char *tmp = getenv("DGM_TEST_TMP");
-    char ofile[PATH_MAX], efile[PATH_MAX], cmd[4 * PATH_MAX];
+    char ofile[PATH_MAX], efile[PATH_MAX], cmd[8 * PATH_MAX];
     snprintf(ofile, sizeof ofile, "%s/registry-%ld-cli.out", tmp ? tmp : "/tmp",
              (long)getpid());
     snprintf(efile, sizeof efile, "%s/registry-%ld-cli.err", tmp ? tmp : "/tmp",
              (long)getpid());
     snprintf(cmd, sizeof cmd,
-             "env -u DGM_PLUGIN_PATH '%s' plugins %s >'%s' "
+             "env -u DGM_PLUGIN_PATH '%s' %s >'%s' "
              "2>'%s'",
              DGM_CLI, args, ofile, efile);
     int st = system(cmd);
@@ -433,6 +466,15 @@ static int run_cli(const char *args, char *out, size_t n_out, char *err,
         remove(files[i]);
     }
     return WEXITSTATUS(st);
+}
+
+/* `dgm plugins ARGS`. */
+static int run_cli(const char *args, char *out, size_t n_out, char *err,
+                   size_t n_err)
+{
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "plugins %s", args);
+    return run_dgm(cmd, out, n_out, err, n_err);
 }
 
 START_TEST(cli_list)
@@ -512,6 +554,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, scan_good);
     tcase_add_test(tc, rescan_is_idempotent);
     tcase_add_test(tc, whole_test_folder);
+    tcase_add_test(tc, shipped_plugins_load);
     suite_add_tcase(s, tc);
     tc = tcase_create("refusals");
     tcase_add_loop_test(tc, refused, 0,

@@ -7,6 +7,7 @@
 
 #include "dgm/error.h"
 #include "host_internal.h"
+#include "plugin_check.h"
 #include "teacher.h"
 #include "transfer.h"
 
@@ -103,8 +104,6 @@ static const dgm_param_spec term_schema[] = {
      "label in logs (default: the loss name)"},
     DGM_PARAM_END,
 };
-static const char *const term_host_keys[] = {"loss", "inputs", "weight",
-                                             "mask", "name", NULL};
 
 static const dgm_param_spec phase_schema[] = {
     {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
@@ -216,7 +215,8 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
         loss_keys[nk] = NULL;
         rc = dgm_config_validate(t, term_schema, "objective", loss_keys);
         if (rc == 0)
-            rc = dgm_config_validate(t, d->params, d->name, term_host_keys);
+            rc =
+                dgm_config_validate(t, d->params, d->name, dgm__loss_host_keys);
         if (rc < 0)
             return rc;
         const dgm_loss_iface *li = d->iface;

@@ -34,6 +34,11 @@
  *   5. Optional interface slots may be NULL.
  *   6. Slots marked "(ABI 1.1)" replaced reserved pointers: a plugin built
  *      against 1.0 has them NULL, so the host treats NULL as "absent".
+ *   7. The host reads some keys of a plugin's map itself (`plugin` for
+ *      every kind; an optimizer's schedule keys; a loss term's `loss`,
+ *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
+ *      is refused at load. An optimizer must declare `lr` (DGM_P_FLOAT),
+ *      the base rate the host's schedule scales.
  */
 #ifndef DGM_PLUGIN_H
 #define DGM_PLUGIN_H

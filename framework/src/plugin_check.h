@@ -1,0 +1,22 @@
+/* plugin_check.h - what the host asks of a plugin's schema and config
+ * beyond the ABI: the keys it reads from a plugin's own map (reserved, so
+ * a schema may not declare them) (never installed). */
+#ifndef DGM_PLUGIN_CHECK_H
+#define DGM_PLUGIN_CHECK_H
+
+#include "dgm/config.h"
+#include "dgm/export.h"
+#include "dgm/plugin.h"
+
+/* The keys of a loss term that the host reads: "loss", "inputs",
+ * "weight", "mask", "name" (NULL-ended). */
+DGM_API extern const char *const dgm__loss_host_keys[];
+
+/* The keys the host reads from the map of a plugin of kind k besides
+ * "plugin" (every kind's), NULL-ended: an optimizer's schedule keys
+ * (dgm__optimizer_host_keys), a loss term's (dgm__loss_host_keys), none
+ * for the other kinds. The registry refuses a plugin whose schema
+ * declares one of them or "plugin". */
+DGM_API const char *const *dgm__plugin_host_keys(dgm_kind k);
+
+#endif
