@@ -187,9 +187,9 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
-    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.1"},
-    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.1"},
-    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.1 needs at least"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.2"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.2"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.2 needs at least"},
     {"tp_bad_kind", DGM_EFORMAT, "plugin 'tp_bad_kind': invalid kind 99"},
     {"tp_bad_name", DGM_EFORMAT,
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
@@ -497,7 +497,7 @@ START_TEST(cli_list)
     ck_assert_contains(loss, "/tp_good.so");
     char want[2 * PATH_MAX];
     snprintf(want, sizeof want,
-             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.1",
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.2",
              dir);
     ck_assert_contains(err, want);
 
@@ -547,6 +547,153 @@ START_TEST(cli_show)
 }
 END_TEST
 
+/* ---- dgm config runs the plugins' own checks -------------------------- */
+
+/* An experiment that validates (no data is read by `dgm config`), in a
+ * scratch folder that also holds tp_check.so; line 6 is the optimizer,
+ * line 9 the objective's check_loss term. Returns its path in exp. */
+static void write_check_experiment(char *exp, size_t n, const char *tag,
+                                   const char *optimizer, const char *extra)
+{
+    char dir[PATH_MAX / 2];
+    scratch(dir, sizeof dir, tag, "tp_check", NULL);
+    ck_assert_int_lt(snprintf(exp, n, "%s/exp.yaml", dir), (int)n);
+    FILE *f = fopen(exp, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "name: chk\n"
+            "plugin_path: [\"%s\"]\n"
+            "data: {plugin: idx, path: %s/no-data, batch_size: 8}\n"
+            "model: {plugin: vae, latent: 2, encoder: {plugin: mlp, hidden: "
+            "[8]}, decoder: {plugin: mlp, hidden: [8]}}\n"
+            "train: {steps: 10}\n"
+            "optimizer: %s\n"
+            "objective:\n"
+            "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+            "  - {loss: check_loss, inputs: [mu], limit: 1}\n"
+            "%s",
+            dir, dir, optimizer, extra ? extra : "");
+    fclose(f);
+}
+
+/* `dgm config EXP OVERRIDES` must refuse with exit 2 and a message on
+ * stderr holding each of the NULL-ended strings; nothing on stdout. */
+static void config_refuses(const char *exp, const char *overrides, ...)
+{
+    char args[4 * PATH_MAX], out[65536], err[8192];
+    snprintf(args, sizeof args, "config '%s' %s", exp, overrides);
+    int rc = run_dgm(args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 2, "dgm %s: exit %d, stderr: %s", args, rc, err);
+    ck_assert_str_eq(out, "");
+    va_list ap;
+    va_start(ap, overrides);
+    for (const char *w; (w = va_arg(ap, const char *));)
+        ck_assert_contains(err, w);
+    va_end(ap);
+}
+
+START_TEST(config_runs_optimizer_checks)
+{
+    char exp[PATH_MAX], args[2 * PATH_MAX], out[65536], err[8192];
+    write_check_experiment(exp, sizeof exp, "cfgopt", "{plugin: sgd, lr: 0.1}",
+                           NULL);
+    /* The baseline is valid: what follows is refused for its value. */
+    snprintf(args, sizeof args, "config '%s'", exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_contains(out, "nesterov: false");
+    /* Overridden values are located on the command line. */
+    config_refuses(exp, "optimizer.lr=0", "optimizer 'sgd': ",
+                   "<command line>:1:14: optimizer.lr: must be > 0, got 0",
+                   NULL);
+    config_refuses(exp, "optimizer.nesterov=true", "optimizer 'sgd': ",
+                   "optimizer.nesterov: Nesterov momentum needs momentum > 0 "
+                   "and dampening 0 (momentum 0, dampening 0)",
+                   NULL);
+    /* With momentum it is valid. */
+    snprintf(args, sizeof args,
+             "config '%s' optimizer.nesterov=true optimizer.momentum=0.9", exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    /* A phase's own optimizer, the other shipped optimizers, and a
+     * parameter group's optimizer are checked too. */
+    config_refuses(exp, "'phases.train.optimizer={plugin: adam, beta1: 1}'",
+                   "optimizer 'adam': ",
+                   "phases.train.optimizer.beta1: must "
+                   "be in [0, 1), got 1",
+                   NULL);
+    config_refuses(exp, "'optimizer={plugin: rmsprop, lr: 0}'",
+                   "optimizer 'rmsprop': ", "optimizer.lr: must be > 0", NULL);
+    config_refuses(exp,
+                   "'param_groups=[{params: \"decoder.*\", optimizer: "
+                   "{plugin: adamw, lr: 0}}]'",
+                   "optimizer 'adamw': ",
+                   "param_groups[0].optimizer.lr: must be > 0", NULL);
+    /* Values from the file are located in it: lr: 0 passes the schema
+     * ([0, inf)) but not sgd's create, and so not its check. */
+    write_check_experiment(exp, sizeof exp, "cfgopt", "{plugin: sgd, lr: 0}",
+                           NULL);
+    char where[PATH_MAX + 64];
+    snprintf(where, sizeof where,
+             "optimizer 'sgd': %s:6:30: optimizer.lr: must be > 0, got 0", exp);
+    config_refuses(exp, "", where, NULL);
+}
+END_TEST
+
+START_TEST(config_runs_loss_checks)
+{
+    char exp[PATH_MAX], args[2 * PATH_MAX], out[65536], err[8192];
+    write_check_experiment(exp, sizeof exp, "cfgloss", "{plugin: adam}", NULL);
+    snprintf(args, sizeof args, "config '%s'", exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    config_refuses(exp, "objective[1].limit=11", "loss 'check_loss': ",
+                   "objective[1].limit: at most 10, got 11", NULL);
+    /* A check that fails without a message is still reported, as the
+     * plugin's fault. */
+    config_refuses(exp, "objective[1].limit=7",
+                   "loss 'check_loss': check returned -6 (DGM_ECONFIG) "
+                   "without a message (a plugin bug)",
+                   NULL);
+    /* Located in the file when the value is there. */
+    write_check_experiment(exp, sizeof exp, "cfgloss", "{plugin: adam}",
+                           "phases: {train: {objective: [{loss: check_loss, "
+                           "inputs: [mu], limit: 12}]}}\n");
+    char where[PATH_MAX + 64];
+    snprintf(where, sizeof where, "loss 'check_loss': %s:10:", exp);
+    config_refuses(exp, "", where, "limit: at most 10, got 12", NULL);
+}
+END_TEST
+
+START_TEST(sweep_dry_run_runs_checks)
+{
+    char exp[PATH_MAX], args[4 * PATH_MAX], out[65536], err[8192];
+    char sd[PATH_MAX + 16];
+    write_check_experiment(exp, sizeof exp, "sweepchk",
+                           "{plugin: sgd, lr: 0.1}",
+                           "sweep: {grid: {optimizer.lr: [0.1, 0, 0.01]}}\n");
+    snprintf(sd, sizeof sd, "%s.sweep", exp);
+    snprintf(args, sizeof args, "sweep '%s' --dry-run --sweep-dir '%s'", exp,
+             sd);
+    int rc = run_dgm(args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 2, "exit %d: %s%s", rc, out, err);
+    ck_assert_contains(err, "trial 1 (001-lr=0)");
+    ck_assert_contains(err, "optimizer 'sgd': ");
+    ck_assert_contains(err, "optimizer.lr: must be > 0, got 0");
+    ck_assert_contains(err, "1 of 3 trials are invalid");
+    ck_assert_ptr_null(strstr(err, "trial 0 "));
+    ck_assert_ptr_null(strstr(err, "trial 2 "));
+    ck_assert_int_ne(access(sd, F_OK), 0);
+    /* Without the bad value every trial is valid. */
+    write_check_experiment(exp, sizeof exp, "sweepchk",
+                           "{plugin: sgd, lr: 0.1}",
+                           "sweep: {grid: {optimizer.lr: [0.1, 0.01]}}\n");
+    rc = run_dgm(args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
+    ck_assert_contains(out, "2 trials, all valid");
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -577,6 +724,12 @@ static Suite *registry_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cli_list);
     tcase_add_test(tc, cli_show);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("config_check");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, config_runs_optimizer_checks);
+    tcase_add_test(tc, config_runs_loss_checks);
+    tcase_add_test(tc, sweep_dry_run_runs_checks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -175,7 +175,8 @@ static int validate_plugin(dgm_registry *reg, dgm_config *node, dgm_kind kind,
         if (rc < 0)
             return rc;
     }
-    return 0;
+    /* Last, so the plugin sees its nested plugins' defaults too. */
+    return dgm__plugin_check(d, node);
 }
 
 static int validate_plugin_list(dgm_registry *reg, dgm_config *list,
@@ -228,6 +229,8 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
                                  d->name, li->min_inputs, li->max_inputs,
                                  li->inputs_help ? li->inputs_help : "",
                                  n);
+        if ((rc = dgm__plugin_check(d, t)) < 0)
+            return rc;
     }
     return 0;
 }

@@ -1,6 +1,7 @@
 /* plugin_check.h - what the host asks of a plugin's schema and config
  * beyond the ABI: the keys it reads from a plugin's own map (reserved, so
- * a schema may not declare them) (never installed). */
+ * a schema may not declare them) and the kinds' optional config checks
+ * (never installed). */
 #ifndef DGM_PLUGIN_CHECK_H
 #define DGM_PLUGIN_CHECK_H
 
@@ -18,5 +19,10 @@ DGM_API extern const char *const dgm__loss_host_keys[];
  * for the other kinds. The registry refuses a plugin whose schema
  * declares one of them or "plugin". */
 DGM_API const char *const *dgm__plugin_host_keys(dgm_kind k);
+
+/* Call the plugin's `check` slot (ABI 1.2) on its validated map; 0 when
+ * it has none. A refusal keeps the plugin's message, prefixed with
+ * "<kind> '<name>': ". */
+DGM_API int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg);
 
 #endif

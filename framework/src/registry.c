@@ -798,3 +798,50 @@ const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
         *file = r->files[r->entries[i].file].path;
     return r->entries[i].desc;
 }
+
+/* ---- a plugin's own config check ------------------------------------- */
+
+/* The kind's `check` slot: only a plugin built against ABI 1.2 or later
+ * has one (before, the slot was a reserved pointer). */
+static int (*check_slot(const dgm_plugin_desc *d))(const dgm_config *)
+{
+    if (d->abi_minor < 2 || !d->iface)
+        return NULL;
+    switch (d->kind) {
+    case DGM_KIND_DATASET:
+        return ((const dgm_dataset_iface *)d->iface)->check;
+    case DGM_KIND_AUGMENT:
+        return ((const dgm_augment_iface *)d->iface)->check;
+    case DGM_KIND_BLOCK:
+        return ((const dgm_block_iface *)d->iface)->check;
+    case DGM_KIND_MODEL:
+        return ((const dgm_model_iface *)d->iface)->check;
+    case DGM_KIND_LOSS:
+        return ((const dgm_loss_iface *)d->iface)->check;
+    case DGM_KIND_OPTIMIZER:
+        return ((const dgm_optimizer_iface *)d->iface)->check;
+    case DGM_KIND_METRIC:
+        return ((const dgm_metric_iface *)d->iface)->check;
+    default:
+        return NULL;
+    }
+}
+
+int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg)
+{
+    int (*check)(const dgm_config *) = d ? check_slot(d) : NULL;
+    if (!check)
+        return 0;
+    dgm_error_clear();
+    int rc = check(cfg);
+    if (rc == 0)
+        return 0;
+    const char *kind = dgm_kind_name(d->kind);
+    if (rc > 0 || !dgm_last_error()[0])
+        return dgm_error(DGM_EPLUGIN,
+                         "%s '%s': check returned %d (%s) without a message "
+                         "(a plugin bug)",
+                         kind, d->name, rc, rc < 0 ? dgm_errname(rc) : "> 0");
+    dgm_error_context("%s '%s': ", kind, d->name);
+    return rc;
+}
