@@ -655,6 +655,15 @@ START_TEST(config_runs_loss_checks)
                    "loss 'check_loss': check returned -6 (DGM_ECONFIG) "
                    "without a message (a plugin bug)",
                    NULL);
+    /* A plugin built for ABI 1.1 had a reserved pointer there: the host
+     * does not read it. */
+    snprintf(args, sizeof args,
+             "config '%s' objective[1].loss=old_check_loss "
+             "objective[1].limit=11",
+             exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_contains(out, "loss: old_check_loss");
     /* Located in the file when the value is there. */
     write_check_experiment(exp, sizeof exp, "cfgloss", "{plugin: adam}",
                            "phases: {train: {objective: [{loss: check_loss, "
