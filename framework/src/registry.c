@@ -837,11 +837,16 @@ int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg)
     if (rc == 0)
         return 0;
     const char *kind = dgm_kind_name(d->kind);
-    if (rc > 0 || !dgm_last_error()[0])
+    if (rc > 0)
+        return dgm_error(DGM_EPLUGIN,
+                         "%s '%s': check returned %d, not 0 or a negative "
+                         "DGM_E* code (a plugin bug)",
+                         kind, d->name, rc);
+    if (!dgm_last_error()[0])
         return dgm_error(DGM_EPLUGIN,
                          "%s '%s': check returned %d (%s) without a message "
                          "(a plugin bug)",
-                         kind, d->name, rc, rc < 0 ? dgm_errname(rc) : "> 0");
+                         kind, d->name, rc, dgm_errname(rc));
     dgm_error_context("%s '%s': ", kind, d->name);
     return rc;
 }
