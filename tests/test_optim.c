@@ -228,16 +228,25 @@ static int run_reference_cases(const char *plugin)
     return n_cases;
 }
 
-/* Create with a config that must fail; returns the code, self stays NULL. */
+/* Create with a config that must fail; returns the code, self stays NULL.
+ * The plugin's `check` slot (what `dgm config` calls) must refuse the
+ * same config with the same code and message. */
 static int create_fails(const char *plugin, const char *yaml)
 {
     loaded l = load_plugin(file_of(plugin), plugin);
     dgm_config *cfg = make_cfg(yaml, l.desc);
     const dgm_optimizer_iface *oi = l.desc->iface;
+    ck_assert_ptr_nonnull(oi->check);
+    dgm_error_clear();
+    int checked = oi->check(cfg);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", dgm_last_error());
     void *self = NULL;
     dgm_error_clear();
     int rc = oi->create(&self, cfg);
     ck_assert_ptr_null(self);
+    ck_assert_int_eq(checked, rc);
+    ck_assert_str_eq(msg, dgm_last_error());
     dgm_config_free(cfg);
     dlclose(l.so);
     return rc;
@@ -254,6 +263,13 @@ START_TEST(test_descriptors)
         ck_assert_ptr_nonnull(oi->create);
         ck_assert_ptr_nonnull(oi->step);
         ck_assert_ptr_nonnull(oi->destroy);
+        ck_assert_ptr_nonnull(oi->check);
+        ck_assert_int_ge(l.desc->abi_minor, 2); /* check is ABI 1.2 */
+        /* The defaults pass the check. */
+        dgm_config *cfg = make_cfg("{}", l.desc);
+        ck_assert_msg(oi->check(cfg) == 0, "%s: %s", names[k],
+                      dgm_last_error());
+        dgm_config_free(cfg);
         /* The host reads the base rate as dgm_cfg_float(cfg, "lr"). */
         bool lr = false;
         for (const dgm_param_spec *s = l.desc->params; s->name; s++) {

@@ -165,6 +165,23 @@ START_TEST(whole_test_folder)
 }
 END_TEST
 
+START_TEST(shipped_plugins_load)
+{
+    /* Every shipped plugin passes the load checks (reserved keys, an
+     * optimizer's lr): no problem, and the optimizers are there. */
+    dgm_registry *r = registry_on(DGM_PLUGIN_DIR);
+    int problems = dgm_registry_scan(r);
+    ck_assert_msg(problems == 0, "%d problems, first: %s", problems,
+                  dgm_registry_problem(r, 0));
+    ck_assert_int_gt(dgm_registry_count(r), 30);
+    const char *opts[] = {"sgd", "adam", "adamw", "rmsprop"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(
+            dgm_registry_find(r, DGM_KIND_OPTIMIZER, opts[i], NULL, NULL), 0);
+    dgm_registry_free(r);
+}
+END_TEST
+
 /* ---- refusals --------------------------------------------------------- */
 
 typedef struct refusal {
@@ -175,14 +192,29 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
-    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.1"},
-    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.1"},
-    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.1 needs at least"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.2"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.2"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.2 needs at least"},
     {"tp_bad_kind", DGM_EFORMAT, "plugin 'tp_bad_kind': invalid kind 99"},
     {"tp_bad_name", DGM_EFORMAT,
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
     {"tp_bad_param", DGM_EFORMAT,
      "plugin 'bad_param': param 'broken' has invalid type 42"},
+    /* A key the host reads from the slot's map cannot be a parameter
+     * too: the message names the plugin, the parameter and every
+     * reserved key of that kind. */
+    {"tp_opt_gamma", DGM_EFORMAT,
+     "plugin 'opt_gamma' (optimizer): parameter 'gamma' clashes with a key "
+     "the host reads from every optimizer's map (reserved: plugin, "
+     "schedule, warmup, step_size, gamma, min_lr, clip_norm); rename it"},
+    {"tp_loss_weight", DGM_EFORMAT,
+     "plugin 'loss_weight' (loss): parameter 'weight' clashes with a key the "
+     "host reads from every objective term (reserved: plugin, loss, inputs, "
+     "weight, mask, name); rename it"},
+    /* The host reads an optimizer's `lr`. */
+    {"tp_opt_nolr", DGM_EFORMAT,
+     "plugin 'opt_nolr' (optimizer) declares no parameter 'lr': the host "
+     "reads the base learning rate from `lr`"},
     {NULL, DGM_EDLOPEN, "cannot load: "},
 };
 
@@ -410,20 +442,20 @@ END_TEST
 
 /* ---- dgm plugins ------------------------------------------------------ */
 
-/* Run the CLI with args and the environment settings env (e.g.
- * "COLUMNS=80", or "-u COLUMNS"); capture stdout and stderr into
- * buffers. */
-static int run_cli_env(const char *env, const char *args, char *out,
+/* Run `dgm ARGS` (ARGS starting with the command) with the environment
+ * settings env (e.g. "COLUMNS=80", or "-u COLUMNS"); capture stdout and
+ * stderr into buffers. */
+static int run_dgm_env(const char *env, const char *args, char *out,
                        size_t n_out, char *err, size_t n_err)
 {
     const char *tmp = getenv("DGM_TEST_TMP");
-    char ofile[PATH_MAX], efile[PATH_MAX], cmd[4 * PATH_MAX];
+    char ofile[PATH_MAX], efile[PATH_MAX], cmd[8 * PATH_MAX];
     snprintf(ofile, sizeof ofile, "%s/registry-%ld-cli.out", tmp ? tmp : "/tmp",
              (long)getpid());
     snprintf(efile, sizeof efile, "%s/registry-%ld-cli.err", tmp ? tmp : "/tmp",
              (long)getpid());
     snprintf(cmd, sizeof cmd,
-             "env -u DGM_PLUGIN_PATH %s '%s' plugins %s >'%s' "
+             "env -u DGM_PLUGIN_PATH %s '%s' %s >'%s' "
              "2>'%s'",
              env, DGM_CLI, args, ofile, efile);
     int st = system(cmd);
@@ -442,7 +474,23 @@ static int run_cli_env(const char *env, const char *args, char *out,
     return WEXITSTATUS(st);
 }
 
-/* Wide enough for whole lines: summaries and paths uncut. */
+/* `dgm ARGS`, wide enough for whole lines: summaries and paths uncut. */
+static int run_dgm(const char *args, char *out, size_t n_out, char *err,
+                   size_t n_err)
+{
+    return run_dgm_env("COLUMNS=1000", args, out, n_out, err, n_err);
+}
+
+/* `dgm plugins ARGS` with the environment settings env. */
+static int run_cli_env(const char *env, const char *args, char *out,
+                       size_t n_out, char *err, size_t n_err)
+{
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "plugins %s", args);
+    return run_dgm_env(env, cmd, out, n_out, err, n_err);
+}
+
+/* `dgm plugins ARGS`, wide enough for whole lines. */
 static int run_cli(const char *args, char *out, size_t n_out, char *err,
                    size_t n_err)
 {
@@ -469,7 +517,7 @@ START_TEST(cli_list)
     ck_assert_contains(loss, "/tp_good.so");
     char want[2 * PATH_MAX];
     snprintf(want, sizeof want,
-             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.1",
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.2",
              dir);
     ck_assert_contains(err, want);
 
@@ -783,6 +831,162 @@ START_TEST(cli_list_fits_width)
 }
 END_TEST
 
+/* ---- dgm config runs the plugins' own checks -------------------------- */
+
+/* An experiment that validates (no data is read by `dgm config`), in a
+ * scratch folder that also holds tp_check.so; line 6 is the optimizer,
+ * line 9 the objective's check_loss term. Returns its path in exp. */
+static void write_check_experiment(char *exp, size_t n, const char *tag,
+                                   const char *optimizer, const char *extra)
+{
+    char dir[PATH_MAX / 2];
+    scratch(dir, sizeof dir, tag, "tp_check", NULL);
+    ck_assert_int_lt(snprintf(exp, n, "%s/exp.yaml", dir), (int)n);
+    FILE *f = fopen(exp, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "name: chk\n"
+            "plugin_path: [\"%s\"]\n"
+            "data: {plugin: idx, path: %s/no-data, batch_size: 8}\n"
+            "model: {plugin: vae, latent: 2, encoder: {plugin: mlp, hidden: "
+            "[8]}, decoder: {plugin: mlp, hidden: [8]}}\n"
+            "train: {steps: 10}\n"
+            "optimizer: %s\n"
+            "objective:\n"
+            "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+            "  - {loss: check_loss, inputs: [mu], limit: 1}\n"
+            "%s",
+            dir, dir, optimizer, extra ? extra : "");
+    fclose(f);
+}
+
+/* `dgm config EXP OVERRIDES` must refuse with exit 2 and a message on
+ * stderr holding each of the NULL-ended strings; nothing on stdout. */
+static void config_refuses(const char *exp, const char *overrides, ...)
+{
+    char args[4 * PATH_MAX], out[65536], err[8192];
+    snprintf(args, sizeof args, "config '%s' %s", exp, overrides);
+    int rc = run_dgm(args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 2, "dgm %s: exit %d, stderr: %s", args, rc, err);
+    ck_assert_str_eq(out, "");
+    va_list ap;
+    va_start(ap, overrides);
+    for (const char *w; (w = va_arg(ap, const char *));)
+        ck_assert_contains(err, w);
+    va_end(ap);
+}
+
+START_TEST(config_runs_optimizer_checks)
+{
+    char exp[PATH_MAX], args[2 * PATH_MAX], out[65536], err[8192];
+    write_check_experiment(exp, sizeof exp, "cfgopt", "{plugin: sgd, lr: 0.1}",
+                           NULL);
+    /* The baseline is valid: what follows is refused for its value. */
+    snprintf(args, sizeof args, "config '%s'", exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_contains(out, "nesterov: false");
+    /* Overridden values are located on the command line. */
+    config_refuses(exp, "optimizer.lr=0", "optimizer 'sgd': ",
+                   "<command line>:1:14: optimizer.lr: must be > 0, got 0",
+                   NULL);
+    config_refuses(exp, "optimizer.nesterov=true", "optimizer 'sgd': ",
+                   "optimizer.nesterov: Nesterov momentum needs momentum > 0 "
+                   "and dampening 0 (momentum 0, dampening 0)",
+                   NULL);
+    /* With momentum it is valid. */
+    snprintf(args, sizeof args,
+             "config '%s' optimizer.nesterov=true optimizer.momentum=0.9", exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    /* A phase's own optimizer, the other shipped optimizers, and a
+     * parameter group's optimizer are checked too. */
+    config_refuses(exp, "'phases.train.optimizer={plugin: adam, beta1: 1}'",
+                   "optimizer 'adam': ",
+                   "phases.train.optimizer.beta1: must "
+                   "be in [0, 1), got 1",
+                   NULL);
+    config_refuses(exp, "'optimizer={plugin: rmsprop, lr: 0}'",
+                   "optimizer 'rmsprop': ", "optimizer.lr: must be > 0", NULL);
+    config_refuses(exp,
+                   "'param_groups=[{params: \"decoder.*\", optimizer: "
+                   "{plugin: adamw, lr: 0}}]'",
+                   "optimizer 'adamw': ",
+                   "param_groups[0].optimizer.lr: must be > 0", NULL);
+    /* Values from the file are located in it: lr: 0 passes the schema
+     * ([0, inf)) but not sgd's create, and so not its check. */
+    write_check_experiment(exp, sizeof exp, "cfgopt", "{plugin: sgd, lr: 0}",
+                           NULL);
+    char where[PATH_MAX + 64];
+    snprintf(where, sizeof where,
+             "optimizer 'sgd': %s:6:30: optimizer.lr: must be > 0, got 0", exp);
+    config_refuses(exp, "", where, NULL);
+}
+END_TEST
+
+START_TEST(config_runs_loss_checks)
+{
+    char exp[PATH_MAX], args[2 * PATH_MAX], out[65536], err[8192];
+    write_check_experiment(exp, sizeof exp, "cfgloss", "{plugin: adam}", NULL);
+    snprintf(args, sizeof args, "config '%s'", exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    config_refuses(exp, "objective[1].limit=11", "loss 'check_loss': ",
+                   "objective[1].limit: at most 10, got 11", NULL);
+    /* A check that fails without a message is still reported, as the
+     * plugin's fault. */
+    config_refuses(exp, "objective[1].limit=7",
+                   "loss 'check_loss': check returned -6 (DGM_ECONFIG) "
+                   "without a message (a plugin bug)",
+                   NULL);
+    /* A plugin built for ABI 1.1 had a reserved pointer there: the host
+     * does not read it. */
+    snprintf(args, sizeof args,
+             "config '%s' objective[1].loss=old_check_loss "
+             "objective[1].limit=11",
+             exp);
+    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_contains(out, "loss: old_check_loss");
+    /* Located in the file when the value is there. */
+    write_check_experiment(exp, sizeof exp, "cfgloss", "{plugin: adam}",
+                           "phases: {train: {objective: [{loss: check_loss, "
+                           "inputs: [mu], limit: 12}]}}\n");
+    char where[PATH_MAX + 64];
+    snprintf(where, sizeof where, "loss 'check_loss': %s:10:", exp);
+    config_refuses(exp, "", where, "limit: at most 10, got 12", NULL);
+}
+END_TEST
+
+START_TEST(sweep_dry_run_runs_checks)
+{
+    char exp[PATH_MAX], args[4 * PATH_MAX], out[65536], err[8192];
+    char sd[PATH_MAX + 16];
+    write_check_experiment(exp, sizeof exp, "sweepchk",
+                           "{plugin: sgd, lr: 0.1}",
+                           "sweep: {grid: {optimizer.lr: [0.1, 0, 0.01]}}\n");
+    snprintf(sd, sizeof sd, "%s.sweep", exp);
+    snprintf(args, sizeof args, "sweep '%s' --dry-run --sweep-dir '%s'", exp,
+             sd);
+    int rc = run_dgm(args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 2, "exit %d: %s%s", rc, out, err);
+    ck_assert_contains(err, "trial 1 (001-lr=0)");
+    ck_assert_contains(err, "optimizer 'sgd': ");
+    ck_assert_contains(err, "optimizer.lr: must be > 0, got 0");
+    ck_assert_contains(err, "1 of 3 trials are invalid");
+    ck_assert_ptr_null(strstr(err, "trial 0 "));
+    ck_assert_ptr_null(strstr(err, "trial 2 "));
+    ck_assert_int_ne(access(sd, F_OK), 0);
+    /* Without the bad value every trial is valid. */
+    write_check_experiment(exp, sizeof exp, "sweepchk",
+                           "{plugin: sgd, lr: 0.1}",
+                           "sweep: {grid: {optimizer.lr: [0.1, 0.01]}}\n");
+    rc = run_dgm(args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
+    ck_assert_contains(out, "2 trials, all valid");
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -790,6 +994,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, scan_good);
     tcase_add_test(tc, rescan_is_idempotent);
     tcase_add_test(tc, whole_test_folder);
+    tcase_add_test(tc, shipped_plugins_load);
     suite_add_tcase(s, tc);
     tc = tcase_create("refusals");
     tcase_add_loop_test(tc, refused, 0,
@@ -820,6 +1025,12 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, block_output_shape_checked);
     tcase_add_test(tc, scalar_loss_evaluates);
     tcase_add_test(tc, optimizer_step_gets_trainable_weights);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("config_check");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, config_runs_optimizer_checks);
+    tcase_add_test(tc, config_runs_loss_checks);
+    tcase_add_test(tc, sweep_dry_run_runs_checks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,9 +11,10 @@ static const char help[] =
     "usage: dgm config EXPERIMENT.yaml [KEY=VALUE | +KEY=VALUE ...]\n"
     "\n"
     "Load the experiment, apply the overrides, validate every plugin's\n"
-    "parameters and print the resolved config (every default filled in,\n"
-    "phases spelled out): what `dgm run` would train and save as\n"
-    "config.yaml.\n"
+    "parameters, run the plugins' own config checks (what their create\n"
+    "would refuse; no data is read) and print the resolved config (every\n"
+    "default filled in, phases spelled out): what `dgm run` would train\n"
+    "and save as config.yaml.\n"
     "\n"
     "exit status: 0 valid, 2 usage or configuration error\n";
 

@@ -50,8 +50,9 @@ typedef struct adam {
     bool amsgrad;
 } adam;
 
-static int create_common(void **self, const dgm_config *cfg, const char *name,
-                         bool decoupled)
+/* What the schema cannot say (both schemas); also the `check` slot, so
+ * `dgm config` refuses what create would. */
+static int adam_check(const dgm_config *cfg)
 {
     double lr = dgm_cfg_float(cfg, "lr");
     double beta1 = dgm_cfg_float(cfg, "beta1");
@@ -65,13 +66,22 @@ static int create_common(void **self, const dgm_config *cfg, const char *name,
     if (!(beta2 < 1))
         return dgm_cfg_error(cfg, "beta2", DGM_ERANGE,
                              "must be in [0, 1), got %g", beta2);
+    return 0;
+}
+
+static int create_common(void **self, const dgm_config *cfg, const char *name,
+                         bool decoupled)
+{
+    int rc = adam_check(cfg);
+    if (rc < 0)
+        return rc;
     adam *o = calloc(1, sizeof *o);
     if (!o)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", name);
     o->name = name;
     o->decoupled = decoupled;
-    o->beta1 = beta1;
-    o->beta2 = beta2;
+    o->beta1 = dgm_cfg_float(cfg, "beta1");
+    o->beta2 = dgm_cfg_float(cfg, "beta2");
     o->eps = dgm_cfg_float(cfg, "eps");
     o->weight_decay = dgm_cfg_float(cfg, "weight_decay");
     o->amsgrad = dgm_cfg_bool(cfg, "amsgrad");
@@ -205,10 +215,14 @@ static int adam_step(void *self, dgm_param *const *ps, int n, double lr,
     return 0;
 }
 
-static const dgm_optimizer_iface adam_iface = {
-    .create = adam_create, .step = adam_step, .destroy = adam_destroy};
-static const dgm_optimizer_iface adamw_iface = {
-    .create = adamw_create, .step = adam_step, .destroy = adam_destroy};
+static const dgm_optimizer_iface adam_iface = {.create = adam_create,
+                                               .step = adam_step,
+                                               .destroy = adam_destroy,
+                                               .check = adam_check};
+static const dgm_optimizer_iface adamw_iface = {.create = adamw_create,
+                                                .step = adam_step,
+                                                .destroy = adam_destroy,
+                                                .check = adam_check};
 
 static const dgm_plugin_desc descs[] = {
     {

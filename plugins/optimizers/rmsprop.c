@@ -30,11 +30,21 @@ typedef struct rmsprop {
     bool centered;
 } rmsprop;
 
-static int rmsprop_create(void **self, const dgm_config *cfg)
+/* What the schema cannot say; also the `check` slot, so `dgm config`
+ * refuses what create would. */
+static int rmsprop_check(const dgm_config *cfg)
 {
     double lr = dgm_cfg_float(cfg, "lr");
     if (!(lr > 0))
         return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g", lr);
+    return 0;
+}
+
+static int rmsprop_create(void **self, const dgm_config *cfg)
+{
+    int rc = rmsprop_check(cfg);
+    if (rc < 0)
+        return rc;
     rmsprop *o = calloc(1, sizeof *o);
     if (!o)
         return dgm_error(DGM_ENOMEM, "rmsprop: out of memory");
@@ -145,8 +155,10 @@ static int rmsprop_step(void *self, dgm_param *const *ps, int n, double lr,
     return 0;
 }
 
-static const dgm_optimizer_iface iface = {
-    .create = rmsprop_create, .step = rmsprop_step, .destroy = rmsprop_destroy};
+static const dgm_optimizer_iface iface = {.create = rmsprop_create,
+                                          .step = rmsprop_step,
+                                          .destroy = rmsprop_destroy,
+                                          .check = rmsprop_check};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -31,25 +31,34 @@ typedef struct sgd {
     int cap;
 } sgd;
 
-static int sgd_create(void **self, const dgm_config *cfg)
+/* What the schema cannot say; also the `check` slot, so `dgm config`
+ * refuses what create would. */
+static int sgd_check(const dgm_config *cfg)
 {
     double lr = dgm_cfg_float(cfg, "lr");
     double momentum = dgm_cfg_float(cfg, "momentum");
     double dampening = dgm_cfg_float(cfg, "dampening");
-    bool nesterov = dgm_cfg_bool(cfg, "nesterov");
     if (!(lr > 0))
         return dgm_cfg_error(cfg, "lr", DGM_ERANGE, "must be > 0, got %g", lr);
-    if (nesterov && (momentum <= 0 || dampening != 0))
+    if (dgm_cfg_bool(cfg, "nesterov") && (momentum <= 0 || dampening != 0))
         return dgm_cfg_error(cfg, "nesterov", DGM_ECONFIG,
                              "Nesterov momentum needs momentum > 0 and "
                              "dampening 0 (momentum %g, dampening %g)",
                              momentum, dampening);
+    return 0;
+}
+
+static int sgd_create(void **self, const dgm_config *cfg)
+{
+    int rc = sgd_check(cfg);
+    if (rc < 0)
+        return rc;
     sgd *o = calloc(1, sizeof *o);
     if (!o)
         return dgm_error(DGM_ENOMEM, "sgd: out of memory");
-    o->momentum = (float)momentum;
-    o->dampening = (float)dampening;
-    o->nesterov = nesterov;
+    o->momentum = (float)dgm_cfg_float(cfg, "momentum");
+    o->dampening = (float)dgm_cfg_float(cfg, "dampening");
+    o->nesterov = dgm_cfg_bool(cfg, "nesterov");
     o->weight_decay = (float)dgm_cfg_float(cfg, "weight_decay");
     *self = o;
     return 0;
@@ -162,8 +171,10 @@ static int sgd_step(void *self, dgm_param *const *ps, int n, double lr,
     return 0;
 }
 
-static const dgm_optimizer_iface iface = {
-    .create = sgd_create, .step = sgd_step, .destroy = sgd_destroy};
+static const dgm_optimizer_iface iface = {.create = sgd_create,
+                                          .step = sgd_step,
+                                          .destroy = sgd_destroy,
+                                          .check = sgd_check};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -32,8 +32,14 @@
  *      (dgm_error / dgm_cfg_error); the host prefixes the plugin's name.
  *      destroy(self) frees what create made; the host calls it once.
  *   5. Optional interface slots may be NULL.
- *   6. Slots marked "(ABI 1.1)" replaced reserved pointers: a plugin built
- *      against 1.0 has them NULL, so the host treats NULL as "absent".
+ *   6. Slots marked "(ABI 1.1)" or "(ABI 1.2)" replaced reserved pointers:
+ *      a plugin built against an older minor has them NULL, so the host
+ *      treats NULL as "absent".
+ *   7. The host reads some keys of a plugin's map itself (`plugin` for
+ *      every kind; an optimizer's schedule keys; a loss term's `loss`,
+ *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
+ *      is refused at load. An optimizer must declare `lr` (DGM_P_FLOAT),
+ *      the base rate the host's schedule scales.
  */
 #ifndef DGM_PLUGIN_H
 #define DGM_PLUGIN_H
@@ -53,7 +59,7 @@ extern "C" {
 #endif
 
 #define DGM_ABI_MAJOR 1
-#define DGM_ABI_MINOR 1
+#define DGM_ABI_MINOR 2
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -245,6 +251,18 @@ DGM_API dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x);
 /* Kind interfaces                                                        */
 /* ====================================================================== */
 
+/* Every kind's interface has an optional (ABI 1.2) slot
+ *
+ *     int (*check)(const dgm_config *cfg);
+ *
+ * that checks a validated cfg (defaults filled in) for what the schema
+ * cannot say (one value against another, lr > 0), without side effects:
+ * no files read, nothing kept, no data needed. The host calls it when an
+ * experiment is loaded, so `dgm config` and `dgm sweep --dry-run` refuse
+ * what create() would refuse. It returns 0, or a DGM_E* code with a
+ * message (dgm_cfg_error); create() should make the same checks (call the
+ * same function). */
+
 typedef struct dgm_dataset_iface {
     int (*create)(void **self, const dgm_config *cfg);
     int (*info)(void *self, dgm_data_info *out);
@@ -261,7 +279,9 @@ typedef struct dgm_dataset_iface {
      * (DGM_ESTATE and a message naming both). */
     int (*save_state)(void *self, dgm_params *state);
     int (*load_state)(void *self, const dgm_params *state);
-    void *reserved[2];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[1];
 } dgm_dataset_iface;
 
 typedef struct dgm_augment_iface {
@@ -272,7 +292,9 @@ typedef struct dgm_augment_iface {
     /* On the graph (differentiable); NULL if not. */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x, dgm_rng *rng);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[3];
 } dgm_augment_iface;
 
 typedef struct dgm_block_iface {
@@ -282,7 +304,9 @@ typedef struct dgm_block_iface {
      * checks, for x of the shape create was given). */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[3];
 } dgm_block_iface;
 
 /* A training phase: its parameters and default objective. */
@@ -337,7 +361,9 @@ typedef struct dgm_model_iface {
     int (*generate)(void *self, dgm_step *s, const int32_t *prompt,
                     int64_t prompt_len, int64_t length,
                     const dgm_generate_opts *o, int32_t *out);
-    void *reserved[2];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[1];
 } dgm_model_iface;
 
 typedef struct dgm_loss_iface {
@@ -349,7 +375,9 @@ typedef struct dgm_loss_iface {
      * batch (docs/writing-plugins.md). */
     dgm_var *(*apply)(void *self, dgm_graph *g, dgm_var *const *in, int n);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[3];
 } dgm_loss_iface;
 
 typedef struct dgm_optimizer_iface {
@@ -360,7 +388,9 @@ typedef struct dgm_optimizer_iface {
     int (*step)(void *self, dgm_param *const *ps, int n, double lr,
                 int64_t t);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[3];
 } dgm_optimizer_iface;
 
 typedef struct dgm_eval dgm_eval;
@@ -371,7 +401,9 @@ typedef struct dgm_metric_iface {
     int (*create)(void **self, const dgm_config *cfg);
     int (*evaluate)(void *self, dgm_eval *ev, dgm_results *out);
     void (*destroy)(void *self);
-    void *reserved[4];
+    /* (ABI 1.2) Optional: the config check described above. */
+    int (*check)(const dgm_config *cfg);
+    void *reserved[3];
 } dgm_metric_iface;
 
 /* ---- what a metric can ask of the host -------------------------------- */

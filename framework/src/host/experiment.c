@@ -7,6 +7,7 @@
 
 #include "dgm/error.h"
 #include "host_internal.h"
+#include "plugin_check.h"
 #include "teacher.h"
 #include "transfer.h"
 
@@ -103,8 +104,6 @@ static const dgm_param_spec term_schema[] = {
      "label in logs (default: the loss name)"},
     DGM_PARAM_END,
 };
-static const char *const term_host_keys[] = {"loss", "inputs", "weight",
-                                             "mask", "name", NULL};
 
 static const dgm_param_spec phase_schema[] = {
     {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
@@ -176,7 +175,8 @@ static int validate_plugin(dgm_registry *reg, dgm_config *node, dgm_kind kind,
         if (rc < 0)
             return rc;
     }
-    return 0;
+    /* Last, so the plugin sees its nested plugins' defaults too. */
+    return dgm__plugin_check(d, node);
 }
 
 static int validate_plugin_list(dgm_registry *reg, dgm_config *list,
@@ -216,7 +216,8 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
         loss_keys[nk] = NULL;
         rc = dgm_config_validate(t, term_schema, "objective", loss_keys);
         if (rc == 0)
-            rc = dgm_config_validate(t, d->params, d->name, term_host_keys);
+            rc =
+                dgm_config_validate(t, d->params, d->name, dgm__loss_host_keys);
         if (rc < 0)
             return rc;
         const dgm_loss_iface *li = d->iface;
@@ -228,6 +229,8 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
                                  d->name, li->min_inputs, li->max_inputs,
                                  li->inputs_help ? li->inputs_help : "",
                                  n);
+        if ((rc = dgm__plugin_check(d, t)) < 0)
+            return rc;
     }
     return 0;
 }

@@ -10,9 +10,6 @@
 
 #define HUGE_RANGE 1e300
 
-const char *const dgm__optimizer_host_keys[] = {
-    "schedule", "warmup", "step_size", "gamma", "min_lr", "clip_norm", NULL};
-
 const dgm_param_spec dgm__schedule_schema[] = {
     {"schedule", DGM_P_CHOICE, "constant", DGM_NO_RANGE,
      "constant|step|cosine|linear",

@@ -26,6 +26,7 @@
 #include "dgm/config.h"
 #include "dgm/export.h"
 #include "dgm/graph.h"
+#include "plugin_check.h"
 
 typedef enum dgm__sched_kind {
     DGM__SCHED_CONSTANT = 0, /* base rate throughout */
@@ -44,9 +45,8 @@ typedef struct dgm__schedule {
     double clip_norm;    /* global gradient-norm limit; <= 0: no clipping */
 } dgm__schedule;
 
-/* {"schedule", "warmup", "step_size", "gamma", "min_lr", "clip_norm",
- * NULL}: the keys the host reads from an optimizer's map. */
-DGM_API extern const char *const dgm__optimizer_host_keys[];
+/* dgm__optimizer_host_keys (plugin_check.h): the keys the host reads from
+ * an optimizer's map. */
 /* The same keys as a schema (types, defaults, ranges, help), ending with
  * DGM_PARAM_END; for validation and for `dgm plugins`-style listings. */
 DGM_API extern const dgm_param_spec dgm__schedule_schema[];

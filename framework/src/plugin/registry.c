@@ -20,6 +20,7 @@
 
 #include "dgm/error.h"
 #include "dgm/host.h"
+#include "plugin_check.h"
 
 #define MAX_DESCS_PER_FILE 256
 #define MAX_PARAMS 256
@@ -357,6 +358,97 @@ static int check_params(const char *path, const dgm_plugin_desc *d)
     }
 }
 
+/* ---- keys the host reads from a plugin's map --------------------------- */
+
+const char *const dgm__optimizer_host_keys[] = {
+    "schedule", "warmup", "step_size", "gamma", "min_lr", "clip_norm", NULL};
+
+const char *const dgm__loss_host_keys[] = {"loss", "inputs", "weight",
+                                           "mask", "name",   NULL};
+
+/* Keys the host reads are for the host alone: a plugin parameter of the
+ * same name would be read by both (an optimizer's `gamma` as the step
+ * schedule's decay too, a loss's `weight` merged with the term's). */
+const char *const *dgm__plugin_host_keys(dgm_kind k)
+{
+    static const char *const none[] = {NULL};
+    switch (k) {
+    case DGM_KIND_OPTIMIZER:
+        return dgm__optimizer_host_keys;
+    case DGM_KIND_LOSS:
+        return dgm__loss_host_keys;
+    default:
+        return none;
+    }
+}
+
+/* "plugin, schedule, warmup": the reserved keys of a kind, for a
+ * message. */
+static const char *reserved_list(dgm_kind k, char *buf, size_t cap)
+{
+    const char *const *keys = dgm__plugin_host_keys(k);
+    size_t n = (size_t)snprintf(buf, cap, "plugin");
+    for (int i = 0; keys[i] && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, ", %s", keys[i]);
+    return buf;
+}
+
+static bool reserved(dgm_kind k, const char *name)
+{
+    const char *const *keys = dgm__plugin_host_keys(k);
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], name))
+            return true;
+    return !strcmp(name, "plugin");
+}
+
+static int check_reserved(const char *path, const dgm_plugin_desc *d)
+{
+    for (const dgm_param_spec *p = d->params; p && p->name; p++) {
+        if (!reserved(d->kind, p->name))
+            continue;
+        const char *kind = dgm_kind_name(d->kind);
+        char all[256], map[64];
+        if (d->kind == DGM_KIND_LOSS)
+            snprintf(map, sizeof map, "every objective term");
+        else
+            snprintf(map, sizeof map, "every %s's map", kind);
+        return dgm_error(DGM_EFORMAT,
+                         "%s: plugin '%s' (%s): parameter '%s' clashes with "
+                         "a key the host reads from %s (reserved: %s); "
+                         "rename it",
+                         path, d->name, kind, p->name, map,
+                         reserved_list(d->kind, all, sizeof all));
+    }
+    return 0;
+}
+
+/* The host reads an optimizer's base rate with dgm_cfg_float(cfg, "lr")
+ * to scale it by its schedule: the key must be there, a number. */
+static int check_lr(const char *path, const dgm_plugin_desc *d)
+{
+    if (d->kind != DGM_KIND_OPTIMIZER)
+        return 0;
+    const dgm_param_spec *lr = NULL;
+    for (const dgm_param_spec *p = d->params; p && p->name && !lr; p++)
+        if (!strcmp(p->name, "lr"))
+            lr = p;
+    const char *why = !lr ? "declares no parameter 'lr'"
+                      : lr->type != DGM_P_FLOAT
+                          ? "declares 'lr' with a type other than DGM_P_FLOAT"
+                      : lr->default_value && !strcmp(lr->default_value, "null")
+                          ? "gives 'lr' the default null"
+                          : NULL;
+    if (!why)
+        return 0;
+    return dgm_error(DGM_EFORMAT,
+                     "%s: plugin '%s' (optimizer) %s: the host reads the "
+                     "base learning rate from `lr` (a number, DGM_P_FLOAT, "
+                     "required or with a numeric default) and scales it by "
+                     "the schedule before each step",
+                     path, d->name, why);
+}
+
 /* Check one descriptor; the ABI fields first, the rest only if the
  * descriptor is large enough to hold it. */
 static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
@@ -385,8 +477,11 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
     if (!d->iface)
         return dgm_error(DGM_EFORMAT, "%s: plugin '%s' (%s): iface is NULL",
                          path, d->name, dgm_kind_name(d->kind));
-    int rc = check_params(path, d);
-    return rc < 0 ? rc : check_iface(path, d);
+    int rc;
+    if ((rc = check_params(path, d)) < 0 ||
+        (rc = check_reserved(path, d)) < 0 || (rc = check_lr(path, d)) < 0)
+        return rc;
+    return check_iface(path, d);
 }
 
 /* dlopen `path`, validate every descriptor and append the file and its
@@ -704,4 +799,56 @@ const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
     if (file)
         *file = r->files[r->entries[i].file].path;
     return r->entries[i].desc;
+}
+
+/* ---- a plugin's own config check ------------------------------------- */
+
+/* The kind's `check` slot: only a plugin built against ABI 1.2 or later
+ * has one (before, the slot was a reserved pointer). */
+static int (*check_slot(const dgm_plugin_desc *d))(const dgm_config *)
+{
+    if (d->abi_minor < 2 || !d->iface)
+        return NULL;
+    switch (d->kind) {
+    case DGM_KIND_DATASET:
+        return ((const dgm_dataset_iface *)d->iface)->check;
+    case DGM_KIND_AUGMENT:
+        return ((const dgm_augment_iface *)d->iface)->check;
+    case DGM_KIND_BLOCK:
+        return ((const dgm_block_iface *)d->iface)->check;
+    case DGM_KIND_MODEL:
+        return ((const dgm_model_iface *)d->iface)->check;
+    case DGM_KIND_LOSS:
+        return ((const dgm_loss_iface *)d->iface)->check;
+    case DGM_KIND_OPTIMIZER:
+        return ((const dgm_optimizer_iface *)d->iface)->check;
+    case DGM_KIND_METRIC:
+        return ((const dgm_metric_iface *)d->iface)->check;
+    default:
+        return NULL;
+    }
+}
+
+int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg)
+{
+    int (*check)(const dgm_config *) = d ? check_slot(d) : NULL;
+    if (!check)
+        return 0;
+    dgm_error_clear();
+    int rc = check(cfg);
+    if (rc == 0)
+        return 0;
+    const char *kind = dgm_kind_name(d->kind);
+    if (rc > 0)
+        return dgm_error(DGM_EPLUGIN,
+                         "%s '%s': check returned %d, not 0 or a negative "
+                         "DGM_E* code (a plugin bug)",
+                         kind, d->name, rc);
+    if (!dgm_last_error()[0])
+        return dgm_error(DGM_EPLUGIN,
+                         "%s '%s': check returned %d (%s) without a message "
+                         "(a plugin bug)",
+                         kind, d->name, rc, dgm_errname(rc));
+    dgm_error_context("%s '%s': ", kind, d->name);
+    return rc;
 }
