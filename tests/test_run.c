@@ -353,6 +353,56 @@ START_TEST(nan_loss_stops_run)
 }
 END_TEST
 
+/* Rewrite a safetensors file without tensor `drop` (python3, by the
+ * format's documented layout). */
+static void drop_tensor(const char *path, const char *drop)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c '\n"
+             "import json, struct, sys\n"
+             "p, drop = sys.argv[1], sys.argv[2]\n"
+             "b = open(p, \"rb\").read()\n"
+             "n = struct.unpack(\"<Q\", b[:8])[0]\n"
+             "h = json.loads(b[8:8 + n])\n"
+             "del h[drop]\n"
+             "out = b\"\"\n"
+             "for k, v in h.items():\n"
+             "    if k == \"__metadata__\":\n"
+             "        continue\n"
+             "    s, e = v[\"data_offsets\"]\n"
+             "    v[\"data_offsets\"] = [len(out), len(out) + e - s]\n"
+             "    out += b[8 + n + s:8 + n + e]\n"
+             "hb = json.dumps(h).encode()\n"
+             "hb += b\" \" * (-len(hb) %% 8)\n"
+             "open(p, \"wb\").write(struct.pack(\"<Q\", len(hb)) + hb + out)' "
+             "'%s' '%s'",
+             path, drop);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A checkpoint that lacks a tensor is refused naming the file once and the
+ * missing tensor (the message was once formatted into itself). */
+START_TEST(resume_missing_tensor_names_file_once)
+{
+    char a[1200], p[1400];
+    snprintf(a, sizeof a, "%s/miss", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --run-dir %s --quiet --stop-after 3",
+                     root, a);
+    ck_assert_msg(rc == 0, "%s", out);
+    snprintf(p, sizeof p, "%s/checkpoints/last.safetensors", a);
+    drop_tensor(p, "rng.aug");
+    rc = dgm_cli(out, sizeof out, "run --resume %s --quiet", a);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    char *first = strstr(out, p);
+    ck_assert_msg(first != NULL, "no path in: %s", out);
+    ck_assert_msg(strstr(first + strlen(p), p) == NULL, "path named twice: %s",
+                  out);
+    ck_assert_msg(strstr(out, "no tensor 'rng.aug'") != NULL, "%s", out);
+}
+END_TEST
+
 static unsigned be32_at(const unsigned char *b)
 {
     return (unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 |
@@ -495,6 +545,7 @@ static Suite *run_suite(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, checkpoint_read_by_python);
     tcase_add_test(tc, nan_loss_stops_run);
+    tcase_add_test(tc, resume_missing_tensor_names_file_once);
     tcase_add_test(tc, sample_command_writes_png);
     tcase_add_test(tc, conv_vae_trains);
     suite_add_tcase(s, tc);
