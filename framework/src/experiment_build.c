@@ -3,6 +3,7 @@
  * optimizers and objectives, metrics; and evaluate objectives. */
 #include <fnmatch.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,12 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
     return build_groups(e, ph, opt);
 }
 
+/* Experiments built and not yet freed. The thread count is the process's
+ * (OpenMP, oneDNN), so only an experiment built while none other is alive
+ * sets it: one built inside it (a teacher, the classifier run of a feature
+ * metric, `dgm eval`'s metrics) must not change a running training's. */
+static atomic_int live_experiments;
+
 int dgm__experiment_build(dgm_experiment *e)
 {
     if (e->built)
@@ -370,7 +377,11 @@ int dgm__experiment_build(dgm_experiment *e)
     dgm_rng_fork(&e->rng_data, &master, 2);
     dgm_rng_fork(&e->rng_aug, &master, 3);
     dgm_rng_fork(&e->rng_step, &master, 4);
-    dgm_set_threads(e->threads);
+    if (!e->live) {
+        e->live = true;
+        if (atomic_fetch_add(&live_experiments, 1) == 0)
+            dgm_set_threads(e->threads);
+    }
 
     const dgm_config *root = e->root;
     const dgm_config *data = dgm_cfg_child(root, "data");
@@ -470,6 +481,8 @@ void dgm_experiment_free(dgm_experiment *e)
 {
     if (!e)
         return;
+    if (e->live)
+        atomic_fetch_sub(&live_experiments, 1);
     for (int i = 0; i < e->n_metrics; i++)
         dgm__inst_destroy(&e->metrics[i]);
     free(e->metrics);

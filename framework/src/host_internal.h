@@ -107,6 +107,7 @@ struct dgm_experiment {
     const char *name;
     uint64_t seed;
     int threads;
+    bool live; /* counted in experiment_build.c's live_experiments */
 
     /* built by dgm__experiment_build */
     bool built;
