@@ -640,7 +640,8 @@ static int host_run(dgm_experiment *e, const char *tag)
 
 /* A block whose forward returns another shape than its create reported
  * is refused at that forward, naming the plugin, its scope and both
- * shapes (here a decoder asked for [1, 28, 28] that returns z). */
+ * shapes (here a decoder asked for [1, 28, 28] that returns z). The
+ * build's probe forward on two examples is the first to meet it. */
 START_TEST(block_output_shape_checked)
 {
     const char *ov[] = {"model.decoder={plugin: tp_wrong_shape}"};
@@ -653,9 +654,9 @@ START_TEST(block_output_shape_checked)
     dgm_registry_free(reg);
     ck_assert_msg(rc == DGM_ESHAPE, "rc %d: %s", rc, msg);
     ck_assert_contains(msg, "block 'tp_wrong_shape' (decoder): forward "
-                            "returned [8, 2] for input [8, 2], but its "
+                            "returned [2, 2] for input [2, 2], but its "
                             "create reported [1, 28, 28] per example "
-                            "([8, 1, 28, 28] for this batch)");
+                            "([2, 1, 28, 28] for this batch)");
 }
 END_TEST
 

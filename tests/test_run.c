@@ -353,6 +353,93 @@ START_TEST(nan_loss_stops_run)
 }
 END_TEST
 
+/* Rewrite a safetensors file without tensor `drop` (python3, by the
+ * format's documented layout). */
+static void drop_tensor(const char *path, const char *drop)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c '\n"
+             "import json, struct, sys\n"
+             "p, drop = sys.argv[1], sys.argv[2]\n"
+             "b = open(p, \"rb\").read()\n"
+             "n = struct.unpack(\"<Q\", b[:8])[0]\n"
+             "h = json.loads(b[8:8 + n])\n"
+             "del h[drop]\n"
+             "out = b\"\"\n"
+             "for k, v in h.items():\n"
+             "    if k == \"__metadata__\":\n"
+             "        continue\n"
+             "    s, e = v[\"data_offsets\"]\n"
+             "    v[\"data_offsets\"] = [len(out), len(out) + e - s]\n"
+             "    out += b[8 + n + s:8 + n + e]\n"
+             "hb = json.dumps(h).encode()\n"
+             "hb += b\" \" * (-len(hb) %% 8)\n"
+             "open(p, \"wb\").write(struct.pack(\"<Q\", len(hb)) + hb + out)' "
+             "'%s' '%s'",
+             path, drop);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A checkpoint that lacks a tensor is refused naming the file once and the
+ * missing tensor (the message was once formatted into itself). */
+START_TEST(resume_missing_tensor_names_file_once)
+{
+    char a[1200], p[1400];
+    snprintf(a, sizeof a, "%s/miss", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --run-dir %s --quiet --stop-after 3",
+                     root, a);
+    ck_assert_msg(rc == 0, "%s", out);
+    snprintf(p, sizeof p, "%s/checkpoints/last.safetensors", a);
+    drop_tensor(p, "rng.aug");
+    rc = dgm_cli(out, sizeof out, "run --resume %s --quiet", a);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    char *first = strstr(out, p);
+    ck_assert_msg(first != NULL, "no path in: %s", out);
+    ck_assert_msg(strstr(first + strlen(p), p) == NULL, "path named twice: %s",
+                  out);
+    ck_assert_msg(strstr(out, "no tensor 'rng.aug'") != NULL, "%s", out);
+}
+END_TEST
+
+/* A metric that fails is recorded the same way whether it fails at
+ * eval_every or at the end of training: exit 1, summary.json with
+ * status failed, and the error in log.txt. */
+START_TEST(failed_eval_is_recorded)
+{
+    static const struct {
+        const char *tag, *over;
+    } cases[] = {
+        {"final", "'metrics=[{plugin: fail_after, ok: 0}]'"},
+        {"every", "'metrics=[{plugin: fail_after, ok: 1}]' "
+                  "train.eval_every=8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char a[1200], p[1400];
+        snprintf(a, sizeof a, "%s/fail-%s", root, cases[i].tag);
+        int rc = dgm_cli(out, sizeof out,
+                         "run %s/tiny.yaml --run-dir %s --quiet "
+                         "'+plugin_path=[\"%s\"]' %s",
+                         root, a, DGM_TEST_PLUGIN_DIR, cases[i].over);
+        ck_assert_msg(rc == 1, "%s: exit %d: %s", cases[i].tag, rc, out);
+        ck_assert_msg(strstr(out, "fail_after: evaluation") != NULL, "%s: %s",
+                      cases[i].tag, out);
+        json_t *s = load_json(a, "summary.json");
+        ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                         "failed");
+        json_decref(s);
+        snprintf(p, sizeof p, "%s/log.txt", a);
+        char *log = read_text(p);
+        ck_assert_ptr_nonnull(log);
+        ck_assert_msg(strstr(log, "dgm: failed: ") &&
+                          strstr(log, "fail_after: evaluation"),
+                      "%s: log.txt:\n%s", cases[i].tag, log);
+        free(log);
+    }
+}
+END_TEST
+
 static unsigned be32_at(const unsigned char *b)
 {
     return (unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 |
@@ -473,15 +560,110 @@ START_TEST(config_prints_resolved)
 }
 END_TEST
 
+/* Is folder `dir` absent or empty? */
+static bool no_runs_in(const char *dir)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' 2>/dev/null)\"", dir);
+    return system(cmd) == 0;
+}
+
+/* Configuration errors that only the data or the model can reveal are
+ * still configuration errors: exit 2, the place named, no run directory. */
 START_TEST(missing_output_is_named)
 {
+    char runs[1200];
+    snprintf(runs, sizeof runs, "%s/runs", root);
     int rc = dgm_cli(out, sizeof out,
-                     "run %s/tiny.yaml --quiet --runs %s/runs "
+                     "run %s/tiny.yaml --quiet --runs %s "
                      "'objective=[{loss: bernoulli_nll, inputs: [logitz, x]}]'",
-                     root, root);
-    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
-    ck_assert_msg(strstr(out, "'logitz'") && strstr(out, "logits"), "%s",
-                  out);
+                     root, runs);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "phases.train.objective[0].inputs") &&
+                      strstr(out, "'logitz'") && strstr(out, "logits"),
+                  "%s", out);
+    ck_assert_msg(no_runs_in(runs), "a run directory was left in %s", runs);
+    /* a mask no output provides */
+    rc = dgm_cli(out, sizeof out,
+                 "run %s/tiny.yaml --quiet --runs %s "
+                 "'objective=[{loss: bernoulli_nll, inputs: [logits, x], "
+                 "mask: nomask}]'",
+                 root, runs);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "objective[0].mask") && strstr(out, "'nomask'"),
+                  "%s", out);
+    ck_assert(no_runs_in(runs));
+}
+END_TEST
+
+/* A warm-up longer than the run: with train.steps it is refused by dgm
+ * config too (no data needed); with epochs once the data set's size is
+ * known, still before any run directory. */
+START_TEST(warmup_longer_than_run)
+{
+    char runs[1200];
+    snprintf(runs, sizeof runs, "%s/runs", root);
+    static const char opt[] =
+        "'optimizer={plugin: adam, lr: 0.01, schedule: cosine, warmup: 500}'";
+    int rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml train.steps=100 %s",
+                     root, opt);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "phases.train.optimizer.warmup") &&
+                      strstr(out, "500 warm-up updates") && strstr(out, "100"),
+                  "%s", out);
+    /* 4 epochs of 256 examples in batches of 32: 32 updates */
+    rc = dgm_cli(out, sizeof out, "run %s/tiny.yaml --quiet --runs %s %s", root,
+                 runs, opt);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "phases.train.optimizer.warmup") &&
+                      strstr(out, "500 warm-up updates leave none of the "
+                                  "run's 32"),
+                  "%s", out);
+    ck_assert_msg(no_runs_in(runs), "a run directory was left in %s", runs);
+}
+END_TEST
+
+/* An objective of any length (65 terms here) trains; one term with more
+ * inputs than the host takes is refused at the term's `inputs:`. */
+START_TEST(long_objective)
+{
+    char y[1400], text[16384];
+    snprintf(y, sizeof y, "%s/long.yaml", root);
+    int len = snprintf(text, sizeof text, tiny_yaml, root);
+    len += snprintf(text + len, sizeof text - (size_t)len, "objective:\n");
+    for (int i = 0; i < 65; i++)
+        len += snprintf(text + len, sizeof text - (size_t)len,
+                        "  - {loss: gaussian_kl, inputs: [mu, logvar], "
+                        "weight: 0.01, name: kl%d}\n",
+                        i);
+    ck_assert_int_lt(len, (int)sizeof text);
+    write_text(y, text);
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/long", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s --run-dir %s --quiet train.steps=2 "
+                     "train.samples=0 'metrics=[]'",
+                     y, dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    json_t *s = load_json(dir, "summary.json");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
+                     "completed");
+    json_decref(s);
+    char p[1400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    char *m = read_text(p);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_msg(strstr(m, "\"kl0\"") && strstr(m, "\"kl64\""), "%s", m);
+    free(m);
+    rc = dgm_cli(out, sizeof out,
+                 "config %s/tiny.yaml 'objective=[{loss: bernoulli_nll, "
+                 "inputs: [logits, x, x, x, x, x, x, x, x]}]'",
+                 root);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "<command line>:1:") &&
+                      strstr(out, "objective[0].inputs") &&
+                      strstr(out, "at most 8"),
+                  "%s", out);
 }
 END_TEST
 
@@ -495,6 +677,8 @@ static Suite *run_suite(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, checkpoint_read_by_python);
     tcase_add_test(tc, nan_loss_stops_run);
+    tcase_add_test(tc, resume_missing_tensor_names_file_once);
+    tcase_add_test(tc, failed_eval_is_recorded);
     tcase_add_test(tc, sample_command_writes_png);
     tcase_add_test(tc, conv_vae_trains);
     suite_add_tcase(s, tc);
@@ -504,6 +688,8 @@ static Suite *run_suite(void)
     tcase_add_test(cfg, config_errors_name_the_place);
     tcase_add_test(cfg, config_prints_resolved);
     tcase_add_test(cfg, missing_output_is_named);
+    tcase_add_test(cfg, warmup_longer_than_run);
+    tcase_add_test(cfg, long_objective);
     suite_add_tcase(s, cfg);
     return s;
 }

@@ -745,6 +745,49 @@ START_TEST(teacher_refusals)
 }
 END_TEST
 
+/* The thread count is the process's: a student run with threads: 1 keeps
+ * it while a teacher (or any run opened during it, as the feature
+ * metrics' classifier) whose config says threads: 2 is built. */
+START_TEST(teacher_keeps_student_threads)
+{
+    sh("sed -i 's/^threads: 1$/threads: 2/' '%s/src/config.yaml'", root);
+    char p[1400];
+    snprintf(p, sizeof p, "%s/src/config.yaml", root);
+    char *src_cfg = read_text(p);
+    ck_assert_ptr_nonnull(src_cfg);
+    ASSERT_HAS(src_cfg, "threads: 2");
+    free(src_cfg);
+    snprintf(p, sizeof p, "%s/stu.yaml", root);
+    FILE *f = fopen(p, "w");
+    ck_assert(f != NULL);
+    fprintf(f, base_yaml, "stu", 3, "1.0", 4,
+            "teachers: [{name: teacher, run: src, output: mu}]\n"
+            "objective: [{loss: distill, inputs: [mu, teacher], mode: mse}]\n"
+            "train: {steps: 1, samples: 0}\n");
+    fclose(f);
+    dgm_registry *reg;
+    ck_assert_int_eq(dgm_registry_new(&reg), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(reg, DGM_PLUGIN_DIR), 0);
+    ck_assert_int_ge(dgm_registry_scan(reg), 0);
+    ck_assert_int_eq(chdir(root), 0);
+    dgm_experiment *e;
+    ck_assert_msg(dgm_experiment_load(&e, reg, "stu.yaml", NULL, 0) == 0, "%s",
+                  dgm_last_error());
+    ck_assert_msg(dgm_experiment_build(e) == 0, "%s", dgm_last_error());
+    ck_assert_int_eq(dgm_threads(), 1);
+    dgm_run *r;
+    ck_assert_msg(dgm_run_open(&r, reg, "src") == 0, "%s", dgm_last_error());
+    ck_assert_int_eq(dgm_threads(), 1);
+    dgm_run_close(r);
+    dgm_experiment_free(e);
+    /* with no experiment alive, opening the run is the top level again */
+    ck_assert_msg(dgm_run_open(&r, reg, "src") == 0, "%s", dgm_last_error());
+    ck_assert_int_eq(dgm_threads(), 2);
+    dgm_run_close(r);
+    dgm_registry_free(reg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transfer");
@@ -763,6 +806,7 @@ static Suite *suite(void)
         {"inspect", inspect_run_dir},
         {"teacher", teacher_run_distilled},
         {"teacher_refusals", teacher_refusals},
+        {"teacher_threads", teacher_keeps_student_threads},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);

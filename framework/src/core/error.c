@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
+#include "error_internal.h"
 
 #define DGM_ERRMSG_MAX 4096
 
@@ -52,16 +53,10 @@ int dgm_error(int code, const char *fmt, ...)
     return code;
 }
 
-int dgm_error_context(const char *fmt, ...)
+/* Put prefix[0..plen) in front of the last message, cutting its end if
+ * both do not fit. */
+static void prepend(const char *prefix, size_t plen)
 {
-    char prefix[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    size_t plen = (size_t)n < sizeof prefix ? (size_t)n : sizeof prefix - 1;
     size_t mlen = strlen(last_msg);
     if (plen + mlen >= sizeof last_msg)
         mlen = sizeof last_msg - 1 - plen;
@@ -69,9 +64,42 @@ int dgm_error_context(const char *fmt, ...)
     memmove(last_msg + plen, last_msg, mlen);
     memcpy(last_msg, prefix, plen);
     last_msg[plen + mlen] = '\0';
+}
+
+static size_t vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n < 0)
+        n = 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+int dgm_error_context(const char *fmt, ...)
+{
+    char prefix[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t plen = vformat(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    prepend(prefix, plen);
     if (last_code == 0)
         last_code = DGM_EINVAL;
     return last_code;
+}
+
+int dgm__error_prefix(int code, const char *fmt, ...)
+{
+    char prefix[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t plen = vformat(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    /* A lower layer that already named the same file or thing keeps its
+     * message as it is: the place is said once. */
+    if (strncmp(last_msg, prefix, plen) != 0)
+        prepend(prefix, plen);
+    last_code = code;
+    return code;
 }
 
 void dgm_error_clear(void)

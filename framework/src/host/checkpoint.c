@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
+#include "error_internal.h"
 
 #define FORMAT_VERSION "1"
 
@@ -137,7 +138,7 @@ static int restore(const dgm_st_file *f, const char *path, const char *name,
     dgm_tensor *v;
     int rc = dgm_st_get(f, name, &v);
     if (rc < 0)
-        return dgm_error(rc, "%s: %s", path, dgm_last_error());
+        return dgm__error_prefix(rc, "%s: ", path);
     if (v->dtype != dst->dtype || !dgm_tensor_same_shape(v, dst)) {
         char a[128], b[128];
         return dgm_error(DGM_ESHAPE,

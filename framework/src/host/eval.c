@@ -151,15 +151,17 @@ int dgm_eval_objective(dgm_eval *ev, dgm_step *s, dgm_vars *io,
                        int *n_terms)
 {
     dgm__phase *ph = &ev->e->phases[0];
-    dgm_var *tv[64];
+    /* the caller's array may hold fewer than the objective's terms */
+    dgm_var **tv = calloc((size_t)ph->n_terms, sizeof *tv);
+    if (!tv)
+        return dgm_error(DGM_ENOMEM, "eval: out of memory");
     int rc = dgm__objective(ev->e, 0, s->g, io, true, total, tv);
-    if (rc < 0)
-        return rc;
-    if (n_terms)
+    if (rc == 0 && n_terms)
         *n_terms = ph->n_terms;
-    for (int i = 0; terms && i < ph->n_terms && i < max; i++)
+    for (int i = 0; rc == 0 && terms && i < ph->n_terms && i < max; i++)
         terms[i] = tv[i];
-    return 0;
+    free(tv);
+    return rc;
 }
 
 int dgm_eval_term_count(dgm_eval *ev) { return ev->e->phases[0].n_terms; }
@@ -269,8 +271,14 @@ int dgm_results_set(dgm_results *r, const char *name, double value)
             r->value[i] = value;
             return 0;
         }
-    if (r->n == 64 || strlen(name) >= sizeof r->name[0])
-        return dgm_error(DGM_ERANGE, "results: cannot add '%s'", name);
+    if (strlen(name) >= sizeof r->name[0])
+        return dgm_error(DGM_ERANGE,
+                         "results: figure name '%s' is longer than %d bytes",
+                         name, DGM_MAX_RESULT_NAME - 1);
+    if (r->n == DGM_MAX_RESULTS)
+        return dgm_error(DGM_ERANGE,
+                         "results: more than %d figures (adding '%s')",
+                         DGM_MAX_RESULTS, name);
     strcpy(r->name[r->n], name);
     r->value[r->n++] = value;
     return 0;

@@ -208,13 +208,16 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
             return rc;
         /* Host keys first (they are extra keys for the loss), then the
          * loss's own parameters (host keys extra for it). */
-        const char *loss_keys[64];
         int nk = 0;
-        for (const dgm_param_spec *s = d->params; s && s->name && nk < 63;
-             s++)
-            loss_keys[nk++] = s->name;
-        loss_keys[nk] = NULL;
+        for (const dgm_param_spec *s = d->params; s && s->name; s++)
+            nk++;
+        const char **loss_keys = calloc((size_t)nk + 1, sizeof *loss_keys);
+        if (!loss_keys)
+            return dgm_error(DGM_ENOMEM, "objective: out of memory");
+        for (int k = 0; k < nk; k++)
+            loss_keys[k] = d->params[k].name;
         rc = dgm_config_validate(t, term_schema, "objective", loss_keys);
+        free(loss_keys);
         if (rc == 0)
             rc =
                 dgm_config_validate(t, d->params, d->name, dgm__loss_host_keys);
@@ -222,7 +225,12 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
             return rc;
         const dgm_loss_iface *li = d->iface;
         int n = dgm_cfg_len(dgm_cfg_get(t, "inputs"));
-        if (n < li->min_inputs || n > li->max_inputs || n > 8)
+        if (n > DGM_MAX_LOSS_INPUTS)
+            return dgm_cfg_error(t, "inputs", DGM_ERANGE,
+                                 "%d inputs; a term takes at most %d "
+                                 "(DGM_MAX_LOSS_INPUTS)",
+                                 n, DGM_MAX_LOSS_INPUTS);
+        if (n < li->min_inputs || n > li->max_inputs)
             return dgm_cfg_error(t, "inputs", DGM_ERANGE,
                                  "loss '%s' takes %d to %d inputs (%s), "
                                  "got %d",
@@ -262,8 +270,13 @@ static int resolve_phases(dgm_experiment *e)
         return dgm_cfg_error(phases, NULL, DGM_ETYPE,
                              "`phases:` is a map from phase name to "
                              "{optimizer, objective, repeat}");
-    const char *names[32];
-    for (int i = 0; i < mi->n_phases && i < 32; i++)
+    if (mi->n_phases > DGM_MAX_PHASES)
+        return dgm_cfg_error(dgm_cfg_get(root, "model"), "plugin", DGM_EPLUGIN,
+                             "model '%s' declares %d phases; the host takes "
+                             "at most %d (DGM_MAX_PHASES)",
+                             md->name, mi->n_phases, DGM_MAX_PHASES);
+    const char *names[DGM_MAX_PHASES];
+    for (int i = 0; i < mi->n_phases; i++)
         names[i] = mi->phases[i].name;
     for (int i = 0; i < dgm_cfg_len(phases); i++) {
         const char *k = dgm_cfg_key_at(phases, i);
@@ -400,10 +413,10 @@ static int validate_head_phases(const dgm_config *root, const dgm_config *hn)
                              "freeze: [\"heads.%s.*\"] to keep it fixed)",
                              head, head);
     const dgm_config *phases = dgm_cfg_get(root, "phases");
-    const char *names[32];
+    const char *names[DGM_MAX_PHASES];
     int np = 0;
     char all[512] = "";
-    for (int i = 0; i < dgm_cfg_len(phases) && np < 32; i++) {
+    for (int i = 0; i < dgm_cfg_len(phases) && np < DGM_MAX_PHASES; i++) {
         names[np] = dgm_cfg_key_at(phases, i);
         size_t l = strlen(all);
         snprintf(all + l, sizeof all - l, "%s%s", np ? ", " : "", names[np]);
@@ -481,6 +494,22 @@ static int resolve_transfer(dgm_experiment *e)
         return dgm_cfg_error(heads, NULL, DGM_ETYPE,
                              "`heads:` is a list of {name, input, block, "
                              "out, detach, phases}");
+    /* Heads and teachers each add a named tensor to the step's; x, y and
+     * y_mask and a model's few outputs need room too. */
+    const dgm_config *teachers = dgm_cfg_get(root, "teachers");
+    int n_teachers =
+        dgm_cfg_kind_of(teachers) == DGM_CFG_SEQ ? dgm_cfg_len(teachers) : 0;
+    int n_heads = dgm_cfg_len(heads);
+    int cap = DGM_MAX_VARS / 2;
+    if (n_heads + n_teachers > cap)
+        return dgm_cfg_error(n_heads > cap
+                                 ? dgm_cfg_at(heads, cap)
+                                 : dgm_cfg_at(teachers, cap - n_heads),
+                             NULL, DGM_ERANGE,
+                             "%d heads and %d teachers; together at most %d "
+                             "(half of DGM_MAX_VARS, the named tensors of "
+                             "a step)",
+                             n_heads, n_teachers, cap);
     for (int i = 0; i < dgm_cfg_len(heads); i++) {
         dgm_config *hn = (dgm_config *)dgm_cfg_at(heads, i);
         if (dgm_cfg_kind_of(hn) != DGM_CFG_MAP)
@@ -497,6 +526,35 @@ static int resolve_transfer(dgm_experiment *e)
                 return dgm_cfg_error(hn, "name", DGM_EDUP,
                                      "two heads are named '%s'",
                                      dgm_cfg_str(hn, "name"));
+    }
+    return 0;
+}
+
+int64_t dgm__experiment_total_steps(const dgm_config *root,
+                                    int64_t steps_per_epoch)
+{
+    const dgm_config *tr = dgm_cfg_get(root, "train");
+    int64_t steps = dgm_cfg_int(tr, "steps");
+    if (steps > 0)
+        return steps;
+    return steps_per_epoch > 0 ? dgm_cfg_int(tr, "epochs") * steps_per_epoch
+                               : -1;
+}
+
+int dgm__experiment_check_schedules(const dgm_config *root,
+                                    int64_t steps_per_epoch)
+{
+    int64_t total = dgm__experiment_total_steps(root, steps_per_epoch);
+    if (total < 0)
+        return 0;
+    const dgm_config *phases = dgm_cfg_get(root, "phases");
+    for (int i = 0; i < dgm_cfg_len(phases); i++) {
+        const dgm_config *pn = dgm_cfg_at(phases, i);
+        dgm__schedule s;
+        int rc = dgm__schedule_from_config(&s, dgm_cfg_get(pn, "optimizer"),
+                                           total * dgm_cfg_int(pn, "repeat"));
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -554,7 +612,8 @@ static int resolve(dgm_experiment *e, const char *exp_path)
                               DGM_KIND_OPTIMIZER,
                               dgm__optimizer_host_keys)) < 0)
         return rc;
-    if ((rc = resolve_phases(e)) < 0 || (rc = resolve_transfer(e)) < 0)
+    if ((rc = resolve_phases(e)) < 0 || (rc = resolve_transfer(e)) < 0 ||
+        (rc = dgm__experiment_check_schedules(root, -1)) < 0)
         return rc;
     e->name = dgm_cfg_str(root, "name");
     e->seed = (uint64_t)dgm_cfg_int(root, "seed");

@@ -3,6 +3,7 @@
  * optimizers and objectives, metrics; and evaluate objectives. */
 #include <fnmatch.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,7 +321,7 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
             return rc;
         const dgm_config *ins = dgm_cfg_get(tc, "inputs");
         tm->n_inputs = dgm_cfg_len(ins);
-        for (int j = 0; j < tm->n_inputs && j < 8; j++)
+        for (int j = 0; j < tm->n_inputs; j++) /* <= DGM_MAX_LOSS_INPUTS */
             tm->inputs[j] = dgm_cfg_text(dgm_cfg_at(ins, j));
         tm->weight = dgm_cfg_float(tc, "weight");
         const dgm_config *m = dgm_cfg_get(tc, "mask");
@@ -360,6 +361,12 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
     return build_groups(e, ph, opt);
 }
 
+/* Experiments built and not yet freed. The thread count is the process's
+ * (OpenMP, oneDNN), so only an experiment built while none other is alive
+ * sets it: one built inside it (a teacher, the classifier run of a feature
+ * metric, `dgm eval`'s metrics) must not change a running training's. */
+static atomic_int live_experiments;
+
 int dgm__experiment_build(dgm_experiment *e)
 {
     if (e->built)
@@ -370,7 +377,11 @@ int dgm__experiment_build(dgm_experiment *e)
     dgm_rng_fork(&e->rng_data, &master, 2);
     dgm_rng_fork(&e->rng_aug, &master, 3);
     dgm_rng_fork(&e->rng_step, &master, 4);
-    dgm_set_threads(e->threads);
+    if (!e->live) {
+        e->live = true;
+        if (atomic_fetch_add(&live_experiments, 1) == 0)
+            dgm_set_threads(e->threads);
+    }
 
     const dgm_config *root = e->root;
     const dgm_config *data = dgm_cfg_child(root, "data");
@@ -457,8 +468,19 @@ int dgm__experiment_build(dgm_experiment *e)
         if ((rc = create_inst(e, &e->metrics[i], dgm_cfg_at(met, i),
                               DGM_KIND_METRIC, "plugin")) < 0)
             return rc;
+    /* What the config asks that only the data or the model can refuse,
+     * found here rather than in the run's first step. */
+    if ((rc = dgm__experiment_check_schedules(root, dgm__steps_per_epoch(e))) <
+            0 ||
+        (rc = dgm__experiment_check_inputs(e)) < 0)
+        return rc;
     e->built = true;
     return 0;
+}
+
+int64_t dgm__steps_per_epoch(const dgm_experiment *e)
+{
+    return (e->info.size[DGM_SPLIT_TRAIN] + e->batch_size - 1) / e->batch_size;
 }
 
 int dgm_experiment_build(dgm_experiment *e)
@@ -470,6 +492,8 @@ void dgm_experiment_free(dgm_experiment *e)
 {
     if (!e)
         return;
+    if (e->live)
+        atomic_fetch_sub(&live_experiments, 1);
     for (int i = 0; i < e->n_metrics; i++)
         dgm__inst_destroy(&e->metrics[i]);
     free(e->metrics);
@@ -501,6 +525,69 @@ void dgm_experiment_free(dgm_experiment *e)
     dgm__inst_destroy(&e->data);
     dgm_config_free(e->root);
     free(e);
+}
+
+/* An objective term reads a tensor its phase does not have: name the
+ * term's key and what the phase has. */
+static int no_input(const dgm_experiment *e, const dgm__phase *ph,
+                    const dgm__term *tm, const char *key, const char *name,
+                    const dgm_vars *io)
+{
+    char have[512] = "";
+    for (int k = 0; k < dgm_vars_count(io); k++) {
+        size_t l = strlen(have);
+        snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "",
+                 dgm_vars_name_at(io, k));
+    }
+    return dgm_cfg_error(tm->loss.cfg, key, DGM_ENOTFOUND,
+                         "model '%s' has no output '%s' in phase '%s' (it "
+                         "has: %s)",
+                         e->model.desc->name, name, ph->name, have);
+}
+
+/* Teachers and heads of phase p added to io, then every term's inputs and
+ * mask looked up. */
+static int phase_inputs_present(dgm_experiment *e, int p, dgm_graph *g,
+                                dgm_vars *io)
+{
+    int rc = dgm__teachers_forward(e, p, g, io);
+    if (rc == 0)
+        rc = dgm__heads_forward(e, p, g, io);
+    if (rc < 0)
+        return rc;
+    const dgm__phase *ph = &e->phases[p];
+    for (int t = 0; t < ph->n_terms; t++) {
+        const dgm__term *tm = &ph->terms[t];
+        for (int j = 0; j < tm->n_inputs; j++)
+            if (!dgm_vars_get(io, tm->inputs[j]))
+                return no_input(e, ph, tm, "inputs", tm->inputs[j], io);
+        if (tm->mask && !dgm_vars_get(io, tm->mask))
+            return no_input(e, ph, tm, "mask", tm->mask, io);
+    }
+    return 0;
+}
+
+int dgm__experiment_check_inputs(dgm_experiment *e)
+{
+    dgm_eval *ev;
+    int rc = dgm__eval_new(&ev, e, e->seed ^ 0x1a9e7ULL);
+    if (rc < 0)
+        return rc;
+    const dgm_model_iface *mi = e->model.desc->iface;
+    int64_t n = e->info.size[DGM_SPLIT_TRAIN] < 2 ? 1 : 2;
+    for (int p = 0; p < e->n_phases && rc == 0; p++) {
+        dgm_step *s;
+        dgm_vars *io;
+        if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TRAIN, 0, n, &s, &io)) < 0)
+            break;
+        if ((rc = mi->forward(e->model.self, s, p, io)) < 0)
+            rc = dgm_error_context("model '%s' forward, phase '%s': ",
+                                   e->model.desc->name, e->phases[p].name);
+        else
+            rc = phase_inputs_present(e, p, s->g, io);
+    }
+    dgm__eval_free(ev);
+    return rc;
 }
 
 /* Sum of a [N] f32 mask's values: the number of examples that count. */
@@ -559,23 +646,10 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
         return hrc;
     for (int t = 0; t < ph->n_terms; t++) {
         dgm__term *tm = &ph->terms[t];
-        dgm_var *ins[8];
-        for (int j = 0; j < tm->n_inputs; j++) {
-            ins[j] = dgm_vars_get(io, tm->inputs[j]);
-            if (!ins[j]) {
-                char have[512] = "";
-                for (int k = 0; k < dgm_vars_count(io); k++) {
-                    size_t l = strlen(have);
-                    snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "",
-                             dgm_vars_name_at(io, k));
-                }
-                return dgm_cfg_error(tm->loss.cfg, "inputs", DGM_ENOTFOUND,
-                                     "model '%s' has no output '%s' in "
-                                     "phase '%s' (it has: %s)",
-                                     e->model.desc->name, tm->inputs[j],
-                                     ph->name, have);
-            }
-        }
+        dgm_var *ins[DGM_MAX_LOSS_INPUTS];
+        for (int j = 0; j < tm->n_inputs; j++)
+            if (!(ins[j] = dgm_vars_get(io, tm->inputs[j])))
+                return no_input(e, ph, tm, "inputs", tm->inputs[j], io);
         const dgm_loss_iface *li = tm->loss.desc->iface;
         dgm_var *v = li->apply(tm->loss.self, g, ins, tm->n_inputs);
         if (!v)
@@ -597,9 +671,7 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
             if (tm->mask) {
                 dgm_var *m = dgm_vars_get(io, tm->mask);
                 if (!m)
-                    return dgm_cfg_error(tm->loss.cfg, "mask", DGM_ENOTFOUND,
-                                         "no tensor named '%s' for the mask",
-                                         tm->mask);
+                    return no_input(e, ph, tm, "mask", tm->mask, io);
                 count = mask_count(dgm_value(m));
                 v = dgm_mul(g, v, m);
             }

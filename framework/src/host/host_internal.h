@@ -11,12 +11,25 @@
 #include "plugin_internal.h"
 #include "schedule.h"
 
+/* ---- limits -------------------------------------------------------------
+ * The host's fixed capacities, in this one place and in docs/experiments.md
+ * ("Limits"). Those a config can reach are checked when the experiment is
+ * resolved (experiment.c), with the file:line and key; the others when a
+ * plugin adds past them. Objective terms, metrics and parameter groups
+ * have no limit (allocated to size); heads and teachers together take at
+ * most half of DGM_MAX_VARS (plugin_internal.h). */
+#define DGM_MAX_LOSS_INPUTS 8   /* `inputs:` of one objective term */
+#define DGM_MAX_PHASES 32       /* training phases of a model */
+#define DGM_MAX_RESULTS 64      /* figures of one evaluation */
+#define DGM_MAX_RESULT_NAME 64  /* bytes of a figure's name, with its NUL */
+#define DGM_MAX_TEACHER_DEPTH 8 /* teachers of teachers */
+
 /* One term of an objective. */
 typedef struct dgm__term {
     dgm__inst loss;
     const char *label;    /* "bernoulli_nll" or the term's `name:` */
     int n_inputs;
-    const char *inputs[8];
+    const char *inputs[DGM_MAX_LOSS_INPUTS];
     const char *mask;     /* NULL: unmasked */
     double weight;
 } dgm__term;
@@ -70,6 +83,7 @@ struct dgm_experiment {
     const char *name;
     uint64_t seed;
     int threads;
+    bool live; /* counted in experiment_build.c's live_experiments */
 
     /* built by dgm__experiment_build */
     bool built;
@@ -110,8 +124,35 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
 
 struct dgm_results {
     int n;
-    char name[64][64];
-    double value[64];
+    char name[DGM_MAX_RESULTS][DGM_MAX_RESULT_NAME];
+    double value[DGM_MAX_RESULTS];
 };
+
+/* ---- checks that need no training data (experiment.c) -------------------
+ * Both run when an experiment is resolved (steps_per_epoch unknown: -1)
+ * and again when it is built (the data set's size known). */
+
+/* Updates of the whole run: train.steps, else train.epochs times
+ * steps_per_epoch; -1 when that depends on a steps_per_epoch not known
+ * (<= 0). */
+int64_t dgm__experiment_total_steps(const dgm_config *root,
+                                    int64_t steps_per_epoch);
+/* Every phase's learning-rate schedule against the run's length (a
+ * warm-up longer than the run): 0, or DGM_ECONFIG naming
+ * phases.<phase>.optimizer.<key>. Checks nothing while the length is
+ * unknown. */
+int dgm__experiment_check_schedules(const dgm_config *root,
+                                    int64_t steps_per_epoch);
+
+/* ---- checks on the built experiment (experiment_build.c) ---------------- */
+
+/* ceil(training examples / batch size). */
+int64_t dgm__steps_per_epoch(const dgm_experiment *e);
+/* Every objective term's inputs and mask are named tensors of its phase
+ * (the model's outputs, x, y, heads, teachers): one eval-mode forward of
+ * each phase on the first training examples, with a throwaway RNG. 0, or
+ * DGM_ENOTFOUND naming the term's `inputs:` and what the phase has. Run by
+ * dgm__experiment_build. */
+int dgm__experiment_check_inputs(dgm_experiment *e);
 
 #endif

@@ -140,11 +140,12 @@ int dgm__teachers_open(dgm__teachers **out, dgm_registry *reg,
     }
     /* a run named as its own teacher (or a cycle) would open forever */
     static int depth = 0;
-    if (depth >= 8) {
+    if (depth >= DGM_MAX_TEACHER_DEPTH) {
         dgm__teachers_close(ts);
         return dgm_cfg_error(list, NULL, DGM_ECONFIG,
-                             "teachers nested more than 8 deep (a run that "
-                             "is its own teacher?)");
+                             "teachers nested more than %d deep (a run that "
+                             "is its own teacher?)",
+                             DGM_MAX_TEACHER_DEPTH);
     }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {

@@ -30,6 +30,7 @@ typedef struct trainer {
     int64_t log_every, eval_every, ckpt_every, sample_every, n_samples;
     double last_loss;
     int64_t stop_after;
+    dgm_var **terms; /* one per term of the phase with the most */
 } trainer;
 
 static double now_s(void)
@@ -146,7 +147,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                                      e->model.desc->name, ph->name,
                                      (long long)t->st.step);
         }
-        dgm_var *total, *terms[64];
+        dgm_var *total, **terms = t->terms;
         rc = dgm__objective(e, p, g, &io, false, &total, terms);
         if (rc < 0) {
             mask_to_phase(e, p, saved, false);
@@ -407,9 +408,8 @@ static int setup(trainer *t, const dgm_run_options *o)
     dgm_experiment *e = t->e;
     const dgm_config *tr = dgm_cfg_get(e->root, "train");
     t->n_train = e->info.size[DGM_SPLIT_TRAIN];
-    t->spe = (t->n_train + e->batch_size - 1) / e->batch_size;
-    int64_t steps = dgm_cfg_int(tr, "steps");
-    t->total = steps > 0 ? steps : dgm_cfg_int(tr, "epochs") * t->spe;
+    t->spe = dgm__steps_per_epoch(e);
+    t->total = dgm__experiment_total_steps(e->root, t->spe);
     t->log_every = dgm_cfg_int(tr, "log_every");
     t->eval_every = dgm_cfg_int(tr, "eval_every");
     t->ckpt_every = dgm_cfg_int(tr, "checkpoint_every");
@@ -419,8 +419,15 @@ static int setup(trainer *t, const dgm_run_options *o)
     t->perm_epoch = -1;
     t->perm = malloc(sizeof *t->perm * (size_t)t->n_train);
     t->g = dgm_graph_new();
-    if (!t->perm || !t->g)
+    int max_terms = 1;
+    for (int p = 0; p < e->n_phases; p++)
+        if (e->phases[p].n_terms > max_terms)
+            max_terms = e->phases[p].n_terms;
+    t->terms = calloc((size_t)max_terms, sizeof *t->terms);
+    if (!t->perm || !t->g || !t->terms)
         return dgm_error(DGM_ENOMEM, "out of memory");
+    /* The schedules were checked when the experiment was built
+     * (dgm__experiment_check_schedules); this fills them. */
     for (int p = 0; p < e->n_phases; p++) {
         dgm__phase *ph = &e->phases[p];
         const dgm_config *pn =
@@ -437,6 +444,7 @@ static void teardown(trainer *t)
 {
     dgm_graph_free(t->g);
     free(t->perm);
+    free(t->terms);
     dgm_tensor_free(t->x);
     dgm_tensor_free(t->y);
     dgm_tensor_free(t->ym);
@@ -468,6 +476,50 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
     return s;
 }
 
+/* The final evaluation, samples, metrics line and log lines; *fig gets
+ * the figures. */
+static int final_eval(trainer *t, json_t **fig)
+{
+    dgm_experiment *e = t->e;
+    *fig = NULL;
+    int rc = evaluate(t, fig);
+    if (rc < 0)
+        return rc;
+    dgm_eval *ev;
+    if ((rc = dgm__eval_new(&ev, e, e->seed ^ 0x5a3b1e5ULL)) < 0)
+        return rc;
+    char tag[32];
+    snprintf(tag, sizeof tag, "%06lld", (long long)t->st.step);
+    rc = write_samples(t, ev, tag);
+    dgm__eval_free(ev);
+    if (rc < 0)
+        return rc;
+    json_t *line = json_object();
+    json_object_set_new(line, "step", json_integer(t->st.step));
+    json_object_set_new(line, "eval", json_deep_copy(*fig));
+    dgm__rundir_metrics(&t->rd, line);
+    const char *key;
+    json_t *val;
+    json_object_foreach(*fig, key, val)
+        dgm__rundir_log(&t->rd, "dgm: %s = %.6g", key, json_real_value(val));
+    return 0;
+}
+
+/* Record a run that failed after its directory was made, wherever it
+ * failed (a step, a checkpoint, an evaluation at eval_every or at the
+ * end): the error in log.txt and summary.json with status "diverged" or
+ * "failed". Returns rc with its message kept. */
+static int record_failure(trainer *t, int rc, double wall0)
+{
+    /* Keep the message: writing the summary may set another. */
+    char msg[4096];
+    const char *status = rc == DGM_EDIVERGED ? "diverged" : "failed";
+    snprintf(msg, sizeof msg, "%s", dgm_last_error());
+    dgm__rundir_log(&t->rd, "dgm: %s: %s", status, msg);
+    dgm__rundir_summary(&t->rd, summary(t, status, NULL, now_s() - wall0));
+    return dgm_error(rc, "%s", msg);
+}
+
 int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
 {
     double wall0 = now_s();
@@ -479,25 +531,25 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
         e->threads = o->threads;
         dgm_set_threads(o->threads);
     }
-    /* init: before the run directory exists, so a refused source leaves
-     * no half-made run behind; its report is logged below. */
+    /* Everything that can refuse the configuration runs before the run
+     * directory exists, so a refusal leaves no half-made run behind: the
+     * loop's setup, and init: (its report is logged below). */
     char *report = NULL;
-    if (!o->resume_dir &&
-        (rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
-                              &report)) < 0)
+    if ((rc = setup(&t, o)) < 0 ||
+        (!o->resume_dir &&
+         (rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
+                               &report)) < 0)) {
+        teardown(&t);
         return rc;
+    }
     if (o->resume_dir)
         rc = dgm__rundir_open(&t.rd, o->resume_dir);
     else
         rc = dgm__rundir_create(&t.rd, o->runs_root ? o->runs_root : "runs",
                                 e->name, o->run_dir);
-    if (rc < 0) {
-        free(report);
-        return rc;
-    }
-    t.rd.quiet = o->quiet;
-    if ((rc = setup(&t, o)) < 0)
+    if (rc < 0)
         goto out;
+    t.rd.quiet = o->quiet;
     char f[2400];
     if (o->resume_dir) {
         rc = dgm__checkpoint_load(
@@ -529,20 +581,9 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                         (long long)t.spe, (long long)trainable,
                         (long long)frozen);
     }
-    rc = run_loop(&t);
-    if (rc < 0) {
-        /* Keep the message: writing the summary may set another. */
-        char msg[4096];
-        const char *status = rc == DGM_EDIVERGED ? "diverged" : "failed";
-        snprintf(msg, sizeof msg, "%s", dgm_last_error());
-        dgm__rundir_log(&t.rd, "dgm: %s: %s", status, msg);
-        dgm__rundir_summary(&t.rd, summary(&t, status, NULL, now_s() - wall0));
-        dgm_error(rc, "%s", msg);
-        goto out;
-    }
-    if ((rc = checkpoint(&t)) < 0)
-        goto out;
-    if (t.st.step < t.total) {
+    json_t *fig = NULL;
+    if ((rc = run_loop(&t)) == 0 && (rc = checkpoint(&t)) == 0 &&
+        t.st.step < t.total) {
         dgm__rundir_log(&t.rd, "dgm: stopped at step %lld of %lld; continue "
                                "with dgm run --resume %s",
                         (long long)t.st.step, (long long)t.total, t.rd.path);
@@ -550,30 +591,13 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                                                 now_s() - wall0));
         goto out;
     }
-    json_t *fig = NULL;
-    if ((rc = evaluate(&t, &fig)) < 0)
-        goto out;
-    dgm_eval *ev;
-    if ((rc = dgm__eval_new(&ev, e, e->seed ^ 0x5a3b1e5ULL)) < 0) {
-        json_decref(fig);
-        goto out;
-    }
-    char tag[32];
-    snprintf(tag, sizeof tag, "%06lld", (long long)t.st.step);
-    rc = write_samples(&t, ev, tag);
-    dgm__eval_free(ev);
+    if (rc == 0)
+        rc = final_eval(&t, &fig);
     if (rc < 0) {
         json_decref(fig);
+        rc = record_failure(&t, rc, wall0);
         goto out;
     }
-    json_t *line = json_object();
-    json_object_set_new(line, "step", json_integer(t.st.step));
-    json_object_set_new(line, "eval", json_deep_copy(fig));
-    dgm__rundir_metrics(&t.rd, line);
-    const char *key;
-    json_t *val;
-    json_object_foreach(fig, key, val)
-        dgm__rundir_log(&t.rd, "dgm: %s = %.6g", key, json_real_value(val));
     rc = dgm__rundir_summary(&t.rd, summary(&t, "completed", fig,
                                             now_s() - wall0));
     if (rc == 0)

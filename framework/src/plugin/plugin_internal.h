@@ -7,12 +7,13 @@
 #include "dgm/host.h"
 #include "dgm/plugin.h"
 
-#define DGM__VARS_MAX 48
+/* Named tensors of one step (a host limit: see host_internal.h). */
+#define DGM_MAX_VARS 48
 
 struct dgm_vars {
     int n;
-    const char *name[DGM__VARS_MAX];
-    dgm_var *var[DGM__VARS_MAX];
+    const char *name[DGM_MAX_VARS];
+    dgm_var *var[DGM_MAX_VARS];
 };
 
 void dgm__vars_clear(dgm_vars *vs);

@@ -17,9 +17,11 @@ int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v)
             vs->var[i] = v;
             return 0;
         }
-    if (vs->n == DGM__VARS_MAX)
-        return dgm_error(DGM_ERANGE, "vars: more than %d named tensors "
-                         "(adding '%s')", DGM__VARS_MAX, name);
+    if (vs->n == DGM_MAX_VARS)
+        return dgm_error(DGM_ERANGE,
+                         "vars: more than %d named tensors "
+                         "(adding '%s')",
+                         DGM_MAX_VARS, name);
     /* Names are the plugins' static strings or the config's: both outlive
      * the step. */
     vs->name[vs->n] = name;
