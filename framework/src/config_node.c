@@ -488,6 +488,64 @@ int dgm_cfg_to_str(const dgm_config *n, const char **out)
     return 0;
 }
 
+int dgm__utf8_next(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    int w = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+    if (w == 0 || s[0] > 0xf4)
+        return 0;
+    uint32_t v = s[0] & (0x7f >> w);
+    for (int i = 1; i < w; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* a NUL ends the loop here too */
+            return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < least[w] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return w;
+}
+
+/* The type a scalar reads as: 0 string, 1 null, 2 bool, 3 int, 4 float. */
+static int scalar_type(const dgm_config *n)
+{
+    long long i;
+    double d;
+    bool b;
+    if (dgm__cfg_is_null(n))
+        return 1;
+    if (n->quoted)
+        return 0;
+    if (dgm__cfg_parse_bool(n->text, &b))
+        return 2;
+    if (dgm__cfg_parse_int(n->text, &i))
+        return 3;
+    return dgm__cfg_parse_float(n->text, &d) ? 4 : 0;
+}
+
+bool dgm__cfg_equal(const dgm_config *a, const dgm_config *b)
+{
+    dgm_cfg_kind kind = dgm_cfg_kind_of(a);
+    if (kind != dgm_cfg_kind_of(b))
+        return false;
+    if (kind == DGM_CFG_NULL)
+        return true;
+    if (kind == DGM_CFG_SCALAR)
+        return !strcmp(a->text, b->text) && scalar_type(a) == scalar_type(b);
+    if (a->n != b->n)
+        return false;
+    for (int i = 0; i < a->n; i++)
+        if ((kind == DGM_CFG_MAP &&
+             strcmp(a->child[i]->key, b->child[i]->key)) ||
+            !dgm__cfg_equal(a->child[i], b->child[i]))
+            return false;
+    return true;
+}
+
 /* ---- validated reading: a failure is a bug in the plugin --------------- */
 
 static const dgm_config *must(const dgm_config *n, const char *key)
