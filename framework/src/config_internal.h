@@ -52,6 +52,13 @@ const char *dgm__cfg_describe(const dgm_config *n, char *buf, size_t cap);
  * bytes that are not UTF-8 (overlong forms and surrogates included). */
 DGM_API int dgm__utf8_next(const unsigned char *s, uint32_t *cp);
 
+/* Make a path-valued scalar absolute, in place: a relative path is
+ * relative to the folder of the file it was written in (for text that
+ * came from no file, "<command line>" or "<string>", to the working
+ * directory), and made canonical when it exists. A run's config then
+ * works from any working directory. 0, or DGM_ETYPE / DGM_ENOMEM. */
+DGM_API int dgm__cfg_absolute_path(dgm_config *node);
+
 /* ---- for the tests and the fuzz harnesses (not public ABI) ----------- */
 
 /* Whether a and b hold the same configuration: the same kinds, keys in

@@ -2,12 +2,14 @@
  * the messages that name them. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config_internal.h"
 #include "dgm/error.h"
@@ -544,6 +546,44 @@ bool dgm__cfg_equal(const dgm_config *a, const dgm_config *b)
             !dgm__cfg_equal(a->child[i], b->child[i]))
             return false;
     return true;
+}
+
+int dgm__cfg_absolute_path(dgm_config *n)
+{
+    const char *rel;
+    int rc = dgm_cfg_to_str(n, &rel);
+    if (rc < 0)
+        return rc;
+    if (rel[0] == '/')
+        return 0;
+    /* The file's folder: none for "<command line>" and the like. */
+    const char *file = n->file[0] == '<' ? "" : n->file;
+    const char *slash = strrchr(file, '/');
+    char cwd[PATH_MAX] = "";
+    if (file[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return dgm_cfg_error(n, NULL, DGM_EIO,
+                             "cannot make '%s' absolute: the working "
+                             "directory: %s",
+                             rel, strerror(errno));
+    size_t need = strlen(cwd) + strlen(file) + strlen(rel) + 3;
+    char *joined = malloc(need), *real = malloc(PATH_MAX);
+    if (!joined || !real) {
+        free(joined);
+        free(real);
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    }
+    snprintf(joined, need, "%s%s%.*s%s%s", cwd, cwd[0] ? "/" : "",
+             slash ? (int)(slash - file) : 0, file, slash ? "/" : "", rel);
+    /* A folder that does not exist (yet) keeps the joined path: whoever
+     * opens it reports it missing. */
+    char *text = realpath(joined, real) ? strdup(real) : strdup(joined);
+    free(joined);
+    free(real);
+    if (!text)
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    free(n->text);
+    n->text = text;
+    return 0;
 }
 
 /* ---- validated reading: a failure is a bug in the plugin --------------- */
