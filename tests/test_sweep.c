@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -382,6 +383,214 @@ START_TEST(slurm_options_read)
 }
 END_TEST
 
+/* ---- integer ranges ---------------------------------------------------- */
+
+/* The values n draws of `int: [lo, hi]` give, as text. */
+static dgm__sweep *int_sweep(const char *lo, const char *hi, int n)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "%ssweep: {random: {n: %d, seed: 3, params: {model.latent: "
+             "{int: [%s, %s]}}}}\n",
+             base, n, lo, hi);
+    return expand(text);
+}
+
+START_TEST(int_ranges_stay_integers)
+{
+    /* Above 2^53 a double cannot hold the ends: ...993 drew ...992. */
+    dgm__sweep *s = int_sweep("9007199254740993", "9007199254740993", 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_str_eq(overrides(s, i), "model.latent=9007199254740993");
+    dgm__sweep_free(s);
+    /* The widest ranges: hi - lo overflowed int64. Each draw is the
+     * reference draw (unbiased, by dgm_rng) and inside the range. */
+    static const struct {
+        const char *lo, *hi;
+        long long l, h;
+    } r[] = {
+        {"-9223372036854775808", "9223372036854775807", INT64_MIN, INT64_MAX},
+        {"-9223372036854775808", "-9223372036854775807", INT64_MIN,
+         INT64_MIN + 1},
+        {"9223372036854775806", "9223372036854775807", INT64_MAX - 1,
+         INT64_MAX},
+        {"-1", "9223372036854775807", -1, INT64_MAX},
+        {"-3", "3", -3, 3},
+    };
+    for (size_t c = 0; c < sizeof r / sizeof r[0]; c++) {
+        s = int_sweep(r[c].lo, r[c].hi, 40);
+        dgm_rng rng;
+        dgm_rng_seed(&rng, 3);
+        uint64_t span = (uint64_t)r[c].h - (uint64_t)r[c].l;
+        bool saw_lo = false, saw_hi = false;
+        for (int i = 0; i < 40; i++) {
+            uint64_t off = span == UINT64_MAX ? dgm_rng_u64(&rng)
+                                              : dgm_rng_below(&rng, span + 1);
+            char want[64];
+            snprintf(want, sizeof want, "model.latent=%lld",
+                     (long long)((uint64_t)r[c].l + off));
+            ck_assert_str_eq(overrides(s, i), want);
+            long long v = strtoll(overrides(s, i) + 13, NULL, 10);
+            ck_assert(v >= r[c].l && v <= r[c].h);
+            saw_lo |= v == r[c].l;
+            saw_hi |= v == r[c].h;
+        }
+        if (span < 8) /* a small range shows both ends in 40 draws */
+            ck_assert(saw_lo && saw_hi);
+        dgm__sweep_free(s);
+    }
+    /* Checked: ordered ends, integers, within int64. */
+    struct {
+        const char *lo, *hi;
+        int code;
+        const char *says;
+    } bad[] = {
+        {"5", "4", DGM_ERANGE, "int: low 5 is above high 4"},
+        {"9223372036854775807", "-9223372036854775808", DGM_ERANGE,
+         "low 9223372036854775807 is above high -9223372036854775808"},
+        {"1.5", "3", DGM_ETYPE, "expected an integer, found '1.5'"},
+        {"0", "1e3", DGM_ETYPE, "expected an integer"},
+        {"0", "9223372036854775808", DGM_ETYPE, "expected an integer"},
+        {"\"0\"", "1", DGM_ETYPE, "found the string \"0\""},
+    };
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        char text[2048];
+        snprintf(text, sizeof text,
+                 "%ssweep: {random: {n: 2, params: {model.latent: {int: "
+                 "[%s, %s]}}}}\n",
+                 base, bad[c].lo, bad[c].hi);
+        int rc = expand_fails(text);
+        ck_assert_msg(
+            rc == bad[c].code && strstr(dgm_last_error(), "t.yaml:") &&
+                strstr(dgm_last_error(), "sweep.random.params") &&
+                strstr(dgm_last_error(), bad[c].says),
+            "case %zu: %s (%s)", c, dgm_last_error(), dgm_errname(rc));
+    }
+}
+END_TEST
+
+/* ---- the expanded size ------------------------------------------------- */
+
+/* A sweep of one grid value, a list of `len` numbers, times `seeds`. */
+static char *big_value_sweep(int len, int seeds)
+{
+    size_t cap = sizeof base + (size_t)len * 3 + 200;
+    char *t = malloc(cap);
+    size_t l = (size_t)snprintf(t, cap,
+                                "%ssweep:\n  grid:\n    "
+                                "model.decoder.hidden: [[",
+                                base);
+    for (int i = 0; i < len; i++)
+        l += (size_t)snprintf(t + l, cap - l, i ? ",1" : "1");
+    snprintf(t + l, cap - l, "]]\n  seeds: %d\n", seeds);
+    return t;
+}
+
+/* What expanding text gives, run in a child whose address space is
+ * limited (not under ASan, which reserves terabytes of shadow), so that a
+ * sweep that grows without bound fails the test instead of the machine.
+ * Returns the code; msg gets the message. */
+static int expand_limited(const char *text, char *msg, size_t cap)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+#ifndef __SANITIZE_ADDRESS__
+        struct rlimit lim = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+        setrlimit(RLIMIT_AS, &lim);
+#endif
+        alarm(60);
+        dgm_config *c = NULL;
+        dgm__sweep *s = NULL;
+        int rc = dgm_config_parse(&c, text, "t.yaml");
+        if (rc == 0)
+            rc = dgm__sweep_expand(&s, c);
+        char buf[1024];
+        int n = snprintf(buf, sizeof buf, "%d %s", rc, dgm_last_error());
+        if (write(fd[1], buf, (size_t)n) != n)
+            _exit(3);
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[1024];
+    ssize_t n = read(fd[0], buf, sizeof buf - 1);
+    close(fd[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && n > 0,
+                  "the expansion died (status 0x%x)", st);
+    buf[n] = '\0';
+    int rc = 0, used = 0;
+    ck_assert_int_eq(sscanf(buf, "%d %n", &rc, &used), 1);
+    snprintf(msg, cap, "%s", buf + used);
+    return rc;
+}
+
+START_TEST(expanded_size_is_bounded)
+{
+    /* The issue's 3 kB file: a 1000-number value in 100000 trials grew to
+     * 4 GB. Refused at once, naming the sweep and the limit. */
+    char *t = big_value_sweep(1000, 100000);
+    ck_assert_int_lt(strlen(t), 3500);
+    char msg[1024];
+    time_t t0 = time(NULL);
+    int rc = expand_limited(t, msg, sizeof msg);
+    ck_assert_msg(rc == DGM_ERANGE && strstr(msg, "t.yaml:") &&
+                      strstr(msg, "sweep: the sweep of 'x' is too big: "
+                                  "100000 trials assign 100200000 config "
+                                  "values in all (up to 1002 each); at "
+                                  "most 2097152 in one sweep"),
+                  "%s (%s)", msg, dgm_errname(rc));
+    ck_assert_int_le(time(NULL) - t0, 20);
+    free(t);
+    /* Within the bound, the trials share the value: one copy, not one a
+     * trial. */
+    t = big_value_sweep(1000, 1000);
+    dgm__sweep *s = expand(t);
+    ck_assert_int_eq(s->n_trials, 1000);
+    ck_assert_ptr_eq(s->trials[0].assign[0].value,
+                     s->trials[999].assign[0].value);
+    ck_assert_int_eq(dgm_cfg_len(s->trials[999].assign[0].value), 1000);
+    dgm_config *c = NULL;
+    ck_assert_int_eq(dgm__sweep_trial_config(s, 999, &c), 0);
+    ck_assert_int_eq(dgm_cfg_len(dgm_cfg_get(c, "model.decoder.hidden")), 1000);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "seed")), "999");
+    ck_assert_ptr_null(dgm_cfg_get(c, "sweep"));
+    dgm_config_free(c);
+    dgm__sweep_free(s);
+    free(t);
+    /* Long text counts too: 1000 trials of a 100 kB string. */
+    size_t cap = 120000;
+    t = malloc(cap);
+    size_t l = (size_t)snprintf(t, cap, "%ssweep:\n  grid: {name: [", base);
+    memset(t + l, 'a', 100000);
+    l += 100000;
+    snprintf(t + l, cap - l, "]}\n  seeds: 1000\n");
+    rc = expand_limited(t, msg, sizeof msg);
+    ck_assert_msg(rc == DGM_ERANGE &&
+                      strstr(msg, "1000 trials assign 100010890 bytes of "
+                                  "keys and text in all") &&
+                      strstr(msg, "at most 67108864"),
+                  "%s", msg);
+    free(t);
+    /* Random draws are refused before they are drawn. */
+    char text[4096];
+    l = (size_t)snprintf(text, sizeof text,
+                         "%ssweep: {random: {n: 100000, params: {", base);
+    for (int i = 0; i < 30; i++)
+        l += (size_t)snprintf(text + l, sizeof text - l, "%sp%d: {int: [0, 9]}",
+                              i ? ", " : "", i);
+    snprintf(text + l, sizeof text - l, "}}}\n");
+    rc = expand_limited(text, msg, sizeof msg);
+    ck_assert_msg(rc == DGM_ERANGE && strstr(msg, "sweep.random: 100000 "
+                                                  "draws of 30 parameters"),
+                  "%s", msg);
+}
+END_TEST
+
 /* ---- the executable --------------------------------------------------- */
 
 static void mkdir_p(const char *p)
@@ -750,6 +959,11 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("seeds");
     tcase_add_test(tc, seeds_count_or_list);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("bounds");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, int_ranges_stay_integers);
+    tcase_add_test(tc, expanded_size_is_bounded);
     suite_add_tcase(s, tc);
     tc = tcase_create("refusals");
     tcase_add_test(tc, bad_sections_are_refused);

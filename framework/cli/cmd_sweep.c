@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "config_internal.h"
 #include "dgm/error.h"
 #include "dgm/host.h"
 #include "sweep.h"
@@ -779,48 +780,19 @@ static int run_trial(const char *dir, const char *index, int threads)
 
 /* ---- set-up ------------------------------------------------------------ */
 
-/* plugin_path entries made absolute (they are relative to the experiment,
- * and the trials' configs live elsewhere). */
-static int absolute_plugin_paths(dgm_config *root, const char *exp)
+/* plugin_path entries made absolute (relative to the file that names
+ * them, and the trials' configs live elsewhere); what is not a string is
+ * left for validation to refuse. */
+static int absolute_plugin_paths(dgm_config *root)
 {
     dgm_config *pp = dgm_cfg_get_mut(root, "plugin_path");
     if (dgm_cfg_kind_of(pp) != DGM_CFG_SEQ)
         return 0;
-    char base[PATH_MAX];
-    const char *slash = strrchr(exp, '/');
-    if (slash)
-        snprintf(base, sizeof base, "%.*s", (int)(slash - exp), exp);
-    else
-        snprintf(base, sizeof base, ".");
-    char real_base[PATH_MAX];
-    if (!realpath(base, real_base))
-        snprintf(real_base, sizeof real_base, "%s", base);
     for (int i = 0; i < dgm_cfg_len(pp); i++) {
-        const char *d = dgm_cfg_text(dgm_cfg_at(pp, i));
-        if (!d || d[0] == '/')
-            continue;
-        char abs[2 * PATH_MAX + 2], path[32];
-        snprintf(abs, sizeof abs, "%s/%s", real_base, d);
-        dgm_config *v;
-        char *q = malloc(strlen(abs) * 2 + 8), *w = q;
-        if (!q)
-            return dgm_error(DGM_ENOMEM, "sweep: out of memory");
-        *w++ = '"';
-        for (const char *s = abs; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                *w++ = '\\';
-            *w++ = *s;
-        }
-        *w++ = '"';
-        *w = '\0';
-        int rc = dgm_config_parse(&v, q, dgm_cfg_file(pp));
-        free(q);
-        if (rc < 0)
-            return rc;
-        snprintf(path, sizeof path, "plugin_path[%d]", i);
-        rc = dgm_config_set(root, path, v);
-        dgm_config_free(v);
-        if (rc < 0)
+        dgm_config *d = (dgm_config *)dgm_cfg_at(pp, i);
+        int rc;
+        if (dgm_cfg_kind_of(d) == DGM_CFG_SCALAR &&
+            (rc = dgm__cfg_absolute_path(d)) < 0)
             return rc;
     }
     return 0;
@@ -1018,7 +990,7 @@ static int sweep_main(opts *o)
     for (int i = 0; i < o->n_over; i++)
         if ((rc = dgm_config_override(root, o->over[i])) < 0)
             goto err;
-    if (!o->resume && (rc = absolute_plugin_paths(root, exp)) < 0)
+    if (!o->resume && (rc = absolute_plugin_paths(root)) < 0)
         goto err;
     if ((rc = dgm__sweep_expand(&c.sweep, root)) < 0)
         goto err;

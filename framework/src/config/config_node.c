@@ -2,12 +2,14 @@
  * the messages that name them. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config_internal.h"
 #include "dgm/error.h"
@@ -485,6 +487,102 @@ int dgm_cfg_to_str(const dgm_config *n, const char **out)
         return dgm_cfg_error(n, NULL, DGM_ETYPE, "expected a string, found %s",
                              dgm__cfg_describe(n, buf, sizeof buf));
     *out = n->text;
+    return 0;
+}
+
+int dgm__utf8_next(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    int w = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+    if (w == 0 || s[0] > 0xf4)
+        return 0;
+    uint32_t v = s[0] & (0x7f >> w);
+    for (int i = 1; i < w; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* a NUL ends the loop here too */
+            return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < least[w] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return w;
+}
+
+/* The type a scalar reads as: 0 string, 1 null, 2 bool, 3 int, 4 float. */
+static int scalar_type(const dgm_config *n)
+{
+    long long i;
+    double d;
+    bool b;
+    if (dgm__cfg_is_null(n))
+        return 1;
+    if (n->quoted)
+        return 0;
+    if (dgm__cfg_parse_bool(n->text, &b))
+        return 2;
+    if (dgm__cfg_parse_int(n->text, &i))
+        return 3;
+    return dgm__cfg_parse_float(n->text, &d) ? 4 : 0;
+}
+
+bool dgm__cfg_equal(const dgm_config *a, const dgm_config *b)
+{
+    dgm_cfg_kind kind = dgm_cfg_kind_of(a);
+    if (kind != dgm_cfg_kind_of(b))
+        return false;
+    if (kind == DGM_CFG_NULL)
+        return true;
+    if (kind == DGM_CFG_SCALAR)
+        return !strcmp(a->text, b->text) && scalar_type(a) == scalar_type(b);
+    if (a->n != b->n)
+        return false;
+    for (int i = 0; i < a->n; i++)
+        if ((kind == DGM_CFG_MAP &&
+             strcmp(a->child[i]->key, b->child[i]->key)) ||
+            !dgm__cfg_equal(a->child[i], b->child[i]))
+            return false;
+    return true;
+}
+
+int dgm__cfg_absolute_path(dgm_config *n)
+{
+    const char *rel;
+    int rc = dgm_cfg_to_str(n, &rel);
+    if (rc < 0)
+        return rc;
+    if (rel[0] == '/')
+        return 0;
+    /* The file's folder: none for "<command line>" and the like. */
+    const char *file = n->file[0] == '<' ? "" : n->file;
+    const char *slash = strrchr(file, '/');
+    char cwd[PATH_MAX] = "";
+    if (file[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return dgm_cfg_error(n, NULL, DGM_EIO,
+                             "cannot make '%s' absolute: the working "
+                             "directory: %s",
+                             rel, strerror(errno));
+    size_t need = strlen(cwd) + strlen(file) + strlen(rel) + 3;
+    char *joined = malloc(need), *real = malloc(PATH_MAX);
+    if (!joined || !real) {
+        free(joined);
+        free(real);
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    }
+    snprintf(joined, need, "%s%s%.*s%s%s", cwd, cwd[0] ? "/" : "",
+             slash ? (int)(slash - file) : 0, file, slash ? "/" : "", rel);
+    /* A folder that does not exist (yet) keeps the joined path: whoever
+     * opens it reports it missing. */
+    char *text = realpath(joined, real) ? strdup(real) : strdup(joined);
+    free(joined);
+    free(real);
+    if (!text)
+        return dgm_error(DGM_ENOMEM, "config: out of memory");
+    free(n->text);
+    n->text = text;
     return 0;
 }
 

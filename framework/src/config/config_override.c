@@ -7,18 +7,22 @@
 #include "config_internal.h"
 #include "dgm/error.h"
 
-/* Walk to the parent of the last segment of path; *key gets the last key
- * or *index the last index. Without `create` nothing changes and *parent
- * is NULL when maps would have to be made (or a null replaced by a map);
- * with it those maps are made: for an override (col0 >= 0, the path's
- * column in the argument) placed on the command line, else where their
- * parent is. `what` starts every message ("override 'a.b=1'"). */
-static int walk(dgm_config *root, const char *path, bool create,
-                dgm_config **parent, char *key, size_t cap, int *index,
-                const char *what, int col0)
+/* Follow path from root without changing anything, checking every
+ * segment, also those below maps still to be made, so that a refusal
+ * comes before any change. *parent gets the parent of the last segment
+ * (*key the last key or *index the last index), or NULL when maps have
+ * to be made on the way (or a null replaced by a map): then *last is the
+ * deepest node the path reaches and *missing the path from its first
+ * absent (or null) key on. `what` starts every message ("override
+ * 'a.b=1'"). */
+static int walk(dgm_config *root, const char *path, dgm_config **parent,
+                char *key, size_t cap, int *index, dgm_config **last,
+                const char **missing, const char *what)
 {
     dgm_config *n = root;
     const char *p = path;
+    *last = root;
+    *missing = NULL;
     if (!*p)
         return dgm_error(DGM_EINVAL, "%s: empty key", what);
     for (;;) {
@@ -49,10 +53,11 @@ static int walk(dgm_config *root, const char *path, bool create,
             *index = idx;
             return 0;
         }
-        if (!n) /* below a map still to be made (dry run) */
-            continue;
         dgm_config *c = NULL;
-        if (idx >= 0) {
+        if (!n) {
+            /* Below a map still to be made: only keys can follow (an
+             * index after a key is refused below, before we get here). */
+        } else if (idx >= 0) {
             if (n->kind != DGM_CFG_SEQ || idx >= n->n)
                 return dgm_error(DGM_EKEY, "%s: no element [%d] at '%.*s'",
                                  what, idx, (int)(seg - path), path);
@@ -62,29 +67,14 @@ static int walk(dgm_config *root, const char *path, bool create,
                 return dgm_error(DGM_EKEY, "%s: '%.*s' is not a map", what,
                                  (int)(seg - path), path);
             int i = dgm__cfg_index(n, key);
-            if (i >= 0 && !dgm__cfg_is_null(n->child[i])) {
+            if (i >= 0 && !dgm__cfg_is_null(n->child[i]))
                 c = n->child[i];
-            } else if (!create) {
-                c = NULL;
-            } else if (i >= 0) {
-                dgm_config *old = n->child[i];
-                c = dgm__cfg_new(DGM_CFG_MAP, old->file, old->line, old->col);
-                if (!c)
-                    return dgm_error(DGM_ENOMEM, "config: out of memory");
-                c->key_line = old->key_line;
-                c->key_col = old->key_col;
-                dgm__cfg_replace(n, i, c);
-            } else {
-                c = col0 >= 0
-                        ? dgm__cfg_new(DGM_CFG_MAP, "<command line>", 1,
-                                       col0 + (int)(seg - path) + 1)
-                        : dgm__cfg_new(DGM_CFG_MAP, n->file, n->line, n->col);
-                if (!c || dgm__cfg_append(n, key, c) < 0) {
-                    dgm_config_free(c);
-                    return dgm_error(DGM_ENOMEM, "config: out of memory");
-                }
+            else {
+                *last = n;
+                *missing = seg;
             }
         }
+        /* A key to be made is made as a map, never as a list. */
         if (!c && idx < 0 && *p == '[')
             return dgm_error(DGM_EKEY, "%s: '%.*s' is not a list", what,
                              (int)(p - path), path);
@@ -92,20 +82,102 @@ static int walk(dgm_config *root, const char *path, bool create,
     }
 }
 
+/* Attach value under the keys of `missing` (at least two dotted keys; the
+ * first absent or null in `at`, as walk() found): the maps on the way are
+ * built apart and hung in last, so that running out of memory half-way
+ * changes nothing either. Made maps stand on the command line at their
+ * key (col0 >= 0, the path's column in the argument), else where their
+ * parent is; a null they replace lends them its place. */
+static int build(dgm_config *at, const char *path, const char *missing,
+                 dgm_config *value, int col0)
+{
+    char key[256], first[256];
+    const char *seg = missing;
+    size_t l = strcspn(seg, ".");
+    memcpy(first, seg, l);
+    first[l] = '\0';
+    int i = dgm__cfg_index(at, first);
+    dgm_config *top = NULL, *n = NULL;
+    int rc = 0;
+    while (seg[l] == '.') {
+        const dgm_config *near = n ? n : i >= 0 ? at->child[i] : at;
+        dgm_config *m =
+            col0 >= 0 && (n || i < 0)
+                ? dgm__cfg_new(DGM_CFG_MAP, "<command line>", 1,
+                               col0 + (int)(seg - path) + 1)
+                : dgm__cfg_new(DGM_CFG_MAP, near->file, near->line, near->col);
+        if (!m) {
+            rc = dgm_error(DGM_ENOMEM, "config: out of memory");
+            break;
+        }
+        if (!n && i >= 0) {
+            m->key_line = near->key_line;
+            m->key_col = near->key_col;
+        }
+        if (n && (rc = dgm__cfg_append(n, key, m)) < 0) {
+            dgm_config_free(m);
+            break;
+        }
+        if (!top)
+            top = m;
+        n = m;
+        seg += l + 1;
+        l = strcspn(seg, ".");
+        memcpy(key, seg, l);
+        key[l] = '\0';
+    }
+    if (rc == 0 && (rc = dgm__cfg_append(n, key, value)) == 0 && i < 0 &&
+        (rc = dgm__cfg_append(at, first, top)) < 0)
+        n->n--; /* value stays the caller's */
+    if (rc < 0) {
+        dgm_config_free(top);
+        return rc;
+    }
+    if (i >= 0)
+        dgm__cfg_replace(at, i, top);
+    if (col0 >= 0) { /* an unknown key is reported at the key */
+        value->key_line = 1;
+        value->key_col = col0 + (int)(seg - path) + 1;
+    }
+    return 0;
+}
+
+/* Levels of a subtree (a scalar is 1). */
+static int height(const dgm_config *n)
+{
+    int h = 0;
+    for (int i = 0; i < n->n; i++) {
+        int c = height(n->child[i]);
+        if (c > h)
+            h = c;
+    }
+    return h + 1;
+}
+
 /* Put value (taken over on success) at path. Every check runs before
  * anything changes, so a refused call leaves the tree as it was. */
 static int put(dgm_config *root, const char *path, dgm_config *value,
                bool must_be_new, const char *what, int col0)
 {
-    dgm_config *parent = NULL;
+    dgm_config *parent = NULL, *last = NULL;
+    const char *missing = NULL;
     char key[256];
     int idx = -1;
     if (!root)
         return dgm_error(DGM_EINVAL, "%s: no config", what);
     int rc =
-        walk(root, path, false, &parent, key, sizeof key, &idx, what, col0);
+        walk(root, path, &parent, key, sizeof key, &idx, &last, &missing, what);
     if (rc < 0)
         return rc;
+    /* What the reader could not read back is not made either. The value
+     * lands at the depth of the path's segments (the root is 0). */
+    int depth = path[0] == '[' ? 0 : 1;
+    for (const char *c = path; *c; c++)
+        depth += *c == '.' || *c == '[';
+    if (depth + height(value) - 1 > DGM__CFG_MAX_DEPTH)
+        return dgm_error(DGM_ERANGE,
+                         "%s: the value would be nested deeper than %d levels",
+                         what, DGM__CFG_MAX_DEPTH);
     if (idx >= 0) {
         int pl = (int)(strrchr(path, '[') - path);
         if ((!parent || parent->kind != DGM_CFG_SEQ) && pl == 0)
@@ -128,7 +200,9 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
         dgm__cfg_replace(parent, idx, value);
         return 0;
     }
-    if (parent && parent->kind != DGM_CFG_MAP) {
+    if (!parent)
+        return build(last, path, missing, value, col0);
+    if (parent->kind != DGM_CFG_MAP) {
         /* Name the path that is not a map, as walk() does on the way. */
         int pl = (int)(strlen(path) - strlen(key));
         if (pl == 0)
@@ -147,9 +221,6 @@ static int put(dgm_config *root, const char *path, dgm_config *value,
         dgm__cfg_replace(parent, i, value);
         return 0;
     }
-    if (!parent && (rc = walk(root, path, true, &parent, key, sizeof key, &idx,
-                              what, col0)) < 0)
-        return rc;
     if ((rc = dgm__cfg_append(parent, key, value)) < 0)
         return rc;
     if (col0 >= 0) { /* an unknown key is reported at the key */

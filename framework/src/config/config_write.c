@@ -1,5 +1,6 @@
 /* config_write.c - a config tree back to YAML (block style, file order),
  * quoting what would otherwise read back differently. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,25 @@
 
 #include "config_internal.h"
 #include "dgm/error.h"
+
+/* The characters YAML lets a file hold raw (libyaml's reader refuses the
+ * rest: C0 and C1 controls, DEL, surrogates, U+FFFE, U+FFFF). */
+static bool raw_char(uint32_t cp)
+{
+    return cp == 0x09 || cp == 0x0a || cp == 0x0d ||
+           (cp >= 0x20 && cp <= 0x7e) || cp == 0x85 ||
+           (cp >= 0xa0 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) ||
+           (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/* Raw in a double-quoted scalar and in a plain one: no breaks (NEL, LS,
+ * PS fold like a newline), no tab, and no BOM, which libyaml skips at the
+ * start of a line. */
+static bool plain_char(uint32_t cp)
+{
+    return raw_char(cp) && cp >= 0x20 && cp != 0x85 && cp != 0x2028 &&
+           cp != 0x2029 && cp != 0xfeff;
+}
 
 /* Would text written plain read back as a string with exactly this text
  * (`as_string`) or at least with this text (a plain scalar read back as
@@ -32,10 +52,14 @@ static bool plain_ok(const char *s, bool as_string, bool flow)
             !strcasecmp(s, "null"))
             return false;
     }
-    /* Unicode line breaks (NEL, LS, PS) would fold. */
-    if (strstr(s, "\xc2\x85") || strstr(s, "\xe2\x80\xa8") ||
-        strstr(s, "\xe2\x80\xa9"))
-        return false;
+    /* Only characters a plain scalar holds as themselves. */
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        uint32_t cp;
+        int w = dgm__utf8_next(c, &cp);
+        if (w == 0 || !plain_char(cp))
+            return false;
+        c += w;
+    }
     /* Indicators that cannot start a plain scalar; "-", "?", ":" only
      * when followed by a blank (or nothing). */
     if (strchr("[]{},#&*!|>'\"%@`", s[0]) || s[0] == ' ')
@@ -53,9 +77,6 @@ static bool plain_ok(const char *s, bool as_string, bool flow)
         return false;
     if (flow && strpbrk(s, ",[]{}:#"))
         return false;
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            return false;
     return true;
 }
 
@@ -66,11 +87,19 @@ static bool needs_quotes(const dgm_config *n, bool flow)
     return !plain_ok(n->text, n->quoted, flow);
 }
 
+/* Double-quoted, escaping what cannot stand raw. The text is valid UTF-8
+ * (check_tree() refused the tree otherwise). */
 static void quoted(FILE *f, const char *text)
 {
     fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-        switch (*c) {
+    for (const unsigned char *c = (const unsigned char *)text; *c;) {
+        uint32_t cp;
+        int w = dgm__utf8_next(c, &cp);
+        if (w == 0) { /* not reached: check_tree() runs first */
+            cp = 0xfffd;
+            w = 1;
+        }
+        switch (cp) {
         case '"':
             fputs("\\\"", f);
             break;
@@ -86,28 +115,26 @@ static void quoted(FILE *f, const char *text)
         case '\r':
             fputs("\\r", f);
             break;
-        case 0xc2:
-            if (c[1] == 0x85) {
-                fputs("\\N", f);
-                c++;
-            } else {
-                fputc(*c, f);
-            }
+        case 0x85:
+            fputs("\\N", f);
             break;
-        case 0xe2:
-            if (c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9)) {
-                fputs(c[2] == 0xa8 ? "\\L" : "\\P", f);
-                c += 2;
-            } else {
-                fputc(*c, f);
-            }
+        case 0x2028:
+            fputs("\\L", f);
+            break;
+        case 0x2029:
+            fputs("\\P", f);
             break;
         default:
-            if (*c < 0x20 || *c == 0x7f)
-                fprintf(f, "\\x%02x", *c);
+            if (plain_char(cp))
+                fwrite(c, 1, (size_t)w, f);
+            else if (cp < 0x100)
+                fprintf(f, "\\x%02x", (unsigned)cp);
+            else if (cp < 0x10000)
+                fprintf(f, "\\u%04x", (unsigned)cp);
             else
-                fputc(*c, f);
+                fprintf(f, "\\U%08x", (unsigned)cp);
         }
+        c += w;
     }
     fputc('"', f);
 }
@@ -155,6 +182,9 @@ static void flow_list(FILE *f, const dgm_config *n)
 
 static void node(FILE *f, const dgm_config *n, int indent);
 
+/* Longer keys are written as explicit keys ("? key" and ": value"). */
+#define MAX_SIMPLE_KEY 128
+
 /* The value after "key:" or "- ". */
 static void value(FILE *f, const dgm_config *v, int indent, bool in_seq)
 {
@@ -196,7 +226,14 @@ static void node(FILE *f, const dgm_config *n, int indent)
         const dgm_config *c = n->child[i];
         if (!(first_inline && i == 0))
             fprintf(f, "%*s", indent, "");
-        if (n->kind == DGM_CFG_MAP) {
+        if (n->kind == DGM_CFG_MAP && strlen(c->key) > MAX_SIMPLE_KEY) {
+            /* libyaml takes an implicit key of at most 1024 characters;
+             * escapes make up to four of a byte. */
+            fputs("? ", f);
+            key(f, c->key);
+            fprintf(f, "\n%*s:", indent, "");
+            value(f, c, indent, false);
+        } else if (n->kind == DGM_CFG_MAP) {
             key(f, c->key);
             fputc(':', f);
             value(f, c, indent, false);
@@ -207,10 +244,53 @@ static void node(FILE *f, const dgm_config *n, int indent)
     }
 }
 
+/* What the reader would refuse is refused before a byte is written: text
+ * that is not UTF-8 (YAML has no escape for a lone byte), nesting deeper
+ * or more nodes than the reader takes. */
+static int check_tree(const dgm_config *n, int depth, long *count)
+{
+    if (depth > DGM__CFG_MAX_DEPTH)
+        return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                             "nested deeper than %d levels; a config file "
+                             "cannot hold it",
+                             DGM__CFG_MAX_DEPTH);
+    if (++*count > DGM__CFG_MAX_NODES)
+        return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                             "more than %ld nodes; a config file cannot "
+                             "hold them",
+                             DGM__CFG_MAX_NODES);
+    const char *const texts[2] = {n->key, n->text};
+    for (int k = 0; k < 2; k++)
+        for (const unsigned char *c = (const unsigned char *)texts[k];
+             c && *c;) {
+            uint32_t cp;
+            int w = dgm__utf8_next(c, &cp);
+            if (w == 0)
+                return dgm_cfg_error(
+                    n, NULL, DGM_EINVAL,
+                    "the %s holds a byte 0x%02x that is not "
+                    "UTF-8 (at byte %d); a config file "
+                    "cannot hold it",
+                    k ? "text" : "key", *c,
+                    (int)(c - (const unsigned char *)texts[k]));
+            c += w;
+        }
+    for (int i = 0; i < n->n; i++) {
+        int rc = check_tree(n->child[i], depth + 1, count);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int dgm_config_write(const dgm_config *n, FILE *f)
 {
+    long count = 0;
     if (!n)
         return dgm_error(DGM_EINVAL, "config: nothing to write");
+    int rc = check_tree(n, 0, &count);
+    if (rc < 0)
+        return rc;
     if (n->kind == DGM_CFG_MAP || n->kind == DGM_CFG_SEQ) {
         if (n->n == 0)
             fputs(n->kind == DGM_CFG_MAP ? "{}\n" : "[]\n", f);

@@ -27,6 +27,8 @@ typedef struct parser {
     int n_anchors, cap_anchors;
     long nodes; /* made so far, aliases counted in full */
     char path[1024];
+    const unsigned char *text; /* the document, for reader errors */
+    size_t len;
 } parser;
 
 static int yaml_fail(parser *ps)
@@ -34,6 +36,24 @@ static int yaml_fail(parser *ps)
     yaml_parser_t *p = &ps->p;
     if (p->error == YAML_MEMORY_ERROR)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", ps->name);
+    if (p->error == YAML_READER_ERROR) {
+        /* Bad bytes (not UTF-8, a control character) come with a byte
+         * offset only: turn it into a line and a column. */
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < p->problem_offset && i < ps->len; i++) {
+            if (ps->text[i] == '\n')
+                line++, col = 1;
+            else if ((ps->text[i] & 0xc0) != 0x80)
+                col++;
+        }
+        return dgm_error(
+            DGM_ECONFIG,
+            "%s:%zu:%zu: invalid YAML: %s (byte 0x%02x at "
+            "offset %zu)",
+            ps->name, line, col, p->problem ? p->problem : "bad input",
+            p->problem_offset < ps->len ? ps->text[p->problem_offset] : 0,
+            p->problem_offset);
+    }
     return dgm_error(DGM_ECONFIG, "%s:%zu:%zu: invalid YAML: %s%s%s", ps->name,
                      p->problem_mark.line + 1, p->problem_mark.column + 1,
                      p->problem ? p->problem : "syntax error",
@@ -93,6 +113,21 @@ static int remember(parser *ps, const char *name, const dgm_config *n)
 
 static int parse_node(parser *ps, yaml_event_t *ev, int depth,
                       dgm_config **out);
+
+/* A "\0" escape makes a NUL that a C string would silently cut at. */
+static bool has_nul(const yaml_event_t *ev)
+{
+    return memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL;
+}
+
+static int nul_refused(parser *ps, int line, int col, const char *what)
+{
+    return dgm_error(DGM_ECONFIG,
+                     "%s:%d:%d: %s%sa %s holding a NUL character (\\0) is "
+                     "not supported",
+                     ps->name, line, col, ps->path, *ps->path ? ": " : "",
+                     what);
+}
 
 /* Insert child under key at position pos of map (taking it over). */
 static int insert_at(dgm_config *map, int pos, const char *key,
@@ -262,6 +297,11 @@ static int parse_children(parser *ps, dgm_config *n, bool map, int depth)
                                *ps->path ? ": " : "");
                 break;
             }
+            if (has_nul(&ev)) {
+                yaml_event_delete(&ev);
+                rc = nul_refused(ps, kline, kcol, "key");
+                break;
+            }
             key = strdup((const char *)ev.data.scalar.value);
             merge_key = key && !strcmp(key, "<<") &&
                         ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -374,6 +414,8 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth, dgm_config **out)
                          ps->name, line, col, ps->path, *ps->path ? ": " : "",
                          ev->data.alias.anchor, ev->data.alias.anchor);
     case YAML_SCALAR_EVENT:
+        if (has_nul(ev))
+            return nul_refused(ps, line, col, "string");
         anchor_name = ev->data.scalar.anchor;
         n = dgm__cfg_new(DGM_CFG_SCALAR, ps->name, line, col);
         if (!n || !(n->text = strdup((const char *)ev->data.scalar.value))) {
@@ -413,7 +455,7 @@ static int parse_node(parser *ps, yaml_event_t *ev, int depth, dgm_config **out)
 static int parse_text(dgm_config **out, const unsigned char *text, size_t len,
                       const char *name)
 {
-    parser ps = {.name = name};
+    parser ps = {.name = name, .text = text, .len = len};
     *out = NULL;
     if (!yaml_parser_initialize(&ps.p))
         return dgm_error(DGM_ENOMEM, "%s: out of memory", name);

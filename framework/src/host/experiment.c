@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_internal.h"
 #include "dgm/error.h"
 #include "host_internal.h"
 #include "plugin_check.h"
@@ -559,20 +560,16 @@ int dgm__experiment_check_schedules(const dgm_config *root,
     return 0;
 }
 
-static int add_plugin_paths(dgm_experiment *e, const char *exp_path)
+/* plugin_path entries are made absolute in the tree itself, so that the
+ * run's config.yaml finds the plugins from any working directory. */
+static int add_plugin_paths(dgm_experiment *e)
 {
-    const dgm_config *pp = dgm_cfg_get(e->root, "plugin_path");
+    dgm_config *pp = dgm_cfg_get_mut(e->root, "plugin_path");
     for (int i = 0; pp && i < dgm_cfg_len(pp); i++) {
-        const char *dir = dgm_cfg_text(dgm_cfg_at(pp, i));
-        char buf[4096];
-        const char *slash = exp_path ? strrchr(exp_path, '/') : NULL;
-        if (dir[0] != '/' && slash)
-            snprintf(buf, sizeof buf, "%.*s/%s", (int)(slash - exp_path),
-                     exp_path, dir);
-        else
-            snprintf(buf, sizeof buf, "%s", dir);
-        int rc = dgm_registry_add_dir(e->reg, buf);
-        if (rc < 0)
+        dgm_config *dir = (dgm_config *)dgm_cfg_at(pp, i);
+        int rc = dgm__cfg_absolute_path(dir);
+        if (rc < 0 ||
+            (rc = dgm_registry_add_dir(e->reg, dgm_cfg_text(dir))) < 0)
             return rc;
     }
     if (pp && dgm_cfg_len(pp) > 0)
@@ -580,7 +577,7 @@ static int add_plugin_paths(dgm_experiment *e, const char *exp_path)
     return 0;
 }
 
-static int resolve(dgm_experiment *e, const char *exp_path)
+static int resolve(dgm_experiment *e)
 {
     dgm_config *root = e->root;
     if (dgm_cfg_kind_of(root) != DGM_CFG_MAP)
@@ -590,7 +587,7 @@ static int resolve(dgm_experiment *e, const char *exp_path)
     int rc = dgm_config_validate(root, experiment_schema, "experiment", NULL);
     if (rc < 0)
         return rc;
-    if ((rc = add_plugin_paths(e, exp_path)) < 0)
+    if ((rc = add_plugin_paths(e)) < 0)
         return rc;
     dgm_config *train = dgm_cfg_get_mut(root, "train");
     if (dgm_cfg_kind_of(train) != DGM_CFG_MAP)
@@ -632,7 +629,7 @@ int dgm_experiment_from_config(dgm_experiment **out, dgm_registry *reg,
     }
     e->reg = reg;
     e->root = root;
-    int rc = resolve(e, dgm_cfg_file(root));
+    int rc = resolve(e);
     if (rc < 0) {
         dgm_experiment_free(e);
         return rc;

@@ -1,13 +1,11 @@
 /* sweep.c - a sweep section expanded into trials (grid x zip x random x
- * seeds), each trial's config, its name, and the manifest.json of a sweep
- * directory. Launching trials is the CLI's business (cmd_sweep.c). */
-#include <errno.h>
+ * seeds), each trial's config, its name, and a value as override text or
+ * JSON. The manifest is in sweep_manifest.c; launching trials is the
+ * CLI's business (cmd_sweep.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "config_internal.h"
 #include "dgm/error.h"
@@ -31,10 +29,21 @@ typedef struct dims {
     dim d[64];
 } dims;
 
+/* What the trials' assignments point into, so that a value swept into
+ * many trials is held once: the experiment's sweep section (grid, zip
+ * and choice values are its nodes), the values made here (draws, seed
+ * numbers) and the options. */
+struct dgm__sweep_values {
+    dgm_config *spec;
+    dgm_config **made;
+    int n_made, cap_made;
+    dims ds;
+};
+
+/* An option's key and label (its value is borrowed). */
 static void assign_free(dgm__sweep_assign *a)
 {
     free(a->key);
-    dgm_config_free(a->value);
     free(a->label);
 }
 
@@ -97,8 +106,8 @@ static char *label_of(const dgm_config *v, int pos)
     return strdup(buf);
 }
 
-/* Add key=value (value taken over) to an option. */
-static int option_add(option *o, const char *key, dgm_config *value,
+/* Add key=value (value borrowed, label taken over) to an option. */
+static int option_add(option *o, const char *key, const dgm_config *value,
                       char *label)
 {
     dgm__sweep_assign *a = realloc(o->a, (size_t)(o->n + 1) * sizeof *a);
@@ -107,7 +116,6 @@ static int option_add(option *o, const char *key, dgm_config *value,
         o->a = a;
     if (!a || !k || !value || !label) {
         free(k);
-        dgm_config_free(value);
         free(label);
         return oom();
     }
@@ -162,8 +170,8 @@ static int expand_grid(dims *ds, const dgm_config *grid)
             return dgm_last_code();
         for (int j = 0; j < d->n; j++) {
             const dgm_config *v = dgm_cfg_at(vals, j);
-            if ((rc = option_add(&d->opt[j], dgm_cfg_key_at(grid, i),
-                                 dgm_config_clone(v), label_of(v, j))) < 0)
+            if ((rc = option_add(&d->opt[j], dgm_cfg_key_at(grid, i), v,
+                                 label_of(v, j))) < 0)
                 return rc;
         }
         if ((rc = distinct_labels(d, 0)) < 0)
@@ -202,8 +210,8 @@ static int expand_zip(dims *ds, const dgm_config *zip)
     for (int j = 0; j < len; j++)
         for (int i = 0; i < n; i++) {
             const dgm_config *v = dgm_cfg_at(dgm_cfg_at(zip, i), j);
-            int rc = option_add(&d->opt[j], dgm_cfg_key_at(zip, i),
-                                dgm_config_clone(v), label_of(v, j));
+            int rc = option_add(&d->opt[j], dgm_cfg_key_at(zip, i), v,
+                                label_of(v, j));
             if (rc < 0)
                 return rc;
         }
@@ -215,37 +223,47 @@ static int expand_zip(dims *ds, const dgm_config *zip)
     return 0;
 }
 
-/* A scalar made here, placed where `at` stands (for messages). */
-static dgm_config *scalar_at(const dgm_config *at, const char *text)
+/* A scalar made here, placed where `at` stands (for messages), and kept
+ * with the sweep's values; NULL when out of memory. */
+static const dgm_config *scalar_at(struct dgm__sweep_values *v,
+                                   const dgm_config *at, const char *text)
 {
+    if (v->n_made == v->cap_made) {
+        int cap = v->cap_made ? v->cap_made * 2 : 64;
+        dgm_config **m = realloc(v->made, sizeof *m * (size_t)cap);
+        if (!m)
+            return NULL;
+        v->made = m;
+        v->cap_made = cap;
+    }
     dgm_config *n = dgm__cfg_new(DGM_CFG_SCALAR, dgm_cfg_file(at),
                                  dgm_cfg_line(at), dgm_cfg_column(at));
     if (n && !(n->text = strdup(text))) {
         dgm_config_free(n);
         return NULL;
     }
+    if (n)
+        v->made[v->n_made++] = n;
     return n;
 }
 
-/* The two numbers of a [lo, hi] range. */
-static int range_of(const dgm_config *r, const char *kind, bool ints,
-                    double *lo, double *hi)
+/* A range's [low, high] pair: the list itself and its two nodes. */
+static int range_pair(const dgm_config *r, const char *kind)
 {
     if (dgm_cfg_kind_of(r) != DGM_CFG_SEQ || dgm_cfg_len(r) != 2)
         return dgm_cfg_error(r, NULL, DGM_ETYPE, "%s: expected [low, high]",
                              kind);
-    for (int k = 0; k < 2; k++) {
-        int rc;
-        if (ints) {
-            int64_t v;
-            rc = dgm_cfg_to_int(dgm_cfg_at(r, k), &v);
-            *(k ? hi : lo) = (double)v;
-        } else {
-            rc = dgm_cfg_to_float(dgm_cfg_at(r, k), k ? hi : lo);
-        }
-        if (rc < 0)
-            return rc;
-    }
+    return 0;
+}
+
+/* The two numbers of a [lo, hi] range of floats. */
+static int range_of(const dgm_config *r, const char *kind, double *lo,
+                    double *hi)
+{
+    int rc = range_pair(r, kind);
+    if (rc < 0 || (rc = dgm_cfg_to_float(dgm_cfg_at(r, 0), lo)) < 0 ||
+        (rc = dgm_cfg_to_float(dgm_cfg_at(r, 1), hi)) < 0)
+        return rc;
     if (!(*lo <= *hi) || !isfinite(*lo) || !isfinite(*hi))
         return dgm_cfg_error(r, NULL, DGM_ERANGE,
                              "%s: low %g is above high %g (or not finite)",
@@ -256,9 +274,38 @@ static int range_of(const dgm_config *r, const char *kind, bool ints,
     return 0;
 }
 
+/* The two ends of an `int:` range, as integers: a double holds integers
+ * exactly only up to 2^53, and 9007199254740993 would draw ...992. */
+static int int_range_of(const dgm_config *r, int64_t *lo, int64_t *hi)
+{
+    int rc = range_pair(r, "int");
+    if (rc < 0 || (rc = dgm_cfg_to_int(dgm_cfg_at(r, 0), lo)) < 0 ||
+        (rc = dgm_cfg_to_int(dgm_cfg_at(r, 1), hi)) < 0)
+        return rc;
+    if (*lo > *hi)
+        return dgm_cfg_error(r, NULL, DGM_ERANGE,
+                             "int: low %lld is above high %lld", (long long)*lo,
+                             (long long)*hi);
+    return 0;
+}
+
+/* Uniform in [lo, hi], without bias and without overflow: the span is
+ * counted in unsigned arithmetic, where hi - lo always fits, and the
+ * whole int64 range (a span of 2^64) takes a raw 64-bit draw. */
+static int64_t draw_int(dgm_rng *rng, int64_t lo, int64_t hi)
+{
+    uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    uint64_t off =
+        span == UINT64_MAX ? dgm_rng_u64(rng) : dgm_rng_below(rng, span + 1);
+    /* lo + off <= hi, so it is an int64; add without signed overflow. */
+    uint64_t v = (uint64_t)lo + off;
+    return v <= (uint64_t)INT64_MAX ? (int64_t)v
+                                    : -(int64_t)(UINT64_MAX - v) - 1;
+}
+
 /* One draw of one parameter: a new value node and its label. */
-static int draw(dgm_rng *rng, const dgm_config *spec, dgm_config **value,
-                char **label)
+static int draw(struct dgm__sweep_values *vals, dgm_rng *rng,
+                const dgm_config *spec, const dgm_config **value, char **label)
 {
     static const char *const kinds[] = {"choice", "uniform", "loguniform",
                                         "int"};
@@ -277,18 +324,17 @@ static int draw(dgm_rng *rng, const dgm_config *spec, dgm_config **value,
             return dgm_cfg_error(arg, NULL, DGM_ETYPE,
                                  "choice: expected a non-empty list");
         int j = (int)dgm_rng_below(rng, (uint64_t)dgm_cfg_len(arg));
-        *value = dgm_config_clone(dgm_cfg_at(arg, j));
+        *value = dgm_cfg_at(arg, j);
         *label = label_of(dgm_cfg_at(arg, j), j);
     } else if (!strcmp(k, "int")) {
-        if ((rc = range_of(arg, k, true, &lo, &hi)) < 0)
+        int64_t ilo, ihi;
+        if ((rc = int_range_of(arg, &ilo, &ihi)) < 0)
             return rc;
-        uint64_t span = (uint64_t)((int64_t)hi - (int64_t)lo) + 1;
-        int64_t v = (int64_t)lo + (int64_t)dgm_rng_below(rng, span);
-        snprintf(text, sizeof text, "%lld", (long long)v);
-        *value = scalar_at(arg, text);
+        snprintf(text, sizeof text, "%lld", (long long)draw_int(rng, ilo, ihi));
+        *value = scalar_at(vals, arg, text);
         *label = strdup(text);
     } else if (!strcmp(k, "uniform") || !strcmp(k, "loguniform")) {
-        if ((rc = range_of(arg, k, false, &lo, &hi)) < 0)
+        if ((rc = range_of(arg, k, &lo, &hi)) < 0)
             return rc;
         double u = dgm_rng_uniform_f64(rng), v;
         if (k[0] == 'u')
@@ -300,7 +346,7 @@ static int draw(dgm_rng *rng, const dgm_config *spec, dgm_config **value,
         snprintf(text, sizeof text, "%.6g", v);
         if (!strpbrk(text, ".eEin"))
             strcat(text, ".0");
-        *value = scalar_at(arg, text);
+        *value = scalar_at(vals, arg, text);
         *label = strdup(text);
     } else {
         const char *dym = dgm_did_you_mean(k, kinds, 4);
@@ -311,7 +357,6 @@ static int draw(dgm_rng *rng, const dgm_config *spec, dgm_config **value,
                              dym ? "'?)" : "");
     }
     if (!*value || !*label) {
-        dgm_config_free(*value);
         free(*label);
         *value = NULL;
         *label = NULL;
@@ -320,8 +365,9 @@ static int draw(dgm_rng *rng, const dgm_config *spec, dgm_config **value,
     return 0;
 }
 
-static int expand_random(dims *ds, const dgm_config *rnd)
+static int expand_random(struct dgm__sweep_values *vals, const dgm_config *rnd)
 {
+    dims *ds = &vals->ds;
     static const char *const keys[] = {"n", "seed", "params"};
     if (dgm_cfg_kind_of(rnd) != DGM_CFG_MAP)
         return dgm_cfg_error(rnd, NULL, DGM_ETYPE,
@@ -356,6 +402,14 @@ static int expand_random(dims *ds, const dgm_config *rnd)
         return dgm_cfg_error(params ? params : rnd, NULL, DGM_EMISSING,
                              "`params:` must map each key to a "
                              "distribution");
+    /* Every draw is in a trial: refuse what would be too big before
+     * drawing it. */
+    if ((double)n * dgm_cfg_len(params) > DGM__SWEEP_MAX_NODES)
+        return dgm_cfg_error(rnd, NULL, DGM_ERANGE,
+                             "%lld draws of %d parameters make more than "
+                             "%ld values; at most %ld in one sweep",
+                             (long long)n, dgm_cfg_len(params),
+                             DGM__SWEEP_MAX_NODES, DGM__SWEEP_MAX_NODES);
     dim *d = dim_add(ds, (int)n);
     if (!d)
         return dgm_last_code();
@@ -365,9 +419,10 @@ static int expand_random(dims *ds, const dgm_config *rnd)
     dgm_rng_seed(&rng, (uint64_t)seed);
     for (int j = 0; j < n; j++)
         for (int i = 0; i < dgm_cfg_len(params); i++) {
-            dgm_config *v = NULL;
+            const dgm_config *v = NULL;
             char *label = NULL;
-            if ((rc = draw(&rng, dgm_cfg_at(params, i), &v, &label)) < 0 ||
+            if ((rc = draw(vals, &rng, dgm_cfg_at(params, i), &v, &label)) <
+                    0 ||
                 (rc = option_add(&d->opt[j], dgm_cfg_key_at(params, i), v,
                                  label)) < 0)
                 return rc;
@@ -375,8 +430,9 @@ static int expand_random(dims *ds, const dgm_config *rnd)
     return 0;
 }
 
-static int expand_seeds(dims *ds, const dgm_config *seeds)
+static int expand_seeds(struct dgm__sweep_values *vals, const dgm_config *seeds)
 {
+    dims *ds = &vals->ds;
     int64_t v;
     int rc;
     if (dgm_cfg_kind_of(seeds) == DGM_CFG_SCALAR) {
@@ -392,7 +448,7 @@ static int expand_seeds(dims *ds, const dgm_config *seeds)
         for (int j = 0; j < d->n; j++) {
             char t[32];
             snprintf(t, sizeof t, "%d", j);
-            if ((rc = option_add(&d->opt[j], "seed", scalar_at(seeds, t),
+            if ((rc = option_add(&d->opt[j], "seed", scalar_at(vals, seeds, t),
                                  strdup(t))) < 0)
                 return rc;
         }
@@ -414,8 +470,8 @@ static int expand_seeds(dims *ds, const dgm_config *seeds)
         return dgm_last_code();
     for (int j = 0; j < d->n; j++) {
         const dgm_config *s = dgm_cfg_at(seeds, j);
-        if ((rc = option_add(&d->opt[j], "seed", dgm_config_clone(s),
-                             strdup(dgm_cfg_text(s)))) < 0)
+        if ((rc = option_add(&d->opt[j], "seed", s, strdup(dgm_cfg_text(s)))) <
+            0)
             return rc;
     }
     return 0;
@@ -485,17 +541,28 @@ static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
     return 0;
 }
 
+static void values_free(struct dgm__sweep_values *v)
+{
+    if (!v)
+        return;
+    dims_free(&v->ds);
+    for (int i = 0; i < v->n_made; i++)
+        dgm_config_free(v->made[i]);
+    free(v->made);
+    dgm_config_free(v->spec);
+    free(v);
+}
+
 void dgm__sweep_free(dgm__sweep *s)
 {
     if (!s)
         return;
     for (int i = 0; i < s->n_trials; i++) {
-        for (int k = 0; k < s->trials[i].n_assign; k++)
-            assign_free(&s->trials[i].assign[k]);
-        free(s->trials[i].assign);
+        free(s->trials[i].assign); /* the assignments are the options' */
         free(s->trials[i].name);
     }
     free(s->trials);
+    values_free(s->values);
     dgm_config_free(s->base);
     free(s->slurm.partition);
     free(s->slurm.time);
@@ -568,13 +635,8 @@ static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
     for (int i = 0; i < ds->n; i++) {
         const option *o = &ds->d[i].opt[pick[i]];
         for (int k = 0; k < o->n; k++) {
-            dgm__sweep_assign *a = &tr->assign[tr->n_assign];
-            a->key = strdup(o->a[k].key);
-            a->value = dgm_config_clone(o->a[k].value);
-            a->label = strdup(o->a[k].label);
-            tr->n_assign++;
-            if (!a->key || !a->value || !a->label)
-                return oom();
+            dgm__sweep_assign *a = &tr->assign[tr->n_assign++];
+            *a = o->a[k];
             char part[128], sk[64], sv[48];
             sanitize(sk, sizeof sk, short_key(a->key, ds));
             sanitize(sv, sizeof sv, a->label);
@@ -585,6 +647,58 @@ static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
         }
     }
     return (tr->name = strdup(name)) ? 0 : oom();
+}
+
+/* Nodes and bytes (keys and scalar text) of a value. */
+static void value_size(const dgm_config *n, double *nodes, double *bytes)
+{
+    *nodes += 1;
+    *bytes += (n->key ? strlen(n->key) : 0) + (n->text ? strlen(n->text) : 0);
+    for (int i = 0; i < n->n; i++)
+        value_size(n->child[i], nodes, bytes);
+}
+
+/* The expanded size: each option's assignments counted once for every
+ * trial that makes them (count / options of its dimension). */
+static int check_size(const dims *ds, double count, const dgm_config *sw,
+                      const dgm_config *name)
+{
+    double nodes = 0, bytes = 0, most_nodes = 0, most_bytes = 0;
+    for (int i = 0; i < ds->n; i++) {
+        double per = count / ds->d[i].n, mn = 0, mb = 0;
+        for (int j = 0; j < ds->d[i].n; j++) {
+            double on = 0, ob = 0;
+            for (int k = 0; k < ds->d[i].opt[j].n; k++) {
+                const dgm__sweep_assign *a = &ds->d[i].opt[j].a[k];
+                ob += strlen(a->key);
+                value_size(a->value, &on, &ob);
+            }
+            nodes += per * on;
+            bytes += per * ob;
+            mn = on > mn ? on : mn;
+            mb = ob > mb ? ob : mb;
+        }
+        most_nodes += mn;
+        most_bytes += mb;
+    }
+    const char *nm = dgm_cfg_text(name);
+    if (nodes > DGM__SWEEP_MAX_NODES)
+        return dgm_cfg_error(sw, NULL, DGM_ERANGE,
+                             "the sweep%s%s%s is too big: %.0f trials assign "
+                             "%.0f config values in all (up to %.0f each); "
+                             "at most %ld in one sweep (sweep fewer or "
+                             "smaller values)",
+                             nm ? " of '" : "", nm ? nm : "", nm ? "'" : "",
+                             count, nodes, most_nodes, DGM__SWEEP_MAX_NODES);
+    if (bytes > DGM__SWEEP_MAX_BYTES)
+        return dgm_cfg_error(sw, NULL, DGM_ERANGE,
+                             "the sweep%s%s%s is too big: %.0f trials assign "
+                             "%.0f bytes of keys and text in all (up to %.0f "
+                             "each); at most %ld in one sweep (sweep fewer "
+                             "or smaller values)",
+                             nm ? " of '" : "", nm ? nm : "", nm ? "'" : "",
+                             count, bytes, most_bytes, DGM__SWEEP_MAX_BYTES);
+    return 0;
 }
 
 int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
@@ -615,27 +729,35 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
         }
     }
     dgm__sweep *s = calloc(1, sizeof *s);
-    dims ds = {0};
     if (!s)
         return oom();
+    /* The expansion reads the sweep section of the base's copy, and the
+     * trials point into it: s->base must own it. */
+    struct dgm__sweep_values *v = s->values = calloc(1, sizeof *v);
+    if (!v || !(s->base = dgm_config_clone(root))) {
+        dgm__sweep_free(s);
+        return oom();
+    }
+    sw = dgm_cfg_get(s->base, "sweep");
+    dims *ds = &v->ds;
     int rc = 0;
     const dgm_config *sec;
     if ((sec = dgm_cfg_get(sw, "grid")) && dgm_cfg_kind_of(sec))
-        rc = expand_grid(&ds, sec);
+        rc = expand_grid(ds, sec);
     if (rc == 0 && (sec = dgm_cfg_get(sw, "zip")) && dgm_cfg_kind_of(sec))
-        rc = expand_zip(&ds, sec);
+        rc = expand_zip(ds, sec);
     if (rc == 0 && (sec = dgm_cfg_get(sw, "random")) && dgm_cfg_kind_of(sec))
-        rc = expand_random(&ds, sec);
+        rc = expand_random(v, sec);
     if (rc == 0 && (sec = dgm_cfg_get(sw, "seeds")) && dgm_cfg_kind_of(sec))
-        rc = expand_seeds(&ds, sec);
+        rc = expand_seeds(v, sec);
     if (rc == 0)
         rc = read_slurm(&s->slurm, dgm_cfg_get(sw, "slurm"));
     /* A key swept twice would silently let one section win. */
     const dgm__sweep_assign *seen[256];
     int n_seen = 0;
-    for (int i = 0; rc == 0 && i < ds.n; i++)
-        for (int k = 0; rc == 0 && k < ds.d[i].opt[0].n; k++) {
-            const dgm__sweep_assign *a = &ds.d[i].opt[0].a[k];
+    for (int i = 0; rc == 0 && i < ds->n; i++)
+        for (int k = 0; rc == 0 && k < ds->d[i].opt[0].n; k++) {
+            const dgm__sweep_assign *a = &ds->d[i].opt[0].a[k];
             for (int j = 0; j < n_seen; j++)
                 if (!strcmp(seen[j]->key, a->key)) {
                     rc = dgm_cfg_error(a->value, NULL, DGM_EDUP,
@@ -649,26 +771,26 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
                 seen[n_seen++] = a;
         }
     double count = 1;
-    for (int i = 0; i < ds.n; i++)
-        count *= ds.d[i].n;
+    for (int i = 0; i < ds->n; i++)
+        count *= ds->d[i].n;
     if (rc == 0 && count > DGM__SWEEP_MAX_TRIALS)
         rc = dgm_cfg_error(sw, NULL, DGM_ERANGE,
                            "%.0f trials; at most %d in one sweep", count,
                            DGM__SWEEP_MAX_TRIALS);
-    if (rc == 0 && !(s->base = dgm_config_clone(root)))
-        rc = oom();
+    if (rc == 0)
+        rc = check_size(ds, count, sw, dgm_cfg_get(s->base, "name"));
     if (rc == 0) {
-        /* The trials' configs carry no sweep: each is one run. */
+        /* The trials' configs carry no sweep: each is one run. The
+         * section leaves base's keys but keeps base as its parent, so
+         * that messages about its values still say "sweep.grid...". */
         dgm_config *b = s->base;
         int i = dgm__cfg_index(b, "sweep");
-        if (i >= 0) {
-            dgm_config_free(b->child[i]);
-            memmove(&b->child[i], &b->child[i + 1],
-                    (size_t)(b->n - i - 1) * sizeof *b->child);
-            b->n--;
-            free(b->path);
-            b->path = NULL;
-        }
+        v->spec = b->child[i];
+        memmove(&b->child[i], &b->child[i + 1],
+                (size_t)(b->n - i - 1) * sizeof *b->child);
+        b->n--;
+        free(b->path);
+        b->path = NULL;
         s->n_trials = (int)count;
         s->trials = calloc((size_t)s->n_trials, sizeof *s->trials);
         if (!s->trials)
@@ -678,8 +800,7 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
     for (int n = s->n_trials - 1; n >= 1000; n /= 10)
         width++;
     for (int t = 0; rc == 0 && t < s->n_trials; t++)
-        rc = make_trial(s, &ds, t, width);
-    dims_free(&ds);
+        rc = make_trial(s, ds, t, width);
     if (rc < 0) {
         dgm__sweep_free(s);
         return rc;
@@ -854,140 +975,4 @@ json_t *dgm__sweep_cfg_json(const dgm_config *n)
     default:
         return json_null();
     }
-}
-
-/* ---- manifest -------------------------------------------------------- */
-
-const char *dgm__sweep_now(char *buf, size_t n)
-{
-    time_t now = time(NULL);
-    struct tm tmv;
-    gmtime_r(&now, &tmv);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    return buf;
-}
-
-json_t *dgm__sweep_manifest_new(const dgm__sweep *s, const char *name,
-                                const char *experiment, const char *launcher)
-{
-    char now[40];
-    json_t *m = json_object(), *trials = json_array();
-    if (!m || !trials) {
-        json_decref(m);
-        json_decref(trials);
-        return NULL;
-    }
-    json_object_set_new(m, "format", json_integer(1));
-    json_object_set_new(m, "name", json_string(name ? name : ""));
-    json_object_set_new(m, "experiment",
-                        json_string(experiment ? experiment : ""));
-    json_object_set_new(m, "launcher", json_string(launcher));
-    json_object_set_new(m, "created", json_string(dgm__sweep_now(now, 40)));
-    int64_t base_seed = 0;
-    const dgm_config *bs = dgm_cfg_get(s->base, "seed");
-    if (bs && dgm_cfg_to_int(bs, &base_seed) < 0)
-        base_seed = 0;
-    for (int i = 0; i < s->n_trials; i++) {
-        const dgm__sweep_trial *t = &s->trials[i];
-        json_t *o = json_object(), *ov = json_array(), *p = json_object();
-        int64_t seed = base_seed;
-        char rd[300];
-        for (int k = 0; k < t->n_assign; k++) {
-            char *txt = dgm__sweep_override_text(&t->assign[k]);
-            json_array_append_new(ov, json_string(txt ? txt : ""));
-            free(txt);
-            json_object_set_new(p, t->assign[k].key,
-                                dgm__sweep_cfg_json(t->assign[k].value));
-            if (!strcmp(t->assign[k].key, "seed") &&
-                dgm_cfg_to_int(t->assign[k].value, &seed) < 0)
-                seed = base_seed;
-        }
-        snprintf(rd, sizeof rd, "trials/%s", t->name);
-        json_object_set_new(o, "index", json_integer(i));
-        json_object_set_new(o, "name", json_string(t->name));
-        json_object_set_new(o, "overrides", ov);
-        json_object_set_new(o, "params", p);
-        json_object_set_new(o, "seed", json_integer(seed));
-        json_object_set_new(o, "run_dir", json_string(rd));
-        json_object_set_new(o, "status", json_string("pending"));
-        json_object_set_new(o, "exit_code", json_null());
-        json_object_set_new(o, "signal", json_null());
-        json_object_set_new(o, "message", json_null());
-        json_object_set_new(o, "started", json_null());
-        json_object_set_new(o, "ended", json_null());
-        json_array_append_new(trials, o);
-    }
-    json_object_set_new(m, "trials", trials);
-    dgm_error_clear();
-    return m;
-}
-
-int dgm__sweep_manifest_write(const char *dir, const json_t *m)
-{
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    /* No fsync: readers need a whole file (rename gives that), and it
-     * is rewritten on every change of a trial. */
-    if (json_dump_file(m, tmp, JSON_INDENT(1)) < 0 || rename(tmp, path) < 0) {
-        int err = errno;
-        unlink(tmp);
-        return dgm_error(DGM_EIO, "%s: cannot write: %s", path, strerror(err));
-    }
-    return 0;
-}
-
-int dgm__sweep_manifest_load(const char *dir, json_t **out)
-{
-    char path[4096];
-    json_error_t err;
-    *out = NULL;
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    json_t *m = json_load_file(path, 0, &err);
-    if (!m)
-        return dgm_error(access(path, F_OK) == 0 ? DGM_EFORMAT : DGM_ENOTFOUND,
-                         "%s: %s (line %d)", path, err.text, err.line);
-    json_t *t = json_object_get(m, "trials");
-    if (json_integer_value(json_object_get(m, "format")) != 1 ||
-        !json_is_array(t)) {
-        json_decref(m);
-        return dgm_error(DGM_EFORMAT,
-                         "%s: not a format-1 sweep manifest (no \"format\": "
-                         "1 or no \"trials\" list)",
-                         path);
-    }
-    for (size_t i = 0; i < json_array_size(t); i++) {
-        json_t *o = json_array_get(t, i);
-        if (!json_is_string(json_object_get(o, "name")) ||
-            !json_is_string(json_object_get(o, "run_dir")) ||
-            !json_is_string(json_object_get(o, "status"))) {
-            json_decref(m);
-            return dgm_error(DGM_EFORMAT,
-                             "%s: trial %zu lacks name, run_dir or status",
-                             path, i);
-        }
-    }
-    *out = m;
-    return 0;
-}
-
-json_t *dgm__sweep_manifest_trial(json_t *m, int i)
-{
-    return json_array_get(json_object_get(m, "trials"), (size_t)i);
-}
-
-const char *dgm__sweep_outcome(const char *run_dir, int exit_code)
-{
-    char path[4096];
-    json_error_t err;
-    snprintf(path, sizeof path, "%s/summary.json", run_dir);
-    json_t *s = json_load_file(path, 0, &err);
-    const char *st = s ? json_string_value(json_object_get(s, "status")) : NULL;
-    const char *out = "failed";
-    if (st && !strcmp(st, "diverged"))
-        out = "diverged";
-    else if (st && !strcmp(st, "completed") && exit_code == 0)
-        out = "done";
-    json_decref(s);
-    return out;
 }

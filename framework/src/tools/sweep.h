@@ -26,12 +26,19 @@
 
 /* At most this many trials in one sweep. */
 #define DGM__SWEEP_MAX_TRIALS 100000
+/* The expanded size: what all trials together assign, counted over every
+ * trial (a value that 100 trials share counts 100 times), since the
+ * manifest, the listing and the trials' configs each spell it out.
+ * Values are shared, not copied, inside the sweep itself. */
+#define DGM__SWEEP_MAX_NODES (1L << 21) /* config nodes */
+#define DGM__SWEEP_MAX_BYTES (1L << 26) /* bytes of keys and scalar text */
 
-/* One assignment of a trial: the config path and the value put there. */
+/* One assignment of a trial: the config path and the value put there.
+ * All three belong to the sweep and are shared by the trials. */
 typedef struct dgm__sweep_assign {
-    char *key;         /* "model.latent", "model.encoder.hidden[0]" */
-    dgm_config *value; /* owned; keeps the sweep file's positions */
-    char *label;       /* short text for the trial's name ("20", "mlp") */
+    char *key;               /* "model.latent", "model.encoder.hidden[0]" */
+    const dgm_config *value; /* keeps the sweep file's positions */
+    char *label;             /* short text for the trial's name ("20", "mlp") */
 } dgm__sweep_assign;
 
 typedef struct dgm__sweep_trial {
@@ -56,12 +63,14 @@ typedef struct dgm__sweep {
     int n_trials;
     dgm__sweep_trial *trials;
     dgm__sweep_slurm slurm;
+    struct dgm__sweep_values *values; /* what assignments point into */
 } dgm__sweep;
 
 /* Expand root's `sweep:` section (grid x zip x random draws x seeds, in
  * that nesting, grid's first key slowest). root is not changed. Errors
- * name the sweep key ("exp.yaml:12:5: sweep.zip: ..."). Ownership:
- * *out -> dgm__sweep_free. */
+ * name the sweep key ("exp.yaml:12:5: sweep.zip: ..."); an expanded size
+ * over the limits above is refused (DGM_ERANGE) before any trial is
+ * made. Ownership: *out -> dgm__sweep_free. */
 DGM_API int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root);
 DGM_API void dgm__sweep_free(dgm__sweep *s);
 

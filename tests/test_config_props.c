@@ -1,0 +1,504 @@
+/* test_config_props.c - properties of the config tree that hold for any
+ * input: whatever the writer writes the reader reads back as the same
+ * tree, what the reader would refuse the writer refuses first, and a
+ * refused override changes nothing. */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "dgm/config.h"
+#include "dgm/error.h"
+
+#define ASSERT_ERR(call, code, ...)                                            \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        ck_assert_msg(rc_ == (code), "got %s (%s), want %s", dgm_errname(rc_), \
+                      dgm_last_error(), dgm_errname(code));                    \
+        const char *subs_[] = {__VA_ARGS__};                                   \
+        for (size_t i_ = 0; i_ < sizeof subs_ / sizeof subs_[0]; i_++)         \
+            ck_assert_msg(strstr(dgm_last_error(), subs_[i_]),                 \
+                          "message '%s' lacks '%s'", dgm_last_error(),         \
+                          subs_[i_]);                                          \
+    } while (0)
+
+static dgm_config *parse(const char *text)
+{
+    dgm_config *c = NULL;
+    int rc = dgm_config_parse(&c, text, "t.yaml");
+    ck_assert_msg(rc == 0, "%s\n---\n%.1500s", dgm_last_error(), text);
+    return c;
+}
+
+/* Append code point cp to s as UTF-8. */
+static size_t put_utf8(char *s, size_t at, uint32_t cp)
+{
+    unsigned char *o = (unsigned char *)s + at;
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return at + 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xc0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return at + 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xe0 | cp >> 12);
+        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return at + 3;
+    }
+    o[0] = (unsigned char)(0xf0 | cp >> 18);
+    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return at + 4;
+}
+
+/* s (UTF-8) as a YAML double-quoted scalar that escapes every character
+ * but printable ASCII, so that the test's own documents always read. */
+static char *yq(const char *s)
+{
+    char *out = malloc(strlen(s) * 10 + 3), *w = out;
+    *w++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        uint32_t cp;
+        int n = dgm__utf8_next(c, &cp);
+        ck_assert_int_gt(n, 0);
+        if (cp == '"' || cp == '\\')
+            w += sprintf(w, "\\%c", (char)cp);
+        else if (cp >= 0x20 && cp < 0x7f)
+            *w++ = (char)cp;
+        else
+            w += sprintf(w, cp < 0x10000 ? "\\u%04x" : "\\U%08x", cp);
+        c += n;
+    }
+    *w++ = '"';
+    *w = '\0';
+    return out;
+}
+
+/* Write a, read it back: the same tree, and writing that gives the same
+ * text again. */
+static void assert_round_trip(const dgm_config *a)
+{
+    char *out = dgm_config_to_string(a);
+    ck_assert_msg(out != NULL, "%s", dgm_last_error());
+    dgm_config *b = NULL;
+    int rc = dgm_config_parse(&b, out, "written.yaml");
+    ck_assert_msg(rc == 0, "written text does not read back: %s\n---\n%.3000s",
+                  dgm_last_error(), out);
+    ck_assert_msg(dgm__cfg_equal(a, b), "read back differently:\n%.3000s", out);
+    char *again = dgm_config_to_string(b);
+    ck_assert_str_eq(out, again);
+    free(again);
+    free(out);
+    dgm_config_free(b);
+}
+
+/* ---- the table of nasty strings ----------------------------------------- */
+
+#define MAX_NASTY 200
+static char *nasty[MAX_NASTY];
+static int n_nasty;
+
+static void add(const char *s)
+{
+    ck_assert_int_lt(n_nasty, MAX_NASTY);
+    nasty[n_nasty++] = strdup(s);
+}
+
+static void add_cp(const char *pre, uint32_t cp, const char *post)
+{
+    char s[64];
+    size_t l = strlen(pre);
+    memcpy(s, pre, l);
+    l = put_utf8(s, l, cp);
+    strcpy(s + l, post);
+    add(s);
+}
+
+static void add_repeat(const char *unit, int times)
+{
+    size_t l = strlen(unit);
+    char *s = malloc(l * (size_t)times + 1);
+    for (int i = 0; i < times; i++)
+        memcpy(s + l * (size_t)i, unit, l);
+    s[l * (size_t)times] = '\0';
+    add(s);
+    free(s);
+}
+
+static void make_table(void)
+{
+    static const char *const plain[] = {"",
+                                        " ",
+                                        "  ",
+                                        "a",
+                                        "~",
+                                        "null",
+                                        "Null",
+                                        "NULL",
+                                        "true",
+                                        "False",
+                                        "yes",
+                                        "off",
+                                        "1",
+                                        "-1",
+                                        "0x1f",
+                                        "0o17",
+                                        "1e3",
+                                        "1.5",
+                                        ".inf",
+                                        "-.inf",
+                                        ".nan",
+                                        "+1",
+                                        "007",
+                                        "1_000",
+                                        ": ",
+                                        "a: b",
+                                        "a:b",
+                                        "a:",
+                                        ":a",
+                                        "#",
+                                        "a #b",
+                                        "a#b",
+                                        "-",
+                                        "- a",
+                                        "-a",
+                                        "?",
+                                        "? a",
+                                        "?a",
+                                        "<<",
+                                        "---",
+                                        "...",
+                                        "--- a",
+                                        "[a]",
+                                        "{a: 1}",
+                                        "a, b",
+                                        "&a",
+                                        "*a",
+                                        "!a",
+                                        "!!str",
+                                        "|",
+                                        ">",
+                                        "'",
+                                        "\"",
+                                        "''",
+                                        "%YAML",
+                                        "@",
+                                        "`",
+                                        " lead",
+                                        "trail ",
+                                        " both ",
+                                        "a\nb",
+                                        "a\n",
+                                        "\n",
+                                        "a\r\nb",
+                                        "\t",
+                                        "a\tb",
+                                        "a\\b",
+                                        "\\",
+                                        "line1\n  line2\n",
+                                        "# not a comment",
+                                        "a \"q\" b",
+                                        "=",
+                                        "a=b",
+                                        "x.y[0]",
+                                        "\x01",
+                                        "\x1f",
+                                        "a\x7f"
+                                        "b",
+                                        "\x1b[0m"};
+    n_nasty = 0;
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        add(plain[i]);
+    /* Every C1 control, U+0085 (NEL) among them. */
+    for (uint32_t cp = 0x80; cp <= 0x9f; cp++)
+        add_cp("a", cp, "b");
+    add_cp("", 0x85, "");
+    static const uint32_t cps[] = {
+        0xa0,   0xad,   0x2028,  0x2029,   0xd7ff,  0xe000, 0xfeff,  0xfffd,
+        0xfffe, 0xffff, 0x1f600, 0x10ffff, 0x10000, 0xfdd0, 0x1fffe, 0x200b};
+    for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
+        add_cp("", cps[i], "");
+        add_cp("x", cps[i], "y");
+    }
+    add_cp("", 0xfeff, "key"); /* a BOM starting a line */
+    /* Long: around libyaml's 1024-character limit on implicit keys, in
+     * bytes and in characters that escapes make longer. */
+    add_repeat("k", 128);
+    add_repeat("k", 129);
+    add_repeat("k", 1023);
+    add_repeat("k", 1024);
+    add_repeat("k", 1025);
+    add_repeat("k", 5000);
+    add_repeat("\xc2\x80", 300); /* U+0080: 4 characters written each */
+    add_repeat("\x01", 300);
+    add_repeat("\xef\xbf\xbe", 300); /* U+FFFE: 6 each */
+    add_repeat("a: ", 400);
+}
+
+static void free_table(void)
+{
+    for (int i = 0; i < n_nasty; i++)
+        free(nasty[i]);
+    n_nasty = 0;
+}
+
+START_TEST(round_trip_nasty_strings)
+{
+    make_table();
+    for (int i = 0; i < n_nasty; i++) {
+        char *q = yq(nasty[i]);
+        char *doc = malloc(strlen(q) * 12 + 400);
+        /* As a key (block map, in a list item, at depth), as a value
+         * (block, flow list, list item), and as key and value at once. */
+        /* (explicit "? key" keys: libyaml takes implicit ones up to
+         * 1024 characters only) */
+        sprintf(doc,
+                "? %s\n"
+                ": %s\n"
+                "top:\n"
+                "  ? %s\n"
+                "  : {? %s : [%s, 1, %s]}\n"
+                "list:\n"
+                "  - ? %s\n"
+                "    : 1\n"
+                "    after: 2\n"
+                "  - %s\n"
+                "  - [%s]\n"
+                "  - ? %s\n"
+                "    :\n"
+                "      - %s\n"
+                "      - {x: %s}\n"
+                "plain: [1, 1.5, true, null, ~, x]\n",
+                q, q, q, q, q, q, q, q, q, q, q, q);
+        dgm_config *a = parse(doc);
+        /* the table's string is what the tree holds */
+        ck_assert_str_eq(dgm_cfg_key_at(a, 0), nasty[i]);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_at(a, 0)), nasty[i]);
+        assert_round_trip(a);
+        dgm_config_free(a);
+        free(doc);
+        free(q);
+    }
+    free_table();
+}
+END_TEST
+
+/* Random strings of nasty pieces and code points, as keys and values. */
+START_TEST(round_trip_random_strings)
+{
+    make_table();
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+    for (int it = 0; it < 2000; it++) {
+        char s[4096];
+        size_t l = 0;
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        int parts = (int)(state >> 60);
+        for (int j = 0; j < parts; j++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint32_t r = (uint32_t)(state >> 32);
+            if (r % 3) { /* a piece of the table, if it fits */
+                const char *p = nasty[r / 3 % (uint32_t)n_nasty];
+                size_t pl = strlen(p);
+                if (l + pl < sizeof s - 8) {
+                    memcpy(s + l, p, pl);
+                    l += pl;
+                }
+            } else { /* any code point YAML can escape */
+                uint32_t cp = 1 + r / 3 % 0x10fffe;
+                if (cp >= 0xd800 && cp <= 0xdfff)
+                    cp = 0xfffe;
+                l = put_utf8(s, l, cp);
+            }
+        }
+        s[l] = '\0';
+        char *q = yq(s);
+        char *doc = malloc(strlen(q) * 3 + 64);
+        sprintf(doc, "? %s\n: %s\nl: [%s]\n", q, q, q);
+        dgm_config *a = parse(doc);
+        assert_round_trip(a);
+        dgm_config_free(a);
+        free(doc);
+        free(q);
+    }
+    free_table();
+}
+END_TEST
+
+/* The reader refuses what a C string cannot hold, at its place. */
+START_TEST(reader_refuses_nul_and_bad_bytes)
+{
+    dgm_config *c = NULL;
+    ASSERT_ERR(dgm_config_parse(&c, "a: 1\nb: {c: \"x\\0y\"}\n", "t.yaml"),
+               DGM_ECONFIG, "t.yaml:2:8: b.c: a string holding a NUL");
+    ASSERT_ERR(dgm_config_parse(&c, "a: 1\n\"k\\0\": 2\n", "t.yaml"),
+               DGM_ECONFIG, "t.yaml:2:1: a key holding a NUL");
+    /* not UTF-8: placed by line and column, and the byte named */
+    ASSERT_ERR(dgm_config_parse(&c, "a: 1\nbb: x\xff\n", "t.yaml"), DGM_ECONFIG,
+               "t.yaml:2:6: invalid YAML", "0xff");
+    /* a raw C1 control is refused by YAML itself: why the writer
+     * escapes it */
+    ASSERT_ERR(dgm_config_parse(&c, "a: \"x\xc2\x80y\"\n", "t.yaml"),
+               DGM_ECONFIG, "t.yaml:1:6: invalid YAML", "control characters");
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+/* What the reader would refuse, the writer refuses before writing. */
+START_TEST(writer_refuses_what_cannot_be_read)
+{
+    dgm_config *c = parse("model: {name: ok, list: [a, b]}\n");
+    /* Text that is not UTF-8 cannot be written as YAML (no escape for a
+     * lone byte); such text only comes from code, not from YAML. */
+    dgm_config *n = dgm_cfg_get_mut(c, "model.list[1]");
+    free(n->text);
+    n->text = strdup("x\xc3(");
+    char *s = dgm_config_to_string(c);
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(dgm_last_code(), DGM_EINVAL);
+    ck_assert_msg(strstr(dgm_last_error(), "t.yaml:1:29: model.list[1]: the "
+                                           "text holds a byte 0xc3"),
+                  "%s", dgm_last_error());
+    free(n->text);
+    n->text = strdup("b");
+    dgm_config *k = dgm_cfg_get_mut(c, "model.name");
+    free(k->key);
+    k->key = strdup("na\xedme"); /* a surrogate's lead byte */
+    FILE *f = tmpfile();
+    ASSERT_ERR(dgm_config_write(c, f), DGM_EINVAL, "the key holds a byte 0xed");
+    ck_assert_int_eq(ftell(f), 0); /* nothing half-written */
+    fclose(f);
+    dgm_config_free(c);
+}
+END_TEST
+
+/* ---- overrides ---------------------------------------------------------- */
+
+static const char *const base_doc = "model:\n"
+                                    "  latent: 20\n"
+                                    "  hidden: [1, 2]\n"
+                                    "  enc: {plugin: mlp, layers: [{w: 1}]}\n"
+                                    "note: null\n"
+                                    "list: [{a: 1}, 2]\n";
+
+START_TEST(refused_override_changes_nothing)
+{
+    static const char *const refused[] = {
+        "a.b[0].c=1", /* the issue's example: no 'a' may be left behind */
+        "a.b[0]=1",
+        "a.b.c[2].d=1",
+        "note.x[0]=1",
+        "note.x.y[0].z=1",
+        "model.new.deeper[0]=1",
+        "model.x.y[1].z=[1, 2]",
+        "model.latent.x=1",
+        "model.latent.x.y=1",
+        "model.hidden[0].x=1",
+        "model.hidden[5]=1",
+        "model.hidden[5].x=1",
+        "model.enc.layers[3].w=1",
+        "model.enc.layers[0].w.x.y=1",
+        "list[0].a.b=1",
+        "list[2].a=1",
+        "+model.latent=1",
+        "+model.hidden[0]=1",
+        "+list[0].a=1",
+        "[0]=1",
+        "a..b=1",
+        "a.=1",
+        "a.b]=1",
+        "a.b[x]=1",
+        "new.key=[1, 2",
+        "new.key={a: ",
+        "new.key=#c",
+        "a b=1",
+        "=1",
+        "novalue",
+    };
+    dgm_config *c = parse(base_doc);
+    char *before = dgm_config_to_string(c);
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int rc = dgm_config_override(c, refused[i]);
+        ck_assert_msg(rc < 0, "'%s' was accepted", refused[i]);
+        ck_assert_msg(strstr(dgm_last_error(), "override '"), "%s",
+                      dgm_last_error());
+        char *after = dgm_config_to_string(c);
+        ck_assert_msg(!strcmp(before, after),
+                      "'%s' changed the config:\n%s\n---\n%s", refused[i],
+                      before, after);
+        free(after);
+    }
+    /* too deep for the reader to read back: refused, nothing made */
+    char deep[400] = "";
+    for (int i = 0; i < 70; i++)
+        strcat(deep, i ? ".k" : "d");
+    strcat(deep, "=1");
+    ASSERT_ERR(dgm_config_override(c, deep), DGM_ERANGE,
+               "nested deeper than 64 levels");
+    char *after = dgm_config_to_string(c);
+    ck_assert_str_eq(before, after);
+    free(after);
+    free(before);
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(accepted_override_round_trips)
+{
+    static const char *const accepted[] = {
+        "a.b.c=1",           "note.x.y=2",         "model.enc.layers[1]={w: 2}",
+        "model.hidden[2]=3", "list[0].q.b.c=\"\"", "+z.y=[1, {q: ~}]",
+        "model.latent=",     "k=\"\\x85\\uFFFE\"", "model.enc=null",
+    };
+    dgm_config *c = parse(base_doc);
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        int rc = dgm_config_override(c, accepted[i]);
+        ck_assert_msg(rc == 0, "'%s': %s", accepted[i], dgm_last_error());
+        assert_round_trip(c);
+    }
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "a.b.c")), "1");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "note.x.y")), "2");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "list[0].q.b.c")), "");
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "k")), "\xc2\x85\xef\xbf\xbe");
+    /* the deepest override the reader can read back is taken */
+    char deep[400] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(deep, i ? ".k" : "d");
+    strcat(deep, "=1");
+    ck_assert_msg(dgm_config_override(c, deep) == 0, "%s", dgm_last_error());
+    assert_round_trip(c);
+    dgm_config_free(c);
+}
+END_TEST
+
+static Suite *props_suite(void)
+{
+    Suite *s = suite_create("config_props");
+    TCase *rt = tcase_create("round_trip");
+    tcase_set_timeout(rt, 120);
+    tcase_add_test(rt, round_trip_nasty_strings);
+    tcase_add_test(rt, round_trip_random_strings);
+    tcase_add_test(rt, reader_refuses_nul_and_bad_bytes);
+    tcase_add_test(rt, writer_refuses_what_cannot_be_read);
+    suite_add_tcase(s, rt);
+    TCase *ov = tcase_create("overrides");
+    tcase_add_test(ov, refused_override_changes_nothing);
+    tcase_add_test(ov, accepted_override_round_trips);
+    suite_add_tcase(s, ov);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(props_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
