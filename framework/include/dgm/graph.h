@@ -298,6 +298,10 @@ DGM_API dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits,
 
 typedef enum dgm_rnn_cell { DGM_RNN_LSTM = 0, DGM_RNN_GRU } dgm_rnn_cell;
 
+/* The most stacked layers one RNN may have: dgm_rnn refuses more, and
+ * dgm_rnn_params (plugin.h) holds this many per weight array. */
+#define DGM_RNN_MAX_LAYERS 16
+
 /* Weights of a multi-layer unidirectional RNN, PyTorch's layout per layer
  * l: w_ih[l] [G*H, in_l], w_hh[l] [G*H, H], b_ih[l], b_hh[l] [G*H], with
  * G = 4 (gates i, f, g, o) for LSTM and 3 (r, z, n) for GRU. */
