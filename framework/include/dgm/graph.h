@@ -215,6 +215,8 @@ DGM_API dgm_var *dgm_log(dgm_graph *g, dgm_var *x);
 DGM_API dgm_var *dgm_sqrt(dgm_graph *g, dgm_var *x);
 DGM_API dgm_var *dgm_square(dgm_graph *g, dgm_var *x);
 DGM_API dgm_var *dgm_abs(dgm_graph *g, dgm_var *x);
+/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi (closed,
+ * as PyTorch's), 0 elsewhere. lo > hi is refused (DGM_EINVAL). */
 DGM_API dgm_var *dgm_clamp(dgm_graph *g, dgm_var *x, float lo, float hi);
 /* alpha * x + beta */
 DGM_API dgm_var *dgm_affine(dgm_graph *g, dgm_var *x, float alpha, float beta);
