@@ -146,6 +146,26 @@ int64_t dgm_shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
+dgm__shape_fault dgm__shape_count(int ndim, const int64_t *shape,
+                                  int64_t elem_size, int64_t *numel, int *axis)
+{
+    int64_t nz = elem_size > 0 ? elem_size : 1;
+    bool empty = false;
+    for (int d = 0; d < ndim; d++) {
+        if (axis)
+            *axis = d;
+        if (shape[d] < 0)
+            return DGM__SHAPE_NEGATIVE;
+        if (shape[d] == 0)
+            empty = true;
+        else if (!dgm__mul_i64(nz, shape[d], &nz))
+            return DGM__SHAPE_OVERFLOW;
+    }
+    if (numel)
+        *numel = empty ? 0 : nz / (elem_size > 0 ? elem_size : 1);
+    return DGM__SHAPE_OK;
+}
+
 void dgm_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
 {
     int64_t s = 1;
@@ -202,17 +222,24 @@ static int check_shape(const char *what, dgm_dtype dtype, int ndim,
                          DGM_MAX_DIMS);
     if (ndim > 0 && !shape)
         return dgm_error(DGM_EINVAL, "%s: NULL shape for rank %d", what, ndim);
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0)
-            return dgm_error(DGM_ESHAPE, "%s: negative dim %lld at axis %d",
-                             what, (long long)shape[d], d);
-        if (shape[d] && n > INT64_MAX / shape[d])
-            return dgm_error(DGM_ESHAPE, "%s: element count overflows", what);
-        n *= shape[d];
-    }
     size_t sz = dtype_info[dtype].size;
-    if ((uint64_t)n > SIZE_MAX / sz)
+    int64_t n;
+    int axis = 0;
+    char b[DGM_MAX_DIMS * 22 + 4];
+    switch (dgm__shape_count(ndim, shape, (int64_t)sz, &n, &axis)) {
+    case DGM__SHAPE_NEGATIVE:
+        return dgm_error(DGM_ESHAPE, "%s: negative dim %lld at axis %d", what,
+                         (long long)shape[axis], axis);
+    case DGM__SHAPE_OVERFLOW:
+        return dgm_error(DGM_ESHAPE,
+                         "%s: shape %s %s: the byte size of the non-zero "
+                         "dims overflows at axis %d",
+                         what, dgm_shape_str(ndim, shape, b, sizeof b),
+                         dtype_info[dtype].name, axis);
+    case DGM__SHAPE_OK:
+        break;
+    }
+    if ((uint64_t)n > SIZE_MAX / sz) /* 32-bit hosts */
         return dgm_error(DGM_ESHAPE, "%s: byte size overflows", what);
     *numel = n;
     *bytes = (size_t)n * sz;
