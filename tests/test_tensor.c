@@ -324,6 +324,22 @@ START_TEST(test_reshape)
     ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[2, 3, 4]"));
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[5, 5]"));
+    /* sizes whose product overflows, and an empty tensor viewed with huge
+     * sizes beside its 0 (its strides would overflow) */
+    ck_assert_ptr_null(
+        dgm_tensor_reshape(t, 3, SHAPE(1ll << 40, 1ll << 40, 1ll << 40)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow at axis 1"));
+    dgm_tensor *z = dgm_tensor_new(DGM_F32, 1, SHAPE(0));
+    ck_assert_ptr_null(
+        dgm_tensor_reshape(z, 3, SHAPE(0, 1ll << 40, 1ll << 40)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow at axis 2"));
+    r = dgm_tensor_reshape(z, 3, SHAPE(0, 1ll << 20, 1ll << 20));
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->strides[0], 1ll << 40);
+    dgm_tensor_free(r);
+    dgm_tensor_free(z);
 
     /* a transposed [3, 4] is [4, 3] with strides [1, 4]: splitting its
      * first axis is a view, flattening it is not */

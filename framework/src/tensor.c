@@ -371,7 +371,11 @@ static int resolve_shape(const dgm_tensor *t, int ndim, const int64_t *shape,
                              "reshape %s -> %s: invalid dim at axis %d",
                              dgm_shape_str(t->ndim, t->shape, a, sizeof a),
                              dgm_shape_str(ndim, shape, b, sizeof b), d);
-        known *= shape[d];
+        if (!dgm__mul_i64(known, shape[d], &known))
+            return dgm_error(DGM_ESHAPE,
+                             "reshape %s -> %s: the sizes overflow at axis %d",
+                             dgm_shape_str(t->ndim, t->shape, a, sizeof a),
+                             dgm_shape_str(ndim, shape, b, sizeof b), d);
         out[d] = shape[d];
     }
     int64_t numel = dgm_tensor_numel(t);
@@ -391,6 +395,15 @@ static int resolve_shape(const dgm_tensor *t, int ndim, const int64_t *shape,
                          dgm_shape_str(t->ndim, t->shape, a, sizeof a),
                          dgm_shape_str(ndim, shape, b, sizeof b),
                          (long long)numel, (long long)known);
+    /* an empty tensor matches any shape with a 0: its strides must fit */
+    int axis = 0;
+    if (dgm__shape_count(ndim, out, (int64_t)dgm_dtype_size(t->dtype), NULL,
+                         &axis) != DGM__SHAPE_OK)
+        return dgm_error(DGM_ESHAPE,
+                         "reshape %s -> %s: the non-zero sizes overflow at "
+                         "axis %d",
+                         dgm_shape_str(t->ndim, t->shape, a, sizeof a),
+                         dgm_shape_str(ndim, out, b, sizeof b), axis);
     return 0;
 }
 
