@@ -143,6 +143,42 @@ static void gradcheck_block(const char *yaml, dgm_shape in, int64_t n)
     dgm_params_free(ps);
 }
 
+/* The lstm block takes DGM_RNN_MAX_LAYERS layers and refuses one more,
+ * naming the key and where it was written (the schema's range is the
+ * op's limit). */
+START_TEST(rnn_block_layer_limit)
+{
+    for (int extra = 0; extra <= 1; extra++) {
+        char yaml[96];
+        snprintf(yaml, sizeof yaml, "{plugin: lstm, hidden: 2, layers: %d}",
+                 DGM_RNN_MAX_LAYERS + extra);
+        dgm_params *ps = dgm_params_new();
+        dgm_build *b;
+        dgm_config *cfg;
+        ck_assert_int_eq(dgm_build_new(&b, reg, ps, 3), 0);
+        ck_assert_int_eq(dgm_config_parse(&cfg, yaml, "block.yaml"), 0);
+        dgm_block *blk = NULL;
+        dgm_shape in = {2, {3, 4}}, out = {0};
+        int rc = dgm_block_create(b, cfg, "blk", &in, &out, &blk);
+        if (!extra) {
+            ck_assert_msg(rc == 0, "%s", dgm_last_error());
+            char name[64];
+            snprintf(name, sizeof name, "blk.lstm.weight_hh_l%d",
+                     DGM_RNN_MAX_LAYERS - 1);
+            ck_assert_ptr_nonnull(dgm_params_find(ps, name));
+        } else {
+            ck_assert_int_lt(rc, 0);
+            const char *m = dgm_last_error();
+            ck_assert_msg(strstr(m, "block.yaml:1") && strstr(m, "layers"),
+                          "%s", m);
+        }
+        dgm_build_free(b);
+        dgm_config_free(cfg);
+        dgm_params_free(ps);
+    }
+}
+END_TEST
+
 START_TEST(blocks_pass_finite_differences)
 {
     dgm_shape seq = {2, {5, 8}};
@@ -570,6 +606,7 @@ static Suite *char_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, blocks_pass_finite_differences);
+    tcase_add_test(tc, rnn_block_layer_limit);
     tcase_add_test(tc, attention_is_causal);
     tcase_add_test(tc, sinusoidal_positions_follow_the_formula);
     suite_add_tcase(s, tc);

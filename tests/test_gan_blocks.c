@@ -738,6 +738,36 @@ START_TEST(dcgan_attention_and_sn)
 }
 END_TEST
 
+/* batch_norm: false. G's fc0 bias has one entry per feature of the base
+ * map (it was sized by its channels and every forward was refused); both
+ * blocks then pass finite differences and REF against oneDNN. */
+START_TEST(dcgan_without_batch_norm)
+{
+    dgm_shape img = {3, {1, 8, 8}}, z = {1, {5}};
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    dgm_shape out = img;
+    make_block(&b, ps, &cfg,
+               "{plugin: dcgan_generator, width: 4, "
+               "batch_norm: false}",
+               z, &out);
+    /* 8x8: one stage from a 4@4x4 base */
+    dgm_param *bias = dgm_params_find(ps, "blk.fc0.bias");
+    ck_assert_ptr_nonnull(bias);
+    ck_assert_int_eq(dgm_tensor_numel(bias->value), 4 * 4 * 4);
+    ck_assert_ptr_null(dgm_params_find(ps, "blk.bn0.weight"));
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+    gradcheck_block("{plugin: dcgan_generator, width: 4, batch_norm: false}", z,
+                    img, 2, false);
+    gradcheck_block("{plugin: dcgan_discriminator, width: 4, "
+                    "batch_norm: false}",
+                    img, (dgm_shape){1, {1}}, 2, false);
+}
+END_TEST
+
 /* ---- diffaug ---------------------------------------------------------- */
 
 typedef struct aug {
@@ -1010,6 +1040,7 @@ static Suite *gan_blocks_suite(void)
     tcase_add_test(tc, sa_gradient);
     tcase_add_test(tc, sa_bad_shape);
     tcase_add_test(tc, dcgan_attention_and_sn);
+    tcase_add_test(tc, dcgan_without_batch_norm);
     suite_add_tcase(s, tc);
     tc = tcase_create("diffaug");
     tcase_add_checked_fixture(tc, setup, teardown);

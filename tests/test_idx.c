@@ -215,6 +215,36 @@ START_TEST(load_refusals)
     uint32_t huge[4] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0x10u};
     write_idx(p, 0x0E, 4, huge, px, 16);
     expect_refused(p, DGM_EFORMAT, "dimensions overflow");
+    /* A zero dim beside huge ones: no data, but the other dims' product
+     * (the tensor's strides) overflows; refused, raw and gzipped. */
+    uint32_t zero4[4] = {0, 0xffffffffu, 0xffffffffu, 0xffffffffu};
+    p = spath("zero.idx");
+    write_idx(p, 0x08, 4, zero4, px, 0);
+    expect_refused(p, DGM_EFORMAT, "dimensions overflow");
+    ck_assert_msg(strstr(dgm_last_error(), "at dimension 2"), "%s",
+                  dgm_last_error());
+    uint32_t zero3[3] = {0xffffffffu, 0, 0xffffffffu};
+    p = spath("zero.idx.gz");
+    write_idx(p, 0x08, 3, zero3, px, 0);
+    expect_refused(p, DGM_EFORMAT, "dimensions overflow");
+    /* an element that widens in memory counts at its tensor size: 2^61
+     * signed bytes are 2^63 bytes as i32 */
+    uint32_t wide[3] = {0, 0x80000000u, 0x40000000u};
+    p = spath("wide.idx");
+    write_idx(p, 0x09, 3, wide, px, 0);
+    expect_refused(p, DGM_EFORMAT, "dimensions overflow");
+    /* A zero dim beside dims whose product fits: an empty tensor whose
+     * strides are the products of the later dims. */
+    uint32_t fits[3] = {0, 0xffffffffu, 2};
+    p = spath("empty.idx");
+    write_idx(p, 0x08, 3, fits, px, 0);
+    dgm_tensor *t = NULL;
+    ck_assert_msg(dgm_idx_load(p, &t) == 0, "%s", dgm_last_error());
+    ck_assert_int_eq(dgm_tensor_numel(t), 0);
+    ck_assert_int_eq(t->shape[1], 0xffffffffll);
+    ck_assert_int_eq(t->strides[0], 2 * 0xffffffffll);
+    dgm_tensor_free(t);
+    p = spath("overflow.idx.gz");
     /* Large but representable: refused as truncated without allocating. */
     uint32_t large[2] = {0xffffffffu, 0x10u};
     write_idx(p, 0x0C, 2, large, px, 16);

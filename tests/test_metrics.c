@@ -370,6 +370,14 @@ START_TEST(eval_refuses_malformed_samples)
     snprintf(f, sizeof f, "%s/shape.idx", tmp_dir);
     write_idx(f, 10, 20, 20, 0, 0x08);
     expect_refused(f, exp, "do not match the data's examples [1, 28, 28]");
+    /* zero samples beside dims whose product overflows: refused by the
+     * readers, before any tensor (or its strides) is made */
+    snprintf(f, sizeof f, "%s/zero.idx", tmp_dir);
+    write_idx(f, 0, 0xffffffffu, 0xffffffffu, 0, 0x08);
+    expect_refused(f, exp, "dimensions overflow");
+    snprintf(f, sizeof f, "%s/zero.safetensors", tmp_dir);
+    write_st(f, "F32", 0, 1ll << 32, 1ll << 32, 0, false);
+    expect_refused(f, exp, "shape size overflows");
     snprintf(f, sizeof f, "%s/dtype.safetensors", tmp_dir);
     write_st(f, "I32", 4, 28, 28, 0, false);
     expect_refused(f, exp, "samples must be F32");

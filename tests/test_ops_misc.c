@@ -503,6 +503,14 @@ START_TEST(shape_errors)
                  "reshape", "[2, 3]", "more than one -1");
     assert_error(dgm_reshape(g, x, 2, (int64_t[]){5, 1}), DGM_ESHAPE, "reshape",
                  "[5, 1]", NULL);
+    /* sizes whose product overflows; an empty x with huge sizes beside its
+     * 0, whose strides would overflow */
+    assert_error(dgm_reshape(g, x, 3, (int64_t[]){1ll << 40, 1ll << 40, 8}),
+                 DGM_ESHAPE, "reshape", "overflow at axis 1", NULL);
+    dgm_tensor *zt = dgm_tensor_new(DGM_F32, 1, (int64_t[]){0});
+    assert_error(dgm_reshape(g, dgm_input(g, zt), 3,
+                             (int64_t[]){1ll << 40, 0, 1ll << 40}),
+                 DGM_ESHAPE, "reshape", "overflow at axis 2", NULL);
     assert_error(dgm_permute(g, x, (int[]){0, 0}), DGM_EINVAL, "permute",
                  "[0, 0]", "[2, 3]");
     assert_error(dgm_transpose(g, x, 0, 2), DGM_EINVAL, "transpose", "(0, 2)",
@@ -522,6 +530,7 @@ START_TEST(shape_errors)
     dgm_graph_free(g);
     dgm_tensor_free(xt);
     dgm_tensor_free(s0);
+    dgm_tensor_free(zt);
 }
 END_TEST
 

@@ -518,6 +518,52 @@ START_TEST(rnn_bad_input)
 }
 END_TEST
 
+/* DGM_RNN_MAX_LAYERS layers run; one more is refused naming the limit
+ * (the op once allowed 64 while dgm_rnn_params holds 16). */
+START_TEST(rnn_layer_limit)
+{
+    enum { L = DGM_RNN_MAX_LAYERS + 1 };
+    int64_t ws[2] = {4, 1}, bs[1] = {4}, xs[3] = {2, 1, 1};
+    dgm_tensor *w = dgm_tensor_new(DGM_F32, 2, ws);
+    dgm_tensor *bt = dgm_tensor_new(DGM_F32, 1, bs);
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
+    dgm_tensor_fill(w, 0.5);
+    dgm_tensor_fill(bt, 0.1);
+    dgm_tensor_fill(x, 1.0);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *wi[L], *wh[L], *bi[L], *bh[L];
+    for (int l = 0; l < L; l++) {
+        wi[l] = dgm_input(g, w);
+        wh[l] = dgm_input(g, w);
+        bi[l] = dgm_input(g, bt);
+        bh[l] = dgm_input(g, bt);
+    }
+    dgm_rnn_weights rw = {DGM_RNN_LSTM, DGM_RNN_MAX_LAYERS, 1, wi, wh, bi, bh};
+    dgm_var *hn = NULL;
+    dgm_var *y = dgm_rnn(g, dgm_input(g, x), &rw, NULL, NULL, &hn, NULL);
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    ck_assert_int_eq(dgm_value(hn)->shape[0], DGM_RNN_MAX_LAYERS);
+    dgm_graph_reset(g);
+    for (int l = 0; l < L; l++) {
+        wi[l] = dgm_input(g, w);
+        wh[l] = dgm_input(g, w);
+        bi[l] = dgm_input(g, bt);
+        bh[l] = dgm_input(g, bt);
+    }
+    rw.layers = L;
+    char got[32], want[32];
+    snprintf(got, sizeof got, "rnn: %d layers", L);
+    snprintf(want, sizeof want, "outside 1..%d", DGM_RNN_MAX_LAYERS);
+    expect_fail(g, dgm_rnn(g, dgm_input(g, x), &rw, NULL, NULL, &hn, NULL),
+                DGM_ERANGE, got, want);
+    ck_assert_ptr_null(hn);
+    dgm_graph_free(g);
+    dgm_tensor_free(w);
+    dgm_tensor_free(bt);
+    dgm_tensor_free(x);
+}
+END_TEST
+
 static Suite *ops_rnn_suite(void)
 {
     Suite *s = suite_create("ops_rnn");
@@ -536,6 +582,7 @@ static Suite *ops_rnn_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, rnn_bad_input);
+    tcase_add_test(tc, rnn_layer_limit);
     suite_add_tcase(s, tc);
     return s;
 }

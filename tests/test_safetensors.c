@@ -420,6 +420,31 @@ START_TEST(malformed_files)
                  "4294967296],\"data_offsets\":[0,8]}}",
                  0, 8);
     expect_refused(p, "tensor 'a': shape size overflows");
+    /* A zero dim beside huge ones holds no bytes, but the other dims'
+     * product (a view's strides, a reader's element count) overflows:
+     * refused for every dtype, also those dgm makes no view of. */
+    write_st_raw(p,
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4294967296,"
+                 "4294967296],\"data_offsets\":[0,0]}}",
+                 0, 0);
+    expect_refused(p, "tensor 'a': shape size overflows at shape[2]");
+    write_st_raw(p,
+                 "{\"a\":{\"dtype\":\"BF16\",\"shape\":[65536,65536,0,"
+                 "65536,65536,1,1,1,1],\"data_offsets\":[0,0]}}",
+                 0, 0);
+    expect_refused(p, "tensor 'a': shape size overflows at shape[4]");
+    /* ... while an empty tensor whose other dims fit opens */
+    write_st_raw(p,
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4294967296,2],"
+                 "\"data_offsets\":[0,0]}}",
+                 0, 0);
+    dgm_st_file *e;
+    ck_assert_msg(dgm_st_open(&e, p) == 0, "%s", dgm_last_error());
+    dgm_tensor *v;
+    ck_assert_int_eq(dgm_st_get(e, "a", &v), 0);
+    ck_assert_int_eq(dgm_tensor_numel(v), 0);
+    ck_assert_int_eq(v->strides[0], 2 * 4294967296ll);
+    dgm_st_close(e);
     write_st_raw(p,
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],"
                  "\"data_offsets\":[0,8]}}",

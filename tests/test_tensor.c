@@ -120,6 +120,33 @@ START_TEST(test_new_errors)
     ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow"));
 
+    /* A zero dim makes no elements but the strides still multiply the
+     * other dims: their product (times the element size) must fit, in
+     * every constructor (the check used to stop at the zero). */
+    ck_assert_ptr_null(
+        dgm_tensor_new(DGM_U8, 4, SHAPE(0, 1ll << 32, 1ll << 32, 1ll << 32)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflows at axis 2"));
+    ck_assert_ptr_null(dgm_tensor_wrap(NULL, DGM_F32, 3,
+                                       SHAPE(1ll << 31, 0, 1ll << 31), NULL));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "tensor_wrap"));
+    dgm_arena *a = dgm_arena_new(1024);
+    ck_assert_ptr_null(
+        dgm_arena_tensor(a, DGM_F64, 3, SHAPE(1ll << 40, 1ll << 40, 0)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "arena_tensor"));
+    /* where the other dims fit, an empty tensor with their strides */
+    dgm_tensor *e = dgm_arena_tensor(a, DGM_F32, 3, SHAPE(0, 1ll << 30, 4));
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->strides[0], 1ll << 32);
+    dgm_arena_free(a);
+    e = dgm_tensor_new(DGM_F32, 3, SHAPE(0, 1ll << 30, 4));
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(dgm_tensor_numel(e), 0);
+    ck_assert_int_eq(e->strides[0], 1ll << 32);
+    dgm_tensor_free(e);
+
 #if !defined(__SANITIZE_ADDRESS__) /* ASan aborts on absurd requests */
     /* 4 PiB: a clean ENOMEM naming the shape */
     uint64_t h = dgm_heap_allocations();
@@ -297,6 +324,22 @@ START_TEST(test_reshape)
     ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[2, 3, 4]"));
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[5, 5]"));
+    /* sizes whose product overflows, and an empty tensor viewed with huge
+     * sizes beside its 0 (its strides would overflow) */
+    ck_assert_ptr_null(
+        dgm_tensor_reshape(t, 3, SHAPE(1ll << 40, 1ll << 40, 1ll << 40)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow at axis 1"));
+    dgm_tensor *z = dgm_tensor_new(DGM_F32, 1, SHAPE(0));
+    ck_assert_ptr_null(
+        dgm_tensor_reshape(z, 3, SHAPE(0, 1ll << 40, 1ll << 40)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "overflow at axis 2"));
+    r = dgm_tensor_reshape(z, 3, SHAPE(0, 1ll << 20, 1ll << 20));
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->strides[0], 1ll << 40);
+    dgm_tensor_free(r);
+    dgm_tensor_free(z);
 
     /* a transposed [3, 4] is [4, 3] with strides [1, 4]: splitting its
      * first axis is a view, flattening it is not */
@@ -701,6 +744,14 @@ START_TEST(test_dlpack_refused)
     f->m.dl_tensor.ndim = DGM_MAX_DIMS + 1;
     ck_assert_int_eq(dgm_tensor_from_dlpack(&f->m, &t), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "rank 9"));
+    /* no elements, but the non-zero dims' product overflows (contiguous
+     * strides, no strides given) */
+    f->m.dl_tensor.ndim = 2;
+    f->m.dl_tensor.strides = NULL;
+    f->shape[0] = 0;
+    f->shape[1] = INT64_MAX / 4;
+    ck_assert_int_eq(dgm_tensor_from_dlpack(&f->m, &t), DGM_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "at axis 1"));
     ck_assert_int_eq(foreign_deletes, 0);
     ck_assert_ptr_eq(t, (dgm_tensor *)0x1);
     f->m.deleter(&f->m); /* still ours to release */

@@ -305,6 +305,89 @@ START_TEST(block_parameters_have_their_shapes)
 }
 END_TEST
 
+/* The MLP branch with leaky_relu against a plain double reference. The
+ * attention weights are zeroed so the block is x + fc2(act(fc1(LN2(x))))
+ * (LN2 starts as the identity affine); fc1's outputs have both signs, so
+ * a slope passed as 0 (ReLU) would differ. Checks the default slope 0.2
+ * and an explicit one. */
+static void leaky_mlp_matches_reference(const char *yaml, double slope)
+{
+    enum { N = 2, T = 3, D = 4 };
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    dgm_block *blk;
+    int rc = make_block(&b, ps, &cfg, yaml, (dgm_shape){2, {T, D}}, &blk);
+    ck_assert_msg(rc == 0, "%s: %s", yaml, dgm_last_error());
+    const char *zero[] = {"blk.attn.qkv.weight", "blk.attn.qkv.bias",
+                          "blk.attn.proj.weight", "blk.attn.proj.bias"};
+    for (int i = 0; i < 4; i++)
+        dgm_tensor_fill(dgm_params_find(ps, zero[i])->value, 0.0);
+    const dgm_tensor *w1 = dgm_params_find(ps, "blk.mlp.fc1.weight")->value;
+    const dgm_tensor *b1 = dgm_params_find(ps, "blk.mlp.fc1.bias")->value;
+    const dgm_tensor *w2 = dgm_params_find(ps, "blk.mlp.fc2.weight")->value;
+    const dgm_tensor *b2 = dgm_params_find(ps, "blk.mlp.fc2.bias")->value;
+    int64_t Hd = w1->shape[0];
+    int64_t xs[3] = {N, T, D};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
+    float *xp = x->data;
+    for (int i = 0; i < N * T * D; i++)
+        xp[i] = (float)sin(1.7 * i + 0.3) * 2.0f;
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *yv = dgm_block_forward(blk, g, dgm_input(g, x));
+    ck_assert_msg(yv != NULL, "%s", dgm_last_error());
+    const float *y = dgm_value(yv)->data;
+    int negatives = 0;
+    double worst = 0.0;
+    for (int r = 0; r < N * T; r++) {
+        const float *row = xp + r * D;
+        double mean = 0, var = 0, ln[D], out[D];
+        for (int j = 0; j < D; j++)
+            mean += row[j];
+        mean /= D;
+        for (int j = 0; j < D; j++)
+            var += (row[j] - mean) * (row[j] - mean);
+        var /= D;
+        for (int j = 0; j < D; j++) {
+            ln[j] = (row[j] - mean) / sqrt(var + 1e-5);
+            out[j] = row[j] + dgm_tensor_get(b2, j);
+        }
+        for (int64_t h = 0; h < Hd; h++) {
+            double a = dgm_tensor_get(b1, h);
+            for (int j = 0; j < D; j++)
+                a += dgm_tensor_get(w1, h * D + j) * ln[j];
+            if (a < 0) {
+                negatives++;
+                a *= slope;
+            }
+            for (int j = 0; j < D; j++)
+                out[j] += dgm_tensor_get(w2, j * Hd + h) * a;
+        }
+        for (int j = 0; j < D; j++) {
+            double e = fabs(y[r * D + j] - out[j]) / (1.0 + fabs(out[j]));
+            worst = e > worst ? e : worst;
+        }
+    }
+    ck_assert_int_gt(negatives, 0);
+    ck_assert_msg(worst < 1e-5, "%s: largest relative difference %g", yaml,
+                  worst);
+    dgm_graph_free(g);
+    dgm_tensor_free(x);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+
+START_TEST(leaky_relu_uses_the_slope)
+{
+    leaky_mlp_matches_reference(
+        "{plugin: transformer_block, heads: 2, activation: leaky_relu}", 0.2);
+    leaky_mlp_matches_reference("{plugin: transformer_block, heads: 2, "
+                                "activation: leaky_relu, slope: 0.55}",
+                                0.55);
+}
+END_TEST
+
 static Suite *transformer_suite(void)
 {
     Suite *s = suite_create("transformer");
@@ -318,6 +401,7 @@ static Suite *transformer_suite(void)
     tcase_add_test(tc, learned_positions_add_the_table);
     tcase_add_test(tc, blocks_refuse_what_does_not_fit);
     tcase_add_test(tc, block_parameters_have_their_shapes);
+    tcase_add_test(tc, leaky_relu_uses_the_slope);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -111,18 +111,22 @@ static void dcgan_init(dgm_build *b, dc_layer *l, bool normal)
         dgm_init_normal(l->bn.weight->value, r, 1.0f, 0.02f);
 }
 
-/* "<name>.weight" (+ ".bias" without bn) and "bn<idx>.*" with bn. */
+/* "<name>.weight", then "bn<idx>.*" over bn_ch channels when bn_ch > 0,
+ * else ".bias" [nbias]. The two counts differ for the generator's linear
+ * map: its bias has one entry per output feature (c0 * h0 * w0), its batch
+ * norm one per channel of the base map (c0). */
 static int add_layer(dgm_build *b, dc_layer *l, const char *name, int idx,
-                     int ndim, const int64_t *ws, int64_t nout, bool bn,
+                     int ndim, const int64_t *ws, int64_t nbias, int64_t bn_ch,
                      bool normal, bool sn)
 {
     char n[32];
+    bool bn = bn_ch > 0;
     snprintf(n, sizeof n, "%s%d", name, idx);
-    int rc = dgm_build_weights(b, n, ndim, ws, bn ? 0 : nout, &l->w, &l->b);
+    int rc = dgm_build_weights(b, n, ndim, ws, bn ? 0 : nbias, &l->w, &l->b);
     l->has_bn = bn;
     if (rc == 0 && bn) {
         snprintf(n, sizeof n, "bn%d", idx);
-        rc = dgm_build_batch_norm(b, n, nout, &l->bn);
+        rc = dgm_build_batch_norm(b, n, bn_ch, &l->bn);
     }
     if (rc == 0)
         dcgan_init(b, l, normal);
@@ -234,15 +238,15 @@ static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
     if (rc == 0) {
         d->c0 = ch[0];
         int64_t ws[2] = {ch[0] * h0 * w0, dgm_shape_numel(in->ndim, in->dim)};
-        /* The linear map's batch norm is over the base map's channels. */
-        rc = add_layer(b, &d->fc, "fc", 0, 2, ws, ch[0], bn, normal, sn);
+        rc = add_layer(b, &d->fc, "fc", 0, 2, ws, ws[0], bn ? ch[0] : 0, normal,
+                       sn);
     }
     for (int i = 1; i <= k && rc == 0; i++) {
         bool last = i == k;
         int64_t oc = last ? out->dim[0] : ch[i];
         int64_t ws[4] = {ch[i - 1], oc, 4, 4};
-        rc = add_layer(b, &d->conv[i - 1], "deconv", i, 4, ws, oc, bn && !last,
-                       normal, sn);
+        rc = add_layer(b, &d->conv[i - 1], "deconv", i, 4, ws, oc,
+                       bn && !last ? oc : 0, normal, sn);
     }
     /* stage i is the map [ch[i], h0 << i, w0 << i] */
     for (int i = 0; i < k && rc == 0; i++)
@@ -291,8 +295,8 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     for (int i = 0; i < k && rc == 0; i++) {
         int64_t ic = i == 0 ? in->dim[0] : ch[i - 1];
         int64_t ws[4] = {ch[i], ic, 4, 4};
-        rc = add_layer(b, &d->conv[i], "conv", i + 1, 4, ws, ch[i], bn && i > 0,
-                       normal, sn);
+        rc = add_layer(b, &d->conv[i], "conv", i + 1, 4, ws, ch[i],
+                       bn && i > 0 ? ch[i] : 0, normal, sn);
     }
     /* stage i is the map [ch[i], H >> (i + 1), W >> (i + 1)] */
     for (int i = 0; i < k && rc == 0; i++)
@@ -304,7 +308,7 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     int64_t feat = rc == 0 ? ch[k - 1] * h0 * w0 : 0;
     if (rc == 0 && head) {
         int64_t ws[2] = {1, feat};
-        rc = add_layer(b, &d->fc, "fc", k + 1, 2, ws, 1, false, normal, sn);
+        rc = add_layer(b, &d->fc, "fc", k + 1, 2, ws, 1, 0, normal, sn);
     }
     if (rc < 0) {
         free(d);

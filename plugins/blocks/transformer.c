@@ -18,6 +18,7 @@ static const dgm_param_spec params[] = {
      "dropout on attention weights and on both residual branches"},
     {"activation", DGM_P_CHOICE, "gelu", DGM_NO_RANGE, DGM_ACTIVATIONS,
      "MLP activation"},
+    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
     {"causal", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
      "mask attention to later positions"},
     DGM_PARAM_END,
@@ -29,7 +30,7 @@ typedef struct linear {
 
 typedef struct tblock {
     int64_t D, heads, hidden;
-    float dropout;
+    float dropout, slope;
     bool causal;
     char act[16];
     dgm_param *ln1_w, *ln1_b, *ln2_w, *ln2_b;
@@ -83,6 +84,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     if (t->hidden < 1)
         t->hidden = 1;
     t->dropout = (float)dgm_cfg_float(cfg, "dropout");
+    t->slope = (float)dgm_cfg_float(cfg, "slope");
     t->causal = dgm_cfg_bool(cfg, "causal");
     snprintf(t->act, sizeof t->act, "%s", dgm_cfg_str(cfg, "activation"));
     int rc = add_ln(b, "ln1", D, &t->ln1_w, &t->ln1_b);
@@ -176,7 +178,8 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     x = dgm_add(g, x, a);
     h = dgm_layer_norm(g, x, dgm_param_var(g, t->ln2_w),
                        dgm_param_var(g, t->ln2_b), 1e-5f);
-    h = lin(g, &t->fc2, dgm_activation(g, lin(g, &t->fc1, h), t->act, 0.0f));
+    h = lin(g, &t->fc2,
+            dgm_activation(g, lin(g, &t->fc1, h), t->act, t->slope));
     if (t->dropout > 0)
         h = dgm_dropout(g, h, t->dropout);
     return dgm_add(g, x, h);

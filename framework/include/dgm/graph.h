@@ -215,6 +215,8 @@ DGM_API dgm_var *dgm_log(dgm_graph *g, dgm_var *x);
 DGM_API dgm_var *dgm_sqrt(dgm_graph *g, dgm_var *x);
 DGM_API dgm_var *dgm_square(dgm_graph *g, dgm_var *x);
 DGM_API dgm_var *dgm_abs(dgm_graph *g, dgm_var *x);
+/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi (closed,
+ * as PyTorch's), 0 elsewhere. lo > hi is refused (DGM_EINVAL). */
 DGM_API dgm_var *dgm_clamp(dgm_graph *g, dgm_var *x, float lo, float hi);
 /* alpha * x + beta */
 DGM_API dgm_var *dgm_affine(dgm_graph *g, dgm_var *x, float alpha, float beta);
@@ -297,6 +299,10 @@ DGM_API dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits,
 /* ---- recurrent ------------------------------------------------------- */
 
 typedef enum dgm_rnn_cell { DGM_RNN_LSTM = 0, DGM_RNN_GRU } dgm_rnn_cell;
+
+/* The most stacked layers one RNN may have: dgm_rnn refuses more, and
+ * dgm_rnn_params (plugin.h) holds this many per weight array. */
+#define DGM_RNN_MAX_LAYERS 16
 
 /* Weights of a multi-layer unidirectional RNN, PyTorch's layout per layer
  * l: w_ih[l] [G*H, in_l], w_hh[l] [G*H, H], b_ih[l], b_hh[l] [G*H], with

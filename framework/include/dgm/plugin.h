@@ -209,8 +209,8 @@ DGM_API dgm_var *dgm_sn_weight(dgm_graph *g, const dgm_sn_params *p,
 /* A multi-layer LSTM or GRU's weights with PyTorch's names and init:
  * "<name>.weight_ih_l<k>" [G*H, in_k], "<name>.weight_hh_l<k>" [G*H, H],
  * "<name>.bias_ih_l<k>", "<name>.bias_hh_l<k>" [G*H], all drawn from
- * U(-1/sqrt(H), 1/sqrt(H)), so an nn.LSTM state_dict maps name for name. */
-#define DGM_RNN_MAX_LAYERS 16
+ * U(-1/sqrt(H), 1/sqrt(H)), so an nn.LSTM state_dict maps name for name.
+ * At most DGM_RNN_MAX_LAYERS layers (graph.h: the op's limit too). */
 typedef struct dgm_rnn_params {
     dgm_rnn_cell cell;
     int layers;

@@ -174,17 +174,14 @@ dgm_tensor *dgm_arena_tensor(dgm_arena *a, dgm_dtype dtype, int ndim,
                   ndim, DGM_MAX_DIMS);
         return NULL;
     }
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0 || (shape[d] && n > INT64_MAX / shape[d])) {
-            char b[200];
-            dgm_error(DGM_ESHAPE, "arena_tensor: invalid shape %s",
-                      dgm_shape_str(ndim, shape, b, sizeof b));
-            return NULL;
-        }
-        n *= shape[d];
-    }
     size_t es = dgm_dtype_size(dtype);
+    int64_t n;
+    if (dgm__shape_count(ndim, shape, (int64_t)es, &n, NULL) != DGM__SHAPE_OK) {
+        char b[200];
+        dgm_error(DGM_ESHAPE, "arena_tensor: invalid shape %s",
+                  dgm_shape_str(ndim, shape, b, sizeof b));
+        return NULL;
+    }
     if ((uint64_t)n > (SIZE_MAX / 2) / es) {
         dgm_error(DGM_ENOMEM, "arena_tensor: %lld elements is too large",
                   (long long)n);

@@ -126,15 +126,15 @@ int dgm_tensor_from_dlpack(struct DLManagedTensor *m, dgm_tensor **out)
     memset(&tmp, 0, sizeof tmp);
     tmp.dtype = dtype;
     tmp.ndim = dl->ndim;
-    int64_t n = 1;
-    for (int d = 0; d < dl->ndim; d++) {
-        if (dl->shape[d] < 0 || (dl->shape[d] && n > INT64_MAX / dl->shape[d]))
-            return dgm_error(DGM_ESHAPE,
-                             "dlpack import: invalid dim %lld at axis %d",
-                             (long long)dl->shape[d], d);
-        n *= dl->shape[d];
+    for (int d = 0; d < dl->ndim; d++)
         tmp.shape[d] = dl->shape[d];
-    }
+    int64_t n;
+    int axis = 0;
+    if (dgm__shape_count(tmp.ndim, tmp.shape, (int64_t)dgm_dtype_size(dtype),
+                         &n, &axis) != DGM__SHAPE_OK)
+        return dgm_error(DGM_ESHAPE,
+                         "dlpack import: invalid dim %lld at axis %d",
+                         (long long)tmp.shape[axis], axis);
     if (dl->strides)
         for (int d = 0; d < dl->ndim; d++)
             tmp.strides[d] = dl->strides[d];

@@ -146,6 +146,26 @@ int64_t dgm_shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
+dgm__shape_fault dgm__shape_count(int ndim, const int64_t *shape,
+                                  int64_t elem_size, int64_t *numel, int *axis)
+{
+    int64_t nz = elem_size > 0 ? elem_size : 1;
+    bool empty = false;
+    for (int d = 0; d < ndim; d++) {
+        if (axis)
+            *axis = d;
+        if (shape[d] < 0)
+            return DGM__SHAPE_NEGATIVE;
+        if (shape[d] == 0)
+            empty = true;
+        else if (!dgm__mul_i64(nz, shape[d], &nz))
+            return DGM__SHAPE_OVERFLOW;
+    }
+    if (numel)
+        *numel = empty ? 0 : nz / (elem_size > 0 ? elem_size : 1);
+    return DGM__SHAPE_OK;
+}
+
 void dgm_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
 {
     int64_t s = 1;
@@ -202,17 +222,24 @@ static int check_shape(const char *what, dgm_dtype dtype, int ndim,
                          DGM_MAX_DIMS);
     if (ndim > 0 && !shape)
         return dgm_error(DGM_EINVAL, "%s: NULL shape for rank %d", what, ndim);
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0)
-            return dgm_error(DGM_ESHAPE, "%s: negative dim %lld at axis %d",
-                             what, (long long)shape[d], d);
-        if (shape[d] && n > INT64_MAX / shape[d])
-            return dgm_error(DGM_ESHAPE, "%s: element count overflows", what);
-        n *= shape[d];
-    }
     size_t sz = dtype_info[dtype].size;
-    if ((uint64_t)n > SIZE_MAX / sz)
+    int64_t n;
+    int axis = 0;
+    char b[DGM_MAX_DIMS * 22 + 4];
+    switch (dgm__shape_count(ndim, shape, (int64_t)sz, &n, &axis)) {
+    case DGM__SHAPE_NEGATIVE:
+        return dgm_error(DGM_ESHAPE, "%s: negative dim %lld at axis %d", what,
+                         (long long)shape[axis], axis);
+    case DGM__SHAPE_OVERFLOW:
+        return dgm_error(DGM_ESHAPE,
+                         "%s: shape %s %s: the byte size of the non-zero "
+                         "dims overflows at axis %d",
+                         what, dgm_shape_str(ndim, shape, b, sizeof b),
+                         dtype_info[dtype].name, axis);
+    case DGM__SHAPE_OK:
+        break;
+    }
+    if ((uint64_t)n > SIZE_MAX / sz) /* 32-bit hosts */
         return dgm_error(DGM_ESHAPE, "%s: byte size overflows", what);
     *numel = n;
     *bytes = (size_t)n * sz;
@@ -344,7 +371,11 @@ static int resolve_shape(const dgm_tensor *t, int ndim, const int64_t *shape,
                              "reshape %s -> %s: invalid dim at axis %d",
                              dgm_shape_str(t->ndim, t->shape, a, sizeof a),
                              dgm_shape_str(ndim, shape, b, sizeof b), d);
-        known *= shape[d];
+        if (!dgm__mul_i64(known, shape[d], &known))
+            return dgm_error(DGM_ESHAPE,
+                             "reshape %s -> %s: the sizes overflow at axis %d",
+                             dgm_shape_str(t->ndim, t->shape, a, sizeof a),
+                             dgm_shape_str(ndim, shape, b, sizeof b), d);
         out[d] = shape[d];
     }
     int64_t numel = dgm_tensor_numel(t);
@@ -364,6 +395,15 @@ static int resolve_shape(const dgm_tensor *t, int ndim, const int64_t *shape,
                          dgm_shape_str(t->ndim, t->shape, a, sizeof a),
                          dgm_shape_str(ndim, shape, b, sizeof b),
                          (long long)numel, (long long)known);
+    /* an empty tensor matches any shape with a 0: its strides must fit */
+    int axis = 0;
+    if (dgm__shape_count(ndim, out, (int64_t)dgm_dtype_size(t->dtype), NULL,
+                         &axis) != DGM__SHAPE_OK)
+        return dgm_error(DGM_ESHAPE,
+                         "reshape %s -> %s: the non-zero sizes overflow at "
+                         "axis %d",
+                         dgm_shape_str(t->ndim, t->shape, a, sizeof a),
+                         dgm_shape_str(ndim, out, b, sizeof b), axis);
     return 0;
 }
 

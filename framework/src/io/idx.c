@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "dgm/io.h"
+#include "tensor_internal.h"
 
 typedef struct idx_type {
     unsigned char code;
@@ -143,20 +144,26 @@ int dgm_idx_load(const char *path, dgm_tensor **out)
                        path, 4 * rank, (long long)(got < 0 ? 0 : got));
         goto out;
     }
-    int64_t shape[4];
-    uint64_t numel = 1;
-    for (int d = 0; d < rank; d++) {
+    int64_t shape[4], count;
+    for (int d = 0; d < rank; d++)
         shape[d] = be32(head + 4 + 4 * d);
-        if (shape[d] != 0 && numel > (uint64_t)(INT64_MAX / 8) / (uint64_t)shape[d]) {
-            rc = dgm_error(DGM_EFORMAT,
-                           "%s: IDX dimensions overflow: the product of "
-                           "the %d dimensions is too large",
-                           path, rank);
-            goto out;
-        }
-        numel *= (uint64_t)shape[d];
+    /* Bytes in the file and in the tensor (an element may widen), over the
+     * non-zero dims too: a zero dim leaves no data but the tensor's strides
+     * still multiply the others. */
+    size_t widest =
+        dgm_dtype_size(t->out) > t->size ? dgm_dtype_size(t->out) : t->size;
+    int axis = 0;
+    if (dgm__shape_count(rank, shape, (int64_t)widest, &count, &axis) !=
+        DGM__SHAPE_OK) {
+        char b[4 * 22 + 4];
+        rc = dgm_error(DGM_EFORMAT,
+                       "%s: IDX dimensions overflow: %s (zero dims aside) "
+                       "as %s elements is too large at dimension %d",
+                       path, dgm_shape_str(rank, shape, b, sizeof b),
+                       dgm_dtype_name(t->out), axis);
+        goto out;
     }
-    uint64_t bytes = numel * t->size;
+    uint64_t numel = (uint64_t)count, bytes = numel * t->size;
     /* Grow the buffer with the data actually present, so a header that
      * claims terabytes costs nothing before it is found out. */
     uint64_t cap = bytes < (1u << 20) ? bytes : (1u << 20), have = 0;

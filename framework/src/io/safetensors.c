@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dgm/io.h"
+#include "tensor_internal.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "safetensors.c reads and writes host order as little-endian");
@@ -200,8 +201,6 @@ static int parse_entry(dgm_st_file *f, st_tensor *t, const char *name,
         if (!t->shape)
             return dgm_error(DGM_ENOMEM, "%s: out of memory", f->path);
     }
-    /* Element count times size, refusing overflow (uint64 arithmetic). */
-    uint64_t bytes = t->dt->size;
     for (size_t d = 0; d < nd; d++) {
         int64_t s = json_nonneg(json_array_get(sh, d));
         if (s < 0)
@@ -210,12 +209,19 @@ static int parse_entry(dgm_st_file *f, st_tensor *t, const char *name,
                              "non-negative integer",
                              f->path, name, d);
         t->shape[d] = s;
-        if (s != 0 && bytes > UINT64_MAX / (uint64_t)s)
-            return dgm_error(DGM_EFORMAT,
-                             "%s: tensor '%s': shape size overflows", f->path,
-                             name);
-        bytes *= (uint64_t)s;
     }
+    /* Element count times size, refusing overflow of the non-zero dims'
+     * product too: a zero dim makes no data, but strides and element
+     * counts of the other dims are still computed from the shape. */
+    int64_t numel;
+    int axis = 0;
+    if (dgm__shape_count(t->ndim, t->shape, (int64_t)t->dt->size, &numel,
+                         &axis) != DGM__SHAPE_OK)
+        return dgm_error(DGM_EFORMAT,
+                         "%s: tensor '%s': shape size overflows at "
+                         "shape[%d] (%s elements)",
+                         f->path, name, axis, t->dt->name);
+    uint64_t bytes = (uint64_t)numel * t->dt->size;
     if (!json_is_array(off) || json_array_size(off) != 2)
         return dgm_error(DGM_EFORMAT,
                          "%s: tensor '%s': data_offsets is not [BEGIN, END]",

@@ -160,7 +160,8 @@ static void ref_backward(ekind k, bool use_dst, float a, float b, int64_t n,
     case E_SQRT: LOOP(d * 0.5f / v) break;
     case E_SQUARE: LOOP(2.0f * v * d) break;
     case E_ABS: LOOP(v > 0.0f ? d : (v < 0.0f ? -d : 0.0f)) break;
-    case E_CLAMP: LOOP(v > a && v <= b ? d : 0.0f) break;
+    /* PyTorch's rule: the gradient passes on the closed [lo, hi] */
+    case E_CLAMP: LOOP(v >= a && v <= b ? d : 0.0f) break;
     case E_AFFINE: LOOP(a * d) break;
     }
 #undef LOOP
@@ -330,7 +331,9 @@ static int eltwise_backward(dgm_graph *g, dgm_var *node)
     int64_t n = dgm_tensor_numel(dy);
     if (n == 0)
         return 0;
-    if (!dgm__use_dnnl(g) || !dnnl_worth(d->kind, n)) {
+    /* oneDNN's clip_v2 passes the gradient on (lo, hi] only, so clamp's
+     * backward is always the reference kernel's closed [lo, hi]. */
+    if (!dgm__use_dnnl(g) || !dnnl_worth(d->kind, n) || d->kind == E_CLAMP) {
         ref_backward(d->kind, d->use_dst, a, b, n, gx->data, dy->data,
                      s->data);
         return 0;

@@ -14,8 +14,6 @@
 #include "graph_internal.h"
 #include "tensor_internal.h"
 
-#define RNN_MAX_LAYERS 64
-
 /* oneDNN gate g' holds PyTorch gate gate_map[g']: LSTM orders agree
  * (i, f, g/c~, o); oneDNN's GRU is u(=z), r, o(=n), PyTorch's r, z, n. */
 static const int lstm_map[4] = {0, 1, 2, 3};
@@ -745,12 +743,15 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
     if (!g)
         return NULL;
     if (!w || (w->cell != DGM_RNN_LSTM && w->cell != DGM_RNN_GRU) ||
-        w->layers < 1 || w->layers > RNN_MAX_LAYERS || w->hidden < 1 ||
-        !w->w_ih || !w->w_hh || !w->b_ih || !w->b_hh)
+        w->hidden < 1 || !w->w_ih || !w->w_hh || !w->b_ih || !w->b_hh)
         return dgm__fail_null(g, DGM_EINVAL,
-                              "rnn: invalid weights (cell, 1..%d layers, "
-                              "hidden >= 1 and four weight arrays needed)",
-                              RNN_MAX_LAYERS);
+                              "rnn: invalid weights (cell, hidden >= 1 and "
+                              "four weight arrays needed)");
+    if (w->layers < 1 || w->layers > DGM_RNN_MAX_LAYERS)
+        return dgm__fail_null(g, DGM_ERANGE,
+                              "rnn: %d layers, outside 1..%d "
+                              "(DGM_RNN_MAX_LAYERS)",
+                              w->layers, DGM_RNN_MAX_LAYERS);
     if (!x)
         return NULL;
     const int L = w->layers;
@@ -864,7 +865,7 @@ dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
     }
 
     /* oneDNN when it takes every layer's shape, else the reference. */
-    rnn_prim *prims[RNN_MAX_LAYERS];
+    rnn_prim *prims[DGM_RNN_MAX_LAYERS];
     c->dnnl = dgm__use_dnnl(g);
     for (int l = 0; l < L && c->dnnl; l++) {
         prims[l] = rnn_prim_get(w->cell, need_grad, T, N, l ? H : I, H);

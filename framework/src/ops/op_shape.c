@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "graph_internal.h"
+#include "tensor_internal.h"
 
 /* ====================================================================== */
 /* Strided helpers                                                        */
@@ -145,8 +146,13 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
                 g, DGM_ESHAPE, "%s: cannot view x %s as %s (%s)", op->name,
                 dgm_tensor_describe(xt, bx, sizeof bx), bs,
                 shape[k] == -1 ? "more than one -1" : "negative size");
-        } else {
-            known *= shape[k];
+        } else if (!dgm__mul_i64(known, shape[k], &known)) {
+            dgm_shape_str(ndim, shape, bs, sizeof bs);
+            return dgm__fail_null(
+                g, DGM_ESHAPE,
+                "%s: cannot view x %s as %s (the sizes "
+                "overflow at axis %d)",
+                op->name, dgm_tensor_describe(xt, bx, sizeof bx), bs, k);
         }
     }
     const int64_t n = dgm_tensor_numel(xt);
@@ -163,6 +169,17 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         return dgm__fail_null(g, DGM_ESHAPE, "%s: cannot view x %s as %s",
                               op->name, dgm_tensor_describe(xt, bx, sizeof bx),
                               bs);
+    }
+    /* an empty x matches any shape with a 0: its strides must fit */
+    int axis = 0;
+    if (dgm__shape_count(ndim, out, (int64_t)dgm_dtype_size(xt->dtype), NULL,
+                         &axis) != DGM__SHAPE_OK) {
+        dgm_shape_str(ndim, shape, bs, sizeof bs);
+        return dgm__fail_null(g, DGM_ESHAPE,
+                              "%s: cannot view x %s as %s (the non-zero sizes "
+                              "overflow at axis %d)",
+                              op->name, dgm_tensor_describe(xt, bx, sizeof bx),
+                              bs, axis);
     }
     /* Contiguous input: a view. Otherwise copy first, then view the copy. */
     dgm_tensor *y;
