@@ -10,7 +10,9 @@ pkgs=(build-essential cmake pkg-config git
       # a real single-node Slurm for the sweep launcher's test
       slurm-wlm munge
       # dgm report's test renders the page in a real browser
-      chromium fonts-dejavu-core)
+      chromium fonts-dejavu-core
+      # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer
+      clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up, build with -Werror and run the whole suite twice: a normal build,
-# then AddressSanitizer + UndefinedBehaviorSanitizer.
+# then AddressSanitizer + UndefinedBehaviorSanitizer; then fuzz each input
+# reader briefly (scripts/fuzz.sh: libFuzzer, 15 s per harness).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -19,3 +20,5 @@ for variant in release asan; do
   fi
   (cd "$dir" && ctest --output-on-failure --timeout 900)
 done
+echo "== fuzzing (15 s per harness)"
+./scripts/fuzz.sh 15

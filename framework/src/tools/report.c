@@ -3,6 +3,7 @@
  * curves per variant and the last sample grid of each variant. */
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@
 typedef struct series {
     int n, cap;
     int64_t *step;
-    double *sum;
+    long double *sum; /* wider than the values: sums of huge ones stay finite */
     int *cnt;
 } series;
 
@@ -56,7 +57,7 @@ static int series_add(series *s, int64_t step, double x)
         int64_t *st = realloc(s->step, sizeof *st * (size_t)c);
         if (st)
             s->step = st;
-        double *su = st ? realloc(s->sum, sizeof *su * (size_t)c) : NULL;
+        long double *su = st ? realloc(s->sum, sizeof *su * (size_t)c) : NULL;
         if (su)
             s->sum = su;
         int *cn = su ? realloc(s->cnt, sizeof *cn * (size_t)c) : NULL;
@@ -351,7 +352,7 @@ static void table(const dgm__compare *c, FILE *f)
 /* ---- charts ---------------------------------------------------------------
  */
 
-/* A round step near x (1, 2 or 5 times a power of ten). */
+/* A round step near x > 0 (1, 2 or 5 times a power of ten). */
 static double nice_step(double x)
 {
     double e = pow(10, floor(log10(x)));
@@ -359,11 +360,97 @@ static double nice_step(double x)
     return (m < 1.5 ? 1 : m < 3 ? 2 : m < 7 ? 5 : 10) * e;
 }
 
-static void tick_label(char *buf, size_t n, double v, double step)
+/* At most this many ticks on an axis, whatever the data. */
+#define MAX_TICKS 16
+
+/* An axis over [lo, hi] (lo < hi, both finite, hi - lo large enough for
+ * doubles to tell the ticks apart) with n ticks at tick[] and labels
+ * printed with `digits` significant digits. Ticks are whole multiples of
+ * a round step computed from their index, never by accumulation, so the
+ * count is bounded for any finite input (values near 2^53, one ulp apart
+ * at 1e18, or +-DBL_MAX). */
+typedef struct axis {
+    double lo, hi;
+    double tick[MAX_TICKS];
+    int n, digits;
+} axis;
+
+/* v + d, clamped to the finite range. */
+static double add_clamped(double v, double d)
 {
-    if (fabs(v) < step * 1e-9)
+    double r = v + d;
+    return isfinite(r) ? r : r > 0 ? DBL_MAX : -DBL_MAX;
+}
+
+/* lo..hi: the data's range; `want` ticks or so; `whole`: ticks at whole
+ * numbers (steps); `snap`: widen the range to the outer ticks. */
+static void axis_make(axis *a, double lo, double hi, int want, bool whole,
+                      bool snap)
+{
+    double mag = fmax(fabs(lo), fabs(hi));
+    /* Halves: hi - lo itself may overflow. A range narrower than ~4500
+     * ulps of its values (or than 1e-300: subnormal steps) gives ticks
+     * doubles cannot tell apart: widen it around the data. */
+    if (!(hi / 2 - lo / 2 > fmax(mag * 0.5e-12, 1e-300))) {
+        double pad = mag * (whole ? 1e-9 : 0.05);
+        if (!(pad > 1e-300) || (whole && pad < 1))
+            pad = 1;
+        lo = add_clamped(lo, -pad);
+        hi = add_clamped(hi, pad);
+    }
+    double step = nice_step(hi / want - lo / want);
+    if (whole && step < 1)
+        step = 1;
+    a->n = 0;
+    if (isfinite(step) && step > 0) {
+        double k0 = snap ? floor(lo / step) : ceil(lo / step);
+        double k1 = snap ? ceil(hi / step) : floor(hi / step);
+        if (snap) { /* the outer ticks, where they are finite */
+            lo = fmax(k0 * step, -DBL_MAX);
+            hi = fmin(k1 * step, DBL_MAX);
+        }
+        if (k1 - k0 >= 0 && k1 - k0 < MAX_TICKS)
+            for (double k = k0; k <= k1; k++) {
+                double t = k * step;
+                if (isfinite(t) && t >= lo && t <= hi)
+                    a->tick[a->n++] = t;
+            }
+    }
+    if (a->n < 2 && !(a->n == 1 && !snap)) { /* fall back on the ends */
+        a->tick[0] = lo;
+        a->tick[1] = hi;
+        a->n = 2;
+    }
+    a->lo = lo;
+    a->hi = hi;
+    /* enough digits to tell neighbouring ticks apart */
+    double gap = a->n > 1 ? (a->tick[1] - a->tick[0]) : step;
+    int d = 6;
+    if (isfinite(gap) && gap > 0 && mag > 0)
+        d = (int)fmax(6, fmin(17, floor(log10(mag)) - floor(log10(gap)) + 2));
+    a->digits = d;
+}
+
+/* Where v falls in [a->lo, a->hi], from 0 to 1 (halves: no overflow). */
+static double axis_at(const axis *a, double v)
+{
+    return (v / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2);
+}
+
+static void tick_label(char *buf, size_t n, const axis *a, int i)
+{
+    double v = a->tick[i];
+    double gap = a->n > 1 ? fabs(a->tick[1] - a->tick[0]) : fabs(v);
+    if (fabs(v) < gap * 1e-9)
         v = 0;
-    snprintf(buf, n, "%.6g", v);
+    snprintf(buf, n, "%.*g", a->digits, v);
+}
+
+/* The mean of a series at i, NAN if it does not fit a double. */
+static double mean_at(const series *s, int i)
+{
+    double y = (double)(s->sum[i] / s->cnt[i]);
+    return isfinite(y) ? y : NAN;
 }
 
 enum { CW = 540, CH = 300, ML = 72, MR = 20, MT = 30, MB = 46, LROW = 18 };
@@ -376,33 +463,24 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
         const series *s = &t->v[v];
         shown += s->n > 0;
         for (int i = 0; i < s->n; i++) {
-            double y = s->sum[i] / s->cnt[i];
+            double y = mean_at(s, i);
+            if (isnan(y))
+                continue;
             x0 = fmin(x0, (double)s->step[i]);
             x1 = fmax(x1, (double)s->step[i]);
             y0 = fmin(y0, y);
             y1 = fmax(y1, y);
         }
     }
-    if (!shown)
+    if (!shown || !(x0 <= x1))
         return;
-    if (x1 <= x0) {
-        x0 -= 1;
-        x1 += 1;
-    }
-    if (y1 <= y0) {
-        double pad = fabs(y0) > 0 ? fabs(y0) * 0.05 : 1;
-        y0 -= pad;
-        y1 += pad;
-    }
-    double ys = nice_step((y1 - y0) / 5), xs = nice_step((x1 - x0) / 6);
-    if (xs < 1) /* steps are whole */
-        xs = 1;
-    y0 = floor(y0 / ys) * ys;
-    y1 = ceil(y1 / ys) * ys;
+    axis ax, ay;
+    axis_make(&ax, x0, x1, 6, true, false);
+    axis_make(&ay, y0, y1, 5, false, true);
     int pw = CW - ML - MR, ph = CH - MT - MB;
     int height = CH + shown * LROW + 8;
-#define PX(x) (ML + ((x)-x0) / (x1 - x0) * pw)
-#define PY(y) (MT + (y1 - (y)) / (y1 - y0) * ph)
+#define PX(x) (ML + axis_at(&ax, (x)) * pw)
+#define PY(y) (MT + (1 - axis_at(&ay, (y))) * ph)
     fprintf(f,
             "<figure class=\"chart\" id=\"chart-%d\">\n"
             "<svg class=\"chart\" width=\"%d\" height=\"%d\" "
@@ -416,9 +494,9 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
     /* grid and ticks */
     fputs("<g class=\"axes\" font-size=\"11\" fill=\"#444\">\n", f);
     char lb[64];
-    for (double y = y0; y <= y1 + ys * 1e-6; y += ys) {
-        double py = PY(y);
-        tick_label(lb, sizeof lb, y, ys);
+    for (int i = 0; i < ay.n; i++) {
+        double py = PY(ay.tick[i]);
+        tick_label(lb, sizeof lb, &ay, i);
         fprintf(f,
                 "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
                 "stroke=\"#e4e4e4\"/><line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
@@ -426,9 +504,9 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
                 "text-anchor=\"end\">%s</text>\n",
                 ML, py, ML + pw, py, ML - 5, py, ML, py, ML - 8, py + 4, lb);
     }
-    for (double x = ceil(x0 / xs) * xs; x <= x1 + xs * 1e-6; x += xs) {
-        double px = PX(x);
-        tick_label(lb, sizeof lb, x, xs);
+    for (int i = 0; i < ax.n; i++) {
+        double px = PX(ax.tick[i]);
+        tick_label(lb, sizeof lb, &ax, i);
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
                 "stroke=\"#444\"/><text x=\"%.1f\" y=\"%d\" "
@@ -452,16 +530,19 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
                 "stroke=\"%s\" stroke-width=\"1.8\"%s%s%s points=\"",
                 v, col, dash[0] ? " stroke-dasharray=\"" : "", dash,
                 dash[0] ? "\"" : "");
-        for (int i = 0; i < s->n; i++)
-            fprintf(f, "%s%.1f,%.1f", i ? " " : "", PX((double)s->step[i]),
-                    PY(s->sum[i] / s->cnt[i]));
+        for (int i = 0, first = 1; i < s->n; i++)
+            if (!isnan(mean_at(s, i))) {
+                fprintf(f, "%s%.1f,%.1f", first ? "" : " ",
+                        PX((double)s->step[i]), PY(mean_at(s, i)));
+                first = 0;
+            }
         fputs("\"><title>", f);
         esc(f, c->variants[v].label);
         fputs("</title></polyline>\n", f);
-        if (s->n == 1) /* a lone point draws no line */
+        if (s->n == 1 && !isnan(mean_at(s, 0))) /* a lone point: no line */
             fprintf(f,
                     "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
-                    PX((double)s->step[0]), PY(s->sum[0] / s->cnt[0]), col);
+                    PX((double)s->step[0]), PY(mean_at(s, 0)), col);
         int ly = CH + row * LROW + 4;
         fprintf(f,
                 "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" "
