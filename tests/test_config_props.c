@@ -420,6 +420,8 @@ START_TEST(refused_override_changes_nothing)
         "a b=1",
         "=1",
         "novalue",
+        "a\xff=1",          /* not UTF-8: the writer could not write it */
+        "model.\xc3\x28=1", /* a broken two-byte sequence */
     };
     dgm_config *c = parse(base_doc);
     char *before = dgm_config_to_string(c);

@@ -278,6 +278,18 @@ int dgm_config_override(dgm_config *root, const char *a)
     path[eq - k] = '\0';
     if (strpbrk(path, " \t\n"))
         return dgm_error(DGM_EINVAL, "%s: blank in the key '%s'", what, path);
+    /* A config holds only UTF-8 (the writer refuses anything else, and
+     * libyaml already refuses it in values and files). */
+    for (const unsigned char *c = (const unsigned char *)path; *c;) {
+        uint32_t cp;
+        int w = dgm__utf8_next(c, &cp);
+        if (w == 0)
+            return dgm_error(DGM_EINVAL,
+                             "%s: the key holds a byte 0x%02x that is not "
+                             "UTF-8 (at byte %d of the argument)",
+                             what, *c, (int)(c - (const unsigned char *)a) + 1);
+        c += w;
+    }
     /* Blanks before the value are not part of it (a tab would even be a
      * YAML error). "KEY=" and "KEY=  " are null; "KEY=#1" would be a
      * comment, which libyaml reads as an empty document: say so and how
