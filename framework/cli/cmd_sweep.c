@@ -792,7 +792,7 @@ static int absolute_plugin_paths(dgm_config *root)
         dgm_config *d = (dgm_config *)dgm_cfg_at(pp, i);
         int rc;
         if (dgm_cfg_kind_of(d) == DGM_CFG_SCALAR &&
-            (rc = dgm__cfg_absolute_path(d)) < 0)
+            (rc = dgm_cfg_absolute_path(d)) < 0)
             return rc;
     }
     return 0;
