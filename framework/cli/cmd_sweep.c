@@ -20,10 +20,10 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "config_internal.h"
 #include "dgm/error.h"
 #include "dgm/host.h"
 #include "sweep.h"
+#include "tool_files.h"
 
 static const char help[] =
     "usage: dgm sweep EXPERIMENT.yaml [KEY=VALUE ...] [options]\n"
@@ -88,59 +88,9 @@ static int fail(const char *fmt, ...)
     return DGM_EXIT_USAGE;
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
-/* rm -rf dir (a missing dir is fine). */
-static int remove_tree(const char *dir)
-{
-    if (access(dir, F_OK) != 0)
-        return 0;
-    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-        return dgm_error(DGM_EIO, "%s: cannot remove: %s", dir,
-                         strerror(errno));
-    return 0;
-}
-
-static int mkdirs(const char *path)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) < 0 && errno != EEXIST)
-                return dgm_error(DGM_EIO, "%s: cannot create: %s", p,
-                                 strerror(errno));
-            if (!c)
-                break;
-            *s = c;
-        }
-    }
-    return 0;
-}
-
 static int write_text(const char *path, const char *text)
 {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return dgm_error(DGM_EIO, "%s: %s", tmp, strerror(errno));
-    bool ok = fputs(text, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return dgm_error(DGM_EIO, "%s: cannot write: %s", path,
-                         strerror(errno));
-    }
-    return 0;
+    return dgm__tool_write_file(path, text, strlen(text));
 }
 
 /* From the expansion's (sanitised) name, not from the manifest's text:
@@ -176,7 +126,7 @@ static int prepare_trial(ctx *c, int i)
     trial_dir(c, i, d, sizeof d);
     dgm_config *cfg;
     int rc;
-    if ((rc = remove_tree(d)) < 0 || (rc = mkdirs(d)) < 0 ||
+    if ((rc = dgm__tool_remove_tree(d)) < 0 || (rc = dgm__tool_mkdirs(d)) < 0 ||
         (rc = dgm__sweep_trial_config(c->sweep, i, &cfg)) < 0)
         return rc;
     char *text = dgm_config_to_string(cfg);
@@ -551,7 +501,8 @@ static int run_slurm(ctx *c, const int *todo, int n_todo)
     int rc;
     snprintf(sdir, sizeof sdir, "%s/slurm", c->dir);
     snprintf(script, sizeof script, "%s/job.sh", sdir);
-    if ((rc = mkdirs(sdir)) < 0 || (rc = write_job_script(c, script)) < 0)
+    if ((rc = dgm__tool_mkdirs(sdir)) < 0 ||
+        (rc = write_job_script(c, script)) < 0)
         return rc;
     for (int k = 0; k < n_todo; k++) {
         char x[2200];
@@ -935,7 +886,7 @@ static int make_sweep_dir(const opts *o, const char *name, char *out, size_t n)
                              "%s already holds a sweep; continue it with "
                              "dgm sweep --resume %s",
                              d, d);
-        if (mkdirs(d) < 0)
+        if (dgm__tool_mkdirs(d) < 0)
             return dgm_last_code();
     } else {
         char stamp[32], parent[2048];
@@ -945,7 +896,7 @@ static int make_sweep_dir(const opts *o, const char *name, char *out, size_t n)
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
         snprintf(parent, sizeof parent, "%s/%s", o->runs ? o->runs : "runs",
                  name);
-        if (mkdirs(parent) < 0)
+        if (dgm__tool_mkdirs(parent) < 0)
             return dgm_last_code();
         for (int k = 0;; k++) {
             if (k == 0)
@@ -1059,7 +1010,7 @@ static int sweep_main(opts *o)
             goto err;
         }
         snprintf(p, sizeof p, "%s/trials", c.dir);
-        if ((rc = mkdirs(p)) < 0)
+        if ((rc = dgm__tool_mkdirs(p)) < 0)
             goto err;
     }
     if (!launcher)
