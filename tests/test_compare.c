@@ -20,23 +20,21 @@
 
 #include "compare.h"
 #include "dgm/dgm.h"
+#include "tool_files.h"
 
 static char root[1024]; /* this process's scratch folder */
 static char sweep[1200], runs[1200], bad[1200];
 
 /* ---- fixtures ------------------------------------------------------------ */
 
+/* mkdir -p with the tools' own helper; fixtures are also made outside a
+ * test, where a ck_assert cannot report, so a failure aborts. */
 static void mkdirs(const char *p)
 {
-    char b[2048];
-    snprintf(b, sizeof b, "%s", p);
-    for (char *s = b + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(b, 0755);
-            *s = '/';
-        }
-    mkdir(b, 0755);
+    if (dgm__tool_mkdirs(p) < 0) {
+        fprintf(stderr, "test_compare: %s\n", dgm_last_error());
+        abort();
+    }
 }
 
 static void put(const char *text, const char *fmt, ...)

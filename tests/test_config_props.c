@@ -91,7 +91,8 @@ static void assert_round_trip(const dgm_config *a)
     int rc = dgm_config_parse(&b, out, "written.yaml");
     ck_assert_msg(rc == 0, "written text does not read back: %s\n---\n%.3000s",
                   dgm_last_error(), out);
-    ck_assert_msg(dgm__cfg_equal(a, b), "read back differently:\n%.3000s", out);
+    ck_assert_msg(dgm_config_equal(a, b), "read back differently:\n%.3000s",
+                  out);
     char *again = dgm_config_to_string(b);
     ck_assert_str_eq(out, again);
     free(again);

@@ -175,6 +175,47 @@ START_TEST(whole_plugin_maps_swap)
 }
 END_TEST
 
+/* Any swept value's override text (what the manifest keeps and compare
+ * reads) reads back as the same value: C1 controls, line and paragraph
+ * separators, YAML's indicators, a key longer than an implicit key may
+ * be (libyaml: 1024 characters). */
+START_TEST(override_text_reads_back_any_value)
+{
+    static char text[8192], key[1201];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    snprintf(text, sizeof text,
+             "%ssweep:\n"
+             "  grid:\n"
+             "    model.tag:\n"
+             "      - \"c1 \\u0090 \\u009f nel \\N ls \\L ps \\P\"\n"
+             "      - \"a: b, [c] #d\"\n"
+             "      - \"20\"\n"
+             "      - \"\"\n"
+             "      - ? \"%s\"\n"
+             "        : 1\n"
+             "        \"x\\u0085y\": [\"\\u0080\", ~]\n"
+             "      - [yes, \"-\", \"? q\", \"tab\\tend \"]\n",
+             base, key);
+    dgm__sweep *s = expand(text);
+    ck_assert_int_eq(s->n_trials, 6);
+    for (int i = 0; i < s->n_trials; i++) {
+        const dgm__sweep_assign *a = &s->trials[i].assign[0];
+        char *t = dgm__sweep_override_text(a);
+        ck_assert_msg(t != NULL, "trial %d: %s", i, dgm_last_error());
+        ck_assert(!strchr(t, '\n'));
+        dgm_config *b = parse("{}");
+        ck_assert_msg(dgm_config_override(b, t) == 0, "trial %d: %s: %s", i, t,
+                      dgm_last_error());
+        ck_assert_msg(dgm_config_equal(dgm_cfg_get(b, "model.tag"), a->value),
+                      "trial %d read back differently: %s", i, t);
+        dgm_config_free(b);
+        free(t);
+    }
+    dgm__sweep_free(s);
+}
+END_TEST
+
 START_TEST(zip_varies_together)
 {
     char text[2048];
@@ -952,6 +993,7 @@ static Suite *suite(void)
     tcase_add_test(tc, whole_plugin_maps_swap);
     suite_add_tcase(s, tc);
     tc = tcase_create("zip");
+    tcase_add_test(tc, override_text_reads_back_any_value);
     tcase_add_test(tc, zip_varies_together);
     suite_add_tcase(s, tc);
     tc = tcase_create("random");

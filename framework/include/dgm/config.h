@@ -59,11 +59,31 @@ DGM_API int dgm_config_override(dgm_config *root, const char *assignment);
 /* Set a path to a node (deep-copied), creating maps along the way. */
 DGM_API int dgm_config_set(dgm_config *root, const char *path,
                            const dgm_config *value);
+/* Remove the key at path ("sweep", "model.encoder"; not a list
+ * element) and free its subtree. 0, or DGM_ENOTFOUND when absent. */
+DGM_API int dgm_config_remove(dgm_config *root, const char *path);
+/* A new plain scalar (read by YAML's core schema, as any plain scalar
+ * is) that stands where `at` stands (file, line, column; "<string>" when
+ * at is NULL), for values a program makes (a sweep's drawn values), so
+ * that messages about it point where it came from. Ownership: free with
+ * dgm_config_free. NULL when out of memory. */
+DGM_API dgm_config *dgm_config_new_scalar(const char *text,
+                                          const dgm_config *at);
+/* Whether a and b hold the same configuration: the same kinds, keys in
+ * the same order and scalar texts, and each scalar reading as the same
+ * type (dgm_cfg_type_of). Positions are ignored. */
+DGM_API bool dgm_config_equal(const dgm_config *a, const dgm_config *b);
 
 /* Write as YAML (block style, keys in file order). */
 DGM_API int dgm_config_write(const dgm_config *node, FILE *f);
 /* Same into a malloc'ed string the caller frees with free(). */
 DGM_API char *dgm_config_to_string(const dgm_config *node);
+/* The node as one line of flow-style YAML ("20", "[400, 200]",
+ * "{plugin: mlp, hidden: [400]}", "\"a b\""), quoted and escaped as
+ * dgm_config_write does, so that it reads back as the same value (a
+ * KEY=VALUE override's VALUE). Refused as dgm_config_write refuses.
+ * malloc'ed; the caller frees it with free(). */
+DGM_API char *dgm_config_to_flow_string(const dgm_config *node);
 
 /* ---- navigation ------------------------------------------------------ */
 
@@ -87,6 +107,26 @@ DGM_API int dgm_cfg_column(const dgm_config *node); /* 1-based */
 DGM_API const char *dgm_cfg_path(const dgm_config *node);
 /* True if the node was filled in from a schema default. */
 DGM_API bool dgm_cfg_is_default(const dgm_config *node);
+
+/* How YAML's core schema reads a node: a quoted scalar is a string; a
+ * plain one is null (null, ~, empty), a bool, an int, a float or else a
+ * string. DGM_CFG_T_NONE for an absent node, a list or a map. */
+typedef enum dgm_cfg_type {
+    DGM_CFG_T_NONE = 0,
+    DGM_CFG_T_NULL,
+    DGM_CFG_T_BOOL,
+    DGM_CFG_T_INT,
+    DGM_CFG_T_FLOAT,
+    DGM_CFG_T_STRING
+} dgm_cfg_type;
+DGM_API dgm_cfg_type dgm_cfg_type_of(const dgm_config *node);
+
+/* Make a path-valued scalar absolute, in place: a relative path is
+ * relative to the folder of the file it was written in (for text that
+ * came from no file, "<command line>" or "<string>", to the working
+ * directory), and made canonical when it exists. A config then works
+ * from any working directory. 0, or DGM_ETYPE / DGM_ENOMEM / DGM_EIO. */
+DGM_API int dgm_cfg_absolute_path(dgm_config *node);
 
 /* ---- typed reading with errors --------------------------------------- */
 

@@ -49,23 +49,8 @@ bool dgm__cfg_parse_bool(const char *s, bool *out);
 /* What was found, for "expected X, found Y" messages (buf may be used). */
 const char *dgm__cfg_describe(const dgm_config *n, char *buf, size_t cap);
 /* The code point at s (NUL-terminated) and its length in bytes; 0 for
- * bytes that are not UTF-8 (overlong forms and surrogates included). */
-DGM_API int dgm__utf8_next(const unsigned char *s, uint32_t *cp);
-
-/* Make a path-valued scalar absolute, in place: a relative path is
- * relative to the folder of the file it was written in (for text that
- * came from no file, "<command line>" or "<string>", to the working
- * directory), and made canonical when it exists. A run's config then
- * works from any working directory. 0, or DGM_ETYPE / DGM_ENOMEM. */
-DGM_API int dgm__cfg_absolute_path(dgm_config *node);
-
-/* ---- for the tests and the fuzz harnesses (not public ABI) ----------- */
-
-/* Whether a and b hold the same configuration: the same kinds, keys in
- * the same order and scalar texts, and each scalar reading as the same
- * type (a quoted "abc" equals a plain abc; a quoted "1" does not equal a
- * plain 1; plain null, ~ and an empty scalar are all null). Positions
- * are ignored. */
-DGM_API bool dgm__cfg_equal(const dgm_config *a, const dgm_config *b);
+ * bytes that are not UTF-8 (overlong forms and surrogates included).
+ * In config_utf8.c, on its own: the tests compile it in. */
+int dgm__utf8_next(const unsigned char *s, uint32_t *cp);
 
 #endif

@@ -490,46 +490,26 @@ int dgm_cfg_to_str(const dgm_config *n, const char **out)
     return 0;
 }
 
-int dgm__utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    int w = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
-    if (w == 0 || s[0] > 0xf4)
-        return 0;
-    uint32_t v = s[0] & (0x7f >> w);
-    for (int i = 1; i < w; i++) {
-        if ((s[i] & 0xc0) != 0x80) /* a NUL ends the loop here too */
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < least[w] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return w;
-}
-
-/* The type a scalar reads as: 0 string, 1 null, 2 bool, 3 int, 4 float. */
-static int scalar_type(const dgm_config *n)
+dgm_cfg_type dgm_cfg_type_of(const dgm_config *n)
 {
     long long i;
     double d;
     bool b;
     if (dgm__cfg_is_null(n))
-        return 1;
+        return n ? DGM_CFG_T_NULL : DGM_CFG_T_NONE;
+    if (n->kind != DGM_CFG_SCALAR)
+        return DGM_CFG_T_NONE;
     if (n->quoted)
-        return 0;
+        return DGM_CFG_T_STRING;
     if (dgm__cfg_parse_bool(n->text, &b))
-        return 2;
+        return DGM_CFG_T_BOOL;
     if (dgm__cfg_parse_int(n->text, &i))
-        return 3;
-    return dgm__cfg_parse_float(n->text, &d) ? 4 : 0;
+        return DGM_CFG_T_INT;
+    return dgm__cfg_parse_float(n->text, &d) ? DGM_CFG_T_FLOAT
+                                             : DGM_CFG_T_STRING;
 }
 
-bool dgm__cfg_equal(const dgm_config *a, const dgm_config *b)
+bool dgm_config_equal(const dgm_config *a, const dgm_config *b)
 {
     dgm_cfg_kind kind = dgm_cfg_kind_of(a);
     if (kind != dgm_cfg_kind_of(b))
@@ -537,18 +517,58 @@ bool dgm__cfg_equal(const dgm_config *a, const dgm_config *b)
     if (kind == DGM_CFG_NULL)
         return true;
     if (kind == DGM_CFG_SCALAR)
-        return !strcmp(a->text, b->text) && scalar_type(a) == scalar_type(b);
+        return !strcmp(a->text, b->text) &&
+               dgm_cfg_type_of(a) == dgm_cfg_type_of(b);
     if (a->n != b->n)
         return false;
     for (int i = 0; i < a->n; i++)
         if ((kind == DGM_CFG_MAP &&
              strcmp(a->child[i]->key, b->child[i]->key)) ||
-            !dgm__cfg_equal(a->child[i], b->child[i]))
+            !dgm_config_equal(a->child[i], b->child[i]))
             return false;
     return true;
 }
 
-int dgm__cfg_absolute_path(dgm_config *n)
+dgm_config *dgm_config_new_scalar(const char *text, const dgm_config *at)
+{
+    dgm_config *n = dgm__cfg_new(DGM_CFG_SCALAR, at ? at->file : "<string>",
+                                 at ? at->line : 1, at ? at->col : 1);
+    if (n && !(n->text = strdup(text ? text : ""))) {
+        dgm_config_free(n);
+        n = NULL;
+    }
+    if (!n)
+        dgm_error(DGM_ENOMEM, "config: out of memory");
+    return n;
+}
+
+int dgm_config_remove(dgm_config *root, const char *path)
+{
+    /* The parent is what the path names without its last key. */
+    const char *dot = strrchr(path ? path : "", '.');
+    const char *last = dot ? dot + 1 : path;
+    dgm_config *parent = root;
+    if (dot) {
+        char *head = strndup(path, (size_t)(dot - path));
+        if (!head)
+            return dgm_error(DGM_ENOMEM, "config: out of memory");
+        parent = dgm_cfg_get_mut(root, head);
+        free(head);
+    }
+    int i = parent && parent->kind == DGM_CFG_MAP && !strchr(last, '[')
+                ? dgm__cfg_index(parent, last)
+                : -1;
+    if (i < 0)
+        return dgm_error(DGM_ENOTFOUND, "config: no key '%s' to remove",
+                         path ? path : "");
+    dgm_config_free(parent->child[i]);
+    memmove(&parent->child[i], &parent->child[i + 1],
+            (size_t)(parent->n - i - 1) * sizeof *parent->child);
+    parent->n--;
+    return 0;
+}
+
+int dgm_cfg_absolute_path(dgm_config *n)
 {
     const char *rel;
     int rc = dgm_cfg_to_str(n, &rel);

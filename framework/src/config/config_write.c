@@ -80,6 +80,11 @@ static bool plain_ok(const char *s, bool as_string, bool flow)
     return true;
 }
 
+/* Longer keys are written as explicit keys ("? key" and ": value"):
+ * libyaml takes an implicit key of at most 1024 characters, and escapes
+ * make up to four of a byte. */
+#define MAX_SIMPLE_KEY 128
+
 static bool needs_quotes(const dgm_config *n, bool flow)
 {
     if (!*n->text)
@@ -160,6 +165,37 @@ static void scalar(FILE *f, const dgm_config *n, bool flow)
         quoted(f, n->text);
 }
 
+/* A node as one line of flow YAML. Keys longer than libyaml's implicit
+ * keys may be are written as explicit keys ("? key : value"). */
+static void flow_node(FILE *f, const dgm_config *n)
+{
+    if (n->kind == DGM_CFG_SEQ) {
+        fputc('[', f);
+        for (int i = 0; i < n->n; i++) {
+            fputs(i ? ", " : "", f);
+            flow_node(f, n->child[i]);
+        }
+        fputc(']', f);
+    } else if (n->kind == DGM_CFG_MAP) {
+        fputc('{', f);
+        for (int i = 0; i < n->n; i++) {
+            const char *k = n->child[i]->key;
+            fputs(i ? ", " : "", f);
+            if (strlen(k) > MAX_SIMPLE_KEY)
+                fputs("? ", f);
+            if (plain_ok(k, false, true) && strcmp(k, "<<") != 0)
+                fputs(k, f);
+            else
+                quoted(f, k);
+            fputs(strlen(k) > MAX_SIMPLE_KEY ? " : " : ": ", f);
+            flow_node(f, n->child[i]);
+        }
+        fputc('}', f);
+    } else {
+        scalar(f, n, true);
+    }
+}
+
 static bool all_scalars(const dgm_config *n)
 {
     for (int i = 0; i < n->n; i++)
@@ -181,9 +217,6 @@ static void flow_list(FILE *f, const dgm_config *n)
 }
 
 static void node(FILE *f, const dgm_config *n, int indent);
-
-/* Longer keys are written as explicit keys ("? key" and ": value"). */
-#define MAX_SIMPLE_KEY 128
 
 /* The value after "key:" or "- ". */
 static void value(FILE *f, const dgm_config *v, int indent, bool in_seq)
@@ -227,8 +260,6 @@ static void node(FILE *f, const dgm_config *n, int indent)
         if (!(first_inline && i == 0))
             fprintf(f, "%*s", indent, "");
         if (n->kind == DGM_CFG_MAP && strlen(c->key) > MAX_SIMPLE_KEY) {
-            /* libyaml takes an implicit key of at most 1024 characters;
-             * escapes make up to four of a byte. */
             fputs("? ", f);
             key(f, c->key);
             fprintf(f, "\n%*s:", indent, "");
@@ -316,6 +347,33 @@ char *dgm_config_to_string(const dgm_config *n)
     fclose(f);
     if (rc < 0) {
         free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+char *dgm_config_to_flow_string(const dgm_config *n)
+{
+    long count = 0;
+    if (!n) {
+        dgm_error(DGM_EINVAL, "config: nothing to write");
+        return NULL;
+    }
+    if (check_tree(n, 0, &count) < 0)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        dgm_error(DGM_ENOMEM, "config: out of memory");
+        return NULL;
+    }
+    flow_node(f, n);
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        dgm_error(DGM_ENOMEM, "config: out of memory");
         return NULL;
     }
     return buf;

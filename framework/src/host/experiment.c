@@ -567,7 +567,7 @@ static int add_plugin_paths(dgm_experiment *e)
     dgm_config *pp = dgm_cfg_get_mut(e->root, "plugin_path");
     for (int i = 0; pp && i < dgm_cfg_len(pp); i++) {
         dgm_config *dir = (dgm_config *)dgm_cfg_at(pp, i);
-        int rc = dgm__cfg_absolute_path(dir);
+        int rc = dgm_cfg_absolute_path(dir);
         if (rc < 0 ||
             (rc = dgm_registry_add_dir(e->reg, dgm_cfg_text(dir))) < 0)
             return rc;

@@ -15,8 +15,8 @@
  *     if (s.clip_norm > 0) dgm__clip_grad_norm(ps, n, s.clip_norm);
  *     iface->step(self, ps, n, lr, t);
  *
- * The declarations are exported from libdgm (DGM_API) only so that the
- * test suites can call them; they are not part of the plugin ABI.
+ * Internal to libdgm (not exported); schedule.c uses only the public
+ * API, so test_optim compiles its own copy to call these.
  */
 #ifndef DGM_SCHEDULE_H
 #define DGM_SCHEDULE_H
@@ -24,7 +24,6 @@
 #include <stdint.h>
 
 #include "dgm/config.h"
-#include "dgm/export.h"
 #include "dgm/graph.h"
 #include "plugin_check.h"
 
@@ -49,10 +48,10 @@ typedef struct dgm__schedule {
  * an optimizer's map. */
 /* The same keys as a schema (types, defaults, ranges, help), ending with
  * DGM_PARAM_END; for validation and for `dgm plugins`-style listings. */
-DGM_API extern const dgm_param_spec dgm__schedule_schema[];
+extern const dgm_param_spec dgm__schedule_schema[];
 
 /* A constant schedule with no warm-up and no clipping. */
-DGM_API void dgm__schedule_init(dgm__schedule *s);
+void dgm__schedule_init(dgm__schedule *s);
 
 /* Read the host keys from an optimizer's map (absent keys take the
  * schema's defaults; keys are type- and range-checked here too, so an
@@ -61,26 +60,24 @@ DGM_API void dgm__schedule_init(dgm__schedule *s);
  * Returns 0, or DGM_ETYPE / DGM_ERANGE / DGM_ECONFIG with a message naming
  * the key ("file:line:col: optimizer.warmup: ..."); *s is untouched on
  * failure. */
-DGM_API int dgm__schedule_from_config(dgm__schedule *s,
-                                      const dgm_config *optimizer_node,
-                                      int64_t total_steps);
+int dgm__schedule_from_config(dgm__schedule *s,
+                              const dgm_config *optimizer_node,
+                              int64_t total_steps);
 
 /* The rate for the update that follows `step` completed updates
  * (step = t - 1 for the optimizer's 1-based t), so step 0 is the first.
  * Warm-up: base * step / warmup for step < warmup; the schedule proper
  * then runs on step - warmup over total_steps - warmup updates. */
-DGM_API double dgm__schedule_lr(const dgm__schedule *s, double base_lr,
-                                int64_t step);
+double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step);
 
 /* "constant", "step", "cosine", "linear". */
-DGM_API const char *dgm__schedule_name(dgm__sched_kind k);
+const char *dgm__schedule_name(dgm__sched_kind k);
 
 /* PyTorch's clip_grad_norm_ (2-norm): the global norm of the gradients of
  * ps[0..n) that are trainable (not frozen, grad != NULL); if max_norm > 0
  * every such gradient is multiplied by min(1, max_norm / (norm + 1e-6)).
  * max_norm <= 0 only measures. Returns the norm before clipping
  * (non-finite if a gradient is). */
-DGM_API double dgm__clip_grad_norm(dgm_param *const *ps, int n,
-                                   double max_norm);
+double dgm__clip_grad_norm(dgm_param *const *ps, int n, double max_norm);
 
 #endif

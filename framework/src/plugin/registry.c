@@ -358,30 +358,6 @@ static int check_params(const char *path, const dgm_plugin_desc *d)
     }
 }
 
-/* ---- keys the host reads from a plugin's map --------------------------- */
-
-const char *const dgm__optimizer_host_keys[] = {
-    "schedule", "warmup", "step_size", "gamma", "min_lr", "clip_norm", NULL};
-
-const char *const dgm__loss_host_keys[] = {"loss", "inputs", "weight",
-                                           "mask", "name",   NULL};
-
-/* Keys the host reads are for the host alone: a plugin parameter of the
- * same name would be read by both (an optimizer's `gamma` as the step
- * schedule's decay too, a loss's `weight` merged with the term's). */
-const char *const *dgm__plugin_host_keys(dgm_kind k)
-{
-    static const char *const none[] = {NULL};
-    switch (k) {
-    case DGM_KIND_OPTIMIZER:
-        return dgm__optimizer_host_keys;
-    case DGM_KIND_LOSS:
-        return dgm__loss_host_keys;
-    default:
-        return none;
-    }
-}
-
 /* "plugin, schedule, warmup": the reserved keys of a kind, for a
  * message. */
 static const char *reserved_list(dgm_kind k, char *buf, size_t cap)

@@ -3,7 +3,8 @@
  * over seeds, the best variant per metric; the tables `dgm compare`
  * prints and the HTML page `dgm report` writes (never installed).
  *
- * Exported (DGM_API) only for the dgm CLI and the tests; not public ABI.
+ * Part of the dgm_tools library (framework/cli/tools), which the dgm CLI,
+ * the tests and the fuzz harnesses link; not in libdgm.
  *
  *     dgm__compare *c;
  *     const char *paths[] = {"runs/vae_fashion/sweep-20261128-200530"};
@@ -21,7 +22,6 @@
 #include <jansson.h>
 
 #include "dgm/config.h"
-#include "dgm/export.h"
 
 /* Which way a metric improves. */
 typedef enum dgm__better {
@@ -114,9 +114,9 @@ typedef struct dgm__compare {
  * trial the manifest calls done or diverged without summary.json
  * (DGM_ENOTFOUND), a --metric or --group-by no run has (DGM_EKEY).
  * Ownership: *out -> dgm__compare_free. */
-DGM_API int dgm__compare_load(dgm__compare **out, const char *const *paths,
-                              int n_paths, const dgm__cmp_options *o);
-DGM_API void dgm__compare_free(dgm__compare *c);
+int dgm__compare_load(dgm__compare **out, const char *const *paths, int n_paths,
+                      const dgm__cmp_options *o);
+void dgm__compare_free(dgm__compare *c);
 
 /* The built-in rule for a metric's direction, on the name's words (split
  * at '_', '/', '.', '-'): a word of {std, var, steps, epochs, params,
@@ -125,19 +125,18 @@ DGM_API void dgm__compare_free(dgm__compare *c);
  * distance} -> lower; else a word of {accuracy, acc, precision, recall,
  * elbo, f1, auc, inception, is, coverage, density, likelihood, ll} ->
  * higher; else none. */
-DGM_API dgm__better dgm__compare_better(const char *metric);
-DGM_API const char *dgm__better_name(dgm__better b); /* "lower", ... */
+dgm__better dgm__compare_better(const char *metric);
+const char *dgm__better_name(dgm__better b); /* "lower", ... */
 
 /* "table", "csv", "markdown" (or "md"), "json"; DGM_EINVAL otherwise. */
-DGM_API int dgm__compare_format_parse(const char *s, dgm__cmp_format *out);
+int dgm__compare_format_parse(const char *s, dgm__cmp_format *out);
 /* The comparison in a format. DGM_EIO when f fails. */
-DGM_API int dgm__compare_write(const dgm__compare *c, dgm__cmp_format fmt,
-                               FILE *f);
+int dgm__compare_write(const dgm__compare *c, dgm__cmp_format fmt, FILE *f);
 /* The comparison as JSON (what --format json prints). New reference. */
-DGM_API json_t *dgm__compare_json(const dgm__compare *c);
+json_t *dgm__compare_json(const dgm__compare *c);
 /* Cell texts the formats share: "244.275" (mean, %.6g), "1.23" (sd,
  * %.3g), "-" for NAN. */
-DGM_API const char *dgm__cmp_num(double v, int digits, char *buf, size_t n);
+const char *dgm__cmp_num(double v, int digits, char *buf, size_t n);
 
 /* ---- the HTML report ------------------------------------------------- */
 
@@ -148,10 +147,9 @@ DGM_API const char *dgm__cmp_num(double v, int digits, char *buf, size_t n);
  * at each logged step), the last sample grid (samples/ PNG) of each variant,
  * and every run with its status. Every text from a file is HTML-escaped.
  * Refused: a malformed metrics.jsonl line (DGM_EFORMAT, file:line). */
-DGM_API int dgm__report_write(const dgm__compare *c, const char *title,
-                              FILE *f);
+int dgm__report_write(const dgm__compare *c, const char *title, FILE *f);
 /* dgm__report_write into path, atomically (tmp + rename). */
-DGM_API int dgm__report_save(const dgm__compare *c, const char *title,
-                             const char *path);
+int dgm__report_save(const dgm__compare *c, const char *title,
+                     const char *path);
 
 #endif

@@ -2,7 +2,8 @@
  * trials (config assignments), the trials' configs, and the sweep
  * directory's manifest.json (never installed).
  *
- * Exported (DGM_API) only for the dgm CLI and the tests; not public ABI.
+ * Part of the dgm_tools library (framework/cli/tools), which the dgm CLI,
+ * the tests and the fuzz harnesses link; not in libdgm.
  *
  *     dgm__sweep *s;
  *     if (dgm__sweep_expand(&s, root) < 0) ...      // root: the experiment
@@ -22,7 +23,6 @@
 #include <jansson.h>
 
 #include "dgm/config.h"
-#include "dgm/export.h"
 
 /* At most this many trials in one sweep. */
 #define DGM__SWEEP_MAX_TRIALS 100000
@@ -71,44 +71,42 @@ typedef struct dgm__sweep {
  * name the sweep key ("exp.yaml:12:5: sweep.zip: ..."); an expanded size
  * over the limits above is refused (DGM_ERANGE) before any trial is
  * made. Ownership: *out -> dgm__sweep_free. */
-DGM_API int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root);
-DGM_API void dgm__sweep_free(dgm__sweep *s);
+int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root);
+void dgm__sweep_free(dgm__sweep *s);
 
 /* Trial i's experiment: base with the trial's assignments set (values
  * deep-copied as trees, so whole plugin maps swap cleanly). Ownership:
  * *out -> dgm_config_free. */
-DGM_API int dgm__sweep_trial_config(const dgm__sweep *s, int i,
-                                    dgm_config **out);
+int dgm__sweep_trial_config(const dgm__sweep *s, int i, dgm_config **out);
 
 /* "model.latent=20": the assignment as a command-line override that
  * reads back to the same value (flow-style YAML). malloc'ed; NULL on
  * ENOMEM. */
-DGM_API char *dgm__sweep_override_text(const dgm__sweep_assign *a);
+char *dgm__sweep_override_text(const dgm__sweep_assign *a);
 
 /* A config value as JSON: ints, floats, bools and null by YAML's core
  * schema, quoted scalars as strings, lists and maps. New reference. */
-DGM_API json_t *dgm__sweep_cfg_json(const dgm_config *n);
+json_t *dgm__sweep_cfg_json(const dgm_config *n);
 
 /* ---- the manifest ---------------------------------------------------- */
 
 /* A new manifest (format 1, every trial "pending"). New reference. */
-DGM_API json_t *dgm__sweep_manifest_new(const dgm__sweep *s, const char *name,
-                                        const char *experiment,
-                                        const char *launcher);
+json_t *dgm__sweep_manifest_new(const dgm__sweep *s, const char *name,
+                                const char *experiment, const char *launcher);
 /* <dir>/manifest.json written atomically (tmp + rename). */
-DGM_API int dgm__sweep_manifest_write(const char *dir, const json_t *m);
+int dgm__sweep_manifest_write(const char *dir, const json_t *m);
 /* Read <dir>/manifest.json and check its shape. New reference. */
-DGM_API int dgm__sweep_manifest_load(const char *dir, json_t **out);
+int dgm__sweep_manifest_load(const char *dir, json_t **out);
 /* Trial i's object in the manifest (borrowed), or NULL. */
-DGM_API json_t *dgm__sweep_manifest_trial(json_t *m, int i);
+json_t *dgm__sweep_manifest_trial(json_t *m, int i);
 
 /* The status of a trial whose process ended: "done" when the process
  * exited 0 and the run's summary.json says completed, "diverged" when
  * the summary says diverged, else "failed". exit_code as a shell gives
  * it (128 + signal for a signal). */
-DGM_API const char *dgm__sweep_outcome(const char *run_dir, int exit_code);
+const char *dgm__sweep_outcome(const char *run_dir, int exit_code);
 
 /* The current UTC time as ISO 8601 ("2026-11-28T19:56:19Z") in buf. */
-DGM_API const char *dgm__sweep_now(char *buf, size_t n);
+const char *dgm__sweep_now(char *buf, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "dgm/error.h"
 #include "sweep.h"
+#include "tool_files.h"
 
 const char *dgm__sweep_now(char *buf, size_t n)
 {
@@ -77,17 +78,16 @@ json_t *dgm__sweep_manifest_new(const dgm__sweep *s, const char *name,
 
 int dgm__sweep_manifest_write(const char *dir, const json_t *m)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    /* No fsync: readers need a whole file (rename gives that), and it
-     * is rewritten on every change of a trial. */
-    if (json_dump_file(m, tmp, JSON_INDENT(1)) < 0 || rename(tmp, path) < 0) {
-        int err = errno;
-        unlink(tmp);
-        return dgm_error(DGM_EIO, "%s: cannot write: %s", path, strerror(err));
-    }
-    return 0;
+    char *text = json_dumps(m, JSON_INDENT(1));
+    if (!text)
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", path);
+    /* Atomic without fsync: readers need a whole file (rename gives
+     * that), and it is rewritten on every change of a trial. */
+    int rc = dgm__tool_write_file(path, text, strlen(text));
+    free(text);
+    return rc;
 }
 
 int dgm__sweep_manifest_load(const char *dir, json_t **out)

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_internal.h"
 #include "dgm/error.h"
 #include "dgm/rng.h"
 #include "sweep.h"
@@ -34,7 +33,7 @@ typedef struct dims {
  * and choice values are its nodes), the values made here (draws, seed
  * numbers) and the options. */
 struct dgm__sweep_values {
-    dgm_config *spec;
+    dgm_config *spec; /* a copy of the experiment, sweep section and all */
     dgm_config **made;
     int n_made, cap_made;
     dims ds;
@@ -236,12 +235,7 @@ static const dgm_config *scalar_at(struct dgm__sweep_values *v,
         v->made = m;
         v->cap_made = cap;
     }
-    dgm_config *n = dgm__cfg_new(DGM_CFG_SCALAR, dgm_cfg_file(at),
-                                 dgm_cfg_line(at), dgm_cfg_column(at));
-    if (n && !(n->text = strdup(text))) {
-        dgm_config_free(n);
-        return NULL;
-    }
+    dgm_config *n = dgm_config_new_scalar(text, at);
     if (n)
         v->made[v->n_made++] = n;
     return n;
@@ -480,7 +474,7 @@ static int expand_seeds(struct dgm__sweep_values *vals, const dgm_config *seeds)
 static char *xstrdup_or_null(const dgm_config *n)
 {
     const char *t = dgm_cfg_text(n);
-    return t && !dgm__cfg_is_null(n) ? strdup(t) : NULL;
+    return t && dgm_cfg_kind_of(n) != DGM_CFG_NULL ? strdup(t) : NULL;
 }
 
 static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
@@ -649,13 +643,16 @@ static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
     return (tr->name = strdup(name)) ? 0 : oom();
 }
 
-/* Nodes and bytes (keys and scalar text) of a value. */
-static void value_size(const dgm_config *n, double *nodes, double *bytes)
+/* Nodes and bytes (keys and scalar text) of a value; key is the
+ * value's own key in its map, or NULL. */
+static void value_size(const dgm_config *n, const char *key, double *nodes,
+                       double *bytes)
 {
+    const char *t = dgm_cfg_text(n);
     *nodes += 1;
-    *bytes += (n->key ? strlen(n->key) : 0) + (n->text ? strlen(n->text) : 0);
-    for (int i = 0; i < n->n; i++)
-        value_size(n->child[i], nodes, bytes);
+    *bytes += (key ? strlen(key) : 0) + (t ? strlen(t) : 0);
+    for (int i = 0; i < dgm_cfg_len(n); i++)
+        value_size(dgm_cfg_at(n, i), dgm_cfg_key_at(n, i), nodes, bytes);
 }
 
 /* The expanded size: each option's assignments counted once for every
@@ -671,7 +668,7 @@ static int check_size(const dims *ds, double count, const dgm_config *sw,
             for (int k = 0; k < ds->d[i].opt[j].n; k++) {
                 const dgm__sweep_assign *a = &ds->d[i].opt[j].a[k];
                 ob += strlen(a->key);
-                value_size(a->value, &on, &ob);
+                value_size(a->value, NULL, &on, &ob);
             }
             nodes += per * on;
             bytes += per * ob;
@@ -731,14 +728,18 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
     dgm__sweep *s = calloc(1, sizeof *s);
     if (!s)
         return oom();
-    /* The expansion reads the sweep section of the base's copy, and the
-     * trials point into it: s->base must own it. */
+    /* The trials point into the sweep section: the sweep owns a copy of
+     * it, kept inside a copy of the experiment so that messages about
+     * its values still say "sweep.grid...". The trials' configs carry
+     * no sweep: each is one run. */
     struct dgm__sweep_values *v = s->values = calloc(1, sizeof *v);
-    if (!v || !(s->base = dgm_config_clone(root))) {
+    if (!v || !(v->spec = dgm_config_clone(root)) ||
+        !(s->base = dgm_config_clone(root)) ||
+        dgm_config_remove(s->base, "sweep") < 0) {
         dgm__sweep_free(s);
         return oom();
     }
-    sw = dgm_cfg_get(s->base, "sweep");
+    sw = dgm_cfg_get(v->spec, "sweep");
     dims *ds = &v->ds;
     int rc = 0;
     const dgm_config *sec;
@@ -780,17 +781,6 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
     if (rc == 0)
         rc = check_size(ds, count, sw, dgm_cfg_get(s->base, "name"));
     if (rc == 0) {
-        /* The trials' configs carry no sweep: each is one run. The
-         * section leaves base's keys but keeps base as its parent, so
-         * that messages about its values still say "sweep.grid...". */
-        dgm_config *b = s->base;
-        int i = dgm__cfg_index(b, "sweep");
-        v->spec = b->child[i];
-        memmove(&b->child[i], &b->child[i + 1],
-                (size_t)(b->n - i - 1) * sizeof *b->child);
-        b->n--;
-        free(b->path);
-        b->path = NULL;
         s->n_trials = (int)count;
         s->trials = calloc((size_t)s->n_trials, sizeof *s->trials);
         if (!s->trials)
@@ -831,146 +821,54 @@ int dgm__sweep_trial_config(const dgm__sweep *s, int i, dgm_config **out)
 
 /* ---- text and JSON of values ----------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool bad;
-} sbuf;
-
-static void put_s(sbuf *b, const char *s, size_t l)
-{
-    if (b->bad)
-        return;
-    if (b->n + l + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 64) + l;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->bad = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, l);
-    b->n += l;
-    b->p[b->n] = '\0';
-}
-
-static void put_c(sbuf *b, const char *s)
-{
-    put_s(b, s, strlen(s));
-}
-
-/* Plain only when the text is made of characters that cannot mean
- * anything else in flow YAML; otherwise double-quoted (a plain scalar
- * that needs quotes is a string either way). */
-static void flow_scalar(sbuf *b, const char *t, bool quoted)
-{
-    bool plain = !quoted && t[0] != '\0';
-    for (const char *c = t; plain && *c; c++)
-        plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                (*c >= '0' && *c <= '9') || strchr("._+-/", *c);
-    if (plain && t[0] == '-' && !(t[1] >= '0' && t[1] <= '9') && t[1] != '.')
-        plain = false;
-    if (!quoted && !strcmp(t, "~"))
-        plain = true;
-    if (plain) {
-        put_c(b, t);
-        return;
-    }
-    put_c(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
-        char e[8];
-        if (*c == '"' || *c == '\\') {
-            e[0] = '\\';
-            e[1] = (char)*c;
-            e[2] = '\0';
-        } else if (*c < 0x20 || *c == 0x7f) {
-            snprintf(e, sizeof e, "\\x%02x", *c);
-        } else {
-            e[0] = (char)*c;
-            e[1] = '\0';
-        }
-        put_c(b, e);
-    }
-    put_c(b, "\"");
-}
-
-static void flow(sbuf *b, const dgm_config *n)
-{
-    switch (dgm_cfg_kind_of(n)) {
-    case DGM_CFG_NULL:
-        put_c(b, "null");
-        break;
-    case DGM_CFG_SCALAR:
-        flow_scalar(b, n->text, n->quoted);
-        break;
-    case DGM_CFG_SEQ:
-        put_c(b, "[");
-        for (int i = 0; i < n->n; i++) {
-            if (i)
-                put_c(b, ", ");
-            flow(b, n->child[i]);
-        }
-        put_c(b, "]");
-        break;
-    case DGM_CFG_MAP:
-        put_c(b, "{");
-        for (int i = 0; i < n->n; i++) {
-            if (i)
-                put_c(b, ", ");
-            flow_scalar(b, n->child[i]->key, false);
-            put_c(b, ": ");
-            flow(b, n->child[i]);
-        }
-        put_c(b, "}");
-        break;
-    }
-}
-
 char *dgm__sweep_override_text(const dgm__sweep_assign *a)
 {
-    sbuf b = {0};
-    put_c(&b, a->key);
-    put_c(&b, "=");
-    flow(&b, a->value);
-    if (b.bad) {
-        free(b.p);
+    /* The config writer's quoting: what it writes reads back. */
+    char *v = dgm_config_to_flow_string(a->value);
+    size_t n = strlen(a->key) + (v ? strlen(v) : 0) + 2;
+    char *out = v ? malloc(n) : NULL;
+    if (out)
+        snprintf(out, n, "%s=%s", a->key, v);
+    else if (v)
         oom();
-        return NULL;
-    }
-    return b.p;
+    free(v);
+    return out;
 }
 
 json_t *dgm__sweep_cfg_json(const dgm_config *n)
 {
-    long long i;
+    json_t *j;
+    int64_t i;
     double f;
     bool bo;
-    json_t *j;
-    switch (dgm_cfg_kind_of(n)) {
-    case DGM_CFG_SCALAR:
-        if (n->quoted)
-            return json_string(n->text);
-        if (dgm__cfg_is_null(n))
-            return json_null();
-        if (dgm__cfg_parse_int(n->text, &i))
-            return json_integer(i);
-        if (dgm__cfg_parse_bool(n->text, &bo))
-            return json_boolean(bo);
-        if (dgm__cfg_parse_float(n->text, &f) && isfinite(f))
+    switch (dgm_cfg_type_of(n)) {
+    case DGM_CFG_T_NULL:
+        return json_null();
+    case DGM_CFG_T_INT:
+        return dgm_cfg_to_int(n, &i) == 0 ? json_integer(i) : json_null();
+    case DGM_CFG_T_BOOL:
+        return dgm_cfg_to_bool(n, &bo) == 0 ? json_boolean(bo) : json_null();
+    case DGM_CFG_T_FLOAT:
+        /* .inf and .nan have no JSON number: their text */
+        if (dgm_cfg_to_float(n, &f) == 0 && isfinite(f))
             return json_real(f);
-        return json_string(n->text);
+        return json_string(dgm_cfg_text(n));
+    case DGM_CFG_T_STRING:
+        return json_string(dgm_cfg_text(n));
+    default:
+        break;
+    }
+    switch (dgm_cfg_kind_of(n)) {
     case DGM_CFG_SEQ:
         j = json_array();
-        for (int k = 0; j && k < n->n; k++)
-            json_array_append_new(j, dgm__sweep_cfg_json(n->child[k]));
+        for (int k = 0; j && k < dgm_cfg_len(n); k++)
+            json_array_append_new(j, dgm__sweep_cfg_json(dgm_cfg_at(n, k)));
         return j;
     case DGM_CFG_MAP:
         j = json_object();
-        for (int k = 0; j && k < n->n; k++)
-            json_object_set_new(j, n->child[k]->key,
-                                dgm__sweep_cfg_json(n->child[k]));
+        for (int k = 0; j && k < dgm_cfg_len(n); k++)
+            json_object_set_new(j, dgm_cfg_key_at(n, k),
+                                dgm__sweep_cfg_json(dgm_cfg_at(n, k)));
         return j;
     default:
         return json_null();

@@ -1,0 +1,62 @@
+/* sweep_run.h - what `dgm sweep`'s files share while trials run: the
+ * sweep being run, the manifest's bookkeeping of each trial, and the two
+ * launchers (local processes, a Slurm job array). */
+#ifndef DGM_SWEEP_RUN_H
+#define DGM_SWEEP_RUN_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "sweep.h"
+
+typedef struct dgm__sweep_run {
+    char dir[2048];     /* the sweep directory, absolute */
+    char exe[PATH_MAX]; /* this dgm */
+    dgm__sweep *sweep;
+    json_t *manifest;
+    int jobs, threads;
+    bool fail_fast, quiet;
+    int n_todo, n_finished;
+} dgm__sweep_run;
+
+/* The signal (SIGINT, SIGTERM) that asked the sweep to stop, or 0. */
+extern volatile sig_atomic_t dgm__sweep_got_signal;
+void dgm__sweep_on_signal(int sig); /* sets dgm__sweep_got_signal */
+void dgm__sweep_on_child(int sig);  /* only wakes sigsuspend */
+
+/* "dgm sweep: <message>" to stderr; returns DGM_EXIT_USAGE. */
+int dgm__sweep_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* text into path, atomically. */
+int dgm__sweep_write_text(const char *path, const char *text);
+/* Trial i's run directory (from the expansion's sanitised name). */
+const char *dgm__sweep_trial_dir(const dgm__sweep_run *c, int i, char *buf,
+                                 size_t n);
+/* Trial i's status in the manifest. */
+const char *dgm__sweep_status_of(const dgm__sweep_run *c, int i);
+/* o[k] = v as a JSON string, or null when v is NULL. */
+void dgm__sweep_set_str(json_t *o, const char *k, const char *v);
+/* The manifest written; a failure is a warning (the trials go on). */
+void dgm__sweep_save(dgm__sweep_run *c);
+/* Trial i's run directory emptied and its trial.yaml written. */
+int dgm__sweep_prepare_trial(dgm__sweep_run *c, int i);
+/* Record how trial i ended (status, exit code, signal, message). */
+void dgm__sweep_finish_trial(dgm__sweep_run *c, int i, int exit_code, int sig,
+                             bool stopped, const char *why);
+/* "failed" or "diverged". */
+bool dgm__sweep_failed(const char *st);
+
+/* Run the trials todo[0..n_todo) N at a time (c->jobs) as child
+ * processes (`dgm sweep --run-trial`), or as one Slurm job array. Each
+ * trial's outcome goes to the manifest; 0, or a negative DGM_E* code
+ * when the launcher itself could not go on. */
+int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo);
+int dgm__sweep_run_slurm(dgm__sweep_run *c, const int *todo, int n_todo);
+/* `dgm sweep --run-trial SWEEPDIR INDEX`: one trial in this process;
+ * returns the exit status. */
+int dgm__sweep_run_trial(const char *dir, const char *index, int threads);
+
+#endif
