@@ -22,9 +22,11 @@ int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v)
                          "vars: more than %d named tensors "
                          "(adding '%s')",
                          DGM_MAX_VARS, name);
-    /* Names are the plugins' static strings or the config's: both outlive
-     * the step. */
-    vs->name[vs->n] = name;
+    if (strlen(name) >= sizeof vs->name[0])
+        return dgm_error(DGM_ERANGE,
+                         "vars: tensor name '%s' is longer than %d bytes",
+                         name, DGM_MAX_VAR_NAME - 1);
+    strcpy(vs->name[vs->n], name);
     vs->var[vs->n++] = v;
     return 0;
 }
