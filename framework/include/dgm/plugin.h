@@ -236,7 +236,6 @@ DGM_API dgm_var *dgm_rnn_forward(dgm_graph *g, const dgm_rnn_params *p,
 
 /* The RNG for initialisation (seeded from the experiment). */
 DGM_API dgm_rng *dgm_build_rng(dgm_build *b);
-DGM_API const char *dgm_build_scope(const dgm_build *b);
 /* Every parameter created so far in the model being built (all scopes),
  * for models that keep per-parameter state over their blocks' weights
  * (EMA copies, weight clipping): borrowed; the dgm_param pointers stay

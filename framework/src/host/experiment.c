@@ -356,7 +356,6 @@ static int resolve_phases(dgm_experiment *e)
         rc = dgm_config_validate(pn, phase_schema, pd->name, NULL);
         if (rc < 0)
             return rc;
-        dgm_config *rep = dgm_cfg_get_mut(pn, "repeat");
         if (dgm_cfg_int(pn, "repeat") == 0) {
             char buf[32];
             snprintf(buf, sizeof buf, "%d", pd->repeat > 0 ? pd->repeat : 1);
@@ -368,7 +367,6 @@ static int resolve_phases(dgm_experiment *e)
             if (rc < 0)
                 return rc;
         }
-        (void)rep;
         rc = validate_plugin(e->reg, dgm_cfg_get_mut(pn, "optimizer"),
                              DGM_KIND_OPTIMIZER, dgm__optimizer_host_keys);
         if (rc == 0)
