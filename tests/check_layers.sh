@@ -9,6 +9,7 @@
 set -u
 bin=$1
 shift
+src=$(cd "$(dirname "$0")/../framework/src" && pwd)
 die() { echo "FAIL: $*"; exit 1; }
 command -v nm >/dev/null || die "nm is missing (binutils)"
 tmp=$(mktemp -d)
@@ -22,6 +23,8 @@ for layer in "$@"; do
   [ -d "$dir" ] || die "no objects for layer $layer in $dir (build first)"
   for o in "$dir"/*.o; do
     [ -e "$o" ] || continue
+    # an object whose source moved away is a stale leftover of the build
+    [ -e "$src/$layer/$(basename "${o%.o}")" ] || continue
     objs=$((objs + 1))
     nm --defined-only -g "$o" | awk -v i=$i -v f="$layer/$(basename "${o%.o}")" \
       '{print $3, i, f}' >>"$tmp/defs"
