@@ -49,16 +49,12 @@ static int no_input(const dgm_experiment *e, const dgm__phase *ph,
                     const dgm__term *tm, const char *key, const char *name,
                     const dgm_vars *io)
 {
-    char have[512] = "";
-    for (int k = 0; k < dgm_vars_count(io); k++) {
-        size_t l = strlen(have);
-        snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "",
-                 dgm_vars_name_at(io, k));
-    }
+    char have[512];
     return dgm_cfg_error(tm->loss.cfg, key, DGM_ENOTFOUND,
                          "model '%s' has no output '%s' in phase '%s' (it "
                          "has: %s)",
-                         e->model.desc->name, name, ph->name, have);
+                         e->model.desc->name, name, ph->name,
+                         dgm__vars_names(io, have, sizeof have));
 }
 
 /* The providers (teachers, heads) of phase p added to io, then every

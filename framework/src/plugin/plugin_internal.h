@@ -19,6 +19,9 @@ struct dgm_vars {
 };
 
 void dgm__vars_clear(dgm_vars *vs);
+/* "a, b, c": the names vs holds, for an error that says what there is;
+ * cut to fit buf's n bytes. Returns buf. */
+const char *dgm__vars_names(const dgm_vars *vs, char *buf, size_t n);
 
 /* A plugin instance: descriptor, its state and the config it was made
  * from. */

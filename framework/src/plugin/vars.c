@@ -1,5 +1,6 @@
 /* vars.c - the name -> var map models read their inputs from and write
  * their outputs to. */
+#include <stdio.h>
 #include <string.h>
 
 #include "dgm/error.h"
@@ -44,4 +45,14 @@ int dgm_vars_count(const dgm_vars *vs) { return vs->n; }
 const char *dgm_vars_name_at(const dgm_vars *vs, int i)
 {
     return i >= 0 && i < vs->n ? vs->name[i] : NULL;
+}
+
+const char *dgm__vars_names(const dgm_vars *vs, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    for (int k = 0; k < vs->n; k++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, "%s%s", k ? ", " : "", vs->name[k]);
+    }
+    return buf;
 }

@@ -140,16 +140,12 @@ int dgm__run_forward(dgm_run *r, const dgm_tensor *x, const char *output,
         return rc;
     dgm_var *v = dgm_vars_get(&ev->io, output);
     if (!v) {
-        char have[512] = "";
-        for (int k = 0; k < dgm_vars_count(&ev->io); k++) {
-            size_t l = strlen(have);
-            snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "",
-                     dgm_vars_name_at(&ev->io, k));
-        }
+        char have[512];
         return dgm_error(DGM_ENOTFOUND,
                          "run '%s': model '%s' has no output '%s' (it has: "
                          "%s)",
-                         e->name, e->model.desc->name, output, have);
+                         e->name, e->model.desc->name, output,
+                         dgm__vars_names(&ev->io, have, sizeof have));
     }
     const dgm_tensor *o = dgm_value(v);
     if (o->ndim < 1 || o->shape[0] != x->shape[0]) {
