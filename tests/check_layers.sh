@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # check_layers.sh - libdgm's layering rule on the compiled objects: no
-# object of a layer uses a symbol that only a higher layer defines.
+# object of a layer uses a symbol that only a higher layer defines, and no
+# two objects use each other, directly or through others (a cycle between
+# files, inside a layer or across).
 # (The include paths enforce the same rule for internal headers at compile
 # time; this catches calls declared through the public headers.)
 # usage: check_layers.sh BINARY_DIR LAYER...   (layers lowest first)
 set -u
 bin=$1
 shift
+src=$(cd "$(dirname "$0")/../framework/src" && pwd)
 die() { echo "FAIL: $*"; exit 1; }
 command -v nm >/dev/null || die "nm is missing (binutils)"
 tmp=$(mktemp -d)
@@ -20,6 +23,8 @@ for layer in "$@"; do
   [ -d "$dir" ] || die "no objects for layer $layer in $dir (build first)"
   for o in "$dir"/*.o; do
     [ -e "$o" ] || continue
+    # an object whose source moved away is a stale leftover of the build
+    [ -e "$src/$layer/$(basename "${o%.o}")" ] || continue
     objs=$((objs + 1))
     nm --defined-only -g "$o" | awk -v i=$i -v f="$layer/$(basename "${o%.o}")" \
       '{print $3, i, f}' >>"$tmp/defs"
@@ -39,6 +44,20 @@ if [ -s "$tmp/bad" ]; then
   cat "$tmp/bad"
   exit 1
 fi
+# Files: USER-FILE DEF-FILE for every use of a symbol another object
+# defines. tsort orders them, and names the members of every loop it finds
+# on stderr ("tsort: a", "tsort: b", ...); a pair of one file is a node
+# with no edge.
+join "$tmp/uses.s" "$tmp/defs.s" | awk '{print $3, $5}' | sort -u >"$tmp/edges"
+if ! tsort "$tmp/edges" >/dev/null 2>"$tmp/loops"; then
+  echo "FAIL: files of libdgm call each other in a cycle (each 'loop' below"
+  echo "lists its files; each uses a symbol of the next, the last of the first):"
+  sed -e 's/^tsort: [^ ]*: input contains a loop:/  loop:/' -e 's/^tsort: /    /' \
+    "$tmp/loops"
+  exit 1
+fi
 n=$(wc -l <"$tmp/uses.s")
-echo "layers: $objs objects in $# layers, $n uses of dgm symbols, none upward"
+e=$(awk '$1 != $2' "$tmp/edges" | wc -l)
+echo "layers: $objs objects in $# layers, $n uses of dgm symbols, none upward;"
+echo "  $e calls between files, no cycle"
 echo "1 passed, 0 failed"

@@ -788,6 +788,62 @@ START_TEST(teacher_keeps_student_threads)
 }
 END_TEST
 
+/* Teachers of teachers open (top -> mid -> src); a run that is, through
+ * its teacher, its own teacher (src -> mid -> src) is refused with the
+ * chain of both run directories, not opened until a depth runs out. */
+START_TEST(teacher_cycle_refused)
+{
+    static const char t_src[] =
+        "teachers: [{name: t, run: src, output: mu}]\n"
+        "objective: [{loss: distill, inputs: [mu, t], mode: mse}]\n"
+        "train: {steps: 1, samples: 0}\n";
+    static const char t_mid[] =
+        "teachers: [{name: t, run: mid, output: mu}]\n"
+        "objective: [{loss: distill, inputs: [mu, t], mode: mse}]\n"
+        "train: {steps: 1, samples: 0}\n";
+    int rc = run("mid", 2, 4, "1.0", t_src);
+    ck_assert_msg(rc == 0, "%s", out);
+    rc = run("top", 3, 4, "1.0", t_mid);
+    ck_assert_msg(rc == 0, "%s", out);
+    /* src now names mid, which names src */
+    char p[1400];
+    snprintf(p, sizeof p, "%s/src/config.yaml", root);
+    FILE *f = fopen(p, "w");
+    ck_assert(f != NULL);
+    fprintf(f, base_yaml, "src", 1, "1.0", 4, t_mid);
+    fclose(f);
+    dgm_registry *reg;
+    ck_assert_int_eq(dgm_registry_new(&reg), 0);
+    ck_assert_int_eq(dgm_registry_add_dir(reg, DGM_PLUGIN_DIR), 0);
+    ck_assert_int_ge(dgm_registry_scan(reg), 0);
+    char cwd[1024];
+    ck_assert(getcwd(cwd, sizeof cwd) != NULL);
+    ck_assert_int_eq(chdir(root), 0);
+    char real[1024]; /* the chain names real paths */
+    ck_assert(getcwd(real, sizeof real) != NULL);
+    dgm_run *r = NULL;
+    rc = dgm_run_open(&r, reg, "src");
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_int_eq(rc, DGM_ECONFIG);
+    ck_assert_ptr_null(r);
+    const char *msg = dgm_last_error();
+    char a[3200], b[3200];
+    snprintf(a, sizeof a, "run cycle: %s/src -> %s/mid -> %s/src", real, real,
+             real);
+    snprintf(b, sizeof b, "run cycle: %s/mid -> %s/src -> %s/mid", real, real,
+             real);
+    ck_assert_msg(strstr(msg, a) || strstr(msg, b), "%s", msg);
+    ck_assert_msg(strstr(msg, "teachers[0].run"), "%s", msg);
+    /* and through the CLI, from a student that names src */
+    rc = run("stu", 4, 4, "1.0",
+             "teachers: [{name: t, run: src, output: mu}]\n"
+             "train: {steps: 1, samples: 0}\n");
+    ck_assert_int_ne(rc, 0);
+    ASSERT_HAS(out, "run cycle: ");
+    dgm_registry_free(reg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transfer");
@@ -807,6 +863,7 @@ static Suite *suite(void)
         {"teacher", teacher_run_distilled},
         {"teacher_refusals", teacher_refusals},
         {"teacher_threads", teacher_keeps_student_threads},
+        {"teacher_cycle", teacher_cycle_refused},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         TCase *tc = tcase_create(cases[i].name);

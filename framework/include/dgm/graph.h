@@ -116,7 +116,6 @@ DGM_API void dgm_graph_free(dgm_graph *g);
 /* Forget the tape and every var; keep the arena's memory. */
 DGM_API void dgm_graph_reset(dgm_graph *g);
 DGM_API void dgm_graph_set_backend(dgm_graph *g, dgm_backend b);
-DGM_API dgm_backend dgm_graph_backend(const dgm_graph *g);
 /* Training mode (dropout active, batch norm uses batch statistics and
  * updates running ones) or eval mode. Default: training. */
 DGM_API void dgm_graph_set_training(dgm_graph *g, bool training);
@@ -326,6 +325,8 @@ DGM_API dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
 
 /* Threads used by the kernels (OpenMP); n <= 0 means all cores. */
 DGM_API void dgm_set_threads(int n);
+/* The thread count in effect: the process's, set by the top-level
+ * experiment (a teacher or a run opened inside it leaves it alone). */
 DGM_API int dgm_threads(void);
 
 #ifdef __cplusplus

@@ -130,10 +130,15 @@ typedef struct dgm_batch {
 
 /* A small name -> var map: a model's inputs and outputs for one step. */
 typedef struct dgm_vars dgm_vars;
+/* Set `name` to v (replacing an earlier v of that name). The name is
+ * copied: the caller's string need not outlive the call. At most 48
+ * names of at most 63 bytes each: else DGM_ERANGE. */
 DGM_API int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v);
 /* NULL if absent (no error is set). */
 DGM_API dgm_var *dgm_vars_get(const dgm_vars *vs, const char *name);
 DGM_API int dgm_vars_count(const dgm_vars *vs);
+/* The i-th name (owned by vs, valid while vs holds it), NULL past the
+ * last. */
 DGM_API const char *dgm_vars_name_at(const dgm_vars *vs, int i);
 
 /* One step's context for a model: graph, RNG, whether training. */
@@ -231,7 +236,6 @@ DGM_API dgm_var *dgm_rnn_forward(dgm_graph *g, const dgm_rnn_params *p,
 
 /* The RNG for initialisation (seeded from the experiment). */
 DGM_API dgm_rng *dgm_build_rng(dgm_build *b);
-DGM_API const char *dgm_build_scope(const dgm_build *b);
 /* Every parameter created so far in the model being built (all scopes),
  * for models that keep per-parameter state over their blocks' weights
  * (EMA copies, weight clipping): borrowed; the dgm_param pointers stay

@@ -12,12 +12,7 @@
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "graph_internal.h"
-#if defined(__has_include)
-#if __has_include("tensor_internal.h")
 #include "tensor_internal.h"
-#define DGM__HAVE_HEAP_COUNT 1
-#endif
-#endif
 
 struct dgm_graph {
     dgm_arena *arena;
@@ -33,13 +28,6 @@ struct dgm_graph {
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
 
-static void count_heap_alloc(void)
-{
-#ifdef DGM__HAVE_HEAP_COUNT
-    dgm__count_heap_alloc();
-#endif
-}
-
 /* ---- the graph ------------------------------------------------------- */
 
 dgm_graph *dgm_graph_new(void)
@@ -49,7 +37,7 @@ dgm_graph *dgm_graph_new(void)
         dgm_error(DGM_ENOMEM, "graph: allocating the graph");
         return NULL;
     }
-    count_heap_alloc();
+    dgm__count_heap_alloc();
     g->arena = dgm_arena_new(GRAPH_ARENA_INITIAL);
     if (!g->arena) {
         free(g);
@@ -63,7 +51,7 @@ dgm_graph *dgm_graph_new(void)
         dgm_error(DGM_ENOMEM, "graph: allocating the tape");
         return NULL;
     }
-    count_heap_alloc();
+    dgm__count_heap_alloc();
     const char *be = getenv("DGM_BACKEND");
     g->backend = (be && !strcmp(be, "ref")) ? DGM_BACKEND_REF
                                             : DGM_BACKEND_DNNL;
@@ -91,7 +79,6 @@ void dgm_graph_reset(dgm_graph *g)
 }
 
 void dgm_graph_set_backend(dgm_graph *g, dgm_backend b) { g->backend = b; }
-dgm_backend dgm_graph_backend(const dgm_graph *g) { return g->backend; }
 void dgm_graph_set_training(dgm_graph *g, bool t) { g->training = t; }
 bool dgm_graph_training(const dgm_graph *g) { return g->training; }
 
@@ -217,7 +204,7 @@ static int tape_push(dgm_graph *g, dgm_var *v)
         if (!t)
             return dgm__fail(g, DGM_ENOMEM, "graph: growing the tape to %d",
                              cap);
-        count_heap_alloc();
+        dgm__count_heap_alloc();
         g->tape = t;
         g->cap_tape = cap;
     }

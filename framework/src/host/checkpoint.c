@@ -285,3 +285,18 @@ int dgm__checkpoint_load_params(dgm_experiment *e, const char *path)
     dgm_st_close(f);
     return rc;
 }
+
+int dgm__data_state_export(dgm_experiment *e)
+{
+    const dgm_dataset_iface *di = e->data.desc->iface;
+    dgm_params_free(e->data_state);
+    e->data_state = NULL;
+    if (!di->save_state)
+        return 0;
+    if (!(e->data_state = dgm_params_new()))
+        return dgm_error(DGM_ENOMEM, "out of memory");
+    if (di->save_state(e->data.self, e->data_state) < 0)
+        return dgm_error_context("dataset '%s', saving its state: ",
+                                 e->data.desc->name);
+    return 0;
+}

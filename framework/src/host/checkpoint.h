@@ -22,5 +22,8 @@ int dgm__checkpoint_load(dgm_experiment *e, const char *path,
                          dgm__train_state *st);
 /* Parameters only (for sampling and evaluation). */
 int dgm__checkpoint_load_params(dgm_experiment *e, const char *path);
+/* (Re)read the dataset's save_state into e->data_state (none if the
+ * dataset has no state): what a checkpoint saves of the data set. */
+int dgm__data_state_export(dgm_experiment *e);
 
 #endif

@@ -28,46 +28,8 @@ void dgm__eval_free(dgm_eval *ev)
     if (!ev)
         return;
     dgm_graph_free(ev->g);
-    dgm_tensor_free(ev->x);
-    dgm_tensor_free(ev->y);
-    dgm_tensor_free(ev->ym);
-    free(ev->idx);
+    dgm__batchbuf_free(&ev->bb);
     free(ev);
-}
-
-/* Batch tensors of capacity n (x, y, y_mask), reused across batches. */
-int dgm__batch_alloc(const dgm_data_info *info, int64_t n, dgm_tensor **x,
-                     dgm_tensor **y, dgm_tensor **ym)
-{
-    int64_t shape[DGM_MAX_DIMS + 1];
-    shape[0] = n;
-    memcpy(shape + 1, info->x_shape.dim,
-           sizeof(int64_t) * (size_t)info->x_shape.ndim);
-    *x = dgm_tensor_new(info->x_dtype, info->x_shape.ndim + 1, shape);
-    *y = *ym = NULL;
-    if (!*x)
-        return dgm_last_code();
-    if (info->has_y) {
-        memcpy(shape + 1, info->y_shape.dim,
-               sizeof(int64_t) * (size_t)info->y_shape.ndim);
-        *y = dgm_tensor_new(info->y_dtype, info->y_shape.ndim + 1, shape);
-        *ym = dgm_tensor_new(DGM_F32, 1, shape);
-        if (!*y || !*ym) {
-            dgm_tensor_free(*x);
-            dgm_tensor_free(*y);
-            dgm_tensor_free(*ym);
-            *x = *y = *ym = NULL;
-            return dgm_last_code();
-        }
-    }
-    return 0;
-}
-
-/* The first n rows of t, as a struct view (no allocation). */
-void dgm__rows_view(dgm_tensor *view, const dgm_tensor *t, int64_t n)
-{
-    *view = *t;
-    view->shape[0] = n;
 }
 
 const dgm_data_info *dgm_eval_data(dgm_eval *ev) { return &ev->e->info; }
@@ -75,61 +37,9 @@ const dgm_data_info *dgm_eval_data(dgm_eval *ev) { return &ev->e->info; }
 int dgm_eval_batch(dgm_eval *ev, dgm_split split, int64_t start, int64_t n,
                    dgm_step **s, dgm_vars **io)
 {
-    dgm_experiment *e = ev->e;
-    if (split < 0 || split >= DGM_SPLIT_COUNT || start < 0 || n < 1 ||
-        start + n > e->info.size[split])
-        return dgm_error(DGM_ERANGE,
-                         "eval: examples [%lld, %lld) outside the split of "
-                         "%lld",
-                         (long long)start, (long long)(start + n),
-                         split >= 0 && split < DGM_SPLIT_COUNT
-                             ? (long long)e->info.size[split]
-                             : -1LL);
-    if (n > ev->cap) {
-        dgm_tensor *x, *y, *ym;
-        int rc = dgm__batch_alloc(&e->info, n, &x, &y, &ym);
-        if (rc < 0)
-            return rc;
-        int64_t *idx = realloc(ev->idx, sizeof *idx * (size_t)n);
-        if (!idx) {
-            dgm_tensor_free(x);
-            dgm_tensor_free(y);
-            dgm_tensor_free(ym);
-            return dgm_error(DGM_ENOMEM, "eval: out of memory");
-        }
-        dgm_tensor_free(ev->x);
-        dgm_tensor_free(ev->y);
-        dgm_tensor_free(ev->ym);
-        ev->x = x, ev->y = y, ev->ym = ym, ev->idx = idx, ev->cap = n;
-    }
-    for (int64_t i = 0; i < n; i++)
-        ev->idx[i] = start + i;
-    dgm__rows_view(&ev->xv, ev->x, n);
-    dgm_batch b = {.n = n, .x = &ev->xv};
-    if (ev->y) {
-        dgm__rows_view(&ev->yv, ev->y, n);
-        dgm__rows_view(&ev->mv, ev->ym, n);
-        dgm_tensor_fill(&ev->mv, 1.0);
-        b.y = &ev->yv;
-        b.y_mask = &ev->mv;
-    }
-    const dgm_dataset_iface *di = e->data.desc->iface;
-    int rc = di->get(e->data.self, split, ev->idx, &b, &ev->rng);
-    if (rc < 0)
-        return dgm_error_context("dataset '%s': ", e->data.desc->name);
-
-    dgm_graph_reset(ev->g);
-    dgm_graph_set_training(ev->g, false);
-    dgm_graph_set_grad(ev->g, false);
-    dgm_graph_set_rng(ev->g, &ev->rng);
-    ev->step = (dgm_step){.g = ev->g, .rng = &ev->rng, .step = ev->at_step,
-                          .training = false, .host_ = e};
-    dgm__vars_clear(&ev->io);
-    rc = dgm_vars_set(&ev->io, "x", dgm_input(ev->g, &ev->xv));
-    if (rc == 0 && ev->y)
-        rc = dgm_vars_set(&ev->io, "y", dgm_input(ev->g, &ev->yv));
-    if (rc == 0 && ev->y)
-        rc = dgm_vars_set(&ev->io, "y_mask", dgm_input(ev->g, &ev->mv));
+    ev->step = (dgm_step){.g = ev->g, .step = ev->at_step};
+    int rc = dgm__batch_read(&ev->bb, ev->e, split, start, n, &ev->rng,
+                             &ev->step, &ev->io);
     if (rc < 0)
         return rc;
     *s = &ev->step;
@@ -255,33 +165,8 @@ dgm_registry *dgm_eval_registry(dgm_eval *ev) { return ev->e->reg; }
 /* A fresh eval-mode step with no batch (for sampling). */
 dgm_step *dgm__eval_empty_step(dgm_eval *ev)
 {
-    dgm_graph_reset(ev->g);
-    dgm_graph_set_training(ev->g, false);
-    dgm_graph_set_grad(ev->g, false);
-    dgm_graph_set_rng(ev->g, &ev->rng);
-    ev->step = (dgm_step){.g = ev->g, .rng = &ev->rng, .step = ev->at_step,
-                          .training = false, .host_ = ev->e};
+    dgm__step_eval(&ev->step, ev->g, &ev->rng, ev->at_step, ev->e);
     return &ev->step;
-}
-
-int dgm_results_set(dgm_results *r, const char *name, double value)
-{
-    for (int i = 0; i < r->n; i++)
-        if (!strcmp(r->name[i], name)) {
-            r->value[i] = value;
-            return 0;
-        }
-    if (strlen(name) >= sizeof r->name[0])
-        return dgm_error(DGM_ERANGE,
-                         "results: figure name '%s' is longer than %d bytes",
-                         name, DGM_MAX_RESULT_NAME - 1);
-    if (r->n == DGM_MAX_RESULTS)
-        return dgm_error(DGM_ERANGE,
-                         "results: more than %d figures (adding '%s')",
-                         DGM_MAX_RESULTS, name);
-    strcpy(r->name[r->n], name);
-    r->value[r->n++] = value;
-    return 0;
 }
 
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)

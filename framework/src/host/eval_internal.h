@@ -10,10 +10,7 @@ struct dgm_eval {
     dgm_graph *g;
     dgm_step step;
     dgm_vars io;
-    dgm_tensor *x, *y, *ym; /* capacity `cap` rows */
-    dgm_tensor xv, yv, mv;  /* views of the current batch's rows */
-    int64_t cap;
-    int64_t *idx;
+    dgm__batchbuf bb;
     dgm_rng rng;
     int64_t at_step;
 };
@@ -24,11 +21,5 @@ int dgm__eval_new(dgm_eval **out, dgm_experiment *e, uint64_t seed);
 void dgm__eval_free(dgm_eval *ev);
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res);
 dgm_step *dgm__eval_empty_step(dgm_eval *ev);
-
-int dgm__batch_alloc(const dgm_data_info *info, int64_t n, dgm_tensor **x,
-                     dgm_tensor **y, dgm_tensor **ym);
-void dgm__rows_view(dgm_tensor *view, const dgm_tensor *t, int64_t n);
-/* The eval context of an opened run (generation and sampling use it). */
-dgm_eval *dgm__run_eval(dgm_run *r);
 
 #endif

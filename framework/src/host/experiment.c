@@ -1,6 +1,7 @@
 /* experiment.c - from YAML to a resolved, validated experiment: every
  * plugin found and its config checked, defaults filled in, phases
  * spelled out. Nothing is built here (see experiment_build.c). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,6 @@
 #include "dgm/error.h"
 #include "host_internal.h"
 #include "plugin_check.h"
-#include "teacher.h"
 #include "transfer.h"
 
 static const dgm_param_spec experiment_schema[] = {
@@ -75,6 +75,18 @@ static const dgm_param_spec head_schema[] = {
     {"phases", DGM_P_STRING_LIST, "null", DGM_NO_RANGE, NULL,
      "the phases whose updates train the head (default: every phase "
      "whose objective reads it)"},
+    DGM_PARAM_END,
+};
+
+static const dgm_param_spec teacher_schema[] = {
+    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
+     "the output's name in the student's named tensors (objective inputs)"},
+    {"run", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
+     "the teacher's run directory (config.yaml, checkpoints/last)"},
+    {"output", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
+     "the teacher model's output to take (e.g. logits, mu)"},
+    {"input", DGM_P_STRING, "x", DGM_NO_RANGE, NULL,
+     "the student's named tensor fed to the teacher as its x"},
     DGM_PARAM_END,
 };
 
@@ -356,7 +368,6 @@ static int resolve_phases(dgm_experiment *e)
         rc = dgm_config_validate(pn, phase_schema, pd->name, NULL);
         if (rc < 0)
             return rc;
-        dgm_config *rep = dgm_cfg_get_mut(pn, "repeat");
         if (dgm_cfg_int(pn, "repeat") == 0) {
             char buf[32];
             snprintf(buf, sizeof buf, "%d", pd->repeat > 0 ? pd->repeat : 1);
@@ -368,7 +379,6 @@ static int resolve_phases(dgm_experiment *e)
             if (rc < 0)
                 return rc;
         }
-        (void)rep;
         rc = validate_plugin(e->reg, dgm_cfg_get_mut(pn, "optimizer"),
                              DGM_KIND_OPTIMIZER, dgm__optimizer_host_keys);
         if (rc == 0)
@@ -377,24 +387,6 @@ static int resolve_phases(dgm_experiment *e)
             return rc;
     }
     return 0;
-}
-
-/* Does an objective (a list of terms) read `name`, as an input or as a
- * mask? The same rule as the build's (experiment_build.c). */
-static bool objective_reads(const dgm_config *obj, const char *name)
-{
-    for (int t = 0; t < dgm_cfg_len(obj); t++) {
-        const dgm_config *tc = dgm_cfg_at(obj, t);
-        const dgm_config *ins = dgm_cfg_get(tc, "inputs");
-        for (int j = 0; j < dgm_cfg_len(ins); j++)
-            if (!strcmp(dgm_cfg_text(dgm_cfg_at(ins, j)), name))
-                return true;
-        const dgm_config *m = dgm_cfg_get(tc, "mask");
-        if (m && dgm_cfg_kind_of(m) == DGM_CFG_SCALAR &&
-            !strcmp(dgm_cfg_text(m), name))
-            return true;
-    }
-    return false;
 }
 
 /* A head's `phases:` (after resolve_phases, so `phases:` of the
@@ -444,12 +436,41 @@ static int validate_head_phases(const dgm_config *root, const dgm_config *hn)
                 return dgm_cfg_error(pj, NULL, DGM_EDUP,
                                      "head '%s': phase '%s' is listed twice",
                                      head, p);
-        if (!objective_reads(dgm_cfg_get(dgm_cfg_at(phases, k), "objective"),
-                             head))
+        if (!dgm__objective_reads(
+                dgm_cfg_get(dgm_cfg_at(phases, k), "objective"), head))
             return dgm_cfg_error(pj, NULL, DGM_ECONFIG,
                                  "head '%s': phase '%s' cannot train it: no "
                                  "term of phases.%s.objective reads '%s'",
                                  head, p, p, head);
+    }
+    return 0;
+}
+
+/* Check `teachers:` (a list of {name, run, output, input}), filling in
+ * defaults. The runs are opened when the experiment is built
+ * (run/teacher.c). */
+static int validate_teachers(dgm_config *list)
+{
+    if (!list || dgm_cfg_kind_of(list) == DGM_CFG_NULL)
+        return 0;
+    if (dgm_cfg_kind_of(list) != DGM_CFG_SEQ)
+        return dgm_cfg_error(list, NULL, DGM_ETYPE,
+                             "`teachers:` is a list of {name, run, output, "
+                             "input}");
+    for (int i = 0; i < dgm_cfg_len(list); i++) {
+        dgm_config *tn = (dgm_config *)dgm_cfg_at(list, i);
+        if (dgm_cfg_kind_of(tn) != DGM_CFG_MAP)
+            return dgm_cfg_error(tn, NULL, DGM_ETYPE,
+                                 "a teacher is a map {name, run, output}");
+        int rc = dgm_config_validate(tn, teacher_schema, "teachers", NULL);
+        if (rc < 0)
+            return rc;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(dgm_cfg_str(tn, "name"),
+                        dgm_cfg_str(dgm_cfg_at(list, j), "name")))
+                return dgm_cfg_error(tn, "name", DGM_EDUP,
+                                     "two teachers are named '%s'",
+                                     dgm_cfg_str(tn, "name"));
     }
     return 0;
 }
@@ -487,7 +508,7 @@ static int resolve_transfer(dgm_experiment *e)
                                   dgm__optimizer_host_keys)) < 0)
             return rc;
     }
-    if ((rc = dgm__teachers_validate(dgm_cfg_get_mut(root, "teachers"))) < 0)
+    if ((rc = validate_teachers(dgm_cfg_get_mut(root, "teachers"))) < 0)
         return rc;
     dgm_config *heads = dgm_cfg_get_mut(root, "heads");
     if (dgm_cfg_kind_of(heads) != DGM_CFG_SEQ &&
@@ -660,4 +681,72 @@ int dgm_experiment_load(dgm_experiment **out, dgm_registry *reg,
 const dgm_config *dgm_experiment_config(const dgm_experiment *e)
 {
     return e->root;
+}
+
+/* Experiments built and not yet freed. The thread count is the process's
+ * (OpenMP, oneDNN), so only an experiment built while none other is alive
+ * sets it: one built inside it (a teacher, the classifier run of a feature
+ * metric, `dgm eval`'s metrics) must not change a running training's. */
+static atomic_int live_experiments;
+
+void dgm__experiment_set_live(dgm_experiment *e)
+{
+    if (e->live)
+        return;
+    e->live = true;
+    if (atomic_fetch_add(&live_experiments, 1) == 0)
+        dgm_set_threads(e->threads);
+}
+
+int dgm__experiment_add_provider(dgm_experiment *e, const dgm__provider *p)
+{
+    if (e->n_providers == DGM_MAX_PROVIDERS) {
+        if (p->close)
+            p->close(p->self);
+        return dgm_error(DGM_ERANGE, "experiment: more than %d providers",
+                         DGM_MAX_PROVIDERS);
+    }
+    e->providers[e->n_providers++] = *p;
+    return 0;
+}
+
+void dgm_experiment_free(dgm_experiment *e)
+{
+    if (!e)
+        return;
+    if (e->live)
+        atomic_fetch_sub(&live_experiments, 1);
+    for (int i = 0; i < e->n_metrics; i++)
+        dgm__inst_destroy(&e->metrics[i]);
+    free(e->metrics);
+    for (int i = 0; i < e->n_phases; i++) {
+        dgm__phase *ph = &e->phases[i];
+        for (int t = 0; t < ph->n_terms; t++)
+            dgm__inst_destroy(&ph->terms[t].loss);
+        free(ph->terms);
+        dgm__inst_destroy(&ph->opt);
+        free(ph->params);
+        for (int g = 0; g < ph->n_groups; g++) {
+            dgm__inst_destroy(&ph->groups[g].opt);
+            dgm_config_free(ph->groups[g].opt_cfg);
+            free(ph->groups[g].params);
+        }
+        free(ph->groups);
+        free(ph->rest);
+    }
+    free(e->phases);
+    for (int i = e->n_providers - 1; i >= 0; i--)
+        if (e->providers[i].close)
+            e->providers[i].close(e->providers[i].self);
+    free(e->heads);
+    dgm__inst_destroy(&e->model);
+    dgm__build_destroy_blocks(&e->build);
+    dgm_params_free(e->params);
+    for (int i = 0; i < e->n_augments; i++)
+        dgm__inst_destroy(&e->augments[i]);
+    free(e->augments);
+    dgm_params_free(e->data_state);
+    dgm__inst_destroy(&e->data);
+    dgm_config_free(e->root);
+    free(e);
 }

@@ -22,7 +22,8 @@
 #define DGM_MAX_PHASES 32       /* training phases of a model */
 #define DGM_MAX_RESULTS 64      /* figures of one evaluation */
 #define DGM_MAX_RESULT_NAME 64  /* bytes of a figure's name, with its NUL */
-#define DGM_MAX_TEACHER_DEPTH 8 /* teachers of teachers */
+/* runs opened inside each other: a teacher's teacher's ... (run/) */
+#define DGM_MAX_RUN_NESTING 16
 
 /* One term of an objective. */
 typedef struct dgm__term {
@@ -56,10 +57,23 @@ typedef struct dgm__head {
     dgm_block *blk;
 } dgm__head;
 
-typedef struct dgm__teachers dgm__teachers;
+/* A provider adds named tensors to a step's before the objective reads
+ * them: the heads (heads.c) and the teachers (run/teacher.c). The build
+ * lists them; the objective calls each in order, and freeing the
+ * experiment closes them, so neither needs to know what they are. */
+typedef struct dgm__provider {
+    void *self;
+    /* Add what phase `phase`'s objective reads (dgm__phase_reads) and io
+     * lacks. */
+    int (*forward)(void *self, dgm_experiment *e, int phase, dgm_graph *g,
+                   dgm_vars *io);
+    void (*close)(void *self); /* may be NULL */
+} dgm__provider;
+#define DGM_MAX_PROVIDERS 4
 
 typedef struct dgm__phase {
     const char *name;
+    const dgm_config *objective; /* its terms' list, or NULL: none */
     int repeat;
     dgm__term *terms;
     int n_terms;
@@ -83,7 +97,7 @@ struct dgm_experiment {
     const char *name;
     uint64_t seed;
     int threads;
-    bool live; /* counted in experiment_build.c's live_experiments */
+    bool live; /* counted in experiment.c's live_experiments */
 
     /* built by dgm__experiment_build */
     bool built;
@@ -99,7 +113,8 @@ struct dgm_experiment {
     int n_phases;
     dgm__head *heads;
     int n_heads;
-    struct dgm__teachers *teachers; /* `teachers:` (teacher.c), or NULL */
+    dgm__provider providers[DGM_MAX_PROVIDERS]; /* in the order they run */
+    int n_providers;
     dgm__inst *metrics;
     int n_metrics;
     int64_t batch_size;
@@ -107,18 +122,48 @@ struct dgm_experiment {
     dgm_rng rng_init, rng_data, rng_aug, rng_step;
 };
 
+/* ---- building (experiment_build.c) ------------------------------------ */
+
 int dgm__experiment_build(dgm_experiment *e);
-/* Does the phase's objective read `name` (as an input or a mask)? */
+/* Count e among the live experiments (once); the first one alive sets the
+ * process's thread count (experiment.c). */
+void dgm__experiment_set_live(dgm_experiment *e);
+/* Append p to the experiment's providers (DGM_ERANGE past
+ * DGM_MAX_PROVIDERS); on failure p->close is called (experiment.c). */
+int dgm__experiment_add_provider(dgm_experiment *e, const dgm__provider *p);
+
+/* Teachers are runs, and opening a run builds an experiment: the code
+ * that opens them lives a layer up (run/teacher.c), and the build reaches
+ * it only through this hook. The run layer sets it from a constructor when
+ * libdgm is loaded, so that every way into a build (the CLI, a test, a
+ * metric plugin opening its classifier run) finds it without a setup call
+ * to forget; NULL (teachers refused) only if that layer were left out. */
+typedef struct dgm__teacher_opener {
+    /* Open e's validated, non-empty `teachers:` list, try each teacher on
+     * example (one training example's x [1, ...], or NULL), and fill *out
+     * with the provider that adds their outputs. */
+    int (*open)(dgm_experiment *e, const dgm_config *list,
+                const dgm_tensor *example, dgm__provider *out);
+} dgm__teacher_opener;
+extern const dgm__teacher_opener *dgm__teachers_hook;
+
+/* ---- heads (heads.c) ----------------------------------------------------- */
+
+/* Build `heads:` and add their provider (none when there are no heads). */
+int dgm__heads_build(dgm_experiment *e);
+/* Does head hd's weights train in phase ph? */
+bool dgm__head_trains_in(const dgm__head *hd, const dgm__phase *ph);
+
+/* ---- the objective (objective.c) ---------------------------------------- */
+
+/* Does an objective (a list of terms, config) read `name`, as an input or
+ * a mask? The one rule behind what a phase reads, at load and at build. */
+bool dgm__objective_reads(const dgm_config *objective, const char *name);
+/* Does the phase's objective read `name`? */
 bool dgm__phase_reads(const dgm__phase *ph, const char *name);
-/* Add the outputs of the heads phase `phase`'s objective reads to io (a
- * no-op for heads already there or whose input is missing). */
-int dgm__heads_forward(dgm_experiment *e, int phase, dgm_graph *g,
-                       dgm_vars *io);
-/* (Re)read the dataset's save_state into e->data_state (none if the
- * dataset has no state). */
-int dgm__data_state_export(dgm_experiment *e);
-/* Compute one phase's objective on io: total scalar, and per-term batch
- * values (term_values[i], may be NULL). per_example: total [N] instead. */
+/* Compute one phase's objective on io, after the providers: total scalar,
+ * and per-term batch values (term_values[i], may be NULL). per_example:
+ * total [N] instead. */
 int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
                    bool per_example, dgm_var **total, dgm_var **term_values);
 
@@ -144,15 +189,60 @@ int64_t dgm__experiment_total_steps(const dgm_config *root,
 int dgm__experiment_check_schedules(const dgm_config *root,
                                     int64_t steps_per_epoch);
 
-/* ---- checks on the built experiment (experiment_build.c) ---------------- */
+/* ---- checks on the built experiment ------------------------------------ */
 
-/* ceil(training examples / batch size). */
+/* ceil(training examples / batch size) (experiment_build.c). */
 int64_t dgm__steps_per_epoch(const dgm_experiment *e);
 /* Every objective term's inputs and mask are named tensors of its phase
  * (the model's outputs, x, y, heads, teachers): one eval-mode forward of
  * each phase on the first training examples, with a throwaway RNG. 0, or
  * DGM_ENOTFOUND naming the term's `inputs:` and what the phase has. Run by
- * dgm__experiment_build. */
+ * dgm__experiment_build (objective.c). */
 int dgm__experiment_check_inputs(dgm_experiment *e);
+
+/* ---- batches outside training (batch.c) --------------------------------- */
+
+/* Batch tensors of capacity n (x, y, y_mask), reused across batches. */
+int dgm__batch_alloc(const dgm_data_info *info, int64_t n, dgm_tensor **x,
+                     dgm_tensor **y, dgm_tensor **ym);
+/* The first n rows of t, as a struct view (no allocation). */
+void dgm__rows_view(dgm_tensor *view, const dgm_tensor *t, int64_t n);
+
+/* Rows of a split read in order, in buffers that grow to the largest
+ * batch asked (evaluation, the build's probes). Zero-initialised is
+ * empty; dgm__batchbuf_free releases it. */
+typedef struct dgm__batchbuf {
+    dgm_tensor *x, *y, *ym; /* capacity `cap` rows */
+    dgm_tensor xv, yv, mv;  /* views of the current batch's rows */
+    int64_t cap;
+    int64_t *idx;
+} dgm__batchbuf;
+void dgm__batchbuf_free(dgm__batchbuf *bb);
+/* An eval-mode step on g (reset) with rng, at training step `at`. */
+void dgm__step_eval(dgm_step *s, dgm_graph *g, dgm_rng *rng, int64_t at,
+                    dgm_experiment *e);
+/* Examples [start, start + n) of split into bb, drawn with rng; *s made
+ * an eval-mode step on its graph s->g at training step s->step, and the
+ * batch set as x (and y, y_mask) of io (cleared first). */
+int dgm__batch_read(dgm__batchbuf *bb, dgm_experiment *e, dgm_split split,
+                    int64_t start, int64_t n, dgm_rng *rng, dgm_step *s,
+                    dgm_vars *io);
+
+/* A probe: the first training examples in an eval-mode step of its own
+ * (own graph, own RNG seeded from seed), so the build can try the model,
+ * heads and teachers without touching the run's streams. */
+typedef struct dgm__probe {
+    dgm_graph *g;
+    dgm_rng rng;
+    dgm_step step;
+    dgm_vars io;
+    dgm__batchbuf bb;
+} dgm__probe;
+int dgm__probe_init(dgm__probe *p, uint64_t seed);
+/* The first n training examples in a fresh step: *s and *io, valid until
+ * the next call. */
+int dgm__probe_batch(dgm__probe *p, dgm_experiment *e, int64_t n, dgm_step **s,
+                     dgm_vars **io);
+void dgm__probe_free(dgm__probe *p);
 
 #endif

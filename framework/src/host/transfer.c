@@ -69,16 +69,33 @@ static void sb_add(sbuf *b, const char *fmt, ...)
 
 /* ---- globs and renames ----------------------------------------------- */
 
-static bool globs_in(const char *text, const char *name)
+bool dgm__globs_in(const char *text, const char *name)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", text);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, " \t", &save); tok;
-         tok = strtok_r(NULL, " \t", &save))
-        if (fnmatch(tok, name, 0) == 0)
-            return true;
-    return false;
+    if (!text)
+        return true;
+    /* each glob copied alone, so a list of any length is read whole */
+    char small[256], *tok = small;
+    size_t cap = sizeof small;
+    bool hit = false;
+    for (const char *p = text; *p && !hit;) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, " \t");
+        if (n == 0)
+            break;
+        if (n >= cap) {
+            char *big = realloc(tok == small ? NULL : tok, n + 1);
+            if (!big)
+                break; /* out of memory: no match */
+            tok = big, cap = n + 1;
+        }
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        hit = fnmatch(tok, name, 0) == 0;
+        p += n;
+    }
+    if (tok != small)
+        free(tok);
+    return hit;
 }
 
 bool dgm__globs_match(const dgm_config *globs, const char *name)
@@ -86,10 +103,10 @@ bool dgm__globs_match(const dgm_config *globs, const char *name)
     if (!globs || dgm_cfg_kind_of(globs) == DGM_CFG_NULL)
         return true;
     if (dgm_cfg_kind_of(globs) == DGM_CFG_SCALAR)
-        return globs_in(dgm_cfg_text(globs), name);
+        return dgm__globs_in(dgm_cfg_text(globs), name);
     for (int i = 0; i < dgm_cfg_len(globs); i++) {
         const char *t = dgm_cfg_text(dgm_cfg_at(globs, i));
-        if (t && globs_in(t, name))
+        if (t && dgm__globs_in(t, name))
             return true;
     }
     return false;

@@ -29,6 +29,10 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report);
  * changed. */
 int dgm__freeze_apply(dgm_params *ps, const dgm_config *freeze, bool bn_stats);
 
+/* True if name matches one of the space-separated globs of text (NULL:
+ * everything): the one glob matcher of `freeze:`, `init:`,
+ * `param_groups:` and a model phase's parameters. */
+bool dgm__globs_in(const char *text, const char *name);
 /* True if name matches one of globs: a string of space-separated globs or
  * a list of them (NULL: everything). */
 bool dgm__globs_match(const dgm_config *globs, const char *name);

@@ -114,7 +114,6 @@ dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p, dgm_var *x)
                           p->running_var, 0.1f, 1e-5f);
 }
 
-const char *dgm_build_scope(const dgm_build *b) { return b->scope; }
 
 const dgm_params *dgm_build_params(const dgm_build *b)
 {

@@ -9,14 +9,19 @@
 
 /* Named tensors of one step (a host limit: see host_internal.h). */
 #define DGM_MAX_VARS 48
+#define DGM_MAX_VAR_NAME 64 /* bytes of a tensor's name, with its NUL */
 
 struct dgm_vars {
     int n;
-    const char *name[DGM_MAX_VARS];
+    /* copies: a name may be the caller's buffer, gone after the call */
+    char name[DGM_MAX_VARS][DGM_MAX_VAR_NAME];
     dgm_var *var[DGM_MAX_VARS];
 };
 
 void dgm__vars_clear(dgm_vars *vs);
+/* "a, b, c": the names vs holds, for an error that says what there is;
+ * cut to fit buf's n bytes. Returns buf. */
+const char *dgm__vars_names(const dgm_vars *vs, char *buf, size_t n);
 
 /* A plugin instance: descriptor, its state and the config it was made
  * from. */

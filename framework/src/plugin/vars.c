@@ -1,5 +1,6 @@
 /* vars.c - the name -> var map models read their inputs from and write
  * their outputs to. */
+#include <stdio.h>
 #include <string.h>
 
 #include "dgm/error.h"
@@ -22,9 +23,11 @@ int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v)
                          "vars: more than %d named tensors "
                          "(adding '%s')",
                          DGM_MAX_VARS, name);
-    /* Names are the plugins' static strings or the config's: both outlive
-     * the step. */
-    vs->name[vs->n] = name;
+    if (strlen(name) >= sizeof vs->name[0])
+        return dgm_error(DGM_ERANGE,
+                         "vars: tensor name '%s' is longer than %d bytes",
+                         name, DGM_MAX_VAR_NAME - 1);
+    strcpy(vs->name[vs->n], name);
     vs->var[vs->n++] = v;
     return 0;
 }
@@ -42,4 +45,14 @@ int dgm_vars_count(const dgm_vars *vs) { return vs->n; }
 const char *dgm_vars_name_at(const dgm_vars *vs, int i)
 {
     return i >= 0 && i < vs->n ? vs->name[i] : NULL;
+}
+
+const char *dgm__vars_names(const dgm_vars *vs, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    for (int k = 0; k < vs->n; k++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, "%s%s", k ? ", " : "", vs->name[k]);
+    }
+    return buf;
 }

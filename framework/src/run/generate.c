@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
-#include "eval_internal.h"
+#include "run_internal.h"
 
 /* The run's vocabulary: bytes in id order, from the data-set state. */
 static int vocab_of(dgm_experiment *e, const unsigned char **bytes, int64_t *n)

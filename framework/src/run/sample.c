@@ -3,7 +3,7 @@
 
 #include "dgm/error.h"
 #include "dgm/io.h"
-#include "eval_internal.h"
+#include "run_internal.h"
 
 int dgm_run_sample_grid(dgm_registry *reg, const char *run_dir, int64_t n,
                         const char *out_png, uint64_t seed)

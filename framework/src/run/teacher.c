@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
-#include "eval_internal.h"
-#include "teacher.h"
+#include "run_internal.h"
 
 typedef struct teacher {
     const char *name, *run, *output, *input;
@@ -17,51 +16,14 @@ typedef struct teacher {
     dgm_run *r;
 } teacher;
 
-struct dgm__teachers {
+typedef struct teachers {
     int n;
     teacher *t;
-};
+} teachers;
 
-static const dgm_param_spec teacher_schema[] = {
-    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the output's name in the student's named tensors (objective inputs)"},
-    {"run", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the teacher's run directory (config.yaml, checkpoints/last)"},
-    {"output", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the teacher model's output to take (e.g. logits, mu)"},
-    {"input", DGM_P_STRING, "x", DGM_NO_RANGE, NULL,
-     "the student's named tensor fed to the teacher as its x"},
-    DGM_PARAM_END,
-};
-
-int dgm__teachers_validate(dgm_config *list)
+static void teachers_close(void *self)
 {
-    if (!list || dgm_cfg_kind_of(list) == DGM_CFG_NULL)
-        return 0;
-    if (dgm_cfg_kind_of(list) != DGM_CFG_SEQ)
-        return dgm_cfg_error(list, NULL, DGM_ETYPE,
-                             "`teachers:` is a list of {name, run, output, "
-                             "input}");
-    for (int i = 0; i < dgm_cfg_len(list); i++) {
-        dgm_config *tn = (dgm_config *)dgm_cfg_at(list, i);
-        if (dgm_cfg_kind_of(tn) != DGM_CFG_MAP)
-            return dgm_cfg_error(tn, NULL, DGM_ETYPE,
-                                 "a teacher is a map {name, run, output}");
-        int rc = dgm_config_validate(tn, teacher_schema, "teachers", NULL);
-        if (rc < 0)
-            return rc;
-        for (int j = 0; j < i; j++)
-            if (!strcmp(dgm_cfg_str(tn, "name"),
-                        dgm_cfg_str(dgm_cfg_at(list, j), "name")))
-                return dgm_cfg_error(tn, "name", DGM_EDUP,
-                                     "two teachers are named '%s'",
-                                     dgm_cfg_str(tn, "name"));
-    }
-    return 0;
-}
-
-void dgm__teachers_close(dgm__teachers *ts)
-{
+    teachers *ts = self;
     if (!ts)
         return;
     for (int i = 0; i < ts->n; i++)
@@ -75,7 +37,6 @@ void dgm__teachers_close(dgm__teachers *ts)
 static int teacher_forward(teacher *t, const dgm_tensor *x,
                            const dgm_tensor **out)
 {
-    dgm_experiment *te = dgm_run_experiment(t->r);
     const dgm_data_info *info = dgm_run_data_info(t->r);
     char a[128], b[128];
     if (x->ndim != info->x_shape.ndim + 1 || x->dtype != info->x_dtype ||
@@ -88,64 +49,31 @@ static int teacher_forward(teacher *t, const dgm_tensor *x,
             t->name, t->input, dgm_tensor_describe(x, a, sizeof a), t->run,
             dgm_shape_str(info->x_shape.ndim, info->x_shape.dim, b, sizeof b),
             dgm_dtype_name(info->x_dtype));
-    dgm_eval *ev = dgm__run_eval(t->r);
-    dgm_step *s = dgm__eval_empty_step(ev);
-    dgm__vars_clear(&ev->io);
-    int rc = dgm_vars_set(&ev->io, "x", dgm_input(s->g, (dgm_tensor *)x));
-    const dgm_model_iface *mi = te->model.desc->iface;
-    if (rc == 0 && (rc = mi->forward(te->model.self, s, 0, &ev->io)) < 0)
-        return dgm_error_context("teacher '%s' (%s, model '%s'): ", t->name,
-                                 t->run, te->model.desc->name);
-    if (rc < 0)
-        return rc;
-    dgm_var *v = dgm_vars_get(&ev->io, t->output);
-    if (!v) {
-        char have[512] = "";
-        for (int k = 0; k < dgm_vars_count(&ev->io); k++) {
-            size_t l = strlen(have);
-            snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "",
-                     dgm_vars_name_at(&ev->io, k));
-        }
-        return dgm_cfg_error(t->cfg, "output", DGM_ENOTFOUND,
-                             "teacher '%s': model '%s' of %s has no output "
-                             "'%s' (it has: %s)",
-                             t->name, te->model.desc->name, t->run, t->output,
-                             have);
-    }
-    const dgm_tensor *o = dgm_value(v);
-    if (o->ndim < 1 || o->shape[0] != x->shape[0])
-        return dgm_cfg_error(t->cfg, "output", DGM_ESHAPE,
-                             "teacher '%s': output '%s' is %s, not one row "
-                             "per example",
-                             t->name, t->output,
-                             dgm_tensor_describe(o, a, sizeof a));
-    *out = o;
-    return 0;
+    int rc = dgm__run_forward(t->r, x, t->output, out);
+    if (rc == DGM_ENOTFOUND || rc == DGM_ESHAPE)
+        return dgm_cfg_error(t->cfg, "output", rc, "teacher '%s' (%s): %s",
+                             t->name, t->run, dgm_last_error());
+    return rc < 0 ? dgm_error_context("teacher '%s' (%s): ", t->name, t->run)
+                  : 0;
 }
 
 /* Open every teacher and try it on one example of the student's data, so
  * a wrong run, output or data set is refused before training starts. */
-int dgm__teachers_open(dgm__teachers **out, dgm_registry *reg,
-                       const dgm_config *list, const dgm_data_info *student,
-                       const dgm_tensor *example)
+static int teachers_forward(void *self, dgm_experiment *e, int phase,
+                            dgm_graph *g, dgm_vars *io);
+
+/* The hook's open (dgm__teacher_opener): a run that names itself as a
+ * teacher, through any chain, is refused by dgm_run_open. */
+static int teachers_open(dgm_experiment *e, const dgm_config *list,
+                         const dgm_tensor *example, dgm__provider *out)
 {
-    *out = NULL;
+    const dgm_data_info *student = &e->info;
+    dgm_registry *reg = e->reg;
     int n = dgm_cfg_kind_of(list) == DGM_CFG_SEQ ? dgm_cfg_len(list) : 0;
-    if (n == 0)
-        return 0;
-    dgm__teachers *ts = calloc(1, sizeof *ts);
-    if (!ts || !(ts->t = calloc((size_t)n, sizeof *ts->t))) {
+    teachers *ts = calloc(1, sizeof *ts);
+    if (!ts || !(ts->t = calloc((size_t)(n ? n : 1), sizeof *ts->t))) {
         free(ts);
         return dgm_error(DGM_ENOMEM, "teachers: out of memory");
-    }
-    /* a run named as its own teacher (or a cycle) would open forever */
-    static int depth = 0;
-    if (depth >= DGM_MAX_TEACHER_DEPTH) {
-        dgm__teachers_close(ts);
-        return dgm_cfg_error(list, NULL, DGM_ECONFIG,
-                             "teachers nested more than %d deep (a run that "
-                             "is its own teacher?)",
-                             DGM_MAX_TEACHER_DEPTH);
     }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -156,9 +84,7 @@ int dgm__teachers_open(dgm__teachers **out, dgm_registry *reg,
         t->run = dgm_cfg_str(tc, "run");
         t->output = dgm_cfg_str(tc, "output");
         t->input = dgm_cfg_str(tc, "input");
-        depth++;
         rc = dgm_run_open(&t->r, reg, t->run);
-        depth--;
         if (rc < 0) {
             rc = dgm_cfg_error(tc, "run", dgm_last_code(), "teacher '%s': %s",
                                t->name, dgm_last_error());
@@ -183,17 +109,20 @@ int dgm__teachers_open(dgm__teachers **out, dgm_registry *reg,
             rc = teacher_forward(t, example, &o);
     }
     if (rc < 0) {
-        dgm__teachers_close(ts);
+        teachers_close(ts);
         return rc;
     }
-    *out = ts;
+    *out = (dgm__provider){
+        .self = ts, .forward = teachers_forward, .close = teachers_close};
     return 0;
 }
 
-int dgm__teachers_forward(dgm_experiment *e, int phase, dgm_graph *g,
-                          dgm_vars *io)
+/* The teachers' provider: the output of each teacher the phase reads and
+ * io lacks, a constant of the step. */
+static int teachers_forward(void *self, dgm_experiment *e, int phase,
+                            dgm_graph *g, dgm_vars *io)
 {
-    dgm__teachers *ts = e->teachers;
+    teachers *ts = self;
     for (int i = 0; ts && i < ts->n; i++) {
         teacher *t = &ts->t[i];
         if (!dgm__phase_reads(&e->phases[phase], t->name) ||
@@ -220,4 +149,12 @@ int dgm__teachers_forward(dgm_experiment *e, int phase, dgm_graph *g,
             return dgm_error_context("teacher '%s': ", t->name);
     }
     return 0;
+}
+
+static const dgm__teacher_opener opener = {.open = teachers_open};
+
+/* Why a constructor: see dgm__teachers_hook (host_internal.h). */
+__attribute__((constructor)) static void install_hook(void)
+{
+    dgm__teachers_hook = &opener;
 }

@@ -9,34 +9,7 @@
 
 #include "dgm/error.h"
 #include "dgm/io.h"
-#include "eval_internal.h"
-
-const dgm_data_info *dgm_run_data_info(dgm_run *r)
-{
-    return &dgm_run_experiment(r)->info;
-}
-
-/* ---- results ------------------------------------------------------------ */
-
-int dgm_results_count(const dgm_results *r)
-{
-    return r ? r->n : 0;
-}
-
-const char *dgm_results_name(const dgm_results *r, int i)
-{
-    return r && i >= 0 && i < r->n ? r->name[i] : NULL;
-}
-
-double dgm_results_value(const dgm_results *r, int i)
-{
-    return r && i >= 0 && i < r->n ? r->value[i] : NAN;
-}
-
-void dgm_results_free(dgm_results *r)
-{
-    free(r);
-}
+#include "run_internal.h"
 
 /* ---- metric instances from a list of maps -------------------------------- */
 
