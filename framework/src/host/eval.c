@@ -275,13 +275,29 @@ int dgm_results_set(dgm_results *r, const char *name, double value)
         return dgm_error(DGM_ERANGE,
                          "results: figure name '%s' is longer than %d bytes",
                          name, DGM_MAX_RESULT_NAME - 1);
-    if (r->n == DGM_MAX_RESULTS)
-        return dgm_error(DGM_ERANGE,
-                         "results: more than %d figures (adding '%s')",
-                         DGM_MAX_RESULTS, name);
+    if (r->n == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 16;
+        char(*nm)[DGM_MAX_RESULT_NAME] =
+            realloc(r->name, sizeof *nm * (size_t)cap);
+        if (nm)
+            r->name = nm;
+        double *v = nm ? realloc(r->value, sizeof *v * (size_t)cap) : NULL;
+        if (!v)
+            return dgm_error(DGM_ENOMEM, "results: out of memory (adding '%s')",
+                             name);
+        r->value = v;
+        r->cap = cap;
+    }
     strcpy(r->name[r->n], name);
     r->value[r->n++] = value;
     return 0;
+}
+
+void dgm__results_clear(dgm_results *r)
+{
+    free(r->name);
+    free(r->value);
+    *r = (dgm_results){0};
 }
 
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
