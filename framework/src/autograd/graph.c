@@ -180,16 +180,19 @@ dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
     return t->data ? t : NULL;
 }
 
-dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t)
+dgm_tensor *dgm__copy(dgm_graph *g, const dgm_tensor *t)
 {
-    if (dgm_tensor_is_contiguous(t))
-        return t;
     dgm_tensor *c = dgm__alloc_uninit(g, t->dtype, t->ndim, t->shape);
     if (c && dgm_tensor_copy(c, t) < 0) {
         dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
         return NULL;
     }
     return c;
+}
+
+dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t)
+{
+    return dgm_tensor_is_contiguous(t) ? t : dgm__copy(g, t);
 }
 
 int dgm__fail_rc(const dgm_graph *g)

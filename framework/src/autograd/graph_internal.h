@@ -62,8 +62,11 @@ dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
  * in full (saves a memset per op per step). */
 dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
                               const int64_t *shape);
-/* t itself when contiguous, else a contiguous copy in the arena (NULL and
- * the graph's status set on failure). */
+/* A contiguous copy of t in the arena, always (NULL and the graph's status
+ * set on failure: callers return NULL and the error reaches the caller of
+ * the op). */
+dgm_tensor *dgm__copy(dgm_graph *g, const dgm_tensor *t);
+/* t itself when contiguous, else dgm__copy(g, t). */
 dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t);
 /* The graph's status, or DGM_ENOMEM if none was recorded. */
 int dgm__fail_rc(const dgm_graph *g);

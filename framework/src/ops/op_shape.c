@@ -113,17 +113,6 @@ static const dgm__op op_reshape = {"reshape", reshape_backward};
 static const dgm__op op_flatten = {"flatten", reshape_backward};
 static const dgm__op op_contiguous = {"contiguous", reshape_backward};
 
-/* A contiguous copy of x in the arena. */
-static dgm_tensor *copy_contig(dgm_graph *g, const dgm_tensor *x)
-{
-    dgm_tensor *c = dgm__alloc(g, x->dtype, x->ndim, x->shape);
-    if (c && dgm_tensor_copy(c, x) < 0) {
-        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
-        return NULL;
-    }
-    return c;
-}
-
 static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
                              int ndim, const int64_t *shape)
 {
@@ -186,7 +175,7 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     if (is_dense(xt)) {
         y = dgm__view(g, xt);
     } else {
-        y = copy_contig(g, xt);
+        y = dgm__copy(g, xt);
     }
     if (!y)
         return NULL;
@@ -230,7 +219,7 @@ dgm_var *dgm_contiguous(dgm_graph *g, dgm_var *x)
         return NULL;
     if (is_dense(x->value))
         return x; /* already contiguous: nothing to record */
-    dgm_tensor *y = copy_contig(g, x->value);
+    dgm_tensor *y = dgm__copy(g, x->value);
     if (!y)
         return NULL;
     dgm_var *in[1] = {x};
