@@ -11,6 +11,7 @@
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
+#include "oplog.h"
 
 #define MAX_IN 4
 
@@ -132,6 +133,24 @@ static void run(const spec *s, dgm_tensor **in, dgm_backend be, bool want_grad,
     dgm_graph_free(g);
 }
 
+/* Log a passed check of the ops under s's output (tests/support/oplog.h),
+ * from a build with grad on backend be. */
+static void log_checked(const spec *s, dgm_tensor **in, dgm_backend be,
+                        const char *how)
+{
+    if (!oplog_enabled())
+        return;
+    dgm_graph *g = dgm_graph_new();
+    ck_assert_ptr_nonnull(g);
+    dgm_graph_set_backend(g, be);
+    dgm_graph_set_training(g, !s->eval);
+    dgm_var *v[MAX_IN] = {0};
+    for (int i = 0; i < s->nin; i++)
+        v[i] = dgm_leaf(g, in[i], s->grad[i]);
+    oplog_checked(s->fn(g, v, s->arg), how);
+    dgm_graph_free(g);
+}
+
 /* sum(y * probe) in double, from a forward pass. */
 static double loss_of(const spec *s, dgm_tensor **in, dgm_backend be)
 {
@@ -176,6 +195,8 @@ static void gradcheck(const spec *s, dgm_backend be, double eps, double tol)
                           (long long)k, ana, num);
         }
     }
+    log_checked(s, in, be,
+                be == DGM_BACKEND_REF ? OPLOG_GRAD : OPLOG_GRAD_DNNL);
     result_free(&r);
     for (int i = 0; i < s->nin; i++)
         dgm_tensor_free(in[i]);
@@ -216,6 +237,7 @@ static void ref_vs_dnnl(const spec *s, double tol)
             snprintf(what, sizeof what, "grad of input %d", i);
             assert_close(a.grad[i], b.grad[i], tol, what);
         }
+    log_checked(s, in, DGM_BACKEND_DNNL, OPLOG_DNNL);
     result_free(&a);
     result_free(&b);
     for (int i = 0; i < s->nin; i++)

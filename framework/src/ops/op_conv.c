@@ -687,8 +687,9 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_conv2d = {"conv2d", conv_backward};
-static const dgm__op op_conv_transpose2d = {"conv_transpose2d", conv_backward};
+static const dgm__op op_conv2d = {DGM_OP_CONV2D, conv_backward};
+static const dgm__op op_conv_transpose2d = {DGM_OP_CONV_TRANSPOSE2D,
+                                            conv_backward};
 
 static dgm_var *conv_common(dgm_graph *g, dgm_var *xv, dgm_var *wv,
                             dgm_var *bv, const dgm_conv_params *p,

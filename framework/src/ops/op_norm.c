@@ -135,7 +135,7 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_batch_norm = {"batch_norm", bn_backward};
+static const dgm__op op_batch_norm = {DGM_OP_BATCH_NORM, bn_backward};
 
 static bool vec_ok(const dgm_tensor *t, int64_t c)
 {
@@ -330,7 +330,7 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_layer_norm = {"layer_norm", ln_backward};
+static const dgm__op op_layer_norm = {DGM_OP_LAYER_NORM, ln_backward};
 
 dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
                         float eps)

@@ -279,8 +279,8 @@ static int pool_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_max_pool2d = {"max_pool2d", pool_backward};
-static const dgm__op op_avg_pool2d = {"avg_pool2d", pool_backward};
+static const dgm__op op_max_pool2d = {DGM_OP_MAX_POOL2D, pool_backward};
+static const dgm__op op_avg_pool2d = {DGM_OP_AVG_POOL2D, pool_backward};
 
 static dgm_var *pool_common(dgm_graph *g, dgm_var *xv, int kernel, int stride,
                             int pad, bool max)
@@ -387,7 +387,8 @@ static int upsample_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_upsample = {"upsample_nearest2d", upsample_backward};
+static const dgm__op op_upsample = {DGM_OP_UPSAMPLE_NEAREST2D,
+                                    upsample_backward};
 
 dgm_var *dgm_upsample_nearest2d(dgm_graph *g, dgm_var *xv, int scale)
 {
