@@ -16,6 +16,7 @@
 
 #include "dgm/dgm.h"
 #include "dgm/io.h"
+#include "files.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -36,17 +37,7 @@ static void write_text(const char *path, const char *text)
 
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
+    return tc_slurp(path, NULL, false);
 }
 
 static void be32(FILE *f, uint32_t v)
