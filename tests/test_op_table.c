@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "files.h"
 #include "graph_internal.h"
 
 enum { GRAD = 1, NOGRAD = 0, DNNL = 1, REF = 0 };
@@ -33,23 +34,15 @@ static char *read_log(const char *suite)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/op-log/%s.log", DGM_BINARY_DIR, suite);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    size_t n;
+    char *text = tc_slurp(path, &n, false);
+    if (!text)
         return NULL;
-    size_t cap = 1 << 16, n = 1;
-    char *s = malloc(cap);
+    char *s = malloc(n + 2);
     ck_assert_ptr_nonnull(s);
-    s[0] = '\n';
-    size_t k;
-    while ((k = fread(s + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 == cap) {
-            s = realloc(s, cap *= 2);
-            ck_assert_ptr_nonnull(s);
-        }
-    }
-    s[n] = '\0';
-    fclose(f);
+    s[0] = '\n'; /* so the first line matches "\n<line>\n" too */
+    memcpy(s + 1, text, n + 1);
+    free(text);
     return s;
 }
 

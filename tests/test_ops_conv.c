@@ -102,20 +102,30 @@ static dgm_tensor *make_probe(const dgm_tensor *y)
     return p;
 }
 
+/* s's op on a new graph (*g; the caller frees it) on backend be, its
+ * leaves in v. */
+static dgm_var *build(dgm_graph **g, const spec *s, dgm_tensor **in,
+                      dgm_backend be, bool want_grad, dgm_var **v)
+{
+    *g = dgm_graph_new();
+    ck_assert_ptr_nonnull(*g);
+    dgm_graph_set_backend(*g, be);
+    dgm_graph_set_training(*g, !s->eval);
+    for (int i = 0; i < s->nin; i++)
+        v[i] = dgm_leaf(*g, in[i], want_grad && s->grad[i]);
+    dgm_var *y = s->fn(*g, v, s->arg);
+    ck_assert_msg(y != NULL, "op failed: %s", dgm_last_error());
+    return y;
+}
+
 /* Forward (and, if want_grad, backward of sum(y * probe)) on backend be. */
 static void run(const spec *s, dgm_tensor **in, dgm_backend be, bool want_grad,
                 result *out)
 {
     memset(out, 0, sizeof *out);
-    dgm_graph *g = dgm_graph_new();
-    ck_assert_ptr_nonnull(g);
-    dgm_graph_set_backend(g, be);
-    dgm_graph_set_training(g, !s->eval);
+    dgm_graph *g;
     dgm_var *v[MAX_IN] = {0};
-    for (int i = 0; i < s->nin; i++)
-        v[i] = dgm_leaf(g, in[i], want_grad && s->grad[i]);
-    dgm_var *y = s->fn(g, v, s->arg);
-    ck_assert_msg(y != NULL, "op failed: %s", dgm_last_error());
+    dgm_var *y = build(&g, s, in, be, want_grad, v);
     out->y = dgm_tensor_clone(dgm_value(y));
     if (want_grad) {
         dgm_tensor *probe = make_probe(dgm_value(y));
@@ -140,14 +150,9 @@ static void log_checked(const spec *s, dgm_tensor **in, dgm_backend be,
 {
     if (!oplog_enabled())
         return;
-    dgm_graph *g = dgm_graph_new();
-    ck_assert_ptr_nonnull(g);
-    dgm_graph_set_backend(g, be);
-    dgm_graph_set_training(g, !s->eval);
+    dgm_graph *g;
     dgm_var *v[MAX_IN] = {0};
-    for (int i = 0; i < s->nin; i++)
-        v[i] = dgm_leaf(g, in[i], s->grad[i]);
-    oplog_checked(s->fn(g, v, s->arg), how);
+    oplog_checked(build(&g, s, in, be, true, v), how);
     dgm_graph_free(g);
 }
 
