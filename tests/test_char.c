@@ -19,6 +19,7 @@
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "gradcheck.h"
+#include "train.h"
 
 static char root[1024];
 static dgm_registry *reg;
@@ -380,13 +381,8 @@ static json_t *train(const char *name, const char *model, const char *extra,
     snprintf(path, sizeof path, "%s/%s.yaml", root, name);
     write_text(path, yaml);
     snprintf(dir, sizeof dir, "%s/%s", root, name);
-    dgm_experiment *e;
-    int rc = dgm_experiment_load(&e, reg, path, NULL, 0);
-    ck_assert_msg(rc == 0, "%s", dgm_last_error());
-    dgm_run_options o = {.run_dir = dir, .quiet = true};
-    rc = dgm_experiment_run(e, &o);
-    ck_assert_msg(rc == 0, "%s", dgm_last_error());
-    dgm_experiment_free(e);
+    ck_assert_msg(tc_train(reg, path, dir, NULL, 0) == 0, "%s",
+                  dgm_last_error());
     snprintf(path, sizeof path, "%s/summary.json", dir);
     json_error_t err;
     json_t *s = json_load_file(path, 0, &err);

@@ -18,9 +18,11 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "compare.h"
 #include "dgm/dgm.h"
 #include "tool_files.h"
+#include "files.h"
 
 static char root[1024]; /* this process's scratch folder */
 static char sweep[1200], runs[1200], bad[1200];
@@ -629,20 +631,7 @@ END_TEST
 static int run_cli(char *out, size_t n_out, char *err, size_t n_err,
                    const char *args)
 {
-    char cmd[4096], ef[1200];
-    snprintf(ef, sizeof ef, "%s/stderr.%d", root, (int)getpid());
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", DGM_CLI, args, ef);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t k = fread(out, 1, n_out - 1, p);
-    out[k] = '\0';
-    int st = pclose(p);
-    FILE *e = fopen(ef, "r");
-    k = e ? fread(err, 1, n_err - 1, e) : 0;
-    err[k] = '\0';
-    if (e)
-        fclose(e);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return tc_cli(NULL, args, out, n_out, err, n_err);
 }
 
 START_TEST(test_cli)
@@ -820,16 +809,7 @@ static int count(const char *s, const char *needle)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
+    return tc_slurp(path, NULL, true);
 }
 
 START_TEST(test_report)

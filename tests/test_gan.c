@@ -18,6 +18,7 @@
 #include "dgm/io.h"
 #include "quadrants.h"
 #include "st_diff.h"
+#include "train.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -102,23 +103,16 @@ static int train(const char *tag, const char *const *ov, int n_ov)
     char path[1200], dir[1200];
     snprintf(path, sizeof path, "%s/tiny.yaml", root);
     snprintf(dir, sizeof dir, "%s/%s", root, tag);
-    dgm_experiment *e;
-    int rc = dgm_experiment_load(&e, reg, path, ov, n_ov);
-    ck_assert_msg(rc == 0, "%s: %s", tag, dgm_last_error());
-    dgm_run_options o = {.run_dir = dir, .quiet = true};
-    rc = dgm_experiment_run(e, &o);
-    dgm_experiment_free(e);
+    int rc = tc_train(reg, path, dir, ov, n_ov);
     dgm_registry_free(reg);
     return rc;
 }
 
 static dgm_st_file *ckpt(const char *tag)
 {
-    char p[1400];
-    snprintf(p, sizeof p, "%s/%s/checkpoints/last.safetensors", root, tag);
-    dgm_st_file *f;
-    ck_assert_msg(dgm_st_open(&f, p) == 0, "%s", dgm_last_error());
-    return f;
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", root, tag);
+    return tc_ckpt(dir);
 }
 
 static bool starts(const char *s, const char *p)

@@ -313,10 +313,23 @@ static dgm_var *build_reduce(dgm_graph *g, dgm_var **l, void *vctx)
                    : dgm_sum(g, x, c->mask, c->keep);
 }
 
+static dgm_var *build_reduce_all(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    dgm_var *x = dgm_transpose(g, l[0], 0, 2); /* strided input */
+    return ((red_ctx *)vctx)->mean ? dgm_mean_all(g, x) : dgm_sum_all(g, x);
+}
+
 START_TEST(reduction_gradients)
 {
     dgm_tensor *x = gc_randn(3, (int64_t[]){4, 3, 5}, 77);
     bool need = true;
+    for (int mean = 0; mean < 2; mean++) {
+        red_ctx c = {0, mean, false};
+        gc_result r = gc_gradcheck(build_reduce_all, &c, 1, &x, &need,
+                                   DGM_BACKEND_REF, 1e-2, 2e-2, 2e-3);
+        ck_assert_msg(r.ok, "%s_all: %s", mean ? "mean" : "sum",
+                      gc_describe(&r));
+    }
     for (uint32_t mask = 1; mask < 8; mask++)
         for (int mean = 0; mean < 2; mean++)
             for (int keep = 0; keep < 2; keep++) {

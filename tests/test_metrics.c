@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "dgm/dgm.h"
 #include "feature_math.h"
 
@@ -209,27 +210,14 @@ END_TEST
 /* Run the CLI with `args` (shell words); stderr goes to *err (malloc'd). */
 static int run_cli(const char *args, char **out, char **err)
 {
-    char po[1100], pe[1100], cmd[8192];
-    snprintf(po, sizeof po, "%s/out.txt", tmp_dir);
-    snprintf(pe, sizeof pe, "%s/err.txt", tmp_dir);
-    snprintf(cmd, sizeof cmd, "DGM_PLUGIN_PATH= %s %s >%s 2>%s", DGM_CLI, args,
-             po, pe);
-    int st = system(cmd);
-    const char *paths[2] = {po, pe};
-    char **dst[2] = {out, err};
-    for (int i = 0; i < 2; i++) {
-        if (!dst[i])
-            continue;
-        FILE *f = fopen(paths[i], "r");
-        char *buf = calloc(1, 1 << 16);
-        if (f) {
-            size_t n = fread(buf, 1, (1 << 16) - 1, f);
-            buf[n] = 0;
-            fclose(f);
-        }
-        *dst[i] = buf;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    enum { N = 1 << 16 };
+    char *o = out ? calloc(1, N) : NULL, *e = err ? calloc(1, N) : NULL;
+    int st = tc_cli(NULL, args, o, o ? N : 0, e, e ? N : 0);
+    if (out)
+        *out = o;
+    if (err)
+        *err = e;
+    return st;
 }
 
 /* An experiment with a tiny classifier: on 5% of Fashion-MNIST, or on

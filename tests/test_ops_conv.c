@@ -11,6 +11,7 @@
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
+#include "oplog.h"
 
 #define MAX_IN 4
 
@@ -101,20 +102,30 @@ static dgm_tensor *make_probe(const dgm_tensor *y)
     return p;
 }
 
+/* s's op on a new graph (*g; the caller frees it) on backend be, its
+ * leaves in v. */
+static dgm_var *build(dgm_graph **g, const spec *s, dgm_tensor **in,
+                      dgm_backend be, bool want_grad, dgm_var **v)
+{
+    *g = dgm_graph_new();
+    ck_assert_ptr_nonnull(*g);
+    dgm_graph_set_backend(*g, be);
+    dgm_graph_set_training(*g, !s->eval);
+    for (int i = 0; i < s->nin; i++)
+        v[i] = dgm_leaf(*g, in[i], want_grad && s->grad[i]);
+    dgm_var *y = s->fn(*g, v, s->arg);
+    ck_assert_msg(y != NULL, "op failed: %s", dgm_last_error());
+    return y;
+}
+
 /* Forward (and, if want_grad, backward of sum(y * probe)) on backend be. */
 static void run(const spec *s, dgm_tensor **in, dgm_backend be, bool want_grad,
                 result *out)
 {
     memset(out, 0, sizeof *out);
-    dgm_graph *g = dgm_graph_new();
-    ck_assert_ptr_nonnull(g);
-    dgm_graph_set_backend(g, be);
-    dgm_graph_set_training(g, !s->eval);
+    dgm_graph *g;
     dgm_var *v[MAX_IN] = {0};
-    for (int i = 0; i < s->nin; i++)
-        v[i] = dgm_leaf(g, in[i], want_grad && s->grad[i]);
-    dgm_var *y = s->fn(g, v, s->arg);
-    ck_assert_msg(y != NULL, "op failed: %s", dgm_last_error());
+    dgm_var *y = build(&g, s, in, be, want_grad, v);
     out->y = dgm_tensor_clone(dgm_value(y));
     if (want_grad) {
         dgm_tensor *probe = make_probe(dgm_value(y));
@@ -129,6 +140,19 @@ static void run(const spec *s, dgm_tensor **in, dgm_backend be, bool want_grad,
         dgm_tensor_free(probe);
         return;
     }
+    dgm_graph_free(g);
+}
+
+/* Log a passed check of the ops under s's output (tests/support/oplog.h),
+ * from a build with grad on backend be. */
+static void log_checked(const spec *s, dgm_tensor **in, dgm_backend be,
+                        const char *how)
+{
+    if (!oplog_enabled())
+        return;
+    dgm_graph *g;
+    dgm_var *v[MAX_IN] = {0};
+    oplog_checked(build(&g, s, in, be, true, v), how);
     dgm_graph_free(g);
 }
 
@@ -176,6 +200,8 @@ static void gradcheck(const spec *s, dgm_backend be, double eps, double tol)
                           (long long)k, ana, num);
         }
     }
+    log_checked(s, in, be,
+                be == DGM_BACKEND_REF ? OPLOG_GRAD : OPLOG_GRAD_DNNL);
     result_free(&r);
     for (int i = 0; i < s->nin; i++)
         dgm_tensor_free(in[i]);
@@ -216,6 +242,7 @@ static void ref_vs_dnnl(const spec *s, double tol)
             snprintf(what, sizeof what, "grad of input %d", i);
             assert_close(a.grad[i], b.grad[i], tol, what);
         }
+    log_checked(s, in, DGM_BACKEND_DNNL, OPLOG_DNNL);
     result_free(&a);
     result_free(&b);
     for (int i = 0; i < s->nin; i++)

@@ -43,6 +43,7 @@
 #include "dgm/rng.h"
 #include "dgm/tensor.h"
 #include "gradcheck.h"
+#include "oplog.h"
 
 static const double SM_MID[24] = {
     0.257578673,   0.831398661,   0.726163561,   0.406710684,  0.703656036,
@@ -730,6 +731,8 @@ START_TEST(sampling_statistics)
     dgm_rng_seed(&rng, 42);
     dgm_var *z2 = dgm_randn(g, 0, NULL);
     ck_assert_float_eq(dgm_tensor_f32(dgm_value(z2))[0], first);
+    oplog_checked(z, OPLOG_REF);
+    oplog_checked(u, OPLOG_REF);
     dgm_graph_free(g);
 }
 END_TEST

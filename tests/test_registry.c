@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "host_internal.h"
@@ -448,30 +449,9 @@ END_TEST
 static int run_dgm_env(const char *env, const char *args, char *out,
                        size_t n_out, char *err, size_t n_err)
 {
-    const char *tmp = getenv("DGM_TEST_TMP");
-    char ofile[PATH_MAX], efile[PATH_MAX], cmd[8 * PATH_MAX];
-    snprintf(ofile, sizeof ofile, "%s/registry-%ld-cli.out", tmp ? tmp : "/tmp",
-             (long)getpid());
-    snprintf(efile, sizeof efile, "%s/registry-%ld-cli.err", tmp ? tmp : "/tmp",
-             (long)getpid());
-    snprintf(cmd, sizeof cmd,
-             "env -u DGM_PLUGIN_PATH %s '%s' %s >'%s' "
-             "2>'%s'",
-             env, DGM_CLI, args, ofile, efile);
-    int st = system(cmd);
-    ck_assert(WIFEXITED(st));
-    const char *files[2] = {ofile, efile};
-    char *bufs[2] = {out, err};
-    size_t sizes[2] = {n_out, n_err};
-    for (int i = 0; i < 2; i++) {
-        FILE *f = fopen(files[i], "r");
-        ck_assert_ptr_nonnull(f);
-        size_t got = fread(bufs[i], 1, sizes[i] - 1, f);
-        bufs[i][got] = '\0';
-        fclose(f);
-        remove(files[i]);
-    }
-    return WEXITSTATUS(st);
+    int st = tc_cli(env, args, out, n_out, err, n_err);
+    ck_assert_int_ge(st, 0);
+    return st;
 }
 
 /* `dgm ARGS`, wide enough for whole lines: summaries and paths uncut. */

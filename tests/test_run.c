@@ -3,6 +3,7 @@
  * samples, refuses bad configs and stops on divergence. */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "dgm/dgm.h"
 #include "dgm/io.h"
+#include "files.h"
 #include "plugin_internal.h"
 
 static char root[1024]; /* this process's scratch folder */
@@ -36,17 +38,7 @@ static void write_text(const char *path, const char *text)
 
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
+    return tc_slurp(path, NULL, false);
 }
 
 static void be32(FILE *f, uint32_t v)
@@ -643,12 +635,23 @@ START_TEST(long_objective)
     snprintf(dir, sizeof dir, "%s/long", root);
     int rc = dgm_cli(out, sizeof out,
                      "run %s --run-dir %s --quiet train.steps=2 "
-                     "train.samples=0 'metrics=[]'",
+                     "train.samples=0 'metrics=[{plugin: elbo, "
+                     "max_examples: 64}]'",
                      y, dir);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
     json_t *s = load_json(dir, "summary.json");
     ck_assert_str_eq(json_string_value(json_object_get(s, "status")),
                      "completed");
+    /* elbo counts every term: the 65th is reported, equals the first (same
+     * loss, same inputs) and is part of the total. */
+    json_t *fin = json_object_get(s, "final");
+    double neg = json_real_value(json_object_get(fin, "neg_elbo"));
+    double first = json_real_value(json_object_get(fin, "neg_elbo/kl0"));
+    double last = json_real_value(json_object_get(fin, "neg_elbo/kl64"));
+    ck_assert_msg(first > 0 && fabs(last - first) <= 1e-6 * first,
+                  "kl0 %g kl64 %g", first, last);
+    ck_assert_msg(fabs(neg - 65 * first) <= 1e-4 * neg, "neg_elbo %g, 65 * %g",
+                  neg, first);
     json_decref(s);
     char p[1400];
     snprintf(p, sizeof p, "%s/metrics.jsonl", dir);

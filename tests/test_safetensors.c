@@ -17,6 +17,7 @@
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "dgm/tensor.h"
+#include "files.h"
 
 #define ST_READ_PY DGM_SOURCE_DIR "/tests/support/st_read.py"
 
@@ -484,12 +485,7 @@ END_TEST
 
 static char *slurp(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    char *buf = malloc(1 << 20);
-    *n = fread(buf, 1, 1 << 20, f);
-    fclose(f);
-    return buf;
+    return tc_slurp(path, n, true);
 }
 
 START_TEST(atomic_write)

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "dgm/dgm.h"
+#include "files.h"
 #include "sweep.h"
 
 static char root[1024]; /* this process's scratch folder */
@@ -783,14 +784,7 @@ static const char *tstatus(json_t *m, int i)
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strdup(buf);
+    return tc_slurp(path, NULL, false);
 }
 
 static char *trial_file(const char *sd, json_t *m, int i, const char *f)

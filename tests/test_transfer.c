@@ -17,6 +17,8 @@
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "dgm/io.h"
+#include "files.h"
+#include "train.h"
 
 static char root[1024];
 static char out[1 << 16];
@@ -34,17 +36,7 @@ static void sh(const char *fmt, ...)
 
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
+    return tc_slurp(path, NULL, false);
 }
 
 static int dgm_cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,10 +122,9 @@ static void teardown(void)
 /* Tensor `name` of run `run`'s last checkpoint, copied (caller frees). */
 static dgm_tensor *ckpt(const char *run_dir, const char *name)
 {
-    char p[1400];
-    snprintf(p, sizeof p, "%s/%s/checkpoints/last.safetensors", root, run_dir);
-    dgm_st_file *f;
-    ck_assert_msg(dgm_st_open(&f, p) == 0, "%s", dgm_last_error());
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", root, run_dir);
+    dgm_st_file *f = tc_ckpt(dir);
     dgm_tensor *v;
     ck_assert_msg(dgm_st_get(f, name, &v) == 0, "%s", dgm_last_error());
     dgm_tensor *c = dgm_tensor_clone(v);

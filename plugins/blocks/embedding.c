@@ -25,12 +25,11 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     emb *e = calloc(1, sizeof *e);
     if (!e)
         return dgm_error(DGM_ENOMEM, "embedding: out of memory");
-    int rc = dgm_build_param(b, "weight", DGM_ROLE_WEIGHT, 2, shape, &e->w);
+    int rc = dgm_build_embedding(b, "weight", shape[0], shape[1], 1.0f, &e->w);
     if (rc < 0) {
         free(e);
         return rc;
     }
-    dgm_init_normal(e->w->value, dgm_build_rng(b), 0.0f, 1.0f);
     *out = *in;
     out->dim[out->ndim++] = shape[1];
     *self = e;

@@ -44,20 +44,6 @@ static int add_linear(dgm_build *b, const char *name, int64_t in, int64_t out,
                              &l->b);
 }
 
-static int add_ln(dgm_build *b, const char *name, int64_t d, dgm_param **w,
-                  dgm_param **bias)
-{
-    char n[64];
-    snprintf(n, sizeof n, "%s.weight", name);
-    int rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &d, w);
-    snprintf(n, sizeof n, "%s.bias", name);
-    if (rc == 0)
-        rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &d, bias);
-    if (rc == 0)
-        dgm_tensor_fill((*w)->value, 1.0);
-    return rc;
-}
-
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_shape *in, dgm_shape *out)
 {
@@ -87,13 +73,13 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     t->slope = (float)dgm_cfg_float(cfg, "slope");
     t->causal = dgm_cfg_bool(cfg, "causal");
     snprintf(t->act, sizeof t->act, "%s", dgm_cfg_str(cfg, "activation"));
-    int rc = add_ln(b, "ln1", D, &t->ln1_w, &t->ln1_b);
+    int rc = dgm_build_layer_norm(b, "ln1", D, &t->ln1_w, &t->ln1_b);
     if (rc == 0)
         rc = add_linear(b, "attn.qkv", D, 3 * D, &t->qkv);
     if (rc == 0)
         rc = add_linear(b, "attn.proj", D, D, &t->proj);
     if (rc == 0)
-        rc = add_ln(b, "ln2", D, &t->ln2_w, &t->ln2_b);
+        rc = dgm_build_layer_norm(b, "ln2", D, &t->ln2_w, &t->ln2_b);
     if (rc == 0)
         rc = add_linear(b, "mlp.fc1", D, t->hidden, &t->fc1);
     if (rc == 0)

@@ -51,21 +51,27 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     opts *o = self;
     int64_t n = examples(o, ev);
     int nt = dgm_eval_term_count(ev);
-    double total = 0, *per = calloc((size_t)(nt ? nt : 1), sizeof *per);
-    if (!per)
+    /* Sized to the objective: the number of terms has no fixed bound. */
+    int max = nt > 0 ? nt : 1;
+    double total = 0, *per = calloc((size_t)max, sizeof *per);
+    dgm_var **terms = calloc((size_t)max, sizeof *terms);
+    if (!per || !terms) {
+        free(per);
+        free(terms);
         return dgm_error(DGM_ENOMEM, "elbo: out of memory");
+    }
     int rc = 0;
     for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
         int64_t b = n - at < o->batch ? n - at : o->batch;
         dgm_step *s;
         dgm_vars *io;
-        dgm_var *tot, *terms[64];
+        dgm_var *tot;
         int got;
         if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
             (rc = dgm_eval_forward(ev, s, io)) < 0 ||
-            (rc = dgm_eval_objective(ev, s, io, &tot, terms, 64, &got)) < 0)
+            (rc = dgm_eval_objective(ev, s, io, &tot, terms, max, &got)) < 0)
             break;
-        for (int i = 0; i < got && i < 64; i++) {
+        for (int i = 0; i < got && i < max; i++) {
             double w = dgm_eval_term_weight(ev, i);
             double v = sum_of(dgm_value(terms[i]));
             double unweighted = w != 0 ? v / w : 0;
@@ -85,6 +91,7 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
         }
     }
     free(per);
+    free(terms);
     return rc;
 }
 

@@ -65,13 +65,11 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     m->tbptt = dgm_cfg_bool(cfg, "tbptt");
     m->dropout = (float)dgm_cfg_float(cfg, "dropout");
     int64_t E = dgm_cfg_int(cfg, "embedding"), H = dgm_cfg_int(cfg, "hidden");
-    int rc = dgm_build_param(b, "embedding.weight", DGM_ROLE_WEIGHT, 2,
-                             (int64_t[]){m->vocab, E}, &m->emb);
-    if (rc == 0) {
-        dgm_init_normal(m->emb->value, dgm_build_rng(b), 0.0f, 1.0f);
+    int rc =
+        dgm_build_embedding(b, "embedding.weight", m->vocab, E, 1.0f, &m->emb);
+    if (rc == 0)
         rc = dgm_build_rnn(b, "rnn", m->lstm ? DGM_RNN_LSTM : DGM_RNN_GRU,
                            (int)dgm_cfg_int(cfg, "layers"), E, H, &m->rnn);
-    }
     if (rc == 0)
         rc = dgm_build_weights(b, "head", 2, (int64_t[]){m->vocab, H}, m->vocab,
                                &m->head_w, &m->head_b);

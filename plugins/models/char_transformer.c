@@ -45,13 +45,11 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     m->D = dgm_cfg_int(cfg, "width");
     m->layers = (int)dgm_cfg_int(cfg, "layers");
     dgm_shape seq = {2, {m->T, m->D}}, out = {0};
-    int rc = dgm_build_param(b, "embedding.weight", DGM_ROLE_WEIGHT, 2,
-                             (int64_t[]){m->vocab, m->D}, &m->emb);
-    if (rc == 0) {
-        dgm_init_normal(m->emb->value, dgm_build_rng(b), 0.0f, 1.0f);
+    int rc = dgm_build_embedding(b, "embedding.weight", m->vocab, m->D, 1.0f,
+                                 &m->emb);
+    if (rc == 0)
         rc = dgm_block_create(b, dgm_cfg_child(cfg, "positional"), "pos", &seq,
                               &out, &m->pos);
-    }
     for (int l = 0; rc == 0 && l < m->layers; l++) {
         char scope[32];
         snprintf(scope, sizeof scope, "blocks.%d", l);
@@ -65,16 +63,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                            "[T, D] of the sequence",
                            l);
     }
-    if (rc == 0) {
-        int64_t d = m->D;
-        rc =
-            dgm_build_param(b, "ln_f.weight", DGM_ROLE_WEIGHT, 1, &d, &m->ln_w);
-        if (rc == 0)
-            rc = dgm_build_param(b, "ln_f.bias", DGM_ROLE_WEIGHT, 1, &d,
-                                 &m->ln_b);
-        if (rc == 0)
-            dgm_tensor_fill(m->ln_w->value, 1.0);
-    }
+    if (rc == 0)
+        rc = dgm_build_layer_norm(b, "ln_f", m->D, &m->ln_w, &m->ln_b);
     if (rc == 0)
         rc = dgm_build_weights(b, "head", 2, (int64_t[]){m->vocab, m->D},
                                m->vocab, &m->head_w, &m->head_b);

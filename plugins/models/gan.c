@@ -108,17 +108,6 @@ static int linear_param(dgm_build *b, const char *name, int64_t in, int64_t out,
     return dgm_build_weights(b, name, 2, ws, bias ? out : 0, w, bias);
 }
 
-/* An embedding table [n, dim] drawn from N(0, 1), as nn.Embedding. */
-static int embed_param(dgm_build *b, const char *name, int64_t n, int64_t dim,
-                       float std, dgm_param **out)
-{
-    int64_t s[2] = {n, dim};
-    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 2, s, out);
-    if (rc == 0)
-        dgm_init_normal((*out)->value, dgm_build_rng(b), 0.0f, std);
-    return rc;
-}
-
 static int ema_buffers(gan *m, dgm_build *b)
 {
     m->g_ema = calloc((size_t)(m->n_g ? m->n_g : 1), sizeof *m->g_ema);
@@ -184,8 +173,8 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     int64_t zin = m->latent + (cond ? m->embed_dim : 0);
     dgm_shape zs = {1, {zin}}, xs = data->x_shape, feat = {0};
     if (rc == 0 && cond)
-        rc = embed_param(b, "generator.y_embed.weight", m->n_classes,
-                         m->embed_dim, 1.0f, &m->g_embed);
+        rc = dgm_build_embedding(b, "generator.y_embed.weight", m->n_classes,
+                                 m->embed_dim, 1.0f, &m->g_embed);
     if (rc == 0)
         rc = dgm_block_create(b, dgm_cfg_child(cfg, "generator"), "generator",
                               &zs, &xs, &m->gen);
@@ -207,8 +196,9 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
             linear_param(b, "discriminator.head", f, 1, &m->head_w, &m->head_b);
     /* The projection starts small so the unconditional logit leads. */
     if (rc == 0 && m->proj)
-        rc = embed_param(b, "discriminator.y_embed.weight", m->n_classes, f,
-                         1.0f / sqrtf((float)f), &m->d_embed);
+        rc =
+            dgm_build_embedding(b, "discriminator.y_embed.weight", m->n_classes,
+                                f, 1.0f / sqrtf((float)f), &m->d_embed);
     m->head_sn_on = dgm_cfg_bool(cfg, "head_spectral_norm");
     if (rc == 0 && m->head_sn_on)
         rc = dgm_build_spectral_norm(b, "discriminator.head", m->head_w, 0,

@@ -1,5 +1,6 @@
 /* gradcheck.c - finite-difference and cross-backend checks for op tests
- * (see gradcheck.h). Everything here goes through the public API. */
+ * (see gradcheck.h). Everything here goes through the public API; a passed
+ * check is logged for the op_table test (oplog.h). */
 #include "gradcheck.h"
 
 #include <math.h>
@@ -9,6 +10,7 @@
 
 #include "dgm/error.h"
 #include "dgm/rng.h"
+#include "oplog.h"
 
 #define GC_MAX_LEAVES 16
 #define GC_RNG_SEED 0x5eedULL
@@ -167,7 +169,7 @@ gc_result gc_gradcheck(gc_build build, void *ctx, int n,
     dgm_rng rng;
     dgm_var *vars[GC_MAX_LEAVES];
     dgm_tensor *grads[GC_MAX_LEAVES] = {0};
-    dgm_var *y;
+    dgm_var *y = NULL;
     double l0;
     if (!g) {
         r.rc = dgm_last_code();
@@ -208,6 +210,12 @@ gc_result gc_gradcheck(gc_build build, void *ctx, int n,
         }
     }
 out:
+    /* The perturbed builds ran without grad, which records no inputs: one
+     * more build with grad gives the log the whole graph under y. */
+    if (r.ok && oplog_enabled() &&
+        run(g, &rng, build, ctx, n, leaves, mask, true, vars, &y, &l0) == 0)
+        oplog_checked(y, backend == DGM_BACKEND_REF ? OPLOG_GRAD
+                                                    : OPLOG_GRAD_DNNL);
     for (int i = 0; i < n; i++)
         dgm_tensor_free(grads[i]);
     dgm_graph_free(g);
@@ -251,7 +259,7 @@ gc_result gc_compare_backends(gc_build build, void *ctx, int n,
         return r;
     }
     dgm_rng rng;
-    dgm_var *vars[GC_MAX_LEAVES], *y;
+    dgm_var *vars[GC_MAX_LEAVES], *y = NULL;
     dgm_tensor *ga[GC_MAX_LEAVES] = {0}, *gb[GC_MAX_LEAVES] = {0};
     dgm_tensor *ya = NULL;
     double l;
@@ -281,6 +289,8 @@ gc_result gc_compare_backends(gc_build build, void *ctx, int n,
     } else {
         r.ok = false;
     }
+    if (r.ok)
+        oplog_checked(y, OPLOG_DNNL);
     for (int i = 0; i < n; i++) {
         dgm_tensor_free(ga[i]);
         dgm_tensor_free(gb[i]);

@@ -187,6 +187,16 @@ DGM_API int dgm_build_batch_norm(dgm_build *b, const char *name, int64_t c,
 DGM_API dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p,
                                 dgm_var *x);
 
+/* A layer-norm layer over the last d features, PyTorch's names and
+ * initial values: "<name>.weight" [d] (ones), "<name>.bias" [d] (zeros);
+ * apply with dgm_layer_norm. */
+DGM_API int dgm_build_layer_norm(dgm_build *b, const char *name, int64_t d,
+                                 dgm_param **weight, dgm_param **bias);
+/* An embedding table "<name>" [n, dim] drawn from N(0, std^2) with the
+ * build RNG (nn.Embedding: std 1); apply with dgm_embedding. */
+DGM_API int dgm_build_embedding(dgm_build *b, const char *name, int64_t n,
+                                int64_t dim, float std, dgm_param **out);
+
 /* Spectral normalisation of a weight (torch.nn.utils.spectral_norm): the
  * weight is viewed as a matrix W [rows, cols] with rows = shape[dim]
  * (dim 0 for Linear/Conv, 1 for ConvTranspose, PyTorch's choices) and

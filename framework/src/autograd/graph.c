@@ -167,16 +167,19 @@ dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
     return t->data ? t : NULL;
 }
 
-dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t)
+dgm_tensor *dgm__copy(dgm_graph *g, const dgm_tensor *t)
 {
-    if (dgm_tensor_is_contiguous(t))
-        return t;
     dgm_tensor *c = dgm__alloc_uninit(g, t->dtype, t->ndim, t->shape);
     if (c && dgm_tensor_copy(c, t) < 0) {
         dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
         return NULL;
     }
     return c;
+}
+
+dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t)
+{
+    return dgm_tensor_is_contiguous(t) ? t : dgm__copy(g, t);
 }
 
 int dgm__fail_rc(const dgm_graph *g)
@@ -323,6 +326,19 @@ dgm_var *dgm_constant(dgm_graph *g, int ndim, const int64_t *shape,
 
 /* ---- accessors ------------------------------------------------------- */
 
+static const char *const op_names[] = {
+#define DGM_OP(id, name, file, grad, path, suite) [DGM_OP_##id] = name,
+#include "ops.def"
+#undef DGM_OP
+};
+_Static_assert(sizeof op_names / sizeof *op_names == DGM_OP_COUNT,
+               "one name per op of ops.def");
+
+const char *dgm__op_name(const dgm__op *op)
+{
+    return op->id >= 0 && op->id < DGM_OP_COUNT ? op_names[op->id] : "?";
+}
+
 dgm_tensor *dgm_value(const dgm_var *v) { return v ? v->value : NULL; }
 dgm_tensor *dgm_grad(const dgm_var *v)
 {
@@ -339,7 +355,7 @@ const char *dgm_var_op_name(const dgm_var *v)
     if (!v)
         return "(null)";
     if (v->op)
-        return v->op->name;
+        return dgm__op_name(v->op);
     return v->param ? "param" : "leaf";
 }
 
@@ -396,7 +412,7 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
         if (rc < 0) {
             if (!g->status)
                 g->status = rc;
-            return dgm_error_context("backward of '%s': ", v->op->name);
+            return dgm_error_context("backward of '%s': ", dgm__op_name(v->op));
         }
     }
     return 0;

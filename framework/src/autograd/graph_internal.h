@@ -4,7 +4,7 @@
  * C reference kernel, the oneDNN path, and the backward rule, e.g.
  *
  *     static int linear_backward(dgm_graph *g, dgm_var *node);
- *     static const dgm__op op_linear = {"linear", linear_backward};
+ *     static const dgm__op op_linear = {DGM_OP_LINEAR, linear_backward};
  *
  *     dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
  *     {
@@ -19,6 +19,10 @@
  *
  * Backward rules read node->grad (d loss / d output) and add (+=) into
  * dgm__grad_buf(g, node->in[i]) for each input with requires_grad.
+ *
+ * Every op has a line in ops.def (its id, name, file, whether it has a
+ * gradient and a oneDNN path, the suite that checks it); tables indexed
+ * by op id are sized DGM_OP_COUNT and guarded with a static assert.
  */
 #ifndef DGM_GRAPH_INTERNAL_H
 #define DGM_GRAPH_INTERNAL_H
@@ -30,11 +34,22 @@
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
 
+typedef enum dgm__op_id {
+#define DGM_OP(id, name, file, grad, path, suite) DGM_OP_##id,
+#include "ops.def"
+#undef DGM_OP
+    DGM_OP_COUNT
+} dgm__op_id;
+
 typedef struct dgm__op {
-    const char *name;
-    /* Accumulate input gradients from node->grad; 0 or DGM_E*. */
+    dgm__op_id id;
+    /* Accumulate input gradients from node->grad; 0 or DGM_E*. NULL only
+     * for the NOGRAD ops of ops.def. */
     int (*backward)(dgm_graph *g, dgm_var *node);
 } dgm__op;
+
+/* The op's name in ops.def (for messages). */
+const char *dgm__op_name(const dgm__op *op);
 
 #define DGM__MAX_SAVED 6
 
@@ -62,8 +77,11 @@ dgm_tensor *dgm__alloc(dgm_graph *g, dgm_dtype dtype, int ndim,
  * in full (saves a memset per op per step). */
 dgm_tensor *dgm__alloc_uninit(dgm_graph *g, dgm_dtype dtype, int ndim,
                               const int64_t *shape);
-/* t itself when contiguous, else a contiguous copy in the arena (NULL and
- * the graph's status set on failure). */
+/* A contiguous copy of t in the arena, always (NULL and the graph's status
+ * set on failure: callers return NULL and the error reaches the caller of
+ * the op). */
+dgm_tensor *dgm__copy(dgm_graph *g, const dgm_tensor *t);
+/* t itself when contiguous, else dgm__copy(g, t). */
 dgm_tensor *dgm__contig(dgm_graph *g, dgm_tensor *t);
 /* The graph's status, or DGM_ENOMEM if none was recorded. */
 int dgm__fail_rc(const dgm_graph *g);

@@ -20,6 +20,8 @@ struct dgm_eval {
 int dgm__eval_new(dgm_eval **out, dgm_experiment *e, uint64_t seed);
 void dgm__eval_free(dgm_eval *ev);
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res);
+/* Free a results object's arrays and empty it (the struct stays). */
+void dgm__results_clear(dgm_results *r);
 dgm_step *dgm__eval_empty_step(dgm_eval *ev);
 
 #endif

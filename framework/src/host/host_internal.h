@@ -15,12 +15,11 @@
  * The host's fixed capacities, in this one place and in docs/experiments.md
  * ("Limits"). Those a config can reach are checked when the experiment is
  * resolved (experiment.c), with the file:line and key; the others when a
- * plugin adds past them. Objective terms, metrics and parameter groups
- * have no limit (allocated to size); heads and teachers together take at
- * most half of DGM_MAX_VARS (plugin_internal.h). */
+ * plugin adds past them. Objective terms, metrics, parameter groups and
+ * the figures of an evaluation have no limit (allocated to size); heads and
+ * teachers together take at most half of DGM_MAX_VARS (plugin_internal.h). */
 #define DGM_MAX_LOSS_INPUTS 8   /* `inputs:` of one objective term */
 #define DGM_MAX_PHASES 32       /* training phases of a model */
-#define DGM_MAX_RESULTS 64      /* figures of one evaluation */
 #define DGM_MAX_RESULT_NAME 64  /* bytes of a figure's name, with its NUL */
 /* runs opened inside each other: a teacher's teacher's ... (run/) */
 #define DGM_MAX_RUN_NESTING 16
@@ -167,10 +166,12 @@ bool dgm__phase_reads(const dgm__phase *ph, const char *name);
 int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
                    bool per_example, dgm_var **total, dgm_var **term_values);
 
+/* Grows with each new figure (an elbo reports one per objective term, and
+ * terms are unbounded); dgm__results_clear releases the arrays. */
 struct dgm_results {
-    int n;
-    char name[DGM_MAX_RESULTS][DGM_MAX_RESULT_NAME];
-    double value[DGM_MAX_RESULTS];
+    int n, cap;
+    char (*name)[DGM_MAX_RESULT_NAME];
+    double *value;
 };
 
 /* ---- checks that need no training data (experiment.c) -------------------

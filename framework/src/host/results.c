@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dgm/error.h"
+#include "eval_internal.h"
 #include "host_internal.h"
 
 int dgm_results_set(dgm_results *r, const char *name, double value)
@@ -18,10 +19,19 @@ int dgm_results_set(dgm_results *r, const char *name, double value)
         return dgm_error(DGM_ERANGE,
                          "results: figure name '%s' is longer than %d bytes",
                          name, DGM_MAX_RESULT_NAME - 1);
-    if (r->n == DGM_MAX_RESULTS)
-        return dgm_error(DGM_ERANGE,
-                         "results: more than %d figures (adding '%s')",
-                         DGM_MAX_RESULTS, name);
+    if (r->n == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 16;
+        char(*nm)[DGM_MAX_RESULT_NAME] =
+            realloc(r->name, sizeof *nm * (size_t)cap);
+        if (nm)
+            r->name = nm;
+        double *v = nm ? realloc(r->value, sizeof *v * (size_t)cap) : NULL;
+        if (!v)
+            return dgm_error(DGM_ENOMEM, "results: out of memory (adding '%s')",
+                             name);
+        r->value = v;
+        r->cap = cap;
+    }
     strcpy(r->name[r->n], name);
     r->value[r->n++] = value;
     return 0;
@@ -42,7 +52,16 @@ double dgm_results_value(const dgm_results *r, int i)
     return r && i >= 0 && i < r->n ? r->value[i] : NAN;
 }
 
+void dgm__results_clear(dgm_results *r)
+{
+    free(r->name);
+    free(r->value);
+    *r = (dgm_results){0};
+}
+
 void dgm_results_free(dgm_results *r)
 {
+    if (r)
+        dgm__results_clear(r);
     free(r);
 }

@@ -286,6 +286,7 @@ static int evaluate(trainer *t, json_t **figures)
             json_object_set_new(obj, res.name[i], json_real(res.value[i]));
         *figures = obj;
     }
+    dgm__results_clear(&res);
     dgm__eval_free(ev);
     return rc;
 }

@@ -13,10 +13,10 @@ enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV };
 
 static int binary_backward(dgm_graph *g, dgm_var *node);
 
-static const dgm__op op_add = {"add", binary_backward};
-static const dgm__op op_sub = {"sub", binary_backward};
-static const dgm__op op_mul = {"mul", binary_backward};
-static const dgm__op op_div = {"div", binary_backward};
+static const dgm__op op_add = {DGM_OP_ADD, binary_backward};
+static const dgm__op op_sub = {DGM_OP_SUB, binary_backward};
+static const dgm__op op_mul = {DGM_OP_MUL, binary_backward};
+static const dgm__op op_div = {DGM_OP_DIV, binary_backward};
 
 static void contig_strides(const dgm_tensor *t, int64_t *st)
 {
@@ -33,7 +33,8 @@ static dgm_var *binary(dgm_graph *g, int kind, const dgm__op *op, dgm_var *a,
     char sa[128], sb[128];
     if (ta->dtype != DGM_F32 || tb->dtype != DGM_F32)
         return dgm__fail_null(g, DGM_EDTYPE, "%s: %s and %s (f32 only)",
-                              op->name, dgm_tensor_describe(ta, sa, sizeof sa),
+                              dgm__op_name(op),
+                              dgm_tensor_describe(ta, sa, sizeof sa),
                               dgm_tensor_describe(tb, sb, sizeof sb));
     int nd = ta->ndim > tb->ndim ? ta->ndim : tb->ndim;
     int64_t shape[DGM_MAX_DIMS];
@@ -44,7 +45,8 @@ static dgm_var *binary(dgm_graph *g, int kind, const dgm__op *op, dgm_var *a,
         if (ea != eb && ea != 1 && eb != 1)
             return dgm__fail_null(
                 g, DGM_ESHAPE, "%s: shapes %s and %s do not broadcast",
-                op->name, dgm_shape_str(ta->ndim, ta->shape, sa, sizeof sa),
+                dgm__op_name(op),
+                dgm_shape_str(ta->ndim, ta->shape, sa, sizeof sa),
                 dgm_shape_str(tb->ndim, tb->shape, sb, sizeof sb));
         shape[d] = ea == 1 ? eb : ea;
     }

@@ -604,17 +604,6 @@ typedef struct conv_ctx {
     void *x_prim;  /* forward's x in its primitive layout, or NULL */
 } conv_ctx;
 
-/* A contiguous version of t: t itself or a copy in the arena. */
-static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
-{
-    if (dgm_tensor_is_contiguous(t))
-        return t;
-    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
-    if (!c || dgm_tensor_copy(c, t) < 0)
-        return NULL;
-    return c;
-}
-
 static int conv_backward(dgm_graph *g, dgm_var *node)
 {
     conv_ctx *cx = node->ctx;
@@ -622,7 +611,7 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
     dgm_var *xv = node->in[0], *wv = node->in[1];
     dgm_var *bv = node->n_in > 2 ? node->in[2] : NULL;
     dgm_tensor *x = node->saved[0], *w = node->saved[1];
-    dgm_tensor *dy = contig(g, node->grad);
+    dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
         return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
     dgm_tensor *dx = xv && xv->requires_grad ? dgm__grad_buf(g, xv) : NULL;
@@ -698,8 +687,9 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_conv2d = {"conv2d", conv_backward};
-static const dgm__op op_conv_transpose2d = {"conv_transpose2d", conv_backward};
+static const dgm__op op_conv2d = {DGM_OP_CONV2D, conv_backward};
+static const dgm__op op_conv_transpose2d = {DGM_OP_CONV_TRANSPOSE2D,
+                                            conv_backward};
 
 static dgm_var *conv_common(dgm_graph *g, dgm_var *xv, dgm_var *wv,
                             dgm_var *bv, const dgm_conv_params *p,
@@ -810,8 +800,8 @@ static dgm_var *conv_common(dgm_graph *g, dgm_var *xv, dgm_var *wv,
         return dgm__fail_null(g, DGM_ESHAPE, "%s: empty x %s or w %s", name,
                               sx, sw);
 
-    dgm_tensor *x = contig(g, xt), *w = contig(g, wt);
-    dgm_tensor *b = bt ? contig(g, bt) : NULL;
+    dgm_tensor *x = dgm__contig(g, xt), *w = dgm__contig(g, wt);
+    dgm_tensor *b = bt ? dgm__contig(g, bt) : NULL;
     if (!x || !w || (bt && !b))
         return NULL;
     int64_t yshape[4] = {n, oc_op, transpose ? c.ih : c.oh,

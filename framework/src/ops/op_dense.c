@@ -219,7 +219,7 @@ static int linear_backward(dgm_graph *g, dgm_var *node)
     return rc;
 }
 
-static const dgm__op op_linear = {"linear", linear_backward};
+static const dgm__op op_linear = {DGM_OP_LINEAR, linear_backward};
 
 dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
 {
@@ -320,7 +320,7 @@ static int mm_backward(dgm_graph *g, dgm_var *node)
     return rc;
 }
 
-static const dgm__op op_matmul = {"matmul", mm_backward};
+static const dgm__op op_matmul = {DGM_OP_MATMUL, mm_backward};
 
 dgm_var *dgm_matmul(dgm_graph *g, dgm_var *a, dgm_var *b, bool trans_a,
                     bool trans_b)

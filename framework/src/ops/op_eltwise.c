@@ -27,24 +27,33 @@ typedef struct edef {
 
 static int eltwise_backward(dgm_graph *g, dgm_var *node);
 
-#define E(name, kind, alg, dst) {{name, eltwise_backward}, kind, alg, dst}
-static const edef d_relu = E("relu", E_RELU, dnnl_eltwise_relu_use_dst_for_bwd, true);
-static const edef d_leaky = E("leaky_relu", E_LEAKY, dnnl_eltwise_relu, false);
-static const edef d_leaky_dst = E("leaky_relu", E_LEAKY, dnnl_eltwise_relu_use_dst_for_bwd, true);
-static const edef d_elu = E("elu", E_ELU, dnnl_eltwise_elu_use_dst_for_bwd, true);
-static const edef d_elu_src = E("elu", E_ELU, dnnl_eltwise_elu, false);
-static const edef d_gelu = E("gelu", E_GELU, dnnl_eltwise_gelu_erf, false);
-static const edef d_tanh = E("tanh", E_TANH, dnnl_eltwise_tanh_use_dst_for_bwd, true);
-static const edef d_sigmoid = E("sigmoid", E_SIGMOID, dnnl_eltwise_logistic_use_dst_for_bwd, true);
-static const edef d_softplus = E("softplus", E_SOFTPLUS, dnnl_eltwise_soft_relu, false);
-static const edef d_exp = E("exp", E_EXP, dnnl_eltwise_exp_use_dst_for_bwd, true);
-static const edef d_log = E("log", E_LOG, dnnl_eltwise_log, false);
-static const edef d_sqrt = E("sqrt", E_SQRT, dnnl_eltwise_sqrt_use_dst_for_bwd, true);
-static const edef d_square = E("square", E_SQUARE, dnnl_eltwise_square, false);
-static const edef d_abs = E("abs", E_ABS, dnnl_eltwise_abs, false);
-static const edef d_clamp = E("clamp", E_CLAMP, dnnl_eltwise_clip_v2, false);
-static const edef d_affine = E("affine", E_AFFINE, dnnl_eltwise_linear, false);
-static const edef d_neg = E("neg", E_AFFINE, dnnl_eltwise_linear, false);
+#define E(id, kind, alg, dst)                                                  \
+    {                                                                          \
+        {DGM_OP_##id, eltwise_backward}, kind, alg, dst                        \
+    }
+static const edef d_relu =
+    E(RELU, E_RELU, dnnl_eltwise_relu_use_dst_for_bwd, true);
+static const edef d_leaky = E(LEAKY_RELU, E_LEAKY, dnnl_eltwise_relu, false);
+static const edef d_leaky_dst =
+    E(LEAKY_RELU, E_LEAKY, dnnl_eltwise_relu_use_dst_for_bwd, true);
+static const edef d_elu = E(ELU, E_ELU, dnnl_eltwise_elu_use_dst_for_bwd, true);
+static const edef d_elu_src = E(ELU, E_ELU, dnnl_eltwise_elu, false);
+static const edef d_gelu = E(GELU, E_GELU, dnnl_eltwise_gelu_erf, false);
+static const edef d_tanh =
+    E(TANH, E_TANH, dnnl_eltwise_tanh_use_dst_for_bwd, true);
+static const edef d_sigmoid =
+    E(SIGMOID, E_SIGMOID, dnnl_eltwise_logistic_use_dst_for_bwd, true);
+static const edef d_softplus =
+    E(SOFTPLUS, E_SOFTPLUS, dnnl_eltwise_soft_relu, false);
+static const edef d_exp = E(EXP, E_EXP, dnnl_eltwise_exp_use_dst_for_bwd, true);
+static const edef d_log = E(LOG, E_LOG, dnnl_eltwise_log, false);
+static const edef d_sqrt =
+    E(SQRT, E_SQRT, dnnl_eltwise_sqrt_use_dst_for_bwd, true);
+static const edef d_square = E(SQUARE, E_SQUARE, dnnl_eltwise_square, false);
+static const edef d_abs = E(ABS, E_ABS, dnnl_eltwise_abs, false);
+static const edef d_clamp = E(CLAMP, E_CLAMP, dnnl_eltwise_clip_v2, false);
+static const edef d_affine = E(AFFINE, E_AFFINE, dnnl_eltwise_linear, false);
+static const edef d_neg = E(NEG, E_AFFINE, dnnl_eltwise_linear, false);
 #undef E
 
 /* Whether oneDNN beats the C loop. Measured at the VAE's shapes with 2
@@ -275,7 +284,8 @@ static dgm_var *eltwise(dgm_graph *g, const edef *d, dgm_var *x, float a,
     if (t->dtype != DGM_F32) {
         char s[96];
         return dgm__fail_null(g, DGM_EDTYPE, "%s: x %s (f32 only)",
-                              d->op.name, dgm_tensor_describe(t, s, sizeof s));
+                              dgm__op_name(&d->op),
+                              dgm_tensor_describe(t, s, sizeof s));
     }
     if (!dgm_tensor_is_contiguous(t)) {
         dgm_tensor *c = dgm__alloc_uninit(g, DGM_F32, t->ndim, t->shape);
@@ -290,8 +300,8 @@ static dgm_var *eltwise(dgm_graph *g, const edef *d, dgm_var *x, float a,
     if (n > 0 && dgm__use_dnnl(g) && dnnl_worth(d->kind, n)) {
         eprim *e = get_prim(d->alg, a, b, n);
         if (!e) {
-            dgm__fail(g, dgm_last_code(), "%s: oneDNN: %s", d->op.name,
-                      dgm_last_error());
+            dgm__fail(g, dgm_last_code(), "%s: oneDNN: %s",
+                      dgm__op_name(&d->op), dgm_last_error());
             return NULL;
         }
         dnnl_memory_set_data_handle(e->src, t->data);
@@ -300,9 +310,9 @@ static dgm_var *eltwise(dgm_graph *g, const edef *d, dgm_var *x, float a,
                                    {DNNL_ARG_DST, e->dst}};
         int rc = dgm__dnnl_check(
             dnnl_primitive_execute(e->fwd, dgm__dnnl_stream(), 2, args),
-            d->op.name);
+            dgm__op_name(&d->op));
         if (rc)
-            return dgm__fail_null(g, rc, "%s: %s", d->op.name,
+            return dgm__fail_null(g, rc, "%s: %s", dgm__op_name(&d->op),
                                   dgm_last_error());
     } else {
         ref_forward(d->kind, a, b, n, y->data, t->data);
@@ -357,7 +367,7 @@ static int eltwise_backward(dgm_graph *g, dgm_var *node)
         {DNNL_ARG_DIFF_SRC, e->dsrc}};
     int rc = dgm__dnnl_check(
         dnnl_primitive_execute(e->bwd, dgm__dnnl_stream(), 3, args),
-        d->op.name);
+        dgm__op_name(&d->op));
     if (rc)
         return rc;
     if (!fresh) {

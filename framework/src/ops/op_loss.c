@@ -64,7 +64,7 @@ static int bce_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_bce = {"bce_with_logits", bce_backward};
+static const dgm__op op_bce = {DGM_OP_BCE_WITH_LOGITS, bce_backward};
 
 dgm_var *dgm_bce_with_logits(dgm_graph *g, dgm_var *logits, dgm_var *target)
 {
@@ -161,7 +161,7 @@ static int ce_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_cross_entropy = {"cross_entropy", ce_backward};
+static const dgm__op op_cross_entropy = {DGM_OP_CROSS_ENTROPY, ce_backward};
 
 dgm_var *dgm_cross_entropy(dgm_graph *g, dgm_var *logits, dgm_var *target)
 {

@@ -56,7 +56,7 @@ static int embedding_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_embedding = {"embedding", embedding_backward};
+static const dgm__op op_embedding = {DGM_OP_EMBEDDING, embedding_backward};
 
 dgm_var *dgm_embedding(dgm_graph *g, dgm_var *weight, dgm_var *idx)
 {
@@ -134,7 +134,7 @@ static int dropout_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_dropout = {"dropout", dropout_backward};
+static const dgm__op op_dropout = {DGM_OP_DROPOUT, dropout_backward};
 
 dgm_var *dgm_dropout(dgm_graph *g, dgm_var *x, float p)
 {
@@ -182,8 +182,8 @@ dgm_var *dgm_dropout(dgm_graph *g, dgm_var *x, float p)
 /* sampling leaves                                                        */
 /* ====================================================================== */
 
-static const dgm__op op_randn = {"randn", NULL};
-static const dgm__op op_rand_uniform = {"rand_uniform", NULL};
+static const dgm__op op_randn = {DGM_OP_RANDN, NULL};
+static const dgm__op op_rand_uniform = {DGM_OP_RAND_UNIFORM, NULL};
 
 /* A constant f32 leaf of `shape` after checking the shape and the RNG. */
 static dgm_tensor *sample_tensor(dgm_graph *g, const char *op, int ndim,

@@ -22,16 +22,6 @@
 
 #include "graph_internal.h"
 
-static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
-{
-    if (dgm_tensor_is_contiguous(t))
-        return t;
-    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
-    if (!c || dgm_tensor_copy(c, t) < 0)
-        return NULL;
-    return c;
-}
-
 /* ====================================================================== */
 /* Batch norm                                                             */
 /* ====================================================================== */
@@ -92,7 +82,7 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
     dgm_var *xv = node->in[0], *gv = node->in[1], *bv = node->in[2];
     dgm_tensor *x = node->saved[0], *mean_t = node->saved[1],
                *invstd_t = node->saved[2], *gamma_t = node->saved[3];
-    dgm_tensor *dyt = contig(g, node->grad);
+    dgm_tensor *dyt = dgm__contig(g, node->grad);
     if (!dyt)
         return DGM_ENOMEM;
     const bool batch_stats = node->attr.i[0] != 0;
@@ -145,7 +135,7 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_batch_norm = {"batch_norm", bn_backward};
+static const dgm__op op_batch_norm = {DGM_OP_BATCH_NORM, bn_backward};
 
 static bool vec_ok(const dgm_tensor *t, int64_t c)
 {
@@ -200,9 +190,9 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
                               "training needs more",
                               sx);
 
-    dgm_tensor *x = contig(g, xt);
-    dgm_tensor *gamma = gv ? contig(g, gv->value) : NULL;
-    dgm_tensor *beta = bv ? contig(g, bv->value) : NULL;
+    dgm_tensor *x = dgm__contig(g, xt);
+    dgm_tensor *gamma = gv ? dgm__contig(g, gv->value) : NULL;
+    dgm_tensor *beta = bv ? dgm__contig(g, bv->value) : NULL;
     int64_t cs[1] = {c};
     dgm_tensor *mean_t = dgm__alloc(g, DGM_F32, 1, cs);
     dgm_tensor *invstd_t = dgm__alloc(g, DGM_F32, 1, cs);
@@ -262,7 +252,7 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     dgm_var *xv = node->in[0], *gv = node->in[1], *bv = node->in[2];
     dgm_tensor *x = node->saved[0], *mean_t = node->saved[1],
                *invstd_t = node->saved[2], *gamma_t = node->saved[3];
-    dgm_tensor *dyt = contig(g, node->grad);
+    dgm_tensor *dyt = dgm__contig(g, node->grad);
     if (!dyt)
         return DGM_ENOMEM;
     const int64_t d = x->shape[x->ndim - 1], r = dgm_tensor_numel(x) / d;
@@ -340,7 +330,7 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_layer_norm = {"layer_norm", ln_backward};
+static const dgm__op op_layer_norm = {DGM_OP_LAYER_NORM, ln_backward};
 
 dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
                         float eps)
@@ -370,9 +360,9 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
         return dgm__fail_null(g, DGM_EINVAL,
                               "layer_norm: eps %g must be > 0 (x %s)",
                               (double)eps, sx);
-    dgm_tensor *x = contig(g, xt);
-    dgm_tensor *gamma = gv ? contig(g, gv->value) : NULL;
-    dgm_tensor *beta = bv ? contig(g, bv->value) : NULL;
+    dgm_tensor *x = dgm__contig(g, xt);
+    dgm_tensor *gamma = gv ? dgm__contig(g, gv->value) : NULL;
+    dgm_tensor *beta = bv ? dgm__contig(g, bv->value) : NULL;
     int64_t rs[1] = {r};
     dgm_tensor *mean_t = dgm__alloc(g, DGM_F32, 1, rs);
     dgm_tensor *invstd_t = dgm__alloc(g, DGM_F32, 1, rs);

@@ -16,16 +16,6 @@
 #include "dnnl_util.h"
 #include "graph_internal.h"
 
-static dgm_tensor *contig(dgm_graph *g, dgm_tensor *t)
-{
-    if (dgm_tensor_is_contiguous(t))
-        return t;
-    dgm_tensor *c = dgm__alloc(g, t->dtype, t->ndim, t->shape);
-    if (!c || dgm_tensor_copy(c, t) < 0)
-        return NULL;
-    return c;
-}
-
 typedef struct pool_geom {
     int64_t n, c, ih, iw, oh, ow, k, s, p;
 } pool_geom;
@@ -263,7 +253,7 @@ static int pool_backward(dgm_graph *g, dgm_var *node)
     if (!xv->requires_grad)
         return 0;
     dgm_tensor *dx = dgm__grad_buf(g, xv);
-    dgm_tensor *dyt = contig(g, node->grad);
+    dgm_tensor *dyt = dgm__contig(g, node->grad);
     if (!dx || !dyt)
         return DGM_ENOMEM;
     const pool_geom *q = &cx->q;
@@ -289,8 +279,8 @@ static int pool_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_max_pool2d = {"max_pool2d", pool_backward};
-static const dgm__op op_avg_pool2d = {"avg_pool2d", pool_backward};
+static const dgm__op op_max_pool2d = {DGM_OP_MAX_POOL2D, pool_backward};
+static const dgm__op op_avg_pool2d = {DGM_OP_AVG_POOL2D, pool_backward};
 
 static dgm_var *pool_common(dgm_graph *g, dgm_var *xv, int kernel, int stride,
                             int pad, bool max)
@@ -318,7 +308,7 @@ static dgm_var *pool_common(dgm_graph *g, dgm_var *xv, int kernel, int stride,
                               name, sx, kernel, pad);
     q.oh = (q.ih + 2 * pad - kernel) / stride + 1;
     q.ow = (q.iw + 2 * pad - kernel) / stride + 1;
-    dgm_tensor *x = contig(g, xt);
+    dgm_tensor *x = dgm__contig(g, xt);
     int64_t ys[4] = {q.n, q.c, q.oh, q.ow};
     dgm_tensor *y = dgm__alloc(g, DGM_F32, 4, ys);
     pool_ctx *cx = dgm__arena_alloc(g, sizeof *cx);
@@ -380,7 +370,7 @@ static int upsample_backward(dgm_graph *g, dgm_var *node)
     if (!xv->requires_grad)
         return 0;
     dgm_tensor *dx = dgm__grad_buf(g, xv);
-    dgm_tensor *dyt = contig(g, node->grad);
+    dgm_tensor *dyt = dgm__contig(g, node->grad);
     if (!dx || !dyt)
         return DGM_ENOMEM;
     const int64_t s = node->attr.i[0];
@@ -397,7 +387,8 @@ static int upsample_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_upsample = {"upsample_nearest2d", upsample_backward};
+static const dgm__op op_upsample = {DGM_OP_UPSAMPLE_NEAREST2D,
+                                    upsample_backward};
 
 dgm_var *dgm_upsample_nearest2d(dgm_graph *g, dgm_var *xv, int scale)
 {
@@ -416,7 +407,7 @@ dgm_var *dgm_upsample_nearest2d(dgm_graph *g, dgm_var *xv, int scale)
                               "upsample_nearest2d: scale %d must be >= 1 (x "
                               "%s)",
                               scale, sx);
-    dgm_tensor *x = contig(g, xt);
+    dgm_tensor *x = dgm__contig(g, xt);
     const int64_t s = scale, h = xt->shape[2], w = xt->shape[3];
     int64_t ys[4] = {xt->shape[0], xt->shape[1], h * s, w * s};
     dgm_tensor *y = dgm__alloc(g, DGM_F32, 4, ys);

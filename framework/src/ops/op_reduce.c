@@ -8,10 +8,10 @@
 #include "strided.h"
 
 static int reduce_backward(dgm_graph *g, dgm_var *node);
-static const dgm__op op_sum = {"sum", reduce_backward};
-static const dgm__op op_mean = {"mean", reduce_backward};
-static const dgm__op op_sum_all = {"sum_all", reduce_backward};
-static const dgm__op op_mean_all = {"mean_all", reduce_backward};
+static const dgm__op op_sum = {DGM_OP_SUM, reduce_backward};
+static const dgm__op op_mean = {DGM_OP_MEAN, reduce_backward};
+static const dgm__op op_sum_all = {DGM_OP_SUM_ALL, reduce_backward};
+static const dgm__op op_mean_all = {DGM_OP_MEAN_ALL, reduce_backward};
 
 /* Strides, over x's shape, of the reduced result laid out contiguously
  * with kept dims: 0 on reduced axes. */
@@ -57,12 +57,13 @@ static dgm_var *reduce(dgm_graph *g, const dgm__op *op, dgm_var *x,
     const dgm_tensor *t = x->value;
     char b[128];
     if (t->dtype != DGM_F32)
-        return dgm__fail_null(g, DGM_EDTYPE, "%s: x %s (f32 only)", op->name,
+        return dgm__fail_null(g, DGM_EDTYPE, "%s: x %s (f32 only)",
+                              dgm__op_name(op),
                               dgm_tensor_describe(t, b, sizeof b));
     if (t->ndim < 32 && (mask >> t->ndim) != 0)
         return dgm__fail_null(g, DGM_EINVAL,
                               "%s: axis mask 0x%x names axes beyond x %s",
-                              op->name, (unsigned)mask,
+                              dgm__op_name(op), (unsigned)mask,
                               dgm_shape_str(t->ndim, t->shape, b, sizeof b));
     int64_t shape[DGM_MAX_DIMS] = {0}, count = 1;
     int nd = 0;

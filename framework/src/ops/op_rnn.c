@@ -700,7 +700,7 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_rnn = {"rnn", rnn_backward};
+static const dgm__op op_rnn = {DGM_OP_RNN, rnn_backward};
 
 /* Contiguous copies for strided inputs (the kernels index densely). */
 static dgm_var *rnn_input(dgm_graph *g, dgm_var *v)

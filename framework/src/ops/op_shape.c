@@ -109,20 +109,9 @@ static int reshape_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_reshape = {"reshape", reshape_backward};
-static const dgm__op op_flatten = {"flatten", reshape_backward};
-static const dgm__op op_contiguous = {"contiguous", reshape_backward};
-
-/* A contiguous copy of x in the arena. */
-static dgm_tensor *copy_contig(dgm_graph *g, const dgm_tensor *x)
-{
-    dgm_tensor *c = dgm__alloc(g, x->dtype, x->ndim, x->shape);
-    if (c && dgm_tensor_copy(c, x) < 0) {
-        dgm__fail(g, dgm_last_code(), "%s", dgm_last_error());
-        return NULL;
-    }
-    return c;
-}
+static const dgm__op op_reshape = {DGM_OP_RESHAPE, reshape_backward};
+static const dgm__op op_flatten = {DGM_OP_FLATTEN, reshape_backward};
+static const dgm__op op_contiguous = {DGM_OP_CONTIGUOUS, reshape_backward};
 
 static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
                              int ndim, const int64_t *shape)
@@ -131,8 +120,9 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     const dgm_tensor *xt = x->value;
     if (ndim < 0 || ndim > DGM_MAX_DIMS || (ndim > 0 && !shape))
         return dgm__fail_null(
-            g, DGM_EINVAL, "%s: x %s: target rank %d outside [0, %d]", op->name,
-            dgm_tensor_describe(xt, bx, sizeof bx), ndim, DGM_MAX_DIMS);
+            g, DGM_EINVAL, "%s: x %s: target rank %d outside [0, %d]",
+            dgm__op_name(op), dgm_tensor_describe(xt, bx, sizeof bx), ndim,
+            DGM_MAX_DIMS);
     int64_t out[DGM_MAX_DIMS];
     int infer = -1;
     int64_t known = 1;
@@ -143,16 +133,17 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         } else if (shape[k] < 0) {
             dgm_shape_str(ndim, shape, bs, sizeof bs);
             return dgm__fail_null(
-                g, DGM_ESHAPE, "%s: cannot view x %s as %s (%s)", op->name,
-                dgm_tensor_describe(xt, bx, sizeof bx), bs,
+                g, DGM_ESHAPE, "%s: cannot view x %s as %s (%s)",
+                dgm__op_name(op), dgm_tensor_describe(xt, bx, sizeof bx), bs,
                 shape[k] == -1 ? "more than one -1" : "negative size");
         } else if (!dgm__mul_i64(known, shape[k], &known)) {
             dgm_shape_str(ndim, shape, bs, sizeof bs);
-            return dgm__fail_null(
-                g, DGM_ESHAPE,
-                "%s: cannot view x %s as %s (the sizes "
-                "overflow at axis %d)",
-                op->name, dgm_tensor_describe(xt, bx, sizeof bx), bs, k);
+            return dgm__fail_null(g, DGM_ESHAPE,
+                                  "%s: cannot view x %s as %s (the sizes "
+                                  "overflow at axis %d)",
+                                  dgm__op_name(op),
+                                  dgm_tensor_describe(xt, bx, sizeof bx), bs,
+                                  k);
         }
     }
     const int64_t n = dgm_tensor_numel(xt);
@@ -160,15 +151,15 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         if (known == 0 || n % known != 0) {
             dgm_shape_str(ndim, shape, bs, sizeof bs);
             return dgm__fail_null(g, DGM_ESHAPE, "%s: cannot view x %s as %s",
-                                  op->name,
+                                  dgm__op_name(op),
                                   dgm_tensor_describe(xt, bx, sizeof bx), bs);
         }
         out[infer] = n / known;
     } else if (known != n) {
         dgm_shape_str(ndim, shape, bs, sizeof bs);
         return dgm__fail_null(g, DGM_ESHAPE, "%s: cannot view x %s as %s",
-                              op->name, dgm_tensor_describe(xt, bx, sizeof bx),
-                              bs);
+                              dgm__op_name(op),
+                              dgm_tensor_describe(xt, bx, sizeof bx), bs);
     }
     /* an empty x matches any shape with a 0: its strides must fit */
     int axis = 0;
@@ -178,15 +169,15 @@ static dgm_var *reshape_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         return dgm__fail_null(g, DGM_ESHAPE,
                               "%s: cannot view x %s as %s (the non-zero sizes "
                               "overflow at axis %d)",
-                              op->name, dgm_tensor_describe(xt, bx, sizeof bx),
-                              bs, axis);
+                              dgm__op_name(op),
+                              dgm_tensor_describe(xt, bx, sizeof bx), bs, axis);
     }
     /* Contiguous input: a view. Otherwise copy first, then view the copy. */
     dgm_tensor *y;
     if (is_dense(xt)) {
         y = dgm__view(g, xt);
     } else {
-        y = copy_contig(g, xt);
+        y = dgm__copy(g, xt);
     }
     if (!y)
         return NULL;
@@ -230,7 +221,7 @@ dgm_var *dgm_contiguous(dgm_graph *g, dgm_var *x)
         return NULL;
     if (is_dense(x->value))
         return x; /* already contiguous: nothing to record */
-    dgm_tensor *y = copy_contig(g, x->value);
+    dgm_tensor *y = dgm__copy(g, x->value);
     if (!y)
         return NULL;
     dgm_var *in[1] = {x};
@@ -257,8 +248,8 @@ static int permute_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_permute = {"permute", permute_backward};
-static const dgm__op op_transpose = {"transpose", permute_backward};
+static const dgm__op op_permute = {DGM_OP_PERMUTE, permute_backward};
+static const dgm__op op_transpose = {DGM_OP_TRANSPOSE, permute_backward};
 
 static dgm_var *permute_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
                              const int *perm)
@@ -286,7 +277,7 @@ static dgm_var *permute_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         return dgm__fail_null(g, DGM_EINVAL,
                               "%s: %s is not a permutation of the %d axes of "
                               "x %s",
-                              op->name, bp, nd,
+                              dgm__op_name(op), bp, nd,
                               dgm_tensor_describe(xt, bx, sizeof bx));
     }
     dgm_tensor *y = dgm__view(g, xt);
@@ -353,7 +344,7 @@ static int slice_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_slice = {"slice", slice_backward};
+static const dgm__op op_slice = {DGM_OP_SLICE, slice_backward};
 
 /* Python's rule for one bound: negative counts from the end, then clamp. */
 static int64_t clamp_bound(int64_t i, int64_t n)
@@ -430,7 +421,7 @@ static int concat_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_concat = {"concat", concat_backward};
+static const dgm__op op_concat = {DGM_OP_CONCAT, concat_backward};
 
 dgm_var *dgm_concat(dgm_graph *g, dgm_var *const *xs, int n, int axis)
 {

@@ -539,7 +539,8 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
         int rc = softmax_bwd_dnnl(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp,
                                   s.outer, s.c, log_, tmp);
         if (rc < 0)
-            return dgm__fail(g, rc, "%s: %s", node->op->name, dgm_last_error());
+            return dgm__fail(g, rc, "%s: %s", dgm__op_name(node->op),
+                             dgm_last_error());
         if (rc == 0)
             return 0;
     }
@@ -557,8 +558,8 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_softmax = {"softmax", softmax_backward};
-static const dgm__op op_log_softmax = {"log_softmax", softmax_backward};
+static const dgm__op op_softmax = {DGM_OP_SOFTMAX, softmax_backward};
+static const dgm__op op_log_softmax = {DGM_OP_LOG_SOFTMAX, softmax_backward};
 
 static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
                              int axis, bool log_)
@@ -566,7 +567,7 @@ static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
     if (!g || !x)
         return NULL;
     sm_geom s;
-    if (sm_check(g, op->name, x, axis, &s) < 0)
+    if (sm_check(g, dgm__op_name(op), x, axis, &s) < 0)
         return NULL;
     dgm_tensor *xt = dgm__contig(g, x->value);
     if (!xt)
@@ -582,7 +583,7 @@ static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         int rc = softmax_fwd_dnnl(yp, xp, s.outer, s.c, log_);
         if (rc) {
             char bx[128];
-            return dgm__fail_null(g, rc, "%s: x %s: %s", op->name,
+            return dgm__fail_null(g, rc, "%s: x %s: %s", dgm__op_name(op),
                                   dgm_tensor_describe(xt, bx, sizeof bx),
                                   dgm_last_error());
         }
@@ -592,7 +593,8 @@ static dgm_var *softmax_impl(dgm_graph *g, const dgm__op *op, dgm_var *x,
         float *tmp = dgm__arena_alloc(g, (size_t)(2 * s.outer * s.inner) *
                                              sizeof(float));
         if (!tmp)
-            return dgm__fail_null(g, DGM_ENOMEM, "%s: out of memory", op->name);
+            return dgm__fail_null(g, DGM_ENOMEM, "%s: out of memory",
+                                  dgm__op_name(op));
         softmax_fwd_mid(yp, xp, &s, log_, tmp);
     }
     dgm_var *in[1] = {x};
@@ -630,7 +632,7 @@ static int logsumexp_backward(dgm_graph *g, dgm_var *node)
     return 0;
 }
 
-static const dgm__op op_logsumexp = {"logsumexp", logsumexp_backward};
+static const dgm__op op_logsumexp = {DGM_OP_LOGSUMEXP, logsumexp_backward};
 
 dgm_var *dgm_logsumexp(dgm_graph *g, dgm_var *x, int axis)
 {

@@ -114,6 +114,29 @@ dgm_var *dgm_bn_forward(dgm_graph *g, const dgm_bn_params *p, dgm_var *x)
                           p->running_var, 0.1f, 1e-5f);
 }
 
+int dgm_build_layer_norm(dgm_build *b, const char *name, int64_t d,
+                         dgm_param **weight, dgm_param **bias)
+{
+    char n[256];
+    snprintf(n, sizeof n, "%s.weight", name);
+    int rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &d, weight);
+    snprintf(n, sizeof n, "%s.bias", name);
+    if (rc == 0)
+        rc = dgm_build_param(b, n, DGM_ROLE_WEIGHT, 1, &d, bias);
+    if (rc == 0)
+        dgm_tensor_fill((*weight)->value, 1.0);
+    return rc;
+}
+
+int dgm_build_embedding(dgm_build *b, const char *name, int64_t n, int64_t dim,
+                        float std, dgm_param **out)
+{
+    int64_t s[2] = {n, dim};
+    int rc = dgm_build_param(b, name, DGM_ROLE_WEIGHT, 2, s, out);
+    if (rc == 0)
+        dgm_init_normal((*out)->value, dgm_build_rng(b), 0.0f, std);
+    return rc;
+}
 
 const dgm_params *dgm_build_params(const dgm_build *b)
 {

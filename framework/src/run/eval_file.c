@@ -106,7 +106,7 @@ static int run_metrics(dgm_eval *ev, const dgm__inst *inst, int n,
         const dgm_metric_iface *mi = inst[i].desc->iface;
         int rc = mi->evaluate(inst[i].self, ev, res);
         if (rc < 0) {
-            free(res);
+            dgm_results_free(res);
             return dgm_error_context("metric '%s': ", inst[i].desc->name);
         }
     }
