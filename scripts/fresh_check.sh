@@ -18,7 +18,9 @@
 # Environment: DGM_FRESH_MIRROR, a Debian mirror URL used instead of the
 # machine's apt sources (bookworm and bookworm-updates, component main).
 set -euo pipefail
-
+# One block: bash reads all of it before running any, so editing this file
+# while a check runs (for an hour) cannot derail that check.
+{
 usage() { sed -n '10,19p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "fresh_check: $*" >&2; exit 2; }
 
@@ -51,12 +53,14 @@ fi
 # The chroot shares this machine's network and process table: daemons the
 # test suite starts inside it (munged, slurmctld, slurmd) would clash with
 # the same daemons running here.
-for d in munged slurmctld slurmd; do
-  if pgrep -x "$d" >/dev/null 2>&1; then
-    [ "$only" = main ] ||
-      die "$d is running on this machine; the suite's Slurm test in the root would clash with it (stop it, or use --only main)"
-  fi
-done
+if [ "$only" != main ]; then
+  for p in /proc/[0-9]*; do
+    d=$(cat "$p/comm" 2>/dev/null) || continue
+    case "$d" in munged | slurmctld | slurmd)
+      die "$d (pid ${p#/proc/}) is running on this machine; the suite's Slurm test in the root would clash with it (stop it, or use --only main)" ;;
+    esac
+  done
+fi
 
 if ! command -v mmdebstrap >/dev/null 2>&1; then
   echo "fresh_check: installing mmdebstrap"
@@ -138,7 +142,7 @@ cleanup() {
     [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
   fi
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-    umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" ||
+    umount -R "${mounted[$i]}" 2>/dev/null || umount -R -l "${mounted[$i]}" ||
       echo "fresh_check: cannot unmount ${mounted[$i]}" >&2
   done
   # Never delete through a mount that is still there (it would be the
@@ -157,21 +161,28 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 now() { date +%s; }
-mb() { du -sm "$1" 2>/dev/null | cut -f1; }
+mb() { du -smx "$1" 2>/dev/null | cut -f1; }
+# MB of .deb files behind every package installed in the root: all it
+# downloaded, the root being new.
+downloaded() {
+  chroot "$root" /bin/sh -c "dpkg-query -W -f='\${binary:Package}=\${Version}\n' |
+    xargs apt-cache show --no-all-versions 2>/dev/null |
+    awk '/^Size:/ { s += \$2 } END { printf \"%d\", s / 1048576 }'" 2>/dev/null || echo "?"
+}
 
 echo "fresh_check: mirrors:"
 printf '  %s\n' "${mirrors[@]}"
 t0=$(now)
-# Keep the downloaded .debs (--skip=cleanup/apt/cache) to report how much
-# the check downloads. policy-rc.d: packages installed later must not
-# start their daemons in the root (it shares the machine's network).
-mmdebstrap --variant=apt --skip=cleanup/apt/cache \
+# Keep apt's lists (--skip=cleanup/apt/lists) to add up what the check
+# downloads. policy-rc.d: packages installed later must not start their
+# daemons in the root (it shares the machine's network and process table).
+mmdebstrap --variant=apt --skip=cleanup/apt/lists \
   --customize-hook='printf "#!/bin/sh\nexit 101\n" > "$1/usr/sbin/policy-rc.d"; chmod 755 "$1/usr/sbin/policy-rc.d"' \
   bookworm "$root" "${mirrors[@]}" > "$work/mmdebstrap.log" 2>&1 || {
   tail -n "$lines" "$work/mmdebstrap.log"
   die "mmdebstrap failed (log: $work/mmdebstrap.log)"
 }
-echo "fresh_check: minimal Debian 12 root in $(($(now) - t0)) s ($(mb "$root") MB, $(mb "$root/var/cache/apt/archives") MB of packages)"
+echo "fresh_check: minimal Debian 12 root in $(($(now) - t0)) s ($(mb "$root") MB, $(downloaded) MB of packages)"
 
 git clone --quiet --no-checkout "$src" "$root/root/dgm"
 git -C "$root/root/dgm" cat-file -e "$head^{commit}" 2>/dev/null ||
@@ -179,10 +190,16 @@ git -C "$root/root/dgm" cat-file -e "$head^{commit}" 2>/dev/null ||
 git -C "$root/root/dgm" checkout --quiet --detach "$head"
 echo "fresh_check: cloned $(git -C "$src" log -1 --format='%h %s' "$head")"
 
-for m in proc sys dev dev/pts; do
-  mkdir -p "$root/$m"
-  mount --bind "/$m" "$root/$m"
+# /sys and /dev with what is mounted below them (/sys/fs/cgroup, which
+# slurmd needs; /dev/pts, /dev/shm), as slaves: unmounting them here
+# must not unmount anything on the machine.
+mkdir -p "$root/proc" "$root/sys" "$root/dev"
+mount --bind /proc "$root/proc"
+mounted+=("$root/proc")
+for m in sys dev; do
+  mount --rbind "/$m" "$root/$m"
   mounted+=("$root/$m")
+  mount --make-rslave "$root/$m"
 done
 
 # ---- the README's commands -------------------------------------------------
@@ -208,6 +225,8 @@ for c in "${cmds[@]}"; do
   echo "== $cmd: exit $rc after $(($(now) - t)) s"
   [ "$rc" = 0 ] || failed=1
 done
-echo "fresh_check: $(($(now) - t0)) s in all; $(mb "$root/var/cache/apt/archives") MB of packages downloaded; root $(mb "$root") MB"
+echo "fresh_check: $(($(now) - t0)) s in all; $(downloaded) MB of packages downloaded; root $(mb "$root") MB"
 [ "$failed" = 0 ] || { echo "fresh_check: FAILED"; exit 1; }
 echo "fresh_check: OK"
+exit 0
+}
