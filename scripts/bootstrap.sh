@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages dgm needs (idempotent; run as root).
+# Install the Debian 12 packages dgm needs (idempotent; run as root): every
+# package a README command, a shipped experiment, a test, a bench script or
+# scripts/fuzz.sh uses. Installs with --no-install-recommends, so anything
+# only recommended by a package below is listed here itself.
+# scripts/fresh_check.sh proves the list on a minimal Debian 12 root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libdnnl-dev libyaml-dev check zlib1g-dev libpng-dev libdlpack-dev
       libjansson-dev liblapacke-dev libopenblas-dev libopenblas0-openmp
-      dataset-fashion-mnist python3-numpy
-      # the PyTorch reference: DLPack exchange test, benchmarks
-      python3-torch
+      # Debian's dnnl-config.cmake calls find_package(OpenCL REQUIRED);
+      # libdnnl-dev only recommends the OpenCL development files
+      ocl-icd-opencl-dev
+      # data: Fashion-MNIST (IDX) and the char_* experiments' text corpus
+      dataset-fashion-mnist fortunes
+      # /usr/bin/python3 scripts: test fixtures, the PyTorch reference
+      # (DLPack exchange test, bench/*_torch.py)
+      python3-numpy python3-torch
       # a real single-node Slurm for the sweep launcher's test
       slurm-wlm munge
       # dgm report's test renders the page in a real browser
       chromium fonts-dejavu-core
       # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer
       clang libclang-rt-14-dev)
+# one dpkg-query for all: this runs before every README command
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null |
+  awk '$NF == "installed" && $(NF-1) == "ok" {print $1}' || true)
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  grep -qxF "$p" <<<"$installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"

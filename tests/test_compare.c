@@ -511,6 +511,9 @@ START_TEST(test_format_csv)
     ck_assert_str_eq(h[9], "neg_elbo_sd");
     ck_assert_str_eq(h[10], "neg_elbo_n");
     ck_assert_str_eq(h[11], "neg_elbo_best");
+    /* Every expected figure and both status rows must be found: a changed
+     * label must fail here, not skip the value checks. */
+    int checked = 0, status_rows = 0;
     for (int r = 1; r < 4; r++) {
         char *v[64];
         ck_assert_int_eq(cells(lines[r], v, 64), nh);
@@ -531,8 +534,10 @@ START_TEST(test_format_csv)
                 CLOSE(strtod(v[col + 1], NULL), expect[i].sd);
             ck_assert_int_eq(atoi(v[col + 2]), expect[i].n);
             ck_assert_int_eq(atoi(v[col + 3]), expect[i].best);
+            checked++;
         }
         if (!strcmp(v[0], "latent=20")) {
+            status_rows++;
             ck_assert_str_eq(v[1], "4"); /* runs */
             ck_assert_str_eq(v[2], "1"); /* done */
             ck_assert_str_eq(v[3], "0"); /* failed */
@@ -540,9 +545,13 @@ START_TEST(test_format_csv)
             ck_assert_str_eq(v[6], "1"); /* running */
             ck_assert_str_eq(v[7], "1"); /* pending */
         }
-        if (!strcmp(v[0], "latent=10"))
+        if (!strcmp(v[0], "latent=10")) {
+            status_rows++;
             ck_assert_str_eq(v[3], "1");
+        }
     }
+    ck_assert_int_eq(checked, N_EXPECT);
+    ck_assert_int_eq(status_rows, 2);
     free(s);
     dgm__compare_free(c);
 }

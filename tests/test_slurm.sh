@@ -4,7 +4,9 @@
 # of them crashing; the manifest must say done, failed (signal 11), done.
 # Starts munged/slurmctld/slurmd if they are not running (and stops what it
 # started); installs nothing (scripts/bootstrap.sh installs slurm-wlm and
-# munge). Skips (77) when not root or when Slurm is missing.
+# munge). Skips (77) when not root or when Slurm is missing. The cluster
+# is addressed as localhost / 127.0.0.1 only: it must work where the
+# machine's host name does not resolve (a fresh chroot, a container).
 # usage: test_slurm.sh DGM_EXECUTABLE TEST_PLUGIN_DIR
 set -u
 dgm=$1
@@ -29,7 +31,7 @@ if [ ! -e "$conf" ] || [ "$(head -n 1 "$conf")" = "$mark" ]; then
   cat > "$conf" <<EOF
 $mark
 ClusterName=ci
-SlurmctldHost=localhost
+SlurmctldHost=localhost(127.0.0.1)
 AuthType=auth/munge
 CredType=cred/munge
 SlurmUser=root
@@ -51,7 +53,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
-NodeName=localhost CPUs=2 State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=2 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
 fi
@@ -72,6 +74,23 @@ stop_started() {
 }
 trap stop_started EXIT
 
+# A daemon not started from this root's pid files (the machine's own, or
+# one in another chroot sharing its network) would take the same ports.
+# (/proc, not pgrep: procps is not in a minimal root.)
+pids_of() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
+  done
+  return 0
+}
+for d in slurmctld slurmd; do
+  other=$(pids_of "$d")
+  if [ -n "$other" ] && ! alive "/run/$d.pid"; then
+    die "a $d runs that /run/$d.pid does not name (pid $(echo $other)): stop it first, it would clash on Slurm's ports"
+  fi
+done
+
 mkdir -p /run/munge /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 chown munge:munge /run/munge 2>/dev/null
 if ! alive /run/munge/munged.pid; then
@@ -83,12 +102,17 @@ if ! alive /run/slurmctld.pid; then
   started+=(/run/slurmctld.pid)
 fi
 if ! alive /run/slurmd.pid; then
-  /usr/sbin/slurmd || die "slurmd did not start"
+  # -N: the node's name from slurm.conf, not from the host name
+  /usr/sbin/slurmd -N localhost || die "slurmd did not start"
   started+=(/run/slurmd.pid)
 fi
+# A deadline, not a count of tries: where an address does not resolve each
+# scontrol call waits ~10 s.
 ready=0
-for _ in $(seq 200); do
-  if scontrol ping >/dev/null 2>&1 && sinfo -h -N -o %t 2>/dev/null | grep -qx idle; then
+deadline=$((SECONDS + 30))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  if timeout 5 scontrol ping >/dev/null 2>&1 &&
+    timeout 5 sinfo -h -N -o %t 2>/dev/null | grep -qx idle; then
     ready=1
     break
   fi
