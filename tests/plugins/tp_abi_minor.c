@@ -1,4 +1,4 @@
-/* tp_abi_minor.c - refused by the registry: a plugin needing ABI 1.99 (a newer
+/* tp_abi_minor.c - refused by the registry: a plugin needing ABI 2.99 (a newer
  * host). */
 #include "dgm/dgm.h"
 

@@ -23,7 +23,9 @@
  * Rules (the host relies on them):
  *   1. The host checks abi_major == DGM_ABI_MAJOR, abi_minor <= the host's
  *      and size before reading anything else, and refuses the file with a
- *      message naming it and both versions otherwise.
+ *      message naming it and both versions otherwise; then every field of
+ *      `layout` (the layout constants the plugin was compiled with), naming
+ *      the constant and both values.
  *   2. Descriptors and everything they point to are static: the host never
  *      frees what a plugin returns.
  *   3. The config a create() receives is validated against `params` with
@@ -58,8 +60,12 @@
 extern "C" {
 #endif
 
-#define DGM_ABI_MAJOR 1
-#define DGM_ABI_MINOR 2
+/* The ABI version (docs/writing-plugins.md, "ABI versions", states when
+ * each number moves): major when a plugin built against the old headers can
+ * no longer load, minor when something is added that an older plugin
+ * simply lacks. */
+#define DGM_ABI_MAJOR 2
+#define DGM_ABI_MINOR 0
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -78,10 +84,41 @@ typedef enum dgm_kind {
 /* "dataset", "block", ...; NULL for an unknown value. */
 DGM_API const char *dgm_kind_name(dgm_kind k);
 
+/* The build values that public structs embed, as the plugin saw them: a
+ * plugin built with another DGM_MAX_DIMS (or a dgm_tensor of another size)
+ * would read and write the host's structs at the wrong offsets, so the
+ * host compares every field and refuses a file that differs in one, naming
+ * the constant and both values. DGM_PLUGIN_HEADER fills it. */
+typedef struct dgm_abi_layout {
+    uint32_t size;           /* sizeof(dgm_abi_layout) */
+    uint32_t max_dims;       /* DGM_MAX_DIMS */
+    uint32_t rnn_max_layers; /* DGM_RNN_MAX_LAYERS */
+    /* sizeof each public struct a plugin shares with the host */
+    uint32_t tensor, shape, step, batch, data_info, param_spec, phase_desc,
+        generate_opts, bn_params, sn_params, rnn_params;
+} dgm_abi_layout;
+
+#define DGM_ABI_LAYOUT                                                     \
+    {.size = sizeof(dgm_abi_layout),                                       \
+     .max_dims = DGM_MAX_DIMS,                                             \
+     .rnn_max_layers = DGM_RNN_MAX_LAYERS,                                 \
+     .tensor = sizeof(dgm_tensor),                                         \
+     .shape = sizeof(dgm_shape),                                           \
+     .step = sizeof(dgm_step),                                             \
+     .batch = sizeof(dgm_batch),                                           \
+     .data_info = sizeof(dgm_data_info),                                   \
+     .param_spec = sizeof(dgm_param_spec),                                 \
+     .phase_desc = sizeof(dgm_phase_desc),                                 \
+     .generate_opts = sizeof(dgm_generate_opts),                           \
+     .bn_params = sizeof(dgm_bn_params),                                   \
+     .sn_params = sizeof(dgm_sn_params),                                   \
+     .rnn_params = sizeof(dgm_rnn_params)}
+
 typedef struct dgm_plugin_desc {
     uint32_t abi_major;
     uint32_t abi_minor;
     uint32_t size; /* sizeof(dgm_plugin_desc) as the plugin was built */
+    dgm_abi_layout layout; /* (ABI 2.0) */
     dgm_kind kind;
     const char *name;    /* unique among loaded plugins */
     const char *version; /* the plugin's own version */
@@ -93,7 +130,7 @@ typedef struct dgm_plugin_desc {
 
 #define DGM_PLUGIN_HEADER                                                  \
     .abi_major = DGM_ABI_MAJOR, .abi_minor = DGM_ABI_MINOR,                \
-    .size = sizeof(dgm_plugin_desc)
+    .size = sizeof(dgm_plugin_desc), .layout = DGM_ABI_LAYOUT
 
 typedef const dgm_plugin_desc *(*dgm_plugin_query_fn)(uint32_t index);
 

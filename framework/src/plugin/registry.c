@@ -449,6 +449,53 @@ static int check_lr(const char *path, const dgm_plugin_desc *d)
                      path, d->name, why);
 }
 
+/* The layout values a plugin was built with, by the name a reader knows. */
+static const struct {
+    const char *name;
+    size_t off;
+} layout_fields[] = {
+#define F(name, field) {name, offsetof(dgm_abi_layout, field)}
+    F("sizeof(dgm_abi_layout)", size),
+    F("DGM_MAX_DIMS", max_dims),
+    F("DGM_RNN_MAX_LAYERS", rnn_max_layers),
+    F("sizeof(dgm_tensor)", tensor),
+    F("sizeof(dgm_shape)", shape),
+    F("sizeof(dgm_step)", step),
+    F("sizeof(dgm_batch)", batch),
+    F("sizeof(dgm_data_info)", data_info),
+    F("sizeof(dgm_param_spec)", param_spec),
+    F("sizeof(dgm_phase_desc)", phase_desc),
+    F("sizeof(dgm_generate_opts)", generate_opts),
+    F("sizeof(dgm_bn_params)", bn_params),
+    F("sizeof(dgm_sn_params)", sn_params),
+    F("sizeof(dgm_rnn_params)", rnn_params),
+#undef F
+};
+
+/* A plugin built with other layout constants would read the host's structs
+ * at the wrong offsets: refuse it before calling anything. */
+static int check_layout(const char *path, const dgm_plugin_desc *d)
+{
+    static const dgm_abi_layout host = DGM_ABI_LAYOUT;
+    _Static_assert(sizeof layout_fields / sizeof layout_fields[0] ==
+                       sizeof(dgm_abi_layout) / sizeof(uint32_t),
+                   "every field of dgm_abi_layout is compared");
+    for (size_t i = 0; i < sizeof layout_fields / sizeof layout_fields[0];
+         i++) {
+        uint32_t mine, theirs;
+        memcpy(&mine, (const char *)&host + layout_fields[i].off, sizeof mine);
+        memcpy(&theirs, (const char *)&d->layout + layout_fields[i].off,
+               sizeof theirs);
+        if (mine != theirs)
+            return dgm_error(DGM_EABI,
+                             "%s: plugin built with %s = %u, this dgm has %u "
+                             "(rebuild the plugin against this dgm's "
+                             "headers)",
+                             path, layout_fields[i].name, theirs, mine);
+    }
+    return 0;
+}
+
 /* Check one descriptor; the ABI fields first, the rest only if the
  * descriptor is large enough to hold it. */
 static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
@@ -465,6 +512,9 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
                          "least %zu",
                          path, idx, d->size, DGM_ABI_MAJOR, DGM_ABI_MINOR,
                          (size_t)MIN_DESC_SIZE);
+    int rc = check_layout(path, d);
+    if (rc < 0)
+        return rc;
     if (!good_name(d->name))
         return dgm_error(DGM_EFORMAT,
                          "%s: descriptor %u: name '%s' must be non-empty "
@@ -477,7 +527,6 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
     if (!d->iface)
         return dgm_error(DGM_EFORMAT, "%s: plugin '%s' (%s): iface is NULL",
                          path, d->name, dgm_kind_name(d->kind));
-    int rc;
     if ((rc = check_params(path, d)) < 0 ||
         (rc = check_reserved(path, d)) < 0 || (rc = check_lr(path, d)) < 0)
         return rc;
@@ -803,11 +852,10 @@ const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
 
 /* ---- a plugin's own config check ------------------------------------- */
 
-/* The kind's `check` slot: only a plugin built against ABI 1.2 or later
- * has one (before, the slot was a reserved pointer). */
+/* The kind's `check` slot. */
 static int (*check_slot(const dgm_plugin_desc *d))(const dgm_config *)
 {
-    if (d->abi_minor < 2 || !d->iface)
+    if (!d->iface)
         return NULL;
     switch (d->kind) {
     case DGM_KIND_DATASET:
