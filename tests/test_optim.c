@@ -273,7 +273,7 @@ START_TEST(test_descriptors)
         bool lr = false;
         for (const dgm_param_spec *s = l.desc->params; s->name; s++) {
             if (!strcmp(s->name, "lr"))
-                lr = s->type == DGM_P_FLOAT && s->default_value;
+                lr = s->type == DGM_P_FLOAT && s->def;
             /* No plugin key may shadow a host key. */
             for (int h = 0; dgm__optimizer_host_keys[h]; h++)
                 ck_assert_str_ne(s->name, dgm__optimizer_host_keys[h]);

@@ -150,11 +150,12 @@ START_TEST(whole_test_folder)
      * duplicate is one more, and the good ones still load. */
     char dir[PATH_MAX];
     scratch(dir, sizeof dir, "all", "tp_abi_major", "tp_abi_minor",
-            "tp_abi_layout", "tp_bad_kind", "tp_bad_name", "tp_bad_param", "tp_create_fails",
-            "tp_dup_a", "tp_dup_b", "tp_good", "tp_nosym", "tp_small", NULL);
+            "tp_abi_layout", "tp_bad_default", "tp_bad_kind", "tp_bad_name",
+            "tp_bad_param", "tp_create_fails", "tp_dup_a", "tp_dup_b",
+            "tp_good", "tp_nosym", "tp_small", NULL);
     dgm_registry *r = registry_on(dir);
-    ck_assert_int_eq(dgm_registry_scan(r), 9);
-    ck_assert_int_eq(dgm_registry_problem_count(r), 9);
+    ck_assert_int_eq(dgm_registry_scan(r), 10);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 10);
     assert_good_found(r);
     const dgm_plugin_desc *d;
     ck_assert_int_eq(dgm_registry_find(r, 0, "create_fails", &d, NULL), 0);
@@ -205,6 +206,10 @@ static const refusal refusals[] = {
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
     {"tp_bad_param", DGM_EFORMAT,
      "plugin 'bad_param': param 'broken' has invalid type 42"},
+    /* A default outside its own bounds refuses the plugin at load. */
+    {"tp_bad_default", DGM_EFORMAT,
+     "plugin 'bad_default': param 'scale': default 0 fails: <default>:1:1: 0 "
+     "is out of range for its own schema: must be > 0"},
     /* A key the host reads from the slot's map cannot be a parameter
      * too: the message names the plugin, the parameter and every
      * reserved key of that kind. */

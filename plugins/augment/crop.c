@@ -7,10 +7,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"pad", DGM_P_INT, "2", 0, 1e6, NULL,
-     "padding on each side = the largest shift in pixels"},
-    {"mode", DGM_P_CHOICE, "zero", DGM_NO_RANGE, "zero|edge",
-     "fill of the padding: zeros or a copy of the nearest edge pixel"},
+    DGM_PARAM_INT("pad", .def = "2", DGM_GE(0), DGM_LE(1e6),
+                  .help = "padding on each side = the largest shift in pixels"),
+    DGM_PARAM_CHOICE(
+        "mode", .def = "zero", .choices = "zero|edge",
+        .help =
+            "fill of the padding: zeros or a copy of the nearest edge pixel"),
     DGM_PARAM_END,
 };
 

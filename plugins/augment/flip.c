@@ -6,10 +6,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"p", DGM_P_FLOAT, "0.5", 0, 1, NULL,
-     "probability that an image is flipped"},
-    {"horizontal", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "mirror left-right; false mirrors top-bottom"},
+    DGM_PARAM_FLOAT("p", .def = "0.5", DGM_GE(0), DGM_LE(1),
+                    .help = "probability that an image is flipped"),
+    DGM_PARAM_BOOL("horizontal", .def = "true",
+                   .help = "mirror left-right; false mirrors top-bottom"),
     DGM_PARAM_END,
 };
 

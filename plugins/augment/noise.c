@@ -6,10 +6,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"std", DGM_P_FLOAT, "0.05", 0, 1e300, NULL,
-     "standard deviation of the added Gaussian noise"},
-    {"clamp", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "clamp the result to the dataset's [x_min, x_max]"},
+    DGM_PARAM_FLOAT("std", .def = "0.05", DGM_GE(0),
+                    .help = "standard deviation of the added Gaussian noise"),
+    DGM_PARAM_BOOL("clamp", .def = "true",
+                   .help = "clamp the result to the dataset's [x_min, x_max]"),
     DGM_PARAM_END,
 };
 

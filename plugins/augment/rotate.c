@@ -9,10 +9,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"degrees", DGM_P_FLOAT, "10", 0, 360, NULL,
-     "largest angle; each image turns by U(-degrees, degrees)"},
-    {"fixed", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "turn every image by exactly +degrees (counter-clockwise), no draws"},
+    DGM_PARAM_FLOAT(
+        "degrees", .def = "10", DGM_GE(0), DGM_LE(360),
+        .help = "largest angle; each image turns by U(-degrees, degrees)"),
+    DGM_PARAM_BOOL("fixed", .def = "false",
+                   .help = "turn every image by exactly +degrees "
+                           "(counter-clockwise), no draws"),
     DGM_PARAM_END,
 };
 

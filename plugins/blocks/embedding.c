@@ -6,8 +6,9 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"vocab", DGM_P_INT, NULL, 1, 1 << 24, NULL, "number of ids"},
-    {"dim", DGM_P_INT, "64", 1, 1 << 20, NULL, "vector width"},
+    DGM_PARAM_INT("vocab", DGM_GE(1), DGM_LE(1 << 24), .help = "number of ids"),
+    DGM_PARAM_INT("dim", .def = "64", DGM_GE(1), DGM_LE(1 << 20),
+                  .help = "vector width"),
     DGM_PARAM_END,
 };
 

@@ -9,10 +9,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"kind", DGM_P_CHOICE, "learned", DGM_NO_RANGE, "learned|sinusoidal",
-     "learned table or fixed sinusoids"},
-    {"max_len", DGM_P_INT, "0", 0, 1 << 20, NULL,
-     "longest sequence (0: the input's length)"},
+    DGM_PARAM_CHOICE("kind", .def = "learned", .choices = "learned|sinusoidal",
+                     .help = "learned table or fixed sinusoids"),
+    DGM_PARAM_INT("max_len", .def = "0", DGM_GE(0), DGM_LE(1 << 20),
+                  .help = "longest sequence (0: the input's length)"),
     DGM_PARAM_END,
 };
 

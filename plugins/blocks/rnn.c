@@ -6,10 +6,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"hidden", DGM_P_INT, "256", 1, 1 << 16, NULL, "hidden size"},
-    {"layers", DGM_P_INT, "1", 1, DGM_RNN_MAX_LAYERS, NULL, "stacked layers"},
-    {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
-     "dropout between layers (training only)"},
+    DGM_PARAM_INT("hidden", .def = "256", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "hidden size"),
+    DGM_PARAM_INT("layers", .def = "1", DGM_GE(1), DGM_LE(DGM_RNN_MAX_LAYERS),
+                  .help = "stacked layers"),
+    DGM_PARAM_FLOAT("dropout", .def = "0.0", DGM_GE(0.0), DGM_LE(0.99),
+                    .help = "dropout between layers (training only)"),
     DGM_PARAM_END,
 };
 

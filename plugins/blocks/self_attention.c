@@ -9,10 +9,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"reduction", DGM_P_INT, "8", 1, 1 << 16, NULL,
-     "query/key channels are max(1, C / reduction)"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of the three projections"},
+    DGM_PARAM_INT("reduction", .def = "8", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "query/key channels are max(1, C / reduction)"),
+    DGM_PARAM_BOOL("spectral_norm", .def = "false",
+                   .help = "spectral normalisation of the three projections"),
     DGM_PARAM_END,
 };
 

@@ -36,8 +36,10 @@ static const dgm_loss_iface bernoulli_iface = {
 /* ---- gaussian_nll ----------------------------------------------------- */
 
 static const dgm_param_spec gaussian_params[] = {
-    {"std", DGM_P_FLOAT, "1.0", 1e-6, 1e6, NULL,
-     "fixed standard deviation (used when no logvar input is given)"},
+    DGM_PARAM_FLOAT(
+        "std", .def = "1.0", DGM_GE(1e-6), DGM_LE(1e6),
+        .help =
+            "fixed standard deviation (used when no logvar input is given)"),
     DGM_PARAM_END,
 };
 
@@ -92,8 +94,9 @@ static const dgm_loss_iface gaussian_iface = {
 /* ---- mse --------------------------------------------------------------- */
 
 static const dgm_param_spec mse_params[] = {
-    {"reduction", DGM_P_CHOICE, "mean", DGM_NO_RANGE, "mean|sum",
-     "mean or sum of squared errors over each example's elements"},
+    DGM_PARAM_CHOICE(
+        "reduction", .def = "mean", .choices = "mean|sum",
+        .help = "mean or sum of squared errors over each example's elements"),
     DGM_PARAM_END,
 };
 

@@ -8,11 +8,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
-     "held-out (validation) or training split"},
-    {"batch_size", DGM_P_INT, "64", 1, 1 << 20, NULL, "windows per batch"},
-    {"max_windows", DGM_P_INT, "0", 0, 1e12, NULL,
-     "windows scored (0: the whole split)"},
+    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
+                     .help = "held-out (validation) or training split"),
+    DGM_PARAM_INT("batch_size", .def = "64", DGM_GE(1), DGM_LE(1 << 20),
+                  .help = "windows per batch"),
+    DGM_PARAM_INT("max_windows", .def = "0", DGM_GE(0), DGM_LE(1e12),
+                  .help = "windows scored (0: the whole split)"),
     DGM_PARAM_END,
 };
 

@@ -9,7 +9,8 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"n", DGM_P_INT, "1", 1, 1e9, NULL, "samples to draw"},
+    DGM_PARAM_INT("n", .def = "1", DGM_GE(1), DGM_LE(1e9),
+                  .help = "samples to draw"),
     DGM_PARAM_END,
 };
 

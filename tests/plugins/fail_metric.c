@@ -6,7 +6,8 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"ok", DGM_P_INT, "0", 0, 1e9, NULL, "evaluations before the failure"},
+    DGM_PARAM_INT("ok", .def = "0", DGM_GE(0), DGM_LE(1e9),
+                  .help = "evaluations before the failure"),
     DGM_PARAM_END,
 };
 

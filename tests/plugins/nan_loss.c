@@ -6,7 +6,8 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"after", DGM_P_INT, "3", 0, 1e9, NULL, "calls before the NaN"},
+    DGM_PARAM_INT("after", .def = "3", DGM_GE(0), DGM_LE(1e9),
+                  .help = "calls before the NaN"),
     DGM_PARAM_END,
 };
 

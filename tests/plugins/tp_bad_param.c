@@ -12,8 +12,11 @@ static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply};
 
 static const dgm_param_spec params[] = {
-    {"fine", DGM_P_INT, "1", DGM_NO_RANGE, NULL, "a valid param"},
-    {"broken", (dgm_ptype)42, "1", DGM_NO_RANGE, NULL, "invalid type"},
+    DGM_PARAM_INT("fine", .def = "1", .help = "a valid param"),
+    {.name = "broken",
+     .type = (dgm_ptype)42,
+     .def = "1",
+     .help = "invalid type"},
     DGM_PARAM_END,
 };
 

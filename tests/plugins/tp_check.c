@@ -23,7 +23,7 @@ static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply, .check = check};
 
 static const dgm_param_spec params[] = {
-    {"limit", DGM_P_FLOAT, "1.0", DGM_NO_RANGE, NULL, "at most 10"},
+    DGM_PARAM_FLOAT("limit", .def = "1.0", .help = "at most 10"),
     DGM_PARAM_END,
 };
 

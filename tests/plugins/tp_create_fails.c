@@ -21,7 +21,7 @@ static const dgm_optimizer_iface iface = {
 
 /* Every optimizer declares `lr`: the host reads it. */
 static const dgm_param_spec params[] = {
-    {"lr", DGM_P_FLOAT, "0.1", DGM_NO_RANGE, NULL, "base learning rate"},
+    DGM_PARAM_FLOAT("lr", .def = "0.1", .help = "base learning rate"),
     DGM_PARAM_END,
 };
 

@@ -52,9 +52,9 @@ static const dgm_loss_iface scalar_iface = {.min_inputs = 2,
 /* ---- tp_probe_sgd ------------------------------------------------------ */
 
 static const dgm_param_spec probe_params[] = {
-    {"lr", DGM_P_FLOAT, "0.01", 0, 1e300, NULL, "learning rate"},
-    {"weight_decay", DGM_P_FLOAT, "0", 0, 1e300, NULL,
-     "L2 penalty added to the gradient"},
+    DGM_PARAM_FLOAT("lr", .def = "0.01", DGM_GE(0), .help = "learning rate"),
+    DGM_PARAM_FLOAT("weight_decay", .def = "0", DGM_GE(0),
+                    .help = "L2 penalty added to the gradient"),
     DGM_PARAM_END,
 };
 

@@ -11,7 +11,7 @@ static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply};
 
 static const dgm_param_spec params[] = {
-    {"weight", DGM_P_FLOAT, "1.0", DGM_NO_RANGE, NULL, "a class weight"},
+    DGM_PARAM_FLOAT("weight", .def = "1.0", .help = "a class weight"),
     DGM_PARAM_END,
 };
 

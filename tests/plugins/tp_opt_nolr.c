@@ -19,7 +19,8 @@ static const dgm_optimizer_iface iface = {
     .create = create, .step = step, .destroy = destroy};
 
 static const dgm_param_spec params[] = {
-    {"rate", DGM_P_FLOAT, "0.1", 0, 1e300, NULL, "not what the host reads"},
+    DGM_PARAM_FLOAT("rate", .def = "0.1", DGM_GE(0),
+                    .help = "not what the host reads"),
     DGM_PARAM_END,
 };
 

@@ -59,6 +59,17 @@ DGM_API int dgm__utf8_next(const unsigned char *s, uint32_t *cp);
  * works from any working directory. 0, or DGM_ETYPE / DGM_ENOMEM. */
 DGM_API int dgm__cfg_absolute_path(dgm_config *node);
 
+/* ---- parameter schemas ---------------------------------------------- */
+
+/* A schema entry's bounds as messages print them: "[1, 1048576]",
+ * "> 0", "in [0, 1)". Returns buf. */
+DGM_API const char *dgm__param_range_text(const dgm_param_spec *s, char *buf,
+                                          size_t cap);
+/* Check one schema entry for consistency (bounds, lengths, its default
+ * against itself): 0, or DGM_EFORMAT with "param 'x': ..." (the caller
+ * prefixes the file and plugin). */
+DGM_API int dgm__param_check(const dgm_param_spec *s);
+
 /* ---- for the tests and the fuzz harnesses (not public ABI) ----------- */
 
 /* Whether a and b hold the same configuration: the same kinds, keys in

@@ -23,14 +23,17 @@ struct dgm__teachers {
 };
 
 static const dgm_param_spec teacher_schema[] = {
-    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the output's name in the student's named tensors (objective inputs)"},
-    {"run", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the teacher's run directory (config.yaml, checkpoints/last)"},
-    {"output", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the teacher model's output to take (e.g. logits, mu)"},
-    {"input", DGM_P_STRING, "x", DGM_NO_RANGE, NULL,
-     "the student's named tensor fed to the teacher as its x"},
+    DGM_PARAM_STRING("name", .help = "the output's name in the student's named "
+                                     "tensors (objective inputs)"),
+    DGM_PARAM_STRING(
+        "run",
+        .help = "the teacher's run directory (config.yaml, checkpoints/last)"),
+    DGM_PARAM_STRING(
+        "output",
+        .help = "the teacher model's output to take (e.g. logits, mu)"),
+    DGM_PARAM_STRING(
+        "input", .def = "x",
+        .help = "the student's named tensor fed to the teacher as its x"),
     DGM_PARAM_END,
 };
 

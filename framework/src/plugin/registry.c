@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "dgm/error.h"
 #include "dgm/host.h"
 #include "plugin_check.h"
@@ -62,6 +63,14 @@ const char *dgm_kind_name(dgm_kind k)
     if ((int)k <= 0 || (int)k >= DGM_KIND_COUNT_)
         return NULL;
     return kind_names[k];
+}
+
+static dgm_kind kind_by_name(const char *name)
+{
+    for (int k = 1; k < DGM_KIND_COUNT_; k++)
+        if (!strcmp(kind_names[k], name))
+            return (dgm_kind)k;
+    return 0;
 }
 
 static const char *kind_label(dgm_kind k)
@@ -355,6 +364,20 @@ static int check_params(const char *path, const dgm_plugin_desc *d)
                              "%s: plugin '%s': choice param '%s' lists no "
                              "choices",
                              path, d->name, p->name);
+        if (p->kind &&
+            ((p->type != DGM_P_PLUGIN && p->type != DGM_P_PLUGIN_LIST) ||
+             !kind_by_name(p->kind)))
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s': param '%s': .kind = \"%s\" "
+                             "needs a DGM_P_PLUGIN(_LIST) param and a kind "
+                             "name (dataset, augment, block, model, loss, "
+                             "optimizer, metric)",
+                             path, d->name, p->name, p->kind);
+        /* Bounds, lengths and the default against the entry itself, now
+         * rather than when an experiment first leaves the key out. */
+        int rc = dgm__param_check(p);
+        if (rc < 0)
+            return dgm_error_context("%s: plugin '%s': ", path, d->name);
     }
 }
 
@@ -436,7 +459,7 @@ static int check_lr(const char *path, const dgm_plugin_desc *d)
     const char *why = !lr ? "declares no parameter 'lr'"
                       : lr->type != DGM_P_FLOAT
                           ? "declares 'lr' with a type other than DGM_P_FLOAT"
-                      : lr->default_value && !strcmp(lr->default_value, "null")
+                      : lr->def && !strcmp(lr->def, "null")
                           ? "gives 'lr' the default null"
                           : NULL;
     if (!why)
