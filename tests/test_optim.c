@@ -131,7 +131,7 @@ static int run_reference_cases(const char *plugin)
         const double rel = strstr(yaml, "centered: true") ? 3e-5 : 2e-6;
         loaded l = load_plugin(file_of(plugin), plugin);
         dgm_config *cfg = make_cfg(yaml, l.desc);
-        const dgm_optimizer_iface *oi = l.desc->iface;
+        const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
         void *self = NULL;
         ck_assert_msg(oi->create(&self, cfg) == 0, "%s: %s", name,
                       dgm_last_error());
@@ -235,7 +235,7 @@ static int create_fails(const char *plugin, const char *yaml)
 {
     loaded l = load_plugin(file_of(plugin), plugin);
     dgm_config *cfg = make_cfg(yaml, l.desc);
-    const dgm_optimizer_iface *oi = l.desc->iface;
+    const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
     ck_assert_ptr_nonnull(oi->check);
     dgm_error_clear();
     int checked = oi->check(cfg);
@@ -259,7 +259,7 @@ START_TEST(test_descriptors)
     const char *names[] = {"sgd", "adam", "adamw", "rmsprop"};
     for (int k = 0; k < 4; k++) {
         loaded l = load_plugin(file_of(names[k]), names[k]);
-        const dgm_optimizer_iface *oi = l.desc->iface;
+        const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
         ck_assert_ptr_nonnull(oi->create);
         ck_assert_ptr_nonnull(oi->step);
         ck_assert_ptr_nonnull(oi->destroy);
@@ -375,7 +375,7 @@ START_TEST(test_bad_step)
 {
     loaded l = load_plugin("optimizers_adam.so", "adam");
     dgm_config *cfg = make_cfg("{lr: 0.1}", l.desc);
-    const dgm_optimizer_iface *oi = l.desc->iface;
+    const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
     void *self = NULL;
     ck_assert_int_eq(oi->create(&self, cfg), 0);
     dgm_params *set = dgm_params_new();

@@ -118,7 +118,7 @@ START_TEST(scan_good)
     ck_assert_ptr_eq(d, d1);
     ck_assert_int_eq(dgm_registry_find(r, 0, "good_loss", &d, NULL), 0);
     ck_assert_ptr_eq(d, d0);
-    const dgm_loss_iface *li = d->iface;
+    const dgm_loss_iface *li = d->iface.loss;
     ck_assert_int_eq(li->max_inputs, 2);
     dgm_registry_free(r);
 }
@@ -150,12 +150,12 @@ START_TEST(whole_test_folder)
      * duplicate is one more, and the good ones still load. */
     char dir[PATH_MAX];
     scratch(dir, sizeof dir, "all", "tp_abi_major", "tp_abi_minor",
-            "tp_abi_layout", "tp_bad_default", "tp_bad_kind", "tp_bad_name",
-            "tp_bad_param", "tp_create_fails", "tp_dup_a", "tp_dup_b",
-            "tp_good", "tp_nosym", "tp_small", NULL);
+            "tp_abi_layout", "tp_bad_default", "tp_short_iface", "tp_bad_kind",
+            "tp_bad_name", "tp_bad_param", "tp_create_fails", "tp_dup_a",
+            "tp_dup_b", "tp_good", "tp_nosym", "tp_small", NULL);
     dgm_registry *r = registry_on(dir);
-    ck_assert_int_eq(dgm_registry_scan(r), 10);
-    ck_assert_int_eq(dgm_registry_problem_count(r), 10);
+    ck_assert_int_eq(dgm_registry_scan(r), 11);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 11);
     assert_good_found(r);
     const dgm_plugin_desc *d;
     ck_assert_int_eq(dgm_registry_find(r, 0, "create_fails", &d, NULL), 0);
@@ -206,6 +206,11 @@ static const refusal refusals[] = {
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
     {"tp_bad_param", DGM_EFORMAT,
      "plugin 'bad_param': param 'broken' has invalid type 42"},
+    /* An interface shorter than the ABI's (no kind macro): refused before
+     * the host reads a slot the plugin does not have. */
+    {"tp_short_iface", DGM_EABI,
+     "plugin 'short_iface' (loss): interface is 40 bytes, ABI 2.0 needs at "
+     "least 48 (set it with DGM_PLUGIN_LOSS(&iface))"},
     /* A default outside its own bounds refuses the plugin at load. */
     {"tp_bad_default", DGM_EFORMAT,
      "plugin 'bad_default': param 'scale': default 0 fails: <default>:1:1: 0 "
@@ -396,7 +401,7 @@ START_TEST(create_error_survives)
     const dgm_plugin_desc *d;
     ck_assert_int_eq(
         dgm_registry_find(r, DGM_KIND_OPTIMIZER, "create_fails", &d, NULL), 0);
-    const dgm_optimizer_iface *f = d->iface;
+    const dgm_optimizer_iface *f = d->iface.optimizer;
     void *self = (void *)&self;
     dgm_error_clear();
     ck_assert_int_eq(f->create(&self, NULL), DGM_ERANGE);

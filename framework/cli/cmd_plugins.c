@@ -312,11 +312,11 @@ static void print_params(const dgm_plugin_desc *d)
 static void print_kind_details(const dgm_plugin_desc *d)
 {
     if (d->kind == DGM_KIND_LOSS) {
-        const dgm_loss_iface *f = d->iface;
+        const dgm_loss_iface *f = d->iface.loss;
         printf("inputs:   %s (%d..%d)\n", str_or(f->inputs_help, "-"),
                f->min_inputs, f->max_inputs);
     } else if (d->kind == DGM_KIND_MODEL) {
-        const dgm_model_iface *f = d->iface;
+        const dgm_model_iface *f = d->iface.model;
         printf("phases:  ");
         for (int i = 0; i < f->n_phases; i++)
             printf(" %s [%s]", f->phases[i].name, f->phases[i].params);

@@ -139,12 +139,12 @@ static const dgm_augment_iface iface = {.create = crop_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "crop",
     .version = "1.0",
     .summary = "random translation: pad, then crop back to the original size",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -244,12 +244,12 @@ static const dgm_augment_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "diffaug",
     .version = "1.0",
     .summary = "differentiable augmentation (DiffAugment) on the graph",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

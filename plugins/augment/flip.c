@@ -113,12 +113,12 @@ static const dgm_augment_iface iface = {.create = flip_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "flip",
     .version = "1.0",
     .summary = "random horizontal or vertical mirror of images",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

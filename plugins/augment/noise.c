@@ -79,12 +79,12 @@ static const dgm_augment_iface iface = {.create = noise_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "noise",
     .version = "1.0",
     .summary = "additive Gaussian noise, clamped to the data range",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -158,12 +158,12 @@ static const dgm_augment_iface iface = {.create = rotate_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "rotate",
     .version = "1.0",
     .summary = "random rotation about the image centre, bilinear, zero fill",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -407,16 +407,16 @@ static const dgm_block_iface disc_iface = {
     .create = disc_create, .forward = disc_forward, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "dcgan_generator",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&gen_iface), .name = "dcgan_generator",
      .version = "1.0",
      .summary = "DCGAN generator: linear to a base map, 4x4 stride-2 "
                 "transposed convs with batch norm + ReLU, tanh image",
-     .params = gen_params, .iface = &gen_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "dcgan_discriminator",
-     .version = "1.0",
+     .params = gen_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&disc_iface),
+     .name = "dcgan_discriminator", .version = "1.0",
      .summary = "DCGAN discriminator: 4x4 stride-2 convs with batch norm + "
                 "LeakyReLU; features, or a logit when [1] is asked",
-     .params = disc_params, .iface = &disc_iface},
+     .params = disc_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -77,12 +77,12 @@ static const dgm_block_iface gru_iface = {
     .create = create_gru, .forward = forward, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "lstm",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&lstm_iface), .name = "lstm",
      .version = "1.0", .summary = "multi-layer LSTM over [N, T, in]",
-     .params = params, .iface = &lstm_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "gru", .version = "1.0",
-     .summary = "multi-layer GRU over [N, T, in]", .params = params,
-     .iface = &gru_iface},
+     .params = params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&gru_iface), .name = "gru",
+     .version = "1.0", .summary = "multi-layer GRU over [N, T, in]",
+     .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

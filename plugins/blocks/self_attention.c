@@ -116,12 +116,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "self_attention",
     .version = "1.0",
     .summary = "SAGAN self-attention over positions, gated residual",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

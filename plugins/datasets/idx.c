@@ -379,12 +379,12 @@ static const dgm_dataset_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_DATASET,
+    DGM_PLUGIN_DATASET(&iface),
     .name = "idx",
     .version = "1.0",
     .summary = "IDX image/label files (Fashion-MNIST, MNIST)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -514,12 +514,12 @@ static const dgm_dataset_iface iface = {.create = ds_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_DATASET,
+    DGM_PLUGIN_DATASET(&iface),
     .name = "text",
     .version = "1.1",
     .summary = "byte-level text corpus in windows (fortunes by default)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

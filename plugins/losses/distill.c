@@ -85,12 +85,12 @@ static const dgm_loss_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&iface),
     .name = "distill",
     .version = "1.0",
     .summary = "student vs frozen teacher: softened-logit KL or feature MSE",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

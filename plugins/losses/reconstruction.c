@@ -126,18 +126,18 @@ static const dgm_loss_iface mse_iface = {
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bernoulli_nll",
-     .version = "1.0",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&bernoulli_iface),
+     .name = "bernoulli_nll", .version = "1.0",
      .summary = "Bernoulli NLL from logits (stable BCE), summed per example",
-     .params = NULL, .iface = &bernoulli_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "gaussian_nll",
-     .version = "1.0",
+     .params = NULL},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&gaussian_iface),
+     .name = "gaussian_nll", .version = "1.0",
      .summary = "Gaussian NLL (fixed std or a logvar input), summed per "
                 "example",
-     .params = gaussian_params, .iface = &gaussian_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "mse",
+     .params = gaussian_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&mse_iface), .name = "mse",
      .version = "1.0", .summary = "squared error per example",
-     .params = mse_params, .iface = &mse_iface},
+     .params = mse_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -90,12 +90,12 @@ static const dgm_metric_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_METRIC,
+    DGM_PLUGIN_METRIC(&iface),
     .name = "accuracy",
     .version = "1.0",
     .summary = "fraction of a split a classifier labels correctly",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

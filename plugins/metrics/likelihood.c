@@ -173,18 +173,17 @@ static const dgm_metric_iface recon_iface = {
     .create = make_opts, .evaluate = recon_evaluate, .destroy = free};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "elbo",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&elbo_iface), .name = "elbo",
      .version = "1.0",
      .summary = "negative ELBO per example (term weights taken out)",
-     .params = elbo_params, .iface = &elbo_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "iwae_nll",
+     .params = elbo_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&iwae_iface), .name = "iwae_nll",
      .version = "1.0",
      .summary = "NLL bound from k importance samples (IWAE), nats/example",
-     .params = iwae_params, .iface = &iwae_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "recon_error",
-     .version = "1.0",
-     .summary = "squared reconstruction error per example",
-     .params = elbo_params, .iface = &recon_iface},
+     .params = iwae_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&recon_iface), .name = "recon_error",
+     .version = "1.0", .summary = "squared reconstruction error per example",
+     .params = elbo_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

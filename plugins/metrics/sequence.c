@@ -140,14 +140,14 @@ static const dgm_metric_iface ppl_iface = {
     .create = create_ppl, .evaluate = evaluate, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "bits_per_char",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&bpc_iface), .name = "bits_per_char",
      .version = "1.0",
      .summary = "held-out next-token cross-entropy in bits per character",
-     .params = params, .iface = &bpc_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "perplexity",
+     .params = params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&ppl_iface), .name = "perplexity",
      .version = "1.0",
      .summary = "held-out perplexity exp(nats per token) and val_nats",
-     .params = params, .iface = &ppl_iface},
+     .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -193,13 +193,13 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "char_transformer",
     .version = "1.0",
     .summary = "character transformer language model (outputs logits, "
                "target)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

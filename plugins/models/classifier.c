@@ -120,12 +120,12 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "classifier",
     .version = "1.0",
     .summary = "feature block + linear head (outputs features, logits, y)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

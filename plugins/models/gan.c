@@ -481,13 +481,13 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "gan",
     .version = "1.0",
     .summary = "GAN: discriminator then generator phases (outputs d_real, "
                "d_fake, fake, z; conditional: d_feat, d_y)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -247,12 +247,12 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "vae",
     .version = "1.0",
     .summary = "variational autoencoder (outputs x, mu, logvar, z, logits)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -235,21 +235,21 @@ static const dgm_optimizer_iface adamw_iface = {.create = adamw_create,
 static const dgm_plugin_desc descs[] = {
     {
         DGM_PLUGIN_HEADER,
-        .kind = DGM_KIND_OPTIMIZER,
+        DGM_PLUGIN_OPTIMIZER(&adam_iface),
         .name = "adam",
         .version = "1.0",
         .summary = "Adam with L2 weight decay and AMSGrad (torch.optim.Adam)",
         .params = adam_params,
-        .iface = &adam_iface,
+
     },
     {
         DGM_PLUGIN_HEADER,
-        .kind = DGM_KIND_OPTIMIZER,
+        DGM_PLUGIN_OPTIMIZER(&adamw_iface),
         .name = "adamw",
         .version = "1.0",
         .summary = "Adam with decoupled weight decay (torch.optim.AdamW)",
         .params = adamw_params,
-        .iface = &adamw_iface,
+
     },
 };
 

@@ -165,13 +165,13 @@ static const dgm_optimizer_iface iface = {.create = rmsprop_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_OPTIMIZER,
+    DGM_PLUGIN_OPTIMIZER(&iface),
     .name = "rmsprop",
     .version = "1.0",
     .summary = "RMSprop, optionally centered, with momentum "
                "(torch.optim.RMSprop)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -182,12 +182,12 @@ static const dgm_optimizer_iface iface = {.create = sgd_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_OPTIMIZER,
+    DGM_PLUGIN_OPTIMIZER(&iface),
     .name = "sgd",
     .version = "1.0",
     .summary = "stochastic gradient descent with momentum (torch.optim.SGD)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -57,12 +57,12 @@ static const dgm_loss_iface iface = {.create = create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&iface),
     .name = "crash_after",
     .version = "1.0",
     .summary = "test: SIGSEGV after N calls",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

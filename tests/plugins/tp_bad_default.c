@@ -17,9 +17,8 @@ static const dgm_param_spec params[] = {
 };
 
 static const dgm_plugin_desc desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bad_default",
-    .version = "1.0",  .summary = "refused",  .params = params,
-    .iface = &iface};
+    DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "bad_default",
+    .version = "1.0",  .summary = "refused",    .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -21,10 +21,10 @@ static const dgm_param_spec params[] = {
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bad_param_ok",
-     .version = "1.0", .summary = "valid", .iface = &iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bad_param",
-     .version = "1.0", .summary = "refused", .params = params, .iface = &iface},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "bad_param_ok",
+     .version = "1.0", .summary = "valid"},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "bad_param",
+     .version = "1.0", .summary = "refused", .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -28,9 +28,9 @@ static const dgm_param_spec params[] = {
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "check_loss",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "check_loss",
      .version = "1.0", .summary = "a loss with a config check",
-     .params = params, .iface = &iface},
+     .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

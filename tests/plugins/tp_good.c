@@ -53,12 +53,11 @@ static const dgm_block_iface block_iface = {
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "good_loss",
-     .version = "1.2", .summary = "test loss: returns its first input",
-     .iface = &loss_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "good_block",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&loss_iface), .name = "good_loss",
+     .version = "1.2", .summary = "test loss: returns its first input"},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&block_iface), .name = "good_block",
      .version = "0.3", .summary = "test block: identity",
-     .params = block_params, .iface = &block_iface},
+     .params = block_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -16,12 +16,11 @@ static const dgm_param_spec params[] = {
 };
 
 static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER,
-                                     .kind = DGM_KIND_LOSS,
+                                     DGM_PLUGIN_LOSS(&iface),
                                      .name = "loss_weight",
                                      .version = "1.0",
                                      .summary = "refused: declares weight",
-                                     .params = params,
-                                     .iface = &iface};
+                                     .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

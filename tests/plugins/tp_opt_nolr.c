@@ -25,9 +25,8 @@ static const dgm_param_spec params[] = {
 };
 
 static const dgm_plugin_desc desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_OPTIMIZER,  .name = "opt_nolr",
-    .version = "1.0",  .summary = "refused: no lr", .params = params,
-    .iface = &iface};
+    DGM_PLUGIN_HEADER, DGM_PLUGIN_OPTIMIZER(&iface), .name = "opt_nolr",
+    .version = "1.0",  .summary = "refused: no lr",  .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -5,16 +5,16 @@
  * several plugins. Everything else in the file is static.
  *
  *     static const dgm_param_spec params[] = {
- *         {"slope", DGM_P_FLOAT, "0.2", 0.0, 1.0, NULL, "negative slope"},
+ *         DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+ *                         .help = "negative slope"),
  *         DGM_PARAM_END,
  *     };
  *     static const dgm_block_iface iface = {.create = create,
  *                                           .forward = forward,
  *                                           .destroy = destroy};
  *     static const dgm_plugin_desc desc = {
- *         DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "leaky",
- *         .version = "1.0", .summary = "leaky ReLU", .params = params,
- *         .iface = &iface};
+ *         DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&iface), .name = "leaky",
+ *         .version = "1.0", .summary = "leaky ReLU", .params = params};
  *     DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
  *     {
  *         return i == 0 ? &desc : NULL;
@@ -34,9 +34,11 @@
  *      (dgm_error / dgm_cfg_error); the host prefixes the plugin's name.
  *      destroy(self) frees what create made; the host calls it once.
  *   5. Optional interface slots may be NULL.
- *   6. Slots marked "(ABI 1.1)" or "(ABI 1.2)" replaced reserved pointers:
- *      a plugin built against an older minor has them NULL, so the host
- *      treats NULL as "absent".
+ *   6. Interfaces grow at their end, in a new minor ABI; a slot added so
+ *      is marked "(ABI 2.x)" and is optional. The host reads a slot only
+ *      when it lies within the descriptor's iface_size (so a plugin built
+ *      against an older minor lacks it, as if NULL) and never needs
+ *      reserved pointers to run out of.
  *   7. The host reads some keys of a plugin's map itself (`plugin` for
  *      every kind; an optimizer's schedule keys; a loss term's `loss`,
  *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
@@ -84,6 +86,14 @@ typedef enum dgm_kind {
 /* "dataset", "block", ...; NULL for an unknown value. */
 DGM_API const char *dgm_kind_name(dgm_kind k);
 
+typedef struct dgm_dataset_iface dgm_dataset_iface;
+typedef struct dgm_augment_iface dgm_augment_iface;
+typedef struct dgm_block_iface dgm_block_iface;
+typedef struct dgm_model_iface dgm_model_iface;
+typedef struct dgm_loss_iface dgm_loss_iface;
+typedef struct dgm_optimizer_iface dgm_optimizer_iface;
+typedef struct dgm_metric_iface dgm_metric_iface;
+
 /* The build values that public structs embed, as the plugin saw them: a
  * plugin built with another DGM_MAX_DIMS (or a dgm_tensor of another size)
  * would read and write the host's structs at the wrong offsets, so the
@@ -124,9 +134,37 @@ typedef struct dgm_plugin_desc {
     const char *version; /* the plugin's own version */
     const char *summary; /* one line */
     const dgm_param_spec *params; /* ends with DGM_PARAM_END; may be NULL */
-    const void *iface;   /* the kind's interface struct, below */
-    void *reserved[4];
+    /* The kind's interface struct (below), typed: set both fields with the
+     * kind's macro, DGM_PLUGIN_BLOCK(&iface) and so on, which also sets
+     * `kind`, so a model's interface cannot be given as a block's. */
+    union {
+        const dgm_dataset_iface *dataset;
+        const dgm_augment_iface *augment;
+        const dgm_block_iface *block;
+        const dgm_model_iface *model;
+        const dgm_loss_iface *loss;
+        const dgm_optimizer_iface *optimizer;
+        const dgm_metric_iface *metric;
+        const void *any; /* for the host's NULL test */
+    } iface;
+    /* sizeof the interface struct as the plugin was built: an interface
+     * grows at its end in a new minor ABI, and the host reads a slot only
+     * if it lies within iface_size (an older plugin simply lacks it). */
+    uint32_t iface_size;
 } dgm_plugin_desc;
+
+/* kind, iface and iface_size of a descriptor, type-checked: the pointer
+ * must be to that kind's interface struct. */
+#define DGM__PLUGIN_KIND(k, member, p)                                         \
+    .kind = (k), .iface = {.member = (p)}, .iface_size = sizeof *(p)
+#define DGM_PLUGIN_DATASET(p) DGM__PLUGIN_KIND(DGM_KIND_DATASET, dataset, p)
+#define DGM_PLUGIN_AUGMENT(p) DGM__PLUGIN_KIND(DGM_KIND_AUGMENT, augment, p)
+#define DGM_PLUGIN_BLOCK(p) DGM__PLUGIN_KIND(DGM_KIND_BLOCK, block, p)
+#define DGM_PLUGIN_MODEL(p) DGM__PLUGIN_KIND(DGM_KIND_MODEL, model, p)
+#define DGM_PLUGIN_LOSS(p) DGM__PLUGIN_KIND(DGM_KIND_LOSS, loss, p)
+#define DGM_PLUGIN_OPTIMIZER(p)                                                \
+    DGM__PLUGIN_KIND(DGM_KIND_OPTIMIZER, optimizer, p)
+#define DGM_PLUGIN_METRIC(p) DGM__PLUGIN_KIND(DGM_KIND_METRIC, metric, p)
 
 #define DGM_PLUGIN_HEADER                                                  \
     .abi_major = DGM_ABI_MAJOR, .abi_minor = DGM_ABI_MINOR,                \
@@ -288,7 +326,7 @@ DGM_API dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x);
 /* Kind interfaces                                                        */
 /* ====================================================================== */
 
-/* Every kind's interface has an optional (ABI 1.2) slot
+/* Every kind's interface has an optional slot
  *
  *     int (*check)(const dgm_config *cfg);
  *
@@ -308,7 +346,7 @@ typedef struct dgm_dataset_iface {
     int (*get)(void *self, dgm_split split, const int64_t *idx,
                dgm_batch *batch, dgm_rng *rng);
     void (*destroy)(void *self);
-    /* (ABI 1.1) Optional: state derived from the files that a checkpoint
+    /* Optional: state derived from the files that a checkpoint
      * must keep so a run is rebuilt with it (a vocabulary). save_state adds
      * tensors to `state` with dgm_params_add (role BUFFER); the host saves
      * them as "data.<name>". load_state receives them back when a run is
@@ -316,9 +354,8 @@ typedef struct dgm_dataset_iface {
      * (DGM_ESTATE and a message naming both). */
     int (*save_state)(void *self, dgm_params *state);
     int (*load_state)(void *self, const dgm_params *state);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[1];
 } dgm_dataset_iface;
 
 typedef struct dgm_augment_iface {
@@ -329,9 +366,8 @@ typedef struct dgm_augment_iface {
     /* On the graph (differentiable); NULL if not. */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x, dgm_rng *rng);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_augment_iface;
 
 typedef struct dgm_block_iface {
@@ -341,9 +377,8 @@ typedef struct dgm_block_iface {
      * checks, for x of the shape create was given). */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_block_iface;
 
 /* A training phase: its parameters and default objective. */
@@ -388,19 +423,18 @@ typedef struct dgm_model_iface {
     /* Optional: reconstruction of x in data space. */
     int (*reconstruct)(void *self, dgm_step *s, dgm_var *x, dgm_var **out);
     void (*destroy)(void *self);
-    /* (ABI 1.1) Optional: called after each optimizer update of `phase`
+    /* Optional: called after each optimizer update of `phase`
      * (weight clipping, exponential moving averages); s->step is the step
      * being trained, s->g may be used for no-grad work. */
     int (*after_update)(void *self, dgm_step *s, int phase);
-    /* (ABI 1.1) Optional, sequence models: continue `prompt` (ids in
+    /* Optional, sequence models: continue `prompt` (ids in
      * [0, n_classes), prompt_len >= 1) by `length` tokens drawn with the
      * step's RNG; out receives prompt_len + length ids. */
     int (*generate)(void *self, dgm_step *s, const int32_t *prompt,
                     int64_t prompt_len, int64_t length,
                     const dgm_generate_opts *o, int32_t *out);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[1];
 } dgm_model_iface;
 
 typedef struct dgm_loss_iface {
@@ -412,9 +446,8 @@ typedef struct dgm_loss_iface {
      * batch (docs/writing-plugins.md). */
     dgm_var *(*apply)(void *self, dgm_graph *g, dgm_var *const *in, int n);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_loss_iface;
 
 typedef struct dgm_optimizer_iface {
@@ -425,9 +458,8 @@ typedef struct dgm_optimizer_iface {
     int (*step)(void *self, dgm_param *const *ps, int n, double lr,
                 int64_t t);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_optimizer_iface;
 
 typedef struct dgm_eval dgm_eval;
@@ -438,9 +470,8 @@ typedef struct dgm_metric_iface {
     int (*create)(void **self, const dgm_config *cfg);
     int (*evaluate)(void *self, dgm_eval *ev, dgm_results *out);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_metric_iface;
 
 /* ---- what a metric can ask of the host -------------------------------- */

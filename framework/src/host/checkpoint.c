@@ -172,7 +172,7 @@ static int restore_params(dgm_experiment *e, const dgm_st_file *f,
 static int restore_data_state(dgm_experiment *e, const dgm_st_file *f,
                               const char *path)
 {
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     if (!di->load_state)
         return 0;
     dgm_params *st = dgm_params_new();

@@ -243,7 +243,7 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
                 dgm_config_validate(t, d->params, d->name, dgm__loss_host_keys);
         if (rc < 0)
             return rc;
-        const dgm_loss_iface *li = d->iface;
+        const dgm_loss_iface *li = d->iface.loss;
         int n = dgm_cfg_len(dgm_cfg_get(t, "inputs"));
         if (n > DGM_MAX_LOSS_INPUTS)
             return dgm_cfg_error(t, "inputs", DGM_ERANGE,
@@ -281,7 +281,7 @@ static int resolve_phases(dgm_experiment *e)
                          DGM_KIND_MODEL, &md);
     if (rc < 0)
         return rc;
-    const dgm_model_iface *mi = md->iface;
+    const dgm_model_iface *mi = md->iface.model;
     if (!mi->phases || mi->n_phases < 1)
         return dgm_error(DGM_EPLUGIN, "model '%s' declares no phases",
                          md->name);

@@ -26,29 +26,24 @@ static int create_inst(dgm_experiment *e, dgm__inst *in, const dgm_config *cfg,
     in->self = NULL;
     switch (kind) {
     case DGM_KIND_DATASET:
-        rc = ((const dgm_dataset_iface *)in->desc->iface)
-                 ->create(&in->self, cfg);
+        rc = in->desc->iface.dataset->create(&in->self, cfg);
         break;
     case DGM_KIND_AUGMENT:
-        rc = ((const dgm_augment_iface *)in->desc->iface)
-                 ->create(&in->self, cfg, &e->info);
+        rc = in->desc->iface.augment->create(&in->self, cfg, &e->info);
         break;
     case DGM_KIND_MODEL:
-        rc = ((const dgm_model_iface *)in->desc->iface)
-                 ->create(&in->self, cfg, &e->build, &e->info);
+        rc = in->desc->iface.model->create(&in->self, cfg, &e->build, &e->info);
         break;
     case DGM_KIND_LOSS: {
-        const dgm_loss_iface *li = in->desc->iface;
+        const dgm_loss_iface *li = in->desc->iface.loss;
         rc = li->create ? li->create(&in->self, cfg) : 0;
         break;
     }
     case DGM_KIND_OPTIMIZER:
-        rc = ((const dgm_optimizer_iface *)in->desc->iface)
-                 ->create(&in->self, cfg);
+        rc = in->desc->iface.optimizer->create(&in->self, cfg);
         break;
     case DGM_KIND_METRIC:
-        rc = ((const dgm_metric_iface *)in->desc->iface)
-                 ->create(&in->self, cfg);
+        rc = in->desc->iface.metric->create(&in->self, cfg);
         break;
     default:
         rc = dgm_error(DGM_EKIND, "cannot instantiate a %s here",
@@ -168,7 +163,7 @@ static int build_heads(dgm_experiment *e)
     int rc = dgm__eval_new(&ev, e, e->seed ^ 0x4ead5ULL);
     if (rc < 0)
         return rc;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     int64_t n = e->info.size[DGM_SPLIT_TRAIN] < 2 ? 1 : 2;
     for (int h = 0; h < nh && rc == 0; h++) {
         dgm__head *hd = &e->heads[h];
@@ -388,7 +383,7 @@ int dgm__experiment_build(dgm_experiment *e)
     int rc = create_inst(e, &e->data, data, DGM_KIND_DATASET, "plugin");
     if (rc < 0)
         return rc;
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     if ((rc = di->info(e->data.self, &e->info)) < 0)
         return dgm_error_context("dataset '%s': ", e->data.desc->name);
     if ((rc = dgm__data_state_export(e)) < 0)
@@ -433,7 +428,7 @@ int dgm__experiment_build(dgm_experiment *e)
         (rc = dgm__freeze_apply(e->params, dgm_cfg_get(root, "freeze"),
                                 dgm_cfg_bool(root, "freeze_bn_stats"))) < 0)
         return rc;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     e->n_phases = mi->n_phases;
     e->phases = calloc((size_t)e->n_phases, sizeof *e->phases);
     if (!e->phases)
@@ -573,7 +568,7 @@ int dgm__experiment_check_inputs(dgm_experiment *e)
     int rc = dgm__eval_new(&ev, e, e->seed ^ 0x1a9e7ULL);
     if (rc < 0)
         return rc;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     int64_t n = e->info.size[DGM_SPLIT_TRAIN] < 2 ? 1 : 2;
     for (int p = 0; p < e->n_phases && rc == 0; p++) {
         dgm_step *s;
@@ -650,7 +645,7 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
         for (int j = 0; j < tm->n_inputs; j++)
             if (!(ins[j] = dgm_vars_get(io, tm->inputs[j])))
                 return no_input(e, ph, tm, "inputs", tm->inputs[j], io);
-        const dgm_loss_iface *li = tm->loss.desc->iface;
+        const dgm_loss_iface *li = tm->loss.desc->iface.loss;
         dgm_var *v = li->apply(tm->loss.self, g, ins, tm->n_inputs);
         if (!v)
             return dgm_error_context(
@@ -696,7 +691,7 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
 
 int dgm__data_state_export(dgm_experiment *e)
 {
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     dgm_params_free(e->data_state);
     e->data_state = NULL;
     if (!di->save_state)

@@ -88,7 +88,7 @@ int dgm_run_forward_output(dgm_run *r, const dgm_tensor *x,
                          dgm_shape_str(info->x_shape.ndim,
                                        info->x_shape.dim, b, sizeof b));
     const int64_t n = x->shape[0], chunk = 256;
-    const dgm_model_iface *mi = r->e->model.desc->iface;
+    const dgm_model_iface *mi = r->e->model.desc->iface.model;
     dgm_eval *ev = r->ev;
     dgm_tensor *res = NULL;
     int rc = 0;

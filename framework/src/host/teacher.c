@@ -95,7 +95,7 @@ static int teacher_forward(teacher *t, const dgm_tensor *x,
     dgm_step *s = dgm__eval_empty_step(ev);
     dgm__vars_clear(&ev->io);
     int rc = dgm_vars_set(&ev->io, "x", dgm_input(s->g, (dgm_tensor *)x));
-    const dgm_model_iface *mi = te->model.desc->iface;
+    const dgm_model_iface *mi = te->model.desc->iface.model;
     if (rc == 0 && (rc = mi->forward(te->model.self, s, 0, &ev->io)) < 0)
         return dgm_error_context("teacher '%s' (%s, model '%s'): ", t->name,
                                  t->run, te->model.desc->name);

@@ -247,13 +247,56 @@ static bool good_name(const char *s)
     return true;
 }
 
+/* Every ABI 2.0 interface of a kind ends with `check`: a plugin of this
+ * major has all of it. Slots after it come with a later minor and are
+ * read only when the plugin's iface_size covers them (DGM__HAS_SLOT). */
+static size_t min_iface_size(dgm_kind k)
+{
+    switch (k) {
+    case DGM_KIND_DATASET:
+        return DGM__SLOT_END(dgm_dataset_iface, check);
+    case DGM_KIND_AUGMENT:
+        return DGM__SLOT_END(dgm_augment_iface, check);
+    case DGM_KIND_BLOCK:
+        return DGM__SLOT_END(dgm_block_iface, check);
+    case DGM_KIND_MODEL:
+        return DGM__SLOT_END(dgm_model_iface, check);
+    case DGM_KIND_LOSS:
+        return DGM__SLOT_END(dgm_loss_iface, check);
+    case DGM_KIND_OPTIMIZER:
+        return DGM__SLOT_END(dgm_optimizer_iface, check);
+    case DGM_KIND_METRIC:
+        return DGM__SLOT_END(dgm_metric_iface, check);
+    default:
+        return 0;
+    }
+}
+
+static int check_iface_size(const char *path, const dgm_plugin_desc *d)
+{
+    size_t need = min_iface_size(d->kind);
+    if (d->iface_size >= need)
+        return 0;
+    char upper[16];
+    const char *kind = dgm_kind_name(d->kind);
+    size_t i = 0;
+    for (; kind[i] && i + 1 < sizeof upper; i++)
+        upper[i] = (char)(kind[i] - 'a' + 'A');
+    upper[i] = '\0';
+    return dgm_error(DGM_EABI,
+                     "%s: plugin '%s' (%s): interface is %u bytes, ABI %d.%d "
+                     "needs at least %zu (set it with DGM_PLUGIN_%s(&iface))",
+                     path, d->name, kind, d->iface_size, DGM_ABI_MAJOR,
+                     DGM_ABI_MINOR, need, upper);
+}
+
 /* The slots the host calls without checking, per kind. */
 static int check_iface(const char *path, const dgm_plugin_desc *d)
 {
     const char *missing = NULL;
     switch (d->kind) {
     case DGM_KIND_DATASET: {
-        const dgm_dataset_iface *f = d->iface;
+        const dgm_dataset_iface *f = d->iface.dataset;
         missing = !f->create    ? "create"
                   : !f->info    ? "info"
                   : !f->get     ? "get"
@@ -262,7 +305,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_AUGMENT: {
-        const dgm_augment_iface *f = d->iface;
+        const dgm_augment_iface *f = d->iface.augment;
         missing = !f->create                 ? "create"
                   : !f->destroy              ? "destroy"
                   : !f->apply && !f->forward ? "apply or forward"
@@ -270,7 +313,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_BLOCK: {
-        const dgm_block_iface *f = d->iface;
+        const dgm_block_iface *f = d->iface.block;
         missing = !f->create    ? "create"
                   : !f->forward ? "forward"
                   : !f->destroy ? "destroy"
@@ -278,7 +321,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_MODEL: {
-        const dgm_model_iface *f = d->iface;
+        const dgm_model_iface *f = d->iface.model;
         if (!f->phases || f->n_phases < 1)
             return dgm_error(DGM_EFORMAT,
                              "%s: plugin '%s' (model) declares no phases", path,
@@ -297,7 +340,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_LOSS: {
-        const dgm_loss_iface *f = d->iface;
+        const dgm_loss_iface *f = d->iface.loss;
         if (!f->apply)
             missing = "apply";
         else if (f->min_inputs < 0 || f->min_inputs > f->max_inputs)
@@ -308,7 +351,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_OPTIMIZER: {
-        const dgm_optimizer_iface *f = d->iface;
+        const dgm_optimizer_iface *f = d->iface.optimizer;
         missing = !f->create    ? "create"
                   : !f->step    ? "step"
                   : !f->destroy ? "destroy"
@@ -316,7 +359,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_METRIC: {
-        const dgm_metric_iface *f = d->iface;
+        const dgm_metric_iface *f = d->iface.metric;
         missing = !f->create     ? "create"
                   : !f->evaluate ? "evaluate"
                   : !f->destroy  ? "destroy"
@@ -547,11 +590,13 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
         return dgm_error(DGM_EFORMAT,
                          "%s: plugin '%s': invalid kind %d (expected 1..%d)",
                          path, d->name, (int)d->kind, DGM_KIND_COUNT_ - 1);
-    if (!d->iface)
+    if (!d->iface.any)
         return dgm_error(DGM_EFORMAT, "%s: plugin '%s' (%s): iface is NULL",
                          path, d->name, dgm_kind_name(d->kind));
     if ((rc = check_params(path, d)) < 0 ||
         (rc = check_reserved(path, d)) < 0 || (rc = check_lr(path, d)) < 0)
+        return rc;
+    if ((rc = check_iface_size(path, d)) < 0)
         return rc;
     return check_iface(path, d);
 }
@@ -878,23 +923,23 @@ const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
 /* The kind's `check` slot. */
 static int (*check_slot(const dgm_plugin_desc *d))(const dgm_config *)
 {
-    if (!d->iface)
+    if (!d->iface.any)
         return NULL;
     switch (d->kind) {
     case DGM_KIND_DATASET:
-        return ((const dgm_dataset_iface *)d->iface)->check;
+        return d->iface.dataset->check;
     case DGM_KIND_AUGMENT:
-        return ((const dgm_augment_iface *)d->iface)->check;
+        return d->iface.augment->check;
     case DGM_KIND_BLOCK:
-        return ((const dgm_block_iface *)d->iface)->check;
+        return d->iface.block->check;
     case DGM_KIND_MODEL:
-        return ((const dgm_model_iface *)d->iface)->check;
+        return d->iface.model->check;
     case DGM_KIND_LOSS:
-        return ((const dgm_loss_iface *)d->iface)->check;
+        return d->iface.loss->check;
     case DGM_KIND_OPTIMIZER:
-        return ((const dgm_optimizer_iface *)d->iface)->check;
+        return d->iface.optimizer->check;
     case DGM_KIND_METRIC:
-        return ((const dgm_metric_iface *)d->iface)->check;
+        return d->iface.metric->check;
     default:
         return NULL;
     }

@@ -305,22 +305,22 @@ static const dgm_metric_iface acc_iface = {
     .create = create, .evaluate = acc_evaluate, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "fid",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&fid_iface), .name = "fid",
      .version = "1.0",
      .summary = "Frechet distance of test and sample features (classifier)",
-     .params = fid_params, .iface = &fid_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "kid",
+     .params = fid_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&kid_iface), .name = "kid",
      .version = "1.0",
      .summary = "kernel (MMD^2, cubic polynomial) distance in subsets",
-     .params = kid_params, .iface = &kid_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "precision_recall",
-     .version = "1.0",
+     .params = kid_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&pr_iface),
+     .name = "precision_recall", .version = "1.0",
      .summary = "improved precision and recall from k-NN manifolds",
-     .params = pr_params, .iface = &pr_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "classifier_accuracy",
-     .version = "1.0",
+     .params = pr_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&acc_iface),
+     .name = "classifier_accuracy", .version = "1.0",
      .summary = "class-k samples of a conditional model classified as k",
-     .params = acc_params, .iface = &acc_iface},
+     .params = acc_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
