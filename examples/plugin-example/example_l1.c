@@ -52,7 +52,6 @@ static const dgm_plugin_desc desc = {
     .version = "1.0",
     .summary = "mean absolute error per example (out-of-tree example)",
     .params = NULL,
-
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)
