@@ -166,6 +166,30 @@ START_TEST(whole_test_folder)
 }
 END_TEST
 
+START_TEST(vars_copy_names)
+{
+    /* dgm_vars_set keeps a copy of the name: a caller may reuse its
+     * buffer (a model naming outputs in a loop). */
+    dgm_vars io = {0};
+    dgm_var *a = (dgm_var *)&io, *b = (dgm_var *)&a; /* only compared */
+    char name[DGM_VAR_NAME_MAX + 8];
+    snprintf(name, sizeof name, "out_%d", 0);
+    ck_assert_int_eq(dgm_vars_set(&io, name, a), 0);
+    snprintf(name, sizeof name, "out_%d", 1);
+    ck_assert_int_eq(dgm_vars_set(&io, name, b), 0);
+    ck_assert_int_eq(dgm_vars_count(&io), 2);
+    ck_assert_str_eq(dgm_vars_name_at(&io, 0), "out_0");
+    ck_assert_ptr_eq(dgm_vars_get(&io, "out_0"), a);
+    ck_assert_ptr_eq(dgm_vars_get(&io, "out_1"), b);
+    /* A name too long to copy is refused, not cut. */
+    memset(name, 'x', DGM_VAR_NAME_MAX);
+    name[DGM_VAR_NAME_MAX] = '\0';
+    ck_assert_int_eq(dgm_vars_set(&io, name, a), DGM_ERANGE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "is 64 bytes, at most 63"));
+    ck_assert_int_eq(dgm_vars_count(&io), 2);
+}
+END_TEST
+
 START_TEST(shipped_plugins_load)
 {
     /* Every shipped plugin passes the load checks (reserved keys, an
@@ -1038,6 +1062,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, config_runs_optimizer_checks);
     tcase_add_test(tc, config_runs_loss_checks);
     tcase_add_test(tc, sweep_dry_run_runs_checks);
+    tcase_add_test(tc, vars_copy_names);
     suite_add_tcase(s, tc);
     return s;
 }

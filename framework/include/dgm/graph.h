@@ -324,7 +324,9 @@ DGM_API dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
 /* Threads                                                                */
 /* ====================================================================== */
 
-/* Threads used by the kernels (OpenMP); n <= 0 means all cores. */
+/* Threads used by the kernels (OpenMP); n <= 0 means all cores. Process-
+ * wide (OpenMP's own setting): the host sets it from an experiment's
+ * `threads:`; plugins leave it alone (dgm/plugin.h, "Threads"). */
 DGM_API void dgm_set_threads(int n);
 DGM_API int dgm_threads(void);
 

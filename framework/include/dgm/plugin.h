@@ -44,6 +44,32 @@
  *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
  *      is refused at load. An optimizer must declare `lr` (DGM_P_FLOAT),
  *      the base rate the host's schedule scales.
+ *   8. Lifetimes: a plugin's `self` is its own from create() until the
+ *      host calls destroy() once (never while another of its slots runs);
+ *      what create() receives (cfg, data info, the build) is valid during
+ *      the call only, except cfg (rule 3). Vars, steps, batches and
+ *      dgm_vars maps a slot receives belong to the host and live for that
+ *      call or step: keep none of them. Parameters made with
+ *      dgm_build_param live as long as the model; dgm_param_slot state
+ *      too. Strings the host returns (names, dgm_last_error()) are
+ *      borrowed and valid until the next call that changes them.
+ *
+ * Threads (what is process-wide, and what a plugin may do):
+ *   - The host calls every slot of every plugin from one thread, the one
+ *     that loaded the experiment; a plugin needs no locks for its own
+ *     state. Parallelism is inside ops: the kernels use OpenMP, and the
+ *     oneDNN CPU engine, its single stream and the primitive cache are
+ *     process-wide, created once (thread-safely) on first use and freed
+ *     at exit.
+ *   - dgm_set_threads sets OpenMP's thread count for the whole process;
+ *     the host calls it from an experiment's `threads:`; a plugin must not.
+ *   - A plugin may run its own `#pragma omp parallel` loops over plain
+ *     memory (as the in-tree ones do), but may not call dgm_* functions
+ *     that record on a graph, touch a dgm_params or set a dgm_vars from
+ *     inside them: graphs, tapes, arenas, parameter sets and RNGs are not
+ *     thread-safe. dgm_error / dgm_last_error are per thread.
+ *   - The registry (load, scan, find) is not thread-safe either; the host
+ *     builds it before training and only reads it afterwards.
  */
 #ifndef DGM_PLUGIN_H
 #define DGM_PLUGIN_H
@@ -203,7 +229,14 @@ typedef struct dgm_batch {
     dgm_tensor *y_mask; /* 1 where the label may be used, else 0 */
 } dgm_batch;
 
-/* A small name -> var map: a model's inputs and outputs for one step. */
+/* A small name -> var map: a model's inputs and outputs for one step.
+ * The host owns it; it lives for one step (one forward, sample or eval
+ * batch) and so do the vars in it (they belong to the step's graph).
+ * dgm_vars_set copies `name` (at most DGM_VAR_NAME_MAX - 1 bytes; longer
+ * is DGM_ERANGE), so a caller may pass a buffer it reuses; setting a name
+ * again replaces its var. Names returned by dgm_vars_name_at are valid
+ * until the map is next changed or the step ends. */
+#define DGM_VAR_NAME_MAX 64
 typedef struct dgm_vars dgm_vars;
 DGM_API int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v);
 /* NULL if absent (no error is set). */

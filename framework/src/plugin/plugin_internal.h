@@ -12,7 +12,9 @@
 
 struct dgm_vars {
     int n;
-    const char *name[DGM_MAX_VARS];
+    /* Copies: a caller's name may be a buffer it reuses (public rule in
+     * dgm/plugin.h). */
+    char name[DGM_MAX_VARS][DGM_VAR_NAME_MAX];
     dgm_var *var[DGM_MAX_VARS];
 };
 

@@ -17,14 +17,17 @@ int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v)
             vs->var[i] = v;
             return 0;
         }
+    size_t len = strlen(name);
+    if (len >= DGM_VAR_NAME_MAX)
+        return dgm_error(DGM_ERANGE,
+                         "vars: the name '%.40s...' is %zu bytes, at most %d",
+                         name, len, DGM_VAR_NAME_MAX - 1);
     if (vs->n == DGM_MAX_VARS)
         return dgm_error(DGM_ERANGE,
                          "vars: more than %d named tensors "
                          "(adding '%s')",
                          DGM_MAX_VARS, name);
-    /* Names are the plugins' static strings or the config's: both outlive
-     * the step. */
-    vs->name[vs->n] = name;
+    memcpy(vs->name[vs->n], name, len + 1);
     vs->var[vs->n++] = v;
     return 0;
 }
