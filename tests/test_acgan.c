@@ -309,7 +309,7 @@ static void open_fixture(fixture *f, const char *yaml, const char *const *ov,
     for (int64_t i = 0; i < n; i++)
         idx[i] = i;
     dgm_batch b = {.n = n, .x = f->x, .y = f->y, .y_mask = f->ym};
-    const dgm_dataset_iface *di = f->e->data.desc->iface;
+    const dgm_dataset_iface *di = f->e->data.desc->iface.dataset;
     ck_assert_int_eq(
         di->get(f->e->data.self, DGM_SPLIT_TRAIN, idx, &b, &f->e->rng_data), 0);
     f->g = dgm_graph_new();
@@ -332,7 +332,7 @@ static void forward(fixture *f, int phase)
     ck_assert_int_eq(dgm_vars_set(&f->io, "x", dgm_input(g, f->x)), 0);
     ck_assert_int_eq(dgm_vars_set(&f->io, "y", dgm_input(g, f->y)), 0);
     ck_assert_int_eq(dgm_vars_set(&f->io, "y_mask", dgm_input(g, f->ym)), 0);
-    const dgm_model_iface *mi = f->e->model.desc->iface;
+    const dgm_model_iface *mi = f->e->model.desc->iface.model;
     ck_assert_msg(mi->forward(f->e->model.self, &f->s, phase, &f->io) == 0,
                   "%s", dgm_last_error());
 }

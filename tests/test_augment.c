@@ -50,7 +50,7 @@ static aug make(const char *name, const char *yaml, const dgm_data_info *info)
     ck_assert_ptr_null(q(1));
     ck_assert_str_eq(a.desc->name, name);
     ck_assert_int_eq(a.desc->kind, DGM_KIND_AUGMENT);
-    a.iface = a.desc->iface;
+    a.iface = a.desc->iface.augment;
     /* Not differentiable: apply only. */
     ck_assert_ptr_nonnull(a.iface->apply);
     ck_assert_ptr_null(a.iface->forward);

@@ -60,7 +60,7 @@ START_TEST(cross_entropy_matches_reference)
     const dgm_plugin_desc *d;
     ck_assert_int_eq(
         dgm_registry_find(reg, DGM_KIND_LOSS, "cross_entropy", &d, NULL), 0);
-    const dgm_loss_iface *li = d->iface;
+    const dgm_loss_iface *li = d->iface.loss;
     int64_t ls[3] = {2, 3, 5}, ts[2] = {2, 3};
     dgm_tensor *l = gc_randn(3, ls, 5);
     dgm_tensor *t = dgm_tensor_new(DGM_I64, 2, ts);
@@ -312,7 +312,7 @@ START_TEST(stream_order_continues_rows)
     dgm_config *cfg;
     ck_assert_int_eq(dgm_config_parse(&cfg, yaml, "data.yaml"), 0);
     ck_assert_int_eq(dgm_config_validate(cfg, d->params, "text", NULL), 0);
-    const dgm_dataset_iface *di = d->iface;
+    const dgm_dataset_iface *di = d->iface.dataset;
     void *self;
     ck_assert_int_eq(di->create(&self, cfg), 0);
     int64_t sh[2] = {4, 8};

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "dgm/config.h"
 #include "dgm/error.h"
 
@@ -290,18 +291,24 @@ END_TEST
 /* ---- validation --------------------------------------------------------- */
 
 static const dgm_param_spec schema[] = {
-    {"latent", DGM_P_INT, "20", 1, 512, NULL, "latent size"},
-    {"lr", DGM_P_FLOAT, "1e-3", 0, 1, NULL, "rate"},
-    {"bn", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL, "batch norm"},
-    {"act", DGM_P_CHOICE, "relu", DGM_NO_RANGE, "relu|tanh", "activation"},
-    {"path", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL, "where"},
-    {"hidden", DGM_P_INT_LIST, "[400]", 1, 4096, NULL, "widths"},
-    {"betas", DGM_P_FLOAT_LIST, "[0.9, 0.99]", 0, 1, NULL, "betas"},
-    {"tags", DGM_P_STRING_LIST, "[]", DGM_NO_RANGE, NULL, "tags"},
-    {"encoder", DGM_P_PLUGIN, "{plugin: mlp}", DGM_NO_RANGE, "block", "enc"},
-    {"heads", DGM_P_PLUGIN_LIST, "[]", DGM_NO_RANGE, "block", "heads"},
-    {"note", DGM_P_STRING, "null", DGM_NO_RANGE, NULL, "optional"},
-    {"extra", DGM_P_ANY, "{}", DGM_NO_RANGE, NULL, "free form"},
+    DGM_PARAM_INT("latent", .def = "20", DGM_GE(1), DGM_LE(512),
+                  .help = "latent size"),
+    DGM_PARAM_FLOAT("lr", .def = "1e-3", DGM_GE(0), DGM_LE(1), .help = "rate"),
+    DGM_PARAM_BOOL("bn", .def = "false", .help = "batch norm"),
+    DGM_PARAM_CHOICE("act", .def = "relu", .choices = "relu|tanh",
+                     .help = "activation"),
+    DGM_PARAM_STRING("path", .help = "where"),
+    DGM_PARAM_INT_LIST("hidden", .def = "[400]", DGM_GE(1), DGM_LE(4096),
+                       .help = "widths"),
+    DGM_PARAM_FLOAT_LIST("betas", .def = "[0.9, 0.99]", DGM_GE(0), DGM_LE(1),
+                         .help = "betas"),
+    DGM_PARAM_STRING_LIST("tags", .def = "[]", .help = "tags"),
+    DGM_PARAM_PLUGIN("encoder", .def = "{plugin: mlp}", .kind = "block",
+                     .help = "enc"),
+    DGM_PARAM_PLUGIN_LIST("heads", .def = "[]", .kind = "block",
+                          .help = "heads"),
+    DGM_PARAM_STRING("note", .def = "null", .help = "optional"),
+    DGM_PARAM_ANY("extra", .def = "{}", .help = "free form"),
     DGM_PARAM_END,
 };
 
@@ -511,8 +518,10 @@ END_TEST
 START_TEST(fixture_validation_and_anchors)
 {
     static const dgm_param_spec vae[] = {
-        {"latent", DGM_P_INT, "20", 1, 512, NULL, "latent size"},
-        {"hidden", DGM_P_INT_LIST, "[400]", 1, 4096, NULL, "widths"},
+        DGM_PARAM_INT("latent", .def = "20", DGM_GE(1), DGM_LE(512),
+                      .help = "latent size"),
+        DGM_PARAM_INT_LIST("hidden", .def = "[400]", DGM_GE(1), DGM_LE(4096),
+                           .help = "widths"),
         DGM_PARAM_END,
     };
     dgm_config *c = NULL;
@@ -772,12 +781,14 @@ END_TEST
 START_TEST(validation_details)
 {
     static const dgm_param_spec s2[] = {
-        {"lr", DGM_P_FLOAT, "1e-3", 0, 1, NULL, "rate"},
-        {"width", DGM_P_FLOAT, "0x10", DGM_NO_RANGE, NULL, "hex int"},
-        {"block", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "block", "optional"},
-        {"blocks", DGM_P_PLUGIN_LIST, "[{plugin: mlp, hidden: [3]}]",
-         DGM_NO_RANGE, "block", "list"},
-        {"any", DGM_P_ANY, "{a: [1, {b: 2}]}", DGM_NO_RANGE, NULL, "any"},
+        DGM_PARAM_FLOAT("lr", .def = "1e-3", DGM_GE(0), DGM_LE(1),
+                        .help = "rate"),
+        DGM_PARAM_FLOAT("width", .def = "0x10", .help = "hex int"),
+        DGM_PARAM_PLUGIN("block", .def = "null", .kind = "block",
+                         .help = "optional"),
+        DGM_PARAM_PLUGIN_LIST("blocks", .def = "[{plugin: mlp, hidden: [3]}]",
+                              .kind = "block", .help = "list"),
+        DGM_PARAM_ANY("any", .def = "{a: [1, {b: 2}]}", .help = "any"),
         DGM_PARAM_END,
     };
     dgm_config *c = parse("lr: 1\nblock: null\n");
@@ -825,11 +836,12 @@ START_TEST(validation_details)
 
     /* a schema whose default is not YAML, or breaks its own rule */
     static const dgm_param_spec bad1[] = {
-        {"x", DGM_P_INT_LIST, "[1, 2", DGM_NO_RANGE, NULL, "broken"},
+        DGM_PARAM_INT_LIST("x", .def = "[1, 2", .help = "broken"),
         DGM_PARAM_END,
     };
     static const dgm_param_spec bad2[] = {
-        {"x", DGM_P_INT, "1000", 0, 10, NULL, "out of its range"},
+        DGM_PARAM_INT("x", .def = "1000", DGM_GE(0), DGM_LE(10),
+                      .help = "out of its range"),
         DGM_PARAM_END,
     };
     c = parse("{}\n");
@@ -843,7 +855,7 @@ START_TEST(validation_details)
     /* the experiment's own keys name no plugin */
     c = parse("modle: {plugin: vae}\n");
     static const dgm_param_spec top[] = {
-        {"model", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "model", "the model"},
+        DGM_PARAM_PLUGIN("model", .kind = "model", .help = "the model"),
         DGM_PARAM_END,
     };
     ASSERT_ERR(dgm_config_validate(c, top, "experiment", NULL), DGM_EKEY,
@@ -1171,15 +1183,111 @@ END_TEST
 
 /* ---- added: validation messages, owners, every default ------------------ */
 
+START_TEST(validation_exclusive_bounds_and_lengths)
+{
+    /* Bounds a plugin can state since the typed declarations: open ends
+     * (lr > 0), half-open intervals ([0, 1)) and list lengths; messages
+     * say which end is open. */
+    static const dgm_param_spec s[] = {
+        DGM_PARAM_FLOAT("lr", .def = "1e-3", DGM_GT(0), .help = "rate"),
+        DGM_PARAM_FLOAT("p", .def = "0.5", DGM_GE(0), DGM_LT(1)),
+        DGM_PARAM_INT("k", .def = "1", DGM_LT(4)),
+        DGM_PARAM_INT_LIST("hidden", .def = "[8]", DGM_GE(1), .min_len = 1,
+                           .max_len = 3),
+        DGM_PARAM_STRING_LIST("tags", .def = "[]", .max_len = 2),
+        DGM_PARAM_END,
+    };
+    struct {
+        const char *yaml;
+        const char *msg;
+    } bad[] = {
+        {"lr: 0\n", "t.yaml:1:5: lr: 0 is out of range for plugin 'x': must "
+                    "be > 0"},
+        {"p: 1\n", "t.yaml:1:4: p: 1 is out of range for plugin 'x': must be "
+                   "in [0, 1)"},
+        {"p: -0.5\n", "p: -0.5 is out of range for plugin 'x': must be in "
+                      "[0, 1)"},
+        {"k: 4\n", "k: 4 is out of range for plugin 'x': must be < 4"},
+        {"lr: .inf\n", "lr: .inf is out of range for plugin 'x': must be > 0"},
+        {"hidden: []\n", "t.yaml:1:9: hidden: a list of 0 elements for "
+                         "plugin 'x', which takes 1 to 3"},
+        {"hidden: [1, 2, 3, 4]\n", "hidden: a list of 4 elements for plugin "
+                                   "'x', which takes 1 to 3"},
+        {"tags: [a, b, c]\n", "tags: a list of 3 elements for plugin 'x', "
+                              "which takes at most 2"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dgm_config *c = parse(bad[i].yaml);
+        ASSERT_ERR(dgm_config_validate(c, s, "x", NULL), DGM_ERANGE,
+                   bad[i].msg);
+        dgm_config_free(c);
+    }
+    /* The ends that are in. */
+    dgm_config *c = parse("lr: 1e-9\np: 0\nk: -7\nhidden: [1, 2, 3]\n"
+                          "tags: [a, b]\n");
+    ck_assert_msg(dgm_config_validate(c, s, "x", NULL) == 0, "%s",
+                  dgm_last_error());
+    dgm_config_free(c);
+}
+END_TEST
+
+START_TEST(param_check_at_load)
+{
+    /* What the registry runs on each schema entry when a plugin loads:
+     * a default outside its own bounds or of the wrong type, an empty
+     * interval, bounds or lengths where they mean nothing. */
+    struct {
+        dgm_param_spec s;
+        const char *msg;
+    } bad[] = {
+        {DGM_PARAM_FLOAT("lr", .def = "0", DGM_GT(0)),
+         "param 'lr': default 0 fails: "},
+        {DGM_PARAM_FLOAT("p", .def = "1", DGM_GE(0), DGM_LT(1)),
+         "must be in [0, 1)"},
+        {DGM_PARAM_INT("n", .def = "1.5"), "param 'n': default 1.5 fails: "},
+        {DGM_PARAM_INT("n", .def = "[1"), "param 'n': its default is not YAML"},
+        {DGM_PARAM_INT_LIST("h", .def = "[]", .min_len = 1),
+         "a list of 0 elements for its own schema, which takes at least 1"},
+        {DGM_PARAM_FLOAT("q", DGM_GT(1), DGM_LT(1)),
+         "param 'q': the range in (1, 1) is empty"},
+        {DGM_PARAM_FLOAT("q", DGM_GE(2), DGM_LE(1)),
+         "param 'q': the range [2, 1] is empty"},
+        {DGM_PARAM_STRING("s", DGM_GE(0)),
+         "param 's': bounds on a type without numbers"},
+        {DGM_PARAM_INT("n", .max_len = 3),
+         "param 'n': min_len/max_len on a type that is not a list"},
+        {DGM_PARAM_INT_LIST("h", .min_len = 4, .max_len = 3),
+         "param 'h': list length 4..3 is not a valid range"},
+        {DGM_PARAM_STRING("s", .choices = "a|b"),
+         "param 's': choices on a type other than DGM_P_CHOICE"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ASSERT_ERR(dgm_param_spec_check(&bad[i].s), DGM_EFORMAT, bad[i].msg);
+    const dgm_param_spec good[] = {
+        DGM_PARAM_FLOAT("lr", .def = "1e-3", DGM_GT(0)),
+        DGM_PARAM_FLOAT("p", .def = "null", DGM_GE(0), DGM_LT(1)),
+        DGM_PARAM_INT("n"),
+        DGM_PARAM_INT_LIST("h", .def = "[1, 2]", DGM_GE(1), .max_len = 2),
+        DGM_PARAM_CHOICE("a", .def = "x", .choices = "x|y"),
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(dgm_param_spec_check(&good[i]) == 0, "%s: %s", good[i].name,
+                      dgm_last_error());
+}
+END_TEST
+
 START_TEST(validation_owner_and_ranges)
 {
     static const dgm_param_spec s[] = {
-        {"seed", DGM_P_INT, "0", 0, 9.0e15, NULL, "seed"},
-        {"lr", DGM_P_FLOAT, "1e-3", 0, 1e300, NULL, "rate"},
-        {"mix", DGM_P_FLOAT, "0", -1.5, 2.5, NULL, "mix"},
-        {"act", DGM_P_CHOICE, "relu", DGM_NO_RANGE, "relu|tanh", "act"},
-        {"k", DGM_P_CHOICE, "1", DGM_NO_RANGE, "1|2", "k"},
-        {"path", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL, "where"},
+        DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.0e15),
+                      .help = "seed"),
+        DGM_PARAM_FLOAT("lr", .def = "1e-3", DGM_GE(0), .help = "rate"),
+        DGM_PARAM_FLOAT("mix", .def = "0", DGM_GE(-1.5), DGM_LE(2.5),
+                        .help = "mix"),
+        DGM_PARAM_CHOICE("act", .def = "relu", .choices = "relu|tanh",
+                         .help = "act"),
+        DGM_PARAM_CHOICE("k", .def = "1", .choices = "1|2", .help = "k"),
+        DGM_PARAM_STRING("path", .help = "where"),
         DGM_PARAM_END,
     };
     dgm_config *c = parse("seed: -1\n");
@@ -1404,6 +1512,8 @@ static Suite *config_suite(void)
     tcase_add_test(va, validation_details);
     tcase_add_test(va, did_you_mean_rule);
     tcase_add_test(va, validation_owner_and_ranges);
+    tcase_add_test(va, validation_exclusive_bounds_and_lengths);
+    tcase_add_test(va, param_check_at_load);
     tcase_add_test(va, validation_every_default);
     suite_add_tcase(s, va);
     TCase *wr = tcase_create("write");

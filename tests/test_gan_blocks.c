@@ -781,7 +781,7 @@ static int aug_make(aug *a, const char *yaml)
     const dgm_plugin_desc *d;
     ck_assert_int_eq(
         dgm_registry_find(reg, DGM_KIND_AUGMENT, "diffaug", &d, NULL), 0);
-    a->iface = d->iface;
+    a->iface = d->iface.augment;
     ck_assert_ptr_null(a->iface->apply); /* graph only */
     ck_assert_ptr_nonnull(a->iface->forward);
     ck_assert_int_eq(dgm_config_parse(&a->cfg, yaml, "aug.yaml"), 0);

@@ -31,7 +31,7 @@ static loaded load(const char *name)
         ck_assert_int_eq(q(i)->abi_major, DGM_ABI_MAJOR);
         ck_assert_int_eq(q(i)->size, sizeof(dgm_plugin_desc));
         ck_assert_int_eq(q(i)->kind, DGM_KIND_LOSS);
-        l.li = q(i)->iface;
+        l.li = q(i)->iface.loss;
     }
     ck_assert_msg(l.li, "%s does not carry '%s'", GAN_SO, name);
     return l;

@@ -302,7 +302,7 @@ static void plugin_setup(void)
     ck_assert_ptr_null(q(1));
     ck_assert_int_eq(desc->kind, DGM_KIND_DATASET);
     ck_assert_str_eq(desc->name, "idx");
-    ds = desc->iface;
+    ds = desc->iface.dataset;
     write_dataset(N_TRAIN, 1);
 }
 

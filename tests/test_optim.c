@@ -131,7 +131,7 @@ static int run_reference_cases(const char *plugin)
         const double rel = strstr(yaml, "centered: true") ? 3e-5 : 2e-6;
         loaded l = load_plugin(file_of(plugin), plugin);
         dgm_config *cfg = make_cfg(yaml, l.desc);
-        const dgm_optimizer_iface *oi = l.desc->iface;
+        const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
         void *self = NULL;
         ck_assert_msg(oi->create(&self, cfg) == 0, "%s: %s", name,
                       dgm_last_error());
@@ -235,7 +235,7 @@ static int create_fails(const char *plugin, const char *yaml)
 {
     loaded l = load_plugin(file_of(plugin), plugin);
     dgm_config *cfg = make_cfg(yaml, l.desc);
-    const dgm_optimizer_iface *oi = l.desc->iface;
+    const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
     ck_assert_ptr_nonnull(oi->check);
     dgm_error_clear();
     int checked = oi->check(cfg);
@@ -259,12 +259,11 @@ START_TEST(test_descriptors)
     const char *names[] = {"sgd", "adam", "adamw", "rmsprop"};
     for (int k = 0; k < 4; k++) {
         loaded l = load_plugin(file_of(names[k]), names[k]);
-        const dgm_optimizer_iface *oi = l.desc->iface;
+        const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
         ck_assert_ptr_nonnull(oi->create);
         ck_assert_ptr_nonnull(oi->step);
         ck_assert_ptr_nonnull(oi->destroy);
         ck_assert_ptr_nonnull(oi->check);
-        ck_assert_int_ge(l.desc->abi_minor, 2); /* check is ABI 1.2 */
         /* The defaults pass the check. */
         dgm_config *cfg = make_cfg("{}", l.desc);
         ck_assert_msg(oi->check(cfg) == 0, "%s: %s", names[k],
@@ -274,7 +273,7 @@ START_TEST(test_descriptors)
         bool lr = false;
         for (const dgm_param_spec *s = l.desc->params; s->name; s++) {
             if (!strcmp(s->name, "lr"))
-                lr = s->type == DGM_P_FLOAT && s->default_value;
+                lr = s->type == DGM_P_FLOAT && s->def;
             /* No plugin key may shadow a host key. */
             for (int h = 0; dgm__optimizer_host_keys[h]; h++)
                 ck_assert_str_ne(s->name, dgm__optimizer_host_keys[h]);
@@ -376,7 +375,7 @@ START_TEST(test_bad_step)
 {
     loaded l = load_plugin("optimizers_adam.so", "adam");
     dgm_config *cfg = make_cfg("{lr: 0.1}", l.desc);
-    const dgm_optimizer_iface *oi = l.desc->iface;
+    const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
     void *self = NULL;
     ck_assert_int_eq(oi->create(&self, cfg), 0);
     dgm_params *set = dgm_params_new();

@@ -119,7 +119,7 @@ START_TEST(scan_good)
     ck_assert_ptr_eq(d, d1);
     ck_assert_int_eq(dgm_registry_find(r, 0, "good_loss", &d, NULL), 0);
     ck_assert_ptr_eq(d, d0);
-    const dgm_loss_iface *li = d->iface;
+    const dgm_loss_iface *li = d->iface.loss;
     ck_assert_int_eq(li->max_inputs, 2);
     dgm_registry_free(r);
 }
@@ -151,11 +151,12 @@ START_TEST(whole_test_folder)
      * duplicate is one more, and the good ones still load. */
     char dir[PATH_MAX];
     scratch(dir, sizeof dir, "all", "tp_abi_major", "tp_abi_minor",
-            "tp_bad_kind", "tp_bad_name", "tp_bad_param", "tp_create_fails",
-            "tp_dup_a", "tp_dup_b", "tp_good", "tp_nosym", "tp_small", NULL);
+            "tp_abi_layout", "tp_bad_default", "tp_short_iface", "tp_bad_kind",
+            "tp_bad_name", "tp_bad_param", "tp_create_fails", "tp_dup_a",
+            "tp_dup_b", "tp_good", "tp_nosym", "tp_small", NULL);
     dgm_registry *r = registry_on(dir);
-    ck_assert_int_eq(dgm_registry_scan(r), 8);
-    ck_assert_int_eq(dgm_registry_problem_count(r), 8);
+    ck_assert_int_eq(dgm_registry_scan(r), 11);
+    ck_assert_int_eq(dgm_registry_problem_count(r), 11);
     assert_good_found(r);
     const dgm_plugin_desc *d;
     ck_assert_int_eq(dgm_registry_find(r, 0, "create_fails", &d, NULL), 0);
@@ -163,6 +164,30 @@ START_TEST(whole_test_folder)
     /* good: 2, create_fails: 1, dup_a and dup_b: 1 each. */
     ck_assert_int_eq(dgm_registry_count(r), 5);
     dgm_registry_free(r);
+}
+END_TEST
+
+START_TEST(vars_copy_names)
+{
+    /* dgm_vars_set keeps a copy of the name: a caller may reuse its
+     * buffer (a model naming outputs in a loop). */
+    dgm_vars io = {0};
+    dgm_var *a = (dgm_var *)&io, *b = (dgm_var *)&a; /* only compared */
+    char name[DGM_VAR_NAME_MAX + 8];
+    snprintf(name, sizeof name, "out_%d", 0);
+    ck_assert_int_eq(dgm_vars_set(&io, name, a), 0);
+    snprintf(name, sizeof name, "out_%d", 1);
+    ck_assert_int_eq(dgm_vars_set(&io, name, b), 0);
+    ck_assert_int_eq(dgm_vars_count(&io), 2);
+    ck_assert_str_eq(dgm_vars_name_at(&io, 0), "out_0");
+    ck_assert_ptr_eq(dgm_vars_get(&io, "out_0"), a);
+    ck_assert_ptr_eq(dgm_vars_get(&io, "out_1"), b);
+    /* A name too long to copy is refused, not cut. */
+    memset(name, 'x', DGM_VAR_NAME_MAX);
+    name[DGM_VAR_NAME_MAX] = '\0';
+    ck_assert_int_eq(dgm_vars_set(&io, name, a), DGM_ERANGE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "is 64 bytes, at most 63"));
+    ck_assert_int_eq(dgm_vars_count(&io), 2);
 }
 END_TEST
 
@@ -193,14 +218,28 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
-    {"tp_abi_major", DGM_EABI, "plugin ABI 2.0, host ABI 1.2"},
-    {"tp_abi_minor", DGM_EABI, "plugin ABI 1.99, host ABI 1.2"},
-    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 1.2 needs at least"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 3.0, host ABI 2.0"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 2.99, host ABI 2.0"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 2.0 needs at least"},
+    /* The right version, other layout constants: the file, the constant
+     * and both values. */
+    {"tp_abi_layout", DGM_EABI,
+     "plugin built with DGM_MAX_DIMS = 4, this dgm has 8 (rebuild the "
+     "plugin against this dgm's headers)"},
     {"tp_bad_kind", DGM_EFORMAT, "plugin 'tp_bad_kind': invalid kind 99"},
     {"tp_bad_name", DGM_EFORMAT,
      "descriptor 0: name 'Bad-Name' must be non-empty [a-z0-9_]"},
     {"tp_bad_param", DGM_EFORMAT,
      "plugin 'bad_param': param 'broken' has invalid type 42"},
+    /* An interface shorter than the ABI's (no kind macro): refused before
+     * the host reads a slot the plugin does not have. */
+    {"tp_short_iface", DGM_EABI,
+     "plugin 'short_iface' (loss): interface is 40 bytes, ABI 2.0 needs at "
+     "least 48 (set it with DGM_PLUGIN_LOSS(&iface))"},
+    /* A default outside its own bounds refuses the plugin at load. */
+    {"tp_bad_default", DGM_EFORMAT,
+     "plugin 'bad_default': param 'scale': default 0 fails: <default>:1:1: 0 "
+     "is out of range for its own schema: must be > 0"},
     /* A key the host reads from the slot's map cannot be a parameter
      * too: the message names the plugin, the parameter and every
      * reserved key of that kind. */
@@ -387,7 +426,7 @@ START_TEST(create_error_survives)
     const dgm_plugin_desc *d;
     ck_assert_int_eq(
         dgm_registry_find(r, DGM_KIND_OPTIMIZER, "create_fails", &d, NULL), 0);
-    const dgm_optimizer_iface *f = d->iface;
+    const dgm_optimizer_iface *f = d->iface.optimizer;
     void *self = (void *)&self;
     dgm_error_clear();
     ck_assert_int_eq(f->create(&self, NULL), DGM_ERANGE);
@@ -497,7 +536,7 @@ START_TEST(cli_list)
     ck_assert_contains(loss, "/tp_good.so");
     char want[2 * PATH_MAX];
     snprintf(want, sizeof want,
-             "dgm: warning: %s/tp_abi_major.so: plugin ABI 2.0, host ABI 1.2",
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 3.0, host ABI 2.0",
              dir);
     ck_assert_contains(err, want);
 
@@ -920,15 +959,6 @@ START_TEST(config_runs_loss_checks)
                    "loss 'check_loss': check returned -6 (DGM_ECONFIG) "
                    "without a message (a plugin bug)",
                    NULL);
-    /* A plugin built for ABI 1.1 had a reserved pointer there: the host
-     * does not read it. */
-    snprintf(args, sizeof args,
-             "config '%s' objective[1].loss=old_check_loss "
-             "objective[1].limit=11",
-             exp);
-    ck_assert_msg(run_dgm(args, out, sizeof out, err, sizeof err) == 0, "%s",
-                  err);
-    ck_assert_contains(out, "loss: old_check_loss");
     /* Located in the file when the value is there. */
     write_check_experiment(exp, sizeof exp, "cfgloss", "{plugin: adam}",
                            "phases: {train: {objective: [{loss: check_loss, "
@@ -1012,6 +1042,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, config_runs_optimizer_checks);
     tcase_add_test(tc, config_runs_loss_checks);
     tcase_add_test(tc, sweep_dry_run_runs_checks);
+    tcase_add_test(tc, vars_copy_names);
     suite_add_tcase(s, tc);
     return s;
 }

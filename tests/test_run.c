@@ -17,7 +17,6 @@
 #include "dgm/dgm.h"
 #include "dgm/io.h"
 #include "files.h"
-#include "plugin_internal.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -674,29 +673,6 @@ END_TEST
 /* dgm_vars_set copies the name: a tensor set under a name built in a
  * buffer is still found, and listed, under that name after the buffer
  * changes; a name past the limit is refused, naming it. */
-START_TEST(vars_copy_names)
-{
-    dgm_graph *g = dgm_graph_new();
-    ck_assert_ptr_nonnull(g);
-    int64_t n = 2;
-    dgm_var *v = dgm_constant(g, 1, &n, 1.0f);
-    dgm_vars io = {0};
-    char buf[72]; /* past the 63-byte limit */
-    snprintf(buf, sizeof buf, "head_a");
-    ck_assert_int_eq(dgm_vars_set(&io, buf, v), 0);
-    snprintf(buf, sizeof buf, "head_b");
-    ck_assert_ptr_eq(dgm_vars_get(&io, "head_a"), v);
-    ck_assert_ptr_null(dgm_vars_get(&io, "head_b"));
-    ck_assert_str_eq(dgm_vars_name_at(&io, 0), "head_a");
-    memset(buf, 'n', sizeof buf - 1);
-    buf[sizeof buf - 1] = '\0';
-    ck_assert_int_eq(dgm_vars_set(&io, buf, v), DGM_ERANGE);
-    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "nnnnnnnn"));
-    ck_assert_int_eq(dgm_vars_count(&io), 1);
-    dgm_graph_free(g);
-}
-END_TEST
-
 static Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
@@ -721,9 +697,6 @@ static Suite *run_suite(void)
     tcase_add_test(cfg, warmup_longer_than_run);
     tcase_add_test(cfg, long_objective);
     suite_add_tcase(s, cfg);
-    TCase *vars = tcase_create("vars");
-    tcase_add_test(vars, vars_copy_names);
-    suite_add_tcase(s, vars);
     return s;
 }
 

@@ -87,7 +87,7 @@ static void setup(void)
     ck_assert_ptr_null(q(1));
     ck_assert_int_eq(desc->kind, DGM_KIND_DATASET);
     ck_assert_str_eq(desc->name, "text");
-    ds = desc->iface;
+    ds = desc->iface.dataset;
 }
 
 static void teardown(void)

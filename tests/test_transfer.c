@@ -488,7 +488,7 @@ static dgm_var *apply_distill(dgm_registry *reg, dgm_graph *g,
     dgm_config *cfg;
     ck_assert_int_eq(dgm_config_parse(&cfg, cfg_text, "t"), 0);
     ck_assert_int_eq(dgm_config_validate(cfg, d->params, "distill", NULL), 0);
-    const dgm_loss_iface *li = d->iface;
+    const dgm_loss_iface *li = d->iface.loss;
     void *self;
     ck_assert_int_eq(li->create(&self, cfg), 0);
     dgm_var *in[2] = {s, t};

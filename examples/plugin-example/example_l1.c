@@ -47,12 +47,11 @@ static const dgm_loss_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&iface),
     .name = "example_l1",
     .version = "1.0",
     .summary = "mean absolute error per example (out-of-tree example)",
     .params = NULL,
-    .iface = &iface,
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

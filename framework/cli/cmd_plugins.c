@@ -250,8 +250,8 @@ static bool is_plugin_type(dgm_ptype t)
 
 static void default_text(const dgm_param_spec *p, char *buf, size_t n)
 {
-    if (p->default_value)
-        snprintf(buf, n, "%s", p->default_value);
+    if (p->def)
+        snprintf(buf, n, "%s", p->def);
     else
         snprintf(buf, n, "%s", is_plugin_type(p->type) ? "(none)" : "required");
 }
@@ -262,13 +262,17 @@ static void range_text(const dgm_param_spec *p, char *buf, size_t n)
     if (p->type == DGM_P_CHOICE)
         snprintf(buf, n, "%s", str_or(p->choices, "-"));
     else if (is_plugin_type(p->type))
-        snprintf(buf, n, "%s", p->choices ? p->choices : "any kind");
-    else if ((p->type == DGM_P_INT || p->type == DGM_P_FLOAT ||
-              p->type == DGM_P_INT_LIST || p->type == DGM_P_FLOAT_LIST) &&
-             p->min <= p->max)
-        snprintf(buf, n, "[%.10g, %.10g]", p->min, p->max);
+        snprintf(buf, n, "%s", p->kind ? p->kind : "any kind");
+    else if (p->has_min || p->has_max)
+        dgm_param_range_text(p, buf, n);
     else
         snprintf(buf, n, "-");
+    size_t used = strlen(buf);
+    if (p->max_len > 0) /* a list's length */
+        snprintf(buf + used, n - used, ", length %d..%d", (int)p->min_len,
+                 (int)p->max_len);
+    else if (p->min_len > 0)
+        snprintf(buf + used, n - used, ", length >= %d", (int)p->min_len);
 }
 
 static void print_params(const dgm_plugin_desc *d)
@@ -307,11 +311,11 @@ static void print_params(const dgm_plugin_desc *d)
 static void print_kind_details(const dgm_plugin_desc *d)
 {
     if (d->kind == DGM_KIND_LOSS) {
-        const dgm_loss_iface *f = d->iface;
+        const dgm_loss_iface *f = d->iface.loss;
         printf("inputs:   %s (%d..%d)\n", str_or(f->inputs_help, "-"),
                f->min_inputs, f->max_inputs);
     } else if (d->kind == DGM_KIND_MODEL) {
-        const dgm_model_iface *f = d->iface;
+        const dgm_model_iface *f = d->iface.model;
         printf("phases:  ");
         for (int i = 0; i < f->n_phases; i++)
             printf(" %s [%s]", f->phases[i].name, f->phases[i].params);

@@ -7,10 +7,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"pad", DGM_P_INT, "2", 0, 1e6, NULL,
-     "padding on each side = the largest shift in pixels"},
-    {"mode", DGM_P_CHOICE, "zero", DGM_NO_RANGE, "zero|edge",
-     "fill of the padding: zeros or a copy of the nearest edge pixel"},
+    DGM_PARAM_INT("pad", .def = "2", DGM_GE(0), DGM_LE(1e6),
+                  .help = "padding on each side = the largest shift in pixels"),
+    DGM_PARAM_CHOICE(
+        "mode", .def = "zero", .choices = "zero|edge",
+        .help =
+            "fill of the padding: zeros or a copy of the nearest edge pixel"),
     DGM_PARAM_END,
 };
 
@@ -137,12 +139,12 @@ static const dgm_augment_iface iface = {.create = crop_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "crop",
     .version = "1.0",
     .summary = "random translation: pad, then crop back to the original size",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -9,14 +9,18 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"policy", DGM_P_STRING_LIST, "[color, translation, cutout]", DGM_NO_RANGE,
-     NULL,
-     "transforms in order: color (= brightness, saturation, contrast), "
-     "brightness, saturation, contrast, translation, cutout"},
-    {"translation", DGM_P_FLOAT, "0.125", 0, 1, NULL,
-     "largest shift as a fraction of the side (rounded), zero padded"},
-    {"cutout", DGM_P_FLOAT, "0.5", 0, 1, NULL,
-     "side of the zeroed square as a fraction of the image side"},
+    DGM_PARAM_STRING_LIST(
+        "policy", .def = "[color, translation, cutout]",
+        .help =
+            "transforms in order: color (= brightness, saturation, contrast), "
+            "brightness, saturation, contrast, translation, cutout"),
+    DGM_PARAM_FLOAT(
+        "translation", .def = "0.125", DGM_GE(0), DGM_LE(1),
+        .help =
+            "largest shift as a fraction of the side (rounded), zero padded"),
+    DGM_PARAM_FLOAT(
+        "cutout", .def = "0.5", DGM_GE(0), DGM_LE(1),
+        .help = "side of the zeroed square as a fraction of the image side"),
     DGM_PARAM_END,
 };
 
@@ -240,12 +244,12 @@ static const dgm_augment_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "diffaug",
     .version = "1.0",
     .summary = "differentiable augmentation (DiffAugment) on the graph",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

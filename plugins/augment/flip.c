@@ -6,10 +6,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"p", DGM_P_FLOAT, "0.5", 0, 1, NULL,
-     "probability that an image is flipped"},
-    {"horizontal", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "mirror left-right; false mirrors top-bottom"},
+    DGM_PARAM_FLOAT("p", .def = "0.5", DGM_GE(0), DGM_LE(1),
+                    .help = "probability that an image is flipped"),
+    DGM_PARAM_BOOL("horizontal", .def = "true",
+                   .help = "mirror left-right; false mirrors top-bottom"),
     DGM_PARAM_END,
 };
 
@@ -113,12 +113,12 @@ static const dgm_augment_iface iface = {.create = flip_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "flip",
     .version = "1.0",
     .summary = "random horizontal or vertical mirror of images",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -6,10 +6,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"std", DGM_P_FLOAT, "0.05", 0, 1e300, NULL,
-     "standard deviation of the added Gaussian noise"},
-    {"clamp", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "clamp the result to the dataset's [x_min, x_max]"},
+    DGM_PARAM_FLOAT("std", .def = "0.05", DGM_GE(0),
+                    .help = "standard deviation of the added Gaussian noise"),
+    DGM_PARAM_BOOL("clamp", .def = "true",
+                   .help = "clamp the result to the dataset's [x_min, x_max]"),
     DGM_PARAM_END,
 };
 
@@ -79,12 +79,12 @@ static const dgm_augment_iface iface = {.create = noise_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "noise",
     .version = "1.0",
     .summary = "additive Gaussian noise, clamped to the data range",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

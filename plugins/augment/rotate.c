@@ -9,10 +9,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"degrees", DGM_P_FLOAT, "10", 0, 360, NULL,
-     "largest angle; each image turns by U(-degrees, degrees)"},
-    {"fixed", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "turn every image by exactly +degrees (counter-clockwise), no draws"},
+    DGM_PARAM_FLOAT(
+        "degrees", .def = "10", DGM_GE(0), DGM_LE(360),
+        .help = "largest angle; each image turns by U(-degrees, degrees)"),
+    DGM_PARAM_BOOL("fixed", .def = "false",
+                   .help = "turn every image by exactly +degrees "
+                           "(counter-clockwise), no draws"),
     DGM_PARAM_END,
 };
 
@@ -156,12 +158,12 @@ static const dgm_augment_iface iface = {.create = rotate_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_AUGMENT,
+    DGM_PLUGIN_AUGMENT(&iface),
     .name = "rotate",
     .version = "1.0",
     .summary = "random rotation about the image centre, bilinear, zero fill",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

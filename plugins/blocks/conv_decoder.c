@@ -11,20 +11,28 @@
 #define DEC_MAX_LAYERS 8
 
 static const dgm_param_spec params[] = {
-    {"channels", DGM_P_INT_LIST, "[64, 32]", 1, 1 << 16, NULL,
-     "channels of the feature maps, widest (first) to narrowest"},
-    {"kernel", DGM_P_INT, "4", 1, 15, NULL, "kernel size"},
-    {"stride", DGM_P_INT, "2", 1, 4, NULL,
-     "stride = size factor of each transposed conv; padding is "
-     "(kernel - stride + 1) / 2 and output_pad makes the factor exact"},
-    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "batch norm before each hidden activation (those layers have no bias)"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
-     "activation of the hidden layers"},
-    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of the linear and transposed-conv weights "
-     "(rows: a transposed conv's output channels, dim 1, as PyTorch)"},
+    DGM_PARAM_INT_LIST(
+        "channels", .def = "[64, 32]", DGM_GE(1), DGM_LE(1 << 16),
+        .help = "channels of the feature maps, widest (first) to narrowest"),
+    DGM_PARAM_INT("kernel", .def = "4", DGM_GE(1), DGM_LE(15),
+                  .help = "kernel size"),
+    DGM_PARAM_INT(
+        "stride", .def = "2", DGM_GE(1), DGM_LE(4),
+        .help =
+            "stride = size factor of each transposed conv; padding is "
+            "(kernel - stride + 1) / 2 and output_pad makes the factor exact"),
+    DGM_PARAM_BOOL("batch_norm", .def = "true",
+                   .help = "batch norm before each hidden activation (those "
+                           "layers have no bias)"),
+    DGM_PARAM_CHOICE("activation", .def = "relu", .choices = DGM_ACTIVATIONS,
+                     .help = "activation of the hidden layers"),
+    DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+                    .help = "negative slope of leaky_relu"),
+    DGM_PARAM_BOOL(
+        "spectral_norm", .def = "false",
+        .help =
+            "spectral normalisation of the linear and transposed-conv weights "
+            "(rows: a transposed conv's output channels, dim 1, as PyTorch)"),
     DGM_PARAM_END,
 };
 
@@ -176,12 +184,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "conv_decoder",
     .version = "1.0",
     .summary = "linear then transposed convolutions from features to an image",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

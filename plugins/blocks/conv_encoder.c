@@ -10,20 +10,30 @@
 #define ENC_MAX_LAYERS 8
 
 static const dgm_param_spec params[] = {
-    {"channels", DGM_P_INT_LIST, "[32, 64]", 1, 1 << 16, NULL,
-     "output channels of each convolution"},
-    {"kernel", DGM_P_INT, "4", 1, 15, NULL, "kernel size"},
-    {"stride", DGM_P_INT, "2", 1, 4, NULL,
-     "stride; padding is (kernel - stride + 1) / 2, so k4 s2 halves"},
-    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "batch norm after each convolution (the convs then have no bias)"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
-     "activation after each convolution"},
-    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
-    {"out", DGM_P_INT, "0", 0, 1 << 24, NULL,
-     "0: the flattened conv features; else a final linear to this many"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of every conv and linear weight"},
+    DGM_PARAM_INT_LIST("channels", .def = "[32, 64]", DGM_GE(1),
+                       DGM_LE(1 << 16),
+                       .help = "output channels of each convolution"),
+    DGM_PARAM_INT("kernel", .def = "4", DGM_GE(1), DGM_LE(15),
+                  .help = "kernel size"),
+    DGM_PARAM_INT(
+        "stride", .def = "2", DGM_GE(1), DGM_LE(4),
+        .help =
+            "stride; padding is (kernel - stride + 1) / 2, so k4 s2 halves"),
+    DGM_PARAM_BOOL(
+        "batch_norm", .def = "true",
+        .help =
+            "batch norm after each convolution (the convs then have no bias)"),
+    DGM_PARAM_CHOICE("activation", .def = "relu", .choices = DGM_ACTIVATIONS,
+                     .help = "activation after each convolution"),
+    DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+                    .help = "negative slope of leaky_relu"),
+    DGM_PARAM_INT(
+        "out", .def = "0", DGM_GE(0), DGM_LE(1 << 24),
+        .help =
+            "0: the flattened conv features; else a final linear to this many"),
+    DGM_PARAM_BOOL(
+        "spectral_norm", .def = "false",
+        .help = "spectral normalisation of every conv and linear weight"),
     DGM_PARAM_END,
 };
 
@@ -184,12 +194,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "conv_encoder",
     .version = "1.0",
     .summary = "strided convolutions from an image to features",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

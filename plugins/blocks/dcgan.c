@@ -11,54 +11,73 @@
 #define DC_MAX_STAGES 6
 
 static const dgm_param_spec gen_params[] = {
-    {"width", DGM_P_INT, "64", 1, 1 << 14, NULL,
-     "channels of the last hidden feature map; each earlier stage has twice "
-     "as many (28x28: 128@7x7 then 64@14x14)"},
-    {"channels", DGM_P_INT_LIST, "[]", 1, 1 << 16, NULL,
-     "explicit channels per stage, base map first ([] derives them from "
-     "width); one entry per stage"},
-    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "batch norm + ReLU after the linear map and each hidden transposed "
-     "conv (those layers have no bias)"},
-    {"output", DGM_P_CHOICE, "tanh", DGM_NO_RANGE, "tanh|sigmoid|none",
-     "activation of the image (tanh for data scaled to [-1, 1])"},
-    {"init", DGM_P_CHOICE, "normal", DGM_NO_RANGE, "normal|default",
-     "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
-     "N(1, 0.02); default: PyTorch's layer defaults"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of every conv and linear weight"},
-    {"attention_at", DGM_P_INT, "0", 0, 1 << 16, NULL,
-     "insert the `attention` block after the stage whose feature map has "
-     "this height (28x28: 7 or 14); 0: none"},
-    {"attention", DGM_P_PLUGIN, "{plugin: self_attention}", DGM_NO_RANGE,
-     "block",
-     "the block inserted at attention_at (must keep its input "
-     "shape)"},
+    DGM_PARAM_INT("width", .def = "64", DGM_GE(1), DGM_LE(1 << 14),
+                  .help = "channels of the last hidden feature map; each "
+                          "earlier stage has twice "
+                          "as many (28x28: 128@7x7 then 64@14x14)"),
+    DGM_PARAM_INT_LIST(
+        "channels", .def = "[]", DGM_GE(1), DGM_LE(1 << 16),
+        .help =
+            "explicit channels per stage, base map first ([] derives them from "
+            "width); one entry per stage"),
+    DGM_PARAM_BOOL(
+        "batch_norm", .def = "true",
+        .help =
+            "batch norm + ReLU after the linear map and each hidden transposed "
+            "conv (those layers have no bias)"),
+    DGM_PARAM_CHOICE(
+        "output", .def = "tanh", .choices = "tanh|sigmoid|none",
+        .help = "activation of the image (tanh for data scaled to [-1, 1])"),
+    DGM_PARAM_CHOICE(
+        "init", .def = "normal", .choices = "normal|default",
+        .help =
+            "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
+            "N(1, 0.02); default: PyTorch's layer defaults"),
+    DGM_PARAM_BOOL(
+        "spectral_norm", .def = "false",
+        .help = "spectral normalisation of every conv and linear weight"),
+    DGM_PARAM_INT("attention_at", .def = "0", DGM_GE(0), DGM_LE(1 << 16),
+                  .help = "insert the `attention` block after the stage whose "
+                          "feature map has "
+                          "this height (28x28: 7 or 14); 0: none"),
+    DGM_PARAM_PLUGIN(
+        "attention", .def = "{plugin: self_attention}", .kind = "block",
+        .help = "the block inserted at attention_at (must keep its input "
+                "shape)"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec disc_params[] = {
-    {"width", DGM_P_INT, "64", 1, 1 << 14, NULL,
-     "channels of the first conv; each later stage has twice as many "
-     "(28x28: 64@14x14 then 128@7x7)"},
-    {"channels", DGM_P_INT_LIST, "[]", 1, 1 << 16, NULL,
-     "explicit channels per stage, first conv first ([] derives them from "
-     "width)"},
-    {"batch_norm", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "batch norm on every conv but the first (those convs have no bias)"},
-    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of LeakyReLU"},
-    {"init", DGM_P_CHOICE, "normal", DGM_NO_RANGE, "normal|default",
-     "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
-     "N(1, 0.02); default: PyTorch's layer defaults"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of every conv and linear weight"},
-    {"attention_at", DGM_P_INT, "0", 0, 1 << 16, NULL,
-     "insert the `attention` block after the stage whose feature map has "
-     "this height (28x28: 7 or 14); 0: none"},
-    {"attention", DGM_P_PLUGIN, "{plugin: self_attention}", DGM_NO_RANGE,
-     "block",
-     "the block inserted at attention_at (must keep its input "
-     "shape)"},
+    DGM_PARAM_INT(
+        "width", .def = "64", DGM_GE(1), DGM_LE(1 << 14),
+        .help =
+            "channels of the first conv; each later stage has twice as many "
+            "(28x28: 64@14x14 then 128@7x7)"),
+    DGM_PARAM_INT_LIST("channels", .def = "[]", DGM_GE(1), DGM_LE(1 << 16),
+                       .help = "explicit channels per stage, first conv first "
+                               "([] derives them from "
+                               "width)"),
+    DGM_PARAM_BOOL("batch_norm", .def = "true",
+                   .help = "batch norm on every conv but the first (those "
+                           "convs have no bias)"),
+    DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+                    .help = "negative slope of LeakyReLU"),
+    DGM_PARAM_CHOICE(
+        "init", .def = "normal", .choices = "normal|default",
+        .help =
+            "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
+            "N(1, 0.02); default: PyTorch's layer defaults"),
+    DGM_PARAM_BOOL(
+        "spectral_norm", .def = "false",
+        .help = "spectral normalisation of every conv and linear weight"),
+    DGM_PARAM_INT("attention_at", .def = "0", DGM_GE(0), DGM_LE(1 << 16),
+                  .help = "insert the `attention` block after the stage whose "
+                          "feature map has "
+                          "this height (28x28: 7 or 14); 0: none"),
+    DGM_PARAM_PLUGIN(
+        "attention", .def = "{plugin: self_attention}", .kind = "block",
+        .help = "the block inserted at attention_at (must keep its input "
+                "shape)"),
     DGM_PARAM_END,
 };
 
@@ -388,16 +407,16 @@ static const dgm_block_iface disc_iface = {
     .create = disc_create, .forward = disc_forward, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "dcgan_generator",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&gen_iface), .name = "dcgan_generator",
      .version = "1.0",
      .summary = "DCGAN generator: linear to a base map, 4x4 stride-2 "
                 "transposed convs with batch norm + ReLU, tanh image",
-     .params = gen_params, .iface = &gen_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "dcgan_discriminator",
-     .version = "1.0",
+     .params = gen_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&disc_iface),
+     .name = "dcgan_discriminator", .version = "1.0",
      .summary = "DCGAN discriminator: 4x4 stride-2 convs with batch norm + "
                 "LeakyReLU; features, or a logit when [1] is asked",
-     .params = disc_params, .iface = &disc_iface},
+     .params = disc_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -6,8 +6,9 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"vocab", DGM_P_INT, NULL, 1, 1 << 24, NULL, "number of ids"},
-    {"dim", DGM_P_INT, "64", 1, 1 << 20, NULL, "vector width"},
+    DGM_PARAM_INT("vocab", DGM_GE(1), DGM_LE(1 << 24), .help = "number of ids"),
+    DGM_PARAM_INT("dim", .def = "64", DGM_GE(1), DGM_LE(1 << 20),
+                  .help = "vector width"),
     DGM_PARAM_END,
 };
 
@@ -52,12 +53,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "embedding",
     .version = "1.0",
     .summary = "token ids -> learned vectors",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -8,17 +8,19 @@
 #define MLP_MAX_LAYERS 16
 
 static const dgm_param_spec params[] = {
-    {"hidden", DGM_P_INT_LIST, "[]", 1, 1 << 20, NULL,
-     "widths of the hidden layers"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
-     "activation between layers"},
-    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
-    {"batch_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "batch norm before each hidden activation"},
-    {"dropout", DGM_P_FLOAT, "0.0", 0, 0.99, NULL,
-     "dropout after each hidden activation"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of every linear layer's weight"},
+    DGM_PARAM_INT_LIST("hidden", .def = "[]", DGM_GE(1), DGM_LE(1 << 20),
+                       .help = "widths of the hidden layers"),
+    DGM_PARAM_CHOICE("activation", .def = "relu", .choices = DGM_ACTIVATIONS,
+                     .help = "activation between layers"),
+    DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+                    .help = "negative slope of leaky_relu"),
+    DGM_PARAM_BOOL("batch_norm", .def = "false",
+                   .help = "batch norm before each hidden activation"),
+    DGM_PARAM_FLOAT("dropout", .def = "0.0", DGM_GE(0), DGM_LE(0.99),
+                    .help = "dropout after each hidden activation"),
+    DGM_PARAM_BOOL("spectral_norm", .def = "false",
+                   .help =
+                       "spectral normalisation of every linear layer's weight"),
     DGM_PARAM_END,
 };
 
@@ -140,12 +142,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "mlp",
     .version = "1.0",
     .summary = "fully connected layers (flattens its input)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

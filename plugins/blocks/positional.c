@@ -9,10 +9,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"kind", DGM_P_CHOICE, "learned", DGM_NO_RANGE, "learned|sinusoidal",
-     "learned table or fixed sinusoids"},
-    {"max_len", DGM_P_INT, "0", 0, 1 << 20, NULL,
-     "longest sequence (0: the input's length)"},
+    DGM_PARAM_CHOICE("kind", .def = "learned", .choices = "learned|sinusoidal",
+                     .help = "learned table or fixed sinusoids"),
+    DGM_PARAM_INT("max_len", .def = "0", DGM_GE(0), DGM_LE(1 << 20),
+                  .help = "longest sequence (0: the input's length)"),
     DGM_PARAM_END,
 };
 
@@ -100,12 +100,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "positional",
     .version = "1.0",
     .summary = "adds learned or sinusoidal position encodings to [N, T, D]",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -6,10 +6,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"hidden", DGM_P_INT, "256", 1, 1 << 16, NULL, "hidden size"},
-    {"layers", DGM_P_INT, "1", 1, DGM_RNN_MAX_LAYERS, NULL, "stacked layers"},
-    {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
-     "dropout between layers (training only)"},
+    DGM_PARAM_INT("hidden", .def = "256", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "hidden size"),
+    DGM_PARAM_INT("layers", .def = "1", DGM_GE(1), DGM_LE(DGM_RNN_MAX_LAYERS),
+                  .help = "stacked layers"),
+    DGM_PARAM_FLOAT("dropout", .def = "0.0", DGM_GE(0.0), DGM_LE(0.99),
+                    .help = "dropout between layers (training only)"),
     DGM_PARAM_END,
 };
 
@@ -75,12 +77,12 @@ static const dgm_block_iface gru_iface = {
     .create = create_gru, .forward = forward, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "lstm",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&lstm_iface), .name = "lstm",
      .version = "1.0", .summary = "multi-layer LSTM over [N, T, in]",
-     .params = params, .iface = &lstm_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "gru", .version = "1.0",
-     .summary = "multi-layer GRU over [N, T, in]", .params = params,
-     .iface = &gru_iface},
+     .params = params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&gru_iface), .name = "gru",
+     .version = "1.0", .summary = "multi-layer GRU over [N, T, in]",
+     .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -9,10 +9,10 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"reduction", DGM_P_INT, "8", 1, 1 << 16, NULL,
-     "query/key channels are max(1, C / reduction)"},
-    {"spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of the three projections"},
+    DGM_PARAM_INT("reduction", .def = "8", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "query/key channels are max(1, C / reduction)"),
+    DGM_PARAM_BOOL("spectral_norm", .def = "false",
+                   .help = "spectral normalisation of the three projections"),
     DGM_PARAM_END,
 };
 
@@ -116,12 +116,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "self_attention",
     .version = "1.0",
     .summary = "SAGAN self-attention over positions, gated residual",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

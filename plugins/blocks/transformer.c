@@ -8,19 +8,22 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"heads", DGM_P_INT, "4", 1, 1024, NULL,
-     "attention heads (must divide the width)"},
-    {"mlp_ratio", DGM_P_FLOAT, "4.0", 0.25, 64, NULL,
-     "MLP hidden width as a multiple of the model width"},
-    {"mlp_hidden", DGM_P_INT, "0", 0, 1 << 20, NULL,
-     "MLP hidden width (0: mlp_ratio times the width)"},
-    {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
-     "dropout on attention weights and on both residual branches"},
-    {"activation", DGM_P_CHOICE, "gelu", DGM_NO_RANGE, DGM_ACTIVATIONS,
-     "MLP activation"},
-    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
-    {"causal", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "mask attention to later positions"},
+    DGM_PARAM_INT("heads", .def = "4", DGM_GE(1), DGM_LE(1024),
+                  .help = "attention heads (must divide the width)"),
+    DGM_PARAM_FLOAT("mlp_ratio", .def = "4.0", DGM_GE(0.25), DGM_LE(64),
+                    .help =
+                        "MLP hidden width as a multiple of the model width"),
+    DGM_PARAM_INT("mlp_hidden", .def = "0", DGM_GE(0), DGM_LE(1 << 20),
+                  .help = "MLP hidden width (0: mlp_ratio times the width)"),
+    DGM_PARAM_FLOAT(
+        "dropout", .def = "0.0", DGM_GE(0.0), DGM_LE(0.99),
+        .help = "dropout on attention weights and on both residual branches"),
+    DGM_PARAM_CHOICE("activation", .def = "gelu", .choices = DGM_ACTIVATIONS,
+                     .help = "MLP activation"),
+    DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+                    .help = "negative slope of leaky_relu"),
+    DGM_PARAM_BOOL("causal", .def = "true",
+                   .help = "mask attention to later positions"),
     DGM_PARAM_END,
 };
 
@@ -181,12 +184,12 @@ static const dgm_block_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_BLOCK,
+    DGM_PLUGIN_BLOCK(&iface),
     .name = "transformer_block",
     .version = "1.0",
     .summary = "pre-norm causal multi-head self-attention + MLP on [N, T, D]",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

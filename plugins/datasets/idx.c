@@ -13,33 +13,40 @@
 #define MAX_CLASSES 65536 /* a sanity cap on label values */
 
 static const dgm_param_spec params[] = {
-    {"path", DGM_P_STRING, "/usr/share/datasets/fashion-mnist", DGM_NO_RANGE,
-     NULL, "folder holding the four IDX files"},
-    {"train_images", DGM_P_STRING, "train-images-idx3-ubyte.gz", DGM_NO_RANGE,
-     NULL, "training images (relative to path; the name without .gz is "
-           "tried too)"},
-    {"train_labels", DGM_P_STRING, "train-labels-idx1-ubyte.gz", DGM_NO_RANGE,
-     NULL, "training labels"},
-    {"test_images", DGM_P_STRING, "t10k-images-idx3-ubyte.gz", DGM_NO_RANGE,
-     NULL, "test images"},
-    {"test_labels", DGM_P_STRING, "t10k-labels-idx1-ubyte.gz", DGM_NO_RANGE,
-     NULL, "test labels"},
-    {"scale", DGM_P_CHOICE, "unit", DGM_NO_RANGE, "unit|symmetric",
-     "pixel range: unit [0, 1] or symmetric [-1, 1]"},
-    {"binarize", DGM_P_CHOICE, "none", DGM_NO_RANGE, "none|dynamic|threshold",
-     "dynamic: Bernoulli(pixel) per example and fetch; threshold: > 0.5"},
-    {"classes", DGM_P_INT_LIST, "[]", 0, MAX_CLASSES - 1, NULL,
-     "keep only these labels in both splits ([] keeps all)"},
-    {"train_fraction", DGM_P_FLOAT, "1.0", 1e-9, 1.0, NULL,
-     "seeded, class-stratified fraction of the training set kept"},
-    {"label_fraction", DGM_P_FLOAT, "1.0", 0.0, 1.0, NULL,
-     "seeded, class-stratified fraction of training examples with y_mask 1"},
-    {"seed", DGM_P_INT, "0", 0, 9.2e18, NULL,
-     "seed for the subset and label choices"},
-    {"batch_size", DGM_P_INT, "128", 1, 1e9, NULL,
-     "examples per batch (read by the host)"},
-    {"shuffle", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "shuffle the training set each epoch (read by the host)"},
+    DGM_PARAM_STRING("path", .def = "/usr/share/datasets/fashion-mnist",
+                     .help = "folder holding the four IDX files"),
+    DGM_PARAM_STRING(
+        "train_images", .def = "train-images-idx3-ubyte.gz",
+        .help = "training images (relative to path; the name without .gz is "
+                "tried too)"),
+    DGM_PARAM_STRING("train_labels", .def = "train-labels-idx1-ubyte.gz",
+                     .help = "training labels"),
+    DGM_PARAM_STRING("test_images", .def = "t10k-images-idx3-ubyte.gz",
+                     .help = "test images"),
+    DGM_PARAM_STRING("test_labels", .def = "t10k-labels-idx1-ubyte.gz",
+                     .help = "test labels"),
+    DGM_PARAM_CHOICE("scale", .def = "unit", .choices = "unit|symmetric",
+                     .help = "pixel range: unit [0, 1] or symmetric [-1, 1]"),
+    DGM_PARAM_CHOICE("binarize", .def = "none",
+                     .choices = "none|dynamic|threshold",
+                     .help = "dynamic: Bernoulli(pixel) per example and fetch; "
+                             "threshold: > 0.5"),
+    DGM_PARAM_INT_LIST(
+        "classes", .def = "[]", DGM_GE(0), DGM_LE(MAX_CLASSES - 1),
+        .help = "keep only these labels in both splits ([] keeps all)"),
+    DGM_PARAM_FLOAT(
+        "train_fraction", .def = "1.0", DGM_GE(1e-9), DGM_LE(1.0),
+        .help = "seeded, class-stratified fraction of the training set kept"),
+    DGM_PARAM_FLOAT("label_fraction", .def = "1.0", DGM_GE(0.0), DGM_LE(1.0),
+                    .help = "seeded, class-stratified fraction of training "
+                            "examples with y_mask 1"),
+    DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.2e18),
+                  .help = "seed for the subset and label choices"),
+    DGM_PARAM_INT("batch_size", .def = "128", DGM_GE(1), DGM_LE(1e9),
+                  .help = "examples per batch (read by the host)"),
+    DGM_PARAM_BOOL(
+        "shuffle", .def = "true",
+        .help = "shuffle the training set each epoch (read by the host)"),
     DGM_PARAM_END,
 };
 
@@ -372,12 +379,12 @@ static const dgm_dataset_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_DATASET,
+    DGM_PLUGIN_DATASET(&iface),
     .name = "idx",
     .version = "1.0",
     .summary = "IDX image/label files (Fashion-MNIST, MNIST)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

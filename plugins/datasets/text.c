@@ -13,25 +13,38 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"path", DGM_P_ANY, "/usr/share/games/fortunes", DGM_NO_RANGE, NULL,
-     "a text file or a folder (its regular files sorted by name, skipping "
-     "symlinks, *.dat and files that look binary), or a list of them, "
-     "concatenated in order"},
-    {"seq_len", DGM_P_INT, "64", 1, 1e9, NULL, "bytes per window (T)"},
-    {"val_fraction", DGM_P_FLOAT, "0.05", 0.0, 0.5, NULL,
-     "the last fraction of the corpus bytes is the validation split"},
-    {"batch_size", DGM_P_INT, "32", 1, 1e9, NULL,
-     "windows per batch (read by the host)"},
-    {"shuffle", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "shuffle the training order each epoch (read by the host)"},
-    {"seed", DGM_P_INT, "0", 0, 9.2e18, NULL,
-     "seed of the window draws when the host passes no rng"},
-    {"train_windows", DGM_P_INT, "0", 0, 1e12, NULL,
-     "random windows per training epoch (0: training bytes / seq_len)"},
-    {"order", DGM_P_CHOICE, "random", DGM_NO_RANGE, "random|stream",
-     "training windows: random starts, or `stream`: batch_size contiguous "
-     "streams read in order, row i of consecutive batches continuing "
-     "stream i (truncated BPTT; needs shuffle: false)"},
+    DGM_PARAM_ANY(
+        "path", .def = "/usr/share/games/fortunes",
+        .help =
+            "a text file or a folder (its regular files sorted by name, "
+            "skipping "
+            "symlinks, *.dat and files that look binary), or a list of them, "
+            "concatenated in order"),
+    DGM_PARAM_INT("seq_len", .def = "64", DGM_GE(1), DGM_LE(1e9),
+                  .help = "bytes per window (T)"),
+    DGM_PARAM_FLOAT(
+        "val_fraction", .def = "0.05", DGM_GE(0.0), DGM_LE(0.5),
+        .help =
+            "the last fraction of the corpus bytes is the validation split"),
+    DGM_PARAM_INT("batch_size", .def = "32", DGM_GE(1), DGM_LE(1e9),
+                  .help = "windows per batch (read by the host)"),
+    DGM_PARAM_BOOL(
+        "shuffle", .def = "true",
+        .help = "shuffle the training order each epoch (read by the host)"),
+    DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.2e18),
+                  .help =
+                      "seed of the window draws when the host passes no rng"),
+    DGM_PARAM_INT(
+        "train_windows", .def = "0", DGM_GE(0), DGM_LE(1e12),
+        .help =
+            "random windows per training epoch (0: training bytes / seq_len)"),
+    DGM_PARAM_CHOICE(
+        "order", .def = "random", .choices = "random|stream",
+        .help =
+            "training windows: random starts, or `stream`: batch_size "
+            "contiguous "
+            "streams read in order, row i of consecutive batches continuing "
+            "stream i (truncated BPTT; needs shuffle: false)"),
     DGM_PARAM_END,
 };
 
@@ -501,12 +514,12 @@ static const dgm_dataset_iface iface = {.create = ds_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_DATASET,
+    DGM_PLUGIN_DATASET(&iface),
     .name = "text",
     .version = "1.1",
     .summary = "byte-level text corpus in windows (fortunes by default)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

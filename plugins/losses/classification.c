@@ -38,12 +38,12 @@ static const dgm_loss_iface ce_iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&ce_iface),
     .name = "cross_entropy",
     .version = "1.0",
     .summary = "softmax cross-entropy with class ids, mean over positions",
     .params = NULL,
-    .iface = &ce_iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

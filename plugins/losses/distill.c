@@ -9,11 +9,13 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"mode", DGM_P_CHOICE, "kl", DGM_NO_RANGE, "kl|mse",
-     "kl: KL(softmax(t/T) || softmax(s/T)) * T^2 on logits [N, C]; mse: "
-     "mean over features of (s - t)^2"},
-    {"temperature", DGM_P_FLOAT, "1.0", 1e-6, 1e6, NULL,
-     "T, the softening temperature (kl only)"},
+    DGM_PARAM_CHOICE(
+        "mode", .def = "kl", .choices = "kl|mse",
+        .help =
+            "kl: KL(softmax(t/T) || softmax(s/T)) * T^2 on logits [N, C]; mse: "
+            "mean over features of (s - t)^2"),
+    DGM_PARAM_FLOAT("temperature", .def = "1.0", DGM_GE(1e-6), DGM_LE(1e6),
+                    .help = "T, the softening temperature (kl only)"),
     DGM_PARAM_END,
 };
 
@@ -83,12 +85,12 @@ static const dgm_loss_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&iface),
     .name = "distill",
     .version = "1.0",
     .summary = "student vs frozen teacher: softened-logit KL or feature MSE",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -24,12 +24,12 @@ static const dgm_loss_iface kl_iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&kl_iface),
     .name = "gaussian_kl",
     .version = "1.0",
     .summary = "KL divergence of a diagonal Gaussian to N(0, I), per example",
     .params = NULL,
-    .iface = &kl_iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

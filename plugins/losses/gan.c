@@ -140,9 +140,11 @@ GAN_PAIR(lsgan, LSGAN)
 #define UNPAIRED " (if d_real and d_fake differ in N: the scalar " \
                  "mean(real part) + mean(fake part))"
 
-#define DESC(nm, sum, ifc)                                                 \
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = nm,                 \
-     .version = "1.0", .summary = sum, .params = NULL, .iface = &ifc}
+#define DESC(nm, sum, ifc)                                                     \
+    {                                                                          \
+        DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&ifc),                              \
+            .name = nm, .version = "1.0", .summary = sum, .params = NULL       \
+    }
 
 static const dgm_plugin_desc descs[] = {
     DESC("gan_ns_d",

@@ -36,8 +36,10 @@ static const dgm_loss_iface bernoulli_iface = {
 /* ---- gaussian_nll ----------------------------------------------------- */
 
 static const dgm_param_spec gaussian_params[] = {
-    {"std", DGM_P_FLOAT, "1.0", 1e-6, 1e6, NULL,
-     "fixed standard deviation (used when no logvar input is given)"},
+    DGM_PARAM_FLOAT(
+        "std", .def = "1.0", DGM_GE(1e-6), DGM_LE(1e6),
+        .help =
+            "fixed standard deviation (used when no logvar input is given)"),
     DGM_PARAM_END,
 };
 
@@ -92,8 +94,9 @@ static const dgm_loss_iface gaussian_iface = {
 /* ---- mse --------------------------------------------------------------- */
 
 static const dgm_param_spec mse_params[] = {
-    {"reduction", DGM_P_CHOICE, "mean", DGM_NO_RANGE, "mean|sum",
-     "mean or sum of squared errors over each example's elements"},
+    DGM_PARAM_CHOICE(
+        "reduction", .def = "mean", .choices = "mean|sum",
+        .help = "mean or sum of squared errors over each example's elements"),
     DGM_PARAM_END,
 };
 
@@ -123,18 +126,18 @@ static const dgm_loss_iface mse_iface = {
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bernoulli_nll",
-     .version = "1.0",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&bernoulli_iface),
+     .name = "bernoulli_nll", .version = "1.0",
      .summary = "Bernoulli NLL from logits (stable BCE), summed per example",
-     .params = NULL, .iface = &bernoulli_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "gaussian_nll",
-     .version = "1.0",
+     .params = NULL},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&gaussian_iface),
+     .name = "gaussian_nll", .version = "1.0",
      .summary = "Gaussian NLL (fixed std or a logvar input), summed per "
                 "example",
-     .params = gaussian_params, .iface = &gaussian_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "mse",
+     .params = gaussian_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&mse_iface), .name = "mse",
      .version = "1.0", .summary = "squared error per example",
-     .params = mse_params, .iface = &mse_iface},
+     .params = mse_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

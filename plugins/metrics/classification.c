@@ -7,9 +7,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train", "which split"},
-    {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
-    {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL, "evaluation batch"},
+    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
+                     .help = "which split"),
+    DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),
+                  .help = "0: the whole split"),
+    DGM_PARAM_INT("batch_size", .def = "500", DGM_GE(1), DGM_LE(1e6),
+                  .help = "evaluation batch"),
     DGM_PARAM_END,
 };
 
@@ -87,12 +90,12 @@ static const dgm_metric_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_METRIC,
+    DGM_PLUGIN_METRIC(&iface),
     .name = "accuracy",
     .version = "1.0",
     .summary = "fraction of a split a classifier labels correctly",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -96,10 +96,12 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 }
 
 static const dgm_param_spec elbo_params[] = {
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
-     "which split"},
-    {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
-    {"batch_size", DGM_P_INT, "500", 1, 1e6, NULL, "evaluation batch"},
+    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
+                     .help = "which split"),
+    DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),
+                  .help = "0: the whole split"),
+    DGM_PARAM_INT("batch_size", .def = "500", DGM_GE(1), DGM_LE(1e6),
+                  .help = "evaluation batch"),
     DGM_PARAM_END,
 };
 
@@ -131,12 +133,14 @@ static int iwae_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 }
 
 static const dgm_param_spec iwae_params[] = {
-    {"k", DGM_P_INT, "64", 1, 100000, NULL, "importance samples"},
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
-     "which split"},
-    {"max_examples", DGM_P_INT, "0", 0, 1e12, NULL, "0: the whole split"},
-    {"batch_size", DGM_P_INT, "50", 1, 1e6, NULL,
-     "examples per batch (each is decoded k times)"},
+    DGM_PARAM_INT("k", .def = "64", DGM_GE(1), DGM_LE(100000),
+                  .help = "importance samples"),
+    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
+                     .help = "which split"),
+    DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),
+                  .help = "0: the whole split"),
+    DGM_PARAM_INT("batch_size", .def = "50", DGM_GE(1), DGM_LE(1e6),
+                  .help = "examples per batch (each is decoded k times)"),
     DGM_PARAM_END,
 };
 
@@ -176,18 +180,17 @@ static const dgm_metric_iface recon_iface = {
     .create = make_opts, .evaluate = recon_evaluate, .destroy = free};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "elbo",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&elbo_iface), .name = "elbo",
      .version = "1.0",
      .summary = "negative ELBO per example (term weights taken out)",
-     .params = elbo_params, .iface = &elbo_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "iwae_nll",
+     .params = elbo_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&iwae_iface), .name = "iwae_nll",
      .version = "1.0",
      .summary = "NLL bound from k importance samples (IWAE), nats/example",
-     .params = iwae_params, .iface = &iwae_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "recon_error",
-     .version = "1.0",
-     .summary = "squared reconstruction error per example",
-     .params = elbo_params, .iface = &recon_iface},
+     .params = iwae_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&recon_iface), .name = "recon_error",
+     .version = "1.0", .summary = "squared reconstruction error per example",
+     .params = elbo_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -8,11 +8,12 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"split", DGM_P_CHOICE, "test", DGM_NO_RANGE, "test|train",
-     "held-out (validation) or training split"},
-    {"batch_size", DGM_P_INT, "64", 1, 1 << 20, NULL, "windows per batch"},
-    {"max_windows", DGM_P_INT, "0", 0, 1e12, NULL,
-     "windows scored (0: the whole split)"},
+    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
+                     .help = "held-out (validation) or training split"),
+    DGM_PARAM_INT("batch_size", .def = "64", DGM_GE(1), DGM_LE(1 << 20),
+                  .help = "windows per batch"),
+    DGM_PARAM_INT("max_windows", .def = "0", DGM_GE(0), DGM_LE(1e12),
+                  .help = "windows scored (0: the whole split)"),
     DGM_PARAM_END,
 };
 
@@ -139,14 +140,14 @@ static const dgm_metric_iface ppl_iface = {
     .create = create_ppl, .evaluate = evaluate, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "bits_per_char",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&bpc_iface), .name = "bits_per_char",
      .version = "1.0",
      .summary = "held-out next-token cross-entropy in bits per character",
-     .params = params, .iface = &bpc_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "perplexity",
+     .params = params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&ppl_iface), .name = "perplexity",
      .version = "1.0",
      .summary = "held-out perplexity exp(nats per token) and val_nats",
-     .params = params, .iface = &ppl_iface},
+     .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -8,15 +8,21 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"cell", DGM_P_CHOICE, "lstm", DGM_NO_RANGE, "lstm|gru", "recurrent cell"},
-    {"embedding", DGM_P_INT, "64", 1, 1 << 16, NULL, "embedding width"},
-    {"hidden", DGM_P_INT, "256", 1, 1 << 16, NULL, "hidden size"},
-    {"layers", DGM_P_INT, "2", 1, DGM_RNN_MAX_LAYERS, NULL, "stacked layers"},
-    {"dropout", DGM_P_FLOAT, "0.0", 0.0, 0.99, NULL,
-     "dropout between recurrent layers (training only)"},
-    {"tbptt", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "truncated BPTT: carry the final hidden state (detached) into the next "
-     "training step; pair with the text data set's order: stream"},
+    DGM_PARAM_CHOICE("cell", .def = "lstm", .choices = "lstm|gru",
+                     .help = "recurrent cell"),
+    DGM_PARAM_INT("embedding", .def = "64", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "embedding width"),
+    DGM_PARAM_INT("hidden", .def = "256", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "hidden size"),
+    DGM_PARAM_INT("layers", .def = "2", DGM_GE(1), DGM_LE(DGM_RNN_MAX_LAYERS),
+                  .help = "stacked layers"),
+    DGM_PARAM_FLOAT("dropout", .def = "0.0", DGM_GE(0.0), DGM_LE(0.99),
+                    .help = "dropout between recurrent layers (training only)"),
+    DGM_PARAM_BOOL(
+        "tbptt", .def = "false",
+        .help = "truncated BPTT: carry the final hidden state (detached) into "
+                "the next "
+                "training step; pair with the text data set's order: stream"),
     DGM_PARAM_END,
 };
 
@@ -240,12 +246,12 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "char_rnn",
     .version = "1.0",
     .summary = "character LSTM/GRU language model (outputs logits, target)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

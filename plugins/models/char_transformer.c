@@ -10,12 +10,16 @@
 #define MAX_LAYERS 64
 
 static const dgm_param_spec params[] = {
-    {"width", DGM_P_INT, "128", 1, 1 << 16, NULL, "model width D"},
-    {"layers", DGM_P_INT, "4", 1, MAX_LAYERS, NULL, "transformer blocks"},
-    {"block", DGM_P_PLUGIN, "{plugin: transformer_block, heads: 4}",
-     DGM_NO_RANGE, "block", "each layer (built `layers` times)"},
-    {"positional", DGM_P_PLUGIN, "{plugin: positional, kind: learned}",
-     DGM_NO_RANGE, "block", "position encoding added to the embeddings"},
+    DGM_PARAM_INT("width", .def = "128", DGM_GE(1), DGM_LE(1 << 16),
+                  .help = "model width D"),
+    DGM_PARAM_INT("layers", .def = "4", DGM_GE(1), DGM_LE(MAX_LAYERS),
+                  .help = "transformer blocks"),
+    DGM_PARAM_PLUGIN("block", .def = "{plugin: transformer_block, heads: 4}",
+                     .kind = "block",
+                     .help = "each layer (built `layers` times)"),
+    DGM_PARAM_PLUGIN("positional", .def = "{plugin: positional, kind: learned}",
+                     .kind = "block",
+                     .help = "position encoding added to the embeddings"),
     DGM_PARAM_END,
 };
 
@@ -179,13 +183,13 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "char_transformer",
     .version = "1.0",
     .summary = "character transformer language model (outputs logits, "
                "target)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -9,14 +9,17 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"features", DGM_P_PLUGIN,
-     "{plugin: conv_encoder, channels: [32, 64], out: 128}", DGM_NO_RANGE,
-     "block", "x -> feature vector (the \"features\" output)"},
-    {"activation", DGM_P_CHOICE, "relu", DGM_NO_RANGE, DGM_ACTIVATIONS,
-     "applied to the features before the head"},
-    {"slope", DGM_P_FLOAT, "0.2", 0, 1, NULL, "negative slope of leaky_relu"},
-    {"dropout", DGM_P_FLOAT, "0.0", 0, 0.99, NULL,
-     "dropout before the head (training only)"},
+    DGM_PARAM_PLUGIN("features",
+                     .def =
+                         "{plugin: conv_encoder, channels: [32, 64], out: 128}",
+                     .kind = "block",
+                     .help = "x -> feature vector (the \"features\" output)"),
+    DGM_PARAM_CHOICE("activation", .def = "relu", .choices = DGM_ACTIVATIONS,
+                     .help = "applied to the features before the head"),
+    DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+                    .help = "negative slope of leaky_relu"),
+    DGM_PARAM_FLOAT("dropout", .def = "0.0", DGM_GE(0), DGM_LE(0.99),
+                    .help = "dropout before the head (training only)"),
     DGM_PARAM_END,
 };
 
@@ -117,12 +120,12 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "classifier",
     .version = "1.0",
     .summary = "feature block + linear head (outputs features, logits, y)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -12,29 +12,42 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"latent", DGM_P_INT, "64", 1, 65536, NULL, "dimensions of z ~ N(0, I)"},
-    {"generator", DGM_P_PLUGIN, "{plugin: dcgan_generator}", DGM_NO_RANGE,
-     "block", "z (with the label embedding) -> an image in data space"},
-    {"discriminator", DGM_P_PLUGIN, "{plugin: dcgan_discriminator}",
-     DGM_NO_RANGE, "block",
-     "image -> features; the model adds the linear logit head "
-     "(discriminator.head) and, if conditional, the projection"},
-    {"head_spectral_norm", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "spectral normalisation of the logit head and the projection "
-     "embedding (pair with the discriminator block's spectral_norm)"},
-    {"conditional", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "condition both networks on the data's class labels"},
-    {"projection", DGM_P_BOOL, "true", DGM_NO_RANGE, NULL,
-     "conditional: add the projection <embed_y, phi> to D's logit (false: "
-     "D sees labels only through a head on d_feat, as in AC-GAN)"},
-    {"embed_dim", DGM_P_INT, "0", 0, 65536, NULL,
-     "generator's label embedding size, concatenated to z (0: latent)"},
-    {"ema", DGM_P_FLOAT, "0.0", 0, 1, NULL,
-     "decay of the moving average of the generator's parameters, kept as "
-     "buffers ema.<name> and used for sampling (0: off)"},
-    {"clip_d", DGM_P_FLOAT, "0.0", 0, 1e6, NULL,
-     "> 0: clip every discriminator weight to [-clip_d, clip_d] after each "
-     "discriminator update (WGAN)"},
+    DGM_PARAM_INT("latent", .def = "64", DGM_GE(1), DGM_LE(65536),
+                  .help = "dimensions of z ~ N(0, I)"),
+    DGM_PARAM_PLUGIN(
+        "generator", .def = "{plugin: dcgan_generator}", .kind = "block",
+        .help = "z (with the label embedding) -> an image in data space"),
+    DGM_PARAM_PLUGIN(
+        "discriminator", .def = "{plugin: dcgan_discriminator}",
+        .kind = "block",
+        .help = "image -> features; the model adds the linear logit head "
+                "(discriminator.head) and, if conditional, the projection"),
+    DGM_PARAM_BOOL(
+        "head_spectral_norm", .def = "false",
+        .help =
+            "spectral normalisation of the logit head and the projection "
+            "embedding (pair with the discriminator block's spectral_norm)"),
+    DGM_PARAM_BOOL("conditional", .def = "false",
+                   .help =
+                       "condition both networks on the data's class labels"),
+    DGM_PARAM_BOOL(
+        "projection", .def = "true",
+        .help = "conditional: add the projection <embed_y, phi> to D's logit "
+                "(false: "
+                "D sees labels only through a head on d_feat, as in AC-GAN)"),
+    DGM_PARAM_INT(
+        "embed_dim", .def = "0", DGM_GE(0), DGM_LE(65536),
+        .help =
+            "generator's label embedding size, concatenated to z (0: latent)"),
+    DGM_PARAM_FLOAT("ema", .def = "0.0", DGM_GE(0), DGM_LE(1),
+                    .help =
+                        "decay of the moving average of the generator's "
+                        "parameters, kept as "
+                        "buffers ema.<name> and used for sampling (0: off)"),
+    DGM_PARAM_FLOAT("clip_d", .def = "0.0", DGM_GE(0), DGM_LE(1e6),
+                    .help = "> 0: clip every discriminator weight to [-clip_d, "
+                            "clip_d] after each "
+                            "discriminator update (WGAN)"),
     DGM_PARAM_END,
 };
 
@@ -458,13 +471,13 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "gan",
     .version = "1.0",
     .summary = "GAN: discriminator then generator phases (outputs d_real, "
                "d_fake, fake, z; conditional: d_feat, d_y)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -8,16 +8,19 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"latent", DGM_P_INT, "20", 1, 65536, NULL, "latent dimensions"},
-    {"encoder", DGM_P_PLUGIN, "{plugin: mlp, hidden: [400]}", DGM_NO_RANGE,
-     "block", "x -> features; linear heads give mu and logvar"},
-    {"decoder", DGM_P_PLUGIN, "{plugin: mlp, hidden: [400]}", DGM_NO_RANGE,
-     "block", "z -> logits (or means) in the data's shape"},
-    {"likelihood", DGM_P_CHOICE, "bernoulli", DGM_NO_RANGE,
-     "bernoulli|gaussian",
-     "decoder distribution (for samples and the IWAE bound)"},
-    {"obs_std", DGM_P_FLOAT, "0.1", 1e-6, 1e6, NULL,
-     "standard deviation of the gaussian likelihood"},
+    DGM_PARAM_INT("latent", .def = "20", DGM_GE(1), DGM_LE(65536),
+                  .help = "latent dimensions"),
+    DGM_PARAM_PLUGIN("encoder", .def = "{plugin: mlp, hidden: [400]}",
+                     .kind = "block",
+                     .help = "x -> features; linear heads give mu and logvar"),
+    DGM_PARAM_PLUGIN("decoder", .def = "{plugin: mlp, hidden: [400]}",
+                     .kind = "block",
+                     .help = "z -> logits (or means) in the data's shape"),
+    DGM_PARAM_CHOICE(
+        "likelihood", .def = "bernoulli", .choices = "bernoulli|gaussian",
+        .help = "decoder distribution (for samples and the IWAE bound)"),
+    DGM_PARAM_FLOAT("obs_std", .def = "0.1", DGM_GE(1e-6), DGM_LE(1e6),
+                    .help = "standard deviation of the gaussian likelihood"),
     DGM_PARAM_END,
 };
 
@@ -244,12 +247,12 @@ static const dgm_model_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_MODEL,
+    DGM_PLUGIN_MODEL(&iface),
     .name = "vae",
     .version = "1.0",
     .summary = "variational autoencoder (outputs x, mu, logvar, z, logits)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -12,34 +12,42 @@
 
 /* The two schemas differ only in weight_decay's default and meaning. */
 static const dgm_param_spec adam_params[] = {
-    {"lr", DGM_P_FLOAT, "1.0e-3", 0, BIG, NULL,
-     "base learning rate (> 0); the host's schedule scales it"},
-    {"beta1", DGM_P_FLOAT, "0.9", 0, 1, NULL,
-     "decay of the first-moment average, in [0, 1)"},
-    {"beta2", DGM_P_FLOAT, "0.999", 0, 1, NULL,
-     "decay of the second-moment average, in [0, 1)"},
-    {"eps", DGM_P_FLOAT, "1.0e-8", 0, BIG, NULL,
-     "added to the bias-corrected sqrt of the second moment"},
-    {"amsgrad", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "use the running maximum of the second moment (AMSGrad)"},
-    {"weight_decay", DGM_P_FLOAT, "0", 0, BIG, NULL,
-     "L2 penalty added to the gradient"},
+    DGM_PARAM_FLOAT(
+        "lr", .def = "1.0e-3", DGM_GE(0),
+        .help = "base learning rate (> 0); the host's schedule scales it"),
+    DGM_PARAM_FLOAT("beta1", .def = "0.9", DGM_GE(0), DGM_LE(1),
+                    .help = "decay of the first-moment average, in [0, 1)"),
+    DGM_PARAM_FLOAT("beta2", .def = "0.999", DGM_GE(0), DGM_LE(1),
+                    .help = "decay of the second-moment average, in [0, 1)"),
+    DGM_PARAM_FLOAT(
+        "eps", .def = "1.0e-8", DGM_GE(0),
+        .help = "added to the bias-corrected sqrt of the second moment"),
+    DGM_PARAM_BOOL(
+        "amsgrad", .def = "false",
+        .help = "use the running maximum of the second moment (AMSGrad)"),
+    DGM_PARAM_FLOAT("weight_decay", .def = "0", DGM_GE(0),
+                    .help = "L2 penalty added to the gradient"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec adamw_params[] = {
-    {"lr", DGM_P_FLOAT, "1.0e-3", 0, BIG, NULL,
-     "base learning rate (> 0); the host's schedule scales it"},
-    {"beta1", DGM_P_FLOAT, "0.9", 0, 1, NULL,
-     "decay of the first-moment average, in [0, 1)"},
-    {"beta2", DGM_P_FLOAT, "0.999", 0, 1, NULL,
-     "decay of the second-moment average, in [0, 1)"},
-    {"eps", DGM_P_FLOAT, "1.0e-8", 0, BIG, NULL,
-     "added to the bias-corrected sqrt of the second moment"},
-    {"amsgrad", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "use the running maximum of the second moment (AMSGrad)"},
-    {"weight_decay", DGM_P_FLOAT, "0.01", 0, BIG, NULL,
-     "decoupled decay: p *= 1 - lr * weight_decay before the update"},
+    DGM_PARAM_FLOAT(
+        "lr", .def = "1.0e-3", DGM_GE(0),
+        .help = "base learning rate (> 0); the host's schedule scales it"),
+    DGM_PARAM_FLOAT("beta1", .def = "0.9", DGM_GE(0), DGM_LE(1),
+                    .help = "decay of the first-moment average, in [0, 1)"),
+    DGM_PARAM_FLOAT("beta2", .def = "0.999", DGM_GE(0), DGM_LE(1),
+                    .help = "decay of the second-moment average, in [0, 1)"),
+    DGM_PARAM_FLOAT(
+        "eps", .def = "1.0e-8", DGM_GE(0),
+        .help = "added to the bias-corrected sqrt of the second moment"),
+    DGM_PARAM_BOOL(
+        "amsgrad", .def = "false",
+        .help = "use the running maximum of the second moment (AMSGrad)"),
+    DGM_PARAM_FLOAT(
+        "weight_decay", .def = "0.01", DGM_GE(0),
+        .help =
+            "decoupled decay: p *= 1 - lr * weight_decay before the update"),
     DGM_PARAM_END,
 };
 
@@ -227,21 +235,21 @@ static const dgm_optimizer_iface adamw_iface = {.create = adamw_create,
 static const dgm_plugin_desc descs[] = {
     {
         DGM_PLUGIN_HEADER,
-        .kind = DGM_KIND_OPTIMIZER,
+        DGM_PLUGIN_OPTIMIZER(&adam_iface),
         .name = "adam",
         .version = "1.0",
         .summary = "Adam with L2 weight decay and AMSGrad (torch.optim.Adam)",
         .params = adam_params,
-        .iface = &adam_iface,
+
     },
     {
         DGM_PLUGIN_HEADER,
-        .kind = DGM_KIND_OPTIMIZER,
+        DGM_PLUGIN_OPTIMIZER(&adamw_iface),
         .name = "adamw",
         .version = "1.0",
         .summary = "Adam with decoupled weight decay (torch.optim.AdamW)",
         .params = adamw_params,
-        .iface = &adamw_iface,
+
     },
 };
 

@@ -10,18 +10,21 @@
 #define BIG 1e300
 
 static const dgm_param_spec params[] = {
-    {"lr", DGM_P_FLOAT, "0.01", 0, BIG, NULL,
-     "base learning rate (> 0); the host's schedule scales it"},
-    {"alpha", DGM_P_FLOAT, "0.99", 0, 1, NULL,
-     "decay of the squared-gradient average"},
-    {"eps", DGM_P_FLOAT, "1.0e-8", 0, BIG, NULL,
-     "added to the root of the average"},
-    {"weight_decay", DGM_P_FLOAT, "0", 0, BIG, NULL,
-     "L2 penalty added to the gradient"},
-    {"momentum", DGM_P_FLOAT, "0", 0, 1, NULL, "momentum factor"},
-    {"centered", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "normalise by the estimated variance instead of the raw second "
-     "moment"},
+    DGM_PARAM_FLOAT(
+        "lr", .def = "0.01", DGM_GE(0),
+        .help = "base learning rate (> 0); the host's schedule scales it"),
+    DGM_PARAM_FLOAT("alpha", .def = "0.99", DGM_GE(0), DGM_LE(1),
+                    .help = "decay of the squared-gradient average"),
+    DGM_PARAM_FLOAT("eps", .def = "1.0e-8", DGM_GE(0),
+                    .help = "added to the root of the average"),
+    DGM_PARAM_FLOAT("weight_decay", .def = "0", DGM_GE(0),
+                    .help = "L2 penalty added to the gradient"),
+    DGM_PARAM_FLOAT("momentum", .def = "0", DGM_GE(0), DGM_LE(1),
+                    .help = "momentum factor"),
+    DGM_PARAM_BOOL(
+        "centered", .def = "false",
+        .help = "normalise by the estimated variance instead of the raw second "
+                "moment"),
     DGM_PARAM_END,
 };
 
@@ -162,13 +165,13 @@ static const dgm_optimizer_iface iface = {.create = rmsprop_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_OPTIMIZER,
+    DGM_PLUGIN_OPTIMIZER(&iface),
     .name = "rmsprop",
     .version = "1.0",
     .summary = "RMSprop, optionally centered, with momentum "
                "(torch.optim.RMSprop)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

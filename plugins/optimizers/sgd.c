@@ -10,15 +10,19 @@
 #define BIG 1e300
 
 static const dgm_param_spec params[] = {
-    {"lr", DGM_P_FLOAT, "0.01", 0, BIG, NULL,
-     "base learning rate (> 0); the host's schedule scales it"},
-    {"momentum", DGM_P_FLOAT, "0", 0, 1, NULL, "momentum factor"},
-    {"dampening", DGM_P_FLOAT, "0", 0, 1, NULL,
-     "dampening of the gradient added to the momentum buffer"},
-    {"nesterov", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "Nesterov momentum (needs momentum > 0 and dampening 0)"},
-    {"weight_decay", DGM_P_FLOAT, "0", 0, BIG, NULL,
-     "L2 penalty added to the gradient"},
+    DGM_PARAM_FLOAT(
+        "lr", .def = "0.01", DGM_GE(0),
+        .help = "base learning rate (> 0); the host's schedule scales it"),
+    DGM_PARAM_FLOAT("momentum", .def = "0", DGM_GE(0), DGM_LE(1),
+                    .help = "momentum factor"),
+    DGM_PARAM_FLOAT(
+        "dampening", .def = "0", DGM_GE(0), DGM_LE(1),
+        .help = "dampening of the gradient added to the momentum buffer"),
+    DGM_PARAM_BOOL(
+        "nesterov", .def = "false",
+        .help = "Nesterov momentum (needs momentum > 0 and dampening 0)"),
+    DGM_PARAM_FLOAT("weight_decay", .def = "0", DGM_GE(0),
+                    .help = "L2 penalty added to the gradient"),
     DGM_PARAM_END,
 };
 
@@ -178,12 +182,12 @@ static const dgm_optimizer_iface iface = {.create = sgd_create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_OPTIMIZER,
+    DGM_PLUGIN_OPTIMIZER(&iface),
     .name = "sgd",
     .version = "1.0",
     .summary = "stochastic gradient descent with momentum (torch.optim.SGD)",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -9,7 +9,8 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"n", DGM_P_INT, "1", 1, 1e9, NULL, "samples to draw"},
+    DGM_PARAM_INT("n", .def = "1", DGM_GE(1), DGM_LE(1e9),
+                  .help = "samples to draw"),
     DGM_PARAM_END,
 };
 
@@ -56,12 +57,12 @@ static const dgm_metric_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_METRIC,
+    DGM_PLUGIN_METRIC(&iface),
     .name = "fuzz_samples",
     .version = "1.0",
     .summary = "fuzzing aid: draws n samples and checks them",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!desc && dgm_registry_find(fz_registry(), DGM_KIND_DATASET, "text",
                                    &desc, NULL) < 0)
         fz_fail("no text plugin");
-    const dgm_dataset_iface *di = desc->iface;
+    const dgm_dataset_iface *di = desc->iface.dataset;
     char path[4096], yaml[4300];
     fz_write("corpus.txt", corpus, L, path, sizeof path);
     snprintf(yaml, sizeof yaml, "{path: '%s', seq_len: 1, val_fraction: %s}",

@@ -8,9 +8,11 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"after", DGM_P_INT, "1", 0, 1e9, NULL, "calls before the crash"},
-    {"unless_exists", DGM_P_STRING, "null", DGM_NO_RANGE, NULL,
-     "a file whose existence disarms the crash (for resume tests)"},
+    DGM_PARAM_INT("after", .def = "1", DGM_GE(0), DGM_LE(1e9),
+                  .help = "calls before the crash"),
+    DGM_PARAM_STRING(
+        "unless_exists", .def = "null",
+        .help = "a file whose existence disarms the crash (for resume tests)"),
     DGM_PARAM_END,
 };
 
@@ -55,12 +57,12 @@ static const dgm_loss_iface iface = {.create = create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&iface),
     .name = "crash_after",
     .version = "1.0",
     .summary = "test: SIGSEGV after N calls",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -6,7 +6,8 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"ok", DGM_P_INT, "0", 0, 1e9, NULL, "evaluations before the failure"},
+    DGM_PARAM_INT("ok", .def = "0", DGM_GE(0), DGM_LE(1e9),
+                  .help = "evaluations before the failure"),
     DGM_PARAM_END,
 };
 
@@ -39,12 +40,12 @@ static const dgm_metric_iface iface = {
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_METRIC,
+    DGM_PLUGIN_METRIC(&iface),
     .name = "fail_after",
     .version = "1.0",
     .summary = "test: a metric that fails after N evaluations",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

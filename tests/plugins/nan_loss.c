@@ -6,7 +6,8 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    {"after", DGM_P_INT, "3", 0, 1e9, NULL, "calls before the NaN"},
+    DGM_PARAM_INT("after", .def = "3", DGM_GE(0), DGM_LE(1e9),
+                  .help = "calls before the NaN"),
     DGM_PARAM_END,
 };
 
@@ -40,12 +41,12 @@ static const dgm_loss_iface iface = {.create = create,
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,
-    .kind = DGM_KIND_LOSS,
+    DGM_PLUGIN_LOSS(&iface),
     .name = "nan_after",
     .version = "1.0",
     .summary = "test: NaN after N calls",
     .params = params,
-    .iface = &iface,
+
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

@@ -1,4 +1,4 @@
-/* tp_abi_minor.c - refused by the registry: a plugin needing ABI 1.99 (a newer
+/* tp_abi_minor.c - refused by the registry: a plugin needing ABI 2.99 (a newer
  * host). */
 #include "dgm/dgm.h"
 
@@ -13,11 +13,10 @@ static const dgm_loss_iface iface = {
 static const dgm_plugin_desc desc = {.abi_major = DGM_ABI_MAJOR,
                                      .abi_minor = 99,
                                      .size = sizeof(dgm_plugin_desc),
-                                     .kind = DGM_KIND_LOSS,
+                                     DGM_PLUGIN_LOSS(&iface),
                                      .name = "tp_abi_minor",
                                      .version = "1.0",
-                                     .summary = "refused",
-                                     .iface = &iface};
+                                     .summary = "refused"};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -9,9 +9,9 @@ static dgm_var *apply(void *self, dgm_graph *g, dgm_var *const *in, int n)
 static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply};
 
-static const dgm_plugin_desc desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "Bad-Name",
-    .version = "1.0",  .summary = "refused",  .iface = &iface};
+static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface),
+                                     .name = "Bad-Name", .version = "1.0",
+                                     .summary = "refused"};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -12,16 +12,19 @@ static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply};
 
 static const dgm_param_spec params[] = {
-    {"fine", DGM_P_INT, "1", DGM_NO_RANGE, NULL, "a valid param"},
-    {"broken", (dgm_ptype)42, "1", DGM_NO_RANGE, NULL, "invalid type"},
+    DGM_PARAM_INT("fine", .def = "1", .help = "a valid param"),
+    {.name = "broken",
+     .type = (dgm_ptype)42,
+     .def = "1",
+     .help = "invalid type"},
     DGM_PARAM_END,
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bad_param_ok",
-     .version = "1.0", .summary = "valid", .iface = &iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "bad_param",
-     .version = "1.0", .summary = "refused", .params = params, .iface = &iface},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "bad_param_ok",
+     .version = "1.0", .summary = "valid"},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "bad_param",
+     .version = "1.0", .summary = "refused", .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

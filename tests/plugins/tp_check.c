@@ -1,8 +1,6 @@
-/* tp_check.c - a loss with a `check` slot (ABI 1.2): `limit` above 10 is
- * refused with a located message, `limit` 7 with a code but no message
- * (a plugin bug the host must still report). `old_check_loss` is the same
- * plugin declaring ABI 1.1, where the slot was a reserved pointer: the
- * host must not call it. */
+/* tp_check.c - a loss with a `check` slot: `limit` above 10 is refused
+ * with a located message, `limit` 7 with a code but no message (a plugin
+ * bug the host must still report). */
 #include "dgm/dgm.h"
 
 static int check(const dgm_config *cfg)
@@ -25,26 +23,17 @@ static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply, .check = check};
 
 static const dgm_param_spec params[] = {
-    {"limit", DGM_P_FLOAT, "1.0", DGM_NO_RANGE, NULL, "at most 10"},
+    DGM_PARAM_FLOAT("limit", .def = "1.0", .help = "at most 10"),
     DGM_PARAM_END,
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "check_loss",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface), .name = "check_loss",
      .version = "1.0", .summary = "a loss with a config check",
-     .params = params, .iface = &iface},
-    {.abi_major = DGM_ABI_MAJOR,
-     .abi_minor = 1,
-     .size = sizeof(dgm_plugin_desc),
-     .kind = DGM_KIND_LOSS,
-     .name = "old_check_loss",
-     .version = "1.0",
-     .summary = "ABI 1.1: its check slot is not read",
-     .params = params,
-     .iface = &iface},
+     .params = params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
-    return i < 2 ? &descs[i] : NULL;
+    return i < 1 ? &descs[i] : NULL;
 }

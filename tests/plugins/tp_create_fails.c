@@ -21,17 +21,16 @@ static const dgm_optimizer_iface iface = {
 
 /* Every optimizer declares `lr`: the host reads it. */
 static const dgm_param_spec params[] = {
-    {"lr", DGM_P_FLOAT, "0.1", DGM_NO_RANGE, NULL, "base learning rate"},
+    DGM_PARAM_FLOAT("lr", .def = "0.1", .help = "base learning rate"),
     DGM_PARAM_END,
 };
 
 static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER,
-                                     .kind = DGM_KIND_OPTIMIZER,
+                                     DGM_PLUGIN_OPTIMIZER(&iface),
                                      .name = "create_fails",
                                      .version = "1.0",
                                      .summary = "create() always fails",
-                                     .params = params,
-                                     .iface = &iface};
+                                     .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -10,9 +10,9 @@ static dgm_var *apply(void *self, dgm_graph *g, dgm_var *const *in, int n)
 static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply};
 
-static const dgm_plugin_desc desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS,           .name = "dup_thing",
-    .version = "1.0",  .summary = "duplicate name (a)", .iface = &iface};
+static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface),
+                                     .name = "dup_thing", .version = "1.0",
+                                     .summary = "duplicate name (a)"};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -60,13 +60,9 @@ static void destroy(void *self)
 static const dgm_metric_iface iface = {
     .create = create, .evaluate = evaluate, .destroy = destroy};
 
-static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER,
-                                     .kind = DGM_KIND_METRIC,
-                                     .name = "tp_gan_cond",
-                                     .version = "1.0",
-                                     .summary =
-                                         "test_gan: conditional sampling",
-                                     .iface = &iface};
+static const dgm_plugin_desc desc = {
+    DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&iface), .name = "tp_gan_cond",
+    .version = "1.0", .summary = "test_gan: conditional sampling"};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -18,10 +18,13 @@ static const dgm_loss_iface loss_iface = {
 };
 
 static const dgm_param_spec block_params[] = {
-    {"width", DGM_P_INT, "8", 1, 1024, NULL, "units"},
-    {"act", DGM_P_CHOICE, "relu", DGM_NO_RANGE, "relu|tanh", "activation"},
-    {"scale", DGM_P_FLOAT, NULL, 0.0, 2.0, NULL, "required scale"},
-    {"inner", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "block", "optional block"},
+    DGM_PARAM_INT("width", .def = "8", DGM_GE(1), DGM_LE(1024),
+                  .help = "units"),
+    DGM_PARAM_CHOICE("act", .def = "relu", .choices = "relu|tanh",
+                     .help = "activation"),
+    DGM_PARAM_FLOAT("scale", DGM_GE(0.0), DGM_LE(2.0),
+                    .help = "required scale"),
+    DGM_PARAM_PLUGIN("inner", .kind = "block", .help = "optional block"),
     DGM_PARAM_END,
 };
 
@@ -50,12 +53,11 @@ static const dgm_block_iface block_iface = {
 };
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "good_loss",
-     .version = "1.2", .summary = "test loss: returns its first input",
-     .iface = &loss_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "good_block",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&loss_iface), .name = "good_loss",
+     .version = "1.2", .summary = "test loss: returns its first input"},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&block_iface), .name = "good_block",
      .version = "0.3", .summary = "test block: identity",
-     .params = block_params, .iface = &block_iface},
+     .params = block_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

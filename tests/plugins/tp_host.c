@@ -52,9 +52,9 @@ static const dgm_loss_iface scalar_iface = {.min_inputs = 2,
 /* ---- tp_probe_sgd ------------------------------------------------------ */
 
 static const dgm_param_spec probe_params[] = {
-    {"lr", DGM_P_FLOAT, "0.01", 0, 1e300, NULL, "learning rate"},
-    {"weight_decay", DGM_P_FLOAT, "0", 0, 1e300, NULL,
-     "L2 penalty added to the gradient"},
+    DGM_PARAM_FLOAT("lr", .def = "0.01", DGM_GE(0), .help = "learning rate"),
+    DGM_PARAM_FLOAT("weight_decay", .def = "0", DGM_GE(0),
+                    .help = "L2 penalty added to the gradient"),
     DGM_PARAM_END,
 };
 
@@ -109,15 +109,15 @@ static const dgm_optimizer_iface probe_iface = {
     .create = probe_create, .step = probe_step, .destroy = free};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "tp_wrong_shape",
-     .version = "1.0", .summary = "test block: claims any shape, returns x",
-     .iface = &wrong_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_LOSS, .name = "tp_scalar_mse",
-     .version = "1.0", .summary = "test loss: scalar batch mean of (a - b)^2",
-     .iface = &scalar_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_OPTIMIZER, .name = "tp_probe_sgd",
-     .version = "1.0", .summary = "test optimizer: SGD that checks its input",
-     .params = probe_params, .iface = &probe_iface},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&wrong_iface),
+     .name = "tp_wrong_shape", .version = "1.0",
+     .summary = "test block: claims any shape, returns x"},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&scalar_iface), .name = "tp_scalar_mse",
+     .version = "1.0", .summary = "test loss: scalar batch mean of (a - b)^2"},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_OPTIMIZER(&probe_iface),
+     .name = "tp_probe_sgd", .version = "1.0",
+     .summary = "test optimizer: SGD that checks its input",
+     .params = probe_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)

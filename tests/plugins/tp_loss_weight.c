@@ -11,17 +11,16 @@ static const dgm_loss_iface iface = {
     .min_inputs = 1, .max_inputs = 1, .apply = apply};
 
 static const dgm_param_spec params[] = {
-    {"weight", DGM_P_FLOAT, "1.0", DGM_NO_RANGE, NULL, "a class weight"},
+    DGM_PARAM_FLOAT("weight", .def = "1.0", .help = "a class weight"),
     DGM_PARAM_END,
 };
 
 static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER,
-                                     .kind = DGM_KIND_LOSS,
+                                     DGM_PLUGIN_LOSS(&iface),
                                      .name = "loss_weight",
                                      .version = "1.0",
                                      .summary = "refused: declares weight",
-                                     .params = params,
-                                     .iface = &iface};
+                                     .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -20,18 +20,19 @@ static const dgm_optimizer_iface iface = {
     .create = create, .step = step, .destroy = destroy};
 
 static const dgm_param_spec params[] = {
-    {"lr", DGM_P_FLOAT, "0.1", 0, 1e300, NULL, "base learning rate"},
-    {"gamma", DGM_P_FLOAT, "0.9", 0, 1, NULL, "the plugin's own decay"},
+    DGM_PARAM_FLOAT("lr", .def = "0.1", DGM_GE(0),
+                    .help = "base learning rate"),
+    DGM_PARAM_FLOAT("gamma", .def = "0.9", DGM_GE(0), DGM_LE(1),
+                    .help = "the plugin's own decay"),
     DGM_PARAM_END,
 };
 
 static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER,
-                                     .kind = DGM_KIND_OPTIMIZER,
+                                     DGM_PLUGIN_OPTIMIZER(&iface),
                                      .name = "opt_gamma",
                                      .version = "1.0",
                                      .summary = "refused: declares gamma",
-                                     .params = params,
-                                     .iface = &iface};
+                                     .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -19,14 +19,14 @@ static const dgm_optimizer_iface iface = {
     .create = create, .step = step, .destroy = destroy};
 
 static const dgm_param_spec params[] = {
-    {"rate", DGM_P_FLOAT, "0.1", 0, 1e300, NULL, "not what the host reads"},
+    DGM_PARAM_FLOAT("rate", .def = "0.1", DGM_GE(0),
+                    .help = "not what the host reads"),
     DGM_PARAM_END,
 };
 
 static const dgm_plugin_desc desc = {
-    DGM_PLUGIN_HEADER, .kind = DGM_KIND_OPTIMIZER,  .name = "opt_nolr",
-    .version = "1.0",  .summary = "refused: no lr", .params = params,
-    .iface = &iface};
+    DGM_PLUGIN_HEADER, DGM_PLUGIN_OPTIMIZER(&iface), .name = "opt_nolr",
+    .version = "1.0",  .summary = "refused: no lr",  .params = params};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

@@ -13,11 +13,10 @@ static const dgm_loss_iface iface = {
 static const dgm_plugin_desc desc = {.abi_major = DGM_ABI_MAJOR,
                                      .abi_minor = DGM_ABI_MINOR,
                                      .size = 16,
-                                     .kind = DGM_KIND_LOSS,
+                                     DGM_PLUGIN_LOSS(&iface),
                                      .name = "tp_small",
                                      .version = "1.0",
-                                     .summary = "refused",
-                                     .iface = &iface};
+                                     .summary = "refused"};
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

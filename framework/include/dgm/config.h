@@ -180,30 +180,110 @@ typedef enum dgm_ptype {
     DGM_P_ANY         /* any YAML; the plugin checks it */
 } dgm_ptype;
 
+/* One key of a plugin's map. Declare it with the typed macros below,
+ * which name every field (designated initializers), never positionally:
+ *
+ *     static const dgm_param_spec params[] = {
+ *         DGM_PARAM_FLOAT("lr", .def = "1e-3", DGM_GT(0),
+ *                         .help = "learning rate"),
+ *         DGM_PARAM_FLOAT("p", .def = "0.5", DGM_GE(0), DGM_LT(1)),
+ *         DGM_PARAM_INT_LIST("hidden", .def = "[400]", DGM_GE(1),
+ *                            .min_len = 1, .max_len = 8),
+ *         DGM_PARAM_CHOICE("act", .def = "relu", .choices = "relu|tanh"),
+ *         DGM_PARAM_PLUGIN("encoder", .kind = "block"),
+ *         DGM_PARAM_END,
+ *     };
+ *
+ * The registry checks a schema when the plugin loads (a bound on a type
+ * without numbers, an empty interval, a default of the wrong type or
+ * outside its own bounds), so such a plugin is refused, named, before any
+ * experiment uses it. */
 typedef struct dgm_param_spec {
     const char *name;
     dgm_ptype type;
+    const char *help;
     /* YAML text of the default ("1.0e-3", "[400]", "null"); NULL means
      * the key is required (for every type, P_PLUGIN included); "null"
      * means optional: absent or null reads as null (dgm_cfg_child gives
      * NULL). */
-    const char *default_value;
-    /* Inclusive range for INT/FLOAT and list elements; ignored if
-     * min > max. */
+    const char *def;
+    const char *choices; /* P_CHOICE: "relu|tanh|gelu" */
+    const char *kind;    /* P_PLUGIN(_LIST): the kind ("block"); NULL: any */
+    /* Bounds of an INT or FLOAT, or of each element of an INT_LIST or
+     * FLOAT_LIST; set them with DGM_GE/GT/LE/LT. A bounded FLOAT is also
+     * finite (never NaN or +-inf). */
     double min, max;
-    /* For CHOICE: "relu|tanh|gelu". For P_PLUGIN: the required plugin kind
-     * name ("block"), or NULL for any. */
-    const char *choices;
-    const char *help;
+    bool has_min, has_max;
+    bool min_excl, max_excl; /* > instead of >=, < instead of <= */
+    /* Lists: the number of elements, min_len..max_len (max_len 0: no
+     * upper limit). */
+    int32_t min_len, max_len;
 } dgm_param_spec;
 
+/* The typed declarations: the first argument is the key, the rest are
+ * designated fields (.def, .help, .choices, .kind, .min_len, .max_len)
+ * and bounds. */
+#define DGM_PARAM_BOOL(...)                                                    \
+    {                                                                          \
+        .type = DGM_P_BOOL, .name = __VA_ARGS__                                \
+    }
+#define DGM_PARAM_INT(...)                                                     \
+    {                                                                          \
+        .type = DGM_P_INT, .name = __VA_ARGS__                                 \
+    }
+#define DGM_PARAM_FLOAT(...)                                                   \
+    {                                                                          \
+        .type = DGM_P_FLOAT, .name = __VA_ARGS__                               \
+    }
+#define DGM_PARAM_STRING(...)                                                  \
+    {                                                                          \
+        .type = DGM_P_STRING, .name = __VA_ARGS__                              \
+    }
+#define DGM_PARAM_CHOICE(...)                                                  \
+    {                                                                          \
+        .type = DGM_P_CHOICE, .name = __VA_ARGS__                              \
+    }
+#define DGM_PARAM_INT_LIST(...)                                                \
+    {                                                                          \
+        .type = DGM_P_INT_LIST, .name = __VA_ARGS__                            \
+    }
+#define DGM_PARAM_FLOAT_LIST(...)                                              \
+    {                                                                          \
+        .type = DGM_P_FLOAT_LIST, .name = __VA_ARGS__                          \
+    }
+#define DGM_PARAM_STRING_LIST(...)                                             \
+    {                                                                          \
+        .type = DGM_P_STRING_LIST, .name = __VA_ARGS__                         \
+    }
+#define DGM_PARAM_PLUGIN(...)                                                  \
+    {                                                                          \
+        .type = DGM_P_PLUGIN, .name = __VA_ARGS__                              \
+    }
+#define DGM_PARAM_PLUGIN_LIST(...)                                             \
+    {                                                                          \
+        .type = DGM_P_PLUGIN_LIST, .name = __VA_ARGS__                         \
+    }
+#define DGM_PARAM_ANY(...)                                                     \
+    {                                                                          \
+        .type = DGM_P_ANY, .name = __VA_ARGS__                                 \
+    }
+
+/* Bounds: value >= v, > v, <= v, < v. Combine one lower and one upper
+ * bound: DGM_GE(0), DGM_LT(1) is [0, 1). */
+#define DGM_GE(v) .min = (v), .has_min = true
+#define DGM_GT(v) .min = (v), .has_min = true, .min_excl = true
+#define DGM_LE(v) .max = (v), .has_max = true
+#define DGM_LT(v) .max = (v), .has_max = true, .max_excl = true
+
 /* Marks the end of a schema array. */
-#define DGM_PARAM_END {NULL, 0, NULL, 0, -1, NULL, NULL}
-/* An unbounded range. */
-#define DGM_NO_RANGE 0, -1
+#define DGM_PARAM_END                                                          \
+    {                                                                          \
+        .name = NULL                                                           \
+    }
 
 /* Check `node` (a map) against schema: unknown keys (with a did-you-mean),
- * types, ranges, choices, required keys; add the defaults for absent keys.
+ * types, bounds, list lengths, choices, required keys; add the defaults for
+ * absent keys.
  * `owner` names the plugin in messages ("for plugin 'vae'"); "experiment"
  * reads "for the experiment" and an owner with a blank ("the train
  * section") is printed as is. Keys in `extra_keys` (NULL-ended,
@@ -212,6 +292,17 @@ typedef struct dgm_param_spec {
 DGM_API int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
                                 const char *owner,
                                 const char *const *extra_keys);
+
+/* A schema entry's bounds as messages print them ("[1, 1048576]",
+ * "> 0", "in [0, 1)"), written into buf (cap bytes). Returns buf. */
+DGM_API const char *dgm_param_range_text(const dgm_param_spec *s, char *buf,
+                                         size_t cap);
+
+/* Check one schema entry for consistency (bounds, list lengths, its
+ * default against its own type and bounds): 0, or DGM_EFORMAT with
+ * "param 'x': ..." (the caller prefixes the file and plugin). The
+ * registry runs it on every entry when a plugin loads. */
+DGM_API int dgm_param_spec_check(const dgm_param_spec *s);
 
 /* The closest of candidates to word by edit distance, or NULL if none is
  * close enough to suggest. */

@@ -323,7 +323,9 @@ DGM_API dgm_var *dgm_rnn(dgm_graph *g, dgm_var *x, const dgm_rnn_weights *w,
 /* Threads                                                                */
 /* ====================================================================== */
 
-/* Threads used by the kernels (OpenMP); n <= 0 means all cores. */
+/* Threads used by the kernels (OpenMP); n <= 0 means all cores. Process-
+ * wide (OpenMP's own setting): the host sets it from an experiment's
+ * `threads:`; plugins leave it alone (dgm/plugin.h, "Threads"). */
 DGM_API void dgm_set_threads(int n);
 /* The thread count in effect: the process's, set by the top-level
  * experiment (a teacher or a run opened inside it leaves it alone). */

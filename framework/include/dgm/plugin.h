@@ -5,16 +5,16 @@
  * several plugins. Everything else in the file is static.
  *
  *     static const dgm_param_spec params[] = {
- *         {"slope", DGM_P_FLOAT, "0.2", 0.0, 1.0, NULL, "negative slope"},
+ *         DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
+ *                         .help = "negative slope"),
  *         DGM_PARAM_END,
  *     };
  *     static const dgm_block_iface iface = {.create = create,
  *                                           .forward = forward,
  *                                           .destroy = destroy};
  *     static const dgm_plugin_desc desc = {
- *         DGM_PLUGIN_HEADER, .kind = DGM_KIND_BLOCK, .name = "leaky",
- *         .version = "1.0", .summary = "leaky ReLU", .params = params,
- *         .iface = &iface};
+ *         DGM_PLUGIN_HEADER, DGM_PLUGIN_BLOCK(&iface), .name = "leaky",
+ *         .version = "1.0", .summary = "leaky ReLU", .params = params};
  *     DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
  *     {
  *         return i == 0 ? &desc : NULL;
@@ -23,7 +23,9 @@
  * Rules (the host relies on them):
  *   1. The host checks abi_major == DGM_ABI_MAJOR, abi_minor <= the host's
  *      and size before reading anything else, and refuses the file with a
- *      message naming it and both versions otherwise.
+ *      message naming it and both versions otherwise; then every field of
+ *      `layout` (the layout constants the plugin was compiled with), naming
+ *      the constant and both values.
  *   2. Descriptors and everything they point to are static: the host never
  *      frees what a plugin returns.
  *   3. The config a create() receives is validated against `params` with
@@ -32,14 +34,42 @@
  *      (dgm_error / dgm_cfg_error); the host prefixes the plugin's name.
  *      destroy(self) frees what create made; the host calls it once.
  *   5. Optional interface slots may be NULL.
- *   6. Slots marked "(ABI 1.1)" or "(ABI 1.2)" replaced reserved pointers:
- *      a plugin built against an older minor has them NULL, so the host
- *      treats NULL as "absent".
+ *   6. Interfaces grow at their end, in a new minor ABI; a slot added so
+ *      is marked "(ABI 2.x)" and is optional. The host reads a slot only
+ *      when it lies within the descriptor's iface_size (so a plugin built
+ *      against an older minor lacks it, as if NULL) and never needs
+ *      reserved pointers to run out of.
  *   7. The host reads some keys of a plugin's map itself (`plugin` for
  *      every kind; an optimizer's schedule keys; a loss term's `loss`,
  *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
  *      is refused at load. An optimizer must declare `lr` (DGM_P_FLOAT),
  *      the base rate the host's schedule scales.
+ *   8. Lifetimes: a plugin's `self` is its own from create() until the
+ *      host calls destroy() once (never while another of its slots runs);
+ *      what create() receives (cfg, data info, the build) is valid during
+ *      the call only, except cfg (rule 3). Vars, steps, batches and
+ *      dgm_vars maps a slot receives belong to the host and live for that
+ *      call or step: keep none of them. Parameters made with
+ *      dgm_build_param live as long as the model; dgm_param_slot state
+ *      too. Strings the host returns (names, dgm_last_error()) are
+ *      borrowed and valid until the next call that changes them.
+ *
+ * Threads (what is process-wide, and what a plugin may do):
+ *   - The host calls every slot of every plugin from one thread, the one
+ *     that loaded the experiment; a plugin needs no locks for its own
+ *     state. Parallelism is inside ops: the kernels use OpenMP, and the
+ *     oneDNN CPU engine, its single stream and the primitive cache are
+ *     process-wide, created once (thread-safely) on first use and freed
+ *     at exit.
+ *   - dgm_set_threads sets OpenMP's thread count for the whole process;
+ *     the host calls it from an experiment's `threads:`; a plugin must not.
+ *   - A plugin may run its own `#pragma omp parallel` loops over plain
+ *     memory (as the in-tree ones do), but may not call dgm_* functions
+ *     that record on a graph, touch a dgm_params or set a dgm_vars from
+ *     inside them: graphs, tapes, arenas, parameter sets and RNGs are not
+ *     thread-safe. dgm_error / dgm_last_error are per thread.
+ *   - The registry (load, scan, find) is not thread-safe either; the host
+ *     builds it before training and only reads it afterwards.
  */
 #ifndef DGM_PLUGIN_H
 #define DGM_PLUGIN_H
@@ -58,8 +88,12 @@
 extern "C" {
 #endif
 
-#define DGM_ABI_MAJOR 1
-#define DGM_ABI_MINOR 2
+/* The ABI version (docs/writing-plugins.md, "ABI versions", states when
+ * each number moves): major when a plugin built against the old headers can
+ * no longer load, minor when something is added that an older plugin
+ * simply lacks. */
+#define DGM_ABI_MAJOR 2
+#define DGM_ABI_MINOR 0
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -78,22 +112,89 @@ typedef enum dgm_kind {
 /* "dataset", "block", ...; NULL for an unknown value. */
 DGM_API const char *dgm_kind_name(dgm_kind k);
 
+typedef struct dgm_dataset_iface dgm_dataset_iface;
+typedef struct dgm_augment_iface dgm_augment_iface;
+typedef struct dgm_block_iface dgm_block_iface;
+typedef struct dgm_model_iface dgm_model_iface;
+typedef struct dgm_loss_iface dgm_loss_iface;
+typedef struct dgm_optimizer_iface dgm_optimizer_iface;
+typedef struct dgm_metric_iface dgm_metric_iface;
+
+/* The build values that public structs embed, as the plugin saw them: a
+ * plugin built with another DGM_MAX_DIMS (or a dgm_tensor of another size)
+ * would read and write the host's structs at the wrong offsets, so the
+ * host compares every field and refuses a file that differs in one, naming
+ * the constant and both values. DGM_PLUGIN_HEADER fills it. */
+typedef struct dgm_abi_layout {
+    uint32_t size;           /* sizeof(dgm_abi_layout) */
+    uint32_t max_dims;       /* DGM_MAX_DIMS */
+    uint32_t rnn_max_layers; /* DGM_RNN_MAX_LAYERS */
+    /* sizeof each public struct a plugin shares with the host */
+    uint32_t tensor, shape, step, batch, data_info, param_spec, phase_desc,
+        generate_opts, bn_params, sn_params, rnn_params;
+} dgm_abi_layout;
+
+#define DGM_ABI_LAYOUT                                                     \
+    {.size = sizeof(dgm_abi_layout),                                       \
+     .max_dims = DGM_MAX_DIMS,                                             \
+     .rnn_max_layers = DGM_RNN_MAX_LAYERS,                                 \
+     .tensor = sizeof(dgm_tensor),                                         \
+     .shape = sizeof(dgm_shape),                                           \
+     .step = sizeof(dgm_step),                                             \
+     .batch = sizeof(dgm_batch),                                           \
+     .data_info = sizeof(dgm_data_info),                                   \
+     .param_spec = sizeof(dgm_param_spec),                                 \
+     .phase_desc = sizeof(dgm_phase_desc),                                 \
+     .generate_opts = sizeof(dgm_generate_opts),                           \
+     .bn_params = sizeof(dgm_bn_params),                                   \
+     .sn_params = sizeof(dgm_sn_params),                                   \
+     .rnn_params = sizeof(dgm_rnn_params)}
+
 typedef struct dgm_plugin_desc {
     uint32_t abi_major;
     uint32_t abi_minor;
     uint32_t size; /* sizeof(dgm_plugin_desc) as the plugin was built */
+    dgm_abi_layout layout; /* (ABI 2.0) */
     dgm_kind kind;
     const char *name;    /* unique among loaded plugins */
     const char *version; /* the plugin's own version */
     const char *summary; /* one line */
     const dgm_param_spec *params; /* ends with DGM_PARAM_END; may be NULL */
-    const void *iface;   /* the kind's interface struct, below */
-    void *reserved[4];
+    /* The kind's interface struct (below), typed: set both fields with the
+     * kind's macro, DGM_PLUGIN_BLOCK(&iface) and so on, which also sets
+     * `kind`, so a model's interface cannot be given as a block's. */
+    union {
+        const dgm_dataset_iface *dataset;
+        const dgm_augment_iface *augment;
+        const dgm_block_iface *block;
+        const dgm_model_iface *model;
+        const dgm_loss_iface *loss;
+        const dgm_optimizer_iface *optimizer;
+        const dgm_metric_iface *metric;
+        const void *any; /* for the host's NULL test */
+    } iface;
+    /* sizeof the interface struct as the plugin was built: an interface
+     * grows at its end in a new minor ABI, and the host reads a slot only
+     * if it lies within iface_size (an older plugin simply lacks it). */
+    uint32_t iface_size;
 } dgm_plugin_desc;
+
+/* kind, iface and iface_size of a descriptor, type-checked: the pointer
+ * must be to that kind's interface struct. */
+#define DGM__PLUGIN_KIND(k, member, p)                                         \
+    .kind = (k), .iface = {.member = (p)}, .iface_size = sizeof *(p)
+#define DGM_PLUGIN_DATASET(p) DGM__PLUGIN_KIND(DGM_KIND_DATASET, dataset, p)
+#define DGM_PLUGIN_AUGMENT(p) DGM__PLUGIN_KIND(DGM_KIND_AUGMENT, augment, p)
+#define DGM_PLUGIN_BLOCK(p) DGM__PLUGIN_KIND(DGM_KIND_BLOCK, block, p)
+#define DGM_PLUGIN_MODEL(p) DGM__PLUGIN_KIND(DGM_KIND_MODEL, model, p)
+#define DGM_PLUGIN_LOSS(p) DGM__PLUGIN_KIND(DGM_KIND_LOSS, loss, p)
+#define DGM_PLUGIN_OPTIMIZER(p)                                                \
+    DGM__PLUGIN_KIND(DGM_KIND_OPTIMIZER, optimizer, p)
+#define DGM_PLUGIN_METRIC(p) DGM__PLUGIN_KIND(DGM_KIND_METRIC, metric, p)
 
 #define DGM_PLUGIN_HEADER                                                  \
     .abi_major = DGM_ABI_MAJOR, .abi_minor = DGM_ABI_MINOR,                \
-    .size = sizeof(dgm_plugin_desc)
+    .size = sizeof(dgm_plugin_desc), .layout = DGM_ABI_LAYOUT
 
 typedef const dgm_plugin_desc *(*dgm_plugin_query_fn)(uint32_t index);
 
@@ -128,7 +229,14 @@ typedef struct dgm_batch {
     dgm_tensor *y_mask; /* 1 where the label may be used, else 0 */
 } dgm_batch;
 
-/* A small name -> var map: a model's inputs and outputs for one step. */
+/* A small name -> var map: a model's inputs and outputs for one step.
+ * The host owns it; it lives for one step (one forward, sample or eval
+ * batch) and so do the vars in it (they belong to the step's graph).
+ * dgm_vars_set copies `name` (at most DGM_VAR_NAME_MAX - 1 bytes; longer
+ * is DGM_ERANGE), so a caller may pass a buffer it reuses; setting a name
+ * again replaces its var. Names returned by dgm_vars_name_at are valid
+ * until the map is next changed or the step ends. */
+#define DGM_VAR_NAME_MAX 64
 typedef struct dgm_vars dgm_vars;
 /* Set `name` to v (replacing an earlier v of that name). The name is
  * copied: the caller's string need not outlive the call. At most 48
@@ -265,7 +373,7 @@ DGM_API dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x);
 /* Kind interfaces                                                        */
 /* ====================================================================== */
 
-/* Every kind's interface has an optional (ABI 1.2) slot
+/* Every kind's interface has an optional slot
  *
  *     int (*check)(const dgm_config *cfg);
  *
@@ -285,7 +393,7 @@ typedef struct dgm_dataset_iface {
     int (*get)(void *self, dgm_split split, const int64_t *idx,
                dgm_batch *batch, dgm_rng *rng);
     void (*destroy)(void *self);
-    /* (ABI 1.1) Optional: state derived from the files that a checkpoint
+    /* Optional: state derived from the files that a checkpoint
      * must keep so a run is rebuilt with it (a vocabulary). save_state adds
      * tensors to `state` with dgm_params_add (role BUFFER); the host saves
      * them as "data.<name>". load_state receives them back when a run is
@@ -293,9 +401,8 @@ typedef struct dgm_dataset_iface {
      * (DGM_ESTATE and a message naming both). */
     int (*save_state)(void *self, dgm_params *state);
     int (*load_state)(void *self, const dgm_params *state);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[1];
 } dgm_dataset_iface;
 
 typedef struct dgm_augment_iface {
@@ -306,9 +413,8 @@ typedef struct dgm_augment_iface {
     /* On the graph (differentiable); NULL if not. */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x, dgm_rng *rng);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_augment_iface;
 
 typedef struct dgm_block_iface {
@@ -318,9 +424,8 @@ typedef struct dgm_block_iface {
      * checks, for x of the shape create was given). */
     dgm_var *(*forward)(void *self, dgm_graph *g, dgm_var *x);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_block_iface;
 
 /* A training phase: its parameters and default objective. */
@@ -365,19 +470,18 @@ typedef struct dgm_model_iface {
     /* Optional: reconstruction of x in data space. */
     int (*reconstruct)(void *self, dgm_step *s, dgm_var *x, dgm_var **out);
     void (*destroy)(void *self);
-    /* (ABI 1.1) Optional: called after each optimizer update of `phase`
+    /* Optional: called after each optimizer update of `phase`
      * (weight clipping, exponential moving averages); s->step is the step
      * being trained, s->g may be used for no-grad work. */
     int (*after_update)(void *self, dgm_step *s, int phase);
-    /* (ABI 1.1) Optional, sequence models: continue `prompt` (ids in
+    /* Optional, sequence models: continue `prompt` (ids in
      * [0, n_classes), prompt_len >= 1) by `length` tokens drawn with the
      * step's RNG; out receives prompt_len + length ids. */
     int (*generate)(void *self, dgm_step *s, const int32_t *prompt,
                     int64_t prompt_len, int64_t length,
                     const dgm_generate_opts *o, int32_t *out);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[1];
 } dgm_model_iface;
 
 typedef struct dgm_loss_iface {
@@ -389,9 +493,8 @@ typedef struct dgm_loss_iface {
      * batch (docs/writing-plugins.md). */
     dgm_var *(*apply)(void *self, dgm_graph *g, dgm_var *const *in, int n);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_loss_iface;
 
 typedef struct dgm_optimizer_iface {
@@ -402,9 +505,8 @@ typedef struct dgm_optimizer_iface {
     int (*step)(void *self, dgm_param *const *ps, int n, double lr,
                 int64_t t);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_optimizer_iface;
 
 typedef struct dgm_eval dgm_eval;
@@ -415,9 +517,8 @@ typedef struct dgm_metric_iface {
     int (*create)(void **self, const dgm_config *cfg);
     int (*evaluate)(void *self, dgm_eval *ev, dgm_results *out);
     void (*destroy)(void *self);
-    /* (ABI 1.2) Optional: the config check described above. */
+    /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
-    void *reserved[3];
 } dgm_metric_iface;
 
 /* ---- what a metric can ask of the host -------------------------------- */

@@ -53,4 +53,5 @@ const char *dgm__cfg_describe(const dgm_config *n, char *buf, size_t cap);
  * In config_utf8.c, on its own: the tests compile it in. */
 int dgm__utf8_next(const unsigned char *s, uint32_t *cp);
 
+
 #endif

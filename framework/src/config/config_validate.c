@@ -37,9 +37,16 @@ static const char *type_name(dgm_ptype t)
     }
 }
 
+static bool bounded(const dgm_param_spec *s)
+{
+    return s->has_min || s->has_max;
+}
+
 static bool in_range(const dgm_param_spec *s, double v)
 {
-    return s->min > s->max || (v >= s->min && v <= s->max);
+    if (s->has_min && !(s->min_excl ? v > s->min : v >= s->min))
+        return false;
+    return !s->has_max || (s->max_excl ? v < s->max : v <= s->max);
 }
 
 /* A range bound as a reader expects it: 9e15 as 9000000000000000, the
@@ -55,13 +62,58 @@ static const char *bound(double v, char *buf, size_t cap)
     return buf;
 }
 
+/* The bounds as a reader writes them: "[1, 1048576]", "[0, inf]" for
+ * inclusive bounds (a missing one is infinite); "> 0", "<= 1", "in
+ * [0, 1)" once a bound is exclusive, which the brackets alone would hide
+ * too easily. */
+const char *dgm_param_range_text(const dgm_param_spec *s, char *buf,
+                                  size_t cap)
+{
+    char lo[64], hi[64];
+    const char *l = s->has_min ? bound(s->min, lo, sizeof lo) : "-inf";
+    const char *h = s->has_max ? bound(s->max, hi, sizeof hi) : "inf";
+    if (!s->min_excl && !s->max_excl)
+        snprintf(buf, cap, "[%s, %s]", l, h);
+    else if (!s->has_max)
+        snprintf(buf, cap, "%s %s", s->min_excl ? ">" : ">=", l);
+    else if (!s->has_min)
+        snprintf(buf, cap, "%s %s", s->max_excl ? "<" : "<=", h);
+    else
+        snprintf(buf, cap, "in %c%s, %s%c", s->min_excl ? '(' : '[', l, h,
+                 s->max_excl ? ')' : ']');
+    return buf;
+}
+
 static int range_error(const dgm_config *n, const dgm_param_spec *s,
                        const char *who)
 {
-    char lo[64], hi[64];
-    return dgm_cfg_error(
-        n, NULL, DGM_ERANGE, "%s is out of range [%s, %s] for %s", n->text,
-        bound(s->min, lo, sizeof lo), bound(s->max, hi, sizeof hi), who);
+    char r[160];
+    dgm_param_range_text(s, r, sizeof r);
+    if (!s->min_excl && !s->max_excl)
+        return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                             "%s is out of range %s for %s", n->text, r, who);
+    return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                         "%s is out of range for %s: must be %s", n->text, who,
+                         r);
+}
+
+/* A list's length against min_len / max_len. */
+static int check_len(const dgm_config *n, const dgm_param_spec *s,
+                     const char *who)
+{
+    if (n->n >= s->min_len && (s->max_len <= 0 || n->n <= s->max_len))
+        return 0;
+    char want[64];
+    if (s->max_len <= 0)
+        snprintf(want, sizeof want, "at least %d", (int)s->min_len);
+    else if (s->min_len <= 0)
+        snprintf(want, sizeof want, "at most %d", (int)s->max_len);
+    else
+        snprintf(want, sizeof want, "%d to %d", (int)s->min_len,
+                 (int)s->max_len);
+    return dgm_cfg_error(n, NULL, DGM_ERANGE,
+                         "a list of %d element%s for %s, which takes %s", n->n,
+                         n->n == 1 ? "" : "s", who, want);
 }
 
 static int type_error(const dgm_config *n, const char *expected,
@@ -89,8 +141,9 @@ static int check_scalar(const dgm_config *n, dgm_ptype t,
     case DGM_P_FLOAT:
         if (n->quoted || !dgm__cfg_parse_float(n->text, &f))
             return type_error(n, type_name(t), who);
-        /* NaN is in no range: a bounded number is never NaN. */
-        return (s->min > s->max || !isnan(f)) && in_range(s, f)
+        /* A bounded number is finite: NaN is in no range, and +-inf is
+         * no more a learning rate than NaN is. */
+        return !bounded(s) || (isfinite(f) && in_range(s, f))
                    ? 0
                    : range_error(n, s, who);
     case DGM_P_BOOL:
@@ -153,16 +206,19 @@ static int check_value(const dgm_config *n, const dgm_param_spec *s,
     case DGM_P_STRING_LIST: {
         if (n->kind != DGM_CFG_SEQ)
             return type_error(n, type_name(s->type), who);
+        int rc = check_len(n, s, who);
+        if (rc < 0)
+            return rc;
         dgm_ptype el = s->type == DGM_P_INT_LIST     ? DGM_P_INT
                        : s->type == DGM_P_FLOAT_LIST ? DGM_P_FLOAT
                                                      : DGM_P_STRING;
         for (int i = 0; i < n->n; i++) {
-            int rc = el == DGM_P_STRING
-                         ? (n->child[i]->kind == DGM_CFG_SCALAR &&
-                                    !dgm__cfg_is_null(n->child[i])
-                                ? 0
-                                : type_error(n->child[i], "a string", who))
-                         : check_scalar(n->child[i], el, s, who);
+            rc = el == DGM_P_STRING
+                     ? (n->child[i]->kind == DGM_CFG_SCALAR &&
+                                !dgm__cfg_is_null(n->child[i])
+                            ? 0
+                            : type_error(n->child[i], "a string", who))
+                     : check_scalar(n->child[i], el, s, who);
             if (rc < 0)
                 return rc;
         }
@@ -170,15 +226,14 @@ static int check_value(const dgm_config *n, const dgm_param_spec *s,
     }
     case DGM_P_PLUGIN:
         return check_plugin_map(n, who);
-    case DGM_P_PLUGIN_LIST:
+    case DGM_P_PLUGIN_LIST: {
         if (n->kind != DGM_CFG_SEQ)
             return type_error(n, type_name(s->type), who);
-        for (int i = 0; i < n->n; i++) {
-            int rc = check_plugin_map(n->child[i], who);
-            if (rc < 0)
-                return rc;
-        }
-        return 0;
+        int rc = check_len(n, s, who);
+        for (int i = 0; i < n->n && rc == 0; i++)
+            rc = check_plugin_map(n->child[i], who);
+        return rc;
+    }
     default:
         return 0;
     }
@@ -195,7 +250,7 @@ static const char *last_text(void)
 
 static bool optional(const dgm_param_spec *s)
 {
-    return s->default_value && !strcmp(s->default_value, "null");
+    return s->def && !strcmp(s->def, "null");
 }
 
 int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
@@ -257,7 +312,7 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
                 rc = check_value(v, s, who);
             continue;
         }
-        if (!s->default_value) {
+        if (!s->def) {
             rc = dgm_cfg_error(node, s->name, DGM_EMISSING,
                                "required by %s (%s)", who,
                                s->help ? s->help : type_name(s->type));
@@ -265,7 +320,7 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         }
         char where[128];
         snprintf(where, sizeof where, "<default of %s>", owner);
-        rc = dgm_config_parse(&defaults[k], s->default_value, where);
+        rc = dgm_config_parse(&defaults[k], s->def, where);
         if (rc < 0) {
             rc = dgm_error(DGM_EPLUGIN, "plugin '%s': bad default for '%s': %s",
                            owner, s->name, last_text());
@@ -295,4 +350,56 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
         dgm_config_free(defaults[k]);
     free(defaults);
     return rc;
+}
+
+/* A schema entry's own consistency, for the registry to refuse a plugin
+ * at load rather than when an experiment first uses the key: bounds only
+ * where there are numbers, a non-empty interval, list lengths on lists,
+ * and a default that passes its own schema. */
+int dgm_param_spec_check(const dgm_param_spec *s)
+{
+    bool numeric = s->type == DGM_P_INT || s->type == DGM_P_FLOAT ||
+                   s->type == DGM_P_INT_LIST || s->type == DGM_P_FLOAT_LIST;
+    bool list = s->type == DGM_P_INT_LIST || s->type == DGM_P_FLOAT_LIST ||
+                s->type == DGM_P_STRING_LIST || s->type == DGM_P_PLUGIN_LIST;
+    if (bounded(s) && !numeric)
+        return dgm_error(DGM_EFORMAT,
+                         "param '%s': bounds on a type without numbers",
+                         s->name);
+    if ((s->has_min && isnan(s->min)) || (s->has_max && isnan(s->max)) ||
+        (s->has_min && s->has_max &&
+         (s->min > s->max ||
+          (s->min == s->max && (s->min_excl || s->max_excl))))) {
+        char r[160];
+        return dgm_error(DGM_EFORMAT, "param '%s': the range %s is empty",
+                         s->name, dgm_param_range_text(s, r, sizeof r));
+    }
+    if ((s->min_len || s->max_len) && !list)
+        return dgm_error(DGM_EFORMAT,
+                         "param '%s': min_len/max_len on a type that is not a "
+                         "list",
+                         s->name);
+    if (s->min_len < 0 || s->max_len < 0 ||
+        (s->max_len > 0 && s->min_len > s->max_len))
+        return dgm_error(DGM_EFORMAT,
+                         "param '%s': list length %d..%d is not a valid "
+                         "range",
+                         s->name, (int)s->min_len, (int)s->max_len);
+    if (s->choices && s->type != DGM_P_CHOICE)
+        return dgm_error(DGM_EFORMAT,
+                         "param '%s': choices on a type other than "
+                         "DGM_P_CHOICE",
+                         s->name);
+    if (!s->def || !strcmp(s->def, "null"))
+        return 0;
+    dgm_config *d = NULL;
+    if (dgm_config_parse(&d, s->def, "<default>") < 0)
+        return dgm_error(DGM_EFORMAT, "param '%s': its default is not YAML: %s",
+                         s->name, last_text());
+    int rc = dgm__cfg_is_null(d) ? 0 : check_value(d, s, "its own schema");
+    dgm_config_free(d);
+    if (rc < 0)
+        return dgm_error(DGM_EFORMAT, "param '%s': default %s fails: %s",
+                         s->name, s->def, last_text());
+    return 0;
 }

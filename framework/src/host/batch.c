@@ -101,7 +101,7 @@ int dgm__batch_read(dgm__batchbuf *bb, dgm_experiment *e, dgm_split split,
         b.y = &bb->yv;
         b.y_mask = &bb->mv;
     }
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     int rc = di->get(e->data.self, split, bb->idx, &b, rng);
     if (rc < 0)
         return dgm_error_context("dataset '%s': ", e->data.desc->name);

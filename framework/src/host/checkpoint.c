@@ -172,7 +172,7 @@ static int restore_params(dgm_experiment *e, const dgm_st_file *f,
 static int restore_data_state(dgm_experiment *e, const dgm_st_file *f,
                               const char *path)
 {
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     if (!di->load_state)
         return 0;
     dgm_params *st = dgm_params_new();
@@ -288,7 +288,7 @@ int dgm__checkpoint_load_params(dgm_experiment *e, const char *path)
 
 int dgm__data_state_export(dgm_experiment *e)
 {
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     dgm_params_free(e->data_state);
     e->data_state = NULL;
     if (!di->save_state)

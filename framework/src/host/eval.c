@@ -49,7 +49,7 @@ int dgm_eval_batch(dgm_eval *ev, dgm_split split, int64_t start, int64_t n,
 
 int dgm_eval_forward(dgm_eval *ev, dgm_step *s, dgm_vars *io)
 {
-    const dgm_model_iface *mi = ev->e->model.desc->iface;
+    const dgm_model_iface *mi = ev->e->model.desc->iface.model;
     int rc = mi->forward(ev->e->model.self, s, 0, io);
     return rc < 0 ? dgm_error_context("model '%s': ",
                                       ev->e->model.desc->name)
@@ -93,7 +93,7 @@ double dgm_eval_term_weight(dgm_eval *ev, int i)
 int dgm_eval_log_likelihood(dgm_eval *ev, dgm_step *s, dgm_var *x, int k,
                             dgm_var **out)
 {
-    const dgm_model_iface *mi = ev->e->model.desc->iface;
+    const dgm_model_iface *mi = ev->e->model.desc->iface.model;
     if (!mi->log_likelihood)
         return dgm_error(DGM_EUNSUPPORTED,
                          "model '%s' gives no log-likelihood estimate",
@@ -107,7 +107,7 @@ int dgm_eval_log_likelihood(dgm_eval *ev, dgm_step *s, dgm_var *x, int k,
 int dgm_eval_reconstruct(dgm_eval *ev, dgm_step *s, dgm_var *x,
                          dgm_var **out)
 {
-    const dgm_model_iface *mi = ev->e->model.desc->iface;
+    const dgm_model_iface *mi = ev->e->model.desc->iface.model;
     if (!mi->reconstruct)
         return dgm_error(DGM_EUNSUPPORTED,
                          "model '%s' does not reconstruct",
@@ -120,7 +120,7 @@ int dgm_eval_reconstruct(dgm_eval *ev, dgm_step *s, dgm_var *x,
 
 int dgm_eval_sample(dgm_eval *ev, dgm_step *s, int64_t n, dgm_var **out)
 {
-    const dgm_model_iface *mi = ev->e->model.desc->iface;
+    const dgm_model_iface *mi = ev->e->model.desc->iface.model;
     dgm__vars_clear(&ev->io);
     int rc = mi->sample(ev->e->model.self, s, n, &ev->io, out);
     return rc < 0 ? dgm_error_context("model '%s': ",
@@ -131,7 +131,7 @@ int dgm_eval_sample(dgm_eval *ev, dgm_step *s, int64_t n, dgm_var **out)
 int dgm_eval_sample_cond(dgm_eval *ev, dgm_step *s, const dgm_tensor *y,
                          dgm_var **out)
 {
-    const dgm_model_iface *mi = ev->e->model.desc->iface;
+    const dgm_model_iface *mi = ev->e->model.desc->iface.model;
     const char *model = ev->e->model.desc->name;
     if (!y || y->ndim != 1 || y->dtype != DGM_I64 || y->shape[0] < 1)
         return dgm_error(DGM_EINVAL,
@@ -174,7 +174,7 @@ int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
     dgm_experiment *e = ev->e;
     res->n = 0;
     for (int i = 0; i < e->n_metrics; i++) {
-        const dgm_metric_iface *mi = e->metrics[i].desc->iface;
+        const dgm_metric_iface *mi = e->metrics[i].desc->iface.metric;
         int rc = mi->evaluate(e->metrics[i].self, ev, res);
         if (rc < 0)
             return dgm_error_context("metric '%s': ",
@@ -191,7 +191,7 @@ dgm_var *dgm_step_augment(dgm_step *s, dgm_var *x)
     if (!e || !s->training) /* augmentation is for training only */
         return x;
     for (int i = 0; i < e->n_augments && x; i++) {
-        const dgm_augment_iface *ai = e->augments[i].desc->iface;
+        const dgm_augment_iface *ai = e->augments[i].desc->iface.augment;
         if (ai->forward)
             x = ai->forward(e->augments[i].self, s->g, x, s->rng);
     }

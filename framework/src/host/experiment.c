@@ -13,117 +13,139 @@
 #include "transfer.h"
 
 static const dgm_param_spec experiment_schema[] = {
-    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "experiment name: runs go to runs/<name>/"},
-    {"seed", DGM_P_INT, "0", 0, 9.0e15, NULL, "seed of every random stream"},
-    {"threads", DGM_P_INT, "0", 0, 1024, NULL,
-     "kernel threads (0: all cores)"},
-    {"plugin_path", DGM_P_STRING_LIST, "[]", DGM_NO_RANGE, NULL,
-     "extra folders searched for plugins, relative to the experiment"},
-    {"data", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "dataset", "the data set"},
-    {"augment", DGM_P_PLUGIN_LIST, "[]", DGM_NO_RANGE, "augment",
-     "augmentations, applied in order"},
-    {"model", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "model", "the model"},
-    {"objective", DGM_P_ANY, "null", DGM_NO_RANGE, NULL,
-     "loss terms of a single-phase model (else per phase)"},
-    {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
-     "optimizer of every phase that names none (default adam)"},
-    {"phases", DGM_P_ANY, "{}", DGM_NO_RANGE, NULL,
-     "per phase: optimizer, objective, repeat"},
-    {"train", DGM_P_ANY, "{}", DGM_NO_RANGE, NULL, "the training loop"},
-    {"metrics", DGM_P_PLUGIN_LIST, "[]", DGM_NO_RANGE, "metric",
-     "metrics of the final evaluation"},
-    {"sweep", DGM_P_ANY, "null", DGM_NO_RANGE, NULL,
-     "sweep definition (dgm sweep); ignored by dgm run"},
-    {"init", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
-     "parameters loaded before training from safetensors files or runs"},
-    {"freeze", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
-     "globs of parameters that get no gradient and no update"},
-    {"freeze_bn_stats", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "also keep the batch-norm running statistics of frozen layers fixed"},
-    {"param_groups", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
-     "per-pattern lr_mult, weight_decay or optimizer (first match wins)"},
-    {"heads", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
-     "auxiliary heads: blocks on named tensors of the model"},
-    {"teachers", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
-     "trained runs whose outputs join the named tensors (distillation)"},
+    DGM_PARAM_STRING("name",
+                     .help = "experiment name: runs go to runs/<name>/"),
+    DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.0e15),
+                  .help = "seed of every random stream"),
+    DGM_PARAM_INT("threads", .def = "0", DGM_GE(0), DGM_LE(1024),
+                  .help = "kernel threads (0: all cores)"),
+    DGM_PARAM_STRING_LIST(
+        "plugin_path", .def = "[]",
+        .help =
+            "extra folders searched for plugins, relative to the experiment"),
+    DGM_PARAM_PLUGIN("data", .kind = "dataset", .help = "the data set"),
+    DGM_PARAM_PLUGIN_LIST("augment", .def = "[]", .kind = "augment",
+                          .help = "augmentations, applied in order"),
+    DGM_PARAM_PLUGIN("model", .kind = "model", .help = "the model"),
+    DGM_PARAM_ANY("objective", .def = "null",
+                  .help =
+                      "loss terms of a single-phase model (else per phase)"),
+    DGM_PARAM_PLUGIN(
+        "optimizer", .def = "null", .kind = "optimizer",
+        .help = "optimizer of every phase that names none (default adam)"),
+    DGM_PARAM_ANY("phases", .def = "{}",
+                  .help = "per phase: optimizer, objective, repeat"),
+    DGM_PARAM_ANY("train", .def = "{}", .help = "the training loop"),
+    DGM_PARAM_PLUGIN_LIST("metrics", .def = "[]", .kind = "metric",
+                          .help = "metrics of the final evaluation"),
+    DGM_PARAM_ANY("sweep", .def = "null",
+                  .help = "sweep definition (dgm sweep); ignored by dgm run"),
+    DGM_PARAM_ANY(
+        "init", .def = "[]",
+        .help =
+            "parameters loaded before training from safetensors files or runs"),
+    DGM_PARAM_ANY("freeze", .def = "[]",
+                  .help =
+                      "globs of parameters that get no gradient and no update"),
+    DGM_PARAM_BOOL("freeze_bn_stats", .def = "false",
+                   .help = "also keep the batch-norm running statistics of "
+                           "frozen layers fixed"),
+    DGM_PARAM_ANY("param_groups", .def = "[]",
+                  .help = "per-pattern lr_mult, weight_decay or optimizer "
+                          "(first match wins)"),
+    DGM_PARAM_ANY("heads", .def = "[]",
+                  .help =
+                      "auxiliary heads: blocks on named tensors of the model"),
+    DGM_PARAM_ANY(
+        "teachers", .def = "[]",
+        .help =
+            "trained runs whose outputs join the named tensors (distillation)"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec group_schema[] = {
-    {"params", DGM_P_ANY, NULL, DGM_NO_RANGE, NULL,
-     "globs (a string of space-separated globs or a list)"},
-    {"lr_mult", DGM_P_FLOAT, "1.0", 0, 1e300, NULL,
-     "multiplies the scheduled learning rate"},
-    {"weight_decay", DGM_P_FLOAT, "null", 0, 1e300, NULL,
-     "the optimizer's weight_decay for this group"},
-    {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
-     "an optimizer of the group's own (default: the phase's)"},
+    DGM_PARAM_ANY("params",
+                  .help =
+                      "globs (a string of space-separated globs or a list)"),
+    DGM_PARAM_FLOAT("lr_mult", .def = "1.0", DGM_GE(0),
+                    .help = "multiplies the scheduled learning rate"),
+    DGM_PARAM_FLOAT("weight_decay", .def = "null", DGM_GE(0),
+                    .help = "the optimizer's weight_decay for this group"),
+    DGM_PARAM_PLUGIN(
+        "optimizer", .def = "null", .kind = "optimizer",
+        .help = "an optimizer of the group's own (default: the phase's)"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec head_schema[] = {
-    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the output's name, for objective terms"},
-    {"input", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "a named tensor of the model (e.g. mu)"},
-    {"block", DGM_P_PLUGIN, NULL, DGM_NO_RANGE, "block", "the head"},
-    {"out", DGM_P_INT_LIST, "[]", 1, 1e9, NULL,
-     "per-example output shape, e.g. [10] classes ([]: the block's choice)"},
-    {"detach", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "no gradient from the head into the model"},
-    {"phases", DGM_P_STRING_LIST, "null", DGM_NO_RANGE, NULL,
-     "the phases whose updates train the head (default: every phase "
-     "whose objective reads it)"},
+    DGM_PARAM_STRING("name", .help = "the output's name, for objective terms"),
+    DGM_PARAM_STRING("input", .help = "a named tensor of the model (e.g. mu)"),
+    DGM_PARAM_PLUGIN("block", .kind = "block", .help = "the head"),
+    DGM_PARAM_INT_LIST("out", .def = "[]", DGM_GE(1), DGM_LE(1e9),
+                       .help = "per-example output shape, e.g. [10] classes "
+                               "([]: the block's choice)"),
+    DGM_PARAM_BOOL("detach", .def = "false",
+                   .help = "no gradient from the head into the model"),
+    DGM_PARAM_STRING_LIST(
+        "phases", .def = "null",
+        .help = "the phases whose updates train the head (default: every phase "
+                "whose objective reads it)"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec teacher_schema[] = {
-    {"name", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the output's name in the student's named tensors (objective inputs)"},
-    {"run", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the teacher's run directory (config.yaml, checkpoints/last)"},
-    {"output", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "the teacher model's output to take (e.g. logits, mu)"},
-    {"input", DGM_P_STRING, "x", DGM_NO_RANGE, NULL,
-     "the student's named tensor fed to the teacher as its x"},
+    DGM_PARAM_STRING("name", .help = "the output's name in the student's named "
+                                     "tensors (objective inputs)"),
+    DGM_PARAM_STRING(
+        "run",
+        .help = "the teacher's run directory (config.yaml, checkpoints/last)"),
+    DGM_PARAM_STRING(
+        "output",
+        .help = "the teacher model's output to take (e.g. logits, mu)"),
+    DGM_PARAM_STRING(
+        "input", .def = "x",
+        .help = "the student's named tensor fed to the teacher as its x"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec train_schema[] = {
-    {"epochs", DGM_P_INT, "10", 0, 1e9, NULL, "passes over the training set"},
-    {"steps", DGM_P_INT, "0", 0, 1e15, NULL,
-     "training steps; if > 0 it replaces epochs"},
-    {"log_every", DGM_P_INT, "100", 1, 1e9, NULL,
-     "steps between metrics.jsonl lines"},
-    {"eval_every", DGM_P_INT, "0", 0, 1e15, NULL,
-     "steps between metric evaluations (0: at the end only)"},
-    {"checkpoint_every", DGM_P_INT, "0", 0, 1e15, NULL,
-     "steps between checkpoints (0: at each epoch's end)"},
-    {"sample_every", DGM_P_INT, "0", 0, 1e15, NULL,
-     "steps between sample grids (0: at the end only)"},
-    {"samples", DGM_P_INT, "64", 0, 4096, NULL, "images in a sample grid"},
+    DGM_PARAM_INT("epochs", .def = "10", DGM_GE(0), DGM_LE(1e9),
+                  .help = "passes over the training set"),
+    DGM_PARAM_INT("steps", .def = "0", DGM_GE(0), DGM_LE(1e15),
+                  .help = "training steps; if > 0 it replaces epochs"),
+    DGM_PARAM_INT("log_every", .def = "100", DGM_GE(1), DGM_LE(1e9),
+                  .help = "steps between metrics.jsonl lines"),
+    DGM_PARAM_INT("eval_every", .def = "0", DGM_GE(0), DGM_LE(1e15),
+                  .help =
+                      "steps between metric evaluations (0: at the end only)"),
+    DGM_PARAM_INT("checkpoint_every", .def = "0", DGM_GE(0), DGM_LE(1e15),
+                  .help = "steps between checkpoints (0: at each epoch's end)"),
+    DGM_PARAM_INT("sample_every", .def = "0", DGM_GE(0), DGM_LE(1e15),
+                  .help = "steps between sample grids (0: at the end only)"),
+    DGM_PARAM_INT("samples", .def = "64", DGM_GE(0), DGM_LE(4096),
+                  .help = "images in a sample grid"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec term_schema[] = {
-    {"loss", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL, "loss plugin"},
-    {"inputs", DGM_P_STRING_LIST, NULL, DGM_NO_RANGE, NULL,
-     "named tensors of the model passed to the loss"},
-    {"weight", DGM_P_FLOAT, "1.0", DGM_NO_RANGE, NULL, "term weight"},
-    {"mask", DGM_P_STRING, "null", DGM_NO_RANGE, NULL,
-     "named [N] tensor: examples where it is 0 do not count"},
-    {"name", DGM_P_STRING, "null", DGM_NO_RANGE, NULL,
-     "label in logs (default: the loss name)"},
+    DGM_PARAM_STRING("loss", .help = "loss plugin"),
+    DGM_PARAM_STRING_LIST(
+        "inputs", .help = "named tensors of the model passed to the loss"),
+    DGM_PARAM_FLOAT("weight", .def = "1.0", .help = "term weight"),
+    DGM_PARAM_STRING(
+        "mask", .def = "null",
+        .help = "named [N] tensor: examples where it is 0 do not count"),
+    DGM_PARAM_STRING("name", .def = "null",
+                     .help = "label in logs (default: the loss name)"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec phase_schema[] = {
-    {"optimizer", DGM_P_PLUGIN, "null", DGM_NO_RANGE, "optimizer",
-     "this phase's optimizer"},
-    {"objective", DGM_P_ANY, "null", DGM_NO_RANGE, NULL, "loss terms"},
-    {"repeat", DGM_P_INT, "0", 0, 1000, NULL,
-     "updates per training step (0: the model's default)"},
+    DGM_PARAM_PLUGIN("optimizer", .def = "null", .kind = "optimizer",
+                     .help = "this phase's optimizer"),
+    DGM_PARAM_ANY("objective", .def = "null", .help = "loss terms"),
+    DGM_PARAM_INT("repeat", .def = "0", DGM_GE(0), DGM_LE(1000),
+                  .help = "updates per training step (0: the model's default)"),
     DGM_PARAM_END,
 };
 
@@ -177,7 +199,7 @@ static int validate_plugin(dgm_registry *reg, dgm_config *node, dgm_kind kind,
         dgm_config *child = dgm_cfg_get_mut(node, s->name);
         if (!child || dgm_cfg_kind_of(child) == DGM_CFG_NULL)
             continue;
-        dgm_kind ck = s->choices ? kind_by_name(s->choices) : 0;
+        dgm_kind ck = s->kind ? kind_by_name(s->kind) : 0;
         if (s->type == DGM_P_PLUGIN) {
             rc = validate_plugin(reg, child, ck, NULL);
         } else {
@@ -236,7 +258,7 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
                 dgm_config_validate(t, d->params, d->name, dgm__loss_host_keys);
         if (rc < 0)
             return rc;
-        const dgm_loss_iface *li = d->iface;
+        const dgm_loss_iface *li = d->iface.loss;
         int n = dgm_cfg_len(dgm_cfg_get(t, "inputs"));
         if (n > DGM_MAX_LOSS_INPUTS)
             return dgm_cfg_error(t, "inputs", DGM_ERANGE,
@@ -274,7 +296,7 @@ static int resolve_phases(dgm_experiment *e)
                          DGM_KIND_MODEL, &md);
     if (rc < 0)
         return rc;
-    const dgm_model_iface *mi = md->iface;
+    const dgm_model_iface *mi = md->iface.model;
     if (!mi->phases || mi->n_phases < 1)
         return dgm_error(DGM_EPLUGIN, "model '%s' declares no phases",
                          md->name);

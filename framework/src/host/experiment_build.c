@@ -51,29 +51,24 @@ static int create_inst(dgm_experiment *e, dgm__inst *in, const dgm_config *cfg,
     in->self = NULL;
     switch (kind) {
     case DGM_KIND_DATASET:
-        rc = ((const dgm_dataset_iface *)in->desc->iface)
-                 ->create(&in->self, cfg);
+        rc = in->desc->iface.dataset->create(&in->self, cfg);
         break;
     case DGM_KIND_AUGMENT:
-        rc = ((const dgm_augment_iface *)in->desc->iface)
-                 ->create(&in->self, cfg, &e->info);
+        rc = in->desc->iface.augment->create(&in->self, cfg, &e->info);
         break;
     case DGM_KIND_MODEL:
-        rc = ((const dgm_model_iface *)in->desc->iface)
-                 ->create(&in->self, cfg, &e->build, &e->info);
+        rc = in->desc->iface.model->create(&in->self, cfg, &e->build, &e->info);
         break;
     case DGM_KIND_LOSS: {
-        const dgm_loss_iface *li = in->desc->iface;
+        const dgm_loss_iface *li = in->desc->iface.loss;
         rc = li->create ? li->create(&in->self, cfg) : 0;
         break;
     }
     case DGM_KIND_OPTIMIZER:
-        rc = ((const dgm_optimizer_iface *)in->desc->iface)
-                 ->create(&in->self, cfg);
+        rc = in->desc->iface.optimizer->create(&in->self, cfg);
         break;
     case DGM_KIND_METRIC:
-        rc = ((const dgm_metric_iface *)in->desc->iface)
-                 ->create(&in->self, cfg);
+        rc = in->desc->iface.metric->create(&in->self, cfg);
         break;
     default:
         rc = dgm_error(DGM_EKIND, "cannot instantiate a %s here",
@@ -248,7 +243,7 @@ int dgm__experiment_build(dgm_experiment *e)
     int rc = create_inst(e, &e->data, data, DGM_KIND_DATASET, "plugin");
     if (rc < 0)
         return rc;
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     if ((rc = di->info(e->data.self, &e->info)) < 0)
         return dgm_error_context("dataset '%s': ", e->data.desc->name);
     if ((rc = dgm__data_state_export(e)) < 0)
@@ -295,7 +290,7 @@ int dgm__experiment_build(dgm_experiment *e)
         (rc = dgm__freeze_apply(e->params, dgm_cfg_get(root, "freeze"),
                                 dgm_cfg_bool(root, "freeze_bn_stats"))) < 0)
         return rc;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     e->n_phases = mi->n_phases;
     e->phases = calloc((size_t)e->n_phases, sizeof *e->phases);
     if (!e->phases)

@@ -52,7 +52,7 @@ int dgm__heads_build(dgm_experiment *e)
     int rc = dgm__probe_init(&pr, e->seed ^ 0x4ead5ULL);
     if (rc < 0)
         return rc;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     int64_t n = e->info.size[DGM_SPLIT_TRAIN] < 2 ? 1 : 2;
     for (int h = 0; h < nh && rc == 0; h++) {
         dgm__head *hd = &e->heads[h];

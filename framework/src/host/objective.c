@@ -83,7 +83,7 @@ int dgm__experiment_check_inputs(dgm_experiment *e)
     int rc = dgm__probe_init(&pr, e->seed ^ 0x1a9e7ULL);
     if (rc < 0)
         return rc;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     int64_t n = e->info.size[DGM_SPLIT_TRAIN] < 2 ? 1 : 2;
     for (int p = 0; p < e->n_phases && rc == 0; p++) {
         dgm_step *s;
@@ -158,7 +158,7 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
         for (int j = 0; j < tm->n_inputs; j++)
             if (!(ins[j] = dgm_vars_get(io, tm->inputs[j])))
                 return no_input(e, ph, tm, "inputs", tm->inputs[j], io);
-        const dgm_loss_iface *li = tm->loss.desc->iface;
+        const dgm_loss_iface *li = tm->loss.desc->iface.loss;
         dgm_var *v = li->apply(tm->loss.self, g, ins, tm->n_inputs);
         if (!v)
             return dgm_error_context(

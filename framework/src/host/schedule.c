@@ -8,22 +8,24 @@
 #include "dgm/error.h"
 #include "schedule.h"
 
-#define HUGE_RANGE 1e300
-
 const dgm_param_spec dgm__schedule_schema[] = {
-    {"schedule", DGM_P_CHOICE, "constant", DGM_NO_RANGE,
-     "constant|step|cosine|linear",
-     "learning-rate schedule the host applies to this optimizer"},
-    {"warmup", DGM_P_INT, "0", 0, HUGE_RANGE, NULL,
-     "updates of linear warm-up from 0 to lr before the schedule"},
-    {"step_size", DGM_P_INT, "1000", 1, HUGE_RANGE, NULL,
-     "step: updates between two decays by gamma"},
-    {"gamma", DGM_P_FLOAT, "0.1", 0, HUGE_RANGE, NULL,
-     "step: factor applied every step_size updates"},
-    {"min_lr", DGM_P_FLOAT, "0", 0, HUGE_RANGE, NULL,
-     "cosine, linear: the rate reached at the last update"},
-    {"clip_norm", DGM_P_FLOAT, "0", 0, HUGE_RANGE, NULL,
-     "clip gradients to this global 2-norm before each update; 0: off"},
+    DGM_PARAM_CHOICE(
+        "schedule", .def = "constant", .choices = "constant|step|cosine|linear",
+        .help = "learning-rate schedule the host applies to this optimizer"),
+    DGM_PARAM_INT(
+        "warmup", .def = "0", DGM_GE(0),
+        .help = "updates of linear warm-up from 0 to lr before the schedule"),
+    DGM_PARAM_INT("step_size", .def = "1000", DGM_GE(1),
+                  .help = "step: updates between two decays by gamma"),
+    DGM_PARAM_FLOAT("gamma", .def = "0.1", DGM_GE(0),
+                    .help = "step: factor applied every step_size updates"),
+    DGM_PARAM_FLOAT("min_lr", .def = "0", DGM_GE(0),
+                    .help =
+                        "cosine, linear: the rate reached at the last update"),
+    DGM_PARAM_FLOAT(
+        "clip_norm", .def = "0", DGM_GE(0),
+        .help =
+            "clip gradients to this global 2-norm before each update; 0: off"),
     DGM_PARAM_END,
 };
 
@@ -53,7 +55,7 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
 {
     const dgm_config *v = dgm_cfg_get(node, sp->name);
     if (sp->type == DGM_P_CHOICE) {
-        const char *text = sp->default_value;
+        const char *text = sp->def;
         if (v) {
             int rc = dgm_cfg_to_str(v, &text);
             if (rc < 0)
@@ -79,7 +81,7 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
             if (rc < 0)
                 return rc;
         } else {
-            n = strtoll(sp->default_value, NULL, 10);
+            n = strtoll(sp->def, NULL, 10);
         }
         *i = n;
         x = (double)n;
@@ -90,12 +92,12 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
             if (rc < 0)
                 return rc;
         } else {
-            d = strtod(sp->default_value, NULL);
+            d = strtod(sp->def, NULL);
         }
         *f = d;
         x = d;
     }
-    if (!(x >= sp->min && x <= sp->max))
+    if (sp->has_min && !(x >= sp->min))
         return dgm_cfg_error(node, sp->name, DGM_ERANGE,
                              "must be >= %g, got %g", sp->min, x);
     return 0;

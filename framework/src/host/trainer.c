@@ -74,13 +74,13 @@ static int load_batch(trainer *t, int64_t *n_out)
         b.y = &t->yv;
         b.y_mask = &t->mv;
     }
-    const dgm_dataset_iface *di = e->data.desc->iface;
+    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
     int rc = di->get(e->data.self, DGM_SPLIT_TRAIN, t->perm + start, &b,
                      &e->rng_data);
     if (rc < 0)
         return dgm_error_context("dataset '%s': ", e->data.desc->name);
     for (int i = 0; i < e->n_augments; i++) {
-        const dgm_augment_iface *ai = e->augments[i].desc->iface;
+        const dgm_augment_iface *ai = e->augments[i].desc->iface.augment;
         if (ai->apply &&
             (rc = ai->apply(e->augments[i].self, &t->xv, &e->rng_aug)) < 0)
             return dgm_error_context("augment '%s': ",
@@ -122,7 +122,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
 {
     dgm_experiment *e = t->e;
     dgm__phase *ph = &e->phases[p];
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     for (int r = 0; r < ph->repeat; r++) {
         dgm_graph *g = t->g;
         dgm_graph_reset(g);
@@ -182,7 +182,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         if (ph->sched.clip_norm > 0)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
-        const dgm_optimizer_iface *oi = ph->opt.desc->iface;
+        const dgm_optimizer_iface *oi = ph->opt.desc->iface.optimizer;
         rc = oi->step(ph->opt.self, ph->rest, ph->n_rest, lr,
                       ph->updates + 1);
         if (rc < 0)
@@ -194,7 +194,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             double glr = dgm__schedule_lr(&ph->sched, gr->base_lr,
                                           ph->updates) *
                          gr->lr_mult;
-            const dgm_optimizer_iface *gi = gr->opt.desc->iface;
+            const dgm_optimizer_iface *gi = gr->opt.desc->iface.optimizer;
             if (gi->step(gr->opt.self, gr->params, gr->n_params, glr,
                          ph->updates + 1) < 0)
                 return dgm_error_context("optimizer '%s' of param_groups[%d]"
@@ -240,7 +240,7 @@ static int write_samples(trainer *t, dgm_eval *ev, const char *tag)
     /* Reconstructions: the first test images above their reconstructions. */
     int64_t n = e->info.size[DGM_SPLIT_TEST] < 32 ? e->info.size[DGM_SPLIT_TEST]
                                                   : 32;
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     if (n < 1 || !mi->reconstruct)
         return 0;
     dgm_step *s;

@@ -14,18 +14,23 @@
 #include "transfer.h"
 
 static const dgm_param_spec source_schema[] = {
-    {"path", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,
-     "a .safetensors file, or a run directory (its "
-     "checkpoints/last.safetensors)"},
-    {"rename", DGM_P_ANY, "[]", DGM_NO_RANGE, NULL,
-     "list of {FILE_PATTERN: MODEL_PATTERN}: '*' globs, prefixes ending in "
-     "'.', or exact names; the first match wins"},
-    {"params", DGM_P_ANY, "'*'", DGM_NO_RANGE, NULL,
-     "globs of model names this source may set (after renaming)"},
-    {"skip_mismatch", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "skip tensors whose shape or dtype differs instead of failing"},
-    {"strict", DGM_P_BOOL, "false", DGM_NO_RANGE, NULL,
-     "fail unless every model tensor is set and every file tensor used"},
+    DGM_PARAM_STRING("path", .help =
+                                 "a .safetensors file, or a run directory (its "
+                                 "checkpoints/last.safetensors)"),
+    DGM_PARAM_ANY("rename", .def = "[]",
+                  .help = "list of {FILE_PATTERN: MODEL_PATTERN}: '*' globs, "
+                          "prefixes ending in "
+                          "'.', or exact names; the first match wins"),
+    DGM_PARAM_ANY(
+        "params", .def = "'*'",
+        .help = "globs of model names this source may set (after renaming)"),
+    DGM_PARAM_BOOL(
+        "skip_mismatch", .def = "false",
+        .help = "skip tensors whose shape or dtype differs instead of failing"),
+    DGM_PARAM_BOOL(
+        "strict", .def = "false",
+        .help =
+            "fail unless every model tensor is set and every file tensor used"),
     DGM_PARAM_END,
 };
 

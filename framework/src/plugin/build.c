@@ -15,28 +15,28 @@ void dgm__inst_destroy(dgm__inst *in)
          * slots; destroy sits at a different offset per kind. */
         switch (in->desc->kind) {
         case DGM_KIND_DATASET:
-            ((const dgm_dataset_iface *)in->desc->iface)->destroy(in->self);
+            in->desc->iface.dataset->destroy(in->self);
             break;
         case DGM_KIND_AUGMENT:
-            ((const dgm_augment_iface *)in->desc->iface)->destroy(in->self);
+            in->desc->iface.augment->destroy(in->self);
             break;
         case DGM_KIND_BLOCK:
-            ((const dgm_block_iface *)in->desc->iface)->destroy(in->self);
+            in->desc->iface.block->destroy(in->self);
             break;
         case DGM_KIND_MODEL:
-            ((const dgm_model_iface *)in->desc->iface)->destroy(in->self);
+            in->desc->iface.model->destroy(in->self);
             break;
         case DGM_KIND_LOSS: {
-            const dgm_loss_iface *li = in->desc->iface;
+            const dgm_loss_iface *li = in->desc->iface.loss;
             if (li->destroy)
                 li->destroy(in->self);
             break;
         }
         case DGM_KIND_OPTIMIZER:
-            ((const dgm_optimizer_iface *)in->desc->iface)->destroy(in->self);
+            in->desc->iface.optimizer->destroy(in->self);
             break;
         case DGM_KIND_METRIC:
-            ((const dgm_metric_iface *)in->desc->iface)->destroy(in->self);
+            in->desc->iface.metric->destroy(in->self);
             break;
         default:
             break;
@@ -185,7 +185,7 @@ int dgm_block_create(dgm_build *b, const dgm_config *cfg, const char *scope,
     k->scope = strdup(b->scope);
     k->in = *in;
     k->out = *out;
-    const dgm_block_iface *bi = desc->iface;
+    const dgm_block_iface *bi = desc->iface.block;
     rc = k->scope ? bi->create(&k->inst.self, cfg, b, in, &k->out)
                   : dgm_error(DGM_ENOMEM, "out of memory");
     b->scope[old] = '\0';
@@ -215,7 +215,7 @@ dgm_var *dgm_block_forward(dgm_block *blk, dgm_graph *g, dgm_var *x)
 {
     if (!blk || !x)
         return NULL;
-    const dgm_block_iface *bi = blk->inst.desc->iface;
+    const dgm_block_iface *bi = blk->inst.desc->iface.block;
     dgm_var *y = bi->forward(blk->inst.self, g, x);
     if (!y) {
         if (dgm_graph_status(g) == 0)

@@ -5,6 +5,8 @@
 #ifndef DGM_PLUGIN_CHECK_H
 #define DGM_PLUGIN_CHECK_H
 
+#include <stddef.h>
+
 #include "dgm/config.h"
 #include "dgm/plugin.h"
 
@@ -23,7 +25,15 @@ extern const char *const dgm__loss_host_keys[];
  * declares one of them or "plugin". */
 const char *const *dgm__plugin_host_keys(dgm_kind k);
 
-/* Call the plugin's `check` slot (ABI 1.2) on its validated map; 0 when
+/* The end of slot `slot` of interface struct `type`, and whether the
+ * plugin's interface (iface_size bytes) has it. A slot added to an
+ * interface in a later minor ABI is read only when DGM__HAS_SLOT. */
+#define DGM__SLOT_END(type, slot)                                              \
+    (offsetof(type, slot) + sizeof(((type *)0)->slot))
+#define DGM__HAS_SLOT(desc, type, slot)                                        \
+    ((desc)->iface_size >= DGM__SLOT_END(type, slot))
+
+/* Call the plugin's `check` slot on its validated map; 0 when
  * it has none. A refusal keeps the plugin's message, prefixed with
  * "<kind> '<name>': ". */
 int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg);

@@ -9,12 +9,12 @@
 
 /* Named tensors of one step (a host limit: see host_internal.h). */
 #define DGM_MAX_VARS 48
-#define DGM_MAX_VAR_NAME 64 /* bytes of a tensor's name, with its NUL */
 
 struct dgm_vars {
     int n;
-    /* copies: a name may be the caller's buffer, gone after the call */
-    char name[DGM_MAX_VARS][DGM_MAX_VAR_NAME];
+    /* Copies: a caller's name may be a buffer it reuses (public rule in
+     * dgm/plugin.h). */
+    char name[DGM_MAX_VARS][DGM_VAR_NAME_MAX];
     dgm_var *var[DGM_MAX_VARS];
 };
 

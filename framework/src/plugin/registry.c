@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "dgm/error.h"
 #include "dgm/host.h"
 #include "plugin_check.h"
@@ -62,6 +63,14 @@ const char *dgm_kind_name(dgm_kind k)
     if ((int)k <= 0 || (int)k >= DGM_KIND_COUNT_)
         return NULL;
     return kind_names[k];
+}
+
+static dgm_kind kind_by_name(const char *name)
+{
+    for (int k = 1; k < DGM_KIND_COUNT_; k++)
+        if (!strcmp(kind_names[k], name))
+            return (dgm_kind)k;
+    return 0;
 }
 
 static const char *kind_label(dgm_kind k)
@@ -238,13 +247,56 @@ static bool good_name(const char *s)
     return true;
 }
 
+/* Every ABI 2.0 interface of a kind ends with `check`: a plugin of this
+ * major has all of it. Slots after it come with a later minor and are
+ * read only when the plugin's iface_size covers them (DGM__HAS_SLOT). */
+static size_t min_iface_size(dgm_kind k)
+{
+    switch (k) {
+    case DGM_KIND_DATASET:
+        return DGM__SLOT_END(dgm_dataset_iface, check);
+    case DGM_KIND_AUGMENT:
+        return DGM__SLOT_END(dgm_augment_iface, check);
+    case DGM_KIND_BLOCK:
+        return DGM__SLOT_END(dgm_block_iface, check);
+    case DGM_KIND_MODEL:
+        return DGM__SLOT_END(dgm_model_iface, check);
+    case DGM_KIND_LOSS:
+        return DGM__SLOT_END(dgm_loss_iface, check);
+    case DGM_KIND_OPTIMIZER:
+        return DGM__SLOT_END(dgm_optimizer_iface, check);
+    case DGM_KIND_METRIC:
+        return DGM__SLOT_END(dgm_metric_iface, check);
+    default:
+        return 0;
+    }
+}
+
+static int check_iface_size(const char *path, const dgm_plugin_desc *d)
+{
+    size_t need = min_iface_size(d->kind);
+    if (d->iface_size >= need)
+        return 0;
+    char upper[16];
+    const char *kind = dgm_kind_name(d->kind);
+    size_t i = 0;
+    for (; kind[i] && i + 1 < sizeof upper; i++)
+        upper[i] = (char)(kind[i] - 'a' + 'A');
+    upper[i] = '\0';
+    return dgm_error(DGM_EABI,
+                     "%s: plugin '%s' (%s): interface is %u bytes, ABI %d.%d "
+                     "needs at least %zu (set it with DGM_PLUGIN_%s(&iface))",
+                     path, d->name, kind, d->iface_size, DGM_ABI_MAJOR,
+                     DGM_ABI_MINOR, need, upper);
+}
+
 /* The slots the host calls without checking, per kind. */
 static int check_iface(const char *path, const dgm_plugin_desc *d)
 {
     const char *missing = NULL;
     switch (d->kind) {
     case DGM_KIND_DATASET: {
-        const dgm_dataset_iface *f = d->iface;
+        const dgm_dataset_iface *f = d->iface.dataset;
         missing = !f->create    ? "create"
                   : !f->info    ? "info"
                   : !f->get     ? "get"
@@ -253,7 +305,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_AUGMENT: {
-        const dgm_augment_iface *f = d->iface;
+        const dgm_augment_iface *f = d->iface.augment;
         missing = !f->create                 ? "create"
                   : !f->destroy              ? "destroy"
                   : !f->apply && !f->forward ? "apply or forward"
@@ -261,7 +313,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_BLOCK: {
-        const dgm_block_iface *f = d->iface;
+        const dgm_block_iface *f = d->iface.block;
         missing = !f->create    ? "create"
                   : !f->forward ? "forward"
                   : !f->destroy ? "destroy"
@@ -269,7 +321,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_MODEL: {
-        const dgm_model_iface *f = d->iface;
+        const dgm_model_iface *f = d->iface.model;
         if (!f->phases || f->n_phases < 1)
             return dgm_error(DGM_EFORMAT,
                              "%s: plugin '%s' (model) declares no phases", path,
@@ -288,7 +340,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_LOSS: {
-        const dgm_loss_iface *f = d->iface;
+        const dgm_loss_iface *f = d->iface.loss;
         if (!f->apply)
             missing = "apply";
         else if (f->min_inputs < 0 || f->min_inputs > f->max_inputs)
@@ -299,7 +351,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_OPTIMIZER: {
-        const dgm_optimizer_iface *f = d->iface;
+        const dgm_optimizer_iface *f = d->iface.optimizer;
         missing = !f->create    ? "create"
                   : !f->step    ? "step"
                   : !f->destroy ? "destroy"
@@ -307,7 +359,7 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
         break;
     }
     case DGM_KIND_METRIC: {
-        const dgm_metric_iface *f = d->iface;
+        const dgm_metric_iface *f = d->iface.metric;
         missing = !f->create     ? "create"
                   : !f->evaluate ? "evaluate"
                   : !f->destroy  ? "destroy"
@@ -355,6 +407,20 @@ static int check_params(const char *path, const dgm_plugin_desc *d)
                              "%s: plugin '%s': choice param '%s' lists no "
                              "choices",
                              path, d->name, p->name);
+        if (p->kind &&
+            ((p->type != DGM_P_PLUGIN && p->type != DGM_P_PLUGIN_LIST) ||
+             !kind_by_name(p->kind)))
+            return dgm_error(DGM_EFORMAT,
+                             "%s: plugin '%s': param '%s': .kind = \"%s\" "
+                             "needs a DGM_P_PLUGIN(_LIST) param and a kind "
+                             "name (dataset, augment, block, model, loss, "
+                             "optimizer, metric)",
+                             path, d->name, p->name, p->kind);
+        /* Bounds, lengths and the default against the entry itself, now
+         * rather than when an experiment first leaves the key out. */
+        int rc = dgm_param_spec_check(p);
+        if (rc < 0)
+            return dgm_error_context("%s: plugin '%s': ", path, d->name);
     }
 }
 
@@ -412,7 +478,7 @@ static int check_lr(const char *path, const dgm_plugin_desc *d)
     const char *why = !lr ? "declares no parameter 'lr'"
                       : lr->type != DGM_P_FLOAT
                           ? "declares 'lr' with a type other than DGM_P_FLOAT"
-                      : lr->default_value && !strcmp(lr->default_value, "null")
+                      : lr->def && !strcmp(lr->def, "null")
                           ? "gives 'lr' the default null"
                           : NULL;
     if (!why)
@@ -423,6 +489,53 @@ static int check_lr(const char *path, const dgm_plugin_desc *d)
                      "required or with a numeric default) and scales it by "
                      "the schedule before each step",
                      path, d->name, why);
+}
+
+/* The layout values a plugin was built with, by the name a reader knows. */
+static const struct {
+    const char *name;
+    size_t off;
+} layout_fields[] = {
+#define F(name, field) {name, offsetof(dgm_abi_layout, field)}
+    F("sizeof(dgm_abi_layout)", size),
+    F("DGM_MAX_DIMS", max_dims),
+    F("DGM_RNN_MAX_LAYERS", rnn_max_layers),
+    F("sizeof(dgm_tensor)", tensor),
+    F("sizeof(dgm_shape)", shape),
+    F("sizeof(dgm_step)", step),
+    F("sizeof(dgm_batch)", batch),
+    F("sizeof(dgm_data_info)", data_info),
+    F("sizeof(dgm_param_spec)", param_spec),
+    F("sizeof(dgm_phase_desc)", phase_desc),
+    F("sizeof(dgm_generate_opts)", generate_opts),
+    F("sizeof(dgm_bn_params)", bn_params),
+    F("sizeof(dgm_sn_params)", sn_params),
+    F("sizeof(dgm_rnn_params)", rnn_params),
+#undef F
+};
+
+/* A plugin built with other layout constants would read the host's structs
+ * at the wrong offsets: refuse it before calling anything. */
+static int check_layout(const char *path, const dgm_plugin_desc *d)
+{
+    static const dgm_abi_layout host = DGM_ABI_LAYOUT;
+    _Static_assert(sizeof layout_fields / sizeof layout_fields[0] ==
+                       sizeof(dgm_abi_layout) / sizeof(uint32_t),
+                   "every field of dgm_abi_layout is compared");
+    for (size_t i = 0; i < sizeof layout_fields / sizeof layout_fields[0];
+         i++) {
+        uint32_t mine, theirs;
+        memcpy(&mine, (const char *)&host + layout_fields[i].off, sizeof mine);
+        memcpy(&theirs, (const char *)&d->layout + layout_fields[i].off,
+               sizeof theirs);
+        if (mine != theirs)
+            return dgm_error(DGM_EABI,
+                             "%s: plugin built with %s = %u, this dgm has %u "
+                             "(rebuild the plugin against this dgm's "
+                             "headers)",
+                             path, layout_fields[i].name, theirs, mine);
+    }
+    return 0;
 }
 
 /* Check one descriptor; the ABI fields first, the rest only if the
@@ -441,6 +554,9 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
                          "least %zu",
                          path, idx, d->size, DGM_ABI_MAJOR, DGM_ABI_MINOR,
                          (size_t)MIN_DESC_SIZE);
+    int rc = check_layout(path, d);
+    if (rc < 0)
+        return rc;
     if (!good_name(d->name))
         return dgm_error(DGM_EFORMAT,
                          "%s: descriptor %u: name '%s' must be non-empty "
@@ -450,12 +566,13 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
         return dgm_error(DGM_EFORMAT,
                          "%s: plugin '%s': invalid kind %d (expected 1..%d)",
                          path, d->name, (int)d->kind, DGM_KIND_COUNT_ - 1);
-    if (!d->iface)
+    if (!d->iface.any)
         return dgm_error(DGM_EFORMAT, "%s: plugin '%s' (%s): iface is NULL",
                          path, d->name, dgm_kind_name(d->kind));
-    int rc;
     if ((rc = check_params(path, d)) < 0 ||
         (rc = check_reserved(path, d)) < 0 || (rc = check_lr(path, d)) < 0)
+        return rc;
+    if ((rc = check_iface_size(path, d)) < 0)
         return rc;
     return check_iface(path, d);
 }
@@ -779,27 +896,26 @@ const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
 
 /* ---- a plugin's own config check ------------------------------------- */
 
-/* The kind's `check` slot: only a plugin built against ABI 1.2 or later
- * has one (before, the slot was a reserved pointer). */
+/* The kind's `check` slot. */
 static int (*check_slot(const dgm_plugin_desc *d))(const dgm_config *)
 {
-    if (d->abi_minor < 2 || !d->iface)
+    if (!d->iface.any)
         return NULL;
     switch (d->kind) {
     case DGM_KIND_DATASET:
-        return ((const dgm_dataset_iface *)d->iface)->check;
+        return d->iface.dataset->check;
     case DGM_KIND_AUGMENT:
-        return ((const dgm_augment_iface *)d->iface)->check;
+        return d->iface.augment->check;
     case DGM_KIND_BLOCK:
-        return ((const dgm_block_iface *)d->iface)->check;
+        return d->iface.block->check;
     case DGM_KIND_MODEL:
-        return ((const dgm_model_iface *)d->iface)->check;
+        return d->iface.model->check;
     case DGM_KIND_LOSS:
-        return ((const dgm_loss_iface *)d->iface)->check;
+        return d->iface.loss->check;
     case DGM_KIND_OPTIMIZER:
-        return ((const dgm_optimizer_iface *)d->iface)->check;
+        return d->iface.optimizer->check;
     case DGM_KIND_METRIC:
-        return ((const dgm_metric_iface *)d->iface)->check;
+        return d->iface.metric->check;
     default:
         return NULL;
     }

@@ -18,16 +18,17 @@ int dgm_vars_set(dgm_vars *vs, const char *name, dgm_var *v)
             vs->var[i] = v;
             return 0;
         }
+    size_t len = strlen(name);
+    if (len >= DGM_VAR_NAME_MAX)
+        return dgm_error(DGM_ERANGE,
+                         "vars: the name '%.40s...' is %zu bytes, at most %d",
+                         name, len, DGM_VAR_NAME_MAX - 1);
     if (vs->n == DGM_MAX_VARS)
         return dgm_error(DGM_ERANGE,
                          "vars: more than %d named tensors "
                          "(adding '%s')",
                          DGM_MAX_VARS, name);
-    if (strlen(name) >= sizeof vs->name[0])
-        return dgm_error(DGM_ERANGE,
-                         "vars: tensor name '%s' is longer than %d bytes",
-                         name, DGM_MAX_VAR_NAME - 1);
-    strcpy(vs->name[vs->n], name);
+    memcpy(vs->name[vs->n], name, len + 1);
     vs->var[vs->n++] = v;
     return 0;
 }

@@ -78,8 +78,7 @@ static int metric_set_make(metric_set *m, dgm_registry *reg,
             break;
         m->inst[i].desc = d;
         m->inst[i].cfg = node;
-        rc = ((const dgm_metric_iface *)d->iface)
-                 ->create(&m->inst[i].self, node);
+        rc = d->iface.metric->create(&m->inst[i].self, node);
         if (rc < 0) {
             m->inst[i].desc = NULL;
             rc = dgm_error_context("metric '%s': ", name);
@@ -103,7 +102,7 @@ static int run_metrics(dgm_eval *ev, const dgm__inst *inst, int n,
     for (int i = 0; i < n; i++) {
         if (before_each)
             before_each(arg);
-        const dgm_metric_iface *mi = inst[i].desc->iface;
+        const dgm_metric_iface *mi = inst[i].desc->iface.metric;
         int rc = mi->evaluate(inst[i].self, ev, res);
         if (rc < 0) {
             dgm_results_free(res);
@@ -206,12 +205,9 @@ static const dgm_model_iface file_iface = {
     .sample = file_sample,
     .destroy = file_destroy,
 };
-static const dgm_plugin_desc file_desc = {DGM_PLUGIN_HEADER,
-                                          .kind = DGM_KIND_MODEL,
-                                          .name = "sample file",
-                                          .version = "1.0",
-                                          .summary = "samples read from a file",
-                                          .iface = &file_iface};
+static const dgm_plugin_desc file_desc = {
+    DGM_PLUGIN_HEADER, DGM_PLUGIN_MODEL(&file_iface), .name = "sample file",
+    .version = "1.0", .summary = "samples read from a file"};
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -333,7 +329,7 @@ static int load_data(dgm_experiment **out, dgm_registry *reg, const char *data)
     const char *name = dgm_cfg_str(dc, "plugin");
     const dgm_plugin_desc *d;
     if ((rc = dgm_registry_find(reg, DGM_KIND_DATASET, name, &d, NULL)) == 0) {
-        const dgm_dataset_iface *di = d->iface;
+        const dgm_dataset_iface *di = d->iface.dataset;
         e->data = (dgm__inst){.desc = d, .cfg = dc};
         if ((rc = di->create(&e->data.self, dc)) < 0)
             e->data.desc = NULL;

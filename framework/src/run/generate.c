@@ -69,7 +69,7 @@ int dgm_run_generate(dgm_registry *reg, const char *run_dir, const char *prompt,
     if (rc < 0)
         return rc;
     dgm_experiment *e = dgm_run_experiment(r);
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     const unsigned char *vocab = NULL;
     int64_t nv = 0, total = (int64_t)plen + length;
     int32_t *ids = NULL;

@@ -132,7 +132,7 @@ int dgm__run_forward(dgm_run *r, const dgm_tensor *x, const char *output,
     dgm_step *s = dgm__eval_empty_step(ev);
     dgm__vars_clear(&ev->io);
     int rc = dgm_vars_set(&ev->io, "x", dgm_input(s->g, (dgm_tensor *)x));
-    const dgm_model_iface *mi = e->model.desc->iface;
+    const dgm_model_iface *mi = e->model.desc->iface.model;
     if (rc == 0 && (rc = mi->forward(e->model.self, s, 0, &ev->io)) < 0)
         return dgm_error_context("run '%s', model '%s': ", e->name,
                                  e->model.desc->name);

@@ -13,21 +13,16 @@
 #include "feature_math.h"
 
 #define P_CLASSIFIER                                                           \
-    {                                                                          \
-        "classifier", DGM_P_STRING, NULL, DGM_NO_RANGE, NULL,                  \
-            "run directory of a trained classifier (relative to the working "  \
-            "directory)"                                                       \
-    }
+    DGM_PARAM_STRING("classifier",                                             \
+                     .help = "run directory of a trained classifier "          \
+                             "(relative to the working directory)")
 #define P_N                                                                    \
-    {                                                                          \
-        "n", DGM_P_INT, "10000", 2, 1e9, NULL,                                 \
-            "samples generated (and real test examples, at most the split)"    \
-    }
+    DGM_PARAM_INT("n", .def = "10000", DGM_GE(2), DGM_LE(1e9),                 \
+                  .help = "samples generated (and real test examples, at "     \
+                          "most the split)")
 #define P_BATCH                                                                \
-    {                                                                          \
-        "batch_size", DGM_P_INT, "500", 1, 1e6, NULL,                          \
-            "examples per sampling / feature batch"                            \
-    }
+    DGM_PARAM_INT("batch_size", .def = "500", DGM_GE(1), DGM_LE(1e6),          \
+                  .help = "examples per sampling / feature batch")
 
 static const dgm_param_spec fid_params[] = {P_CLASSIFIER, P_N, P_BATCH,
                                             DGM_PARAM_END};
@@ -35,15 +30,15 @@ static const dgm_param_spec kid_params[] = {
     P_CLASSIFIER,
     P_N,
     P_BATCH,
-    {"subsets", DGM_P_INT, "100", 1, 1e6, NULL, "random subsets averaged"},
-    {"subset_size", DGM_P_INT, "1000", 2, 1e9, NULL,
-     "rows per subset (at most the smaller set)"},
+    DGM_PARAM_INT("subsets", .def = "100", DGM_GE(1), DGM_LE(1e6),
+                  .help = "random subsets averaged"),
+    DGM_PARAM_INT("subset_size", .def = "1000", DGM_GE(2), DGM_LE(1e9),
+                  .help = "rows per subset (at most the smaller set)"),
     DGM_PARAM_END};
 static const dgm_param_spec pr_params[] = {
-    P_CLASSIFIER,
-    P_N,
-    P_BATCH,
-    {"k", DGM_P_INT, "3", 1, 256, NULL, "k-th nearest neighbour radius"},
+    P_CLASSIFIER, P_N, P_BATCH,
+    DGM_PARAM_INT("k", .def = "3", DGM_GE(1), DGM_LE(256),
+                  .help = "k-th nearest neighbour radius"),
     DGM_PARAM_END};
 static const dgm_param_spec acc_params[] = {P_CLASSIFIER, P_N, P_BATCH,
                                             DGM_PARAM_END};
@@ -310,22 +305,22 @@ static const dgm_metric_iface acc_iface = {
     .create = create, .evaluate = acc_evaluate, .destroy = destroy};
 
 static const dgm_plugin_desc descs[] = {
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "fid",
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&fid_iface), .name = "fid",
      .version = "1.0",
      .summary = "Frechet distance of test and sample features (classifier)",
-     .params = fid_params, .iface = &fid_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "kid",
+     .params = fid_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&kid_iface), .name = "kid",
      .version = "1.0",
      .summary = "kernel (MMD^2, cubic polynomial) distance in subsets",
-     .params = kid_params, .iface = &kid_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "precision_recall",
-     .version = "1.0",
+     .params = kid_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&pr_iface),
+     .name = "precision_recall", .version = "1.0",
      .summary = "improved precision and recall from k-NN manifolds",
-     .params = pr_params, .iface = &pr_iface},
-    {DGM_PLUGIN_HEADER, .kind = DGM_KIND_METRIC, .name = "classifier_accuracy",
-     .version = "1.0",
+     .params = pr_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&acc_iface),
+     .name = "classifier_accuracy", .version = "1.0",
      .summary = "class-k samples of a conditional model classified as k",
-     .params = acc_params, .iface = &acc_iface},
+     .params = acc_params},
 };
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
