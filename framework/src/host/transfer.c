@@ -34,44 +34,6 @@ static const dgm_param_spec source_schema[] = {
     DGM_PARAM_END,
 };
 
-/* ---- a growing text buffer ------------------------------------------- */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 /* ---- globs and renames ----------------------------------------------- */
 
 bool dgm__globs_in(const char *text, const char *name)
@@ -402,7 +364,7 @@ static bool same_shape(const dgm_st_entry *en, const dgm_tensor *t)
 }
 
 static int plan_source(dgm_params *ps, source *s, int si,
-                       const dgm_config *node, plan *pl, int *n_plan, sbuf *rep)
+                       const dgm_config *node, plan *pl, int *n_plan, FILE *rep)
 {
     const dgm_config *rules = dgm_cfg_get(node, "rename");
     const dgm_config *globs = dgm_cfg_get(node, "params");
@@ -410,9 +372,14 @@ static int plan_source(dgm_params *ps, source *s, int si,
     bool strict = dgm_cfg_bool(node, "strict");
     int nt = dgm_st_count(s->f), loaded = 0, unused = 0, skipped = 0,
         ignored = 0;
-    sbuf unused_txt = {0};
-    sb_add(rep, "init: from %s (%d tensors%s)\n", s->path, nt,
-           s->dgm_ckpt ? ", a dgm checkpoint" : "");
+    /* Unused entries are listed after the loaded ones. */
+    char *unused_s = NULL;
+    size_t unused_len = 0;
+    FILE *unused_txt = open_memstream(&unused_s, &unused_len);
+    if (!unused_txt)
+        return dgm_error(DGM_ENOMEM, "init: out of memory");
+    fprintf(rep, "init: from %s (%d tensors%s)\n", s->path, nt,
+            s->dgm_ckpt ? ", a dgm checkpoint" : "");
     for (int i = 0; i < nt; i++) {
         dgm_st_entry en;
         dgm_st_entry_at(s->f, i, &en);
@@ -425,8 +392,8 @@ static int plan_source(dgm_params *ps, source *s, int si,
         dgm_param *p =
             dgm__globs_match(globs, mn) ? dgm_params_find(ps, mn) : NULL;
         if (!p) {
-            sb_add(&unused_txt, "  unused %s %s %s\n", en.name, en.dtype,
-                   shape_of(&en, sh, sizeof sh));
+            fprintf(unused_txt, "  unused %s %s %s\n", en.name, en.dtype,
+                    shape_of(&en, sh, sizeof sh));
             unused++;
             continue;
         }
@@ -435,14 +402,15 @@ static int plan_source(dgm_params *ps, source *s, int si,
         bool dtype_ok = convertible(en.dtype, p->value->dtype);
         if (!shape_ok || !dtype_ok) {
             if (skip) {
-                sb_add(rep, "  skipped %s %s %s <- %s %s %s (%s mismatch)\n",
-                       p->name, dgm_st_dtype_name(p->value->dtype), msh,
-                       en.name, en.dtype, shape_of(&en, sh, sizeof sh),
-                       shape_ok ? "dtype" : "shape");
+                fprintf(rep, "  skipped %s %s %s <- %s %s %s (%s mismatch)\n",
+                        p->name, dgm_st_dtype_name(p->value->dtype), msh,
+                        en.name, en.dtype, shape_of(&en, sh, sizeof sh),
+                        shape_ok ? "dtype" : "shape");
                 skipped++;
                 continue;
             }
-            free(unused_txt.s);
+            fclose(unused_txt);
+            free(unused_s);
             return dgm_cfg_error(
                 node, "path", shape_ok ? DGM_EDTYPE : DGM_ESHAPE,
                 "init: model tensor '%s' %s %s cannot take '%s' tensor "
@@ -455,26 +423,27 @@ static int plan_source(dgm_params *ps, source *s, int si,
         (*n_plan)++;
         loaded++;
         if (!strcmp(en.name, p->name))
-            sb_add(rep, "  loaded %s %s%s\n", p->name, msh,
-                   strcmp(en.dtype, dgm_st_dtype_name(p->value->dtype))
-                       ? " (converted)"
-                       : "");
+            fprintf(rep, "  loaded %s %s%s\n", p->name, msh,
+                    strcmp(en.dtype, dgm_st_dtype_name(p->value->dtype))
+                        ? " (converted)"
+                        : "");
         else
-            sb_add(rep, "  loaded %s %s <- %s%s\n", p->name, msh, en.name,
-                   strcmp(en.dtype, dgm_st_dtype_name(p->value->dtype))
-                       ? " (converted)"
-                       : "");
+            fprintf(rep, "  loaded %s %s <- %s%s\n", p->name, msh, en.name,
+                    strcmp(en.dtype, dgm_st_dtype_name(p->value->dtype))
+                        ? " (converted)"
+                        : "");
     }
-    if (unused_txt.len)
-        sb_add(rep, "%s", unused_txt.s);
-    free(unused_txt.s);
+    fclose(unused_txt);
+    if (unused_s)
+        fputs(unused_s, rep);
+    free(unused_s);
     if (ignored)
-        sb_add(rep,
-               "  ignored %d optimizer, RNG and data-set entries of the "
-               "checkpoint\n",
-               ignored);
-    sb_add(rep, "  %d loaded, %d skipped, %d unused\n", loaded, skipped,
-           unused);
+        fprintf(rep,
+                "  ignored %d optimizer, RNG and data-set entries of the "
+                "checkpoint\n",
+                ignored);
+    fprintf(rep, "  %d loaded, %d skipped, %d unused\n", loaded, skipped,
+            unused);
     if (strict && (unused || skipped))
         return dgm_cfg_error(node, "strict", DGM_ECONFIG,
                              "init: %s: %d tensors unused and %d skipped "
@@ -506,10 +475,18 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report)
     source *src = calloc((size_t)ns, sizeof *src);
     int cap = 0;
     int rc = 0, n_plan = 0;
-    sbuf rep = {0};
+    /* The report, written with stdio into memory (open_memstream). */
+    char *rep_s = NULL;
+    size_t rep_len = 0;
+    FILE *rep = open_memstream(&rep_s, &rep_len);
     plan *pl = NULL;
-    if (!src)
+    if (!src || !rep) {
+        free(src);
+        if (rep)
+            fclose(rep);
+        free(rep_s);
         return dgm_error(DGM_ENOMEM, "init: out of memory");
+    }
     for (int i = 0; i < ns && rc == 0; i++) {
         rc = open_source(&src[i], dgm_cfg_at(init, i));
         if (rc == 0)
@@ -518,8 +495,7 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report)
     if (rc == 0 && !(pl = malloc(sizeof *pl * (size_t)(cap ? cap : 1))))
         rc = dgm_error(DGM_ENOMEM, "init: out of memory");
     for (int i = 0; i < ns && rc == 0; i++)
-        rc =
-            plan_source(ps, &src[i], i, dgm_cfg_at(init, i), pl, &n_plan, &rep);
+        rc = plan_source(ps, &src[i], i, dgm_cfg_at(init, i), pl, &n_plan, rep);
     /* Everything checked: copy (a later source overrides an earlier). */
     for (int j = 0; j < n_plan && rc == 0; j++)
         rc = copy_entry(&src[pl[j].src], pl[j].entry, pl[j].p->value);
@@ -532,28 +508,30 @@ int dgm__init_apply(dgm_params *ps, const dgm_config *init, char **report)
                 found = pl[j].p == p;
             if (!found) {
                 char sh[96];
-                sb_add(&rep, "  left at its initialisation: %s %s\n", p->name,
-                       dgm_shape_str(p->value->ndim, p->value->shape, sh,
-                                     sizeof sh));
+                fprintf(rep, "  left at its initialisation: %s %s\n", p->name,
+                        dgm_shape_str(p->value->ndim, p->value->shape, sh,
+                                      sizeof sh));
                 left++;
             }
         }
-        sb_add(&rep,
-               "init: %d of %d model tensors loaded, %d left at their "
-               "initialisation\n",
-               np - left, np, left);
-        if (rep.oom)
+        fprintf(rep,
+                "init: %d of %d model tensors loaded, %d left at their "
+                "initialisation\n",
+                np - left, np, left);
+        if (ferror(rep))
             rc = dgm_error(DGM_ENOMEM, "init: out of memory");
     }
     for (int i = 0; i < ns; i++)
         dgm_st_close(src[i].f);
     free(src);
     free(pl);
+    if (fclose(rep) != 0 && rc == 0)
+        rc = dgm_error(DGM_ENOMEM, "init: out of memory");
     if (rc < 0) {
-        free(rep.s);
+        free(rep_s);
         return rc;
     }
-    *report = rep.s;
+    *report = rep_s;
     return 0;
 }
 
