@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dgm/dgm.h"
+#include "quadrants.h"
 
 static char root[1024];
 static char out[1 << 16];
@@ -58,39 +59,6 @@ static void put(const char *rel, const char *text)
     fclose(f);
 }
 
-static void be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n 8x8 images of 4 classes. */
-static void write_split(const char *img, const char *lab, int n)
-{
-    char p[1200];
-    snprintf(p, sizeof p, "%s/data/%s", root, img);
-    FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/data/%s", root, lab);
-    FILE *fl = fopen(p, "wb");
-    ck_assert(fi && fl);
-    be32(fi, 0x00000803);
-    be32(fi, (uint32_t)n);
-    be32(fi, 8);
-    be32(fi, 8);
-    be32(fl, 0x00000801);
-    be32(fl, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        unsigned char px[64];
-        for (int k = 0; k < 64; k++)
-            px[k] = (k / 16 == i % 4) ? 230 : 10;
-        fwrite(px, 1, 64, fi);
-        unsigned char l = (unsigned char)(i % 4);
-        fwrite(&l, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
-}
-
 /* The experiment needs `nan_after`, a test plugin found only through
  * plugin_path (proj/plugins, a link to the test plugins). */
 static const char exp_fmt[] =
@@ -125,8 +93,9 @@ static void setup(void)
     char p[1200];
     snprintf(p, sizeof p, "%s/proj/plugins", root);
     ck_assert(realpath(p, plugins_real) != NULL);
-    write_split("ti", "tl", 64);
-    write_split("si", "sl", 16);
+    snprintf(p, sizeof p, "%s/data", root);
+    ck_assert_int_eq(tq_write_bands(p, "ti", "tl", 64, 0), 0);
+    ck_assert_int_eq(tq_write_bands(p, "si", "sl", 16, 0), 0);
     char text[4096];
     snprintf(text, sizeof text, exp_fmt, "plugin_path: [../plugins]\n", root);
     put("proj/exp/tiny.yaml", text);

@@ -17,6 +17,7 @@
 #include "dgm/dgm.h"
 #include "dgm/io.h"
 #include "files.h"
+#include "quadrants.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -38,46 +39,6 @@ static void write_text(const char *path, const char *text)
 static char *read_text(const char *path)
 {
     return tc_slurp(path, NULL, false);
-}
-
-static void be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n 8x8 images of 4 classes: class c lights rows 2c and 2c+1, with a
- * little deterministic speckle. */
-static void write_split(const char *dir, const char *img, const char *lab,
-                        int n, unsigned seed)
-{
-    char p[1400];
-    snprintf(p, sizeof p, "%s/%s", dir, img);
-    FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/%s", dir, lab);
-    FILE *fl = fopen(p, "wb");
-    ck_assert(fi && fl);
-    be32(fi, 0x00000803);
-    be32(fi, (uint32_t)n);
-    be32(fi, 8);
-    be32(fi, 8);
-    be32(fl, 0x00000801);
-    be32(fl, (uint32_t)n);
-    unsigned s = seed;
-    for (int i = 0; i < n; i++) {
-        int c = i % 4;
-        unsigned char px[64];
-        for (int k = 0; k < 64; k++) {
-            s = s * 1103515245u + 12345u;
-            int row = k / 8;
-            px[k] = (row / 2 == c) ? 230 : ((s >> 16) % 16 == 0 ? 200 : 10);
-        }
-        fwrite(px, 1, 64, fi);
-        unsigned char l = (unsigned char)c;
-        fwrite(&l, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
 }
 
 static const char tiny_yaml[] =
@@ -129,8 +90,8 @@ static void setup(void)
     char d[1200];
     snprintf(d, sizeof d, "%s/data", root);
     mkdir_p(d);
-    write_split(d, "train-img", "train-lab", 256, 7);
-    write_split(d, "test-img", "test-lab", 64, 99);
+    ck_assert_int_eq(tq_write_bands(d, "train-img", "train-lab", 256, 7), 0);
+    ck_assert_int_eq(tq_write_bands(d, "test-img", "test-lab", 64, 99), 0);
     char y[1200], text[4096];
     snprintf(y, sizeof y, "%s/tiny.yaml", root);
     snprintf(text, sizeof text, tiny_yaml, root);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "dgm/dgm.h"
+#include "quadrants.h"
 #include "files.h"
 #include "sweep.h"
 
@@ -650,40 +651,6 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
-static void be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n 8x8 images of 4 classes (rows 2c, 2c+1 lit). */
-static void write_split(const char *dir, const char *img, const char *lab,
-                        int n)
-{
-    char p[1400];
-    snprintf(p, sizeof p, "%s/%s", dir, img);
-    FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/%s", dir, lab);
-    FILE *fl = fopen(p, "wb");
-    ck_assert(fi && fl);
-    be32(fi, 0x00000803);
-    be32(fi, (uint32_t)n);
-    be32(fi, 8);
-    be32(fi, 8);
-    be32(fl, 0x00000801);
-    be32(fl, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        unsigned char px[64];
-        for (int k = 0; k < 64; k++)
-            px[k] = (k / 16 == i % 4) ? 230 : 10;
-        fwrite(px, 1, 64, fi);
-        unsigned char l = (unsigned char)(i % 4);
-        fwrite(&l, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
-}
-
 /* Three objectives: good, a plugin that crashes (unless <root>/disarm
  * exists), a loss that turns NaN; two latents. */
 static const char tiny_fmt[] =
@@ -737,8 +704,8 @@ static void setup(void)
     char d[1200];
     snprintf(d, sizeof d, "%s/data", root);
     mkdir_p(d);
-    write_split(d, "ti", "tl", 64);
-    write_split(d, "si", "sl", 16);
+    ck_assert_int_eq(tq_write_bands(d, "ti", "tl", 64, 0), 0);
+    ck_assert_int_eq(tq_write_bands(d, "si", "sl", 16, 0), 0);
     snprintf(exp_path, sizeof exp_path, "%s/tiny.yaml", root);
     write_experiment(3);
 }

@@ -11,8 +11,30 @@ static void be32(FILE *f, uint32_t v)
     fwrite(b, 1, 4, f);
 }
 
-int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
-                       unsigned seed)
+/* The pixel of image i (class i % 4) at index k of a side x side image;
+ * s is the image set's LCG state. */
+typedef unsigned char (*pixel_fn)(int side, int c, int k, unsigned *s);
+
+static unsigned char quadrant_px(int side, int c, int k, unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    int r = k / side, q = k % side;
+    bool in = r / 14 == c / 2 && q / 14 == c % 2 && r % 14 > 2 &&
+              q % 14 > 2 && r % 14 < 12 && q % 14 < 12;
+    return in ? 220 + (*s >> 16) % 30 : (*s >> 16) % 40;
+}
+
+static unsigned char band_px(int side, int c, int k, unsigned *s)
+{
+    bool lit = k / side / 2 == c;
+    if (*s == 0) /* no speckle */
+        return lit ? 230 : 10;
+    *s = *s * 1103515245u + 12345u;
+    return lit ? 230 : ((*s >> 16) % 16 == 0 ? 200 : 10);
+}
+
+static int write_set(const char *dir, const char *img, const char *lab, int n,
+                     int side, unsigned seed, pixel_fn px)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, img);
@@ -28,27 +50,31 @@ int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
     }
     be32(fi, 0x00000803);
     be32(fi, (uint32_t)n);
-    be32(fi, 28);
-    be32(fi, 28);
+    be32(fi, (uint32_t)side);
+    be32(fi, (uint32_t)side);
     be32(fl, 0x00000801);
     be32(fl, (uint32_t)n);
     unsigned s = seed;
     for (int i = 0; i < n; i++) {
         int c = i % 4;
-        unsigned char px[784];
-        for (int k = 0; k < 784; k++) {
-            s = s * 1103515245u + 12345u;
-            int r = k / 28, q = k % 28;
-            bool in = r / 14 == c / 2 && q / 14 == c % 2 && r % 14 > 2 &&
-                      q % 14 > 2 && r % 14 < 12 && q % 14 < 12;
-            px[k] = in ? 220 + (s >> 16) % 30 : (s >> 16) % 40;
-        }
-        fwrite(px, 1, 784, fi);
-        unsigned char l = (unsigned char)c;
-        fwrite(&l, 1, 1, fl);
+        for (int k = 0; k < side * side; k++)
+            fputc(px(side, c, k, &s), fi);
+        fputc(c, fl);
     }
     int bad = ferror(fi) || ferror(fl);
     bad |= fclose(fi) != 0;
     bad |= fclose(fl) != 0;
     return bad ? -1 : 0;
+}
+
+int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
+                       unsigned seed)
+{
+    return write_set(dir, img, lab, n, 28, seed, quadrant_px);
+}
+
+int tq_write_bands(const char *dir, const char *img, const char *lab, int n,
+                   unsigned seed)
+{
+    return write_set(dir, img, lab, n, 8, seed, band_px);
 }

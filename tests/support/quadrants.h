@@ -1,5 +1,5 @@
 /* quadrants.h - test support: a tiny labelled image set in IDX files for
- * GAN tests (linked into every test; uses only libc).
+ * GAN and host tests (linked into every test; uses only libc).
  *
  * dir/img and dir/lab get n 28x28 u8 images of 4 classes and their labels:
  * class c = i % 4 is a bright square in quadrant c on a dark speckled
@@ -10,5 +10,11 @@
 
 int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
                        unsigned seed);
+
+/* The same for n 8x8 images: class c lights rows 2c and 2c+1 (230) on a
+ * dark (10) background, with a sparse speckle (200) drawn from an LCG
+ * seeded with seed; seed 0: no speckle. For the host's tiny experiments. */
+int tq_write_bands(const char *dir, const char *img, const char *lab, int n,
+                   unsigned seed);
 
 #endif
