@@ -20,9 +20,17 @@ all=(config override safetensors idx text_state samples report_json)
 
 build() {
   echo "== building the fuzz harnesses in $dir (clang, ASan + UBSan + libFuzzer)"
-  CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DDGM_FUZZ=ON -DDGM_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$dir" -j "${DGM_FUZZ_JOBS:-2}" --target fuzz_all >/dev/null
+  # clang's vectoriser remarks are noise here: the build's output goes to
+  # a log, printed only when the build fails.
+  mkdir -p "$dir"
+  if ! { CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+           -DDGM_FUZZ=ON -DDGM_BUILD_TESTS=OFF &&
+         cmake --build "$dir" -j "${DGM_FUZZ_JOBS:-2}" --target fuzz_all; } \
+       >"$dir/build.log" 2>&1; then
+    tail -40 "$dir/build.log"
+    echo "fuzz.sh: the build failed (whole log: $dir/build.log)" >&2
+    exit 1
+  fi
 }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
