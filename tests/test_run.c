@@ -549,6 +549,50 @@ START_TEST(missing_output_is_named)
 }
 END_TEST
 
+/* What only a built model tells (an objective input no output provides,
+ * a warm-up longer than a run counted in epochs): plain `dgm config`
+ * cannot see it, `dgm config --check` and `dgm sweep --dry-run --check`
+ * refuse it with the place, exit 2, and write nothing. */
+START_TEST(config_check_builds)
+{
+    char runs[1200];
+    snprintf(runs, sizeof runs, "%s/runs", root);
+    static const char bad_input[] =
+        "'objective=[{loss: bernoulli_nll, inputs: [logitz, x]}]'";
+    int rc = dgm_cli(out, sizeof out, "config %s/tiny.yaml %s", root,
+                     bad_input);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    rc = dgm_cli(out, sizeof out, "config --check %s/tiny.yaml %s", root,
+                 bad_input);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "phases.train.objective[0].inputs") &&
+                      strstr(out, "'logitz'"),
+                  "%s", out);
+    rc = dgm_cli(out, sizeof out,
+                 "config --check %s/tiny.yaml 'optimizer={plugin: adam, "
+                 "lr: 0.01, schedule: cosine, warmup: 100000}'",
+                 root);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "phases.train.optimizer.warmup") &&
+                      strstr(out, "100000 warm-up updates"),
+                  "%s", out);
+    rc = dgm_cli(out, sizeof out, "config --check %s/tiny.yaml", root);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    /* a sweep whose second trial reads an output the model lacks */
+    rc = dgm_cli(out, sizeof out,
+                 "sweep %s/tiny.yaml --dry-run --check --runs %s "
+                 "'sweep={grid: {objective: ["
+                 "[{loss: bernoulli_nll, inputs: [logits, x]}], "
+                 "[{loss: bernoulli_nll, inputs: [logitz, x]}]]}}'",
+                 root, runs);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "trial 1") && strstr(out, "'logitz'") &&
+                      strstr(out, "1 of 2 trials are invalid"),
+                  "%s", out);
+    ck_assert(no_runs_in(runs));
+}
+END_TEST
+
 /* A warm-up longer than the run: with train.steps it is refused by dgm
  * config too (no data needed); with epochs once the data set's size is
  * known, still before any run directory. */
@@ -656,6 +700,7 @@ static Suite *run_suite(void)
     tcase_add_test(cfg, config_prints_resolved);
     tcase_add_test(cfg, missing_output_is_named);
     tcase_add_test(cfg, warmup_longer_than_run);
+    tcase_add_test(cfg, config_check_builds);
     tcase_add_test(cfg, long_objective);
     suite_add_tcase(s, cfg);
     return s;

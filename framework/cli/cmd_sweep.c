@@ -43,6 +43,8 @@ static const char help[] =
     "  --fail-fast          stop at the first failed trial (the running\n"
     "                       ones are stopped)\n"
     "  --dry-run            list the trials and validate them; run nothing\n"
+    "  --check              also build each trial before anything runs, as\n"
+    "                       `dgm config --check` does (reads the data)\n"
     "  --sweep-dir DIR      the sweep directory (default:\n"
     "                       RUNS/<name>/sweep-<YYYYmmdd-HHMMSS>)\n"
     "  --runs DIR           RUNS above (default: runs)\n"
@@ -73,9 +75,10 @@ static int absolute_plugin_paths(dgm_config *root)
     return 0;
 }
 
-/* Every trial's config resolved against the plugins: nothing runs unless
- * all are valid. Prints each bad trial; returns the number of them. */
-static int validate_trials(const dgm__sweep *s, dgm_registry *reg)
+/* Every trial's config resolved against the plugins (and with build, the
+ * experiment built as `dgm config --check` does): nothing runs unless all
+ * are valid. Prints the first 20 bad trials; returns the number of them. */
+static int validate_trials(const dgm__sweep *s, dgm_registry *reg, bool build)
 {
     int bad = 0;
     bool swept_pp = false;
@@ -96,6 +99,8 @@ static int validate_trials(const dgm__sweep *s, dgm_registry *reg)
             rc = dgm_experiment_from_config(&e, reg, cfg);
         else
             dgm_config_free(cfg);
+        if (rc == 0 && build)
+            rc = dgm_experiment_build(e);
         dgm_experiment_free(e);
         if (rc < 0) {
             if (bad < 20)
@@ -141,7 +146,7 @@ typedef struct opts {
         *run_index;
     const char **over;
     int n_over, jobs, threads;
-    bool fail_fast, dry_run, quiet;
+    bool fail_fast, dry_run, quiet, check;
 } opts;
 
 static int parse(opts *o, int argc, char **argv)
@@ -167,6 +172,8 @@ static int parse(opts *o, int argc, char **argv)
             o->fail_fast = true;
         else if (!strcmp(a, "--dry-run"))
             o->dry_run = true;
+        else if (!strcmp(a, "--check"))
+            o->check = true;
         else if (!strcmp(a, "--quiet"))
             o->quiet = true;
         else if (!strcmp(a, "--run-trial") && i + 2 < argc) {
@@ -276,7 +283,7 @@ static int sweep_main(opts *o)
         goto err;
     if ((rc = make_registry(&reg, root)) < 0)
         goto err;
-    int bad = validate_trials(c.sweep, reg);
+    int bad = validate_trials(c.sweep, reg, o->check);
     dgm_registry_free(reg);
     reg = NULL;
     if (bad != 0) {
