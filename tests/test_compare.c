@@ -390,6 +390,63 @@ START_TEST(test_direction_rule)
 }
 END_TEST
 
+/* Runs that recorded directions (summary.json "better", from the metrics'
+ * declarations) are ranked by them, not by the guess from the name:
+ * error_rate recorded higher, kid_std recorded lower (the guess says
+ * lower and none). --lower still overrides a recorded direction. Summaries
+ * without "better" (written before directions were recorded) fall back
+ * to the guess. */
+START_TEST(test_recorded_direction)
+{
+    char base[1200], d[1400];
+    snprintf(base, sizeof base, "%s/recorded/vae", root);
+    static const struct {
+        const char *t;
+        int latent;
+        double err, sd;
+    } r[] = {{"20260101-000001", 4, 0.2, 1}, {"20260101-000002", 8, 0.8, 2}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(d, sizeof d, "%s/%s", base, r[i].t);
+        config(d, "vae", r[i].latent, 0.1, 0);
+        char s[1024];
+        snprintf(s, sizeof s,
+                 "{\"name\": \"vae\", \"status\": \"completed\", "
+                 "\"train_loss\": 1, \"final\": {\"error_rate\": %g, "
+                 "\"kid_std\": %g}, \"better\": {\"error_rate\": "
+                 "\"higher\", \"kid_std\": \"lower\", \"train_loss\": "
+                 "\"lower\"}}\n",
+                 r[i].err, r[i].sd);
+        put(s, "%s/summary.json", d);
+    }
+    dgm__compare *c = load(base, NULL);
+    int e = metric(c, "error_rate"), k = metric(c, "kid_std");
+    ck_assert_int_eq(dgm__compare_better("error_rate"), DGM__BETTER_LOWER);
+    ck_assert_int_eq(dgm__compare_better("kid_std"), DGM__BETTER_NONE);
+    ck_assert_int_eq(c->better[e], DGM__BETTER_HIGHER);
+    ck_assert_int_eq(c->better[k], DGM__BETTER_LOWER);
+    ck_assert(variant(c, "model.latent=8")->stat[e].best);
+    ck_assert(!variant(c, "model.latent=4")->stat[e].best);
+    ck_assert(variant(c, "model.latent=4")->stat[k].best);
+    dgm__compare_free(c);
+
+    const char *lo[] = {"error_rate"};
+    dgm__cmp_options o = {.lower = lo, .n_lower = 1};
+    c = load(base, &o);
+    e = metric(c, "error_rate");
+    ck_assert_int_eq(c->better[e], DGM__BETTER_LOWER);
+    ck_assert(variant(c, "model.latent=4")->stat[e].best);
+    dgm__compare_free(c);
+
+    /* the sweep's summaries record no direction: the guess */
+    c = load(sweep, NULL);
+    ck_assert_int_eq(c->better[metric(c, "neg_elbo")], DGM__BETTER_LOWER);
+    ck_assert_int_eq(c->better[metric(c, "elbo")], DGM__BETTER_HIGHER);
+    ck_assert_int_eq(c->better[metric(c, "accuracy")], DGM__BETTER_HIGHER);
+    ck_assert_int_eq(c->better[metric(c, "train_loss")], DGM__BETTER_LOWER);
+    dgm__compare_free(c);
+}
+END_TEST
+
 START_TEST(test_metric_choice)
 {
     const char *ms[] = {"accuracy", "steps"};
@@ -762,6 +819,17 @@ START_TEST(test_bad_input)
     snprintf(d, sizeof d, "%s/status", bad);
     put("{\"status\": \"great\"}\n", "%s/summary.json", d);
     expect_error(load_fails(d, NULL), DGM_EFORMAT, "unknown status 'great'");
+    /* recorded directions that are none of lower, higher, none */
+    snprintf(d, sizeof d, "%s/better", bad);
+    put("{\"status\": \"completed\", \"better\": {\"fid\": \"down\"}}\n",
+        "%s/summary.json", d);
+    snprintf(f, sizeof f, "%s/summary.json: better.fid: expected", d);
+    expect_error(load_fails(d, NULL), DGM_EFORMAT, f);
+    snprintf(d, sizeof d, "%s/better_list", bad);
+    put("{\"status\": \"completed\", \"better\": [\"lower\"]}\n",
+        "%s/summary.json", d);
+    expect_error(load_fails(d, NULL), DGM_EFORMAT,
+                 "\"better\" is not an object of directions");
     /* a malformed config.yaml names its file */
     snprintf(d, sizeof d, "%s/badyaml", bad);
     put("name: [unclosed\n", "%s/config.yaml", d);
@@ -984,6 +1052,7 @@ static Suite *compare_suite(void)
     TCase *tc = tcase_create("statistics");
     tcase_add_test(tc, test_sweep_stats);
     tcase_add_test(tc, test_direction_rule);
+    tcase_add_test(tc, test_recorded_direction);
     tcase_add_test(tc, test_metric_choice);
     suite_add_tcase(s, tc);
     tc = tcase_create("formats");

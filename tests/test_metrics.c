@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "feature_math.h"
@@ -448,6 +450,104 @@ START_TEST(eval_classifier_run_and_sample_file)
 }
 END_TEST
 
+/* The direction of a figure in compare's JSON ("metrics": [{name,
+ * better}]) and whether the variant whose mean is `mean` is marked best. */
+static void expect_ranked(json_t *cmp, const char *name, const char *better,
+                          double mean)
+{
+    const char *got = NULL;
+    json_t *m;
+    size_t i;
+    json_array_foreach(json_object_get(cmp, "metrics"), i, m)
+    {
+        if (!strcmp(json_string_value(json_object_get(m, "name")), name))
+            got = json_string_value(json_object_get(m, "better"));
+    }
+    ck_assert_msg(got && !strcmp(got, better), "%s: better is %s, not %s", name,
+                  got ? got : "(missing)", better);
+    int seen = 0;
+    json_t *v;
+    json_array_foreach(json_object_get(cmp, "variants"), i, v)
+    {
+        json_t *st = json_object_get(json_object_get(v, "metrics"), name);
+        double mu = json_real_value(json_object_get(st, "mean"));
+        bool best = json_is_true(json_object_get(st, "best"));
+        ck_assert_msg(best == (fabs(mu - mean) < 1e-12),
+                      "%s: the variant with mean %g is %smarked best", name, mu,
+                      best ? "" : "not ");
+        seen++;
+    }
+    ck_assert_int_eq(seen, 2);
+}
+
+/* A run records in summary.json which way each figure improves, as its
+ * metric declares it, and compare ranks by that: error_rate declares
+ * higher-is-better (its name alone would be guessed lower); the ABI 2.0
+ * metric old_error_rate has no table, so its figure is recorded without
+ * a direction and compare falls back to the guess (lower). */
+START_TEST(directions_recorded_and_ranked)
+{
+    make_tmp();
+    write_tiny_data();
+    const double values[2] = {0.2, 0.8};
+    char run[2][1100], args[4096], *out = NULL, *err = NULL;
+    for (int i = 0; i < 2; i++) {
+        char exp[1100];
+        snprintf(exp, sizeof exp, "%s/directions%d.yaml", tmp_dir, i);
+        FILE *f = fopen(exp, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f,
+                "name: directions\n"
+                "seed: 0\n"
+                "plugin_path: [\"%s\"]\n"
+                "data: {plugin: idx, path: %s, train_images: ti, "
+                "train_labels: tl, test_images: si, test_labels: sl}\n"
+                "model:\n"
+                "  plugin: classifier\n"
+                "  features: {plugin: conv_encoder, channels: [4], out: 8}\n"
+                "optimizer: {plugin: adam, lr: 1.0e-3}\n"
+                "train: {steps: 2}\n"
+                "metrics: [{plugin: accuracy}, {plugin: error_rate, "
+                "value: %g}, {plugin: old_error_rate, value: %g}]\n",
+                DGM_TEST_PLUGIN_DIR, tmp_dir, values[i], values[i]);
+        fclose(f);
+        snprintf(run[i], sizeof run[i], "%s/directions-run%d", tmp_dir, i);
+        snprintf(args, sizeof args, "run %s --run-dir %s --quiet", exp, run[i]);
+        int code = run_cli(args, &out, &err);
+        ck_assert_msg(code == 0, "training failed (%d): %s", code, err);
+        free(out), free(err);
+    }
+
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.json", run[0]);
+    json_error_t je;
+    json_t *s = json_load_file(path, 0, &je);
+    ck_assert_msg(s != NULL, "%s: %s", path, je.text);
+    json_t *b = json_object_get(s, "better");
+    ck_assert_str_eq(json_string_value(json_object_get(b, "error_rate")),
+                     "higher");
+    ck_assert_str_eq(json_string_value(json_object_get(b, "accuracy")),
+                     "higher");
+    ck_assert_str_eq(json_string_value(json_object_get(b, "train_loss")),
+                     "lower");
+    ck_assert_ptr_null(json_object_get(b, "old_error_rate"));
+    json_decref(s);
+
+    snprintf(args, sizeof args,
+             "compare %s %s --format json --metric error_rate "
+             "--metric old_error_rate",
+             run[0], run[1]);
+    int code = run_cli(args, &out, &err);
+    ck_assert_msg(code == 0, "compare failed (%d): %s", code, err);
+    json_t *cmp = json_loads(out, 0, &je);
+    ck_assert_msg(cmp != NULL, "compare's JSON: %s: %s", je.text, out);
+    expect_ranked(cmp, "error_rate", "higher", 0.8);
+    expect_ranked(cmp, "old_error_rate", "lower", 0.2);
+    json_decref(cmp);
+    free(out), free(err);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -467,6 +567,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, eval_refuses_malformed_samples);
     tcase_add_test(t, eval_classifier_run_and_sample_file);
+    tcase_add_test(t, directions_recorded_and_ranked);
     suite_add_tcase(s, t);
     return s;
 }

@@ -218,9 +218,9 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
-    {"tp_abi_major", DGM_EABI, "plugin ABI 3.0, host ABI 2.0"},
-    {"tp_abi_minor", DGM_EABI, "plugin ABI 2.99, host ABI 2.0"},
-    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 2.0 needs at least"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 3.0, host ABI 2.1"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 2.99, host ABI 2.1"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 2.1 needs at least"},
     /* The right version, other layout constants: the file, the constant
      * and both values. */
     {"tp_abi_layout", DGM_EABI,
@@ -234,7 +234,7 @@ static const refusal refusals[] = {
     /* An interface shorter than the ABI's (no kind macro): refused before
      * the host reads a slot the plugin does not have. */
     {"tp_short_iface", DGM_EABI,
-     "plugin 'short_iface' (loss): interface is 40 bytes, ABI 2.0 needs at "
+     "plugin 'short_iface' (loss): interface is 40 bytes, ABI 2.1 needs at "
      "least 48 (set it with DGM_PLUGIN_LOSS(&iface))"},
     /* A default outside its own bounds refuses the plugin at load. */
     {"tp_bad_default", DGM_EFORMAT,
@@ -251,6 +251,10 @@ static const refusal refusals[] = {
      "plugin 'loss_weight' (loss): parameter 'weight' clashes with a key the "
      "host reads from every objective term (reserved: plugin, loss, inputs, "
      "weight, mask, name); rename it"},
+    /* A metric's direction table holds only dgm_better values. */
+    {"tp_bad_better", DGM_EFORMAT,
+     "plugin 'bad_better' (metric): figures[1] ('score_*'): 7 is not a "
+     "dgm_better value"},
     /* The host reads an optimizer's `lr`. */
     {"tp_opt_nolr", DGM_EFORMAT,
      "plugin 'opt_nolr' (optimizer) declares no parameter 'lr': the host "
@@ -536,7 +540,7 @@ START_TEST(cli_list)
     ck_assert_contains(loss, "/tp_good.so");
     char want[2 * PATH_MAX];
     snprintf(want, sizeof want,
-             "dgm: warning: %s/tp_abi_major.so: plugin ABI 3.0, host ABI 2.0",
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 3.0, host ABI 2.1",
              dir);
     ck_assert_contains(err, want);
 

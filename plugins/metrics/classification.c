@@ -85,8 +85,13 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     return dgm_results_set(out, "accuracy", (double)hits / (double)n);
 }
 
-static const dgm_metric_iface iface = {
-    .create = create, .evaluate = evaluate, .destroy = free};
+static const dgm_metric_figure figures[] = {{"accuracy", DGM_BETTER_HIGHER},
+                                            {NULL}};
+
+static const dgm_metric_iface iface = {.create = create,
+                                       .evaluate = evaluate,
+                                       .destroy = free,
+                                       .figures = figures};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -105,8 +105,18 @@ static const dgm_param_spec elbo_params[] = {
     DGM_PARAM_END,
 };
 
-static const dgm_metric_iface elbo_iface = {
-    .create = make_opts, .evaluate = elbo_evaluate, .destroy = free};
+/* neg_elbo and each term's neg_elbo/<term> are losses; elbo is their
+ * negation */
+static const dgm_metric_figure elbo_figures[] = {
+    {"neg_elbo", DGM_BETTER_LOWER},
+    {"neg_elbo/*", DGM_BETTER_LOWER},
+    {"elbo", DGM_BETTER_HIGHER},
+    {NULL}};
+
+static const dgm_metric_iface elbo_iface = {.create = make_opts,
+                                            .evaluate = elbo_evaluate,
+                                            .destroy = free,
+                                            .figures = elbo_figures};
 
 /* ---- iwae_nll ---------------------------------------------------------- */
 
@@ -144,8 +154,13 @@ static const dgm_param_spec iwae_params[] = {
     DGM_PARAM_END,
 };
 
-static const dgm_metric_iface iwae_iface = {
-    .create = make_opts, .evaluate = iwae_evaluate, .destroy = free};
+static const dgm_metric_figure iwae_figures[] = {{"iwae_nll", DGM_BETTER_LOWER},
+                                                 {NULL}};
+
+static const dgm_metric_iface iwae_iface = {.create = make_opts,
+                                            .evaluate = iwae_evaluate,
+                                            .destroy = free,
+                                            .figures = iwae_figures};
 
 /* ---- recon_error ------------------------------------------------------- */
 
@@ -176,8 +191,13 @@ static int recon_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     return dgm_results_set(out, "recon_error", total / (double)n);
 }
 
-static const dgm_metric_iface recon_iface = {
-    .create = make_opts, .evaluate = recon_evaluate, .destroy = free};
+static const dgm_metric_figure recon_figures[] = {
+    {"recon_error", DGM_BETTER_LOWER}, {NULL}};
+
+static const dgm_metric_iface recon_iface = {.create = make_opts,
+                                             .evaluate = recon_evaluate,
+                                             .destroy = free,
+                                             .figures = recon_figures};
 
 static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&elbo_iface), .name = "elbo",

@@ -134,10 +134,20 @@ static void destroy(void *self)
     free(self);
 }
 
-static const dgm_metric_iface bpc_iface = {
-    .create = create_bpc, .evaluate = evaluate, .destroy = destroy};
-static const dgm_metric_iface ppl_iface = {
-    .create = create_ppl, .evaluate = evaluate, .destroy = destroy};
+/* both plugins share evaluate: every figure it may set is a loss */
+static const dgm_metric_figure figures[] = {{"bits_per_char", DGM_BETTER_LOWER},
+                                            {"perplexity", DGM_BETTER_LOWER},
+                                            {"val_nats", DGM_BETTER_LOWER},
+                                            {NULL}};
+
+static const dgm_metric_iface bpc_iface = {.create = create_bpc,
+                                           .evaluate = evaluate,
+                                           .destroy = destroy,
+                                           .figures = figures};
+static const dgm_metric_iface ppl_iface = {.create = create_ppl,
+                                           .evaluate = evaluate,
+                                           .destroy = destroy,
+                                           .figures = figures};
 
 static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&bpc_iface), .name = "bits_per_char",

@@ -35,8 +35,13 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     return dgm_results_set(out, "calls", (double)s->calls);
 }
 
-static const dgm_metric_iface iface = {
-    .create = create, .evaluate = evaluate, .destroy = free};
+/* a count of calls: no better side */
+static const dgm_metric_figure figures[] = {{"calls", DGM_BETTER_NONE}, {NULL}};
+
+static const dgm_metric_iface iface = {.create = create,
+                                       .evaluate = evaluate,
+                                       .destroy = free,
+                                       .figures = figures};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -182,6 +182,31 @@ static dgm__cmp_run *new_run(dgm__cmp_loader *L)
     return r;
 }
 
+/* A summary's "better", when present: {figure: "lower" | "higher" |
+ * "none"}. Absent in summaries written before runs recorded it. */
+static int check_better(const char *path, const json_t *summary)
+{
+    const json_t *b = json_object_get(summary, "better");
+    if (!b)
+        return 0;
+    if (!json_is_object(b))
+        return dgm_error(DGM_EFORMAT,
+                         "%s: \"better\" is not an object of directions", path);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)b, k, v)
+    {
+        const char *s = json_string_value(v);
+        if (!s ||
+            (strcmp(s, "lower") && strcmp(s, "higher") && strcmp(s, "none")))
+            return dgm_error(DGM_EFORMAT,
+                             "%s: better.%s: expected \"lower\", "
+                             "\"higher\" or \"none\"",
+                             path, k);
+    }
+    return 0;
+}
+
 /* summary.json and config.yaml of r->dir, when present. */
 static int read_run_files(dgm__cmp_run *r)
 {
@@ -189,7 +214,7 @@ static int read_run_files(dgm__cmp_run *r)
     snprintf(p, sizeof p, "%s/summary.json", r->dir);
     if (access(p, F_OK) == 0) {
         int rc = load_object(p, &r->summary);
-        if (rc < 0)
+        if (rc < 0 || (rc = check_better(p, r->summary)) < 0)
             return rc;
     }
     snprintf(p, sizeof p, "%s/config.yaml", r->dir);

@@ -46,7 +46,8 @@ typedef struct dgm__cmp_options {
      * given, a variant is one combination of their values. */
     const char *const *group_by;
     int n_group_by;
-    /* Directions that override the rule of dgm__compare_better. */
+    /* Directions that override the ones the runs recorded (summary.json
+     * "better") and the fallback guess of dgm__compare_better. */
     const char *const *higher;
     int n_higher;
     const char *const *lower;
@@ -118,7 +119,9 @@ int dgm__compare_load(dgm__compare **out, const char *const *paths, int n_paths,
                       const dgm__cmp_options *o);
 void dgm__compare_free(dgm__compare *c);
 
-/* The built-in rule for a metric's direction, on the name's words (split
+/* The fallback for runs that recorded no direction for a figure (written
+ * before metrics declared one, or a metric that declares none): a guess
+ * from the name's words (split
  * at '_', '/', '.', '-'): a word of {std, var, steps, epochs, params,
  * count} -> none; else a word of {neg, nll, loss, fid, kid, error, err,
  * bpc, bpd, bits, nats, perplexity, ppl, mse, mae, rmse, kl, time,

@@ -72,6 +72,25 @@ const char *dgm__better_name(dgm__better b)
                                      : "none";
 }
 
+/* The direction the runs recorded for a figure (summary.json "better",
+ * written from the metrics' declarations): the first run that records
+ * one wins. False for runs written before directions were recorded, or a
+ * figure its metric did not declare. */
+static bool recorded_better(const dgm__compare *c, const char *name,
+                            dgm__better *out)
+{
+    for (int i = 0; i < c->n_runs; i++) {
+        const char *s = json_string_value(json_object_get(
+            json_object_get(c->runs[i].summary, "better"), name));
+        for (int b = DGM__BETTER_NONE; s && b <= DGM__BETTER_HIGHER; b++)
+            if (!strcmp(s, dgm__better_name((dgm__better)b))) {
+                *out = (dgm__better)b;
+                return true;
+            }
+    }
+    return false;
+}
+
 static int metric_index(const dgm__compare *c, const char *name)
 {
     for (int m = 0; m < c->n_metrics; m++)
@@ -161,8 +180,11 @@ int dgm__cmp_choose_metrics(dgm__cmp_loader *L, const dgm__cmp_options *o)
     c->better = calloc((size_t)c->n_metrics + 1, sizeof *c->better);
     if (!c->better)
         return dgm_error(DGM_ENOMEM, "compare: out of memory");
+    /* --higher/--lower, else what the runs recorded, else (runs written
+     * before metrics declared a direction) the guess from the name */
     for (int m = 0; m < c->n_metrics; m++)
-        c->better[m] = dgm__compare_better(c->metrics[m]);
+        if (!recorded_better(c, c->metrics[m], &c->better[m]))
+            c->better[m] = dgm__compare_better(c->metrics[m]);
     const char *const *lists[2] = {o->higher, o->lower};
     int counts[2] = {o->n_higher, o->n_lower};
     for (int l = 0; l < 2; l++)

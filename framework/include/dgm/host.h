@@ -158,6 +158,11 @@ DGM_API const dgm_data_info *dgm_run_data_info(dgm_run *r);
 DGM_API int dgm_results_count(const dgm_results *r);
 DGM_API const char *dgm_results_name(const dgm_results *r, int i);
 DGM_API double dgm_results_value(const dgm_results *r, int i);
+/* Which way figure i improves, as its metric's `figures` table declares
+ * (DGM_BETTER_UNKNOWN when it does not). */
+DGM_API dgm_better dgm_results_better(const dgm_results *r, int i);
+/* "lower", "higher", "none"; NULL for DGM_BETTER_UNKNOWN (undeclared). */
+DGM_API const char *dgm_better_name(dgm_better b);
 DGM_API void dgm_results_free(dgm_results *r);
 
 /* Run metrics on an opened run. `metrics` is a YAML sequence of metric

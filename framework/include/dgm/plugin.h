@@ -93,7 +93,7 @@ extern "C" {
  * no longer load, minor when something is added that an older plugin
  * simply lacks. */
 #define DGM_ABI_MAJOR 2
-#define DGM_ABI_MINOR 0
+#define DGM_ABI_MINOR 1
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -513,12 +513,35 @@ typedef struct dgm_eval dgm_eval;
 typedef struct dgm_results dgm_results;
 typedef struct dgm_registry dgm_registry;
 
+/* Which way a metric's figure improves. UNKNOWN (0) is "not declared":
+ * `dgm compare` then falls back to guessing from words in the name; NONE
+ * says the figure has no better side (a deviation, a count). */
+typedef enum dgm_better {
+    DGM_BETTER_UNKNOWN = 0,
+    DGM_BETTER_NONE,
+    DGM_BETTER_LOWER,
+    DGM_BETTER_HIGHER
+} dgm_better;
+
+/* One row of a metric's direction table: the figures whose name matches
+ * the glob `pattern` (fnmatch syntax, so "accuracy/" plus a star covers
+ * every output) improve as `better` says. */
+typedef struct dgm_metric_figure {
+    const char *pattern;
+    dgm_better better;
+} dgm_metric_figure;
+
 typedef struct dgm_metric_iface {
     int (*create)(void **self, const dgm_config *cfg);
     int (*evaluate)(void *self, dgm_eval *ev, dgm_results *out);
     void (*destroy)(void *self);
     /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
+    /* (ABI 2.1) Which way each figure it sets improves, ending with
+     * {NULL}: the first row whose pattern matches a figure's name wins.
+     * The run records it in summary.json for `dgm compare`. May be NULL
+     * (every figure undeclared), as for a plugin built before 2.1. */
+    const dgm_metric_figure *figures;
 } dgm_metric_iface;
 
 /* ---- what a metric can ask of the host -------------------------------- */

@@ -5,6 +5,8 @@
 
 #include "dgm/error.h"
 #include "eval_internal.h"
+#include "plugin_check.h"
+#include "transfer.h"
 
 int dgm__eval_new(dgm_eval **out, dgm_experiment *e, uint64_t seed)
 {
@@ -174,11 +176,22 @@ int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
     dgm_experiment *e = ev->e;
     res->n = 0;
     for (int i = 0; i < e->n_metrics; i++) {
-        const dgm_metric_iface *mi = e->metrics[i].desc->iface.metric;
+        const dgm_plugin_desc *d = e->metrics[i].desc;
+        const dgm_metric_iface *mi = d->iface.metric;
+        int first = res->n;
         int rc = mi->evaluate(e->metrics[i].self, ev, res);
         if (rc < 0)
-            return dgm_error_context("metric '%s': ",
-                                     e->metrics[i].desc->name);
+            return dgm_error_context("metric '%s': ", d->name);
+        /* the figures this metric added take its declared direction; a
+         * plugin built before ABI 2.1 has no table (undeclared) */
+        const dgm_metric_figure *t =
+            DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? mi->figures : NULL;
+        for (int f = first; t && f < res->n; f++)
+            for (const dgm_metric_figure *row = t; row->pattern; row++)
+                if (dgm__globs_in(row->pattern, res->name[f])) {
+                    res->better[f] = row->better;
+                    break;
+                }
     }
     return 0;
 }

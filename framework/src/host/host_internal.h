@@ -172,6 +172,7 @@ struct dgm_results {
     int n, cap;
     char (*name)[DGM_MAX_RESULT_NAME];
     double *value;
+    dgm_better *better; /* as the figure's metric declares it */
 };
 
 /* ---- checks that need no training data (experiment.c) -------------------

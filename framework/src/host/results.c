@@ -30,9 +30,15 @@ int dgm_results_set(dgm_results *r, const char *name, double value)
             return dgm_error(DGM_ENOMEM, "results: out of memory (adding '%s')",
                              name);
         r->value = v;
+        dgm_better *b = realloc(r->better, sizeof *b * (size_t)cap);
+        if (!b)
+            return dgm_error(DGM_ENOMEM, "results: out of memory (adding '%s')",
+                             name);
+        r->better = b;
         r->cap = cap;
     }
     strcpy(r->name[r->n], name);
+    r->better[r->n] = DGM_BETTER_UNKNOWN; /* the metric's table says later */
     r->value[r->n++] = value;
     return 0;
 }
@@ -52,10 +58,24 @@ double dgm_results_value(const dgm_results *r, int i)
     return r && i >= 0 && i < r->n ? r->value[i] : NAN;
 }
 
+dgm_better dgm_results_better(const dgm_results *r, int i)
+{
+    return r && i >= 0 && i < r->n ? r->better[i] : DGM_BETTER_UNKNOWN;
+}
+
+const char *dgm_better_name(dgm_better b)
+{
+    return b == DGM_BETTER_LOWER    ? "lower"
+           : b == DGM_BETTER_HIGHER ? "higher"
+           : b == DGM_BETTER_NONE   ? "none"
+                                    : NULL;
+}
+
 void dgm__results_clear(dgm_results *r)
 {
     free(r->name);
     free(r->value);
+    free(r->better);
     *r = (dgm_results){0};
 }
 

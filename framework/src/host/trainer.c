@@ -31,6 +31,9 @@ typedef struct trainer {
     double last_loss;
     int64_t stop_after;
     dgm_var **terms; /* one per term of the phase with the most */
+    /* {figure: "lower"|"higher"|"none"} of the last evaluation, as the
+     * metrics declare them, for summary.json */
+    json_t *better;
 } trainer;
 
 static double now_s(void)
@@ -281,10 +284,16 @@ static int evaluate(trainer *t, json_t **figures)
     dgm_results res = {0};
     rc = dgm__eval_metrics(ev, &res);
     if (rc == 0) {
-        json_t *obj = json_object();
-        for (int i = 0; i < res.n; i++)
+        json_t *obj = json_object(), *better = json_object();
+        for (int i = 0; i < res.n; i++) {
             json_object_set_new(obj, res.name[i], json_real(res.value[i]));
+            const char *b = dgm_better_name(res.better[i]);
+            if (b) /* undeclared figures are left to compare's guess */
+                json_object_set_new(better, res.name[i], json_string(b));
+        }
         *figures = obj;
+        json_decref(t->better);
+        t->better = better;
     }
     dgm__results_clear(&res);
     dgm__eval_free(ev);
@@ -449,6 +458,7 @@ static void teardown(trainer *t)
     dgm_tensor_free(t->x);
     dgm_tensor_free(t->y);
     dgm_tensor_free(t->ym);
+    json_decref(t->better);
     dgm__rundir_close(&t->rd);
 }
 
@@ -474,6 +484,10 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
     json_object_set_new(s, "params_trainable", json_integer(trainable));
     json_object_set_new(s, "params_frozen", json_integer(frozen));
     json_object_set_new(s, "final", figures ? figures : json_object());
+    /* which way each figure improves, so compare needs no guess */
+    json_t *better = t->better ? json_deep_copy(t->better) : json_object();
+    json_object_set_new(better, "train_loss", json_string("lower"));
+    json_object_set_new(s, "better", better);
     return s;
 }
 

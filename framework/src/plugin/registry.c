@@ -360,6 +360,16 @@ static int check_iface(const char *path, const dgm_plugin_desc *d)
     }
     case DGM_KIND_METRIC: {
         const dgm_metric_iface *f = d->iface.metric;
+        const dgm_metric_figure *t =
+            DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? f->figures : NULL;
+        for (int i = 0; t && t[i].pattern; i++)
+            if (t[i].better < DGM_BETTER_UNKNOWN ||
+                t[i].better > DGM_BETTER_HIGHER)
+                return dgm_error(DGM_EFORMAT,
+                                 "%s: plugin '%s' (metric): figures[%d] "
+                                 "('%s'): %d is not a dgm_better value",
+                                 path, d->name, i, t[i].pattern,
+                                 (int)t[i].better);
         missing = !f->create     ? "create"
                   : !f->evaluate ? "evaluate"
                   : !f->destroy  ? "destroy"

@@ -295,14 +295,32 @@ static int acc_evaluate(void *self, dgm_eval *ev, dgm_results *out)
                            (double)hits / (double)o->n);
 }
 
-static const dgm_metric_iface fid_iface = {
-    .create = create, .evaluate = fid_evaluate, .destroy = destroy};
-static const dgm_metric_iface kid_iface = {
-    .create = create, .evaluate = kid_evaluate, .destroy = destroy};
-static const dgm_metric_iface pr_iface = {
-    .create = create, .evaluate = pr_evaluate, .destroy = destroy};
-static const dgm_metric_iface acc_iface = {
-    .create = create, .evaluate = acc_evaluate, .destroy = destroy};
+static const dgm_metric_figure fid_figures[] = {{"fid", DGM_BETTER_LOWER},
+                                                {NULL}};
+/* kid_std is the spread over subsets: neither side is better */
+static const dgm_metric_figure kid_figures[] = {
+    {"kid", DGM_BETTER_LOWER}, {"kid_std", DGM_BETTER_NONE}, {NULL}};
+static const dgm_metric_figure pr_figures[] = {
+    {"precision", DGM_BETTER_HIGHER}, {"recall", DGM_BETTER_HIGHER}, {NULL}};
+static const dgm_metric_figure acc_figures[] = {
+    {"classifier_accuracy", DGM_BETTER_HIGHER}, {NULL}};
+
+static const dgm_metric_iface fid_iface = {.create = create,
+                                           .evaluate = fid_evaluate,
+                                           .destroy = destroy,
+                                           .figures = fid_figures};
+static const dgm_metric_iface kid_iface = {.create = create,
+                                           .evaluate = kid_evaluate,
+                                           .destroy = destroy,
+                                           .figures = kid_figures};
+static const dgm_metric_iface pr_iface = {.create = create,
+                                          .evaluate = pr_evaluate,
+                                          .destroy = destroy,
+                                          .figures = pr_figures};
+static const dgm_metric_iface acc_iface = {.create = create,
+                                           .evaluate = acc_evaluate,
+                                           .destroy = destroy,
+                                           .figures = acc_figures};
 
 static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&fid_iface), .name = "fid",
