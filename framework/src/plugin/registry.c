@@ -2,6 +2,12 @@
  * files found there (dlopen'ed, ABI-checked, descriptors validated) and
  * lookup by name or path. Refused files are recorded as problems.
  *
+ * On demand (dgm_registry_set_on_demand): a file that lists its plugin
+ * names in a `.dgm_plugins` section (plugin_names.c reads it without
+ * running any of the file's code) is only indexed by a scan, and dlopen'ed
+ * when a lookup asks for one of its names; a file without the section is
+ * loaded at scan time, as it always was.
+ *
  * Unloading: dgm_registry_free dlcloses every file, except when the
  * environment variable DGM_NO_DLCLOSE is set (non-empty, not "0") or libdgm
  * is built with AddressSanitizer: LeakSanitizer cannot symbolise frames in
@@ -22,6 +28,7 @@
 #include "dgm/error.h"
 #include "dgm/host.h"
 #include "plugin_check.h"
+#include "plugin_names.h"
 
 #define MAX_DESCS_PER_FILE 256
 #define MAX_PARAMS 256
@@ -31,7 +38,10 @@
 typedef struct file_rec {
     char *path;   /* as found: "<dir>/<name>.so" */
     char *real;   /* realpath, to recognise a file met twice */
-    void *handle; /* NULL for a refused file */
+    void *handle; /* NULL for a refused or pending file */
+    char *names;  /* its .dgm_plugins section (NUL-ended names) or NULL */
+    size_t names_len;
+    bool pending; /* indexed by name, not loaded yet (on demand) */
 } file_rec;
 
 typedef struct entry {
@@ -49,6 +59,7 @@ struct dgm_registry {
     int n_entries;
     char **problems;
     int n_problems;
+    bool on_demand;
 };
 
 static const char *const kind_names[DGM_KIND_COUNT_] = {
@@ -115,6 +126,7 @@ void dgm_registry_free(dgm_registry *r)
         unload(r->files[i].handle);
         free(r->files[i].path);
         free(r->files[i].real);
+        free(r->files[i].names);
     }
     for (int i = 0; i < r->n_dirs; i++)
         free(r->dirs[i]);
@@ -577,11 +589,36 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
     return check_iface(path, d);
 }
 
+/* Whether a file's .dgm_plugins names hold `name`. */
+static bool has_name(const char *names, size_t len, const char *name)
+{
+    for (size_t i = 0; i < len; i += strlen(names + i) + 1)
+        if (!strcmp(names + i, name))
+            return true;
+    return false;
+}
+
+/* A file that lists its names must list every one: a name it leaves out
+ * could not be found on demand. */
+static int check_listed(const char *path, const char *names, size_t len,
+                        const dgm_plugin_desc *d)
+{
+    if (!names || has_name(names, len, d->name))
+        return 0;
+    return dgm_error(DGM_EFORMAT,
+                     "%s: plugin '%s' is missing from the file's %s section "
+                     "(add DGM_PLUGIN_NAME(%s) beside its descriptor)",
+                     path, d->name, DGM__NAMES_SECTION, d->name);
+}
+
 /* dlopen `path`, validate every descriptor and append the file and its
  * entries; on failure nothing is added and the file is closed. Returns
  * the index of the file record or a negative code. */
 static int load(dgm_registry *r, const char *path, const char *real)
 {
+    char *names = NULL;
+    size_t names_len = 0;
+    dgm__plugin_file_names(path, &names, &names_len);
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
@@ -590,6 +627,7 @@ static int load(dgm_registry *r, const char *path, const char *real)
         size_t n = strlen(path);
         if (why && !strncmp(why, path, n) && !strncmp(why + n, ": ", 2))
             why += n + 2;
+        free(names);
         return dgm_error(DGM_EDLOPEN, "%s: cannot load: %s", path,
                          why ? why : "unknown dlopen error");
     }
@@ -597,6 +635,7 @@ static int load(dgm_registry *r, const char *path, const char *real)
     dgm_plugin_query_fn query;
     memcpy(&query, &sym, sizeof query); /* POSIX: object to function ptr */
     if (!query) {
+        free(names);
         unload(h);
         return dgm_error(DGM_ENOSYM,
                          "%s: no %s symbol (not a dgm plugin, or built "
@@ -617,7 +656,8 @@ static int load(dgm_registry *r, const char *path, const char *real)
                            path, DGM_PLUGIN_QUERY_SYMBOL, MAX_DESCS_PER_FILE);
             break;
         }
-        if ((rc = check_desc(path, n, d)) < 0)
+        if ((rc = check_desc(path, n, d)) < 0 ||
+            (rc = check_listed(path, names, names_len, d)) < 0)
             break;
         descs[n] = d;
     }
@@ -641,19 +681,22 @@ static int load(dgm_registry *r, const char *path, const char *real)
     if (rc < 0) {
         free(p);
         free(rp);
+        free(names);
         unload(h);
         return rc;
     }
     int fi = r->n_files++;
-    r->files[fi] = (file_rec){p, rp, h};
+    r->files[fi] = (file_rec){p, rp, h, names, names_len, false};
     for (uint32_t i = 0; i < n; i++)
         r->entries[r->n_entries++] = (entry){descs[i], fi};
     return fi;
 }
 
-/* Remember a refused file so a rescan does not report it twice. */
-static void remember_refused(dgm_registry *r, const char *path,
-                             const char *real)
+/* Remember a refused file so a rescan does not report it twice, or
+ * (names not NULL, taken over) a file indexed to load on demand. Returns
+ * false when out of memory. */
+static bool remember(dgm_registry *r, const char *path, const char *real,
+                     char *names, size_t names_len)
 {
     char *p = strdup(path), *rp = strdup(real);
     file_rec *f = more(r->files, r->n_files, sizeof *r->files);
@@ -662,9 +705,18 @@ static void remember_refused(dgm_registry *r, const char *path,
     if (!p || !rp || !f) {
         free(p);
         free(rp);
-        return;
+        free(names);
+        return false;
     }
-    r->files[r->n_files++] = (file_rec){p, rp, NULL};
+    r->files[r->n_files++] =
+        (file_rec){p, rp, NULL, names, names_len, names != NULL};
+    return true;
+}
+
+static void remember_refused(dgm_registry *r, const char *path,
+                             const char *real)
+{
+    remember(r, path, real, NULL, 0);
 }
 
 /* The record of a file by realpath (only loaded ones if loaded_only). */
@@ -743,6 +795,12 @@ static void scan_dir(dgm_registry *r, const char *dir)
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
             !realpath(path, real) || find_file(r, real, false) >= 0)
             continue;
+        char *listed = NULL;
+        size_t listed_len = 0;
+        if (r->on_demand &&
+            dgm__plugin_file_names(path, &listed, &listed_len) == 1 &&
+            remember(r, path, real, listed, listed_len))
+            continue; /* loaded when one of its names is asked for */
         int fi = load(r, path, real);
         if (fi < 0) {
             record_problem(r);
@@ -752,6 +810,59 @@ static void scan_dir(dgm_registry *r, const char *dir)
         }
     }
     free(names);
+}
+
+/* Load pending file fi. Its record becomes a plain "met" record (so a
+ * rescan skips the file) and the loaded file gets a record of its own.
+ * A refusal is recorded as a problem too, as a scan would. */
+static int load_pending(dgm_registry *r, int fi, bool record)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    snprintf(path, sizeof path, "%s", r->files[fi].path);
+    snprintf(real, sizeof real, "%s", r->files[fi].real);
+    r->files[fi].pending = false;
+    int got = load(r, path, real);
+    if (got < 0 && record)
+        record_problem(r);
+    else
+        note_duplicates(r, got);
+    return got;
+}
+
+/* Load every pending file that lists `name`; returns the first refusal's
+ * code and sets *problem to its index among the problems, or 0. */
+static int load_providers(dgm_registry *r, const char *name, int *problem)
+{
+    int first = 0;
+    for (int i = 0; i < r->n_files; i++) {
+        if (!r->files[i].pending ||
+            !has_name(r->files[i].names, r->files[i].names_len, name))
+            continue;
+        int before = r->n_problems;
+        int rc = load_pending(r, i, true);
+        if (rc < 0 && first == 0 && r->n_problems > before) {
+            first = rc;
+            *problem = before;
+        }
+    }
+    return first;
+}
+
+void dgm_registry_set_on_demand(dgm_registry *r, bool on)
+{
+    if (r)
+        r->on_demand = on;
+}
+
+int dgm_registry_load_all(dgm_registry *r)
+{
+    if (!r)
+        return dgm_error(DGM_EINVAL, "registry: NULL registry");
+    int before = r->n_problems;
+    for (int i = 0; i < r->n_files; i++)
+        if (r->files[i].pending)
+            load_pending(r, i, true);
+    return r->n_problems - before;
 }
 
 int dgm_registry_scan(dgm_registry *r)
@@ -775,6 +886,10 @@ static int load_path(dgm_registry *r, const char *path)
     int fi = find_file(r, real, true);
     if (fi >= 0)
         return fi;
+    fi = find_file(r, real, false);
+    if (fi >= 0 && r->files[fi].pending) {
+        return load_pending(r, fi, false);
+    }
     fi = load(r, path, real);
     if (fi >= 0)
         note_duplicates(r, fi);
@@ -847,6 +962,8 @@ int dgm_registry_find(dgm_registry *r, dgm_kind kind, const char *name,
                          (int)kind, name);
     if (is_path(name))
         return find_in_file(r, kind, name, desc, file);
+    int problem = -1;
+    int refused = r->on_demand ? load_providers(r, name, &problem) : 0;
 
     /* Names are meant to be unique; when they are not, a kind can still
      * single one out, otherwise the name is ambiguous. */
@@ -872,6 +989,8 @@ int dgm_registry_find(dgm_registry *r, dgm_kind kind, const char *name,
         return give(r, match, desc, file);
     if (other)
         return wrong_kind(r, other, kind);
+    if (refused < 0) /* a file listing the name was refused: say why */
+        return dgm_error(refused, "%s", r->problems[problem]);
     return dgm_error(DGM_ENOTFOUND,
                      "plugin '%s' (%s) not found; search "
                      "path: %s",
