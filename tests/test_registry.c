@@ -948,6 +948,97 @@ START_TEST(config_runs_optimizer_checks)
 }
 END_TEST
 
+/* A registry on demand dlopens a listed file only when one of its names
+ * is asked for (tp_stray's constructor writes the marker), loads every
+ * file listing a name so a duplicate still names both files, and still
+ * loads unlisted files (tp_good) at scan time; load_all loads the rest. */
+START_TEST(on_demand_loads_named_files_only)
+{
+    char dir[PATH_MAX], marker[PATH_MAX + 16];
+    scratch(dir, sizeof dir, "ondemand", "tp_stray", "tp_dup_a", "tp_dup_b",
+            "tp_good", NULL);
+    snprintf(marker, sizeof marker, "%s/marker", dir);
+    unlink(marker);
+    ck_assert_int_eq(setenv("DGM_TEST_STRAY_MARKER", marker, 1), 0);
+    dgm_registry *r = registry_on(dir);
+    dgm_registry_set_on_demand(r, true);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+    /* tp_good lists nothing: loaded by the scan, as before. */
+    ck_assert_int_eq(dgm_registry_count(r), 2);
+    assert_good_found(r);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+    const dgm_plugin_desc *d;
+    const char *file;
+    ck_assert_int_eq(dgm_registry_find(r, 0, "dup_thing", &d, NULL), DGM_EDUP);
+    ck_assert_contains(dgm_last_error(), "tp_dup_a.so");
+    ck_assert_contains(dgm_last_error(), "tp_dup_b.so");
+    ck_assert_int_ne(access(marker, F_OK), 0);
+    ck_assert_int_eq(
+        dgm_registry_find(r, DGM_KIND_BLOCK, "stray_block", &d, &file), 0);
+    ck_assert(ends_with(file, "/tp_stray.so"));
+    ck_assert_int_eq(access(marker, F_OK), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 5);
+    dgm_registry_free(r);
+
+    /* load_all loads every listed file. A copy in another folder: the
+     * first may stay mapped (DGM_NO_DLCLOSE, sanitizer builds), and its
+     * constructor would not run again. */
+    scratch(dir, sizeof dir, "ondemand2", "tp_stray", "tp_dup_a", "tp_dup_b",
+            "tp_good", NULL);
+    unlink(marker);
+    r = registry_on(dir);
+    dgm_registry_set_on_demand(r, true);
+    ck_assert_int_eq(dgm_registry_scan(r), 0);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+    ck_assert_int_eq(dgm_registry_load_all(r), 1); /* the duplicate */
+    ck_assert_int_eq(access(marker, F_OK), 0);
+    ck_assert_int_eq(dgm_registry_count(r), 5);
+    dgm_registry_free(r);
+    unsetenv("DGM_TEST_STRAY_MARKER");
+}
+END_TEST
+
+/* `dgm config` and `dgm run` never dlopen a stray plugin on the search
+ * path that the experiment does not name; `dgm plugins` lists it. */
+START_TEST(cli_skips_stray_plugin)
+{
+    char exp[PATH_MAX], dir[PATH_MAX], marker[PATH_MAX + 16];
+    char env[4 * PATH_MAX], args[3 * PATH_MAX], out[65536], err[8192];
+    write_check_experiment(exp, sizeof exp, "stray", "{plugin: sgd, lr: 0.1}",
+                           NULL);
+    scratch(dir, sizeof dir, "stray", "tp_stray", NULL);
+    snprintf(marker, sizeof marker, "%s/marker", dir);
+    snprintf(env, sizeof env,
+             "COLUMNS=1000 DGM_TEST_STRAY_MARKER='%s' DGM_PLUGIN_PATH='%s'",
+             marker, dir);
+    unlink(marker);
+    snprintf(args, sizeof args, "config '%s'", exp);
+    int rc = run_dgm_env(env, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_contains(out, "check_loss"); /* it did read the experiment */
+    ck_assert_msg(access(marker, F_OK) != 0, "dgm config loaded tp_stray");
+    /* dgm run gets as far as the data (there is none): the plugins named
+     * by the experiment are loaded by then, the stray one is not. */
+    snprintf(args, sizeof args, "run '%s' --runs '%s/runs'", exp, dir);
+    rc = run_dgm_env(env, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc != 0, "dgm run without data succeeded: %s", out);
+    ck_assert_contains(err, "no-data");
+    ck_assert_msg(access(marker, F_OK) != 0, "dgm run loaded tp_stray");
+    /* The experiment names it: loaded. */
+    snprintf(args, sizeof args,
+             "config '%s' 'model.encoder={plugin: stray_block}'", exp);
+    rc = run_dgm_env(env, args, out, sizeof out, err, sizeof err);
+    ck_assert_int_eq(access(marker, F_OK), 0);
+    unlink(marker);
+    /* dgm plugins lists everything. */
+    rc = run_dgm_env(env, "plugins", out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_contains(out, "stray_block");
+    ck_assert_int_eq(access(marker, F_OK), 0);
+}
+END_TEST
+
 START_TEST(config_runs_loss_checks)
 {
     char exp[PATH_MAX], args[2 * PATH_MAX], out[65536], err[8192];
@@ -1017,6 +1108,7 @@ static Suite *registry_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("lookup");
     tcase_add_test(tc, duplicate_names);
+    tcase_add_test(tc, on_demand_loads_named_files_only);
     tcase_add_test(tc, not_found_lists_search_path);
     tcase_add_test(tc, wrong_kind);
     tcase_add_test(tc, find_by_path_on_demand);
@@ -1046,6 +1138,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, config_runs_optimizer_checks);
     tcase_add_test(tc, config_runs_loss_checks);
     tcase_add_test(tc, sweep_dry_run_runs_checks);
+    tcase_add_test(tc, cli_skips_stray_plugin);
     tcase_add_test(tc, vars_copy_names);
     suite_add_tcase(s, tc);
     return s;

@@ -54,6 +54,10 @@ static const dgm_plugin_desc desc = {
     .params = NULL,
 };
 
+/* Lists the name where dgm reads it without loading the file, so only
+ * an experiment that uses example_l1 loads this library. */
+DGM_PLUGIN_NAME(example_l1);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)
 {
     return index == 0 ? &desc : NULL;

@@ -12,6 +12,9 @@ int dgm__cli_registry(dgm_registry **out, const char *const *extra,
     int rc = dgm_registry_new(&r);
     if (rc < 0)
         return rc;
+    /* Load only the plugin files the experiment names (a stray library on
+     * the path is never dlopen'ed); `dgm plugins` loads them all. */
+    dgm_registry_set_on_demand(r, true);
     if ((rc = dgm_registry_add_default(r)) < 0 ||
         (rc = dgm_registry_add_env(r)) < 0)
         goto fail;

@@ -406,6 +406,8 @@ int dgm__cmd_plugins(int argc, char **argv)
     }
     dgm_registry *reg;
     int err = dgm__cli_registry(&reg, paths, n_paths, false);
+    if (err == 0 && (err = dgm_registry_load_all(reg)) < 0)
+        dgm_registry_free(reg);
     if (err < 0) {
         dgm__cli_error("plugins", err);
         rc = DGM_EXIT_FAILED;

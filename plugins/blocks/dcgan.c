@@ -419,6 +419,9 @@ static const dgm_plugin_desc descs[] = {
      .params = disc_params},
 };
 
+DGM_PLUGIN_NAME(dcgan_generator);
+DGM_PLUGIN_NAME(dcgan_discriminator);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;

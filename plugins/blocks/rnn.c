@@ -85,6 +85,9 @@ static const dgm_plugin_desc descs[] = {
      .params = params},
 };
 
+DGM_PLUGIN_NAME(lstm);
+DGM_PLUGIN_NAME(gru);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < 2 ? &descs[i] : NULL;

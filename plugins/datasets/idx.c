@@ -387,6 +387,8 @@ static const dgm_plugin_desc desc = {
 
 };
 
+DGM_PLUGIN_NAME(idx);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)
 {
     return index == 0 ? &desc : NULL;

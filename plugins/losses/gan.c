@@ -179,6 +179,17 @@ static const dgm_plugin_desc descs[] = {
          lsgan_g_iface),
 };
 
+DGM_PLUGIN_NAME(gan_ns_d);
+DGM_PLUGIN_NAME(gan_ns_g);
+DGM_PLUGIN_NAME(gan_minimax_d);
+DGM_PLUGIN_NAME(gan_minimax_g);
+DGM_PLUGIN_NAME(gan_hinge_d);
+DGM_PLUGIN_NAME(gan_hinge_g);
+DGM_PLUGIN_NAME(gan_wasserstein_d);
+DGM_PLUGIN_NAME(gan_wasserstein_g);
+DGM_PLUGIN_NAME(gan_lsgan_d);
+DGM_PLUGIN_NAME(gan_lsgan_g);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;

@@ -140,6 +140,10 @@ static const dgm_plugin_desc descs[] = {
      .params = mse_params},
 };
 
+DGM_PLUGIN_NAME(bernoulli_nll);
+DGM_PLUGIN_NAME(gaussian_nll);
+DGM_PLUGIN_NAME(mse);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;

@@ -213,6 +213,10 @@ static const dgm_plugin_desc descs[] = {
      .params = elbo_params},
 };
 
+DGM_PLUGIN_NAME(elbo);
+DGM_PLUGIN_NAME(iwae_nll);
+DGM_PLUGIN_NAME(recon_error);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;

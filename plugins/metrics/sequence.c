@@ -160,6 +160,9 @@ static const dgm_plugin_desc descs[] = {
      .params = params},
 };
 
+DGM_PLUGIN_NAME(bits_per_char);
+DGM_PLUGIN_NAME(perplexity);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < 2 ? &descs[i] : NULL;

@@ -254,6 +254,8 @@ static const dgm_plugin_desc desc = {
 
 };
 
+DGM_PLUGIN_NAME(char_rnn);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i == 0 ? &desc : NULL;

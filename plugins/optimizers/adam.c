@@ -253,6 +253,9 @@ static const dgm_plugin_desc descs[] = {
     },
 };
 
+DGM_PLUGIN_NAME(adam);
+DGM_PLUGIN_NAME(adamw);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)
 {
     return index < sizeof descs / sizeof *descs ? &descs[index] : NULL;

@@ -13,6 +13,8 @@ static const dgm_loss_iface iface = {
 static const dgm_plugin_desc desc = {DGM_PLUGIN_HEADER, DGM_PLUGIN_LOSS(&iface),
                                      .name = "dup_thing", .version = "1.0",
                                      .summary = "duplicate name (b)"};
+/* Listed, so a registry on demand loads both files when asked for it. */
+DGM_PLUGIN_NAME(dup_thing);
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {

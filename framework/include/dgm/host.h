@@ -51,6 +51,19 @@ DGM_API int dgm_registry_scan(dgm_registry *r);
 /* Load one file explicitly (a YAML `plugin:` given as a path). Fails with
  * the file's problem. */
 DGM_API int dgm_registry_load_file(dgm_registry *r, const char *path);
+/* On demand (off by default; call before scanning): a scan only indexes
+ * a file that lists its plugin names in a `.dgm_plugins` section
+ * (DGM_PLUGIN_NAME in dgm/plugin.h; read from the file, none of its code
+ * runs), and dgm_registry_find dlopens it when asked for one of those
+ * names, with every other indexed file that lists the name, so a
+ * duplicate is still reported naming both files. A file without the
+ * section is loaded by the scan as before. `dgm run` and the other
+ * subcommands that load an experiment use it; count/at see only loaded
+ * files. */
+DGM_API void dgm_registry_set_on_demand(dgm_registry *r, bool on);
+/* Load every file indexed but not yet loaded (`dgm plugins` lists them
+ * all). Returns the number of new problems (>= 0) or a negative code. */
+DGM_API int dgm_registry_load_all(dgm_registry *r);
 
 /* Problems met while scanning: "file: message". */
 DGM_API int dgm_registry_problem_count(const dgm_registry *r);

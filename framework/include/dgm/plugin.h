@@ -198,6 +198,18 @@ typedef struct dgm_plugin_desc {
 
 typedef const dgm_plugin_desc *(*dgm_plugin_query_fn)(uint32_t index);
 
+/* DGM_PLUGIN_NAME(leaky); beside a descriptor named "leaky" lists the name
+ * in the file's `.dgm_plugins` ELF section, which the host reads without
+ * loading the file: `dgm run` then dlopens only the files that provide a
+ * name the experiment uses (a stray library's constructors never run).
+ * List every descriptor's name (the host refuses a file that returns a
+ * name it does not list); a file without the section still works, but is
+ * loaded at every start. The name is an identifier here ([a-z0-9_]). */
+#define DGM_PLUGIN_NAME(name)                                                  \
+    __attribute__((section(".dgm_plugins"), used,                              \
+                   aligned(1))) static const char dgm__plugin_name_##name[] =  \
+        #name
+
 /* ====================================================================== */
 /* Shared types                                                           */
 /* ====================================================================== */

@@ -38,4 +38,12 @@ const char *const *dgm__plugin_host_keys(dgm_kind k);
  * "<kind> '<name>': ". */
 int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg);
 
+/* Check descriptor idx of the file `path`, the ABI fields first (major,
+ * minor, size, layout) and the rest only if the descriptor is large
+ * enough to hold it: name, kind, schema, reserved keys, interface size
+ * and the slots the host calls unchecked. 0, or a DGM_E* code with a
+ * message naming the file (desc_check.c). */
+int dgm__plugin_desc_check(const char *path, uint32_t idx,
+                           const dgm_plugin_desc *d);
+
 #endif

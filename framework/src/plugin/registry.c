@@ -2,6 +2,12 @@
  * files found there (dlopen'ed, ABI-checked, descriptors validated) and
  * lookup by name or path. Refused files are recorded as problems.
  *
+ * On demand (dgm_registry_set_on_demand): a file that lists its plugin
+ * names in a `.dgm_plugins` section (plugin_names.c reads it without
+ * running any of the file's code) is only indexed by a scan, and dlopen'ed
+ * when a lookup asks for one of its names; a file without the section is
+ * loaded at scan time, as it always was.
+ *
  * Unloading: dgm_registry_free dlcloses every file, except when the
  * environment variable DGM_NO_DLCLOSE is set (non-empty, not "0") or libdgm
  * is built with AddressSanitizer: LeakSanitizer cannot symbolise frames in
@@ -22,16 +28,17 @@
 #include "dgm/error.h"
 #include "dgm/host.h"
 #include "plugin_check.h"
+#include "plugin_names.h"
 
 #define MAX_DESCS_PER_FILE 256
-#define MAX_PARAMS 256
-/* The host reads every field up to and including `iface`. */
-#define MIN_DESC_SIZE (offsetof(dgm_plugin_desc, iface) + sizeof(void *))
 
 typedef struct file_rec {
     char *path;   /* as found: "<dir>/<name>.so" */
     char *real;   /* realpath, to recognise a file met twice */
-    void *handle; /* NULL for a refused file */
+    void *handle; /* NULL for a refused or pending file */
+    char *names;  /* its .dgm_plugins section (NUL-ended names) or NULL */
+    size_t names_len;
+    bool pending; /* indexed by name, not loaded yet (on demand) */
 } file_rec;
 
 typedef struct entry {
@@ -49,29 +56,8 @@ struct dgm_registry {
     int n_entries;
     char **problems;
     int n_problems;
+    bool on_demand;
 };
-
-static const char *const kind_names[DGM_KIND_COUNT_] = {
-    [DGM_KIND_DATASET] = "dataset", [DGM_KIND_AUGMENT] = "augment",
-    [DGM_KIND_BLOCK] = "block",     [DGM_KIND_MODEL] = "model",
-    [DGM_KIND_LOSS] = "loss",       [DGM_KIND_OPTIMIZER] = "optimizer",
-    [DGM_KIND_METRIC] = "metric",
-};
-
-const char *dgm_kind_name(dgm_kind k)
-{
-    if ((int)k <= 0 || (int)k >= DGM_KIND_COUNT_)
-        return NULL;
-    return kind_names[k];
-}
-
-static dgm_kind kind_by_name(const char *name)
-{
-    for (int k = 1; k < DGM_KIND_COUNT_; k++)
-        if (!strcmp(kind_names[k], name))
-            return (dgm_kind)k;
-    return 0;
-}
 
 static const char *kind_label(dgm_kind k)
 {
@@ -115,6 +101,7 @@ void dgm_registry_free(dgm_registry *r)
         unload(r->files[i].handle);
         free(r->files[i].path);
         free(r->files[i].real);
+        free(r->files[i].names);
     }
     for (int i = 0; i < r->n_dirs; i++)
         free(r->dirs[i]);
@@ -234,357 +221,26 @@ static void record_problem(dgm_registry *r)
     r->problems[r->n_problems++] = p;
 }
 
-/* ---- validating one file --------------------------------------------- */
-
-static bool good_name(const char *s)
+/* Whether a file's .dgm_plugins names hold `name`. */
+static bool has_name(const char *names, size_t len, const char *name)
 {
-    if (!s || !s[0])
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
-/* Every ABI 2.0 interface of a kind ends with `check`: a plugin of this
- * major has all of it. Slots after it come with a later minor and are
- * read only when the plugin's iface_size covers them (DGM__HAS_SLOT). */
-static size_t min_iface_size(dgm_kind k)
-{
-    switch (k) {
-    case DGM_KIND_DATASET:
-        return DGM__SLOT_END(dgm_dataset_iface, check);
-    case DGM_KIND_AUGMENT:
-        return DGM__SLOT_END(dgm_augment_iface, check);
-    case DGM_KIND_BLOCK:
-        return DGM__SLOT_END(dgm_block_iface, check);
-    case DGM_KIND_MODEL:
-        return DGM__SLOT_END(dgm_model_iface, check);
-    case DGM_KIND_LOSS:
-        return DGM__SLOT_END(dgm_loss_iface, check);
-    case DGM_KIND_OPTIMIZER:
-        return DGM__SLOT_END(dgm_optimizer_iface, check);
-    case DGM_KIND_METRIC:
-        return DGM__SLOT_END(dgm_metric_iface, check);
-    default:
-        return 0;
-    }
-}
-
-static int check_iface_size(const char *path, const dgm_plugin_desc *d)
-{
-    size_t need = min_iface_size(d->kind);
-    if (d->iface_size >= need)
-        return 0;
-    char upper[16];
-    const char *kind = dgm_kind_name(d->kind);
-    size_t i = 0;
-    for (; kind[i] && i + 1 < sizeof upper; i++)
-        upper[i] = (char)(kind[i] - 'a' + 'A');
-    upper[i] = '\0';
-    return dgm_error(DGM_EABI,
-                     "%s: plugin '%s' (%s): interface is %u bytes, ABI %d.%d "
-                     "needs at least %zu (set it with DGM_PLUGIN_%s(&iface))",
-                     path, d->name, kind, d->iface_size, DGM_ABI_MAJOR,
-                     DGM_ABI_MINOR, need, upper);
-}
-
-/* The slots the host calls without checking, per kind. */
-static int check_iface(const char *path, const dgm_plugin_desc *d)
-{
-    const char *missing = NULL;
-    switch (d->kind) {
-    case DGM_KIND_DATASET: {
-        const dgm_dataset_iface *f = d->iface.dataset;
-        missing = !f->create    ? "create"
-                  : !f->info    ? "info"
-                  : !f->get     ? "get"
-                  : !f->destroy ? "destroy"
-                                : NULL;
-        break;
-    }
-    case DGM_KIND_AUGMENT: {
-        const dgm_augment_iface *f = d->iface.augment;
-        missing = !f->create                 ? "create"
-                  : !f->destroy              ? "destroy"
-                  : !f->apply && !f->forward ? "apply or forward"
-                                             : NULL;
-        break;
-    }
-    case DGM_KIND_BLOCK: {
-        const dgm_block_iface *f = d->iface.block;
-        missing = !f->create    ? "create"
-                  : !f->forward ? "forward"
-                  : !f->destroy ? "destroy"
-                                : NULL;
-        break;
-    }
-    case DGM_KIND_MODEL: {
-        const dgm_model_iface *f = d->iface.model;
-        if (!f->phases || f->n_phases < 1)
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s' (model) declares no phases", path,
-                             d->name);
-        for (int i = 0; i < f->n_phases; i++)
-            if (!f->phases[i].name || !f->phases[i].params)
-                return dgm_error(DGM_EFORMAT,
-                                 "%s: plugin '%s' (model): phase %d needs a "
-                                 "name and a params glob",
-                                 path, d->name, i);
-        missing = !f->create    ? "create"
-                  : !f->forward ? "forward"
-                  : !f->sample  ? "sample"
-                  : !f->destroy ? "destroy"
-                                : NULL;
-        break;
-    }
-    case DGM_KIND_LOSS: {
-        const dgm_loss_iface *f = d->iface.loss;
-        if (!f->apply)
-            missing = "apply";
-        else if (f->min_inputs < 0 || f->min_inputs > f->max_inputs)
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s' (loss): inputs %d..%d is not "
-                             "a valid range",
-                             path, d->name, f->min_inputs, f->max_inputs);
-        break;
-    }
-    case DGM_KIND_OPTIMIZER: {
-        const dgm_optimizer_iface *f = d->iface.optimizer;
-        missing = !f->create    ? "create"
-                  : !f->step    ? "step"
-                  : !f->destroy ? "destroy"
-                                : NULL;
-        break;
-    }
-    case DGM_KIND_METRIC: {
-        const dgm_metric_iface *f = d->iface.metric;
-        const dgm_metric_figure *t =
-            DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? f->figures : NULL;
-        for (int i = 0; t && t[i].pattern; i++)
-            if (t[i].better < DGM_BETTER_UNKNOWN ||
-                t[i].better > DGM_BETTER_HIGHER)
-                return dgm_error(DGM_EFORMAT,
-                                 "%s: plugin '%s' (metric): figures[%d] "
-                                 "('%s'): %d is not a dgm_better value",
-                                 path, d->name, i, t[i].pattern,
-                                 (int)t[i].better);
-        missing = !f->create     ? "create"
-                  : !f->evaluate ? "evaluate"
-                  : !f->destroy  ? "destroy"
-                                 : NULL;
-        break;
-    }
-    default:
-        break;
-    }
-    if (missing)
-        return dgm_error(DGM_EFORMAT,
-                         "%s: plugin '%s' (%s): interface slot '%s' is NULL",
-                         path, d->name, dgm_kind_name(d->kind), missing);
-    return 0;
-}
-
-static int check_params(const char *path, const dgm_plugin_desc *d)
-{
-    if (!d->params)
-        return 0;
-    for (int i = 0;; i++) {
-        const dgm_param_spec *p = &d->params[i];
-        if (i >= MAX_PARAMS)
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s': more than %d params (missing "
-                             "DGM_PARAM_END?)",
-                             path, d->name, MAX_PARAMS);
-        if (!p->name) {
-            if (p->type != 0)
-                return dgm_error(DGM_EFORMAT,
-                                 "%s: plugin '%s': param %d has no name", path,
-                                 d->name, i);
-            return 0; /* DGM_PARAM_END */
-        }
-        if (p->type < DGM_P_BOOL || p->type > DGM_P_ANY)
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s': param '%s' has invalid type %d",
-                             path, d->name, p->name, (int)p->type);
-        if (!p->name[0])
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s': param %d has an empty name",
-                             path, d->name, i);
-        if (p->type == DGM_P_CHOICE && (!p->choices || !p->choices[0]))
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s': choice param '%s' lists no "
-                             "choices",
-                             path, d->name, p->name);
-        if (p->kind &&
-            ((p->type != DGM_P_PLUGIN && p->type != DGM_P_PLUGIN_LIST) ||
-             !kind_by_name(p->kind)))
-            return dgm_error(DGM_EFORMAT,
-                             "%s: plugin '%s': param '%s': .kind = \"%s\" "
-                             "needs a DGM_P_PLUGIN(_LIST) param and a kind "
-                             "name (dataset, augment, block, model, loss, "
-                             "optimizer, metric)",
-                             path, d->name, p->name, p->kind);
-        /* Bounds, lengths and the default against the entry itself, now
-         * rather than when an experiment first leaves the key out. */
-        int rc = dgm_param_spec_check(p);
-        if (rc < 0)
-            return dgm_error_context("%s: plugin '%s': ", path, d->name);
-    }
-}
-
-/* "plugin, schedule, warmup": the reserved keys of a kind, for a
- * message. */
-static const char *reserved_list(dgm_kind k, char *buf, size_t cap)
-{
-    const char *const *keys = dgm__plugin_host_keys(k);
-    size_t n = (size_t)snprintf(buf, cap, "plugin");
-    for (int i = 0; keys[i] && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, ", %s", keys[i]);
-    return buf;
-}
-
-static bool reserved(dgm_kind k, const char *name)
-{
-    const char *const *keys = dgm__plugin_host_keys(k);
-    for (int i = 0; keys[i]; i++)
-        if (!strcmp(keys[i], name))
+    for (size_t i = 0; i < len; i += strlen(names + i) + 1)
+        if (!strcmp(names + i, name))
             return true;
-    return !strcmp(name, "plugin");
+    return false;
 }
 
-static int check_reserved(const char *path, const dgm_plugin_desc *d)
+/* A file that lists its names must list every one: a name it leaves out
+ * could not be found on demand. */
+static int check_listed(const char *path, const char *names, size_t len,
+                        const dgm_plugin_desc *d)
 {
-    for (const dgm_param_spec *p = d->params; p && p->name; p++) {
-        if (!reserved(d->kind, p->name))
-            continue;
-        const char *kind = dgm_kind_name(d->kind);
-        char all[256], map[64];
-        if (d->kind == DGM_KIND_LOSS)
-            snprintf(map, sizeof map, "every objective term");
-        else
-            snprintf(map, sizeof map, "every %s's map", kind);
-        return dgm_error(DGM_EFORMAT,
-                         "%s: plugin '%s' (%s): parameter '%s' clashes with "
-                         "a key the host reads from %s (reserved: %s); "
-                         "rename it",
-                         path, d->name, kind, p->name, map,
-                         reserved_list(d->kind, all, sizeof all));
-    }
-    return 0;
-}
-
-/* The host reads an optimizer's base rate with dgm_cfg_float(cfg, "lr")
- * to scale it by its schedule: the key must be there, a number. */
-static int check_lr(const char *path, const dgm_plugin_desc *d)
-{
-    if (d->kind != DGM_KIND_OPTIMIZER)
-        return 0;
-    const dgm_param_spec *lr = NULL;
-    for (const dgm_param_spec *p = d->params; p && p->name && !lr; p++)
-        if (!strcmp(p->name, "lr"))
-            lr = p;
-    const char *why = !lr ? "declares no parameter 'lr'"
-                      : lr->type != DGM_P_FLOAT
-                          ? "declares 'lr' with a type other than DGM_P_FLOAT"
-                      : lr->def && !strcmp(lr->def, "null")
-                          ? "gives 'lr' the default null"
-                          : NULL;
-    if (!why)
+    if (!names || has_name(names, len, d->name))
         return 0;
     return dgm_error(DGM_EFORMAT,
-                     "%s: plugin '%s' (optimizer) %s: the host reads the "
-                     "base learning rate from `lr` (a number, DGM_P_FLOAT, "
-                     "required or with a numeric default) and scales it by "
-                     "the schedule before each step",
-                     path, d->name, why);
-}
-
-/* The layout values a plugin was built with, by the name a reader knows. */
-static const struct {
-    const char *name;
-    size_t off;
-} layout_fields[] = {
-#define F(name, field) {name, offsetof(dgm_abi_layout, field)}
-    F("sizeof(dgm_abi_layout)", size),
-    F("DGM_MAX_DIMS", max_dims),
-    F("DGM_RNN_MAX_LAYERS", rnn_max_layers),
-    F("sizeof(dgm_tensor)", tensor),
-    F("sizeof(dgm_shape)", shape),
-    F("sizeof(dgm_step)", step),
-    F("sizeof(dgm_batch)", batch),
-    F("sizeof(dgm_data_info)", data_info),
-    F("sizeof(dgm_param_spec)", param_spec),
-    F("sizeof(dgm_phase_desc)", phase_desc),
-    F("sizeof(dgm_generate_opts)", generate_opts),
-    F("sizeof(dgm_bn_params)", bn_params),
-    F("sizeof(dgm_sn_params)", sn_params),
-    F("sizeof(dgm_rnn_params)", rnn_params),
-#undef F
-};
-
-/* A plugin built with other layout constants would read the host's structs
- * at the wrong offsets: refuse it before calling anything. */
-static int check_layout(const char *path, const dgm_plugin_desc *d)
-{
-    static const dgm_abi_layout host = DGM_ABI_LAYOUT;
-    _Static_assert(sizeof layout_fields / sizeof layout_fields[0] ==
-                       sizeof(dgm_abi_layout) / sizeof(uint32_t),
-                   "every field of dgm_abi_layout is compared");
-    for (size_t i = 0; i < sizeof layout_fields / sizeof layout_fields[0];
-         i++) {
-        uint32_t mine, theirs;
-        memcpy(&mine, (const char *)&host + layout_fields[i].off, sizeof mine);
-        memcpy(&theirs, (const char *)&d->layout + layout_fields[i].off,
-               sizeof theirs);
-        if (mine != theirs)
-            return dgm_error(DGM_EABI,
-                             "%s: plugin built with %s = %u, this dgm has %u "
-                             "(rebuild the plugin against this dgm's "
-                             "headers)",
-                             path, layout_fields[i].name, theirs, mine);
-    }
-    return 0;
-}
-
-/* Check one descriptor; the ABI fields first, the rest only if the
- * descriptor is large enough to hold it. */
-static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
-{
-    if (d->abi_major != DGM_ABI_MAJOR || d->abi_minor > DGM_ABI_MINOR)
-        return dgm_error(
-            DGM_EABI, "%s: plugin ABI %u.%u, host ABI %d.%d%s", path,
-            d->abi_major, d->abi_minor, DGM_ABI_MAJOR, DGM_ABI_MINOR,
-            d->abi_major == DGM_ABI_MAJOR ? " (the plugin needs a newer dgm)"
-                                          : "");
-    if (d->size < MIN_DESC_SIZE)
-        return dgm_error(DGM_EABI,
-                         "%s: descriptor %u is %u bytes, ABI %d.%d needs at "
-                         "least %zu",
-                         path, idx, d->size, DGM_ABI_MAJOR, DGM_ABI_MINOR,
-                         (size_t)MIN_DESC_SIZE);
-    int rc = check_layout(path, d);
-    if (rc < 0)
-        return rc;
-    if (!good_name(d->name))
-        return dgm_error(DGM_EFORMAT,
-                         "%s: descriptor %u: name '%s' must be non-empty "
-                         "[a-z0-9_]",
-                         path, idx, d->name ? d->name : "(null)");
-    if (!dgm_kind_name(d->kind))
-        return dgm_error(DGM_EFORMAT,
-                         "%s: plugin '%s': invalid kind %d (expected 1..%d)",
-                         path, d->name, (int)d->kind, DGM_KIND_COUNT_ - 1);
-    if (!d->iface.any)
-        return dgm_error(DGM_EFORMAT, "%s: plugin '%s' (%s): iface is NULL",
-                         path, d->name, dgm_kind_name(d->kind));
-    if ((rc = check_params(path, d)) < 0 ||
-        (rc = check_reserved(path, d)) < 0 || (rc = check_lr(path, d)) < 0)
-        return rc;
-    if ((rc = check_iface_size(path, d)) < 0)
-        return rc;
-    return check_iface(path, d);
+                     "%s: plugin '%s' is missing from the file's %s section "
+                     "(add DGM_PLUGIN_NAME(%s) beside its descriptor)",
+                     path, d->name, DGM__NAMES_SECTION, d->name);
 }
 
 /* dlopen `path`, validate every descriptor and append the file and its
@@ -592,6 +248,9 @@ static int check_desc(const char *path, uint32_t idx, const dgm_plugin_desc *d)
  * the index of the file record or a negative code. */
 static int load(dgm_registry *r, const char *path, const char *real)
 {
+    char *names = NULL;
+    size_t names_len = 0;
+    dgm__plugin_file_names(path, &names, &names_len);
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
@@ -600,6 +259,7 @@ static int load(dgm_registry *r, const char *path, const char *real)
         size_t n = strlen(path);
         if (why && !strncmp(why, path, n) && !strncmp(why + n, ": ", 2))
             why += n + 2;
+        free(names);
         return dgm_error(DGM_EDLOPEN, "%s: cannot load: %s", path,
                          why ? why : "unknown dlopen error");
     }
@@ -607,6 +267,7 @@ static int load(dgm_registry *r, const char *path, const char *real)
     dgm_plugin_query_fn query;
     memcpy(&query, &sym, sizeof query); /* POSIX: object to function ptr */
     if (!query) {
+        free(names);
         unload(h);
         return dgm_error(DGM_ENOSYM,
                          "%s: no %s symbol (not a dgm plugin, or built "
@@ -627,7 +288,8 @@ static int load(dgm_registry *r, const char *path, const char *real)
                            path, DGM_PLUGIN_QUERY_SYMBOL, MAX_DESCS_PER_FILE);
             break;
         }
-        if ((rc = check_desc(path, n, d)) < 0)
+        if ((rc = dgm__plugin_desc_check(path, n, d)) < 0 ||
+            (rc = check_listed(path, names, names_len, d)) < 0)
             break;
         descs[n] = d;
     }
@@ -651,19 +313,22 @@ static int load(dgm_registry *r, const char *path, const char *real)
     if (rc < 0) {
         free(p);
         free(rp);
+        free(names);
         unload(h);
         return rc;
     }
     int fi = r->n_files++;
-    r->files[fi] = (file_rec){p, rp, h};
+    r->files[fi] = (file_rec){p, rp, h, names, names_len, false};
     for (uint32_t i = 0; i < n; i++)
         r->entries[r->n_entries++] = (entry){descs[i], fi};
     return fi;
 }
 
-/* Remember a refused file so a rescan does not report it twice. */
-static void remember_refused(dgm_registry *r, const char *path,
-                             const char *real)
+/* Remember a refused file so a rescan does not report it twice, or
+ * (names not NULL, taken over) a file indexed to load on demand. Returns
+ * false when out of memory. */
+static bool remember(dgm_registry *r, const char *path, const char *real,
+                     char *names, size_t names_len)
 {
     char *p = strdup(path), *rp = strdup(real);
     file_rec *f = more(r->files, r->n_files, sizeof *r->files);
@@ -672,9 +337,18 @@ static void remember_refused(dgm_registry *r, const char *path,
     if (!p || !rp || !f) {
         free(p);
         free(rp);
-        return;
+        free(names);
+        return false;
     }
-    r->files[r->n_files++] = (file_rec){p, rp, NULL};
+    r->files[r->n_files++] =
+        (file_rec){p, rp, NULL, names, names_len, names != NULL};
+    return true;
+}
+
+static void remember_refused(dgm_registry *r, const char *path,
+                             const char *real)
+{
+    remember(r, path, real, NULL, 0);
 }
 
 /* The record of a file by realpath (only loaded ones if loaded_only). */
@@ -753,6 +427,12 @@ static void scan_dir(dgm_registry *r, const char *dir)
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
             !realpath(path, real) || find_file(r, real, false) >= 0)
             continue;
+        char *listed = NULL;
+        size_t listed_len = 0;
+        if (r->on_demand &&
+            dgm__plugin_file_names(path, &listed, &listed_len) == 1 &&
+            remember(r, path, real, listed, listed_len))
+            continue; /* loaded when one of its names is asked for */
         int fi = load(r, path, real);
         if (fi < 0) {
             record_problem(r);
@@ -762,6 +442,59 @@ static void scan_dir(dgm_registry *r, const char *dir)
         }
     }
     free(names);
+}
+
+/* Load pending file fi. Its record becomes a plain "met" record (so a
+ * rescan skips the file) and the loaded file gets a record of its own.
+ * A refusal is recorded as a problem too, as a scan would. */
+static int load_pending(dgm_registry *r, int fi, bool record)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    snprintf(path, sizeof path, "%s", r->files[fi].path);
+    snprintf(real, sizeof real, "%s", r->files[fi].real);
+    r->files[fi].pending = false;
+    int got = load(r, path, real);
+    if (got < 0 && record)
+        record_problem(r);
+    else
+        note_duplicates(r, got);
+    return got;
+}
+
+/* Load every pending file that lists `name`; returns the first refusal's
+ * code and sets *problem to its index among the problems, or 0. */
+static int load_providers(dgm_registry *r, const char *name, int *problem)
+{
+    int first = 0;
+    for (int i = 0; i < r->n_files; i++) {
+        if (!r->files[i].pending ||
+            !has_name(r->files[i].names, r->files[i].names_len, name))
+            continue;
+        int before = r->n_problems;
+        int rc = load_pending(r, i, true);
+        if (rc < 0 && first == 0 && r->n_problems > before) {
+            first = rc;
+            *problem = before;
+        }
+    }
+    return first;
+}
+
+void dgm_registry_set_on_demand(dgm_registry *r, bool on)
+{
+    if (r)
+        r->on_demand = on;
+}
+
+int dgm_registry_load_all(dgm_registry *r)
+{
+    if (!r)
+        return dgm_error(DGM_EINVAL, "registry: NULL registry");
+    int before = r->n_problems;
+    for (int i = 0; i < r->n_files; i++)
+        if (r->files[i].pending)
+            load_pending(r, i, true);
+    return r->n_problems - before;
 }
 
 int dgm_registry_scan(dgm_registry *r)
@@ -785,6 +518,10 @@ static int load_path(dgm_registry *r, const char *path)
     int fi = find_file(r, real, true);
     if (fi >= 0)
         return fi;
+    fi = find_file(r, real, false);
+    if (fi >= 0 && r->files[fi].pending) {
+        return load_pending(r, fi, false);
+    }
     fi = load(r, path, real);
     if (fi >= 0)
         note_duplicates(r, fi);
@@ -857,6 +594,8 @@ int dgm_registry_find(dgm_registry *r, dgm_kind kind, const char *name,
                          (int)kind, name);
     if (is_path(name))
         return find_in_file(r, kind, name, desc, file);
+    int problem = -1;
+    int refused = r->on_demand ? load_providers(r, name, &problem) : 0;
 
     /* Names are meant to be unique; when they are not, a kind can still
      * single one out, otherwise the name is ambiguous. */
@@ -882,6 +621,8 @@ int dgm_registry_find(dgm_registry *r, dgm_kind kind, const char *name,
         return give(r, match, desc, file);
     if (other)
         return wrong_kind(r, other, kind);
+    if (refused < 0) /* a file listing the name was refused: say why */
+        return dgm_error(refused, "%s", r->problems[problem]);
     return dgm_error(DGM_ENOTFOUND,
                      "plugin '%s' (%s) not found; search "
                      "path: %s",
@@ -902,55 +643,4 @@ const dgm_plugin_desc *dgm_registry_at(const dgm_registry *r, int i,
     if (file)
         *file = r->files[r->entries[i].file].path;
     return r->entries[i].desc;
-}
-
-/* ---- a plugin's own config check ------------------------------------- */
-
-/* The kind's `check` slot. */
-static int (*check_slot(const dgm_plugin_desc *d))(const dgm_config *)
-{
-    if (!d->iface.any)
-        return NULL;
-    switch (d->kind) {
-    case DGM_KIND_DATASET:
-        return d->iface.dataset->check;
-    case DGM_KIND_AUGMENT:
-        return d->iface.augment->check;
-    case DGM_KIND_BLOCK:
-        return d->iface.block->check;
-    case DGM_KIND_MODEL:
-        return d->iface.model->check;
-    case DGM_KIND_LOSS:
-        return d->iface.loss->check;
-    case DGM_KIND_OPTIMIZER:
-        return d->iface.optimizer->check;
-    case DGM_KIND_METRIC:
-        return d->iface.metric->check;
-    default:
-        return NULL;
-    }
-}
-
-int dgm__plugin_check(const dgm_plugin_desc *d, const dgm_config *cfg)
-{
-    int (*check)(const dgm_config *) = d ? check_slot(d) : NULL;
-    if (!check)
-        return 0;
-    dgm_error_clear();
-    int rc = check(cfg);
-    if (rc == 0)
-        return 0;
-    const char *kind = dgm_kind_name(d->kind);
-    if (rc > 0)
-        return dgm_error(DGM_EPLUGIN,
-                         "%s '%s': check returned %d, not 0 or a negative "
-                         "DGM_E* code (a plugin bug)",
-                         kind, d->name, rc);
-    if (!dgm_last_error()[0])
-        return dgm_error(DGM_EPLUGIN,
-                         "%s '%s': check returned %d (%s) without a message "
-                         "(a plugin bug)",
-                         kind, d->name, rc, dgm_errname(rc));
-    dgm_error_context("%s '%s': ", kind, d->name);
-    return rc;
 }

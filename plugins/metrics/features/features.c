@@ -341,6 +341,11 @@ static const dgm_plugin_desc descs[] = {
      .params = acc_params},
 };
 
+DGM_PLUGIN_NAME(fid);
+DGM_PLUGIN_NAME(kid);
+DGM_PLUGIN_NAME(precision_recall);
+DGM_PLUGIN_NAME(classifier_accuracy);
+
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
     return i < sizeof descs / sizeof descs[0] ? &descs[i] : NULL;
