@@ -33,7 +33,7 @@ static char sweep[1200], runs[1200], bad[1200];
  * test, where a ck_assert cannot report, so a failure aborts. */
 static void mkdirs(const char *p)
 {
-    if (dgm__tool_mkdirs(p) < 0) {
+    if (dgm_mkdirs(p) < 0) {
         fprintf(stderr, "test_compare: %s\n", dgm_last_error());
         abort();
     }

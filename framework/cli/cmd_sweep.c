@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "dgm/error.h"
+#include "dgm/io.h"
 #include "dgm/host.h"
 #include "sweep.h"
 #include "sweep_run.h"
@@ -221,7 +222,7 @@ static int make_sweep_dir(const opts *o, const char *name, char *out, size_t n)
                              "%s already holds a sweep; continue it with "
                              "dgm sweep --resume %s",
                              d, d);
-        if (dgm__tool_mkdirs(d) < 0)
+        if (dgm_mkdirs(d) < 0)
             return dgm_last_code();
     } else {
         char stamp[32], parent[2048];
@@ -231,7 +232,7 @@ static int make_sweep_dir(const opts *o, const char *name, char *out, size_t n)
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
         snprintf(parent, sizeof parent, "%s/%s", o->runs ? o->runs : "runs",
                  name);
-        if (dgm__tool_mkdirs(parent) < 0)
+        if (dgm_mkdirs(parent) < 0)
             return dgm_last_code();
         for (int k = 0;; k++) {
             if (k == 0)
@@ -346,7 +347,7 @@ static int sweep_main(opts *o)
             goto err;
         }
         snprintf(p, sizeof p, "%s/trials", c.dir);
-        if ((rc = dgm__tool_mkdirs(p)) < 0)
+        if ((rc = dgm_mkdirs(p)) < 0)
             goto err;
     }
     if (!launcher)

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "dgm/error.h"
+#include "dgm/io.h"
 #include "dgm/host.h"
 #include "sweep.h"
 #include "sweep_run.h"
@@ -48,7 +49,7 @@ int dgm__sweep_fail(const char *fmt, ...)
 
 int dgm__sweep_write_text(const char *path, const char *text)
 {
-    return dgm__tool_write_file(path, text, strlen(text));
+    return dgm_write_file_atomic(path, text, strlen(text));
 }
 
 /* From the expansion's (sanitised) name, not from the manifest's text:
@@ -85,7 +86,7 @@ int dgm__sweep_prepare_trial(dgm__sweep_run *c, int i)
     dgm__sweep_trial_dir(c, i, d, sizeof d);
     dgm_config *cfg;
     int rc;
-    if ((rc = dgm__tool_remove_tree(d)) < 0 || (rc = dgm__tool_mkdirs(d)) < 0 ||
+    if ((rc = dgm__tool_remove_tree(d)) < 0 || (rc = dgm_mkdirs(d)) < 0 ||
         (rc = dgm__sweep_trial_config(c->sweep, i, &cfg)) < 0)
         return rc;
     char *text = dgm_config_to_string(cfg);

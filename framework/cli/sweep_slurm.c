@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "dgm/error.h"
+#include "dgm/io.h"
 #include "dgm/host.h"
 #include "sweep.h"
 #include "sweep_run.h"
@@ -163,7 +164,7 @@ int dgm__sweep_run_slurm(dgm__sweep_run *c, const int *todo, int n_todo)
     int rc;
     snprintf(sdir, sizeof sdir, "%s/slurm", c->dir);
     snprintf(script, sizeof script, "%s/job.sh", sdir);
-    if ((rc = dgm__tool_mkdirs(sdir)) < 0 ||
+    if ((rc = dgm_mkdirs(sdir)) < 0 ||
         (rc = write_job_script(c, script)) < 0)
         return rc;
     for (int k = 0; k < n_todo; k++) {

@@ -15,6 +15,7 @@
 
 #include "compare.h"
 #include "dgm/error.h"
+#include "dgm/io.h"
 #include "tool_files.h"
 
 /* A sample grid larger than this is named, not embedded. */
@@ -865,7 +866,7 @@ int dgm__report_save(const dgm__compare *c, const char *title, const char *path)
     if (fclose(f) != 0 && rc == 0)
         rc = dgm_error(DGM_ENOMEM, "report: out of memory");
     if (rc == 0)
-        rc = dgm__tool_write_file(path, buf, len);
+        rc = dgm_write_file_atomic(path, buf, len);
     free(buf);
     return rc;
 }

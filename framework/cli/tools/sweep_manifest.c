@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dgm/error.h"
+#include "dgm/io.h"
 #include "sweep.h"
 #include "tool_files.h"
 
@@ -85,7 +86,7 @@ int dgm__sweep_manifest_write(const char *dir, const json_t *m)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", path);
     /* Atomic without fsync: readers need a whole file (rename gives
      * that), and it is rewritten on every change of a trial. */
-    int rc = dgm__tool_write_file(path, text, strlen(text));
+    int rc = dgm_write_file_atomic(path, text, strlen(text));
     free(text);
     return rc;
 }

@@ -135,6 +135,17 @@ DGM_API int dgm_png_write_grid(const char *path, const dgm_tensor *images,
  * (expected and actual bytes) or trailing bytes; DGM_EIO if unreadable. */
 DGM_API int dgm_idx_load(const char *path, dgm_tensor **out);
 
+/* ---- folders and whole files ------------------------------------------ */
+
+/* mkdir -p: path and every missing parent (mode 0777, umask applies).
+ * 0, or DGM_EIO naming the folder that could not be made. */
+DGM_API int dgm_mkdirs(const char *path);
+/* len bytes of data into path as the writers above do: through
+ * "<path>.tmp.<pid>", fsync'ed, renamed over path, so that a reader sees
+ * the old file or the whole new one. 0, or DGM_EIO naming the file. */
+DGM_API int dgm_write_file_atomic(const char *path, const void *data,
+                                  size_t len);
+
 #ifdef __cplusplus
 }
 #endif

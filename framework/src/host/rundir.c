@@ -8,26 +8,8 @@
 #include <unistd.h>
 
 #include "dgm/error.h"
+#include "dgm/io.h"
 #include "rundir.h"
-
-int dgm__mkdirs(const char *path)
-{
-    char buf[2048];
-    int len = snprintf(buf, sizeof buf, "%s", path);
-    if (len < 0 || (size_t)len >= sizeof buf)
-        return dgm_error(DGM_EINVAL, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-            return dgm_error(DGM_EIO, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-        return dgm_error(DGM_EIO, "%s: %s", buf, strerror(errno));
-    return 0;
-}
 
 const char *dgm__rundir_file(const dgm__rundir *rd, const char *rel, char *buf,
                              size_t n)
@@ -55,9 +37,9 @@ static int open_logs(dgm__rundir *rd)
 static int make_subdirs(dgm__rundir *rd)
 {
     char f[2300];
-    int rc = dgm__mkdirs(dgm__rundir_file(rd, "checkpoints", f, sizeof f));
+    int rc = dgm_mkdirs(dgm__rundir_file(rd, "checkpoints", f, sizeof f));
     if (rc == 0)
-        rc = dgm__mkdirs(dgm__rundir_file(rd, "samples", f, sizeof f));
+        rc = dgm_mkdirs(dgm__rundir_file(rd, "samples", f, sizeof f));
     return rc;
 }
 
@@ -68,7 +50,7 @@ int dgm__rundir_create(dgm__rundir *rd, const char *runs_root,
     int rc;
     if (exact) {
         snprintf(rd->path, sizeof rd->path, "%s", exact);
-        if ((rc = dgm__mkdirs(rd->path)) < 0)
+        if ((rc = dgm_mkdirs(rd->path)) < 0)
             return rc;
     } else {
         char stamp[32];
@@ -78,7 +60,7 @@ int dgm__rundir_create(dgm__rundir *rd, const char *runs_root,
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
         char parent[1800];
         snprintf(parent, sizeof parent, "%s/%s", runs_root, name);
-        if ((rc = dgm__mkdirs(parent)) < 0)
+        if ((rc = dgm_mkdirs(parent)) < 0)
             return rc;
         /* mkdir is the atomic claim: two runs started in the same second
          * get different folders. */
@@ -147,32 +129,13 @@ int dgm__rundir_metrics(dgm__rundir *rd, json_t *obj)
     return 0;
 }
 
-int dgm__write_file_atomic(const char *path, const char *data, size_t len)
-{
-    char tmp[2400];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return dgm_error(DGM_EIO, "%s: %s", tmp, strerror(errno));
-    bool ok = fwrite(data, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        int err = errno;
-        unlink(tmp);
-        return dgm_error(DGM_EIO, "%s: %s", path, strerror(err));
-    }
-    return 0;
-}
-
 int dgm__rundir_write_config(dgm__rundir *rd, const dgm_config *cfg)
 {
     char *s = dgm_config_to_string(cfg);
     if (!s)
         return dgm_error(DGM_ENOMEM, "config: cannot write");
     char f[2300];
-    int rc = dgm__write_file_atomic(
+    int rc = dgm_write_file_atomic(
         dgm__rundir_file(rd, "config.yaml", f, sizeof f), s, strlen(s));
     free(s);
     return rc;
@@ -187,7 +150,7 @@ int dgm__rundir_summary(dgm__rundir *rd, json_t *obj)
     char f[2300];
     size_t len = strlen(s);
     s[len] = '\0';
-    int rc = dgm__write_file_atomic(
+    int rc = dgm_write_file_atomic(
         dgm__rundir_file(rd, "summary.json", f, sizeof f), s, len);
     free(s);
     return rc;

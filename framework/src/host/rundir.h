@@ -32,12 +32,8 @@ void dgm__rundir_log(dgm__rundir *rd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* One JSON object as one line of metrics.jsonl (steals obj). */
 int dgm__rundir_metrics(dgm__rundir *rd, json_t *obj);
-/* Write a file atomically (tmp + rename). */
-int dgm__write_file_atomic(const char *path, const char *data, size_t len);
 int dgm__rundir_write_config(dgm__rundir *rd, const dgm_config *cfg);
 /* summary.json, atomically (steals obj). */
 int dgm__rundir_summary(dgm__rundir *rd, json_t *obj);
-/* mkdir -p */
-int dgm__mkdirs(const char *path);
 
 #endif
