@@ -12,25 +12,9 @@
 #include "dgm/config.h"
 #include "dgm/error.h"
 
-#define ASSERT_ERR(call, code, ...)                                            \
-    do {                                                                       \
-        int rc_ = (call);                                                      \
-        ck_assert_msg(rc_ == (code), "got %s (%s), want %s", dgm_errname(rc_), \
-                      dgm_last_error(), dgm_errname(code));                    \
-        const char *subs_[] = {__VA_ARGS__};                                   \
-        for (size_t i_ = 0; i_ < sizeof subs_ / sizeof subs_[0]; i_++)         \
-            ck_assert_msg(strstr(dgm_last_error(), subs_[i_]),                 \
-                          "message '%s' lacks '%s'", dgm_last_error(),         \
-                          subs_[i_]);                                          \
-    } while (0)
+#include "cfg_check.h"
 
-static dgm_config *parse(const char *text)
-{
-    dgm_config *c = NULL;
-    int rc = dgm_config_parse(&c, text, "t.yaml");
-    ck_assert_msg(rc == 0, "%s\n---\n%.1500s", dgm_last_error(), text);
-    return c;
-}
+#define FIX(name) DGM_SOURCE_DIR "/tests/fixtures/config/" name
 
 /* Append code point cp to s as UTF-8. */
 static size_t put_utf8(char *s, size_t at, uint32_t cp)
@@ -278,7 +262,7 @@ START_TEST(round_trip_nasty_strings)
                 "      - {x: %s}\n"
                 "plain: [1, 1.5, true, null, ~, x]\n",
                 q, q, q, q, q, q, q, q, q, q, q, q);
-        dgm_config *a = parse(doc);
+        dgm_config *a = tc_parse(doc);
         /* the table's string is what the tree holds */
         ck_assert_str_eq(dgm_cfg_key_at(a, 0), nasty[i]);
         ck_assert_str_eq(dgm_cfg_text(dgm_cfg_at(a, 0)), nasty[i]);
@@ -322,7 +306,7 @@ START_TEST(round_trip_random_strings)
         char *q = yq(s);
         char *doc = malloc(strlen(q) * 3 + 64);
         sprintf(doc, "? %s\n: %s\nl: [%s]\n", q, q, q);
-        dgm_config *a = parse(doc);
+        dgm_config *a = tc_parse(doc);
         assert_round_trip(a);
         dgm_config_free(a);
         free(doc);
@@ -354,7 +338,7 @@ END_TEST
 /* What the reader would refuse, the writer refuses before writing. */
 START_TEST(writer_refuses_what_cannot_be_read)
 {
-    dgm_config *c = parse("model: {name: ok, list: [a, b]}\n");
+    dgm_config *c = tc_parse("model: {name: ok, list: [a, b]}\n");
     /* Text that is not UTF-8 cannot be written as YAML (no escape for a
      * lone byte); such text only comes from code, not from YAML. */
     dgm_config *n = dgm_cfg_get_mut(c, "model.list[1]");
@@ -424,7 +408,7 @@ START_TEST(refused_override_changes_nothing)
         "a\xff=1",          /* not UTF-8: the writer could not write it */
         "model.\xc3\x28=1", /* a broken two-byte sequence */
     };
-    dgm_config *c = parse(base_doc);
+    dgm_config *c = tc_parse(base_doc);
     char *before = dgm_config_to_string(c);
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         int rc = dgm_config_override(c, refused[i]);
@@ -459,7 +443,7 @@ START_TEST(accepted_override_round_trips)
         "model.hidden[2]=3", "list[0].q.b.c=\"\"", "+z.y=[1, {q: ~}]",
         "model.latent=",     "k=\"\\x85\\uFFFE\"", "model.enc=null",
     };
-    dgm_config *c = parse(base_doc);
+    dgm_config *c = tc_parse(base_doc);
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
         int rc = dgm_config_override(c, accepted[i]);
         ck_assert_msg(rc == 0, "'%s': %s", accepted[i], dgm_last_error());
@@ -480,6 +464,184 @@ START_TEST(accepted_override_round_trips)
 }
 END_TEST
 
+/* ---- writer ------------------------------------------------------------- */
+
+static void assert_same_tree(const dgm_config *a, const dgm_config *b)
+{
+    ck_assert_int_eq(dgm_cfg_kind_of(a), dgm_cfg_kind_of(b));
+    if (dgm_cfg_kind_of(a) == DGM_CFG_SCALAR) {
+        ck_assert_str_eq(dgm_cfg_text(a), dgm_cfg_text(b));
+        /* a string stays a string, a number a number */
+        int64_t i;
+        double d;
+        bool v;
+        const char *t;
+        ck_assert_int_eq(dgm_cfg_to_int(a, &i) == 0,
+                         dgm_cfg_to_int(b, &i) == 0);
+        ck_assert_int_eq(dgm_cfg_to_float(a, &d) == 0,
+                         dgm_cfg_to_float(b, &d) == 0);
+        ck_assert_int_eq(dgm_cfg_to_bool(a, &v) == 0,
+                         dgm_cfg_to_bool(b, &v) == 0);
+        ck_assert_int_eq(dgm_cfg_to_str(a, &t) == 0,
+                         dgm_cfg_to_str(b, &t) == 0);
+        return;
+    }
+    ck_assert_int_eq(dgm_cfg_len(a), dgm_cfg_len(b));
+    for (int i = 0; i < dgm_cfg_len(a); i++) {
+        if (dgm_cfg_kind_of(a) == DGM_CFG_MAP)
+            ck_assert_str_eq(dgm_cfg_key_at(a, i), dgm_cfg_key_at(b, i));
+        assert_same_tree(dgm_cfg_at(a, i), dgm_cfg_at(b, i));
+    }
+}
+
+START_TEST(write_round_trip)
+{
+    const char *text = "name: \"a: b # c\"\n"
+                       "seed: 0\n"
+                       "quoted: \"42\"\n"
+                       "truth: \"true\"\n"
+                       "empty: \"\"\n"
+                       "nothing: null\n"
+                       "neg: -3.5e-2\n"
+                       "dash: -x\n"
+                       "path: /usr/share/datasets/fashion-mnist\n"
+                       "multi: \"line1\\nline2\\t\\\"q\\\"\"\n"
+                       "list: [1, two, \"3\"]\n"
+                       "emptylist: []\n"
+                       "emptymap: {}\n"
+                       "nested:\n"
+                       "  - {loss: bernoulli_nll, inputs: [logits, x]}\n"
+                       "  - loss: gaussian_kl\n"
+                       "    weight: 4.0\n"
+                       "    extra: {deep: [[1, 2], {k: v}]}\n";
+    dgm_config *a = tc_parse(text);
+    char *out = dgm_config_to_string(a);
+    ck_assert_ptr_nonnull(out);
+    dgm_config *b = NULL;
+    ck_assert_msg(dgm_config_parse(&b, out, "out.yaml") == 0, "%s\n---\n%s",
+                  dgm_last_error(), out);
+    assert_same_tree(a, b);
+    free(out);
+    dgm_config_free(a);
+    dgm_config_free(b);
+}
+END_TEST
+
+START_TEST(write_tricky_text)
+{
+    const char *text =
+        "\"key: with colon\": 1\n"
+        "\"#hash\": 2\n"
+        "\"-\": 3\n"
+        "\"<<\": 4\n"
+        "\"\": empty key\n"
+        "s1: \"Null\"\n"
+        "s2: \"yes\"\n"
+        "s3: \"---\"\n"
+        "s4: \"0x10\"\n"
+        "s5: \".inf\"\n"
+        "s6: \"a\\u0085b\"\n"
+        "s7: \" lead\"\n"
+        "s8: \"trail \"\n"
+        "s9: \"@at\"\n"
+        "s10: \"x\\u007fy\"\n"
+        "flow: [\"a:b\", \"c#d\", \"e, f\", -1, \"-\", ~, \"\", \"?x\", "
+        "\"?\", \"-x\"]\n"
+        "plainyes: yes\n"
+        "url: http://example.com/a#b\n"
+        "seqs: [[1], [[2, 3]], []]\n"
+        "? complex key\n"
+        ": v\n";
+    dgm_config *a = tc_parse(text);
+    char *out = dgm_config_to_string(a);
+    ck_assert_ptr_nonnull(out);
+    dgm_config *b = NULL;
+    ck_assert_msg(dgm_config_parse(&b, out, "out.yaml") == 0, "%s\n---\n%s",
+                  dgm_last_error(), out);
+    assert_same_tree(a, b);
+    /* strings stay strings, nulls null */
+    bool v;
+    ck_assert_int_eq(dgm_cfg_to_bool(dgm_cfg_get(b, "s2"), &v), DGM_ETYPE);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(b, "s1")), DGM_CFG_SCALAR);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(b, "flow[5]")), DGM_CFG_NULL);
+    ck_assert_int_eq(dgm_cfg_kind_of(dgm_cfg_get(b, "flow[6]")),
+                     DGM_CFG_SCALAR);
+    /* writing the re-read tree gives the same text */
+    char *again = dgm_config_to_string(b);
+    ck_assert_str_eq(out, again);
+    free(again);
+    free(out);
+    dgm_config_free(a);
+    dgm_config_free(b);
+    /* a whole fixture, includes resolved */
+    ck_assert_int_eq(dgm_config_load(&a, FIX("exp/child.yaml")), 0);
+    out = dgm_config_to_string(a);
+    ck_assert_int_eq(dgm_config_parse(&b, out, "out.yaml"), 0);
+    assert_same_tree(a, b);
+    free(out);
+    dgm_config_free(a);
+    dgm_config_free(b);
+}
+END_TEST
+
+/* ---- added: the writer on many generated strings ------------------------ */
+
+START_TEST(write_generated_strings)
+{
+    /* Pieces YAML treats specially; each string is read from a quoted
+     * scalar, written, read back and must be the same string (as a map
+     * key, a block value and a flow list element). */
+    static const char *const piece[] = {
+        "a",    "0",    "1",  " ",  "-",  ":",  "#",       "?",        ",",
+        "[",    "]",    "{",  "}",  "&",  "*",  "!",       "|",        ">",
+        "'",    "\"",   "%",  "@",  "`",  ".",  "~",       "\n",       "\t",
+        "\\",   "e",    "x",  "+",  "=",  "\r", "\x01",    "\xc3\xa9", "null",
+        "true", ".inf", "0x", "- ", "? ", ": ", "\xc2\x85"};
+    const int np = (int)(sizeof piece / sizeof piece[0]);
+    unsigned long long state = 12345;
+    for (int it = 0; it < 3000; it++) {
+        char s[128] = "", esc[512] = "";
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = (int)((state >> 33) % 7);
+        for (int j = 0; j < n; j++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            strcat(s, piece[(state >> 33) % (unsigned)np]);
+        }
+        size_t k = 0;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+            if (p[0] == 0xc2 && p[1] == 0x85) {
+                k += (size_t)sprintf(esc + k, "\\N");
+                p++;
+            } else if (*p == '"' || *p == '\\')
+                k += (size_t)sprintf(esc + k, "\\%c", *p);
+            else if (*p < 0x20)
+                k += (size_t)sprintf(esc + k, "\\x%02x", *p);
+            else
+                esc[k++] = (char)*p;
+        }
+        esc[k] = '\0';
+        char doc[2200];
+        snprintf(doc, sizeof doc,
+                 "\"%s\": \"%s\"\nl: [\"%s\", x]\nm: {n: [\"%s\"]}\n", esc, esc,
+                 esc, esc);
+        dgm_config *a = NULL, *b = NULL;
+        ck_assert_msg(dgm_config_parse(&a, doc, "a") == 0, "%s: %s", doc,
+                      dgm_last_error());
+        char *out = dgm_config_to_string(a);
+        ck_assert_msg(dgm_config_parse(&b, out, "b") == 0, "%s\n%s", out,
+                      dgm_last_error());
+        ck_assert_str_eq(dgm_cfg_key_at(b, 0), s);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_at(b, 0)), s);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(b, "l[0]")), s);
+        ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(b, "m.n[0]")), s);
+        assert_same_tree(a, b);
+        free(out);
+        dgm_config_free(a);
+        dgm_config_free(b);
+    }
+}
+END_TEST
+
 static Suite *props_suite(void)
 {
     Suite *s = suite_create("config_props");
@@ -490,6 +652,12 @@ static Suite *props_suite(void)
     tcase_add_test(rt, reader_refuses_nul_and_bad_bytes);
     tcase_add_test(rt, writer_refuses_what_cannot_be_read);
     suite_add_tcase(s, rt);
+    TCase *wr = tcase_create("write");
+    tcase_set_timeout(wr, 60);
+    tcase_add_test(wr, write_round_trip);
+    tcase_add_test(wr, write_tricky_text);
+    tcase_add_test(wr, write_generated_strings);
+    suite_add_tcase(s, wr);
     TCase *ov = tcase_create("overrides");
     tcase_add_test(ov, refused_override_changes_nothing);
     tcase_add_test(ov, accepted_override_round_trips);
