@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_compare.h"
 #include "compare.h"
 #include "dgm/error.h"
 
@@ -39,89 +40,59 @@ static int add_name(const char ***list, int *n, const char *v)
     return 0;
 }
 
-/* Each of "a,b" appended as an owned copy (freed by free_names). */
-static int add_names(char ***list, int *n, const char *arg)
-{
-    char *copy = strdup(arg);
-    if (!copy)
-        return -1;
-    char *save = NULL;
-    int rc = 0;
-    for (char *t = strtok_r(copy, ",", &save); t && rc == 0;
-         t = strtok_r(NULL, ",", &save)) {
-        char **p = realloc(*list, sizeof *p * (size_t)(*n + 1));
-        if (p)
-            *list = p;
-        if (!p || !(p[*n] = strdup(t)))
-            rc = -1;
-        else
-            (*n)++;
-    }
-    free(copy);
-    return rc;
-}
-
-static void free_names(char **list, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
-}
-
 int dgm__cmd_report(int argc, char **argv)
 {
     if (dgm__cli_help(argc, argv, help))
         return DGM_EXIT_OK;
     const char **paths = NULL;
-    char **metrics = NULL, **group = NULL, **higher = NULL, **lower = NULL;
-    int np = 0, nm = 0, ng = 0, nh = 0, nl = 0;
+    dgm__cli_cmp lists = {0};
+    int np = 0;
     const char *out = NULL, *title = NULL;
     int status = DGM_EXIT_OK;
     bool dashdash = false;
     for (int i = 1; i < argc && status == DGM_EXIT_OK; i++) {
         const char *a = argv[i];
-        int rc = 0;
         if (dashdash || a[0] != '-') {
-            rc = add_name(&paths, &np, a);
-        } else if (!strcmp(a, "--")) {
-            dashdash = true;
-        } else {
-            static const char *const opts[] = {
-                "-o",         "--output", "--title", "--metric",
-                "--group-by", "--higher", "--lower"};
-            int which = -1;
-            const char *val = NULL;
-            for (int k = 0; k < 7 && which < 0; k++) {
-                size_t len = strlen(opts[k]);
-                if (!strcmp(a, opts[k])) {
-                    which = k;
-                    val = i + 1 < argc ? argv[++i] : NULL;
-                } else if (k > 0 && !strncmp(a, opts[k], len) &&
-                           a[len] == '=') {
-                    which = k;
-                    val = a + len + 1;
-                }
+            if (add_name(&paths, &np, a) < 0) {
+                fprintf(stderr, "dgm report: out of memory\n");
+                status = DGM_EXIT_FAILED;
             }
-            if (which < 0) {
-                fprintf(stderr, "dgm report: unknown option '%s'\n\n%s", a,
-                        help);
-                status = DGM_EXIT_USAGE;
-            } else if (!val || !val[0]) {
-                fprintf(stderr, "dgm report: %s needs a value\n", opts[which]);
-                status = DGM_EXIT_USAGE;
-            } else if (which <= 1) {
-                out = val;
-            } else if (which == 2) {
-                title = val;
-            } else {
-                char ***l[] = {&metrics, &group, &higher, &lower};
-                int *c[] = {&nm, &ng, &nh, &nl};
-                rc = add_names(l[which - 3], c[which - 3], val);
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            dashdash = true;
+            continue;
+        }
+        int took = dgm__cli_cmp_option(&lists, "report", argc, argv, &i);
+        if (took < 0) {
+            status = -took;
+            continue;
+        }
+        if (took)
+            continue;
+        static const char *const opts[] = {"-o", "--output", "--title"};
+        int which = -1;
+        const char *val = NULL;
+        for (int k = 0; k < 3 && which < 0; k++) {
+            size_t len = strlen(opts[k]);
+            if (!strcmp(a, opts[k])) {
+                which = k;
+                val = i + 1 < argc ? argv[++i] : NULL;
+            } else if (k > 0 && !strncmp(a, opts[k], len) && a[len] == '=') {
+                which = k;
+                val = a + len + 1;
             }
         }
-        if (rc < 0) {
-            fprintf(stderr, "dgm report: out of memory\n");
-            status = DGM_EXIT_FAILED;
+        if (which < 0) {
+            fprintf(stderr, "dgm report: unknown option '%s'\n\n%s", a, help);
+            status = DGM_EXIT_USAGE;
+        } else if (!val || !val[0]) {
+            fprintf(stderr, "dgm report: %s needs a value\n", opts[which]);
+            status = DGM_EXIT_USAGE;
+        } else if (which <= 1) {
+            out = val;
+        } else {
+            title = val;
         }
     }
     if (status == DGM_EXIT_OK && np == 0) {
@@ -134,37 +105,20 @@ int dgm__cmd_report(int argc, char **argv)
         snprintf(def, sizeof def, "%s/report.html", paths[0]);
         out = def;
     }
-    if (status == DGM_EXIT_OK) {
-        dgm__cmp_options o = {.metrics = (const char *const *)metrics,
-                              .n_metrics = nm,
-                              .group_by = (const char *const *)group,
-                              .n_group_by = ng,
-                              .higher = (const char *const *)higher,
-                              .n_higher = nh,
-                              .lower = (const char *const *)lower,
-                              .n_lower = nl};
-        dgm__compare *c;
-        int rc = dgm__compare_load(&c, paths, np, &o);
+    dgm__compare *c;
+    if (status == DGM_EXIT_OK &&
+        (status = dgm__cli_cmp_load(&lists, "report", paths, np, &c)) ==
+            DGM_EXIT_OK) {
+        int rc = dgm__report_save(c, title, out);
         if (rc < 0) {
             dgm__cli_error("report", rc);
-            status = rc == DGM_EKEY ? DGM_EXIT_USAGE : DGM_EXIT_FAILED;
+            status = DGM_EXIT_FAILED;
         } else {
-            for (int k = 0; k < c->n_notes; k++)
-                fprintf(stderr, "dgm report: note: %s\n", c->notes[k]);
-            if ((rc = dgm__report_save(c, title, out)) < 0) {
-                dgm__cli_error("report", rc);
-                status = DGM_EXIT_FAILED;
-            } else {
-                printf("%s: %d variants, %d runs\n", out, c->n_variants,
-                       c->n_runs);
-            }
-            dgm__compare_free(c);
+            printf("%s: %d variants, %d runs\n", out, c->n_variants, c->n_runs);
         }
+        dgm__compare_free(c);
     }
     free(paths);
-    free_names(metrics, nm);
-    free_names(group, ng);
-    free_names(higher, nh);
-    free_names(lower, nl);
+    dgm__cli_cmp_free(&lists);
     return status;
 }
