@@ -1,5 +1,6 @@
 /* cfg_check.h - test support for the config suites: parse a document
- * that must parse, and assert a call's error code and message parts.
+ * that must parse, and assert a call's error code and message parts
+ * (ASSERT_ERR, which other suites use too).
  *
  *     dgm_config *c = tc_parse("a: 1\n");
  *     ASSERT_ERR(dgm_config_override(c, "a.b=1"), DGM_ETYPE, "a.b");
