@@ -10,6 +10,24 @@
 
 #define DC_MAX_STAGES 6
 
+/* The parameters both blocks take, last in each schema. */
+#define DCGAN_SHARED_PARAMS                                                    \
+    DGM_PARAM_CHOICE("init", .def = "normal", .choices = "normal|default",     \
+                     .help = "normal: DCGAN's N(0, 0.02) weights, zero "       \
+                             "biases, batch-norm scale N(1, 0.02); default: "  \
+                             "PyTorch's layer defaults"),                      \
+        DGM_PARAM_BOOL("spectral_norm", .def = "false",                        \
+                       .help = "spectral normalisation of every conv and "     \
+                               "linear weight"),                               \
+        DGM_PARAM_INT("attention_at", .def = "0", DGM_GE(0), DGM_LE(1 << 16),  \
+                      .help = "insert the `attention` block after the stage "  \
+                              "whose feature map has this height (28x28: 7 "   \
+                              "or 14); 0: none"),                              \
+        DGM_PARAM_PLUGIN("attention", .def = "{plugin: self_attention}",       \
+                         .kind = "block",                                      \
+                         .help = "the block inserted at attention_at (must "   \
+                                 "keep its input shape)")
+
 static const dgm_param_spec gen_params[] = {
     DGM_PARAM_INT("width", .def = "64", DGM_GE(1), DGM_LE(1 << 14),
                   .help = "channels of the last hidden feature map; each "
@@ -28,22 +46,7 @@ static const dgm_param_spec gen_params[] = {
     DGM_PARAM_CHOICE(
         "output", .def = "tanh", .choices = "tanh|sigmoid|none",
         .help = "activation of the image (tanh for data scaled to [-1, 1])"),
-    DGM_PARAM_CHOICE(
-        "init", .def = "normal", .choices = "normal|default",
-        .help =
-            "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
-            "N(1, 0.02); default: PyTorch's layer defaults"),
-    DGM_PARAM_BOOL(
-        "spectral_norm", .def = "false",
-        .help = "spectral normalisation of every conv and linear weight"),
-    DGM_PARAM_INT("attention_at", .def = "0", DGM_GE(0), DGM_LE(1 << 16),
-                  .help = "insert the `attention` block after the stage whose "
-                          "feature map has "
-                          "this height (28x28: 7 or 14); 0: none"),
-    DGM_PARAM_PLUGIN(
-        "attention", .def = "{plugin: self_attention}", .kind = "block",
-        .help = "the block inserted at attention_at (must keep its input "
-                "shape)"),
+    DCGAN_SHARED_PARAMS,
     DGM_PARAM_END,
 };
 
@@ -62,22 +65,7 @@ static const dgm_param_spec disc_params[] = {
                            "convs have no bias)"),
     DGM_PARAM_FLOAT("slope", .def = "0.2", DGM_GE(0), DGM_LE(1),
                     .help = "negative slope of LeakyReLU"),
-    DGM_PARAM_CHOICE(
-        "init", .def = "normal", .choices = "normal|default",
-        .help =
-            "normal: DCGAN's N(0, 0.02) weights, zero biases, batch-norm scale "
-            "N(1, 0.02); default: PyTorch's layer defaults"),
-    DGM_PARAM_BOOL(
-        "spectral_norm", .def = "false",
-        .help = "spectral normalisation of every conv and linear weight"),
-    DGM_PARAM_INT("attention_at", .def = "0", DGM_GE(0), DGM_LE(1 << 16),
-                  .help = "insert the `attention` block after the stage whose "
-                          "feature map has "
-                          "this height (28x28: 7 or 14); 0: none"),
-    DGM_PARAM_PLUGIN(
-        "attention", .def = "{plugin: self_attention}", .kind = "block",
-        .help = "the block inserted at attention_at (must keep its input "
-                "shape)"),
+    DCGAN_SHARED_PARAMS,
     DGM_PARAM_END,
 };
 
