@@ -23,7 +23,8 @@ typedef struct dgm_cli_command {
     X("sweep", dgm__cmd_sweep, "run an experiment's sweep of trials")  \
     X("inspect", dgm__cmd_inspect, "list a checkpoint's tensors, or a run's") \
     X("compare", dgm__cmd_compare, "compare runs and sweeps, variant by variant") \
-    X("report", dgm__cmd_report, "write a sweep's HTML report")
+    X("report", dgm__cmd_report, "write a sweep's HTML report")        \
+    X("explore", dgm__cmd_explore, "figures of a run's latent space and neighbours")
 
 int dgm__cmd_run(int argc, char **argv);
 int dgm__cmd_inspect(int argc, char **argv);
@@ -34,6 +35,7 @@ int dgm__cmd_eval(int argc, char **argv);
 int dgm__cmd_sweep(int argc, char **argv);
 int dgm__cmd_compare(int argc, char **argv);
 int dgm__cmd_report(int argc, char **argv);
+int dgm__cmd_explore(int argc, char **argv);
 
 /* The registry every command uses: the build's or install's plugin
  * folder, then $DGM_PLUGIN_PATH, then `extra` folders; scanned. Scan

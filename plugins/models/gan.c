@@ -235,6 +235,15 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     return 0;
 }
 
+/* z with the label embedding of y appended when conditional. */
+static dgm_var *cond_input(gan *m, dgm_graph *g, dgm_var *z, dgm_var *y)
+{
+    if (!m->cond)
+        return z;
+    dgm_var *parts[2] = {z, dgm_embedding(g, dgm_param_var(g, m->g_embed), y)};
+    return dgm_concat(g, parts, 2, 1);
+}
+
 /* z [n, latent] from N(0, 1), with the label embedding of y appended when
  * conditional. */
 static dgm_var *gen_input(gan *m, dgm_graph *g, int64_t n, dgm_var *y,
@@ -243,10 +252,7 @@ static dgm_var *gen_input(gan *m, dgm_graph *g, int64_t n, dgm_var *y,
     int64_t zs[2] = {n, m->latent};
     dgm_var *z = dgm_randn(g, 2, zs);
     *z_out = z;
-    if (!m->cond)
-        return z;
-    dgm_var *parts[2] = {z, dgm_embedding(g, dgm_param_var(g, m->g_embed), y)};
-    return dgm_concat(g, parts, 2, 1);
+    return cond_input(m, g, z, y);
 }
 
 /* D's logit [N, 1]: head(phi) (+ <embed_y, phi> with the projection);
@@ -384,10 +390,11 @@ static void ema_swap(gan *m, bool in)
     }
 }
 
-static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
-                  dgm_var **out)
+/* The generator on z [n, latent] (NULL: drawn from N(0, I)) with the
+ * labels io holds, or random ones; the averaged weights when ema > 0. */
+static int generate_from(gan *m, dgm_step *s, int64_t n, dgm_var *z_given,
+                         dgm_vars *io, dgm_var **out)
 {
-    gan *m = self;
     dgm_graph *g = s->g;
     dgm_var *y = io ? dgm_vars_get(io, "y") : NULL, *z;
     if (m->cond && !y) {
@@ -411,11 +418,35 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
     bool was = dgm_graph_set_grad(g, false);
     if (m->ema > 0)
         ema_swap(m, true);
-    *out = dgm_block_forward(m->gen, g, gen_input(m, g, n, y, &z));
+    dgm_var *in =
+        z_given ? cond_input(m, g, z_given, y) : gen_input(m, g, n, y, &z);
+    *out = dgm_block_forward(m->gen, g, in);
     if (m->ema > 0)
         ema_swap(m, false);
     dgm_graph_set_grad(g, was);
     return *out ? 0 : dgm_last_code();
+}
+
+static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
+                  dgm_var **out)
+{
+    return generate_from(self, s, n, NULL, io, out);
+}
+
+static int64_t latent_size(void *self)
+{
+    return ((gan *)self)->latent;
+}
+
+static int decode(void *self, dgm_step *s, dgm_var *z, dgm_vars *io,
+                  dgm_var **out)
+{
+    gan *m = self;
+    const dgm_tensor *t = z ? dgm_value(z) : NULL;
+    if (!t || t->ndim != 2 || t->shape[1] != m->latent)
+        return dgm_error(DGM_ESHAPE, "gan: decode needs z [n, %lld]",
+                         (long long)m->latent);
+    return generate_from(m, s, t->shape[0], z, io, out);
 }
 
 static int after_update(void *self, dgm_step *s, int phase)
@@ -467,6 +498,8 @@ static const dgm_model_iface iface = {
     .sample = sample,
     .destroy = destroy,
     .after_update = after_update,
+    .latent_size = latent_size,
+    .decode = decode,
 };
 
 static const dgm_plugin_desc desc = {

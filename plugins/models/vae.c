@@ -163,6 +163,26 @@ static int reconstruct(void *self, dgm_step *s, dgm_var *x, dgm_var **out)
     return *out ? 0 : dgm_last_code();
 }
 
+static int64_t latent_size(void *self)
+{
+    return ((vae *)self)->latent;
+}
+
+static int decode(void *self, dgm_step *s, dgm_var *z, dgm_vars *io,
+                  dgm_var **out)
+{
+    (void)io; /* unconditional */
+    vae *m = self;
+    *out = mean_of(m, s->g, dgm_block_forward(m->dec, s->g, z));
+    return *out ? 0 : dgm_last_code();
+}
+
+static int encode_slot(void *self, dgm_step *s, dgm_var *x, dgm_var **mean,
+                       dgm_var **logvar)
+{
+    return encode(self, s->g, x, mean, logvar);
+}
+
 /* Sum over every axis but the first: [k, ...] -> [k]. */
 static dgm_var *sum_rest(dgm_graph *g, dgm_var *v)
 {
@@ -243,6 +263,9 @@ static const dgm_model_iface iface = {
     .log_likelihood = log_likelihood,
     .reconstruct = reconstruct,
     .destroy = destroy,
+    .latent_size = latent_size,
+    .decode = decode,
+    .encode = encode_slot,
 };
 
 static const dgm_plugin_desc desc = {

@@ -160,6 +160,35 @@ DGM_API int dgm_run_forward_output(dgm_run *r, const dgm_tensor *x,
 
 /* The data set the run was trained on (shapes, classes, value range). */
 DGM_API const dgm_data_info *dgm_run_data_info(dgm_run *r);
+/* The name of the run's model plugin ("vae"); borrowed from the run. */
+DGM_API const char *dgm_run_model_name(dgm_run *r);
+
+/* ---- a run's data and latent space (dgm explore) ----------------------- */
+
+/* Examples [start, start + n) of split as the model sees them: new
+ * tensors *x [n, x_shape...] and, when y is not NULL and the data has
+ * class labels, *y i64 [n] (else *y stays NULL); the caller frees both.
+ * DGM_ERANGE naming the split's size for rows outside it. */
+DGM_API int dgm_run_examples(dgm_run *r, dgm_split split, int64_t start,
+                             int64_t n, dgm_tensor **x, dgm_tensor **y);
+/* n samples of the model (as dgm sample draws them, the same for the
+ * same seed) into a new tensor *x [n, x_shape...] the caller frees. */
+DGM_API int dgm_run_samples(dgm_run *r, int64_t n, uint64_t seed,
+                            dgm_tensor **x);
+/* The size of the model's latent z: 0 when it has none it can decode
+ * (its plugin lacks the latent_size and decode slots, ABI 2.2). */
+DGM_API int64_t dgm_run_latent_size(dgm_run *r);
+/* The posterior of x [n, x_shape...]: new tensors *mean and (if logvar
+ * is not NULL and the model gives one) *logvar, [n, latent]. A model
+ * without an encode slot: DGM_EUNSUPPORTED naming it. */
+DGM_API int dgm_run_encode(dgm_run *r, const dgm_tensor *x,
+                           dgm_tensor **mean, dgm_tensor **logvar);
+/* Data for latents z f32 [n, latent] into a new tensor *x [n,
+ * x_shape...], conditioned on labels y i64 [n] when y is not NULL: a
+ * model that ignores labels is then refused with DGM_EUNSUPPORTED, as is
+ * one with no latent space. */
+DGM_API int dgm_run_decode(dgm_run *r, const dgm_tensor *z,
+                           const dgm_tensor *y, dgm_tensor **x);
 
 /* ====================================================================== */
 /* Evaluating outside training (dgm eval)                                 */

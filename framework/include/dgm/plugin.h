@@ -93,7 +93,7 @@ extern "C" {
  * no longer load, minor when something is added that an older plugin
  * simply lacks. */
 #define DGM_ABI_MAJOR 2
-#define DGM_ABI_MINOR 1
+#define DGM_ABI_MINOR 2
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -494,6 +494,21 @@ typedef struct dgm_model_iface {
                     const dgm_generate_opts *o, int32_t *out);
     /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
+    /* (ABI 2.2) Optional, latent-variable models (what `dgm explore`
+     * walks through): the size of z, > 0. */
+    int64_t (*latent_size)(void *self);
+    /* (ABI 2.2) Optional, with latent_size: data space [n, x_shape...]
+     * for given z [n, latent_size], what sample() gives for those draws
+     * (a VAE's decoder mean, a GAN's generator with its averaged weights);
+     * io may hold "y" (i64 [n]) to condition on, and a model that used it
+     * sets "y_used", as in sample(). */
+    int (*decode)(void *self, dgm_step *s, dgm_var *z, dgm_vars *io,
+                  dgm_var **out);
+    /* (ABI 2.2) Optional, models with an inference network: the
+     * posterior q(z | x) of x as its mean and log-variance, each
+     * [n, latent_size] (a deterministic encoder sets *logvar NULL). */
+    int (*encode)(void *self, dgm_step *s, dgm_var *x, dgm_var **mean,
+                  dgm_var **logvar);
 } dgm_model_iface;
 
 typedef struct dgm_loss_iface {

@@ -1,0 +1,123 @@
+/* explore_page.c - explore.html: the figures of `dgm explore` embedded
+ * as data: URIs with their captions, one self-contained file like the
+ * report; and the base64 encoder both pages use. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "dgm/io.h"
+#include "explore.h"
+
+void dgm__base64(FILE *f, const unsigned char *d, size_t n)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)d[i + 1] << 8;
+        if (i + 2 < n)
+            v |= d[i + 2];
+        fputc(a[v >> 18 & 63], f);
+        fputc(a[v >> 12 & 63], f);
+        fputc(i + 1 < n ? a[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? a[v & 63] : '=', f);
+    }
+}
+
+static void esc(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    unsigned char *buf = NULL;
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) == 0)
+        size = ftell(fp);
+    rewind(fp);
+    if (size >= 24 && (buf = malloc((size_t)size)) &&
+        fread(buf, 1, (size_t)size, fp) == (size_t)size) {
+        *n = (size_t)size;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    return buf;
+}
+
+int dgm__explore_page(const char *dir, const char *title,
+                      const char *const *png, const char *const *caption, int n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/explore.html", dir);
+    char *page = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&page, &len);
+    if (!f)
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", path);
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>", f);
+    esc(f, title);
+    fputs("</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
+          "figure{margin:1.5em 0}img{image-rendering:pixelated;"
+          "border:1px solid #ccc}figcaption{max-width:60em;color:#444}"
+          "</style></head><body>\n<h1>",
+          f);
+    esc(f, title);
+    fputs("</h1>\n", f);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, png[i]);
+        size_t nb = 0;
+        unsigned char *d = slurp(p, &nb);
+        if (!d || memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+            free(d);
+            rc = dgm_error(DGM_EIO, "%s: cannot be read as a PNG", p);
+            break;
+        }
+        unsigned w = (unsigned)d[16] << 24 | (unsigned)d[17] << 16 |
+                     (unsigned)d[18] << 8 | d[19];
+        unsigned shown = w * 2 > 900 ? (w > 900 ? 900 : w) : w * 2;
+        fprintf(f, "<figure id=\"%.*s\"><img alt=\"", (int)strcspn(png[i], "."),
+                png[i]);
+        esc(f, png[i]);
+        fprintf(f, "\" style=\"width:%upx\" src=\"data:image/png;base64,",
+                shown);
+        dgm__base64(f, d, nb);
+        fputs("\"><figcaption><b>", f);
+        esc(f, png[i]);
+        fputs("</b>: ", f);
+        esc(f, caption[i]);
+        fputs("</figcaption></figure>\n", f);
+        free(d);
+    }
+    fputs("</body></html>\n", f);
+    fclose(f);
+    if (rc == 0)
+        rc = dgm_write_file_atomic(path, page, len);
+    free(page);
+    return rc;
+}
