@@ -450,7 +450,7 @@ END_TEST
 
 START_TEST(cli_writes_figures_and_refuses)
 {
-    char args[3000], out[8192], err[8192];
+    char args[4200], out[8192], err[8192];
     snprintf(args, sizeof args,
              "explore '%s/vae2' --steps 4 --pairs 2 --examples 1 --map-n 30 "
              "--neighbours 2 -k 3 --train-n 40 --classifier '%s/cls'",
@@ -478,6 +478,33 @@ START_TEST(cli_writes_figures_and_refuses)
         ck_assert_ptr_nonnull(strstr(s, "src=\"data:image/png;base64,iVBOR"));
     ck_assert_int_eq(imgs, 6);
     ck_assert_ptr_nonnull(strstr(html, "classifier run"));
+    free(html);
+
+    /* the report embeds a run's figures when it has some, only then */
+    snprintf(args, sizeof args,
+             "report '%s/vae2' '%s/gan_uncond' -o '%s/r.html'", root, root,
+             root);
+    st = tc_cli(env, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "exit %d: %s", st, err);
+    snprintf(p, sizeof p, "%s/r.html", root);
+    html = tc_slurp(p, NULL, true);
+    const char *ex = strstr(html, "<h2>Explore</h2>");
+    ck_assert_ptr_nonnull(ex);
+    ck_assert_ptr_null(strstr(ex + 1, "<h2>Explore</h2>"));
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char fig[128];
+        snprintf(fig, sizeof fig, "explore/%s</span>", files[i]);
+        ck_assert_msg(strstr(ex, fig), "%s not in the report", fig);
+    }
+    ck_assert_ptr_nonnull(strstr(ex, "src=\"data:image/png;base64,iVBOR"));
+    ck_assert_ptr_null(strstr(ex, "gan_uncond/explore"));
+    free(html);
+    snprintf(args, sizeof args, "report '%s/gan_uncond' -o '%s/r2.html'", root,
+             root);
+    ck_assert_int_eq(tc_cli(env, args, out, sizeof out, err, sizeof err), 0);
+    snprintf(p, sizeof p, "%s/r2.html", root);
+    html = tc_slurp(p, NULL, true);
+    ck_assert_ptr_null(strstr(html, "<h2>Explore</h2>"));
     free(html);
 
     /* what does not apply: skipped with the reason, or refused alone */

@@ -130,6 +130,13 @@ int dgm__explore_page(const char *dir, const char *title,
                       const char *const *png, const char *const *caption,
                       int n);
 
+/* The PNGs of run_dir/explore/ (by name) embedded in an HTML page f as
+ * figures captioned with label and their file, after `heading` (written
+ * before the first only; may be NULL); nothing when there are none.
+ * Returns how many were embedded. */
+int dgm__explore_embed(FILE *f, const char *run_dir, const char *label,
+                       const char *heading);
+
 /* Base64 of d[0..n) written to f (data: URIs of the report and the
  * explore page). */
 void dgm__base64(FILE *f, const unsigned char *d, size_t n);

@@ -1,6 +1,8 @@
 /* explore_page.c - explore.html: the figures of `dgm explore` embedded
  * as data: URIs with their captions, one self-contained file like the
- * report; and the base64 encoder both pages use. */
+ * report; a run's figures embedded in the report; and the base64 encoder
+ * both pages use. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +122,50 @@ int dgm__explore_page(const char *dir, const char *title,
         rc = dgm_write_file_atomic(path, page, len);
     free(page);
     return rc;
+}
+
+static int png_name(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return d->d_name[0] != '.' && n > 4 && !strcmp(d->d_name + n - 4, ".png");
+}
+
+int dgm__explore_embed(FILE *f, const char *run_dir, const char *label,
+                       const char *heading)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/explore", run_dir);
+    struct dirent **list;
+    int n = scandir(dir, &list, png_name, alphasort), shown = 0;
+    for (int i = 0; i < n; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", dir, list[i]->d_name);
+        size_t nb = 0;
+        unsigned char *d = slurp(p, &nb);
+        /* the report's cap on an embedded image, 16 MiB */
+        if (d && nb <= (16u << 20) && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+            if (shown++ == 0) {
+                fputs(heading ? heading : "", f);
+                fputs("<div class=\"samples\">\n", f);
+            }
+            fputs("<figure class=\"sample\"><img alt=\"", f);
+            esc(f, list[i]->d_name);
+            fputs("\" style=\"max-width:400px\" "
+                  "src=\"data:image/png;base64,",
+                  f);
+            dgm__base64(f, d, nb);
+            fputs("\"><figcaption>", f);
+            esc(f, label);
+            fputs("<br><span class=\"file\">explore/", f);
+            esc(f, list[i]->d_name);
+            fputs("</span></figcaption></figure>\n", f);
+        }
+        free(d);
+        free(list[i]);
+    }
+    if (n > 0)
+        free(list);
+    if (shown)
+        fputs("</div>\n", f);
+    return shown;
 }

@@ -1,6 +1,7 @@
 /* report.c - `dgm report`: one self-contained HTML page (inline CSS and
  * SVG, sample grids as data: URIs) with the comparison table, learning
- * curves per variant and the last sample grid of each variant. */
+ * curves per variant, the last sample grid of each variant and the runs'
+ * `dgm explore` figures. */
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
@@ -16,6 +17,7 @@
 #include "compare.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
+#include "explore.h"
 #include "tool_files.h"
 
 /* A sample grid larger than this is named, not embedded. */
@@ -608,23 +610,6 @@ static char *last_png(const char *dir)
     return p;
 }
 
-static void base64(FILE *f, const unsigned char *d, size_t n)
-{
-    static const char a[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)d[i + 1] << 8;
-        if (i + 2 < n)
-            v |= d[i + 2];
-        fputc(a[v >> 18 & 63], f);
-        fputc(a[v >> 12 & 63], f);
-        fputc(i + 1 < n ? a[v >> 6 & 63] : '=', f);
-        fputc(i + 2 < n ? a[v & 63] : '=', f);
-    }
-}
-
 /* The whole file if it is a PNG of at most MAX_PNG_BYTES; *why says why
  * not otherwise. */
 static unsigned char *read_png(const char *path, size_t *n, const char **why)
@@ -681,7 +666,7 @@ static void samples(const dgm__compare *c, FILE *f)
             esc(f, va->label);
             fprintf(f, "\" style=\"width:%upx\" src=\"data:image/png;base64,",
                     w ? (w * scale < 400 ? w * scale : 400) : 200);
-            base64(f, d, n);
+            dgm__base64(f, d, n);
             fputs("\">", f);
             free(d);
         } else {
@@ -845,6 +830,11 @@ int dgm__report_write(const dgm__compare *c, const char *title, FILE *f)
               f);
     fputs("</div>\n<h2>Samples</h2>\n", f);
     samples(c, f);
+    /* each run's `dgm explore` figures, when it has some */
+    for (int i = 0, any = 0; i < c->n_runs; i++)
+        any += dgm__explore_embed(f, c->runs[i].dir,
+                                  rel(c, &c->runs[i], c->runs[i].dir),
+                                  any ? NULL : "<h2>Explore</h2>\n");
     fputs("<h2>Runs</h2>\n", f);
     runs_table(c, f);
     fputs("<p class=\"rule\">Written by dgm report.</p>\n</body>\n</html>\n",
