@@ -1,10 +1,11 @@
 /* test_explore.c - `dgm explore`'s figures checked by their content on
- * tiny runs trained once for the suite (8x8 band images of 4 classes): a
+ * tiny runs trained once for the suite (8x8 band images of 4 classes,
+ * 28x28 quadrants for a SAGAN, a repeated sentence for a transformer): a
  * traversal of a dimension the decoder ignores gives identical images, an
  * interpolation's ends are the reconstructions and its points the
  * reference paths, the latent map of a 2-D latent is the means, a
- * training image is its own nearest neighbour at distance 0, and what
- * does not apply is refused. */
+ * training image is its own nearest neighbour at distance 0, attention
+ * rows sum to one, and what does not apply is refused. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +64,31 @@ static const char cls_yaml[] =
     "optimizer: {plugin: adam, lr: 0.01}\n"
     "train: {epochs: 1, log_every: 8, samples: 0}\n";
 
+static const char sagan_yaml[] =
+    "name: sagan\n"
+    "seed: 1\n"
+    "threads: 1\n"
+    "data: {plugin: idx, path: %s/data, train_images: q-img, train_labels: "
+    "q-lab, test_images: q-img, test_labels: q-lab, scale: symmetric, "
+    "batch_size: 8}\n"
+    "model:\n"
+    "  plugin: gan\n"
+    "  latent: 8\n"
+    "  generator: {plugin: dcgan_generator, width: 8, attention_at: 14}\n"
+    "  discriminator: {plugin: dcgan_discriminator, width: 8}\n"
+    "train: {steps: 2, log_every: 1, samples: 0}\n";
+
+static const char tf_yaml[] =
+    "name: tf\n"
+    "seed: 1\n"
+    "threads: 1\n"
+    "data: {plugin: text, path: '%s/corpus.txt', seq_len: 16, batch_size: 8, "
+    "val_fraction: 0.2}\n"
+    "model: {plugin: char_transformer, width: 16, layers: 2, block: {plugin: "
+    "transformer_block, heads: 2}}\n"
+    "optimizer: {plugin: adam, lr: 1.0e-2}\n"
+    "train: {steps: 4, log_every: 1}\n";
+
 static void path_of(char *out, size_t n, const char *what)
 {
     snprintf(out, n, "%s/%s", root, what);
@@ -100,6 +126,25 @@ static void suite_setup(void)
     ck_assert_int_eq(dgm_mkdirs(d), 0);
     ck_assert_int_eq(tq_write_bands(d, "train-img", "train-lab", 256, 7), 0);
     ck_assert_int_eq(tq_write_bands(d, "test-img", "test-lab", 64, 99), 0);
+    ck_assert_int_eq(tq_write_quadrants(d, "q-img", "q-lab", 32, 5), 0);
+    char p[1200], text[4096];
+    path_of(p, sizeof p, "corpus.txt");
+    FILE *f = fopen(p, "w");
+    ck_assert(f != NULL);
+    for (int i = 0; i < 40; i++)
+        fputs("the quick brown fox jumps over the lazy dog. ", f);
+    fclose(f);
+    static const struct {
+        const char *file, *fmt;
+    } whole[] = {{"sagan.yaml", sagan_yaml}, {"tf.yaml", tf_yaml}};
+    for (int i = 0; i < 2; i++) {
+        path_of(p, sizeof p, whole[i].file);
+        snprintf(text, sizeof text, whole[i].fmt, root);
+        f = fopen(p, "w");
+        ck_assert(f != NULL);
+        fputs(text, f);
+        fclose(f);
+    }
     write_yaml("vae.yaml", vae_yaml);
     write_yaml("gan.yaml", gan_yaml);
     write_yaml("cls.yaml", cls_yaml);
@@ -109,6 +154,8 @@ static void suite_setup(void)
     train("gan.yaml", "gan", NULL);
     train("gan.yaml", "gan_uncond", "model.conditional=false");
     train("cls.yaml", "cls", NULL);
+    train("sagan.yaml", "sagan", NULL);
+    train("tf.yaml", "tf", NULL);
     tc_shipped_teardown();
 }
 
@@ -448,6 +495,86 @@ START_TEST(gan_traversal_and_class_rows)
 }
 END_TEST
 
+/* Rows of a [m, rows, cols] stack: each sums to 1 (within float
+ * rounding) over non-negative entries. */
+static void rows_sum_to_one(const dgm_tensor *a)
+{
+    int64_t cols = a->shape[a->ndim - 1];
+    int64_t rows = dgm_tensor_numel(a) / cols;
+    const float *p = dgm_tensor_f32(a);
+    for (int64_t i = 0; i < rows; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < cols; j++) {
+            ck_assert(p[i * cols + j] >= 0);
+            s += p[i * cols + j];
+        }
+        ck_assert_msg(fabs(s - 1) < 1e-5, "row %lld sums to %.8f", (long long)i,
+                      s);
+    }
+}
+
+START_TEST(attention_rows_sum_to_one)
+{
+    /* SAGAN: the generator's self-attention over its 14x14 map */
+    dgm_run *r = open_run("sagan");
+    dgm__explore_opts o = dgm__explore_defaults();
+    o.examples = 2;
+    dgm_tensor *fig, *att;
+    int cols, heads, layers;
+    ck_assert_msg(dgm__explore_attention_image(r, &o, &fig, &cols, &att) == 0,
+                  "%s", dgm_last_error());
+    ck_assert_int_eq(att->ndim, 3);
+    ck_assert_int_eq(att->shape[0], 2);
+    ck_assert_int_eq(att->shape[1], 14 * 14);
+    rows_sum_to_one(att);
+    ck_assert_int_eq(cols, 5);
+    ck_assert_int_eq(fig->shape[0], 10);
+    ck_assert_int_eq(fig->shape[2], 28);
+    /* the first query (map cell (3, 3)) is marked green in column 1 */
+    const float *px = dgm_tensor_f32(fig) + 1 * 3 * 28 * 28;
+    int64_t at = 3 * 2 * 28 + 3 * 2;
+    ck_assert(px[at] == 0 && px[28 * 28 + at] == 1 &&
+              px[2 * 28 * 28 + at] == 0);
+    dgm_tensor_free(fig);
+    dgm_tensor_free(att);
+    dgm_run_close(r);
+
+    /* a transformer: per layer and head, causal rows over the prompt */
+    r = open_run("tf");
+    ck_assert_msg(dgm__explore_attention_text(r, "the quick", 4, &fig, &heads,
+                                              &layers, &att) == 0,
+                  "%s", dgm_last_error());
+    ck_assert_int_eq(heads, 2);
+    ck_assert_int_eq(layers, 2);
+    ck_assert_int_eq(att->shape[0], 4);
+    ck_assert_int_eq(att->shape[1], 9);
+    rows_sum_to_one(att);
+    const float *p = dgm_tensor_f32(att);
+    for (int m = 0; m < 4; m++) {
+        for (int i = 0; i < 9; i++)
+            for (int j = i + 1; j < 9; j++) /* no look at a later token */
+                ck_assert_float_eq(p[(m * 9 + i) * 9 + j], 0.0f);
+        ck_assert_float_eq(p[m * 81], 1.0f); /* the first sees itself */
+    }
+    ck_assert_int_eq(fig->shape[0], 4);
+    ck_assert_int_eq(fig->shape[2], 36);
+    dgm_tensor_free(fig);
+    dgm_tensor_free(att);
+    ck_assert_int_eq(dgm__explore_attention_text(r, "the quick?", 4, &fig,
+                                                 &heads, &layers, &att),
+                     DGM_EINVAL); /* '?' is not in the corpus */
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "'?'"));
+    dgm_run_close(r);
+
+    /* a model none of whose blocks records attention */
+    r = open_run("vae3");
+    ck_assert_int_eq(dgm__explore_attention_image(r, &o, &fig, &cols, &att),
+                     DGM_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "records no 'attention'"));
+    dgm_run_close(r);
+}
+END_TEST
+
 START_TEST(cli_writes_figures_and_refuses)
 {
     char args[4200], out[8192], err[8192];
@@ -524,6 +651,18 @@ START_TEST(cli_writes_figures_and_refuses)
     ck_assert_msg(strstr(err, "model 'classifier' has no latent space to "
                               "explore"),
                   "%s", err);
+    /* a char transformer: only attention applies, with a prompt */
+    snprintf(args, sizeof args, "explore '%s/tf' --prompt 'the lazy'", root);
+    st = tc_cli(env, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "exit %d: %s", st, err);
+    ck_assert_msg(strstr(out, "skipped traversals: model 'char_transformer' "
+                              "has no latent space"),
+                  "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "attention.png"));
+    snprintf(args, sizeof args, "explore '%s/tf' --what attention", root);
+    st = tc_cli(env, args, out, sizeof out, err, sizeof err);
+    ck_assert_int_eq(st, 1);
+    ck_assert_ptr_nonnull(strstr(err, "give --prompt TEXT"));
     snprintf(args, sizeof args, "explore '%s/vae2' --what maps", root);
     st = tc_cli(env, args, out, sizeof out, err, sizeof err);
     ck_assert_int_eq(st, 2);
@@ -543,6 +682,7 @@ static Suite *suite(void)
     tcase_add_test(tc, latent_map_of_2d_latent_is_the_means);
     tcase_add_test(tc, training_image_is_its_own_nearest_neighbour);
     tcase_add_test(tc, gan_traversal_and_class_rows);
+    tcase_add_test(tc, attention_rows_sum_to_one);
     tcase_add_test(tc, cli_writes_figures_and_refuses);
     suite_add_tcase(s, tc);
     return s;

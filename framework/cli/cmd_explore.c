@@ -15,7 +15,7 @@ static const char help[] =
     "usage: dgm explore RUNDIR [--what LIST] [--dims LIST | --top N]\n"
     "                   [--range R] [--steps N] [--examples N] [--pairs N]\n"
     "                   [--map-n N] [--classifier DIR] [--neighbours N]\n"
-    "                   [-k K] [--train-n N] [--seed S]\n"
+    "                   [-k K] [--train-n N] [--prompt TEXT] [--seed S]\n"
     "\n"
     "Rebuild the run's model from RUNDIR, load its last checkpoint and\n"
     "write PNG figures and explore.html (self-contained) into\n"
@@ -36,6 +36,11 @@ static const char help[] =
     "                 K (default 5) nearest of --train-n (default 10000)\n"
     "                 training examples in the features of the classifier\n"
     "                 run DIR (in data space without --classifier)\n"
+    "  attention      a GAN with self_attention in its generator: where\n"
+    "                 four positions of --examples samples attend; a\n"
+    "                 char_transformer: the attention of each token of\n"
+    "                 --prompt TEXT over the earlier ones, per layer and\n"
+    "                 head\n"
     "A family that does not apply to the model (a char-RNN has no latent)\n"
     "is skipped with the reason; asked for alone it is an error.\n"
     "\n"
@@ -66,6 +71,7 @@ static int parse_what(const char *s, unsigned *what)
                  {"interpolations", DGM__EX_INTERP},
                  {"map", DGM__EX_MAP},
                  {"neighbours", DGM__EX_NEIGHBOURS},
+                 {"attention", DGM__EX_ATTENTION},
                  {"all", DGM__EX_ALL}};
     *what = 0;
     while (*s) {
@@ -80,7 +86,8 @@ static int parse_what(const char *s, unsigned *what)
         if (!found) {
             fprintf(stderr,
                     "dgm explore: --what: unknown figure '%.*s' (known: "
-                    "traversals, interpolations, map, neighbours, all)\n",
+                    "traversals, interpolations, map, neighbours, attention, "
+                    "all)\n",
                     (int)len, s);
             return -1;
         }
@@ -143,7 +150,11 @@ int dgm__cmd_explore(int argc, char **argv)
                 return usage("bad --seed '%s'", v);
         } else if (!strcmp(a, "--classifier"))
             o.classifier = v;
-        else {
+        else if (!strcmp(a, "--prompt")) {
+            if (!*v)
+                return usage("--prompt needs some text%s", "");
+            o.prompt = v;
+        } else {
             static const struct {
                 const char *flag;
                 long lo, hi;

@@ -101,6 +101,7 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     dgm_var *v = project(a, g, x, V);
     /* attn[n, i, j] = softmax_j(q[:, i] . k[:, j]) */
     dgm_var *att = dgm_softmax(g, dgm_matmul(g, q, k, true, false), 2);
+    dgm_graph_tap(g, "attention", att); /* [N, HW, HW]: for dgm explore */
     /* o[n, c, i] = sum_j v[n, c, j] attn[n, i, j] */
     dgm_var *o = dgm_reshape(g, dgm_matmul(g, v, att, false, true), 4, shape);
     return dgm_add(g, dgm_mul(g, dgm_param_var(g, a->gamma), o), x);

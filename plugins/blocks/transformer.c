@@ -139,6 +139,7 @@ static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
     if (t->causal)
         scores = dgm_add(g, scores, causal_mask(g, T));
     dgm_var *att = dgm_softmax(g, scores, 4);
+    dgm_graph_tap(g, "attention", att); /* [1, N, H, T, T]: dgm explore */
     if (t->dropout > 0)
         att = dgm_dropout(g, att, t->dropout);
     dgm_var *o = dgm_matmul(g, att, v, false, false); /* [1,N,H,T,d] */

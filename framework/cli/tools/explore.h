@@ -34,6 +34,7 @@ typedef struct dgm__explore_opts {
     int nn_k;     /* neighbours each (default 5) */
     int nn_train; /* training examples searched (default 10000) */
     const char *classifier; /* run whose "features" the neighbours use */
+    const char *prompt;     /* text whose attention is drawn */
     uint64_t seed;
 } dgm__explore_opts;
 
@@ -95,6 +96,26 @@ int dgm__explore_neighbours(dgm_run *feat, const dgm_tensor *queries,
                             const dgm_tensor *base, int k, int64_t *idx,
                             float *dist);
 
+/* ---- attention maps --------------------------------------------------- */
+
+/* A model whose generator records "attention" [n, HW, HW] over a square
+ * map (self_attention): `examples` prior draws (seeded), each beside the
+ * attention of four query positions (the quadrants' centres, marked
+ * green) drawn over it, *fig RGB [examples * 5, 3, H, W] in [0, 1],
+ * *cols = 5; *att (if not NULL) the recorded [n, HW, HW]. */
+int dgm__explore_attention_image(dgm_run *r, const dgm__explore_opts *o,
+                                 dgm_tensor **fig, int *cols, dgm_tensor **att);
+/* A sequence model whose blocks record "attention" [1, N, heads, T, T]
+ * (transformer blocks): the prompt's tokens over the earlier ones, one
+ * heat map per layer and head (*fig RGB [layers * heads, 3, len * cell,
+ * len * cell], row = query token, column = key token), *att (if not
+ * NULL) the probabilities [layers * heads, len, len]. */
+int dgm__explore_attention_text(dgm_run *r, const char *prompt, int cell,
+                                dgm_tensor **fig, int *heads, int *layers,
+                                dgm_tensor **att);
+/* The heat colour of v in [0, 1]: black, red, yellow, white. */
+void dgm__heat_rgb(float v, float rgb[3]);
+
 /* ---- drawing ---------------------------------------------------------- */
 
 /* A scatter plot of xy [n, 2] coloured by labels (i64 [n] or NULL) with
@@ -115,7 +136,8 @@ enum {
     DGM__EX_INTERP = 2,
     DGM__EX_MAP = 4,
     DGM__EX_NEIGHBOURS = 8,
-    DGM__EX_ALL = 15
+    DGM__EX_ATTENTION = 16,
+    DGM__EX_ALL = 31
 };
 
 /* Write the figures `what` asks for into run_dir/explore/ and

@@ -199,10 +199,8 @@ int dgm__plot_heat(const char *path, const float *m, int rows, int cols,
         return rc;
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
-            /* black -> red -> yellow -> white as the value grows */
-            float v = max > 0 ? m[(int64_t)i * cols + j] / max : 0;
-            float rgb[3] = {fminf(1, 3 * v), fminf(1, fmaxf(0, 3 * v - 1)),
-                            fminf(1, fmaxf(0, 3 * v - 2))};
+            float rgb[3];
+            dgm__heat_rgb(max > 0 ? m[(int64_t)i * cols + j] / max : 0, rgb);
             rect(&c, j * cell, i * cell, cell, cell, rgb);
         }
     return canvas_write(&c, path);

@@ -1,5 +1,6 @@
 /* explore_run.c - `dgm explore`'s work on one run: each figure family
- * asked for, computed (explore_latent.c, explore_nn.c), written as a PNG
+ * asked for, computed (explore_latent.c, explore_nn.c,
+ * explore_attention.c), written as a PNG
  * into RUNDIR/explore/ with its caption, and explore.html over them; a
  * family that does not apply to the model is skipped with the reason, or
  * refused when it was the only one asked for. */
@@ -232,6 +233,51 @@ static int neighbours(figs *f, dgm_registry *reg, dgm_run *r,
     return rc;
 }
 
+/* An RGB figure in [0, 1] (attention maps) into dir/name. */
+static int rgb_fig(figs *f, const char *name, const dgm_tensor *im, int cols,
+                   const char *caption)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    int rc = dgm_png_write_grid(path, im, cols, 0.0f, 1.0f);
+    return rc < 0 ? rc : record(f, name, caption);
+}
+
+static int attention(figs *f, dgm_run *r, const dgm__explore_opts *o)
+{
+    dgm_tensor *im;
+    int cols, heads, layers, rc;
+    char cap[1024];
+    if (dgm_run_data_info(r)->x_dtype == DGM_I64) {
+        if (!o->prompt)
+            return dgm_error(DGM_EUNSUPPORTED,
+                             "model '%s': give --prompt TEXT to draw its "
+                             "attention",
+                             dgm_run_model_name(r));
+        if ((rc = dgm__explore_attention_text(r, o->prompt, 8, &im, &heads,
+                                              &layers, NULL)) < 0)
+            return rc;
+        snprintf(cap, sizeof cap,
+                 "attention of each token of the prompt \"%s\" (rows, top "
+                 "to bottom) over the tokens up to it (columns): one map "
+                 "per head (%d per row) and layer (rows of maps, first "
+                 "layer on top); black 0, white 1",
+                 o->prompt, heads);
+        rc = rgb_fig(f, "attention.png", im, heads, cap);
+    } else {
+        if ((rc = dgm__explore_attention_image(r, o, &im, &cols, NULL)) < 0)
+            return rc;
+        snprintf(cap, sizeof cap,
+                 "generator self-attention: each row a sample (prior draw), "
+                 "then where four query positions (green) attend over the "
+                 "feature map, brightest where most; seed %llu",
+                 (unsigned long long)o->seed);
+        rc = rgb_fig(f, "attention.png", im, cols, cap);
+    }
+    dgm_tensor_free(im);
+    return rc;
+}
+
 static void figs_free(figs *f)
 {
     for (int i = 0; i < f->n; i++) {
@@ -249,7 +295,8 @@ int dgm__explore_run(dgm_registry *reg, const char *run_dir, unsigned what,
     } fam[] = {{DGM__EX_TRAVERSE, "traversals"},
                {DGM__EX_INTERP, "interpolations"},
                {DGM__EX_MAP, "latent map"},
-               {DGM__EX_NEIGHBOURS, "nearest neighbours"}};
+               {DGM__EX_NEIGHBOURS, "nearest neighbours"},
+               {DGM__EX_ATTENTION, "attention maps"}};
     figs f = {.log = log};
     snprintf(f.dir, sizeof f.dir, "%s/explore", run_dir);
     dgm_run *r;
@@ -273,6 +320,9 @@ int dgm__explore_run(dgm_registry *reg, const char *run_dir, unsigned what,
             break;
         case DGM__EX_MAP:
             rc = latent_map(&f, r, o);
+            break;
+        case DGM__EX_ATTENTION:
+            rc = attention(&f, r, o);
             break;
         default:
             rc = neighbours(&f, reg, r, o);

@@ -131,6 +131,21 @@ DGM_API dgm_rng *dgm_graph_rng(dgm_graph *g);
 DGM_API int dgm_graph_status(const dgm_graph *g);
 DGM_API dgm_arena *dgm_graph_arena(dgm_graph *g);
 
+/* Probes: a block records an intermediate var under a static name
+ * ("attention": softmax probabilities) with dgm_graph_tap, so that tools
+ * looking inside a trained model (dgm explore) can read it after the
+ * forward. Nothing is kept unless the probing is on (off by default, and
+ * training never turns it on); reset forgets what was kept. At most
+ * DGM_GRAPH_MAX_TAPS vars are kept per reset, later ones are dropped. */
+#define DGM_GRAPH_MAX_TAPS 256
+DGM_API void dgm_graph_tap(dgm_graph *g, const char *name, dgm_var *v);
+/* Returns the previous value, as dgm_graph_set_grad. */
+DGM_API bool dgm_graph_set_tapping(dgm_graph *g, bool on);
+DGM_API int dgm_graph_tap_count(const dgm_graph *g);
+/* The i-th var kept (in the order recorded) and its name. */
+DGM_API dgm_var *dgm_graph_tap_at(const dgm_graph *g, int i,
+                                  const char **name);
+
 /* Run backward from a scalar (rank 0 or one element) var: seed 1 and
  * accumulate into every gradient. May be called more than once per reset
  * (gradients accumulate); saved tensors are kept until reset. */

@@ -189,6 +189,19 @@ DGM_API int dgm_run_encode(dgm_run *r, const dgm_tensor *x,
  * one with no latent space. */
 DGM_API int dgm_run_decode(dgm_run *r, const dgm_tensor *z,
                            const dgm_tensor *y, dgm_tensor **x);
+/* What the model's blocks record under `name` (dgm_graph_tap, e.g.
+ * "attention") while the run's first-phase forward reads examples x, or
+ * while its decode reads latents z (give exactly one, at most 256 rows):
+ * a new tensor per record into out[0..*n), in the order recorded, at
+ * most max; the caller frees them. DGM_EUNSUPPORTED when no block
+ * records `name`. */
+DGM_API int dgm_run_probe(dgm_run *r, const dgm_tensor *x,
+                          const dgm_tensor *z, const char *name,
+                          dgm_tensor **out, int max, int *n);
+/* text's bytes as the run's token ids (the data set's "vocab" state),
+ * strlen(text) of them into ids; bytes the vocabulary lacks are refused,
+ * naming them, as dgm_run_generate does. */
+DGM_API int dgm_run_text_ids(dgm_run *r, const char *text, int32_t *ids);
 
 /* ====================================================================== */
 /* Evaluating outside training (dgm eval)                                 */

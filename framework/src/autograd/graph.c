@@ -24,6 +24,11 @@ struct dgm_graph {
     bool training, grad;
     dgm_rng *rng;
     int status;
+    /* probes kept while tapping (dgm_graph_tap) */
+    bool tapping;
+    int n_taps;
+    const char *tap_name[DGM_GRAPH_MAX_TAPS];
+    dgm_var *tap_var[DGM_GRAPH_MAX_TAPS];
 };
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
@@ -76,6 +81,7 @@ void dgm_graph_reset(dgm_graph *g)
     dgm_arena_reset(g->arena);
     g->n_tape = 0;
     g->status = 0;
+    g->n_taps = 0;
 }
 
 void dgm_graph_set_backend(dgm_graph *g, dgm_backend b) { g->backend = b; }
@@ -93,6 +99,32 @@ void dgm_graph_set_rng(dgm_graph *g, dgm_rng *r) { g->rng = r; }
 dgm_rng *dgm_graph_rng(dgm_graph *g) { return g->rng; }
 int dgm_graph_status(const dgm_graph *g) { return g->status; }
 dgm_arena *dgm_graph_arena(dgm_graph *g) { return g->arena; }
+
+void dgm_graph_tap(dgm_graph *g, const char *name, dgm_var *v)
+{
+    if (g && g->tapping && v && name && g->n_taps < DGM_GRAPH_MAX_TAPS) {
+        g->tap_name[g->n_taps] = name;
+        g->tap_var[g->n_taps++] = v;
+    }
+}
+
+bool dgm_graph_set_tapping(dgm_graph *g, bool on)
+{
+    bool prev = g->tapping;
+    g->tapping = on;
+    return prev;
+}
+
+int dgm_graph_tap_count(const dgm_graph *g) { return g->n_taps; }
+
+dgm_var *dgm_graph_tap_at(const dgm_graph *g, int i, const char **name)
+{
+    if (i < 0 || i >= g->n_taps)
+        return NULL;
+    if (name)
+        *name = g->tap_name[i];
+    return g->tap_var[i];
+}
 
 bool dgm__use_dnnl(const dgm_graph *g)
 {

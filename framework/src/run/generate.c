@@ -1,5 +1,6 @@
 /* generate.c - `dgm sample --prompt`'s work: text from a sequence model's
- * run, through the data set's vocabulary. */
+ * run, through the data set's vocabulary (which also turns a prompt into
+ * ids for `dgm explore`). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,14 @@ static int encode_prompt(const char *prompt, const unsigned char *vocab,
                      "the prompt holds %zu byte value(s) the vocabulary does "
                      "not: %s",
                      nm, shown);
+}
+
+int dgm_run_text_ids(dgm_run *r, const char *text, int32_t *ids)
+{
+    const unsigned char *vocab = NULL;
+    int64_t nv = 0;
+    int rc = vocab_of(dgm_run_experiment(r), &vocab, &nv);
+    return rc < 0 ? rc : encode_prompt(text, vocab, nv, ids);
 }
 
 int dgm_run_generate(dgm_registry *reg, const char *run_dir, const char *prompt,
