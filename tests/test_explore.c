@@ -285,8 +285,10 @@ START_TEST(interpolation_ends_are_reconstructions)
     dgm__explore_opts o = dgm__explore_defaults();
     o.pairs = 3, o.steps = 5;
     dgm_tensor *lin, *sph, *x, *mu, *rec;
-    ck_assert_int_eq(dgm__explore_interpolation(r, &o, false, &lin), 0);
-    ck_assert_int_eq(dgm__explore_interpolation(r, &o, true, &sph), 0);
+    bool post = false;
+    ck_assert_int_eq(dgm__explore_interpolation(r, &o, false, &lin, &post), 0);
+    ck_assert(post);
+    ck_assert_int_eq(dgm__explore_interpolation(r, &o, true, &sph, NULL), 0);
     ck_assert_int_eq(lin->shape[0], 15);
     ck_assert_int_eq(dgm_run_examples(r, DGM_SPLIT_TEST, 0, 6, &x, NULL), 0);
     ck_assert_int_eq(dgm_run_encode(r, x, &mu, NULL), 0);
@@ -469,6 +471,16 @@ START_TEST(gan_traversal_and_class_rows)
     ck_assert_int_eq(dgm__explore_class_rows(r, &o, &im, &nc), 0);
     ck_assert_int_eq(nc, 4);
     ck_assert_int_eq(im->shape[0], 12);
+    /* paths hold the class fixed (class 0): two calls agree bit for bit
+     * (a label drawn per image would differ between them) */
+    dgm_tensor *p1, *p2;
+    ck_assert_int_eq(dgm__explore_interpolation(r, &o, false, &p1, NULL), 0);
+    ck_assert_int_eq(dgm__explore_interpolation(r, &o, false, &p2, NULL), 0);
+    ck_assert(memcmp(p1->data, p2->data, dgm_tensor_nbytes(p1)) == 0);
+    /* and are the class rows' class 0 for the first pair */
+    ck_assert(row_diff(p1, 0, im, 0) == 0.0 && row_diff(p1, 2, im, 2) == 0.0);
+    dgm_tensor_free(p1);
+    dgm_tensor_free(p2);
     /* the same z with another label gives another image */
     ck_assert(row_diff(im, 0, im, 3) > 1e-6);
     /* and decode with labels is what the class rows hold */

@@ -63,10 +63,13 @@ void dgm__traversal_free(dgm__traversal *t);
 /* ---- interpolations --------------------------------------------------- */
 
 /* Rows of `steps` images from latent a to latent b for `pairs` pairs: the
- * posterior means of test examples 2i and 2i+1 (encoder) or two prior
- * draws; spherical (slerp) or linear. *images [pairs * steps, x...]. */
+ * posterior means of test examples 2i and 2i+1 (encoder: *posterior set
+ * when not NULL) or two prior draws; spherical (slerp) or linear.
+ * *images [pairs * steps, x...]. A conditional model draws them all as
+ * class 0, as it does traversals. */
 int dgm__explore_interpolation(dgm_run *r, const dgm__explore_opts *o,
-                               bool spherical, dgm_tensor **images);
+                               bool spherical, dgm_tensor **images,
+                               bool *posterior);
 /* A conditional model: the linear path of the first pair, one row per
  * class (*images [classes * steps, x...]). DGM_EUNSUPPORTED if the model
  * ignores labels. */

@@ -75,6 +75,38 @@ static int base_latents(dgm_run *r, int64_t L, int64_t start, int64_t n,
     return 0;
 }
 
+/* A conditional model decodes every latent with class 0, so that only
+ * the latent changes along a traversal or a path (left to itself it
+ * would draw a label per image). Whether the model is conditional: one
+ * labelled decode, which an unconditional model refuses. */
+static int decode_fixed(dgm_run *r, const dgm_tensor *z, dgm_tensor **out)
+{
+    *out = NULL;
+    int rc = 0;
+    bool cond = false;
+    if (dgm_run_data_info(r)->has_y) {
+        int64_t L = z->shape[1], one = 1;
+        dgm_tensor *z1 = dgm_tensor_new(DGM_F32, 2, (int64_t[]){1, L});
+        dgm_tensor *y1 = dgm_tensor_new(DGM_I64, 1, &one), *x1 = NULL;
+        rc = z1 && y1 ? dgm_run_decode(r, z1, y1, &x1) : dgm_last_code();
+        cond = rc == 0;
+        if (rc == DGM_EUNSUPPORTED)
+            rc = 0;
+        dgm_tensor_free(z1);
+        dgm_tensor_free(y1);
+        dgm_tensor_free(x1);
+    }
+    if (rc < 0)
+        return rc;
+    if (!cond)
+        return dgm_run_decode(r, z, NULL, out);
+    int64_t n = z->shape[0];
+    dgm_tensor *y = dgm_tensor_new(DGM_I64, 1, &n); /* zero-filled: class 0 */
+    rc = y ? dgm_run_decode(r, z, y, out) : dgm_last_code();
+    dgm_tensor_free(y);
+    return rc;
+}
+
 static float step_value(const dgm__explore_opts *o, int j)
 {
     return o->steps > 1
@@ -128,7 +160,7 @@ static int sweep_dims(dgm_run *r, const dgm_tensor *z0, int64_t L,
             memcpy(row, dgm_tensor_f32(z0), sizeof(float) * (size_t)L);
             row[dims[d]] = step_value(o, j);
         }
-    int rc = dgm_run_decode(r, z, NULL, images);
+    int rc = decode_fixed(r, z, images);
     dgm_tensor_free(z);
     return rc;
 }
@@ -286,7 +318,8 @@ static dgm_tensor *paths(const dgm_tensor *ends, int rows, int steps,
 }
 
 int dgm__explore_interpolation(dgm_run *r, const dgm__explore_opts *o,
-                               bool spherical, dgm_tensor **images)
+                               bool spherical, dgm_tensor **images,
+                               bool *posterior_out)
 {
     *images = NULL;
     int64_t L = latent_or_refuse(r);
@@ -299,7 +332,9 @@ int dgm__explore_interpolation(dgm_run *r, const dgm__explore_opts *o,
     if (rc == 0 && !(z = paths(ends, o->pairs, o->steps, spherical)))
         rc = dgm_last_code();
     if (rc == 0)
-        rc = dgm_run_decode(r, z, NULL, images);
+        rc = decode_fixed(r, z, images);
+    if (posterior_out)
+        *posterior_out = posterior;
     dgm_tensor_free(ends);
     dgm_tensor_free(z);
     return rc;

@@ -96,19 +96,18 @@ static int traversals(figs *f, dgm_run *r, const dgm__explore_opts *o)
 static int interpolations(figs *f, dgm_run *r, const dgm__explore_opts *o)
 {
     int rc = 0;
-    bool enc = dgm_run_data_info(r)->size[DGM_SPLIT_TEST] >= 2 * o->pairs;
     for (int sph = 0; sph < 2 && rc == 0; sph++) {
         dgm_tensor *im;
-        if ((rc = dgm__explore_interpolation(r, o, sph, &im)) < 0)
+        bool post = false;
+        if ((rc = dgm__explore_interpolation(r, o, sph, &im, &post)) < 0)
             break;
         char cap[512];
         snprintf(cap, sizeof cap,
-                 "%s interpolation in %d steps between the latents of %d "
-                 "pairs (%s)",
-                 sph ? "spherical (slerp)" : "linear", o->steps, o->pairs,
-                 enc ? "posterior means of test examples 2i and 2i+1, "
-                       "or prior draws for a model without an encoder"
-                     : "prior draws");
+                 "%s interpolation in %d steps, one row per pair, between %s",
+                 sph ? "spherical (slerp)" : "linear", o->steps,
+                 post ? "the posterior means of test examples 2i and 2i+1 "
+                        "(row i; the ends are their reconstructions)"
+                      : "two prior draws");
         rc = grid_fig(f, r, sph ? "interp_slerp.png" : "interp_linear.png", im,
                       o->steps, cap);
         dgm_tensor_free(im);
