@@ -143,8 +143,7 @@ DGM_API void dgm_graph_tap(dgm_graph *g, const char *name, dgm_var *v);
 DGM_API bool dgm_graph_set_tapping(dgm_graph *g, bool on);
 DGM_API int dgm_graph_tap_count(const dgm_graph *g);
 /* The i-th var kept (in the order recorded) and its name. */
-DGM_API dgm_var *dgm_graph_tap_at(const dgm_graph *g, int i,
-                                  const char **name);
+DGM_API dgm_var *dgm_graph_tap_at(const dgm_graph *g, int i, const char **name);
 
 /* Run backward from a scalar (rank 0 or one element) var: seed 1 and
  * accumulate into every gradient. May be called more than once per reset

@@ -181,23 +181,22 @@ DGM_API int64_t dgm_run_latent_size(dgm_run *r);
 /* The posterior of x [n, x_shape...]: new tensors *mean and (if logvar
  * is not NULL and the model gives one) *logvar, [n, latent]. A model
  * without an encode slot: DGM_EUNSUPPORTED naming it. */
-DGM_API int dgm_run_encode(dgm_run *r, const dgm_tensor *x,
-                           dgm_tensor **mean, dgm_tensor **logvar);
+DGM_API int dgm_run_encode(dgm_run *r, const dgm_tensor *x, dgm_tensor **mean,
+                           dgm_tensor **logvar);
 /* Data for latents z f32 [n, latent] into a new tensor *x [n,
  * x_shape...], conditioned on labels y i64 [n] when y is not NULL: a
  * model that ignores labels is then refused with DGM_EUNSUPPORTED, as is
  * one with no latent space. */
-DGM_API int dgm_run_decode(dgm_run *r, const dgm_tensor *z,
-                           const dgm_tensor *y, dgm_tensor **x);
+DGM_API int dgm_run_decode(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
+                           dgm_tensor **x);
 /* What the model's blocks record under `name` (dgm_graph_tap, e.g.
  * "attention") while the run's first-phase forward reads examples x, or
  * while its decode reads latents z (give exactly one, at most 256 rows):
  * a new tensor per record into out[0..*n), in the order recorded, at
  * most max; the caller frees them. DGM_EUNSUPPORTED when no block
  * records `name`. */
-DGM_API int dgm_run_probe(dgm_run *r, const dgm_tensor *x,
-                          const dgm_tensor *z, const char *name,
-                          dgm_tensor **out, int max, int *n);
+DGM_API int dgm_run_probe(dgm_run *r, const dgm_tensor *x, const dgm_tensor *z,
+                          const char *name, dgm_tensor **out, int max, int *n);
 /* text's bytes as the run's token ids (the data set's "vocab" state),
  * strlen(text) of them into ids; bytes the vocabulary lacks are refused,
  * naming them, as dgm_run_generate does. */

@@ -115,7 +115,10 @@ bool dgm_graph_set_tapping(dgm_graph *g, bool on)
     return prev;
 }
 
-int dgm_graph_tap_count(const dgm_graph *g) { return g->n_taps; }
+int dgm_graph_tap_count(const dgm_graph *g)
+{
+    return g->n_taps;
+}
 
 dgm_var *dgm_graph_tap_at(const dgm_graph *g, int i, const char **name)
 {
