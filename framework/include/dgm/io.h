@@ -33,6 +33,8 @@
 #ifndef DGM_IO_H
 #define DGM_IO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dgm/error.h"
@@ -134,6 +136,28 @@ DGM_API int dgm_png_write_grid(const char *path, const dgm_tensor *images,
  * a bad magic, type or rank, a size that overflows, truncated data
  * (expected and actual bytes) or trailing bytes; DGM_EIO if unreadable. */
 DGM_API int dgm_idx_load(const char *path, dgm_tensor **out);
+
+/* ====================================================================== */
+/* NumPy .npy arrays                                                      */
+/* ====================================================================== */
+
+typedef struct dgm_npy_header {
+    dgm_dtype dtype; /* |u1 U8, <i4 I32, <i8 I64, <f4 F32, <f8 F64 */
+    int ndim;
+    int64_t shape[DGM_MAX_DIMS];
+    bool fortran_order;   /* always false on success */
+    uint64_t data_offset; /* where the C-order data starts in the file */
+    uint64_t data_bytes;  /* == the file's length - data_offset */
+} dgm_npy_header;
+
+/* Parse the header of a .npy file (format 1.0, 2.0 or 3.0) held whole in
+ * data[0..len) (a mapped file), and check that the shape and dtype account
+ * for exactly the bytes after it. DGM_EFORMAT naming `name` for a bad
+ * magic or version, a malformed header, Fortran order, a big-endian or
+ * unsupported dtype, more than DGM_MAX_DIMS dimensions, or a size that
+ * disagrees with the data. Nothing to free. */
+DGM_API int dgm_npy_parse(const void *data, size_t len, const char *name,
+                          dgm_npy_header *out);
 
 /* ---- folders and whole files ------------------------------------------ */
 
