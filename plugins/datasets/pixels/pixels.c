@@ -277,11 +277,11 @@ int px_get(void *self, dgm_split split, const int64_t *idx, dgm_batch *batch,
 
 /* ---- the module's plugins ---------------------------------------------- */
 
-extern const dgm_plugin_desc px_cifar_desc, px_array_desc;
+extern const dgm_plugin_desc px_cifar_desc, px_array_desc, px_images_desc;
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t index)
 {
-    static const dgm_plugin_desc *const all[] = {&px_cifar_desc,
-                                                 &px_array_desc};
+    static const dgm_plugin_desc *const all[] = {&px_cifar_desc, &px_array_desc,
+                                                 &px_images_desc};
     return index < sizeof all / sizeof all[0] ? all[index] : NULL;
 }
