@@ -509,6 +509,42 @@ START_TEST(images_bad_folders)
 }
 END_TEST
 
+/* The class names are the state: the same folder resumes, one with a
+ * class added (every later label shifts) is refused. */
+START_TEST(images_state)
+{
+    flat_png("st/b/1.png", 2, 2, 1);
+    flat_png("st/c/2.png", 2, 2, 2);
+    const dgm_dataset_iface *it = ds_desc("images")->iface.dataset;
+    void *self;
+    ck_assert_int_eq(ds_create("images", cfg("st", "size: 2\n"), &self), 0);
+    dgm_params *state = dgm_params_new();
+    ck_assert_int_eq(it->save_state(self, state), 0);
+    dgm_param *p = dgm_params_find(state, "classes");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p->value->shape[0], 3);
+    ck_assert_mem_eq(p->value->data, "b\nc", 3);
+    ck_assert_int_eq(it->load_state(self, state), 0);
+    ds_destroy(self);
+    flat_png("st/a/3.png", 2, 2, 3);
+    ck_assert_int_eq(ds_create("images", cfg("st", "size: 2\n"), &self), 0);
+    ASSERT_ERR(it->load_state(self, state), DGM_ESTATE, "class folders",
+               "[a\nb\nc]", "[b\nc]");
+    ds_destroy(self);
+    /* an unlabelled folder has no state, and refuses a labelled one's */
+    flat_png("st2/1.png", 2, 2, 1);
+    ck_assert_int_eq(ds_create("images", cfg("st2", "size: 2\n"), &self), 0);
+    dgm_params *none = dgm_params_new();
+    ck_assert_int_eq(it->save_state(self, none), 0);
+    ck_assert_ptr_null(dgm_params_find(none, "classes"));
+    ck_assert_int_eq(it->load_state(self, none), 0);
+    ASSERT_ERR(it->load_state(self, state), DGM_ESTATE, "[b\nc]");
+    ds_destroy(self);
+    dgm_params_free(none);
+    dgm_params_free(state);
+}
+END_TEST
+
 static Suite *images_suite(void)
 {
     Suite *s = suite_create("images");
@@ -525,6 +561,7 @@ static Suite *images_suite(void)
     tcase_add_test(tc, images_resize_geometry);
     tcase_add_test(tc, images_cache);
     tcase_add_test(tc, images_bad_folders);
+    tcase_add_test(tc, images_state);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

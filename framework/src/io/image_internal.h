@@ -15,7 +15,8 @@ int dgm__png_decode(const void *data, size_t len, const char *name,
                     dgm_image *out);
 int dgm__jpeg_decode(const void *data, size_t len, const char *name,
                      dgm_image *out);
-/* DGM_EFORMAT when w x h is empty or over the limits of dgm/io.h. */
+/* DGM_EFORMAT when w x h is empty or over the limits of dgm/io.h
+ * (image_size.c). */
 int dgm__image_check_size(const char *name, const char *fmt, uint64_t w,
                           uint64_t h);
 

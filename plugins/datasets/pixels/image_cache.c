@@ -13,8 +13,9 @@
 #include "images.h"
 
 #define CACHE_MAGIC "DGMIMG01"
-#define CACHE_HEAD 64 /* header bytes; labels follow, pixels at a 64-multiple  \
-                       */
+#define CACHE_HEAD                                                             \
+    64 /* header bytes; labels follow, pixels at a 64-multiple                 \
+        */
 
 typedef struct cache_head {
     char magic[8];

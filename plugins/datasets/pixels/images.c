@@ -95,7 +95,8 @@ static int list_dir(const char *dir, char ***out, int *count)
         free(v);
         return dgm_error(DGM_ENOMEM, "%s: out of memory", dir);
     }
-    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    if (n > 1) /* v is NULL for an empty folder */
+        qsort(v, (size_t)n, sizeof *v, cmp_str);
     *out = v;
     *count = n;
     return 0;
@@ -373,6 +374,7 @@ static int build(px_set *d, const dgm_config *cfg, file_list *l)
         return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
                              "channels is 1 (grey) or 3 (RGB), not 2");
     struct stat st;
+    errno = 0;
     if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
         return dgm_cfg_error(cfg, "path", DGM_EIO, "%s: not a folder%s%s", root,
                              errno ? ": " : "", errno ? strerror(errno) : "");
@@ -397,6 +399,15 @@ static int build(px_set *d, const dgm_config *cfg, file_list *l)
         if (rc == 0)
             split_by_fraction(l, dgm_cfg_float(cfg, "test_fraction"),
                               (uint64_t)dgm_cfg_int(cfg, "seed"));
+    }
+    size_t tlen = 1;
+    for (int c = 0; c < nc; c++)
+        tlen += strlen(classes[c]) + 1;
+    if (rc == 0 && !(d->class_names = calloc(tlen, 1)))
+        rc = dgm_error(DGM_ENOMEM, "images: out of memory");
+    for (int c = 0; c < nc && rc == 0; c++) {
+        strcat(d->class_names, classes[c]);
+        strcat(d->class_names, c + 1 < nc ? "\n" : "");
     }
     names_free(classes, nc);
     if (rc < 0)
@@ -459,8 +470,48 @@ static int ds_create(void **self, const dgm_config *cfg)
     return 0;
 }
 
-static const dgm_dataset_iface iface = {
-    .create = ds_create, .info = px_info, .get = px_get, .destroy = px_destroy};
+/* The state: the class names in label order ("classes", U8, '\n'-joined),
+ * so a run resumed, sampled or evaluated on a folder whose classes differ
+ * (a folder added or renamed shifts every label) is refused. */
+static int ds_save_state(void *self, dgm_params *state)
+{
+    const px_set *d = self;
+    int64_t n = (int64_t)strlen(d->class_names);
+    if (n == 0)
+        return 0; /* unlabelled */
+    dgm_tensor *t = dgm_tensor_wrap(d->class_names, DGM_U8, 1, &n, NULL);
+    if (!t)
+        return dgm_last_code();
+    int rc = dgm_params_add_copy(state, "classes", t, NULL);
+    dgm_tensor_free(t);
+    return rc;
+}
+
+static int ds_load_state(void *self, const dgm_params *state)
+{
+    const px_set *d = self;
+    dgm_param *p = dgm_params_find(state, "classes");
+    size_t mine = strlen(d->class_names);
+    if (!p && mine == 0)
+        return 0;
+    bool ok = p && p->value->dtype == DGM_U8 && p->value->ndim == 1;
+    const char *theirs = ok ? p->value->data : "";
+    size_t n = ok ? (size_t)p->value->shape[0] : 0;
+    if (n != mine || memcmp(theirs, d->class_names, n))
+        return dgm_error(DGM_ESTATE,
+                         "images: the class folders differ from the "
+                         "checkpoint's: the folder has [%s], the checkpoint "
+                         "[%.*s] (newline-separated, in label order)",
+                         d->class_names, (int)(n < 2000 ? n : 2000), theirs);
+    return 0;
+}
+
+static const dgm_dataset_iface iface = {.create = ds_create,
+                                        .info = px_info,
+                                        .get = px_get,
+                                        .destroy = px_destroy,
+                                        .save_state = ds_save_state,
+                                        .load_state = ds_load_state};
 
 const dgm_plugin_desc px_images_desc = {
     DGM_PLUGIN_HEADER,

@@ -36,6 +36,7 @@ void px_destroy(void *self)
         free(d->s[i].keep);
         free(d->owned[i]);
     }
+    free(d->class_names);
     for (int i = 0; i < d->n_maps; i++)
         munmap(d->map[i], d->map_len[i]);
     free(d);

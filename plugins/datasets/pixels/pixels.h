@@ -38,6 +38,7 @@ typedef struct px_set {
     size_t map_len[PX_MAX_MAPS];
     int n_maps;
     void *owned[DGM_SPLIT_COUNT]; /* free'd by px_destroy */
+    char *class_names; /* images: the class folders, '\n'-joined (free'd) */
 } px_set;
 
 /* A new set for `plugin` (static string), scale from cfg's `scale`; NULL
