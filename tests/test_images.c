@@ -529,7 +529,7 @@ START_TEST(images_state)
     flat_png("st/a/3.png", 2, 2, 3);
     ck_assert_int_eq(ds_create("images", cfg("st", "size: 2\n"), &self), 0);
     ASSERT_ERR(it->load_state(self, state), DGM_ESTATE, "class folders",
-               "[a\nb\nc]", "[b\nc]");
+               "[a, b, c]", "[b, c]");
     ds_destroy(self);
     /* an unlabelled folder has no state, and refuses a labelled one's */
     flat_png("st2/1.png", 2, 2, 1);
@@ -538,7 +538,7 @@ START_TEST(images_state)
     ck_assert_int_eq(it->save_state(self, none), 0);
     ck_assert_ptr_null(dgm_params_find(none, "classes"));
     ck_assert_int_eq(it->load_state(self, none), 0);
-    ASSERT_ERR(it->load_state(self, state), DGM_ESTATE, "[b\nc]");
+    ASSERT_ERR(it->load_state(self, state), DGM_ESTATE, "[]", "[b, c]");
     ds_destroy(self);
     dgm_params_free(none);
     dgm_params_free(state);

@@ -487,6 +487,21 @@ static int ds_save_state(void *self, dgm_params *state)
     return rc;
 }
 
+/* '\n'-joined names as "a, b, c" for a message (cut at cap). */
+static const char *show_names(const char *p, size_t n, char *buf, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 3 < cap; i++) {
+        if (p[i] == '\n') {
+            buf[k++] = ',';
+            buf[k++] = ' ';
+        } else
+            buf[k++] = p[i];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
 static int ds_load_state(void *self, const dgm_params *state)
 {
     const px_set *d = self;
@@ -497,13 +512,15 @@ static int ds_load_state(void *self, const dgm_params *state)
     bool ok = p && p->value->dtype == DGM_U8 && p->value->ndim == 1;
     const char *theirs = ok ? p->value->data : "";
     size_t n = ok ? (size_t)p->value->shape[0] : 0;
-    if (n != mine || memcmp(theirs, d->class_names, n))
-        return dgm_error(DGM_ESTATE,
-                         "images: the class folders differ from the "
-                         "checkpoint's: the folder has [%s], the checkpoint "
-                         "[%.*s] (newline-separated, in label order)",
-                         d->class_names, (int)(n < 2000 ? n : 2000), theirs);
-    return 0;
+    if (n == mine && !memcmp(theirs, d->class_names, n))
+        return 0;
+    char a[1024], b[1024];
+    return dgm_error(DGM_ESTATE,
+                     "images: the class folders differ from the "
+                     "checkpoint's: the folder has [%s], the checkpoint "
+                     "[%s] (in label order)",
+                     show_names(d->class_names, mine, a, sizeof a),
+                     show_names(theirs, n, b, sizeof b));
 }
 
 static const dgm_dataset_iface iface = {.create = ds_create,
