@@ -13,8 +13,8 @@
 #include "dgm/io.h"
 
 #define NPY_MAGIC "\x93NUMPY"
-#define NPY_MAX_HEADER (1u << 20) /* NumPy itself caps 1.0 headers at 64 KiB   \
-                                   */
+/* A cap on the header dict: NumPy itself caps 1.0 headers at 64 KiB. */
+#define NPY_MAX_HEADER (1u << 20)
 
 typedef struct npy_parser {
     const char *p, *end;
