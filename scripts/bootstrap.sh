@@ -8,6 +8,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libdnnl-dev libyaml-dev check zlib1g-dev libpng-dev libdlpack-dev
       libjansson-dev liblapacke-dev libopenblas-dev libopenblas0-openmp
+      # JPEG decoding for the `images` data set (framework/src/io/jpeg_read.c)
+      libjpeg62-turbo-dev
       # Debian's dnnl-config.cmake calls find_package(OpenCL REQUIRED);
       # libdnnl-dev only recommends the OpenCL development files
       ocl-icd-opencl-dev

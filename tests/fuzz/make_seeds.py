@@ -10,6 +10,7 @@ import json
 import os
 import re
 import struct
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
@@ -110,6 +111,43 @@ put("idx", "i32", b"\x01" + idx(0x0C, [1, 2], struct.pack(">2i", -7, 1 << 20)))
 put("idx", "f32", b"\x00" + idx(0x0D, [2], struct.pack(">2f", 0.25, -3)))
 put("idx", "f64", b"\x00" + idx(0x0E, [1], struct.pack(">d", 1e300)))
 put("idx", "empty", b"\x00" + idx(0x08, [0, 5], b""))
+
+# ---- image: flag (bit 0: .npy, else PNG/JPEG; bit 1: decode to grey)
+def png(w, h, color, depth, rows, extra=b""):
+    def chunk(t, d):
+        return (struct.pack(">I", len(d)) + t + d +
+                struct.pack(">I", zlib.crc32(t + d) & 0xffffffff))
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0)
+    raw = b"".join(b"\x00" + r for r in rows)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+put("image", "png_rgb", b"\x00" + png(2, 2, 2, 8, [bytes(range(6)), bytes(6)]))
+put("image", "png_grey_to_grey", b"\x02" + png(3, 1, 0, 8, [b"\x00\x80\xff"]))
+put("image", "png_rgba", b"\x00" + png(1, 2, 6, 8, [b"\x10\x20\x30\x80"] * 2))
+put("image", "png_grey16", b"\x00" + png(2, 1, 0, 16, [b"\x12\x34\xff\x7f"]))
+put("image", "png_palette", b"\x00" + png(
+    2, 1, 3, 8, [b"\x00\x01"],
+    extra=(struct.pack(">I", 6) + b"PLTE" + b"\xff\x00\x00\x00\xff\x00" +
+           struct.pack(">I", zlib.crc32(b"PLTE\xff\x00\x00\x00\xff\x00")))))
+
+
+def npy(descr, shape, raw, major=1):
+    d = ("{'descr': '%s', 'fortran_order': False, 'shape': %s, }" %
+         (descr, "(%s)" % "".join("%d, " % v for v in shape))).encode()
+    pre = 10 if major == 1 else 12
+    hlen = (pre + len(d) + 1 + 63) // 64 * 64 - pre
+    head = d + b" " * (hlen - len(d) - 1) + b"\n"
+    size = struct.pack("<H" if major == 1 else "<I", hlen)
+    return b"\x93NUMPY" + bytes([major, 0]) + size + head + raw
+
+
+put("image", "npy_u8", b"\x01" + npy("|u1", [2, 3], bytes(range(6))))
+put("image", "npy_f32_v2", b"\x01" + npy("<f4", [2], struct.pack("<2f", 1, 2), 2))
+put("image", "npy_i8_scalar", b"\x01" + npy("<i8", [], struct.pack("<q", 7)))
+# The JPEG seeds (jpeg_rgb, jpeg_grey) were written once with libjpeg, as
+# tests/support/img_write.c writes them, and are kept as they are.
 
 # ---- text_state: flags, corpus length, corpus, vocabulary bytes
 corpus = b"the quick brown fox jumps over the lazy dog\n" * 3

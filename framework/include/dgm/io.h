@@ -1,5 +1,6 @@
 /* dgm/io.h - the files dgm reads and writes: safetensors checkpoints, PNG
- * sample grids and IDX datasets (MNIST, Fashion-MNIST).
+ * sample grids and IDX datasets (MNIST, Fashion-MNIST), .npy array
+ * headers, and PNG/JPEG images decoded for the image datasets.
  *
  * Every reader validates the whole file before handing anything out and
  * refuses a malformed one with DGM_EFORMAT and a message naming the file
@@ -33,6 +34,8 @@
 #ifndef DGM_IO_H
 #define DGM_IO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dgm/error.h"
@@ -134,6 +137,63 @@ DGM_API int dgm_png_write_grid(const char *path, const dgm_tensor *images,
  * a bad magic, type or rank, a size that overflows, truncated data
  * (expected and actual bytes) or trailing bytes; DGM_EIO if unreadable. */
 DGM_API int dgm_idx_load(const char *path, dgm_tensor **out);
+
+/* ====================================================================== */
+/* NumPy .npy arrays                                                      */
+/* ====================================================================== */
+
+typedef struct dgm_npy_header {
+    dgm_dtype dtype; /* |u1 U8, <i4 I32, <i8 I64, <f4 F32, <f8 F64 */
+    int ndim;
+    int64_t shape[DGM_MAX_DIMS];
+    bool fortran_order;   /* always false on success */
+    uint64_t data_offset; /* where the C-order data starts in the file */
+    uint64_t data_bytes;  /* == the file's length - data_offset */
+} dgm_npy_header;
+
+/* Parse the header of a .npy file (format 1.0, 2.0 or 3.0) held whole in
+ * data[0..len) (a mapped file), and check that the shape and dtype account
+ * for exactly the bytes after it. DGM_EFORMAT naming `name` for a bad
+ * magic or version, a malformed header, Fortran order, a big-endian or
+ * unsupported dtype, more than DGM_MAX_DIMS dimensions, or a size that
+ * disagrees with the data. Nothing to free. */
+DGM_API int dgm_npy_parse(const void *data, size_t len, const char *name,
+                          dgm_npy_header *out);
+
+/* ====================================================================== */
+/* PNG and JPEG images                                                    */
+/* ====================================================================== */
+
+/* Images larger than this are refused from their header, before any
+ * pixel memory is allocated (a 60000 x 60000 declaration costs nothing). */
+#define DGM_IMAGE_MAX_SIDE 16384
+#define DGM_IMAGE_MAX_PIXELS (64u << 20)
+/* Encoded files larger than this are refused before being read. */
+#define DGM_IMAGE_MAX_FILE (256u << 20)
+
+/* Decoded pixels, 8-bit, interleaved: pixels[(y * w + x) * channels + c]. */
+typedef struct dgm_image {
+    int w, h;
+    int channels;          /* 1 grey or 3 RGB, as asked */
+    unsigned char *pixels; /* malloc'ed; dgm_image_free */
+} dgm_image;
+
+/* Decode a PNG (libpng: any bit depth, palette, grey, alpha, interlaced;
+ * 16-bit samples scaled to 8 with rounding) or a JPEG (libjpeg-turbo;
+ * grey or YCbCr; CMYK refused) held in data[0..len), recognised by its
+ * signature, to `channels` 1 or 3: grey is repeated into RGB, RGB becomes
+ * grey as (299 R + 587 G + 114 B) / 1000 rounded, and alpha is
+ * composited on black (each channel times alpha / 255, rounded), then
+ * dropped. DGM_EFORMAT naming `name` for a file that is neither, a
+ * truncated or corrupt one (libjpeg's warnings about corrupt data are
+ * errors here), or a declared size over the limits above; DGM_ENOMEM.
+ * On failure out is zeroed and there is nothing to free. */
+DGM_API int dgm_image_decode(const void *data, size_t len, const char *name,
+                             int channels, dgm_image *out);
+/* dgm_image_decode of a file (at most DGM_IMAGE_MAX_FILE bytes); DGM_EIO
+ * naming path if it cannot be read. */
+DGM_API int dgm_image_load(const char *path, int channels, dgm_image *out);
+DGM_API void dgm_image_free(dgm_image *img);
 
 /* ---- folders and whole files ------------------------------------------ */
 
