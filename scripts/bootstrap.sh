@@ -18,6 +18,8 @@ pkgs=(build-essential cmake pkg-config git
       python3-numpy python3-torch
       # a real single-node Slurm for the sweep launcher's test
       slurm-wlm munge
+      # data-parallel training (host/dist.c) and its test: Open MPI
+      libopenmpi-dev openmpi-bin
       # dgm report's test renders the page in a real browser
       chromium fonts-dejavu-core
       # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer

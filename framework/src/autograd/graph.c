@@ -24,6 +24,10 @@ struct dgm_graph {
     bool training, grad;
     dgm_rng *rng;
     int status;
+    /* Data-parallel training: this graph's batch is rows [shard_off,
+     * shard_off + shard_n) of a global batch of shard_total rows (0: no
+     * shard). See dgm__graph_set_shard. */
+    int64_t shard_off, shard_n, shard_total;
 };
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
@@ -90,6 +94,23 @@ bool dgm_graph_set_grad(dgm_graph *g, bool enabled)
 }
 
 void dgm_graph_set_rng(dgm_graph *g, dgm_rng *r) { g->rng = r; }
+
+void dgm__graph_set_shard(dgm_graph *g, int64_t off, int64_t n, int64_t total)
+{
+    g->shard_off = off;
+    g->shard_n = n;
+    g->shard_total = n < total ? total : 0;
+}
+
+bool dgm__graph_shard(const dgm_graph *g, int64_t rows, int64_t *off,
+                      int64_t *total)
+{
+    if (!g->shard_total || rows != g->shard_n)
+        return false;
+    *off = g->shard_off;
+    *total = g->shard_total;
+    return true;
+}
 dgm_rng *dgm_graph_rng(dgm_graph *g) { return g->rng; }
 int dgm_graph_status(const dgm_graph *g) { return g->status; }
 dgm_arena *dgm_graph_arena(dgm_graph *g) { return g->arena; }
