@@ -56,6 +56,12 @@ typedef struct dgm__op {
  * process's would and the union of the shards is what one process draws.
  * n == total (or total 0) turns it off; dgm_graph_reset keeps it. */
 void dgm__graph_set_shard(dgm_graph *g, int64_t off, int64_t n, int64_t total);
+/* fn(ctx, p) is called during dgm_backward as soon as trainable parameter
+ * p's gradient is final (no node still to be walked reads p), in the same
+ * order for the same graph, so a caller may start sending it while
+ * backward goes on (host/dist.c). NULL: no calls. Kept across resets. */
+void dgm__graph_on_grad_final(dgm_graph *g, void (*fn)(void *ctx, dgm_param *p),
+                              void *ctx);
 /* Is a random leaf of `rows` leading rows a shard? Then *off and *total. */
 bool dgm__graph_shard(const dgm_graph *g, int64_t rows, int64_t *off,
                       int64_t *total);

@@ -17,13 +17,12 @@
 static struct {
     bool ready, mpi;
     int rank, size;
-    double reduce_s;
-    float *bucket[2];
+    double reduce_s, wait_s;
 } D = {.size = 1};
 
-/* Floats per gradient bucket: large enough that a bucket's latency is
- * small against its transfer, small enough that two stay in cache-sized
- * memory and the next bucket is packed while this one travels. */
+/* Floats per gradient bucket (4 MB): large enough that a bucket's latency
+ * is small against its transfer, small enough that the first bucket
+ * leaves early in backward. */
 #define BUCKET_FLOATS ((int64_t)1 << 20)
 
 static double now_s(void)
@@ -56,8 +55,6 @@ static void finalize(void)
 {
     int done = 0;
     MPI_Finalized(&done);
-    free(D.bucket[0]);
-    free(D.bucket[1]);
     if (!done)
         MPI_Finalize();
 }
@@ -159,112 +156,158 @@ int dgm__dist_barrier(void)
     return 0;
 }
 
+/* ---- the gradient sum --------------------------------------------------
+ * Buckets are filled in the order gradients become final (the same on every
+ * rank: the same graph) and each is summed with MPI_Iallreduce as soon as it
+ * is full, while backward goes on; dgm__dist_grads_end sends the last one,
+ * waits for all and copies the sums back. */
+
+/* A piece of a parameter's gradient in a bucket. */
+typedef struct seg {
+    dgm_param *p;
+    int64_t e0, n; /* elements [e0, e0 + n) of p's gradient */
+    int bucket;
+    int64_t at; /* where in the bucket */
+} seg;
+
+static struct {
+    bool on;
+    int rc;
+    float scale;
+    float **buf; /* n_buf buckets of BUCKET_FLOATS */
+    int n_buf, cap_buf;
+    int cur;      /* the bucket being filled */
+    int64_t fill; /* floats in it */
+    seg *segs;
+    int n_segs, cap_segs;
 #ifdef DGM_HAVE_MPI
-/* Where a bucket's floats go back to: parameters [p0, p1), the first from
- * element e0, the last up to its element e1. */
-typedef struct span {
-    int p0, p1;
-    int64_t e0, e1, n;
-} span;
-
-static bool reduced(const dgm_param *q)
-{
-    return q->grad && !q->frozen;
-}
-
-static void unpack(dgm_param **ps, const span *s, const float *b)
-{
-    int64_t at = 0;
-    for (int k = s->p0; k <= s->p1 && at < s->n; k++) {
-        if (!reduced(ps[k]))
-            continue;
-        float *g = dgm_tensor_f32(ps[k]->grad);
-        int64_t from = k == s->p0 ? s->e0 : 0;
-        int64_t to = dgm_tensor_numel(ps[k]->grad);
-        if (k == s->p1 && s->e1 < to)
-            to = s->e1;
-        memcpy(g + from, b + at, (size_t)(to - from) * sizeof *g);
-        at += to - from;
-    }
-}
+    MPI_Request *req; /* per bucket */
 #endif
+} G;
 
+static int grow_segs(void)
+{
+    if (G.n_segs < G.cap_segs)
+        return 0;
+    int cap = G.cap_segs ? 2 * G.cap_segs : 256;
+    seg *s = realloc(G.segs, (size_t)cap * sizeof *s);
+    if (!s)
+        return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+    G.segs = s;
+    G.cap_segs = cap;
+    return 0;
+}
+
+/* Bucket b exists (allocated once, reused by every step after). */
+static int need_bucket(int b)
+{
+    if (b < G.n_buf)
+        return 0;
+    if (b >= G.cap_buf) {
+        int cap = G.cap_buf ? 2 * G.cap_buf : 8;
+        float **nb = realloc(G.buf, (size_t)cap * sizeof *nb);
+        if (!nb)
+            return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+        G.buf = nb;
 #ifdef DGM_HAVE_MPI
-/* Two buckets: one is packed while the other's sum travels. */
-typedef struct buckets {
-    MPI_Request req[2];
-    span sp[2];
-    int cur;
-    int64_t fill;
-    span s; /* of the bucket being packed; p0 < 0: empty */
-} buckets;
-
-/* Start summing the current bucket; wait for the other one (whose sum
- * started before) and copy it back, so it can be packed next. */
-static void flush(buckets *bk, dgm_param **ps)
-{
-    int c = bk->cur;
-    bk->s.n = bk->fill;
-    MPI_Iallreduce(MPI_IN_PLACE, D.bucket[c], (int)bk->fill, MPI_FLOAT, MPI_SUM,
-                   MPI_COMM_WORLD, &bk->req[c]);
-    bk->sp[c] = bk->s;
-    bk->cur = c ^ 1;
-    if (bk->req[c ^ 1] != MPI_REQUEST_NULL) {
-        MPI_Wait(&bk->req[c ^ 1], MPI_STATUS_IGNORE);
-        unpack(ps, &bk->sp[c ^ 1], D.bucket[c ^ 1]);
-    }
-    bk->fill = 0;
-    bk->s.p0 = -1;
-}
+        MPI_Request *r = realloc(G.req, (size_t)cap * sizeof *r);
+        if (!r)
+            return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+        G.req = r;
 #endif
+        G.cap_buf = cap;
+    }
+    if (!(G.buf[b] = malloc(sizeof(float) * BUCKET_FLOATS)))
+        return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+    G.n_buf = b + 1;
+    return 0;
+}
+
+static void start_bucket(void)
+{
+#ifdef DGM_HAVE_MPI
+    MPI_Iallreduce(MPI_IN_PLACE, G.buf[G.cur], (int)G.fill, MPI_FLOAT, MPI_SUM,
+                   MPI_COMM_WORLD, &G.req[G.cur]);
+#endif
+    G.cur++;
+    G.fill = 0;
+}
+
+int dgm__dist_grads_begin(double scale)
+{
+    G.on = D.size > 1;
+    G.rc = 0;
+    G.scale = (float)scale;
+    G.cur = 0;
+    G.fill = 0;
+    G.n_segs = 0;
+    return 0;
+}
+
+void dgm__dist_grad_final(void *ctx, dgm_param *p)
+{
+    (void)ctx;
+    if (!G.on || G.rc < 0 || !p->grad || p->frozen)
+        return;
+    double t0 = now_s();
+    int64_t len = dgm_tensor_numel(p->grad);
+    const float *g = dgm_tensor_f32(p->grad);
+    for (int64_t e = 0; e < len;) {
+        if ((G.rc = need_bucket(G.cur)) < 0 || (G.rc = grow_segs()) < 0)
+            return;
+        int64_t room = BUCKET_FLOATS - G.fill;
+        int64_t take = len - e < room ? len - e : room;
+        float *b = G.buf[G.cur] + G.fill;
+        for (int64_t i = 0; i < take; i++)
+            b[i] = g[e + i] * G.scale;
+        G.segs[G.n_segs++] =
+            (seg){.p = p, .e0 = e, .n = take, .bucket = G.cur, .at = G.fill};
+        e += take;
+        G.fill += take;
+        if (G.fill == BUCKET_FLOATS)
+            start_bucket();
+    }
+#ifdef DGM_HAVE_MPI
+    /* Open MPI moves a non-blocking collective along only inside MPI calls:
+     * give the buckets in flight a turn between two parameters. */
+    int done;
+    if (G.cur > 0)
+        MPI_Testall(G.cur, G.req, &done, MPI_STATUSES_IGNORE);
+#endif
+    D.reduce_s += now_s() - t0;
+}
+
+int dgm__dist_grads_end(void)
+{
+    if (!G.on)
+        return 0;
+    G.on = false;
+    if (G.rc < 0)
+        return G.rc; /* out of memory: this rank cannot go on */
+    double t0 = now_s();
+    if (G.fill > 0)
+        start_bucket();
+#ifdef DGM_HAVE_MPI
+    if (G.cur > 0)
+        MPI_Waitall(G.cur, G.req, MPI_STATUSES_IGNORE);
+#endif
+    for (int k = 0; k < G.n_segs; k++) {
+        const seg *s = &G.segs[k];
+        memcpy(dgm_tensor_f32(s->p->grad) + s->e0, G.buf[s->bucket] + s->at,
+               (size_t)s->n * sizeof(float));
+    }
+    double dt = now_s() - t0;
+    D.reduce_s += dt;
+    D.wait_s += dt;
+    return 0;
+}
 
 int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale)
 {
     if (D.size < 2)
         return 0;
-#ifdef DGM_HAVE_MPI
-    double t0 = now_s();
-    for (int i = 0; i < 2; i++)
-        if (!D.bucket[i] &&
-            !(D.bucket[i] = malloc(sizeof(float) * BUCKET_FLOATS)))
-            return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
-    buckets bk = {.req = {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, .s = {.p0 = -1}};
-    const float f = (float)scale;
-    for (int k = 0; k < n; k++) {
-        if (!reduced(ps[k]))
-            continue;
-        int64_t len = dgm_tensor_numel(ps[k]->grad);
-        const float *g = dgm_tensor_f32(ps[k]->grad);
-        for (int64_t e = 0; e < len;) {
-            if (bk.s.p0 < 0) {
-                bk.s.p0 = k;
-                bk.s.e0 = e;
-            }
-            int64_t room = BUCKET_FLOATS - bk.fill;
-            int64_t take = len - e < room ? len - e : room;
-            float *b = D.bucket[bk.cur] + bk.fill;
-            for (int64_t i = 0; i < take; i++)
-                b[i] = g[e + i] * f;
-            e += take;
-            bk.fill += take;
-            bk.s.p1 = k;
-            bk.s.e1 = e;
-            if (bk.fill == BUCKET_FLOATS)
-                flush(&bk, ps);
-        }
-    }
-    if (bk.fill > 0)
-        flush(&bk, ps);
-    for (int i = 0; i < 2; i++)
-        if (bk.req[i] != MPI_REQUEST_NULL) {
-            MPI_Wait(&bk.req[i], MPI_STATUS_IGNORE);
-            unpack(ps, &bk.sp[i], D.bucket[i]);
-        }
-    D.reduce_s += now_s() - t0;
-#else
-    (void)ps;
-    (void)n;
-    (void)scale;
-#endif
-    return 0;
+    dgm__dist_grads_begin(scale);
+    for (int k = 0; k < n; k++)
+        dgm__dist_grad_final(NULL, ps[k]);
+    return dgm__dist_grads_end();
 }

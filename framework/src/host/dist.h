@@ -32,12 +32,23 @@ int dgm__dist_first(bool flag);
 int dgm__dist_bcast(void *buf, int64_t n, int root);
 int dgm__dist_barrier(void);
 
-/* The gradients of ps (those with a gradient, not frozen: the same list on
- * every rank) scaled by `scale` (this rank's share of the global batch) and
- * summed over the ranks, in flat buckets. A no-op on one rank. */
+/* The gradient sum over the ranks, overlapped with backward:
+ * dgm__dist_grads_begin(scale) before backward, dgm__dist_grad_final as the
+ * graph's hook (dgm__graph_on_grad_final) packs each gradient, scaled by
+ * `scale` (this rank's share of the global batch), into flat buckets and
+ * starts summing each bucket when it is full; dgm__dist_grads_end starts
+ * the last, waits for all and writes the sums back into the gradients.
+ * Parameters that are frozen or have no gradient are skipped. No-ops on one
+ * rank. */
+int dgm__dist_grads_begin(double scale);
+void dgm__dist_grad_final(void *ctx, dgm_param *p);
+int dgm__dist_grads_end(void);
+/* The same without a graph: ps in order, then the wait. */
 int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale);
 
-/* Seconds spent in dgm__dist_reduce_grads (for the timings). */
+/* Seconds in the gradient sum: all of it (packing, starting, waiting),
+ * and waiting after backward (what overlap did not hide). */
 double dgm__dist_reduce_seconds(void);
+double dgm__dist_wait_seconds(void);
 
 #endif

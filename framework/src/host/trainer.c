@@ -227,16 +227,16 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         for (int k = 0; k < ph->n_params; k++)
             if (ph->params[k]->grad)
                 dgm_tensor_fill(ph->params[k]->grad, 0.0);
+        /* the global batch's mean: each rank's mean weighted by its rows,
+         * summed over the ranks while backward runs (the graph's hook) */
+        dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total);
         rc = dgm_backward(g, total);
         mask_to_phase(e, p, saved, false);
+        int drc = dgm__dist_grads_end();
         if (rc < 0)
             return dgm_error_context("backward, phase '%s': ", ph->name);
-        /* the global batch's mean: each rank's mean weighted by its rows */
-        if (dgm__dist_size() > 1 &&
-            (rc = dgm__dist_reduce_grads(ph->params, ph->n_params,
-                                         (double)t->sh_n /
-                                             (double)t->sh_total)) < 0)
-            return rc;
+        if (drc < 0)
+            return drc;
         if (ph->sched.clip_norm > 0)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
@@ -509,6 +509,8 @@ static int setup(trainer *t, const dgm_run_options *o)
     t->perm_epoch = -1;
     t->perm = malloc(sizeof *t->perm * (size_t)t->n_train);
     t->g = dgm_graph_new();
+    if (t->g && dgm__dist_size() > 1)
+        dgm__graph_on_grad_final(t->g, dgm__dist_grad_final, NULL);
     int max_terms = 1;
     for (int p = 0; p < e->n_phases; p++)
         if (e->phases[p].n_terms > max_terms)
