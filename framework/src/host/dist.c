@@ -102,6 +102,11 @@ double dgm__dist_reduce_seconds(void)
     return D.reduce_s;
 }
 
+double dgm__dist_wait_seconds(void)
+{
+    return D.wait_s;
+}
+
 void dgm__dist_share(int64_t n, int64_t *off, int64_t *cnt)
 {
     int64_t q = n / D.size, r = n % D.size;

@@ -588,6 +588,13 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                                       ? (double)t->st.step / t->st.train_time
                                       : 0));
     json_object_set_new(s, "train_loss", json_real(t->last_loss));
+    if (dgm__dist_size() > 1) { /* data-parallel: what the sums cost */
+        json_object_set_new(s, "ranks", json_integer(dgm__dist_size()));
+        json_object_set_new(s, "allreduce_s",
+                            json_real(dgm__dist_reduce_seconds()));
+        json_object_set_new(s, "allreduce_wait_s",
+                            json_real(dgm__dist_wait_seconds()));
+    }
     int64_t trainable, frozen;
     dgm_params_counts(t->e->params, &trainable, &frozen);
     json_object_set_new(s, "params_trainable", json_integer(trainable));
