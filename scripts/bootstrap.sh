@@ -20,6 +20,10 @@ pkgs=(build-essential cmake pkg-config git
       python3-numpy python3-torch
       # a real single-node Slurm for the sweep launcher's test
       slurm-wlm munge
+      # data-parallel training (host/dist.c) and its test: Open MPI
+      libopenmpi-dev openmpi-bin
+      # bench/scaling_model.py draws docs/performance.png
+      gnuplot-nox
       # dgm report's test renders the page in a real browser
       chromium fonts-dejavu-core
       # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer

@@ -29,6 +29,18 @@ struct dgm_graph {
     int n_taps;
     const char *tap_name[DGM_GRAPH_MAX_TAPS];
     dgm_var *tap_var[DGM_GRAPH_MAX_TAPS];
+    /* Data-parallel training: this graph's batch is rows [shard_off,
+     * shard_off + shard_n) of a global batch of shard_total rows (0: no
+     * shard). See dgm__graph_set_shard. */
+    int64_t shard_off, shard_n, shard_total;
+    /* dgm__graph_on_grad_final: the hook, and per backward the parameters
+     * it will be told of with the tape index after whose backward each
+     * one's gradient is final (heap, reused across steps). */
+    void (*grad_final)(void *ctx, dgm_param *p);
+    void *grad_final_ctx;
+    dgm_param **fin_p;
+    int *fin_at;
+    int n_fin, cap_fin;
 };
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
@@ -71,6 +83,8 @@ void dgm_graph_free(dgm_graph *g)
         return;
     dgm_arena_free(g->arena);
     free(g->tape);
+    free(g->fin_p);
+    free(g->fin_at);
     free(g);
 }
 
@@ -96,6 +110,66 @@ bool dgm_graph_set_grad(dgm_graph *g, bool enabled)
 }
 
 void dgm_graph_set_rng(dgm_graph *g, dgm_rng *r) { g->rng = r; }
+
+void dgm__graph_set_shard(dgm_graph *g, int64_t off, int64_t n, int64_t total)
+{
+    g->shard_off = off;
+    g->shard_n = n;
+    g->shard_total = n < total ? total : 0;
+}
+
+void dgm__graph_on_grad_final(dgm_graph *g, void (*fn)(void *ctx, dgm_param *p),
+                              void *ctx)
+{
+    g->grad_final = fn;
+    g->grad_final_ctx = ctx;
+}
+
+/* The trainable parameters nodes [0, top] read, each with the lowest tape
+ * index that reads it: found in tape order, so the list is sorted by that
+ * index, and a reverse walk of the tape finishes them from its end. */
+static int find_final(dgm_graph *g, int top)
+{
+    g->n_fin = 0;
+    for (int i = 0; i <= top; i++) {
+        dgm_var *v = g->tape[i];
+        for (int j = 0; j < v->n_in; j++) {
+            dgm_var *in = v->in[j];
+            if (!in || in->op || !in->param || !in->requires_grad)
+                continue;
+            bool seen = false;
+            for (int k = 0; k < g->n_fin && !seen; k++)
+                seen = g->fin_p[k] == in->param;
+            if (seen)
+                continue;
+            if (g->n_fin == g->cap_fin) {
+                int cap = g->cap_fin ? 2 * g->cap_fin : 64;
+                dgm_param **p = realloc(g->fin_p, (size_t)cap * sizeof *p);
+                if (p)
+                    g->fin_p = p;
+                int *a = realloc(g->fin_at, (size_t)cap * sizeof *a);
+                if (a)
+                    g->fin_at = a;
+                if (!p || !a)
+                    return dgm__fail(g, DGM_ENOMEM, "backward: out of memory");
+                g->cap_fin = cap;
+            }
+            g->fin_p[g->n_fin] = in->param;
+            g->fin_at[g->n_fin++] = i;
+        }
+    }
+    return 0;
+}
+
+bool dgm__graph_shard(const dgm_graph *g, int64_t rows, int64_t *off,
+                      int64_t *total)
+{
+    if (!g->shard_total || rows != g->shard_n)
+        return false;
+    *off = g->shard_off;
+    *total = g->shard_total;
+    return true;
+}
 dgm_rng *dgm_graph_rng(dgm_graph *g) { return g->rng; }
 int dgm_graph_status(const dgm_graph *g) { return g->status; }
 dgm_arena *dgm_graph_arena(dgm_graph *g) { return g->arena; }
@@ -439,16 +513,21 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
     if (!seed)
         return g->status ? g->status : DGM_ENOMEM;
     dgm_tensor_f32(seed)[0] = 1.0f;
+    int fin = 0, rc;
+    if (g->grad_final && (rc = find_final(g, top)) < 0)
+        return rc;
+    fin = g->grad_final ? g->n_fin - 1 : -1;
     for (int i = top; i >= 0; i--) {
         dgm_var *v = g->tape[i];
-        if (!v->grad || !v->op || !v->op->backward)
-            continue;
-        int rc = v->op->backward(g, v);
-        if (rc < 0) {
+        if (v->grad && v->op && v->op->backward &&
+            (rc = v->op->backward(g, v)) < 0) {
             if (!g->status)
                 g->status = rc;
             return dgm_error_context("backward of '%s': ", dgm__op_name(v->op));
         }
+        /* no node below i reads these: their gradients are final */
+        for (; fin >= 0 && g->fin_at[fin] == i; fin--)
+            g->grad_final(g->grad_final_ctx, g->fin_p[fin]);
     }
     return 0;
 }

@@ -48,6 +48,24 @@ typedef struct dgm__op {
     int (*backward)(dgm_graph *g, dgm_var *node);
 } dgm__op;
 
+/* Data-parallel training (host/dist.c): the graph's batch is rows
+ * [off, off + n) of a global batch of `total` rows, the rest on other
+ * processes. Random leaves (randn, rand_uniform, dropout masks) whose first
+ * dimension is n then draw the whole global batch's values from the graph's
+ * RNG and keep their own rows, so every process's RNG advances as one
+ * process's would and the union of the shards is what one process draws.
+ * n == total (or total 0) turns it off; dgm_graph_reset keeps it. */
+void dgm__graph_set_shard(dgm_graph *g, int64_t off, int64_t n, int64_t total);
+/* fn(ctx, p) is called during dgm_backward as soon as trainable parameter
+ * p's gradient is final (no node still to be walked reads p), in the same
+ * order for the same graph, so a caller may start sending it while
+ * backward goes on (host/dist.c). NULL: no calls. Kept across resets. */
+void dgm__graph_on_grad_final(dgm_graph *g, void (*fn)(void *ctx, dgm_param *p),
+                              void *ctx);
+/* Is a random leaf of `rows` leading rows a shard? Then *off and *total. */
+bool dgm__graph_shard(const dgm_graph *g, int64_t rows, int64_t *off,
+                      int64_t *total);
+
 /* The op's name in ops.def (for messages). */
 const char *dgm__op_name(const dgm__op *op);
 

@@ -123,6 +123,10 @@ int dgm__rundir_metrics(dgm__rundir *rd, json_t *obj)
     json_decref(obj);
     if (!s)
         return dgm_error(DGM_ENOMEM, "metrics: cannot encode JSON");
+    if (!rd->metrics) { /* a rank other than 0 of a data-parallel run */
+        free(s);
+        return 0;
+    }
     fprintf(rd->metrics, "%s\n", s);
     fflush(rd->metrics);
     free(s);

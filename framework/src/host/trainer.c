@@ -12,7 +12,9 @@
 #include "checkpoint.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
+#include "dist.h"
 #include "eval_internal.h"
+#include "graph_internal.h"
 #include "rundir.h"
 #include "transfer.h"
 
@@ -31,6 +33,11 @@ typedef struct trainer {
     double last_loss;
     int64_t stop_after;
     dgm_var **terms; /* one per term of the phase with the most */
+    double *vals;    /* their values (and the total's), over all ranks */
+    /* Data-parallel: this rank's rows [sh_off, sh_off + sh_n) of the
+     * step's global batch of sh_total; rank 0 alone writes the run. */
+    int64_t sh_off, sh_n, sh_total;
+    bool rank0;
     /* {figure: "lower"|"higher"|"none"} of the last evaluation, as the
      * metrics declare them, for summary.json */
     json_t *better;
@@ -60,6 +67,16 @@ static void epoch_order(trainer *t, int64_t epoch)
     t->perm_epoch = epoch;
 }
 
+/* This process's rows of the global batch [*start, *start + *n): all of
+ * them in one process, its contiguous share with several ranks. */
+static void rank_rows(trainer *t, int64_t *start, int64_t *n)
+{
+    t->sh_total = *n;
+    dgm__dist_share(*n, &t->sh_off, &t->sh_n);
+    *start += t->sh_off;
+    *n = t->sh_n;
+}
+
 static int load_batch(trainer *t, int64_t *n_out)
 {
     dgm_experiment *e = t->e;
@@ -68,6 +85,7 @@ static int load_batch(trainer *t, int64_t *n_out)
     int64_t start = pos * e->batch_size;
     int64_t n = t->n_train - start < e->batch_size ? t->n_train - start
                                                    : e->batch_size;
+    rank_rows(t, &start, &n);
     dgm__rows_view(&t->xv, t->x, n);
     dgm_batch b = {.n = n, .x = &t->xv};
     if (t->y) {
@@ -121,6 +139,40 @@ static void mask_to_phase(dgm_experiment *e, int p, bool *saved, bool on)
         }
 }
 
+/* t->vals: the terms' and the total's values of the global batch (each
+ * rank's batch mean weighted by its share of the rows, summed). One
+ * process keeps its values as they are. Every rank sees the same figures,
+ * so all agree on a divergence. */
+static void reduce_terms(trainer *t, const dgm__phase *ph, dgm_var **terms,
+                         dgm_var *total)
+{
+    int n = ph->n_terms;
+    for (int i = 0; i <= n; i++)
+        t->vals[i] = dgm_tensor_get(dgm_value(i < n ? terms[i] : total), 0);
+    if (dgm__dist_size() < 2)
+        return;
+    double w = (double)t->sh_n / (double)t->sh_total;
+    for (int i = 0; i <= n; i++)
+        t->vals[i] *= w;
+    dgm__dist_sum_f64(t->vals, n + 1);
+}
+
+static int diverged(trainer *t, const dgm__phase *ph, dgm_var **terms, int i)
+{
+    double v = t->vals[i];
+    char where[48] = "";
+    if (dgm__dist_size() > 1) {
+        int r =
+            dgm__dist_first(!isfinite(dgm_tensor_get(dgm_value(terms[i]), 0)));
+        if (r >= 0)
+            snprintf(where, sizeof where, " on rank %d", r);
+    }
+    return dgm_error(DGM_EDIVERGED,
+                     "step %lld, phase '%s': loss term '%s' (#%d) is %s%s",
+                     (long long)t->st.step, ph->name, ph->terms[i].label, i + 1,
+                     isnan(v) ? "nan" : "infinite", where);
+}
+
 static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
 {
     dgm_experiment *e = t->e;
@@ -132,6 +184,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         dgm_graph_set_training(g, true);
         dgm_graph_set_grad(g, true);
         dgm_graph_set_rng(g, &e->rng_step);
+        dgm__graph_set_shard(g, t->sh_off, t->sh_n, t->sh_total);
         dgm_step s = {.g = g, .rng = &e->rng_step, .step = t->st.step,
                       .training = true, .host_ = e};
         dgm_vars io = {0};
@@ -156,16 +209,12 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             mask_to_phase(e, p, saved, false);
             return rc;
         }
+        reduce_terms(t, ph, terms, total);
         for (int i = 0; i < ph->n_terms; i++) {
-            double v = dgm_tensor_get(dgm_value(terms[i]), 0);
+            double v = t->vals[i];
             if (!isfinite(v)) {
                 mask_to_phase(e, p, saved, false);
-                return dgm_error(DGM_EDIVERGED,
-                                 "step %lld, phase '%s': loss term '%s' "
-                                 "(#%d) is %s",
-                                 (long long)t->st.step, ph->name,
-                                 ph->terms[i].label, i + 1,
-                                 isnan(v) ? "nan" : "infinite");
+                return diverged(t, ph, terms, i);
             }
             if (log_terms && r == ph->repeat - 1) {
                 char key[160];
@@ -178,10 +227,16 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         for (int k = 0; k < ph->n_params; k++)
             if (ph->params[k]->grad)
                 dgm_tensor_fill(ph->params[k]->grad, 0.0);
+        /* the global batch's mean: each rank's mean weighted by its rows,
+         * summed over the ranks while backward runs (the graph's hook) */
+        dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total);
         rc = dgm_backward(g, total);
         mask_to_phase(e, p, saved, false);
+        int drc = dgm__dist_grads_end();
         if (rc < 0)
             return dgm_error_context("backward, phase '%s': ", ph->name);
+        if (drc < 0)
+            return drc;
         if (ph->sched.clip_norm > 0)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
@@ -208,7 +263,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         if (mi->after_update && mi->after_update(e->model.self, &s, p) < 0)
             return dgm_error_context("model '%s', after the '%s' update: ",
                                      e->model.desc->name, ph->name);
-        t->last_loss = dgm_tensor_get(dgm_value(total), 0);
+        t->last_loss = t->vals[ph->n_terms];
         if (log_terms) {
             json_object_set_new(log_terms,
                                 e->n_phases > 1 ? ph->name : "loss",
@@ -351,6 +406,45 @@ static void progress(trainer *t, double t0, int64_t step0)
     }
 }
 
+/* After a step, rank 0's: progress, checkpoint, samples, evaluation. */
+static int step_outputs(trainer *t, double t0, int64_t step0)
+{
+    int rc;
+    progress(t, t0, step0);
+    bool epoch_end = t->st.step % t->spe == 0;
+    if ((t->ckpt_every ? t->st.step % t->ckpt_every == 0 : epoch_end) &&
+        t->st.step != t->total && (rc = checkpoint(t)) < 0)
+        return rc;
+    if (t->sample_every && t->st.step % t->sample_every == 0 &&
+        t->st.step != t->total && (rc = mid_samples(t)) < 0)
+        return rc;
+    if (t->eval_every && t->st.step % t->eval_every == 0 &&
+        t->st.step != t->total) {
+        json_t *fig = NULL;
+        if ((rc = evaluate(t, &fig)) < 0)
+            return rc;
+        json_t *line = json_object();
+        json_object_set_new(line, "step", json_integer(t->st.step));
+        json_object_set_new(line, "eval", fig);
+        dgm__rundir_metrics(&t->rd, line);
+    }
+    return 0;
+}
+
+/* Every rank stops when one does: rc, or an error naming the first rank
+ * that failed (its own message is on its stderr and, for rank 0, in the
+ * log). One process: rc. */
+static int agree(int rc)
+{
+    int who = dgm__dist_first(rc < 0);
+    if (who >= 0 && rc == 0)
+        return dgm_error(DGM_EINTERRUPTED,
+                         "rank %d failed; every rank stops (its message is "
+                         "on its standard error)",
+                         who);
+    return rc;
+}
+
 static int run_loop(trainer *t)
 {
     dgm_experiment *e = t->e;
@@ -388,24 +482,10 @@ static int run_loop(trainer *t)
             json_object_set_new(terms, "time", json_real(t->st.train_time));
             dgm__rundir_metrics(&t->rd, terms);
         }
-        progress(t, t0, step0);
-        bool epoch_end = t->st.step % t->spe == 0;
-        if ((t->ckpt_every ? t->st.step % t->ckpt_every == 0 : epoch_end) &&
-            t->st.step != t->total && (rc = checkpoint(t)) < 0)
+        if (t->rank0)
+            rc = step_outputs(t, t0, step0);
+        if ((rc = agree(rc)) < 0)
             break;
-        if (t->sample_every && t->st.step % t->sample_every == 0 &&
-            t->st.step != t->total && (rc = mid_samples(t)) < 0)
-            break;
-        if (t->eval_every && t->st.step % t->eval_every == 0 &&
-            t->st.step != t->total) {
-            json_t *fig = NULL;
-            if ((rc = evaluate(t, &fig)) < 0)
-                break;
-            json_t *line = json_object();
-            json_object_set_new(line, "step", json_integer(t->st.step));
-            json_object_set_new(line, "eval", fig);
-            dgm__rundir_metrics(&t->rd, line);
-        }
     }
     if (t->tty && !t->rd.quiet)
         fprintf(stderr, "\n");
@@ -429,12 +509,15 @@ static int setup(trainer *t, const dgm_run_options *o)
     t->perm_epoch = -1;
     t->perm = malloc(sizeof *t->perm * (size_t)t->n_train);
     t->g = dgm_graph_new();
+    if (t->g && dgm__dist_size() > 1)
+        dgm__graph_on_grad_final(t->g, dgm__dist_grad_final, NULL);
     int max_terms = 1;
     for (int p = 0; p < e->n_phases; p++)
         if (e->phases[p].n_terms > max_terms)
             max_terms = e->phases[p].n_terms;
     t->terms = calloc((size_t)max_terms, sizeof *t->terms);
-    if (!t->perm || !t->g || !t->terms)
+    t->vals = calloc((size_t)max_terms + 1, sizeof *t->vals);
+    if (!t->perm || !t->g || !t->terms || !t->vals)
         return dgm_error(DGM_ENOMEM, "out of memory");
     /* The schedules were checked when the experiment was built
      * (dgm__experiment_check_schedules); this fills them. */
@@ -450,11 +533,37 @@ static int setup(trainer *t, const dgm_run_options *o)
     return dgm__batch_alloc(&e->info, e->batch_size, &t->x, &t->y, &t->ym);
 }
 
+/* Several ranks share each global batch: batch_size must divide among
+ * them, and so must the last, shorter batch of an epoch, or some rank
+ * would have no rows. */
+static int check_ranks(const trainer *t)
+{
+    const dgm_experiment *e = t->e;
+    int64_t size = dgm__dist_size(), last = t->n_train % e->batch_size;
+    const dgm_config *data = dgm_cfg_get(e->root, "data");
+    if (size < 2)
+        return 0;
+    if (e->batch_size % size)
+        return dgm_cfg_error(data, "batch_size", DGM_ECONFIG,
+                             "data.batch_size %lld (the global batch) does "
+                             "not divide among %lld ranks",
+                             (long long)e->batch_size, (long long)size);
+    if (last && last < size)
+        return dgm_cfg_error(data, "batch_size", DGM_ECONFIG,
+                             "the last batch of an epoch has %lld examples "
+                             "(%lld training examples, batch_size %lld), "
+                             "fewer than the %lld ranks",
+                             (long long)last, (long long)t->n_train,
+                             (long long)e->batch_size, (long long)size);
+    return 0;
+}
+
 static void teardown(trainer *t)
 {
     dgm_graph_free(t->g);
     free(t->perm);
     free(t->terms);
+    free(t->vals);
     dgm_tensor_free(t->x);
     dgm_tensor_free(t->y);
     dgm_tensor_free(t->ym);
@@ -479,6 +588,13 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                                       ? (double)t->st.step / t->st.train_time
                                       : 0));
     json_object_set_new(s, "train_loss", json_real(t->last_loss));
+    if (dgm__dist_size() > 1) { /* data-parallel: what the sums cost */
+        json_object_set_new(s, "ranks", json_integer(dgm__dist_size()));
+        json_object_set_new(s, "allreduce_s",
+                            json_real(dgm__dist_reduce_seconds()));
+        json_object_set_new(s, "allreduce_wait_s",
+                            json_real(dgm__dist_wait_seconds()));
+    }
     int64_t trainable, frozen;
     dgm_params_counts(t->e->params, &trainable, &frozen);
     json_object_set_new(s, "params_trainable", json_integer(trainable));
@@ -540,8 +656,9 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
     double wall0 = now_s();
     trainer t = {.e = e, .stop_after = o->stop_after};
     int rc;
-    if ((rc = dgm__experiment_build(e)) < 0)
+    if ((rc = dgm__experiment_build(e)) < 0 || (rc = dgm__dist_init()) < 0)
         return rc;
+    t.rank0 = dgm__dist_rank() == 0;
     if (o->threads > 0) {
         e->threads = o->threads;
         dgm_set_threads(o->threads);
@@ -550,32 +667,35 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
      * directory exists, so a refusal leaves no half-made run behind: the
      * loop's setup, and init: (its report is logged below). */
     char *report = NULL;
-    if ((rc = setup(&t, o)) < 0 ||
+    if ((rc = setup(&t, o)) < 0 || (rc = check_ranks(&t)) < 0 ||
         (!o->resume_dir &&
          (rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
                                &report)) < 0)) {
         teardown(&t);
         return rc;
     }
-    if (o->resume_dir)
+    if (!t.rank0) /* reads the checkpoint to resume; writes nothing */
+        snprintf(t.rd.path, sizeof t.rd.path, "%s",
+                 o->resume_dir ? o->resume_dir : "");
+    else if (o->resume_dir)
         rc = dgm__rundir_open(&t.rd, o->resume_dir);
     else
         rc = dgm__rundir_create(&t.rd, o->runs_root ? o->runs_root : "runs",
                                 e->name, o->run_dir);
-    if (rc < 0)
+    if ((rc = agree(rc)) < 0)
         goto out;
-    t.rd.quiet = o->quiet;
+    t.rd.quiet = o->quiet || !t.rank0;
     char f[2400];
     if (o->resume_dir) {
         rc = dgm__checkpoint_load(
             e, dgm__rundir_file(&t.rd, "checkpoints/last.safetensors", f,
                                 sizeof f),
             &t.st);
-        if (rc < 0)
+        if ((rc = agree(rc)) < 0)
             goto out;
         dgm__rundir_log(&t.rd, "dgm: resuming %s at step %lld of %lld",
                         t.rd.path, (long long)t.st.step, (long long)t.total);
-    } else {
+    } else if (t.rank0) {
         if ((rc = dgm__rundir_write_config(&t.rd, e->root)) < 0)
             goto out;
         if (!o->run_dir)
@@ -596,9 +716,18 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                         (long long)t.spe, (long long)trainable,
                         (long long)frozen);
     }
+    if (dgm__dist_size() > 1)
+        dgm__rundir_log(&t.rd,
+                        "dgm: data-parallel on %d ranks, %lld examples "
+                        "each of every batch of %lld",
+                        dgm__dist_size(),
+                        (long long)(e->batch_size / dgm__dist_size()),
+                        (long long)e->batch_size);
     json_t *fig = NULL;
-    if ((rc = run_loop(&t)) == 0 && (rc = checkpoint(&t)) == 0 &&
-        t.st.step < t.total) {
+    rc = run_loop(&t);
+    if (!t.rank0) /* rank 0 alone checkpoints, evaluates and writes */
+        goto out;
+    if (rc == 0 && (rc = checkpoint(&t)) == 0 && t.st.step < t.total) {
         dgm__rundir_log(&t.rd, "dgm: stopped at step %lld of %lld; continue "
                                "with dgm run --resume %s",
                         (long long)t.st.step, (long long)t.total, t.rd.path);

@@ -136,6 +136,29 @@ static int dropout_backward(dgm_graph *g, dgm_var *node)
 
 static const dgm__op op_dropout = {DGM_OP_DROPOUT, dropout_backward};
 
+/* A shard of a data-parallel batch (dgm__graph_set_shard) draws what one
+ * process would draw for the whole global batch and keeps its rows: the
+ * u64 draws of the rows before its own and after them, for n values of
+ * `per` u64 draws each (normal: 2, uniform: 1). */
+static void shard_skips(const dgm_graph *g, int ndim, const int64_t *shape,
+                        int64_t n, int64_t per, int64_t *before, int64_t *after)
+{
+    int64_t off, total;
+    *before = *after = 0;
+    if (ndim < 1 || shape[0] < 1 ||
+        !dgm__graph_shard(g, shape[0], &off, &total))
+        return;
+    int64_t row = n / shape[0];
+    *before = off * row * per;
+    *after = (total - off - shape[0]) * row * per;
+}
+
+static void skip_u64(dgm_rng *r, int64_t k)
+{
+    for (int64_t i = 0; i < k; i++)
+        (void)dgm_rng_u64(r);
+}
+
 dgm_var *dgm_dropout(dgm_graph *g, dgm_var *x, float p)
 {
     if (!g || !x)
@@ -167,10 +190,14 @@ dgm_var *dgm_dropout(dgm_graph *g, dgm_var *x, float p)
     const int64_t n = dgm_tensor_numel(xt);
     float *yp = dgm_tensor_f32(y), *mp = dgm_tensor_f32(mask);
     const float *xp = dgm_tensor_f32(xt);
+    int64_t skip_before = 0, skip_after = 0;
+    shard_skips(g, xt->ndim, xt->shape, n, 1, &skip_before, &skip_after);
+    skip_u64(r, skip_before);
     for (int64_t i = 0; i < n; i++) {
         mp[i] = dgm_rng_uniform(r) < p ? 0.0f : scale;
         yp[i] = xp[i] * mp[i];
     }
+    skip_u64(r, skip_after);
     dgm_var *in[1] = {x};
     dgm_var *out = dgm__node(g, &op_dropout, y, in, 1);
     if (out)
@@ -217,8 +244,12 @@ dgm_var *dgm_randn(dgm_graph *g, int ndim, const int64_t *shape)
         return NULL;
     float *p = dgm_tensor_f32(t);
     const int64_t n = dgm_tensor_numel(t);
+    int64_t skip_before = 0, skip_after = 0;
+    shard_skips(g, ndim, shape, n, 2, &skip_before, &skip_after);
+    skip_u64(r, skip_before);
     for (int64_t i = 0; i < n; i++)
         p[i] = dgm_rng_normal(r);
+    skip_u64(r, skip_after);
     return dgm__node(g, &op_randn, t, NULL, 0);
 }
 
@@ -239,9 +270,13 @@ dgm_var *dgm_rand_uniform(dgm_graph *g, int ndim, const int64_t *shape,
     float *p = dgm_tensor_f32(t);
     const int64_t n = dgm_tensor_numel(t);
     const float w = hi - lo;
+    int64_t skip_before = 0, skip_after = 0;
+    shard_skips(g, ndim, shape, n, 1, &skip_before, &skip_after);
+    skip_u64(r, skip_before);
     for (int64_t i = 0; i < n; i++) {
         float u = lo + w * dgm_rng_uniform(r);
         p[i] = u < hi ? u : nextafterf(hi, lo); /* rounding must not reach hi */
     }
+    skip_u64(r, skip_after);
     return dgm__node(g, &op_rand_uniform, t, NULL, 0);
 }

@@ -1,0 +1,318 @@
+/* dist.c - data-parallel training across processes: rank, size, the
+ * gradient sums, agreement and broadcast. The one file that calls MPI
+ * (compiled with DGM_HAVE_MPI when the build found it); without MPI, or
+ * when no launcher started us, one process of rank 0. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dgm/error.h"
+#include "dgm/tensor.h"
+#include "dist.h"
+
+#ifdef DGM_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static struct {
+    bool ready, mpi;
+    int rank, size;
+    double reduce_s, wait_s;
+} D = {.size = 1};
+
+/* Floats per gradient bucket (4 MB): large enough that a bucket's latency
+ * is small against its transfer, small enough that the first bucket
+ * leaves early in backward. */
+#define BUCKET_FLOATS ((int64_t)1 << 20)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The process count a launcher announces in the environment (Open MPI's
+ * mpirun, PMIx as srun --mpi=pmix sets it, PMI-1/2), or 0: not launched.
+ * Checked before MPI_Init so a plain run never initialises MPI. */
+static int launcher_size(void)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
+                                 "PMI_SIZE", "SLURM_NTASKS"};
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") &&
+        !getenv("PMI_SIZE") && !getenv("PMI_RANK"))
+        return 0;
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 0)
+            return atoi(v);
+    }
+    return 1;
+}
+
+#ifdef DGM_HAVE_MPI
+static void finalize(void)
+{
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done)
+        MPI_Finalize();
+}
+#endif
+
+int dgm__dist_init(void)
+{
+    if (D.ready)
+        return 0;
+    int n = launcher_size();
+#ifdef DGM_HAVE_MPI
+    if (n > 0) {
+        int inited = 0;
+        MPI_Initialized(&inited);
+        if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS)
+            return dgm_error(DGM_EIO, "MPI_Init failed");
+        MPI_Comm_rank(MPI_COMM_WORLD, &D.rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &D.size);
+        D.mpi = true;
+        if (!inited)
+            atexit(finalize);
+    }
+#else
+    if (n > 1)
+        return dgm_error(DGM_EUNSUPPORTED,
+                         "started as one of %d processes by an MPI launcher, "
+                         "but this dgm was built without MPI (cmake "
+                         "-DDGM_MPI=ON with libopenmpi-dev installed)",
+                         n);
+#endif
+    D.ready = true;
+    return 0;
+}
+
+int dgm__dist_rank(void)
+{
+    return D.rank;
+}
+int dgm__dist_size(void)
+{
+    return D.size;
+}
+double dgm__dist_reduce_seconds(void)
+{
+    return D.reduce_s;
+}
+
+double dgm__dist_wait_seconds(void)
+{
+    return D.wait_s;
+}
+
+void dgm__dist_share(int64_t n, int64_t *off, int64_t *cnt)
+{
+    int64_t q = n / D.size, r = n % D.size;
+    *off = D.rank * q + (D.rank < r ? D.rank : r);
+    *cnt = q + (D.rank < r ? 1 : 0);
+}
+
+int dgm__dist_sum_f64(double *buf, int n)
+{
+#ifdef DGM_HAVE_MPI
+    if (D.mpi && D.size > 1)
+        MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM,
+                      MPI_COMM_WORLD);
+#endif
+    (void)buf;
+    (void)n;
+    return 0;
+}
+
+int dgm__dist_first(bool flag)
+{
+    int r = flag ? D.rank : D.size;
+#ifdef DGM_HAVE_MPI
+    if (D.mpi && D.size > 1)
+        MPI_Allreduce(MPI_IN_PLACE, &r, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+#endif
+    return r < D.size ? r : -1;
+}
+
+int dgm__dist_bcast(void *buf, int64_t n, int root)
+{
+#ifdef DGM_HAVE_MPI
+    if (D.mpi && D.size > 1)
+        for (int64_t at = 0; at < n;) {
+            int part = n - at > (1 << 30) ? 1 << 30 : (int)(n - at);
+            MPI_Bcast((char *)buf + at, part, MPI_BYTE, root, MPI_COMM_WORLD);
+            at += part;
+        }
+#endif
+    (void)buf;
+    (void)n;
+    (void)root;
+    return 0;
+}
+
+int dgm__dist_barrier(void)
+{
+#ifdef DGM_HAVE_MPI
+    if (D.mpi && D.size > 1)
+        MPI_Barrier(MPI_COMM_WORLD);
+#endif
+    return 0;
+}
+
+/* ---- the gradient sum --------------------------------------------------
+ * Buckets are filled in the order gradients become final (the same on every
+ * rank: the same graph) and each is summed with MPI_Iallreduce as soon as it
+ * is full, while backward goes on; dgm__dist_grads_end sends the last one,
+ * waits for all and copies the sums back. */
+
+/* A piece of a parameter's gradient in a bucket. */
+typedef struct seg {
+    dgm_param *p;
+    int64_t e0, n; /* elements [e0, e0 + n) of p's gradient */
+    int bucket;
+    int64_t at; /* where in the bucket */
+} seg;
+
+static struct {
+    bool on;
+    int rc;
+    float scale;
+    float **buf; /* n_buf buckets of BUCKET_FLOATS */
+    int n_buf, cap_buf;
+    int cur;      /* the bucket being filled */
+    int64_t fill; /* floats in it */
+    seg *segs;
+    int n_segs, cap_segs;
+#ifdef DGM_HAVE_MPI
+    MPI_Request *req; /* per bucket */
+#endif
+} G;
+
+static int grow_segs(void)
+{
+    if (G.n_segs < G.cap_segs)
+        return 0;
+    int cap = G.cap_segs ? 2 * G.cap_segs : 256;
+    seg *s = realloc(G.segs, (size_t)cap * sizeof *s);
+    if (!s)
+        return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+    G.segs = s;
+    G.cap_segs = cap;
+    return 0;
+}
+
+/* Bucket b exists (allocated once, reused by every step after). */
+static int need_bucket(int b)
+{
+    if (b < G.n_buf)
+        return 0;
+    if (b >= G.cap_buf) {
+        int cap = G.cap_buf ? 2 * G.cap_buf : 8;
+        float **nb = realloc(G.buf, (size_t)cap * sizeof *nb);
+        if (!nb)
+            return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+        G.buf = nb;
+#ifdef DGM_HAVE_MPI
+        MPI_Request *r = realloc(G.req, (size_t)cap * sizeof *r);
+        if (!r)
+            return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+        G.req = r;
+#endif
+        G.cap_buf = cap;
+    }
+    if (!(G.buf[b] = malloc(sizeof(float) * BUCKET_FLOATS)))
+        return dgm_error(DGM_ENOMEM, "gradient buckets: out of memory");
+    G.n_buf = b + 1;
+    return 0;
+}
+
+static void start_bucket(void)
+{
+#ifdef DGM_HAVE_MPI
+    MPI_Iallreduce(MPI_IN_PLACE, G.buf[G.cur], (int)G.fill, MPI_FLOAT, MPI_SUM,
+                   MPI_COMM_WORLD, &G.req[G.cur]);
+#endif
+    G.cur++;
+    G.fill = 0;
+}
+
+int dgm__dist_grads_begin(double scale)
+{
+    G.on = D.size > 1;
+    G.rc = 0;
+    G.scale = (float)scale;
+    G.cur = 0;
+    G.fill = 0;
+    G.n_segs = 0;
+    return 0;
+}
+
+void dgm__dist_grad_final(void *ctx, dgm_param *p)
+{
+    (void)ctx;
+    if (!G.on || G.rc < 0 || !p->grad || p->frozen)
+        return;
+    double t0 = now_s();
+    int64_t len = dgm_tensor_numel(p->grad);
+    const float *g = dgm_tensor_f32(p->grad);
+    for (int64_t e = 0; e < len;) {
+        if ((G.rc = need_bucket(G.cur)) < 0 || (G.rc = grow_segs()) < 0)
+            return;
+        int64_t room = BUCKET_FLOATS - G.fill;
+        int64_t take = len - e < room ? len - e : room;
+        float *b = G.buf[G.cur] + G.fill;
+        for (int64_t i = 0; i < take; i++)
+            b[i] = g[e + i] * G.scale;
+        G.segs[G.n_segs++] =
+            (seg){.p = p, .e0 = e, .n = take, .bucket = G.cur, .at = G.fill};
+        e += take;
+        G.fill += take;
+        if (G.fill == BUCKET_FLOATS)
+            start_bucket();
+    }
+#ifdef DGM_HAVE_MPI
+    /* Open MPI moves a non-blocking collective along only inside MPI calls:
+     * give the buckets in flight a turn between two parameters. */
+    int done;
+    if (G.cur > 0)
+        MPI_Testall(G.cur, G.req, &done, MPI_STATUSES_IGNORE);
+#endif
+    D.reduce_s += now_s() - t0;
+}
+
+int dgm__dist_grads_end(void)
+{
+    if (!G.on)
+        return 0;
+    G.on = false;
+    if (G.rc < 0)
+        return G.rc; /* out of memory: this rank cannot go on */
+    double t0 = now_s();
+    if (G.fill > 0)
+        start_bucket();
+#ifdef DGM_HAVE_MPI
+    if (G.cur > 0)
+        MPI_Waitall(G.cur, G.req, MPI_STATUSES_IGNORE);
+#endif
+    for (int k = 0; k < G.n_segs; k++) {
+        const seg *s = &G.segs[k];
+        memcpy(dgm_tensor_f32(s->p->grad) + s->e0, G.buf[s->bucket] + s->at,
+               (size_t)s->n * sizeof(float));
+    }
+    double dt = now_s() - t0;
+    D.reduce_s += dt;
+    D.wait_s += dt;
+    return 0;
+}
+
+int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale)
+{
+    if (D.size < 2)
+        return 0;
+    dgm__dist_grads_begin(scale);
+    for (int k = 0; k < n; k++)
+        dgm__dist_grad_final(NULL, ps[k]);
+    return dgm__dist_grads_end();
+}

@@ -1,0 +1,54 @@
+/* dist.h - data-parallel training across processes (never installed).
+ *
+ * dist.c is the one file that calls MPI. Under a launcher (mpirun, or
+ * srun --mpi=pmix: the launcher's environment says so) the first call of
+ * dgm__dist_init initialises MPI and registers its finalisation at exit;
+ * a plain `dgm run`, and a build without MPI (DGM_MPI off), is one process
+ * of rank 0 for which every collective below is a no-op. All ranks must
+ * make the same collective calls in the same order. */
+#ifndef DGM_DIST_H
+#define DGM_DIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dgm/graph.h"
+
+/* 0, or DGM_EUNSUPPORTED when a launcher started several processes and
+ * this build has no MPI. Idempotent. */
+int dgm__dist_init(void);
+int dgm__dist_rank(void);
+int dgm__dist_size(void);
+
+/* This rank's rows of a global batch of n rows: the contiguous share
+ * [*off, *off + *cnt), rank r before rank r + 1. */
+void dgm__dist_share(int64_t n, int64_t *off, int64_t *cnt);
+
+/* In-place sums over the ranks. */
+int dgm__dist_sum_f64(double *buf, int n);
+/* The lowest rank whose flag is set, or -1: how ranks agree to stop. */
+int dgm__dist_first(bool flag);
+/* Root's n bytes to every rank. */
+int dgm__dist_bcast(void *buf, int64_t n, int root);
+int dgm__dist_barrier(void);
+
+/* The gradient sum over the ranks, overlapped with backward:
+ * dgm__dist_grads_begin(scale) before backward, dgm__dist_grad_final as the
+ * graph's hook (dgm__graph_on_grad_final) packs each gradient, scaled by
+ * `scale` (this rank's share of the global batch), into flat buckets and
+ * starts summing each bucket when it is full; dgm__dist_grads_end starts
+ * the last, waits for all and writes the sums back into the gradients.
+ * Parameters that are frozen or have no gradient are skipped. No-ops on one
+ * rank. */
+int dgm__dist_grads_begin(double scale);
+void dgm__dist_grad_final(void *ctx, dgm_param *p);
+int dgm__dist_grads_end(void);
+/* The same without a graph: ps in order, then the wait. */
+int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale);
+
+/* Seconds in the gradient sum: all of it (packing, starting, waiting),
+ * and waiting after backward (what overlap did not hide). */
+double dgm__dist_reduce_seconds(void);
+double dgm__dist_wait_seconds(void);
+
+#endif
