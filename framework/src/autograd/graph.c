@@ -3,7 +3,8 @@
  *
  * Environment: DGM_BACKEND=ref makes every new graph start on the plain-C
  * reference kernels (dgm_graph_set_backend still overrides it); handy to
- * tell a oneDNN problem from a model bug. */
+ * tell a oneDNN problem from a model bug. DGM_PROFILE=1 turns the per-op
+ * profile on (dgm/profile.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 
 #include "dgm/error.h"
 #include "dgm/graph.h"
+#include "dgm/profile.h"
 #include "graph_internal.h"
+#include "profile_internal.h"
 #include "tensor_internal.h"
 
 struct dgm_graph {
@@ -24,6 +27,9 @@ struct dgm_graph {
     bool training, grad;
     dgm_rng *rng;
     int status;
+    /* The profile's last event on this graph: a forward op's time runs
+     * from here to its node. */
+    double prof_mark;
 };
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
@@ -57,6 +63,11 @@ dgm_graph *dgm_graph_new(void)
                                             : DGM_BACKEND_DNNL;
     g->training = true;
     g->grad = true;
+    const char *prof = getenv("DGM_PROFILE");
+    if (prof && *prof && strcmp(prof, "0"))
+        dgm_profile_enable(true);
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
     return g;
 }
 
@@ -76,6 +87,8 @@ void dgm_graph_reset(dgm_graph *g)
     dgm_arena_reset(g->arena);
     g->n_tape = 0;
     g->status = 0;
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
 }
 
 void dgm_graph_set_backend(dgm_graph *g, dgm_backend b) { g->backend = b; }
@@ -222,6 +235,8 @@ static dgm_var *new_var(dgm_graph *g, dgm_tensor *value)
         return NULL;
     memset(v, 0, sizeof *v);
     v->value = value;
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
     return v;
 }
 
@@ -230,9 +245,12 @@ dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
 {
     if (!value)
         return NULL;
+    double t0 = g->prof_mark;
     dgm_var *v = new_var(g, value);
     if (!v)
         return NULL;
+    if (dgm__profile_on)
+        dgm__profile_forward(op, value, in, n_in, g->prof_mark - t0);
     v->op = op;
     bool rg = false;
     if (g->grad)
@@ -408,12 +426,17 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
         dgm_var *v = g->tape[i];
         if (!v->grad || !v->op || !v->op->backward)
             continue;
+        double t0 = dgm__profile_on ? dgm__profile_now() : 0;
         int rc = v->op->backward(g, v);
+        if (dgm__profile_on)
+            dgm__profile_backward(v, dgm__profile_now() - t0);
         if (rc < 0) {
             if (!g->status)
                 g->status = rc;
             return dgm_error_context("backward of '%s': ", dgm__op_name(v->op));
         }
     }
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
     return 0;
 }
