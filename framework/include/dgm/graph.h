@@ -251,6 +251,14 @@ DGM_API dgm_var *dgm_logsumexp(dgm_graph *g, dgm_var *x, int axis);
 DGM_API dgm_var *dgm_softmax(dgm_graph *g, dgm_var *x, int axis);
 DGM_API dgm_var *dgm_log_softmax(dgm_graph *g, dgm_var *x, int axis);
 
+/* Scaled dot-product attention as one op: q, k, v [..., T, d] (same
+ * shape) -> softmax(scale * q k^T, masked to keys j <= query i when
+ * causal) v, [..., T, d]. Equal to the composition of matmul, a mask,
+ * softmax and matmul, without its [..., T, T] tensors: the backward
+ * recomputes the weights from the per-row log-sum-exp. */
+DGM_API dgm_var *dgm_attention(dgm_graph *g, dgm_var *q, dgm_var *k, dgm_var *v,
+                               float scale, bool causal);
+
 /* ---- pooling and resampling ------------------------------------------ */
 
 DGM_API dgm_var *dgm_max_pool2d(dgm_graph *g, dgm_var *x, int kernel,
