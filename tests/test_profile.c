@@ -224,6 +224,21 @@ START_TEST(run_writes_profile)
     ck_assert_ptr_nonnull(strstr(text, "\nlayer_norm "));
     ck_assert_ptr_nonnull(strstr(text, "\n(optimizer) "));
     free(text);
+    /* DGM_PROFILE=1 does what --profile does; without either, no table */
+    snprintf(cmd, sizeof cmd, "run '%s/tf.yaml' --quiet --run-dir '%s/run2'",
+             dir, dir);
+    st = tc_cli("DGM_PROFILE=1", cmd, NULL, 0, err, sizeof err);
+    ck_assert_msg(st == 0, "dgm run: %s", err);
+    snprintf(path, sizeof path, "%s/run2/profile.txt", dir);
+    text = tc_slurp(path, &n, false);
+    ck_assert_msg(text != NULL && strstr(text, "\nlinear "), "no %s", path);
+    free(text);
+    snprintf(cmd, sizeof cmd, "run '%s/tf.yaml' --quiet --run-dir '%s/run3'",
+             dir, dir);
+    st = tc_cli("DGM_PROFILE=0", cmd, NULL, 0, err, sizeof err);
+    ck_assert_msg(st == 0, "dgm run: %s", err);
+    snprintf(path, sizeof path, "%s/run3/profile.txt", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
