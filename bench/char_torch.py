@@ -119,6 +119,8 @@ def main():
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--width", type=int, default=128,
+                    help="transformer width (bench/scaling.sh)")
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -139,7 +141,7 @@ def main():
     T = a.seq_len
 
     if a.model == "transformer":
-        model = CharTransformer(vocab, 128, 4, 4, 4.0, T)
+        model = CharTransformer(vocab, a.width, 4, 4, 4.0, T)
         lr = 1e-3
     else:
         model = CharRNN(a.model, vocab, 64, 256, 2)

@@ -27,7 +27,9 @@ pkgs=(build-essential cmake pkg-config git
       # dgm report's test renders the page in a real browser
       chromium fonts-dejavu-core
       # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer
-      clang libclang-rt-14-dev libomp-dev)
+      clang libclang-rt-14-dev libomp-dev
+      # bench/scaling.sh draws docs/performance.md's plots
+      gnuplot-nox)
 # one dpkg-query for all: this runs before every README command
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null |
   awk '$NF == "installed" && $(NF-1) == "ok" {print $1}' || true)

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "dgm/error.h"
 #include "dgm/host.h"
+#include "dgm/profile.h"
 
 static const char help[] =
     "usage: dgm run EXPERIMENT.yaml [KEY=VALUE | +KEY=VALUE ...] [options]\n"
@@ -23,6 +24,8 @@ static const char help[] =
     "  --threads N      kernel threads (default: the experiment's)\n"
     "  --stop-after N   checkpoint and stop after step N (resume later)\n"
     "  --quiet          no progress output\n"
+    "  --profile        time every op (and GFLOP/s) over the steps after the\n"
+    "                   first; table to profile.txt and stderr\n"
     "\n"
     "exit status: 0 trained, 1 the run failed or diverged, 2 usage or\n"
     "configuration error\n";
@@ -52,6 +55,8 @@ int dgm__cmd_run(int argc, char **argv)
             o.stop_after = atoll(argv[++i]);
         else if (!strcmp(a, "--quiet"))
             o.quiet = true;
+        else if (!strcmp(a, "--profile"))
+            dgm_profile_enable(true);
         else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "dgm run: unknown or incomplete option '%s'\n%s",
                     a, help);

@@ -8,6 +8,7 @@
 #include "dgm/graph.h"
 #include "dgm/io.h"
 #include "dgm/plugin.h"
+#include "dgm/profile.h"
 #include "dgm/rng.h"
 #include "dgm/tensor.h"
 

@@ -141,6 +141,9 @@ DGM_API dgm_arena *dgm_graph_arena(dgm_graph *g);
 DGM_API void dgm_graph_tap(dgm_graph *g, const char *name, dgm_var *v);
 /* Returns the previous value, as dgm_graph_set_grad. */
 DGM_API bool dgm_graph_set_tapping(dgm_graph *g, bool on);
+/* Whether probing is on: a block with a fused fast path that never forms
+ * what it taps takes its unfused path then. */
+DGM_API bool dgm_graph_tapping(const dgm_graph *g);
 DGM_API int dgm_graph_tap_count(const dgm_graph *g);
 /* The i-th var kept (in the order recorded) and its name. */
 DGM_API dgm_var *dgm_graph_tap_at(const dgm_graph *g, int i, const char **name);
@@ -264,6 +267,14 @@ DGM_API dgm_var *dgm_logsumexp(dgm_graph *g, dgm_var *x, int axis);
 
 DGM_API dgm_var *dgm_softmax(dgm_graph *g, dgm_var *x, int axis);
 DGM_API dgm_var *dgm_log_softmax(dgm_graph *g, dgm_var *x, int axis);
+
+/* Scaled dot-product attention as one op: q, k, v [..., T, d] (same
+ * shape) -> softmax(scale * q k^T, masked to keys j <= query i when
+ * causal) v, [..., T, d]. Equal to the composition of matmul, a mask,
+ * softmax and matmul, without its [..., T, T] tensors: the backward
+ * recomputes the weights from the per-row log-sum-exp. */
+DGM_API dgm_var *dgm_attention(dgm_graph *g, dgm_var *q, dgm_var *k, dgm_var *v,
+                               float scale, bool causal);
 
 /* ---- pooling and resampling ------------------------------------------ */
 

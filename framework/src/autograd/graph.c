@@ -3,7 +3,8 @@
  *
  * Environment: DGM_BACKEND=ref makes every new graph start on the plain-C
  * reference kernels (dgm_graph_set_backend still overrides it); handy to
- * tell a oneDNN problem from a model bug. */
+ * tell a oneDNN problem from a model bug. DGM_PROFILE=1 turns the per-op
+ * profile on (dgm/profile.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 
 #include "dgm/error.h"
 #include "dgm/graph.h"
+#include "dgm/profile.h"
 #include "graph_internal.h"
+#include "profile_internal.h"
 #include "tensor_internal.h"
 
 struct dgm_graph {
@@ -41,6 +44,9 @@ struct dgm_graph {
     dgm_param **fin_p;
     int *fin_at;
     int n_fin, cap_fin;
+    /* The profile's last event on this graph: a forward op's time runs
+     * from here to its node. */
+    double prof_mark;
 };
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
@@ -74,6 +80,11 @@ dgm_graph *dgm_graph_new(void)
                                             : DGM_BACKEND_DNNL;
     g->training = true;
     g->grad = true;
+    const char *prof = getenv("DGM_PROFILE");
+    if (prof && *prof && strcmp(prof, "0"))
+        dgm_profile_enable(true);
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
     return g;
 }
 
@@ -96,6 +107,8 @@ void dgm_graph_reset(dgm_graph *g)
     g->n_tape = 0;
     g->status = 0;
     g->n_taps = 0;
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
 }
 
 void dgm_graph_set_backend(dgm_graph *g, dgm_backend b) { g->backend = b; }
@@ -188,6 +201,8 @@ bool dgm_graph_set_tapping(dgm_graph *g, bool on)
     g->tapping = on;
     return prev;
 }
+
+bool dgm_graph_tapping(const dgm_graph *g) { return g->tapping; }
 
 int dgm_graph_tap_count(const dgm_graph *g)
 {
@@ -331,6 +346,8 @@ static dgm_var *new_var(dgm_graph *g, dgm_tensor *value)
         return NULL;
     memset(v, 0, sizeof *v);
     v->value = value;
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
     return v;
 }
 
@@ -339,9 +356,12 @@ dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
 {
     if (!value)
         return NULL;
+    double t0 = g->prof_mark;
     dgm_var *v = new_var(g, value);
     if (!v)
         return NULL;
+    if (dgm__profile_on)
+        dgm__profile_forward(op, value, in, n_in, g->prof_mark - t0);
     v->op = op;
     bool rg = false;
     if (g->grad)
@@ -519,15 +539,23 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
     fin = g->grad_final ? g->n_fin - 1 : -1;
     for (int i = top; i >= 0; i--) {
         dgm_var *v = g->tape[i];
-        if (v->grad && v->op && v->op->backward &&
-            (rc = v->op->backward(g, v)) < 0) {
-            if (!g->status)
-                g->status = rc;
-            return dgm_error_context("backward of '%s': ", dgm__op_name(v->op));
+        if (v->grad && v->op && v->op->backward) {
+            double t0 = dgm__profile_on ? dgm__profile_now() : 0;
+            rc = v->op->backward(g, v);
+            if (dgm__profile_on)
+                dgm__profile_backward(v, dgm__profile_now() - t0);
+            if (rc < 0) {
+                if (!g->status)
+                    g->status = rc;
+                return dgm_error_context("backward of '%s': ",
+                                         dgm__op_name(v->op));
+            }
         }
         /* no node below i reads these: their gradients are final */
         for (; fin >= 0 && g->fin_at[fin] == i; fin--)
             g->grad_final(g->grad_final_ctx, g->fin_p[fin]);
     }
+    if (dgm__profile_on)
+        g->prof_mark = dgm__profile_now();
     return 0;
 }

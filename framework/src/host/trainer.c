@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
+#include "dgm/profile.h"
 #include "dist.h"
 #include "eval_internal.h"
 #include "graph_internal.h"
@@ -224,9 +225,12 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                 json_object_set_new(log_terms, key, json_real(v));
             }
         }
+        double pt = dgm_profile_enabled() ? now_s() : 0;
         for (int k = 0; k < ph->n_params; k++)
             if (ph->params[k]->grad)
                 dgm_tensor_fill(ph->params[k]->grad, 0.0);
+        if (dgm_profile_enabled())
+            dgm_profile_add("(zero param grads)", now_s() - pt);
         /* the global batch's mean: each rank's mean weighted by its rows,
          * summed over the ranks while backward runs (the graph's hook) */
         dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total);
@@ -241,8 +245,11 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
         const dgm_optimizer_iface *oi = ph->opt.desc->iface.optimizer;
+        pt = dgm_profile_enabled() ? now_s() : 0;
         rc = oi->step(ph->opt.self, ph->rest, ph->n_rest, lr,
                       ph->updates + 1);
+        if (dgm_profile_enabled())
+            dgm_profile_add("(optimizer)", now_s() - pt);
         if (rc < 0)
             return dgm_error_context("optimizer '%s': ", ph->opt.desc->name);
         /* param_groups: the phase's schedule, on the group's base rate,
@@ -445,6 +452,27 @@ static int agree(int rc)
     return rc;
 }
 
+/* The per-op profile of the steps just run, to profile.txt and, unless
+ * quiet, to stderr. */
+static int write_profile(trainer *t, int64_t steps)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m)
+        return dgm_error(DGM_ENOMEM, "profile: out of memory");
+    int rc = dgm_profile_write(m, steps);
+    fclose(m);
+    char f[2400];
+    if (rc == 0)
+        rc = dgm_write_file_atomic(
+            dgm__rundir_file(&t->rd, "profile.txt", f, sizeof f), text, len);
+    if (rc == 0 && !t->rd.quiet)
+        fprintf(stderr, "%s", text);
+    free(text);
+    return rc;
+}
+
 static int run_loop(trainer *t)
 {
     dgm_experiment *e = t->e;
@@ -482,6 +510,10 @@ static int run_loop(trainer *t)
             json_object_set_new(terms, "time", json_real(t->st.train_time));
             dgm__rundir_metrics(&t->rd, terms);
         }
+        /* The first step builds oneDNN's primitives: leave it out of the
+         * profile when there are others. */
+        if (dgm_profile_enabled() && t->st.step == step0 + 1 && end > step0 + 1)
+            dgm_profile_reset();
         if (t->rank0)
             rc = step_outputs(t, t0, step0);
         if ((rc = agree(rc)) < 0)
@@ -490,6 +522,9 @@ static int run_loop(trainer *t)
     if (t->tty && !t->rd.quiet)
         fprintf(stderr, "\n");
     free(saved);
+    if (rc == 0 && t->rank0 && dgm_profile_enabled())
+        rc = write_profile(t, t->st.step - step0 > 1 ? t->st.step - step0 - 1
+                                                     : t->st.step - step0);
     return rc;
 }
 
