@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "dgm/io.h"
@@ -484,35 +485,23 @@ static Suite *gan_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, every_loss_trains_without_nan, 0, 5);
     suite_add_tcase(s, t);
-    t = tcase_create("phases");
+    t = tq_case(s, "phases", phases_update_disjoint_parameters);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, phases_update_disjoint_parameters);
-    suite_add_tcase(s, t);
-    t = tcase_create("ema");
+    t = tq_case(s, "ema", ema_follows_its_formula);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, ema_follows_its_formula);
-    suite_add_tcase(s, t);
-    t = tcase_create("clip_d");
+    t = tq_case(s, "clip_d", clip_d_clips_every_discriminator_weight);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, clip_d_clips_every_discriminator_weight);
-    suite_add_tcase(s, t);
-    t = tcase_create("refusals");
+    t = tq_case(s, "refusals", bad_settings_are_refused);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, bad_settings_are_refused);
-    suite_add_tcase(s, t);
-    t = tcase_create("conditional");
+    t = tq_case(s, "conditional", conditional_sampling);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, conditional_sampling);
-    suite_add_tcase(s, t);
-    t = tcase_create("blocks");
+    t = tq_case(s, "blocks", blocks_fit_32x32_and_refuse_odd_sizes);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, blocks_fit_32x32_and_refuse_odd_sizes);
-    suite_add_tcase(s, t);
     return s;
 }
 

@@ -696,11 +696,8 @@ END_TEST
 static Suite *idx_suite(void)
 {
     Suite *s = suite_create("idx");
-    TCase *tc = tcase_create("load");
+    TCase *tc = tq_case(s, "load", load_every_type, load_refusals);
     tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
-    tcase_add_test(tc, load_every_type);
-    tcase_add_test(tc, load_refusals);
-    suite_add_tcase(s, tc);
     struct {
         const char *name;
         const TTest *test;

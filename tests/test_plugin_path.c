@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "quadrants.h"
 
@@ -177,12 +178,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("plugin_path");
-    TCase *tc = tcase_create("any_working_directory");
+    TCase *tc =
+        tq_case(s, "any_working_directory", run_config_works_from_elsewhere,
+                relative_to_where_it_is_written);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, run_config_works_from_elsewhere);
-    tcase_add_test(tc, relative_to_where_it_is_written);
-    suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -592,33 +592,20 @@ END_TEST
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
-    TCase *tc = tcase_create("info");
+    TCase *tc = tq_case(s, "info", test_info, test_path_list);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_info);
-    tcase_add_test(tc, test_path_list);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("train_windows");
+    tc = tq_case(s, "train_windows", test_train_windows);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_train_windows);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("val_windows");
+    tc = tq_case(s, "val_windows", test_val_windows);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_val_windows);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
+    tc = tq_case(s, "errors", test_errors);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_errors);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("state");
+    tc = tq_case(s, "state", test_state);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_state);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("fortunes");
+    tc = tq_case(s, "fortunes", test_fortunes);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_fortunes);
     tcase_set_timeout(tc, 60);
     tcase_set_tags(tc, "installed");
-    suite_add_tcase(s, tc);
     return s;
 }
 
