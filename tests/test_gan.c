@@ -18,25 +18,11 @@
 #include "dgm/host.h"
 #include "dgm/io.h"
 #include "quadrants.h"
+#include "scratch.h"
 #include "st_diff.h"
 #include "train.h"
 
 static char root[1024]; /* this process's scratch folder */
-
-static void sh(const char *fmt, const char *arg)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, fmt, arg);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* The 4-class quadrant images (support/quadrants.h) in root/data. */
-static void split(const char *img, const char *lab, int n, unsigned seed)
-{
-    char d[1100];
-    snprintf(d, sizeof d, "%s/data", root);
-    ck_assert_int_eq(tq_write_quadrants(d, img, lab, n, seed), 0);
-}
 
 static const char tiny_yaml[] =
     "name: tiny_gan\n"
@@ -67,9 +53,8 @@ static void setup(void)
 {
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/gan-%ld", t ? t : "/tmp", (long)getpid());
-    sh("mkdir -p '%s/data'", root);
-    split("train-img", "train-lab", 64, 7);
-    split("test-img", "test-lab", 16, 99);
+    tc_sh("mkdir -p '%s'", root);
+    ck_assert_int_eq(tq_write_data(root, 64, 16, false), 0);
     char p[1200], text[4096];
     snprintf(p, sizeof p, "%s/tiny.yaml", root);
     snprintf(text, sizeof text, tiny_yaml, root);
@@ -81,7 +66,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    sh("rm -rf '%s'", root);
+    tc_sh("rm -rf '%s'", root);
 }
 
 static dgm_registry *registry(void)

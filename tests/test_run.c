@@ -88,11 +88,7 @@ static void setup(void)
     snprintf(root, sizeof root, "%s/run-%ld", t ? t : "/tmp",
              (long)getpid());
     mkdir_p(root);
-    char d[1200];
-    snprintf(d, sizeof d, "%s/data", root);
-    mkdir_p(d);
-    ck_assert_int_eq(tq_write_bands(d, "train-img", "train-lab", 256, 7), 0);
-    ck_assert_int_eq(tq_write_bands(d, "test-img", "test-lab", 64, 99), 0);
+    ck_assert_int_eq(tq_write_data(root, 256, 64, true), 0);
     char y[1200], text[4096];
     snprintf(y, sizeof y, "%s/tiny.yaml", root);
     snprintf(text, sizeof text, tiny_yaml, root);

@@ -1,9 +1,10 @@
 /* scratch.c - see scratch.h. */
-#define _GNU_SOURCE /* program_invocation_short_name */
+#define _GNU_SOURCE /* program_invocation_short_name, vasprintf */
 #include "scratch.h"
 
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,4 +44,15 @@ const char *tc_spath(const char *name)
         snprintf(buf[k], sizeof buf[k], "%s/%s", tc_scratch_dir, name),
         (int)sizeof buf[k]);
     return buf[k];
+}
+
+void tc_sh(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = NULL; /* any length: a command may name several paths */
+    ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+    va_end(ap);
+    ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
+    free(cmd);
 }

@@ -1,5 +1,5 @@
 /* scratch.h - test support: the running test's scratch folder (linked into
- * every test; uses Check).
+ * every test; uses Check), and shell commands on such folders.
  *
  *     tcase_add_checked_fixture(tc, tc_scratch_setup, tc_scratch_teardown);
  *     ... fopen(tc_spath("x.png"), "wb") ...
@@ -23,5 +23,8 @@ void tc_scratch_teardown(void);
 /* tc_scratch_dir/name in one of four rotating buffers (so a call can take
  * a few such paths at once); a path too long fails the test. */
 const char *tc_spath(const char *name);
+
+/* Run the shell command fmt, ...; a failure fails the test, naming it. */
+void tc_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
