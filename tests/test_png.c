@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "dgm/tensor.h"
@@ -182,12 +183,9 @@ static Suite *png_suite(void)
         {"rgb", rgb_grid_from_a_view},
         {"errors", refusals},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, tc_scratch_setup, tc_scratch_teardown);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tcase_add_checked_fixture(tq_case(s, cases[i].name, cases[i].test),
+                                  tc_scratch_setup, tc_scratch_teardown);
     return s;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "dgm/tensor.h"
@@ -532,12 +533,9 @@ static Suite *safetensors_suite(void)
         {"malformed", malformed_files},
         {"atomic", atomic_write},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, tc_scratch_setup, tc_scratch_teardown);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tcase_add_checked_fixture(tq_case(s, cases[i].name, cases[i].test),
+                                  tc_scratch_setup, tc_scratch_teardown);
     return s;
 }
 
