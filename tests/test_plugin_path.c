@@ -78,8 +78,8 @@ static void setup(void)
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/plugin-path-%ld", t ? t : "/tmp",
              (long)getpid());
-    tc_sh("mkdir -p '%s/data' '%s/proj/exp' '%s/proj/common' '%s/elsewhere'", root,
-       root, root, root);
+    tc_sh("mkdir -p '%s/data' '%s/proj/exp' '%s/proj/common' '%s/elsewhere'",
+          root, root, root, root);
     tc_sh("ln -s '%s' '%s/proj/plugins'", DGM_TEST_PLUGIN_DIR, root);
     char p[1200];
     snprintf(p, sizeof p, "%s/proj/plugins", root);

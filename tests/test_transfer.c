@@ -84,21 +84,21 @@ static void setup(void)
              (long)getpid());
     tc_sh("mkdir -p '%s/data'", root);
     tc_sh("cd '%s' && /usr/bin/python3 -c '\n"
-       "import struct, random\n"
-       "def split(img, lab, n, seed):\n"
-       "    random.seed(seed)\n"
-       "    with open(img, \"wb\") as fi, open(lab, \"wb\") as fl:\n"
-       "        fi.write(struct.pack(\">IIII\", 0x803, n, 8, 8))\n"
-       "        fl.write(struct.pack(\">II\", 0x801, n))\n"
-       "        for i in range(n):\n"
-       "            c = i %% 4\n"
-       "            fi.write(bytes([230 if (k // 8) // 2 == c else\n"
-       "                (200 if random.random() < 0.06 else 10)\n"
-       "                for k in range(64)]))\n"
-       "            fl.write(bytes([c]))\n"
-       "split(\"data/train-img\", \"data/train-lab\", 128, 1)\n"
-       "split(\"data/test-img\", \"data/test-lab\", 32, 2)\n'",
-       root);
+          "import struct, random\n"
+          "def split(img, lab, n, seed):\n"
+          "    random.seed(seed)\n"
+          "    with open(img, \"wb\") as fi, open(lab, \"wb\") as fl:\n"
+          "        fi.write(struct.pack(\">IIII\", 0x803, n, 8, 8))\n"
+          "        fl.write(struct.pack(\">II\", 0x801, n))\n"
+          "        for i in range(n):\n"
+          "            c = i %% 4\n"
+          "            fi.write(bytes([230 if (k // 8) // 2 == c else\n"
+          "                (200 if random.random() < 0.06 else 10)\n"
+          "                for k in range(64)]))\n"
+          "            fl.write(bytes([c]))\n"
+          "split(\"data/train-img\", \"data/train-lab\", 128, 1)\n"
+          "split(\"data/test-img\", \"data/test-lab\", 32, 2)\n'",
+          root);
     /* the source run every test loads from */
     int rc = run("src", 1, 4, "1.0", "train: {steps: 2, samples: 0}\n");
     ck_assert_msg(rc == 0, "%s", out);
@@ -715,9 +715,10 @@ START_TEST(teacher_refusals)
         ASSERT_HAS(out, bad[i].needle);
     }
     /* a teacher trained on another value range */
-    tc_sh("sed 's/label_fraction: 1.0}/label_fraction: 1.0, scale: symmetric}/' "
-       "'%s/src.yaml' > '%s/sym.yaml'",
-       root, root);
+    tc_sh(
+        "sed 's/label_fraction: 1.0}/label_fraction: 1.0, scale: symmetric}/' "
+        "'%s/src.yaml' > '%s/sym.yaml'",
+        root, root);
     int rc = dgm_cli("run sym.yaml --run-dir tb2 --quiet "
                      "'+teachers=[{name: t, run: src, output: mu}]' "
                      "'train.steps=1'");

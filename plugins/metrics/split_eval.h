@@ -24,8 +24,8 @@
                      .help = "which split"),                                   \
         DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),     \
                       .help = "0: the whole split"),                           \
-        DGM_PARAM_INT("batch_size", .def = batch_def, DGM_GE(1),               \
-                      DGM_LE(1e6), .help = batch_help)
+        DGM_PARAM_INT("batch_size", .def = batch_def, DGM_GE(1), DGM_LE(1e6),  \
+                      .help = batch_help)
 
 typedef struct split_eval {
     dgm_split split;

@@ -21,8 +21,8 @@ static unsigned char quadrant_px(int side, int c, int k, unsigned *s)
 {
     *s = *s * 1103515245u + 12345u;
     int r = k / side, q = k % side;
-    bool in = r / 14 == c / 2 && q / 14 == c % 2 && r % 14 > 2 && q % 14 > 2 &&
-              r % 14 < 12 && q % 14 < 12;
+    bool in = r / 14 == c / 2 && q / 14 == c % 2 && r % 14 > 2 &&
+              q % 14 > 2 && r % 14 < 12 && q % 14 < 12;
     return in ? 220 + (*s >> 16) % 30 : (*s >> 16) % 40;
 }
 
