@@ -19,25 +19,11 @@
 #include "dgm/io.h"
 #include "host_internal.h"
 #include "quadrants.h"
+#include "scratch.h"
 #include "st_diff.h"
 #include "train.h"
 
 static char root[1024]; /* this process's scratch folder */
-
-static void sh(const char *fmt, const char *arg)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, fmt, arg);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* The 4-class quadrant images (support/quadrants.h) in root/data. */
-static void split(const char *img, const char *lab, int n, unsigned seed)
-{
-    char d[1100];
-    snprintf(d, sizeof d, "%s/data", root);
-    ck_assert_int_eq(tq_write_quadrants(d, img, lab, n, seed), 0);
-}
 
 /* The tiny AC-GAN; %s: the data folder, then text appended at the end
  * (later keys override earlier ones in tests through overrides). */
@@ -101,15 +87,14 @@ static void setup(void)
 {
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/acgan-%ld", t ? t : "/tmp", (long)getpid());
-    sh("mkdir -p '%s/data'", root);
-    split("train-img", "train-lab", 32, 7);
-    split("test-img", "test-lab", 16, 99);
+    tc_sh("mkdir -p '%s'", root);
+    ck_assert_int_eq(tq_write_data(root, 32, 16, false), 0);
     write_yaml("acgan", "[discriminator]", true);
 }
 
 static void teardown(void)
 {
-    sh("rm -rf '%s'", root);
+    tc_sh("rm -rf '%s'", root);
 }
 
 static dgm_registry *registry(void)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -455,26 +456,11 @@ END_TEST
 static Suite *augment_suite(void)
 {
     Suite *s = suite_create("augment");
-    TCase *tc = tcase_create("flip");
-    tcase_add_test(tc, test_flip_exact);
-    tcase_add_test(tc, test_flip_random);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("crop");
-    tcase_add_test(tc, test_crop_translation);
-    tcase_add_test(tc, test_crop_hand);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("rotate");
-    tcase_add_test(tc, test_rotate_90);
-    tcase_add_test(tc, test_rotate_45);
-    tcase_add_test(tc, test_rotate_random);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("noise");
-    tcase_add_test(tc, test_noise_stats);
-    tcase_add_test(tc, test_noise_clamp_and_seed);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
-    tcase_add_test(tc, test_shape_errors);
-    suite_add_tcase(s, tc);
+    tq_case(s, "flip", test_flip_exact, test_flip_random);
+    tq_case(s, "crop", test_crop_translation, test_crop_hand);
+    tq_case(s, "rotate", test_rotate_90, test_rotate_45, test_rotate_random);
+    tq_case(s, "noise", test_noise_stats, test_noise_clamp_and_seed);
+    tq_case(s, "errors", test_shape_errors);
     return s;
 }
 

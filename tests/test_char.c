@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "gradcheck.h"
@@ -593,32 +594,22 @@ END_TEST
 static Suite *char_suite(void)
 {
     Suite *s = suite_create("char");
-    TCase *tc = tcase_create("loss");
+    TCase *tc = tq_case(s, "loss", cross_entropy_matches_reference,
+                        draw_token_honours_temperature_and_top_k);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, cross_entropy_matches_reference);
-    tcase_add_test(tc, draw_token_honours_temperature_and_top_k);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("blocks");
+    tc = tq_case(s, "blocks", blocks_pass_finite_differences,
+                 rnn_block_layer_limit, attention_is_causal,
+                 sinusoidal_positions_follow_the_formula);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, blocks_pass_finite_differences);
-    tcase_add_test(tc, rnn_block_layer_limit);
-    tcase_add_test(tc, attention_is_causal);
-    tcase_add_test(tc, sinusoidal_positions_follow_the_formula);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("data");
+    tc = tq_case(s, "data", stream_order_continues_rows);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, stream_order_continues_rows);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("runs");
+    tc = tq_case(s, "runs", char_rnn_memorises_and_generates,
+                 char_gru_memorises_and_generates,
+                 char_transformer_memorises_and_generates, tbptt_carries_state,
+                 resume_refuses_another_vocabulary);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, char_rnn_memorises_and_generates);
-    tcase_add_test(tc, char_gru_memorises_and_generates);
-    tcase_add_test(tc, char_transformer_memorises_and_generates);
-    tcase_add_test(tc, tbptt_carries_state);
-    tcase_add_test(tc, resume_refuses_another_vocabulary);
-    suite_add_tcase(s, tc);
     return s;
 }
 

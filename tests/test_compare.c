@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "cfg_check.h"
+#include "ck_run.h"
 #include "compare.h"
 #include "compare_check.h"
 #include "compare_fixture.h"
@@ -422,19 +423,10 @@ END_TEST
 static Suite *compare_suite(void)
 {
     Suite *s = suite_create("compare");
-    TCase *tc = tcase_create("statistics");
-    tcase_add_test(tc, test_sweep_stats);
-    tcase_add_test(tc, test_direction_rule);
-    tcase_add_test(tc, test_recorded_direction);
-    tcase_add_test(tc, test_metric_choice);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("plain_runs");
-    tcase_add_test(tc, test_plain_runs);
-    tcase_add_test(tc, test_sweeps_apart);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("bad_input");
-    tcase_add_test(tc, test_bad_input);
-    suite_add_tcase(s, tc);
+    tq_case(s, "statistics", test_sweep_stats, test_direction_rule,
+            test_recorded_direction, test_metric_choice);
+    tq_case(s, "plain_runs", test_plain_runs, test_sweeps_apart);
+    tq_case(s, "bad_input", test_bad_input);
     return s;
 }
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cfg_check.h"
+#include "ck_run.h"
 #include "cli.h"
 #include "compare.h"
 #include "compare_check.h"
@@ -388,18 +389,10 @@ END_TEST
 static Suite *compare_format_suite(void)
 {
     Suite *s = suite_create("compare_format");
-    TCase *tc = tcase_create("formats");
-    tcase_add_test(tc, test_format_json);
-    tcase_add_test(tc, test_format_csv);
-    tcase_add_test(tc, test_format_table);
-    tcase_add_test(tc, test_format_markdown);
-    tcase_add_test(tc, test_cli);
+    TCase *tc = tq_case(s, "formats", test_format_json, test_format_csv,
+                        test_format_table, test_format_markdown, test_cli);
     tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("report");
-    tcase_add_test(tc, test_report);
-    tcase_add_test(tc, test_report_bad_metrics);
-    suite_add_tcase(s, tc);
+    tq_case(s, "report", test_report, test_report_bad_metrics);
     return s;
 }
 

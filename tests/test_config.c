@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "config_internal.h"
 #include "dgm/config.h"
 #include "dgm/error.h"
@@ -821,37 +822,22 @@ END_TEST
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
-    TCase *p = tcase_create("parse");
+    TCase *p = tq_case(s, "parse", positions_and_paths, anchors_and_aliases,
+                       bad_documents_refused, hostile_documents, depth_boundary,
+                       many_keys);
     /* the alias bomb builds ~700k nodes before it is refused: seconds
      * under the sanitizers on a busy machine */
     tcase_set_timeout(p, 60);
     tcase_add_checked_fixture(p, setup, teardown);
-    tcase_add_test(p, positions_and_paths);
-    tcase_add_test(p, anchors_and_aliases);
-    tcase_add_test(p, bad_documents_refused);
-    tcase_add_test(p, hostile_documents);
-    tcase_add_test(p, depth_boundary);
-    tcase_add_test(p, many_keys);
-    suite_add_tcase(s, p);
-    TCase *inc = tcase_create("include");
+    TCase *inc =
+        tq_case(s, "include", include_merges_key_by_key, fixture_include,
+                fixture_validation_and_anchors, include_edges);
     tcase_add_checked_fixture(inc, setup, teardown);
-    tcase_add_test(inc, include_merges_key_by_key);
-    tcase_add_test(inc, fixture_include);
-    tcase_add_test(inc, fixture_validation_and_anchors);
-    tcase_add_test(inc, include_edges);
-    suite_add_tcase(s, inc);
-    TCase *ov = tcase_create("overrides");
-    tcase_add_test(ov, overrides);
-    tcase_add_test(ov, override_details);
-    tcase_add_test(ov, override_values);
-    suite_add_tcase(s, ov);
-    TCase *ty = tcase_create("types");
-    tcase_add_test(ty, typed_scalars);
-    tcase_add_test(ty, scalar_edges);
+    tq_case(s, "overrides", overrides, override_details, override_values);
+    TCase *ty = tq_case(s, "types", typed_scalars, scalar_edges);
     tcase_add_test_raise_signal(ty, reader_missing_key_aborts, SIGABRT);
     tcase_add_test_raise_signal(ty, reader_wrong_type_aborts, SIGABRT);
     tcase_add_test_raise_signal(ty, reader_list_aborts, SIGABRT);
-    suite_add_tcase(s, ty);
     return s;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "config_internal.h"
 #include "dgm/config.h"
 #include "dgm/error.h"
@@ -645,23 +646,15 @@ END_TEST
 static Suite *props_suite(void)
 {
     Suite *s = suite_create("config_props");
-    TCase *rt = tcase_create("round_trip");
+    TCase *rt = tq_case(
+        s, "round_trip", round_trip_nasty_strings, round_trip_random_strings,
+        reader_refuses_nul_and_bad_bytes, writer_refuses_what_cannot_be_read);
     tcase_set_timeout(rt, 120);
-    tcase_add_test(rt, round_trip_nasty_strings);
-    tcase_add_test(rt, round_trip_random_strings);
-    tcase_add_test(rt, reader_refuses_nul_and_bad_bytes);
-    tcase_add_test(rt, writer_refuses_what_cannot_be_read);
-    suite_add_tcase(s, rt);
-    TCase *wr = tcase_create("write");
+    TCase *wr = tq_case(s, "write", write_round_trip, write_tricky_text,
+                        write_generated_strings);
     tcase_set_timeout(wr, 60);
-    tcase_add_test(wr, write_round_trip);
-    tcase_add_test(wr, write_tricky_text);
-    tcase_add_test(wr, write_generated_strings);
-    suite_add_tcase(s, wr);
-    TCase *ov = tcase_create("overrides");
-    tcase_add_test(ov, refused_override_changes_nothing);
-    tcase_add_test(ov, accepted_override_round_trips);
-    suite_add_tcase(s, ov);
+    tq_case(s, "overrides", refused_override_changes_nothing,
+            accepted_override_round_trips);
     return s;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "config_internal.h"
 #include "dgm/config.h"
 #include "dgm/error.h"
@@ -476,17 +477,11 @@ END_TEST
 static Suite *config_validate_suite(void)
 {
     Suite *s = suite_create("config_validate");
-    TCase *va = tcase_create("validation");
-    tcase_add_test(va, validation_fills_defaults);
-    tcase_add_test(va, validation_errors);
-    tcase_add_test(va, did_you_mean);
-    tcase_add_test(va, validation_details);
-    tcase_add_test(va, did_you_mean_rule);
-    tcase_add_test(va, validation_owner_and_ranges);
-    tcase_add_test(va, validation_exclusive_bounds_and_lengths);
-    tcase_add_test(va, param_check_at_load);
-    tcase_add_test(va, validation_every_default);
-    suite_add_tcase(s, va);
+    tq_case(s, "validation", validation_fills_defaults, validation_errors,
+            did_you_mean, validation_details, did_you_mean_rule,
+            validation_owner_and_ranges,
+            validation_exclusive_bounds_and_lengths, param_check_at_load,
+            validation_every_default);
     return s;
 }
 

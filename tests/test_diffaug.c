@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "gradcheck.h"
@@ -267,15 +268,11 @@ END_TEST
 static Suite *diffaug_suite(void)
 {
     Suite *s = suite_create("diffaug");
-    TCase *tc = tcase_create("diffaug");
+    TCase *tc = tq_case(s, "diffaug", diffaug_translation_exact,
+                        diffaug_cutout_and_colour_exact, diffaug_gradient,
+                        diffaug_determinism_and_eval, diffaug_bad_input);
     tcase_add_checked_fixture(tc, tc_shipped_setup, tc_shipped_teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, diffaug_translation_exact);
-    tcase_add_test(tc, diffaug_cutout_and_colour_exact);
-    tcase_add_test(tc, diffaug_gradient);
-    tcase_add_test(tc, diffaug_determinism_and_eval);
-    tcase_add_test(tc, diffaug_bad_input);
-    suite_add_tcase(s, tc);
     return s;
 }
 

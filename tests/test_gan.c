@@ -13,29 +13,16 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "dgm/io.h"
 #include "quadrants.h"
+#include "scratch.h"
 #include "st_diff.h"
 #include "train.h"
 
 static char root[1024]; /* this process's scratch folder */
-
-static void sh(const char *fmt, const char *arg)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, fmt, arg);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* The 4-class quadrant images (support/quadrants.h) in root/data. */
-static void split(const char *img, const char *lab, int n, unsigned seed)
-{
-    char d[1100];
-    snprintf(d, sizeof d, "%s/data", root);
-    ck_assert_int_eq(tq_write_quadrants(d, img, lab, n, seed), 0);
-}
 
 static const char tiny_yaml[] =
     "name: tiny_gan\n"
@@ -66,9 +53,8 @@ static void setup(void)
 {
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/gan-%ld", t ? t : "/tmp", (long)getpid());
-    sh("mkdir -p '%s/data'", root);
-    split("train-img", "train-lab", 64, 7);
-    split("test-img", "test-lab", 16, 99);
+    tc_sh("mkdir -p '%s'", root);
+    ck_assert_int_eq(tq_write_data(root, 64, 16, false), 0);
     char p[1200], text[4096];
     snprintf(p, sizeof p, "%s/tiny.yaml", root);
     snprintf(text, sizeof text, tiny_yaml, root);
@@ -80,7 +66,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    sh("rm -rf '%s'", root);
+    tc_sh("rm -rf '%s'", root);
 }
 
 static dgm_registry *registry(void)
@@ -484,35 +470,23 @@ static Suite *gan_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, every_loss_trains_without_nan, 0, 5);
     suite_add_tcase(s, t);
-    t = tcase_create("phases");
+    t = tq_case(s, "phases", phases_update_disjoint_parameters);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, phases_update_disjoint_parameters);
-    suite_add_tcase(s, t);
-    t = tcase_create("ema");
+    t = tq_case(s, "ema", ema_follows_its_formula);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, ema_follows_its_formula);
-    suite_add_tcase(s, t);
-    t = tcase_create("clip_d");
+    t = tq_case(s, "clip_d", clip_d_clips_every_discriminator_weight);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, clip_d_clips_every_discriminator_weight);
-    suite_add_tcase(s, t);
-    t = tcase_create("refusals");
+    t = tq_case(s, "refusals", bad_settings_are_refused);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, bad_settings_are_refused);
-    suite_add_tcase(s, t);
-    t = tcase_create("conditional");
+    t = tq_case(s, "conditional", conditional_sampling);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, conditional_sampling);
-    suite_add_tcase(s, t);
-    t = tcase_create("blocks");
+    t = tq_case(s, "blocks", blocks_fit_32x32_and_refuse_odd_sizes);
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, blocks_fit_32x32_and_refuse_odd_sizes);
-    suite_add_tcase(s, t);
     return s;
 }
 

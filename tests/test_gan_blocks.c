@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "gradcheck.h"
@@ -757,24 +758,16 @@ END_TEST
 static Suite *gan_blocks_suite(void)
 {
     Suite *s = suite_create("gan_blocks");
-    TCase *tc = tcase_create("spectral_norm");
+    TCase *tc = tq_case(s, "spectral_norm", sn_bounds_top_singular_value,
+                        sn_matches_pytorch, sn_gradient, sn_bad_input,
+                        sn_option_of_blocks);
     tcase_add_checked_fixture(tc, tc_shipped_setup, tc_shipped_teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, sn_bounds_top_singular_value);
-    tcase_add_test(tc, sn_matches_pytorch);
-    tcase_add_test(tc, sn_gradient);
-    tcase_add_test(tc, sn_bad_input);
-    tcase_add_test(tc, sn_option_of_blocks);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("self_attention");
+    tc =
+        tq_case(s, "self_attention", sa_identity_and_reference, sa_gradient,
+                sa_bad_shape, dcgan_attention_and_sn, dcgan_without_batch_norm);
     tcase_add_checked_fixture(tc, tc_shipped_setup, tc_shipped_teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, sa_identity_and_reference);
-    tcase_add_test(tc, sa_gradient);
-    tcase_add_test(tc, sa_bad_shape);
-    tcase_add_test(tc, dcgan_attention_and_sn);
-    tcase_add_test(tc, dcgan_without_batch_norm);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "support/gradcheck.h"
 
@@ -271,9 +272,7 @@ static Suite *gan_losses_suite(void)
         if (is_d(CASES[c].name))
             tcase_add_loop_test(tc, gradients_unpaired, c, c + 1);
     suite_add_tcase(s, tc);
-    tc = tcase_create("unpaired");
-    tcase_add_test(tc, unpaired_scalar);
-    suite_add_tcase(s, tc);
+    tq_case(s, "unpaired", unpaired_scalar);
     tc = tcase_create("shapes");
     tcase_add_loop_test(tc, shape_error, 0, N_CASES);
     suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "gradcheck.h"
 
@@ -358,20 +359,13 @@ END_TEST
 static Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
-    TCase *tape = tcase_create("tape");
-    tcase_add_test(tape, backward_by_hand);
-    tcase_add_test(tape, detach_and_no_grad);
-    tcase_add_test(tape, frozen_and_buffers_get_no_gradient);
-    tcase_add_test(tape, errors_propagate_as_null);
-    tcase_add_test(tape, initialisers_follow_pytorch);
-    tcase_add_test(tape, training_and_eval_modes);
-    suite_add_tcase(s, tape);
-    TCase *ops = tcase_create("ops");
+    tq_case(s, "tape", backward_by_hand, detach_and_no_grad,
+            frozen_and_buffers_get_no_gradient, errors_propagate_as_null,
+            initialisers_follow_pytorch, training_and_eval_modes);
+    TCase *ops =
+        tq_case(s, "ops", unary_gradients, binary_gradients_with_broadcasting,
+                reduction_gradients);
     tcase_set_timeout(ops, 300);
-    tcase_add_test(ops, unary_gradients);
-    tcase_add_test(ops, binary_gradients_with_broadcasting);
-    tcase_add_test(ops, reduction_gradients);
-    suite_add_tcase(s, ops);
     return s;
 }
 

@@ -15,40 +15,9 @@
 
 #include "ck_run.h"
 #include "dgm/dgm.h"
+#include "scratch.h"
 
 /* ---- scratch files ---------------------------------------------------- */
-
-static char scratch_dir[PATH_MAX / 2];
-
-static void scratch_setup(void)
-{
-    const char *tmp = getenv("DGM_TEST_TMP");
-    char base[PATH_MAX / 4];
-    ck_assert_int_lt(snprintf(base, sizeof base, "%s", tmp ? tmp : "/tmp"),
-                     (int)sizeof base);
-    mkdir(base, 0755);
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/idx-%ld", base,
-             (long)getpid());
-    ck_assert_msg(mkdir(scratch_dir, 0755) == 0 || errno == EEXIST,
-                  "mkdir %s: %s", scratch_dir, strerror(errno));
-}
-
-static void scratch_teardown(void)
-{
-    char cmd[PATH_MAX];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", scratch_dir);
-}
-
-static const char *spath(const char *name)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", scratch_dir, name);
-    return buf[k];
-}
 
 /* Write bytes raw, or gzipped when the name ends in ".gz". */
 static void write_file(const char *path, const void *p, size_t n)
@@ -109,7 +78,7 @@ START_TEST(load_every_type)
         px[i] = (unsigned char)(i * 20 + 15);
     uint32_t d3[3] = {2, 2, 3};
     for (int k = 0; k < 2; k++) {
-        const char *p = spath(names[k]);
+        const char *p = tc_spath(names[k]);
         write_idx(p, 0x08, 3, d3, px, 12);
         dgm_tensor *t;
         ck_assert_int_eq(dgm_idx_load(p, &t), 0);
@@ -139,7 +108,7 @@ START_TEST(load_every_type)
          {3.141592653589793, -1}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        const char *p = spath("typed.idx.gz");
+        const char *p = tc_spath("typed.idx.gz");
         uint32_t d1[1] = {2};
         write_idx(p, cases[c].type, 1, d1, cases[c].bytes, cases[c].n);
         dgm_tensor *t;
@@ -154,7 +123,7 @@ START_TEST(load_every_type)
     }
     /* A zero dimension is an empty array. */
     uint32_t d0[2] = {0, 4};
-    const char *p = spath("empty.idx");
+    const char *p = tc_spath("empty.idx");
     write_idx(p, 0x08, 2, d0, NULL, 0);
     dgm_tensor *t;
     ck_assert_int_eq(dgm_idx_load(p, &t), 0);
@@ -168,10 +137,10 @@ START_TEST(load_refusals)
 {
     unsigned char px[16] = {0};
     uint32_t d[2] = {3, 4};
-    const char *p = spath("trunc.idx");
+    const char *p = tc_spath("trunc.idx");
     write_idx(p, 0x08, 2, d, px, 10);
     expect_refused(p, DGM_EFORMAT, "expected 12 bytes, got 10");
-    p = spath("trunc.idx.gz");
+    p = tc_spath("trunc.idx.gz");
     write_idx(p, 0x08, 2, d, px, 10);
     expect_refused(p, DGM_EFORMAT, "expected 12 bytes, got 10");
     /* A gzip stream cut in the middle. */
@@ -179,30 +148,30 @@ START_TEST(load_refusals)
     for (int i = 0; i < 4096; i++)
         big[i] = (unsigned char)(i * 7919 >> 3);
     uint32_t db[1] = {4096};
-    p = spath("cut.idx.gz");
+    p = tc_spath("cut.idx.gz");
     write_idx(p, 0x08, 1, db, big, 4096);
     struct stat sb;
     ck_assert_int_eq(stat(p, &sb), 0);
     ck_assert_int_eq(truncate(p, sb.st_size / 2), 0);
     expect_refused(p, DGM_EFORMAT, "truncated data: expected 4096 bytes");
 
-    p = spath("trailing.idx");
+    p = tc_spath("trailing.idx");
     write_idx(p, 0x08, 2, d, px, 13);
     expect_refused(p, DGM_EFORMAT, "trailing bytes after the 12 data bytes");
-    p = spath("trailing.idx.gz");
+    p = tc_spath("trailing.idx.gz");
     write_idx(p, 0x08, 2, d, px, 16);
     expect_refused(p, DGM_EFORMAT, "trailing bytes");
 
-    p = spath("magic.idx");
+    p = tc_spath("magic.idx");
     write_file(p, "\x01\x00\x08\x01\x00\x00\x00\x01\x05", 9);
     expect_refused(p, DGM_EFORMAT, "does not start with two zero bytes");
     write_file(p, "PK", 2);
     expect_refused(p, DGM_EFORMAT, "too short for the 4-byte IDX magic");
 
-    p = spath("type.idx");
+    p = tc_spath("type.idx");
     write_idx(p, 0x0A, 2, d, px, 12);
     expect_refused(p, DGM_EFORMAT, "unknown IDX type byte 0x0a");
-    p = spath("rank.idx");
+    p = tc_spath("rank.idx");
     write_idx(p, 0x08, 0, d, px, 1);
     expect_refused(p, DGM_EFORMAT, "IDX rank 0 outside [1, 4]");
     uint32_t d5[5] = {1, 1, 1, 1, 1};
@@ -212,32 +181,32 @@ START_TEST(load_refusals)
     write_file(p, "\0\0\x08\x03\0\0\0\x03\0\0\0\x04", 12);
     expect_refused(p, DGM_EFORMAT, "expected 12 dimension bytes, got 8");
 
-    p = spath("overflow.idx.gz");
+    p = tc_spath("overflow.idx.gz");
     uint32_t huge[4] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0x10u};
     write_idx(p, 0x0E, 4, huge, px, 16);
     expect_refused(p, DGM_EFORMAT, "dimensions overflow");
     /* A zero dim beside huge ones: no data, but the other dims' product
      * (the tensor's strides) overflows; refused, raw and gzipped. */
     uint32_t zero4[4] = {0, 0xffffffffu, 0xffffffffu, 0xffffffffu};
-    p = spath("zero.idx");
+    p = tc_spath("zero.idx");
     write_idx(p, 0x08, 4, zero4, px, 0);
     expect_refused(p, DGM_EFORMAT, "dimensions overflow");
     ck_assert_msg(strstr(dgm_last_error(), "at dimension 2"), "%s",
                   dgm_last_error());
     uint32_t zero3[3] = {0xffffffffu, 0, 0xffffffffu};
-    p = spath("zero.idx.gz");
+    p = tc_spath("zero.idx.gz");
     write_idx(p, 0x08, 3, zero3, px, 0);
     expect_refused(p, DGM_EFORMAT, "dimensions overflow");
     /* an element that widens in memory counts at its tensor size: 2^61
      * signed bytes are 2^63 bytes as i32 */
     uint32_t wide[3] = {0, 0x80000000u, 0x40000000u};
-    p = spath("wide.idx");
+    p = tc_spath("wide.idx");
     write_idx(p, 0x09, 3, wide, px, 0);
     expect_refused(p, DGM_EFORMAT, "dimensions overflow");
     /* A zero dim beside dims whose product fits: an empty tensor whose
      * strides are the products of the later dims. */
     uint32_t fits[3] = {0, 0xffffffffu, 2};
-    p = spath("empty.idx");
+    p = tc_spath("empty.idx");
     write_idx(p, 0x08, 3, fits, px, 0);
     dgm_tensor *t = NULL;
     ck_assert_msg(dgm_idx_load(p, &t) == 0, "%s", dgm_last_error());
@@ -245,13 +214,13 @@ START_TEST(load_refusals)
     ck_assert_int_eq(t->shape[1], 0xffffffffll);
     ck_assert_int_eq(t->strides[0], 2 * 0xffffffffll);
     dgm_tensor_free(t);
-    p = spath("overflow.idx.gz");
+    p = tc_spath("overflow.idx.gz");
     /* Large but representable: refused as truncated without allocating. */
     uint32_t large[2] = {0xffffffffu, 0x10u};
     write_idx(p, 0x0C, 2, large, px, 16);
     expect_refused(p, DGM_EFORMAT,
                    "truncated data: expected 274877906880 bytes, got 16");
-    expect_refused(spath("absent.idx"), DGM_EIO, "cannot open");
+    expect_refused(tc_spath("absent.idx"), DGM_EIO, "cannot open");
 }
 END_TEST
 
@@ -279,19 +248,19 @@ static void write_dataset(int n_train_labels, int label_rank)
         lab[i] = (unsigned char)(i % 4);
     }
     uint32_t dtr[3] = {N_TRAIN, IMG_H, IMG_W}, dte[3] = {N_TEST, IMG_H, IMG_W};
-    write_idx(spath("tr-img.gz"), 0x08, 3, dtr, img, sizeof img);
-    write_idx(spath("te-img"), 0x08, 3, dte, img, N_TEST * IMG_H * IMG_W);
+    write_idx(tc_spath("tr-img.gz"), 0x08, 3, dtr, img, sizeof img);
+    write_idx(tc_spath("te-img"), 0x08, 3, dte, img, N_TEST * IMG_H * IMG_W);
     uint32_t dl[2] = {(uint32_t)n_train_labels, 1};
     /* Written without .gz: the plugin falls back to the plain name. */
-    write_idx(spath("tr-lab"), 0x08, label_rank, dl, lab,
+    write_idx(tc_spath("tr-lab"), 0x08, label_rank, dl, lab,
               (size_t)n_train_labels);
     uint32_t dlt[1] = {N_TEST};
-    write_idx(spath("te-lab.gz"), 0x08, 1, dlt, lab, N_TEST);
+    write_idx(tc_spath("te-lab.gz"), 0x08, 1, dlt, lab, N_TEST);
 }
 
 static void plugin_setup(void)
 {
-    scratch_setup();
+    tc_scratch_setup();
     plugin_so = dlopen(DGM_PLUGIN_DIR "/datasets_idx.so", RTLD_NOW | RTLD_LOCAL);
     ck_assert_msg(plugin_so, "dlopen: %s", dlerror());
     dgm_plugin_query_fn q =
@@ -309,7 +278,7 @@ static void plugin_setup(void)
 static void plugin_teardown(void)
 {
     dlclose(plugin_so);
-    scratch_teardown();
+    tc_scratch_teardown();
 }
 
 /* Create the dataset from YAML `extra` on top of the scratch files;
@@ -321,7 +290,7 @@ static int create(const char *extra, void **self, dgm_config **cfg_out)
                                      {"train_labels", "tr-lab.gz"},
                                      {"test_images", "te-img"},
                                      {"test_labels", "te-lab.gz"},
-                                     {"path", scratch_dir}};
+                                     {"path", tc_scratch_dir}};
     char text[4096];
     size_t n = (size_t)snprintf(text, sizeof text, "%s", extra);
     for (int i = 0; i < 5; i++) {
@@ -635,7 +604,7 @@ START_TEST(plugin_bad_files)
     unsigned char be[4 * N_TEST] = {0};
     be[4 * 3] = 0x7f; /* example 3: 0x7f000000 */
     uint32_t dl[1] = {N_TEST};
-    write_idx(spath("te-lab.gz"), 0x0C, 1, dl, be, sizeof be);
+    write_idx(tc_spath("te-lab.gz"), 0x0C, 1, dl, be, sizeof be);
     ck_assert_int_eq(create("", &self, &cfg), DGM_EFORMAT);
     ck_assert_msg(strstr(dgm_last_error(),
                                  "te-lab.gz: label 2130706432 of example 3 "
@@ -696,11 +665,8 @@ END_TEST
 static Suite *idx_suite(void)
 {
     Suite *s = suite_create("idx");
-    TCase *tc = tcase_create("load");
-    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
-    tcase_add_test(tc, load_every_type);
-    tcase_add_test(tc, load_refusals);
-    suite_add_tcase(s, tc);
+    TCase *tc = tq_case(s, "load", load_every_type, load_refusals);
+    tcase_add_checked_fixture(tc, tc_scratch_setup, tc_scratch_teardown);
     struct {
         const char *name;
         const TTest *test;

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "feature_math.h"
@@ -551,24 +552,15 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("metrics");
-    TCase *t = tcase_create("fid");
+    TCase *t = tq_case(s, "fid", fid_matches_numpy, fid_refuses_one_row);
     tcase_set_timeout(t, 60);
-    tcase_add_test(t, fid_matches_numpy);
-    tcase_add_test(t, fid_refuses_one_row);
-    suite_add_tcase(s, t);
-    t = tcase_create("kid");
+    t = tq_case(s, "kid", kid_matches_numpy);
     tcase_set_timeout(t, 60);
-    tcase_add_test(t, kid_matches_numpy);
-    suite_add_tcase(s, t);
-    t = tcase_create("precision_recall");
-    tcase_add_test(t, precision_recall_known_sets);
-    suite_add_tcase(s, t);
-    t = tcase_create("eval");
+    tq_case(s, "precision_recall", precision_recall_known_sets);
+    t = tq_case(s, "eval", eval_refuses_malformed_samples,
+                eval_classifier_run_and_sample_file,
+                directions_recorded_and_ranked);
     tcase_set_timeout(t, 300);
-    tcase_add_test(t, eval_refuses_malformed_samples);
-    tcase_add_test(t, eval_classifier_run_and_sample_file);
-    tcase_add_test(t, directions_recorded_and_ranked);
-    suite_add_tcase(s, t);
     return s;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "files.h"
 #include "graph_internal.h"
@@ -107,10 +108,7 @@ END_TEST
 static Suite *op_table_suite(void)
 {
     Suite *s = suite_create("op_table");
-    TCase *tc = tcase_create("table");
-    tcase_add_test(tc, every_op_is_checked);
-    tcase_add_test(tc, nodes_carry_the_table_name);
-    suite_add_tcase(s, tc);
+    tq_case(s, "table", every_op_is_checked, nodes_carry_the_table_name);
     return s;
 }
 

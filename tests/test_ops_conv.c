@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
@@ -692,14 +693,10 @@ static Suite *ops_conv_suite(void)
     tcase_add_loop_test(tc, norm_gradcheck, 0, 7);
     tcase_add_loop_test(tc, bn_running_stats_vs_torch, 0, 4);
     suite_add_tcase(s, tc);
-    tc = tcase_create("pool");
+    tc = tq_case(s, "pool", avg_pool_counts_padding);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, pool_gradcheck, 0, 6);
-    tcase_add_test(tc, avg_pool_counts_padding);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
-    tcase_add_test(tc, bad_input);
-    suite_add_tcase(s, tc);
+    tq_case(s, "errors", bad_input);
     return s;
 }
 

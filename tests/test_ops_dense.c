@@ -4,6 +4,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "gradcheck.h"
 
@@ -381,23 +382,14 @@ END_TEST
 static Suite *dense_suite(void)
 {
     Suite *s = suite_create("ops_dense");
-    TCase *tc = tcase_create("gradients");
+    TCase *tc = tq_case(s, "gradients", linear_gradients, matmul_gradients);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, linear_gradients);
-    tcase_add_test(tc, matmul_gradients);
-    suite_add_tcase(s, tc);
-    TCase *be = tcase_create("backends");
+    TCase *be = tq_case(s, "backends", backends_agree_at_real_sizes,
+                        mlp_trains_alike_on_both_backends,
+                        convnet_trains_alike_on_both_backends);
     tcase_set_timeout(be, 120);
-    tcase_add_test(be, backends_agree_at_real_sizes);
-    tcase_add_test(be, mlp_trains_alike_on_both_backends);
-    tcase_add_test(be, convnet_trains_alike_on_both_backends);
-    suite_add_tcase(s, be);
-    TCase *er = tcase_create("errors");
-    tcase_add_test(er, shape_errors_name_op_and_shapes);
-    suite_add_tcase(s, er);
-    TCase *al = tcase_create("allocation");
-    tcase_add_test(al, steady_state_step_allocates_nothing);
-    suite_add_tcase(s, al);
+    tq_case(s, "errors", shape_errors_name_op_and_shapes);
+    tq_case(s, "allocation", steady_state_step_allocates_nothing);
     return s;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
@@ -101,11 +102,9 @@ END_TEST
 static Suite *ops_eltwise_suite(void)
 {
     Suite *s = suite_create("ops_eltwise");
-    TCase *tc = tcase_create("clamp");
+    TCase *tc = tq_case(s, "clamp", clamp_refuses_lo_above_hi);
     tcase_add_loop_test(tc, clamp_gradient_on_the_closed_interval, 0, 2);
     tcase_add_loop_test(tc, clamp_gradient_large, 0, 2);
-    tcase_add_test(tc, clamp_refuses_lo_above_hi);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/rng.h"
@@ -864,39 +865,21 @@ END_TEST
 static Suite *ops_misc_suite(void)
 {
     Suite *s = suite_create("ops_misc");
-    TCase *tc = tcase_create("softmax");
+    TCase *tc = tq_case(s, "softmax", softmax_gradcheck,
+                        softmax_gradcheck_strided, softmax_ref_vs_dnnl,
+                        softmax_torch_values, logsumexp_stable, softmax_errors);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, softmax_gradcheck);
-    tcase_add_test(tc, softmax_gradcheck_strided);
-    tcase_add_test(tc, softmax_ref_vs_dnnl);
-    tcase_add_test(tc, softmax_torch_values);
-    tcase_add_test(tc, logsumexp_stable);
-    tcase_add_test(tc, softmax_errors);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("shape");
+    tc = tq_case(s, "shape", shape_gradcheck, views_share_memory, concat_values,
+                 shape_errors);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, shape_gradcheck);
-    tcase_add_test(tc, views_share_memory);
-    tcase_add_test(tc, concat_values);
-    tcase_add_test(tc, shape_errors);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("embedding");
-    tcase_add_test(tc, embedding_values_and_grad);
-    tcase_add_test(tc, embedding_errors);
-    suite_add_tcase(s, tc);
+    tq_case(s, "embedding", embedding_values_and_grad, embedding_errors);
 
-    tc = tcase_create("dropout_sampling");
-    tcase_add_test(tc, dropout_statistics);
-    tcase_add_test(tc, dropout_errors);
-    tcase_add_test(tc, sampling_statistics);
-    suite_add_tcase(s, tc);
+    tq_case(s, "dropout_sampling", dropout_statistics, dropout_errors,
+            sampling_statistics);
 
-    tc = tcase_create("losses");
-    tcase_add_test(tc, bce_torch_values);
-    tcase_add_test(tc, cross_entropy_torch_values);
-    suite_add_tcase(s, tc);
+    tq_case(s, "losses", bce_torch_values, cross_entropy_torch_values);
     return s;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
@@ -580,10 +581,7 @@ static Suite *ops_rnn_suite(void)
     tc = tcase_create("torch");
     tcase_add_loop_test(tc, rnn_vs_torch, 0, 4);
     suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
-    tcase_add_test(tc, rnn_bad_input);
-    tcase_add_test(tc, rnn_layer_limit);
-    suite_add_tcase(s, tc);
+    tq_case(s, "errors", rnn_bad_input, rnn_layer_limit);
     return s;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "schedule.h"
 
@@ -622,29 +623,13 @@ END_TEST
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
-    TCase *tc = tcase_create("plugins");
-    tcase_add_test(tc, test_descriptors);
-    tcase_add_test(tc, test_defaults);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("torch");
-    tcase_add_test(tc, test_sgd_torch);
-    tcase_add_test(tc, test_adam_torch);
-    tcase_add_test(tc, test_adamw_torch);
-    tcase_add_test(tc, test_rmsprop_torch);
-    tcase_add_test(tc, test_bad_step);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("config_errors");
-    tcase_add_test(tc, test_config_errors);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("schedules");
-    tcase_add_test(tc, test_schedule_torch);
-    tcase_add_test(tc, test_schedule_hand);
-    tcase_add_test(tc, test_schedule_errors);
-    tcase_add_test(tc, test_schedule_schema);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("clipping");
-    tcase_add_test(tc, test_clip);
-    suite_add_tcase(s, tc);
+    tq_case(s, "plugins", test_descriptors, test_defaults);
+    tq_case(s, "torch", test_sgd_torch, test_adam_torch, test_adamw_torch,
+            test_rmsprop_torch, test_bad_step);
+    tq_case(s, "config_errors", test_config_errors);
+    tq_case(s, "schedules", test_schedule_torch, test_schedule_hand,
+            test_schedule_errors, test_schedule_schema);
+    tq_case(s, "clipping", test_clip);
     return s;
 }
 

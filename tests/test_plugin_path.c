@@ -12,22 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "quadrants.h"
+#include "scratch.h"
 
 static char root[1024];
 static char out[1 << 16];
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(system(cmd) == 0, "%s", cmd);
-}
 
 /* dgm ARGS run in root/CWD; output in `out`, the exit status returned. */
 static int dgm_in(const char *cwd, const char *fmt, ...)
@@ -87,9 +78,9 @@ static void setup(void)
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/plugin-path-%ld", t ? t : "/tmp",
              (long)getpid());
-    sh("mkdir -p '%s/data' '%s/proj/exp' '%s/proj/common' '%s/elsewhere'", root,
-       root, root, root);
-    sh("ln -s '%s' '%s/proj/plugins'", DGM_TEST_PLUGIN_DIR, root);
+    tc_sh("mkdir -p '%s/data' '%s/proj/exp' '%s/proj/common' '%s/elsewhere'",
+          root, root, root, root);
+    tc_sh("ln -s '%s' '%s/proj/plugins'", DGM_TEST_PLUGIN_DIR, root);
     char p[1200];
     snprintf(p, sizeof p, "%s/proj/plugins", root);
     ck_assert(realpath(p, plugins_real) != NULL);
@@ -177,12 +168,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("plugin_path");
-    TCase *tc = tcase_create("any_working_directory");
+    TCase *tc =
+        tq_case(s, "any_working_directory", run_config_works_from_elsewhere,
+                relative_to_where_it_is_written);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, run_config_works_from_elsewhere);
-    tcase_add_test(tc, relative_to_where_it_is_written);
-    suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

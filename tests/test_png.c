@@ -12,43 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "dgm/tensor.h"
-
-static char scratch_dir[PATH_MAX / 2];
-
-static void scratch_setup(void)
-{
-    const char *tmp = getenv("DGM_TEST_TMP");
-    char base[PATH_MAX / 4];
-    ck_assert_int_lt(snprintf(base, sizeof base, "%s", tmp ? tmp : "/tmp"),
-                     (int)sizeof base);
-    mkdir(base, 0755);
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/png-%ld", base,
-             (long)getpid());
-    ck_assert_msg(mkdir(scratch_dir, 0755) == 0 || errno == EEXIST,
-                  "mkdir %s: %s", scratch_dir, strerror(errno));
-}
-
-static void scratch_teardown(void)
-{
-    char cmd[PATH_MAX];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", scratch_dir);
-}
-
-static const char *spath(const char *name)
-{
-    static char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s/%s", scratch_dir, name);
-    return buf;
-}
+#include "scratch.h"
 
 static int tmp_files_left(void)
 {
-    DIR *d = opendir(scratch_dir);
+    DIR *d = opendir(tc_scratch_dir);
     ck_assert_ptr_nonnull(d);
     int n = 0;
     for (struct dirent *e; (e = readdir(d));)
@@ -111,7 +83,7 @@ START_TEST(grey_grid)
     p[0] = -3.0f;           /* clamps to 0 */
     p[1] = 7.0f;            /* clamps to 255 */
     p[2] = NAN;             /* 0 */
-    const char *path = spath("grid.png");
+    const char *path = tc_spath("grid.png");
     ck_assert_int_eq(dgm_png_write_grid(path, t, 2, -1.0f, 1.0f), 0);
     ck_assert_int_eq(tmp_files_left(), 0);
     image im = decode(path);
@@ -156,7 +128,7 @@ START_TEST(rgb_grid_from_a_view)
     int perm[4] = {0, 3, 1, 2};
     dgm_tensor *t = dgm_tensor_permute(base, perm);
     ck_assert(!dgm_tensor_is_contiguous(t));
-    const char *path = spath("rgb.png");
+    const char *path = tc_spath("rgb.png");
     ck_assert_int_eq(dgm_png_write_grid(path, t, 8, 0.0f, 1.0f), 0);
     image im = decode(path);
     ck_assert_int_eq(im.w, 3 * (2 + 2) + 2);
@@ -178,7 +150,7 @@ START_TEST(refusals)
 {
     int64_t s2[4] = {2, 2, 3, 3};
     dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, s2);
-    const char *path = spath("bad.png");
+    const char *path = tc_spath("bad.png");
     ck_assert_int_eq(dgm_png_write_grid(path, t, 2, 0, 1), DGM_ESHAPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "1 or 3 channels"));
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "bad.png"));
@@ -191,7 +163,7 @@ START_TEST(refusals)
     t = dgm_tensor_new(DGM_F32, 3, s3);
     ck_assert_int_eq(dgm_png_write_grid(path, t, 0, 0, 1), DGM_EINVAL);
     ck_assert_int_eq(dgm_png_write_grid(path, t, 1, 1, 1), DGM_EINVAL);
-    ck_assert_int_eq(dgm_png_write_grid(spath("no/dir/x.png"), t, 1, 0, 1),
+    ck_assert_int_eq(dgm_png_write_grid(tc_spath("no/dir/x.png"), t, 1, 0, 1),
                      DGM_EIO);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "x.png.tmp."));
     ck_assert_int_eq(access(path, F_OK), -1);
@@ -211,12 +183,9 @@ static Suite *png_suite(void)
         {"rgb", rgb_grid_from_a_view},
         {"errors", refusals},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tcase_add_checked_fixture(tq_case(s, cases[i].name, cases[i].test),
+                                  tc_scratch_setup, tc_scratch_teardown);
     return s;
 }
 

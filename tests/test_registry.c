@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "host_internal.h"
@@ -488,33 +489,17 @@ END_TEST
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
-    TCase *tc = tcase_create("scan");
-    tcase_add_test(tc, scan_good);
-    tcase_add_test(tc, rescan_is_idempotent);
-    tcase_add_test(tc, whole_test_folder);
-    tcase_add_test(tc, shipped_plugins_load);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("refusals");
+    tq_case(s, "scan", scan_good, rescan_is_idempotent, whole_test_folder,
+            shipped_plugins_load);
+    TCase *tc = tcase_create("refusals");
     tcase_add_loop_test(tc, refused, 0,
                         (int)(sizeof refusals / sizeof refusals[0]));
     suite_add_tcase(s, tc);
-    tc = tcase_create("lookup");
-    tcase_add_test(tc, duplicate_names);
-    tcase_add_test(tc, on_demand_loads_named_files_only);
-    tcase_add_test(tc, not_found_lists_search_path);
-    tcase_add_test(tc, wrong_kind);
-    tcase_add_test(tc, find_by_path_on_demand);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("plugin_errors");
-    tcase_add_test(tc, create_error_survives);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("search_path");
-    tcase_add_test(tc, env_and_default_path);
-    tcase_add_test(tc, kind_names);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("vars");
-    tcase_add_test(tc, vars_copy_names);
-    suite_add_tcase(s, tc);
+    tq_case(s, "lookup", duplicate_names, on_demand_loads_named_files_only,
+            not_found_lists_search_path, wrong_kind, find_by_path_on_demand);
+    tq_case(s, "plugin_errors", create_error_survives);
+    tq_case(s, "search_path", env_and_default_path, kind_names);
+    tq_case(s, "vars", vars_copy_names);
     return s;
 }
 

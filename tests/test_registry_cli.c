@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
@@ -583,26 +584,16 @@ END_TEST
 static Suite *registry_cli_suite(void)
 {
     Suite *s = suite_create("registry_cli");
-    TCase *tc = tcase_create("cli");
+    TCase *tc = tq_case(s, "cli", cli_list, cli_show, cli_list_fits_width);
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, cli_list);
-    tcase_add_test(tc, cli_show);
-    tcase_add_test(tc, cli_list_fits_width);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("host_promises");
+    tc = tq_case(s, "host_promises", block_output_shape_checked,
+                 scalar_loss_evaluates, optimizer_step_gets_trainable_weights);
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, host_setup, host_teardown);
-    tcase_add_test(tc, block_output_shape_checked);
-    tcase_add_test(tc, scalar_loss_evaluates);
-    tcase_add_test(tc, optimizer_step_gets_trainable_weights);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("config_check");
+    tc = tq_case(s, "config_check", config_runs_optimizer_checks,
+                 config_runs_loss_checks, sweep_dry_run_runs_checks,
+                 cli_skips_stray_plugin);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, config_runs_optimizer_checks);
-    tcase_add_test(tc, config_runs_loss_checks);
-    tcase_add_test(tc, sweep_dry_run_runs_checks);
-    tcase_add_test(tc, cli_skips_stray_plugin);
-    suite_add_tcase(s, tc);
     return s;
 }
 

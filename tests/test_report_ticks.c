@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "compare.h"
 #include "dgm/dgm.h"
 
@@ -277,18 +278,12 @@ END_TEST
 static Suite *ticks_suite(void)
 {
     Suite *s = suite_create("report_ticks");
-    TCase *tc = tcase_create("axes");
-    tcase_add_test(tc, test_step_2p53);
-    tcase_add_test(tc, test_steps_one_apart_at_1e18);
-    tcase_add_test(tc, test_steps_int64_extremes);
-    tcase_add_test(tc, test_values_one_ulp_at_1e18);
-    tcase_add_test(tc, test_values_near_2p53);
-    tcase_add_test(tc, test_values_full_range);
-    tcase_add_test(tc, test_values_constant_max);
-    tcase_add_test(tc, test_values_subnormal);
-    tcase_add_test(tc, test_ordinary_curve);
+    TCase *tc = tq_case(s, "axes", test_step_2p53, test_steps_one_apart_at_1e18,
+                        test_steps_int64_extremes, test_values_one_ulp_at_1e18,
+                        test_values_near_2p53, test_values_full_range,
+                        test_values_constant_max, test_values_subnormal,
+                        test_ordinary_curve);
     tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/rng.h"
 
 /* ---- determinism -------------------------------------------------------- */
@@ -259,26 +260,13 @@ END_TEST
 static Suite *rng_suite(void)
 {
     Suite *s = suite_create("rng");
-    TCase *tc;
-    tc = tcase_create("determinism");
-    tcase_add_test(tc, test_reference_stream);
-    tcase_add_test(tc, test_same_seed_same_stream);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("fork");
-    tcase_add_test(tc, test_fork);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("uniform");
-    tcase_add_test(tc, test_uniform);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("normal");
-    tcase_add_test(tc, test_normal);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("below");
-    tcase_add_test(tc, test_below);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("shuffle");
-    tcase_add_test(tc, test_shuffle);
-    suite_add_tcase(s, tc);
+    tq_case(s, "determinism", test_reference_stream,
+            test_same_seed_same_stream);
+    tq_case(s, "fork", test_fork);
+    tq_case(s, "uniform", test_uniform);
+    tq_case(s, "normal", test_normal);
+    tq_case(s, "below", test_below);
+    tq_case(s, "shuffle", test_shuffle);
     return s;
 }
 

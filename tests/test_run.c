@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/io.h"
 #include "files.h"
@@ -87,11 +88,7 @@ static void setup(void)
     snprintf(root, sizeof root, "%s/run-%ld", t ? t : "/tmp",
              (long)getpid());
     mkdir_p(root);
-    char d[1200];
-    snprintf(d, sizeof d, "%s/data", root);
-    mkdir_p(d);
-    ck_assert_int_eq(tq_write_bands(d, "train-img", "train-lab", 256, 7), 0);
-    ck_assert_int_eq(tq_write_bands(d, "test-img", "test-lab", 64, 99), 0);
+    ck_assert_int_eq(tq_write_data(root, 256, 64, true), 0);
     char y[1200], text[4096];
     snprintf(y, sizeof y, "%s/tiny.yaml", root);
     snprintf(text, sizeof text, tiny_yaml, root);
@@ -681,28 +678,19 @@ END_TEST
 static Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
-    TCase *tc = tcase_create("train");
+    TCase *tc =
+        tq_case(s, "train", trains_and_writes_run_dir, resume_is_bit_identical,
+                checkpoint_read_by_python, nan_loss_stops_run,
+                resume_missing_tensor_names_file_once, failed_eval_is_recorded,
+                sample_command_writes_png, conv_vae_trains);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, trains_and_writes_run_dir);
-    tcase_add_test(tc, resume_is_bit_identical);
-    tcase_add_test(tc, checkpoint_read_by_python);
-    tcase_add_test(tc, nan_loss_stops_run);
-    tcase_add_test(tc, resume_missing_tensor_names_file_once);
-    tcase_add_test(tc, failed_eval_is_recorded);
-    tcase_add_test(tc, sample_command_writes_png);
-    tcase_add_test(tc, conv_vae_trains);
-    suite_add_tcase(s, tc);
-    TCase *cfg = tcase_create("config");
+    TCase *cfg =
+        tq_case(s, "config", config_errors_name_the_place,
+                config_prints_resolved, missing_output_is_named,
+                warmup_longer_than_run, config_check_builds, long_objective);
     tcase_add_checked_fixture(cfg, setup, teardown);
     tcase_set_timeout(cfg, 120);
-    tcase_add_test(cfg, config_errors_name_the_place);
-    tcase_add_test(cfg, config_prints_resolved);
-    tcase_add_test(cfg, missing_output_is_named);
-    tcase_add_test(cfg, warmup_longer_than_run);
-    tcase_add_test(cfg, config_check_builds);
-    tcase_add_test(cfg, long_objective);
-    suite_add_tcase(s, cfg);
     return s;
 }
 

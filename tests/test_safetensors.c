@@ -14,53 +14,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "dgm/tensor.h"
 #include "files.h"
+#include "scratch.h"
 
 #define ST_READ_PY DGM_SOURCE_DIR "/tests/support/st_read.py"
 
 /* ---- scratch files ---------------------------------------------------- */
 
-static char scratch_dir[PATH_MAX];
-
-static void scratch_setup(void)
-{
-    const char *tmp = getenv("DGM_TEST_TMP");
-    char base[PATH_MAX];
-    snprintf(base, sizeof base, "%s", tmp ? tmp : "/tmp");
-    mkdir(base, 0755);
-    ck_assert_int_lt(snprintf(scratch_dir, sizeof scratch_dir, "%s/st-%ld",
-                              base, (long)getpid()),
-                     (int)sizeof scratch_dir);
-    ck_assert_msg(mkdir(scratch_dir, 0755) == 0 || errno == EEXIST,
-                  "mkdir %s: %s", scratch_dir, strerror(errno));
-}
-
-static void scratch_teardown(void)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", scratch_dir);
-}
-
-static const char *spath(const char *name)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    k = (k + 1) % 4;
-    ck_assert_int_lt(snprintf(buf[k], sizeof buf[k], "%s/%s", scratch_dir,
-                              name),
-                     (int)sizeof buf[k]);
-    return buf[k];
-}
-
 /* Number of "*.tmp.*" entries left in the scratch folder. */
 static int tmp_files_left(void)
 {
-    DIR *d = opendir(scratch_dir);
+    DIR *d = opendir(tc_scratch_dir);
     ck_assert_ptr_nonnull(d);
     int n = 0;
     for (struct dirent *e; (e = readdir(d));)
@@ -172,7 +140,7 @@ START_TEST(roundtrip_every_dtype)
     ck_assert_int_eq(dgm_st_writer_meta(w, "dgm.step", "7"), 0);
     ck_assert_int_eq(dgm_st_writer_meta(w, "note", "first"), 0);
     ck_assert_int_eq(dgm_st_writer_meta(w, "note", "héllo \"q\""), 0);
-    const char *path = spath("all.safetensors");
+    const char *path = tc_spath("all.safetensors");
     ck_assert_int_eq(dgm_st_writer_write(w, path), 0);
     dgm_st_writer_free(w);
     ck_assert_int_eq(tmp_files_left(), 0);
@@ -234,7 +202,7 @@ START_TEST(writer_refusals)
     ck_assert_int_eq(dgm_st_writer_add(w, "", t), DGM_EINVAL);
     ck_assert_int_eq(dgm_st_writer_add(w, "b", NULL), DGM_EINVAL);
     /* A missing folder: nothing is created, the error names the tmp. */
-    const char *bad = spath("no/such/dir/x.safetensors");
+    const char *bad = tc_spath("no/such/dir/x.safetensors");
     ck_assert_int_eq(dgm_st_writer_write(w, bad), DGM_EIO);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "x.safetensors.tmp."));
     dgm_st_writer_free(w);
@@ -261,7 +229,7 @@ START_TEST(python_reads_dgm)
     ck_assert_int_eq(dgm_st_writer_add(w, "dec.b", d), 0);
     ck_assert_int_eq(dgm_st_writer_add(w, "rng.state", r), 0);
     ck_assert_int_eq(dgm_st_writer_meta(w, "dgm.step", "42"), 0);
-    const char *path = spath("py.safetensors");
+    const char *path = tc_spath("py.safetensors");
     ck_assert_int_eq(dgm_st_writer_write(w, path), 0);
     dgm_st_writer_free(w);
 
@@ -292,7 +260,7 @@ END_TEST
 
 START_TEST(dgm_reads_python)
 {
-    const char *path = spath("numpy.safetensors");
+    const char *path = tc_spath("numpy.safetensors");
     char cmd[2 * PATH_MAX];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --write %s", ST_READ_PY,
              path);
@@ -353,29 +321,29 @@ static void expect_refused(const char *path, const char *fragment)
 START_TEST(malformed_files)
 {
     /* A sound file to start from, and its cut-off copies. */
-    const char *good = spath("good.safetensors");
+    const char *good = tc_spath("good.safetensors");
     write_st_raw(good, T1 "}", 0, 8);
     dgm_st_file *f;
     ck_assert_int_eq(dgm_st_open(&f, good), 0);
     dgm_st_close(f);
 
-    const char *p = spath("trunc.safetensors");
+    const char *p = tc_spath("trunc.safetensors");
     write_st_raw(p, T1 "}", 0, 5);
     expect_refused(p, "truncated");
     write_bytes(p, "\x10\0\0", 3);
     expect_refused(p, "too short");
 
-    p = spath("pastend.safetensors");
+    p = tc_spath("pastend.safetensors");
     write_st_raw(p, T1 "}", 1000, 8);
     expect_refused(p, "header length 1000 runs past the end");
     write_st_raw(p, T1 "}", UINT64_MAX, 8); /* N + 8 overflows */
     expect_refused(p, "exceeds the cap");
 
-    p = spath("cap.safetensors");
+    p = tc_spath("cap.safetensors");
     write_st_raw(p, T1 "}", 200000000, 8);
     expect_refused(p, "header length 200000000 exceeds the cap");
 
-    p = spath("notjson.safetensors");
+    p = tc_spath("notjson.safetensors");
     write_st_raw(p, "{\"a\": [1, 2", 0, 0);
     expect_refused(p, "not valid JSON");
     write_st_raw(p, "[1, 2]", 0, 0);
@@ -383,14 +351,14 @@ START_TEST(malformed_files)
     write_st_raw(p, "{\"\xff\xfe\":{}}", 0, 0);
     expect_refused(p, "not valid JSON");
 
-    p = spath("overlap.safetensors");
+    p = tc_spath("overlap.safetensors");
     write_st_raw(p,
                  T1 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
                     "\"data_offsets\":[4,12]}}",
                  0, 12);
     expect_refused(p, "tensor 'b': overlaps 'a'");
 
-    p = spath("hole.safetensors");
+    p = tc_spath("hole.safetensors");
     write_st_raw(p,
                  T1 ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],"
                     "\"data_offsets\":[12,16]}}",
@@ -402,14 +370,14 @@ START_TEST(malformed_files)
                  0, 12);
     expect_refused(p, "tensor 'a': hole");
 
-    p = spath("dtype.safetensors");
+    p = tc_spath("dtype.safetensors");
     write_st_raw(p,
                  "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],"
                  "\"data_offsets\":[0,8]}}",
                  0, 8);
     expect_refused(p, "tensor 'a': unknown dtype 'F33'");
 
-    p = spath("size.safetensors");
+    p = tc_spath("size.safetensors");
     write_st_raw(p,
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],"
                  "\"data_offsets\":[0,8]}}",
@@ -457,25 +425,25 @@ START_TEST(malformed_files)
                  0, 8);
     expect_refused(p, "tensor 'a': data_offsets end 0 < begin 8");
 
-    p = spath("trailing.safetensors");
+    p = tc_spath("trailing.safetensors");
     write_st_raw(p, T1 "}", 0, 12);
     expect_refused(p, "trailing bytes");
 
-    p = spath("dup.safetensors");
+    p = tc_spath("dup.safetensors");
     write_st_raw(p,
                  T1 ",\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
                     "\"data_offsets\":[8,16]}}",
                  0, 16);
     expect_refused(p, "duplicate object key");
 
-    p = spath("meta.safetensors");
+    p = tc_spath("meta.safetensors");
     write_st_raw(p, T1 ",\"__metadata__\":{\"k\":3}}", 0, 8);
     expect_refused(p, "__metadata__ value of 'k' is not a string");
     write_st_raw(p, T1 ",\"__metadata__\":[1]}", 0, 8);
     expect_refused(p, "__metadata__ is not a map of strings");
 
     dgm_st_file *g = (dgm_st_file *)0x1;
-    ck_assert_int_eq(dgm_st_open(&g, spath("absent.safetensors")), DGM_EIO);
+    ck_assert_int_eq(dgm_st_open(&g, tc_spath("absent.safetensors")), DGM_EIO);
     ck_assert_ptr_null(g);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "absent.safetensors"));
 }
@@ -490,7 +458,7 @@ static char *slurp(const char *path, size_t *n)
 
 START_TEST(atomic_write)
 {
-    const char *path = spath("ckpt.safetensors");
+    const char *path = tc_spath("ckpt.safetensors");
     int64_t s[1] = {1000};
     dgm_tensor *t = dgm_tensor_new(DGM_F32, 1, s);
     dgm_tensor_fill(t, 1.0);
@@ -527,7 +495,7 @@ START_TEST(atomic_write)
     ck_assert_int_eq(tmp_files_left(), 0);
 
     /* Renaming over a folder fails: the folder stays, no tmp is left. */
-    const char *dir = spath("a-folder");
+    const char *dir = tc_spath("a-folder");
     ck_assert_int_eq(mkdir(dir, 0755), 0);
     ck_assert_int_eq(dgm_st_writer_write(w, dir), DGM_EIO);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "cannot rename"));
@@ -565,12 +533,9 @@ static Suite *safetensors_suite(void)
         {"malformed", malformed_files},
         {"atomic", atomic_write},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tcase_add_checked_fixture(tq_case(s, cases[i].name, cases[i].test),
+                                  tc_scratch_setup, tc_scratch_teardown);
     return s;
 }
 

@@ -19,9 +19,10 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
-#include "quadrants.h"
 #include "files.h"
+#include "quadrants.h"
 #include "sweep.h"
 
 static char root[1024]; /* this process's scratch folder */
@@ -949,38 +950,21 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("sweep");
-    TCase *tc = tcase_create("grid");
-    tcase_add_test(tc, grid_is_a_product_first_key_slowest);
-    tcase_add_test(tc, whole_plugin_maps_swap);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("zip");
-    tcase_add_test(tc, override_text_reads_back_any_value);
-    tcase_add_test(tc, zip_varies_together);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("random");
-    tcase_add_test(tc, random_draws_follow_the_sweep_seed);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("seeds");
-    tcase_add_test(tc, seeds_count_or_list);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("bounds");
+    tq_case(s, "grid", grid_is_a_product_first_key_slowest,
+            whole_plugin_maps_swap);
+    tq_case(s, "zip", override_text_reads_back_any_value, zip_varies_together);
+    tq_case(s, "random", random_draws_follow_the_sweep_seed);
+    tq_case(s, "seeds", seeds_count_or_list);
+    TCase *tc = tq_case(s, "bounds", int_ranges_stay_integers,
+                        expanded_size_is_bounded);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, int_ranges_stay_integers);
-    tcase_add_test(tc, expanded_size_is_bounded);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("refusals");
-    tcase_add_test(tc, bad_sections_are_refused);
-    tcase_add_test(tc, slurm_options_read);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("local_launcher");
+    tq_case(s, "refusals", bad_sections_are_refused, slurm_options_read);
+    tc = tq_case(
+        s, "local_launcher", crash_and_divergence_fail_only_their_trials,
+        resume_runs_only_what_is_missing, fail_fast_stops_at_the_first_failure,
+        dry_run_lists_and_validates, interrupt_leaves_a_consistent_manifest);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, crash_and_divergence_fail_only_their_trials);
-    tcase_add_test(tc, resume_runs_only_what_is_missing);
-    tcase_add_test(tc, fail_fast_stops_at_the_first_failure);
-    tcase_add_test(tc, dry_run_lists_and_validates);
-    tcase_add_test(tc, interrupt_leaves_a_consistent_manifest);
-    suite_add_tcase(s, tc);
     return s;
 }
 

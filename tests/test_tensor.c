@@ -890,37 +890,17 @@ static Suite *tensor_suite(void)
 {
     Suite *s = suite_create("tensor");
     TCase *tc;
-    tc = tcase_create("construction");
-    tcase_add_test(tc, test_new_basic);
-    tcase_add_test(tc, test_new_scalar_and_empty);
-    tcase_add_test(tc, test_new_errors);
-    tcase_add_test(tc, test_describe);
-    tcase_add_test(tc, test_wrap);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("views");
-    tcase_add_test(tc, test_view_survives_parent);
-    tcase_add_test(tc, test_permute_strides);
-    tcase_add_test(tc, test_slice_strides);
-    tcase_add_test(tc, test_reshape);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("data");
-    tcase_add_test(tc, test_copy_strided);
-    tcase_add_test(tc, test_fill_get_set);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("arena");
-    tcase_add_test(tc, test_arena_reset);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("dlpack");
-    tcase_add_test(tc, test_dlpack_roundtrip);
-    tcase_add_test(tc, test_dlpack_export_deleter_only);
-    tcase_add_test(tc, test_dlpack_foreign);
-    tcase_add_test(tc, test_dlpack_refused);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("dlpack_torch");
+    tq_case(s, "construction", test_new_basic, test_new_scalar_and_empty,
+            test_new_errors, test_describe, test_wrap);
+    tq_case(s, "views", test_view_survives_parent, test_permute_strides,
+            test_slice_strides, test_reshape);
+    tq_case(s, "data", test_copy_strided, test_fill_get_set);
+    tq_case(s, "arena", test_arena_reset);
+    tq_case(s, "dlpack", test_dlpack_roundtrip, test_dlpack_export_deleter_only,
+            test_dlpack_foreign, test_dlpack_refused);
+    tc = tq_case(s, "dlpack_torch", test_dlpack_torch);
     tcase_set_timeout(tc, 120);
     tcase_set_tags(tc, "installed");
-    tcase_add_test(tc, test_dlpack_torch);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -15,20 +15,11 @@
 
 #include "ck_run.h"
 #include "dgm/dgm.h"
+#include "scratch.h"
 
-static char scratch_dir[PATH_MAX / 2];
 static void *plugin_so;
 static const dgm_plugin_desc *desc;
 static const dgm_dataset_iface *ds;
-
-static const char *spath(const char *name)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", scratch_dir, name);
-    return buf[k];
-}
 
 static void write_file(const char *path, const void *p, size_t n)
 {
@@ -43,37 +34,29 @@ static void write_file(const char *path, const void *p, size_t n)
  * (binary, skipped), a.u8 -> a.txt (a symlink, skipped). */
 static void setup(void)
 {
-    const char *tmp = getenv("DGM_TEST_TMP");
-    char base[PATH_MAX / 4];
-    ck_assert_int_lt(snprintf(base, sizeof base, "%s", tmp ? tmp : "/tmp"),
-                     (int)sizeof base);
-    mkdir(base, 0755);
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/text-%ld", base,
-             (long)getpid());
-    ck_assert_msg(mkdir(scratch_dir, 0755) == 0 || errno == EEXIST,
-                  "mkdir %s: %s", scratch_dir, strerror(errno));
-    ck_assert_int_eq(mkdir(spath("corpus"), 0755), 0);
-    ck_assert_int_eq(mkdir(spath("empty"), 0755), 0);
+    tc_scratch_setup();
+    ck_assert_int_eq(mkdir(tc_spath("corpus"), 0755), 0);
+    ck_assert_int_eq(mkdir(tc_spath("empty"), 0755), 0);
     char a[61];
     for (int i = 0; i < 60; i++)
         a[i] = (char)('a' + i % 10);
-    write_file(spath("corpus/a.txt"), a, 60);
-    write_file(spath("corpus/b.txt"), "abcdeZZZZZabcdeZZZZZ", 20);
+    write_file(tc_spath("corpus/a.txt"), a, 60);
+    write_file(tc_spath("corpus/b.txt"), "abcdeZZZZZabcdeZZZZZ", 20);
     unsigned char bin[64];
     for (int i = 0; i < 64; i++)
         bin[i] = (unsigned char)(i * 37);
-    write_file(spath("corpus/c.dat"), "\0\0\0\2abc", 7);
-    write_file(spath("corpus/d.bin"), bin, sizeof bin);
-    ck_assert_int_eq(symlink("a.txt", spath("corpus/a.u8")), 0);
-    write_file(spath("empty/x.dat"), "\0\1", 2);
+    write_file(tc_spath("corpus/c.dat"), "\0\0\0\2abc", 7);
+    write_file(tc_spath("corpus/d.bin"), bin, sizeof bin);
+    ck_assert_int_eq(symlink("a.txt", tc_spath("corpus/a.u8")), 0);
+    write_file(tc_spath("empty/x.dat"), "\0\1", 2);
     /* no NUL, but mostly control bytes */
     unsigned char ctl[100];
     for (int i = 0; i < 100; i++)
         ctl[i] = i % 2 ? (unsigned char)('a' + i % 26) : 0x01;
-    write_file(spath("ctl.txt"), ctl, sizeof ctl);
-    write_file(spath("nothing.txt"), "", 0);
+    write_file(tc_spath("ctl.txt"), ctl, sizeof ctl);
+    write_file(tc_spath("nothing.txt"), "", 0);
     /* UTF-8 is text: 'é' is 0xc3 0xa9 */
-    write_file(spath("utf8.txt"), "caf\xc3\xa9 caf\xc3\xa9 caf\xc3\xa9 ok\n",
+    write_file(tc_spath("utf8.txt"), "caf\xc3\xa9 caf\xc3\xa9 caf\xc3\xa9 ok\n",
                21);
 
     plugin_so =
@@ -93,10 +76,7 @@ static void setup(void)
 static void teardown(void)
 {
     dlclose(plugin_so);
-    char cmd[PATH_MAX];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", scratch_dir);
+    tc_scratch_teardown();
 }
 
 /* Create from YAML text (a flow map); *cfg_out is freed by the caller. */
@@ -153,8 +133,8 @@ START_TEST(test_info)
 {
     void *self;
     dgm_config *cfg;
-    ck_assert_int_eq(create(yaml(spath("corpus"), "seq_len: 4, "
-                                                  "val_fraction: 0.25"),
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), "seq_len: 4, "
+                                                     "val_fraction: 0.25"),
                             &self, &cfg),
                      0);
     dgm_data_info info;
@@ -173,9 +153,9 @@ START_TEST(test_info)
     dgm_config_free(cfg);
 
     /* train_windows given; no validation split */
-    ck_assert_int_eq(create(yaml(spath("corpus"), "seq_len: 8, "
-                                                  "val_fraction: 0, "
-                                                  "train_windows: 1000"),
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), "seq_len: 8, "
+                                                     "val_fraction: 0, "
+                                                     "train_windows: 1000"),
                             &self, &cfg),
                      0);
     ck_assert_int_eq(ds->info(self, &info), 0);
@@ -186,8 +166,8 @@ START_TEST(test_info)
     dgm_config_free(cfg);
 
     /* a single file; UTF-8 bytes count as text */
-    ck_assert_int_eq(create(yaml(spath("utf8.txt"), "seq_len: 2, "
-                                                    "val_fraction: 0.2"),
+    ck_assert_int_eq(create(yaml(tc_spath("utf8.txt"), "seq_len: 2, "
+                                                       "val_fraction: 0.2"),
                             &self, &cfg),
                      0);
     ck_assert_int_eq(ds->info(self, &info), 0);
@@ -210,7 +190,7 @@ START_TEST(test_path_list)
     char y[PATH_MAX * 3];
     snprintf(y, sizeof y,
              "{path: ['%s', '%s'], seq_len: 4, val_fraction: 0.25}",
-             spath("corpus/a.txt"), spath("corpus/b.txt"));
+             tc_spath("corpus/a.txt"), tc_spath("corpus/b.txt"));
     ck_assert_int_eq(create(y, &self, &cfg), 0);
     dgm_data_info info;
     ck_assert_int_eq(ds->info(self, &info), 0);
@@ -224,7 +204,7 @@ START_TEST(test_path_list)
     /* b.txt first: its 'Z' is in the training split now */
     snprintf(y, sizeof y,
              "{path: ['%s', '%s'], seq_len: 4, val_fraction: 0.25}",
-             spath("corpus/b.txt"), spath("corpus/a.txt"));
+             tc_spath("corpus/b.txt"), tc_spath("corpus/a.txt"));
     ck_assert_int_eq(create(y, &self, &cfg), 0);
     ck_assert_int_eq(ds->info(self, &info), 0);
     ck_assert_int_eq(info.n_classes, 12);
@@ -239,7 +219,7 @@ START_TEST(test_path_list)
     /* a folder and a file together */
     snprintf(y, sizeof y,
              "{path: ['%s', '%s'], seq_len: 4, val_fraction: 0.25}",
-             spath("corpus"), spath("utf8.txt"));
+             tc_spath("corpus"), tc_spath("utf8.txt"));
     ck_assert_int_eq(create(y, &self, &cfg), 0);
     /* 80 + 21 bytes, a quarter held out: 76 training bytes */
     ck_assert_int_eq(ds->info(self, &info), 0);
@@ -248,23 +228,23 @@ START_TEST(test_path_list)
     dgm_config_free(cfg);
 
     /* a binary file named in the list is refused, named */
-    snprintf(y, sizeof y, "{path: ['%s', '%s']}", spath("corpus/a.txt"),
-             spath("corpus/d.bin"));
+    snprintf(y, sizeof y, "{path: ['%s', '%s']}", tc_spath("corpus/a.txt"),
+             tc_spath("corpus/d.bin"));
     ck_assert_int_eq(create(y, &self, &cfg), DGM_EFORMAT);
-    ck_assert_ptr_nonnull(strstr(dgm_last_error(), spath("corpus/d.bin")));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), tc_spath("corpus/d.bin")));
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "looks binary"));
     dgm_config_free(cfg);
     /* a missing one too */
-    snprintf(y, sizeof y, "{path: ['%s', '%s']}", spath("corpus/a.txt"),
-             spath("missing.txt"));
+    snprintf(y, sizeof y, "{path: ['%s', '%s']}", tc_spath("corpus/a.txt"),
+             tc_spath("missing.txt"));
     ck_assert_int_eq(create(y, &self, &cfg), DGM_EIO);
-    ck_assert_ptr_nonnull(strstr(dgm_last_error(), spath("missing.txt")));
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), tc_spath("missing.txt")));
     dgm_config_free(cfg);
     /* an empty list, a map entry */
     ck_assert_int_eq(create("{path: []}", &self, &cfg), DGM_ETYPE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "empty list"));
     dgm_config_free(cfg);
-    snprintf(y, sizeof y, "{path: ['%s', {a: 1}]}", spath("corpus/a.txt"));
+    snprintf(y, sizeof y, "{path: ['%s', {a: 1}]}", tc_spath("corpus/a.txt"));
     ck_assert_int_eq(create(y, &self, &cfg), DGM_ETYPE);
     ck_assert_msg(strstr(dgm_last_error(), "path[1]"), "%s", dgm_last_error());
     dgm_config_free(cfg);
@@ -276,8 +256,8 @@ START_TEST(test_train_windows)
 {
     void *self;
     dgm_config *cfg;
-    ck_assert_int_eq(create(yaml(spath("corpus"), "seq_len: 4, "
-                                                  "val_fraction: 0.25"),
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), "seq_len: 4, "
+                                                     "val_fraction: 0.25"),
                             &self, &cfg),
                      0);
     enum { N = 15 };
@@ -330,9 +310,9 @@ START_TEST(test_train_windows)
     /* without an rng, the plugin's own stream seeded by `seed` */
     void *self2;
     dgm_config *cfg2;
-    ck_assert_int_eq(create(yaml(spath("corpus"), "seq_len: 4, "
-                                                  "val_fraction: 0.25, "
-                                                  "seed: 3"),
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), "seq_len: 4, "
+                                                     "val_fraction: 0.25, "
+                                                     "seed: 3"),
                             &self2, &cfg2),
                      0);
     fetched e = fetch(self2, DGM_SPLIT_TRAIN, idx, N, 4, NULL);
@@ -351,8 +331,8 @@ START_TEST(test_val_windows)
 {
     void *self;
     dgm_config *cfg;
-    ck_assert_int_eq(create(yaml(spath("corpus"), "seq_len: 4, "
-                                                  "val_fraction: 0.25"),
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), "seq_len: 4, "
+                                                     "val_fraction: 0.25"),
                             &self, &cfg),
                      0);
     /* validation = "abcdeZZZZZabcdeZZZZZ"; Z is unknown (id 10) */
@@ -423,31 +403,33 @@ static void expect_fail(const char *path, const char *extra, int code,
 
 START_TEST(test_errors)
 {
-    expect_fail(spath("missing.txt"), "", DGM_EIO,
+    expect_fail(tc_spath("missing.txt"), "", DGM_EIO,
                 "cannot open: No such file or directory");
-    expect_fail(spath("missing/"), "", DGM_EIO, "cannot open");
-    expect_fail(spath("empty"), "", DGM_EFORMAT, "empty corpus");
-    expect_fail(spath("nothing.txt"), "", DGM_EFORMAT, "empty corpus");
-    expect_fail(spath("corpus/d.bin"), "", DGM_EFORMAT,
+    expect_fail(tc_spath("missing/"), "", DGM_EIO, "cannot open");
+    expect_fail(tc_spath("empty"), "", DGM_EFORMAT, "empty corpus");
+    expect_fail(tc_spath("nothing.txt"), "", DGM_EFORMAT, "empty corpus");
+    expect_fail(tc_spath("corpus/d.bin"), "", DGM_EFORMAT,
                 "looks binary, not text: it holds NUL bytes");
-    expect_fail(spath("corpus/c.dat"), "", DGM_EFORMAT, "looks binary");
-    expect_fail(spath("ctl.txt"), "", DGM_EFORMAT,
+    expect_fail(tc_spath("corpus/c.dat"), "", DGM_EFORMAT, "looks binary");
+    expect_fail(tc_spath("ctl.txt"), "", DGM_EFORMAT,
                 "looks binary, not text: 50% of its bytes are not text");
     /* 80 bytes, val 0.25: training 60, validation 20 */
-    expect_fail(spath("corpus"), "seq_len: 19, val_fraction: 0.25", DGM_EFORMAT,
+    expect_fail(tc_spath("corpus"), "seq_len: 19, val_fraction: 0.25",
+                DGM_EFORMAT,
                 "the validation split holds 20 bytes, fewer than seq_len + "
                 "2 = 21");
-    expect_fail(spath("corpus"), "seq_len: 59, val_fraction: 0.25", DGM_EFORMAT,
+    expect_fail(tc_spath("corpus"), "seq_len: 59, val_fraction: 0.25",
+                DGM_EFORMAT,
                 "the training split holds 60 bytes, fewer than seq_len + 2 "
                 "= 61");
-    expect_fail(spath("corpus"), "seq_len: 79, val_fraction: 0", DGM_EFORMAT,
+    expect_fail(tc_spath("corpus"), "seq_len: 79, val_fraction: 0", DGM_EFORMAT,
                 "the training split holds 80 bytes");
 
     /* the limits themselves load */
     void *self;
     dgm_config *cfg;
-    ck_assert_int_eq(create(yaml(spath("corpus"), "seq_len: 18, "
-                                                  "val_fraction: 0.25"),
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), "seq_len: 18, "
+                                                     "val_fraction: 0.25"),
                             &self, &cfg),
                      0);
     dgm_data_info info;
@@ -491,7 +473,7 @@ START_TEST(test_state)
     void *self;
     dgm_config *cfg;
     const char *extra = "seq_len: 4, val_fraction: 0.25";
-    ck_assert_int_eq(create(yaml(spath("corpus"), extra), &self, &cfg), 0);
+    ck_assert_int_eq(create(yaml(tc_spath("corpus"), extra), &self, &cfg), 0);
     dgm_params *st = dgm_params_new();
     ck_assert_int_eq(ds->save_state(self, st), 0);
     ds->destroy(self);
@@ -507,13 +489,13 @@ START_TEST(test_state)
     ck_assert_int_eq(memcmp(v->value->data, "abcdefghij", 10), 0);
 
     /* the same corpus and split: accepted */
-    ck_assert_int_eq(load_into(spath("corpus"), extra, st), 0);
+    ck_assert_int_eq(load_into(tc_spath("corpus"), extra, st), 0);
     /* val_fraction 0 puts 'Z' (before 'a') into training: id 0 differs,
      * named with both bytes and both sizes */
-    int rc = load_into(spath("corpus"), "seq_len: 4, val_fraction: 0", st);
+    int rc = load_into(tc_spath("corpus"), "seq_len: 4, val_fraction: 0", st);
     ck_assert_int_eq(rc, DGM_ESTATE);
     const char *m = dgm_last_error();
-    ck_assert_msg(strstr(m, spath("corpus")) &&
+    ck_assert_msg(strstr(m, tc_spath("corpus")) &&
                       strstr(m, "id 0 is 'a' in the checkpoint, 'Z' in the "
                                 "corpus (10 and 11 symbols)"),
                   "message: %s", m);
@@ -525,7 +507,7 @@ START_TEST(test_state)
     dgm_tensor *t = dgm_tensor_wrap(a_to_i, DGM_U8, 1, &nine, NULL);
     ck_assert_int_eq(dgm_params_add_copy(st, "vocab", t, NULL), 0);
     dgm_tensor_free(t);
-    ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
+    ck_assert_int_eq(load_into(tc_spath("corpus"), extra, st), DGM_ESTATE);
     m = dgm_last_error();
     ck_assert_msg(strstr(m, "10 symbols in the corpus, 9 in the checkpoint "
                             "(id 9 is 'j' only in the corpus)"),
@@ -534,13 +516,13 @@ START_TEST(test_state)
 
     /* no vocabulary in the checkpoint, or not bytes: refused */
     st = dgm_params_new();
-    ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
+    ck_assert_int_eq(load_into(tc_spath("corpus"), extra, st), DGM_ESTATE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "\"vocab\""));
     dgm_param *w;
     ck_assert_int_eq(
         dgm_params_add(st, "vocab", DGM_ROLE_BUFFER, 1, (int64_t[]){10}, &w),
         0);
-    ck_assert_int_eq(load_into(spath("corpus"), extra, st), DGM_ESTATE);
+    ck_assert_int_eq(load_into(tc_spath("corpus"), extra, st), DGM_ESTATE);
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "U8"));
     dgm_params_free(st);
 }
@@ -592,33 +574,20 @@ END_TEST
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
-    TCase *tc = tcase_create("info");
+    TCase *tc = tq_case(s, "info", test_info, test_path_list);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_info);
-    tcase_add_test(tc, test_path_list);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("train_windows");
+    tc = tq_case(s, "train_windows", test_train_windows);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_train_windows);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("val_windows");
+    tc = tq_case(s, "val_windows", test_val_windows);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_val_windows);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
+    tc = tq_case(s, "errors", test_errors);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_errors);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("state");
+    tc = tq_case(s, "state", test_state);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_state);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("fortunes");
+    tc = tq_case(s, "fortunes", test_fortunes);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_fortunes);
     tcase_set_timeout(tc, 60);
     tcase_set_tags(tc, "installed");
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -18,21 +18,11 @@
 #include "dgm/host.h"
 #include "dgm/io.h"
 #include "files.h"
+#include "scratch.h"
 #include "train.h"
 
 static char root[1024];
 static char out[1 << 16];
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
-}
 
 static char *read_text(const char *path)
 {
@@ -92,23 +82,23 @@ static void setup(void)
     const char *t = getenv("DGM_TEST_TMP");
     snprintf(root, sizeof root, "%s/transfer-%ld", t ? t : "/tmp",
              (long)getpid());
-    sh("mkdir -p '%s/data'", root);
-    sh("cd '%s' && /usr/bin/python3 -c '\n"
-       "import struct, random\n"
-       "def split(img, lab, n, seed):\n"
-       "    random.seed(seed)\n"
-       "    with open(img, \"wb\") as fi, open(lab, \"wb\") as fl:\n"
-       "        fi.write(struct.pack(\">IIII\", 0x803, n, 8, 8))\n"
-       "        fl.write(struct.pack(\">II\", 0x801, n))\n"
-       "        for i in range(n):\n"
-       "            c = i %% 4\n"
-       "            fi.write(bytes([230 if (k // 8) // 2 == c else\n"
-       "                (200 if random.random() < 0.06 else 10)\n"
-       "                for k in range(64)]))\n"
-       "            fl.write(bytes([c]))\n"
-       "split(\"data/train-img\", \"data/train-lab\", 128, 1)\n"
-       "split(\"data/test-img\", \"data/test-lab\", 32, 2)\n'",
-       root);
+    tc_sh("mkdir -p '%s/data'", root);
+    tc_sh("cd '%s' && /usr/bin/python3 -c '\n"
+          "import struct, random\n"
+          "def split(img, lab, n, seed):\n"
+          "    random.seed(seed)\n"
+          "    with open(img, \"wb\") as fi, open(lab, \"wb\") as fl:\n"
+          "        fi.write(struct.pack(\">IIII\", 0x803, n, 8, 8))\n"
+          "        fl.write(struct.pack(\">II\", 0x801, n))\n"
+          "        for i in range(n):\n"
+          "            c = i %% 4\n"
+          "            fi.write(bytes([230 if (k // 8) // 2 == c else\n"
+          "                (200 if random.random() < 0.06 else 10)\n"
+          "                for k in range(64)]))\n"
+          "            fl.write(bytes([c]))\n"
+          "split(\"data/train-img\", \"data/train-lab\", 128, 1)\n"
+          "split(\"data/test-img\", \"data/test-lab\", 32, 2)\n'",
+          root);
     /* the source run every test loads from */
     int rc = run("src", 1, 4, "1.0", "train: {steps: 2, samples: 0}\n");
     ck_assert_msg(rc == 0, "%s", out);
@@ -116,7 +106,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    sh("rm -rf '%s'", root);
+    tc_sh("rm -rf '%s'", root);
 }
 
 /* Tensor `name` of run `run`'s last checkpoint, copied (caller frees). */
@@ -339,7 +329,7 @@ START_TEST(frozen_params_bit_identical)
     ASSERT_HAS(log, "parameters: 1168 trainable, 1208 frozen)");
     free(log);
     /* without freeze_bn_stats the statistics follow the data */
-    sh("rm -rf '%s/b'", root);
+    tc_sh("rm -rf '%s/b'", root);
     rc = run("b", 2, 4, "1.0",
              "init: [{path: src}]\n"
              "freeze: 'encoder.*'\n"
@@ -348,7 +338,7 @@ START_TEST(frozen_params_bit_identical)
     ck_assert(same_bits("src", "b", "encoder.fc1.weight"));
     ck_assert(!same_bits("src", "b", "encoder.bn1.running_mean"));
     /* a glob that matches nothing is refused */
-    sh("rm -rf '%s/b'", root);
+    tc_sh("rm -rf '%s/b'", root);
     rc = run("b", 2, 4, "1.0",
              "freeze: ['encodr.*']\ntrain: {steps: 1, samples: 0}\n");
     ck_assert_int_ne(rc, 0);
@@ -719,15 +709,16 @@ START_TEST(teacher_refusals)
         char extra[512];
         snprintf(extra, sizeof extra, "%strain: {steps: 1, samples: 0}\n",
                  bad[i].yaml);
-        sh("rm -rf '%s/tb'", root);
+        tc_sh("rm -rf '%s/tb'", root);
         int rc = run("tb", 1, 4, "1.0", extra);
         ck_assert_msg(rc != 0, "case %zu ran", i);
         ASSERT_HAS(out, bad[i].needle);
     }
     /* a teacher trained on another value range */
-    sh("sed 's/label_fraction: 1.0}/label_fraction: 1.0, scale: symmetric}/' "
-       "'%s/src.yaml' > '%s/sym.yaml'",
-       root, root);
+    tc_sh(
+        "sed 's/label_fraction: 1.0}/label_fraction: 1.0, scale: symmetric}/' "
+        "'%s/src.yaml' > '%s/sym.yaml'",
+        root, root);
     int rc = dgm_cli("run sym.yaml --run-dir tb2 --quiet "
                      "'+teachers=[{name: t, run: src, output: mu}]' "
                      "'train.steps=1'");
@@ -741,7 +732,7 @@ END_TEST
  * metrics' classifier) whose config says threads: 2 is built. */
 START_TEST(teacher_keeps_student_threads)
 {
-    sh("sed -i 's/^threads: 1$/threads: 2/' '%s/src/config.yaml'", root);
+    tc_sh("sed -i 's/^threads: 1$/threads: 2/' '%s/src/config.yaml'", root);
     char p[1400];
     snprintf(p, sizeof p, "%s/src/config.yaml", root);
     char *src_cfg = read_text(p);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 
@@ -391,18 +392,13 @@ END_TEST
 static Suite *transformer_suite(void)
 {
     Suite *s = suite_create("transformer");
-    TCase *tc = tcase_create("model");
+    TCase *tc = tq_case(s, "model", trained_model_checks);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, trained_model_checks);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("blocks");
+    tc = tq_case(s, "blocks", learned_positions_add_the_table,
+                 blocks_refuse_what_does_not_fit,
+                 block_parameters_have_their_shapes, leaky_relu_uses_the_slope);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, learned_positions_add_the_table);
-    tcase_add_test(tc, blocks_refuse_what_does_not_fit);
-    tcase_add_test(tc, block_parameters_have_their_shapes);
-    tcase_add_test(tc, leaky_relu_uses_the_slope);
-    suite_add_tcase(s, tc);
     return s;
 }
 

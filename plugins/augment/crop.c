@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "image_batch.h"
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_INT("pad", .def = "2", DGM_GE(0), DGM_LE(1e6),
@@ -19,8 +20,7 @@ static const dgm_param_spec params[] = {
 typedef struct crop {
     int64_t pad;
     bool edge;
-    float *scratch; /* one image; grown, then reused every call */
-    size_t cap;     /* floats in scratch */
+    image_scratch scratch;
 } crop;
 
 static int crop_create(void **self, const dgm_config *cfg,
@@ -40,30 +40,8 @@ static void crop_destroy(void *self)
     crop *o = self;
     if (!o)
         return;
-    free(o->scratch);
+    free(o->scratch.buf);
     free(o);
-}
-
-/* Refuse what is not a contiguous f32 [n, C, H, W] batch, naming it. */
-static int check_batch(const dgm_tensor *x, const dgm_rng *rng)
-{
-    char buf[96];
-    if (!x || !rng)
-        return dgm_error(DGM_EINVAL, "crop: apply given no %s",
-                         x ? "rng" : "tensor");
-    if (x->ndim != 4)
-        return dgm_error(DGM_ESHAPE,
-                         "crop: expects a batch [n, C, H, W], got %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    if (x->dtype != DGM_F32)
-        return dgm_error(DGM_EDTYPE, "crop: expects f32 images, got %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    if (!dgm_tensor_is_contiguous(x))
-        return dgm_error(DGM_EINVAL,
-                         "crop: expects a contiguous batch, got a strided "
-                         "view %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    return 0;
 }
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
@@ -100,22 +78,14 @@ static void shift_image(float *restrict dst, const float *restrict src,
 static int crop_apply(void *self, dgm_tensor *x, dgm_rng *rng)
 {
     crop *o = self;
-    int rc = check_batch(x, rng);
+    int rc = image_batch_check("crop", x, rng);
     if (rc < 0)
         return rc;
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
                   w = x->shape[3];
     const size_t img = (size_t)(c * h * w);
-    if (img > o->cap) {
-        float *s = realloc(o->scratch, img * sizeof *s);
-        if (!s)
-            return dgm_error(DGM_ENOMEM,
-                             "crop: no memory for a %lldx%lldx%lld "
-                             "image",
-                             (long long)c, (long long)h, (long long)w);
-        o->scratch = s;
-        o->cap = img;
-    }
+    if ((rc = image_scratch_fit("crop", &o->scratch, x)) < 0)
+        return rc;
     float *data = dgm_tensor_f32(x);
     const uint64_t choices = (uint64_t)(2 * o->pad + 1);
     for (int64_t i = 0; i < n; i++) {
@@ -126,8 +96,8 @@ static int crop_apply(void *self, dgm_tensor *x, dgm_rng *rng)
         if (dy == 0 && dx == 0)
             continue;
         float *im = data + (size_t)i * img;
-        memcpy(o->scratch, im, img * sizeof *im);
-        shift_image(im, o->scratch, c, h, w, dy, dx, o->edge);
+        memcpy(o->scratch.buf, im, img * sizeof *im);
+        shift_image(im, o->scratch.buf, c, h, w, dy, dx, o->edge);
     }
     return 0;
 }

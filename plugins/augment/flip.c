@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "dgm/dgm.h"
+#include "image_batch.h"
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_FLOAT("p", .def = "0.5", DGM_GE(0), DGM_LE(1),
@@ -61,32 +62,10 @@ static void mirror_cols(float *restrict img, int64_t c, int64_t h, int64_t w)
     }
 }
 
-/* Refuse what is not a contiguous f32 [n, C, H, W] batch, naming it. */
-static int check_batch(const dgm_tensor *x, const dgm_rng *rng)
-{
-    char buf[96];
-    if (!x || !rng)
-        return dgm_error(DGM_EINVAL, "flip: apply given no %s",
-                         x ? "rng" : "tensor");
-    if (x->ndim != 4)
-        return dgm_error(DGM_ESHAPE,
-                         "flip: expects a batch [n, C, H, W], got %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    if (x->dtype != DGM_F32)
-        return dgm_error(DGM_EDTYPE, "flip: expects f32 images, got %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    if (!dgm_tensor_is_contiguous(x))
-        return dgm_error(DGM_EINVAL,
-                         "flip: expects a contiguous batch, got a strided "
-                         "view %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    return 0;
-}
-
 static int flip_apply(void *self, dgm_tensor *x, dgm_rng *rng)
 {
     flip *o = self;
-    int rc = check_batch(x, rng);
+    int rc = image_batch_check("flip", x, rng);
     if (rc < 0)
         return rc;
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "image_batch.h"
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_FLOAT(
@@ -21,8 +22,7 @@ static const dgm_param_spec params[] = {
 typedef struct rotate {
     double degrees;
     bool fixed;
-    float *scratch; /* one image; grown, then reused every call */
-    size_t cap;
+    image_scratch scratch;
 } rotate;
 
 static int rotate_create(void **self, const dgm_config *cfg,
@@ -42,30 +42,8 @@ static void rotate_destroy(void *self)
     rotate *o = self;
     if (!o)
         return;
-    free(o->scratch);
+    free(o->scratch.buf);
     free(o);
-}
-
-/* Refuse what is not a contiguous f32 [n, C, H, W] batch, naming it. */
-static int check_batch(const dgm_tensor *x, const dgm_rng *rng)
-{
-    char buf[96];
-    if (!x || !rng)
-        return dgm_error(DGM_EINVAL, "rotate: apply given no %s",
-                         x ? "rng" : "tensor");
-    if (x->ndim != 4)
-        return dgm_error(DGM_ESHAPE,
-                         "rotate: expects a batch [n, C, H, W], got %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    if (x->dtype != DGM_F32)
-        return dgm_error(DGM_EDTYPE, "rotate: expects f32 images, got %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    if (!dgm_tensor_is_contiguous(x))
-        return dgm_error(DGM_EINVAL,
-                         "rotate: expects a contiguous batch, got a strided "
-                         "view %s",
-                         dgm_tensor_describe(x, buf, sizeof buf));
-    return 0;
 }
 
 /* Source coordinates that are integers up to rounding (multiples of 90
@@ -121,21 +99,14 @@ static void rotate_image(float *restrict dst, const float *restrict src,
 static int rotate_apply(void *self, dgm_tensor *x, dgm_rng *rng)
 {
     rotate *o = self;
-    int rc = check_batch(x, rng);
+    int rc = image_batch_check("rotate", x, rng);
     if (rc < 0)
         return rc;
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
                   w = x->shape[3];
     const size_t img = (size_t)(c * h * w);
-    if (img > o->cap) {
-        float *s = realloc(o->scratch, img * sizeof *s);
-        if (!s)
-            return dgm_error(DGM_ENOMEM,
-                             "rotate: no memory for a %lldx%lldx%lld image",
-                             (long long)c, (long long)h, (long long)w);
-        o->scratch = s;
-        o->cap = img;
-    }
+    if ((rc = image_scratch_fit("rotate", &o->scratch, x)) < 0)
+        return rc;
     float *data = dgm_tensor_f32(x);
     for (int64_t i = 0; i < n; i++) {
         /* One draw per image (none when fixed), in batch order. */
@@ -145,8 +116,8 @@ static int rotate_apply(void *self, dgm_tensor *x, dgm_rng *rng)
         if (deg == 0.0)
             continue;
         float *im = data + (size_t)i * img;
-        memcpy(o->scratch, im, img * sizeof *im);
-        rotate_image(im, o->scratch, c, h, w, deg * (M_PI / 180.0));
+        memcpy(o->scratch.buf, im, img * sizeof *im);
+        rotate_image(im, o->scratch.buf, c, h, w, deg * (M_PI / 180.0));
     }
     return 0;
 }

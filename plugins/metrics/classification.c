@@ -2,23 +2,17 @@
  * classifier model (one with a "logits" [N, C] output and labels "y")
  * labels correctly. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "dgm/dgm.h"
+#include "split_eval.h"
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
-                     .help = "which split"),
-    DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),
-                  .help = "0: the whole split"),
-    DGM_PARAM_INT("batch_size", .def = "500", DGM_GE(1), DGM_LE(1e6),
-                  .help = "evaluation batch"),
+    SPLIT_EVAL_PARAMS("500", "evaluation batch"),
     DGM_PARAM_END,
 };
 
 typedef struct opts {
-    dgm_split split;
-    int64_t max, batch;
+    split_eval se;
 } opts;
 
 static int create(void **self, const dgm_config *cfg)
@@ -26,10 +20,7 @@ static int create(void **self, const dgm_config *cfg)
     opts *o = calloc(1, sizeof *o);
     if (!o)
         return dgm_error(DGM_ENOMEM, "accuracy: out of memory");
-    o->split = strcmp(dgm_cfg_str(cfg, "split"), "train") ? DGM_SPLIT_TEST
-                                                          : DGM_SPLIT_TRAIN;
-    o->max = dgm_cfg_int(cfg, "max_examples");
-    o->batch = dgm_cfg_int(cfg, "batch_size");
+    split_eval_read(&o->se, cfg);
     *self = o;
     return 0;
 }
@@ -55,33 +46,30 @@ static int64_t correct(const dgm_tensor *logits, const dgm_tensor *y)
 static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
 {
     opts *o = self;
-    const dgm_data_info *info = dgm_eval_data(ev);
-    if (!info->has_y)
+    if (!dgm_eval_data(ev)->has_y)
         return dgm_error(DGM_EUNSUPPORTED,
                          "accuracy: the data set has no labels");
-    int64_t n = info->size[o->split];
-    if (o->max > 0 && o->max < n)
-        n = o->max;
-    int64_t hits = 0;
-    for (int64_t at = 0; at < n; at += o->batch) {
-        int64_t b = n - at < o->batch ? n - at : o->batch;
-        dgm_step *s;
-        dgm_vars *io;
-        int rc;
-        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
-            (rc = dgm_eval_forward(ev, s, io)) < 0)
+    int64_t n = split_eval_count(&o->se, ev), hits = 0;
+    split_batch it = {0};
+    while (split_eval_next(&o->se, ev, n, &it)) {
+        int rc = dgm_eval_forward(ev, it.s, it.io);
+        if (rc < 0)
             return rc;
-        dgm_var *l = dgm_vars_get(io, "logits"), *y = dgm_vars_get(io, "y");
+        dgm_var *l = dgm_vars_get(it.io, "logits");
+        dgm_var *y = dgm_vars_get(it.io, "y");
         char a[96];
-        if (!l || !y || dgm_value(l)->ndim != 2 || dgm_value(l)->shape[0] != b)
+        if (!l || !y || dgm_value(l)->ndim != 2 ||
+            dgm_value(l)->shape[0] != it.b)
             return dgm_error(DGM_ESHAPE,
                              "accuracy: the model must output \"logits\" "
                              "[%lld, classes], got %s",
-                             (long long)b,
+                             (long long)it.b,
                              l ? dgm_tensor_describe(dgm_value(l), a, sizeof a)
                                : "none");
         hits += correct(dgm_value(l), dgm_value(y));
     }
+    if (it.rc < 0)
+        return it.rc;
     return dgm_results_set(out, "accuracy", (double)hits / (double)n);
 }
 

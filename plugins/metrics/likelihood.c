@@ -2,14 +2,12 @@
  * latent-variable model explains held-out data, in nats per example. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "dgm/dgm.h"
+#include "split_eval.h"
 
 typedef struct opts {
-    dgm_split split;
-    int64_t max_examples;
-    int64_t batch;
+    split_eval se;
     int k;
 } opts;
 
@@ -18,19 +16,10 @@ static int make_opts(void **self, const dgm_config *cfg)
     opts *o = calloc(1, sizeof *o);
     if (!o)
         return dgm_error(DGM_ENOMEM, "metric: out of memory");
-    o->split = strcmp(dgm_cfg_str(cfg, "split"), "train") ? DGM_SPLIT_TEST
-                                                           : DGM_SPLIT_TRAIN;
-    o->max_examples = dgm_cfg_int(cfg, "max_examples");
-    o->batch = dgm_cfg_int(cfg, "batch_size");
+    split_eval_read(&o->se, cfg);
     o->k = dgm_cfg_has(cfg, "k") ? (int)dgm_cfg_int(cfg, "k") : 1;
     *self = o;
     return 0;
-}
-
-static int64_t examples(const opts *o, dgm_eval *ev)
-{
-    int64_t n = dgm_eval_data(ev)->size[o->split];
-    return o->max_examples > 0 && o->max_examples < n ? o->max_examples : n;
 }
 
 static double sum_of(const dgm_tensor *t)
@@ -49,7 +38,7 @@ static double sum_of(const dgm_tensor *t)
 static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 {
     opts *o = self;
-    int64_t n = examples(o, ev);
+    int64_t n = split_eval_count(&o->se, ev);
     int nt = dgm_eval_term_count(ev);
     /* Sized to the objective: the number of terms has no fixed bound. */
     int max = nt > 0 ? nt : 1;
@@ -61,15 +50,13 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
         return dgm_error(DGM_ENOMEM, "elbo: out of memory");
     }
     int rc = 0;
-    for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
-        int64_t b = n - at < o->batch ? n - at : o->batch;
-        dgm_step *s;
-        dgm_vars *io;
+    split_batch it = {0};
+    while (split_eval_next(&o->se, ev, n, &it)) {
         dgm_var *tot;
         int got;
-        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
-            (rc = dgm_eval_forward(ev, s, io)) < 0 ||
-            (rc = dgm_eval_objective(ev, s, io, &tot, terms, max, &got)) < 0)
+        if ((rc = dgm_eval_forward(ev, it.s, it.io)) < 0 ||
+            (rc = dgm_eval_objective(ev, it.s, it.io, &tot, terms, max, &got)) <
+                0)
             break;
         for (int i = 0; i < got && i < max; i++) {
             double w = dgm_eval_term_weight(ev, i);
@@ -79,6 +66,8 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
             total += unweighted;
         }
     }
+    if (rc == 0 && it.rc < 0)
+        rc = it.rc;
     if (rc == 0) {
         rc = dgm_results_set(out, "neg_elbo", total / (double)n);
         if (rc == 0)
@@ -96,12 +85,7 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 }
 
 static const dgm_param_spec elbo_params[] = {
-    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
-                     .help = "which split"),
-    DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),
-                  .help = "0: the whole split"),
-    DGM_PARAM_INT("batch_size", .def = "500", DGM_GE(1), DGM_LE(1e6),
-                  .help = "evaluation batch"),
+    SPLIT_EVAL_PARAMS("500", "evaluation batch"),
     DGM_PARAM_END,
 };
 
@@ -123,20 +107,19 @@ static const dgm_metric_iface elbo_iface = {.create = make_opts,
 static int iwae_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 {
     opts *o = self;
-    int64_t n = examples(o, ev);
+    int64_t n = split_eval_count(&o->se, ev);
     double total = 0;
-    for (int64_t at = 0; at < n; at += o->batch) {
-        int64_t b = n - at < o->batch ? n - at : o->batch;
-        dgm_step *s;
-        dgm_vars *io;
+    split_batch it = {0};
+    while (split_eval_next(&o->se, ev, n, &it)) {
         dgm_var *ll;
-        int rc;
-        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
-            (rc = dgm_eval_log_likelihood(ev, s, dgm_vars_get(io, "x"), o->k,
-                                          &ll)) < 0)
+        int rc = dgm_eval_log_likelihood(ev, it.s, dgm_vars_get(it.io, "x"),
+                                         o->k, &ll);
+        if (rc < 0)
             return rc;
         total -= sum_of(dgm_value(ll));
     }
+    if (it.rc < 0)
+        return it.rc;
     char name[64];
     snprintf(name, sizeof name, "iwae_nll");
     return dgm_results_set(out, name, total / (double)n);
@@ -145,12 +128,7 @@ static int iwae_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 static const dgm_param_spec iwae_params[] = {
     DGM_PARAM_INT("k", .def = "64", DGM_GE(1), DGM_LE(100000),
                   .help = "importance samples"),
-    DGM_PARAM_CHOICE("split", .def = "test", .choices = "test|train",
-                     .help = "which split"),
-    DGM_PARAM_INT("max_examples", .def = "0", DGM_GE(0), DGM_LE(1e12),
-                  .help = "0: the whole split"),
-    DGM_PARAM_INT("batch_size", .def = "50", DGM_GE(1), DGM_LE(1e6),
-                  .help = "examples per batch (each is decoded k times)"),
+    SPLIT_EVAL_PARAMS("50", "examples per batch (each is decoded k times)"),
     DGM_PARAM_END,
 };
 
@@ -169,25 +147,22 @@ static const dgm_metric_iface iwae_iface = {.create = make_opts,
 static int recon_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 {
     opts *o = self;
-    int64_t n = examples(o, ev);
+    int64_t n = split_eval_count(&o->se, ev);
     double total = 0;
-    for (int64_t at = 0; at < n; at += o->batch) {
-        int64_t b = n - at < o->batch ? n - at : o->batch;
-        dgm_step *s;
-        dgm_vars *io;
-        dgm_var *r;
-        int rc;
-        if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
-            (rc = dgm_eval_reconstruct(ev, s, dgm_vars_get(io, "x"), &r)) < 0)
+    split_batch it = {0};
+    while (split_eval_next(&o->se, ev, n, &it)) {
+        dgm_var *r, *x = dgm_vars_get(it.io, "x");
+        int rc = dgm_eval_reconstruct(ev, it.s, x, &r);
+        if (rc < 0)
             return rc;
-        dgm_var *d = dgm_sum_all(s->g, dgm_square(s->g,
-                                                  dgm_sub(s->g, r,
-                                                          dgm_vars_get(io,
-                                                                       "x"))));
+        dgm_graph *g = it.s->g;
+        dgm_var *d = dgm_sum_all(g, dgm_square(g, dgm_sub(g, r, x)));
         if (!d)
             return dgm_last_code();
         total += dgm_tensor_get(dgm_value(d), 0);
     }
+    if (it.rc < 0)
+        return it.rc;
     return dgm_results_set(out, "recon_error", total / (double)n);
 }
 

@@ -11,39 +11,32 @@
 #define BIG 1e300
 
 /* The two schemas differ only in weight_decay's default and meaning. */
+#define ADAM_SHARED_PARAMS                                                     \
+    DGM_PARAM_FLOAT(                                                           \
+        "lr", .def = "1.0e-3", DGM_GE(0),                                      \
+        .help = "base learning rate (> 0); the host's schedule scales it"),    \
+        DGM_PARAM_FLOAT("beta1", .def = "0.9", DGM_GE(0), DGM_LE(1),           \
+                        .help = "decay of the first-moment average, "          \
+                                "in [0, 1)"),                                  \
+        DGM_PARAM_FLOAT("beta2", .def = "0.999", DGM_GE(0), DGM_LE(1),         \
+                        .help = "decay of the second-moment average, "         \
+                                "in [0, 1)"),                                  \
+        DGM_PARAM_FLOAT(                                                       \
+            "eps", .def = "1.0e-8", DGM_GE(0),                                 \
+            .help = "added to the bias-corrected sqrt of the second moment"),  \
+        DGM_PARAM_BOOL(                                                        \
+            "amsgrad", .def = "false",                                         \
+            .help = "use the running maximum of the second moment (AMSGrad)")
+
 static const dgm_param_spec adam_params[] = {
-    DGM_PARAM_FLOAT(
-        "lr", .def = "1.0e-3", DGM_GE(0),
-        .help = "base learning rate (> 0); the host's schedule scales it"),
-    DGM_PARAM_FLOAT("beta1", .def = "0.9", DGM_GE(0), DGM_LE(1),
-                    .help = "decay of the first-moment average, in [0, 1)"),
-    DGM_PARAM_FLOAT("beta2", .def = "0.999", DGM_GE(0), DGM_LE(1),
-                    .help = "decay of the second-moment average, in [0, 1)"),
-    DGM_PARAM_FLOAT(
-        "eps", .def = "1.0e-8", DGM_GE(0),
-        .help = "added to the bias-corrected sqrt of the second moment"),
-    DGM_PARAM_BOOL(
-        "amsgrad", .def = "false",
-        .help = "use the running maximum of the second moment (AMSGrad)"),
+    ADAM_SHARED_PARAMS,
     DGM_PARAM_FLOAT("weight_decay", .def = "0", DGM_GE(0),
                     .help = "L2 penalty added to the gradient"),
     DGM_PARAM_END,
 };
 
 static const dgm_param_spec adamw_params[] = {
-    DGM_PARAM_FLOAT(
-        "lr", .def = "1.0e-3", DGM_GE(0),
-        .help = "base learning rate (> 0); the host's schedule scales it"),
-    DGM_PARAM_FLOAT("beta1", .def = "0.9", DGM_GE(0), DGM_LE(1),
-                    .help = "decay of the first-moment average, in [0, 1)"),
-    DGM_PARAM_FLOAT("beta2", .def = "0.999", DGM_GE(0), DGM_LE(1),
-                    .help = "decay of the second-moment average, in [0, 1)"),
-    DGM_PARAM_FLOAT(
-        "eps", .def = "1.0e-8", DGM_GE(0),
-        .help = "added to the bias-corrected sqrt of the second moment"),
-    DGM_PARAM_BOOL(
-        "amsgrad", .def = "false",
-        .help = "use the running maximum of the second moment (AMSGrad)"),
+    ADAM_SHARED_PARAMS,
     DGM_PARAM_FLOAT(
         "weight_decay", .def = "0.01", DGM_GE(0),
         .help =

@@ -19,6 +19,18 @@ int tq_run(Suite *s, const char *tag, bool only)
     return failed != 0;
 }
 
+TCase *tq_case_(Suite *s, const char *name, ...)
+{
+    TCase *tc = tcase_create(name);
+    va_list ap;
+    va_start(ap, name);
+    for (const TTest *t; (t = va_arg(ap, const TTest *)) != NULL;)
+        tcase_add_test(tc, t);
+    va_end(ap);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 int tq_skip(const char *fmt, ...)
 {
     va_list ap;

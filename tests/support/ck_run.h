@@ -1,6 +1,7 @@
-/* ck_run.h - test support: running a Check suite whose cases need
- * something installed (a data set, an unsanitised python3) as a second
- * ctest entry that can be skipped (linked into every test; uses Check).
+/* ck_run.h - test support (linked into every test; uses Check): building
+ * a suite's test cases in one call each (tq_case), and running a suite
+ * whose cases need something installed (a data set, an unsanitised
+ * python3) as a second ctest entry that can be skipped.
  *
  * The cases that need it carry a Check tag; the suite's own entry runs
  * everything else, the second entry only the tagged cases, or exits 77
@@ -31,6 +32,17 @@
  * frees s. Returns 0 when all passed, 1 when one failed or none ran (a
  * filter that matches nothing must not pass). */
 int tq_run(Suite *s, const char *tag, bool only);
+
+/* Add to s a test case named `name` holding the tests listed, and return
+ * it for its settings (timeout, fixture, tags, loop tests):
+ *
+ *     tq_case(s, "fork", test_fork);
+ *     TCase *tc = tq_case(s, "io", test_read, test_write);
+ *     tcase_set_timeout(tc, 60);
+ */
+#define tq_case(s, name, ...)                                                  \
+    tq_case_((s), (name), __VA_ARGS__, (const TTest *)NULL)
+TCase *tq_case_(Suite *s, const char *name, ...);
 
 /* Print "SKIP: <reason>" and return TQ_SKIP, for main to return. */
 int tq_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

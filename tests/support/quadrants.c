@@ -1,9 +1,11 @@
 /* quadrants.c - see quadrants.h. */
 #include "quadrants.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 static void be32(FILE *f, uint32_t v)
 {
@@ -77,4 +79,20 @@ int tq_write_bands(const char *dir, const char *img, const char *lab, int n,
                    unsigned seed)
 {
     return write_set(dir, img, lab, n, 8, seed, band_px);
+}
+
+int tq_write_data(const char *root, int n_train, int n_test, bool bands)
+{
+    char d[4096];
+    if (snprintf(d, sizeof d, "%s/data", root) >= (int)sizeof d)
+        return -1;
+    if ((mkdir(root, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(d, 0755) != 0 && errno != EEXIST))
+        return -1;
+    int (*put)(const char *, const char *, const char *, int, unsigned) =
+        bands ? tq_write_bands : tq_write_quadrants;
+    return put(d, "train-img", "train-lab", n_train, 7) < 0 ||
+                   put(d, "test-img", "test-lab", n_test, 99) < 0
+               ? -1
+               : 0;
 }

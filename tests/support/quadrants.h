@@ -8,6 +8,8 @@
 #ifndef DGM_TEST_QUADRANTS_H
 #define DGM_TEST_QUADRANTS_H
 
+#include <stdbool.h>
+
 int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
                        unsigned seed);
 
@@ -16,5 +18,11 @@ int tq_write_quadrants(const char *dir, const char *img, const char *lab, int n,
  * seeded with seed; seed 0: no speckle. For the host's tiny experiments. */
 int tq_write_bands(const char *dir, const char *img, const char *lab, int n,
                    unsigned seed);
+
+/* <root>/data (made if absent) holding train-img/train-lab (n_train
+ * images, seed 7) and test-img/test-lab (n_test, seed 99), quadrants or
+ * (bands) bands: the split the host suites' tiny experiments name. Returns 0,
+ * or -1 when a folder or file cannot be made. */
+int tq_write_data(const char *root, int n_train, int n_test, bool bands);
 
 #endif

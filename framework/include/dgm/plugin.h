@@ -134,9 +134,12 @@ typedef struct dgm_abi_layout {
         generate_opts, bn_params, sn_params, rnn_params;
 } dgm_abi_layout;
 
-#define DGM_ABI_LAYOUT                                                     \
+/* The layout this build has; DGM__ABI_LAYOUT_DIMS(n) claims DGM_MAX_DIMS n
+ * instead (for the tests that check a plugin built so is refused). */
+#define DGM_ABI_LAYOUT DGM__ABI_LAYOUT_DIMS(DGM_MAX_DIMS)
+#define DGM__ABI_LAYOUT_DIMS(max_dims_)                                    \
     {.size = sizeof(dgm_abi_layout),                                       \
-     .max_dims = DGM_MAX_DIMS,                                             \
+     .max_dims = (max_dims_),                                              \
      .rnn_max_layers = DGM_RNN_MAX_LAYERS,                                 \
      .tensor = sizeof(dgm_tensor),                                         \
      .shape = sizeof(dgm_shape),                                           \
