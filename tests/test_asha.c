@@ -52,8 +52,10 @@ static void simulate(dgm__asha *a, const double *v, const int64_t *rungs,
         }
         if (n_run == 0) {
             ck_assert_int_eq(dgm__asha_next(a, &t, &k), DGM__ASHA_DONE);
+            ck_assert(dgm__asha_finished(a));
             break;
         }
+        ck_assert(!dgm__asha_finished(a));
         int best = 0;
         for (int j = 1; j < n_run; j++)
             if (run[j].end < run[best].end ||
@@ -102,6 +104,18 @@ START_TEST(one_worker_matches_hand_worked_promotions)
     ck_assert_str_eq(dgm__asha_reason(a, 1, buf, sizeof buf),
                      "stopped at rung 1 (step 3): rank 3 of 3, not in the "
                      "top 1");
+    /* the promotions keep their rank at the time: 1 was first of 3 at
+     * rung 0, 3 first of 4, then first of 3 at rung 1 */
+    int rank, n;
+    ck_assert(dgm__asha_promotion(a, 1, 0, &rank, &n));
+    ck_assert(rank == 1 && n == 3);
+    ck_assert(dgm__asha_promotion(a, 3, 0, &rank, &n));
+    ck_assert(rank == 1 && n == 4);
+    ck_assert(dgm__asha_promotion(a, 3, 1, &rank, &n));
+    ck_assert(rank == 1 && n == 3);
+    ck_assert(!dgm__asha_promotion(a, 1, 1, &rank, &n));
+    ck_assert(dgm__asha_promotion(a, 5, 0, &rank, &n));
+    ck_assert(rank == 2 && n == 6);
     ck_assert_str_eq(dgm__asha_reason(a, 8, buf, sizeof buf),
                      "stopped at rung 0 (step 1): rank 6 of 9, not in the "
                      "top 3");

@@ -285,6 +285,19 @@ int dgm__asha_next(dgm__asha *a, int *trial, int *rung)
     return DGM__ASHA_DONE;
 }
 
+bool dgm__asha_finished(dgm__asha *a)
+{
+    for (int i = 0; i < a->n_trials; i++)
+        if (a->running[i] >= 0 || a->reached[i] < 0)
+            return false;
+    for (int k = a->n_rungs - 2; k >= 0; k--) {
+        int rank, n;
+        if (promotable(a, k, &rank, &n) >= 0)
+            return false;
+    }
+    return true;
+}
+
 int dgm__asha_report(dgm__asha *a, int trial, int rung, double metric)
 {
     if (trial < 0 || trial >= a->n_trials || a->running[trial] != rung)
@@ -314,6 +327,15 @@ int dgm__asha_reached(const dgm__asha *a, int trial)
 double dgm__asha_metric(const dgm__asha *a, int trial, int k)
 {
     return a->metric[(size_t)trial * (size_t)a->n_rungs + (size_t)k];
+}
+
+bool dgm__asha_promotion(const dgm__asha *a, int trial, int k, int *rank,
+                         int *n)
+{
+    size_t at = (size_t)trial * (size_t)a->n_rungs + (size_t)k;
+    *rank = a->promo_rank[at];
+    *n = a->promo_n[at];
+    return *rank > 0;
 }
 
 int64_t dgm__asha_steps(const dgm__asha *a)

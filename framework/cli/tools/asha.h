@@ -69,6 +69,9 @@ int dgm__asha_next(dgm__asha *a, int *trial, int *rung);
  * events on --resume. DGM_ESTATE if the trial is not where that job
  * starts (a new trial at rung 0, or a promotable trial one rung up). */
 int dgm__asha_start(dgm__asha *a, int trial, int rung);
+/* Nothing runs and nothing is left to start: every trial has its final
+ * rung (what dgm__asha_next would answer with DGM__ASHA_DONE). */
+bool dgm__asha_finished(dgm__asha *a);
 /* Trial's metric at rung (NAN: it crashed or diverged there). */
 int dgm__asha_report(dgm__asha *a, int trial, int rung, double metric);
 
@@ -78,6 +81,10 @@ int dgm__asha_running(const dgm__asha *a, int trial);
 int dgm__asha_reached(const dgm__asha *a, int trial);
 /* Its metric at rung k (NAN if none). */
 double dgm__asha_metric(const dgm__asha *a, int trial, int k);
+/* Whether trial was promoted from rung k, with its rank among the n
+ * reports of rung k then. */
+bool dgm__asha_promotion(const dgm__asha *a, int trial, int k, int *rank,
+                         int *n);
 /* Why trial is where it is, as one line for the manifest and the
  * report: "promoted at rung 0 (step 200): rank 1 of 3, top 1", "stopped
  * at rung 1 (step 600): rank 3 of 5, not in the top 1", "reached the top

@@ -563,7 +563,23 @@ void dgm__sweep_free(dgm__sweep *s)
     for (int i = 0; i < s->slurm.n_extra; i++)
         free(s->slurm.extra_args[i]);
     free(s->slurm.extra_args);
+    if (s->asha)
+        dgm__asha_config_free(s->asha);
+    free(s->asha);
     free(s);
+}
+
+/* `scheduler: {asha: {...}}`: the only scheduler so far. */
+static int read_scheduler(dgm__sweep *s, const dgm_config *sec)
+{
+    if (dgm_cfg_kind_of(sec) != DGM_CFG_MAP || dgm_cfg_len(sec) != 1 ||
+        strcmp(dgm_cfg_key_at(sec, 0), "asha"))
+        return dgm_cfg_error(sec, NULL, DGM_ETYPE,
+                             "expected {asha: {metric: M, mode: min|max, "
+                             "min_steps: S, max_steps: T, reduction: R}}");
+    if (!(s->asha = calloc(1, sizeof *s->asha)))
+        return oom();
+    return dgm__asha_config_read(s->asha, dgm_cfg_at(sec, 0));
 }
 
 /* A folder-safe copy of text into out (at most cap - 1 bytes). */
@@ -700,8 +716,8 @@ static int check_size(const dims *ds, double count, const dgm_config *sw,
 
 int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
 {
-    static const char *const keys[] = {"grid", "zip", "random", "seeds",
-                                       "slurm"};
+    static const char *const keys[] = {"grid",  "zip",   "random",
+                                       "seeds", "slurm", "scheduler"};
     *out = NULL;
     const dgm_config *sw = dgm_cfg_get(root, "sweep");
     if (!sw || dgm_cfg_kind_of(sw) == DGM_CFG_NULL)
@@ -714,13 +730,13 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
     for (int i = 0; i < dgm_cfg_len(sw); i++) {
         const char *k = dgm_cfg_key_at(sw, i);
         bool known = false;
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 6; j++)
             known |= !strcmp(k, keys[j]);
         if (!known) {
-            const char *dym = dgm_did_you_mean(k, keys, 5);
+            const char *dym = dgm_did_you_mean(k, keys, 6);
             return dgm_cfg_error(dgm_cfg_at(sw, i), NULL, DGM_EKEY,
                                  "unknown sweep key '%s'%s%s%s (grid, zip, "
-                                 "random, seeds, slurm)",
+                                 "random, seeds, slurm, scheduler)",
                                  k, dym ? " (did you mean '" : "",
                                  dym ? dym : "", dym ? "'?)" : "");
         }
@@ -753,6 +769,8 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
         rc = expand_seeds(v, sec);
     if (rc == 0)
         rc = read_slurm(&s->slurm, dgm_cfg_get(sw, "slurm"));
+    if (rc == 0 && (sec = dgm_cfg_get(sw, "scheduler")) && dgm_cfg_kind_of(sec))
+        rc = read_scheduler(s, sec);
     /* A key swept twice would silently let one section win. */
     const dgm__sweep_assign *seen[256];
     int n_seen = 0;

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "asha.h"
 #include "dgm/config.h"
 
 /* At most this many trials in one sweep. */
@@ -63,6 +64,7 @@ typedef struct dgm__sweep {
     int n_trials;
     dgm__sweep_trial *trials;
     dgm__sweep_slurm slurm;
+    dgm__asha_config *asha;           /* `scheduler: {asha: ...}`, or NULL */
     struct dgm__sweep_values *values; /* what assignments point into */
 } dgm__sweep;
 
