@@ -324,6 +324,33 @@ START_TEST(interrupted_asha_sweep_resumes_to_the_same_end)
 }
 END_TEST
 
+START_TEST(bad_asha_sweeps_are_refused_before_anything_runs)
+{
+    char args[4096];
+    /* an eval_every that misses a rung */
+    snprintf(args, sizeof args,
+             "sweep '%s' train.eval_every=4 --sweep-dir '%s/x' --dry-run",
+             exp_path, root);
+    ck_assert_int_eq(tc_cli(NULL, args, out, sizeof out, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "train.eval_every (4) must divide every ASHA "
+                              "rung's step; rung 0 is step 2"),
+                  "%s", err);
+    /* a misspelt key, named where it is */
+    snprintf(args, sizeof args,
+             "sweep '%s' 'sweep.scheduler.asha.reduce=2' --dry-run", exp_path);
+    ck_assert_int_eq(tc_cli(NULL, args, out, sizeof out, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "sweep.scheduler.asha.reduce: unknown key "
+                              "'reduce' (metric, mode, min_steps, "
+                              "max_steps, reduction)"),
+                  "%s", err);
+    /* the Slurm launcher does not run ASHA sweeps yet: said, not ignored */
+    snprintf(args, sizeof args,
+             "sweep '%s' --sweep-dir '%s/y' --launcher slurm", exp_path, root);
+    ck_assert_int_eq(tc_cli(NULL, args, out, sizeof out, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "local launcher only"), "%s", err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sweep_asha");
@@ -332,6 +359,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, asha_sweep_end_to_end);
     tcase_add_test(tc, interrupted_asha_sweep_resumes_to_the_same_end);
+    tcase_add_test(tc, bad_asha_sweeps_are_refused_before_anything_runs);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
