@@ -16,6 +16,7 @@
 #include "compare.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
+#include "report_axis.h"
 #include "tool_files.h"
 
 /* A sample grid larger than this is named, not embedded. */
@@ -353,100 +354,6 @@ static void table(const dgm__compare *c, FILE *f)
 /* ---- charts ---------------------------------------------------------------
  */
 
-/* A round step near x > 0 (1, 2 or 5 times a power of ten). */
-static double nice_step(double x)
-{
-    double e = pow(10, floor(log10(x)));
-    double m = x / e;
-    return (m < 1.5 ? 1 : m < 3 ? 2 : m < 7 ? 5 : 10) * e;
-}
-
-/* At most this many ticks on an axis, whatever the data. */
-#define MAX_TICKS 16
-
-/* An axis over [lo, hi] (lo < hi, both finite, hi - lo large enough for
- * doubles to tell the ticks apart) with n ticks at tick[] and labels
- * printed with `digits` significant digits. Ticks are whole multiples of
- * a round step computed from their index, never by accumulation, so the
- * count is bounded for any finite input (values near 2^53, one ulp apart
- * at 1e18, or +-DBL_MAX). */
-typedef struct axis {
-    double lo, hi;
-    double tick[MAX_TICKS];
-    int n, digits;
-} axis;
-
-/* v + d, clamped to the finite range. */
-static double add_clamped(double v, double d)
-{
-    double r = v + d;
-    return isfinite(r) ? r : r > 0 ? DBL_MAX : -DBL_MAX;
-}
-
-/* lo..hi: the data's range; `want` ticks or so; `whole`: ticks at whole
- * numbers (steps); `snap`: widen the range to the outer ticks. */
-static void axis_make(axis *a, double lo, double hi, int want, bool whole,
-                      bool snap)
-{
-    double mag = fmax(fabs(lo), fabs(hi));
-    /* Halves: hi - lo itself may overflow. A range narrower than ~4500
-     * ulps of its values (or than 1e-300: subnormal steps) gives ticks
-     * doubles cannot tell apart: widen it around the data. */
-    if (!(hi / 2 - lo / 2 > fmax(mag * 0.5e-12, 1e-300))) {
-        double pad = mag * (whole ? 1e-9 : 0.05);
-        if (!(pad > 1e-300) || (whole && pad < 1))
-            pad = 1;
-        lo = add_clamped(lo, -pad);
-        hi = add_clamped(hi, pad);
-    }
-    double step = nice_step(hi / want - lo / want);
-    if (whole && step < 1)
-        step = 1;
-    a->n = 0;
-    if (isfinite(step) && step > 0) {
-        double k0 = snap ? floor(lo / step) : ceil(lo / step);
-        double k1 = snap ? ceil(hi / step) : floor(hi / step);
-        if (snap) { /* the outer ticks, where they are finite */
-            lo = fmax(k0 * step, -DBL_MAX);
-            hi = fmin(k1 * step, DBL_MAX);
-        }
-        if (k1 - k0 >= 0 && k1 - k0 < MAX_TICKS)
-            for (double k = k0; k <= k1; k++) {
-                double t = k * step;
-                if (isfinite(t) && t >= lo && t <= hi)
-                    a->tick[a->n++] = t;
-            }
-    }
-    if (a->n < 2 && !(a->n == 1 && !snap)) { /* fall back on the ends */
-        a->tick[0] = lo;
-        a->tick[1] = hi;
-        a->n = 2;
-    }
-    a->lo = lo;
-    a->hi = hi;
-    /* enough digits to tell neighbouring ticks apart */
-    double gap = a->n > 1 ? (a->tick[1] - a->tick[0]) : step;
-    int d = 6;
-    if (isfinite(gap) && gap > 0 && mag > 0)
-        d = (int)fmax(6, fmin(17, floor(log10(mag)) - floor(log10(gap)) + 2));
-    a->digits = d;
-}
-
-/* Where v falls in [a->lo, a->hi], from 0 to 1 (halves: no overflow). */
-static double axis_at(const axis *a, double v)
-{
-    return (v / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2);
-}
-
-static void tick_label(char *buf, size_t n, const axis *a, int i)
-{
-    double v = a->tick[i];
-    double gap = a->n > 1 ? fabs(a->tick[1] - a->tick[0]) : fabs(v);
-    if (fabs(v) < gap * 1e-9)
-        v = 0;
-    snprintf(buf, n, "%.*g", a->digits, v);
-}
-
 /* The mean of a series at i, NAN if it does not fit a double. */
 static double mean_at(const series *s, int i)
 {
@@ -475,13 +382,13 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
     }
     if (!shown || !(x0 <= x1))
         return;
-    axis ax, ay;
-    axis_make(&ax, x0, x1, 6, true, false);
-    axis_make(&ay, y0, y1, 5, false, true);
+    dgm__axis ax, ay;
+    dgm__axis_make(&ax, x0, x1, 6, true, false);
+    dgm__axis_make(&ay, y0, y1, 5, false, true);
     int pw = CW - ML - MR, ph = CH - MT - MB;
     int height = CH + shown * LROW + 8;
-#define PX(x) (ML + axis_at(&ax, (x)) * pw)
-#define PY(y) (MT + (1 - axis_at(&ay, (y))) * ph)
+#define PX(x) (ML + dgm__axis_at(&ax, (x)) * pw)
+#define PY(y) (MT + (1 - dgm__axis_at(&ay, (y))) * ph)
     fprintf(f,
             "<figure class=\"chart\" id=\"chart-%d\">\n"
             "<svg class=\"chart\" width=\"%d\" height=\"%d\" "
@@ -497,7 +404,7 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
     char lb[64];
     for (int i = 0; i < ay.n; i++) {
         double py = PY(ay.tick[i]);
-        tick_label(lb, sizeof lb, &ay, i);
+        dgm__axis_label(lb, sizeof lb, &ay, i);
         fprintf(f,
                 "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
                 "stroke=\"#e4e4e4\"/><line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
@@ -507,7 +414,7 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
     }
     for (int i = 0; i < ax.n; i++) {
         double px = PX(ax.tick[i]);
-        tick_label(lb, sizeof lb, &ax, i);
+        dgm__axis_label(lb, sizeof lb, &ax, i);
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
                 "stroke=\"#444\"/><text x=\"%.1f\" y=\"%d\" "
