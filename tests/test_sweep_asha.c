@@ -248,6 +248,51 @@ START_TEST(asha_sweep_end_to_end)
     ck_assert_int_gt(n, 4);
     dgm_st_close(fa);
     dgm_st_close(fb);
+    /* dgm compare: each trial's rung and why, as in the manifest */
+    snprintf(args, sizeof args, "compare '%s' --format json", sd);
+    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "%s", err);
+    json_t *cj = json_loads(out, 0, NULL);
+    json_t *ct = json_object_get(json_array_get(json_object_get(cj, "asha"), 0),
+                                 "trials");
+    ck_assert_int_eq(json_array_size(ct), 9);
+    for (int i = 0; i < 9; i++) {
+        json_t *x = json_array_get(ct, (size_t)i), *y = trial_asha(m, i);
+        ck_assert(
+            json_equal(json_object_get(x, "rung"), json_object_get(y, "rung")));
+        ck_assert(json_equal(json_object_get(x, "reason"),
+                             json_object_get(y, "reason")));
+    }
+    json_decref(cj);
+    snprintf(args, sizeof args, "compare '%s'", sd);
+    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0 &&
+                      strstr(out, "rungs 2 6 18, reduction 3: 42 "
+                                  "steps trained in all") &&
+                      strstr(out, "reached the top rung (step 18)"),
+                  "%s", out);
+    /* dgm report: a point per trial and rung reached; filled where it
+     * was promoted (3 from rung 0, 1 from rung 1) or at the top (1), open
+     * where it stopped (2 at rung 1); failures have no point */
+    snprintf(args, sizeof args, "report '%s' -o '%s/r.html'", sd, root);
+    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/r.html", root);
+    char *html = tc_slurp(p, NULL, true);
+    static const struct {
+        const char *what;
+        int n;
+    } marks[] = {{"class=\"asha-trial\"", 9},
+                 {"class=\"promoted\"", 4},
+                 {"class=\"top\"", 1},
+                 {"class=\"stopped\"", 2}};
+    for (int j = 0; j < 4; j++) {
+        int got = 0;
+        for (const char *h = html; (h = strstr(h, marks[j].what)); h++)
+            got++;
+        ck_assert_msg(got == marks[j].n, "%s: %d", marks[j].what, got);
+    }
+    free(html);
     json_decref(m);
 }
 END_TEST

@@ -16,7 +16,7 @@
 #include "compare.h"
 #include "dgm/error.h"
 #include "dgm/io.h"
-#include "report_axis.h"
+#include "report_parts.h"
 #include "tool_files.h"
 
 /* A sample grid larger than this is named, not embedded. */
@@ -220,27 +220,7 @@ static int load_curves(const dgm__compare *c, curves *cv)
 
 static void esc(FILE *f, const char *s)
 {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&#39;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
+    dgm__report_esc(f, s);
 }
 
 /* At most max characters of UTF-8 text, escaped, "…" when cut. */
@@ -259,9 +239,7 @@ static void esc_cut(FILE *f, const char *s, int max)
         fputs("\xE2\x80\xA6", f);
 }
 
-static const char *const palette[10] = {
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+static const char *const *const palette = dgm__report_palette;
 static const char *const dashes[3] = {"", "6 3", "2 2"};
 
 static const char css[] =
@@ -750,7 +728,9 @@ int dgm__report_write(const dgm__compare *c, const char *title, FILE *f)
         fputs("<p class=\"rule\">No run has logged training steps "
               "(metrics.jsonl) yet.</p>\n",
               f);
-    fputs("</div>\n<h2>Samples</h2>\n", f);
+    fputs("</div>\n", f);
+    dgm__report_asha(c, f);
+    fputs("<h2>Samples</h2>\n", f);
     samples(c, f);
     fputs("<h2>Runs</h2>\n", f);
     runs_table(c, f);

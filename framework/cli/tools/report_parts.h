@@ -1,5 +1,6 @@
-/* report_axis.h - the axes of dgm report's SVG charts (learning curves,
- * ASHA rungs): round ticks over any finite range (never installed).
+/* report_parts.h - what the sections of dgm report's page share (never
+ * installed): chart axes with round ticks over any finite range, HTML
+ * escaping, the colours of variants.
  *
  *     dgm__axis ax;
  *     dgm__axis_make(&ax, 0, 4690, 6, true, false);   // steps
@@ -7,11 +8,12 @@
  *     char lb[64];
  *     dgm__axis_label(lb, sizeof lb, &ax, 0);          // "0"
  */
-#ifndef DGM_REPORT_AXIS_H
-#define DGM_REPORT_AXIS_H
+#ifndef DGM_REPORT_PARTS_H
+#define DGM_REPORT_PARTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* At most this many ticks on an axis, whatever the data. */
 #define DGM__AXIS_MAX_TICKS 16
@@ -37,5 +39,10 @@ double dgm__axis_at(const dgm__axis *a, double v);
 /* Tick i's label ("%.*g" with the axis's digits; -0 and rounding noise
  * around zero print as 0). */
 void dgm__axis_label(char *buf, size_t n, const dgm__axis *a, int i);
+
+/* s into f with & < > " ' as entities (NULL writes nothing). */
+void dgm__report_esc(FILE *f, const char *s);
+/* The colour of variant v: dgm__report_palette[v % 10]. */
+extern const char *const dgm__report_palette[10];
 
 #endif

@@ -1,10 +1,11 @@
-/* report_axis.c - the axes of dgm report's SVG charts: round ticks over
- * any finite range (see report_axis.h). */
+/* report_parts.c - what the sections of dgm report's page share: chart
+ * axes with round ticks over any finite range, HTML escaping, the
+ * colours (see report_parts.h). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 
-#include "report_axis.h"
+#include "report_parts.h"
 
 /* A round step near x > 0 (1, 2 or 5 times a power of ten). */
 static double nice_step(double x)
@@ -80,4 +81,33 @@ void dgm__axis_label(char *buf, size_t n, const dgm__axis *a, int i)
     if (fabs(v) < gap * 1e-9)
         v = 0;
     snprintf(buf, n, "%.*g", a->digits, v);
+}
+
+const char *const dgm__report_palette[10] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+void dgm__report_esc(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
 }
