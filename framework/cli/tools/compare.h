@@ -166,6 +166,14 @@ int dgm__report_write(const dgm__compare *c, const char *title, FILE *f);
  * stopped) and the table of dgm__compare_asha_write
  * (<tr class="asha-trial">). */
 void dgm__report_asha(const dgm__compare *c, FILE *f);
+/* The report's "metrics against swept values" section (report_sweep.c;
+ * nothing when no swept key has two values on one line): per swept key
+ * and metric, a chart of the variants' means with one standard deviation
+ * as error bars (<circle class="swept-point" data-mean data-sd>,
+ * <line class="errbar">), one <polyline class="swept-line"> per
+ * combination of the other swept values; log x for positive numbers over
+ * two decades, categories in order of appearance for other values. */
+void dgm__report_swept(const dgm__compare *c, FILE *f);
 /* dgm__report_write into path, atomically (tmp + rename). */
 int dgm__report_save(const dgm__compare *c, const char *title,
                      const char *path);

@@ -729,6 +729,7 @@ int dgm__report_write(const dgm__compare *c, const char *title, FILE *f)
               "(metrics.jsonl) yet.</p>\n",
               f);
     fputs("</div>\n", f);
+    dgm__report_swept(c, f);
     dgm__report_asha(c, f);
     fputs("<h2>Samples</h2>\n", f);
     samples(c, f);
