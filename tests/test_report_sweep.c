@@ -199,6 +199,64 @@ START_TEST(a_grid_gets_one_line_per_other_value)
 }
 END_TEST
 
+/* n "x,y" pairs after the first points=" following at. */
+static void read_points(const char *at, double *xy, int n)
+{
+    const char *p = strstr(at, "points=\"");
+    ck_assert_ptr_nonnull(p);
+    p += 8;
+    for (int i = 0; i < n; i++) {
+        int used = 0;
+        ck_assert_int_eq(
+            sscanf(p, "%lf,%lf%n", &xy[2 * i], &xy[2 * i + 1], &used), 2);
+        p += used;
+    }
+}
+
+START_TEST(learning_curves_get_a_band_of_one_deviation)
+{
+    /* the fixture's loss at step s is base + 10 - s, bases 100, 103, 109
+     * for latent=2 (sd sqrt(21)) and 90, 95 for latent=10 (sd
+     * sqrt(12.5)), alike at every step */
+    dgm__compare *c;
+    dgm__cmp_options o = {0};
+    const char *paths[] = {tc_cmp_sweep};
+    ck_assert_int_eq(dgm__compare_load(&c, paths, 1, &o), 0);
+    char *html = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&html, &n);
+    ck_assert_int_eq(dgm__report_write(c, NULL, f), 0);
+    fclose(f);
+    dgm__compare_free(c);
+    const char *chart = strstr(html, "id=\"chart-0\"");
+    ck_assert_ptr_nonnull(chart);
+    double half[2];
+    for (int v = 0; v < 2; v++) {
+        char b[64], cu[64];
+        snprintf(b, sizeof b, "<polygon class=\"band\" data-variant=\"%d\"", v);
+        snprintf(cu, sizeof cu, "<polyline class=\"curve\" data-variant=\"%d\"",
+                 v);
+        const char *pb = strstr(chart, b), *pc = strstr(chart, cu);
+        ck_assert(pb && pc);
+        double band[12], curve[6];
+        read_points(pb, band, 6);
+        read_points(pc, curve, 3);
+        for (int i = 0; i < 3; i++) {
+            /* upper at i, lower at 5 - i, centred on the curve */
+            double up = band[2 * i + 1], lo = band[2 * (5 - i) + 1];
+            ck_assert_double_eq_tol(band[2 * i], curve[2 * i], 0.06);
+            ck_assert_double_eq_tol((up + lo) / 2, curve[2 * i + 1], 0.06);
+            double h = (lo - up) / 2;
+            if (i == 0)
+                half[v] = h;
+            ck_assert_double_eq_tol(h, half[v], 0.01);
+        }
+    }
+    ck_assert_double_eq_tol(half[0] / half[1], sqrt(21 / 12.5), 1e-3);
+    free(html);
+}
+END_TEST
+
 int main(void)
 {
     tc_cmp_setup();
@@ -206,6 +264,7 @@ int main(void)
     TCase *tc = tcase_create("swept");
     tcase_add_test(tc, one_key_one_line_with_error_bars);
     tcase_add_test(tc, a_grid_gets_one_line_per_other_value);
+    tcase_add_test(tc, learning_curves_get_a_band_of_one_deviation);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -30,6 +30,7 @@ typedef struct series {
     int n, cap;
     int64_t *step;
     long double *sum; /* wider than the values: sums of huge ones stay finite */
+    long double *sq;  /* sums of squares: the band of one deviation */
     int *cnt;
 } series;
 
@@ -51,6 +52,7 @@ static int series_add(series *s, int64_t step, double x)
         lo--;
     if (lo > 0 && s->step[lo - 1] == step) {
         s->sum[lo - 1] += x;
+        s->sq[lo - 1] += (long double)x * x;
         s->cnt[lo - 1]++;
         return 0;
     }
@@ -62,7 +64,10 @@ static int series_add(series *s, int64_t step, double x)
         long double *su = st ? realloc(s->sum, sizeof *su * (size_t)c) : NULL;
         if (su)
             s->sum = su;
-        int *cn = su ? realloc(s->cnt, sizeof *cn * (size_t)c) : NULL;
+        long double *sq = su ? realloc(s->sq, sizeof *sq * (size_t)c) : NULL;
+        if (sq)
+            s->sq = sq;
+        int *cn = sq ? realloc(s->cnt, sizeof *cn * (size_t)c) : NULL;
         if (!cn)
             return dgm_error(DGM_ENOMEM, "report: out of memory");
         s->cnt = cn;
@@ -72,8 +77,10 @@ static int series_add(series *s, int64_t step, double x)
             sizeof *s->step * (size_t)(s->n - lo));
     memmove(s->sum + lo + 1, s->sum + lo, sizeof *s->sum * (size_t)(s->n - lo));
     memmove(s->cnt + lo + 1, s->cnt + lo, sizeof *s->cnt * (size_t)(s->n - lo));
+    memmove(s->sq + lo + 1, s->sq + lo, sizeof *s->sq * (size_t)(s->n - lo));
     s->step[lo] = step;
     s->sum[lo] = x;
+    s->sq[lo] = (long double)x * x;
     s->cnt[lo] = 1;
     s->n++;
     return 0;
@@ -119,6 +126,7 @@ static void curves_free_series(curves *cv, int n_variants)
         for (int v = 0; v < n_variants; v++) {
             free(cv->t[i].v[v].step);
             free(cv->t[i].v[v].sum);
+            free(cv->t[i].v[v].sq);
             free(cv->t[i].v[v].cnt);
         }
     curves_free(cv);
@@ -339,7 +347,47 @@ static double mean_at(const series *s, int i)
     return isfinite(y) ? y : NAN;
 }
 
+/* The sample deviation (n - 1) at i: 0 for one run, NAN if not finite. */
+static double sd_at(const series *s, int i)
+{
+    if (s->cnt[i] < 2)
+        return 0;
+    long double m = s->sum[i] / s->cnt[i];
+    long double v = (s->sq[i] - m * s->sum[i]) / (s->cnt[i] - 1);
+    double d = v > 0 ? (double)sqrtl(v) : 0;
+    return isfinite(d) ? d : NAN;
+}
+
 enum { CW = 540, CH = 300, ML = 72, MR = 20, MT = 30, MB = 46, LROW = 18 };
+
+/* A variant's band of one standard deviation around its mean curve, where
+ * it has two runs or more: mean + sd forwards, mean - sd back. */
+static void band(const series *s, int v, const char *col, const dgm__axis *ax,
+                 const dgm__axis *ay, int pw, int ph, FILE *f)
+{
+    bool any = false;
+    for (int i = 0; i < s->n; i++)
+        any |= s->cnt[i] > 1 && sd_at(s, i) > 0;
+    if (!any)
+        return;
+    fprintf(f,
+            "<polygon class=\"band\" data-variant=\"%d\" fill=\"%s\" "
+            "fill-opacity=\"0.15\" stroke=\"none\" points=\"",
+            v, col);
+    for (int pass = 0, first = 1; pass < 2; pass++)
+        for (int k = 0; k < s->n; k++) {
+            int i = pass ? s->n - 1 - k : k;
+            double y = mean_at(s, i), d = sd_at(s, i);
+            if (isnan(y) || isnan(d))
+                continue;
+            double yy = pass ? y - d : y + d;
+            fprintf(f, "%s%.3f,%.3f", first ? "" : " ",
+                    ML + dgm__axis_at(ax, (double)s->step[i]) * pw,
+                    MT + (1 - dgm__axis_at(ay, yy)) * ph);
+            first = 0;
+        }
+    fputs("\"/>\n", f);
+}
 
 static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
 {
@@ -349,13 +397,14 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
         const series *s = &t->v[v];
         shown += s->n > 0;
         for (int i = 0; i < s->n; i++) {
-            double y = mean_at(s, i);
+            double y = mean_at(s, i), d = sd_at(s, i);
             if (isnan(y))
                 continue;
+            d = isfinite(y - d) && isfinite(y + d) ? d : 0;
             x0 = fmin(x0, (double)s->step[i]);
             x1 = fmax(x1, (double)s->step[i]);
-            y0 = fmin(y0, y);
-            y1 = fmax(y1, y);
+            y0 = fmin(y0, y - d);
+            y1 = fmax(y1, y + d);
         }
     }
     if (!shown || !(x0 <= x1))
@@ -411,6 +460,7 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
         if (!s->n)
             continue;
         const char *col = palette[v % 10], *dash = dashes[(v / 10) % 3];
+        band(s, v, col, &ax, &ay, pw, ph, f);
         fprintf(f,
                 "<polyline class=\"curve\" data-variant=\"%d\" fill=\"none\" "
                 "stroke=\"%s\" stroke-width=\"1.8\"%s%s%s points=\"",
