@@ -395,6 +395,18 @@ static int sweep_main(opts *o)
         for (int i = 0; i < c.sweep->n_trials; i++)
             c.n_todo += strcmp(dgm__sweep_status_of(&c, i), "done") != 0;
     }
+    if (c.sweep->tpe) {
+        if (!strcmp(launcher, "slurm")) {
+            dgm__sweep_fail("a search: sweep runs with the local launcher "
+                            "only (so far)");
+            free(todo);
+            goto out;
+        }
+        if ((rc = dgm__sweep_tpe_open(&c, o->resume != NULL)) < 0) {
+            free(todo);
+            goto err;
+        }
+    }
     for (int i = 0; !c.sweep->asha && i < c.sweep->n_trials; i++)
         if (strcmp(dgm__sweep_status_of(&c, i), "done")) {
             json_t *t = dgm__sweep_manifest_trial(c.manifest, i);
@@ -427,6 +439,7 @@ static int sweep_main(opts *o)
     free(todo);
     if (c.asha)
         dgm__sweep_asha_close(&c);
+    dgm__sweep_tpe_close(&c);
     dgm__sweep_save(&c);
     if (rc < 0) {
         dgm__cli_error("sweep", rc);
@@ -453,6 +466,7 @@ err:
     dgm__cli_error("sweep", rc);
 out:
     dgm__sweep_asha_close(&c);
+    dgm__sweep_tpe_close(&c);
     if (lock >= 0)
         close(lock);
     dgm_registry_free(reg);

@@ -180,8 +180,7 @@ int dgm__sweep_asha_take(dgm__sweep_run *c, int *trial, int64_t *step)
     return 1;
 }
 
-/* The last evaluation of metric at step in dir/metrics.jsonl, or NAN. */
-static double rung_metric(const char *dir, const char *metric, int64_t step)
+double dgm__sweep_eval_metric(const char *dir, const char *metric, int64_t step)
 {
     char p[PATH_MAX + 16];
     snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
@@ -196,7 +195,8 @@ static double rung_metric(const char *dir, const char *metric, int64_t step)
             continue;
         json_t *j = json_loads(line, 0, NULL);
         json_t *m = json_object_get(json_object_get(j, "eval"), metric);
-        if (json_integer_value(json_object_get(j, "step")) == step &&
+        if ((step < 0 ||
+             json_integer_value(json_object_get(j, "step")) == step) &&
             json_is_number(m))
             v = json_number_value(m);
         json_decref(j);
@@ -231,7 +231,7 @@ void dgm__sweep_asha_ended(dgm__sweep_run *c, int i, int exit_code, int sig,
     if (sig) {
         snprintf(msg, sizeof msg, "killed by signal %d", sig);
     } else if (exit_code == 0) {
-        v = rung_metric(d, ac->metric, ac->rungs[k]);
+        v = dgm__sweep_eval_metric(d, ac->metric, ac->rungs[k]);
         if (isnan(v))
             snprintf(msg, sizeof msg,
                      "no evaluation of '%s' at step %lld in metrics.jsonl",

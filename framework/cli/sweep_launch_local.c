@@ -133,12 +133,15 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
             /* A trial that cannot be prepared (its folder, its
              * trial.yaml) fails alone, with the reason in the manifest;
              * the others still run. */
-            if (!cont && dgm__sweep_prepare_trial(c, i) < 0) {
+            if (!cont && ((c->tpe && dgm__sweep_tpe_launch(c, i) < 0) ||
+                          dgm__sweep_prepare_trial(c, i) < 0)) {
                 if (c->asha)
                     dgm__sweep_asha_ended(c, i, -1, 0, false);
                 else
                     dgm__sweep_finish_trial(c, i, -1, 0, false,
                                             dgm_last_error());
+                if (c->tpe)
+                    dgm__sweep_tpe_ended(c, i);
                 dgm__sweep_save(c);
                 continue;
             }
@@ -149,6 +152,8 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
                 else
                     dgm__sweep_finish_trial(c, i, -1, 0, false,
                                             strerror(errno));
+                if (c->tpe)
+                    dgm__sweep_tpe_ended(c, i);
                 dgm__sweep_save(c);
                 continue;
             }
@@ -184,6 +189,8 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
                 dgm__sweep_finish_trial(c, ch[k].index, code,
                                         ch[k].killed ? 0 : sig, ch[k].killed,
                                         NULL);
+            if (c->tpe)
+                dgm__sweep_tpe_ended(c, ch[k].index);
             if (c->fail_fast &&
                 dgm__sweep_failed(dgm__sweep_status_of(c, ch[k].index)) &&
                 !stopping) {

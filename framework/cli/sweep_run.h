@@ -24,6 +24,7 @@ typedef struct dgm__sweep_run {
     int n_todo, n_finished;
     dgm__asha *asha;           /* an ASHA sweep's scheduler, or NULL */
     int *relaunch, n_relaunch; /* its jobs that --resume runs again */
+    dgm__tpe *tpe;             /* a search's estimator, or NULL */
 } dgm__sweep_run;
 
 /* The signal (SIGINT, SIGTERM) that asked the sweep to stop, or 0. */
@@ -75,8 +76,23 @@ int dgm__sweep_asha_take(dgm__sweep_run *c, int *trial, int64_t *step);
 /* A job of trial i ended (killed: stopped by dgm sweep). */
 void dgm__sweep_asha_ended(dgm__sweep_run *c, int i, int exit_code, int sig,
                            bool killed);
+/* The last evaluation of metric in dir/metrics.jsonl at step (step < 0:
+ * the last one at any step), or NAN. */
+double dgm__sweep_eval_metric(const char *dir, const char *metric,
+                              int64_t step);
 /* Free the scheduler; if it has nothing left, the trials left at a
  * lower rung are done. */
 void dgm__sweep_asha_close(dgm__sweep_run *c);
+
+/* ---- model-based search (sweep_tpe_run.c) ---------------------------- */
+
+/* The estimator, new or (resume) replayed from the manifest's events. */
+int dgm__sweep_tpe_open(dgm__sweep_run *c, bool resume);
+/* Trial i is about to start: its proposal made (once) and set. */
+int dgm__sweep_tpe_launch(dgm__sweep_run *c, int i);
+/* A job of trial i ended (after the manifest has its outcome): its loss
+ * to the estimator, once per trial. */
+void dgm__sweep_tpe_ended(dgm__sweep_run *c, int i);
+void dgm__sweep_tpe_close(dgm__sweep_run *c);
 
 #endif
