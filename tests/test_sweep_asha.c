@@ -388,11 +388,6 @@ START_TEST(bad_asha_sweeps_are_refused_before_anything_runs)
                               "'reduce' (metric, mode, min_steps, "
                               "max_steps, reduction)"),
                   "%s", err);
-    /* the Slurm launcher does not run ASHA sweeps yet: said, not ignored */
-    snprintf(args, sizeof args,
-             "sweep '%s' --sweep-dir '%s/y' --launcher slurm", exp_path, root);
-    ck_assert_int_eq(tc_cli(NULL, args, out, sizeof out, err, sizeof err), 2);
-    ck_assert_msg(strstr(err, "local launcher only"), "%s", err);
 }
 END_TEST
 

@@ -383,12 +383,6 @@ static int sweep_main(opts *o)
         goto err;
     }
     if (c.sweep->asha) {
-        if (!strcmp(launcher, "slurm")) {
-            dgm__sweep_fail("an ASHA sweep runs with the local launcher "
-                            "only (so far)");
-            free(todo);
-            goto out;
-        }
         if ((rc = dgm__sweep_asha_open(&c, o->resume != NULL)) < 0) {
             free(todo);
             goto err;
@@ -433,7 +427,9 @@ static int sweep_main(opts *o)
         fflush(stdout);
     }
     if (c.n_todo > 0)
-        rc = c.asha ? dgm__sweep_run_local(&c, todo, c.n_todo)
+        rc = c.asha ? (!strcmp(launcher, "slurm")
+                           ? dgm__sweep_run_slurm_asha(&c)
+                           : dgm__sweep_run_local(&c, todo, c.n_todo))
              : !strcmp(launcher, "slurm")
                  ? dgm__sweep_run_slurm(&c, todo, c.n_todo)
                  : dgm__sweep_run_local(&c, todo, c.n_todo);

@@ -59,6 +59,9 @@ bool dgm__sweep_failed(const char *st);
  * when the launcher itself could not go on. */
 int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo);
 int dgm__sweep_run_slurm(dgm__sweep_run *c, const int *todo, int n_todo);
+/* An ASHA sweep on Slurm: each job (a trial to a rung) submitted as the
+ * scheduler gives it, decisions made as jobs end (sweep_slurm.c). */
+int dgm__sweep_run_slurm_asha(dgm__sweep_run *c);
 /* `dgm sweep --run-trial SWEEPDIR INDEX`: one trial in this process;
  * returns the exit status. */
 int dgm__sweep_run_trial(const char *dir, const char *index, int threads,
