@@ -125,6 +125,10 @@ int dgm__sweep_tpe_read(dgm__sweep_tpe **out, const dgm_config *sec)
         return dgm_cfg_error(params ? params : sec, NULL, DGM_EMISSING,
                              "`params:` must map each key to a "
                              "distribution");
+    if (dgm_cfg_len(params) > 256)
+        return dgm_cfg_error(params, NULL, DGM_ERANGE,
+                             "at most 256 searched keys, got %d",
+                             dgm_cfg_len(params));
     dgm__sweep_tpe *t = calloc(1, sizeof *t);
     if (!t)
         return oom();
