@@ -317,7 +317,17 @@ START_TEST(test_report)
     /* two loss terms (loss, bernoulli_nll) x three variants; the eval line
      * and lr are no curves */
     ck_assert_int_eq(count(s, "<polyline class=\"curve\""), 6);
-    ck_assert_int_eq(count(s, "<svg class=\"chart\""), 2);
+    ck_assert_int_eq(count(s, "<figure class=\"chart\" id=\"chart-"), 2);
+    /* and each of the four figures against the swept latent */
+    ck_assert_int_eq(count(s, "<figure class=\"chart swept\""), 4);
+    /* a band of one deviation for latent=2 and 10 (two runs or more), in
+     * each learning-curve chart; none for latent=20 (one run) */
+    ck_assert_int_eq(count(s, "<polygon class=\"band\" data-variant=\"0\""),
+                     2);
+    ck_assert_int_eq(count(s, "<polygon class=\"band\" data-variant=\"1\""),
+                     2);
+    ck_assert_int_eq(count(s, "<polygon class=\"band\" data-variant=\"2\""),
+                     0);
     /* one sample grid per variant that has a done run */
     ck_assert_int_eq(count(s, "src=\"data:image/png;base64,iVBORw0KGgo"), 3);
     ck_assert_int_eq(count(s, "samples_000003.png"), 3);

@@ -105,11 +105,14 @@ html=$tmp/report.html
 count() { grep -o -- "$1" "$html" | wc -l; }
 rows=$(count '<tr class="variant"')
 curves=$(count '<polyline class="curve"')
-charts=$(count '<svg class="chart"')
+charts=$(count '<figure class="chart" id="chart-')
 images=$(count 'src="data:image/png;base64,')
 [ "$rows" -eq 3 ] || fail "$rows variant rows, expected 3"
 # loss, bernoulli_nll, gaussian_kl: one curve per variant in each
-[ "$charts" -eq 3 ] || fail "$charts charts, expected 3"
+[ "$charts" -eq 3 ] || fail "$charts learning-curve charts, expected 3"
+# and the figures against the swept value, one per metric
+[ "$(count '<figure class="chart swept"')" -ge 1 ] ||
+    fail "no chart against the swept value"
 [ "$curves" -eq 9 ] || fail "$curves curves, expected 9"
 [ "$images" -eq 3 ] || fail "$images embedded sample grids, expected 3"
 [ "$(count 'samples_000200.png')" -eq 3 ] || fail "not the last sample grids"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_slurm.sh - `dgm sweep --launcher slurm` against a real single-node
 # Slurm on localhost: 3 trials of a tiny experiment as one job array, one
-# of them crashing; the manifest must say done, failed (signal 11), done.
+# of them crashing; the manifest must say done, failed (signal 11), done;
+# then a small ASHA sweep, each rung's job its own Slurm job.
 # Starts munged/slurmctld/slurmd if they are not running (and stops what it
 # started); installs nothing (scripts/bootstrap.sh installs slurm-wlm and
 # munge). Skips (77) when not root or when Slurm is missing. The cluster
@@ -205,6 +206,44 @@ m = json.load(open(sys.argv[1] + "/manifest.json"))
 st = [t["status"] for t in m["trials"]]
 assert st == ["done", "failed", "done"], st
 assert m["trials"][1]["signal"] == 11
+EOF
+
+# ASHA on Slurm: each job (a trial to a rung) its own job, decisions as
+# jobs end. 3 good trials, rungs 2 and 6, reduction 3: the best at step 2
+# (once all three reported) goes on to step 6 from its checkpoint.
+"$dgm" sweep "$work/tiny.yaml" --launcher slurm --sweep-dir "$work/a" \
+  'objective=[{loss: bernoulli_nll, inputs: [logits, x]}, {loss: gaussian_kl, inputs: [mu, logvar]}]' \
+  'sweep.zip={model.latent: [2, 3, 4], optimizer.lr: [0.03, 0.001, 0.01]}' \
+  'sweep.scheduler={asha: {metric: neg_elbo, min_steps: 2, max_steps: 6, reduction: 3}}' \
+  > "$work/out3.txt" 2>&1
+rc=$?
+cat "$work/out3.txt"
+[ "$rc" = 0 ] || die "ASHA sweep on slurm exited $rc"
+/usr/bin/python3 - "$work/a" <<'EOF' || die "ASHA manifest on slurm"
+import json, os, sys
+d = sys.argv[1]
+m = json.load(open(f"{d}/manifest.json"))
+def ev(t, step):
+    v = None
+    for line in open(f"{d}/{t['run_dir']}/metrics.jsonl"):
+        j = json.loads(line)
+        if j.get("step") == step and "neg_elbo" in j.get("eval", {}):
+            v = j["eval"]["neg_elbo"]
+    return v
+tr = m["trials"]
+assert [t["status"] for t in tr] == ["done"] * 3, [t["status"] for t in tr]
+r0 = [t["asha"]["metrics"][0] for t in tr]
+for t in tr:
+    for k, step in enumerate((2, 6)[: t["asha"]["rung"] + 1]):
+        assert t["asha"]["metrics"][k] == ev(t, step), (t["name"], k)
+best = min(range(3), key=lambda i: r0[i])
+dec = [t["asha"]["decision"] for t in tr]
+assert dec[best] == "top" and dec.count("stopped") == 2, dec
+assert m["scheduler"]["steps"] == 3 * 2 + 4, m["scheduler"]["steps"]
+assert os.path.exists(f"{d}/slurm/job-2.sh") and os.path.exists(f"{d}/slurm/job-6-cont.sh")
+log = open(f"{d}/{tr[best]['run_dir']}/log.txt").read()
+assert "at step 2 of 6" in log, log
+print("ASHA on slurm ok:", dec, r0)
 EOF
 rm -rf "$work"
 echo "PASS: slurm launcher"

@@ -30,7 +30,8 @@ static const char help[] =
     "usage: dgm sweep EXPERIMENT.yaml [KEY=VALUE ...] [options]\n"
     "       dgm sweep --resume SWEEPDIR [options]\n"
     "\n"
-    "Expand the experiment's `sweep:` section (grid, zip, random, seeds)\n"
+    "Expand the experiment's `sweep:` section (grid, zip, random, seeds;\n"
+    "or search: {tpe:}, whose trials' values are proposed as they launch)\n"
     "into trials, validate every trial's config, and run each trial as its\n"
     "own `dgm run` into SWEEPDIR/trials/<name>/. SWEEPDIR/manifest.json\n"
     "lists the trials, their overrides and their status. KEY=VALUE\n"
@@ -147,7 +148,8 @@ typedef struct opts {
         *run_index;
     const char **over;
     int n_over, jobs, threads;
-    bool fail_fast, dry_run, quiet, check;
+    int64_t stop_after; /* --run-trial of an ASHA job: its rung's step */
+    bool fail_fast, dry_run, quiet, check, cont;
 } opts;
 
 static int parse(opts *o, int argc, char **argv)
@@ -169,6 +171,10 @@ static int parse(opts *o, int argc, char **argv)
             o->runs = argv[++i];
         else if (!strcmp(a, "--threads") && v)
             o->threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--stop-after") && v)
+            o->stop_after = atoll(argv[++i]);
+        else if (!strcmp(a, "--continue"))
+            o->cont = true;
         else if (!strcmp(a, "--fail-fast"))
             o->fail_fast = true;
         else if (!strcmp(a, "--dry-run"))
@@ -282,6 +288,8 @@ static int sweep_main(opts *o)
         goto err;
     if ((rc = dgm__sweep_expand(&c.sweep, root)) < 0)
         goto err;
+    if (c.sweep->asha && (rc = dgm__sweep_asha_base(c.sweep, root)) < 0)
+        goto err;
     if ((rc = make_registry(&reg, root)) < 0)
         goto err;
     int bad = validate_trials(c.sweep, reg, o->check);
@@ -374,7 +382,27 @@ static int sweep_main(opts *o)
         rc = dgm_error(DGM_ENOMEM, "sweep: out of memory");
         goto err;
     }
-    for (int i = 0; i < c.sweep->n_trials; i++)
+    if (c.sweep->asha) {
+        if ((rc = dgm__sweep_asha_open(&c, o->resume != NULL)) < 0) {
+            free(todo);
+            goto err;
+        }
+        for (int i = 0; i < c.sweep->n_trials; i++)
+            c.n_todo += strcmp(dgm__sweep_status_of(&c, i), "done") != 0;
+    }
+    if (c.sweep->tpe) {
+        if (!strcmp(launcher, "slurm")) {
+            dgm__sweep_fail("a search: sweep runs with the local launcher "
+                            "only (so far)");
+            free(todo);
+            goto out;
+        }
+        if ((rc = dgm__sweep_tpe_open(&c, o->resume != NULL)) < 0) {
+            free(todo);
+            goto err;
+        }
+    }
+    for (int i = 0; !c.sweep->asha && i < c.sweep->n_trials; i++)
         if (strcmp(dgm__sweep_status_of(&c, i), "done")) {
             json_t *t = dgm__sweep_manifest_trial(c.manifest, i);
             dgm__sweep_set_str(t, "status", "pending");
@@ -399,24 +427,31 @@ static int sweep_main(opts *o)
         fflush(stdout);
     }
     if (c.n_todo > 0)
-        rc = !strcmp(launcher, "slurm")
+        rc = c.asha ? (!strcmp(launcher, "slurm")
+                           ? dgm__sweep_run_slurm_asha(&c)
+                           : dgm__sweep_run_local(&c, todo, c.n_todo))
+             : !strcmp(launcher, "slurm")
                  ? dgm__sweep_run_slurm(&c, todo, c.n_todo)
                  : dgm__sweep_run_local(&c, todo, c.n_todo);
     free(todo);
+    if (c.asha)
+        dgm__sweep_asha_close(&c);
+    dgm__sweep_tpe_close(&c);
     dgm__sweep_save(&c);
     if (rc < 0) {
         dgm__cli_error("sweep", rc);
         exit = DGM_EXIT_FAILED;
         goto out;
     }
-    int counts[6] = {0};
-    static const char *const names[6] = {"done",    "failed",  "diverged",
-                                         "stopped", "running", "pending"};
+    int counts[7] = {0};
+    static const char *const names[7] = {"done",    "failed",  "diverged",
+                                         "stopped", "running", "pending",
+                                         "paused"};
     for (int i = 0; i < c.sweep->n_trials; i++)
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < 7; k++)
             counts[k] += !strcmp(dgm__sweep_status_of(&c, i), names[k]);
     printf("dgm sweep: %d trials:", c.sweep->n_trials);
-    for (int k = 0, first = 1; k < 6; k++)
+    for (int k = 0, first = 1; k < 7; k++)
         if (counts[k]) {
             printf("%s %d %s", first ? "" : ",", counts[k], names[k]);
             first = 0;
@@ -427,6 +462,8 @@ static int sweep_main(opts *o)
 err:
     dgm__cli_error("sweep", rc);
 out:
+    dgm__sweep_asha_close(&c);
+    dgm__sweep_tpe_close(&c);
     if (lock >= 0)
         close(lock);
     dgm_registry_free(reg);
@@ -446,9 +483,9 @@ int dgm__cmd_sweep(int argc, char **argv)
         return DGM_EXIT_FAILED;
     int rc = parse(&o, argc, argv);
     if (rc == 0)
-        rc = o.run_trial
-                 ? dgm__sweep_run_trial(o.run_trial, o.run_index, o.threads)
-                 : sweep_main(&o);
+        rc = o.run_trial ? dgm__sweep_run_trial(o.run_trial, o.run_index,
+                                                o.threads, o.stop_after, o.cont)
+                         : sweep_main(&o);
     free(o.over);
     return rc;
 }

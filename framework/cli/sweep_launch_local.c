@@ -30,9 +30,12 @@ typedef struct child {
     bool killed;
 } child;
 
-static pid_t spawn_trial(dgm__sweep_run *c, int i, const sigset_t *old)
+/* step > 0: an ASHA job, trained to that step (cont: from the trial's
+ * checkpoint). */
+static pid_t spawn_trial(dgm__sweep_run *c, int i, int64_t step, bool cont,
+                         const sigset_t *old)
 {
-    char d[PATH_MAX], out[PATH_MAX + 16], err[PATH_MAX + 16], th[16];
+    char d[PATH_MAX], out[PATH_MAX + 16], err[PATH_MAX + 16], th[16], sa[32];
     dgm__sweep_trial_dir(c, i, d, sizeof d);
     snprintf(out, sizeof out, "%s/stdout.txt", d);
     snprintf(err, sizeof err, "%s/stderr.txt", d);
@@ -48,8 +51,9 @@ static pid_t spawn_trial(dgm__sweep_run *c, int i, const sigset_t *old)
     signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     sigprocmask(SIG_SETMASK, old, NULL);
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    int mode = O_WRONLY | O_CREAT | (cont ? O_APPEND : O_TRUNC);
+    int fo = open(out, mode, 0666);
+    int fe = open(err, mode, 0666);
     int fi = open("/dev/null", O_RDONLY);
     if (fo < 0 || fe < 0 || fi < 0)
         _exit(126);
@@ -58,8 +62,18 @@ static pid_t spawn_trial(dgm__sweep_run *c, int i, const sigset_t *old)
     dup2(fe, 2);
     char idx[16];
     snprintf(idx, sizeof idx, "%d", i);
-    char *argv[] = {c->exe,      "sweep", "--run-trial", c->dir, idx,
-                    "--threads", th,      NULL};
+    snprintf(sa, sizeof sa, "%lld", (long long)step);
+    char *argv[] = {c->exe,
+                    "sweep",
+                    "--run-trial",
+                    c->dir,
+                    idx,
+                    "--threads",
+                    th,
+                    step ? "--stop-after" : NULL,
+                    sa,
+                    cont ? "--continue" : NULL,
+                    NULL};
     execv(c->exe, argv);
     dprintf(2, "dgm sweep: cannot run %s: %s\n", c->exe, strerror(errno));
     _exit(127);
@@ -96,21 +110,50 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
     int next = 0, running = 0;
     bool stopping = false;
     double kill_at = 0;
-    while (running > 0 || (!stopping && next < n_todo)) {
-        while (!stopping && running < c->jobs && next < n_todo) {
-            int i = todo[next++];
-            char now[40];
+    /* ASHA: the scheduler gives the jobs; it has none left when none
+     * runs after asking. */
+    bool more = c->asha ? true : next < n_todo;
+    while (running > 0 || (!stopping && more)) {
+        while (!stopping && running < c->jobs && (c->asha || next < n_todo)) {
+            int i;
+            int64_t step = 0;
+            bool cont = false;
+            char now[40], ck[PATH_MAX + 40];
+            if (c->asha) {
+                if (!dgm__sweep_asha_take(c, &i, &step))
+                    break;
+                /* Promoted (or run again after an interruption): on from
+                 * its last checkpoint, bit for bit as if never stopped. */
+                dgm__sweep_trial_dir(c, i, ck, sizeof ck);
+                strcat(ck, "/checkpoints/last.safetensors");
+                cont = access(ck, F_OK) == 0;
+            } else {
+                i = todo[next++];
+            }
             /* A trial that cannot be prepared (its folder, its
              * trial.yaml) fails alone, with the reason in the manifest;
              * the others still run. */
-            if (dgm__sweep_prepare_trial(c, i) < 0) {
-                dgm__sweep_finish_trial(c, i, -1, 0, false, dgm_last_error());
+            if (!cont && ((c->tpe && dgm__sweep_tpe_launch(c, i) < 0) ||
+                          dgm__sweep_prepare_trial(c, i) < 0)) {
+                if (c->asha)
+                    dgm__sweep_asha_ended(c, i, -1, 0, false);
+                else
+                    dgm__sweep_finish_trial(c, i, -1, 0, false,
+                                            dgm_last_error());
+                if (c->tpe)
+                    dgm__sweep_tpe_ended(c, i);
                 dgm__sweep_save(c);
                 continue;
             }
-            pid_t pid = spawn_trial(c, i, &old);
+            pid_t pid = spawn_trial(c, i, step, cont, &old);
             if (pid < 0) {
-                dgm__sweep_finish_trial(c, i, -1, 0, false, strerror(errno));
+                if (c->asha)
+                    dgm__sweep_asha_ended(c, i, -1, 0, false);
+                else
+                    dgm__sweep_finish_trial(c, i, -1, 0, false,
+                                            strerror(errno));
+                if (c->tpe)
+                    dgm__sweep_tpe_ended(c, i);
                 dgm__sweep_save(c);
                 continue;
             }
@@ -124,6 +167,8 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
             dgm__sweep_set_str(t, "started", dgm__sweep_now(now, sizeof now));
             dgm__sweep_save(c);
         }
+        if (c->asha && running == 0)
+            more = false; /* the scheduler was asked: nothing left */
         int st;
         pid_t pid;
         bool reaped = false;
@@ -137,8 +182,15 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
             running--;
             int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
             int code = sig ? 128 + sig : WEXITSTATUS(st);
-            dgm__sweep_finish_trial(c, ch[k].index, code,
-                                    ch[k].killed ? 0 : sig, ch[k].killed, NULL);
+            if (c->asha)
+                dgm__sweep_asha_ended(c, ch[k].index, code,
+                                      ch[k].killed ? 0 : sig, ch[k].killed);
+            else
+                dgm__sweep_finish_trial(c, ch[k].index, code,
+                                        ch[k].killed ? 0 : sig, ch[k].killed,
+                                        NULL);
+            if (c->tpe)
+                dgm__sweep_tpe_ended(c, ch[k].index);
             if (c->fail_fast &&
                 dgm__sweep_failed(dgm__sweep_status_of(c, ch[k].index)) &&
                 !stopping) {
@@ -168,6 +220,8 @@ int dgm__sweep_run_local(dgm__sweep_run *c, const int *todo, int n_todo)
                     kill(-ch[k].pid, SIGKILL);
             kill_at = 0;
         }
+        if (!c->asha)
+            more = next < n_todo;
         if (!reaped && running > 0) {
             /* Atomically unblock and wait: no signal is lost between the
              * check above and the wait; a timer bounds the wait while

@@ -37,7 +37,8 @@ static int write_json(const char *path, json_t *j)
  * started (the exit status is what the caller sees: waitpid locally, the
  * job script under Slurm). In this process because a trial's folder name
  * holds '=', which dgm run's arguments would read as an override. */
-int dgm__sweep_run_trial(const char *dir, const char *index, int threads)
+int dgm__sweep_run_trial(const char *dir, const char *index, int threads,
+                         int64_t stop_after, bool cont)
 {
     json_t *m;
     int rc = dgm__sweep_manifest_load(dir, &m);
@@ -70,8 +71,9 @@ int dgm__sweep_run_trial(const char *dir, const char *index, int threads)
     snprintf(o, sizeof o, "%s/stdout.txt", d);
     snprintf(e, sizeof e, "%s/stderr.txt", d);
     fflush(NULL);
-    int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    int mode = O_WRONLY | O_CREAT | (cont ? O_APPEND : O_TRUNC);
+    int fo = open(o, mode, 0666);
+    int fe = open(e, mode, 0666);
     if (fo < 0 || fe < 0)
         return dgm__sweep_fail("%s: %s", fo < 0 ? o : e, strerror(errno));
     dup2(fo, 1);
@@ -101,8 +103,13 @@ int dgm__sweep_run_trial(const char *dir, const char *index, int threads)
     int exit = DGM_EXIT_USAGE;
     if ((rc = dgm_experiment_load(&ex, reg, cfg, NULL, 0)) == 0 &&
         (rc = dgm_experiment_build(ex)) == 0) {
-        dgm_run_options ro = {
-            .run_dir = d, .quiet = true, .threads = threads > 0 ? threads : 0};
+        /* An ASHA job stops at its rung's step; a promoted one goes on
+         * from the checkpoint it stopped with. */
+        dgm_run_options ro = {.run_dir = cont ? NULL : d,
+                              .resume_dir = cont ? d : NULL,
+                              .quiet = true,
+                              .threads = threads > 0 ? threads : 0,
+                              .stop_after = stop_after};
         rc = dgm_experiment_run(ex, &ro);
         exit = rc < 0 ? DGM_EXIT_FAILED : DGM_EXIT_OK;
     }

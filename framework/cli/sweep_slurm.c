@@ -78,10 +78,14 @@ static const char *shq(const char *s, char *buf, size_t n)
     return buf;
 }
 
-static int write_job_script(dgm__sweep_run *c, const char *path)
+/* step > 0: an ASHA job's script, training to that step (cont: on from
+ * the trial's checkpoint). */
+static int write_job_script(dgm__sweep_run *c, const char *path, int64_t step,
+                            bool cont)
 {
     const dgm__sweep_slurm *sl = &c->sweep->slurm;
-    char q1[PATH_MAX * 2], q2[PATH_MAX * 2], text[8 * PATH_MAX];
+    char q1[PATH_MAX * 2], q2[PATH_MAX * 2], text[8 * PATH_MAX], sa[32];
+    snprintf(sa, sizeof sa, "%lld", (long long)step);
     const char *name = json_string_value(json_object_get(c->manifest, "name"));
     int len = snprintf(
         text, sizeof text,
@@ -105,13 +109,14 @@ static int write_job_script(dgm__sweep_run *c, const char *path)
              "d=%s\n"
              "i=\"$SLURM_ARRAY_TASK_ID\"\n"
              "%s sweep --run-trial \"$d\" \"$i\" "
-             "--threads \"${SLURM_CPUS_PER_TASK:-%lld}\"\n"
+             "--threads \"${SLURM_CPUS_PER_TASK:-%lld}\"%s%s%s\n"
              "rc=$?\n"
              "echo \"$rc\" > \"$d/slurm/exit.$i.tmp\" && "
              "mv -f \"$d/slurm/exit.$i.tmp\" \"$d/slurm/exit.$i\"\n"
              "exit \"$rc\"\n",
              shq(c->dir, q2, sizeof q2), shq(c->exe, q1, sizeof q1),
-             (long long)sl->cpus_per_task);
+             (long long)sl->cpus_per_task, step ? " --stop-after " : "",
+             step ? sa : "", cont ? " --continue" : "");
     int rc = dgm__sweep_write_text(path, text);
     if (rc == 0)
         chmod(path, 0755);
@@ -165,7 +170,7 @@ int dgm__sweep_run_slurm(dgm__sweep_run *c, const int *todo, int n_todo)
     snprintf(sdir, sizeof sdir, "%s/slurm", c->dir);
     snprintf(script, sizeof script, "%s/job.sh", sdir);
     if ((rc = dgm_mkdirs(sdir)) < 0 ||
-        (rc = write_job_script(c, script)) < 0)
+        (rc = write_job_script(c, script, 0, false)) < 0)
         return rc;
     for (int k = 0; k < n_todo; k++) {
         char x[2200];
@@ -301,4 +306,171 @@ int dgm__sweep_run_slurm(dgm__sweep_run *c, const int *todo, int n_todo)
     sigaction(SIGTERM, &old_term, NULL);
     free(ended);
     return 0;
+}
+
+/* ---- ASHA on Slurm ------------------------------------------------------
+ * Each job (a trial trained to a rung) is its own one-task array job
+ * (--array=<trial>, so the script and exit files are the array's), its
+ * script the rung's (slurm/job-<step>[-cont].sh); the scheduler decides
+ * as jobs end, so promotions need no full rung. */
+
+static int submit_asha(dgm__sweep_run *c, int i, int64_t step, bool cont,
+                       char *job, size_t n)
+{
+    char sdir[2100], script[2300], x[2200], spec[40], cwd[PATH_MAX];
+    char chdir_arg[PATH_MAX + 16], out[256];
+    int rc;
+    snprintf(sdir, sizeof sdir, "%s/slurm", c->dir);
+    snprintf(script, sizeof script, "%s/job-%lld%s.sh", sdir, (long long)step,
+             cont ? "-cont" : "");
+    if ((rc = dgm_mkdirs(sdir)) < 0 ||
+        (rc = write_job_script(c, script, step, cont)) < 0)
+        return rc;
+    snprintf(x, sizeof x, "%s/exit.%d", sdir, i);
+    unlink(x);
+    if (!getcwd(cwd, sizeof cwd))
+        return dgm_error(DGM_EIO, "sweep: getcwd: %s", strerror(errno));
+    snprintf(spec, sizeof spec, "--array=%d", i);
+    snprintf(chdir_arg, sizeof chdir_arg, "--chdir=%s", cwd);
+    const dgm__sweep_slurm *sl = &c->sweep->slurm;
+    char **argv = calloc((size_t)sl->n_extra + 8, sizeof *argv);
+    if (!argv)
+        return dgm_error(DGM_ENOMEM, "sweep: out of memory");
+    int a = 0;
+    argv[a++] = "sbatch";
+    argv[a++] = "--parsable";
+    argv[a++] = spec;
+    argv[a++] = chdir_arg;
+    for (int k = 0; k < sl->n_extra; k++)
+        argv[a++] = sl->extra_args[k];
+    argv[a++] = script;
+    int st = capture(argv, out, sizeof out);
+    free(argv);
+    if (st != 0)
+        return dgm_error(DGM_EIO, "sbatch %s ... %s failed (exit %d)%s", spec,
+                         script, st,
+                         st == 127 ? ": is Slurm installed (sbatch)?" : "");
+    snprintf(job, n, "%.*s", (int)strcspn(out, ";\n "), out);
+    return 0;
+}
+
+typedef struct asha_job {
+    int trial;
+    char id[64];
+    bool cancelled;
+} asha_job;
+
+/* The exit status a job's script left, or -1 while none. */
+static int exit_left(dgm__sweep_run *c, int i)
+{
+    char x[2200];
+    snprintf(x, sizeof x, "%s/slurm/exit.%d", c->dir, i);
+    FILE *f = fopen(x, "r");
+    int code = -1;
+    if (f) {
+        if (fscanf(f, "%d", &code) != 1)
+            code = -1;
+        fclose(f);
+    }
+    return code;
+}
+
+int dgm__sweep_run_slurm_asha(dgm__sweep_run *c)
+{
+    int64_t par = c->sweep->slurm.max_parallel;
+    int cap = c->sweep->n_trials, n_run = 0, rc = 0;
+    asha_job *run = calloc((size_t)cap, sizeof *run);
+    if (!run)
+        return dgm_error(DGM_ENOMEM, "sweep: out of memory");
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = dgm__sweep_on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    bool stopping = false;
+    for (;;) {
+        while (!stopping && n_run < cap && (par <= 0 || n_run < par)) {
+            int i;
+            int64_t step;
+            char ck[PATH_MAX + 40], now[40];
+            if (!dgm__sweep_asha_take(c, &i, &step))
+                break;
+            dgm__sweep_trial_dir(c, i, ck, sizeof ck);
+            strcat(ck, "/checkpoints/last.safetensors");
+            bool cont = access(ck, F_OK) == 0;
+            if (!cont && dgm__sweep_prepare_trial(c, i) < 0) {
+                dgm__sweep_asha_ended(c, i, -1, 0, false);
+                dgm__sweep_save(c);
+                continue;
+            }
+            /* sbatch refused: this job runs again on --resume, the
+             * others are cancelled. */
+            if ((rc = submit_asha(c, i, step, cont, run[n_run].id,
+                                  sizeof run[n_run].id)) < 0) {
+                dgm__sweep_asha_ended(c, i, -1, 0, true);
+                stopping = true;
+                for (int k = 0; k < n_run; k++)
+                    if (!run[k].cancelled) {
+                        scancel(run[k].id);
+                        run[k].cancelled = true;
+                    }
+                break;
+            }
+            run[n_run].trial = i;
+            run[n_run++].cancelled = false;
+            json_t *t = dgm__sweep_manifest_trial(c->manifest, i);
+            dgm__sweep_set_str(t, "status", "running");
+            dgm__sweep_set_str(t, "started", dgm__sweep_now(now, sizeof now));
+            dgm__sweep_save(c);
+            if (!c->quiet) {
+                printf("dgm sweep: job %s: %s to step %lld\n",
+                       run[n_run - 1].id,
+                       json_string_value(json_object_get(t, "name")),
+                       (long long)step);
+                fflush(stdout);
+            }
+        }
+        if (n_run == 0)
+            break;
+        if (dgm__sweep_got_signal && !stopping) {
+            fprintf(stderr, "dgm sweep: %s; cancelling the running jobs\n",
+                    strsignal(dgm__sweep_got_signal));
+            stopping = true;
+            for (int k = 0; k < n_run; k++) {
+                scancel(run[k].id);
+                run[k].cancelled = true;
+            }
+        }
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        /* squeue first, the exit files after: a job that ended before
+         * the look has its file by now. */
+        char q[8192];
+        char *sq[] = {"squeue", "-h", "-o", "%A", NULL};
+        bool queue_ok = capture(sq, q, sizeof q) == 0;
+        for (int k = 0; k < n_run; k++) {
+            int i = run[k].trial, code = exit_left(c, i);
+            bool queued = !queue_ok;
+            for (char *p = q; queue_ok && (p = strstr(p, run[k].id));
+                 p += strlen(run[k].id))
+                queued |= (p == q || p[-1] == '\n') &&
+                          (p[strlen(run[k].id)] == '\n' ||
+                           p[strlen(run[k].id)] == '\0');
+            if (code < 0 && queued)
+                continue;
+            if (code >= 0)
+                dgm__sweep_asha_ended(
+                    c, i, code, code > 128 && code < 128 + 65 ? code - 128 : 0,
+                    false);
+            else
+                /* gone without a status: cancelled by dgm sweep (runs
+                 * again on --resume), else killed by Slurm (a failure) */
+                dgm__sweep_asha_ended(c, i, -1, 0, run[k].cancelled);
+            dgm__sweep_save(c);
+            run[k--] = run[--n_run];
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    free(run);
+    return rc;
 }

@@ -141,6 +141,15 @@ json_t *dgm__compare_json(const dgm__compare *c);
  * %.3g), "-" for NAN. */
 const char *dgm__cmp_num(double v, int digits, char *buf, size_t n);
 
+/* ASHA sweeps among the sources (manifest "scheduler"): a table of each
+ * trial's rung, step, last rung metric, decision and reason, after the
+ * comparison (table and markdown formats; compare_asha.c). */
+void dgm__compare_asha_write(const dgm__compare *c, bool markdown, FILE *f);
+/* The same as JSON: [{"sweep", "asha", "steps", "trials": [{"name",
+ * "rung", "step", "metrics", "promotions", "decision", "reason"}]}].
+ * New reference. */
+json_t *dgm__compare_asha_json(const dgm__compare *c);
+
 /* ---- the HTML report ------------------------------------------------- */
 
 /* One self-contained HTML page (inline CSS and SVG, samples as data:
@@ -151,6 +160,20 @@ const char *dgm__cmp_num(double v, int digits, char *buf, size_t n);
  * and every run with its status. Every text from a file is HTML-escaped.
  * Refused: a malformed metrics.jsonl line (DGM_EFORMAT, file:line). */
 int dgm__report_write(const dgm__compare *c, const char *title, FILE *f);
+/* The report's ASHA section (nothing without an ASHA sweep): per sweep a
+ * chart of the metric at each rung per trial (<g class="trial">, a
+ * <circle class="promoted"> where it went up, class="stopped" where it
+ * stopped) and the table of dgm__compare_asha_write
+ * (<tr class="asha-trial">). */
+void dgm__report_asha(const dgm__compare *c, FILE *f);
+/* The report's "metrics against swept values" section (report_sweep.c;
+ * nothing when no swept key has two values on one line): per swept key
+ * and metric, a chart of the variants' means with one standard deviation
+ * as error bars (<circle class="swept-point" data-mean data-sd>,
+ * <line class="errbar">), one <polyline class="swept-line"> per
+ * combination of the other swept values; log x for positive numbers over
+ * two decades, categories in order of appearance for other values. */
+void dgm__report_swept(const dgm__compare *c, FILE *f);
 /* dgm__report_write into path, atomically (tmp + rename). */
 int dgm__report_save(const dgm__compare *c, const char *title,
                      const char *path);

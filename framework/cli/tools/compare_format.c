@@ -312,6 +312,10 @@ json_t *dgm__compare_json(const dgm__compare *c)
     json_object_set_new(root, "metrics", metrics);
     json_object_set_new(root, "variants", variants);
     json_object_set_new(root, "notes", notes);
+    json_t *asha = dgm__compare_asha_json(c);
+    if (json_array_size(asha))
+        json_object_set(root, "asha", asha);
+    json_decref(asha);
     return root;
 }
 
@@ -335,6 +339,8 @@ int dgm__compare_write(const dgm__compare *c, dgm__cmp_format fmt, FILE *f)
         else if (rc == 0)
             write_table(c, &g, f);
         grid_free(&g);
+        if (rc == 0)
+            dgm__compare_asha_write(c, fmt == DGM__CMP_MARKDOWN, f);
     }
     if (rc == 0 && (fflush(f) != 0 || ferror(f)))
         rc = dgm_error(DGM_EIO, "compare: write failed: %s", strerror(errno));

@@ -18,6 +18,7 @@
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "explore.h"
+#include "report_parts.h"
 #include "tool_files.h"
 
 /* A sample grid larger than this is named, not embedded. */
@@ -31,6 +32,7 @@ typedef struct series {
     int n, cap;
     int64_t *step;
     long double *sum; /* wider than the values: sums of huge ones stay finite */
+    long double *sq;  /* sums of squares: the band of one deviation */
     int *cnt;
 } series;
 
@@ -52,6 +54,7 @@ static int series_add(series *s, int64_t step, double x)
         lo--;
     if (lo > 0 && s->step[lo - 1] == step) {
         s->sum[lo - 1] += x;
+        s->sq[lo - 1] += (long double)x * x;
         s->cnt[lo - 1]++;
         return 0;
     }
@@ -63,7 +66,10 @@ static int series_add(series *s, int64_t step, double x)
         long double *su = st ? realloc(s->sum, sizeof *su * (size_t)c) : NULL;
         if (su)
             s->sum = su;
-        int *cn = su ? realloc(s->cnt, sizeof *cn * (size_t)c) : NULL;
+        long double *sq = su ? realloc(s->sq, sizeof *sq * (size_t)c) : NULL;
+        if (sq)
+            s->sq = sq;
+        int *cn = sq ? realloc(s->cnt, sizeof *cn * (size_t)c) : NULL;
         if (!cn)
             return dgm_error(DGM_ENOMEM, "report: out of memory");
         s->cnt = cn;
@@ -73,8 +79,10 @@ static int series_add(series *s, int64_t step, double x)
             sizeof *s->step * (size_t)(s->n - lo));
     memmove(s->sum + lo + 1, s->sum + lo, sizeof *s->sum * (size_t)(s->n - lo));
     memmove(s->cnt + lo + 1, s->cnt + lo, sizeof *s->cnt * (size_t)(s->n - lo));
+    memmove(s->sq + lo + 1, s->sq + lo, sizeof *s->sq * (size_t)(s->n - lo));
     s->step[lo] = step;
     s->sum[lo] = x;
+    s->sq[lo] = (long double)x * x;
     s->cnt[lo] = 1;
     s->n++;
     return 0;
@@ -120,6 +128,7 @@ static void curves_free_series(curves *cv, int n_variants)
         for (int v = 0; v < n_variants; v++) {
             free(cv->t[i].v[v].step);
             free(cv->t[i].v[v].sum);
+            free(cv->t[i].v[v].sq);
             free(cv->t[i].v[v].cnt);
         }
     curves_free(cv);
@@ -221,27 +230,7 @@ static int load_curves(const dgm__compare *c, curves *cv)
 
 static void esc(FILE *f, const char *s)
 {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&#39;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
+    dgm__report_esc(f, s);
 }
 
 /* At most max characters of UTF-8 text, escaped, "…" when cut. */
@@ -260,9 +249,7 @@ static void esc_cut(FILE *f, const char *s, int max)
         fputs("\xE2\x80\xA6", f);
 }
 
-static const char *const palette[10] = {
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+static const char *const *const palette = dgm__report_palette;
 static const char *const dashes[3] = {"", "6 3", "2 2"};
 
 static const char css[] =
@@ -355,100 +342,6 @@ static void table(const dgm__compare *c, FILE *f)
 /* ---- charts ---------------------------------------------------------------
  */
 
-/* A round step near x > 0 (1, 2 or 5 times a power of ten). */
-static double nice_step(double x)
-{
-    double e = pow(10, floor(log10(x)));
-    double m = x / e;
-    return (m < 1.5 ? 1 : m < 3 ? 2 : m < 7 ? 5 : 10) * e;
-}
-
-/* At most this many ticks on an axis, whatever the data. */
-#define MAX_TICKS 16
-
-/* An axis over [lo, hi] (lo < hi, both finite, hi - lo large enough for
- * doubles to tell the ticks apart) with n ticks at tick[] and labels
- * printed with `digits` significant digits. Ticks are whole multiples of
- * a round step computed from their index, never by accumulation, so the
- * count is bounded for any finite input (values near 2^53, one ulp apart
- * at 1e18, or +-DBL_MAX). */
-typedef struct axis {
-    double lo, hi;
-    double tick[MAX_TICKS];
-    int n, digits;
-} axis;
-
-/* v + d, clamped to the finite range. */
-static double add_clamped(double v, double d)
-{
-    double r = v + d;
-    return isfinite(r) ? r : r > 0 ? DBL_MAX : -DBL_MAX;
-}
-
-/* lo..hi: the data's range; `want` ticks or so; `whole`: ticks at whole
- * numbers (steps); `snap`: widen the range to the outer ticks. */
-static void axis_make(axis *a, double lo, double hi, int want, bool whole,
-                      bool snap)
-{
-    double mag = fmax(fabs(lo), fabs(hi));
-    /* Halves: hi - lo itself may overflow. A range narrower than ~4500
-     * ulps of its values (or than 1e-300: subnormal steps) gives ticks
-     * doubles cannot tell apart: widen it around the data. */
-    if (!(hi / 2 - lo / 2 > fmax(mag * 0.5e-12, 1e-300))) {
-        double pad = mag * (whole ? 1e-9 : 0.05);
-        if (!(pad > 1e-300) || (whole && pad < 1))
-            pad = 1;
-        lo = add_clamped(lo, -pad);
-        hi = add_clamped(hi, pad);
-    }
-    double step = nice_step(hi / want - lo / want);
-    if (whole && step < 1)
-        step = 1;
-    a->n = 0;
-    if (isfinite(step) && step > 0) {
-        double k0 = snap ? floor(lo / step) : ceil(lo / step);
-        double k1 = snap ? ceil(hi / step) : floor(hi / step);
-        if (snap) { /* the outer ticks, where they are finite */
-            lo = fmax(k0 * step, -DBL_MAX);
-            hi = fmin(k1 * step, DBL_MAX);
-        }
-        if (k1 - k0 >= 0 && k1 - k0 < MAX_TICKS)
-            for (double k = k0; k <= k1; k++) {
-                double t = k * step;
-                if (isfinite(t) && t >= lo && t <= hi)
-                    a->tick[a->n++] = t;
-            }
-    }
-    if (a->n < 2 && !(a->n == 1 && !snap)) { /* fall back on the ends */
-        a->tick[0] = lo;
-        a->tick[1] = hi;
-        a->n = 2;
-    }
-    a->lo = lo;
-    a->hi = hi;
-    /* enough digits to tell neighbouring ticks apart */
-    double gap = a->n > 1 ? (a->tick[1] - a->tick[0]) : step;
-    int d = 6;
-    if (isfinite(gap) && gap > 0 && mag > 0)
-        d = (int)fmax(6, fmin(17, floor(log10(mag)) - floor(log10(gap)) + 2));
-    a->digits = d;
-}
-
-/* Where v falls in [a->lo, a->hi], from 0 to 1 (halves: no overflow). */
-static double axis_at(const axis *a, double v)
-{
-    return (v / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2);
-}
-
-static void tick_label(char *buf, size_t n, const axis *a, int i)
-{
-    double v = a->tick[i];
-    double gap = a->n > 1 ? fabs(a->tick[1] - a->tick[0]) : fabs(v);
-    if (fabs(v) < gap * 1e-9)
-        v = 0;
-    snprintf(buf, n, "%.*g", a->digits, v);
-}
-
 /* The mean of a series at i, NAN if it does not fit a double. */
 static double mean_at(const series *s, int i)
 {
@@ -456,7 +349,47 @@ static double mean_at(const series *s, int i)
     return isfinite(y) ? y : NAN;
 }
 
+/* The sample deviation (n - 1) at i: 0 for one run, NAN if not finite. */
+static double sd_at(const series *s, int i)
+{
+    if (s->cnt[i] < 2)
+        return 0;
+    long double m = s->sum[i] / s->cnt[i];
+    long double v = (s->sq[i] - m * s->sum[i]) / (s->cnt[i] - 1);
+    double d = v > 0 ? (double)sqrtl(v) : 0;
+    return isfinite(d) ? d : NAN;
+}
+
 enum { CW = 540, CH = 300, ML = 72, MR = 20, MT = 30, MB = 46, LROW = 18 };
+
+/* A variant's band of one standard deviation around its mean curve, where
+ * it has two runs or more: mean + sd forwards, mean - sd back. */
+static void band(const series *s, int v, const char *col, const dgm__axis *ax,
+                 const dgm__axis *ay, int pw, int ph, FILE *f)
+{
+    bool any = false;
+    for (int i = 0; i < s->n; i++)
+        any |= s->cnt[i] > 1 && sd_at(s, i) > 0;
+    if (!any)
+        return;
+    fprintf(f,
+            "<polygon class=\"band\" data-variant=\"%d\" fill=\"%s\" "
+            "fill-opacity=\"0.15\" stroke=\"none\" points=\"",
+            v, col);
+    for (int pass = 0, first = 1; pass < 2; pass++)
+        for (int k = 0; k < s->n; k++) {
+            int i = pass ? s->n - 1 - k : k;
+            double y = mean_at(s, i), d = sd_at(s, i);
+            if (isnan(y) || isnan(d))
+                continue;
+            double yy = pass ? y - d : y + d;
+            fprintf(f, "%s%.3f,%.3f", first ? "" : " ",
+                    ML + dgm__axis_at(ax, (double)s->step[i]) * pw,
+                    MT + (1 - dgm__axis_at(ay, yy)) * ph);
+            first = 0;
+        }
+    fputs("\"/>\n", f);
+}
 
 static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
 {
@@ -466,24 +399,25 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
         const series *s = &t->v[v];
         shown += s->n > 0;
         for (int i = 0; i < s->n; i++) {
-            double y = mean_at(s, i);
+            double y = mean_at(s, i), d = sd_at(s, i);
             if (isnan(y))
                 continue;
+            d = isfinite(y - d) && isfinite(y + d) ? d : 0;
             x0 = fmin(x0, (double)s->step[i]);
             x1 = fmax(x1, (double)s->step[i]);
-            y0 = fmin(y0, y);
-            y1 = fmax(y1, y);
+            y0 = fmin(y0, y - d);
+            y1 = fmax(y1, y + d);
         }
     }
     if (!shown || !(x0 <= x1))
         return;
-    axis ax, ay;
-    axis_make(&ax, x0, x1, 6, true, false);
-    axis_make(&ay, y0, y1, 5, false, true);
+    dgm__axis ax, ay;
+    dgm__axis_make(&ax, x0, x1, 6, true, false);
+    dgm__axis_make(&ay, y0, y1, 5, false, true);
     int pw = CW - ML - MR, ph = CH - MT - MB;
     int height = CH + shown * LROW + 8;
-#define PX(x) (ML + axis_at(&ax, (x)) * pw)
-#define PY(y) (MT + (1 - axis_at(&ay, (y))) * ph)
+#define PX(x) (ML + dgm__axis_at(&ax, (x)) * pw)
+#define PY(y) (MT + (1 - dgm__axis_at(&ay, (y))) * ph)
     fprintf(f,
             "<figure class=\"chart\" id=\"chart-%d\">\n"
             "<svg class=\"chart\" width=\"%d\" height=\"%d\" "
@@ -499,7 +433,7 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
     char lb[64];
     for (int i = 0; i < ay.n; i++) {
         double py = PY(ay.tick[i]);
-        tick_label(lb, sizeof lb, &ay, i);
+        dgm__axis_label(lb, sizeof lb, &ay, i);
         fprintf(f,
                 "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
                 "stroke=\"#e4e4e4\"/><line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
@@ -509,7 +443,7 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
     }
     for (int i = 0; i < ax.n; i++) {
         double px = PX(ax.tick[i]);
-        tick_label(lb, sizeof lb, &ax, i);
+        dgm__axis_label(lb, sizeof lb, &ax, i);
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
                 "stroke=\"#444\"/><text x=\"%.1f\" y=\"%d\" "
@@ -528,6 +462,7 @@ static void chart(const dgm__compare *c, const term *t, int index, FILE *f)
         if (!s->n)
             continue;
         const char *col = palette[v % 10], *dash = dashes[(v / 10) % 3];
+        band(s, v, col, &ax, &ay, pw, ph, f);
         fprintf(f,
                 "<polyline class=\"curve\" data-variant=\"%d\" fill=\"none\" "
                 "stroke=\"%s\" stroke-width=\"1.8\"%s%s%s points=\"",
@@ -828,7 +763,10 @@ int dgm__report_write(const dgm__compare *c, const char *title, FILE *f)
         fputs("<p class=\"rule\">No run has logged training steps "
               "(metrics.jsonl) yet.</p>\n",
               f);
-    fputs("</div>\n<h2>Samples</h2>\n", f);
+    fputs("</div>\n", f);
+    dgm__report_swept(c, f);
+    dgm__report_asha(c, f);
+    fputs("<h2>Samples</h2>\n", f);
     samples(c, f);
     /* each run's `dgm explore` figures, when it has some */
     for (int i = 0, any = 0; i < c->n_runs; i++)

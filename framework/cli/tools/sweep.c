@@ -251,8 +251,8 @@ static int range_pair(const dgm_config *r, const char *kind)
 }
 
 /* The two numbers of a [lo, hi] range of floats. */
-static int range_of(const dgm_config *r, const char *kind, double *lo,
-                    double *hi)
+int dgm__sweep_range_of(const dgm_config *r, const char *kind, double *lo,
+                        double *hi)
 {
     int rc = range_pair(r, kind);
     if (rc < 0 || (rc = dgm_cfg_to_float(dgm_cfg_at(r, 0), lo)) < 0 ||
@@ -270,7 +270,7 @@ static int range_of(const dgm_config *r, const char *kind, double *lo,
 
 /* The two ends of an `int:` range, as integers: a double holds integers
  * exactly only up to 2^53, and 9007199254740993 would draw ...992. */
-static int int_range_of(const dgm_config *r, int64_t *lo, int64_t *hi)
+int dgm__sweep_int_range_of(const dgm_config *r, int64_t *lo, int64_t *hi)
 {
     int rc = range_pair(r, "int");
     if (rc < 0 || (rc = dgm_cfg_to_int(dgm_cfg_at(r, 0), lo)) < 0 ||
@@ -322,13 +322,13 @@ static int draw(struct dgm__sweep_values *vals, dgm_rng *rng,
         *label = label_of(dgm_cfg_at(arg, j), j);
     } else if (!strcmp(k, "int")) {
         int64_t ilo, ihi;
-        if ((rc = int_range_of(arg, &ilo, &ihi)) < 0)
+        if ((rc = dgm__sweep_int_range_of(arg, &ilo, &ihi)) < 0)
             return rc;
         snprintf(text, sizeof text, "%lld", (long long)draw_int(rng, ilo, ihi));
         *value = scalar_at(vals, arg, text);
         *label = strdup(text);
     } else if (!strcmp(k, "uniform") || !strcmp(k, "loguniform")) {
-        if ((rc = range_of(arg, k, &lo, &hi)) < 0)
+        if ((rc = dgm__sweep_range_of(arg, k, &lo, &hi)) < 0)
             return rc;
         double u = dgm_rng_uniform_f64(rng), v;
         if (k[0] == 'u')
@@ -421,6 +421,31 @@ static int expand_random(struct dgm__sweep_values *vals, const dgm_config *rnd)
                                  label)) < 0)
                 return rc;
         }
+    return 0;
+}
+
+/* `search: {tpe: ...}`: n trials whose searched keys hold placeholders
+ * until each one's proposal is made at its launch; no label, so the
+ * names are the trial numbers. */
+static int expand_search(dgm__sweep *s, const dgm_config *sec)
+{
+    if (dgm_cfg_kind_of(sec) != DGM_CFG_MAP || dgm_cfg_len(sec) != 1 ||
+        strcmp(dgm_cfg_key_at(sec, 0), "tpe"))
+        return dgm_cfg_error(sec, NULL, DGM_ETYPE,
+                             "expected {tpe: {n: N, startup: S, params: "
+                             "{key: distribution}}}");
+    int rc = dgm__sweep_tpe_read(&s->tpe, dgm_cfg_at(sec, 0));
+    if (rc < 0)
+        return rc;
+    dim *d = dim_add(&s->values->ds, (int)s->tpe->n);
+    if (!d)
+        return dgm_last_code();
+    for (int j = 0; j < d->n; j++)
+        for (int k = 0; k < s->tpe->n_params; k++)
+            if ((rc = option_add(&d->opt[j], s->tpe->keys[k],
+                                 dgm__sweep_tpe_placeholder(s->tpe, k),
+                                 strdup(""))) < 0)
+                return rc;
     return 0;
 }
 
@@ -563,7 +588,24 @@ void dgm__sweep_free(dgm__sweep *s)
     for (int i = 0; i < s->slurm.n_extra; i++)
         free(s->slurm.extra_args[i]);
     free(s->slurm.extra_args);
+    if (s->asha)
+        dgm__asha_config_free(s->asha);
+    free(s->asha);
+    dgm__sweep_tpe_free(s->tpe);
     free(s);
+}
+
+/* `scheduler: {asha: {...}}`: the only scheduler so far. */
+static int read_scheduler(dgm__sweep *s, const dgm_config *sec)
+{
+    if (dgm_cfg_kind_of(sec) != DGM_CFG_MAP || dgm_cfg_len(sec) != 1 ||
+        strcmp(dgm_cfg_key_at(sec, 0), "asha"))
+        return dgm_cfg_error(sec, NULL, DGM_ETYPE,
+                             "expected {asha: {metric: M, mode: min|max, "
+                             "min_steps: S, max_steps: T, reduction: R}}");
+    if (!(s->asha = calloc(1, sizeof *s->asha)))
+        return oom();
+    return dgm__asha_config_read(s->asha, dgm_cfg_at(sec, 0));
 }
 
 /* A folder-safe copy of text into out (at most cap - 1 bytes). */
@@ -631,6 +673,8 @@ static int make_trial(dgm__sweep *s, const dims *ds, int t, int width)
         for (int k = 0; k < o->n; k++) {
             dgm__sweep_assign *a = &tr->assign[tr->n_assign++];
             *a = o->a[k];
+            if (!a->label[0])
+                continue; /* decided at launch (search:) */
             char part[128], sk[64], sv[48];
             sanitize(sk, sizeof sk, short_key(a->key, ds));
             sanitize(sv, sizeof sv, a->label);
@@ -700,8 +744,8 @@ static int check_size(const dims *ds, double count, const dgm_config *sw,
 
 int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
 {
-    static const char *const keys[] = {"grid", "zip", "random", "seeds",
-                                       "slurm"};
+    static const char *const keys[] = {"grid",  "zip",       "random", "seeds",
+                                       "slurm", "scheduler", "search"};
     *out = NULL;
     const dgm_config *sw = dgm_cfg_get(root, "sweep");
     if (!sw || dgm_cfg_kind_of(sw) == DGM_CFG_NULL)
@@ -714,13 +758,13 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
     for (int i = 0; i < dgm_cfg_len(sw); i++) {
         const char *k = dgm_cfg_key_at(sw, i);
         bool known = false;
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 7; j++)
             known |= !strcmp(k, keys[j]);
         if (!known) {
-            const char *dym = dgm_did_you_mean(k, keys, 5);
+            const char *dym = dgm_did_you_mean(k, keys, 7);
             return dgm_cfg_error(dgm_cfg_at(sw, i), NULL, DGM_EKEY,
                                  "unknown sweep key '%s'%s%s%s (grid, zip, "
-                                 "random, seeds, slurm)",
+                                 "random, seeds, slurm, scheduler, search)",
                                  k, dym ? " (did you mean '" : "",
                                  dym ? dym : "", dym ? "'?)" : "");
         }
@@ -749,10 +793,38 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
         rc = expand_zip(ds, sec);
     if (rc == 0 && (sec = dgm_cfg_get(sw, "random")) && dgm_cfg_kind_of(sec))
         rc = expand_random(v, sec);
+    if (rc == 0 && (sec = dgm_cfg_get(sw, "search")) && dgm_cfg_kind_of(sec)) {
+        /* Proposals learn from whole trials: nothing else varies them. */
+        if (ds->n > 0)
+            rc = dgm_cfg_error(sec, NULL, DGM_ECONFIG,
+                               "search: proposes every trial's values; "
+                               "give no grid, zip or random with it");
+        else
+            rc = expand_search(s, sec);
+    }
     if (rc == 0 && (sec = dgm_cfg_get(sw, "seeds")) && dgm_cfg_kind_of(sec))
         rc = expand_seeds(v, sec);
+    if (rc == 0 && s->tpe && ds->n > 1 && ds->d[ds->n - 1].n > 1)
+        rc = dgm_cfg_error(dgm_cfg_get(sw, "seeds"), NULL, DGM_ECONFIG,
+                           "search: each trial is one proposal; give one "
+                           "seed, not %d",
+                           ds->d[ds->n - 1].n);
     if (rc == 0)
         rc = read_slurm(&s->slurm, dgm_cfg_get(sw, "slurm"));
+    if (rc == 0 && (sec = dgm_cfg_get(sw, "scheduler")) && dgm_cfg_kind_of(sec))
+        rc = read_scheduler(s, sec);
+    /* The search's loss: its own metric, or with ASHA the scheduler's. */
+    if (rc == 0 && s->tpe && !s->asha && !s->tpe->metric)
+        rc = dgm_cfg_error(dgm_cfg_get(dgm_cfg_get(sw, "search"), "tpe"), NULL,
+                           DGM_EMISSING,
+                           "missing `metric:` (the evaluation metric the "
+                           "search minimises or, with mode: max, "
+                           "maximises)");
+    if (rc == 0 && s->tpe && s->asha && s->tpe->metric)
+        rc = dgm_cfg_error(dgm_cfg_get(dgm_cfg_get(sw, "search"), "tpe"), NULL,
+                           DGM_ECONFIG,
+                           "metric and mode come from the ASHA scheduler; "
+                           "give them there only");
     /* A key swept twice would silently let one section win. */
     const dgm__sweep_assign *seen[256];
     int n_seen = 0;

@@ -22,7 +22,9 @@
 
 #include <jansson.h>
 
+#include "asha.h"
 #include "dgm/config.h"
+#include "tpe.h"
 
 /* At most this many trials in one sweep. */
 #define DGM__SWEEP_MAX_TRIALS 100000
@@ -58,11 +60,28 @@ typedef struct dgm__sweep_slurm {
     char **extra_args; /* more sbatch arguments, as given */
 } dgm__sweep_slurm;
 
+/* `search: {tpe: ...}`: model-based proposals, each trial's values
+ * decided when it launches (sweep_tpe.c). */
+typedef struct dgm__sweep_tpe {
+    int64_t n, startup, seed, candidates;
+    double gamma;
+    char *metric; /* NULL with an ASHA scheduler: its metric */
+    bool maximize;
+    int n_params;
+    char **keys;             /* the swept config keys, in file order */
+    dgm__tpe_param *params;  /* their distributions */
+    const dgm_config **args; /* each one's list or range, borrowed */
+    dgm_config **made;       /* the proposed values set in trials */
+    int n_made, cap_made;
+} dgm__sweep_tpe;
+
 typedef struct dgm__sweep {
     dgm_config *base; /* the experiment without its sweep section; owned */
     int n_trials;
     dgm__sweep_trial *trials;
     dgm__sweep_slurm slurm;
+    dgm__asha_config *asha;           /* `scheduler: {asha: ...}`, or NULL */
+    dgm__sweep_tpe *tpe;              /* `search: {tpe: ...}`, or NULL */
     struct dgm__sweep_values *values; /* what assignments point into */
 } dgm__sweep;
 
@@ -87,6 +106,27 @@ char *dgm__sweep_override_text(const dgm__sweep_assign *a);
 /* A config value as JSON: ints, floats, bools and null by YAML's core
  * schema, quoted scalars as strings, lists and maps. New reference. */
 json_t *dgm__sweep_cfg_json(const dgm_config *n);
+
+/* The two ends of a `[lo, hi]` range of a distribution kind
+ * ("uniform", "loguniform"; int_range for "int"), refused with the
+ * place named when not a range. */
+int dgm__sweep_range_of(const dgm_config *r, const char *kind, double *lo,
+                        double *hi);
+int dgm__sweep_int_range_of(const dgm_config *r, int64_t *lo, int64_t *hi);
+
+/* ---- model-based search (sweep_tpe.c) -------------------------------- */
+
+/* Read `search: {tpe: {n, startup, seed, gamma, candidates, metric,
+ * mode, params}}` into *out (errors name the key). */
+int dgm__sweep_tpe_read(dgm__sweep_tpe **out, const dgm_config *sec);
+void dgm__sweep_tpe_free(dgm__sweep_tpe *t);
+/* A value for parameter k where trial i's config is validated before its
+ * proposal exists (the range's low end, the first choice). */
+const dgm_config *dgm__sweep_tpe_placeholder(const dgm__sweep_tpe *t, int k);
+/* Trial i's searched keys set to the proposal x (a choice: its index). */
+int dgm__sweep_tpe_assign(dgm__sweep *s, int i, const double *x);
+/* A new estimator for the sweep's search (its seed, startup, ...). */
+int dgm__sweep_tpe_new(const dgm__sweep *s, dgm__tpe **out);
 
 /* ---- the manifest ---------------------------------------------------- */
 
