@@ -56,8 +56,11 @@
  *
  * Threads (what is process-wide, and what a plugin may do):
  *   - The host calls every slot of every plugin from one thread, the one
- *     that loaded the experiment; a plugin needs no locks for its own
- *     state. Parallelism is inside ops: the kernels use OpenMP, and the
+ *     that loaded the experiment, with one exception: while training, a
+ *     dataset's get (training split) and an augment's apply may run on
+ *     the host's loader thread (data.prefetch > 0), one call at a time
+ *     and never while another slot of the same plugin runs. A plugin
+ *     needs no locks for its own state. Parallelism is inside ops: the kernels use OpenMP, and the
  *     oneDNN CPU engine, its single stream and the primitive cache are
  *     process-wide, created once (thread-safely) on first use and freed
  *     at exit.
