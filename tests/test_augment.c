@@ -1,6 +1,8 @@
 /* test_augment.c - the data augmentation plugins (flip, crop, rotate,
- * noise): exact results on small hand-checked images, determinism per
- * seed, noise statistics and shape errors. */
+ * noise, color): exact results on small hand-checked images, determinism
+ * per seed, noise statistics, shape errors, and colour images: the
+ * geometric ones per channel against their one-channel results, color
+ * against a float64 torchvision rebuild (tests/reference). */
 #include <check.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -452,6 +454,216 @@ START_TEST(test_shape_errors)
 }
 END_TEST
 
+/* ---- colour images ------------------------------------------------------ */
+
+/* [n, c, h, w] f32: lo + (hi - lo) * ((37i + 53k + 11y + 7x) % 97) / 96,
+ * the formula of tests/reference/color_jitter_ref.py. */
+static dgm_tensor *rgb_pattern(int64_t n, int64_t c, int64_t h, int64_t w,
+                               float lo, float hi)
+{
+    const int64_t shape[4] = {n, c, h, w};
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, shape);
+    ck_assert_ptr_nonnull(t);
+    float *d = dgm_tensor_f32(t);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t x = 0; x < w; x++) {
+                    float u = (float)((i * 37 + k * 53 + y * 11 + x * 7) % 97) /
+                              96.0f;
+                    *d++ = lo + (hi - lo) * u;
+                }
+    return t;
+}
+
+/* Channel k of a batch, as a one-channel batch [n, 1, h, w]. */
+static dgm_tensor *channel_of(const dgm_tensor *x, int64_t k)
+{
+    const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3];
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, (int64_t[]){n, 1, h, w});
+    ck_assert_ptr_nonnull(t);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t xx = 0; xx < w; xx++)
+                dgm_tensor_f32(t)[(i * h + y) * w + xx] = at(x, i, k, y, xx);
+    return t;
+}
+
+/* The geometric augments on RGB: each channel of the result is what the
+ * one-channel augment gives for that channel alone with the same stream
+ * (one geometry per image, shared by its channels, which stay apart). */
+START_TEST(test_rgb_like_per_channel)
+{
+    const char *names[3] = {"flip", "crop", "rotate"};
+    const char *yamls[3] = {"{p: 0.5}", "{pad: 2}", "{degrees: 40}"};
+    for (int a = 0; a < 3; a++) {
+        aug g = make(names[a], yamls[a], NULL);
+        dgm_tensor *x = rgb_pattern(6, 3, 7, 6, 0.0f, 1.0f);
+        dgm_tensor *orig = rgb_pattern(6, 3, 7, 6, 0.0f, 1.0f);
+        dgm_rng r;
+        dgm_rng_seed(&r, 21);
+        ck_assert_int_eq(g.iface->apply(g.self, x, &r), 0);
+        ck_assert_msg(!same_data(x, orig), "%s changed nothing", names[a]);
+        for (int64_t k = 0; k < 3; k++) {
+            dgm_tensor *one = channel_of(orig, k), *got = channel_of(x, k);
+            dgm_rng_seed(&r, 21);
+            ck_assert_int_eq(g.iface->apply(g.self, one, &r), 0);
+            ck_assert_msg(same_data(one, got), "%s: channel %lld differs",
+                          names[a], (long long)k);
+            dgm_tensor_free(one);
+            dgm_tensor_free(got);
+        }
+        dgm_tensor_free(x);
+        dgm_tensor_free(orig);
+        done(&g);
+    }
+}
+END_TEST
+
+/* A known RGB pattern mirrored left-right: pixel (y, x) of every channel
+ * comes from (y, W-1-x), and the channels keep their own values. */
+START_TEST(test_flip_rgb_known)
+{
+    aug a = make("flip", "{p: 1}", NULL);
+    dgm_tensor *x = rgb_pattern(1, 3, 2, 3, 0.0f, 1.0f);
+    dgm_tensor *orig = rgb_pattern(1, 3, 2, 3, 0.0f, 1.0f);
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t k = 0; k < 3; k++)
+        for (int64_t y = 0; y < 2; y++)
+            for (int64_t xx = 0; xx < 3; xx++) {
+                /* (53k + 11y + 7(2 - x)) % 97 / 96 by hand */
+                float want =
+                    (float)((53 * k + 11 * y + 7 * (2 - xx)) % 97) / 96.0f;
+                ck_assert_float_eq(at(x, 0, k, y, xx), want);
+                ck_assert_float_eq(at(x, 0, k, y, xx),
+                                   at(orig, 0, k, y, 2 - xx));
+            }
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    done(&a);
+}
+END_TEST
+
+/* noise on RGB: x + std * the stream's normals in memory order. */
+START_TEST(test_noise_rgb_reference)
+{
+    aug a = make("noise", "{std: 0.1, clamp: false}", NULL);
+    dgm_tensor *x = rgb_pattern(2, 3, 4, 4, 0.0f, 1.0f);
+    dgm_tensor *orig = rgb_pattern(2, 3, 4, 4, 0.0f, 1.0f);
+    dgm_rng r, ref;
+    dgm_rng_seed(&r, 9);
+    dgm_rng_seed(&ref, 9);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t i = 0; i < dgm_tensor_numel(x); i++) {
+        float want = dgm_tensor_f32(orig)[i] + 0.1f * dgm_rng_normal(&ref);
+        ck_assert_float_eq_tol(dgm_tensor_f32(x)[i], want, 1e-6);
+    }
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    done(&a);
+}
+END_TEST
+
+/* color with fixed factors against the float64 torchvision rebuild. */
+static void color_vs_torch(const char *yaml, float lo, float hi, double b,
+                           double c, double s, double h)
+{
+    dgm_data_info info = image_info(lo, hi);
+    info.x_shape.dim[0] = 3;
+    aug a = make("color", yaml, &info);
+    const int64_t n = 2, C = 3, H = 4, W = 5;
+    dgm_tensor *x = rgb_pattern(n, C, H, W, lo, hi);
+    dgm_rng r;
+    dgm_rng_seed(&r, 3);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/tests/reference/color_jitter_ref.py' "
+             "%lld %lld %lld %lld %g %g %.17g %.17g %.17g %.17g",
+             DGM_SOURCE_DIR, (long long)n, (long long)C, (long long)H,
+             (long long)W, lo, hi, b, c, s, h);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int64_t got = 0;
+    double v, worst = 0;
+    while (fscanf(p, "%lf", &v) == 1 && got < dgm_tensor_numel(x)) {
+        double d = fabs(v - dgm_tensor_f32(x)[got++]);
+        worst = d > worst ? d : worst;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_eq(got, dgm_tensor_numel(x));
+    ck_assert_msg(worst < 2e-6 * (hi - lo), "%s: worst |dgm - torch| %g", yaml,
+                  worst);
+    dgm_tensor_free(x);
+    done(&a);
+}
+
+START_TEST(test_color_matches_torch)
+{
+    color_vs_torch("{brightness: 0.2, contrast: 0.3, saturation: 0.4, hue: "
+                   "0.1, fixed: true}",
+                   0.0f, 1.0f, 0.2, 0.3, 0.4, 0.1);
+    color_vs_torch("{saturation: 0.5, hue: 0.45, fixed: true}", -1.0f, 1.0f, 0,
+                   0, 0.5, 0.45);
+    color_vs_torch("{hue: 0.3, fixed: true}", 0.0f, 1.0f, 0, 0, 0, 0.3);
+}
+END_TEST
+
+/* Drawn factors: per image, within their ranges, repeatable per seed;
+ * saturation and hue leave a grey image alone. */
+START_TEST(test_color_random_and_grey)
+{
+    aug a = make("color", "{brightness: 0.5}", NULL);
+    dgm_tensor *x = rgb_pattern(8, 3, 4, 4, 0.0f, 0.5f);
+    dgm_tensor *y = rgb_pattern(8, 3, 4, 4, 0.0f, 0.5f);
+    dgm_tensor *orig = rgb_pattern(8, 3, 4, 4, 0.0f, 0.5f);
+    dgm_rng r;
+    dgm_rng_seed(&r, 4);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    dgm_rng_seed(&r, 4);
+    ck_assert_int_eq(a.iface->apply(a.self, y, &r), 0);
+    ck_assert(same_data(x, y));
+    double first = 0;
+    bool differ = false;
+    for (int64_t i = 0; i < 8; i++) {
+        /* one factor per image: every pixel scaled alike, in [0.5, 1.5] */
+        int64_t k0 = i * 48 + 1; /* a non-zero pixel */
+        double f = dgm_tensor_f32(x)[k0] / dgm_tensor_f32(orig)[k0];
+        ck_assert_msg(f >= 0.5 - 1e-6 && f <= 1.5 + 1e-6, "factor %g", f);
+        for (int64_t k = i * 48; k < (i + 1) * 48; k++)
+            ck_assert_float_eq_tol(dgm_tensor_f32(x)[k],
+                                   (float)(f * dgm_tensor_f32(orig)[k]), 1e-6);
+        if (i == 0)
+            first = f;
+        else if (fabs(f - first) > 1e-3)
+            differ = true;
+    }
+    ck_assert(differ);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    dgm_tensor_free(orig);
+    done(&a);
+    aug g = make("color", "{saturation: 0.8, hue: 0.4}", NULL);
+    x = rgb_pattern(3, 1, 4, 4, 0.0f, 1.0f);
+    orig = rgb_pattern(3, 1, 4, 4, 0.0f, 1.0f);
+    ck_assert_int_eq(g.iface->apply(g.self, x, &r), 0);
+    ck_assert(same_data(x, orig));
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    /* two channels are neither grey nor RGB: refused at create */
+    dgm_data_info two = image_info(0, 1);
+    two.x_shape.dim[0] = 2;
+    void *self = NULL;
+    ck_assert_int_eq(g.iface->create(&self, g.cfg, &two), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "color: images of 1 or 3 "
+                                           "channels, the data has 2"),
+                  "%s", dgm_last_error());
+    done(&g);
+}
+END_TEST
+
 static Suite *augment_suite(void)
 {
     Suite *s = suite_create("augment");
@@ -471,6 +683,14 @@ static Suite *augment_suite(void)
     tc = tcase_create("noise");
     tcase_add_test(tc, test_noise_stats);
     tcase_add_test(tc, test_noise_clamp_and_seed);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("colour");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_rgb_like_per_channel);
+    tcase_add_test(tc, test_flip_rgb_known);
+    tcase_add_test(tc, test_noise_rgb_reference);
+    tcase_add_test(tc, test_color_matches_torch);
+    tcase_add_test(tc, test_color_random_and_grey);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_shape_errors);
