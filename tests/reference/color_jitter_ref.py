@@ -5,9 +5,10 @@ adjust_contrast, adjust_saturation, adjust_hue with _rgb2hsv/_hsv2rgb),
 rewritten on plain torch, applied with fixed factors in the order
 brightness, contrast, saturation, hue to the test's pattern images.
 
-usage: color_jitter_ref.py N C H W LO HI BRIGHTNESS CONTRAST SATURATION HUE
+usage: color_jitter_ref.py N C H W [LO HI BRIGHTNESS CONTRAST SATURATION HUE]...
 (factors as the plugin's `fixed` mode uses them: 1 + b, 1 + c, 1 + s, +h;
-a 0 amount is off). Prints the result in [LO, HI], one value a line."""
+a 0 amount is off). Prints the result of each case in [LO, HI], one value
+a line, the cases one after the other (one run: importing torch is slow)."""
 import sys
 
 import torch
@@ -86,18 +87,20 @@ def hue(img, shift):
 
 def main():
     n, c, h, w = (int(a) for a in sys.argv[1:5])
-    lo, hi, b, ct, sa, hu = (float(a) for a in sys.argv[5:11])
-    x = (pattern(n, c, h, w, lo, hi) - lo) / (hi - lo)
-    if b > 0:
-        x = brightness(x, 1.0 + b)
-    if ct > 0:
-        x = contrast(x, 1.0 + ct)
-    if sa > 0:
-        x = saturation(x, 1.0 + sa)
-    if hu > 0:
-        x = hue(x, hu)
-    for v in (lo + (hi - lo) * x).flatten().tolist():
-        print(repr(v))
+    rest = [float(a) for a in sys.argv[5:]]
+    for k in range(0, len(rest), 6):
+        lo, hi, b, ct, sa, hu = rest[k:k + 6]
+        x = (pattern(n, c, h, w, lo, hi) - lo) / (hi - lo)
+        if b > 0:
+            x = brightness(x, 1.0 + b)
+        if ct > 0:
+            x = contrast(x, 1.0 + ct)
+        if sa > 0:
+            x = saturation(x, 1.0 + sa)
+        if hu > 0:
+            x = hue(x, hu)
+        for v in (lo + (hi - lo) * x).flatten().tolist():
+            print(repr(v))
 
 
 main()
