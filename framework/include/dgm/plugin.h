@@ -41,9 +41,10 @@
  *      reserved pointers to run out of.
  *   7. The host reads some keys of a plugin's map itself (`plugin` for
  *      every kind; an optimizer's schedule keys; a loss term's `loss`,
- *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
- *      is refused at load. An optimizer must declare `lr` (DGM_P_FLOAT),
- *      the base rate the host's schedule scales.
+ *      `inputs`, `weight`, `mask`, `name`; a dataset's `prefetch`): a
+ *      schema declaring one of them is refused at load. An optimizer must
+ *      declare `lr` (DGM_P_FLOAT), the base rate the host's schedule
+ *      scales.
  *   8. Lifetimes: a plugin's `self` is its own from create() until the
  *      host calls destroy() once (never while another of its slots runs);
  *      what create() receives (cfg, data info, the build) is valid during
