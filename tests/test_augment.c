@@ -1,6 +1,8 @@
 /* test_augment.c - the data augmentation plugins (flip, crop, rotate,
- * noise): exact results on small hand-checked images, determinism per
- * seed, noise statistics and shape errors. */
+ * noise, color): exact results on small hand-checked images, determinism
+ * per seed, noise statistics, shape errors, and colour images: the
+ * geometric ones per channel against their one-channel results, color
+ * against a float64 torchvision rebuild (tests/reference). */
 #include <check.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -453,6 +455,229 @@ START_TEST(test_shape_errors)
 }
 END_TEST
 
+/* ---- colour images ------------------------------------------------------ */
+
+/* [n, c, h, w] f32: lo + (hi - lo) * ((37i + 53k + 11y + 7x) % 97) / 96,
+ * the formula of tests/reference/color_jitter_ref.py. */
+static dgm_tensor *rgb_pattern(int64_t n, int64_t c, int64_t h, int64_t w,
+                               float lo, float hi)
+{
+    const int64_t shape[4] = {n, c, h, w};
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, shape);
+    ck_assert_ptr_nonnull(t);
+    float *d = dgm_tensor_f32(t);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t x = 0; x < w; x++) {
+                    float u = (float)((i * 37 + k * 53 + y * 11 + x * 7) % 97) /
+                              96.0f;
+                    *d++ = lo + (hi - lo) * u;
+                }
+    return t;
+}
+
+/* Channel k of a batch, as a one-channel batch [n, 1, h, w]. */
+static dgm_tensor *channel_of(const dgm_tensor *x, int64_t k)
+{
+    const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3];
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 4, (int64_t[]){n, 1, h, w});
+    ck_assert_ptr_nonnull(t);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t xx = 0; xx < w; xx++)
+                dgm_tensor_f32(t)[(i * h + y) * w + xx] = at(x, i, k, y, xx);
+    return t;
+}
+
+/* The geometric augments on RGB: each channel of the result is what the
+ * one-channel augment gives for that channel alone with the same stream
+ * (one geometry per image, shared by its channels, which stay apart). */
+START_TEST(test_rgb_like_per_channel)
+{
+    const char *names[3] = {"flip", "crop", "rotate"};
+    const char *yamls[3] = {"{p: 0.5}", "{pad: 2}", "{degrees: 40}"};
+    for (int a = 0; a < 3; a++) {
+        aug g = make(names[a], yamls[a], NULL);
+        dgm_tensor *x = rgb_pattern(6, 3, 7, 6, 0.0f, 1.0f);
+        dgm_tensor *orig = rgb_pattern(6, 3, 7, 6, 0.0f, 1.0f);
+        dgm_rng r;
+        dgm_rng_seed(&r, 21);
+        ck_assert_int_eq(g.iface->apply(g.self, x, &r), 0);
+        ck_assert_msg(!same_data(x, orig), "%s changed nothing", names[a]);
+        for (int64_t k = 0; k < 3; k++) {
+            dgm_tensor *one = channel_of(orig, k), *got = channel_of(x, k);
+            dgm_rng_seed(&r, 21);
+            ck_assert_int_eq(g.iface->apply(g.self, one, &r), 0);
+            ck_assert_msg(same_data(one, got), "%s: channel %lld differs",
+                          names[a], (long long)k);
+            dgm_tensor_free(one);
+            dgm_tensor_free(got);
+        }
+        dgm_tensor_free(x);
+        dgm_tensor_free(orig);
+        done(&g);
+    }
+}
+END_TEST
+
+/* A known RGB pattern mirrored left-right: pixel (y, x) of every channel
+ * comes from (y, W-1-x), and the channels keep their own values. */
+START_TEST(test_flip_rgb_known)
+{
+    aug a = make("flip", "{p: 1}", NULL);
+    dgm_tensor *x = rgb_pattern(1, 3, 2, 3, 0.0f, 1.0f);
+    dgm_tensor *orig = rgb_pattern(1, 3, 2, 3, 0.0f, 1.0f);
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t k = 0; k < 3; k++)
+        for (int64_t y = 0; y < 2; y++)
+            for (int64_t xx = 0; xx < 3; xx++) {
+                /* (53k + 11y + 7(2 - x)) % 97 / 96 by hand */
+                float want =
+                    (float)((53 * k + 11 * y + 7 * (2 - xx)) % 97) / 96.0f;
+                ck_assert_float_eq(at(x, 0, k, y, xx), want);
+                ck_assert_float_eq(at(x, 0, k, y, xx),
+                                   at(orig, 0, k, y, 2 - xx));
+            }
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    done(&a);
+}
+END_TEST
+
+/* noise on RGB: x + std * the stream's normals in memory order. */
+START_TEST(test_noise_rgb_reference)
+{
+    aug a = make("noise", "{std: 0.1, clamp: false}", NULL);
+    dgm_tensor *x = rgb_pattern(2, 3, 4, 4, 0.0f, 1.0f);
+    dgm_tensor *orig = rgb_pattern(2, 3, 4, 4, 0.0f, 1.0f);
+    dgm_rng r, ref;
+    dgm_rng_seed(&r, 9);
+    dgm_rng_seed(&ref, 9);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t i = 0; i < dgm_tensor_numel(x); i++) {
+        float want = dgm_tensor_f32(orig)[i] + 0.1f * dgm_rng_normal(&ref);
+        ck_assert_float_eq_tol(dgm_tensor_f32(x)[i], want, 1e-6);
+    }
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    done(&a);
+}
+END_TEST
+
+/* color with fixed factors against the float64 torchvision rebuild: each
+ * case on the pattern images in its data range. */
+START_TEST(test_color_matches_torch)
+{
+    const struct {
+        const char *yaml;
+        float lo, hi;
+        double b, c, s, h;
+    } cases[] = {
+        {"{brightness: 0.2, contrast: 0.3, saturation: 0.4, hue: 0.1, "
+         "fixed: true}",
+         0.0f, 1.0f, 0.2, 0.3, 0.4, 0.1},
+        {"{saturation: 0.5, hue: 0.45, fixed: true}", -1.0f, 1.0f, 0, 0, 0.5,
+         0.45},
+        {"{hue: 0.3, fixed: true}", 0.0f, 1.0f, 0, 0, 0, 0.3},
+    };
+    enum { N_CASES = sizeof cases / sizeof cases[0] };
+    const int64_t n = 2, C = 3, H = 4, W = 5;
+    dgm_tensor *x[N_CASES];
+    char cmd[2048];
+    int len = snprintf(cmd, sizeof cmd,
+                       "/usr/bin/python3 "
+                       "'%s/tests/reference/color_jitter_ref.py' %lld %lld "
+                       "%lld %lld",
+                       DGM_SOURCE_DIR, (long long)n, (long long)C, (long long)H,
+                       (long long)W);
+    for (int k = 0; k < N_CASES; k++) {
+        dgm_data_info info = image_info(cases[k].lo, cases[k].hi);
+        info.x_shape.dim[0] = 3;
+        aug a = make("color", cases[k].yaml, &info);
+        x[k] = rgb_pattern(n, C, H, W, cases[k].lo, cases[k].hi);
+        dgm_rng r;
+        dgm_rng_seed(&r, 3);
+        ck_assert_int_eq(a.iface->apply(a.self, x[k], &r), 0);
+        done(&a);
+        len +=
+            snprintf(cmd + len, sizeof cmd - (size_t)len,
+                     " %g %g %.17g %.17g %.17g %.17g", cases[k].lo, cases[k].hi,
+                     cases[k].b, cases[k].c, cases[k].s, cases[k].h);
+    }
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    for (int k = 0; k < N_CASES; k++) {
+        int64_t got = 0;
+        double v, worst = 0;
+        while (got < dgm_tensor_numel(x[k]) && fscanf(p, "%lf", &v) == 1) {
+            double d = fabs(v - dgm_tensor_f32(x[k])[got++]);
+            worst = d > worst ? d : worst;
+        }
+        ck_assert_int_eq(got, dgm_tensor_numel(x[k]));
+        ck_assert_msg(worst < 2e-6 * (cases[k].hi - cases[k].lo),
+                      "%s: worst |dgm - torch| %g", cases[k].yaml, worst);
+        dgm_tensor_free(x[k]);
+    }
+    ck_assert_int_eq(pclose(p), 0);
+}
+END_TEST
+
+/* Drawn factors: per image, within their ranges, repeatable per seed;
+ * saturation and hue leave a grey image alone. */
+START_TEST(test_color_random_and_grey)
+{
+    aug a = make("color", "{brightness: 0.5}", NULL);
+    dgm_tensor *x = rgb_pattern(8, 3, 4, 4, 0.0f, 0.5f);
+    dgm_tensor *y = rgb_pattern(8, 3, 4, 4, 0.0f, 0.5f);
+    dgm_tensor *orig = rgb_pattern(8, 3, 4, 4, 0.0f, 0.5f);
+    dgm_rng r;
+    dgm_rng_seed(&r, 4);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    dgm_rng_seed(&r, 4);
+    ck_assert_int_eq(a.iface->apply(a.self, y, &r), 0);
+    ck_assert(same_data(x, y));
+    double first = 0;
+    bool differ = false;
+    for (int64_t i = 0; i < 8; i++) {
+        /* one factor per image: every pixel scaled alike, in [0.5, 1.5] */
+        int64_t k0 = i * 48 + 1; /* a non-zero pixel */
+        double f = dgm_tensor_f32(x)[k0] / dgm_tensor_f32(orig)[k0];
+        ck_assert_msg(f >= 0.5 - 1e-6 && f <= 1.5 + 1e-6, "factor %g", f);
+        for (int64_t k = i * 48; k < (i + 1) * 48; k++)
+            ck_assert_float_eq_tol(dgm_tensor_f32(x)[k],
+                                   (float)(f * dgm_tensor_f32(orig)[k]), 1e-6);
+        if (i == 0)
+            first = f;
+        else if (fabs(f - first) > 1e-3)
+            differ = true;
+    }
+    ck_assert(differ);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    dgm_tensor_free(orig);
+    done(&a);
+    aug g = make("color", "{saturation: 0.8, hue: 0.4}", NULL);
+    x = rgb_pattern(3, 1, 4, 4, 0.0f, 1.0f);
+    orig = rgb_pattern(3, 1, 4, 4, 0.0f, 1.0f);
+    ck_assert_int_eq(g.iface->apply(g.self, x, &r), 0);
+    ck_assert(same_data(x, orig));
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    /* two channels are neither grey nor RGB: refused at create */
+    dgm_data_info two = image_info(0, 1);
+    two.x_shape.dim[0] = 2;
+    void *self = NULL;
+    ck_assert_int_eq(g.iface->create(&self, g.cfg, &two), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "color: images of 1 or 3 "
+                                           "channels, the data has 2"),
+                  "%s", dgm_last_error());
+    done(&g);
+}
+END_TEST
+
 static Suite *augment_suite(void)
 {
     Suite *s = suite_create("augment");
@@ -460,6 +685,10 @@ static Suite *augment_suite(void)
     tq_case(s, "crop", test_crop_translation, test_crop_hand);
     tq_case(s, "rotate", test_rotate_90, test_rotate_45, test_rotate_random);
     tq_case(s, "noise", test_noise_stats, test_noise_clamp_and_seed);
+    TCase *tc = tq_case(s, "colour", test_rgb_like_per_channel,
+                        test_flip_rgb_known, test_noise_rgb_reference,
+                        test_color_matches_torch, test_color_random_and_grey);
+    tcase_set_timeout(tc, 60);
     tq_case(s, "errors", test_shape_errors);
     return s;
 }

@@ -2,7 +2,8 @@
  * singular value and PyTorch's spectral_norm, finite differences), the
  * spectral_norm option of mlp/conv_encoder/conv_decoder, the
  * self_attention block (identity at gamma 0, plain-C reference, finite
- * differences), and attention_at and spectral_norm of the dcgan blocks.
+ * differences), attention_at and spectral_norm of the dcgan blocks, and
+ * the image sizes and channel counts the dcgan and conv blocks take.
  * The diffaug augmentation is in test_diffaug.c. */
 #include <check.h>
 #include <math.h>
@@ -755,6 +756,180 @@ START_TEST(dcgan_without_batch_norm)
 }
 END_TEST
 
+/* One block made from yaml for an image of side S and C channels, run on
+ * a batch of 2; its output shape is checked against want. */
+static void sized_block(const char *yaml, dgm_shape in, dgm_shape out,
+                        int ndim_want, const int64_t *want)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    dgm_block *blk = make_block(&b, ps, &cfg, yaml, in, &out);
+    dgm_graph *g = dgm_graph_new();
+    dgm_rng rng;
+    dgm_rng_seed(&rng, 2);
+    dgm_graph_set_rng(g, &rng);
+    dgm_tensor *x = batch_of(in, 2, 5);
+    dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
+    ck_assert_msg(y != NULL, "%s: %s", yaml, dgm_last_error());
+    const dgm_tensor *t = dgm_value(y);
+    ck_assert_int_eq(t->ndim, ndim_want);
+    for (int i = 0; i < ndim_want; i++)
+        ck_assert_msg(t->shape[i] == want[i], "%s: dim %d is %lld, not %lld",
+                      yaml, i, (long long)t->shape[i], (long long)want[i]);
+    dgm_tensor_free(x);
+    dgm_graph_free(g);
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+}
+
+/* The number of a block's parameters named <prefix><i>.weight, i >= 1. */
+static int count_layers(const char *yaml, dgm_shape in, dgm_shape out,
+                        const char *prefix, int64_t *dim1_of_last)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_build *b;
+    dgm_config *cfg;
+    make_block(&b, ps, &cfg, yaml, in, &out);
+    int k = 0;
+    char name[64];
+    for (;;) {
+        snprintf(name, sizeof name, "blk.%s%d.weight", prefix, k + 1);
+        dgm_param *p = dgm_params_find(ps, name);
+        if (!p)
+            break;
+        *dim1_of_last = p->value->shape[1];
+        k++;
+    }
+    dgm_build_free(b);
+    dgm_config_free(cfg);
+    dgm_params_free(ps);
+    return k;
+}
+
+/* The DCGAN pair and the conv encoder/decoder at 16, 32, 64, 128 with 1
+ * and 3 channels: stage counts derived from the size (log2(S) - 2), the
+ * channels of the image end, and the output shapes of a forward. */
+START_TEST(image_sizes_and_channels)
+{
+    const int64_t sides[4] = {16, 32, 64, 128}, chans[2] = {1, 3};
+    for (int si = 0; si < 4; si++)
+        for (int ci = 0; ci < 2; ci++) {
+            int64_t S = sides[si], C = chans[ci], d1 = 0;
+            int stages = si + 2;
+            dgm_shape img = {3, {C, S, S}}, z = {1, {6}};
+            ck_assert_int_eq(count_layers("{plugin: dcgan_generator, "
+                                          "width: 4}",
+                                          z, img, "deconv", &d1),
+                             stages);
+            ck_assert_int_eq(d1, C); /* the last deconv gives C channels */
+            sized_block("{plugin: dcgan_generator, width: 4}", z, img, 4,
+                        (int64_t[]){2, C, S, S});
+            ck_assert_int_eq(count_layers("{plugin: dcgan_discriminator, "
+                                          "width: 4}",
+                                          img, (dgm_shape){1, {1}}, "conv",
+                                          &d1),
+                             stages);
+            /* features: (4 << (stages - 1)) channels at 4x4 */
+            sized_block("{plugin: dcgan_discriminator, width: 4}", img,
+                        (dgm_shape){0}, 2,
+                        (int64_t[]){2, (4 << (stages - 1)) * 16});
+            sized_block("{plugin: conv_encoder, channels: [4, 8], out: 5}", img,
+                        (dgm_shape){0}, 2, (int64_t[]){2, 5});
+            sized_block("{plugin: conv_decoder, channels: [8, 4]}",
+                        (dgm_shape){1, {5}}, img, 4, (int64_t[]){2, C, S, S});
+        }
+    /* stages set: 64x64 in 3 stages from an 8x8 base */
+    int64_t d1 = 0;
+    dgm_shape img = {3, {3, 64, 64}};
+    ck_assert_int_eq(count_layers("{plugin: dcgan_generator, width: 4, "
+                                  "stages: 3}",
+                                  (dgm_shape){1, {6}}, img, "deconv", &d1),
+                     3);
+    sized_block("{plugin: dcgan_discriminator, width: 4, stages: 3}", img,
+                (dgm_shape){0}, 2, (int64_t[]){2, 16 * 8 * 8});
+}
+END_TEST
+
+/* A size the pair cannot derive stages for, one too large, or stages
+ * that do not divide the image: DGM_ESHAPE naming block, key and shape. */
+START_TEST(image_sizes_refused)
+{
+    const struct {
+        const char *yaml;
+        bool gen;
+        dgm_shape img;
+        const char *says;
+    } bad[] = {
+        {"{plugin: dcgan_generator}",
+         true,
+         {3, {3, 48, 48}},
+         "set `stages` for another size"},
+        {"{plugin: dcgan_discriminator}",
+         false,
+         {3, {3, 100, 100}},
+         "a power of two from 16 to 128 (or 28)"},
+        {"{plugin: dcgan_generator}",
+         true,
+         {3, {3, 256, 256}},
+         "larger than 128 x 128"},
+        {"{plugin: dcgan_discriminator, stages: 4}",
+         false,
+         {3, {3, 24, 24}},
+         "4 stride-2 stages need H and W divisible by 16"},
+        {"{plugin: dcgan_generator}",
+         true,
+         {3, {3, 32, 20}},
+         "W halving as often"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dgm_params *ps = dgm_params_new();
+        dgm_build *b;
+        dgm_config *cfg;
+        ck_assert_int_eq(dgm_build_new(&b, tc_reg, ps, 3), 0);
+        ck_assert_int_eq(dgm_config_parse(&cfg, bad[i].yaml, "block.yaml"), 0);
+        dgm_shape z = {1, {6}}, out = bad[i].gen ? bad[i].img : (dgm_shape){0};
+        dgm_block *blk;
+        int rc = dgm_block_create(b, cfg, "blk", bad[i].gen ? &z : &bad[i].img,
+                                  &out, &blk);
+        const char *m = dgm_last_error();
+        char shape[64];
+        dgm_shape_str(3, bad[i].img.dim, shape, sizeof shape);
+        ck_assert_msg(rc == DGM_ESHAPE, "%s: rc %d", bad[i].yaml, rc);
+        ck_assert_msg(
+            strstr(m, bad[i].gen ? "dcgan_generator" : "dcgan_discriminator") &&
+                strstr(m, "stages") && strstr(m, shape) &&
+                strstr(m, bad[i].says),
+            "%s: %s", bad[i].yaml, m);
+        dgm_build_free(b);
+        dgm_config_free(cfg);
+        dgm_params_free(ps);
+    }
+}
+END_TEST
+
+/* Finite differences through the blocks on a small RGB image (8x8,
+ * 3 channels), and the oneDNN path against the reference. */
+START_TEST(rgb_gradients)
+{
+    dgm_shape img = {3, {3, 8, 8}}, z = {1, {5}};
+    gradcheck_block("{plugin: dcgan_generator, width: 2, batch_norm: false}", z,
+                    img, 2, false);
+    gradcheck_block("{plugin: dcgan_discriminator, width: 2, "
+                    "batch_norm: false}",
+                    img, (dgm_shape){1, {1}}, 2, false);
+    gradcheck_block(
+        "{plugin: conv_encoder, channels: [2, 4], out: 3, activation: tanh, "
+        "batch_norm: false}",
+        img, (dgm_shape){0}, 2, false);
+    gradcheck_block(
+        "{plugin: conv_decoder, channels: [4, 2], activation: tanh, "
+        "batch_norm: false}",
+        z, img, 2, false);
+}
+END_TEST
+
 static Suite *gan_blocks_suite(void)
 {
     Suite *s = suite_create("gan_blocks");
@@ -766,6 +941,10 @@ static Suite *gan_blocks_suite(void)
     tc =
         tq_case(s, "self_attention", sa_identity_and_reference, sa_gradient,
                 sa_bad_shape, dcgan_attention_and_sn, dcgan_without_batch_norm);
+    tcase_add_checked_fixture(tc, tc_shipped_setup, tc_shipped_teardown);
+    tcase_set_timeout(tc, 120);
+    tc = tq_case(s, "image_sizes", image_sizes_and_channels,
+                 image_sizes_refused, rgb_gradients);
     tcase_add_checked_fixture(tc, tc_shipped_setup, tc_shipped_teardown);
     tcase_set_timeout(tc, 120);
     return s;

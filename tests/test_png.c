@@ -17,6 +17,7 @@
 #include "dgm/io.h"
 #include "dgm/tensor.h"
 #include "scratch.h"
+#include "png_read.h"
 
 static int tmp_files_left(void)
 {
@@ -29,44 +30,16 @@ static int tmp_files_left(void)
     return n;
 }
 
-/* A decoded image: 8-bit, `channels` samples per pixel. */
-typedef struct image {
-    uint32_t w, h;
-    int channels, color_type, bit_depth;
-    unsigned char *pix;
-} image;
+typedef tc_image image;
 
 static image decode(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    ck_assert_ptr_nonnull(fp);
-    png_structp png =
-        png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    ck_assert(png && info);
-    if (setjmp(png_jmpbuf(png)))
-        ck_abort_msg("libpng could not read %s", path);
-    png_init_io(png, fp);
-    png_read_info(png, info);
-    image im;
-    im.w = png_get_image_width(png, info);
-    im.h = png_get_image_height(png, info);
-    im.channels = png_get_channels(png, info);
-    im.color_type = png_get_color_type(png, info);
-    im.bit_depth = png_get_bit_depth(png, info);
-    size_t stride = png_get_rowbytes(png, info);
-    im.pix = malloc(stride * im.h);
-    for (uint32_t y = 0; y < im.h; y++)
-        png_read_row(png, im.pix + y * stride, NULL);
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    fclose(fp);
-    return im;
+    return tc_png_read(path);
 }
 
 static int at(const image *im, uint32_t x, uint32_t y, int c)
 {
-    return im->pix[((size_t)y * im->w + x) * (size_t)im->channels + (size_t)c];
+    return tc_png_at(im, x, y, c);
 }
 
 START_TEST(grey_grid)

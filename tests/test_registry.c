@@ -202,6 +202,10 @@ static const refusal refusals[] = {
      "plugin 'loss_weight' (loss): parameter 'weight' clashes with a key the "
      "host reads from every objective term (reserved: plugin, loss, inputs, "
      "weight, mask, name); rename it"},
+    {"tp_ds_prefetch", DGM_EFORMAT,
+     "plugin 'ds_prefetch' (dataset): parameter 'prefetch' clashes with a "
+     "key the host reads from every dataset's map (reserved: plugin, "
+     "prefetch); rename it"},
     /* A metric's direction table holds only dgm_better values. */
     {"tp_bad_better", DGM_EFORMAT,
      "plugin 'bad_better' (metric): figures[1] ('score_*'): 7 is not a "

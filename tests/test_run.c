@@ -19,6 +19,7 @@
 #include "dgm/io.h"
 #include "files.h"
 #include "quadrants.h"
+#include "st_diff.h"
 
 static char root[1024]; /* this process's scratch folder */
 
@@ -168,31 +169,6 @@ START_TEST(trains_and_writes_run_dir)
 }
 END_TEST
 
-/* Parameters of two checkpoints, compared bit for bit. */
-static void assert_same_params(const char *a, const char *b)
-{
-    dgm_st_file *fa, *fb;
-    ck_assert_msg(dgm_st_open(&fa, a) == 0, "%s", dgm_last_error());
-    ck_assert_msg(dgm_st_open(&fb, b) == 0, "%s", dgm_last_error());
-    int n = dgm_st_count(fa);
-    ck_assert_int_eq(n, dgm_st_count(fb));
-    int compared = 0;
-    for (int i = 0; i < n; i++) {
-        const char *name = dgm_st_name_at(fa, i);
-        dgm_tensor *ta, *tb;
-        ck_assert_int_eq(dgm_st_get(fa, name, &ta), 0);
-        ck_assert_msg(dgm_st_get(fb, name, &tb) == 0, "%s missing", name);
-        ck_assert_msg(dgm_tensor_nbytes(ta) == dgm_tensor_nbytes(tb) &&
-                          memcmp(ta->data, tb->data, dgm_tensor_nbytes(ta)) ==
-                              0,
-                      "tensor %s differs", name);
-        compared++;
-    }
-    ck_assert_int_gt(compared, 8);
-    dgm_st_close(fa);
-    dgm_st_close(fb);
-}
-
 START_TEST(resume_is_bit_identical)
 {
     char a[1200], b[1200], pa[1400], pb[1400];
@@ -218,7 +194,7 @@ START_TEST(resume_is_bit_identical)
     json_decref(s);
     snprintf(pa, sizeof pa, "%s/checkpoints/last.safetensors", a);
     snprintf(pb, sizeof pb, "%s/checkpoints/last.safetensors", b);
-    assert_same_params(pa, pb);
+    tq_assert_same_checkpoint(pa, pb, 8);
 }
 END_TEST
 

@@ -1,7 +1,9 @@
 /* dcgan.c - blocks `dcgan_generator` and `dcgan_discriminator`: the DCGAN
  * pair (Radford et al. 2016) for small images, 4x4 stride-2 (transposed)
- * convolutions with batch norm; the number of stages follows the image
- * size (28x28: 7x7 base and 2 stages, 32x32: 4x4 base and 3 stages). */
+ * convolutions with batch norm; the image shape [C, H, W] is the data's,
+ * and the number of stages follows its size (28x28: 7x7 base and 2 stages;
+ * 16, 32, 64, 128: a 4x4 base and 2, 3, 4, 5 stages) unless `stages`
+ * sets it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +14,13 @@
 
 /* The parameters both blocks take, last in each schema. */
 #define DCGAN_SHARED_PARAMS                                                    \
-    DGM_PARAM_CHOICE("init", .def = "normal", .choices = "normal|default",     \
-                     .help = "normal: DCGAN's N(0, 0.02) weights, zero "       \
+    DGM_PARAM_INT("stages", .def = "0", DGM_GE(0), DGM_LE(DC_MAX_STAGES),      \
+                  .help = "stride-2 stages; 0 derives them from the image "    \
+                          "size (halved to a base of at most 7: 28 -> 2, "     \
+                          "16 -> 2, 32 -> 3, 64 -> 4, 128 -> 5)"),             \
+        DGM_PARAM_CHOICE("init", .def = "normal", .choices = "normal|default", \
+                         .help =                                               \
+                             "normal: DCGAN's N(0, 0.02) weights, zero "       \
                              "biases, batch-norm scale N(1, 0.02); default: "  \
                              "PyTorch's layer defaults"),                      \
         DGM_PARAM_BOOL("spectral_norm", .def = "false",                        \
@@ -93,15 +100,48 @@ typedef struct dcgan {
     dgm_block *extra[DC_MAX_STAGES + 1];
 } dcgan;
 
-/* Stride-2 stages between side and a base side of at most 7 (28 -> 7: 2,
- * 32 -> 4: 3); -1 if h and w disagree. */
-static int stages_of(int64_t h, int64_t w, int64_t *h0, int64_t *w0)
+/* Stride-2 stages and the base map [*h0, *w0] for an image [C, H, W]:
+ * `stages` when set (H and W divisible by 2^stages), else H (a power of
+ * two or 28) halved while above 7 (28 -> 7: 2, 32 -> 4: 3), W as often; a
+ * side of at most DC_MAX_SIDE. A size that does not fit is refused
+ * naming the plugin, the key and the shape (DGM_ESHAPE). */
+#define DC_MAX_SIDE 128
+static int stages_of(const dgm_config *cfg, const char *who,
+                     const dgm_shape *img, int64_t *h0, int64_t *w0)
 {
-    int k = 0;
+    char si[96];
+    dgm_shape_str(img->ndim, img->dim, si, sizeof si);
+    if (img->ndim != 3)
+        return dgm_error(DGM_ESHAPE, "%s: needs an image [C, H, W], got %s",
+                         who, si);
+    int64_t h = img->dim[1], w = img->dim[2];
+    int k = (int)dgm_cfg_int(cfg, "stages");
+    if (h > DC_MAX_SIDE || w > DC_MAX_SIDE)
+        return dgm_cfg_error(cfg, "stages", DGM_ESHAPE,
+                             "%s: image %s is larger than %d x %d (sizes: "
+                             "a power of two from 16 to 128, or 28)",
+                             who, si, DC_MAX_SIDE, DC_MAX_SIDE);
+    if (k > 0) {
+        int64_t f = (int64_t)1 << k;
+        if (h % f || w % f)
+            return dgm_cfg_error(cfg, "stages", DGM_ESHAPE,
+                                 "%s: %d stride-2 stages need H and W "
+                                 "divisible by %lld; the image is %s",
+                                 who, k, (long long)f, si);
+        *h0 = h / f, *w0 = w / f;
+        return k;
+    }
+    /* 28 is Fashion-MNIST's (a 7x7 base); 8 the tests' small images */
+    bool pow2 = (h & (h - 1)) == 0 && h >= 8;
     while (h > 7 && h % 2 == 0 && k < DC_MAX_STAGES)
         h /= 2, k++;
-    if (w % ((int64_t)1 << k))
-        return -1;
+    if (!(pow2 || img->dim[1] == 28) || k < 1 || h > 7 ||
+        w % ((int64_t)1 << k) || (w >> k) > 7)
+        return dgm_cfg_error(cfg, "stages", DGM_ESHAPE,
+                             "%s: image %s: the stages are derived for H a "
+                             "power of two from 16 to 128 (or 28), W halving "
+                             "as often; set `stages` for another size",
+                             who, si);
     *h0 = h, *w0 = w >> k;
     return k;
 }
@@ -223,13 +263,9 @@ static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
                          "from its model, got %s (input %s)",
                          out->ndim ? sout : "none", sin);
     int64_t h0, w0;
-    int k = stages_of(out->dim[1], out->dim[2], &h0, &w0);
-    if (k < 1)
-        return dgm_error(DGM_ESHAPE,
-                         "dcgan_generator: output %s: H must halve at least "
-                         "once to a base of at most 7 (28, 32, 64, ...) and "
-                         "W the same number of times",
-                         sout);
+    int k = stages_of(cfg, "dcgan_generator", out, &h0, &w0);
+    if (k < 0)
+        return k;
     dcgan *d = calloc(1, sizeof *d);
     if (!d)
         return dgm_error(DGM_ENOMEM, "dcgan_generator: out of memory");
@@ -275,13 +311,9 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
     dgm_shape_str(out->ndim, out->dim, sout, sizeof sout);
     int64_t h0 = 0, w0 = 0;
-    int k = in->ndim == 3 ? stages_of(in->dim[1], in->dim[2], &h0, &w0) : -1;
-    if (k < 1)
-        return dgm_error(DGM_ESHAPE,
-                         "dcgan_discriminator: input %s: needs an image "
-                         "[C, H, W] whose H halves at least once to a base "
-                         "of at most 7 (28, 32, 64, ...), W as often",
-                         sin);
+    int k = stages_of(cfg, "dcgan_discriminator", in, &h0, &w0);
+    if (k < 0)
+        return k;
     bool head = out->ndim > 0;
     if (head && dgm_shape_numel(out->ndim, out->dim) != 1)
         return dgm_error(DGM_ESHAPE,

@@ -11,4 +11,9 @@
  * must be in b with as many elements (a failed check otherwise). */
 double tq_max_diff(dgm_st_file *a, dgm_st_file *b, const char *prefix, int *n);
 
+/* Every tensor of checkpoint file a (parameters, optimizer state, RNG
+ * streams, step) in checkpoint file b with the same bytes, and more than
+ * min_tensors of them (failed checks naming the tensor otherwise). */
+void tq_assert_same_checkpoint(const char *a, const char *b, int min_tensors);
+
 #endif

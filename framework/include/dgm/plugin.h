@@ -41,9 +41,10 @@
  *      reserved pointers to run out of.
  *   7. The host reads some keys of a plugin's map itself (`plugin` for
  *      every kind; an optimizer's schedule keys; a loss term's `loss`,
- *      `inputs`, `weight`, `mask`, `name`): a schema declaring one of them
- *      is refused at load. An optimizer must declare `lr` (DGM_P_FLOAT),
- *      the base rate the host's schedule scales.
+ *      `inputs`, `weight`, `mask`, `name`; a dataset's `prefetch`): a
+ *      schema declaring one of them is refused at load. An optimizer must
+ *      declare `lr` (DGM_P_FLOAT), the base rate the host's schedule
+ *      scales.
  *   8. Lifetimes: a plugin's `self` is its own from create() until the
  *      host calls destroy() once (never while another of its slots runs);
  *      what create() receives (cfg, data info, the build) is valid during
@@ -56,8 +57,11 @@
  *
  * Threads (what is process-wide, and what a plugin may do):
  *   - The host calls every slot of every plugin from one thread, the one
- *     that loaded the experiment; a plugin needs no locks for its own
- *     state. Parallelism is inside ops: the kernels use OpenMP, and the
+ *     that loaded the experiment, with one exception: while training, a
+ *     dataset's get (training split) and an augment's apply may run on
+ *     the host's loader thread (data.prefetch > 0), one call at a time
+ *     and never while another slot of the same plugin runs. A plugin
+ *     needs no locks for its own state. Parallelism is inside ops: the kernels use OpenMP, and the
  *     oneDNN CPU engine, its single stream and the primitive cache are
  *     process-wide, created once (thread-safely) on first use and freed
  *     at exit.

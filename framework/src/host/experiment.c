@@ -177,6 +177,23 @@ static int find_plugin(dgm_registry *reg, const dgm_config *node,
     return 0;
 }
 
+/* data.prefetch: batches the trainer's loader builds ahead on its thread
+ * (host/loader.c); a host key, so every dataset takes it. */
+static int read_prefetch(dgm_experiment *e, const dgm_config *data)
+{
+    int64_t v = DGM__PREFETCH_DEFAULT;
+    const dgm_config *n = dgm_cfg_get(data, "prefetch");
+    int rc;
+    if (n && (rc = dgm_cfg_to_int(n, &v)) < 0)
+        return rc;
+    if (v < 0 || v > 64)
+        return dgm_cfg_error(data, "prefetch", DGM_ERANGE,
+                             "prefetch must be in [0, 64], got %lld",
+                             (long long)v);
+    e->prefetch = (int)v;
+    return 0;
+}
+
 /* Validate a plugin's map and, through its schema, every plugin nested in
  * it, filling defaults all the way down. */
 static int validate_plugin(dgm_registry *reg, dgm_config *node, dgm_kind kind,
@@ -638,7 +655,8 @@ static int resolve(dgm_experiment *e)
     if ((rc = dgm_config_validate(train, train_schema, "train", NULL)) < 0)
         return rc;
     if ((rc = validate_plugin(e->reg, dgm_cfg_get_mut(root, "data"),
-                              DGM_KIND_DATASET, NULL)) < 0 ||
+                              DGM_KIND_DATASET, dgm__dataset_host_keys)) < 0 ||
+        (rc = read_prefetch(e, dgm_cfg_get(root, "data"))) < 0 ||
         (rc = validate_plugin_list(e->reg, dgm_cfg_get_mut(root, "augment"),
                                    DGM_KIND_AUGMENT)) < 0 ||
         (rc = validate_plugin(e->reg, dgm_cfg_get_mut(root, "model"),

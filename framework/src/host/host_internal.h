@@ -23,6 +23,8 @@
 #define DGM_MAX_RESULT_NAME 64  /* bytes of a figure's name, with its NUL */
 /* runs opened inside each other: a teacher's teacher's ... (run/) */
 #define DGM_MAX_RUN_NESTING 16
+/* data.prefetch when unset: batches built ahead on the loader's thread */
+#define DGM__PREFETCH_DEFAULT 2
 
 /* One term of an objective. */
 typedef struct dgm__term {
@@ -118,6 +120,7 @@ struct dgm_experiment {
     int n_metrics;
     int64_t batch_size;
     bool shuffle;
+    int prefetch; /* data.prefetch, DGM__PREFETCH_DEFAULT if unset */
     dgm_rng rng_init, rng_data, rng_aug, rng_step;
 };
 

@@ -16,6 +16,7 @@
 #include "dist.h"
 #include "eval_internal.h"
 #include "graph_internal.h"
+#include "loader.h"
 #include "rundir.h"
 #include "transfer.h"
 
@@ -23,11 +24,10 @@ typedef struct trainer {
     dgm_experiment *e;
     dgm__rundir rd;
     dgm_graph *g;
-    dgm_tensor *x, *y, *ym;
-    dgm_tensor xv, yv, mv;
-    int64_t *perm;
-    int64_t perm_epoch;
-    int64_t n_train, spe, total;
+    dgm__loader *ld;
+    dgm_tensor xv, yv, mv; /* the step's batch, copies of the loader's views */
+    bool has_y;
+    int64_t spe, total;
     dgm__train_state st;
     bool tty;
     int64_t log_every, eval_every, ckpt_every, sample_every, n_samples;
@@ -51,64 +51,19 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void epoch_order(trainer *t, int64_t epoch)
-{
-    if (t->perm_epoch == epoch)
-        return;
-    for (int64_t i = 0; i < t->n_train; i++)
-        t->perm[i] = i;
-    if (t->e->shuffle) {
-        /* The order of epoch k depends on the seed and k only, so a resumed
-         * run sees the batches an uninterrupted one would. */
-        dgm_rng master, r;
-        dgm_rng_seed(&master, t->e->seed);
-        dgm_rng_fork(&r, &master, 1000 + (uint64_t)epoch);
-        dgm_rng_shuffle(&r, t->perm, t->n_train);
-    }
-    t->perm_epoch = epoch;
-}
-
-/* This process's rows of the global batch [*start, *start + *n): all of
- * them in one process, its contiguous share with several ranks. */
-static void rank_rows(trainer *t, int64_t *start, int64_t *n)
-{
-    t->sh_total = *n;
-    dgm__dist_share(*n, &t->sh_off, &t->sh_n);
-    *start += t->sh_off;
-    *n = t->sh_n;
-}
-
 static int load_batch(trainer *t, int64_t *n_out)
 {
-    dgm_experiment *e = t->e;
-    int64_t epoch = t->st.step / t->spe, pos = t->st.step % t->spe;
-    epoch_order(t, epoch);
-    int64_t start = pos * e->batch_size;
-    int64_t n = t->n_train - start < e->batch_size ? t->n_train - start
-                                                   : e->batch_size;
-    rank_rows(t, &start, &n);
-    dgm__rows_view(&t->xv, t->x, n);
-    dgm_batch b = {.n = n, .x = &t->xv};
-    if (t->y) {
-        dgm__rows_view(&t->yv, t->y, n);
-        dgm__rows_view(&t->mv, t->ym, n);
-        dgm_tensor_fill(&t->mv, 1.0);
-        b.y = &t->yv;
-        b.y_mask = &t->mv;
-    }
-    const dgm_dataset_iface *di = e->data.desc->iface.dataset;
-    int rc = di->get(e->data.self, DGM_SPLIT_TRAIN, t->perm + start, &b,
-                     &e->rng_data);
+    dgm_batch b;
+    int rc = dgm__loader_get(t->ld, t->st.step, &b, &t->sh_off, &t->sh_total);
     if (rc < 0)
-        return dgm_error_context("dataset '%s': ", e->data.desc->name);
-    for (int i = 0; i < e->n_augments; i++) {
-        const dgm_augment_iface *ai = e->augments[i].desc->iface.augment;
-        if (ai->apply &&
-            (rc = ai->apply(e->augments[i].self, &t->xv, &e->rng_aug)) < 0)
-            return dgm_error_context("augment '%s': ",
-                                     e->augments[i].desc->name);
+        return rc;
+    t->sh_n = b.n;
+    t->xv = *b.x;
+    if (t->has_y) {
+        t->yv = *b.y;
+        t->mv = *b.y_mask;
     }
-    *n_out = n;
+    *n_out = b.n;
     return 0;
 }
 
@@ -190,9 +145,9 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                       .training = true, .host_ = e};
         dgm_vars io = {0};
         int rc = dgm_vars_set(&io, "x", dgm_input(g, &t->xv));
-        if (rc == 0 && t->y)
+        if (rc == 0 && t->has_y)
             rc = dgm_vars_set(&io, "y", dgm_input(g, &t->yv));
-        if (rc == 0 && t->y)
+        if (rc == 0 && t->has_y)
             rc = dgm_vars_set(&io, "y_mask", dgm_input(g, &t->mv));
         if (rc < 0)
             return rc;
@@ -422,11 +377,15 @@ static int step_outputs(trainer *t, double t0, int64_t step0)
     if ((t->ckpt_every ? t->st.step % t->ckpt_every == 0 : epoch_end) &&
         t->st.step != t->total && (rc = checkpoint(t)) < 0)
         return rc;
-    if (t->sample_every && t->st.step % t->sample_every == 0 &&
-        t->st.step != t->total && (rc = mid_samples(t)) < 0)
+    bool sample = t->sample_every && t->st.step % t->sample_every == 0 &&
+                  t->st.step != t->total;
+    bool eval = t->eval_every && t->st.step % t->eval_every == 0 &&
+                t->st.step != t->total;
+    if (sample || eval) /* they read the dataset too */
+        dgm__loader_pause(t->ld);
+    if (sample && (rc = mid_samples(t)) < 0)
         return rc;
-    if (t->eval_every && t->st.step % t->eval_every == 0 &&
-        t->st.step != t->total) {
+    if (eval) {
         json_t *fig = NULL;
         if ((rc = evaluate(t, &fig)) < 0)
             return rc;
@@ -521,6 +480,8 @@ static int run_loop(trainer *t)
     }
     if (t->tty && !t->rd.quiet)
         fprintf(stderr, "\n");
+    /* the final evaluation reads the dataset: no thread may be left */
+    dgm__loader_pause(t->ld);
     free(saved);
     if (rc == 0 && t->rank0 && dgm_profile_enabled())
         rc = write_profile(t, t->st.step - step0 > 1 ? t->st.step - step0 - 1
@@ -532,7 +493,6 @@ static int setup(trainer *t, const dgm_run_options *o)
 {
     dgm_experiment *e = t->e;
     const dgm_config *tr = dgm_cfg_get(e->root, "train");
-    t->n_train = e->info.size[DGM_SPLIT_TRAIN];
     t->spe = dgm__steps_per_epoch(e);
     t->total = dgm__experiment_total_steps(e->root, t->spe);
     t->log_every = dgm_cfg_int(tr, "log_every");
@@ -541,8 +501,7 @@ static int setup(trainer *t, const dgm_run_options *o)
     t->sample_every = dgm_cfg_int(tr, "sample_every");
     t->n_samples = dgm_cfg_int(tr, "samples");
     t->tty = !o->quiet && isatty(2);
-    t->perm_epoch = -1;
-    t->perm = malloc(sizeof *t->perm * (size_t)t->n_train);
+    t->has_y = e->info.has_y;
     t->g = dgm_graph_new();
     if (t->g && dgm__dist_size() > 1)
         dgm__graph_on_grad_final(t->g, dgm__dist_grad_final, NULL);
@@ -552,7 +511,7 @@ static int setup(trainer *t, const dgm_run_options *o)
             max_terms = e->phases[p].n_terms;
     t->terms = calloc((size_t)max_terms, sizeof *t->terms);
     t->vals = calloc((size_t)max_terms + 1, sizeof *t->vals);
-    if (!t->perm || !t->g || !t->terms || !t->vals)
+    if (!t->g || !t->terms || !t->vals)
         return dgm_error(DGM_ENOMEM, "out of memory");
     /* The schedules were checked when the experiment was built
      * (dgm__experiment_check_schedules); this fills them. */
@@ -565,7 +524,7 @@ static int setup(trainer *t, const dgm_run_options *o)
         if (rc < 0)
             return rc;
     }
-    return dgm__batch_alloc(&e->info, e->batch_size, &t->x, &t->y, &t->ym);
+    return dgm__loader_new(&t->ld, e, e->prefetch);
 }
 
 /* Several ranks share each global batch: batch_size must divide among
@@ -574,7 +533,8 @@ static int setup(trainer *t, const dgm_run_options *o)
 static int check_ranks(const trainer *t)
 {
     const dgm_experiment *e = t->e;
-    int64_t size = dgm__dist_size(), last = t->n_train % e->batch_size;
+    int64_t n_train = e->info.size[DGM_SPLIT_TRAIN];
+    int64_t size = dgm__dist_size(), last = n_train % e->batch_size;
     const dgm_config *data = dgm_cfg_get(e->root, "data");
     if (size < 2)
         return 0;
@@ -588,7 +548,7 @@ static int check_ranks(const trainer *t)
                              "the last batch of an epoch has %lld examples "
                              "(%lld training examples, batch_size %lld), "
                              "fewer than the %lld ranks",
-                             (long long)last, (long long)t->n_train,
+                             (long long)last, (long long)n_train,
                              (long long)e->batch_size, (long long)size);
     return 0;
 }
@@ -596,12 +556,9 @@ static int check_ranks(const trainer *t)
 static void teardown(trainer *t)
 {
     dgm_graph_free(t->g);
-    free(t->perm);
+    dgm__loader_free(t->ld);
     free(t->terms);
     free(t->vals);
-    dgm_tensor_free(t->x);
-    dgm_tensor_free(t->y);
-    dgm_tensor_free(t->ym);
     json_decref(t->better);
     dgm__rundir_close(&t->rd);
 }
@@ -618,6 +575,8 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                         json_real((double)t->st.step / (double)t->spe));
     json_object_set_new(s, "train_time_s", json_real(t->st.train_time));
     json_object_set_new(s, "wall_time_s", json_real(wall));
+    json_object_set_new(s, "data_time_s",
+                        json_real(dgm__loader_wait_s(t->ld)));
     json_object_set_new(s, "steps_per_s",
                         json_real(t->st.train_time > 0
                                       ? (double)t->st.step / t->st.train_time
