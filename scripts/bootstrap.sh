@@ -11,6 +11,8 @@ pkgs=(build-essential cmake pkg-config git
       # Debian's dnnl-config.cmake calls find_package(OpenCL REQUIRED);
       # libdnnl-dev only recommends the OpenCL development files
       ocl-icd-opencl-dev
+      # the jpeg augmentation (robustness corruption `corrupt: [{jpeg: Q}]`)
+      libjpeg62-turbo-dev
       # data: Fashion-MNIST (IDX) and the char_* experiments' text corpus
       dataset-fashion-mnist fortunes
       # /usr/bin/python3 scripts: test fixtures, the PyTorch reference

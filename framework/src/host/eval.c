@@ -1,5 +1,7 @@
 /* eval.c - what metric plugins ask of the host: batches of a split in
  * eval mode, the model's forward, objective, likelihood and samples. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,8 @@ int dgm_eval_batch(dgm_eval *ev, dgm_split split, int64_t start, int64_t n,
     ev->step = (dgm_step){.g = ev->g, .step = ev->at_step};
     int rc = dgm__batch_read(&ev->bb, ev->e, split, start, n, &ev->rng,
                              &ev->step, &ev->io);
+    if (rc == 0 && ev->corrupt)
+        rc = dgm__corrupt_apply(ev->corrupt, &ev->bb.xv, &ev->corrupt_rng);
     if (rc < 0)
         return rc;
     *s = &ev->step;
@@ -171,6 +175,75 @@ dgm_step *dgm__eval_empty_step(dgm_eval *ev)
     return &ev->step;
 }
 
+/* The figures res[first..) that metric d added take its declared
+ * direction; a plugin built before ABI 2.1 has no table (undeclared). */
+static void declare(const dgm_plugin_desc *d, dgm_results *res, int first)
+{
+    const dgm_metric_iface *mi = d->iface.metric;
+    const dgm_metric_figure *t =
+        DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? mi->figures : NULL;
+    for (int f = first; t && f < res->n; f++)
+        for (const dgm_metric_figure *row = t; row->pattern; row++)
+            if (dgm__globs_in(row->pattern, res->name[f])) {
+                res->better[f] = row->better;
+                break;
+            }
+}
+
+/* How much worse a figure got: clean - corrupted when higher is better,
+ * corrupted - clean otherwise, so a positive drop is always a loss. */
+static double drop(dgm_better b, double clean, double corrupted)
+{
+    return b == DGM_BETTER_HIGHER ? clean - corrupted : corrupted - clean;
+}
+
+/* Metric i again on each of its corruptions, from the RNG state its clean
+ * run started from (a strength-0 corruption gives the clean figures):
+ * each clean figure res[first..n_clean) as NAME@LABEL and NAME@LABEL/drop. */
+static int eval_corrupted(dgm_eval *ev, int i, const dgm_rng *start,
+                          dgm_results *res, int first)
+{
+    dgm_experiment *e = ev->e;
+    const dgm_plugin_desc *d = e->metrics[i].desc;
+    int n_clean = res->n, rc = 0;
+    dgm_rng after = ev->rng;
+    for (int k = 0; rc == 0 && k < e->corrupt[i].n; k++) {
+        const dgm__corruption *c = &e->corrupt[i].c[k];
+        dgm_results cr = {0};
+        ev->rng = *start;
+        ev->corrupt = c;
+        dgm_rng_seed(&ev->corrupt_rng,
+                     e->seed ^ 0xc0aa7ULL ^ ((uint64_t)i << 32) ^ (uint64_t)k);
+        rc = d->iface.metric->evaluate(e->metrics[i].self, ev, &cr);
+        ev->corrupt = NULL;
+        if (rc < 0)
+            rc = dgm_error_context("metric '%s', corruption %s: ", d->name,
+                                   c->label);
+        else
+            declare(d, &cr, 0);
+        for (int f = first; rc == 0 && f < n_clean; f++) {
+            double v = NAN;
+            for (int j = 0; j < cr.n; j++)
+                if (!strcmp(cr.name[j], res->name[f]))
+                    v = cr.value[j];
+            char name[2 * DGM_MAX_RESULT_NAME];
+            dgm_better b = res->better[f];
+            snprintf(name, sizeof name, "%s@%s", res->name[f], c->label);
+            if ((rc = dgm_results_set(res, name, v)) < 0)
+                break;
+            res->better[res->n - 1] = b;
+            snprintf(name, sizeof name, "%s@%s/drop", res->name[f], c->label);
+            if ((rc = dgm_results_set(res, name, drop(b, res->value[f], v))) <
+                0)
+                break;
+            res->better[res->n - 1] = DGM_BETTER_LOWER;
+        }
+        dgm__results_clear(&cr);
+    }
+    ev->rng = after;
+    return rc;
+}
+
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
 {
     dgm_experiment *e = ev->e;
@@ -179,19 +252,14 @@ int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
         const dgm_plugin_desc *d = e->metrics[i].desc;
         const dgm_metric_iface *mi = d->iface.metric;
         int first = res->n;
+        dgm_rng start = ev->rng;
         int rc = mi->evaluate(e->metrics[i].self, ev, res);
         if (rc < 0)
             return dgm_error_context("metric '%s': ", d->name);
-        /* the figures this metric added take its declared direction; a
-         * plugin built before ABI 2.1 has no table (undeclared) */
-        const dgm_metric_figure *t =
-            DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? mi->figures : NULL;
-        for (int f = first; t && f < res->n; f++)
-            for (const dgm_metric_figure *row = t; row->pattern; row++)
-                if (dgm__globs_in(row->pattern, res->name[f])) {
-                    res->better[f] = row->better;
-                    break;
-                }
+        declare(d, res, first);
+        if (e->corrupt && e->corrupt[i].n > 0 &&
+            (rc = eval_corrupted(ev, i, &start, res, first)) < 0)
+            return rc;
     }
     return 0;
 }

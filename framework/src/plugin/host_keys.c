@@ -9,6 +9,8 @@ const char *const dgm__optimizer_host_keys[] = {
 const char *const dgm__loss_host_keys[] = {"loss", "inputs", "weight",
                                            "mask", "name",   NULL};
 
+const char *const dgm__metric_host_keys[] = {"corrupt", NULL};
+
 /* Keys the host reads are for the host alone: a plugin parameter of the
  * same name would be read by both (an optimizer's `gamma` as the step
  * schedule's decay too, a loss's `weight` merged with the term's). */
@@ -20,6 +22,8 @@ const char *const *dgm__plugin_host_keys(dgm_kind k)
         return dgm__optimizer_host_keys;
     case DGM_KIND_LOSS:
         return dgm__loss_host_keys;
+    case DGM_KIND_METRIC:
+        return dgm__metric_host_keys;
     default:
         return none;
     }

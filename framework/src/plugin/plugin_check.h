@@ -17,12 +17,15 @@ extern const char *const dgm__optimizer_host_keys[];
 /* The keys of a loss term that the host reads: "loss", "inputs",
  * "weight", "mask", "name" (NULL-ended). */
 extern const char *const dgm__loss_host_keys[];
+/* The keys of a metric's map that the host reads: "corrupt" (the
+ * robustness corruptions, host/corrupt.c). */
+extern const char *const dgm__metric_host_keys[];
 
 /* The keys the host reads from the map of a plugin of kind k besides
  * "plugin" (every kind's), NULL-ended: an optimizer's schedule keys
- * (dgm__optimizer_host_keys), a loss term's (dgm__loss_host_keys), none
- * for the other kinds. The registry refuses a plugin whose schema
- * declares one of them or "plugin". */
+ * (dgm__optimizer_host_keys), a loss term's (dgm__loss_host_keys), a
+ * metric's (dgm__metric_host_keys), none for the other kinds. The registry
+ * refuses a plugin whose schema declares one of them or "plugin". */
 const char *const *dgm__plugin_host_keys(dgm_kind k);
 
 /* The end of slot `slot` of interface struct `type`, and whether the
