@@ -1,8 +1,10 @@
-/* test_robust.c - robustness figures: a metric's `corrupt:` list run
- * through the dgm executable on a tiny VAE. A corruption of strength 0
+/* test_robust.c - robustness and generalization figures: a metric's
+ * `corrupt:` list and `generalization_gap:` run through the dgm
+ * executable on a tiny VAE. A corruption of strength 0
  * gives the clean figure exactly (and a drop of 0), a real one a positive
- * drop, the metrics after it are those of a run without corruptions, and
- * bad lists are refused at their place. */
+ * drop, the metrics after it are those of a run without corruptions, a
+ * gap's training figure is the metric run on the training subset, and
+ * bad values are refused at their place. */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -167,6 +169,68 @@ START_TEST(drop_of_higher_is_better)
 }
 END_TEST
 
+/* generalization_gap: N reports F@train, the metric run on its own with
+ * split: train and max_examples: N, and F@train/gap = train - test. */
+START_TEST(gap_is_train_minus_test)
+{
+    /* Each metric alone, so the reference run's draws start where the
+     * training-subset run's do. */
+    static const struct {
+        const char *metric, *fig[3];
+    } cases[] = {
+        {"plugin: iwae_nll, k: 4", {"iwae_nll", NULL, NULL}},
+        {"plugin: elbo", {"neg_elbo", "elbo", "neg_elbo/gaussian_kl"}},
+    };
+    for (int c = 0; c < 2; c++) {
+        char m[256], tag[32];
+        json_t *bg, *bt;
+        snprintf(m, sizeof m, "[{%s, generalization_gap: 48}]",
+                 cases[c].metric);
+        snprintf(tag, sizeof tag, "gap%d", c);
+        json_t *g = run(tag, m, &bg);
+        snprintf(m, sizeof m, "[{%s, split: train, max_examples: 48}]",
+                 cases[c].metric);
+        snprintf(tag, sizeof tag, "train%d", c);
+        json_t *t = run(tag, m, &bt);
+        for (int i = 0; i < 3 && cases[c].fig[i]; i++) {
+            const char *f = cases[c].fig[i];
+            char name[128];
+            snprintf(name, sizeof name, "%s@train", f);
+            ck_assert_msg(fig(g, name) == fig(t, f), "%s %.17g vs %.17g", name,
+                          fig(g, name), fig(t, f));
+            ck_assert_str_eq(json_string_value(json_object_get(bg, name)),
+                             json_string_value(json_object_get(bg, f)));
+            snprintf(name, sizeof name, "%s@train/gap", f);
+            ck_assert_msg(close_to(fig(g, name), fig(t, f) - fig(g, f)), "%s",
+                          name);
+            ck_assert_str_eq(json_string_value(json_object_get(bg, name)),
+                             "none");
+            ck_assert(fig(g, f) != fig(t, f));
+        }
+        json_decref(g);
+        json_decref(t);
+        json_decref(bg);
+        json_decref(bt);
+    }
+    /* bad values are refused at the key */
+    static const char *bad[][2] = {
+        {"[{plugin: elbo, generalization_gap: 0}]", ">= 1"},
+        {"[{plugin: elbo, generalization_gap: x}]", "integer"},
+        {"[{plugin: fid, classifier: nowhere, generalization_gap: 8}]",
+         "no `split: train`"},
+    };
+    for (int i = 0; i < 3; i++) {
+        char args[2048];
+        snprintf(args, sizeof args, "config %s/tiny.yaml 'metrics=%s'", root,
+                 bad[i][0]);
+        int st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+        ck_assert_msg(st == 2 && strstr(err, "metrics[0].generalization_gap") &&
+                          strstr(err, bad[i][1]),
+                      "%s: exit %d: %s", bad[i][0], st, err);
+    }
+}
+END_TEST
+
 /* Bad lists: refused by dgm config, naming the entry. */
 START_TEST(bad_lists_named)
 {
@@ -205,6 +269,7 @@ static Suite *robust_suite(void)
     tcase_add_test(tc, strength_zero_is_clean);
     tcase_add_test(tc, drop_of_higher_is_better);
     tcase_add_test(tc, bad_lists_named);
+    tcase_add_test(tc, gap_is_train_minus_test);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -682,7 +682,8 @@ static int resolve(dgm_experiment *e)
     const dgm_config *met = dgm_cfg_get(root, "metrics");
     for (int i = 0; i < dgm_cfg_len(met); i++)
         if ((rc = dgm__corrupt_check(
-                 dgm_cfg_get(dgm_cfg_at(met, i), "corrupt"))) < 0)
+                 dgm_cfg_get(dgm_cfg_at(met, i), "corrupt"))) < 0 ||
+            (rc = dgm__gap_check(e->reg, dgm_cfg_at(met, i))) < 0)
             return rc;
     const dgm_config *top_opt = dgm_cfg_get(root, "optimizer");
     if (top_opt && dgm_cfg_kind_of(top_opt) != DGM_CFG_NULL &&
@@ -777,6 +778,7 @@ void dgm_experiment_free(dgm_experiment *e)
     if (e->live)
         atomic_fetch_sub(&live_experiments, 1);
     dgm__corrupt_free(e);
+    dgm__gap_free(e);
     for (int i = 0; i < e->n_metrics; i++)
         dgm__inst_destroy(&e->metrics[i]);
     free(e->metrics);

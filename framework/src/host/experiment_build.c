@@ -337,7 +337,7 @@ int dgm__experiment_build(dgm_experiment *e)
         if ((rc = create_inst(e, &e->metrics[i], dgm_cfg_at(met, i),
                               DGM_KIND_METRIC, "plugin")) < 0)
             return rc;
-    if ((rc = dgm__corrupt_build(e)) < 0)
+    if ((rc = dgm__corrupt_build(e)) < 0 || (rc = dgm__gap_build(e)) < 0)
         return rc;
     /* What the config asks that only the data or the model can refuse,
      * found here rather than in the run's first step. */

@@ -86,6 +86,13 @@ typedef struct dgm__corruptions {
     int n;
 } dgm__corruptions;
 
+/* A metric's `generalization_gap:` (gap.c): the same metric on the first
+ * N training examples. */
+typedef struct dgm__gap {
+    dgm__inst inst;  /* desc NULL: the metric has no gap */
+    dgm_config *cfg; /* owned: the metric's map with split: train */
+} dgm__gap;
+
 typedef struct dgm__phase {
     const char *name;
     const dgm_config *objective; /* its terms' list, or NULL: none */
@@ -133,6 +140,7 @@ struct dgm_experiment {
     dgm__inst *metrics;
     int n_metrics;
     dgm__corruptions *corrupt; /* per metric; NULL: none has `corrupt:` */
+    dgm__gap *gap; /* per metric; NULL: none has `generalization_gap:` */
     int64_t batch_size;
     bool shuffle;
     dgm_rng rng_init, rng_data, rng_aug, rng_step;
@@ -174,6 +182,15 @@ int dgm__corrupt_build(dgm_experiment *e);
 void dgm__corrupt_free(dgm_experiment *e);
 /* Corrupt the batch x in place with c's augmentation, drawing from rng. */
 int dgm__corrupt_apply(const dgm__corruption *c, dgm_tensor *x, dgm_rng *rng);
+
+/* ---- generalization gaps (gap.c) ---------------------------------------- */
+
+/* A metric map's `generalization_gap:` (absent or null: none): an int >= 1
+ * and a metric that takes `split: train` and max_examples / max_windows. */
+int dgm__gap_check(dgm_registry *reg, const dgm_config *metric);
+/* Build the training-subset instances into e->gap (after the metrics). */
+int dgm__gap_build(dgm_experiment *e);
+void dgm__gap_free(dgm_experiment *e);
 
 /* ---- heads (heads.c) ----------------------------------------------------- */
 

@@ -9,7 +9,8 @@ const char *const dgm__optimizer_host_keys[] = {
 const char *const dgm__loss_host_keys[] = {"loss", "inputs", "weight",
                                            "mask", "name",   NULL};
 
-const char *const dgm__metric_host_keys[] = {"corrupt", NULL};
+const char *const dgm__metric_host_keys[] = {"corrupt", "generalization_gap",
+                                             NULL};
 
 /* Keys the host reads are for the host alone: a plugin parameter of the
  * same name would be read by both (an optimizer's `gamma` as the step

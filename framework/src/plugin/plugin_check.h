@@ -18,7 +18,8 @@ extern const char *const dgm__optimizer_host_keys[];
  * "weight", "mask", "name" (NULL-ended). */
 extern const char *const dgm__loss_host_keys[];
 /* The keys of a metric's map that the host reads: "corrupt" (the
- * robustness corruptions, host/corrupt.c). */
+ * robustness corruptions, host/corrupt.c), "generalization_gap"
+ * (host/gap.c). */
 extern const char *const dgm__metric_host_keys[];
 
 /* The keys the host reads from the map of a plugin of kind k besides
