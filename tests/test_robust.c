@@ -142,6 +142,26 @@ START_TEST(strength_zero_is_clean)
     ck_assert_msg(fig(c, "iwae_nll@noise=0.5/drop") > 0, "%g",
                   fig(c, "iwae_nll@noise=0.5/drop"));
     ck_assert_ptr_null(json_object_get(c, "neg_elbo@noise=0"));
+    /* dgm compare reads them like any figure, with the recorded
+     * direction */
+    char args[2048];
+    snprintf(args, sizeof args,
+             "compare %s/corrupt --metric 'iwae_nll@noise=0.5/drop' --format "
+             "json",
+             root);
+    int st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "exit %d: %s", st, err);
+    json_t *cmp = json_loads(out, 0, NULL);
+    ck_assert_ptr_nonnull(cmp);
+    json_t *m0 = json_array_get(json_object_get(cmp, "metrics"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(m0, "better")), "lower");
+    json_t *st0 = json_object_get(
+        json_object_get(json_array_get(json_object_get(cmp, "variants"), 0),
+                        "metrics"),
+        "iwae_nll@noise=0.5/drop");
+    ck_assert(close_to(json_real_value(json_object_get(st0, "mean")),
+                       fig(c, "iwae_nll@noise=0.5/drop")));
+    json_decref(cmp);
     json_decref(c);
     json_decref(p);
     json_decref(bc);
