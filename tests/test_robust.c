@@ -162,6 +162,13 @@ START_TEST(strength_zero_is_clean)
     ck_assert(close_to(json_real_value(json_object_get(st0, "mean")),
                        fig(c, "iwae_nll@noise=0.5/drop")));
     json_decref(cmp);
+    /* dgm eval does not make the variants: refused at the key, not the
+     * clean figures alone */
+    snprintf(args, sizeof args, "eval %s/corrupt --json", root);
+    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st != 0 && strstr(err, "metrics[0].corrupt") &&
+                      strstr(err, "dgm eval does not evaluate"),
+                  "exit %d: %s", st, err);
     json_decref(c);
     json_decref(p);
     json_decref(bc);
