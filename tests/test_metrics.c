@@ -470,7 +470,7 @@ START_TEST(eval_classifier_run_and_sample_file)
 
     /* memorization of the test images given back as samples: their
      * nearest-training distances are the test rows' own (ratio 1), none
-     * nearer than every test image */
+     * nearer than every test image (up to rounding) */
     snprintf(args, sizeof args,
              "eval --samples "
              "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "
@@ -483,7 +483,10 @@ START_TEST(eval_classifier_run_and_sample_file)
     double ratio = strtod(l + 21, NULL);
     ck_assert_ptr_nonnull(l = strstr(out, "\"memorization_closer\":"));
     double closer = strtod(l + 22, NULL);
-    ck_assert_msg(fabs(ratio - 1.0) < 1e-4 && closer == 0.0, "%g %g: %s",
+    /* the same images reach the classifier by two paths (the data set's
+     * batches and the sample file's), so a distance may differ in its
+     * last bits: allow a tie or two broken the other way */
+    ck_assert_msg(fabs(ratio - 1.0) < 1e-4 && closer <= 2.0 / 300, "%g %g: %s",
                   ratio, closer, out);
     free(out), free(err);
 

@@ -74,7 +74,7 @@ static json_t *run(const char *tag, const char *metrics, json_t **better)
              "run %s/tiny.yaml --quiet --run-dir %s/%s 'metrics=%s'", root,
              root, tag, metrics);
     int st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
-    ck_assert_msg(st == 0, "exit %d: %s", st, err);
+    ck_assert_msg(st == 0, "exit %d: %.2000s", st, err);
     char p[1400];
     snprintf(p, sizeof p, "%s/%s/summary.json", root, tag);
     json_error_t e;

@@ -229,7 +229,10 @@ static int add_pair(dgm_results *res, const char *base, const char *label,
                     double v, dgm_better b, const char *what, double d,
                     dgm_better db)
 {
-    char name[2 * DGM_MAX_RESULT_NAME + 8];
+    /* base may point into res, which adding a figure can move */
+    char b0[DGM_MAX_RESULT_NAME], name[2 * DGM_MAX_RESULT_NAME + 8];
+    snprintf(b0, sizeof b0, "%s", base);
+    base = b0;
     snprintf(name, sizeof name, "%s@%s", base, label);
     int rc = dgm_results_set(res, name, v);
     if (rc < 0)
