@@ -8,7 +8,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libdnnl-dev libyaml-dev check zlib1g-dev libpng-dev libdlpack-dev
       libjansson-dev liblapacke-dev libopenblas-dev libopenblas0-openmp
-      # JPEG decoding for the `images` data set (framework/src/io/jpeg_read.c)
+      # JPEG: the `images` data set's decoder (framework/src/io/jpeg_read.c)
+      # and the jpeg augment (robustness corruption `corrupt: [{jpeg: Q}]`)
       libjpeg62-turbo-dev
       # Debian's dnnl-config.cmake calls find_package(OpenCL REQUIRED);
       # libdnnl-dev only recommends the OpenCL development files
@@ -22,13 +23,12 @@ pkgs=(build-essential cmake pkg-config git
       slurm-wlm munge
       # data-parallel training (host/dist.c) and its test: Open MPI
       libopenmpi-dev openmpi-bin
-      # bench/scaling_model.py draws docs/performance.png
-      gnuplot-nox
       # dgm report's test renders the page in a real browser
       chromium fonts-dejavu-core
       # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer
       clang libclang-rt-14-dev libomp-dev
-      # bench/scaling.sh draws docs/performance.md's plots
+      # bench/scaling.sh and bench/scaling_model.py draw docs/performance.md's
+      # plots
       gnuplot-nox)
 # one dpkg-query for all: this runs before every README command
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null |

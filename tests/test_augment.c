@@ -1,12 +1,14 @@
 /* test_augment.c - the data augmentation plugins (flip, crop, rotate,
- * noise, color): exact results on small hand-checked images, determinism
- * per seed, noise statistics, shape errors, and colour images: the
- * geometric ones per channel against their one-channel results, color
- * against a float64 torchvision rebuild (tests/reference). */
+ * noise, color, occlude, blur, jpeg): exact results on small hand-checked
+ * images, determinism per seed, noise statistics, shape errors, and colour
+ * images: the geometric ones per channel against their one-channel
+ * results, color against a float64 torchvision rebuild (tests/reference). */
 #include <check.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ck_run.h"
@@ -420,6 +422,170 @@ START_TEST(test_noise_clamp_and_seed)
 }
 END_TEST
 
+/* ---- occlude, blur (robustness corruptions) ------------------------------ */
+
+/* occlude: exactly one size x size square per image and channel takes the
+ * data's lowest value (here -1, below every ramp value), the rest is
+ * untouched; a size past the image covers all of it; size 0 changes
+ * nothing. */
+START_TEST(test_occlude_square)
+{
+    dgm_data_info info = image_info(-1, 100);
+    dgm_rng r;
+    dgm_rng_seed(&r, 5);
+    aug a = make("occlude", "{size: 3}", &info);
+    dgm_tensor *x = ramp(4, 2, 6, 7), *orig = ramp(4, 2, 6, 7);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t i = 0; i < 4; i++)
+        for (int64_t k = 0; k < 2; k++) {
+            int filled = 0, y0 = 99, x0 = 99;
+            for (int64_t y = 0; y < 6; y++)
+                for (int64_t xx = 0; xx < 7; xx++) {
+                    float v = at(x, i, k, y, xx);
+                    if (v == -1.0f) {
+                        filled++;
+                        y0 = y < y0 ? (int)y : y0;
+                        x0 = xx < x0 ? (int)xx : x0;
+                    } else {
+                        ck_assert(v == at(orig, i, k, y, xx));
+                    }
+                }
+            ck_assert_int_eq(filled, 9);
+            for (int64_t y = y0; y < y0 + 3; y++) /* a square, not scattered */
+                for (int64_t xx = x0; xx < x0 + 3; xx++)
+                    ck_assert(at(x, i, k, y, xx) == -1.0f);
+        }
+    done(&a);
+    a = make("occlude", "{size: 50}", &info);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t j = 0; j < dgm_tensor_numel(x); j++)
+        ck_assert(dgm_tensor_f32(x)[j] == -1.0f);
+    done(&a);
+    a = make("occlude", "{size: 0}", &info);
+    dgm_tensor *y = ramp(4, 2, 6, 7);
+    ck_assert_int_eq(a.iface->apply(a.self, y, &r), 0);
+    ck_assert(same_data(y, orig));
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+/* blur: an impulse spreads into the separable kernel
+ * k(i) k(j), k(j) = exp(-j^2 / (2 sigma^2)) / sum over |j| <= 3 sigma; a
+ * constant image stays constant (edges replicated); sigma 0 is exact
+ * identity. */
+START_TEST(test_blur_kernel)
+{
+    dgm_rng r;
+    dgm_rng_seed(&r, 0);
+    aug a = make("blur", "{sigma: 1.0}", NULL);
+    const int64_t shape[4] = {1, 1, 9, 9};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, shape);
+    dgm_tensor_fill(x, 0.0);
+    dgm_tensor_f32(x)[4 * 9 + 4] = 1.0f;
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    double k[7], sum = 0;
+    for (int j = -3; j <= 3; j++)
+        sum += k[j + 3] = exp(-0.5 * j * j);
+    double total = 0;
+    for (int y = 0; y < 9; y++)
+        for (int xx = 0; xx < 9; xx++) {
+            int dy = y - 4, dx = xx - 4;
+            double want = abs(dy) <= 3 && abs(dx) <= 3
+                              ? k[dy + 3] / sum * k[dx + 3] / sum
+                              : 0.0;
+            ck_assert_double_eq_tol(at(x, 0, 0, y, xx), want, 1e-7);
+            total += at(x, 0, 0, y, xx);
+        }
+    ck_assert_double_eq_tol(total, 1.0, 1e-6);
+    dgm_tensor_fill(x, 0.25);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    for (int64_t j = 0; j < 81; j++)
+        ck_assert_double_eq_tol(dgm_tensor_f32(x)[j], 0.25, 1e-7);
+    done(&a);
+    a = make("blur", "{sigma: 0}", NULL);
+    dgm_tensor *y = ramp(2, 3, 5, 5), *orig = ramp(2, 3, 5, 5);
+    ck_assert_int_eq(a.iface->apply(a.self, y, &r), 0);
+    ck_assert(same_data(y, orig));
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(y);
+    dgm_tensor_free(orig);
+}
+END_TEST
+
+/* jpeg: values map to 8 bits over the data's range and back; at quality
+ * 100 a smooth grey or RGB image returns within a few levels, a lower
+ * quality loses more of a checkerboard; other channel counts and data
+ * without a range are refused. */
+static double jpeg_error(int quality, int64_t c, bool checker)
+{
+    dgm_data_info info = image_info(-1, 1);
+    char yaml[64];
+    snprintf(yaml, sizeof yaml, "{quality: %d}", quality);
+    aug a = make("jpeg", yaml, &info);
+    const int64_t shape[4] = {2, c, 16, 16};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, shape);
+    float *d = dgm_tensor_f32(x);
+    for (int64_t j = 0; j < dgm_tensor_numel(x); j++) {
+        int64_t p = j % 256, y = p / 16, xx = p % 16;
+        d[j] = checker ? (((y / 2 + xx / 2) % 2) ? 0.8f : -0.8f)
+                       : -1.0f + 2.0f * (float)(y + xx) / 30.0f;
+    }
+    dgm_tensor *orig = dgm_tensor_new(DGM_F32, 4, shape);
+    memcpy(orig->data, x->data, dgm_tensor_nbytes(x));
+    dgm_rng r;
+    dgm_rng_seed(&r, 0);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), 0);
+    double worst = 0;
+    for (int64_t j = 0; j < dgm_tensor_numel(x); j++) {
+        double e = fabs(d[j] - dgm_tensor_f32(orig)[j]);
+        worst = e > worst ? e : worst;
+    }
+    done(&a);
+    dgm_tensor_free(x);
+    dgm_tensor_free(orig);
+    return worst;
+}
+
+START_TEST(test_jpeg_round_trip)
+{
+    /* 8-bit levels of a range of 2: one level is 2 / 255 */
+    ck_assert_double_lt(jpeg_error(100, 1, false), 3 * 2.0 / 255);
+    ck_assert_double_lt(jpeg_error(100, 3, false), 4 * 2.0 / 255);
+    double q90 = jpeg_error(90, 1, true), q5 = jpeg_error(5, 1, true);
+    ck_assert_msg(q5 > q90 && q5 > 0.1, "q5 %g q90 %g", q5, q90);
+    dgm_data_info info = image_info(-1, 1);
+    aug a = make("jpeg", "{quality: 50}", &info);
+    const int64_t shape[4] = {1, 2, 4, 4};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, shape);
+    dgm_rng r;
+    dgm_rng_seed(&r, 0);
+    ck_assert_int_eq(a.iface->apply(a.self, x, &r), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "jpeg"), "%s", dgm_last_error());
+    done(&a);
+    dgm_tensor_free(x);
+    /* No range: refused at create. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/augment_jpeg.so", DGM_PLUGIN_DIR);
+    void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_ptr_nonnull(so);
+    const dgm_plugin_desc *d =
+        ((dgm_plugin_query_fn)dlsym(so, DGM_PLUGIN_QUERY_SYMBOL))(0);
+    dgm_config *cfg = NULL;
+    ck_assert_int_eq(dgm_config_parse(&cfg, "{quality: 50}", "j.yaml"), 0);
+    ck_assert_int_eq(dgm_config_validate(cfg, d->params, "jpeg", NULL), 0);
+    dgm_data_info none = image_info(0, 0);
+    void *self = NULL;
+    ck_assert_int_eq(d->iface.augment->create(&self, cfg, &none), DGM_ECONFIG);
+    ck_assert_msg(strstr(dgm_last_error(), "range"), "%s", dgm_last_error());
+    dgm_config_free(cfg);
+    dlclose(so);
+}
+END_TEST
+
 /* ---- errors ------------------------------------------------------------- */
 
 START_TEST(test_shape_errors)
@@ -689,6 +855,8 @@ static Suite *augment_suite(void)
                         test_flip_rgb_known, test_noise_rgb_reference,
                         test_color_matches_torch, test_color_random_and_grey);
     tcase_set_timeout(tc, 60);
+    tq_case(s, "corruptions", test_occlude_square, test_blur_kernel,
+            test_jpeg_round_trip);
     tq_case(s, "errors", test_shape_errors);
     return s;
 }

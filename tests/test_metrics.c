@@ -208,6 +208,38 @@ START_TEST(precision_recall_known_sets)
 }
 END_TEST
 
+/* memorization on a constructed set, worked by hand: training rows (0, 0)
+ * and (10, 0); test rows (0, 3), (10, 4) are 3 and 4 from them (mean 3.5,
+ * smallest 3); fakes (0, 1), (10, 0), (5, 0) are 1, 0 and 5 away (mean
+ * 2): ratio 2 / 3.5, and 2 of 3 fakes nearer than 3. */
+START_TEST(memorization_constructed_set)
+{
+    const float train[] = {0, 0, 10, 0}, test[] = {0, 3, 10, 4},
+                fake[] = {0, 1, 10, 0, 5, 0};
+    double ratio, closer;
+    ck_assert_int_eq(
+        dgm__feat_memorization(train, 2, test, 2, fake, 3, 2, &ratio, &closer),
+        0);
+    ck_assert_double_eq_tol(ratio, 2.0 / 3.5, 1e-12);
+    ck_assert_double_eq_tol(closer, 2.0 / 3.0, 1e-12);
+    /* samples that are the test rows: ratio 1, none nearer than every
+     * test row */
+    ck_assert_int_eq(
+        dgm__feat_memorization(train, 2, test, 2, test, 2, 2, &ratio, &closer),
+        0);
+    ck_assert_double_eq_tol(ratio, 1.0, 1e-12);
+    ck_assert(closer == 0.0);
+    /* copies of training rows: distance 0, all nearer */
+    ck_assert_int_eq(dgm__feat_memorization(train, 2, test, 2, train, 2, 2,
+                                            &ratio, &closer),
+                     0);
+    ck_assert(ratio == 0.0 && closer == 1.0);
+    ck_assert_int_eq(
+        dgm__feat_memorization(train, 0, test, 2, fake, 3, 2, &ratio, &closer),
+        DGM_EINVAL);
+}
+END_TEST
+
 /* ---- dgm eval ----------------------------------------------------------- */
 
 /* Run the CLI with `args` (shell words); stderr goes to *err (malloc'd). */
@@ -437,6 +469,28 @@ START_TEST(eval_classifier_run_and_sample_file)
     ck_assert_double_eq_tol(r, 1.0, 1e-12);
     free(out), free(err);
 
+    /* memorization of the test images given back as samples: their
+     * nearest-training distances are the test rows' own (ratio 1), none
+     * nearer than every test image (up to rounding) */
+    snprintf(args, sizeof args,
+             "eval --samples "
+             "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "
+             "--data %s --metric memorization --set classifier=%s --set "
+             "n=300 --set n_train=1000 --set batch_size=256 --json",
+             exp, run);
+    code = run_cli(args, &out, &err);
+    ck_assert_msg(code == 0, "eval memorization failed (%d): %s", code, err);
+    ck_assert_ptr_nonnull(l = strstr(out, "\"memorization_ratio\":"));
+    double ratio = strtod(l + 21, NULL);
+    ck_assert_ptr_nonnull(l = strstr(out, "\"memorization_closer\":"));
+    double closer = strtod(l + 22, NULL);
+    /* the same images reach the classifier by two paths (the data set's
+     * batches and the sample file's), so a distance may differ in its
+     * last bits: allow a tie or two broken the other way */
+    ck_assert_msg(fabs(ratio - 1.0) < 1e-4 && closer <= 2.0 / 300, "%g %g: %s",
+                  ratio, closer, out);
+    free(out), free(err);
+
     /* a conditional metric on a sample file: refused, saying why */
     snprintf(args, sizeof args,
              "eval --samples "
@@ -556,7 +610,8 @@ static Suite *suite(void)
     tcase_set_timeout(t, 60);
     t = tq_case(s, "kid", kid_matches_numpy);
     tcase_set_timeout(t, 60);
-    tq_case(s, "precision_recall", precision_recall_known_sets);
+    tq_case(s, "precision_recall", precision_recall_known_sets,
+            memorization_constructed_set);
     t = tq_case(s, "eval", eval_refuses_malformed_samples,
                 eval_classifier_run_and_sample_file,
                 directions_recorded_and_ranked);

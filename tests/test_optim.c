@@ -508,6 +508,87 @@ START_TEST(test_schedule_hand)
 }
 END_TEST
 
+static dgm__schedule wsched_from(const char *yaml, int64_t total, double *v)
+{
+    dgm_config *root = NULL;
+    ck_assert_int_eq(dgm_config_parse(&root, yaml, "w.yaml"), 0);
+    dgm__schedule s;
+    int rc = dgm__weight_schedule_from_config(&s, v, root, total);
+    ck_assert_msg(rc == 0, "%s: %s", yaml, dgm_last_error());
+    dgm_config_free(root);
+    return s;
+}
+
+/* Objective term weights: the lr's shapes on `value:`, and cyclical
+ * annealing against Fu et al. 2019's formula worked by hand. */
+START_TEST(test_weight_schedule)
+{
+    double v = 0;
+    /* Linear warm-up of a KL weight to 1 over 10 updates. */
+    dgm__schedule s = wsched_from("{warmup: 10}", 100, &v);
+    ck_assert(v == 1.0);
+    ck_assert(dgm__schedule_lr(&s, v, 0) == 0.0);
+    ck_assert_double_eq_tol(dgm__schedule_lr(&s, v, 3), 0.3, 1e-15);
+    ck_assert(dgm__schedule_lr(&s, v, 10) == 1.0);
+    ck_assert(dgm__schedule_lr(&s, v, 99) == 1.0);
+
+    /* Cyclical, 100 updates in 4 cycles of 25, rising over the first half
+     * (12.5 updates) to 2: update 5 is 2 * (5 / 25) / 0.5 = 0.8; 12 is
+     * 2 * 0.48 / 0.5 = 1.92; 13 holds at 2; 25 starts again at 0; 30 is
+     * like 5; 99 holds. */
+    s = wsched_from("{value: 2, schedule: cyclical, cycles: 4, ratio: 0.5}",
+                    100, &v);
+    ck_assert(v == 2.0);
+    ck_assert_str_eq(dgm__schedule_name(s.kind), "cyclical");
+    ck_assert(dgm__schedule_lr(&s, v, 0) == 0.0);
+    ck_assert_double_eq_tol(dgm__schedule_lr(&s, v, 5), 0.8, 1e-12);
+    ck_assert_double_eq_tol(dgm__schedule_lr(&s, v, 12), 1.92, 1e-12);
+    ck_assert(dgm__schedule_lr(&s, v, 13) == 2.0);
+    ck_assert(dgm__schedule_lr(&s, v, 24) == 2.0);
+    ck_assert(dgm__schedule_lr(&s, v, 25) == 0.0);
+    ck_assert_double_eq_tol(dgm__schedule_lr(&s, v, 30), 0.8, 1e-12);
+    ck_assert(dgm__schedule_lr(&s, v, 99) == 2.0);
+    ck_assert(dgm__schedule_lr(&s, v, 100) == 2.0);
+    /* Every update of the formula, with a cycle length that is not whole
+     * (10 updates in 3 cycles) and a warm-up of 2 before it. */
+    s = wsched_from("{schedule: cyclical, cycles: 3, ratio: 0.8, warmup: 2}",
+                    12, &v);
+    for (int64_t t = 2; t < 12; t++) {
+        double period = 10.0 / 3.0,
+               tau = fmod((double)(t - 2), period) / period;
+        double want = tau <= 0.8 ? tau / 0.8 : 1.0;
+        ck_assert_double_eq_tol(dgm__schedule_lr(&s, 1.0, t), want, 1e-12);
+    }
+    ck_assert_double_eq_tol(dgm__schedule_lr(&s, 1.0, 1), 0.5, 1e-15);
+
+    /* Step and cosine on a weight: value 0.5, halved every 10 updates;
+     * cosine from 1 to min 0.2 over 20 (half-way: 0.6). */
+    s = wsched_from("{value: 0.5, schedule: step, step_size: 10, gamma: 0.5}",
+                    0, &v);
+    ck_assert(dgm__schedule_lr(&s, v, 9) == 0.5);
+    ck_assert(dgm__schedule_lr(&s, v, 10) == 0.25);
+    ck_assert(dgm__schedule_lr(&s, v, 35) == 0.0625);
+    s = wsched_from("{schedule: cosine, min: 0.2}", 20, &v);
+    ck_assert_double_eq_tol(dgm__schedule_lr(&s, v, 10), 0.6, 1e-15);
+    ck_assert(dgm__schedule_lr(&s, v, 20) == 0.2);
+
+    /* Bad maps: cyclical needs the run's length; ratio in (0, 1]; the
+     * lr's schedules do not know cyclical. */
+    dgm_config *root = NULL;
+    const char *bad[] = {"{schedule: cyclical}", "{ratio: 0}", "{ratio: 1.5}",
+                         "{cycles: 0}"};
+    int64_t totals[] = {0, 10, 10, 10};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(dgm_config_parse(&root, bad[i], "w.yaml"), 0);
+        int rc = dgm__weight_schedule_from_config(&s, &v, root, totals[i]);
+        ck_assert_msg(rc < 0 && strstr(dgm_last_error(), "w.yaml:1:"),
+                      "%s: %d %s", bad[i], rc, dgm_last_error());
+        dgm_config_free(root);
+    }
+    ck_assert_int_eq(sched_fails("{schedule: cyclical}", 100), DGM_ERANGE);
+}
+END_TEST
+
 START_TEST(test_schedule_errors)
 {
     ck_assert_int_eq(sched_fails("{schedule: cosine}", 0), DGM_ECONFIG);
@@ -628,7 +709,7 @@ static Suite *optim_suite(void)
             test_rmsprop_torch, test_bad_step);
     tq_case(s, "config_errors", test_config_errors);
     tq_case(s, "schedules", test_schedule_torch, test_schedule_hand,
-            test_schedule_errors, test_schedule_schema);
+            test_weight_schedule, test_schedule_errors, test_schedule_schema);
     tq_case(s, "clipping", test_clip);
     return s;
 }

@@ -648,6 +648,63 @@ START_TEST(long_objective)
 }
 END_TEST
 
+/* A scheduled term weight (cyclical: 8 updates in 2 cycles, rising over
+ * the first half) trains with the weight of Fu et al.'s formula at each
+ * update, logged as weight/<term> beside the term (0 where the weight is
+ * 0); evaluation scores the term at its value, so the ELBO keeps its KL. */
+START_TEST(weight_schedule_logged)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/wsched", root);
+    int rc = dgm_cli(out, sizeof out,
+                     "run %s/tiny.yaml --run-dir %s --quiet train.steps=8 "
+                     "train.samples=0 'metrics=[{plugin: elbo}]' "
+                     "'objective=[{loss: bernoulli_nll, inputs: [logits, x]}, "
+                     "{loss: gaussian_kl, inputs: [mu, logvar], weight: "
+                     "{value: 2, schedule: cyclical, cycles: 2, ratio: 0.5}}]'",
+                     root, dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    char p[1400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    int seen = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        json_t *w = json_object_get(j, "weight/gaussian_kl");
+        if (!json_object_get(j, "eval")) {
+            /* step s follows s - 1 updates: tau = ((s - 1) mod 4) / 4 */
+            int64_t step = json_integer_value(json_object_get(j, "step"));
+            double tau = (double)((step - 1) % 4) / 4.0;
+            double want = 2.0 * (tau < 0.5 ? tau / 0.5 : 1.0);
+            ck_assert_msg(w && fabs(json_real_value(w) - want) < 1e-12,
+                          "step %lld: %s", (long long)step, line);
+            double kl = json_real_value(json_object_get(j, "gaussian_kl"));
+            ck_assert_msg(want == 0 ? kl == 0 : kl > 0, "%s", line);
+            seen++;
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    ck_assert_int_eq(seen, 8);
+    json_t *s = load_json(dir, "summary.json");
+    json_t *fin = json_object_get(s, "final");
+    double kl = json_real_value(json_object_get(fin, "neg_elbo/gaussian_kl"));
+    ck_assert_msg(kl > 0, "neg_elbo/gaussian_kl %g", kl);
+    json_decref(s);
+    /* A misspelt schedule is refused at its key. */
+    rc = dgm_cli(out, sizeof out,
+                 "config %s/tiny.yaml 'objective=[{loss: gaussian_kl, inputs: "
+                 "[mu, logvar], weight: {schedule: cyclic}}]'",
+                 root);
+    ck_assert_msg(rc == 2 && strstr(out, "objective[0].weight.schedule") &&
+                      strstr(out, "cyclical"),
+                  "exit %d: %s", rc, out);
+}
+END_TEST
+
 /* dgm_vars_set copies the name: a tensor set under a name built in a
  * buffer is still found, and listed, under that name after the buffer
  * changes; a name past the limit is refused, naming it. */
@@ -664,7 +721,8 @@ static Suite *run_suite(void)
     TCase *cfg =
         tq_case(s, "config", config_errors_name_the_place,
                 config_prints_resolved, missing_output_is_named,
-                warmup_longer_than_run, config_check_builds, long_objective);
+                warmup_longer_than_run, config_check_builds, long_objective,
+                weight_schedule_logged);
     tcase_add_checked_fixture(cfg, setup, teardown);
     tcase_set_timeout(cfg, 120);
     return s;

@@ -1,5 +1,7 @@
 /* eval.c - what metric plugins ask of the host: batches of a split in
  * eval mode, the model's forward, objective, likelihood and samples. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,8 @@ int dgm_eval_batch(dgm_eval *ev, dgm_split split, int64_t start, int64_t n,
     ev->step = (dgm_step){.g = ev->g, .step = ev->at_step};
     int rc = dgm__batch_read(&ev->bb, ev->e, split, start, n, &ev->rng,
                              &ev->step, &ev->io);
+    if (rc == 0 && ev->corrupt)
+        rc = dgm__corrupt_apply(ev->corrupt, &ev->bb.xv, &ev->corrupt_rng);
     if (rc < 0)
         return rc;
     *s = &ev->step;
@@ -171,6 +175,123 @@ dgm_step *dgm__eval_empty_step(dgm_eval *ev)
     return &ev->step;
 }
 
+/* The figures res[first..) that metric d added take its declared
+ * direction; a plugin built before ABI 2.1 has no table (undeclared). */
+static void declare(const dgm_plugin_desc *d, dgm_results *res, int first)
+{
+    const dgm_metric_iface *mi = d->iface.metric;
+    const dgm_metric_figure *t =
+        DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? mi->figures : NULL;
+    for (int f = first; t && f < res->n; f++)
+        for (const dgm_metric_figure *row = t; row->pattern; row++)
+            if (dgm__globs_in(row->pattern, res->name[f])) {
+                res->better[f] = row->better;
+                break;
+            }
+}
+
+/* How much worse a figure got: clean - corrupted when higher is better,
+ * corrupted - clean otherwise, so a positive drop is always a loss. */
+static double drop(dgm_better b, double clean, double corrupted)
+{
+    return b == DGM_BETTER_HIGHER ? clean - corrupted : corrupted - clean;
+}
+
+/* Metric instance m again into *out, from the RNG state the clean run
+ * started from, with every batch through corruption c (NULL: none). */
+static int eval_again(dgm_eval *ev, const dgm__inst *m,
+                      const dgm__corruption *c, const dgm_rng *start,
+                      uint64_t draws, dgm_results *out)
+{
+    ev->rng = *start;
+    ev->corrupt = c;
+    dgm_rng_seed(&ev->corrupt_rng, draws);
+    int rc = m->desc->iface.metric->evaluate(m->self, ev, out);
+    ev->corrupt = NULL;
+    if (rc < 0)
+        return rc;
+    declare(m->desc, out, 0);
+    return 0;
+}
+
+/* The value of figure `name` in r (NAN if r lacks it). */
+static double value_of(const dgm_results *r, const char *name)
+{
+    for (int j = 0; j < r->n; j++)
+        if (!strcmp(r->name[j], name))
+            return r->value[j];
+    return NAN;
+}
+
+/* Add figure `base`@`label` (direction b) and `base`@`label`/`what`
+ * (value d, direction db). */
+static int add_pair(dgm_results *res, const char *base, const char *label,
+                    double v, dgm_better b, const char *what, double d,
+                    dgm_better db)
+{
+    /* base may point into res, which adding a figure can move */
+    char b0[DGM_MAX_RESULT_NAME], name[2 * DGM_MAX_RESULT_NAME + 8];
+    snprintf(b0, sizeof b0, "%s", base);
+    base = b0;
+    snprintf(name, sizeof name, "%s@%s", base, label);
+    int rc = dgm_results_set(res, name, v);
+    if (rc < 0)
+        return rc;
+    res->better[res->n - 1] = b;
+    snprintf(name, sizeof name, "%s@%s/%s", base, label, what);
+    if ((rc = dgm_results_set(res, name, d)) < 0)
+        return rc;
+    res->better[res->n - 1] = db;
+    return 0;
+}
+
+/* Metric i again on each of its corruptions and on its training subset:
+ * each clean figure F = res[first..n_clean) gets F@LABEL and
+ * F@LABEL/drop per corruption, F@train and F@train/gap (train - test). A
+ * strength-0 corruption gives the clean figures: the metric's draws
+ * start where the clean run's did, the corruption's are its own. */
+static int eval_variants(dgm_eval *ev, int i, const dgm_rng *start,
+                         dgm_results *res, int first)
+{
+    dgm_experiment *e = ev->e;
+    const dgm__inst *m = &e->metrics[i];
+    int n_clean = res->n, rc = 0;
+    dgm_rng after = ev->rng;
+    int n_c = e->corrupt ? e->corrupt[i].n : 0;
+    for (int k = 0; rc == 0 && k < n_c; k++) {
+        const dgm__corruption *c = &e->corrupt[i].c[k];
+        dgm_results cr = {0};
+        rc = eval_again(
+            ev, m, c, start,
+            e->seed ^ 0xc0aa7ULL ^ ((uint64_t)i << 32) ^ (uint64_t)k, &cr);
+        if (rc < 0)
+            rc = dgm_error_context(
+                "metric '%s', corruption %s: ", m->desc->name, c->label);
+        for (int f = first; rc == 0 && f < n_clean; f++) {
+            double v = value_of(&cr, res->name[f]);
+            dgm_better b = res->better[f];
+            rc = add_pair(res, res->name[f], c->label, v, b, "drop",
+                          drop(b, res->value[f], v), DGM_BETTER_LOWER);
+        }
+        dgm__results_clear(&cr);
+    }
+    if (rc == 0 && e->gap && e->gap[i].inst.desc) {
+        dgm_results tr = {0};
+        rc = eval_again(ev, &e->gap[i].inst, NULL, start, 0, &tr);
+        if (rc < 0)
+            rc = dgm_error_context("metric '%s' on the training subset: ",
+                                   m->desc->name);
+        for (int f = first; rc == 0 && f < n_clean; f++) {
+            double v = value_of(&tr, res->name[f]);
+            rc = add_pair(res, res->name[f], "train", v, res->better[f], "gap",
+                          v - res->value[f], DGM_BETTER_NONE);
+        }
+        dgm__results_clear(&tr);
+    }
+    ev->rng = after;
+    return rc;
+}
+
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
 {
     dgm_experiment *e = ev->e;
@@ -179,19 +300,15 @@ int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
         const dgm_plugin_desc *d = e->metrics[i].desc;
         const dgm_metric_iface *mi = d->iface.metric;
         int first = res->n;
+        dgm_rng start = ev->rng;
         int rc = mi->evaluate(e->metrics[i].self, ev, res);
         if (rc < 0)
             return dgm_error_context("metric '%s': ", d->name);
-        /* the figures this metric added take its declared direction; a
-         * plugin built before ABI 2.1 has no table (undeclared) */
-        const dgm_metric_figure *t =
-            DGM__HAS_SLOT(d, dgm_metric_iface, figures) ? mi->figures : NULL;
-        for (int f = first; t && f < res->n; f++)
-            for (const dgm_metric_figure *row = t; row->pattern; row++)
-                if (dgm__globs_in(row->pattern, res->name[f])) {
-                    res->better[f] = row->better;
-                    break;
-                }
+        declare(d, res, first);
+        if (((e->corrupt && e->corrupt[i].n > 0) ||
+             (e->gap && e->gap[i].inst.desc)) &&
+            (rc = eval_variants(ev, i, &start, res, first)) < 0)
+            return rc;
     }
     return 0;
 }

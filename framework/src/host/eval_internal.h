@@ -13,6 +13,11 @@ struct dgm_eval {
     dgm__batchbuf bb;
     dgm_rng rng;
     int64_t at_step;
+    /* while a metric is run again on corrupted data: the corruption every
+     * batch goes through, and its own draws (so that the metric's draws
+     * are those of the clean run) */
+    const dgm__corruption *corrupt;
+    dgm_rng corrupt_rng;
 };
 
 /* Ownership: dgm__eval_new -> dgm__eval_free. The seed fixes every random

@@ -131,7 +131,9 @@ static const dgm_param_spec term_schema[] = {
     DGM_PARAM_STRING("loss", .help = "loss plugin"),
     DGM_PARAM_STRING_LIST(
         "inputs", .help = "named tensors of the model passed to the loss"),
-    DGM_PARAM_FLOAT("weight", .def = "1.0", .help = "term weight"),
+    DGM_PARAM_ANY("weight", .def = "1.0",
+                  .help = "term weight: a number, or a schedule map "
+                          "{value, schedule, warmup, ...}"),
     DGM_PARAM_STRING(
         "mask", .def = "null",
         .help = "named [N] tensor: examples where it is 0 do not count"),
@@ -236,10 +238,31 @@ static int validate_plugin_list(dgm_registry *reg, dgm_config *list,
 {
     for (int i = 0; i < dgm_cfg_len(list); i++) {
         int rc = validate_plugin(reg, (dgm_config *)dgm_cfg_at(list, i), kind,
-                                 NULL);
+                                 dgm__plugin_host_keys(kind));
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* A term's `weight:` is a number or a schedule map (schedule.h). */
+static int validate_weight(dgm_config *w)
+{
+    if (dgm_cfg_kind_of(w) == DGM_CFG_MAP) {
+        dgm__schedule s;
+        double v;
+        int rc =
+            dgm_config_validate(w, dgm__weight_schedule_schema, "weight", NULL);
+        /* The run's length is checked later (check_schedules): here any
+         * length will do. */
+        return rc < 0 ? rc
+                      : dgm__weight_schedule_from_config(&s, &v, w, INT64_MAX);
+    }
+    double d;
+    if (dgm_cfg_kind_of(w) != DGM_CFG_SCALAR || dgm_cfg_to_float(w, &d) < 0)
+        return dgm_cfg_error(w, NULL, DGM_ETYPE,
+                             "a term's weight is a number or a schedule "
+                             "map {value: W, schedule: cyclical, ...}");
     return 0;
 }
 
@@ -289,7 +312,8 @@ static int validate_objective(dgm_registry *reg, dgm_config *obj)
                                  d->name, li->min_inputs, li->max_inputs,
                                  li->inputs_help ? li->inputs_help : "",
                                  n);
-        if ((rc = dgm__plugin_check(d, t)) < 0)
+        if ((rc = validate_weight(dgm_cfg_get_mut(t, "weight"))) < 0 ||
+            (rc = dgm__plugin_check(d, t)) < 0)
             return rc;
     }
     return 0;
@@ -612,10 +636,19 @@ int dgm__experiment_check_schedules(const dgm_config *root,
     for (int i = 0; i < dgm_cfg_len(phases); i++) {
         const dgm_config *pn = dgm_cfg_at(phases, i);
         dgm__schedule s;
+        int64_t updates = total * dgm_cfg_int(pn, "repeat");
         int rc = dgm__schedule_from_config(&s, dgm_cfg_get(pn, "optimizer"),
-                                           total * dgm_cfg_int(pn, "repeat"));
+                                           updates);
         if (rc < 0)
             return rc;
+        const dgm_config *obj = dgm_cfg_get(pn, "objective");
+        for (int t = 0; t < dgm_cfg_len(obj); t++) {
+            const dgm_config *w = dgm_cfg_get(dgm_cfg_at(obj, t), "weight");
+            double v;
+            if (dgm_cfg_kind_of(w) == DGM_CFG_MAP &&
+                (rc = dgm__weight_schedule_from_config(&s, &v, w, updates)) < 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -664,6 +697,12 @@ static int resolve(dgm_experiment *e)
         (rc = validate_plugin_list(e->reg, dgm_cfg_get_mut(root, "metrics"),
                                    DGM_KIND_METRIC)) < 0)
         return rc;
+    const dgm_config *met = dgm_cfg_get(root, "metrics");
+    for (int i = 0; i < dgm_cfg_len(met); i++)
+        if ((rc = dgm__corrupt_check(
+                 dgm_cfg_get(dgm_cfg_at(met, i), "corrupt"))) < 0 ||
+            (rc = dgm__gap_check(e->reg, dgm_cfg_at(met, i))) < 0)
+            return rc;
     const dgm_config *top_opt = dgm_cfg_get(root, "optimizer");
     if (top_opt && dgm_cfg_kind_of(top_opt) != DGM_CFG_NULL &&
         (rc = validate_plugin(e->reg, (dgm_config *)top_opt,
@@ -756,6 +795,8 @@ void dgm_experiment_free(dgm_experiment *e)
         return;
     if (e->live)
         atomic_fetch_sub(&live_experiments, 1);
+    dgm__corrupt_free(e);
+    dgm__gap_free(e);
     for (int i = 0; i < e->n_metrics; i++)
         dgm__inst_destroy(&e->metrics[i]);
     free(e->metrics);

@@ -188,7 +188,19 @@ static int build_phase(dgm_experiment *e, int i, const dgm_phase_desc *pd)
         tm->n_inputs = dgm_cfg_len(ins);
         for (int j = 0; j < tm->n_inputs; j++) /* <= DGM_MAX_LOSS_INPUTS */
             tm->inputs[j] = dgm_cfg_text(dgm_cfg_at(ins, j));
-        tm->weight = dgm_cfg_float(tc, "weight");
+        const dgm_config *w = dgm_cfg_get(tc, "weight");
+        dgm__schedule_init(&tm->wsched);
+        if (dgm_cfg_kind_of(w) == DGM_CFG_MAP) {
+            int64_t total =
+                dgm__experiment_total_steps(e->root, dgm__steps_per_epoch(e));
+            if ((rc = dgm__weight_schedule_from_config(
+                     &tm->wsched, &tm->weight, w, total * ph->repeat)) < 0)
+                return rc;
+            tm->scheduled =
+                tm->wsched.kind != DGM__SCHED_CONSTANT || tm->wsched.warmup > 0;
+        } else {
+            tm->weight = dgm_cfg_float(tc, "weight");
+        }
         const dgm_config *m = dgm_cfg_get(tc, "mask");
         tm->mask = m && dgm_cfg_kind_of(m) == DGM_CFG_SCALAR ? dgm_cfg_text(m)
                                                             : NULL;
@@ -325,6 +337,8 @@ int dgm__experiment_build(dgm_experiment *e)
         if ((rc = create_inst(e, &e->metrics[i], dgm_cfg_at(met, i),
                               DGM_KIND_METRIC, "plugin")) < 0)
             return rc;
+    if ((rc = dgm__corrupt_build(e)) < 0 || (rc = dgm__gap_build(e)) < 0)
+        return rc;
     /* What the config asks that only the data or the model can refuse,
      * found here rather than in the run's first step. */
     if ((rc = dgm__experiment_check_schedules(root, dgm__steps_per_epoch(e))) <

@@ -33,7 +33,11 @@ typedef struct dgm__term {
     int n_inputs;
     const char *inputs[DGM_MAX_LOSS_INPUTS];
     const char *mask;     /* NULL: unmasked */
-    double weight;
+    double weight;        /* `weight:`, or its map's `value:` */
+    /* `weight:` as a map: the schedule over the phase's updates (constant
+     * otherwise); scheduled says whether the trainer logs it. */
+    dgm__schedule wsched;
+    bool scheduled;
 } dgm__term;
 
 /* A `param_groups:` entry inside a phase: the phase's parameters that
@@ -71,6 +75,25 @@ typedef struct dgm__provider {
     void (*close)(void *self); /* may be NULL */
 } dgm__provider;
 #define DGM_MAX_PROVIDERS 4
+
+/* One entry of a metric's `corrupt:` (corrupt.c): an augmentation that
+ * the metric's batches go through in place. */
+typedef struct dgm__corruption {
+    char label[32]; /* "noise=0.1": the figures' suffix after '@' */
+    dgm__inst aug;
+    dgm_config *cfg; /* owned: the augment's map, built from the entry */
+} dgm__corruption;
+typedef struct dgm__corruptions {
+    dgm__corruption *c;
+    int n;
+} dgm__corruptions;
+
+/* A metric's `generalization_gap:` (gap.c): the same metric on the first
+ * N training examples. */
+typedef struct dgm__gap {
+    dgm__inst inst;  /* desc NULL: the metric has no gap */
+    dgm_config *cfg; /* owned: the metric's map with split: train */
+} dgm__gap;
 
 typedef struct dgm__phase {
     const char *name;
@@ -118,6 +141,8 @@ struct dgm_experiment {
     int n_providers;
     dgm__inst *metrics;
     int n_metrics;
+    dgm__corruptions *corrupt; /* per metric; NULL: none has `corrupt:` */
+    dgm__gap *gap; /* per metric; NULL: none has `generalization_gap:` */
     int64_t batch_size;
     bool shuffle;
     int prefetch; /* data.prefetch, DGM__PREFETCH_DEFAULT if unset */
@@ -149,6 +174,27 @@ typedef struct dgm__teacher_opener {
 } dgm__teacher_opener;
 extern const dgm__teacher_opener *dgm__teachers_hook;
 
+/* ---- robustness (corrupt.c) --------------------------------------------- */
+
+/* A metric's `corrupt:` list (NULL or absent: none): 0, or an error at
+ * the entry (an unknown name with a suggestion, a strength out of range,
+ * an entry listed twice). */
+int dgm__corrupt_check(const dgm_config *list);
+/* Build every metric's corruptions into e->corrupt (after the metrics). */
+int dgm__corrupt_build(dgm_experiment *e);
+void dgm__corrupt_free(dgm_experiment *e);
+/* Corrupt the batch x in place with c's augmentation, drawing from rng. */
+int dgm__corrupt_apply(const dgm__corruption *c, dgm_tensor *x, dgm_rng *rng);
+
+/* ---- generalization gaps (gap.c) ---------------------------------------- */
+
+/* A metric map's `generalization_gap:` (absent or null: none): an int >= 1
+ * and a metric that takes `split: train` and max_examples / max_windows. */
+int dgm__gap_check(dgm_registry *reg, const dgm_config *metric);
+/* Build the training-subset instances into e->gap (after the metrics). */
+int dgm__gap_build(dgm_experiment *e);
+void dgm__gap_free(dgm_experiment *e);
+
 /* ---- heads (heads.c) ----------------------------------------------------- */
 
 /* Build `heads:` and add their provider (none when there are no heads). */
@@ -163,6 +209,8 @@ bool dgm__head_trains_in(const dgm__head *hd, const dgm__phase *ph);
 bool dgm__objective_reads(const dgm_config *objective, const char *name);
 /* Does the phase's objective read `name`? */
 bool dgm__phase_reads(const dgm__phase *ph, const char *name);
+/* Term t's weight after `updates` completed updates of its phase. */
+double dgm__term_weight(const dgm__term *tm, int64_t updates);
 /* Compute one phase's objective on io, after the providers: total scalar,
  * and per-term batch values (term_values[i], may be NULL). per_example:
  * total [N] instead. */
@@ -187,10 +235,10 @@ struct dgm_results {
  * (<= 0). */
 int64_t dgm__experiment_total_steps(const dgm_config *root,
                                     int64_t steps_per_epoch);
-/* Every phase's learning-rate schedule against the run's length (a
- * warm-up longer than the run): 0, or DGM_ECONFIG naming
- * phases.<phase>.optimizer.<key>. Checks nothing while the length is
- * unknown. */
+/* Every phase's learning-rate schedule, and every scheduled term weight,
+ * against the run's length (a warm-up longer than the run): 0, or
+ * DGM_ECONFIG naming phases.<phase>.optimizer.<key> (or the term's
+ * weight.<key>). Checks nothing while the length is unknown. */
 int dgm__experiment_check_schedules(const dgm_config *root,
                                     int64_t steps_per_epoch);
 

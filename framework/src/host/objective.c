@@ -143,6 +143,15 @@ static int per_example_values(dgm_graph *g, dgm_vars *io, const dgm__term *tm,
                     "loss '%s' (term '%s'): ", tm->loss.desc->name, tm->label);
 }
 
+double dgm__term_weight(const dgm__term *tm, int64_t updates)
+{
+    return dgm__schedule_lr(&tm->wsched, tm->weight, updates);
+}
+
+/* In training a term is weighted as scheduled for the update about to be
+ * made; evaluation (per_example) weighs it at its `value:`, so figures do
+ * not depend on where an annealing schedule stood (a KL weight at 0 would
+ * drop the KL from an ELBO that divides the weights out). */
 int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
                    bool per_example, dgm_var **total, dgm_var **term_values)
 {
@@ -188,8 +197,9 @@ int dgm__objective(dgm_experiment *e, int phase, dgm_graph *g, dgm_vars *io,
                                            (float)(1.0 / count), 0.0f)
                               : dgm_affine(g, dgm_sum_all(g, v), 0.0f, 0.0f);
         }
-        if (tm->weight != 1.0)
-            v = dgm_affine(g, v, (float)tm->weight, 0.0f);
+        double w = per_example ? tm->weight : dgm__term_weight(tm, ph->updates);
+        if (w != 1.0)
+            v = dgm_affine(g, v, (float)w, 0.0f);
         if (!v)
             return dgm_error_context("term '%s': ", tm->label);
         if (term_values)

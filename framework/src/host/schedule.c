@@ -1,5 +1,6 @@
 /* schedule.c - learning-rate schedules (constant, step, cosine, linear,
- * each with linear warm-up) and clipping by global gradient norm. */
+ * each with linear warm-up) and clipping by global gradient norm; the
+ * same shapes, and cyclical annealing, for objective term weights. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -29,8 +30,44 @@ const dgm_param_spec dgm__schedule_schema[] = {
     DGM_PARAM_END,
 };
 
-static const char *const kind_names[] = {"constant", "step", "cosine",
-                                         "linear"};
+const dgm_param_spec dgm__weight_schedule_schema[] = {
+    DGM_PARAM_FLOAT("value", .def = "1.0",
+                    .help = "the weight the schedule shapes (its peak)"),
+    DGM_PARAM_CHOICE("schedule", .def = "constant",
+                     .choices = "constant|step|cosine|linear|cyclical",
+                     .help = "how the weight moves over the run's updates"),
+    DGM_PARAM_INT("warmup", .def = "0", DGM_GE(0),
+                  .help = "updates of linear warm-up from 0 to value before "
+                          "the schedule"),
+    DGM_PARAM_INT("step_size", .def = "1000", DGM_GE(1),
+                  .help = "step: updates between two decays by gamma"),
+    DGM_PARAM_FLOAT("gamma", .def = "0.1", DGM_GE(0),
+                    .help = "step: factor applied every step_size updates"),
+    DGM_PARAM_FLOAT("min", .def = "0",
+                    .help = "cosine, linear: the weight at the last update"),
+    DGM_PARAM_INT("cycles", .def = "4", DGM_GE(1),
+                  .help = "cyclical: periods the run is cut into"),
+    DGM_PARAM_FLOAT("ratio", .def = "0.5", DGM_GT(0), DGM_LE(1),
+                    .help = "cyclical: part of each period spent rising "
+                            "from 0 to value"),
+    DGM_PARAM_END,
+};
+
+static const char *const kind_names[] = {"constant", "step", "cosine", "linear",
+                                         "cyclical"};
+
+/* Is text one of the '|'-separated choices? */
+static bool in_choices(const char *choices, const char *text)
+{
+    size_t l = strlen(text);
+    for (const char *p = choices; *p;) {
+        size_t k = strcspn(p, "|");
+        if (k == l && !strncmp(p, text, l))
+            return true;
+        p += k + (p[k] == '|');
+    }
+    return false;
+}
 
 const char *dgm__schedule_name(dgm__sched_kind k)
 {
@@ -62,7 +99,7 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
                 return rc;
         }
         for (int k = 0; k < (int)(sizeof kind_names / sizeof *kind_names); k++)
-            if (!strcmp(text, kind_names[k])) {
+            if (!strcmp(text, kind_names[k]) && in_choices(sp->choices, text)) {
                 *choice = k;
                 return 0;
             }
@@ -97,26 +134,28 @@ static int read_key(const dgm_config *node, const dgm_param_spec *sp,
         *f = d;
         x = d;
     }
-    if (sp->has_min && !(x >= sp->min))
+    if (sp->has_min && !(sp->min_excl ? x > sp->min : x >= sp->min))
         return dgm_cfg_error(node, sp->name, DGM_ERANGE,
-                             "must be >= %g, got %g", sp->min, x);
+                             "must be %s %g, got %g",
+                             sp->min_excl ? ">" : ">=", sp->min, x);
+    if (sp->has_max && !(x <= sp->max))
+        return dgm_cfg_error(node, sp->name, DGM_ERANGE,
+                             "must be <= %g, got %g", sp->max, x);
     return 0;
 }
 
-int dgm__schedule_from_config(dgm__schedule *s,
-                              const dgm_config *optimizer_node,
-                              int64_t total_steps)
+/* Fill *s (and *value, the `value:` key, if the schema has one) from a
+ * map read against schema; min_lr and min both set s->min_lr. */
+static int from_map(dgm__schedule *s, double *value, const dgm_config *node,
+                    const dgm_param_spec *schema, int64_t total_steps)
 {
-    if (!s || !optimizer_node)
-        return dgm_error(DGM_EINVAL, "schedule: no %s given",
-                         s ? "optimizer config" : "schedule to fill");
     dgm__schedule r;
     dgm__schedule_init(&r);
-    for (const dgm_param_spec *sp = dgm__schedule_schema; sp->name; sp++) {
+    for (const dgm_param_spec *sp = schema; sp->name; sp++) {
         int64_t iv = 0;
         double fv = 0;
         int choice = 0;
-        int rc = read_key(optimizer_node, sp, &iv, &fv, &choice);
+        int rc = read_key(node, sp, &iv, &fv, &choice);
         if (rc < 0)
             return rc;
         if (!strcmp(sp->name, "schedule"))
@@ -127,23 +166,31 @@ int dgm__schedule_from_config(dgm__schedule *s,
             r.step_size = iv;
         else if (!strcmp(sp->name, "gamma"))
             r.gamma = fv;
-        else if (!strcmp(sp->name, "min_lr"))
+        else if (!strcmp(sp->name, "min_lr") || !strcmp(sp->name, "min"))
             r.min_lr = fv;
         else if (!strcmp(sp->name, "clip_norm"))
             r.clip_norm = fv;
+        else if (!strcmp(sp->name, "cycles"))
+            r.cycles = iv;
+        else if (!strcmp(sp->name, "ratio"))
+            r.ratio = fv;
+        else if (!strcmp(sp->name, "value") && value)
+            *value = fv;
     }
     r.total_steps = total_steps;
-    /* Cosine and linear are defined by where they end, so they need the
-     * run's length; a warm-up as long as the run leaves nothing to decay. */
-    if (r.kind == DGM__SCHED_COSINE || r.kind == DGM__SCHED_LINEAR) {
+    /* Cosine, linear and cyclical are defined by where they end, so they
+     * need the run's length; a warm-up as long as the run leaves nothing
+     * to shape. */
+    if (r.kind == DGM__SCHED_COSINE || r.kind == DGM__SCHED_LINEAR ||
+        r.kind == DGM__SCHED_CYCLICAL) {
         if (total_steps <= 0)
-            return dgm_cfg_error(optimizer_node, "schedule", DGM_ECONFIG,
+            return dgm_cfg_error(node, "schedule", DGM_ECONFIG,
                                  "'%s' needs the run's number of updates, "
                                  "got %lld",
                                  dgm__schedule_name(r.kind),
                                  (long long)total_steps);
         if (r.warmup >= total_steps)
-            return dgm_cfg_error(optimizer_node, "warmup", DGM_ECONFIG,
+            return dgm_cfg_error(node, "warmup", DGM_ECONFIG,
                                  "%lld warm-up updates leave none of the "
                                  "run's %lld for the '%s' schedule",
                                  (long long)r.warmup, (long long)total_steps,
@@ -151,6 +198,31 @@ int dgm__schedule_from_config(dgm__schedule *s,
     }
     *s = r;
     return 0;
+}
+
+int dgm__schedule_from_config(dgm__schedule *s,
+                              const dgm_config *optimizer_node,
+                              int64_t total_steps)
+{
+    if (!s || !optimizer_node)
+        return dgm_error(DGM_EINVAL, "schedule: no %s given",
+                         s ? "optimizer config" : "schedule to fill");
+    return from_map(s, NULL, optimizer_node, dgm__schedule_schema, total_steps);
+}
+
+int dgm__weight_schedule_from_config(dgm__schedule *s, double *value,
+                                     const dgm_config *weight_node,
+                                     int64_t total_steps)
+{
+    if (!s || !value || !weight_node)
+        return dgm_error(DGM_EINVAL, "weight schedule: no %s given",
+                         weight_node ? "schedule to fill" : "weight map");
+    double v = 1.0;
+    int rc =
+        from_map(s, &v, weight_node, dgm__weight_schedule_schema, total_steps);
+    if (rc == 0)
+        *value = v;
+    return rc;
 }
 
 double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step)
@@ -177,6 +249,15 @@ double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step)
         if (span <= 0 || k >= span)
             return s->min_lr;
         return base_lr + (s->min_lr - base_lr) * (double)k / (double)span;
+    case DGM__SCHED_CYCLICAL: {
+        if (span <= 0 || k >= span || s->cycles < 1 || !(s->ratio > 0))
+            return base_lr;
+        /* Fu et al. 2019: tau = ((t - 1) mod (T / M)) / (T / M), the weight
+         * f(tau) = tau / R while tau <= R, then 1, times the value. */
+        double period = (double)span / (double)s->cycles;
+        double tau = fmod((double)k, period) / period;
+        return tau < s->ratio ? base_lr * tau / s->ratio : base_lr;
+    }
     }
     return base_lr;
 }

@@ -1,5 +1,6 @@
 /* schedule.h - learning-rate schedules and gradient clipping, which the
- * host applies around any optimizer plugin (never installed).
+ * host applies around any optimizer plugin, and the same schedules for
+ * the weights of objective terms (never installed).
  *
  * The keys live in the optimizer's own map, next to the plugin's:
  *
@@ -31,7 +32,11 @@ typedef enum dgm__sched_kind {
     DGM__SCHED_CONSTANT = 0, /* base rate throughout */
     DGM__SCHED_STEP,         /* base * gamma^floor(s / step_size) */
     DGM__SCHED_COSINE,       /* half a cosine from base down to min_lr */
-    DGM__SCHED_LINEAR        /* a straight line from base down to min_lr */
+    DGM__SCHED_LINEAR,       /* a straight line from base down to min_lr */
+    /* objective term weights only: `cycles` equal periods, each rising
+     * linearly from 0 to base over its first `ratio`, then holding
+     * (Fu et al. 2019, cyclical annealing) */
+    DGM__SCHED_CYCLICAL
 } dgm__sched_kind;
 
 typedef struct dgm__schedule {
@@ -42,6 +47,8 @@ typedef struct dgm__schedule {
     double min_lr;       /* cosine, linear: the final rate (absolute) */
     int64_t total_steps; /* updates in the whole run (cosine, linear) */
     double clip_norm;    /* global gradient-norm limit; <= 0: no clipping */
+    int64_t cycles;      /* cyclical: periods in the run (after warm-up) */
+    double ratio;        /* cyclical: part of a period spent rising */
 } dgm__schedule;
 
 /* dgm__optimizer_host_keys (plugin_check.h): the keys the host reads from
@@ -49,6 +56,11 @@ typedef struct dgm__schedule {
 /* The same keys as a schema (types, defaults, ranges, help), ending with
  * DGM_PARAM_END; for validation and for `dgm plugins`-style listings. */
 extern const dgm_param_spec dgm__schedule_schema[];
+
+/* The keys of a scheduled objective term weight, `weight: {value: 1.0,
+ * schedule: cyclical, cycles: 4, ratio: 0.5}`: the same shapes as the
+ * learning rate's (value for lr, min for min_lr) and cyclical. */
+extern const dgm_param_spec dgm__weight_schedule_schema[];
 
 /* A constant schedule with no warm-up and no clipping. */
 void dgm__schedule_init(dgm__schedule *s);
@@ -64,13 +76,19 @@ int dgm__schedule_from_config(dgm__schedule *s,
                               const dgm_config *optimizer_node,
                               int64_t total_steps);
 
-/* The rate for the update that follows `step` completed updates
- * (step = t - 1 for the optimizer's 1-based t), so step 0 is the first.
- * Warm-up: base * step / warmup for step < warmup; the schedule proper
- * then runs on step - warmup over total_steps - warmup updates. */
+/* Read a term weight's schedule map (dgm__weight_schedule_schema) the
+ * same way; *value receives its `value:`. */
+int dgm__weight_schedule_from_config(dgm__schedule *s, double *value,
+                                     const dgm_config *weight_node,
+                                     int64_t total_steps);
+
+/* The rate (or weight, base_lr its value) for the update that follows `step`
+ * completed updates (step = t - 1 for the optimizer's 1-based t), so step 0 is
+ * the first. Warm-up: base * step / warmup for step < warmup; the schedule
+ * proper then runs on step - warmup over total_steps - warmup updates. */
 double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step);
 
-/* "constant", "step", "cosine", "linear". */
+/* "constant", "step", "cosine", "linear", "cyclical". */
 const char *dgm__schedule_name(dgm__sched_kind k);
 
 /* PyTorch's clip_grad_norm_ (2-norm): the global norm of the gradients of

@@ -178,6 +178,14 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                          e->n_phases > 1 ? ph->name : "",
                          e->n_phases > 1 ? "/" : "", ph->terms[i].label);
                 json_object_set_new(log_terms, key, json_real(v));
+                /* A scheduled weight is logged beside its term. */
+                if (ph->terms[i].scheduled) {
+                    char wkey[170];
+                    snprintf(wkey, sizeof wkey, "weight/%s", key);
+                    json_object_set_new(log_terms, wkey,
+                                        json_real(dgm__term_weight(
+                                            &ph->terms[i], ph->updates)));
+                }
             }
         }
         double pt = dgm_profile_enabled() ? now_s() : 0;

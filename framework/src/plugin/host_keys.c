@@ -10,6 +10,8 @@ const char *const dgm__loss_host_keys[] = {"loss", "inputs", "weight",
                                            "mask", "name",   NULL};
 
 const char *const dgm__dataset_host_keys[] = {"prefetch", NULL};
+const char *const dgm__metric_host_keys[] = {"corrupt", "generalization_gap",
+                                             NULL};
 
 /* Keys the host reads are for the host alone: a plugin parameter of the
  * same name would be read by both (an optimizer's `gamma` as the step
@@ -24,6 +26,8 @@ const char *const *dgm__plugin_host_keys(dgm_kind k)
         return dgm__loss_host_keys;
     case DGM_KIND_DATASET:
         return dgm__dataset_host_keys;
+    case DGM_KIND_METRIC:
+        return dgm__metric_host_keys;
     default:
         return none;
     }

@@ -20,11 +20,16 @@ extern const char *const dgm__loss_host_keys[];
 /* The keys of a dataset's map that the host reads besides the ones its
  * schema declares: "prefetch" (the trainer's loader, host/loader.c). */
 extern const char *const dgm__dataset_host_keys[];
+/* The keys of a metric's map that the host reads: "corrupt" (the
+ * robustness corruptions, host/corrupt.c), "generalization_gap"
+ * (host/gap.c). */
+extern const char *const dgm__metric_host_keys[];
 
 /* The keys the host reads from the map of a plugin of kind k besides
  * "plugin" (every kind's), NULL-ended: an optimizer's schedule keys
  * (dgm__optimizer_host_keys), a loss term's (dgm__loss_host_keys), a
- * dataset's (dgm__dataset_host_keys), none for the other kinds. The registry
+ * dataset's (dgm__dataset_host_keys) and a metric's (dgm__metric_host_keys),
+ * none for the other kinds. The registry
  * refuses a plugin whose schema declares one of them or "plugin". */
 const char *const *dgm__plugin_host_keys(dgm_kind k);
 

@@ -9,6 +9,7 @@
 
 #include "dgm/error.h"
 #include "dgm/io.h"
+#include "plugin_check.h"
 #include "run_internal.h"
 
 /* ---- metric instances from a list of maps -------------------------------- */
@@ -74,7 +75,22 @@ static int metric_set_make(metric_set *m, dgm_registry *reg,
                 break;
             node = dgm_cfg_get_mut(m->root, path);
         }
-        if ((rc = dgm_config_validate(node, d->params, d->name, NULL)) < 0)
+        if ((rc = dgm_config_validate(node, d->params, d->name,
+                                      dgm__metric_host_keys)) < 0)
+            break;
+        /* The corrupted and training-subset runs of a metric are made by
+         * the training host's evaluation (host/eval.c), not here: say so
+         * rather than report the clean figures alone. */
+        for (const char *const *k = dgm__metric_host_keys; *k && rc == 0; k++)
+            if (dgm_cfg_has(node, *k) &&
+                dgm_cfg_kind_of(dgm_cfg_get(node, *k)) != DGM_CFG_NULL)
+                rc = dgm_cfg_error(node, *k, DGM_EUNSUPPORTED,
+                                   "dgm eval does not evaluate `%s:`; the "
+                                   "run's summary.json holds what dgm run "
+                                   "evaluated (or name the metric without "
+                                   "it)",
+                                   *k);
+        if (rc < 0)
             break;
         m->inst[i].desc = d;
         m->inst[i].cfg = node;

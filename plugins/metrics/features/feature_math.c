@@ -399,3 +399,74 @@ int dgm__feat_precision_recall(const float *real, int64_t nr, const float *fake,
     free(nr_r), free(nr_f), free(rad_r), free(rad_f);
     return rc;
 }
+
+/* ---- memorization ------------------------------------------------------- */
+
+/* out[i] = Euclidean distance from a[i] to its nearest row of b. */
+static int nearest(gram *q, const float *a, int64_t na, const double *nrm_a,
+                   const float *b, int64_t nb, const double *nrm_b, int64_t d,
+                   double *out)
+{
+    for (int64_t i0 = 0; i0 < na; i0 += PR_BLOCK) {
+        int64_t m = na - i0 < PR_BLOCK ? na - i0 : PR_BLOCK;
+        const float *g = gram_of(q, a + i0 * d, m, b, nb, d);
+        if (!g)
+            return dgm_error_context("memorization: ");
+#pragma omp parallel for
+        for (int64_t i = 0; i < m; i++) {
+            double best = INFINITY;
+            for (int64_t j = 0; j < nb; j++) {
+                double dist = nrm_a[i0 + i] + nrm_b[j] - 2.0 * g[i * nb + j];
+                best = dist < best ? dist : best;
+            }
+            out[i0 + i] = sqrt(best > 0 ? best : 0);
+        }
+    }
+    return 0;
+}
+
+int dgm__feat_memorization(const float *train, int64_t nt, const float *test,
+                           int64_t ns, const float *fake, int64_t nf, int64_t d,
+                           double *ratio, double *closer)
+{
+    if (nt < 1 || ns < 1 || nf < 1)
+        return dgm_error(DGM_EINVAL,
+                         "memorization: needs training, test and generated "
+                         "rows, got %lld, %lld, %lld",
+                         (long long)nt, (long long)ns, (long long)nf);
+    double *n_t = malloc(sizeof(double) * (size_t)nt),
+           *n_s = malloc(sizeof(double) * (size_t)ns),
+           *n_f = malloc(sizeof(double) * (size_t)nf),
+           *d_s = malloc(sizeof(double) * (size_t)ns),
+           *d_f = malloc(sizeof(double) * (size_t)nf);
+    gram q = {0};
+    int rc = n_t && n_s && n_f && d_s && d_f
+                 ? 0
+                 : dgm_error(DGM_ENOMEM, "memorization: out of memory");
+    if (rc == 0) {
+        sq_norms(train, nt, d, n_t);
+        sq_norms(test, ns, d, n_s);
+        sq_norms(fake, nf, d, n_f);
+        rc = nearest(&q, test, ns, n_s, train, nt, n_t, d, d_s);
+    }
+    if (rc == 0)
+        rc = nearest(&q, fake, nf, n_f, train, nt, n_t, d, d_f);
+    if (rc == 0) {
+        double sum_s = 0, sum_f = 0, min_s = INFINITY;
+        int64_t in = 0;
+        for (int64_t i = 0; i < ns; i++) {
+            sum_s += d_s[i];
+            min_s = d_s[i] < min_s ? d_s[i] : min_s;
+        }
+        for (int64_t i = 0; i < nf; i++) {
+            sum_f += d_f[i];
+            in += d_f[i] < min_s;
+        }
+        double mean_s = sum_s / (double)ns, mean_f = sum_f / (double)nf;
+        *ratio = mean_s > 0 ? mean_f / mean_s : (mean_f > 0 ? INFINITY : 1.0);
+        *closer = (double)in / (double)nf;
+    }
+    gram_free(&q);
+    free(n_t), free(n_s), free(n_f), free(d_s), free(d_f);
+    return rc;
+}

@@ -42,4 +42,15 @@ int dgm__feat_precision_recall(const float *real, int64_t nr, const float *fake,
                                int64_t nf, int64_t d, int k, double *precision,
                                double *recall);
 
+/* Memorization (the data-copying check of Meehan et al. 2020, in a
+ * classifier's feature space): the Euclidean distance of each generated
+ * row to its nearest training row against that of each held-out test
+ * row. *ratio = mean over fake / mean over test (below 1: samples sit
+ * closer to the training set than unseen data does); *closer = the
+ * fraction of fake rows nearer to a training row than every test row is
+ * (than the smallest test distance). */
+int dgm__feat_memorization(const float *train, int64_t nt, const float *test,
+                           int64_t ns, const float *fake, int64_t nf, int64_t d,
+                           double *ratio, double *closer);
+
 #endif

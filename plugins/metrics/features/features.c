@@ -1,6 +1,6 @@
-/* features.c - metrics `fid`, `kid`, `precision_recall` and
- * `classifier_accuracy`: sample quality in the feature space of a
- * classifier trained by dgm (experiments/classifier_fashion.yaml), opened
+/* features.c - metrics `fid`, `kid`, `precision_recall`,
+ * `classifier_accuracy` and `memorization`: sample quality in the feature space
+ * of a classifier trained by dgm (experiments/classifier_fashion.yaml), opened
  * from its run directory. Real features come from the test split, fake
  * ones from the model's samples (or a sample file, under `dgm eval`). */
 #include <math.h>
@@ -40,12 +40,22 @@ static const dgm_param_spec pr_params[] = {
     DGM_PARAM_INT("k", .def = "3", DGM_GE(1), DGM_LE(256),
                   .help = "k-th nearest neighbour radius"),
     DGM_PARAM_END};
+static const dgm_param_spec memo_params[] = {
+    P_CLASSIFIER,
+    DGM_PARAM_INT("n", .def = "2000", DGM_GE(1), DGM_LE(1e9),
+                  .help = "samples generated (and real test examples, at "
+                          "most the split)"),
+    P_BATCH,
+    DGM_PARAM_INT("n_train", .def = "10000", DGM_GE(1), DGM_LE(1e9),
+                  .help = "training examples searched for nearest "
+                          "neighbours (the first ones, at most the split)"),
+    DGM_PARAM_END};
 static const dgm_param_spec acc_params[] = {P_CLASSIFIER, P_N, P_BATCH,
                                             DGM_PARAM_END};
 
 typedef struct opts {
     char *classifier;
-    int64_t n, batch, subset_size;
+    int64_t n, batch, subset_size, n_train;
     int subsets, k;
 } opts;
 
@@ -63,6 +73,7 @@ static int create(void **self, const dgm_config *cfg)
     o->subset_size =
         dgm_cfg_has(cfg, "subset_size") ? dgm_cfg_int(cfg, "subset_size") : 0;
     o->k = dgm_cfg_has(cfg, "k") ? (int)dgm_cfg_int(cfg, "k") : 0;
+    o->n_train = dgm_cfg_has(cfg, "n_train") ? dgm_cfg_int(cfg, "n_train") : 0;
     *self = o;
     return 0;
 }
@@ -150,11 +161,31 @@ static int put_rows(float **buf, int64_t n, int64_t at, int64_t *d,
     return rc;
 }
 
-/* Features of the first nr test examples and of nf samples. The caller
- * frees *real and *fake. */
+/* Features of the first n examples of split into *rows (allocated). */
+static int split_rows(extractor *x, const opts *o, dgm_eval *ev,
+                      dgm_split split, int64_t n, float **rows, int64_t *d)
+{
+    int rc = 0;
+    for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
+        int64_t b = n - at < o->batch ? n - at : o->batch;
+        dgm_step *s;
+        dgm_vars *io;
+        dgm_tensor *f;
+        if ((rc = dgm_eval_batch(ev, split, at, b, &s, &io)) < 0 ||
+            (rc = extract(x, dgm_value(dgm_vars_get(io, "x")), "features",
+                          &f)) < 0)
+            break;
+        rc = put_rows(rows, n, at, d, f);
+    }
+    return rc;
+}
+
+/* Features of the first nr test examples and of nf samples, and, when
+ * train is not NULL, of the first *nt training examples (at most o->n_train).
+ * The caller frees *real, *fake and *train. */
 static int features(const opts *o, dgm_eval *ev, const char *metric,
                     float **real, int64_t *nr, float **fake, int64_t *nf,
-                    int64_t *d)
+                    int64_t *d, float **train, int64_t *nt)
 {
     extractor x = {0};
     int rc = extractor_open(&x, o, ev, metric);
@@ -165,17 +196,7 @@ static int features(const opts *o, dgm_eval *ev, const char *metric,
     *nf = o->n;
     *real = *fake = NULL;
     *d = 0;
-    for (int64_t at = 0; at < *nr && rc == 0; at += o->batch) {
-        int64_t b = *nr - at < o->batch ? *nr - at : o->batch;
-        dgm_step *s;
-        dgm_vars *io;
-        dgm_tensor *f;
-        if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TEST, at, b, &s, &io)) < 0 ||
-            (rc = extract(&x, dgm_value(dgm_vars_get(io, "x")), "features",
-                          &f)) < 0)
-            break;
-        rc = put_rows(real, *nr, at, d, f);
-    }
+    rc = split_rows(&x, o, ev, DGM_SPLIT_TEST, *nr, real, d);
     for (int64_t at = 0; at < *nf && rc == 0; at += o->batch) {
         int64_t b = *nf - at < o->batch ? *nf - at : o->batch;
         dgm_step *s;
@@ -189,10 +210,21 @@ static int features(const opts *o, dgm_eval *ev, const char *metric,
             break;
         rc = put_rows(fake, *nf, at, d, f);
     }
+    if (train) {
+        int64_t have = info->size[DGM_SPLIT_TRAIN];
+        *train = NULL;
+        *nt = o->n_train < have ? o->n_train : have;
+        if (rc == 0)
+            rc = split_rows(&x, o, ev, DGM_SPLIT_TRAIN, *nt, train, d);
+    }
     dgm_run_close(x.run);
     if (rc < 0) {
         free(*real), free(*fake);
         *real = *fake = NULL;
+        if (train) {
+            free(*train);
+            *train = NULL;
+        }
         return dgm_error_context("%s: ", metric);
     }
     return 0;
@@ -202,7 +234,7 @@ static int fid_evaluate(void *self, dgm_eval *ev, dgm_results *out)
 {
     float *r, *f;
     int64_t nr, nf, d;
-    int rc = features(self, ev, "fid", &r, &nr, &f, &nf, &d);
+    int rc = features(self, ev, "fid", &r, &nr, &f, &nf, &d, NULL, NULL);
     if (rc < 0)
         return rc;
     double fid;
@@ -216,7 +248,7 @@ static int kid_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     opts *o = self;
     float *r, *f;
     int64_t nr, nf, d;
-    int rc = features(o, ev, "kid", &r, &nr, &f, &nf, &d);
+    int rc = features(o, ev, "kid", &r, &nr, &f, &nf, &d, NULL, NULL);
     if (rc < 0)
         return rc;
     double mean, std;
@@ -233,7 +265,8 @@ static int pr_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     opts *o = self;
     float *r, *f;
     int64_t nr, nf, d;
-    int rc = features(o, ev, "precision_recall", &r, &nr, &f, &nf, &d);
+    int rc =
+        features(o, ev, "precision_recall", &r, &nr, &f, &nf, &d, NULL, NULL);
     if (rc < 0)
         return rc;
     double p, rec;
@@ -242,6 +275,22 @@ static int pr_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     if (rc == 0)
         rc = dgm_results_set(out, "precision", p);
     return rc < 0 ? rc : dgm_results_set(out, "recall", rec);
+}
+
+static int memo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    float *r, *f, *t;
+    int64_t nr, nf, nt, d;
+    int rc = features(o, ev, "memorization", &r, &nr, &f, &nf, &d, &t, &nt);
+    if (rc < 0)
+        return rc;
+    double ratio, closer;
+    rc = dgm__feat_memorization(t, nt, r, nr, f, nf, d, &ratio, &closer);
+    free(r), free(f), free(t);
+    if (rc == 0)
+        rc = dgm_results_set(out, "memorization_ratio", ratio);
+    return rc < 0 ? rc : dgm_results_set(out, "memorization_closer", closer);
 }
 
 /* Class k samples (k = i mod classes) labelled k by the classifier. */
@@ -302,6 +351,13 @@ static const dgm_metric_figure kid_figures[] = {
     {"kid", DGM_BETTER_LOWER}, {"kid_std", DGM_BETTER_NONE}, {NULL}};
 static const dgm_metric_figure pr_figures[] = {
     {"precision", DGM_BETTER_HIGHER}, {"recall", DGM_BETTER_HIGHER}, {NULL}};
+/* a ratio below 1 and a larger fraction say the samples copy training
+ * images: neither figure is better at an extreme (a ratio far above 1 is
+ * a model far from the data) */
+static const dgm_metric_figure memo_figures[] = {
+    {"memorization_ratio", DGM_BETTER_NONE},
+    {"memorization_closer", DGM_BETTER_LOWER},
+    {NULL}};
 static const dgm_metric_figure acc_figures[] = {
     {"classifier_accuracy", DGM_BETTER_HIGHER}, {NULL}};
 
@@ -317,6 +373,10 @@ static const dgm_metric_iface pr_iface = {.create = create,
                                           .evaluate = pr_evaluate,
                                           .destroy = destroy,
                                           .figures = pr_figures};
+static const dgm_metric_iface memo_iface = {.create = create,
+                                            .evaluate = memo_evaluate,
+                                            .destroy = destroy,
+                                            .figures = memo_figures};
 static const dgm_metric_iface acc_iface = {.create = create,
                                            .evaluate = acc_evaluate,
                                            .destroy = destroy,
@@ -339,12 +399,17 @@ static const dgm_plugin_desc descs[] = {
      .name = "classifier_accuracy", .version = "1.0",
      .summary = "class-k samples of a conditional model classified as k",
      .params = acc_params},
+    {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&memo_iface), .name = "memorization",
+     .version = "1.0",
+     .summary = "samples' nearest-training distance against test images'",
+     .params = memo_params},
 };
 
 DGM_PLUGIN_NAME(fid);
 DGM_PLUGIN_NAME(kid);
 DGM_PLUGIN_NAME(precision_recall);
 DGM_PLUGIN_NAME(classifier_accuracy);
+DGM_PLUGIN_NAME(memorization);
 
 DGM_PLUGIN_EXPORT const dgm_plugin_desc *dgm_plugin_query(uint32_t i)
 {
