@@ -315,16 +315,10 @@ END_TEST
 static Suite *array_suite(void)
 {
     Suite *s = suite_create("array");
-    TCase *tc = tcase_create("npy");
-    tcase_add_test(tc, npy_headers);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("plugin");
+    tq_case(s, "npy", npy_headers);
+    TCase *tc = tq_case(s, "plugin", array_npy_u8_images, array_npy_f32_vectors,
+                        array_safetensors, array_refusals);
     tcase_add_checked_fixture(tc, setup, ds_teardown);
-    tcase_add_test(tc, array_npy_u8_images);
-    tcase_add_test(tc, array_npy_f32_vectors);
-    tcase_add_test(tc, array_safetensors);
-    tcase_add_test(tc, array_refusals);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "asha.h"
+#include "ck_run.h"
 #include "dgm/dgm.h"
 
 /* Trial i's metric at step s: v[i] + 10 / s, so that the ranking at any
@@ -311,19 +312,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("asha");
-    TCase *tc = tcase_create("scheduler");
-    tcase_add_test(tc, one_worker_matches_hand_worked_promotions);
-    tcase_add_test(tc, max_mode_reverses_the_ranking);
-    tcase_add_test(tc, two_workers_promote_without_waiting_for_a_full_rung);
-    tcase_add_test(tc, a_crash_is_the_worst_value_and_never_promoted);
-    tcase_add_test(tc, replayed_events_give_the_same_decisions);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("config");
-    tcase_add_test(tc, config_rungs_and_refusals);
-    suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    tq_case(s, "scheduler", one_worker_matches_hand_worked_promotions,
+            max_mode_reverses_the_ranking,
+            two_workers_promote_without_waiting_for_a_full_rung,
+            a_crash_is_the_worst_value_and_never_promoted,
+            replayed_events_give_the_same_decisions);
+    tq_case(s, "config", config_rungs_and_refusals);
+    return tq_run(s, "installed", false);
 }

@@ -204,13 +204,9 @@ END_TEST
 static Suite *cifar_suite(void)
 {
     Suite *s = suite_create("cifar");
-    TCase *tc = tcase_create("cifar");
+    TCase *tc = tq_case(s, "cifar", cifar10_layout, cifar10_scale_and_classes,
+                        cifar100_fine_and_coarse, cifar_refusals);
     tcase_add_checked_fixture(tc, setup, ds_teardown);
-    tcase_add_test(tc, cifar10_layout);
-    tcase_add_test(tc, cifar10_scale_and_classes);
-    tcase_add_test(tc, cifar100_fine_and_coarse);
-    tcase_add_test(tc, cifar_refusals);
-    suite_add_tcase(s, tc);
     return s;
 }
 

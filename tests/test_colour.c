@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "png_read.h"
 
@@ -149,15 +150,9 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("colour");
-    TCase *tc = tcase_create("colour");
+    TCase *tc =
+        tq_case(s, "colour", vae_grids_are_rgb, gan_and_sample_command_are_rgb);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, vae_grids_are_rgb);
-    tcase_add_test(tc, gan_and_sample_command_are_rgb);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tq_run(s, "installed", false);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
@@ -685,26 +686,19 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("explore");
-    TCase *tc = tcase_create("figures");
+    TCase *tc = tq_case(s, "figures", traversal_of_ignored_dim_is_constant,
+                        interpolation_ends_are_reconstructions,
+                        latent_map_of_2d_latent_is_the_means,
+                        training_image_is_its_own_nearest_neighbour,
+                        gan_traversal_and_class_rows, attention_rows_sum_to_one,
+                        cli_writes_figures_and_refuses);
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
     tcase_add_checked_fixture(tc, tc_shipped_setup, tc_shipped_teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, traversal_of_ignored_dim_is_constant);
-    tcase_add_test(tc, interpolation_ends_are_reconstructions);
-    tcase_add_test(tc, latent_map_of_2d_latent_is_the_means);
-    tcase_add_test(tc, training_image_is_its_own_nearest_neighbour);
-    tcase_add_test(tc, gan_traversal_and_class_rows);
-    tcase_add_test(tc, attention_rows_sum_to_one);
-    tcase_add_test(tc, cli_writes_figures_and_refuses);
-    suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tq_run(suite(), "installed", false);
 }

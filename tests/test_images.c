@@ -548,22 +548,14 @@ END_TEST
 static Suite *images_suite(void)
 {
     Suite *s = suite_create("images");
-    TCase *tc = tcase_create("decode");
+    TCase *tc =
+        tq_case(s, "decode", png_every_type, jpeg_decodes, decode_refusals);
     tcase_add_checked_fixture(tc, setup, ds_teardown);
-    tcase_add_test(tc, png_every_type);
-    tcase_add_test(tc, jpeg_decodes);
-    tcase_add_test(tc, decode_refusals);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("dataset");
+    tc = tq_case(s, "dataset", images_class_folders, images_splits_and_flat,
+                 images_resize_geometry, images_cache, images_bad_folders,
+                 images_state);
     tcase_add_checked_fixture(tc, setup, ds_teardown);
-    tcase_add_test(tc, images_class_folders);
-    tcase_add_test(tc, images_splits_and_flat);
-    tcase_add_test(tc, images_resize_geometry);
-    tcase_add_test(tc, images_cache);
-    tcase_add_test(tc, images_bad_folders);
-    tcase_add_test(tc, images_state);
     tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
     return s;
 }
 

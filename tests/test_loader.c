@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "st_diff.h"
 
@@ -189,17 +190,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("loader");
-    TCase *tc = tcase_create("loader");
+    TCase *tc =
+        tq_case(s, "loader", prefetch_is_bit_identical,
+                prefetched_resume_is_bit_identical, thread_error_fails_its_step,
+                prefetch_out_of_range_is_refused);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, prefetch_is_bit_identical);
-    tcase_add_test(tc, prefetched_resume_is_bit_identical);
-    tcase_add_test(tc, thread_error_fails_its_step);
-    tcase_add_test(tc, prefetch_out_of_range_is_refused);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tq_run(s, "installed", false);
 }

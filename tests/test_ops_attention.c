@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "gradcheck.h"
 #include "oplog.h"
@@ -143,20 +144,14 @@ END_TEST
 static Suite *attention_suite(void)
 {
     Suite *s = suite_create("ops_attention");
-    TCase *tc = tcase_create("attention");
+    TCase *tc =
+        tq_case(s, "attention", gradient_matches_finite_differences,
+                matches_the_unfused_composition, refuses_mismatched_inputs);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, gradient_matches_finite_differences);
-    tcase_add_test(tc, matches_the_unfused_composition);
-    tcase_add_test(tc, refuses_mismatched_inputs);
-    suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(attention_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return tq_run(attention_suite(), "installed", false);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "files.h"
@@ -247,24 +248,15 @@ END_TEST
 static Suite *profile_suite(void)
 {
     Suite *s = suite_create("profile");
-    TCase *tc = tcase_create("table");
-    tcase_add_test(tc, counts_calls_and_gemm_flops);
-    tcase_add_test(tc, counts_matmul_and_conv_flops);
-    tcase_add_test(tc, off_records_nothing);
-    tcase_add_test(tc, table_lists_rows_per_step);
-    suite_add_tcase(s, tc);
-    TCase *run = tcase_create("run");
+    tq_case(s, "table", counts_calls_and_gemm_flops,
+            counts_matmul_and_conv_flops, off_records_nothing,
+            table_lists_rows_per_step);
+    TCase *run = tq_case(s, "run", run_writes_profile);
     tcase_set_timeout(run, 120);
-    tcase_add_test(run, run_writes_profile);
-    suite_add_tcase(s, run);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(profile_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return tq_run(profile_suite(), "installed", false);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_run.h"
 #include "compare.h"
 #include "compare_fixture.h"
 #include "dgm/dgm.h"
@@ -261,11 +262,9 @@ int main(void)
 {
     tc_cmp_setup();
     Suite *s = suite_create("report_sweep");
-    TCase *tc = tcase_create("swept");
-    tcase_add_test(tc, one_key_one_line_with_error_bars);
-    tcase_add_test(tc, a_grid_gets_one_line_per_other_value);
-    tcase_add_test(tc, learning_curves_get_a_band_of_one_deviation);
-    suite_add_tcase(s, tc);
+    tq_case(s, "swept", one_key_one_line_with_error_bars,
+            a_grid_gets_one_line_per_other_value,
+            learning_curves_get_a_band_of_one_deviation);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);

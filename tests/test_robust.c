@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "files.h"
 #include "quadrants.h"
@@ -290,22 +291,15 @@ END_TEST
 static Suite *robust_suite(void)
 {
     Suite *s = suite_create("robust");
-    TCase *tc = tcase_create("corrupt");
+    TCase *tc =
+        tq_case(s, "corrupt", strength_zero_is_clean, drop_of_higher_is_better,
+                bad_lists_named, gap_is_train_minus_test);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, strength_zero_is_clean);
-    tcase_add_test(tc, drop_of_higher_is_better);
-    tcase_add_test(tc, bad_lists_named);
-    tcase_add_test(tc, gap_is_train_minus_test);
-    suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(robust_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return tq_run(robust_suite(), "installed", false);
 }

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "asha.h"
+#include "ck_run.h"
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "files.h"
@@ -394,16 +395,10 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("sweep_asha");
-    TCase *tc = tcase_create("local");
+    TCase *tc = tq_case(s, "local", asha_sweep_end_to_end,
+                        interrupted_asha_sweep_resumes_to_the_same_end,
+                        bad_asha_sweeps_are_refused_before_anything_runs);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, asha_sweep_end_to_end);
-    tcase_add_test(tc, interrupted_asha_sweep_resumes_to_the_same_end);
-    tcase_add_test(tc, bad_asha_sweeps_are_refused_before_anything_runs);
-    suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return tq_run(s, "installed", false);
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "ck_run.h"
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "files.h"
@@ -297,17 +298,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("sweep_tpe");
-    TCase *tc = tcase_create("local");
+    TCase *tc = tq_case(s, "local", tpe_sweep_end_to_end,
+                        cut_short_tpe_sweep_resumes_to_the_same_end,
+                        tpe_with_asha_learns_from_rung_zero,
+                        bad_search_sections_are_refused_with_the_place);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, tpe_sweep_end_to_end);
-    tcase_add_test(tc, cut_short_tpe_sweep_resumes_to_the_same_end);
-    tcase_add_test(tc, tpe_with_asha_learns_from_rung_zero);
-    tcase_add_test(tc, bad_search_sections_are_refused_with_the_place);
-    suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return tq_run(s, "installed", false);
 }

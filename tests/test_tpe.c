@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "tpe.h"
 
@@ -181,16 +182,9 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("tpe");
-    TCase *tc = tcase_create("tpe");
-    tcase_add_test(tc, densities_match_hand_worked_values);
-    tcase_add_test(tc, densities_integrate_to_one);
-    tcase_add_test(tc, proposals_are_seeded_and_concentrate_on_the_best);
-    tcase_add_test(tc, a_failure_counts_as_the_worst);
-    tcase_add_test(tc, bad_parameters_are_refused);
-    suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    tq_case(s, "tpe", densities_match_hand_worked_values,
+            densities_integrate_to_one,
+            proposals_are_seeded_and_concentrate_on_the_best,
+            a_failure_counts_as_the_worst, bad_parameters_are_refused);
+    return tq_run(s, "installed", false);
 }
