@@ -8,6 +8,7 @@
 
 #include "asha.h"
 #include "dgm/error.h"
+#include "tool_config.h"
 
 /* ---- the configuration ------------------------------------------------- */
 
@@ -44,20 +45,9 @@ int dgm__asha_config_read(dgm__asha_config *c, const dgm_config *sec)
         return dgm_cfg_error(sec, NULL, DGM_ETYPE,
                              "expected a map {metric: M, mode: min|max, "
                              "min_steps: S, max_steps: T, reduction: R}");
-    for (int i = 0; i < dgm_cfg_len(sec); i++) {
-        const char *k = dgm_cfg_key_at(sec, i);
-        bool known = false;
-        for (int j = 0; j < 5; j++)
-            known |= !strcmp(k, keys[j]);
-        if (!known) {
-            const char *dym = dgm_did_you_mean(k, keys, 5);
-            return dgm_cfg_error(dgm_cfg_at(sec, i), NULL, DGM_EKEY,
-                                 "unknown key '%s'%s%s%s (metric, mode, "
-                                 "min_steps, max_steps, reduction)",
-                                 k, dym ? " (did you mean '" : "",
-                                 dym ? dym : "", dym ? "'?)" : "");
-        }
-    }
+    int krc = dgm__tool_known_keys(sec, "", keys, 5);
+    if (krc < 0)
+        return krc;
     const dgm_config *m = dgm_cfg_get(sec, "metric");
     const char *ms = NULL;
     if (!m)

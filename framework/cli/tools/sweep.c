@@ -10,6 +10,7 @@
 #include "dgm/error.h"
 #include "dgm/rng.h"
 #include "sweep.h"
+#include "tool_config.h"
 
 /* One value a dimension can take: the assignments it makes. */
 typedef struct option {
@@ -367,16 +368,9 @@ static int expand_random(struct dgm__sweep_values *vals, const dgm_config *rnd)
         return dgm_cfg_error(rnd, NULL, DGM_ETYPE,
                              "expected a map {n: N, seed: S, params: {key: "
                              "distribution}}");
-    for (int i = 0; i < dgm_cfg_len(rnd); i++) {
-        const char *k = dgm_cfg_key_at(rnd, i);
-        if (strcmp(k, "n") && strcmp(k, "seed") && strcmp(k, "params")) {
-            const char *dym = dgm_did_you_mean(k, keys, 3);
-            return dgm_cfg_error(dgm_cfg_at(rnd, i), NULL, DGM_EKEY,
-                                 "unknown key '%s'%s%s%s (n, seed, params)", k,
-                                 dym ? " (did you mean '" : "", dym ? dym : "",
-                                 dym ? "'?)" : "");
-        }
-    }
+    int krc = dgm__tool_known_keys(rnd, "", keys, 3);
+    if (krc < 0)
+        return krc;
     int64_t n = 0, seed = 0;
     const dgm_config *nn = dgm_cfg_get(rnd, "n");
     const dgm_config *params = dgm_cfg_get(rnd, "params");
@@ -755,20 +749,9 @@ int dgm__sweep_expand(dgm__sweep **out, const dgm_config *root)
         return dgm_cfg_error(sw, NULL, DGM_ETYPE,
                              "expected a map {grid, zip, random, seeds, "
                              "slurm}");
-    for (int i = 0; i < dgm_cfg_len(sw); i++) {
-        const char *k = dgm_cfg_key_at(sw, i);
-        bool known = false;
-        for (int j = 0; j < 7; j++)
-            known |= !strcmp(k, keys[j]);
-        if (!known) {
-            const char *dym = dgm_did_you_mean(k, keys, 7);
-            return dgm_cfg_error(dgm_cfg_at(sw, i), NULL, DGM_EKEY,
-                                 "unknown sweep key '%s'%s%s%s (grid, zip, "
-                                 "random, seeds, slurm, scheduler, search)",
-                                 k, dym ? " (did you mean '" : "",
-                                 dym ? dym : "", dym ? "'?)" : "");
-        }
-    }
+    int krc = dgm__tool_known_keys(sw, "sweep ", keys, 7);
+    if (krc < 0)
+        return krc;
     dgm__sweep *s = calloc(1, sizeof *s);
     if (!s)
         return oom();

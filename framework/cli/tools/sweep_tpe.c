@@ -8,6 +8,7 @@
 
 #include "dgm/error.h"
 #include "sweep.h"
+#include "tool_config.h"
 
 static int oom(void)
 {
@@ -103,20 +104,9 @@ int dgm__sweep_tpe_read(dgm__sweep_tpe **out, const dgm_config *sec)
         return dgm_cfg_error(sec, NULL, DGM_ETYPE,
                              "expected a map {n: N, startup: S, params: "
                              "{key: distribution}}");
-    for (int i = 0; i < dgm_cfg_len(sec); i++) {
-        const char *k = dgm_cfg_key_at(sec, i);
-        bool known = false;
-        for (int j = 0; j < 8; j++)
-            known |= !strcmp(k, keys[j]);
-        if (!known) {
-            const char *dym = dgm_did_you_mean(k, keys, 8);
-            return dgm_cfg_error(dgm_cfg_at(sec, i), NULL, DGM_EKEY,
-                                 "unknown key '%s'%s%s%s (n, startup, seed, "
-                                 "gamma, candidates, metric, mode, params)",
-                                 k, dym ? " (did you mean '" : "",
-                                 dym ? dym : "", dym ? "'?)" : "");
-        }
-    }
+    int krc = dgm__tool_known_keys(sec, "", keys, 8);
+    if (krc < 0)
+        return krc;
     const dgm_config *params = dgm_cfg_get(sec, "params");
     if (!dgm_cfg_get(sec, "n"))
         return dgm_cfg_error(sec, NULL, DGM_EMISSING,

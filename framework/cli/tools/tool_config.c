@@ -1,0 +1,31 @@
+/* tool_config.c - the known-keys check of the tools' config sections. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dgm/error.h"
+#include "tool_config.h"
+
+int dgm__tool_known_keys(const dgm_config *sec, const char *what,
+                         const char *const *keys, int n)
+{
+    for (int i = 0; i < dgm_cfg_len(sec); i++) {
+        const char *k = dgm_cfg_key_at(sec, i);
+        bool known = false;
+        for (int j = 0; j < n && !known; j++)
+            known = !strcmp(k, keys[j]);
+        if (known)
+            continue;
+        char list[512];
+        size_t len = 0;
+        for (int j = 0; j < n && len < sizeof list; j++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                                    j ? ", " : "", keys[j]);
+        const char *dym = dgm_did_you_mean(k, keys, n);
+        return dgm_cfg_error(dgm_cfg_at(sec, i), NULL, DGM_EKEY,
+                             "unknown %skey '%s'%s%s%s (%s)", what, k,
+                             dym ? " (did you mean '" : "", dym ? dym : "",
+                             dym ? "'?)" : "", list);
+    }
+    return 0;
+}
