@@ -180,12 +180,10 @@ static void destroy(void *self)
 }
 
 /* both plugins share evaluate: every figure it may set is a loss */
-static const dgm_metric_figure figures[] = {{"bits_per_char", DGM_BETTER_LOWER},
-                                            {"perplexity", DGM_BETTER_LOWER},
-                                            {"val_nats", DGM_BETTER_LOWER},
-                                           {"kl_per_seq", DGM_BETTER_NONE},
-                                           {"bpc_bound", DGM_BETTER_LOWER},
-                                            {NULL}};
+static const dgm_metric_figure figures[] = {
+    {"bits_per_char", DGM_BETTER_LOWER}, {"perplexity", DGM_BETTER_LOWER},
+    {"val_nats", DGM_BETTER_LOWER},      {"kl_per_seq", DGM_BETTER_NONE},
+    {"bpc_bound", DGM_BETTER_LOWER},     {NULL}};
 
 static const dgm_metric_iface bpc_iface = {.create = create_bpc,
                                            .evaluate = evaluate,
