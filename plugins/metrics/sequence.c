@@ -1,6 +1,9 @@
 /* sequence.c - metrics `bits_per_char` and `perplexity`: next-token
  * cross-entropy of a language model on the held-out split's contiguous
- * windows, from the model's "logits" [N, T, V] and "target" [N, T]. */
+ * windows, from the model's "logits" [N, T, V] and "target" [N, T]. A
+ * latent-variable model (seq_vae) that also gives "mu" and "logvar" [N, Z]
+ * of a Gaussian q(z|x) gets its KL to N(0, I) per window and the bound
+ * (reconstruction + KL) in bits per character. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +93,34 @@ static int add_nats(const dgm_tensor *lt, const dgm_tensor *tt, double *nats,
     return rc;
 }
 
+/* Sum over the rows of KL(N(mu, exp(logvar)) || N(0, I)), in double. */
+static int add_kl(const dgm_tensor *mt, const dgm_tensor *lt, double *kl,
+                  const char *name)
+{
+    char a[96], b[96];
+    if (mt->ndim != 2 || lt->ndim != 2 || mt->shape[0] != lt->shape[0] ||
+        mt->shape[1] != lt->shape[1] || mt->dtype != DGM_F32 ||
+        lt->dtype != DGM_F32)
+        return dgm_error(DGM_ESHAPE,
+                         "%s: needs mu and logvar [N, Z] f32, got %s and %s",
+                         name, dgm_tensor_describe(mt, a, sizeof a),
+                         dgm_tensor_describe(lt, b, sizeof b));
+    dgm_tensor *m = dgm_tensor_clone(mt), *l = dgm_tensor_clone(lt);
+    if (!m || !l) {
+        dgm_tensor_free(m);
+        dgm_tensor_free(l);
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", name);
+    }
+    const float *mp = m->data, *lp = l->data;
+    for (int64_t i = 0; i < dgm_tensor_numel(m); i++) {
+        double lv = lp[i], mu = mp[i];
+        *kl += -0.5 * (1.0 + lv - mu * mu - exp(lv));
+    }
+    dgm_tensor_free(m);
+    dgm_tensor_free(l);
+    return 0;
+}
+
 static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
 {
     opts *o = self;
@@ -100,9 +131,10 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     if (n < 1)
         return dgm_error(DGM_ECONFIG, "%s: the %s split has no windows", name,
                          o->split == DGM_SPLIT_TEST ? "test" : "train");
-    double nats = 0;
+    double nats = 0, kl = 0;
     int64_t count = 0;
     int rc = 0;
+    bool latent = true;
     for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
         int64_t b = n - at < o->batch ? n - at : o->batch;
         dgm_step *s;
@@ -119,10 +151,23 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
             break;
         }
         rc = add_nats(dgm_value(l), dgm_value(t), &nats, &count, name);
+        dgm_var *mu = dgm_vars_get(io, "mu"), *lv = dgm_vars_get(io, "logvar");
+        latent = latent && mu && lv;
+        if (rc == 0 && latent)
+            rc = add_kl(dgm_value(mu), dgm_value(lv), &kl, name);
     }
     if (rc < 0)
         return rc;
     double per = nats / (double)count;
+    if (latent) {
+        /* -ELBO per character: the windows' KL spread over their bytes */
+        rc = dgm_results_set(out, "kl_per_seq", kl / (double)n);
+        if (rc == 0 && o->bits)
+            rc = dgm_results_set(out, "bpc_bound",
+                                 (nats + kl) / (double)count / log(2.0));
+        if (rc < 0)
+            return rc;
+    }
     if (o->bits)
         return dgm_results_set(out, "bits_per_char", per / log(2.0));
     rc = dgm_results_set(out, "perplexity", exp(per));
@@ -135,10 +180,10 @@ static void destroy(void *self)
 }
 
 /* both plugins share evaluate: every figure it may set is a loss */
-static const dgm_metric_figure figures[] = {{"bits_per_char", DGM_BETTER_LOWER},
-                                            {"perplexity", DGM_BETTER_LOWER},
-                                            {"val_nats", DGM_BETTER_LOWER},
-                                            {NULL}};
+static const dgm_metric_figure figures[] = {
+    {"bits_per_char", DGM_BETTER_LOWER}, {"perplexity", DGM_BETTER_LOWER},
+    {"val_nats", DGM_BETTER_LOWER},      {"kl_per_seq", DGM_BETTER_NONE},
+    {"bpc_bound", DGM_BETTER_LOWER},     {NULL}};
 
 static const dgm_metric_iface bpc_iface = {.create = create_bpc,
                                            .evaluate = evaluate,
