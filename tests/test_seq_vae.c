@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
 #include "plugin_internal.h"
@@ -269,15 +270,9 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("seq_vae");
-    TCase *tc = tcase_create("seq_vae");
+    TCase *tc = tq_case(s, "seq_vae", gradients_match_finite_differences,
+                        learns_toy_corpus_without_collapse);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, gradients_match_finite_differences);
-    tcase_add_test(tc, learns_toy_corpus_without_collapse);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return tq_run(s, "installed", false);
 }
