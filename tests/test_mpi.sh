@@ -6,6 +6,8 @@
 #  - 2 ranks with the same global batch end within 1e-5 of the 1-rank run
 #    (|a - b| / |a| per weight tensor, 2-norms), and log the same losses
 #    (within 1e-4);
+#  - the DCGAN with batch norm and train.sync_bn: 2 ranks within 1e-5 of
+#    1 rank (and not without sync_bn);
 #  - a global batch that does not divide among the ranks is refused with a
 #    message naming data.batch_size.
 # Skips (77) when mpirun is missing or libdgm was built without MPI.
@@ -110,6 +112,25 @@ for m in vae gan; do
     die "$m: 2 ranks logged other losses than 1 rank"
   echo "ok: $m: 1 rank == plain, 2 ranks within 1e-5 of 1 rank"
 done
+
+# Batch norm (both DCGAN nets) with train.sync_bn: the statistics, and
+# the backward's sums of dy and dy * xhat, summed over the ranks, so 2
+# ranks end within 1e-5 of 1 rank (running statistics included); without
+# sync_bn each rank normalises its own rows and the runs part.
+sed -e 's/batch_norm: false/batch_norm: true/g' -e 's/name: mpi_gan/name: mpi_gan_bn/' \
+  "$tmp/gan.yaml" > "$tmp/gan_bn.yaml"
+grep -q "batch_norm: true" "$tmp/gan_bn.yaml" || die "gan_bn.yaml has no batch norm"
+run bn-plain 0 "$tmp/gan_bn.yaml" train.sync_bn=true
+run bn-np2 2 "$tmp/gan_bn.yaml" train.sync_bn=true
+run bn-local 2 "$tmp/gan_bn.yaml"
+compare "$tmp/bn-plain/$ck" "$tmp/bn-np2/$ck" 1e-5 --weights ||
+  die "gan with sync_bn: 2 ranks differ from 1 rank by more than 1e-5"
+compare --metrics "$tmp/bn-plain/metrics.jsonl" "$tmp/bn-np2/metrics.jsonl" 1e-4 ||
+  die "gan with sync_bn: 2 ranks logged other losses than 1 rank"
+if compare "$tmp/bn-plain/$ck" "$tmp/bn-local/$ck" 1e-5 --weights >/dev/null; then
+  die "gan with batch norm, no sync_bn: 2 ranks equal 1 rank (is batch norm on?)"
+fi
+echo "ok: gan with batch norm: sync_bn on 2 ranks within 1e-5 of 1 rank"
 
 # Resume: 2 ranks stopped at step 20 and resumed on 2 ranks end where the
 # uninterrupted 2-rank run ends (bit for bit); resumed on 1 rank (the data

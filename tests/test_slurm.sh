@@ -2,7 +2,8 @@
 # test_slurm.sh - `dgm sweep --launcher slurm` against a real single-node
 # Slurm on localhost: 3 trials of a tiny experiment as one job array, one
 # of them crashing; the manifest must say done, failed (signal 11), done;
-# then a small ASHA sweep, each rung's job its own Slurm job.
+# then a small ASHA sweep, each rung's job its own Slurm job; then 2
+# trials of 2 MPI ranks each (sweep.slurm.ntasks: 2, srun --mpi=pmix).
 # Starts munged/slurmctld/slurmd if they are not running (and stops what it
 # started); installs nothing (scripts/bootstrap.sh installs slurm-wlm and
 # munge). Skips (77) when not root or when Slurm is missing. The cluster
@@ -245,5 +246,31 @@ log = open(f"{d}/{tr[best]['run_dir']}/log.txt").read()
 assert "at step 2 of 6" in log, log
 print("ASHA on slurm ok:", dec, r0)
 EOF
+# Multi-rank trials: sweep.slurm.ntasks 2 runs each trial as a 2-rank MPI
+# job (srun --mpi=pmix -n 2 inside the array task); each trial's summary
+# must say it trained on 2 ranks. Needs a dgm built with MPI.
+if ldd "$dgm" | grep -q libmpi && srun --mpi=list 2>&1 | grep -qw pmix; then
+  . "$(dirname "$0")/mpi_env.sh"
+  "$dgm" sweep "$work/tiny.yaml" --launcher slurm --sweep-dir "$work/m" \
+    'objective=[{loss: bernoulli_nll, inputs: [logits, x]}, {loss: gaussian_kl, inputs: [mu, logvar]}]' \
+    'sweep.zip={model.latent: [2, 3]}' sweep.slurm.ntasks=2 \
+    > "$work/out4.txt" 2>&1
+  rc=$?
+  cat "$work/out4.txt"
+  [ "$rc" = 0 ] || { cat "$work/m/slurm/"*.out; die "2-rank sweep on slurm exited $rc"; }
+  grep -q "^srun --mpi=pmix -n 2 " "$work/m/slurm/job.sh" || die "job.sh has no srun line"
+  /usr/bin/python3 - "$work/m" <<'EOF' || die "2-rank trials"
+import json, sys
+d = sys.argv[1]
+m = json.load(open(f"{d}/manifest.json"))
+assert [t["status"] for t in m["trials"]] == ["done"] * 2, m["trials"]
+for t in m["trials"]:
+    s = json.load(open(f"{d}/{t['run_dir']}/summary.json"))
+    assert s["status"] == "completed" and s.get("ranks") == 2, s
+print("2-rank trials ok")
+EOF
+else
+  echo "note: this dgm has no MPI or srun has no pmix: 2-rank trials not run"
+fi
 rm -rf "$work"
 echo "PASS: slurm launcher"

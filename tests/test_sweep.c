@@ -390,6 +390,8 @@ START_TEST(bad_sections_are_refused)
         {"  random: {params: {x: {int: [0, 1]}}}\n", DGM_EMISSING, "`n:`"},
         {"  slurm: {cpus_per_tsk: 2}\n", DGM_EKEY,
          "did you mean 'cpus_per_task'"},
+        {"  slurm: {ntasks: 0}\n", DGM_ERANGE, "ntasks: 1 to 100000, got 0"},
+        {"  slurm: {ntasks: two}\n", DGM_ETYPE, "sweep.slurm.ntasks"},
         {"  grid: {a: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], b: [1, 2, 3, 4, 5, "
          "6, 7, 8, 9, 10], c: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], d: [1, 2, 3, "
          "4, 5, 6, 7, 8, 9, 10], e: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}\n",
@@ -423,6 +425,12 @@ START_TEST(slurm_options_read)
     ck_assert_int_eq(s->slurm.max_parallel, 3);
     ck_assert_int_eq(s->slurm.n_extra, 1);
     ck_assert_str_eq(s->slurm.extra_args[0], "--qos=short");
+    ck_assert_int_eq(s->slurm.ntasks, 1);
+    dgm__sweep_free(s);
+    snprintf(text, sizeof text, "%ssweep:\n  seeds: 2\n  slurm: {ntasks: 4}\n",
+             base);
+    s = expand(text);
+    ck_assert_int_eq(s->slurm.ntasks, 4);
     dgm__sweep_free(s);
 }
 END_TEST
@@ -898,6 +906,55 @@ START_TEST(dry_run_lists_and_validates)
 }
 END_TEST
 
+/* sweep.slurm.ntasks: the job script starts the trial with srun on that
+ * many ranks (read from the script a stand-in sbatch refused, so no
+ * Slurm is needed); the local launcher refuses it before making the
+ * sweep directory. */
+START_TEST(ntasks_trials_start_under_srun)
+{
+    char sd[1300], bin[1300], p[1400], path[4096];
+    snprintf(sd, sizeof sd, "%s/s", root);
+    int rc =
+        dgm_cli("sweep %s --sweep-dir %s sweep.slurm.ntasks=2", exp_path, sd);
+    ck_assert_msg(rc == 2 && strstr(out, "sweep.slurm.ntasks: 2 ranks per "
+                                         "trial need --launcher slurm"),
+                  "exit %d: %s", rc, out);
+    ck_assert_int_ne(access(sd, F_OK), 0);
+    snprintf(bin, sizeof bin, "%s/bin", root);
+    mkdir_p(bin);
+    snprintf(p, sizeof p, "%s/sbatch", bin);
+    write_text(p, "#!/bin/sh\necho 'sbatch: refused here' >&2\nexit 3\n");
+    ck_assert_int_eq(chmod(p, 0755), 0);
+    snprintf(path, sizeof path, "%s:%s", bin, getenv("PATH"));
+    setenv("PATH", path, 1);
+    rc = dgm_cli("sweep %s --launcher slurm --sweep-dir %s "
+                 "sweep.slurm.ntasks=2 sweep.slurm.cpus_per_task=3",
+                 exp_path, sd);
+    ck_assert_msg(rc == 1 && strstr(out, "failed (exit 3)"), "exit %d: %s", rc,
+                  out);
+    snprintf(p, sizeof p, "%s/slurm/job.sh", sd);
+    char *job = read_file(p);
+    /* the line runs the dgm executable (its real path) under srun */
+    const char *line = strstr(job, "\nsrun --mpi=pmix -n 2 '/");
+    ck_assert_msg(strstr(job, "\n#SBATCH --ntasks=2\n") &&
+                      strstr(job, "\n#SBATCH --cpus-per-task=3\n") && line &&
+                      strstr(line,
+                             "' sweep --run-trial \"$d\" \"$i\" "
+                             "--threads \"${SLURM_CPUS_PER_TASK:-3}\"\n") ==
+                          strchr(line + 23, '\''),
+                  "%s", job);
+    free(job);
+    /* one rank: the script is the plain one, no srun */
+    snprintf(sd, sizeof sd, "%s/s1", root);
+    rc = dgm_cli("sweep %s --launcher slurm --sweep-dir %s", exp_path, sd);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    snprintf(p, sizeof p, "%s/slurm/job.sh", sd);
+    job = read_file(p);
+    ck_assert_msg(!strstr(job, "srun") && !strstr(job, "--ntasks"), "%s", job);
+    free(job);
+}
+END_TEST
+
 START_TEST(interrupt_leaves_a_consistent_manifest)
 {
     char sd[1300];
@@ -962,7 +1019,8 @@ static Suite *suite(void)
     tc = tq_case(
         s, "local_launcher", crash_and_divergence_fail_only_their_trials,
         resume_runs_only_what_is_missing, fail_fast_stops_at_the_first_failure,
-        dry_run_lists_and_validates, interrupt_leaves_a_consistent_manifest);
+        dry_run_lists_and_validates, interrupt_leaves_a_consistent_manifest,
+        ntasks_trials_start_under_srun);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     return s;

@@ -260,6 +260,21 @@ static int make_sweep_dir(const opts *o, const char *name, char *out, size_t n)
     return 0;
 }
 
+/* Multi-rank trials are srun's (one MPI job per array task); the local
+ * launcher runs each trial as one process and does not start mpirun, so
+ * it refuses them rather than train each on one rank unasked. */
+static bool local_refuses_ntasks(const dgm__sweep *s, const char *launcher)
+{
+    if (s->slurm.ntasks <= 1 || (launcher && !strcmp(launcher, "slurm")))
+        return false;
+    dgm__sweep_fail("sweep.slurm.ntasks: %lld ranks per trial need "
+                    "--launcher slurm (the local launcher runs each trial "
+                    "as one process; for one run on several ranks, "
+                    "mpirun -np %lld dgm run EXPERIMENT.yaml)",
+                    (long long)s->slurm.ntasks, (long long)s->slurm.ntasks);
+    return true;
+}
+
 static int sweep_main(opts *o)
 {
     dgm__sweep_run c = {
@@ -311,6 +326,8 @@ static int sweep_main(opts *o)
         goto out;
     }
     const char *launcher = o->launcher;
+    if (!o->resume && local_refuses_ntasks(c.sweep, launcher))
+        goto out;
     if (o->resume) {
         if ((rc = dgm__sweep_manifest_load(c.dir, &c.manifest)) < 0)
             goto err;
@@ -334,6 +351,8 @@ static int sweep_main(opts *o)
                  was && !strcmp(was, "slurm") ? "slurm" : "local");
         if (!launcher)
             launcher = used;
+        if (local_refuses_ntasks(c.sweep, launcher))
+            goto out;
         dgm__sweep_set_str(c.manifest, "launcher", launcher);
     } else {
         if ((rc = make_sweep_dir(o, name ? name : "sweep", c.dir,

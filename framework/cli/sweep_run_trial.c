@@ -31,6 +31,21 @@ static int write_json(const char *path, json_t *j)
     return rc;
 }
 
+/* This process's rank when a launcher started several (srun -n N, as a
+ * multi-rank trial's job script does; mpirun), else 0: read from the
+ * environment, as MPI is not initialised yet. */
+static int launcher_rank(void)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK",
+                                 "PMI_RANK", "SLURM_PROCID"};
+    for (size_t k = 0; k < sizeof vars / sizeof *vars; k++) {
+        const char *v = getenv(vars[k]);
+        if (v && *v)
+            return atoi(v);
+    }
+    return 0;
+}
+
 /* `dgm sweep --run-trial SWEEPDIR INDEX`: one trial, what `dgm run
  * trial.yaml --run-dir DIR --quiet` does, with its output in the run
  * directory's stdout.txt and stderr.txt and trial.json saying when it
@@ -71,6 +86,12 @@ int dgm__sweep_run_trial(const char *dir, const char *index, int threads,
     snprintf(o, sizeof o, "%s/stdout.txt", d);
     snprintf(e, sizeof e, "%s/stderr.txt", d);
     fflush(NULL);
+    /* A multi-rank trial: rank 0 alone writes the trial's files (as it
+     * alone writes the run directory); the other ranks keep the task's
+     * output (Slurm's slurm/<job>_<task>.out), where an error of theirs
+     * shows. */
+    if (launcher_rank() != 0)
+        goto run;
     int mode = O_WRONLY | O_CREAT | (cont ? O_APPEND : O_TRUNC);
     int fo = open(o, mode, 0666);
     int fe = open(e, mode, 0666);
@@ -93,6 +114,7 @@ int dgm__sweep_run_trial(const char *dir, const char *index, int threads,
         dgm__cli_error("sweep", rc);
         return DGM_EXIT_FAILED;
     }
+run:;
     /* As dgm run: configuration problems exit 2, a failed run 1. */
     dgm_registry *reg;
     dgm_experiment *ex = NULL;

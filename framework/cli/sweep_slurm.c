@@ -85,7 +85,13 @@ static int write_job_script(dgm__sweep_run *c, const char *path, int64_t step,
 {
     const dgm__sweep_slurm *sl = &c->sweep->slurm;
     char q1[PATH_MAX * 2], q2[PATH_MAX * 2], text[8 * PATH_MAX], sa[32];
+    char srun[64] = "";
     snprintf(sa, sizeof sa, "%lld", (long long)step);
+    /* ntasks > 1: the trial is one MPI job of that many ranks, started
+     * by srun inside the array task's allocation. */
+    if (sl->ntasks > 1)
+        snprintf(srun, sizeof srun, "srun --mpi=pmix -n %lld ",
+                 (long long)sl->ntasks);
     const char *name = json_string_value(json_object_get(c->manifest, "name"));
     int len = snprintf(
         text, sizeof text,
@@ -97,6 +103,9 @@ static int write_job_script(dgm__sweep_run *c, const char *path, int64_t step,
         "#SBATCH --cpus-per-task=%lld\n",
         c->dir, name && name[0] ? name : "sweep", c->dir,
         (long long)sl->cpus_per_task);
+    if (sl->ntasks > 1)
+        len += snprintf(text + len, sizeof text - (size_t)len,
+                        "#SBATCH --ntasks=%lld\n", (long long)sl->ntasks);
     if (sl->partition)
         len += snprintf(text + len, sizeof text - (size_t)len,
                         "#SBATCH --partition=%s\n", sl->partition);
@@ -108,13 +117,13 @@ static int write_job_script(dgm__sweep_run *c, const char *path, int64_t step,
     snprintf(text + len, sizeof text - (size_t)len,
              "d=%s\n"
              "i=\"$SLURM_ARRAY_TASK_ID\"\n"
-             "%s sweep --run-trial \"$d\" \"$i\" "
+             "%s%s sweep --run-trial \"$d\" \"$i\" "
              "--threads \"${SLURM_CPUS_PER_TASK:-%lld}\"%s%s%s\n"
              "rc=$?\n"
              "echo \"$rc\" > \"$d/slurm/exit.$i.tmp\" && "
              "mv -f \"$d/slurm/exit.$i.tmp\" \"$d/slurm/exit.$i\"\n"
              "exit \"$rc\"\n",
-             shq(c->dir, q2, sizeof q2), shq(c->exe, q1, sizeof q1),
+             shq(c->dir, q2, sizeof q2), srun, shq(c->exe, q1, sizeof q1),
              (long long)sl->cpus_per_task, step ? " --stop-after " : "",
              step ? sa : "", cont ? " --continue" : "");
     int rc = dgm__sweep_write_text(path, text);

@@ -498,15 +498,18 @@ static char *xstrdup_or_null(const dgm_config *n)
 
 static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
 {
-    static const char *const keys[] = {"partition", "time", "cpus_per_task",
-                                       "max_parallel", "extra_args"};
+    static const char *const keys[] = {"partition",     "time",
+                                       "cpus_per_task", "max_parallel",
+                                       "ntasks",        "extra_args"};
     sl->cpus_per_task = 1;
+    sl->ntasks = 1;
     if (!sec || dgm_cfg_kind_of(sec) == DGM_CFG_NULL)
         return 0;
     if (dgm_cfg_kind_of(sec) != DGM_CFG_MAP)
         return dgm_cfg_error(sec, NULL, DGM_ETYPE,
                              "expected a map {partition, time, "
-                             "cpus_per_task, max_parallel, extra_args}");
+                             "cpus_per_task, max_parallel, ntasks, "
+                             "extra_args}");
     int rc;
     for (int i = 0; i < dgm_cfg_len(sec); i++) {
         const char *k = dgm_cfg_key_at(sec, i);
@@ -519,15 +522,19 @@ static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
             free(*dst);
             if (!(*dst = xstrdup_or_null(v)))
                 return oom();
-        } else if (!strcmp(k, "cpus_per_task") || !strcmp(k, "max_parallel")) {
+        } else if (!strcmp(k, "cpus_per_task") || !strcmp(k, "max_parallel") ||
+                   !strcmp(k, "ntasks")) {
             int64_t x;
             if ((rc = dgm_cfg_to_int(v, &x)) < 0)
                 return rc;
-            if (x < (k[0] == 'c' ? 1 : 0) || x > 100000)
+            int lo = k[0] == 'm' ? 0 : 1;
+            if (x < lo || x > 100000)
                 return dgm_cfg_error(v, NULL, DGM_ERANGE,
-                                     "%s: %d to 100000, got %lld", k,
-                                     k[0] == 'c' ? 1 : 0, (long long)x);
-            *(k[0] == 'c' ? &sl->cpus_per_task : &sl->max_parallel) = x;
+                                     "%s: %d to 100000, got %lld", k, lo,
+                                     (long long)x);
+            *(k[0] == 'c'   ? &sl->cpus_per_task
+              : k[0] == 'm' ? &sl->max_parallel
+                            : &sl->ntasks) = x;
         } else if (!strcmp(k, "extra_args")) {
             if (dgm_cfg_kind_of(v) != DGM_CFG_SEQ)
                 return dgm_cfg_error(v, NULL, DGM_ETYPE,
@@ -544,7 +551,7 @@ static int read_slurm(dgm__sweep_slurm *sl, const dgm_config *sec)
                     return oom();
             }
         } else {
-            const char *dym = dgm_did_you_mean(k, keys, 5);
+            const char *dym = dgm_did_you_mean(k, keys, 6);
             return dgm_cfg_error(v, NULL, DGM_EKEY,
                                  "unknown slurm key '%s'%s%s%s", k,
                                  dym ? " (did you mean '" : "", dym ? dym : "",

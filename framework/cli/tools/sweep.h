@@ -56,6 +56,7 @@ typedef struct dgm__sweep_slurm {
     char *time;
     int64_t cpus_per_task; /* default 1 */
     int64_t max_parallel;  /* 0: no limit */
+    int64_t ntasks;        /* MPI ranks per trial (srun -n), default 1 */
     int n_extra;
     char **extra_args; /* more sbatch arguments, as given */
 } dgm__sweep_slurm;

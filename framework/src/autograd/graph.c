@@ -40,6 +40,9 @@ struct dgm_graph {
      * it will be told of with the tape index after whose backward each
      * one's gradient is final (heap, reused across steps). */
     void (*grad_final)(void *ctx, dgm_param *p);
+    /* dgm__graph_on_sum: sums across processes (sync batch norm) */
+    int (*sum)(void *ctx, double *buf, int n);
+    void *sum_ctx;
     void *grad_final_ctx;
     dgm_param **fin_p;
     int *fin_at;
@@ -136,6 +139,26 @@ void dgm__graph_on_grad_final(dgm_graph *g, void (*fn)(void *ctx, dgm_param *p),
 {
     g->grad_final = fn;
     g->grad_final_ctx = ctx;
+}
+
+void dgm__graph_on_sum(dgm_graph *g, int (*fn)(void *ctx, double *buf, int n),
+                       void *ctx)
+{
+    g->sum = fn;
+    g->sum_ctx = ctx;
+}
+
+bool dgm__graph_sums(const dgm_graph *g, double *share)
+{
+    if (!g->sum)
+        return false;
+    *share = g->shard_total ? (double)g->shard_n / (double)g->shard_total : 1.0;
+    return true;
+}
+
+int dgm__graph_sum(dgm_graph *g, double *buf, int n)
+{
+    return g->sum ? g->sum(g->sum_ctx, buf, n) : 0;
 }
 
 /* The trainable parameters nodes [0, top] read, each with the lowest tape

@@ -62,6 +62,19 @@ void dgm__graph_set_shard(dgm_graph *g, int64_t off, int64_t n, int64_t total);
  * backward goes on (host/dist.c). NULL: no calls. Kept across resets. */
 void dgm__graph_on_grad_final(dgm_graph *g, void (*fn)(void *ctx, dgm_param *p),
                               void *ctx);
+/* fn(ctx, buf, n) sums buf in place across the processes of a
+ * data-parallel run (host/dist.c); set, training batch norm takes its
+ * statistics, and its backward the sums of its gradient terms, over the
+ * global batch (sync_bn). Every process must meet the same calls in the
+ * same order. NULL: off. Kept across resets. */
+void dgm__graph_on_sum(dgm_graph *g, int (*fn)(void *ctx, double *buf, int n),
+                       void *ctx);
+/* Is a sum hook set? Then *share: this graph's part of the global batch
+ * (shard rows / global rows; 1 without a shard), the weight of its loss
+ * in the global mean. */
+bool dgm__graph_sums(const dgm_graph *g, double *share);
+/* Sum buf across processes through the hook (0 without one). */
+int dgm__graph_sum(dgm_graph *g, double *buf, int n);
 /* Is a random leaf of `rows` leading rows a shard? Then *off and *total. */
 bool dgm__graph_shard(const dgm_graph *g, int64_t rows, int64_t *off,
                       int64_t *total);

@@ -124,6 +124,9 @@ static const dgm_param_spec train_schema[] = {
                   .help = "steps between sample grids (0: at the end only)"),
     DGM_PARAM_INT("samples", .def = "64", DGM_GE(0), DGM_LE(4096),
                   .help = "images in a sample grid"),
+    DGM_PARAM_BOOL("sync_bn", .def = "false",
+                   .help = "on several ranks: batch-norm statistics over the "
+                           "global batch (summed across ranks)"),
     DGM_PARAM_END,
 };
 

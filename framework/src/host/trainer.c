@@ -497,6 +497,13 @@ static int run_loop(trainer *t)
     return rc;
 }
 
+/* train.sync_bn: the graph's batch norms sum their statistics here. */
+static int sum_across_ranks(void *ctx, double *buf, int n)
+{
+    (void)ctx;
+    return dgm__dist_sum_f64(buf, n);
+}
+
 static int setup(trainer *t, const dgm_run_options *o)
 {
     dgm_experiment *e = t->e;
@@ -513,6 +520,8 @@ static int setup(trainer *t, const dgm_run_options *o)
     t->g = dgm_graph_new();
     if (t->g && dgm__dist_size() > 1)
         dgm__graph_on_grad_final(t->g, dgm__dist_grad_final, NULL);
+    if (t->g && dgm__dist_size() > 1 && dgm_cfg_bool(tr, "sync_bn"))
+        dgm__graph_on_sum(t->g, sum_across_ranks, NULL);
     int max_terms = 1;
     for (int p = 0; p < e->n_phases; p++)
         if (e->phases[p].n_terms > max_terms)

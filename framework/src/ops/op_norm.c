@@ -18,6 +18,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph_internal.h"
@@ -60,6 +61,65 @@ static void bn_stats(const float *x, int64_t n, int64_t c, int64_t s,
     }
 }
 
+/* Per channel, the sum over rows of each row's float sum of x - shift
+ * (shift NULL: of x), or of (x - shift)^2: bn_stats' two passes. */
+static void bn_row_sums(const float *x, int64_t n, int64_t c, int64_t s,
+                        const float *shift, bool square, double *out)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < c; j++) {
+        const float mf = shift ? shift[j] : 0.0f;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + j) * s;
+            float r = 0.0f;
+            if (square) {
+#pragma omp simd reduction(+ : r)
+                for (int64_t k = 0; k < s; k++) {
+                    const float d = p[k] - mf;
+                    r += d * d;
+                }
+            } else {
+#pragma omp simd reduction(+ : r)
+                for (int64_t k = 0; k < s; k++)
+                    r += p[k];
+            }
+            sum += r;
+        }
+        out[j] = sum;
+    }
+}
+
+/* sync_bn: bn_stats over the global batch, the per-channel sums (and the
+ * value count) summed across processes through the graph's hook, both
+ * passes; *count: the global values per channel. */
+static int bn_stats_sync(dgm_graph *g, const float *x, int64_t n, int64_t c,
+                         int64_t s, float *mean, float *var, double *count)
+{
+    double *buf = malloc((size_t)(c + 1) * sizeof *buf);
+    if (!buf)
+        return dgm__fail(g, DGM_ENOMEM, "batch_norm: sync buffer of %lld",
+                         (long long)c);
+    bn_row_sums(x, n, c, s, NULL, false, buf);
+    buf[c] = (double)(n * s);
+    int rc = dgm__graph_sum(g, buf, (int)c + 1);
+    const double m = buf[c];
+    for (int64_t j = 0; rc == 0 && j < c; j++)
+        mean[j] = (float)(buf[j] / m);
+    if (rc == 0) {
+        bn_row_sums(x, n, c, s, mean, true, buf);
+        rc = dgm__graph_sum(g, buf, (int)c);
+    }
+    for (int64_t j = 0; rc == 0 && j < c; j++)
+        var[j] = (float)(buf[j] / m);
+    free(buf);
+    *count = m;
+    return rc < 0 ? dgm__fail(g, rc,
+                              "batch_norm: summing the statistics "
+                              "across processes failed")
+                  : 0;
+}
+
 /* y = (x - mean) * invstd * gamma + beta; x, y [N, C, S] */
 static void bn_apply(float *y, const float *x, int64_t n, int64_t c, int64_t s,
                      const float *mean, const float *invstd,
@@ -75,6 +135,78 @@ static void bn_apply(float *y, const float *x, int64_t n, int64_t c, int64_t s,
             for (int64_t k = 0; k < s; k++)
                 q[k] = p[k] * a + b;
         }
+}
+
+/* bn_backward's sums with sync_bn. Each process's dy is the gradient of
+ * its own loss, the mean over its rows, which weighs `share` in the global
+ * loss: the global sums of dy terms are sums of share * local sums, and
+ * dx is taken back to the local loss's scale (the gradient sum after
+ * backward weighs it by share again). d gamma and d beta stay local sums,
+ * which that gradient sum adds up. */
+static int bn_backward_sync(dgm_graph *g, dgm_var *node, const float *xp,
+                            const float *dy, int64_t n, int64_t c, int64_t s,
+                            const float *mean, const float *invstd,
+                            const float *gamma, float *dxp, float *dgp,
+                            float *dbp)
+{
+    double share = 1.0;
+    dgm__graph_sums(g, &share);
+    const double m = (double)node->attr.i[2];
+    double *sums = malloc((size_t)(4 * c) * sizeof *sums);
+    if (!sums)
+        return DGM_ENOMEM;
+    double *loc = sums + 2 * c;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < c; j++) {
+        double sdy = 0.0, sdyx = 0.0;
+        const float mu = mean[j];
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = xp + (i * c + j) * s, *q = dy + (i * c + j) * s;
+            float r1 = 0.0f, r2 = 0.0f;
+#pragma omp simd reduction(+ : r1, r2)
+            for (int64_t k = 0; k < s; k++) {
+                r1 += q[k];
+                r2 += q[k] * (p[k] - mu);
+            }
+            sdy += r1;
+            sdyx += r2;
+        }
+        sdyx *= invstd[j];
+        loc[j] = sdy;
+        loc[c + j] = sdyx;
+        sums[j] = share * sdy;
+        sums[c + j] = share * sdyx;
+    }
+    int rc = dgm__graph_sum(g, sums, (int)(2 * c));
+    if (rc < 0) {
+        free(sums);
+        return dgm__fail(g, rc,
+                         "batch_norm: summing the gradient terms "
+                         "across processes failed");
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < c; j++) {
+        if (dgp)
+            dgp[j] += (float)loc[c + j];
+        if (dbp)
+            dbp[j] += (float)loc[j];
+        if (!dxp)
+            continue;
+        const float is = invstd[j], mu = mean[j];
+        const float a = is * (gamma ? gamma[j] : 1.0f);
+        const float mdy = (float)(sums[j] / (share * m));
+        const float mdyx = (float)(sums[c + j] / (share * m));
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = xp + (i * c + j) * s, *q = dy + (i * c + j) * s;
+            float *r = dxp + (i * c + j) * s;
+            for (int64_t k = 0; k < s; k++) {
+                float xh = (p[k] - mu) * is;
+                r[k] += a * (q[k] - mdy - xh * mdyx);
+            }
+        }
+    }
+    free(sums);
+    return 0;
 }
 
 static int bn_backward(dgm_graph *g, dgm_var *node)
@@ -98,6 +230,12 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
     float *dxp = dx ? dgm_tensor_f32(dx) : NULL;
     float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
     float *dbp = db ? dgm_tensor_f32(db) : NULL;
+    /* sync_bn (attr.i[1]): dx needs the means of dy and dy * xhat over the
+     * global batch, so first the per-channel sums, summed across the
+     * processes, then dx. */
+    if (node->attr.i[1])
+        return bn_backward_sync(g, node, xp, dy, n, c, s, mean, invstd, gamma,
+                                dxp, dgp, dbp);
 #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < c; j++) {
         double sdy = 0.0, sdyx = 0.0;
@@ -201,14 +339,24 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     if (!x || (gv && !gamma) || (bv && !beta) || !mean_t || !invstd_t || !y)
         return NULL;
     float *mean = dgm_tensor_f32(mean_t), *invstd = dgm_tensor_f32(invstd_t);
-    if (batch_stats) {
+    double share;
+    const bool sync =
+        batch_stats && dgm_graph_training(g) && dgm__graph_sums(g, &share);
+    double count = (double)(n * s);
+    if (sync) {
+        if (bn_stats_sync(g, dgm_tensor_f32(x), n, c, s, mean, invstd, &count) <
+            0)
+            return NULL;
+    } else if (batch_stats) {
         bn_stats(dgm_tensor_f32(x), n, c, s, mean, invstd);
+    }
+    if (batch_stats) {
         /* a frozen statistic (freeze_bn_stats) keeps its value */
         if (dgm_graph_training(g) && have_running && !running_mean->frozen &&
             !running_var->frozen) {
             float *rm = dgm_tensor_f32(running_mean->value);
             float *rv = dgm_tensor_f32(running_var->value);
-            const double unbias = (double)(n * s) / (double)(n * s - 1);
+            const double unbias = count / (count - 1.0);
             for (int64_t j = 0; j < c; j++) {
                 rm[j] = (1.0f - momentum) * rm[j] + momentum * mean[j];
                 rv[j] = (float)((1.0 - momentum) * rv[j] +
@@ -237,6 +385,8 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     out->saved[2] = invstd_t;
     out->saved[3] = gamma;
     out->attr.i[0] = batch_stats;
+    out->attr.i[1] = sync;
+    out->attr.i[2] = (int64_t)count;
     return out;
 }
 
