@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${DGM_FUZZ_DIR:-build-fuzz}
-all=(config override safetensors idx text_state samples report_json)
+all=(config override safetensors idx text_state samples report_json image)
 
 build() {
   echo "== building the fuzz harnesses in $dir (clang, ASan + UBSan + libFuzzer)"
