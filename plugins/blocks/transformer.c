@@ -24,10 +24,10 @@ static const dgm_param_spec params[] = {
                     .help = "negative slope of leaky_relu"),
     DGM_PARAM_BOOL("causal", .def = "true",
                    .help = "mask attention to later positions"),
-    DGM_PARAM_BOOL("fused_attention", .def = "true",
-                   .help = "attention as one op (dgm_attention); false: "
-                           "matmul, mask, softmax, matmul (always so with "
-                           "dropout > 0)"),
+    DGM_PARAM_BOOL("fused_attention", .def = "false",
+                   .help = "attention as one op (dgm_attention, no [T, T] "
+                           "tensor); false: matmul, mask, softmax, matmul "
+                           "(always so with dropout > 0)"),
     DGM_PARAM_END,
 };
 
@@ -142,9 +142,10 @@ static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
     dgm_var *o; /* [1,N,H,T,d] */
     /* a probe (dgm explore) needs the weights as a tensor */
     if (t->fused && t->dropout == 0 && !dgm_graph_tapping(g)) {
-        /* One op, no [T, T] tensor: the block's forward and backward
-         * at the char transformer's shape ran 1.2-1.3x faster than with
-         * the composition below (bench/bench_transformer). */
+        /* One op, no [T, T] tensor kept: less memory at long T. At the
+         * char transformer's shape (T 64) it ran 6-11% slower than the
+         * composition below on a quiet 2-core AVX-512 machine
+         * (bench/bench_transformer), hence off by default. */
         o = dgm_attention(g, q, k, v, scale, t->causal);
     } else { /* dropout on the weights needs them as a tensor */
         /* the scale on q: a quarter of the elements of the scores */
