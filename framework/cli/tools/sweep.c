@@ -35,8 +35,7 @@ typedef struct dims {
  * numbers) and the options. */
 struct dgm__sweep_values {
     dgm_config *spec; /* a copy of the experiment, sweep section and all */
-    dgm_config **made;
-    int n_made, cap_made;
+    dgm__tool_scalars made; /* draws and seed numbers */
     dims ds;
 };
 
@@ -223,25 +222,6 @@ static int expand_zip(dims *ds, const dgm_config *zip)
     return 0;
 }
 
-/* A scalar made here, placed where `at` stands (for messages), and kept
- * with the sweep's values; NULL when out of memory. */
-static const dgm_config *scalar_at(struct dgm__sweep_values *v,
-                                   const dgm_config *at, const char *text)
-{
-    if (v->n_made == v->cap_made) {
-        int cap = v->cap_made ? v->cap_made * 2 : 64;
-        dgm_config **m = realloc(v->made, sizeof *m * (size_t)cap);
-        if (!m)
-            return NULL;
-        v->made = m;
-        v->cap_made = cap;
-    }
-    dgm_config *n = dgm_config_new_scalar(text, at);
-    if (n)
-        v->made[v->n_made++] = n;
-    return n;
-}
-
 /* A range's [low, high] pair: the list itself and its two nodes. */
 static int range_pair(const dgm_config *r, const char *kind)
 {
@@ -326,7 +306,7 @@ static int draw(struct dgm__sweep_values *vals, dgm_rng *rng,
         if ((rc = dgm__sweep_int_range_of(arg, &ilo, &ihi)) < 0)
             return rc;
         snprintf(text, sizeof text, "%lld", (long long)draw_int(rng, ilo, ihi));
-        *value = scalar_at(vals, arg, text);
+        *value = dgm__tool_scalar(&vals->made, arg, text);
         *label = strdup(text);
     } else if (!strcmp(k, "uniform") || !strcmp(k, "loguniform")) {
         if ((rc = dgm__sweep_range_of(arg, k, &lo, &hi)) < 0)
@@ -341,7 +321,7 @@ static int draw(struct dgm__sweep_values *vals, dgm_rng *rng,
         snprintf(text, sizeof text, "%.6g", v);
         if (!strpbrk(text, ".eEin"))
             strcat(text, ".0");
-        *value = scalar_at(vals, arg, text);
+        *value = dgm__tool_scalar(&vals->made, arg, text);
         *label = strdup(text);
     } else {
         const char *dym = dgm_did_you_mean(k, kinds, 4);
@@ -461,7 +441,8 @@ static int expand_seeds(struct dgm__sweep_values *vals, const dgm_config *seeds)
         for (int j = 0; j < d->n; j++) {
             char t[32];
             snprintf(t, sizeof t, "%d", j);
-            if ((rc = option_add(&d->opt[j], "seed", scalar_at(vals, seeds, t),
+            if ((rc = option_add(&d->opt[j], "seed",
+                                 dgm__tool_scalar(&vals->made, seeds, t),
                                  strdup(t))) < 0)
                 return rc;
         }
@@ -566,9 +547,7 @@ static void values_free(struct dgm__sweep_values *v)
     if (!v)
         return;
     dims_free(&v->ds);
-    for (int i = 0; i < v->n_made; i++)
-        dgm_config_free(v->made[i]);
-    free(v->made);
+    dgm__tool_scalars_free(&v->made);
     dgm_config_free(v->spec);
     free(v);
 }

@@ -24,6 +24,7 @@
 
 #include "asha.h"
 #include "dgm/config.h"
+#include "tool_config.h"
 #include "tpe.h"
 
 /* At most this many trials in one sweep. */
@@ -72,8 +73,7 @@ typedef struct dgm__sweep_tpe {
     char **keys;             /* the swept config keys, in file order */
     dgm__tpe_param *params;  /* their distributions */
     const dgm_config **args; /* each one's list or range, borrowed */
-    dgm_config **made;       /* the proposed values set in trials */
-    int n_made, cap_made;
+    dgm__tool_scalars made;  /* the proposed values set in trials */
 } dgm__sweep_tpe;
 
 typedef struct dgm__sweep {

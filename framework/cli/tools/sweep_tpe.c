@@ -21,9 +21,7 @@ void dgm__sweep_tpe_free(dgm__sweep_tpe *t)
         return;
     for (int k = 0; k < t->n_params; k++)
         free(t->keys[k]);
-    for (int j = 0; j < t->n_made; j++)
-        dgm_config_free(t->made[j]);
-    free(t->made);
+    dgm__tool_scalars_free(&t->made);
     free(t->keys);
     free(t->params);
     free(t->args);
@@ -197,24 +195,6 @@ int dgm__sweep_tpe_new(const dgm__sweep *s, dgm__tpe **out)
                         (int)t->candidates, (uint64_t)t->seed, maximize);
 }
 
-/* A made value kept with the search, freed with it. */
-static const dgm_config *made(dgm__sweep_tpe *t, const char *text,
-                              const dgm_config *at)
-{
-    if (t->n_made == t->cap_made) {
-        int cap = t->cap_made ? t->cap_made * 2 : 64;
-        dgm_config **m = realloc(t->made, sizeof *m * (size_t)cap);
-        if (!m)
-            return NULL;
-        t->made = m;
-        t->cap_made = cap;
-    }
-    dgm_config *n = dgm_config_new_scalar(text, at);
-    if (n)
-        t->made[t->n_made++] = n;
-    return n;
-}
-
 int dgm__sweep_tpe_assign(dgm__sweep *s, int i, const double *x)
 {
     dgm__sweep_tpe *t = s->tpe;
@@ -238,7 +218,8 @@ int dgm__sweep_tpe_assign(dgm__sweep *s, int i, const double *x)
                 if (!strpbrk(text, ".eEin"))
                     strcat(text, ".0");
             }
-            v = made(t, text, dgm__sweep_tpe_placeholder(t, k));
+            v = dgm__tool_scalar(&t->made, dgm__sweep_tpe_placeholder(t, k),
+                                 text);
             if (!v)
                 return oom();
         }

@@ -1,6 +1,7 @@
 /* tool_config.c - the known-keys check of the tools' config sections. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dgm/error.h"
@@ -28,4 +29,29 @@ int dgm__tool_known_keys(const dgm_config *sec, const char *what,
                              dym ? "'?)" : "", list);
     }
     return 0;
+}
+
+const dgm_config *dgm__tool_scalar(dgm__tool_scalars *s, const dgm_config *at,
+                                   const char *text)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 64;
+        dgm_config **m = realloc(s->made, sizeof *m * (size_t)cap);
+        if (!m)
+            return NULL;
+        s->made = m;
+        s->cap = cap;
+    }
+    dgm_config *n = dgm_config_new_scalar(text, at);
+    if (n)
+        s->made[s->n++] = n;
+    return n;
+}
+
+void dgm__tool_scalars_free(dgm__tool_scalars *s)
+{
+    for (int i = 0; i < s->n; i++)
+        dgm_config_free(s->made[i]);
+    free(s->made);
+    *s = (dgm__tool_scalars){0};
 }

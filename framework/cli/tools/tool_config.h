@@ -12,4 +12,18 @@
 int dgm__tool_known_keys(const dgm_config *sec, const char *what,
                          const char *const *keys, int n);
 
+/* Scalars a tool makes (drawn or proposed values), each placed where a
+ * node of the experiment stands (for messages), and kept until the tool's
+ * object is freed: zero-initialise, add with dgm__tool_scalar, free all
+ * with dgm__tool_scalars_free. */
+typedef struct dgm__tool_scalars {
+    dgm_config **made;
+    int n, cap;
+} dgm__tool_scalars;
+
+/* A scalar of `text` placed at `at`, kept in s; NULL when out of memory. */
+const dgm_config *dgm__tool_scalar(dgm__tool_scalars *s, const dgm_config *at,
+                                   const char *text);
+void dgm__tool_scalars_free(dgm__tool_scalars *s);
+
 #endif
