@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ck_run.h"
 #include "config_internal.h"
@@ -474,6 +475,85 @@ START_TEST(validation_every_default)
 }
 END_TEST
 
+/* ---- path keys ----------------------------------------------------------- */
+
+static const dgm_param_spec path_schema[] = {
+    DGM_PARAM_PATH("data", .help = "a folder"),
+    DGM_PARAM_PATH("cache", .def = "\"\"", .help = "none by default"),
+    DGM_PARAM_PATH("here", .def = ".", .help = "the working directory"),
+    DGM_PARAM_PATH("opt", .def = "null", .help = "optional"),
+    DGM_PARAM_PATHS("corpus", .def = "[a.txt, /b/c.txt]", .help = "files"),
+    DGM_PARAM_END,
+};
+
+/* A relative path becomes the working directory joined with it, as the
+ * text was written (no symlink resolved); "" and absolute ones stay. */
+START_TEST(validation_paths)
+{
+    char cwd[4096], want[4200];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    dgm_config *c = tc_parse("data: sub/../d\nopt: rel\n");
+    ck_assert_int_eq(dgm_config_validate(c, path_schema, "p", NULL), 0);
+    snprintf(want, sizeof want, "%s/sub/../d", cwd);
+    ck_assert_str_eq(dgm_cfg_str(c, "data"), want);
+    snprintf(want, sizeof want, "%s/rel", cwd);
+    ck_assert_str_eq(dgm_cfg_str(c, "opt"), want);
+    ck_assert_str_eq(dgm_cfg_str(c, "cache"), "");
+    ck_assert_str_eq(dgm_cfg_str(c, "here"), cwd);
+    const dgm_config *corpus = dgm_cfg_get(c, "corpus");
+    ck_assert_int_eq(dgm_cfg_len(corpus), 2);
+    snprintf(want, sizeof want, "%s/a.txt", cwd);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_at(corpus, 0)), want);
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_at(corpus, 1)), "/b/c.txt");
+    /* validating the result again (a saved config read back) changes
+     * nothing: the paths are absolute now */
+    char before[8192] = "", after[8192] = "";
+    FILE *f = fmemopen(before, sizeof before - 1, "w");
+    ck_assert_int_eq(dgm_config_write(c, f), 0);
+    fclose(f);
+    ck_assert_int_eq(dgm_config_validate(c, path_schema, "p", NULL), 0);
+    f = fmemopen(after, sizeof after - 1, "w");
+    ck_assert_int_eq(dgm_config_write(c, f), 0);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(before, "corpus"));
+    ck_assert_str_eq(before, after);
+    dgm_config_free(c);
+
+    c = tc_parse("data: /abs/x\ncorpus: one.txt\nopt: null\n");
+    ck_assert_int_eq(dgm_config_validate(c, path_schema, "p", NULL), 0);
+    ck_assert_str_eq(dgm_cfg_str(c, "data"), "/abs/x");
+    snprintf(want, sizeof want, "%s/one.txt", cwd);
+    ck_assert_str_eq(dgm_cfg_str(c, "corpus"), want);
+    ck_assert_ptr_null(dgm_cfg_child(c, "opt"));
+    dgm_config_free(c);
+}
+END_TEST
+
+/* A wrong value is refused like any other, and the map is left as it was
+ * (no path made absolute when another key fails). */
+START_TEST(validation_path_errors)
+{
+    dgm_config *c = tc_parse("data: [x]\n");
+    ck_assert_int_eq(dgm_config_validate(c, path_schema, "p", NULL), DGM_ETYPE);
+    ck_assert_str_eq(dgm_last_error(),
+                     "t.yaml:1:7: data: expected a path (a string) for plugin "
+                     "'p', found a list");
+    dgm_config_free(c);
+    c = tc_parse("data: d\ncorpus: [a, {b: 1}]\n");
+    ck_assert_int_eq(dgm_config_validate(c, path_schema, "p", NULL), DGM_ETYPE);
+    ck_assert_str_eq(dgm_last_error(),
+                     "t.yaml:2:13: corpus[1]: expected a path (a string) for "
+                     "plugin 'p', found a map");
+    ck_assert_str_eq(dgm_cfg_str(c, "data"), "d");
+    dgm_config_free(c);
+    c = tc_parse("data: d\ncorpus: []\n");
+    ck_assert_int_eq(dgm_config_validate(c, path_schema, "p", NULL), DGM_ETYPE);
+    ck_assert_ptr_nonnull(strstr(dgm_last_error(), "corpus: expected a path "
+                                                   "or a non-empty list"));
+    dgm_config_free(c);
+}
+END_TEST
+
 static Suite *config_validate_suite(void)
 {
     Suite *s = suite_create("config_validate");
@@ -481,7 +561,7 @@ static Suite *config_validate_suite(void)
             did_you_mean, validation_details, did_you_mean_rule,
             validation_owner_and_ranges,
             validation_exclusive_bounds_and_lengths, param_check_at_load,
-            validation_every_default);
+            validation_every_default, validation_paths, validation_path_errors);
     return s;
 }
 

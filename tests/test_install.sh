@@ -108,7 +108,11 @@ fi
 "$cc" $san -o "$tmp/prog" "$tmp/prog.c" $flags >>"$log" 2>&1 ||
     fail "compiling with pkg-config flags: $flags"
 libdir=$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir dgm)
-[ "$(LD_LIBRARY_PATH="$libdir" "$tmp/prog")" = "loss 2.2" ] ||
+# the version the installed header declares, read from the text
+hdr=$(find "$prefix" -path '*/dgm/plugin.h' | head -n 1)
+abi=$(sed -n 's/^#define DGM_ABI_MAJOR \([0-9]*\)$/\1/p' "$hdr").$(sed -n \
+    's/^#define DGM_ABI_MINOR \([0-9]*\)$/\1/p' "$hdr")
+[ "$(LD_LIBRARY_PATH="$libdir" "$tmp/prog")" = "loss $abi" ] ||
     fail "the pkg-config program did not run"
 
 # 5. ---- an experiment that uses the out-of-tree plugin -----------------

@@ -2,7 +2,9 @@
  * directory: a relative plugin_path is resolved where it was written
  * (the experiment file's folder, an included file's folder, the working
  * directory for an override) and saved absolute, so that dgm eval and
- * dgm sample find the plugins when run from elsewhere. */
+ * dgm sample find the plugins when run from elsewhere. The same for the
+ * keys of plugins that name files (data.path and the like: relative to
+ * the working directory, saved absolute). */
 #include <check.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -165,12 +167,33 @@ START_TEST(relative_to_where_it_is_written)
 }
 END_TEST
 
+/* A data path given relative to the working directory is saved joined to
+ * it, so the run is evaluated from another folder. */
+START_TEST(data_path_saved_absolute)
+{
+    int rc = dgm_in("proj", "run exp/tiny.yaml data.path=../data --run-dir "
+                            "runs/r2 --quiet");
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    char p[1200], proj[PATH_MAX], want[PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s/proj", root);
+    ck_assert(realpath(p, proj) != NULL);
+    snprintf(want, sizeof want, "%s/../data", proj);
+    snprintf(p, sizeof p, "%s/proj/runs/r2/config.yaml", root);
+    dgm_config *c = NULL;
+    ck_assert_msg(dgm_config_load(&c, p) == 0, "%s", dgm_last_error());
+    ck_assert_str_eq(dgm_cfg_text(dgm_cfg_get(c, "data.path")), want);
+    dgm_config_free(c);
+    rc = dgm_in("elsewhere", "eval ../proj/runs/r2");
+    ck_assert_msg(rc == 0 && strstr(out, "iwae_nll"), "exit %d: %s", rc, out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plugin_path");
     TCase *tc =
         tq_case(s, "any_working_directory", run_config_works_from_elsewhere,
-                relative_to_where_it_is_written);
+                relative_to_where_it_is_written, data_path_saved_absolute);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     SRunner *sr = srunner_create(s);

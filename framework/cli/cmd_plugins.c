@@ -239,6 +239,10 @@ static const char *type_name(dgm_ptype t)
         return "plugin list";
     case DGM_P_ANY:
         return "any";
+    case DGM_P_PATH:
+        return "path";
+    case DGM_P_PATHS:
+        return "path(s)";
     }
     return "?";
 }

@@ -13,8 +13,8 @@
 #define MAX_CLASSES 65536 /* a sanity cap on label values */
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_STRING("path", .def = "/usr/share/datasets/fashion-mnist",
-                     .help = "folder holding the four IDX files"),
+    DGM_PARAM_PATH("path", .def = "/usr/share/datasets/fashion-mnist",
+                   .help = "folder holding the four IDX files"),
     DGM_PARAM_STRING(
         "train_images", .def = "train-images-idx3-ubyte.gz",
         .help = "training images (relative to path; the name without .gz is "

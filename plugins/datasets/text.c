@@ -13,7 +13,7 @@
 #include "dgm/dgm.h"
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_ANY(
+    DGM_PARAM_PATHS(
         "path", .def = "/usr/share/games/fortunes",
         .help =
             "a text file or a folder (its regular files sorted by name, "

@@ -171,13 +171,19 @@ typedef enum dgm_ptype {
     DGM_P_INT,
     DGM_P_FLOAT,
     DGM_P_STRING,
-    DGM_P_CHOICE,     /* a string from `choices` */
+    DGM_P_CHOICE, /* a string from `choices` */
     DGM_P_INT_LIST,
     DGM_P_FLOAT_LIST,
     DGM_P_STRING_LIST,
-    DGM_P_PLUGIN,     /* a map with `plugin:`, validated by that plugin */
-    DGM_P_PLUGIN_LIST,/* a list of such maps */
-    DGM_P_ANY         /* any YAML; the plugin checks it */
+    DGM_P_PLUGIN,      /* a map with `plugin:`, validated by that plugin */
+    DGM_P_PLUGIN_LIST, /* a list of such maps */
+    DGM_P_ANY,         /* any YAML; the plugin checks it */
+    /* (ABI 2.3) A file or folder name: a string ("" for none) that the
+     * host makes absolute when it validates the map, relative to the
+     * working directory, so that the run's saved config.yaml names the
+     * same file from any working directory. */
+    DGM_P_PATH,
+    DGM_P_PATHS /* (ABI 2.3) one such path or a list of them */
 } dgm_ptype;
 
 /* One key of a plugin's map. Declare it with the typed macros below,
@@ -266,6 +272,14 @@ typedef struct dgm_param_spec {
 #define DGM_PARAM_ANY(...)                                                     \
     {                                                                          \
         .type = DGM_P_ANY, .name = __VA_ARGS__                                 \
+    }
+#define DGM_PARAM_PATH(...)                                                    \
+    {                                                                          \
+        .type = DGM_P_PATH, .name = __VA_ARGS__                                \
+    }
+#define DGM_PARAM_PATHS(...)                                                   \
+    {                                                                          \
+        .type = DGM_P_PATHS, .name = __VA_ARGS__                               \
     }
 
 /* Bounds: value >= v, > v, <= v, < v. Combine one lower and one upper

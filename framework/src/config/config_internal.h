@@ -38,6 +38,9 @@ void dgm__cfg_replace(dgm_config *parent, int i, dgm_config *child);
 int dgm__cfg_index(const dgm_config *map, const char *key);
 /* Mark a subtree as filled in from a default. */
 void dgm__cfg_mark_default(dgm_config *n);
+/* A DGM_P_PATH value made absolute from the working directory ("" and
+ * absolute paths stay as they are). */
+int dgm__cfg_absolute_cwd(dgm_config *n);
 /* Merge src over dst: maps key by key (recursively), anything else
  * replaced; src is consumed. */
 int dgm__cfg_merge(dgm_config *dst, dgm_config *src);

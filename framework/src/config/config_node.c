@@ -568,16 +568,19 @@ int dgm_config_remove(dgm_config *root, const char *path)
     return 0;
 }
 
-int dgm_cfg_absolute_path(dgm_config *n)
+/* Replace n's text by base/rel (base: the working directory when
+ * from_file is false or n came from no file, else the folder of n's
+ * file), made canonical when it exists and `canonical` asks for it. */
+static int make_absolute(dgm_config *n, bool from_file, bool canonical)
 {
     const char *rel;
     int rc = dgm_cfg_to_str(n, &rel);
     if (rc < 0)
         return rc;
-    if (rel[0] == '/')
+    if (rel[0] == '/' || (!from_file && !rel[0]))
         return 0;
     /* The file's folder: none for "<command line>" and the like. */
-    const char *file = n->file[0] == '<' ? "" : n->file;
+    const char *file = !from_file || n->file[0] == '<' ? "" : n->file;
     const char *slash = strrchr(file, '/');
     char cwd[PATH_MAX] = "";
     if (file[0] != '/' && !getcwd(cwd, sizeof cwd))
@@ -585,6 +588,9 @@ int dgm_cfg_absolute_path(dgm_config *n)
                              "cannot make '%s' absolute: the working "
                              "directory: %s",
                              rel, strerror(errno));
+    /* "." names the folder itself: no "/." tail in what is saved */
+    if (!strcmp(rel, "."))
+        rel = "";
     size_t need = strlen(cwd) + strlen(file) + strlen(rel) + 3;
     char *joined = malloc(need), *real = malloc(PATH_MAX);
     if (!joined || !real) {
@@ -592,11 +598,14 @@ int dgm_cfg_absolute_path(dgm_config *n)
         free(real);
         return dgm_error(DGM_ENOMEM, "config: out of memory");
     }
-    snprintf(joined, need, "%s%s%.*s%s%s", cwd, cwd[0] ? "/" : "",
-             slash ? (int)(slash - file) : 0, file, slash ? "/" : "", rel);
+    snprintf(joined, need, "%s%s%.*s%s%s", cwd,
+             cwd[0] && (slash || rel[0]) ? "/" : "",
+             slash ? (int)(slash - file) : 0, file, slash && rel[0] ? "/" : "",
+             rel);
     /* A folder that does not exist (yet) keeps the joined path: whoever
      * opens it reports it missing. */
-    char *text = realpath(joined, real) ? strdup(real) : strdup(joined);
+    char *text =
+        canonical && realpath(joined, real) ? strdup(real) : strdup(joined);
     free(joined);
     free(real);
     if (!text)
@@ -604,6 +613,19 @@ int dgm_cfg_absolute_path(dgm_config *n)
     free(n->text);
     n->text = text;
     return 0;
+}
+
+int dgm_cfg_absolute_path(dgm_config *n)
+{
+    return make_absolute(n, true, true);
+}
+
+/* Schema paths (DGM_P_PATH) are relative to the working directory, as
+ * they always were, and kept as written below it (no symlink resolved:
+ * a data folder that is a link stays that link). */
+int dgm__cfg_absolute_cwd(dgm_config *n)
+{
+    return make_absolute(n, false, false);
 }
 
 /* ---- validated reading: a failure is a bug in the plugin --------------- */

@@ -32,6 +32,10 @@ static const char *type_name(dgm_ptype t)
         return "a map with `plugin:`";
     case DGM_P_PLUGIN_LIST:
         return "a list of maps with `plugin:`";
+    case DGM_P_PATH:
+        return "a path (a string)";
+    case DGM_P_PATHS:
+        return "a path or a list of paths";
     default:
         return "any value";
     }
@@ -196,7 +200,19 @@ static int check_value(const dgm_config *n, const dgm_param_spec *s,
     case DGM_P_FLOAT:
         return check_scalar(n, s->type, s, who);
     case DGM_P_STRING:
+    case DGM_P_PATH:
         if (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n))
+            return type_error(n, type_name(s->type), who);
+        return 0;
+    case DGM_P_PATHS:
+        if (n->kind == DGM_CFG_SEQ && n->n == 0)
+            return type_error(n, "a path or a non-empty list of paths", who);
+        for (int i = 0; n->kind == DGM_CFG_SEQ && i < n->n; i++)
+            if (n->child[i]->kind != DGM_CFG_SCALAR ||
+                dgm__cfg_is_null(n->child[i]))
+                return type_error(n->child[i], "a path (a string)", who);
+        if (n->kind != DGM_CFG_SEQ &&
+            (n->kind != DGM_CFG_SCALAR || dgm__cfg_is_null(n)))
             return type_error(n, type_name(s->type), who);
         return 0;
     case DGM_P_CHOICE:
@@ -251,6 +267,19 @@ static const char *last_text(void)
 static bool optional(const dgm_param_spec *s)
 {
     return s->def && !strcmp(s->def, "null");
+}
+
+/* A checked DGM_P_PATH(S) value (or null, or NULL) made absolute. */
+static int absolute_paths(dgm_config *v)
+{
+    if (!v || dgm__cfg_is_null(v))
+        return 0;
+    if (v->kind != DGM_CFG_SEQ)
+        return dgm__cfg_absolute_cwd(v);
+    int rc = 0;
+    for (int i = 0; i < v->n && rc == 0; i++)
+        rc = dgm__cfg_absolute_cwd(v->child[i]);
+    return rc;
 }
 
 int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
@@ -334,6 +363,12 @@ int dgm_config_validate(dgm_config *node, const dgm_param_spec *schema,
                            "schema: %s",
                            owner, s->name, last_text());
     }
+    /* Every check passed: paths (given or default) become absolute. */
+    for (int k = 0; k < n_spec && rc == 0; k++)
+        if (schema[k].type == DGM_P_PATH || schema[k].type == DGM_P_PATHS) {
+            int i = dgm__cfg_index(node, schema[k].name);
+            rc = absolute_paths(i >= 0 ? node->child[i] : defaults[k]);
+        }
     int added = 0;
     for (int k = 0; k < n_spec && rc == 0; k++) {
         if (!defaults[k])

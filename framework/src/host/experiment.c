@@ -96,7 +96,7 @@ static const dgm_param_spec head_schema[] = {
 static const dgm_param_spec teacher_schema[] = {
     DGM_PARAM_STRING("name", .help = "the output's name in the student's named "
                                      "tensors (objective inputs)"),
-    DGM_PARAM_STRING(
+    DGM_PARAM_PATH(
         "run",
         .help = "the teacher's run directory (config.yaml, checkpoints/last)"),
     DGM_PARAM_STRING(

@@ -208,7 +208,7 @@ static int check_params(const char *path, const dgm_plugin_desc *d)
                                  d->name, i);
             return 0; /* DGM_PARAM_END */
         }
-        if (p->type < DGM_P_BOOL || p->type > DGM_P_ANY)
+        if (p->type < DGM_P_BOOL || p->type > DGM_P_PATHS)
             return dgm_error(DGM_EFORMAT,
                              "%s: plugin '%s': param '%s' has invalid type %d",
                              path, d->name, p->name, (int)p->type);

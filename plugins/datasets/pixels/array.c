@@ -11,8 +11,9 @@
 #include "pixels.h"
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_STRING("path", .def = "\"\"",
-                     .help = "folder the file names are relative to"),
+    DGM_PARAM_PATH("path", .def = ".",
+                   .help = "folder the file names are relative to (default: "
+                           "the working directory)"),
     DGM_PARAM_STRING("train", .help = "training examples: a .npy or "
                                       ".safetensors file"),
     DGM_PARAM_STRING("test", .def = "\"\"",

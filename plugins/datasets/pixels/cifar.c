@@ -16,9 +16,9 @@
 #define CIFAR10_TRAIN_FILES 5
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_STRING("path", .help = "folder holding the binary version's "
-                                     "files (cifar-10-batches-bin or "
-                                     "cifar-100-binary)"),
+    DGM_PARAM_PATH("path", .help = "folder holding the binary version's "
+                                   "files (cifar-10-batches-bin or "
+                                   "cifar-100-binary)"),
     DGM_PARAM_CHOICE("variant", .def = "auto",
                      .choices = "auto|cifar10|cifar100",
                      .help = "auto: cifar10 when data_batch_1.bin is there, "

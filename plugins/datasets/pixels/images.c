@@ -15,9 +15,9 @@
 #define MAX_DEPTH 32
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_STRING("path", .help = "the image folder: class sub-folders, "
-                                     "or images directly, or train/ and "
-                                     "test/ holding either"),
+    DGM_PARAM_PATH("path", .help = "the image folder: class sub-folders, "
+                                   "or images directly, or train/ and "
+                                   "test/ holding either"),
     DGM_PARAM_STRING_LIST("classes", .def = "[]",
                           .help = "class folders to use, in label order "
                                   "([]: all, sorted by name)"),
@@ -35,9 +35,9 @@ static const dgm_param_spec params[] = {
                   .help = "seed of the test_fraction choice"),
     DGM_PARAM_CHOICE("scale", .def = "unit", .choices = "unit|symmetric",
                      .help = "pixel range: unit [0, 1] or symmetric [-1, 1]"),
-    DGM_PARAM_STRING("cache", .def = "\"\"",
-                     .help = "the cache file (\"\": "
-                             "$XDG_CACHE_HOME/dgm or ~/.cache/dgm)"),
+    DGM_PARAM_PATH("cache", .def = "\"\"",
+                   .help = "the cache file (\"\": "
+                           "$XDG_CACHE_HOME/dgm or ~/.cache/dgm)"),
     DGM_PARAM_INT("batch_size", .def = "128", DGM_GE(1), DGM_LE(1e9),
                   .help = "examples per batch (read by the host)"),
     DGM_PARAM_BOOL(

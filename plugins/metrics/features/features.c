@@ -13,9 +13,9 @@
 #include "feature_math.h"
 
 #define P_CLASSIFIER                                                           \
-    DGM_PARAM_STRING("classifier",                                             \
-                     .help = "run directory of a trained classifier "          \
-                             "(relative to the working directory)")
+    DGM_PARAM_PATH("classifier", .help =                                       \
+                                     "run directory of a trained classifier "  \
+                                     "(relative to the working directory)")
 #define P_N                                                                    \
     DGM_PARAM_INT("n", .def = "10000", DGM_GE(2), DGM_LE(1e9),                 \
                   .help = "samples generated (and real test examples, at "     \
