@@ -14,11 +14,14 @@
 #  - resume: on 2 ranks bit-identical to the uninterrupted run, on 1 rank
 #    within 1e-5 of it;
 #  - a rank killed with -9: the other stops, non-zero exit, rank named,
-#    the last checkpoint readable.
-# usage: test_mpi.sh DGM_EXECUTABLE LIBDGM
+#    the last checkpoint readable;
+#  - an error one rank alone meets inside a step (a test loss failing on
+#    rank 1): both ranks stop, non-zero, the error and the rank named.
+# usage: test_mpi.sh DGM_EXECUTABLE LIBDGM TEST_PLUGIN_DIR
 set -u
 dgm=$1
 lib=$2
+tplugins=$3
 skip() { echo "SKIP: $*"; exit 77; }
 die() { echo "FAIL: $*"; exit 1; }
 command -v mpirun >/dev/null 2>&1 ||
@@ -180,6 +183,23 @@ grep -q "rank 1 .*signal 9" "$tmp/kill.out" ||
 compare "$tmp/kill/$ck" "$tmp/kill/$ck" 0 >/dev/null ||
   die "the last checkpoint is not readable"
 echo "ok: rank 1 killed: stopped in $((SECONDS - t0)) s, rank named, checkpoint intact"
+
+# An error rank 1 alone meets in its forward (the loss fails at its 10th
+# call): every rank stops within the step, non-zero, the error named on
+# rank 1 and the other rank saying why it stops (before, rank 0 waited
+# for rank 1's sums until mpirun was killed).
+timeout 120 mpirun -np 2 "$dgm" run "$tmp/vae.yaml" --quiet \
+  --run-dir "$tmp/fail1" "plugin_path=[$tplugins]" \
+  '+objective=[{loss: bernoulli_nll, inputs: [logits, x]}, {loss: gaussian_kl, inputs: [mu, logvar]}, {loss: fail_after, inputs: [mu], after: 10, rank: 1, weight: 0.0}]' \
+  >"$tmp/fail1.out" 2>&1
+st=$?
+[ "$st" = 124 ] && die "the ranks still ran 120 s after rank 1 failed: $(cat "$tmp/fail1.out")"
+[ "$st" = 0 ] && die "a run whose rank 1 failed exited 0"
+grep -q "fail_after: failing on call 11 as asked" "$tmp/fail1.out" ||
+  die "rank 1's error is not shown: $(cat "$tmp/fail1.out")"
+grep -q "another rank failed before its loss was summed" "$tmp/fail1.out" ||
+  die "rank 0 does not say why it stops: $(cat "$tmp/fail1.out")"
+echo "ok: rank 1 failed alone in a step: every rank stopped, exit $st"
 
 # A global batch of 9 does not divide among 2 ranks.
 if mpirun -np 2 "$dgm" run "$tmp/vae.yaml" --quiet --run-dir "$tmp/odd" \

@@ -2,6 +2,7 @@
  * gradient sums, agreement and broadcast. The one file that calls MPI
  * (compiled with DGM_HAVE_MPI when the build found it); without MPI, or
  * when no launcher started us, one process of rank 0. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -134,6 +135,20 @@ int dgm__dist_first(bool flag)
         MPI_Allreduce(MPI_IN_PLACE, &r, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
 #endif
     return r < D.size ? r : -1;
+}
+
+void dgm__dist_abort(void)
+{
+#ifdef DGM_HAVE_MPI
+    if (D.mpi && D.size > 1) {
+        fprintf(stderr,
+                "dgm: rank %d of %d: %s\ndgm: rank %d failed alone where "
+                "the other ranks wait for it: ending the job (MPI_Abort)\n",
+                D.rank, D.size, dgm_last_error(), D.rank);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+#endif
 }
 
 int dgm__dist_bcast(void *buf, int64_t n, int root)

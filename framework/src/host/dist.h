@@ -28,6 +28,13 @@ void dgm__dist_share(int64_t n, int64_t *off, int64_t *cnt);
 int dgm__dist_sum_f64(double *buf, int n);
 /* The lowest rank whose flag is set, or -1: how ranks agree to stop. */
 int dgm__dist_first(bool flag);
+/* A failure this rank alone met where the others cannot be told (inside
+ * backward, whose bucket sums they wait for, or after it): print the last
+ * error naming the rank and end every rank with MPI_Abort, the one way
+ * out of a collective that will never complete (the last finished
+ * checkpoint is intact: checkpoints are written by rename). Returns
+ * without doing anything for one process. */
+void dgm__dist_abort(void);
 /* Root's n bytes to every rank. */
 int dgm__dist_bcast(void *buf, int64_t n, int root);
 int dgm__dist_barrier(void);

@@ -34,7 +34,8 @@ typedef struct trainer {
     double last_loss;
     int64_t stop_after;
     dgm_var **terms; /* one per term of the phase with the most */
-    double *vals;    /* their values (and the total's), over all ranks */
+    double *vals;    /* their values (and the total's, and a failure flag), over
+                        all ranks */
     /* Data-parallel: this rank's rows [sh_off, sh_off + sh_n) of the
      * step's global batch of sh_total; rank 0 alone writes the run. */
     int64_t sh_off, sh_n, sh_total;
@@ -98,19 +99,32 @@ static void mask_to_phase(dgm_experiment *e, int p, bool *saved, bool on)
 /* t->vals: the terms' and the total's values of the global batch (each
  * rank's batch mean weighted by its share of the rows, summed). One
  * process keeps its values as they are. Every rank sees the same figures,
- * so all agree on a divergence. */
-static void reduce_terms(trainer *t, const dgm__phase *ph, dgm_var **terms,
-                         dgm_var *total)
+ * so all agree on a divergence. rc is this rank's state so far: a rank
+ * whose batch, forward or objective failed still joins the sum, with a
+ * flag the others see, so that no rank is left waiting in a collective
+ * the failed one never reaches; every rank then returns an error. */
+static int reduce_terms(trainer *t, const dgm__phase *ph, dgm_var **terms,
+                        dgm_var *total, int rc)
 {
     int n = ph->n_terms;
     for (int i = 0; i <= n; i++)
-        t->vals[i] = dgm_tensor_get(dgm_value(i < n ? terms[i] : total), 0);
+        t->vals[i] =
+            rc < 0 ? 0.0
+                   : dgm_tensor_get(dgm_value(i < n ? terms[i] : total), 0);
     if (dgm__dist_size() < 2)
-        return;
+        return rc;
     double w = (double)t->sh_n / (double)t->sh_total;
     for (int i = 0; i <= n; i++)
         t->vals[i] *= w;
-    dgm__dist_sum_f64(t->vals, n + 1);
+    t->vals[n + 1] = rc < 0 ? 1.0 : 0.0;
+    dgm__dist_sum_f64(t->vals, n + 2);
+    if (rc == 0 && t->vals[n + 1] > 0)
+        return dgm_error(DGM_EINTERRUPTED,
+                         "step %lld, phase '%s': another rank failed before "
+                         "its loss was summed; every rank stops (its message "
+                         "is on its standard error)",
+                         (long long)t->st.step, ph->name);
+    return rc;
 }
 
 static int diverged(trainer *t, const dgm__phase *ph, dgm_var **terms, int i)
@@ -127,6 +141,15 @@ static int diverged(trainer *t, const dgm__phase *ph, dgm_var **terms, int i)
                      "step %lld, phase '%s': loss term '%s' (#%d) is %s%s",
                      (long long)t->st.step, ph->name, ph->terms[i].label, i + 1,
                      isnan(v) ? "nan" : "infinite", where);
+}
+
+/* A failure after the terms were summed is this rank's alone (the others
+ * wait for its gradient sums or go on to the next phase): with several
+ * ranks it ends the job (dgm__dist_abort); one process returns rc. */
+static int alone(int rc)
+{
+    dgm__dist_abort();
+    return rc;
 }
 
 static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
@@ -149,23 +172,23 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             rc = dgm_vars_set(&io, "y", dgm_input(g, &t->yv));
         if (rc == 0 && t->has_y)
             rc = dgm_vars_set(&io, "y_mask", dgm_input(g, &t->mv));
-        if (rc < 0)
-            return rc;
-        mask_to_phase(e, p, saved, true);
-        rc = mi->forward(e->model.self, &s, p, &io);
-        if (rc < 0) {
-            mask_to_phase(e, p, saved, false);
-            return dgm_error_context("model '%s', phase '%s', step %lld: ",
-                                     e->model.desc->name, ph->name,
-                                     (long long)t->st.step);
+        bool masked = rc == 0;
+        if (rc == 0) {
+            mask_to_phase(e, p, saved, true);
+            rc = mi->forward(e->model.self, &s, p, &io);
+            if (rc < 0)
+                rc = dgm_error_context(
+                    "model '%s', phase '%s', step %lld: ", e->model.desc->name,
+                    ph->name, (long long)t->st.step);
         }
-        dgm_var *total, **terms = t->terms;
-        rc = dgm__objective(e, p, g, &io, false, &total, terms);
-        if (rc < 0) {
-            mask_to_phase(e, p, saved, false);
+        dgm_var *total = NULL, **terms = t->terms;
+        if (rc == 0)
+            rc = dgm__objective(e, p, g, &io, false, &total, terms);
+        if ((rc = reduce_terms(t, ph, terms, total, rc)) < 0) {
+            if (masked)
+                mask_to_phase(e, p, saved, false);
             return rc;
         }
-        reduce_terms(t, ph, terms, total);
         for (int i = 0; i < ph->n_terms; i++) {
             double v = t->vals[i];
             if (!isfinite(v)) {
@@ -201,9 +224,9 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         mask_to_phase(e, p, saved, false);
         int drc = dgm__dist_grads_end();
         if (rc < 0)
-            return dgm_error_context("backward, phase '%s': ", ph->name);
+            return alone(dgm_error_context("backward, phase '%s': ", ph->name));
         if (drc < 0)
-            return drc;
+            return alone(drc);
         if (ph->sched.clip_norm > 0)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
@@ -214,7 +237,8 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         if (dgm_profile_enabled())
             dgm_profile_add("(optimizer)", now_s() - pt);
         if (rc < 0)
-            return dgm_error_context("optimizer '%s': ", ph->opt.desc->name);
+            return alone(
+                dgm_error_context("optimizer '%s': ", ph->opt.desc->name));
         /* param_groups: the phase's schedule, on the group's base rate,
          * times the group's multiplier. */
         for (int k = 0; k < ph->n_groups; k++) {
@@ -225,14 +249,15 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             const dgm_optimizer_iface *gi = gr->opt.desc->iface.optimizer;
             if (gi->step(gr->opt.self, gr->params, gr->n_params, glr,
                          ph->updates + 1) < 0)
-                return dgm_error_context("optimizer '%s' of param_groups[%d]"
-                                         ": ",
-                                         gr->opt.desc->name, gr->index);
+                return alone(dgm_error_context("optimizer '%s' of "
+                                               "param_groups[%d]: ",
+                                               gr->opt.desc->name, gr->index));
         }
         ph->updates++;
         if (mi->after_update && mi->after_update(e->model.self, &s, p) < 0)
-            return dgm_error_context("model '%s', after the '%s' update: ",
-                                     e->model.desc->name, ph->name);
+            return alone(dgm_error_context(
+                "model '%s', after the '%s' update: ", e->model.desc->name,
+                ph->name));
         t->last_loss = t->vals[ph->n_terms];
         if (log_terms) {
             json_object_set_new(log_terms,
@@ -455,7 +480,9 @@ static int run_loop(trainer *t)
                       : t->total;
     while (t->st.step < end) {
         int64_t n;
-        if ((rc = load_batch(t, &n)) < 0)
+        /* a batch one rank fails to load stops every rank (a tiny sum per
+         * step, before any rank starts the step's collectives) */
+        if ((rc = agree(load_batch(t, &n))) < 0)
             break;
         /* JSON only on logged steps: the others allocate nothing. */
         int64_t next = t->st.step + 1;
@@ -527,7 +554,7 @@ static int setup(trainer *t, const dgm_run_options *o)
         if (e->phases[p].n_terms > max_terms)
             max_terms = e->phases[p].n_terms;
     t->terms = calloc((size_t)max_terms, sizeof *t->terms);
-    t->vals = calloc((size_t)max_terms + 1, sizeof *t->vals);
+    t->vals = calloc((size_t)max_terms + 2, sizeof *t->vals);
     if (!t->g || !t->terms || !t->vals)
         return dgm_error(DGM_ENOMEM, "out of memory");
     /* The schedules were checked when the experiment was built

@@ -7,6 +7,10 @@
  *                 trial and not the sweep
  *   nan_after     -DTP_NAN_LOSS: the mean of its input until the N-th
  *                 call, then NaN; divergence stops a run
+ *   fail_after    -DTP_FAIL_LOSS: the mean of its input until the N-th
+ *                 call, then an error, on the MPI rank `rank` only (from
+ *                 Open MPI's OMPI_COMM_WORLD_RANK; -1: every process): one
+ *                 rank failing inside a step stops every rank
  */
 #include <math.h>
 #include <signal.h>
@@ -18,6 +22,9 @@
 #if defined(TP_CRASH_LOSS)
 #define NAME "crash_after"
 #define SUMMARY "test: SIGSEGV after N calls"
+#elif defined(TP_FAIL_LOSS)
+#define NAME "fail_after"
+#define SUMMARY "test: an error after N calls, on one MPI rank"
 #else
 #define NAME "nan_after"
 #define SUMMARY "test: NaN after N calls"
@@ -33,8 +40,13 @@ static const dgm_param_spec params[] = {
 #elif defined(TP_NAN_LOSS)
     DGM_PARAM_INT("after", .def = "3", DGM_GE(0), DGM_LE(1e9),
                   .help = "calls before the NaN"),
+#elif defined(TP_FAIL_LOSS)
+    DGM_PARAM_INT("after", .def = "3", DGM_GE(0), DGM_LE(1e9),
+                  .help = "calls before the error"),
+    DGM_PARAM_INT("rank", .def = "-1", DGM_GE(-1), DGM_LE(1e6),
+                  .help = "the MPI rank that fails (-1: every process)"),
 #else
-#error "after_n_loss.c: define TP_CRASH_LOSS or TP_NAN_LOSS"
+#error "after_n_loss.c: define TP_CRASH_LOSS, TP_NAN_LOSS or TP_FAIL_LOSS"
 #endif
     DGM_PARAM_END,
 };
@@ -49,6 +61,12 @@ static int create(void **self, const dgm_config *cfg)
     if (!s)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", NAME);
     s->after = dgm_cfg_int(cfg, "after");
+#if defined(TP_FAIL_LOSS)
+    const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    int64_t rank = dgm_cfg_int(cfg, "rank");
+    if (rank >= 0 && (!r || atoll(r) != rank))
+        s->after = INT64_MAX;
+#endif
     /* crash_after only: a file that disarms it */
     const char *f = dgm_cfg_child(cfg, "unless_exists")
                         ? dgm_cfg_str(cfg, "unless_exists")
@@ -71,6 +89,13 @@ static dgm_var *apply(void *self, dgm_graph *g, dgm_var *const *in, int n)
     int nd = x ? dgm_value(x)->ndim : 0;
     dgm_var *s0 = nd > 1 ? dgm_sum(g, x, ((1u << nd) - 1u) & ~1u, false) : x;
     return dgm_affine(g, s0, 0.0f, 0.0f);
+#elif defined(TP_FAIL_LOSS)
+    if (s->calls++ >= s->after) {
+        dgm_error(DGM_EINVAL, "fail_after: failing on call %lld as asked",
+                  (long long)s->calls);
+        return NULL;
+    }
+    return dgm_affine(g, dgm_mean_all(g, in[0]), 0.0f, 0.0f);
 #else
     dgm_var *m = dgm_affine(g, dgm_mean_all(g, in[0]), 0.0f, 0.0f);
     return s->calls++ < s->after ? m : dgm_affine(g, m, 1.0f, NAN);
