@@ -241,16 +241,7 @@ static int ds_create(void **self, const dgm_config *cfg)
         !d->s[DGM_SPLIT_TRAIN].labels != !d->s[DGM_SPLIT_TEST].labels)
         rc = dgm_cfg_error(cfg, "test_labels", DGM_EINVAL,
                            "give labels for both splits or for neither");
-    if (rc == 0)
-        rc = px_finish(d, cfg, true);
-    if (rc == 0)
-        rc = px_fractions(d, cfg);
-    if (rc < 0) {
-        px_destroy(d);
-        return rc;
-    }
-    *self = d;
-    return 0;
+    return px_create_done(d, cfg, rc, self);
 }
 
 static const dgm_dataset_iface iface = {

@@ -165,16 +165,7 @@ static int ds_create(void **self, const dgm_config *cfg)
     d->ndim = 3;
     d->dim[0] = 3;
     d->dim[1] = d->dim[2] = 32;
-    if (rc == 0)
-        rc = px_finish(d, cfg, true);
-    if (rc == 0)
-        rc = px_fractions(d, cfg);
-    if (rc < 0) {
-        px_destroy(d);
-        return rc;
-    }
-    *self = d;
-    return 0;
+    return px_create_done(d, cfg, rc, self);
 }
 
 static const dgm_dataset_iface iface = {

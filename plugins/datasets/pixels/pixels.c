@@ -199,6 +199,20 @@ int px_fractions(px_set *d, const dgm_config *cfg)
                         tr->labels ? label_at : NULL, tr, &tr->mask);
 }
 
+int px_create_done(px_set *d, const dgm_config *cfg, int rc, void **self)
+{
+    if (rc == 0)
+        rc = px_finish(d, cfg, true);
+    if (rc == 0)
+        rc = px_fractions(d, cfg);
+    if (rc < 0) {
+        px_destroy(d);
+        return rc;
+    }
+    *self = d;
+    return 0;
+}
+
 int px_info(void *self, dgm_data_info *out)
 {
     const px_set *d = self;

@@ -67,6 +67,11 @@ int px_finish(px_set *d, const dgm_config *cfg, bool int_classes);
  * idx dataset does (fractions.h). */
 int px_fractions(px_set *d, const dgm_config *cfg);
 
+/* The end of cifar's and array's create, given the code of their
+ * reading (rc): when 0, px_finish with cfg's `classes` and px_fractions;
+ * then the set handed over in *self (0), or destroyed (the first error). */
+int px_create_done(px_set *d, const dgm_config *cfg, int rc, void **self);
+
 /* The dataset interface slots, shared. */
 int px_info(void *self, dgm_data_info *out);
 int px_get(void *self, dgm_split split, const int64_t *idx, dgm_batch *batch,
