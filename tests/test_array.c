@@ -11,38 +11,6 @@
 #include "ck_run.h"
 #include "ds_fixture.h"
 
-/* A .npy file (format `major`.0) with header dict `dict` and n data bytes,
- * the header padded with spaces and a newline to a multiple of 64 as
- * NumPy does; its size in *len, malloc'ed. */
-static unsigned char *npy_bytes(int major, const char *dict, const void *data,
-                                size_t n, size_t *len)
-{
-    size_t pre = major == 1 ? 10 : 12, d = strlen(dict);
-    size_t hlen = ((pre + d + 1 + 63) / 64) * 64 - pre;
-    unsigned char *b = malloc(pre + hlen + n + 1);
-    memcpy(b, "\x93NUMPY", 6);
-    b[6] = (unsigned char)major;
-    b[7] = 0;
-    for (size_t i = 0; i < pre - 8; i++)
-        b[8 + i] = (unsigned char)(hlen >> (8 * i));
-    memset(b + pre, ' ', hlen);
-    memcpy(b + pre, dict, d);
-    b[pre + hlen - 1] = '\n';
-    if (n)
-        memcpy(b + pre + hlen, data, n);
-    *len = pre + hlen + n;
-    return b;
-}
-
-static void write_npy(const char *name, int major, const char *dict,
-                      const void *data, size_t n)
-{
-    size_t len;
-    unsigned char *b = npy_bytes(major, dict, data, n, &len);
-    ds_write(name, b, len);
-    free(b);
-}
-
 static void setup(void)
 {
     ds_setup_tag("array");
@@ -53,7 +21,7 @@ START_TEST(npy_headers)
     float v[6] = {1, 2, 3, 4, 5, 6};
     size_t len;
     dgm_npy_header h;
-    unsigned char *b = npy_bytes(
+    unsigned char *b = ds_npy_bytes(
         1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v,
         sizeof v, &len);
     ck_assert_int_eq(dgm_npy_parse(b, len, "a.npy", &h), 0);
@@ -67,10 +35,10 @@ START_TEST(npy_headers)
     ck_assert_float_eq(got, 6.0f);
     free(b);
     /* 2.0, one-element tuple, double quotes, uint8 */
-    b = npy_bytes(2,
-                  "{\"shape\": (6,), \"fortran_order\": False, "
-                  "\"descr\": \"|u1\"}",
-                  v, 6, &len);
+    b = ds_npy_bytes(2,
+                     "{\"shape\": (6,), \"fortran_order\": False, "
+                     "\"descr\": \"|u1\"}",
+                     v, 6, &len);
     ck_assert_int_eq(dgm_npy_parse(b, len, "b.npy", &h), 0);
     ck_assert_int_eq(h.dtype, DGM_U8);
     ck_assert_int_eq(h.ndim, 1);
@@ -108,12 +76,12 @@ START_TEST(npy_headers)
          "'evil' unknown"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        b = npy_bytes(1, bad[i].dict, v, bad[i].n, &len);
+        b = ds_npy_bytes(1, bad[i].dict, v, bad[i].n, &len);
         ASSERT_ERR(dgm_npy_parse(b, len, "bad.npy", &h), DGM_EFORMAT, "bad.npy",
                    bad[i].why);
         free(b);
     }
-    b = npy_bytes(1, "{}", v, 0, &len);
+    b = ds_npy_bytes(1, "{}", v, 0, &len);
     b[1] = 'X';
     ASSERT_ERR(dgm_npy_parse(b, len, "m.npy", &h), DGM_EFORMAT, "m.npy",
                "magic");
@@ -144,18 +112,20 @@ START_TEST(array_npy_u8_images)
     for (int i = 0; i < 12; i++)
         xt[i] = (unsigned char)(255 - i);
     int64_t y[5] = {0, 2, 1, 2, 0}, yt[2] = {1, 1};
-    write_npy("x.npy", 1,
-              "{'descr': '|u1', 'fortran_order': False, 'shape': (5, 2, 3), }",
-              x, sizeof x);
-    write_npy("xt.npy", 2,
-              "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2, 3), }",
-              xt, sizeof xt);
-    write_npy("y.npy", 1,
-              "{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", y,
-              sizeof y);
-    write_npy("yt.npy", 1,
-              "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", yt,
-              sizeof yt);
+    ds_write_npy(
+        "x.npy", 1,
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (5, 2, 3), }", x,
+        sizeof x);
+    ds_write_npy(
+        "xt.npy", 2,
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2, 3), }", xt,
+        sizeof xt);
+    ds_write_npy("y.npy", 1,
+                 "{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", y,
+                 sizeof y);
+    ds_write_npy("yt.npy", 1,
+                 "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+                 yt, sizeof yt);
     void *self;
     ck_assert_int_eq(ds_create("array",
                                cfg("train: x.npy\ntest: xt.npy\n"
@@ -204,9 +174,9 @@ END_TEST
 START_TEST(array_npy_f32_vectors)
 {
     float x[4 * 3] = {0.5f, -2, 3, 1, 1, 1, 0, 0, 7.25f, -1, 0, 0};
-    write_npy("v.npy", 1,
-              "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }", x,
-              sizeof x);
+    ds_write_npy("v.npy", 1,
+                 "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }",
+                 x, sizeof x);
     void *self;
     ck_assert_int_eq(ds_create("array", cfg("train: v.npy\n"), &self), 0);
     dgm_data_info in = ds_info(self);
@@ -222,9 +192,9 @@ START_TEST(array_npy_f32_vectors)
     ds_batch_free(b);
     ds_destroy(self);
     x[4] = 0.0f / 0.0f;
-    write_npy("v.npy", 1,
-              "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }", x,
-              sizeof x);
+    ds_write_npy("v.npy", 1,
+                 "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }",
+                 x, sizeof x);
     ASSERT_ERR(ds_create("array", cfg("train: v.npy\n"), &self), DGM_EFORMAT,
                "example 1", "non-finite");
 }
@@ -276,15 +246,15 @@ START_TEST(array_refusals)
 {
     unsigned char x[12] = {0};
     int32_t y[3] = {0, 1, 2};
-    write_npy("x.npy", 1,
-              "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 4), }", x,
-              sizeof x);
-    write_npy("y4.npy", 1,
-              "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", y,
-              8);
-    write_npy("lie.npy", 1,
-              "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 4), }", x,
-              sizeof x);
+    ds_write_npy("x.npy", 1,
+                 "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 4), }",
+                 x, sizeof x);
+    ds_write_npy("y4.npy", 1,
+                 "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", y,
+                 8);
+    ds_write_npy("lie.npy", 1,
+                 "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 4), }",
+                 x, sizeof x);
     void *self;
     ASSERT_ERR(ds_create("array", cfg("train: lie.npy\n"), &self), DGM_EFORMAT,
                "lie.npy", "train", "16 bytes");
@@ -299,14 +269,14 @@ START_TEST(array_refusals)
     ds_write("text.npy", "hello, world\n", 13);
     ASSERT_ERR(ds_create("array", cfg("train: text.npy\n"), &self), DGM_EFORMAT,
                "text.npy", "not a .npy");
-    write_npy("v1.npy", 1,
-              "{'descr': '|u1', 'fortran_order': False, 'shape': (12,), }", x,
-              sizeof x);
+    ds_write_npy("v1.npy", 1,
+                 "{'descr': '|u1', 'fortran_order': False, 'shape': (12,), }",
+                 x, sizeof x);
     ASSERT_ERR(ds_create("array", cfg("train: v1.npy\n"), &self), DGM_EFORMAT,
                "v1.npy", "[12]");
-    write_npy("xt.npy", 1,
-              "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 6), }", x,
-              sizeof x);
+    ds_write_npy("xt.npy", 1,
+                 "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 6), }",
+                 x, sizeof x);
     ASSERT_ERR(ds_create("array", cfg("train: x.npy\ntest: xt.npy\n"), &self),
                DGM_EFORMAT, "xt.npy", "differs from the training");
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block_check.h"
 #include "ck_run.h"
 #include "dgm/dgm.h"
 #include "dgm/host.h"
@@ -325,77 +326,26 @@ END_TEST
 
 /* ---- blocks ----------------------------------------------------------- */
 
-typedef struct blk_ctx {
-    dgm_block *blk;
-    bool eval;
-} blk_ctx;
-
-static dgm_var *run_block(dgm_graph *g, dgm_var **in, void *ctx)
-{
-    blk_ctx *c = ctx;
-    if (c->eval)
-        dgm_graph_set_training(g, false);
-    return dgm_block_forward(c->blk, g, in[0]);
-}
-
-static dgm_block *make_block(dgm_build **b, dgm_params *ps, dgm_config **cfg,
-                             const char *yaml, dgm_shape in, dgm_shape *out)
-{
-    ck_assert_int_eq(dgm_build_new(b, tc_reg, ps, 3), 0);
-    ck_assert_int_eq(dgm_config_parse(cfg, yaml, "block.yaml"), 0);
-    dgm_block *blk;
-    int rc = dgm_block_create(*b, *cfg, "blk", &in, out, &blk);
-    ck_assert_msg(rc == 0, "%s: %s", yaml, dgm_last_error());
-    return blk;
-}
-
-static dgm_tensor *batch_of(dgm_shape in, int64_t n, uint64_t seed)
-{
-    int64_t xs[DGM_MAX_DIMS] = {n};
-    memcpy(xs + 1, in.dim, sizeof(int64_t) * (size_t)in.ndim);
-    return gc_randn(in.ndim + 1, xs, seed);
-}
-
-/* Finite differences wrt the input (eval mode for spectral norm) and REF
- * against oneDNN. Returns nothing; asserts. */
-static void gradcheck_block(const char *yaml, dgm_shape in, dgm_shape out,
-                            int64_t n, bool eval)
-{
-    dgm_params *ps = dgm_params_new();
-    dgm_build *b;
-    dgm_config *cfg;
-    blk_ctx c = {make_block(&b, ps, &cfg, yaml, in, &out), eval};
-    dgm_tensor *x = batch_of(in, n, 11);
-    gc_result r = gc_gradcheck(run_block, &c, 1, &x, NULL, DGM_BACKEND_REF,
-                               1e-2, 2e-2, 2e-3);
-    ck_assert_msg(r.ok, "%s: %s", yaml, gc_describe(&r));
-    r = gc_compare_backends(run_block, &c, 1, &x, NULL, 1e-4, 1e-4);
-    ck_assert_msg(r.ok, "%s: %s", yaml, gc_describe(&r));
-    dgm_tensor_free(x);
-    dgm_build_free(b);
-    dgm_config_free(cfg);
-    dgm_params_free(ps);
-}
-
 START_TEST(sn_option_of_blocks)
 {
     dgm_shape img = {3, {2, 8, 8}}, none = {0};
-    gradcheck_block("{plugin: mlp, hidden: [5], spectral_norm: true}",
-                    (dgm_shape){1, {6}}, (dgm_shape){1, {3}}, 2, true);
-    gradcheck_block("{plugin: conv_encoder, channels: [3, 4], out: 3, "
-                    "batch_norm: false, spectral_norm: true}",
-                    img, none, 2, true);
-    gradcheck_block("{plugin: conv_decoder, channels: [4, 3], "
-                    "activation: tanh, spectral_norm: true}",
-                    (dgm_shape){1, {5}}, img, 2, true);
+    tc_gradcheck_block("{plugin: mlp, hidden: [5], spectral_norm: true}",
+                       (dgm_shape){1, {6}}, (dgm_shape){1, {3}}, 2, true);
+    tc_gradcheck_block("{plugin: conv_encoder, channels: [3, 4], out: 3, "
+                       "batch_norm: false, spectral_norm: true}",
+                       img, none, 2, true);
+    tc_gradcheck_block("{plugin: conv_decoder, channels: [4, 3], "
+                       "activation: tanh, spectral_norm: true}",
+                       (dgm_shape){1, {5}}, img, 2, true);
     /* buffers where PyTorch has them: a deconv's rows are its outputs */
     dgm_params *ps = dgm_params_new();
     dgm_build *b;
     dgm_config *cfg;
     dgm_shape out = img;
-    make_block(&b, ps, &cfg,
-               "{plugin: conv_decoder, channels: [4, 3], spectral_norm: true}",
-               (dgm_shape){1, {5}}, &out);
+    tc_make_block(
+        &b, ps, &cfg,
+        "{plugin: conv_decoder, channels: [4, 3], spectral_norm: true}",
+        (dgm_shape){1, {5}}, &out);
     dgm_param *u = dgm_params_find(ps, "blk.deconv1.weight_u");
     ck_assert_ptr_nonnull(u);
     ck_assert_int_eq(dgm_tensor_numel(u->value), 3);
@@ -412,8 +362,8 @@ START_TEST(sn_option_of_blocks)
     ps = dgm_params_new();
     out = (dgm_shape){1, {3}};
     dgm_block *blk =
-        make_block(&b, ps, &cfg, "{plugin: mlp, spectral_norm: true}",
-                   (dgm_shape){1, {4}}, &out);
+        tc_make_block(&b, ps, &cfg, "{plugin: mlp, spectral_norm: true}",
+                      (dgm_shape){1, {4}}, &out);
     const float
         *w = dgm_tensor_f32(dgm_params_find(ps, "blk.fc1.weight")->value),
         *bias = dgm_tensor_f32(dgm_params_find(ps, "blk.fc1.bias")->value),
@@ -423,7 +373,7 @@ START_TEST(sn_option_of_blocks)
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
             sigma += uu[i] * w[i * 4 + j] * vv[j];
-    dgm_tensor *x = batch_of((dgm_shape){1, {4}}, 2, 7);
+    dgm_tensor *x = tc_batch_of((dgm_shape){1, {4}}, 2, 7);
     dgm_graph *g = dgm_graph_new();
     dgm_graph_set_training(g, false);
     dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
@@ -498,7 +448,7 @@ START_TEST(sa_identity_and_reference)
     dgm_config *cfg;
     dgm_shape in = {3, {16, 3, 4}}, out = {0};
     dgm_block *blk =
-        make_block(&b, ps, &cfg, "{plugin: self_attention}", in, &out);
+        tc_make_block(&b, ps, &cfg, "{plugin: self_attention}", in, &out);
     ck_assert_int_eq(out.ndim, 3);
     ck_assert_int_eq(out.dim[0], 16);
     ck_assert_int_eq(out.dim[1], 3);
@@ -506,7 +456,7 @@ START_TEST(sa_identity_and_reference)
     ck_assert_int_eq(
         dgm_tensor_numel(dgm_params_find(ps, "blk.query.weight")->value),
         2 * 16); /* C / 8 = 2 query channels */
-    dgm_tensor *x = batch_of(in, 2, 4);
+    dgm_tensor *x = tc_batch_of(in, 2, 4);
     dgm_graph *g = dgm_graph_new();
     dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
     ck_assert_msg(y != NULL, "%s", dgm_last_error());
@@ -545,24 +495,25 @@ START_TEST(sa_gradient)
     dgm_build *b;
     dgm_config *cfg;
     dgm_shape in = {3, {4, 3, 2}}, out = {0};
-    blk_ctx c = {make_block(&b, ps, &cfg,
-                            "{plugin: self_attention, reduction: 2}", in, &out),
-                 false};
+    tc_block_ctx c = {tc_make_block(&b, ps, &cfg,
+                                    "{plugin: self_attention, reduction: 2}",
+                                    in, &out),
+                      false};
     dgm_tensor_fill(dgm_params_find(ps, "blk.gamma")->value, 0.9);
-    dgm_tensor *x = batch_of(in, 2, 9);
-    gc_result r = gc_gradcheck(run_block, &c, 1, &x, NULL, DGM_BACKEND_REF,
+    dgm_tensor *x = tc_batch_of(in, 2, 9);
+    gc_result r = gc_gradcheck(tc_run_block, &c, 1, &x, NULL, DGM_BACKEND_REF,
                                1e-2, 2e-2, 2e-3);
     ck_assert_msg(r.ok, "%s", gc_describe(&r));
-    r = gc_compare_backends(run_block, &c, 1, &x, NULL, 1e-4, 1e-4);
+    r = gc_compare_backends(tc_run_block, &c, 1, &x, NULL, 1e-4, 1e-4);
     ck_assert_msg(r.ok, "%s", gc_describe(&r));
     dgm_tensor_free(x);
     dgm_build_free(b);
     dgm_config_free(cfg);
     dgm_params_free(ps);
     /* with spectral norm on its projections (eval mode: fixed u, v) */
-    gradcheck_block("{plugin: self_attention, reduction: 2, "
-                    "spectral_norm: true}",
-                    in, (dgm_shape){0}, 2, true);
+    tc_gradcheck_block("{plugin: self_attention, reduction: 2, "
+                       "spectral_norm: true}",
+                       in, (dgm_shape){0}, 2, true);
 }
 END_TEST
 
@@ -615,14 +566,14 @@ static void check_attention_insert(const char *plain, const char *with,
     dgm_build *b1, *b2;
     dgm_config *c1, *c2;
     dgm_shape o1 = out, o2 = out;
-    dgm_block *k1 = make_block(&b1, p1, &c1, plain, in, &o1);
-    dgm_block *k2 = make_block(&b2, p2, &c2, with, in, &o2);
+    dgm_block *k1 = tc_make_block(&b1, p1, &c1, plain, in, &o1);
+    dgm_block *k2 = tc_make_block(&b2, p2, &c2, with, in, &o2);
     ck_assert_int_eq(o1.ndim, o2.ndim);
     dgm_param *q = dgm_params_find(p2, param);
     ck_assert_msg(q != NULL, "%s: no %s", with, param);
     ck_assert_int_eq(dgm_tensor_numel(q->value), numel);
     ck_assert_ptr_nonnull(dgm_params_find(p2, "blk.attention.gamma"));
-    dgm_tensor *x = batch_of(in, 2, 3);
+    dgm_tensor *x = tc_batch_of(in, 2, 3);
     dgm_tensor *y1 = block_out(k1, x), *y2 = block_out(k2, x);
     ck_assert_int_eq(dgm_tensor_numel(y1), dgm_tensor_numel(y2));
     ck_assert_int_eq(memcmp(y1->data, y2->data, dgm_tensor_nbytes(y1)), 0);
@@ -685,10 +636,10 @@ START_TEST(dcgan_attention_and_sn)
      * output channels), and a finite forward */
     ps = dgm_params_new();
     out = img;
-    blk = make_block(&b, ps, &cfg,
-                     "{plugin: dcgan_generator, width: 4, spectral_norm: "
-                     "true}",
-                     (dgm_shape){1, {6}}, &out);
+    blk = tc_make_block(&b, ps, &cfg,
+                        "{plugin: dcgan_generator, width: 4, spectral_norm: "
+                        "true}",
+                        (dgm_shape){1, {6}}, &out);
     ck_assert_int_eq(
         dgm_tensor_numel(dgm_params_find(ps, "blk.fc0.weight_u")->value),
         8 * 7 * 7);
@@ -698,7 +649,7 @@ START_TEST(dcgan_attention_and_sn)
     ck_assert_int_eq(
         dgm_tensor_numel(dgm_params_find(ps, "blk.deconv2.weight_v")->value),
         4 * 16);
-    dgm_tensor *x = batch_of((dgm_shape){1, {6}}, 2, 1);
+    dgm_tensor *x = tc_batch_of((dgm_shape){1, {6}}, 2, 1);
     dgm_tensor *y = block_out(blk, x);
     ck_assert_int_eq(y->ndim, 4);
     for (int64_t i = 0; i < dgm_tensor_numel(y); i++)
@@ -711,10 +662,10 @@ START_TEST(dcgan_attention_and_sn)
 
     ps = dgm_params_new();
     out = (dgm_shape){0};
-    blk = make_block(&b, ps, &cfg,
-                     "{plugin: dcgan_discriminator, width: 4, "
-                     "spectral_norm: true}",
-                     img, &out);
+    blk = tc_make_block(&b, ps, &cfg,
+                        "{plugin: dcgan_discriminator, width: 4, "
+                        "spectral_norm: true}",
+                        img, &out);
     ck_assert_int_eq(
         dgm_tensor_numel(dgm_params_find(ps, "blk.conv2.weight_u")->value), 8);
     ck_assert_int_eq(
@@ -736,10 +687,10 @@ START_TEST(dcgan_without_batch_norm)
     dgm_build *b;
     dgm_config *cfg;
     dgm_shape out = img;
-    make_block(&b, ps, &cfg,
-               "{plugin: dcgan_generator, width: 4, "
-               "batch_norm: false}",
-               z, &out);
+    tc_make_block(&b, ps, &cfg,
+                  "{plugin: dcgan_generator, width: 4, "
+                  "batch_norm: false}",
+                  z, &out);
     /* 8x8: one stage from a 4@4x4 base */
     dgm_param *bias = dgm_params_find(ps, "blk.fc0.bias");
     ck_assert_ptr_nonnull(bias);
@@ -748,65 +699,13 @@ START_TEST(dcgan_without_batch_norm)
     dgm_build_free(b);
     dgm_config_free(cfg);
     dgm_params_free(ps);
-    gradcheck_block("{plugin: dcgan_generator, width: 4, batch_norm: false}", z,
-                    img, 2, false);
-    gradcheck_block("{plugin: dcgan_discriminator, width: 4, "
-                    "batch_norm: false}",
-                    img, (dgm_shape){1, {1}}, 2, false);
+    tc_gradcheck_block("{plugin: dcgan_generator, width: 4, batch_norm: false}",
+                       z, img, 2, false);
+    tc_gradcheck_block("{plugin: dcgan_discriminator, width: 4, "
+                       "batch_norm: false}",
+                       img, (dgm_shape){1, {1}}, 2, false);
 }
 END_TEST
-
-/* One block made from yaml for an image of side S and C channels, run on
- * a batch of 2; its output shape is checked against want. */
-static void sized_block(const char *yaml, dgm_shape in, dgm_shape out,
-                        int ndim_want, const int64_t *want)
-{
-    dgm_params *ps = dgm_params_new();
-    dgm_build *b;
-    dgm_config *cfg;
-    dgm_block *blk = make_block(&b, ps, &cfg, yaml, in, &out);
-    dgm_graph *g = dgm_graph_new();
-    dgm_rng rng;
-    dgm_rng_seed(&rng, 2);
-    dgm_graph_set_rng(g, &rng);
-    dgm_tensor *x = batch_of(in, 2, 5);
-    dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
-    ck_assert_msg(y != NULL, "%s: %s", yaml, dgm_last_error());
-    const dgm_tensor *t = dgm_value(y);
-    ck_assert_int_eq(t->ndim, ndim_want);
-    for (int i = 0; i < ndim_want; i++)
-        ck_assert_msg(t->shape[i] == want[i], "%s: dim %d is %lld, not %lld",
-                      yaml, i, (long long)t->shape[i], (long long)want[i]);
-    dgm_tensor_free(x);
-    dgm_graph_free(g);
-    dgm_build_free(b);
-    dgm_config_free(cfg);
-    dgm_params_free(ps);
-}
-
-/* The number of a block's parameters named <prefix><i>.weight, i >= 1. */
-static int count_layers(const char *yaml, dgm_shape in, dgm_shape out,
-                        const char *prefix, int64_t *dim1_of_last)
-{
-    dgm_params *ps = dgm_params_new();
-    dgm_build *b;
-    dgm_config *cfg;
-    make_block(&b, ps, &cfg, yaml, in, &out);
-    int k = 0;
-    char name[64];
-    for (;;) {
-        snprintf(name, sizeof name, "blk.%s%d.weight", prefix, k + 1);
-        dgm_param *p = dgm_params_find(ps, name);
-        if (!p)
-            break;
-        *dim1_of_last = p->value->shape[1];
-        k++;
-    }
-    dgm_build_free(b);
-    dgm_config_free(cfg);
-    dgm_params_free(ps);
-    return k;
-}
 
 /* The DCGAN pair and the conv encoder/decoder at 16, 32, 64, 128 with 1
  * and 3 channels: stage counts derived from the size (log2(S) - 2), the
@@ -819,36 +718,37 @@ START_TEST(image_sizes_and_channels)
             int64_t S = sides[si], C = chans[ci], d1 = 0;
             int stages = si + 2;
             dgm_shape img = {3, {C, S, S}}, z = {1, {6}};
-            ck_assert_int_eq(count_layers("{plugin: dcgan_generator, "
-                                          "width: 4}",
-                                          z, img, "deconv", &d1),
+            ck_assert_int_eq(tc_count_layers("{plugin: dcgan_generator, "
+                                             "width: 4}",
+                                             z, img, "deconv", &d1),
                              stages);
             ck_assert_int_eq(d1, C); /* the last deconv gives C channels */
-            sized_block("{plugin: dcgan_generator, width: 4}", z, img, 4,
-                        (int64_t[]){2, C, S, S});
-            ck_assert_int_eq(count_layers("{plugin: dcgan_discriminator, "
-                                          "width: 4}",
-                                          img, (dgm_shape){1, {1}}, "conv",
-                                          &d1),
+            tc_sized_block("{plugin: dcgan_generator, width: 4}", z, img, 4,
+                           (int64_t[]){2, C, S, S});
+            ck_assert_int_eq(tc_count_layers("{plugin: dcgan_discriminator, "
+                                             "width: 4}",
+                                             img, (dgm_shape){1, {1}}, "conv",
+                                             &d1),
                              stages);
             /* features: (4 << (stages - 1)) channels at 4x4 */
-            sized_block("{plugin: dcgan_discriminator, width: 4}", img,
-                        (dgm_shape){0}, 2,
-                        (int64_t[]){2, (4 << (stages - 1)) * 16});
-            sized_block("{plugin: conv_encoder, channels: [4, 8], out: 5}", img,
-                        (dgm_shape){0}, 2, (int64_t[]){2, 5});
-            sized_block("{plugin: conv_decoder, channels: [8, 4]}",
-                        (dgm_shape){1, {5}}, img, 4, (int64_t[]){2, C, S, S});
+            tc_sized_block("{plugin: dcgan_discriminator, width: 4}", img,
+                           (dgm_shape){0}, 2,
+                           (int64_t[]){2, (4 << (stages - 1)) * 16});
+            tc_sized_block("{plugin: conv_encoder, channels: [4, 8], out: 5}",
+                           img, (dgm_shape){0}, 2, (int64_t[]){2, 5});
+            tc_sized_block("{plugin: conv_decoder, channels: [8, 4]}",
+                           (dgm_shape){1, {5}}, img, 4,
+                           (int64_t[]){2, C, S, S});
         }
     /* stages set: 64x64 in 3 stages from an 8x8 base */
     int64_t d1 = 0;
     dgm_shape img = {3, {3, 64, 64}};
-    ck_assert_int_eq(count_layers("{plugin: dcgan_generator, width: 4, "
-                                  "stages: 3}",
-                                  (dgm_shape){1, {6}}, img, "deconv", &d1),
+    ck_assert_int_eq(tc_count_layers("{plugin: dcgan_generator, width: 4, "
+                                     "stages: 3}",
+                                     (dgm_shape){1, {6}}, img, "deconv", &d1),
                      3);
-    sized_block("{plugin: dcgan_discriminator, width: 4, stages: 3}", img,
-                (dgm_shape){0}, 2, (int64_t[]){2, 16 * 8 * 8});
+    tc_sized_block("{plugin: dcgan_discriminator, width: 4, stages: 3}", img,
+                   (dgm_shape){0}, 2, (int64_t[]){2, 16 * 8 * 8});
 }
 END_TEST
 
@@ -914,16 +814,16 @@ END_TEST
 START_TEST(rgb_gradients)
 {
     dgm_shape img = {3, {3, 8, 8}}, z = {1, {5}};
-    gradcheck_block("{plugin: dcgan_generator, width: 2, batch_norm: false}", z,
-                    img, 2, false);
-    gradcheck_block("{plugin: dcgan_discriminator, width: 2, "
-                    "batch_norm: false}",
-                    img, (dgm_shape){1, {1}}, 2, false);
-    gradcheck_block(
+    tc_gradcheck_block("{plugin: dcgan_generator, width: 2, batch_norm: false}",
+                       z, img, 2, false);
+    tc_gradcheck_block("{plugin: dcgan_discriminator, width: 2, "
+                       "batch_norm: false}",
+                       img, (dgm_shape){1, {1}}, 2, false);
+    tc_gradcheck_block(
         "{plugin: conv_encoder, channels: [2, 4], out: 3, activation: tanh, "
         "batch_norm: false}",
         img, (dgm_shape){0}, 2, false);
-    gradcheck_block(
+    tc_gradcheck_block(
         "{plugin: conv_decoder, channels: [4, 2], activation: tanh, "
         "batch_norm: false}",
         z, img, 2, false);

@@ -1,19 +1,32 @@
 /* conv_decoder.c - block `conv_decoder`: a linear map from features to a
  * small feature map, then transposed convolutions each multiplying the
  * size by the stride, the last giving the requested [C, H, W] with no norm
- * or activation (the model applies sigmoid/tanh or reads logits). */
+ * or activation (the model applies sigmoid/tanh or reads logits). The
+ * number of transposed convs is the length of `channels`, or `stages`, or
+ * follows the image size as the dcgan blocks' does (image_stages.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "image_stages.h"
 
 #define DEC_MAX_LAYERS 8
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_INT_LIST(
-        "channels", .def = "[64, 32]", DGM_GE(1), DGM_LE(1 << 16),
-        .help = "channels of the feature maps, widest (first) to narrowest"),
+        "channels", .def = "[]", DGM_GE(1), DGM_LE(1 << 16),
+        .help = "channels of the feature maps, widest (first) to narrowest "
+                "(their count is the stage count); [] derives them from width"),
+    DGM_PARAM_INT("width", .def = "32", DGM_GE(1), DGM_LE(1 << 14),
+                  .help = "with channels []: the last feature map's "
+                          "channels, each earlier one twice as many (28x28: "
+                          "64@7x7 then 32@14x14)"),
+    DGM_PARAM_INT("stages", .def = "0", DGM_GE(0), DGM_LE(DEC_MAX_LAYERS),
+                  .help = "transposed convs; 0: the length of channels, or "
+                          "with channels [] and stride 2 derived from the "
+                          "image size (halved to a side of at most 7: "
+                          "28 -> 2, 16 -> 2, 32 -> 3, 64 -> 4, 128 -> 5)"),
     DGM_PARAM_INT("kernel", .def = "4", DGM_GE(1), DGM_LE(15),
                   .help = "kernel size"),
     DGM_PARAM_INT(
@@ -81,11 +94,6 @@ static int add_bn(dgm_build *b, dec_layer *l, int idx, int64_t c)
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_shape *in, dgm_shape *out)
 {
-    int64_t ch[DEC_MAX_LAYERS];
-    int n = dgm_cfg_int_list(cfg, "channels", ch, DEC_MAX_LAYERS);
-    if (n < 1 || n > DEC_MAX_LAYERS)
-        return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
-                             "1 to %d layers, got %d", DEC_MAX_LAYERS, n);
     char sin[96], sout[96];
     dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
     dgm_shape_str(out->ndim, out->dim, sout, sizeof sout);
@@ -101,6 +109,13 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                              "conv_decoder: kernel %lld with stride %lld "
                              "cannot multiply the size by %lld exactly",
                              (long long)k, (long long)s, (long long)s);
+    int64_t ch[DEC_MAX_LAYERS];
+    int n = image_conv_stages(cfg, "conv_decoder", out, s, DEC_MAX_LAYERS);
+    if (n < 0)
+        return n;
+    int rc = image_stage_channels(cfg, "conv_decoder", n, true, ch);
+    if (rc < 0)
+        return rc;
     int64_t factor = 1;
     for (int i = 0; i < n; i++)
         factor *= s;
@@ -123,7 +138,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     const int64_t feat_in = dgm_shape_numel(in->ndim, in->dim);
     const int64_t feat0 = d->c0 * d->h0 * d->w0;
     int64_t ws2[2] = {feat0, feat_in};
-    int rc = add_weights(b, &d->l[0], "fc", 0, 2, ws2, feat0, true, d->sn);
+    rc = add_weights(b, &d->l[0], "fc", 0, 2, ws2, feat0, true, d->sn);
     if (rc == 0 && d->bn)
         rc = add_bn(b, &d->l[0], 0, d->c0);
     for (int i = 1; i <= n && rc == 0; i++) {

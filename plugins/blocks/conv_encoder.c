@@ -1,18 +1,31 @@
 /* conv_encoder.c - block `conv_encoder`: strided convolutions (each with
  * optional batch norm and an activation) from an image [C, H, W] to a
- * feature vector, optionally projected by a final linear layer. */
+ * feature vector, optionally projected by a final linear layer. The
+ * number of convolutions is the length of `channels`, or `stages`, or
+ * follows the image size as the dcgan blocks' does (image_stages.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "image_stages.h"
 
 #define ENC_MAX_LAYERS 8
 
 static const dgm_param_spec params[] = {
-    DGM_PARAM_INT_LIST("channels", .def = "[32, 64]", DGM_GE(1),
-                       DGM_LE(1 << 16),
-                       .help = "output channels of each convolution"),
+    DGM_PARAM_INT_LIST("channels", .def = "[]", DGM_GE(1), DGM_LE(1 << 16),
+                       .help = "output channels of each convolution (their "
+                               "count is the stage count); [] derives them "
+                               "from width"),
+    DGM_PARAM_INT("width", .def = "32", DGM_GE(1), DGM_LE(1 << 14),
+                  .help = "with channels []: the first convolution's "
+                          "channels, doubled at each later one (28x28: "
+                          "32@14x14 then 64@7x7)"),
+    DGM_PARAM_INT("stages", .def = "0", DGM_GE(0), DGM_LE(ENC_MAX_LAYERS),
+                  .help = "convolutions; 0: the length of channels, or with "
+                          "channels [] and stride 2 derived from the image "
+                          "size (halved to a side of at most 7: 28 -> 2, "
+                          "16 -> 2, 32 -> 3, 64 -> 4, 128 -> 5)"),
     DGM_PARAM_INT("kernel", .def = "4", DGM_GE(1), DGM_LE(15),
                   .help = "kernel size"),
     DGM_PARAM_INT(
@@ -76,12 +89,6 @@ static int add_layer(encoder *e, dgm_build *b, int idx, int64_t ic,
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_shape *in, dgm_shape *out)
 {
-    int64_t ch[ENC_MAX_LAYERS];
-    int n = dgm_cfg_int_list(cfg, "channels", ch, ENC_MAX_LAYERS);
-    if (n < 1 || n > ENC_MAX_LAYERS)
-        return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
-                             "1 to %d convolutions, got %d", ENC_MAX_LAYERS,
-                             n);
     char sin[96];
     dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
     if (in->ndim != 3)
@@ -89,6 +96,13 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
                          "conv_encoder: input %s is not an image [C, H, W]",
                          sin);
     const int64_t k = dgm_cfg_int(cfg, "kernel"), s = dgm_cfg_int(cfg, "stride");
+    int64_t ch[ENC_MAX_LAYERS];
+    int n = image_conv_stages(cfg, "conv_encoder", in, s, ENC_MAX_LAYERS);
+    if (n < 0)
+        return n;
+    int rc = image_stage_channels(cfg, "conv_encoder", n, false, ch);
+    if (rc < 0)
+        return rc;
     const int64_t pad = (k - s + 1) / 2, out_feat = dgm_cfg_int(cfg, "out");
     encoder *e = calloc(1, sizeof *e);
     if (!e)
@@ -102,7 +116,6 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     e->cp = (dgm_conv_params){{(int)s, (int)s}, {(int)pad, (int)pad},
                               {1, 1}, 1, {0, 0}};
     int64_t c = in->dim[0], h = in->dim[1], w = in->dim[2];
-    int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         int64_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
         if (h + 2 * pad < k || w + 2 * pad < k || oh < 1 || ow < 1) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "image_stages.h"
 
 #define DC_MAX_STAGES 6
 
@@ -100,52 +101,6 @@ typedef struct dcgan {
     dgm_block *extra[DC_MAX_STAGES + 1];
 } dcgan;
 
-/* Stride-2 stages and the base map [*h0, *w0] for an image [C, H, W]:
- * `stages` when set (H and W divisible by 2^stages), else H (a power of
- * two or 28) halved while above 7 (28 -> 7: 2, 32 -> 4: 3), W as often; a
- * side of at most DC_MAX_SIDE. A size that does not fit is refused
- * naming the plugin, the key and the shape (DGM_ESHAPE). */
-#define DC_MAX_SIDE 128
-static int stages_of(const dgm_config *cfg, const char *who,
-                     const dgm_shape *img, int64_t *h0, int64_t *w0)
-{
-    char si[96];
-    dgm_shape_str(img->ndim, img->dim, si, sizeof si);
-    if (img->ndim != 3)
-        return dgm_error(DGM_ESHAPE, "%s: needs an image [C, H, W], got %s",
-                         who, si);
-    int64_t h = img->dim[1], w = img->dim[2];
-    int k = (int)dgm_cfg_int(cfg, "stages");
-    if (h > DC_MAX_SIDE || w > DC_MAX_SIDE)
-        return dgm_cfg_error(cfg, "stages", DGM_ESHAPE,
-                             "%s: image %s is larger than %d x %d (sizes: "
-                             "a power of two from 16 to 128, or 28)",
-                             who, si, DC_MAX_SIDE, DC_MAX_SIDE);
-    if (k > 0) {
-        int64_t f = (int64_t)1 << k;
-        if (h % f || w % f)
-            return dgm_cfg_error(cfg, "stages", DGM_ESHAPE,
-                                 "%s: %d stride-2 stages need H and W "
-                                 "divisible by %lld; the image is %s",
-                                 who, k, (long long)f, si);
-        *h0 = h / f, *w0 = w / f;
-        return k;
-    }
-    /* 28 is Fashion-MNIST's (a 7x7 base); 8 the tests' small images */
-    bool pow2 = (h & (h - 1)) == 0 && h >= 8;
-    while (h > 7 && h % 2 == 0 && k < DC_MAX_STAGES)
-        h /= 2, k++;
-    if (!(pow2 || img->dim[1] == 28) || k < 1 || h > 7 ||
-        w % ((int64_t)1 << k) || (w >> k) > 7)
-        return dgm_cfg_error(cfg, "stages", DGM_ESHAPE,
-                             "%s: image %s: the stages are derived for H a "
-                             "power of two from 16 to 128 (or 28), W halving "
-                             "as often; set `stages` for another size",
-                             who, si);
-    *h0 = h, *w0 = w >> k;
-    return k;
-}
-
 static void dcgan_init(dgm_build *b, dc_layer *l, bool normal)
 {
     if (!normal)
@@ -235,22 +190,6 @@ static int attention_missed(const dgm_config *cfg, const char *who,
                          sides);
 }
 
-/* Stage channels: explicit, or width doubled per stage away from the
- * image. */
-static int stage_channels(const dgm_config *cfg, const char *who, int k,
-                          bool widest_first, int64_t *ch)
-{
-    int64_t given[DC_MAX_STAGES + 1];
-    int n = dgm_cfg_int_list(cfg, "channels", given, DC_MAX_STAGES + 1);
-    if (n > 0 && n != k)
-        return dgm_cfg_error(cfg, "channels", DGM_ERANGE,
-                             "%s: %d entries for %d stages", who, n, k);
-    int64_t w = dgm_cfg_int(cfg, "width");
-    for (int i = 0; i < k; i++)
-        ch[i] = n > 0 ? given[i] : w << (widest_first ? k - 1 - i : i);
-    return 0;
-}
-
 static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
                       const dgm_shape *in, dgm_shape *out)
 {
@@ -262,8 +201,8 @@ static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
                          "dcgan_generator: needs an output shape [C, H, W] "
                          "from its model, got %s (input %s)",
                          out->ndim ? sout : "none", sin);
-    int64_t h0, w0;
-    int k = stages_of(cfg, "dcgan_generator", out, &h0, &w0);
+    int64_t h0 = 0, w0 = 0;
+    int k = image_stages(cfg, "dcgan_generator", out, &h0, &w0);
     if (k < 0)
         return k;
     dcgan *d = calloc(1, sizeof *d);
@@ -277,7 +216,7 @@ static int gen_create(void **self, const dgm_config *cfg, dgm_build *b,
     bool normal = !strcmp(dgm_cfg_str(cfg, "init"), "normal");
     bool sn = dgm_cfg_bool(cfg, "spectral_norm"), placed = false;
     int64_t ch[DC_MAX_STAGES];
-    int rc = stage_channels(cfg, "dcgan_generator", k, true, ch);
+    int rc = image_stage_channels(cfg, "dcgan_generator", k, true, ch);
     if (rc == 0) {
         d->c0 = ch[0];
         int64_t ws[2] = {ch[0] * h0 * w0, dgm_shape_numel(in->ndim, in->dim)};
@@ -311,7 +250,7 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     dgm_shape_str(in->ndim, in->dim, sin, sizeof sin);
     dgm_shape_str(out->ndim, out->dim, sout, sizeof sout);
     int64_t h0 = 0, w0 = 0;
-    int k = stages_of(cfg, "dcgan_discriminator", in, &h0, &w0);
+    int k = image_stages(cfg, "dcgan_discriminator", in, &h0, &w0);
     if (k < 0)
         return k;
     bool head = out->ndim > 0;
@@ -330,7 +269,7 @@ static int disc_create(void **self, const dgm_config *cfg, dgm_build *b,
     bool normal = !strcmp(dgm_cfg_str(cfg, "init"), "normal");
     bool sn = dgm_cfg_bool(cfg, "spectral_norm"), placed = false;
     int64_t ch[DC_MAX_STAGES];
-    int rc = stage_channels(cfg, "dcgan_discriminator", k, false, ch);
+    int rc = image_stage_channels(cfg, "dcgan_discriminator", k, false, ch);
     for (int i = 0; i < k && rc == 0; i++) {
         int64_t ic = i == 0 ? in->dim[0] : ch[i - 1];
         int64_t ws[4] = {ch[i], ic, 4, 4};

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dgm/dgm.h"
+#include "fractions.h"
 
 #define MAX_CLASSES 65536 /* a sanity cap on label values */
 
@@ -34,12 +35,7 @@ static const dgm_param_spec params[] = {
     DGM_PARAM_INT_LIST(
         "classes", .def = "[]", DGM_GE(0), DGM_LE(MAX_CLASSES - 1),
         .help = "keep only these labels in both splits ([] keeps all)"),
-    DGM_PARAM_FLOAT(
-        "train_fraction", .def = "1.0", DGM_GE(1e-9), DGM_LE(1.0),
-        .help = "seeded, class-stratified fraction of the training set kept"),
-    DGM_PARAM_FLOAT("label_fraction", .def = "1.0", DGM_GE(0.0), DGM_LE(1.0),
-                    .help = "seeded, class-stratified fraction of training "
-                            "examples with y_mask 1"),
+    DS_FRACTION_PARAMS,
     DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.2e18),
                   .help = "seed for the subset and label choices"),
     DGM_PARAM_INT("batch_size", .def = "128", DGM_GE(1), DGM_LE(1e9),
@@ -161,32 +157,10 @@ static int load_split(idx_ds *d, const dgm_config *cfg, const char *ik,
     return 0;
 }
 
-/* Within each class, the first round(frac * count) (at least one) of a
- * seeded permutation of that class's positions in list[0..n) get
- * chosen[pos] = 1. */
-static int choose_stratified(const split_data *s, const int64_t *list,
-                             int64_t n, double frac, dgm_rng *rng,
-                             int64_t n_classes, unsigned char *chosen)
+/* label_of for ds_fractions: ctx is the split. */
+static int64_t label_at(const void *ctx, int64_t row)
 {
-    int64_t *pos = malloc((size_t)(n ? n : 1) * sizeof *pos);
-    if (!pos)
-        return dgm_error(DGM_ENOMEM, "idx: out of memory");
-    for (int64_t c = 0; c < n_classes; c++) {
-        int64_t m = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (label_of(s, list[i]) == c)
-                pos[m++] = i;
-        if (m == 0)
-            continue;
-        dgm_rng_shuffle(rng, pos, m);
-        int64_t k = (int64_t)(frac * (double)m + 0.5);
-        if (k < 1 && frac > 0)
-            k = 1;
-        for (int64_t i = 0; i < k && i < m; i++)
-            chosen[pos[i]] = 1;
-    }
-    free(pos);
-    return 0;
+    return label_of(ctx, row);
 }
 
 static int subset(idx_ds *d, const dgm_config *cfg)
@@ -217,40 +191,10 @@ static int subset(idx_ds *d, const dgm_config *cfg)
                 s->keep[s->n++] = i;
         }
     }
-    dgm_rng base, rng;
-    dgm_rng_seed(&base, (uint64_t)dgm_cfg_int(cfg, "seed"));
     split_data *tr = &d->s[DGM_SPLIT_TRAIN];
-    double tf = dgm_cfg_float(cfg, "train_fraction");
-    unsigned char *chosen = calloc((size_t)(tr->n ? tr->n : 1), 1);
-    if (!chosen)
-        return dgm_error(DGM_ENOMEM, "idx: out of memory");
-    int rc = 0;
-    if (tf < 1.0) {
-        dgm_rng_fork(&rng, &base, 1);
-        rc = choose_stratified(tr, tr->keep, tr->n, tf, &rng, d->n_classes,
-                               chosen);
-        int64_t m = 0;
-        for (int64_t i = 0; i < tr->n && rc == 0; i++)
-            if (chosen[i])
-                tr->keep[m++] = tr->keep[i]; /* keeps file order */
-        if (rc == 0)
-            tr->n = m;
-    }
-    double lf = dgm_cfg_float(cfg, "label_fraction");
-    if (rc == 0 && lf < 1.0) {
-        memset(chosen, 0, (size_t)(tr->n ? tr->n : 1));
-        dgm_rng_fork(&rng, &base, 2);
-        if (lf > 0)
-            rc = choose_stratified(tr, tr->keep, tr->n, lf, &rng,
-                                   d->n_classes, chosen);
-        tr->mask = malloc((size_t)(tr->n ? tr->n : 1) * sizeof *tr->mask);
-        if (!tr->mask && rc == 0)
-            rc = dgm_error(DGM_ENOMEM, "idx: out of memory");
-        for (int64_t i = 0; i < tr->n && rc == 0; i++)
-            tr->mask[i] = chosen[i] ? 1.0f : 0.0f;
-    }
-    free(chosen);
-    return rc;
+    return ds_fractions(cfg, "idx", (uint64_t)dgm_cfg_int(cfg, "seed"),
+                        tr->keep, &tr->n, d->n_classes, label_at, tr,
+                        &tr->mask);
 }
 
 static int ds_create(void **self, const dgm_config *cfg)

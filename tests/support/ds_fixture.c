@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 char ds_dir[PATH_MAX / 2];
-static void *ds_so;
+static void *ds_so, *idx_so;
 static const dgm_plugin_desc *ds_cur;
 static dgm_config *ds_cfg;
 
@@ -27,6 +27,8 @@ void ds_setup_tag(const char *tag)
                   ds_dir, strerror(errno));
     ds_so = dlopen(DGM_PLUGIN_DIR "/datasets_pixels.so", RTLD_NOW | RTLD_LOCAL);
     ck_assert_msg(ds_so, "dlopen: %s", dlerror());
+    idx_so = dlopen(DGM_PLUGIN_DIR "/datasets_idx.so", RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(idx_so, "dlopen: %s", dlerror());
 }
 
 void ds_teardown(void)
@@ -39,6 +41,7 @@ void ds_teardown(void)
     dgm_config_free(ds_cfg);
     ds_cfg = NULL;
     dlclose(ds_so);
+    dlclose(idx_so);
 }
 
 const char *ds_path(const char *name)
@@ -64,13 +67,16 @@ void ds_write(const char *name, const void *p, size_t n)
 
 const dgm_plugin_desc *ds_desc(const char *name)
 {
-    dgm_plugin_query_fn q =
-        (dgm_plugin_query_fn)dlsym(ds_so, DGM_PLUGIN_QUERY_SYMBOL);
-    ck_assert_ptr_nonnull(q);
-    for (uint32_t i = 0; q(i); i++)
-        if (!strcmp(q(i)->name, name))
-            return q(i);
-    ck_abort_msg("no plugin %s in datasets_pixels.so", name);
+    void *const so[2] = {ds_so, idx_so};
+    for (int k = 0; k < 2; k++) {
+        dgm_plugin_query_fn q =
+            (dgm_plugin_query_fn)dlsym(so[k], DGM_PLUGIN_QUERY_SYMBOL);
+        ck_assert_ptr_nonnull(q);
+        for (uint32_t i = 0; q(i); i++)
+            if (!strcmp(q(i)->name, name))
+                return q(i);
+    }
+    ck_abort_msg("no plugin %s in datasets_pixels.so or datasets_idx.so", name);
     return NULL;
 }
 
@@ -109,8 +115,9 @@ ds_batch ds_fetch(void *self, dgm_split split, const int64_t *idx, int64_t n)
     for (int i = 0; i < in.x_shape.ndim; i++)
         xs[1 + i] = in.x_shape.dim[i];
     ds_batch b = {dgm_tensor_new(DGM_F32, 1 + in.x_shape.ndim, xs),
-                  in.has_y ? dgm_tensor_new(DGM_I64, 1, xs) : NULL};
-    dgm_batch bt = {n, b.x, b.y, NULL};
+                  in.has_y ? dgm_tensor_new(DGM_I64, 1, xs) : NULL,
+                  dgm_tensor_new(DGM_F32, 1, xs)};
+    dgm_batch bt = {n, b.x, b.y, b.m};
     int rc = ds_cur->iface.dataset->get(self, split, idx, &bt, NULL);
     ck_assert_msg(rc == 0, "get: %s", dgm_last_error());
     return b;
@@ -120,4 +127,34 @@ void ds_batch_free(ds_batch b)
 {
     dgm_tensor_free(b.x);
     dgm_tensor_free(b.y);
+    dgm_tensor_free(b.m);
+}
+
+unsigned char *ds_npy_bytes(int major, const char *dict, const void *data,
+                            size_t n, size_t *len)
+{
+    size_t pre = major == 1 ? 10 : 12, d = strlen(dict);
+    size_t hlen = ((pre + d + 1 + 63) / 64) * 64 - pre;
+    unsigned char *b = malloc(pre + hlen + n + 1);
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (unsigned char)major;
+    b[7] = 0;
+    for (size_t i = 0; i < pre - 8; i++)
+        b[8 + i] = (unsigned char)(hlen >> (8 * i));
+    memset(b + pre, ' ', hlen);
+    memcpy(b + pre, dict, d);
+    b[pre + hlen - 1] = '\n';
+    if (n)
+        memcpy(b + pre + hlen, data, n);
+    *len = pre + hlen + n;
+    return b;
+}
+
+void ds_write_npy(const char *name, int major, const char *dict,
+                  const void *data, size_t n)
+{
+    size_t len;
+    unsigned char *b = ds_npy_bytes(major, dict, data, n, &len);
+    ds_write(name, b, len);
+    free(b);
 }

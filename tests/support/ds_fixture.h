@@ -1,6 +1,7 @@
 /* ds_fixture.h - test support for the dataset suites of the pixels module
- * (cifar, array, images): a scratch folder, files written into it, the
- * plugin created from YAML and batches fetched from it.
+ * (cifar, array, images, and idx beside them): a scratch folder, files
+ * written into it, the plugin created from YAML and batches fetched from
+ * it.
  *
  *     ds_setup("cifar");                       // in a checked fixture
  *     ds_write("data_batch_1.bin", bytes, n);
@@ -21,7 +22,7 @@
 /* The scratch folder of this test (made by ds_setup). */
 extern char ds_dir[];
 
-/* Make <DGM_TEST_TMP>/<tag>-<pid> and load the pixels module. */
+/* Make <DGM_TEST_TMP>/<tag>-<pid> and load the pixels and idx modules. */
 void ds_setup_tag(const char *tag);
 /* Remove the scratch folder, unload the module. */
 void ds_teardown(void);
@@ -29,7 +30,7 @@ void ds_teardown(void);
 const char *ds_path(const char *name);
 /* Write n bytes to <scratch>/<name>, making its parent folders. */
 void ds_write(const char *name, const void *p, size_t n);
-/* The descriptor of plugin `name` in the module. */
+/* The descriptor of plugin `name` in either module. */
 const dgm_plugin_desc *ds_desc(const char *name);
 /* Create plugin `name` from YAML `yaml` (validated against its schema;
  * a validation failure fails the test); create's code. The config lives
@@ -39,10 +40,20 @@ void ds_destroy(void *self);
 dgm_data_info ds_info(void *self);
 
 typedef struct ds_batch {
-    dgm_tensor *x, *y;
+    dgm_tensor *x, *y; /* y NULL for unlabelled data */
+    dgm_tensor *m;     /* y_mask [n] */
 } ds_batch;
 /* Examples idx[0..n) of split (x shaped from info); a failure fails. */
 ds_batch ds_fetch(void *self, dgm_split split, const int64_t *idx, int64_t n);
 void ds_batch_free(ds_batch b);
+
+/* A .npy file (format `major`.0) with header dict `dict` and n data bytes,
+ * the header padded with spaces and a newline to a multiple of 64 as
+ * NumPy does; its size in *len, malloc'ed. */
+unsigned char *ds_npy_bytes(int major, const char *dict, const void *data,
+                            size_t n, size_t *len);
+/* That file written to <scratch>/<name>. */
+void ds_write_npy(const char *name, int major, const char *dict,
+                  const void *data, size_t n);
 
 #endif

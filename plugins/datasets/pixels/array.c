@@ -31,6 +31,10 @@ static const dgm_param_spec params[] = {
     DGM_PARAM_INT_LIST(
         "classes", .def = "[]", DGM_GE(0), DGM_LE(PX_MAX_CLASSES - 1),
         .help = "keep only these labels in both splits ([] keeps all)"),
+    DS_FRACTION_PARAMS,
+    DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.2e18),
+                  .help = "seed of the train_fraction and label_fraction "
+                          "choices"),
     DGM_PARAM_INT("batch_size", .def = "128", DGM_GE(1), DGM_LE(1e9),
                   .help = "examples per batch (read by the host)"),
     DGM_PARAM_BOOL(
@@ -238,14 +242,7 @@ static int ds_create(void **self, const dgm_config *cfg)
         !d->s[DGM_SPLIT_TRAIN].labels != !d->s[DGM_SPLIT_TEST].labels)
         rc = dgm_cfg_error(cfg, "test_labels", DGM_EINVAL,
                            "give labels for both splits or for neither");
-    if (rc == 0)
-        rc = px_finish(d, cfg, true);
-    if (rc < 0) {
-        px_destroy(d);
-        return rc;
-    }
-    *self = d;
-    return 0;
+    return px_create_done(d, cfg, rc, self);
 }
 
 static const dgm_dataset_iface iface = {

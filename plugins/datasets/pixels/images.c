@@ -32,7 +32,9 @@ static const dgm_param_spec params[] = {
                     .help = "without train/ and test/ folders: the seeded "
                             "fraction of images held out"),
     DGM_PARAM_INT("seed", .def = "0", DGM_GE(0), DGM_LE(9.2e18),
-                  .help = "seed of the test_fraction choice"),
+                  .help = "seed of the test_fraction, train_fraction and "
+                          "label_fraction choices"),
+    DS_FRACTION_PARAMS,
     DGM_PARAM_CHOICE("scale", .def = "unit", .choices = "unit|symmetric",
                      .help = "pixel range: unit [0, 1] or symmetric [-1, 1]"),
     DGM_PARAM_PATH("cache", .def = "\"\"",
@@ -451,7 +453,7 @@ static int build(px_set *d, const dgm_config *cfg, file_list *l)
     if (d->s[DGM_SPLIT_TRAIN].n == 0)
         return dgm_cfg_error(cfg, "test_fraction", DGM_EFORMAT,
                              "%s: no image left for training", root);
-    return 0;
+    return px_fractions(d, cfg);
 }
 
 static int ds_create(void **self, const dgm_config *cfg)

@@ -34,6 +34,7 @@ void px_destroy(void *self)
     for (int i = 0; i < DGM_SPLIT_COUNT; i++) {
         free(d->s[i].labels);
         free(d->s[i].keep);
+        free(d->s[i].mask);
         free(d->owned[i]);
     }
     free(d->class_names);
@@ -185,6 +186,33 @@ int px_finish(px_set *d, const dgm_config *cfg, bool int_classes)
     return 0;
 }
 
+static int64_t label_at(const void *ctx, int64_t row)
+{
+    return ((const px_split *)ctx)->labels[row];
+}
+
+int px_fractions(px_set *d, const dgm_config *cfg)
+{
+    px_split *tr = &d->s[DGM_SPLIT_TRAIN];
+    return ds_fractions(cfg, d->plugin, (uint64_t)dgm_cfg_int(cfg, "seed"),
+                        tr->keep, &tr->n, d->n_classes,
+                        tr->labels ? label_at : NULL, tr, &tr->mask);
+}
+
+int px_create_done(px_set *d, const dgm_config *cfg, int rc, void **self)
+{
+    if (rc == 0)
+        rc = px_finish(d, cfg, true);
+    if (rc == 0)
+        rc = px_fractions(d, cfg);
+    if (rc < 0) {
+        px_destroy(d);
+        return rc;
+    }
+    *self = d;
+    return 0;
+}
+
 int px_info(void *self, dgm_data_info *out)
 {
     const px_set *d = self;
@@ -271,7 +299,7 @@ int px_get(void *self, dgm_split split, const int64_t *idx, dgm_batch *batch,
                 s->labels[row];
         if (batch->y_mask)
             ((float *)batch->y_mask->data)[i * batch->y_mask->strides[0]] =
-                1.0f;
+                s->mask ? s->mask[idx[i]] : 1.0f;
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../fractions.h"
 #include "dgm/dgm.h"
 
 #define PX_MAX_CLASSES 65536 /* a sanity cap on label values, as idx's */
@@ -23,6 +24,7 @@ typedef struct px_split {
     int64_t *labels;           /* per record (malloc'ed); NULL: unlabelled */
     int64_t n;                 /* records kept */
     int64_t *keep;             /* kept example -> record */
+    float *mask;               /* y_mask per kept example; NULL: all 1 */
 } px_split;
 
 typedef struct px_set {
@@ -59,6 +61,16 @@ int px_map(px_set *d, const char *path, const unsigned char **data,
  * split, and for u8 data set x_min/x_max from the scale; f32 data scans
  * the kept records for them (refusing NaN and infinities). */
 int px_finish(px_set *d, const dgm_config *cfg, bool int_classes);
+
+/* After the plugin's keep lists are final: cfg's train_fraction and
+ * label_fraction on the training split, seeded with cfg's `seed`, as the
+ * idx dataset does (fractions.h). */
+int px_fractions(px_set *d, const dgm_config *cfg);
+
+/* The end of cifar's and array's create, given the code of their
+ * reading (rc): when 0, px_finish with cfg's `classes` and px_fractions;
+ * then the set handed over in *self (0), or destroyed (the first error). */
+int px_create_done(px_set *d, const dgm_config *cfg, int rc, void **self);
 
 /* The dataset interface slots, shared. */
 int px_info(void *self, dgm_data_info *out);
