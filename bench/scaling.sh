@@ -9,22 +9,25 @@
 # and, with gnuplot, OUT/scaling_<workload>_<axis>.png (three panels:
 # ms per step, GFLOP/s with the ceiling, peak RSS).
 # Usage (repository root, after a Release build in build/):
-#   bench/scaling.sh [--full | --plot] [--workloads LIST] [OUT]
+#   bench/scaling.sh [--full | --smoke | --plot] [--workloads LIST] [OUT]
 #   LIST: comma-separated, of vae,dcgan,lstm,transformer (default: all)
 #   OUT: default scaling-out
 # The default run is short (three points per sweep, a few steps each:
 # about 10 minutes on a quiet 2-core machine); --full sweeps every point
 # of docs/performance.md with more steps (about an hour); --plot only
-# redraws the plots from OUT/scaling.tsv. Progress goes to stderr, the
-# total time at the end.
+# redraws the plots from OUT/scaling.tsv; --smoke runs two small points
+# per sweep and one timed step (figures meaningless: it checks that every
+# workload runs in both frameworks and every plot is drawn). Progress goes
+# to stderr, the total time at the end.
 # Environment: DGM_BUILD (default build); SCALING_WARM, SCALING_STEPS
-# (untimed and timed steps per point, for a smoke test of the script).
+# (untimed and timed steps per point).
 set -euo pipefail
-full=0 plot_only=0 workloads=vae,dcgan,lstm,transformer
+full=0 smoke=0 plot_only=0 workloads=vae,dcgan,lstm,transformer
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) full=1 && shift ;;
     --plot) plot_only=1 && shift ;;
+    --smoke) smoke=1 && shift ;;
     --workloads) workloads=$2 && shift 2 ;;
     --workloads=*) workloads=${1#*=} && shift ;;
     -*) echo "scaling: unknown option $1" >&2 && exit 2 ;;
@@ -46,6 +49,9 @@ if [ $full = 1 ]; then
   warm=5 steps=20 batches="16 32 64 128 256 512"
   hiddens="128 256 512 1024 2048" widths="64 128 256 512"
   seqs="32 64 128 256 512" tbatches="16 32 64 128"
+elif [ $smoke = 1 ]; then
+  warm=1 steps=1 batches="16 32" hiddens="128 256" widths="64 128"
+  seqs="32 64" tbatches="16 32"
 else
   warm=3 steps=5 batches="16 64 256" hiddens="128 512 2048"
   widths="64 128 256" seqs="32 128 512" tbatches=""
@@ -180,7 +186,7 @@ tsv="$out/scaling.tsv"
 if [ $plot_only = 0 ]; then
   c1=$(ceiling 1)
   c2=$(ceiling 2)
-  echo "# SGEMM 1024^3 ceiling: $c1 GFLOP/s (1 thread), $c2 (2 threads); load: $(cut -d' ' -f1-3 /proc/loadavg); $( [ $full = 1 ] && echo full || echo short) run" > "$tsv"
+  echo "# SGEMM 1024^3 ceiling: $c1 GFLOP/s (1 thread), $c2 (2 threads); load: $(cut -d' ' -f1-3 /proc/loadavg); $( [ $full = 1 ] && echo full || { [ $smoke = 1 ] && echo smoke; } || echo short) run" > "$tsv"
   printf "workload\taxis\tx\tN\tT\tD\tthreads\tgflop\tdgm_ms\tdgm_rss_mb\ttorch_ms\ttorch_rss_mb\n" >> "$tsv"
   points > "$tmp/points"
   total=$(wc -l < "$tmp/points")
