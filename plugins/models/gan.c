@@ -373,9 +373,9 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
     }
     int rc;
     if (phase == PHASE_D) {
-        /* G runs without a tape: the fake batch is a constant here; with
-         * reuse_fake on a tape kept for the generator phase, D's loss
-         * seeing it detached. */
+        /* G runs without a tape: the fake batch is a constant here. With
+         * reuse_fake (the host keeping this graph) it is recorded for the
+         * generator phase instead, and D's loss sees it detached. */
         bool was = dgm_graph_set_grad(g, false);
         if (reuse_d)
             dgm_graph_set_grad(g, was);
