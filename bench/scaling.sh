@@ -15,8 +15,8 @@
 # The default run is short (three points per sweep, a few steps each:
 # about 10 minutes on a quiet 2-core machine); --full sweeps every point
 # of docs/performance.md with more steps (about an hour); --plot only
-# redraws the plots from OUT/scaling.tsv; --smoke runs two small points
-# per sweep and one timed step (figures meaningless: it checks that every
+# redraws the plots from OUT/scaling.tsv; --smoke runs the smallest point
+# of each sweep (both of threads) and one timed step (figures meaningless: it checks that every
 # workload runs in both frameworks and every plot is drawn). Progress goes
 # to stderr, the total time at the end.
 # Environment: DGM_BUILD (default build); SCALING_WARM, SCALING_STEPS
@@ -50,15 +50,15 @@ if [ $full = 1 ]; then
   hiddens="128 256 512 1024 2048" widths="64 128 256 512"
   seqs="32 64 128 256 512" tbatches="16 32 64 128"
 elif [ $smoke = 1 ]; then
-  warm=1 steps=1 batches="16 32" hiddens="128 256" widths="64 128"
-  seqs="32 64" tbatches="16 32"
+  warm=1 steps=1 batches=16 hiddens=128 widths=64 seqs=32 tbatches=16
 else
   warm=3 steps=5 batches="16 64 256" hiddens="128 512 2048"
   widths="64 128 256" seqs="32 128 512" tbatches=""
 fi
 warm=${SCALING_WARM:-$warm} steps=${SCALING_STEPS:-$steps}
-# the VAE's steps cost milliseconds: time more of them
+# the VAE's steps cost milliseconds: time more of them (not in a smoke run)
 vae_warm=$((warm * 4)) vae_steps=$((steps * 10))
+[ $smoke = 1 ] && vae_warm=$warm vae_steps=$steps
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
