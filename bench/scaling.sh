@@ -12,9 +12,10 @@
 #   bench/scaling.sh [--full | --smoke | --plot] [--workloads LIST] [OUT]
 #   LIST: comma-separated, of vae,dcgan,lstm,transformer (default: all)
 #   OUT: default scaling-out
-# The default run is short (three points per sweep, a few steps each:
-# about 10 minutes on a quiet 2-core machine); --full sweeps every point
-# of docs/performance.md with more steps (about an hour); --plot only
+# The default run is short (three points per sweep, 10 timed steps each:
+# about 7 minutes on a quiet 2-core machine by the estimate in
+# docs/performance.md); --full sweeps every point with more steps (about
+# half an hour); --plot only
 # redraws the plots from OUT/scaling.tsv; --smoke runs the smallest point
 # of each sweep (both of threads) and one timed step (figures meaningless: it checks that every
 # workload runs in both frameworks and every plot is drawn). Progress goes
@@ -52,7 +53,7 @@ if [ $full = 1 ]; then
 elif [ $smoke = 1 ]; then
   warm=1 steps=1 batches=16 hiddens=128 widths=64 seqs=32 tbatches=16
 else
-  warm=3 steps=5 batches="16 64 256" hiddens="128 512 2048"
+  warm=3 steps=10 batches="16 64 256" hiddens="128 512 2048"
   widths="64 128 256" seqs="32 128 512" tbatches=""
 fi
 warm=${SCALING_WARM:-$warm} steps=${SCALING_STEPS:-$steps}
