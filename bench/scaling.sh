@@ -13,9 +13,9 @@
 #   LIST: comma-separated, of vae,dcgan,lstm,transformer (default: all)
 #   OUT: default scaling-out
 # The default run is short (three points per sweep, 10 timed steps each:
-# about 7 minutes on a quiet 2-core machine by the estimate in
-# docs/performance.md); --full sweeps every point with more steps (about
-# half an hour); --plot only
+# 5-8 minutes on a quiet 2-core machine by the estimate in
+# docs/performance.md); --full sweeps every point with more steps (15-25
+# minutes); --plot only
 # redraws the plots from OUT/scaling.tsv; --smoke runs the smallest point
 # of each sweep (both of threads) and one timed step (figures meaningless: it checks that every
 # workload runs in both frameworks and every plot is drawn). Progress goes
