@@ -103,7 +103,7 @@ rss_mb() { awk 'END { printf "%.0f", $1 / 1024 }' "$tmp/rss"; }
 
 # dgm on one point: prints "ms rss_mb" (ms per step over the logged steps
 # after the first W; peak RSS), or "nan nan" when the run fails.
-dgm_point() { # workload N T D threads
+dgm_point() { # workload N T D threads axis
   local d="$tmp/run" w=$warm s=$steps
   local -a set
   rm -rf "$d"
@@ -118,6 +118,8 @@ dgm_point() { # workload N T D threads
     transformer) set=(experiments/char_transformer_fortunes.yaml
         data.batch_size="$2" data.seq_len="$3" model.width="$4") ;;
   esac
+  # the seq sweep again with the fused attention op (dgm only)
+  [ "$6" = seqfused ] && set+=(model.block.fused_attention=true)
   if ! /usr/bin/time -f %M -o "$tmp/rss" "$dgm" run "${set[@]}" \
     threads="$5" "train={steps: $((w + s)), log_every: 1, samples: 0}" \
     metrics=[] --run-dir "$d" --quiet > "$tmp/log" 2>&1; then
@@ -133,8 +135,12 @@ print(f"{1000 * (t[-1] - t[w - 1]) / (len(t) - w):.2f} {sys.argv[3]}")
 PY
 }
 
-torch_point() { # workload N T D threads
+torch_point() { # workload N T D threads axis
   local -a cmd
+  if [ "$6" = seqfused ]; then # PyTorch has no such switch
+    echo "nan nan"
+    return
+  fi
   case $1 in
     vae) cmd=(bench/vae_torch.py --bench-steps "$vae_steps" --warmup
         "$vae_warm" --batch "$2" --hidden "$4") ;;
@@ -179,6 +185,7 @@ points() {
     for b in $tbatches; do echo "transformer batch $b $b 64 128 2"; done
     for wd in $widths; do echo "transformer width $wd 32 64 $wd 2"; done
     for s in $seqs; do echo "transformer seq $s 32 $s 128 2"; done
+    for s in $seqs; do echo "transformer seqfused $s 32 $s 128 2"; done
     for n in 1 2; do echo "transformer threads $n 32 64 128 $n"; done
   fi
 }
@@ -196,8 +203,8 @@ if [ $plot_only = 0 ]; then
   while read -r w axis x N T D th; do
     k=$((k + 1))
     g=$(gflop "$w" "$N" "$T" "$D")
-    dm=$(dgm_point "$w" "$N" "$T" "$D" "$th" < /dev/null)
-    tm=$(torch_point "$w" "$N" "$T" "$D" "$th" < /dev/null)
+    dm=$(dgm_point "$w" "$N" "$T" "$D" "$th" "$axis" < /dev/null)
+    tm=$(torch_point "$w" "$N" "$T" "$D" "$th" "$axis" < /dev/null)
     printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$w" "$axis" "$x" \
       "$N" "$T" "$D" "$th" "$g" "${dm// /$'\t'}" "${tm// /$'\t'}" >> "$tsv"
     printf "[%d/%d %4ds] %-11s %-7s %5s: dgm %9s ms, PyTorch %9s ms (%s GFLOP/step)\n" \
@@ -250,6 +257,13 @@ else
       threads) xl="threads" ;;
     esac
     sel="< grep -P '^$w\t$axis\t' $tsv"
+    fused=(); fused_g=(); fused_r=()
+    if [ "$pair" = transformer:seq ] && grep -qP '^transformer\tseqfused\t' "$tsv"; then
+      f="\"< grep -P '^transformer\\tseqfused\\t' $tsv\""
+      fused=(", $f using 3:9 with linespoints lw 2 dt 3 title 'dgm, fused attention'")
+      fused_g=(", $f using 3:(\$8/\$9*1000) with linespoints lw 2 dt 3 title 'dgm, fused attention'")
+      fused_r=(", $f using 3:10 with linespoints lw 2 dt 3 title 'dgm, fused attention'")
+    fi
     if [ "$axis" = threads ]; then
       xs='set xtics 1; set xrange [0.5:2.5]'
       ceil="\"\" using 3:(\$3 == 1 ? $c1 : $c2) with linespoints dt 2 lc rgb 'gray40' title 'SGEMM ceiling'"
@@ -268,16 +282,16 @@ $xs
 set ylabel "ms per training step"
 set logscale y
 plot "$sel" using 3:9 with linespoints lw 2 title "dgm", \
-     "" using 3:11 with linespoints lw 2 title "PyTorch"
+     "" using 3:11 with linespoints lw 2 title "PyTorch" ${fused[*]}
 unset logscale y
 set yrange [0:*]
 set ylabel "GFLOP/s (3x forward multiply-adds / step time)"
 plot "$sel" using 3:(\$8/\$9*1000) with linespoints lw 2 title "dgm", \
      "" using 3:(\$8/\$11*1000) with linespoints lw 2 title "PyTorch", \
-     $ceil
+     $ceil ${fused_g[*]}
 set ylabel "peak RSS (MB)"
 plot "$sel" using 3:10 with linespoints lw 2 title "dgm", \
-     "" using 3:12 with linespoints lw 2 title "PyTorch"
+     "" using 3:12 with linespoints lw 2 title "PyTorch" ${fused_r[*]}
 unset multiplot
 GP
     n_plots=$((n_plots + 1))
