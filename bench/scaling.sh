@@ -3,7 +3,8 @@
 # side by side (the PyTorch twins: bench/vae_torch.py, gan_torch.py,
 # char_torch.py, same models and recipes): ms per step, GFLOP/s and peak
 # RSS against batch size (VAE, DCGAN), width (VAE hidden layer,
-# transformer), sequence length (char LSTM, transformer) and threads
+# transformer), sequence length (char LSTM, transformer; the transformer
+# again with the fused attention op, dgm only) and threads
 # (all), each against the measured SGEMM ceiling (PyTorch's torch.mm at
 # 1024^3 on the same threads: OpenMP OpenBLAS). Writes OUT/scaling.tsv
 # and, with gnuplot, OUT/scaling_<workload>_<axis>.png (three panels:
