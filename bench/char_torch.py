@@ -124,6 +124,8 @@ def main():
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=10,
+                    help="untimed steps first (at most --steps)")
     ap.add_argument("--time-only", action="store_true",
                     help="skip the validation pass")
     a = ap.parse_args()
@@ -160,7 +162,7 @@ def main():
         opt.step()
         return loss.item()
 
-    warm = min(10, a.steps)
+    warm = min(a.warmup, a.steps)
     for _ in range(warm):
         step()
     t0 = time.perf_counter()

@@ -3,7 +3,8 @@
  * class conditioning (label embedding in G, projection in D, D's features
  * and labels exposed for an auxiliary classifier head as in AC-GAN), an
  * exponential moving average of G's weights for sampling and WGAN weight
- * clipping of D. */
+ * clipping of D, and the option to generate each step's fake batch once
+ * (reuse_fake). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,13 @@ static const dgm_param_spec params[] = {
                     .help = "> 0: clip every discriminator weight to [-clip_d, "
                             "clip_d] after each "
                             "discriminator update (WGAN)"),
+    DGM_PARAM_BOOL(
+        "reuse_fake", .def = "false",
+        .help = "generate the fake batch once per step, with a tape, in the "
+                "discriminator phase (D's loss sees it detached) and reuse "
+                "that forward for the generator's loss, re-run through the "
+                "updated D (PyTorch's DCGAN example); false: the generator "
+                "runs again in the generator phase"),
     DGM_PARAM_END,
 };
 
@@ -68,7 +76,15 @@ typedef struct gan {
     dgm_param **d_weights; /* every discriminator weight (clip_d) */
     int n_d;
     float ema, clip;
-    bool ema_fresh;    /* the averages were set from this run's first step */
+    bool ema_fresh; /* the averages were set from this run's first step */
+    bool reuse;     /* reuse_fake */
+    bool armed;     /* the host keeps the next forward's graph */
+    /* reuse_fake: the discriminator phase's generator output (on the tape,
+     * not detached), its z and labels, for the generator phase of the same
+     * step on the same graph; NULL when there is none to reuse. */
+    dgm_var *kept_fake, *kept_z, *kept_y;
+    dgm_graph *kept_g;
+    int64_t kept_step;
     dgm_tensor **swap; /* sample(): the live values while EMA ones are in */
 } gan;
 
@@ -178,6 +194,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
         m->embed_dim = m->latent;
     m->ema = (float)dgm_cfg_float(cfg, "ema");
     m->clip = (float)dgm_cfg_float(cfg, "clip_d");
+    m->reuse = dgm_cfg_bool(cfg, "reuse_fake");
     int rc = 0;
     if (m->ema >= 1.0f)
         rc = dgm_cfg_error(cfg, "ema", DGM_ERANGE,
@@ -332,8 +349,22 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
     if (s->training)
         m->ema_fresh = true;
     int64_t n = dgm_value(x)->shape[0];
+    /* reuse_fake: the generator phase right after a training
+     * discriminator phase on the same graph takes that phase's fake */
+    bool reuse_d = m->armed && s->training && phase == PHASE_D;
+    m->armed = false;
+    bool reuse_g = m->reuse && s->training && phase == PHASE_G &&
+                   m->kept_fake && m->kept_g == g && m->kept_step == s->step;
+    dgm_var *kept_fake = m->kept_fake, *kept_z = m->kept_z, *kept_y = m->kept_y;
+    m->kept_fake = m->kept_z = m->kept_y = NULL;
+    m->kept_g = NULL;
     dgm_var *y = NULL, *y_fake = NULL, *z;
-    if (m->cond) {
+    if (m->cond && reuse_g) {
+        if (!(y = dgm_vars_get(io, "y")))
+            return dgm_error(DGM_EINVAL, "gan: conditional, but the batch "
+                                         "has no labels \"y\"");
+        y_fake = kept_y;
+    } else if (m->cond) {
         if (!(y = dgm_vars_get(io, "y")))
             return dgm_error(DGM_EINVAL, "gan: conditional, but the batch "
                                          "has no labels \"y\"");
@@ -342,13 +373,24 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
     }
     int rc;
     if (phase == PHASE_D) {
-        /* G runs without a tape: the fake batch is a constant here. */
+        /* G runs without a tape: the fake batch is a constant here. With
+         * reuse_fake (the host keeping this graph) it is recorded for the
+         * generator phase instead, and D's loss sees it detached. */
         bool was = dgm_graph_set_grad(g, false);
+        if (reuse_d)
+            dgm_graph_set_grad(g, was);
         dgm_var *fake =
             dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
         dgm_graph_set_grad(g, was);
         if (!fake)
             return dgm_last_code();
+        if (reuse_d) {
+            m->kept_fake = fake;
+            m->kept_z = z;
+            m->kept_y = y_fake;
+            m->kept_g = g;
+            m->kept_step = s->step;
+        }
         fake = dgm_detach(g, fake);
         dgm_var *phi[2], *ys[2] = {y, y_fake};
         dgm_var *d_real = disc_logit(m, s, x, y, &phi[0]);
@@ -363,8 +405,13 @@ static int forward(void *self, dgm_step *s, int phase, dgm_vars *io)
             return rc;
         return 0;
     }
-    dgm_var *fake =
-        dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
+    dgm_var *fake;
+    if (reuse_g) {
+        fake = kept_fake;
+        z = kept_z;
+    } else {
+        fake = dgm_block_forward(m->gen, g, gen_input(m, g, n, y_fake, &z));
+    }
     dgm_var *phi;
     dgm_var *d_fake = disc_logit(m, s, fake, y_fake, &phi);
     if (!d_fake)
@@ -479,6 +526,18 @@ static int after_update(void *self, dgm_step *s, int phase)
     return 0;
 }
 
+/* ABI 2.3: with reuse_fake the discriminator phase's graph (the
+ * generator's forward) goes on into the generator phase. Only a forward
+ * the host announced so records the generator on a tape and keeps it:
+ * other callers (evaluation, tests driving phases on a graph they reset)
+ * get the plain two-forward step. */
+static bool keeps_graph(void *self, int phase)
+{
+    gan *m = self;
+    m->armed = m->reuse && phase == PHASE_D;
+    return m->armed;
+}
+
 static void destroy(void *self)
 {
     gan_free(self);
@@ -500,6 +559,7 @@ static const dgm_model_iface iface = {
     .after_update = after_update,
     .latent_size = latent_size,
     .decode = decode,
+    .keeps_graph = keeps_graph,
 };
 
 static const dgm_plugin_desc desc = {

@@ -516,6 +516,18 @@ typedef struct dgm_model_iface {
      * [n, latent_size] (a deterministic encoder sets *logvar NULL). */
     int (*encode)(void *self, dgm_step *s, dgm_var *x, dgm_var **mean,
                   dgm_var **logvar);
+    /* (ABI 2.3) Optional: true when the training phase `phase` leaves on
+     * the graph what the next phase of the same step reads (a GAN's
+     * generator forward, recorded in the discriminator phase and reused
+     * for the generator's loss). The host then records that phase with
+     * the next phase's weights trainable too (the model detaches what
+     * `phase`'s own loss must not differentiate), and does not reset the
+     * graph between the last repeat of `phase` and the next phase: vars
+     * made in `phase` stay valid there, except the nodes `phase`'s
+     * backward walked, which leave the tape. Called right before the
+     * forward of the last repeat of each training phase but the last
+     * (so a model may keep its graph only after a true answer). */
+    bool (*keeps_graph)(void *self, int phase);
 } dgm_model_iface;
 
 typedef struct dgm_loss_iface {

@@ -197,6 +197,15 @@ static int find_final(dgm_graph *g, int top)
     return 0;
 }
 
+void dgm__graph_drop_walked(dgm_graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < g->n_tape; i++)
+        if (!g->tape[i]->grad)
+            g->tape[k++] = g->tape[i];
+    g->n_tape = k;
+}
+
 bool dgm__graph_shard(const dgm_graph *g, int64_t rows, int64_t *off,
                       int64_t *total)
 {

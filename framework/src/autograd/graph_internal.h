@@ -56,6 +56,11 @@ typedef struct dgm__op {
  * process's would and the union of the shards is what one process draws.
  * n == total (or total 0) turns it off; dgm_graph_reset keeps it. */
 void dgm__graph_set_shard(dgm_graph *g, int64_t off, int64_t n, int64_t total);
+/* Take off the tape every node a backward gave a gradient (the nodes it
+ * walked), keeping their values; what it did not reach stays recorded, so
+ * a later backward from a new loss walks only that and the new nodes
+ * (a GAN's generator forward kept from one phase into the next). */
+void dgm__graph_drop_walked(dgm_graph *g);
 /* fn(ctx, p) is called during dgm_backward as soon as trainable parameter
  * p's gradient is final (no node still to be walked reads p), in the same
  * order for the same graph, so a caller may start sending it while

@@ -17,6 +17,7 @@
 #include "eval_internal.h"
 #include "graph_internal.h"
 #include "loader.h"
+#include "plugin_check.h"
 #include "rundir.h"
 #include "transfer.h"
 
@@ -43,6 +44,7 @@ typedef struct trainer {
     /* {figure: "lower"|"higher"|"none"} of the last evaluation, as the
      * metrics declare them, for summary.json */
     json_t *better;
+    bool kept; /* the last phase left its graph to the next (keeps_graph) */
 } trainer;
 
 static double now_s(void)
@@ -69,8 +71,11 @@ static int load_batch(trainer *t, int64_t *n_out)
 }
 
 /* While phase p trains, every weight outside it is treated as frozen, so
- * backward spends nothing on the other networks' gradients. */
-static void mask_to_phase(dgm_experiment *e, int p, bool *saved, bool on)
+ * backward spends nothing on the other networks' gradients; phase `also`
+ * (>= 0: the next phase, which reads what p's forward records) keeps its
+ * weights trainable too. */
+static void mask_to_phase(dgm_experiment *e, int p, int also, bool *saved,
+                          bool on)
 {
     int np = dgm_params_count(e->params);
     if (e->n_phases < 2)
@@ -87,13 +92,25 @@ static void mask_to_phase(dgm_experiment *e, int p, bool *saved, bool on)
             q->frozen = saved[k];
         }
     }
-    if (on)
-        for (int k = 0; k < e->phases[p].n_params; k++) {
-            dgm_param *q = e->phases[p].params[k];
+    for (int a = 0; on && a < 2; a++) {
+        int ph = a ? also : p;
+        for (int k = 0; ph >= 0 && k < e->phases[ph].n_params; k++) {
+            dgm_param *q = e->phases[ph].params[k];
             for (int j = 0; j < np; j++)
                 if (dgm_params_at(e->params, j) == q)
                     q->frozen = saved[j];
         }
+    }
+}
+
+/* The model's ABI 2.3 answer: phase p's graph goes on into phase p + 1. */
+static bool keeps_graph(const dgm_experiment *e, int p)
+{
+    const dgm_plugin_desc *d = e->model.desc;
+    bool (*f)(void *, int) = DGM__HAS_SLOT(d, dgm_model_iface, keeps_graph)
+                                 ? d->iface.model->keeps_graph
+                                 : NULL;
+    return f && p + 1 < e->n_phases && f(e->model.self, p);
 }
 
 /* t->vals: the terms' and the total's values of the global batch (each
@@ -159,7 +176,12 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
     const dgm_model_iface *mi = e->model.desc->iface.model;
     for (int r = 0; r < ph->repeat; r++) {
         dgm_graph *g = t->g;
-        dgm_graph_reset(g);
+        bool keep = r == ph->repeat - 1 && keeps_graph(e, p);
+        int also = keep ? p + 1 : -1;
+        /* the previous phase's graph goes on here (keeps_graph) */
+        if (!(r == 0 && t->kept))
+            dgm_graph_reset(g);
+        t->kept = false;
         dgm_graph_set_training(g, true);
         dgm_graph_set_grad(g, true);
         dgm_graph_set_rng(g, &e->rng_step);
@@ -174,7 +196,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             rc = dgm_vars_set(&io, "y_mask", dgm_input(g, &t->mv));
         bool masked = rc == 0;
         if (rc == 0) {
-            mask_to_phase(e, p, saved, true);
+            mask_to_phase(e, p, also, saved, true);
             rc = mi->forward(e->model.self, &s, p, &io);
             if (rc < 0)
                 rc = dgm_error_context(
@@ -186,13 +208,13 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             rc = dgm__objective(e, p, g, &io, false, &total, terms);
         if ((rc = reduce_terms(t, ph, terms, total, rc)) < 0) {
             if (masked)
-                mask_to_phase(e, p, saved, false);
+                mask_to_phase(e, p, also, saved, false);
             return rc;
         }
         for (int i = 0; i < ph->n_terms; i++) {
             double v = t->vals[i];
             if (!isfinite(v)) {
-                mask_to_phase(e, p, saved, false);
+                mask_to_phase(e, p, also, saved, false);
                 return diverged(t, ph, terms, i);
             }
             if (log_terms && r == ph->repeat - 1) {
@@ -221,12 +243,16 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
          * summed over the ranks while backward runs (the graph's hook) */
         dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total);
         rc = dgm_backward(g, total);
-        mask_to_phase(e, p, saved, false);
+        mask_to_phase(e, p, also, saved, false);
         int drc = dgm__dist_grads_end();
         if (rc < 0)
             return alone(dgm_error_context("backward, phase '%s': ", ph->name));
         if (drc < 0)
             return alone(drc);
+        if (keep) {
+            dgm__graph_drop_walked(g);
+            t->kept = true;
+        }
         if (ph->sched.clip_norm > 0)
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
