@@ -108,7 +108,7 @@ fi
 "$cc" $san -o "$tmp/prog" "$tmp/prog.c" $flags >>"$log" 2>&1 ||
     fail "compiling with pkg-config flags: $flags"
 libdir=$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir dgm)
-[ "$(LD_LIBRARY_PATH="$libdir" "$tmp/prog")" = "loss 2.2" ] ||
+[ "$(LD_LIBRARY_PATH="$libdir" "$tmp/prog")" = "loss 2.3" ] ||
     fail "the pkg-config program did not run"
 
 # 5. ---- an experiment that uses the out-of-tree plugin -----------------
