@@ -3,7 +3,8 @@
  * identity, for a shard-aware metric and for one that is not; bad
  * arguments are refused with DGM_EINVAL; a corruption of strength 0 around
  * a shard-aware metric gives its figures exactly (its draws are keyed by
- * the batch, whatever ran before). The 2-rank figures are checked by
+ * the batch, whatever ran before); summary.json records the final
+ * evaluation's time. The 2-rank figures are checked by
  * tests/test_mpi_eval.sh. */
 #include <check.h>
 #include <math.h>
@@ -82,6 +83,9 @@ static json_t *run(const char *tag, const char *metrics)
     json_t *s = json_load_file(p, 0, &e);
     ck_assert_msg(s != NULL, "%s: %s", p, e.text);
     json_t *fin = json_incref(json_object_get(s, "final"));
+    /* the final evaluation's time is recorded beside the figures */
+    double es = json_number_value(json_object_get(s, "eval_time_s"));
+    ck_assert_msg(es > 0 && es < 600, "eval_time_s %g", es);
     json_decref(s);
     ck_assert_ptr_nonnull(fin);
     return fin;

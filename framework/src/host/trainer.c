@@ -39,6 +39,7 @@ typedef struct trainer {
      * step's global batch of sh_total; rank 0 alone writes the run. */
     int64_t sh_off, sh_n, sh_total;
     bool rank0;
+    double eval_s; /* seconds of the final evaluation's metrics */
     /* {figure: "lower"|"higher"|"none"} of the last evaluation, as the
      * metrics declare them, for summary.json */
     json_t *better;
@@ -614,6 +615,7 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                         json_real(t->st.train_time > 0
                                       ? (double)t->st.step / t->st.train_time
                                       : 0));
+    json_object_set_new(s, "eval_time_s", json_real(t->eval_s));
     json_object_set_new(s, "train_loss", json_real(t->last_loss));
     if (dgm__dist_size() > 1) { /* data-parallel: what the sums cost */
         json_object_set_new(s, "ranks", json_integer(dgm__dist_size()));
@@ -640,7 +642,9 @@ static int final_eval(trainer *t, json_t **fig)
 {
     dgm_experiment *e = t->e;
     *fig = NULL;
+    double t0 = now_s();
     int rc = evaluate(t, fig);
+    t->eval_s = now_s() - t0;
     if (rc < 0 || !t->rank0) /* rank 0 alone writes */
         return rc;
     dgm_eval *ev;
