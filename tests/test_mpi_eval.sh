@@ -8,6 +8,8 @@
 #    fid against a tiny classifier, iwae_nll under `corrupt:` (noise) and
 #    `generalization_gap:`, to the 9 significant digits metrics.jsonl keeps;
 #    the test split (23 examples) does not divide into the ranks' shares;
+#  - a classifier's accuracy and output_accuracy on 2 ranks are one
+#    process's;
 #  - a character VAE's bits_per_char (with bpc_bound, kl_per_seq) and
 #    perplexity on 2 ranks are one process's;
 #  - the shard-aware test metric walks on rank 0 its share only (6 of 10
@@ -161,6 +163,31 @@ print("ok: 2-rank evaluation == 1 rank == plain:",
 PY
 [ $? -eq 0 ] || exit 1
 echo "ok: sharded evaluation on 2 ranks gives one process's figures"
+
+# The classifier scored by accuracy and output_accuracy (counts over the
+# ranks: exact), evaluated as the VAE is, at step 1 after a rate-0 update.
+sed -e "s|^train: .*|train: {steps: 3, eval_every: 1, samples: 0}|" \
+  -e "s|^optimizer: .*|optimizer: {plugin: adam, lr: 1.0e-3, warmup: 2}|" \
+  -e "s|^name: cls|name: cls_ev|" "$tmp/cls.yaml" > "$tmp/cls_ev.yaml"
+cat >> "$tmp/cls_ev.yaml" <<YAML
+init: [{path: $tmp/cls}]
+metrics: [{plugin: accuracy, batch_size: 5}, {plugin: output_accuracy, batch_size: 4}]
+YAML
+run cls-plain 0 "$tmp/cls_ev.yaml" || die "cls plain: $(cat "$tmp/cls-plain.out")"
+run cls-np2 2 "$tmp/cls_ev.yaml" || die "cls np2: $(cat "$tmp/cls-np2.out")"
+/usr/bin/python3 - "$tmp" <<'PY' || die "the 2-rank accuracies are not one process's"
+import json, sys
+t = sys.argv[1]
+def step1(run):
+    with open(f"{t}/{run}/metrics.jsonl") as f:
+        return [json.loads(l)["eval"] for l in f if '"eval"' in l][0]
+a, c = step1("cls-plain"), step1("cls-np2")
+for k in ["accuracy", "accuracy/logits"]:
+    assert k in a and a[k] == c[k], (k, a, c)
+    assert abs(a[k] * 23 - round(a[k] * 23)) < 1e-6, (k, a[k])
+print("ok: accuracy", c["accuracy"], "on 2 ranks, as on 1")
+PY
+[ $? -eq 0 ] || exit 1
 
 # A character VAE (seq_vae: z drawn from q(z|x) in evaluation) scored by
 # bits_per_char and perplexity over the validation text's windows.
