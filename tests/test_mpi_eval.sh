@@ -3,7 +3,7 @@
 # generated data: a VAE initialised from a trained one evaluates at step 1,
 # after one update at learning rate 0 (a warmup), so every process holds
 # the same weights and the figures depend on the evaluation alone.
-#  - 2 ranks give the figures of 1 rank and of plain `dgm run`: elbo (and
+#  - 2 ranks give the figures of plain `dgm run` (one process): elbo (and
 #    each term), iwae_nll (importance samples drawn per batch), recon_error,
 #    fid against a tiny classifier, iwae_nll under `corrupt:` (noise) and
 #    `generalization_gap:`, to the 9 significant digits metrics.jsonl keeps;
@@ -16,7 +16,7 @@
 #    items), its sums over the ranks are one process's; the one that is not
 #    shard-aware walks everything on rank 0;
 #  - the final evaluation (after real updates) is made and written on 2
-#    ranks (within 1e-4 of 1 rank: the training's own rounding);
+#    ranks (within 1e-4 of one process: the training's own rounding);
 #  - a shard-aware metric that fails on rank 1 alone stops both ranks,
 #    non-zero, naming rank 1, without hanging.
 # Skips (77) when mpirun is missing or libdgm was built without MPI.
@@ -64,7 +64,7 @@ threads: 1
 data: $data
 model: {plugin: vae, latent: 3, encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}}
 optimizer: {plugin: adam, lr: 3.0e-3}
-train: {steps: 30, samples: 0}
+train: {steps: 12, samples: 0}
 YAML
 cat > "$tmp/cls.yaml" <<YAML
 name: cls
@@ -73,7 +73,7 @@ threads: 1
 data: $data
 model: {plugin: classifier, features: {plugin: conv_encoder, channels: [4], out: 8}}
 optimizer: {plugin: adam, lr: 1.0e-3}
-train: {steps: 6, samples: 0}
+train: {steps: 3, samples: 0}
 YAML
 "$dgm" run "$tmp/base.yaml" --quiet --run-dir "$tmp/base" >"$tmp/base.out" 2>&1 ||
   die "training the base VAE: $(cat "$tmp/base.out")"
@@ -111,7 +111,6 @@ run() { # NAME NP YAML [ARGS...]: NP 0 is plain dgm run
   fi
 }
 run plain 0 "$tmp/ev.yaml" || die "plain: $(cat "$tmp/plain.out")"
-run np1 1 "$tmp/ev.yaml" || die "np1: $(cat "$tmp/np1.out")"
 run np2 2 "$tmp/ev.yaml" || die "np2: $(cat "$tmp/np2.out")"
 
 /usr/bin/python3 - "$tmp" <<'PY' || die "the 2-rank figures are not one process's"
@@ -129,9 +128,8 @@ def evals(run):
     assert s["status"] == "completed", (run, s["status"])
     return out, s["final"]
 plain, pf = evals("plain")
-np1, _ = evals("np1")
 np2, f2 = evals("np2")
-a, b, c = plain[1], np1[1], np2[1]
+a, c = plain[1], np2[1]
 want = ["neg_elbo", "elbo", "iwae_nll", "recon_error", "fid",
         "iwae_nll@noise=0.3", "iwae_nll@train", "iwae_nll@train/gap",
         "shard_probe/draws", "shard_probe/items", "rank0_probe/count"]
@@ -145,8 +143,8 @@ bad = []
 for k in a:
     if k.endswith("/start") or k.endswith("/count"):
         continue
-    if not (same(a[k], b[k]) and same(a[k], c[k])):
-        bad.append(f"{k}: plain {a[k]!r} 1 rank {b[k]!r} 2 ranks {c[k]!r}")
+    if not same(a[k], c[k]):
+        bad.append(f"{k}: 1 process {a[k]!r}, 2 ranks {c[k]!r}")
 assert not bad, "\n".join(bad)
 # the shares: 10 items in batches of 3 are 4 batches, 2 for each rank;
 # rank 0 writes, so its share is what the run records
@@ -158,7 +156,7 @@ assert c["rank0_probe/index_sum"] == 45, c
 # the final evaluation, after real updates: within the training's rounding
 for k in ["neg_elbo", "iwae_nll", "recon_error", "fid"]:
     assert abs(pf[k] - f2[k]) <= 1e-4 * abs(pf[k]), (k, pf[k], f2[k])
-print("ok: 2-rank evaluation == 1 rank == plain:",
+print("ok: 2-rank evaluation == 1 process:",
       ", ".join(f"{k} {c[k]:.9g}" for k in ["neg_elbo", "iwae_nll", "fid"]))
 PY
 [ $? -eq 0 ] || exit 1
