@@ -14,7 +14,8 @@
 #    perplexity on 2 ranks are one process's;
 #  - the shard-aware test metric walks on rank 0 its share only (6 of 10
 #    items), its sums over the ranks are one process's; the one that is not
-#    shard-aware walks everything on rank 0;
+#    shard-aware walks everything on rank 0, and a metric built against
+#    ABI 2.0 (its interface ends before shard_aware) runs there too;
 #  - the final evaluation (after real updates) is made and written on 2
 #    ranks (within 1e-4 of one process: the training's own rounding);
 #  - a shard-aware metric that fails on rank 1 alone stops both ranks,
@@ -97,6 +98,7 @@ metrics:
   - {plugin: recon_error, batch_size: 7}
   - {plugin: shard_probe, n: 10, batch: 3}
   - {plugin: rank0_probe, n: 10, batch: 3}
+  - {plugin: old_error_rate, value: 0.25}
   - {plugin: fid, classifier: $tmp/cls, n: 17, batch_size: 4}
 YAML
 
@@ -153,6 +155,8 @@ assert (a["shard_probe/start"], a["shard_probe/count"]) == (0, 10), a
 assert c["shard_probe/items"] == 10 and c["shard_probe/index_sum"] == 45, c
 assert (c["rank0_probe/start"], c["rank0_probe/count"]) == (0, 10), c
 assert c["rank0_probe/index_sum"] == 45, c
+# a metric built against ABI 2.0 (no shard_aware) runs on rank 0
+assert c["old_error_rate"] == 0.25, c
 # the final evaluation, after real updates: within the training's rounding
 for k in ["neg_elbo", "iwae_nll", "recon_error", "fid"]:
     assert abs(pf[k] - f2[k]) <= 1e-4 * abs(pf[k]), (k, pf[k], f2[k])
