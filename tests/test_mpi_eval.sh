@@ -19,7 +19,8 @@
 #  - the final evaluation (after real updates) is made and written on 2
 #    ranks (within 1e-4 of one process: the training's own rounding);
 #  - a shard-aware metric that fails on rank 1 alone stops both ranks,
-#    non-zero, naming rank 1, without hanging.
+#    non-zero, naming rank 1, without hanging; one that is not shard-aware
+#    failing on rank 0 stops rank 1 too.
 # Skips (77) when mpirun is missing or libdgm was built without MPI.
 # usage: test_mpi_eval.sh DGM_EXECUTABLE LIBDGM TEST_PLUGIN_DIR
 set -u
@@ -243,3 +244,13 @@ grep -q "rank 1 failed" "$tmp/fail.out" ||
 grep -q '"status": "failed"' "$tmp/fail/summary.json" ||
   die "the run is not recorded as failed"
 echo "ok: a metric failing on one rank stops every rank, naming it"
+
+# A metric that is not shard-aware failing on rank 0 (which alone runs it)
+# stops rank 1 as well, which names rank 0.
+run fail0 2 "$tmp/ev.yaml" 'metrics=[{plugin: fail_after, ok: 0}, {plugin: elbo}]'
+st=$?
+[ "$st" -ne 0 ] && [ "$st" -ne 124 ] ||
+  die "a rank-0 metric failing: exit $st: $(cat "$tmp/fail0.out")"
+grep -q "metric 'fail_after': rank 0 failed" "$tmp/fail0.out" ||
+  die "rank 1 does not name rank 0: $(cat "$tmp/fail0.out")"
+echo "ok: a rank-0 metric failing stops every rank"
