@@ -70,7 +70,11 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     }
     if (it.rc < 0)
         return it.rc;
-    return dgm_results_set(out, "accuracy", (double)hits / (double)n);
+    double sum = (double)hits; /* exact below 2^53 */
+    int rc = dgm_eval_sum(ev, &sum, 1);
+    if (rc < 0)
+        return rc;
+    return dgm_results_set(out, "accuracy", sum / (double)n);
 }
 
 static const dgm_metric_figure figures[] = {{"accuracy", DGM_BETTER_HIGHER},
@@ -79,7 +83,8 @@ static const dgm_metric_figure figures[] = {{"accuracy", DGM_BETTER_HIGHER},
 static const dgm_metric_iface iface = {.create = create,
                                        .evaluate = evaluate,
                                        .destroy = free,
-                                       .figures = figures};
+                                       .figures = figures,
+                                       .shard_aware = true};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -42,7 +42,8 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     int nt = dgm_eval_term_count(ev);
     /* Sized to the objective: the number of terms has no fixed bound. */
     int max = nt > 0 ? nt : 1;
-    double total = 0, *per = calloc((size_t)max, sizeof *per);
+    /* per[max] is the total: one sum over the ranks for all */
+    double *per = calloc((size_t)max + 1, sizeof *per);
     dgm_var **terms = calloc((size_t)max, sizeof *terms);
     if (!per || !terms) {
         free(per);
@@ -63,11 +64,14 @@ static int elbo_evaluate(void *self, dgm_eval *ev, dgm_results *out)
             double v = sum_of(dgm_value(terms[i]));
             double unweighted = w != 0 ? v / w : 0;
             per[i] += unweighted;
-            total += unweighted;
+            per[max] += unweighted;
         }
     }
     if (rc == 0 && it.rc < 0)
         rc = it.rc;
+    if (rc == 0)
+        rc = dgm_eval_sum(ev, per, max + 1);
+    double total = per[max];
     if (rc == 0) {
         rc = dgm_results_set(out, "neg_elbo", total / (double)n);
         if (rc == 0)
@@ -100,7 +104,8 @@ static const dgm_metric_figure elbo_figures[] = {
 static const dgm_metric_iface elbo_iface = {.create = make_opts,
                                             .evaluate = elbo_evaluate,
                                             .destroy = free,
-                                            .figures = elbo_figures};
+                                            .figures = elbo_figures,
+                                            .shard_aware = true};
 
 /* ---- iwae_nll ---------------------------------------------------------- */
 
@@ -120,6 +125,9 @@ static int iwae_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     }
     if (it.rc < 0)
         return it.rc;
+    int rc = dgm_eval_sum(ev, &total, 1);
+    if (rc < 0)
+        return rc;
     char name[64];
     snprintf(name, sizeof name, "iwae_nll");
     return dgm_results_set(out, name, total / (double)n);
@@ -138,7 +146,8 @@ static const dgm_metric_figure iwae_figures[] = {{"iwae_nll", DGM_BETTER_LOWER},
 static const dgm_metric_iface iwae_iface = {.create = make_opts,
                                             .evaluate = iwae_evaluate,
                                             .destroy = free,
-                                            .figures = iwae_figures};
+                                            .figures = iwae_figures,
+                                            .shard_aware = true};
 
 /* ---- recon_error ------------------------------------------------------- */
 
@@ -163,6 +172,9 @@ static int recon_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     }
     if (it.rc < 0)
         return it.rc;
+    int rc = dgm_eval_sum(ev, &total, 1);
+    if (rc < 0)
+        return rc;
     return dgm_results_set(out, "recon_error", total / (double)n);
 }
 
@@ -172,7 +184,8 @@ static const dgm_metric_figure recon_figures[] = {
 static const dgm_metric_iface recon_iface = {.create = make_opts,
                                              .evaluate = recon_evaluate,
                                              .destroy = free,
-                                             .figures = recon_figures};
+                                             .figures = recon_figures,
+                                             .shard_aware = true};
 
 static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&elbo_iface), .name = "elbo",

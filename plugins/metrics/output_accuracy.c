@@ -71,9 +71,13 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     }
     if (it.rc < 0)
         return it.rc;
+    double sum = (double)hits; /* exact below 2^53 */
+    int rc = dgm_eval_sum(ev, &sum, 1);
+    if (rc < 0)
+        return rc;
     char name[96];
     snprintf(name, sizeof name, "accuracy/%s", o->output);
-    return dgm_results_set(out, name, (double)hits / (double)n);
+    return dgm_results_set(out, name, sum / (double)n);
 }
 
 static const dgm_metric_figure figures[] = {{"accuracy/*", DGM_BETTER_HIGHER},
@@ -82,7 +86,8 @@ static const dgm_metric_figure figures[] = {{"accuracy/*", DGM_BETTER_HIGHER},
 static const dgm_metric_iface iface = {.create = create,
                                        .evaluate = evaluate,
                                        .destroy = free,
-                                       .figures = figures};
+                                       .figures = figures,
+                                       .shard_aware = true};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

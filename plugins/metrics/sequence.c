@@ -132,13 +132,15 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
         return dgm_error(DGM_ECONFIG, "%s: the %s split has no windows", name,
                          o->split == DGM_SPLIT_TEST ? "test" : "train");
     double nats = 0, kl = 0;
-    int64_t count = 0;
-    int rc = 0;
+    int64_t count = 0, at0, mine;
     bool latent = true;
-    for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
-        int64_t b = n - at < o->batch ? n - at : o->batch;
+    /* this rank's windows (all of them with one process) */
+    int rc = dgm_eval_shard(ev, n, o->batch, &at0, &mine);
+    for (int64_t at = at0; at < at0 + mine && rc == 0; at += o->batch) {
+        int64_t b = at0 + mine - at < o->batch ? at0 + mine - at : o->batch;
         dgm_step *s;
         dgm_vars *io;
+        dgm_eval_draws(ev, (uint64_t)at);
         if ((rc = dgm_eval_batch(ev, o->split, at, b, &s, &io)) < 0 ||
             (rc = dgm_eval_forward(ev, s, io)) < 0)
             break;
@@ -158,13 +160,19 @@ static int evaluate(void *self, dgm_eval *ev, dgm_results *out)
     }
     if (rc < 0)
         return rc;
-    double per = nats / (double)count;
+    /* over the ranks: the sums, the positions, the ranks without mu and
+     * logvar (a rank with no windows has them all) */
+    double sums[4] = {nats, kl, (double)count, latent ? 0 : 1};
+    if ((rc = dgm_eval_sum(ev, sums, 4)) < 0)
+        return rc;
+    nats = sums[0], kl = sums[1], latent = sums[3] == 0;
+    double per = nats / sums[2];
     if (latent) {
         /* -ELBO per character: the windows' KL spread over their bytes */
         rc = dgm_results_set(out, "kl_per_seq", kl / (double)n);
         if (rc == 0 && o->bits)
             rc = dgm_results_set(out, "bpc_bound",
-                                 (nats + kl) / (double)count / log(2.0));
+                                 (nats + kl) / sums[2] / log(2.0));
         if (rc < 0)
             return rc;
     }
@@ -188,11 +196,13 @@ static const dgm_metric_figure figures[] = {
 static const dgm_metric_iface bpc_iface = {.create = create_bpc,
                                            .evaluate = evaluate,
                                            .destroy = destroy,
-                                           .figures = figures};
+                                           .figures = figures,
+                                           .shard_aware = true};
 static const dgm_metric_iface ppl_iface = {.create = create_ppl,
                                            .evaluate = evaluate,
                                            .destroy = destroy,
-                                           .figures = figures};
+                                           .figures = figures,
+                                           .shard_aware = true};
 
 static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&bpc_iface), .name = "bits_per_char",

@@ -9,6 +9,12 @@
  *         ... it.s, it.io: batch it.b of n, starting at example it.at ...
  *     if (it.rc < 0)
  *         return it.rc;
+ *     ... dgm_eval_sum(ev, sums, k), then divide by n ...
+ *
+ * The walk is shard-aware (ABI 2.3): it visits this rank's share of the
+ * n examples (all of them with one process) and keys each batch's draws
+ * by its first example, so a metric using it sums its partial sums with
+ * dgm_eval_sum and sets shard_aware in its interface.
  */
 #ifndef DGM_PLUGINS_SPLIT_EVAL_H
 #define DGM_PLUGINS_SPLIT_EVAL_H
@@ -49,6 +55,8 @@ static inline int64_t split_eval_count(const split_eval *se, dgm_eval *ev)
 
 typedef struct split_batch {
     int64_t at, b; /* its first example and size */
+    int64_t end;   /* one past this rank's last example */
+    bool started;
     dgm_step *s;
     dgm_vars *io; /* the batch's inputs */
     int rc;       /* < 0: the batch could not be made */
@@ -59,10 +67,19 @@ typedef struct split_batch {
 static inline bool split_eval_next(const split_eval *se, dgm_eval *ev,
                                    int64_t n, split_batch *it)
 {
+    if (!it->started) {
+        int64_t cnt = 0;
+        it->started = true;
+        it->b = 0;
+        if ((it->rc = dgm_eval_shard(ev, n, se->batch, &it->at, &cnt)) < 0)
+            return false;
+        it->end = it->at + cnt;
+    }
     it->at += it->b;
-    if (it->at >= n)
+    if (it->at >= it->end)
         return false;
-    it->b = n - it->at < se->batch ? n - it->at : se->batch;
+    it->b = it->end - it->at < se->batch ? it->end - it->at : se->batch;
+    dgm_eval_draws(ev, (uint64_t)it->at);
     it->rc = dgm_eval_batch(ev, se->split, it->at, it->b, &it->s, &it->io);
     return it->rc >= 0;
 }

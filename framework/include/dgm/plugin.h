@@ -588,6 +588,14 @@ typedef struct dgm_metric_iface {
      * The run records it in summary.json for `dgm compare`. May be NULL
      * (every figure undeclared), as for a plugin built before 2.1. */
     const dgm_metric_figure *figures;
+    /* (ABI 2.3) true: evaluate() is shard-aware. Under several processes
+     * (mpirun) every rank then runs it, walking only the share of its
+     * items that dgm_eval_shard gives, keying its draws with
+     * dgm_eval_draws, and summing its partial sums with dgm_eval_sum
+     * before it divides; every rank sets the same figures. false (and a
+     * plugin built before 2.3): rank 0 alone runs it over everything and
+     * the other ranks skip it. With one process both are the same. */
+    bool shard_aware;
 } dgm_metric_iface;
 
 /* ---- what a metric can ask of the host -------------------------------- */
@@ -622,6 +630,42 @@ DGM_API int dgm_eval_sample_cond(dgm_eval *ev, dgm_step *s,
 /* The registry the experiment was loaded with (metrics that open another
  * run, e.g. a feature extractor, find its plugins here). */
 DGM_API dgm_registry *dgm_eval_registry(dgm_eval *ev);
+
+/* (ABI 2.3) Sharded evaluation, for a shard-aware metric (its iface's
+ * shard_aware; docs/distributed.md):
+ *
+ *     int64_t n = ..., at, cnt;       // items: examples, windows, samples
+ *     dgm_eval_shard(ev, n, batch, &at, &cnt);
+ *     for (int64_t i = at; i < at + cnt; i += batch) {
+ *         dgm_eval_draws(ev, i);      // this batch's random draws
+ *         ... dgm_eval_batch(ev, split, i, min(batch, at + cnt - i), ...)
+ *         ... sums[0] += ...
+ *     }
+ *     dgm_eval_sum(ev, sums, 2);      // over every rank
+ *     dgm_results_set(out, "figure", sums[0] / (double)n);
+ *
+ * dgm_eval_shard: this rank's items [*start, *start + *count) of n items
+ * walked in batches of `batch`: the ranks take contiguous runs of whole
+ * batches (the single process's batches), so *count may be 0 on some
+ * rank. With one process, or for a metric that is not shard-aware:
+ * [0, n). n >= 0 and batch >= 1, else DGM_EINVAL. */
+DGM_API int dgm_eval_shard(dgm_eval *ev, int64_t n, int64_t batch,
+                           int64_t *start, int64_t *count);
+/* Sum v[0..n) over the ranks in place (identity with one process). Every
+ * rank of a shard-aware metric calls it the same number of times with
+ * the same n, a rank with no items too. Each rank sums its items in
+ * double first, then the ranks' sums are added, so a figure may differ
+ * from one process's in the last bits. When another rank failed in this
+ * metric, returns DGM_EINTERRUPTED naming it and leaves v unchanged. */
+DGM_API int dgm_eval_sum(dgm_eval *ev, double *v, int n);
+/* Re-seed the evaluation's random draws (the model's noise, a dataset's
+ * per-example draws, a corruption's) from the metric's seed and `key`,
+ * normally the index of the batch's first item: a batch then draws the
+ * same values whichever rank reads it and whatever was read before. Keys
+ * of different kinds of batch (examples and samples) must not collide:
+ * add DGM_EVAL_DRAWS_SAMPLES to a sample batch's key. */
+#define DGM_EVAL_DRAWS_SAMPLES ((uint64_t)1 << 62)
+DGM_API void dgm_eval_draws(dgm_eval *ev, uint64_t key);
 
 DGM_API int dgm_results_set(dgm_results *r, const char *name, double value);
 

@@ -1,11 +1,13 @@
 /* eval.c - what metric plugins ask of the host: batches of a split in
- * eval mode, the model's forward, objective, likelihood and samples. */
+ * eval mode, the model's forward, objective, likelihood and samples; under
+ * several processes, each rank's share and the sums over the ranks. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dgm/error.h"
+#include "dist.h"
 #include "eval_internal.h"
 #include "plugin_check.h"
 #include "transfer.h"
@@ -23,6 +25,8 @@ int dgm__eval_new(dgm_eval **out, dgm_experiment *e, uint64_t seed)
         return dgm_last_code();
     }
     dgm_rng_seed(&ev->rng, seed);
+    ev->base = ev->draw_base = ev->corrupt_base = ev->rng;
+    ev->failed = -1;
     *out = ev;
     return 0;
 }
@@ -168,6 +172,55 @@ int dgm_eval_sample_cond(dgm_eval *ev, dgm_step *s, const dgm_tensor *y,
 
 dgm_registry *dgm_eval_registry(dgm_eval *ev) { return ev->e->reg; }
 
+int dgm_eval_shard(dgm_eval *ev, int64_t n, int64_t batch, int64_t *start,
+                   int64_t *count)
+{
+    if (!start || !count || n < 0 || batch < 1)
+        return dgm_error(DGM_EINVAL,
+                         "dgm_eval_shard: needs n >= 0 items, batch >= 1 "
+                         "and two outputs, got n %lld, batch %lld",
+                         (long long)n, (long long)batch);
+    int64_t size = ev->sharded ? dgm__dist_size() : 1;
+    int64_t rank = ev->sharded ? dgm__dist_rank() : 0;
+    /* whole batches, so each rank's batches are the single process's and
+     * a batch's draws (keyed by its first item) are the same too */
+    int64_t nb = (n + batch - 1) / batch, q = nb / size, r = nb % size;
+    int64_t b0 = rank * q + (rank < r ? rank : r);
+    int64_t b1 = b0 + q + (rank < r ? 1 : 0);
+    *start = b0 * batch < n ? b0 * batch : n;
+    *count = (b1 * batch < n ? b1 * batch : n) - *start;
+    return 0;
+}
+
+int dgm_eval_sum(dgm_eval *ev, double *v, int n)
+{
+    if (n < 0 || (n > 0 && !v))
+        return dgm_error(DGM_EINVAL,
+                         "dgm_eval_sum: needs n >= 0 values, got %d%s", n,
+                         n > 0 ? " and no array" : "");
+    if (!ev->sharded)
+        return 0;
+    /* A rank that failed in this metric before its sum is in the host's
+     * agreement (dgm__eval_metrics) instead: meet it there first, so no
+     * rank waits in a sum another will never make. */
+    int who = dgm__dist_first(false);
+    if (who >= 0) {
+        ev->failed = who;
+        return dgm_error(DGM_EINTERRUPTED,
+                         "rank %d failed in this metric; every rank stops "
+                         "(its message is on its standard error)",
+                         who);
+    }
+    return dgm__dist_sum_f64(v, n);
+}
+
+void dgm_eval_draws(dgm_eval *ev, uint64_t key)
+{
+    dgm_rng_fork(&ev->rng, &ev->draw_base, key);
+    if (ev->corrupt)
+        dgm_rng_fork(&ev->corrupt_rng, &ev->corrupt_base, key);
+}
+
 /* A fresh eval-mode step with no batch (for sampling). */
 dgm_step *dgm__eval_empty_step(dgm_eval *ev)
 {
@@ -206,6 +259,7 @@ static int eval_again(dgm_eval *ev, const dgm__inst *m,
     ev->rng = *start;
     ev->corrupt = c;
     dgm_rng_seed(&ev->corrupt_rng, draws);
+    ev->corrupt_base = ev->corrupt_rng;
     int rc = m->desc->iface.metric->evaluate(m->self, ev, out);
     ev->corrupt = NULL;
     if (rc < 0)
@@ -292,22 +346,61 @@ static int eval_variants(dgm_eval *ev, int i, const dgm_rng *start,
     return rc;
 }
 
+/* Metric i (and its corruptions and training subset) into res. */
+static int eval_one(dgm_eval *ev, int i, dgm_results *res)
+{
+    dgm_experiment *e = ev->e;
+    const dgm_plugin_desc *d = e->metrics[i].desc;
+    int first = res->n;
+    dgm_rng start = ev->rng;
+    int rc = d->iface.metric->evaluate(e->metrics[i].self, ev, res);
+    if (rc < 0)
+        return dgm_error_context("metric '%s': ", d->name);
+    declare(d, res, first);
+    if ((e->corrupt && e->corrupt[i].n > 0) || (e->gap && e->gap[i].inst.desc))
+        rc = eval_variants(ev, i, &start, res, first);
+    return rc;
+}
+
+static bool shard_aware(const dgm_plugin_desc *d)
+{
+    return DGM__HAS_SLOT(d, dgm_metric_iface, shard_aware) &&
+           d->iface.metric->shard_aware;
+}
+
 int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
 {
     dgm_experiment *e = ev->e;
+    bool many = ev->ranks && dgm__dist_size() > 1;
     res->n = 0;
     for (int i = 0; i < e->n_metrics; i++) {
         const dgm_plugin_desc *d = e->metrics[i].desc;
-        const dgm_metric_iface *mi = d->iface.metric;
-        int first = res->n;
-        dgm_rng start = ev->rng;
-        int rc = mi->evaluate(e->metrics[i].self, ev, res);
+        /* A shard-aware metric runs on every rank, keying its draws from
+         * its own seed, and leaves the evaluation's stream where it found
+         * it, so the figures of every metric are one process's. Another
+         * runs on rank 0 alone, over everything. */
+        bool shard = shard_aware(d);
+        dgm_rng before = ev->rng;
+        dgm_rng_fork(&ev->draw_base, &ev->base, (uint64_t)i + 1);
+        int rc = 0;
+        ev->failed = -1;
+        ev->sharded = many && shard;
+        if (!many || shard || dgm__dist_rank() == 0)
+            rc = eval_one(ev, i, res);
+        ev->sharded = false;
+        if (shard)
+            ev->rng = before;
+        /* every rank stops when one failed (unless a sum told them) */
+        if (many && ev->failed < 0) {
+            int who = dgm__dist_first(rc < 0);
+            if (who >= 0 && rc == 0)
+                rc = dgm_error(DGM_EINTERRUPTED,
+                               "metric '%s': rank %d failed; every rank "
+                               "stops (its message is on its standard "
+                               "error)",
+                               d->name, who);
+        }
         if (rc < 0)
-            return dgm_error_context("metric '%s': ", d->name);
-        declare(d, res, first);
-        if (((e->corrupt && e->corrupt[i].n > 0) ||
-             (e->gap && e->gap[i].inst.desc)) &&
-            (rc = eval_variants(ev, i, &start, res, first)) < 0)
             return rc;
     }
     return 0;

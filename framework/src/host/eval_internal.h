@@ -18,6 +18,15 @@ struct dgm_eval {
      * are those of the clean run) */
     const dgm__corruption *corrupt;
     dgm_rng corrupt_rng;
+    /* Sharded evaluation (ABI 2.3). ranks: every rank of a data-parallel
+     * run evaluates together (the trainer sets it); sharded: the running
+     * metric is shard-aware and runs on every rank; failed: the rank a
+     * dgm_eval_sum learned had failed in it (-1: none). */
+    bool ranks, sharded;
+    int failed;
+    /* the draws' seeds: the evaluation's (from dgm__eval_new's seed), the
+     * running metric's and its corruption's, which dgm_eval_draws keys */
+    dgm_rng base, draw_base, corrupt_base;
 };
 
 /* Ownership: dgm__eval_new -> dgm__eval_free. The seed fixes every random

@@ -41,6 +41,7 @@ typedef struct trainer {
      * step's global batch of sh_total; rank 0 alone writes the run. */
     int64_t sh_off, sh_n, sh_total;
     bool rank0;
+    double eval_s; /* seconds of the final evaluation's metrics */
     /* {figure: "lower"|"higher"|"none"} of the last evaluation, as the
      * metrics declare them, for summary.json */
     json_t *better;
@@ -357,9 +358,10 @@ static int evaluate(trainer *t, json_t **figures)
     if (rc < 0)
         return rc;
     ev->at_step = t->st.step;
+    ev->ranks = true; /* every rank evaluates; shard-aware metrics split */
     dgm_results res = {0};
     rc = dgm__eval_metrics(ev, &res);
-    if (rc == 0) {
+    if (rc == 0 && t->rank0) {
         json_t *obj = json_object(), *better = json_object();
         for (int i = 0; i < res.n; i++) {
             json_object_set_new(obj, res.name[i], json_real(res.value[i]));
@@ -427,7 +429,7 @@ static void progress(trainer *t, double t0, int64_t step0)
     }
 }
 
-/* After a step, rank 0's: progress, checkpoint, samples, evaluation. */
+/* After a step, rank 0's: progress, checkpoint, samples. */
 static int step_outputs(trainer *t, double t0, int64_t step0)
 {
     int rc;
@@ -438,16 +440,30 @@ static int step_outputs(trainer *t, double t0, int64_t step0)
         return rc;
     bool sample = t->sample_every && t->st.step % t->sample_every == 0 &&
                   t->st.step != t->total;
-    bool eval = t->eval_every && t->st.step % t->eval_every == 0 &&
-                t->st.step != t->total;
-    if (sample || eval) /* they read the dataset too */
+    if (sample) /* it reads the dataset too */
         dgm__loader_pause(t->ld);
     if (sample && (rc = mid_samples(t)) < 0)
         return rc;
-    if (eval) {
-        json_t *fig = NULL;
-        if ((rc = evaluate(t, &fig)) < 0)
-            return rc;
+    return 0;
+}
+
+/* Is an evaluation due after this step (the same answer on every rank)? */
+static bool eval_due(const trainer *t)
+{
+    return t->eval_every && t->st.step % t->eval_every == 0 &&
+           t->st.step != t->total;
+}
+
+/* After a step where eval_due, every rank's: the evaluation (each rank
+ * evaluates its share; rank 0 writes the figures). */
+static int step_eval(trainer *t)
+{
+    int rc;
+    dgm__loader_pause(t->ld); /* evaluation reads the dataset too */
+    json_t *fig = NULL;
+    if ((rc = evaluate(t, &fig)) < 0)
+        return rc;
+    if (t->rank0) {
         json_t *line = json_object();
         json_object_set_new(line, "step", json_integer(t->st.step));
         json_object_set_new(line, "eval", fig);
@@ -536,7 +552,8 @@ static int run_loop(trainer *t)
             dgm_profile_reset();
         if (t->rank0)
             rc = step_outputs(t, t0, step0);
-        if ((rc = agree(rc)) < 0)
+        if ((rc = agree(rc)) < 0 ||
+            (eval_due(t) && (rc = agree(step_eval(t))) < 0))
             break;
     }
     if (t->tty && !t->rd.quiet)
@@ -651,6 +668,7 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                         json_real(t->st.train_time > 0
                                       ? (double)t->st.step / t->st.train_time
                                       : 0));
+    json_object_set_new(s, "eval_time_s", json_real(t->eval_s));
     json_object_set_new(s, "train_loss", json_real(t->last_loss));
     if (dgm__dist_size() > 1) { /* data-parallel: what the sums cost */
         json_object_set_new(s, "ranks", json_integer(dgm__dist_size()));
@@ -677,8 +695,10 @@ static int final_eval(trainer *t, json_t **fig)
 {
     dgm_experiment *e = t->e;
     *fig = NULL;
+    double t0 = now_s();
     int rc = evaluate(t, fig);
-    if (rc < 0)
+    t->eval_s = now_s() - t0;
+    if (rc < 0 || !t->rank0) /* rank 0 alone writes */
         return rc;
     dgm_eval *ev;
     if ((rc = dgm__eval_new(&ev, e, e->seed ^ 0x5a3b1e5ULL)) < 0)
@@ -789,9 +809,16 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                         (long long)e->batch_size);
     json_t *fig = NULL;
     rc = run_loop(&t);
-    if (!t.rank0) /* rank 0 alone checkpoints, evaluates and writes */
+    /* Rank 0 alone checkpoints and writes; every rank takes part in the
+     * final evaluation (shard-aware metrics split the data among them). */
+    if (rc == 0)
+        rc = agree(t.rank0 ? checkpoint(&t) : 0);
+    bool stopped = rc == 0 && t.st.step < t.total;
+    if (rc == 0 && !stopped)
+        rc = agree(final_eval(&t, &fig));
+    if (!t.rank0)
         goto out;
-    if (rc == 0 && (rc = checkpoint(&t)) == 0 && t.st.step < t.total) {
+    if (stopped) {
         dgm__rundir_log(&t.rd, "dgm: stopped at step %lld of %lld; continue "
                                "with dgm run --resume %s",
                         (long long)t.st.step, (long long)t.total, t.rd.path);
@@ -799,8 +826,6 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                                                 now_s() - wall0));
         goto out;
     }
-    if (rc == 0)
-        rc = final_eval(&t, &fig);
     if (rc < 0) {
         json_decref(fig);
         rc = record_failure(&t, rc, wall0);

@@ -9,6 +9,51 @@
 #include "dgm/dgm.h"
 #include "feature_math.h"
 
+void dgm__feat_sum_rows(const float *x, int64_t m, int64_t d, double *s)
+{
+    memset(s, 0, sizeof *s * (size_t)d);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < d; j++)
+            s[j] += x[i * d + j];
+}
+
+int dgm__feat_sum_outer(const float *x, int64_t m, int64_t d, const double *mu,
+                        double *s)
+{
+    memset(s, 0, sizeof *s * (size_t)(d * d));
+    if (m < 1)
+        return 0;
+    double *c = malloc(sizeof *c * (size_t)(m * d)); /* centred rows */
+    if (!c)
+        return dgm_error(DGM_ENOMEM, "feature statistics: out of memory");
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < d; j++)
+            c[i * d + j] = x[i * d + j] - mu[j];
+            /* Upper triangle of sum (x - mu)(x - mu)^T: one parallel region,
+             * each row of the covariance owned by one thread. */
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t a = 0; a < d; a++) {
+        double *row = s + a * d;
+        for (int64_t i = 0; i < m; i++) {
+            const double *ci = c + i * d;
+            double ca = ci[a];
+            for (int64_t b = a; b < d; b++)
+                row[b] += ca * ci[b];
+        }
+    }
+    free(c);
+    return 0;
+}
+
+void dgm__feat_finish_cov(double *cov, int64_t n, int64_t d)
+{
+    for (int64_t a = 0; a < d; a++)
+        for (int64_t b = a; b < d; b++) {
+            cov[a * d + b] /= (double)(n - 1);
+            cov[b * d + a] = cov[a * d + b];
+        }
+}
+
 int dgm__feat_gaussian(const float *x, int64_t n, int64_t d, double *mu,
                        double *cov)
 {
@@ -17,39 +62,13 @@ int dgm__feat_gaussian(const float *x, int64_t n, int64_t d, double *mu,
                          "feature statistics: need at least 2 rows of at "
                          "least 1 feature, got [%lld, %lld]",
                          (long long)n, (long long)d);
-    double *c = malloc(sizeof *c * (size_t)(n * d)); /* centred rows */
-    if (!c)
-        return dgm_error(DGM_ENOMEM, "feature statistics: out of memory");
-    memset(mu, 0, sizeof *mu * (size_t)d);
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++)
-            mu[j] += x[i * d + j];
+    dgm__feat_sum_rows(x, n, d, mu);
     for (int64_t j = 0; j < d; j++)
         mu[j] /= (double)n;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++)
-            c[i * d + j] = x[i * d + j] - mu[j];
-            /* Upper triangle of sum (x - mu)(x - mu)^T: one parallel region,
-             * each row of the covariance owned by one thread. */
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int64_t a = 0; a < d; a++) {
-        double *row = cov + a * d;
-        for (int64_t b = 0; b < d; b++)
-            row[b] = 0;
-        for (int64_t i = 0; i < n; i++) {
-            const double *ci = c + i * d;
-            double ca = ci[a];
-            for (int64_t b = a; b < d; b++)
-                row[b] += ca * ci[b];
-        }
-    }
-    for (int64_t a = 0; a < d; a++)
-        for (int64_t b = a; b < d; b++) {
-            cov[a * d + b] /= (double)(n - 1);
-            cov[b * d + a] = cov[a * d + b];
-        }
-    free(c);
-    return 0;
+    int rc = dgm__feat_sum_outer(x, n, d, mu, cov);
+    if (rc == 0)
+        dgm__feat_finish_cov(cov, n, d);
+    return rc;
 }
 
 /* c [d, d] = a [d, d] b [d, d] */

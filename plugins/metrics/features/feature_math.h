@@ -13,6 +13,15 @@
 int dgm__feat_gaussian(const float *x, int64_t n, int64_t d, double *mu,
                        double *cov);
 
+/* The same in parts, for rows spread over processes (each sums its m rows,
+ * the sums are added, then the next pass): s [d] = the sum of the rows;
+ * s [d, d] = the upper triangle of sum (x - mu)(x - mu)^T; cov [d, d],
+ * that summed upper triangle, divided by n - 1 and mirrored. */
+void dgm__feat_sum_rows(const float *x, int64_t m, int64_t d, double *s);
+int dgm__feat_sum_outer(const float *x, int64_t m, int64_t d, const double *mu,
+                        double *s);
+void dgm__feat_finish_cov(double *cov, int64_t n, int64_t d);
+
 /* Frechet distance between N(mu1, s1) and N(mu2, s2):
  * |mu1 - mu2|^2 + tr(s1) + tr(s2) - 2 tr sqrt(s1 s2), the trace through
  * two symmetric eigendecompositions (LAPACKE_dsyevd): sqrt(s1) =

@@ -161,28 +161,38 @@ static int put_rows(float **buf, int64_t n, int64_t at, int64_t *d,
     return rc;
 }
 
-/* Features of the first n examples of split into *rows (allocated). */
+/* Features of this rank's share of the first n examples of split into
+ * *rows (allocated; all n with one process or for a metric that is not
+ * shard-aware), *m of them. */
 static int split_rows(extractor *x, const opts *o, dgm_eval *ev,
-                      dgm_split split, int64_t n, float **rows, int64_t *d)
+                      dgm_split split, int64_t n, float **rows, int64_t *d,
+                      int64_t *m)
 {
-    int rc = 0;
-    for (int64_t at = 0; at < n && rc == 0; at += o->batch) {
-        int64_t b = n - at < o->batch ? n - at : o->batch;
+    int64_t at0;
+    int rc = dgm_eval_shard(ev, n, o->batch, &at0, m);
+    /* training examples' draws (a dataset's) apart from the test's */
+    uint64_t key = split == DGM_SPLIT_TRAIN ? (uint64_t)1 << 61 : 0;
+    for (int64_t at = at0; at < at0 + *m && rc == 0; at += o->batch) {
+        int64_t b = at0 + *m - at < o->batch ? at0 + *m - at : o->batch;
         dgm_step *s;
         dgm_vars *io;
         dgm_tensor *f;
+        dgm_eval_draws(ev, key + (uint64_t)at);
         if ((rc = dgm_eval_batch(ev, split, at, b, &s, &io)) < 0 ||
             (rc = extract(x, dgm_value(dgm_vars_get(io, "x")), "features",
                           &f)) < 0)
             break;
-        rc = put_rows(rows, n, at, d, f);
+        rc = put_rows(rows, *m, at - at0, d, f);
     }
     return rc;
 }
 
-/* Features of the first nr test examples and of nf samples, and, when
- * train is not NULL, of the first *nt training examples (at most o->n_train).
- * The caller frees *real, *fake and *train. */
+/* Features of the first test examples (at most o->n) and of o->n
+ * samples, and, when train is not NULL, of the first training examples
+ * (at most o->n_train): this rank's share of each (dgm_eval_shard; all of
+ * them with one process or for a metric that is not shard-aware), *nr,
+ * *nf and *nt rows. *d is the width, 0 when this rank has no rows. The
+ * caller frees *real, *fake and *train. */
 static int features(const opts *o, dgm_eval *ev, const char *metric,
                     float **real, int64_t *nr, float **fake, int64_t *nf,
                     int64_t *d, float **train, int64_t *nt)
@@ -192,30 +202,36 @@ static int features(const opts *o, dgm_eval *ev, const char *metric,
     if (rc < 0)
         return rc;
     const dgm_data_info *info = dgm_eval_data(ev);
-    *nr = o->n < info->size[DGM_SPLIT_TEST] ? o->n : info->size[DGM_SPLIT_TEST];
-    *nf = o->n;
+    int64_t n_real =
+        o->n < info->size[DGM_SPLIT_TEST] ? o->n : info->size[DGM_SPLIT_TEST];
+    int64_t at0 = 0;
+    *nr = *nf = 0;
     *real = *fake = NULL;
     *d = 0;
-    rc = split_rows(&x, o, ev, DGM_SPLIT_TEST, *nr, real, d);
-    for (int64_t at = 0; at < *nf && rc == 0; at += o->batch) {
-        int64_t b = *nf - at < o->batch ? *nf - at : o->batch;
+    rc = split_rows(&x, o, ev, DGM_SPLIT_TEST, n_real, real, d, nr);
+    if (rc == 0)
+        rc = dgm_eval_shard(ev, o->n, o->batch, &at0, nf);
+    for (int64_t at = at0; at < at0 + *nf && rc == 0; at += o->batch) {
+        int64_t b = at0 + *nf - at < o->batch ? at0 + *nf - at : o->batch;
         dgm_step *s;
         dgm_vars *io;
         dgm_var *smp;
         dgm_tensor *f;
+        dgm_eval_draws(ev, DGM_EVAL_DRAWS_SAMPLES + (uint64_t)at);
         /* a fresh eval step (its one-example batch is not used) */
         if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TEST, 0, 1, &s, &io)) < 0 ||
             (rc = dgm_eval_sample(ev, s, b, &smp)) < 0 ||
             (rc = extract(&x, dgm_value(smp), "features", &f)) < 0)
             break;
-        rc = put_rows(fake, *nf, at, d, f);
+        rc = put_rows(fake, *nf, at - at0, d, f);
     }
     if (train) {
         int64_t have = info->size[DGM_SPLIT_TRAIN];
+        int64_t n_train = o->n_train < have ? o->n_train : have;
         *train = NULL;
-        *nt = o->n_train < have ? o->n_train : have;
+        *nt = 0;
         if (rc == 0)
-            rc = split_rows(&x, o, ev, DGM_SPLIT_TRAIN, *nt, train, d);
+            rc = split_rows(&x, o, ev, DGM_SPLIT_TRAIN, n_train, train, d, nt);
     }
     dgm_run_close(x.run);
     if (rc < 0) {
@@ -230,16 +246,65 @@ static int features(const opts *o, dgm_eval *ev, const char *metric,
     return 0;
 }
 
-static int fid_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+/* Mean mu [d] and covariance cov [d, d] of n rows spread over the ranks,
+ * this rank's m in x: dgm__feat_gaussian's two passes, each summed over
+ * the ranks (so one process computes exactly what it computes). */
+static int gaussian_shared(dgm_eval *ev, const float *x, int64_t m, int64_t n,
+                           int64_t d, double *mu, double *cov)
 {
-    float *r, *f;
-    int64_t nr, nf, d;
-    int rc = features(self, ev, "fid", &r, &nr, &f, &nf, &d, NULL, NULL);
+    dgm__feat_sum_rows(x, m, d, mu);
+    int rc = dgm_eval_sum(ev, mu, (int)d);
     if (rc < 0)
         return rc;
-    double fid;
-    rc = dgm__feat_fid(r, nr, f, nf, d, &fid);
-    free(r), free(f);
+    for (int64_t j = 0; j < d; j++)
+        mu[j] /= (double)n;
+    if ((rc = dgm__feat_sum_outer(x, m, d, mu, cov)) < 0 ||
+        (rc = dgm_eval_sum(ev, cov, (int)(d * d))) < 0)
+        return rc;
+    dgm__feat_finish_cov(cov, n, d);
+    return 0;
+}
+
+/* Shard-aware: each rank extracts the features of its share of the test
+ * examples and of the samples; their sums and centred products are summed
+ * over the ranks. */
+static int fid_evaluate(void *self, dgm_eval *ev, dgm_results *out)
+{
+    opts *o = self;
+    const dgm_data_info *info = dgm_eval_data(ev);
+    int64_t n_real =
+        o->n < info->size[DGM_SPLIT_TEST] ? o->n : info->size[DGM_SPLIT_TEST];
+    float *r, *f;
+    int64_t nr, nf, d;
+    int rc = features(o, ev, "fid", &r, &nr, &f, &nf, &d, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    /* the width, from the ranks that have rows (every rank has none when
+     * the split is empty) */
+    bool rows = nr + nf > 0;
+    double w[2] = {rows ? (double)d : 0, rows ? 1 : 0};
+    double *mu1 = NULL, *mu2 = NULL, *s1 = NULL, *s2 = NULL;
+    if ((rc = dgm_eval_sum(ev, w, 2)) == 0)
+        d = w[1] > 0 ? (int64_t)(w[0] / w[1]) : 0;
+    if (rc == 0 && (n_real < 2 || d < 1 || d > 40000))
+        rc = dgm_error(DGM_EINVAL,
+                       "fid: need at least 2 test examples and 1 to 40000 "
+                       "features, got %lld and %lld",
+                       (long long)n_real, (long long)d);
+    size_t dd = (size_t)(d * d);
+    if (rc == 0 &&
+        (!(mu1 = malloc(sizeof *mu1 * (size_t)d)) ||
+         !(mu2 = malloc(sizeof *mu2 * (size_t)d)) ||
+         !(s1 = malloc(sizeof *s1 * dd)) || !(s2 = malloc(sizeof *s2 * dd))))
+        rc = dgm_error(DGM_ENOMEM, "fid: out of memory");
+    double fid = 0;
+    if (rc == 0)
+        rc = gaussian_shared(ev, r, nr, n_real, d, mu1, s1);
+    if (rc == 0)
+        rc = gaussian_shared(ev, f, nf, o->n, d, mu2, s2);
+    if (rc == 0)
+        rc = dgm__feat_frechet(mu1, s1, mu2, s2, d, &fid);
+    free(r), free(f), free(mu1), free(mu2), free(s1), free(s2);
     return rc < 0 ? rc : dgm_results_set(out, "fid", fid);
 }
 
@@ -311,8 +376,11 @@ static int acc_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     int64_t hits = 0;
     if (!y)
         rc = dgm_last_code();
-    for (int64_t at = 0; at < o->n && rc == 0; at += o->batch) {
-        int64_t b = o->n - at < o->batch ? o->n - at : o->batch;
+    int64_t at0 = 0, mine = 0;
+    if (rc == 0)
+        rc = dgm_eval_shard(ev, o->n, o->batch, &at0, &mine);
+    for (int64_t at = at0; at < at0 + mine && rc == 0; at += o->batch) {
+        int64_t b = at0 + mine - at < o->batch ? at0 + mine - at : o->batch;
         dgm_tensor yv = *y;
         yv.shape[0] = b;
         for (int64_t i = 0; i < b; i++)
@@ -321,6 +389,7 @@ static int acc_evaluate(void *self, dgm_eval *ev, dgm_results *out)
         dgm_vars *io;
         dgm_var *smp;
         dgm_tensor *lt;
+        dgm_eval_draws(ev, DGM_EVAL_DRAWS_SAMPLES + (uint64_t)at);
         if ((rc = dgm_eval_batch(ev, DGM_SPLIT_TEST, 0, 1, &s, &io)) < 0 ||
             (rc = dgm_eval_sample_cond(ev, s, &yv, &smp)) < 0 ||
             (rc = extract(&x, dgm_value(smp), "logits", &lt)) < 0)
@@ -340,8 +409,10 @@ static int acc_evaluate(void *self, dgm_eval *ev, dgm_results *out)
     dgm_tensor_free(y);
     if (rc < 0)
         return dgm_error_context("classifier_accuracy: ");
-    return dgm_results_set(out, "classifier_accuracy",
-                           (double)hits / (double)o->n);
+    double sum = (double)hits; /* exact below 2^53 */
+    if ((rc = dgm_eval_sum(ev, &sum, 1)) < 0)
+        return rc;
+    return dgm_results_set(out, "classifier_accuracy", sum / (double)o->n);
 }
 
 static const dgm_metric_figure fid_figures[] = {{"fid", DGM_BETTER_LOWER},
@@ -364,7 +435,8 @@ static const dgm_metric_figure acc_figures[] = {
 static const dgm_metric_iface fid_iface = {.create = create,
                                            .evaluate = fid_evaluate,
                                            .destroy = destroy,
-                                           .figures = fid_figures};
+                                           .figures = fid_figures,
+                                           .shard_aware = true};
 static const dgm_metric_iface kid_iface = {.create = create,
                                            .evaluate = kid_evaluate,
                                            .destroy = destroy,
@@ -380,7 +452,8 @@ static const dgm_metric_iface memo_iface = {.create = create,
 static const dgm_metric_iface acc_iface = {.create = create,
                                            .evaluate = acc_evaluate,
                                            .destroy = destroy,
-                                           .figures = acc_figures};
+                                           .figures = acc_figures,
+                                           .shard_aware = true};
 
 static const dgm_plugin_desc descs[] = {
     {DGM_PLUGIN_HEADER, DGM_PLUGIN_METRIC(&fid_iface), .name = "fid",
