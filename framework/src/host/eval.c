@@ -204,6 +204,8 @@ static int eval_again(dgm_eval *ev, const dgm__inst *m,
                       uint64_t draws, dgm_results *out)
 {
     ev->rng = *start;
+    if (ev->restart)
+        ev->restart(ev->restart_arg);
     ev->corrupt = c;
     dgm_rng_seed(&ev->corrupt_rng, draws);
     int rc = m->desc->iface.metric->evaluate(m->self, ev, out);
@@ -301,6 +303,8 @@ int dgm__eval_metrics(dgm_eval *ev, dgm_results *res)
         const dgm_metric_iface *mi = d->iface.metric;
         int first = res->n;
         dgm_rng start = ev->rng;
+        if (ev->restart)
+            ev->restart(ev->restart_arg);
         int rc = mi->evaluate(e->metrics[i].self, ev, res);
         if (rc < 0)
             return dgm_error_context("metric '%s': ", d->name);

@@ -18,7 +18,17 @@ struct dgm_eval {
      * are those of the clean run) */
     const dgm__corruption *corrupt;
     dgm_rng corrupt_rng;
+    /* may be NULL: called before each run of a metric (clean, corrupted,
+     * on the training subset), so that a sample file standing in for the
+     * model hands out the same rows to each (run/eval_file.c) */
+    void (*restart)(void *arg);
+    void *restart_arg;
 };
+
+/* The seed of a run's own evaluations (every eval_every and the final
+ * one) from the run's seed; dgm eval on a run directory takes it by
+ * default (dgm_run_eval_seed), so that it reproduces them. */
+#define DGM__EVAL_SEED(run_seed) ((uint64_t)(run_seed) ^ 0x5eed5eedULL)
 
 /* Ownership: dgm__eval_new -> dgm__eval_free. The seed fixes every random
  * draw of the evaluation, so figures are repeatable. */
