@@ -22,8 +22,9 @@
 #include "ck_run.h"
 #include "dgm/dgm.h"
 #include "files.h"
-#include "quadrants.h"
+#include "scratch.h"
 #include "sweep.h"
+#include "sweep_fixture.h"
 
 static char root[1024]; /* this process's scratch folder */
 static char out[1 << 16];
@@ -662,21 +663,8 @@ static void write_text(const char *path, const char *text)
 
 /* Three objectives: good, a plugin that crashes (unless <root>/disarm
  * exists), a loss that turns NaN; two latents. */
-static const char tiny_fmt[] =
-    "name: tiny\n"
-    "seed: 1\n"
-    "threads: 1\n"
-    "plugin_path: [\"%s\"]\n"
-    "data: {plugin: idx, path: %s/data, train_images: ti, train_labels: "
-    "tl, test_images: si, test_labels: sl, batch_size: 16}\n"
-    "model:\n"
-    "  plugin: vae\n"
-    "  latent: 4\n"
-    "  encoder: {plugin: mlp, hidden: [8]}\n"
-    "  decoder: {plugin: mlp, hidden: [8]}\n"
-    "optimizer: {plugin: adam, lr: 0.01}\n"
+static const char tiny_fmt[] = TS_TINY_VAE
     "train: {steps: %d, log_every: 1, samples: 4}\n"
-    "metrics: [{plugin: elbo}]\n"
     "sweep:\n"
     "  grid:\n"
     "    objective:\n"
@@ -700,31 +688,12 @@ static void write_experiment(int steps)
 
 static void setup(void)
 {
-    /* Under AddressSanitizer a SIGSEGV would be ASan's report and exit 1:
-     * let the crashing plugin's signal through, as without it. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%shandle_segv=0", asan ? asan : "",
-             asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    const char *t = getenv("DGM_TEST_TMP");
-    snprintf(root, sizeof root, "%s/sweep-%ld", t ? t : "/tmp", (long)getpid());
-    mkdir_p(root);
-    char d[1200];
-    snprintf(d, sizeof d, "%s/data", root);
-    mkdir_p(d);
-    ck_assert_int_eq(tq_write_bands(d, "ti", "tl", 64, 0), 0);
-    ck_assert_int_eq(tq_write_bands(d, "si", "sl", 16, 0), 0);
+    ts_let_segv_through();
+    ts_sweep_setup();
+    ck_assert_int_lt(snprintf(root, sizeof root, "%s", tc_scratch_dir),
+                     (int)sizeof root);
     snprintf(exp_path, sizeof exp_path, "%s/tiny.yaml", root);
     write_experiment(3);
-}
-
-static void teardown(void)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
 }
 
 static int dgm_cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1021,7 +990,7 @@ static Suite *suite(void)
         resume_runs_only_what_is_missing, fail_fast_stops_at_the_first_failure,
         dry_run_lists_and_validates, interrupt_leaves_a_consistent_manifest,
         ntasks_trials_start_under_srun);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, tc_scratch_teardown);
     tcase_set_timeout(tc, 120);
     return s;
 }
