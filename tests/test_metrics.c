@@ -491,6 +491,43 @@ START_TEST(eval_classifier_run_and_sample_file)
                   ratio, closer, out);
     free(out), free(err);
 
+    /* corruptions of a sample file's evaluation disturb the data set's
+     * test images the file is scored against, each run reading the file
+     * from its first row: at strength 0 the clean FID exactly, and noise
+     * moves the test images away from their copies in the file */
+    snprintf(args, sizeof args,
+             "eval --samples "
+             "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "
+             "--data %s --metric fid --set classifier=%s --set n=300 --set "
+             "batch_size=256 --set 'corrupt=[{noise: 0}, {noise: 0.5}]' "
+             "--json",
+             exp, run);
+    code = run_cli(args, &out, &err);
+    ck_assert_msg(code == 0, "eval fid corrupt failed (%d): %s", code, err);
+    json_t *cj = json_loads(out, 0, NULL);
+    ck_assert_ptr_nonnull(cj);
+    double f0 = json_number_value(json_object_get(cj, "fid")),
+           fz = json_number_value(json_object_get(cj, "fid@noise=0")),
+           fn = json_number_value(json_object_get(cj, "fid@noise=0.5")),
+           dn = json_number_value(json_object_get(cj, "fid@noise=0.5/drop"));
+    ck_assert_msg(fz == f0 && fn > f0 + 1.0 && fabs(dn - (fn - f0)) < 1e-6,
+                  "%s", out);
+    json_decref(cj);
+    free(out), free(err);
+    /* a generalization gap needs a model: refused at the key */
+    snprintf(args, sizeof args,
+             "eval --samples "
+             "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "
+             "--data %s --metric memorization --set classifier=%s --set "
+             "generalization_gap=100",
+             exp, run);
+    code = run_cli(args, &out, &err);
+    ck_assert_int_eq(code, 1);
+    ck_assert_msg(strstr(err, "metrics[0].generalization_gap") &&
+                      strstr(err, "no model"),
+                  "%s", err);
+    free(out), free(err);
+
     /* a conditional metric on a sample file: refused, saying why */
     snprintf(args, sizeof args,
              "eval --samples "

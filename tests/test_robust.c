@@ -3,8 +3,10 @@
  * executable on a tiny VAE. A corruption of strength 0
  * gives the clean figure exactly (and a drop of 0), a real one a positive
  * drop, the metrics after it are those of a run without corruptions, a
- * gap's training figure is the metric run on the training subset, and
- * bad values are refused at their place. */
+ * gap's training figure is the metric run on the training subset, dgm
+ * eval on the run gives the figures of its summary.json (and evaluates
+ * corruptions and gaps set with --set), and bad values are refused at
+ * their place. */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -102,6 +104,47 @@ static bool close_to(double a, double b)
     return fabs(a - b) <= 1e-6 * (fabs(a) + fabs(b) + 1.0);
 }
 
+/* `dgm <args>` (an eval with --json): its figures. */
+static json_t *eval_json(const char *args)
+{
+    int st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "%s: exit %d: %.2000s", args, st, err);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    ck_assert_msg(j != NULL, "%s: %s in %.2000s", args, e.text, out);
+    return j;
+}
+
+/* dgm eval of run root/<tag> (default seed) prints the figures of its
+ * summary.json's "final", in the same order, to the 9 digits stored
+ * there; a different seed moves a figure that draws (when it has one). */
+static void expect_eval_is_final(const char *tag, const json_t *fin,
+                                 const char *draws)
+{
+    char args[2048];
+    snprintf(args, sizeof args, "eval %s/%s --json", root, tag);
+    json_t *ev = eval_json(args);
+    ck_assert_int_eq(json_object_size(ev), json_object_size(fin));
+    void *it = json_object_iter((json_t *)fin), *jt = json_object_iter(ev);
+    for (; it && jt; it = json_object_iter_next((json_t *)fin, it),
+                     jt = json_object_iter_next(ev, jt)) {
+        const char *k = json_object_iter_key(it);
+        ck_assert_str_eq(json_object_iter_key(jt), k);
+        double a = json_number_value(json_object_iter_value(it)),
+               b = json_number_value(json_object_iter_value(jt));
+        ck_assert_msg(fabs(a - b) <= 1e-8 * fabs(a) + 1e-12,
+                      "%s: run %.17g, eval %.17g", k, a, b);
+    }
+    if (draws) {
+        snprintf(args, sizeof args, "eval %s/%s --json --seed 1", root, tag);
+        json_t *other = eval_json(args);
+        ck_assert_msg(fig(other, draws) != fig(ev, draws), "%s %.17g", draws,
+                      fig(ev, draws));
+        json_decref(other);
+    }
+    json_decref(ev);
+}
+
 START_TEST(strength_zero_is_clean)
 {
     /* iwae_nll draws importance samples: its corrupted runs must start
@@ -163,13 +206,9 @@ START_TEST(strength_zero_is_clean)
     ck_assert(close_to(json_real_value(json_object_get(st0, "mean")),
                        fig(c, "iwae_nll@noise=0.5/drop")));
     json_decref(cmp);
-    /* dgm eval does not make the variants: refused at the key, not the
-     * clean figures alone */
-    snprintf(args, sizeof args, "eval %s/corrupt --json", root);
-    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
-    ck_assert_msg(st != 0 && strstr(err, "metrics[0].corrupt") &&
-                      strstr(err, "dgm eval does not evaluate"),
-                  "exit %d: %s", st, err);
+    /* dgm eval on the run (its seed by default) gives the run's final
+     * figures, variants included, in the same order */
+    expect_eval_is_final("corrupt", c, "iwae_nll@noise=0.5");
     json_decref(c);
     json_decref(p);
     json_decref(bc);
@@ -216,6 +255,7 @@ START_TEST(gap_is_train_minus_test)
                  cases[c].metric);
         snprintf(tag, sizeof tag, "gap%d", c);
         json_t *g = run(tag, m, &bg);
+        expect_eval_is_final(tag, g, c == 0 ? "iwae_nll@train" : NULL);
         snprintf(m, sizeof m, "[{%s, split: train, max_examples: 48}]",
                  cases[c].metric);
         snprintf(tag, sizeof tag, "train%d", c);
@@ -240,6 +280,46 @@ START_TEST(gap_is_train_minus_test)
         json_decref(bg);
         json_decref(bt);
     }
+    /* dgm eval --set adds corruptions and a gap to the metrics it names:
+     * the same figures as those of the metric run on the training subset
+     * with the same seed */
+    char args[2048];
+    snprintf(args, sizeof args,
+             "eval %s/train1 --metric elbo --set 'elbo.corrupt=[{noise: 0}, "
+             "{rotate: 90}]' --set generalization_gap=48 --seed 5 --json",
+             root);
+    json_t *ev = eval_json(args);
+    snprintf(args, sizeof args,
+             "eval %s/train1 --metric elbo --set split=train --set "
+             "max_examples=48 --seed 5 --json",
+             root);
+    json_t *tr = eval_json(args);
+    ck_assert(fig(ev, "neg_elbo@noise=0") == fig(ev, "neg_elbo"));
+    ck_assert(fig(ev, "neg_elbo@noise=0/drop") == 0);
+    ck_assert(close_to(fig(ev, "neg_elbo@rotate=90/drop"),
+                       fig(ev, "neg_elbo@rotate=90") - fig(ev, "neg_elbo")));
+    ck_assert(fig(ev, "neg_elbo@rotate=90/drop") > 0);
+    ck_assert_msg(fig(ev, "neg_elbo@train") == fig(tr, "neg_elbo"),
+                  "%.17g vs %.17g", fig(ev, "neg_elbo@train"),
+                  fig(tr, "neg_elbo"));
+    ck_assert(
+        close_to(fig(ev, "elbo@train/gap"), fig(tr, "elbo") - fig(ev, "elbo")));
+    json_decref(ev);
+    json_decref(tr);
+    /* and checks them as dgm run does, naming the key */
+    snprintf(args, sizeof args,
+             "eval %s/train1 --metric elbo --set 'corrupt=[{nois: 0.1}]'",
+             root);
+    int st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 1 && strstr(err, "metrics[0].corrupt[0].nois") &&
+                      strstr(err, "did you mean 'noise'"),
+                  "exit %d: %s", st, err);
+    snprintf(args, sizeof args,
+             "eval %s/train1 --metric elbo --set generalization_gap=0", root);
+    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 1 && strstr(err, "metrics[0].generalization_gap") &&
+                      strstr(err, ">= 1"),
+                  "exit %d: %s", st, err);
     /* bad values are refused at the key */
     static const char *bad[][2] = {
         {"[{plugin: elbo, generalization_gap: 0}]", ">= 1"},
@@ -248,10 +328,9 @@ START_TEST(gap_is_train_minus_test)
          "no `split: train`"},
     };
     for (int i = 0; i < 3; i++) {
-        char args[2048];
         snprintf(args, sizeof args, "config %s/tiny.yaml 'metrics=%s'", root,
                  bad[i][0]);
-        int st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+        st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
         ck_assert_msg(st == 2 && strstr(err, "metrics[0].generalization_gap") &&
                           strstr(err, bad[i][1]),
                       "%s: exit %d: %s", bad[i][0], st, err);

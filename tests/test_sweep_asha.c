@@ -24,30 +24,18 @@
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "files.h"
-#include "quadrants.h"
+#include "scratch.h"
 #include "st_diff.h"
 #include "sweep.h"
+#include "sweep_fixture.h"
 
 static char root[1024];
 static char out[1 << 16], err[1 << 16];
 
 /* 3 objectives (good, crashing, turning NaN) x 3 learning rates: 9
  * trials, rungs 2, 6, 18 steps. */
-static const char exp_fmt[] =
-    "name: tiny\n"
-    "seed: 1\n"
-    "threads: 1\n"
-    "plugin_path: [\"%s\"]\n"
-    "data: {plugin: idx, path: %s/data, train_images: ti, train_labels: "
-    "tl, test_images: si, test_labels: sl, batch_size: 16}\n"
-    "model:\n"
-    "  plugin: vae\n"
-    "  latent: 4\n"
-    "  encoder: {plugin: mlp, hidden: [8]}\n"
-    "  decoder: {plugin: mlp, hidden: [8]}\n"
-    "optimizer: {plugin: adam, lr: 0.01}\n"
+static const char exp_fmt[] = TS_TINY_VAE
     "train: {epochs: 1, log_every: 1, samples: 4}\n"
-    "metrics: [{plugin: elbo}]\n"
     "sweep:\n"
     "  grid:\n"
     "    optimizer.lr: [0.03, 0.001, 0.01]\n"
@@ -65,33 +53,15 @@ static char exp_path[1200];
 
 static void setup(void)
 {
-    const char *asan = getenv("ASAN_OPTIONS");
-    char opts[1024];
-    /* the crashing plugin's SIGSEGV stays a signal under ASan */
-    snprintf(opts, sizeof opts, "%s%shandle_segv=0", asan ? asan : "",
-             asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    const char *t = getenv("DGM_TEST_TMP");
-    snprintf(root, sizeof root, "%s/asha-%ld", t ? t : "/tmp", (long)getpid());
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/data'", root);
-    ck_assert_int_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s/data", root);
-    ck_assert_int_eq(tq_write_bands(cmd, "ti", "tl", 64, 0), 0);
-    ck_assert_int_eq(tq_write_bands(cmd, "si", "sl", 16, 0), 0);
+    ts_let_segv_through();
+    ts_sweep_setup();
+    ck_assert_int_lt(snprintf(root, sizeof root, "%s", tc_scratch_dir),
+                     (int)sizeof root);
     snprintf(exp_path, sizeof exp_path, "%s/tiny.yaml", root);
     FILE *f = fopen(exp_path, "w");
     ck_assert(f != NULL);
     fprintf(f, exp_fmt, DGM_TEST_PLUGIN_DIR, root);
     fclose(f);
-}
-
-static void teardown(void)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
 }
 
 static json_t *manifest(const char *dir)
@@ -398,7 +368,7 @@ int main(void)
     TCase *tc = tq_case(s, "local", asha_sweep_end_to_end,
                         interrupted_asha_sweep_resumes_to_the_same_end,
                         bad_asha_sweeps_are_refused_before_anything_runs);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, tc_scratch_teardown);
     tcase_set_timeout(tc, 300);
     return tq_run(s, "installed", false);
 }

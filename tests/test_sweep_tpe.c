@@ -18,8 +18,9 @@
 #include "cli.h"
 #include "dgm/dgm.h"
 #include "files.h"
-#include "quadrants.h"
+#include "scratch.h"
 #include "sweep.h"
+#include "sweep_fixture.h"
 #include "tpe.h"
 
 static char root[1024];
@@ -27,31 +28,18 @@ static char out[1 << 16], err[1 << 16];
 
 /* 6 trials: lr (loguniform), latent (choice), hidden width (int). */
 static const char exp_fmt[] =
-    "name: tiny\n"
-    "seed: 1\n"
-    "threads: 1\n"
-    "plugin_path: [\"%s\"]\n"
-    "data: {plugin: idx, path: %s/data, train_images: ti, train_labels: "
-    "tl, test_images: si, test_labels: sl, batch_size: 16}\n"
-    "model:\n"
-    "  plugin: vae\n"
-    "  latent: 4\n"
-    "  encoder: {plugin: mlp, hidden: [8]}\n"
-    "  decoder: {plugin: mlp, hidden: [8]}\n"
-    "optimizer: {plugin: adam, lr: 0.01}\n"
-    "train: {epochs: 1, log_every: 1, samples: 4}\n"
-    "metrics: [{plugin: elbo}]\n"
-    "sweep:\n"
-    "  search:\n"
-    "    tpe:\n"
-    "      n: 6\n"
-    "      startup: 2\n"
-    "      seed: 5\n"
-    "      metric: neg_elbo\n"
-    "      params:\n"
-    "        optimizer.lr: {loguniform: [1.0e-3, 1.0e-1]}\n"
-    "        model.latent: {choice: [2, 4]}\n"
-    "        model.decoder.hidden[0]: {int: [4, 8]}\n";
+    TS_TINY_VAE "train: {epochs: 1, log_every: 1, samples: 4}\n"
+                "sweep:\n"
+                "  search:\n"
+                "    tpe:\n"
+                "      n: 6\n"
+                "      startup: 2\n"
+                "      seed: 5\n"
+                "      metric: neg_elbo\n"
+                "      params:\n"
+                "        optimizer.lr: {loguniform: [1.0e-3, 1.0e-1]}\n"
+                "        model.latent: {choice: [2, 4]}\n"
+                "        model.decoder.hidden[0]: {int: [4, 8]}\n";
 
 static const dgm__tpe_param params[3] = {{DGM__TPE_LOGUNIFORM, 1e-3, 1e-1, 0},
                                          {DGM__TPE_CHOICE, 0, 0, 2},
@@ -61,27 +49,14 @@ static char exp_path[1200];
 
 static void setup(void)
 {
-    const char *t = getenv("DGM_TEST_TMP");
-    snprintf(root, sizeof root, "%s/tpe-%ld", t ? t : "/tmp", (long)getpid());
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/data'", root);
-    ck_assert_int_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s/data", root);
-    ck_assert_int_eq(tq_write_bands(cmd, "ti", "tl", 64, 0), 0);
-    ck_assert_int_eq(tq_write_bands(cmd, "si", "sl", 16, 0), 0);
+    ts_sweep_setup();
+    ck_assert_int_lt(snprintf(root, sizeof root, "%s", tc_scratch_dir),
+                     (int)sizeof root);
     snprintf(exp_path, sizeof exp_path, "%s/tiny.yaml", root);
     FILE *f = fopen(exp_path, "w");
     ck_assert(f != NULL);
     fprintf(f, exp_fmt, DGM_TEST_PLUGIN_DIR, root);
     fclose(f);
-}
-
-static void teardown(void)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", root);
 }
 
 static json_t *manifest(const char *dir)
@@ -302,7 +277,7 @@ int main(void)
                         cut_short_tpe_sweep_resumes_to_the_same_end,
                         tpe_with_asha_learns_from_rung_zero,
                         bad_search_sections_are_refused_with_the_place);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, tc_scratch_teardown);
     tcase_set_timeout(tc, 300);
     return tq_run(s, "installed", false);
 }

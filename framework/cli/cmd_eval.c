@@ -23,13 +23,19 @@ static const char help[] =
     "else the ones named with --metric. --set KEY=VALUE sets a parameter\n"
     "of every selected metric that has it (NAME.KEY=VALUE: of metric NAME\n"
     "only), e.g. --metric fid --set "
-    "classifier=runs/classifier_fashion/latest.\n"
+    "classifier=runs/classifier_fashion/latest;\n"
+    "the host's keys corrupt=[...] and generalization_gap=N apply to every\n"
+    "selected metric, which is then evaluated on corrupted data and on a\n"
+    "training subset too, as dgm run does. On a run directory the seed\n"
+    "defaults to the one the run's own evaluations used, so the figures\n"
+    "are those of its summary.json for the same checkpoint.\n"
     "\n"
     "With --samples, the samples come from FILE instead of a model: an IDX\n"
     "file of u8 images, or a .safetensors file with one F32 tensor\n"
     "[n, C, H, W] or [n, H, W] in the data's value range (docs/formats.md).\n"
     "--data names the experiment (or run) whose data set is the reference.\n"
-    "A metric's n defaults to the file's sample count.\n"
+    "A metric's n defaults to the file's sample count; the seed to 0;\n"
+    "generalization_gap is refused (a file has no model).\n"
     "\n"
     "Relative paths (RUNDIR, FILE, classifier=...) are relative to the\n"
     "working directory. Prints one line per figure, or a JSON object with\n"
@@ -53,6 +59,16 @@ static bool has_param(const dgm_plugin_desc *d, const char *key, size_t len)
 {
     for (const dgm_param_spec *p = d->params; p && p->name; p++)
         if (strlen(p->name) == len && !strncmp(p->name, key, len))
+            return true;
+    return false;
+}
+
+/* Is key[0..len) one the host reads from every metric's map (corrupt,
+ * generalization_gap)? */
+static bool host_key(const char *key, size_t len)
+{
+    for (const char *const *k = dgm_host_keys(DGM_KIND_METRIC); *k; k++)
+        if (strlen(*k) == len && !strncmp(*k, key, len))
             return true;
     return false;
 }
@@ -84,7 +100,7 @@ static int apply_set(dgm_config *root, dgm_registry *reg, const char *set)
             continue; /* reported when the metrics are made */
         if (prefix && (strlen(name) != prefix || strncmp(name, set, prefix)))
             continue;
-        if (!has_param(d, key, klen))
+        if (!has_param(d, key, klen) && !host_key(key, klen))
             continue;
         char buf[4096];
         snprintf(buf, sizeof buf, "metrics[%d].%s", i, key);
@@ -118,8 +134,13 @@ static void print_results(const dgm_results *res, bool json)
         json_decref(o);
         return;
     }
+    /* one column of values, however long the corrupted figures' names */
+    int w = 24;
     for (int i = 0; i < dgm_results_count(res); i++)
-        printf("%-24s %.6g\n", dgm_results_name(res, i),
+        if ((int)strlen(dgm_results_name(res, i)) > w)
+            w = (int)strlen(dgm_results_name(res, i));
+    for (int i = 0; i < dgm_results_count(res); i++)
+        printf("%-*s %.6g\n", w, dgm_results_name(res, i),
                dgm_results_value(res, i));
 }
 
@@ -128,7 +149,7 @@ typedef struct args {
     const char **metrics, **sets;
     int n_metrics, n_sets;
     unsigned long long seed;
-    bool json;
+    bool seed_set, json;
 } args;
 
 static int parse(args *a, int argc, char **argv)
@@ -146,6 +167,7 @@ static int parse(args *a, int argc, char **argv)
         else if (!strcmp(argv[i], "--seed") && has_val) {
             char *end;
             a->seed = strtoull(argv[++i], &end, 10);
+            a->seed_set = true;
             if (*end) {
                 fprintf(stderr, "dgm eval: bad --seed '%s'\n", argv[i]);
                 return DGM_EXIT_USAGE;
@@ -269,7 +291,8 @@ int dgm__cmd_eval(int argc, char **argv)
             rc = dgm_eval_file_metrics(reg, a.samples, a.data, list, a.seed,
                                        &res);
         else if ((rc = dgm_run_open(&run, reg, a.dir)) == 0)
-            rc = dgm_run_evaluate(run, list, a.seed, &res);
+            rc = dgm_run_evaluate(
+                run, list, a.seed_set ? a.seed : dgm_run_eval_seed(run), &res);
         if (rc < 0) {
             dgm__cli_error("eval", rc);
             ex = DGM_EXIT_FAILED;

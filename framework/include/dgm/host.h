@@ -222,9 +222,15 @@ DGM_API void dgm_results_free(dgm_results *r);
 /* Run metrics on an opened run. `metrics` is a YAML sequence of metric
  * maps ({plugin: fid, classifier: DIR}), each validated against its
  * plugin's schema (defaults filled in), or NULL for the run's own
- * `metrics:`. The seed fixes every random draw of the evaluation. */
+ * `metrics:`. A map's `corrupt:` and `generalization_gap:` are evaluated
+ * as in training: figures F@<corruption>, F@<corruption>/drop, F@train,
+ * F@train/gap after the metric's own. The seed fixes every random draw of
+ * the evaluation; with dgm_run_eval_seed(r) the figures are those the
+ * run's own evaluation gave for the same checkpoint. */
 DGM_API int dgm_run_evaluate(dgm_run *r, const dgm_config *metrics,
                              uint64_t seed, dgm_results **out);
+/* The seed the run's own evaluations used (derived from its `seed:`). */
+DGM_API uint64_t dgm_run_eval_seed(dgm_run *r);
 
 /* Score a file of samples against a data set: `samples` is an IDX file of
  * u8 images (gzipped or not; 0..255 mapped linearly onto the data's value
@@ -233,7 +239,11 @@ DGM_API int dgm_run_evaluate(dgm_run *r, const dgm_config *metrics,
  * experiment YAML or a run directory whose `data:` gives the data set (no
  * model is built). The metrics (a non-empty sequence as above) draw their
  * samples from the file, from its first row for each metric; a metric
- * whose `n` is not given is set to the file's count. A malformed file
+ * whose `n` is not given is set to the file's count. `corrupt:` disturbs
+ * the data set's examples a metric reads (not the file's samples), as in
+ * training; `generalization_gap:` is refused (DGM_EUNSUPPORTED, naming
+ * the key): a file of samples has no model to run on training examples.
+ * A malformed file
  * (unreadable, truncated, wrong magic or dtype, a shape that is not the
  * data's, non-finite values) is refused with DGM_EFORMAT, DGM_EDTYPE or
  * DGM_ESHAPE and a message naming the file. */

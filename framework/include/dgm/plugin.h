@@ -115,6 +115,11 @@ typedef enum dgm_kind {
 
 /* "dataset", "block", ...; NULL for an unknown value. */
 DGM_API const char *dgm_kind_name(dgm_kind k);
+/* The keys the host reads from a map of kind k besides its plugin's
+ * parameters (a metric's "corrupt" and "generalization_gap", an
+ * optimizer's "schedule", ...), NULL-ended; a schema may not declare
+ * them. Static: never freed. */
+DGM_API const char *const *dgm_host_keys(dgm_kind k);
 
 typedef struct dgm_dataset_iface dgm_dataset_iface;
 typedef struct dgm_augment_iface dgm_augment_iface;

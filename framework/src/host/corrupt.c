@@ -125,20 +125,22 @@ static int build_one(dgm_experiment *e, const dgm_config *c,
     return 0;
 }
 
-int dgm__corrupt_build(dgm_experiment *e)
+int dgm__corrupt_build_list(dgm_experiment *e, const dgm_config *metrics,
+                            int n_metrics, dgm__corruptions **out)
 {
-    const dgm_config *met = dgm_cfg_get(e->root, "metrics");
-    if (e->n_metrics < 1)
+    *out = NULL;
+    if (n_metrics < 1)
         return 0;
-    e->corrupt = calloc((size_t)e->n_metrics, sizeof *e->corrupt);
-    if (!e->corrupt)
+    dgm__corruptions *all = calloc((size_t)n_metrics, sizeof *all);
+    if (!all)
         return dgm_error(DGM_ENOMEM, "corrupt: out of memory");
-    for (int i = 0; i < e->n_metrics; i++) {
-        const dgm_config *list = dgm_cfg_get(dgm_cfg_at(met, i), "corrupt");
+    *out = all; /* freed by the caller, whatever got built */
+    for (int i = 0; i < n_metrics; i++) {
+        const dgm_config *list = dgm_cfg_get(dgm_cfg_at(metrics, i), "corrupt");
         int n = dgm_cfg_kind_of(list) == DGM_CFG_SEQ ? dgm_cfg_len(list) : 0;
         if (n < 1)
             continue;
-        dgm__corruptions *cs = &e->corrupt[i];
+        dgm__corruptions *cs = &all[i];
         if (!(cs->c = calloc((size_t)n, sizeof *cs->c)))
             return dgm_error(DGM_ENOMEM, "corrupt: out of memory");
         for (; cs->n < n; cs->n++) {
@@ -152,16 +154,27 @@ int dgm__corrupt_build(dgm_experiment *e)
     return 0;
 }
 
+void dgm__corrupt_free_list(dgm__corruptions *all, int n_metrics)
+{
+    for (int i = 0; all && i < n_metrics; i++) {
+        for (int k = 0; k < all[i].n; k++) {
+            dgm__inst_destroy(&all[i].c[k].aug);
+            dgm_config_free(all[i].c[k].cfg);
+        }
+        free(all[i].c);
+    }
+    free(all);
+}
+
+int dgm__corrupt_build(dgm_experiment *e)
+{
+    return dgm__corrupt_build_list(e, dgm_cfg_get(e->root, "metrics"),
+                                   e->n_metrics, &e->corrupt);
+}
+
 void dgm__corrupt_free(dgm_experiment *e)
 {
-    for (int i = 0; e->corrupt && i < e->n_metrics; i++) {
-        for (int k = 0; k < e->corrupt[i].n; k++) {
-            dgm__inst_destroy(&e->corrupt[i].c[k].aug);
-            dgm_config_free(e->corrupt[i].c[k].cfg);
-        }
-        free(e->corrupt[i].c);
-    }
-    free(e->corrupt);
+    dgm__corrupt_free_list(e->corrupt, e->n_metrics);
     e->corrupt = NULL;
 }
 

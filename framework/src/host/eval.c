@@ -257,6 +257,8 @@ static int eval_again(dgm_eval *ev, const dgm__inst *m,
                       uint64_t draws, dgm_results *out)
 {
     ev->rng = *start;
+    if (ev->restart)
+        ev->restart(ev->restart_arg);
     ev->corrupt = c;
     dgm_rng_seed(&ev->corrupt_rng, draws);
     ev->corrupt_base = ev->corrupt_rng;
@@ -353,6 +355,8 @@ static int eval_one(dgm_eval *ev, int i, dgm_results *res)
     const dgm_plugin_desc *d = e->metrics[i].desc;
     int first = res->n;
     dgm_rng start = ev->rng;
+    if (ev->restart)
+        ev->restart(ev->restart_arg);
     int rc = d->iface.metric->evaluate(e->metrics[i].self, ev, res);
     if (rc < 0)
         return dgm_error_context("metric '%s': ", d->name);

@@ -27,7 +27,17 @@ struct dgm_eval {
     /* the draws' seeds: the evaluation's (from dgm__eval_new's seed), the
      * running metric's and its corruption's, which dgm_eval_draws keys */
     dgm_rng base, draw_base, corrupt_base;
+    /* may be NULL: called before each run of a metric (clean, corrupted,
+     * on the training subset), so that a sample file standing in for the
+     * model hands out the same rows to each (run/eval_file.c) */
+    void (*restart)(void *arg);
+    void *restart_arg;
 };
+
+/* The seed of a run's own evaluations (every eval_every and the final
+ * one) from the run's seed; dgm eval on a run directory takes it by
+ * default (dgm_run_eval_seed), so that it reproduces them. */
+#define DGM__EVAL_SEED(run_seed) ((uint64_t)(run_seed) ^ 0x5eed5eedULL)
 
 /* Ownership: dgm__eval_new -> dgm__eval_free. The seed fixes every random
  * draw of the evaluation, so figures are repeatable. */

@@ -56,18 +56,18 @@ int dgm__gap_check(dgm_registry *reg, const dgm_config *metric)
     return 0;
 }
 
-int dgm__gap_build(dgm_experiment *e)
+int dgm__gap_build_list(const dgm_config *metrics, const dgm__inst *inst,
+                        int n_metrics, dgm__gap **out)
 {
-    const dgm_config *met = dgm_cfg_get(e->root, "metrics");
-    for (int i = 0; i < e->n_metrics; i++) {
-        const dgm_config *m = dgm_cfg_at(met, i);
+    for (int i = 0; i < n_metrics; i++) {
+        const dgm_config *m = dgm_cfg_at(metrics, i);
         const dgm_config *g = dgm_cfg_get(m, "generalization_gap");
         if (!g || dgm_cfg_kind_of(g) == DGM_CFG_NULL)
             continue;
-        if (!e->gap && !(e->gap = calloc((size_t)e->n_metrics, sizeof *e->gap)))
+        if (!*out && !(*out = calloc((size_t)n_metrics, sizeof **out)))
             return dgm_error(DGM_ENOMEM, "generalization_gap: out of memory");
-        dgm__gap *gp = &e->gap[i];
-        const dgm_plugin_desc *d = e->metrics[i].desc;
+        dgm__gap *gp = &(*out)[i];
+        const dgm_plugin_desc *d = inst[i].desc;
         char text[96];
         dgm_config *v = NULL;
         snprintf(text, sizeof text, "%lld",
@@ -93,12 +93,23 @@ int dgm__gap_build(dgm_experiment *e)
     return 0;
 }
 
+void dgm__gap_free_list(dgm__gap *gap, int n_metrics)
+{
+    for (int i = 0; gap && i < n_metrics; i++) {
+        dgm__inst_destroy(&gap[i].inst);
+        dgm_config_free(gap[i].cfg);
+    }
+    free(gap);
+}
+
+int dgm__gap_build(dgm_experiment *e)
+{
+    return dgm__gap_build_list(dgm_cfg_get(e->root, "metrics"), e->metrics,
+                               e->n_metrics, &e->gap);
+}
+
 void dgm__gap_free(dgm_experiment *e)
 {
-    for (int i = 0; e->gap && i < e->n_metrics; i++) {
-        dgm__inst_destroy(&e->gap[i].inst);
-        dgm_config_free(e->gap[i].cfg);
-    }
-    free(e->gap);
+    dgm__gap_free_list(e->gap, e->n_metrics);
     e->gap = NULL;
 }

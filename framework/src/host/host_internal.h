@@ -183,6 +183,12 @@ int dgm__corrupt_check(const dgm_config *list);
 /* Build every metric's corruptions into e->corrupt (after the metrics). */
 int dgm__corrupt_build(dgm_experiment *e);
 void dgm__corrupt_free(dgm_experiment *e);
+/* The same for a list of n metric maps other than e's own (checked with
+ * dgm__corrupt_check; dgm eval's): *out gets n entries, to free with
+ * dgm__corrupt_free_list(*out, n) whether or not the build succeeded. */
+int dgm__corrupt_build_list(dgm_experiment *e, const dgm_config *metrics, int n,
+                            dgm__corruptions **out);
+void dgm__corrupt_free_list(dgm__corruptions *all, int n);
 /* Corrupt the batch x in place with c's augmentation, drawing from rng. */
 int dgm__corrupt_apply(const dgm__corruption *c, dgm_tensor *x, dgm_rng *rng);
 
@@ -194,6 +200,13 @@ int dgm__gap_check(dgm_registry *reg, const dgm_config *metric);
 /* Build the training-subset instances into e->gap (after the metrics). */
 int dgm__gap_build(dgm_experiment *e);
 void dgm__gap_free(dgm_experiment *e);
+/* The same for a list of n metric maps and their created instances inst
+ * (dgm eval's): *out (NULL on entry) stays NULL when no metric asks for a
+ * gap, else n entries to free with dgm__gap_free_list(*out, n) whether or
+ * not the build succeeded. */
+int dgm__gap_build_list(const dgm_config *metrics, const dgm__inst *inst, int n,
+                        dgm__gap **out);
+void dgm__gap_free_list(dgm__gap *gap, int n);
 
 /* ---- heads (heads.c) ----------------------------------------------------- */
 

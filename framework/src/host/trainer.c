@@ -354,7 +354,7 @@ static int mid_samples(trainer *t)
 static int evaluate(trainer *t, json_t **figures)
 {
     dgm_eval *ev;
-    int rc = dgm__eval_new(&ev, t->e, t->e->seed ^ 0x5eed5eedULL);
+    int rc = dgm__eval_new(&ev, t->e, DGM__EVAL_SEED(t->e->seed));
     if (rc < 0)
         return rc;
     ev->at_step = t->st.step;

@@ -32,3 +32,8 @@ const char *const *dgm__plugin_host_keys(dgm_kind k)
         return none;
     }
 }
+
+const char *const *dgm_host_keys(dgm_kind k)
+{
+    return dgm__plugin_host_keys(k);
+}

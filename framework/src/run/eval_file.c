@@ -18,10 +18,16 @@ typedef struct metric_set {
     dgm_config *root; /* owns the validated maps: {metrics: [...]} */
     dgm__inst *inst;
     int n;
+    /* what the host evaluates each metric on besides its split (n of
+     * each, or NULL): its `corrupt:` list and its training subset */
+    dgm__corruptions *corrupt;
+    dgm__gap *gap;
 } metric_set;
 
 static void metric_set_free(metric_set *m)
 {
+    dgm__corrupt_free_list(m->corrupt, m->n);
+    dgm__gap_free_list(m->gap, m->n);
     for (int i = 0; i < m->n; i++)
         dgm__inst_destroy(&m->inst[i]);
     free(m->inst);
@@ -37,13 +43,34 @@ static bool has_param(const dgm_plugin_desc *d, const char *key)
     return false;
 }
 
+/* The keys the host reads from metric map `node` (corrupt.c, gap.c),
+ * checked as an experiment's are when it is loaded. A sample file has no
+ * model to run on training examples: a gap is refused at its key. */
+static int check_host_keys(dgm_registry *reg, const dgm_config *node,
+                           bool sample_file)
+{
+    const dgm_config *g = dgm_cfg_get(node, "generalization_gap");
+    if (sample_file && g && dgm_cfg_kind_of(g) != DGM_CFG_NULL)
+        return dgm_cfg_error(node, "generalization_gap", DGM_EUNSUPPORTED,
+                             "dgm eval --samples cannot evaluate a "
+                             "generalization gap: a file of samples has no "
+                             "model to run on training examples (name the "
+                             "metric without it, or evaluate the run)");
+    int rc = dgm__corrupt_check(dgm_cfg_get(node, "corrupt"));
+    return rc < 0 ? rc : dgm__gap_check(reg, node);
+}
+
 /* Validate a copy of `list` (a sequence of {plugin: NAME, ...}) and create
- * each metric. n_default > 0 is set as `n` where a metric has that
- * parameter and the map does not give it. */
-static int metric_set_make(metric_set *m, dgm_registry *reg,
-                           const dgm_config *list, int64_t n_default)
+ * each metric, its corruptions and training-subset instance, for e's data
+ * (a run's experiment, or the data set alone for a sample file). n_default
+ * > 0 is set as `n` where a metric has that parameter and the map does
+ * not give it. */
+static int metric_set_make(metric_set *m, dgm_experiment *e,
+                           const dgm_config *list, int64_t n_default,
+                           bool sample_file)
 {
     memset(m, 0, sizeof *m);
+    dgm_registry *reg = e->reg;
     if (dgm_cfg_kind_of(list) != DGM_CFG_SEQ || dgm_cfg_len(list) < 1)
         return dgm_error(DGM_EINVAL,
                          "evaluation: the metrics are a non-empty list of "
@@ -76,21 +103,8 @@ static int metric_set_make(metric_set *m, dgm_registry *reg,
             node = dgm_cfg_get_mut(m->root, path);
         }
         if ((rc = dgm_config_validate(node, d->params, d->name,
-                                      dgm__metric_host_keys)) < 0)
-            break;
-        /* The corrupted and training-subset runs of a metric are made by
-         * the training host's evaluation (host/eval.c), not here: say so
-         * rather than report the clean figures alone. */
-        for (const char *const *k = dgm__metric_host_keys; *k && rc == 0; k++)
-            if (dgm_cfg_has(node, *k) &&
-                dgm_cfg_kind_of(dgm_cfg_get(node, *k)) != DGM_CFG_NULL)
-                rc = dgm_cfg_error(node, *k, DGM_EUNSUPPORTED,
-                                   "dgm eval does not evaluate `%s:`; the "
-                                   "run's summary.json holds what dgm run "
-                                   "evaluated (or name the metric without "
-                                   "it)",
-                                   *k);
-        if (rc < 0)
+                                      dgm__metric_host_keys)) < 0 ||
+            (rc = check_host_keys(reg, node, sample_file)) < 0)
             break;
         m->inst[i].desc = d;
         m->inst[i].cfg = node;
@@ -101,29 +115,40 @@ static int metric_set_make(metric_set *m, dgm_registry *reg,
         }
         m->n = i + 1;
     }
+    const dgm_config *maps = dgm_cfg_get(m->root, "metrics");
+    if (rc == 0)
+        rc = dgm__corrupt_build_list(e, maps, n, &m->corrupt);
+    if (rc == 0)
+        rc = dgm__gap_build_list(maps, m->inst, n, &m->gap);
     if (rc < 0)
         metric_set_free(m);
     return rc;
 }
 
-/* Evaluate each metric into a new results object; before_each (may be
- * NULL) runs before every metric. */
-static int run_metrics(dgm_eval *ev, const dgm__inst *inst, int n,
-                       void (*before_each)(void *), void *arg,
-                       dgm_results **out)
+/* Evaluate ms (NULL: e's own metrics) into a new results object with the
+ * host's evaluation (host/eval.c), the one training's uses, so that each
+ * metric's corruptions and training subset give the same figures as
+ * there: ms stands in for e's metrics for the call. */
+static int eval_set(dgm_eval *ev, const metric_set *ms, dgm_results **out)
 {
+    dgm_experiment *e = ev->e;
+    dgm__inst *own = e->metrics;
+    int n_own = e->n_metrics;
+    dgm__corruptions *own_c = e->corrupt;
+    dgm__gap *own_g = e->gap;
     dgm_results *res = calloc(1, sizeof *res);
     if (!res)
         return dgm_error(DGM_ENOMEM, "evaluation: out of memory");
-    for (int i = 0; i < n; i++) {
-        if (before_each)
-            before_each(arg);
-        const dgm_metric_iface *mi = inst[i].desc->iface.metric;
-        int rc = mi->evaluate(inst[i].self, ev, res);
-        if (rc < 0) {
-            dgm_results_free(res);
-            return dgm_error_context("metric '%s': ", inst[i].desc->name);
-        }
+    if (ms) {
+        e->metrics = ms->inst, e->n_metrics = ms->n;
+        e->corrupt = ms->corrupt, e->gap = ms->gap;
+    }
+    int rc = dgm__eval_metrics(ev, res);
+    e->metrics = own, e->n_metrics = n_own;
+    e->corrupt = own_c, e->gap = own_g;
+    if (rc < 0) {
+        dgm_results_free(res);
+        return rc;
     }
     *out = res;
     return 0;
@@ -135,24 +160,27 @@ int dgm_run_evaluate(dgm_run *r, const dgm_config *metrics, uint64_t seed,
     *out = NULL;
     dgm_experiment *e = dgm_run_experiment(r);
     metric_set ms = {0};
-    const dgm__inst *inst = e->metrics;
-    int n = e->n_metrics, rc = 0;
+    int rc = 0;
     if (metrics) {
-        if ((rc = metric_set_make(&ms, e->reg, metrics, 0)) < 0)
+        if ((rc = metric_set_make(&ms, e, metrics, 0, false)) < 0)
             return rc;
-        inst = ms.inst, n = ms.n;
-    } else if (n == 0)
+    } else if (e->n_metrics == 0)
         return dgm_error(DGM_EINVAL,
                          "run '%s' configures no metrics; name "
                          "some",
                          e->name);
     dgm_eval *ev;
     if ((rc = dgm__eval_new(&ev, e, seed)) == 0) {
-        rc = run_metrics(ev, inst, n, NULL, NULL, out);
+        rc = eval_set(ev, metrics ? &ms : NULL, out);
         dgm__eval_free(ev);
     }
     metric_set_free(&ms);
     return rc;
+}
+
+uint64_t dgm_run_eval_seed(dgm_run *r)
+{
+    return DGM__EVAL_SEED(dgm_run_experiment(r)->seed);
 }
 
 /* ---- samples from a file ------------------------------------------------ */
@@ -208,9 +236,9 @@ static void file_destroy(void *self)
     free(fm);
 }
 
-static void file_rewind(void *self)
+static void file_rewind(void *arg)
 {
-    ((file_model *)self)->at = 0;
+    ((file_model *)arg)->at = 0;
 }
 
 static const dgm_phase_desc file_phases[] = {{"none", "", "[]", 1}};
@@ -391,13 +419,17 @@ int dgm_eval_file_metrics(dgm_registry *reg, const char *samples,
     }
     e->n_phases = 1;
     metric_set ms;
-    if ((rc = metric_set_make(&ms, reg, metrics, fm->x->shape[0])) < 0) {
+    if ((rc = metric_set_make(&ms, e, metrics, fm->x->shape[0], true)) < 0) {
         dgm_experiment_free(e);
         return rc;
     }
     dgm_eval *ev;
     if ((rc = dgm__eval_new(&ev, e, seed)) == 0) {
-        rc = run_metrics(ev, ms.inst, ms.n, file_rewind, fm, out);
+        /* each metric, and each of its corrupted runs, reads the file
+         * from its first row */
+        ev->restart = file_rewind;
+        ev->restart_arg = fm;
+        rc = eval_set(ev, &ms, out);
         dgm__eval_free(ev);
     }
     metric_set_free(&ms);
