@@ -234,10 +234,193 @@ START_TEST(mixed_graph_same_bits_as_before)
 }
 END_TEST
 
+START_TEST(second_backward_adds_to_leaves_and_params)
+{
+    for (int be = 0; be < 2; be++) {
+        mixed m;
+        mixed_init(&m);
+        mixed_vars lv;
+        dgm_graph *g = dgm_graph_new();
+        dgm_graph_set_backend(g, be ? DGM_BACKEND_DNNL : DGM_BACKEND_REF);
+        dgm_var *loss = mixed_loss(g, &m, &lv);
+        ck_assert_ptr_nonnull(loss);
+        const dgm_tensor *ts[] = {m.emb->grad,  m.w1->grad, m.b1->grad,
+                                  m.wout->grad, NULL,       NULL,
+                                  NULL,         NULL,       NULL};
+        ck_assert_int_eq(dgm_backward(g, loss), 0);
+        dgm_var *lvs[] = {lv.w2, lv.b2, lv.gamma, lv.beta, lv.m};
+        for (int i = 0; i < 5; i++)
+            ts[4 + i] = dgm_grad(lvs[i]);
+        float *once[9];
+        for (int i = 0; i < 9; i++) {
+            size_t n = (size_t)dgm_tensor_numel(ts[i]);
+            once[i] = malloc(n * sizeof(float));
+            memcpy(once[i], ts[i]->data, n * sizeof(float));
+        }
+        ck_assert_int_eq(dgm_backward(g, loss), 0);
+        for (int i = 0; i < 9; i++) {
+            double norm = 0;
+            for (int64_t j = 0; j < dgm_tensor_numel(ts[i]); j++) {
+                float want = 2.0f * once[i][j];
+                norm += fabs(once[i][j]);
+                ck_assert_msg(
+                    fabsf(at(ts[i], j) - want) <= 1e-6f * (1.0f + fabsf(want)),
+                    "backend %d tensor %d [%" PRId64
+                    "]: %g after two passes, %g after one",
+                    be, i, j, (double)at(ts[i], j), (double)once[i][j]);
+            }
+            ck_assert_msg(norm > 0, "tensor %d got no gradient", i);
+            free(once[i]);
+        }
+        dgm_graph_free(g);
+        mixed_free(&m);
+    }
+}
+END_TEST
+
+/* ---- several consumers ----------------------------------------------------
+ */
+
+enum { C0 = 2, C1 = 3, C2 = 4, CN = C0 * C1 * C2 };
+
+/* x [2, 3, 4] -> e = exp(x), an op result (so its gradient is first-write);
+ * each case builds a loss of e and gives d loss / d e, which times e is the
+ * expected d loss / d x. */
+typedef dgm_var *(*case_fn)(dgm_graph *g, dgm_var *e, const dgm_tensor *c,
+                            float *dl_de, dgm_var **probe);
+
+static float cval(const dgm_tensor *c, int i)
+{
+    return at(c, i);
+}
+
+/* e read by a sum, then by a reshape whose backward runs first: the
+ * reshape must not alias e's gradient (the sum adds to it later), or the
+ * reshape's own gradient (probe) would change. */
+static dgm_var *case_reshape_and_sum(dgm_graph *g, dgm_var *e,
+                                     const dgm_tensor *c, float *dl_de,
+                                     dgm_var **probe)
+{
+    dgm_var *cv = dgm_input(g, (dgm_tensor *)c);
+    dgm_var *s = dgm_sum_all(g, e);
+    dgm_var *r = dgm_reshape(g, e, 2, (int64_t[]){C0 * C1, C2});
+    *probe = r;
+    for (int i = 0; i < CN; i++)
+        dl_de[i] = 1.0f + cval(c, i);
+    cv = dgm_reshape(g, cv, 2, (int64_t[]){C0 * C1, C2});
+    return dgm_add(g, s, dgm_sum_all(g, dgm_mul(g, r, cv)));
+}
+
+/* e read only by a reshape: its gradient is the reshape's, aliased; the
+ * reshape's own gradient (probe) must still read c. */
+static dgm_var *case_reshape_alone(dgm_graph *g, dgm_var *e,
+                                   const dgm_tensor *c, float *dl_de,
+                                   dgm_var **probe)
+{
+    dgm_var *cv = dgm_input(g, (dgm_tensor *)c);
+    dgm_var *r = dgm_reshape(g, e, 2, (int64_t[]){C0 * C1, C2});
+    *probe = r;
+    for (int i = 0; i < CN; i++)
+        dl_de[i] = cval(c, i);
+    cv = dgm_reshape(g, cv, 2, (int64_t[]){C0 * C1, C2});
+    return dgm_sum_all(g, dgm_mul(g, r, cv));
+}
+
+/* permute + contiguous (the alias of a copy) and a slice of e. */
+static dgm_var *case_permute_and_slice(dgm_graph *g, dgm_var *e,
+                                       const dgm_tensor *c, float *dl_de,
+                                       dgm_var **probe)
+{
+    (void)probe;
+    dgm_var *cv = dgm_input(g, (dgm_tensor *)c); /* read as [4, 3, 2] */
+    cv = dgm_reshape(g, cv, 3, (int64_t[]){C2, C1, C0});
+    dgm_var *p = dgm_contiguous(g, dgm_permute(g, e, (const int[]){2, 1, 0}));
+    for (int i = 0; i < C0; i++)
+        for (int j = 0; j < C1; j++)
+            for (int k = 0; k < C2; k++)
+                dl_de[(i * C1 + j) * C2 + k] =
+                    cval(c, (k * C1 + j) * C0 + i) + (k >= 1 && k < 3);
+    return dgm_add(g, dgm_sum_all(g, dgm_mul(g, p, cv)),
+                   dgm_sum_all(g, dgm_slice(g, e, 2, 1, 3, 1)));
+}
+
+/* A strided slice first (stores with holes), then a second slice. */
+static dgm_var *case_two_slices(dgm_graph *g, dgm_var *e, const dgm_tensor *c,
+                                float *dl_de, dgm_var **probe)
+{
+    (void)c;
+    (void)probe;
+    for (int i = 0; i < CN; i++)
+        dl_de[i] = (i % C2 % 2 == 0 ? 3.0f : 0.0f) +
+                   (i / (C1 * C2) == 1 ? 1.0f : 0.0f);
+    dgm_var *a = dgm_slice(g, e, 0, 1, 2, 1);
+    dgm_var *b = dgm_affine(g, dgm_slice(g, e, 2, 0, C2, 2), 3.0f, 0.0f);
+    return dgm_add(g, dgm_sum_all(g, a), dgm_sum_all(g, b));
+}
+
+/* e twice in one op: mul(e, e) and concat([e, e]). */
+static dgm_var *case_same_input_twice(dgm_graph *g, dgm_var *e,
+                                      const dgm_tensor *c, float *dl_de,
+                                      dgm_var **probe)
+{
+    (void)probe;
+    dgm_var *cv = dgm_input(g, (dgm_tensor *)c);
+    dgm_var *cat = dgm_concat(g, (dgm_var *[]){e, e}, 2, 0);
+    cv = dgm_concat(g, (dgm_var *[]){cv, dgm_affine(g, cv, 2.0f, 0.0f)}, 2, 0);
+    for (int i = 0; i < CN; i++)
+        dl_de[i] = 3.0f * cval(c, i); /* + 2 e from e * e, added below */
+    return dgm_add(g, dgm_sum_all(g, dgm_mul(g, e, e)),
+                   dgm_sum_all(g, dgm_mul(g, cat, cv)));
+}
+
+START_TEST(several_consumers_get_every_contribution)
+{
+    const case_fn cases[] = {case_reshape_and_sum, case_reshape_alone,
+                             case_permute_and_slice, case_two_slices,
+                             case_same_input_twice};
+    dgm_tensor *xt = leaf(3, (int64_t[]){C0, C1, C2}, 11, 1.0f);
+    dgm_tensor *c = leaf(3, (int64_t[]){C0, C1, C2}, 12, 2.0f);
+    for (int be = 0; be < 2; be++)
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            dgm_graph *g = dgm_graph_new();
+            dgm_graph_set_backend(g, be ? DGM_BACKEND_DNNL : DGM_BACKEND_REF);
+            dgm_var *x = dgm_leaf(g, xt, true), *e = dgm_exp(g, x);
+            float dl_de[CN];
+            dgm_var *probe = NULL;
+            dgm_var *loss = cases[k](g, e, c, dl_de, &probe);
+            ck_assert_msg(loss != NULL, "%s", dgm_last_error());
+            for (int pass = 1; pass <= 2; pass++) {
+                ck_assert_int_eq(dgm_backward(g, loss), 0);
+                const dgm_tensor *gx = dgm_grad(x);
+                for (int i = 0; i < CN; i++) {
+                    float ev = expf(at(xt, i)), want = dl_de[i] * ev;
+                    if (k == 4)
+                        want += 2.0f * ev * ev;
+                    want *= (float)pass;
+                    ck_assert_msg(
+                        fabsf(at(gx, i) - want) <= 1e-5f * (1.0f + fabsf(want)),
+                        "backend %d case %zu pass %d [%d]: %g, "
+                        "want %g",
+                        be, k, pass, i, (double)at(gx, i), (double)want);
+                }
+                if (probe) /* an aliased view's own gradient */
+                    for (int i = 0; i < CN; i++)
+                        ck_assert_float_eq_tol(at(dgm_grad(probe), i),
+                                               cval(c, i), 1e-6);
+            }
+            dgm_graph_free(g);
+        }
+    dgm_tensor_free(xt);
+    dgm_tensor_free(c);
+}
+END_TEST
+
 static Suite *grad_write_suite(void)
 {
     Suite *s = suite_create("grad_write");
     tq_case(s, "bits", mixed_graph_same_bits_as_before);
+    tq_case(s, "accumulate", second_backward_adds_to_leaves_and_params,
+            several_consumers_get_every_contribution);
     return s;
 }
 
