@@ -14,6 +14,17 @@
 /* Strided helpers                                                        */
 /* ====================================================================== */
 
+static bool is_dense(const dgm_tensor *t)
+{
+    int64_t expect = 1;
+    for (int k = t->ndim - 1; k >= 0; k--) {
+        if (t->shape[k] != 1 && t->strides[k] != expect)
+            return false;
+        expect *= t->shape[k];
+    }
+    return true;
+}
+
 /* How strided_write writes dst. */
 enum { SW_ADD, SW_STORE, SW_ZERO };
 
@@ -30,6 +41,18 @@ static void strided_write(dgm_tensor *dst, const dgm_tensor *src, int mode)
         return;
     float *d = dgm_tensor_f32(dst);
     const float *s = mode == SW_ZERO ? NULL : dgm_tensor_f32(src);
+    /* Both row-major (a slab of a slice, a reshape): one flat loop, not a
+     * row of the innermost size (often the head size, 32) at a time. */
+    if (is_dense(dst) && (!s || is_dense(src))) {
+        if (mode == SW_ZERO)
+            memset(d, 0, (size_t)n * sizeof *d);
+        else if (mode == SW_STORE)
+            memcpy(d, s, (size_t)n * sizeof *d);
+        else
+            for (int64_t i = 0; i < n; i++)
+                d[i] += s[i];
+        return;
+    }
     if (nd == 0) {
         d[0] = mode == SW_ADD ? d[0] + s[0] : s ? s[0] : 0.0f;
         return;
@@ -68,17 +91,6 @@ static void strided_write(dgm_tensor *dst, const dgm_tensor *src, int mode)
             idx[k] = 0;
         }
     }
-}
-
-static bool is_dense(const dgm_tensor *t)
-{
-    int64_t expect = 1;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        if (t->shape[k] != 1 && t->strides[k] != expect)
-            return false;
-        expect *= t->shape[k];
-    }
-    return true;
 }
 
 static int norm_axis(int axis, int ndim)
