@@ -4,7 +4,11 @@
  * Environment: DGM_BACKEND=ref makes every new graph start on the plain-C
  * reference kernels (dgm_graph_set_backend still overrides it); handy to
  * tell a oneDNN problem from a model bug. DGM_PROFILE=1 turns the per-op
- * profile on (dgm/profile.h). */
+ * profile on (dgm/profile.h). DGM_GRAD_ZERO=1 makes every new graph
+ * zero-fill each gradient buffer and every backward rule add into it, as
+ * before first-write buffers (dgm__grad_in), with no aliased views: the
+ * same gradients to the bit, slower; handy to tell a first-write bug from
+ * a model bug. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,10 @@ struct dgm_graph {
     /* The profile's last event on this graph: a forward op's time runs
      * from here to its node. */
     double prof_mark;
+    /* dgm_backward's count, never 0: an op result's gradient holds this
+     * pass's contributions when its grad_pass equals it (dgm__grad_in). */
+    unsigned pass;
+    bool grad_zero; /* DGM_GRAD_ZERO: always zero-fill and add */
 };
 
 #define GRAPH_ARENA_INITIAL (1u << 20)
@@ -83,6 +91,8 @@ dgm_graph *dgm_graph_new(void)
                                             : DGM_BACKEND_DNNL;
     g->training = true;
     g->grad = true;
+    const char *gz = getenv("DGM_GRAD_ZERO");
+    g->grad_zero = gz && *gz && strcmp(gz, "0");
     const char *prof = getenv("DGM_PROFILE");
     if (prof && *prof && strcmp(prof, "0"))
         dgm_profile_enable(true);
@@ -413,17 +423,81 @@ dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
     return v;
 }
 
+/* An op result's gradient buffer for the first contribution of this pass:
+ * its own (not an alias left by an earlier pass, whose storage belongs to
+ * another node), contents undefined. */
+static dgm_tensor *first_buf(dgm_graph *g, dgm_var *v)
+{
+    if (!v->grad || v->grad_alias) {
+        v->grad =
+            dgm__alloc_uninit(g, DGM_F32, v->value->ndim, v->value->shape);
+        v->grad_alias = false;
+        if (!v->grad)
+            return NULL;
+    }
+#ifdef __SANITIZE_ADDRESS__
+    /* In the sanitizer build a rule that adds into a buffer it was told to
+     * store into reads NaN (all bits set), and the tests see it. */
+    memset(v->grad->data, 0xff, dgm_tensor_nbytes(v->grad));
+#endif
+    v->grad_pass = g->pass;
+    return v->grad;
+}
+
 dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v)
 {
     if (!v || !v->requires_grad)
         return NULL;
-    if (v->grad)
-        return v->grad;
     if (v->param)
-        v->grad = v->param->grad;
-    else
-        v->grad = dgm__alloc(g, DGM_F32, v->value->ndim, v->value->shape);
-    return v->grad;
+        return v->grad = v->param->grad;
+    if (!v->op) { /* a leaf: zero once, then accumulate across passes */
+        if (!v->grad)
+            v->grad = dgm__alloc(g, DGM_F32, v->value->ndim, v->value->shape);
+        return v->grad;
+    }
+    if (v->grad_pass == g->pass)
+        return v->grad;
+    dgm_tensor *t = first_buf(g, v);
+    if (t)
+        memset(t->data, 0, dgm_tensor_nbytes(t));
+    return t;
+}
+
+dgm_tensor *dgm__grad_in(dgm_graph *g, dgm_var *node, int i, bool *store)
+{
+    dgm_var *v = node->in[i];
+    *store = false;
+    if (!v || !v->requires_grad)
+        return NULL;
+    if (!v->op || g->grad_zero || v->grad_pass == g->pass)
+        return dgm__grad_buf(g, v);
+    /* x * x and the like: two contributions from one rule, in whatever
+     * order it writes them, so both add into a zero-filled buffer. */
+    for (int j = 0; j < node->n_in; j++)
+        if (j != i && node->in[j] == v)
+            return dgm__grad_buf(g, v);
+    *store = true;
+    return first_buf(g, v);
+}
+
+bool dgm__grad_alias(dgm_graph *g, dgm_var *node)
+{
+    dgm_var *x = node->n_in == 1 ? node->in[0] : NULL;
+    dgm_tensor *dy = node->grad;
+    if (g->grad_zero || !x || !x->requires_grad || !x->op || x->n_uses != 1 ||
+        x->grad_pass == g->pass || !dgm_tensor_is_contiguous(dy) ||
+        dgm_tensor_numel(dy) != dgm_tensor_numel(x->value))
+        return false;
+    dgm_tensor *t = dgm__view(g, dy);
+    if (!t)
+        return false;
+    t->ndim = x->value->ndim;
+    memcpy(t->shape, x->value->shape, sizeof t->shape);
+    dgm_contiguous_strides(t->ndim, t->shape, t->strides);
+    x->grad = t;
+    x->grad_alias = true;
+    x->grad_pass = g->pass;
+    return true;
 }
 
 /* ---- leaves ---------------------------------------------------------- */
@@ -554,14 +628,21 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
         top--;
     if (top < 0)
         return dgm__fail(g, DGM_ESTATE, "backward: loss is not on the tape");
-    /* Intermediate gradients restart from zero on every call, so a second
-     * backward adds exactly one more d loss/d leaf to leaves and params. */
-    for (int i = 0; i <= top; i++) {
-        dgm_tensor *gr = g->tape[i]->grad;
-        if (gr)
-            memset(gr->data, 0, dgm_tensor_nbytes(gr));
-    }
-    dgm_tensor *seed = dgm__grad_buf(g, loss);
+    /* A new pass: every op result's gradient is stale until its first
+     * contribution stores into it (dgm__grad_in), so nothing is zeroed
+     * here and a second backward adds exactly one more d loss/d leaf to
+     * leaves and params. n_uses feeds the aliasing rule (dgm__grad_alias). */
+    if (++g->pass == 0)
+        g->pass = 1;
+    for (int i = 0; i <= top; i++)
+        for (int j = 0; j < g->tape[i]->n_in; j++)
+            if (g->tape[i]->in[j])
+                g->tape[i]->in[j]->n_uses = 0;
+    for (int i = 0; i <= top; i++)
+        for (int j = 0; j < g->tape[i]->n_in; j++)
+            if (g->tape[i]->in[j])
+                g->tape[i]->in[j]->n_uses++;
+    dgm_tensor *seed = first_buf(g, loss);
     if (!seed)
         return g->status ? g->status : DGM_ENOMEM;
     dgm_tensor_f32(seed)[0] = 1.0f;
@@ -571,7 +652,7 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
     fin = g->grad_final ? g->n_fin - 1 : -1;
     for (int i = top; i >= 0; i--) {
         dgm_var *v = g->tape[i];
-        if (v->grad && v->op && v->op->backward) {
+        if (v->grad && v->grad_pass == g->pass && v->op && v->op->backward) {
             double t0 = dgm__profile_on ? dgm__profile_now() : 0;
             rc = v->op->backward(g, v);
             if (dgm__profile_on)

@@ -17,8 +17,12 @@
  *         return dgm__node(g, &op_linear, y, ins, b ? 3 : 2);
  *     }
  *
- * Backward rules read node->grad (d loss / d output) and add (+=) into
- * dgm__grad_buf(g, node->in[i]) for each input with requires_grad.
+ * Backward rules read node->grad (d loss / d output) and, for each input
+ * with requires_grad, either add (+=) into dgm__grad_buf(g, node->in[i]),
+ * which is always valid, or ask dgm__grad_in(g, node, i, &store) and
+ * store (=) every element when it says this is the input's first
+ * contribution in this backward pass (no zero fill, no read of the old
+ * value), add otherwise.
  *
  * Every op has a line in ops.def (its id, name, file, whether it has a
  * gradient and a oneDNN path, the suite that checks it); tables indexed
@@ -103,6 +107,13 @@ struct dgm_var {
         int64_t i[8];
     } attr;                /* op attributes (axes, slope, ...) */
     void *ctx;             /* op-specific data in the arena */
+    /* The backward pass (the graph's count) whose contributions `grad`
+     * holds; any other value: grad's contents are stale or uninitialised,
+     * and the next contribution stores instead of adding. Leaves and
+     * parameters ignore it: they always accumulate. */
+    unsigned grad_pass;
+    bool grad_alias; /* grad is another node's storage (grad_alias) */
+    int n_uses;      /* tape nodes reading this var (set by backward) */
 };
 
 /* A contiguous, zero-filled tensor in the graph's arena. Sets the graph
@@ -133,9 +144,35 @@ dgm_tensor *dgm__view(dgm_graph *g, const dgm_tensor *base);
 dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
                    dgm_var *const *in, int n_in);
 
-/* The gradient buffer of v (zero-filled on first request; for a parameter
- * var, the parameter's own grad tensor). NULL if v needs no gradient. */
+/* The gradient buffer of v to add (+=) into: for a parameter var the
+ * parameter's own grad tensor, for a leaf its buffer (zero-filled once,
+ * then accumulating across backward passes), for an op's result its
+ * buffer, zero-filled on the first request of each backward pass. NULL if
+ * v needs no gradient, or out of memory (the graph's status says). This
+ * is the slow path: every rule that uses it is correct. */
 dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v);
+
+/* The gradient buffer of node->in[i] (NULL as dgm__grad_buf), and how
+ * to write it: *store true means this is the first contribution to an op
+ * result's gradient in this backward pass, the buffer is uninitialised
+ * and the rule MUST store (=) every element before it returns (writing a
+ * part and leaving the rest is a bug: zero the rest). *store false means
+ * add (+=), as into dgm__grad_buf. An input that appears twice among the
+ * node's inputs, a leaf, a parameter, or a graph under DGM_GRAD_ZERO=1
+ * always gets add mode (zero-filled), so the order in which a rule writes
+ * its inputs' gradients never matters. */
+dgm_tensor *dgm__grad_in(dgm_graph *g, dgm_var *node, int i, bool *store);
+
+/* For the backward of a single-input op whose input gradient is exactly
+ * node->grad read in row-major order with the input's shape (reshape,
+ * flatten, contiguous): make the input's gradient that same storage, no
+ * copy, and return true; false when it cannot, and the rule copies or
+ * adds as usual. The rule: only an op result that this node alone reads
+ * (n_uses 1), whose gradient nothing wrote yet in this pass, and only when
+ * node->grad is contiguous. A second reader would add into the shared
+ * storage and change what dgm_grad(node) shows; a leaf or parameter owns
+ * its buffer across passes. */
+bool dgm__grad_alias(dgm_graph *g, dgm_var *node);
 
 /* Record the first error on the graph and set the last error; returns
  * code (or NULL for the _null form). */

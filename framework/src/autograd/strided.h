@@ -15,7 +15,9 @@ typedef enum dgm__skind {
     DGM__S_SUB,
     DGM__S_MUL,
     DGM__S_DIV,
-    DGM__S_COPY,     /* o = x1 */
+    DGM__S_COPY, /* o = x1 */
+    DGM__S_NEG,  /* o = -x1 */
+    DGM__S_DIVB, /* o = -(x1 * x2 / (x3 * x3))   (d(a/b)/db) */
     /* o += f(x1, x2, x3) (gradients, reductions) */
     DGM__S_ACC,      /* o += x1 */
     DGM__S_ACC_NEG,  /* o -= x1 */
@@ -69,6 +71,16 @@ static inline void dgm__sinner(dgm__skind k, int64_t n, float *o, int64_t so,
             for (i = 0; i < n; i++) o[i] = a[i];
         else
             for (i = 0; i < n; i++) o[i * so] = a[i * sa];
+        break;
+    case DGM__S_NEG:
+        for (i = 0; i < n; i++)
+            o[i * so] = -a[i * sa];
+        break;
+    case DGM__S_DIVB:
+        for (i = 0; i < n; i++) {
+            float bv = c[i * sc];
+            o[i * so] = -(a[i * sa] * b[i * sb] / (bv * bv));
+        }
         break;
     case DGM__S_ACC:
         if (so == 1 && sa == 1)

@@ -86,11 +86,18 @@ dgm_var *dgm_div(dgm_graph *g, dgm_var *a, dgm_var *b)
 
 /* Accumulate into the gradient of one input: the loop runs over the output
  * shape with the input's gradient broadcast (stride 0 where it was), which
- * sums over the broadcast axes. */
-static void acc_grad(dgm__skind k, const dgm_tensor *dy, dgm_tensor *gx,
-                     const dgm_tensor *x1, const dgm_tensor *x2)
+ * sums over the broadcast axes. store: gx is uninitialised and this is
+ * its first contribution: a gradient of dy's size is written with the
+ * storing kind `sk`; a broadcast one is zeroed, then summed into. */
+static void acc_grad(dgm__skind k, dgm__skind sk, bool store,
+                     const dgm_tensor *dy, dgm_tensor *gx, const dgm_tensor *x1,
+                     const dgm_tensor *x2)
 {
     const int nd = dy->ndim;
+    if (store && dgm_tensor_numel(gx) != dgm_tensor_numel(dy))
+        memset(gx->data, 0, dgm_tensor_nbytes(gx));
+    else if (store)
+        k = sk;
     dgm__sop s = {.o = gx->data,
                   .x = {dy->data, x1 ? x1->data : NULL, x2 ? x2->data : NULL}};
     dgm__bcast_strides(gx, nd, dy->shape, s.so);
@@ -106,25 +113,36 @@ static int binary_backward(dgm_graph *g, dgm_var *node)
 {
     dgm_var *a = node->in[0], *b = node->in[1];
     const dgm_tensor *dy = node->grad;
-    dgm_tensor *ga = dgm__grad_buf(g, a), *gb = dgm__grad_buf(g, b);
+    bool sa, sb;
+    dgm_tensor *ga = dgm__grad_in(g, node, 0, &sa);
+    dgm_tensor *gb = dgm__grad_in(g, node, 1, &sb);
     if ((a->requires_grad && !ga) || (b->requires_grad && !gb))
         return DGM_ENOMEM;
     switch (node->attr.i[0]) {
     case BIN_ADD:
-        if (ga) acc_grad(DGM__S_ACC, dy, ga, NULL, NULL);
-        if (gb) acc_grad(DGM__S_ACC, dy, gb, NULL, NULL);
+        if (ga)
+            acc_grad(DGM__S_ACC, DGM__S_COPY, sa, dy, ga, NULL, NULL);
+        if (gb)
+            acc_grad(DGM__S_ACC, DGM__S_COPY, sb, dy, gb, NULL, NULL);
         break;
     case BIN_SUB:
-        if (ga) acc_grad(DGM__S_ACC, dy, ga, NULL, NULL);
-        if (gb) acc_grad(DGM__S_ACC_NEG, dy, gb, NULL, NULL);
+        if (ga)
+            acc_grad(DGM__S_ACC, DGM__S_COPY, sa, dy, ga, NULL, NULL);
+        if (gb)
+            acc_grad(DGM__S_ACC_NEG, DGM__S_NEG, sb, dy, gb, NULL, NULL);
         break;
     case BIN_MUL:
-        if (ga) acc_grad(DGM__S_ACC_MUL, dy, ga, b->value, NULL);
-        if (gb) acc_grad(DGM__S_ACC_MUL, dy, gb, a->value, NULL);
+        if (ga)
+            acc_grad(DGM__S_ACC_MUL, DGM__S_MUL, sa, dy, ga, b->value, NULL);
+        if (gb)
+            acc_grad(DGM__S_ACC_MUL, DGM__S_MUL, sb, dy, gb, a->value, NULL);
         break;
     case BIN_DIV:
-        if (ga) acc_grad(DGM__S_ACC_DIV, dy, ga, b->value, NULL);
-        if (gb) acc_grad(DGM__S_ACC_DIVB, dy, gb, a->value, b->value);
+        if (ga)
+            acc_grad(DGM__S_ACC_DIV, DGM__S_DIV, sa, dy, ga, b->value, NULL);
+        if (gb)
+            acc_grad(DGM__S_ACC_DIVB, DGM__S_DIVB, sb, dy, gb, a->value,
+                     b->value);
         break;
     }
     return 0;

@@ -197,19 +197,23 @@ static int linear_backward(dgm_graph *g, dgm_var *node)
     dgm_var *b = node->n_in > 2 ? node->in[2] : NULL;
     int64_t N = node->attr.i[0], I = node->attr.i[1], O = node->attr.i[2];
     const float *dy = f32(node->grad);
-    dgm_tensor *dx = dgm__grad_buf(g, x), *dw = dgm__grad_buf(g, w);
-    dgm_tensor *db = b ? dgm__grad_buf(g, b) : NULL;
+    bool sx, sw, sb = false; /* first contributions: store, don't add */
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &sx);
+    dgm_tensor *dw = dgm__grad_in(g, node, 1, &sw);
+    dgm_tensor *db = b ? dgm__grad_in(g, node, 2, &sb) : NULL;
     int rc = 0;
-    if (dx) { /* dx [N, I] += dy [N, O] @ w [O, I] */
-        gemm_desc d = {1, N, I, O, 0, 0, 1, 0};
+    if (dx) { /* dx [N, I] (+)= dy [N, O] @ w [O, I] */
+        gemm_desc d = {1, N, I, O, 0, 0, !sx, 0};
         rc = gemm(g, &d, f32(dx), dy, f32(dgm_value(w)), NULL);
     }
-    if (rc == 0 && dw) { /* dw [O, I] += dy^T [O, N] @ x [N, I] */
-        gemm_desc d = {1, O, I, N, 1, 0, 1, 0};
+    if (rc == 0 && dw) { /* dw [O, I] (+)= dy^T [O, N] @ x [N, I] */
+        gemm_desc d = {1, O, I, N, 1, 0, !sw, 0};
         rc = gemm(g, &d, f32(dw), dy, f32(dgm_value(x)), NULL);
     }
     if (rc == 0 && db) {
         float *s = f32(db);
+        if (sb)
+            memset(s, 0, (size_t)O * sizeof *s);
         for (int64_t i = 0; i < N; i++) {
             const float *r = dy + i * O;
             for (int64_t o = 0; o < O; o++)
@@ -285,7 +289,9 @@ static int mm_backward(dgm_graph *g, dgm_var *node)
     dgm_var *a = node->in[0], *b = node->in[1];
     const float *dc = f32(node->grad), *av = f32(dgm_value(a)),
                 *bv = f32(dgm_value(b));
-    dgm_tensor *da = dgm__grad_buf(g, a), *db = dgm__grad_buf(g, b);
+    bool sa, sb; /* first contributions: the first GEMM into each stores */
+    dgm_tensor *da = dgm__grad_in(g, node, 0, &sa);
+    dgm_tensor *db = dgm__grad_in(g, node, 1, &sb);
     int rc = 0;
     /* Both sides batched (attention): one batched GEMM per gradient, not
      * B small ones, each a primitive call with its own thread team. */
@@ -298,21 +304,23 @@ static int mm_backward(dgm_graph *g, dgm_var *node)
         const float *bi = bv + (bb ? i * K * P : 0);
         if (da) {
             float *dai = f32(da) + (ab ? i * M * K : 0);
+            int acc = !sa || (!ab && i > 0);
             if (!ta) { /* dA [M,K] += dC [M,P] @ op(B)^T [P,K] */
-                gemm_desc d = {step, M, K, P, 0, !tb, 1, 0};
+                gemm_desc d = {step, M, K, P, 0, !tb, acc, 0};
                 rc = gemm(g, &d, dai, dci, bi, NULL);
             } else { /* dA [K,M] += op(B) [K,P] @ dC^T [P,M] */
-                gemm_desc d = {step, K, M, P, tb, 1, 1, 0};
+                gemm_desc d = {step, K, M, P, tb, 1, acc, 0};
                 rc = gemm(g, &d, dai, bi, dci, NULL);
             }
         }
         if (db && rc == 0) {
             float *dbi = f32(db) + (bb ? i * K * P : 0);
+            int acc = !sb || (!bb && i > 0);
             if (!tb) { /* dB [K,P] += op(A)^T [K,M] @ dC [M,P] */
-                gemm_desc d = {step, K, P, M, !ta, 0, 1, 0};
+                gemm_desc d = {step, K, P, M, !ta, 0, acc, 0};
                 rc = gemm(g, &d, dbi, ai, dci, NULL);
             } else { /* dB [P,K] += dC^T [P,M] @ op(A) [M,K] */
-                gemm_desc d = {step, P, K, M, 1, ta, 1, 0};
+                gemm_desc d = {step, P, K, M, 1, ta, acc, 0};
                 rc = gemm(g, &d, dbi, dci, ai, NULL);
             }
         }

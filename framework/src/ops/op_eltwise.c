@@ -120,28 +120,37 @@ static void ref_forward(ekind k, float a, float b, int64_t n, float *y,
     case E_AFFINE: LOOP(a * v + b) break;
     }
 #undef LOOP
+#undef LOOP1
 }
 
 /* dx[i] (= or +=) dy[i] * f'(.), from s = saved x or y. */
+/* dx = (store) or += (add) the input gradient. */
 static void ref_backward(ekind k, bool use_dst, float a, float b, int64_t n,
-                         float *dx, const float *dy, const float *s)
+                         float *dx, const float *dy, const float *s, bool store)
 {
     int64_t i;
-#define LOOP(expr)                                                          \
-    if (n > 16384) {                                                        \
-        _Pragma("omp parallel for simd schedule(static)")                   \
-        for (i = 0; i < n; i++) {                                           \
-            const float v = s[i], d = dy[i];                                \
-            (void)v;                                                        \
-            dx[i] += (expr);                                                \
-        }                                                                   \
-    } else {                                                                \
-        _Pragma("omp simd")                                                 \
-        for (i = 0; i < n; i++) {                                           \
-            const float v = s[i], d = dy[i];                                \
-            (void)v;                                                        \
-            dx[i] += (expr);                                                \
-        }                                                                   \
+#define LOOP1(OP, expr)                                                        \
+    if (n > 16384) {                                                           \
+        _Pragma("omp parallel for simd schedule(static)") for (i = 0; i < n;   \
+                                                               i++)            \
+        {                                                                      \
+            const float v = s[i], d = dy[i];                                   \
+            (void)v;                                                           \
+            dx[i] OP(expr);                                                    \
+        }                                                                      \
+    } else {                                                                   \
+        _Pragma("omp simd") for (i = 0; i < n; i++)                            \
+        {                                                                      \
+            const float v = s[i], d = dy[i];                                   \
+            (void)v;                                                           \
+            dx[i] OP(expr);                                                    \
+        }                                                                      \
+    }
+#define LOOP(expr)                                                             \
+    if (store) {                                                               \
+        LOOP1(=, expr)                                                         \
+    } else {                                                                   \
+        LOOP1(+=, expr)                                                        \
     }
     /* An unconditional load vectorises; ops that read no saved tensor
      * get dy as a stand-in. */
@@ -174,6 +183,7 @@ static void ref_backward(ekind k, bool use_dst, float a, float b, int64_t n,
     case E_AFFINE: LOOP(a * d) break;
     }
 #undef LOOP
+#undef LOOP1
 }
 
 /* ---- oneDNN ---------------------------------------------------------- */
@@ -330,10 +340,10 @@ static int eltwise_backward(dgm_graph *g, dgm_var *node)
 {
     const edef *d = (const edef *)node->op;
     dgm_var *x = node->in[0];
-    /* A fresh, non-parameter gradient is all zeros, so oneDNN may write it
-     * directly; otherwise its result goes to a scratch buffer and is added. */
-    bool fresh = !x->grad && !x->param;
-    dgm_tensor *gx = dgm__grad_buf(g, x);
+    /* The first contribution: oneDNN writes the gradient directly;
+     * otherwise its result goes to a scratch buffer and is added. */
+    bool fresh;
+    dgm_tensor *gx = dgm__grad_in(g, node, 0, &fresh);
     if (!gx)
         return x->requires_grad ? DGM_ENOMEM : 0;
     const float a = node->attr.f[0], b = node->attr.f[1];
@@ -344,8 +354,8 @@ static int eltwise_backward(dgm_graph *g, dgm_var *node)
     /* oneDNN's clip_v2 passes the gradient on (lo, hi] only, so clamp's
      * backward is always the reference kernel's closed [lo, hi]. */
     if (!dgm__use_dnnl(g) || !dnnl_worth(d->kind, n) || d->kind == E_CLAMP) {
-        ref_backward(d->kind, d->use_dst, a, b, n, gx->data, dy->data,
-                     s->data);
+        ref_backward(d->kind, d->use_dst, a, b, n, gx->data, dy->data, s->data,
+                     fresh);
         return 0;
     }
     eprim *e = get_prim(d->alg, a, b, n);

@@ -32,27 +32,31 @@ static inline float sigmoidf_stable(float x)
     return x >= 0.0f ? r : e * r;
 }
 
-/* dl += dy * (sigmoid(l) - t); dt += dy * (-l). Either may be NULL. */
+/* dl += dy * (sigmoid(l) - t); dt += dy * (-l). Either may be NULL; =
+ * instead of += for the one whose flag (sl, st) says first contribution. */
 static void bce_bwd(float *dl, float *dt, const float *dy, const float *l,
-                    const float *t, int64_t n)
+                    const float *t, int64_t n, bool sl, bool st)
 {
     if (dl) {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (int64_t i = 0; i < n; i++)
-            dl[i] += dy[i] * (sigmoidf_stable(l[i]) - t[i]);
+        for (int64_t i = 0; i < n; i++) {
+            float v = dy[i] * (sigmoidf_stable(l[i]) - t[i]);
+            dl[i] = sl ? v : dl[i] + v;
+        }
     }
     if (dt) {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (int64_t i = 0; i < n; i++)
-            dt[i] -= dy[i] * l[i];
+            dt[i] = st ? -(dy[i] * l[i]) : dt[i] - dy[i] * l[i];
     }
 }
 
 /* saved[0] = logits, saved[1] = target (both contiguous). */
 static int bce_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_tensor *dl = dgm__grad_buf(g, node->in[0]);
-    dgm_tensor *dt = dgm__grad_buf(g, node->in[1]);
+    bool sl, st; /* first contributions: store, don't add */
+    dgm_tensor *dl = dgm__grad_in(g, node, 0, &sl);
+    dgm_tensor *dt = dgm__grad_in(g, node, 1, &st);
     if (!dl && !dt)
         return 0;
     dgm_tensor *dy = dgm__contig(g, node->grad);
@@ -60,7 +64,7 @@ static int bce_backward(dgm_graph *g, dgm_var *node)
         return dgm__fail_rc(g);
     bce_bwd(dl ? dgm_tensor_f32(dl) : NULL, dt ? dgm_tensor_f32(dt) : NULL,
             dgm_tensor_f32(dy), dgm_tensor_f32(node->saved[0]),
-            dgm_tensor_f32(node->saved[1]), dgm_tensor_numel(dy));
+            dgm_tensor_f32(node->saved[1]), dgm_tensor_numel(dy), sl, st);
     return 0;
 }
 
@@ -130,17 +134,20 @@ static void ce_fwd(float *y, float *lse, const float *l, const dgm_tensor *t,
     }
 }
 
-/* dl[r, j] += dy[r] * (softmax(l)[r, j] - (j == target[r])) */
+/* dl[r, j] += dy[r] * (softmax(l)[r, j] - (j == target[r])); = instead
+ * of += when store (dl's first contribution). */
 static void ce_bwd(float *dl, const float *dy, const float *l, const float *lse,
-                   const dgm_tensor *t, int64_t rows, int64_t c)
+                   const dgm_tensor *t, int64_t rows, int64_t c, bool store)
 {
 #pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *lr = l + r * c;
         float *dr = dl + r * c;
         const float g = dy[r];
-        for (int64_t j = 0; j < c; j++)
-            dr[j] += g * expf(lr[j] - lse[r]);
+        for (int64_t j = 0; j < c; j++) {
+            float v = g * expf(lr[j] - lse[r]);
+            dr[j] = store ? v : dr[j] + v;
+        }
         dr[target_at(t, r)] -= g;
     }
 }
@@ -149,7 +156,8 @@ static void ce_bwd(float *dl, const float *dy, const float *l, const float *lse,
  * attr.i = rows, C. */
 static int ce_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_tensor *dl = dgm__grad_buf(g, node->in[0]);
+    bool store;
+    dgm_tensor *dl = dgm__grad_in(g, node, 0, &store);
     if (!dl)
         return 0;
     dgm_tensor *dy = dgm__contig(g, node->grad);
@@ -157,7 +165,7 @@ static int ce_backward(dgm_graph *g, dgm_var *node)
         return dgm__fail_rc(g);
     ce_bwd(dgm_tensor_f32(dl), dgm_tensor_f32(dy),
            dgm_tensor_f32(node->saved[0]), dgm_tensor_f32(node->saved[1]),
-           node->saved[2], node->attr.i[0], node->attr.i[1]);
+           node->saved[2], node->attr.i[0], node->attr.i[1], store);
     return 0;
 }
 

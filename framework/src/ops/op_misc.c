@@ -37,7 +37,9 @@ static void embedding_bwd(float *dw, int64_t rs, const float *dy,
     }
 }
 
-/* saved[0] = idx (contiguous). */
+/* saved[0] = idx (contiguous). A scatter-add that may leave rows
+ * untouched, so it stays on the zero-filled path (dgm__grad_buf); the
+ * weight is a parameter in practice, which accumulates anyway. */
 static int embedding_backward(dgm_graph *g, dgm_var *node)
 {
     dgm_tensor *dw = dgm__grad_buf(g, node->in[0]);
@@ -120,7 +122,8 @@ dgm_var *dgm_embedding(dgm_graph *g, dgm_var *weight, dgm_var *idx)
 /* saved[0] = mask: 0 or 1/(1-p), so dx += dy * mask. */
 static int dropout_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
+    bool store; /* first contribution: = instead of += */
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
     if (!dx)
         return 0;
     dgm_tensor *dy = dgm__contig(g, node->grad);
@@ -130,7 +133,7 @@ static int dropout_backward(dgm_graph *g, dgm_var *node)
     const float *gy = dgm_tensor_f32(dy), *m = dgm_tensor_f32(node->saved[0]);
     const int64_t n = dgm_tensor_numel(dx);
     for (int64_t i = 0; i < n; i++)
-        d[i] += gy[i] * m[i];
+        d[i] = store ? gy[i] * m[i] : d[i] + gy[i] * m[i];
     return 0;
 }
 

@@ -406,9 +406,13 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     if (!dyt)
         return DGM_ENOMEM;
     const int64_t d = x->shape[x->ndim - 1], r = dgm_tensor_numel(x) / d;
-    dgm_tensor *dx = xv->requires_grad ? dgm__grad_buf(g, xv) : NULL;
-    dgm_tensor *dg = gv && gv->requires_grad ? dgm__grad_buf(g, gv) : NULL;
-    dgm_tensor *db = bv && bv->requires_grad ? dgm__grad_buf(g, bv) : NULL;
+    bool sx, sgam, sbet; /* first contributions: store, don't add */
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &sx);
+    dgm_tensor *dg = dgm__grad_in(g, node, 1, &sgam);
+    dgm_tensor *db = dgm__grad_in(g, node, 2, &sbet);
+    if ((xv->requires_grad && !dx) || (gv && gv->requires_grad && !dg) ||
+        (bv && bv->requires_grad && !db))
+        return dgm__fail_rc(g);
     const float *xp = dgm_tensor_f32(x), *dy = dgm_tensor_f32(dyt);
     const float *mean = dgm_tensor_f32(mean_t),
                 *invstd = dgm_tensor_f32(invstd_t);
@@ -430,11 +434,20 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
             }
             const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
             float *o = dxp + i * d;
+            if (sx) {
 #pragma omp simd
-            for (int64_t k = 0; k < d; k++) {
-                float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                float xh = (p[k] - mu) * is;
-                o[k] += is * (gd - m1 - xh * m2);
+                for (int64_t k = 0; k < d; k++) {
+                    float gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                    float xh = (p[k] - mu) * is;
+                    o[k] = is * (gd - m1 - xh * m2);
+                }
+            } else {
+#pragma omp simd
+                for (int64_t k = 0; k < d; k++) {
+                    float gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                    float xh = (p[k] - mu) * is;
+                    o[k] += is * (gd - m1 - xh * m2);
+                }
             }
         }
     }
@@ -472,9 +485,9 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
                 tb += part[(2 * blk + 1) * d + k];
             }
             if (dgp)
-                dgp[k] += (float)tg;
+                dgp[k] = sgam ? (float)tg : dgp[k] + (float)tg;
             if (dbp)
-                dbp[k] += (float)tb;
+                dbp[k] = sbet ? (float)tb : dbp[k] + (float)tb;
         }
     }
     return 0;

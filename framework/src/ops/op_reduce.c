@@ -129,7 +129,8 @@ dgm_var *dgm_mean_all(dgm_graph *g, dgm_var *x)
 static int reduce_backward(dgm_graph *g, dgm_var *node)
 {
     dgm_var *x = node->in[0];
-    dgm_tensor *gx = dgm__grad_buf(g, x);
+    bool store; /* first contribution: the whole-tensor case stores */
+    dgm_tensor *gx = dgm__grad_in(g, node, 0, &store);
     if (!gx)
         return x->requires_grad ? DGM_ENOMEM : 0;
     uint32_t mask = (uint32_t)node->attr.i[0];
@@ -143,14 +144,16 @@ static int reduce_backward(dgm_graph *g, dgm_var *node)
         if (n > 65536) {
 #pragma omp parallel for simd schedule(static)
             for (i = 0; i < n; i++)
-                o[i] += v;
+                o[i] = store ? v : o[i] + v;
         } else {
 #pragma omp simd
             for (i = 0; i < n; i++)
-                o[i] += v;
+                o[i] = store ? v : o[i] + v;
         }
         return 0;
     }
+    if (store)
+        memset(gx->data, 0, dgm_tensor_nbytes(gx));
     dgm__sop s = {.o = gx->data, .x = {node->grad->data, NULL, NULL}};
     dgm_contiguous_strides(gx->ndim, gx->shape, s.so);
     reduced_strides(gx, mask, s.sx[0]);

@@ -1,7 +1,9 @@
 /* op_shape.c - shape ops: reshape, flatten, permute, transpose, contiguous,
  * concat and slice. Views share the input's storage (no copy); their
- * backward adds the output gradient into the matching strided elements of
- * the input's gradient. Shape ops take any dtype; gradients are f32. */
+ * backward stores (first contribution) or adds the output gradient into
+ * the matching strided elements of the input's gradient, or, for reshape
+ * and contiguous, makes it the input's gradient. Shape ops take any dtype;
+ * gradients are f32. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,48 +14,6 @@
 /* Strided helpers                                                        */
 /* ====================================================================== */
 
-/* dst += src, elementwise over equal shapes with any strides (f32). The
- * innermost dimension is the inner loop; the rest is an odometer. */
-static void add_strided(dgm_tensor *dst, const dgm_tensor *src)
-{
-    const int nd = dst->ndim;
-    int64_t n = 1;
-    for (int k = 0; k < nd; k++)
-        n *= dst->shape[k];
-    if (n == 0)
-        return;
-    float *d = dgm_tensor_f32(dst);
-    const float *s = dgm_tensor_f32(src);
-    if (nd == 0) {
-        d[0] += s[0];
-        return;
-    }
-    const int64_t inner = dst->shape[nd - 1];
-    const int64_t ds = dst->strides[nd - 1], ss = src->strides[nd - 1];
-    const int64_t outer = n / inner;
-    int64_t idx[DGM_MAX_DIMS] = {0};
-    for (int64_t o = 0; o < outer; o++) {
-        int64_t doff = 0, soff = 0;
-        for (int k = 0; k < nd - 1; k++) {
-            doff += idx[k] * dst->strides[k];
-            soff += idx[k] * src->strides[k];
-        }
-        float *dp = d + doff;
-        const float *sp = s + soff;
-        if (ds == 1 && ss == 1)
-            for (int64_t i = 0; i < inner; i++)
-                dp[i] += sp[i];
-        else
-            for (int64_t i = 0; i < inner; i++)
-                dp[i * ds] += sp[i * ss];
-        for (int k = nd - 2; k >= 0; k--) {
-            if (++idx[k] < dst->shape[k])
-                break;
-            idx[k] = 0;
-        }
-    }
-}
-
 static bool is_dense(const dgm_tensor *t)
 {
     int64_t expect = 1;
@@ -63,6 +23,74 @@ static bool is_dense(const dgm_tensor *t)
         expect *= t->shape[k];
     }
     return true;
+}
+
+/* How strided_write writes dst. */
+enum { SW_ADD, SW_STORE, SW_ZERO };
+
+/* dst += src (SW_ADD), dst = src (SW_STORE) or dst = 0 (SW_ZERO, src
+ * unread), elementwise over equal shapes with any strides (f32). The
+ * innermost dimension is the inner loop; the rest is an odometer. */
+static void strided_write(dgm_tensor *dst, const dgm_tensor *src, int mode)
+{
+    const int nd = dst->ndim;
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++)
+        n *= dst->shape[k];
+    if (n == 0)
+        return;
+    float *d = dgm_tensor_f32(dst);
+    const float *s = mode == SW_ZERO ? NULL : dgm_tensor_f32(src);
+    /* Both row-major (a slab of a slice, a reshape): one flat loop, not a
+     * row of the innermost size (often the head size, 32) at a time. */
+    if (is_dense(dst) && (!s || is_dense(src))) {
+        if (mode == SW_ZERO)
+            memset(d, 0, (size_t)n * sizeof *d);
+        else if (mode == SW_STORE)
+            memcpy(d, s, (size_t)n * sizeof *d);
+        else
+            for (int64_t i = 0; i < n; i++)
+                d[i] += s[i];
+        return;
+    }
+    if (nd == 0) {
+        d[0] = mode == SW_ADD ? d[0] + s[0] : s ? s[0] : 0.0f;
+        return;
+    }
+    const int64_t inner = dst->shape[nd - 1];
+    const int64_t ds = dst->strides[nd - 1], ss = s ? src->strides[nd - 1] : 0;
+    const int64_t outer = n / inner;
+    int64_t idx[DGM_MAX_DIMS] = {0};
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t doff = 0, soff = 0;
+        for (int k = 0; k < nd - 1; k++) {
+            doff += idx[k] * dst->strides[k];
+            soff += s ? idx[k] * src->strides[k] : 0;
+        }
+        float *dp = d + doff;
+        const float *sp = s ? s + soff : NULL;
+        if (mode == SW_ZERO) {
+            for (int64_t i = 0; i < inner; i++)
+                dp[i * ds] = 0.0f;
+        } else if (mode == SW_STORE) {
+            if (ds == 1 && ss == 1)
+                memcpy(dp, sp, (size_t)inner * sizeof *dp);
+            else
+                for (int64_t i = 0; i < inner; i++)
+                    dp[i * ds] = sp[i * ss];
+        } else if (ds == 1 && ss == 1) {
+            for (int64_t i = 0; i < inner; i++)
+                dp[i] += sp[i];
+        } else {
+            for (int64_t i = 0; i < inner; i++)
+                dp[i * ds] += sp[i * ss];
+        }
+        for (int k = nd - 2; k >= 0; k--) {
+            if (++idx[k] < dst->shape[k])
+                break;
+            idx[k] = 0;
+        }
+    }
 }
 
 static int norm_axis(int axis, int ndim)
@@ -77,9 +105,9 @@ static dgm_tensor *node_grad(dgm_graph *g, dgm_var *node)
     dgm_tensor *dy = node->grad;
     if (is_dense(dy))
         return dy;
-    dgm_tensor *c = dgm__alloc(g, DGM_F32, dy->ndim, dy->shape);
+    dgm_tensor *c = dgm__alloc_uninit(g, DGM_F32, dy->ndim, dy->shape);
     if (c)
-        add_strided(c, dy);
+        strided_write(c, dy, SW_STORE);
     return c;
 }
 
@@ -91,11 +119,14 @@ static dgm_tensor *node_grad(dgm_graph *g, dgm_var *node)
 /* ====================================================================== */
 
 /* Backward of reshape, flatten and contiguous: dx (x's shape, any strides)
- * += dy read in row-major order. */
+ * += dy read in row-major order. Gradient buffers are contiguous, so when
+ * nothing else reads x, dx is dy itself (dgm__grad_alias): no copy. */
 static int reshape_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_var *xv = node->in[0];
-    dgm_tensor *dx = dgm__grad_buf(g, xv);
+    if (dgm__grad_alias(g, node))
+        return 0;
+    bool store;
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
     if (!dx)
         return 0;
     dgm_tensor *dy = node_grad(g, node);
@@ -105,7 +136,7 @@ static int reshape_backward(dgm_graph *g, dgm_var *node)
     v.ndim = dx->ndim;
     memcpy(v.shape, dx->shape, sizeof v.shape);
     dgm_contiguous_strides(v.ndim, v.shape, v.strides);
-    add_strided(dx, &v);
+    strided_write(dx, &v, store ? SW_STORE : SW_ADD);
     return 0;
 }
 
@@ -235,7 +266,8 @@ dgm_var *dgm_contiguous(dgm_graph *g, dgm_var *x)
 /* dx viewed through the same permutation has y's shape: add dy there. */
 static int permute_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
+    bool store;
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
     if (!dx)
         return 0;
     dgm_tensor v = *dx;
@@ -244,7 +276,7 @@ static int permute_backward(dgm_graph *g, dgm_var *node)
         v.shape[k] = dx->shape[p];
         v.strides[k] = dx->strides[p];
     }
-    add_strided(&v, node->grad);
+    strided_write(&v, node->grad, store ? SW_STORE : SW_ADD);
     return 0;
 }
 
@@ -326,21 +358,36 @@ dgm_var *dgm_transpose(dgm_graph *g, dgm_var *x, int a, int b)
 /* slice                                                                  */
 /* ====================================================================== */
 
-/* attr.i: axis, start, step (the normalised values). */
+/* attr.i: axis, start, step (the normalised values). The first
+ * contribution to dx stores the slice and zeroes the rest of dx (the
+ * elements before and after it along the axis; with a step, all of dx
+ * first). */
 static int slice_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
+    bool store;
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
     if (!dx)
         return 0;
     const int axis = (int)node->attr.i[0];
     const int64_t start = node->attr.i[1], step = node->attr.i[2];
-    dgm_tensor v = *dx;
-    v.shape[axis] = node->grad->shape[axis];
-    if (v.shape[axis] == 0)
+    const int64_t len = node->grad->shape[axis], n = dx->shape[axis];
+    if (store && (step != 1 || len == 0)) {
+        strided_write(dx, NULL, SW_ZERO);
+    } else if (store) {
+        dgm_tensor z = *dx; /* [0, start) and [start + len, n) */
+        z.shape[axis] = start;
+        strided_write(&z, NULL, SW_ZERO);
+        z.shape[axis] = n - start - len;
+        z.data = (float *)dx->data + (start + len) * dx->strides[axis];
+        strided_write(&z, NULL, SW_ZERO);
+    }
+    if (len == 0)
         return 0;
+    dgm_tensor v = *dx;
+    v.shape[axis] = len;
     v.data = (float *)dx->data + start * dx->strides[axis];
     v.strides[axis] = dx->strides[axis] * step;
-    add_strided(&v, node->grad);
+    strided_write(&v, node->grad, store && step == 1 ? SW_STORE : SW_ADD);
     return 0;
 }
 
@@ -409,12 +456,13 @@ static int concat_backward(dgm_graph *g, dgm_var *node)
     for (int i = 0; i < node->n_in; i++) {
         dgm_var *xv = node->in[i];
         const int64_t len = xv->value->shape[axis];
-        dgm_tensor *dx = dgm__grad_buf(g, xv);
+        bool store; /* the slab covers all of dx */
+        dgm_tensor *dx = dgm__grad_in(g, node, i, &store);
         if (dx && len > 0) {
             dgm_tensor v = *dy;
             v.shape[axis] = len;
             v.data = (float *)dy->data + off * dy->strides[axis];
-            add_strided(dx, &v);
+            strided_write(dx, &v, store ? SW_STORE : SW_ADD);
         }
         off += len;
     }

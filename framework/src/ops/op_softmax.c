@@ -139,9 +139,10 @@ static void softmax_fwd_mid(float *y, const float *x, const sm_geom *s,
 
 /* dx += y * (dy - sum_j dy*y)            (softmax, y = softmax(x))
  * dx += dy - exp(y) * sum_j dy           (log_softmax, y = log_softmax(x))
- * over [rows, C] rows. */
+ * over [rows, C] rows; = instead of += when store (dx's first
+ * contribution: dx is uninitialised). */
 static void softmax_bwd_rows(float *dx, const float *dy, const float *y,
-                             int64_t rows, int64_t c, bool log_)
+                             int64_t rows, int64_t c, bool log_, bool store)
 {
 #pragma omp parallel for schedule(static) if (rows * c >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -153,22 +154,26 @@ static void softmax_bwd_rows(float *dx, const float *dy, const float *y,
             for (int64_t j = 0; j < c; j++)
                 s += gr[j];
 #pragma omp simd
-            for (int64_t j = 0; j < c; j++)
-                dr[j] += gr[j] - exp_k(yr[j]) * s;
+            for (int64_t j = 0; j < c; j++) {
+                float v = gr[j] - exp_k(yr[j]) * s;
+                dr[j] = store ? v : dr[j] + v;
+            }
         } else {
 #pragma omp simd reduction(+ : s)
             for (int64_t j = 0; j < c; j++)
                 s += gr[j] * yr[j];
 #pragma omp simd
-            for (int64_t j = 0; j < c; j++)
-                dr[j] += yr[j] * (gr[j] - s);
+            for (int64_t j = 0; j < c; j++) {
+                float v = yr[j] * (gr[j] - s);
+                dr[j] = store ? v : dr[j] + v;
+            }
         }
     }
 }
 
 /* The same along a middle axis; tmp holds outer * inner floats. */
 static void softmax_bwd_mid(float *dx, const float *dy, const float *y,
-                            const sm_geom *s, bool log_, float *tmp)
+                            const sm_geom *s, bool log_, float *tmp, bool store)
 {
     const int64_t c = s->c, in = s->inner;
 #pragma omp parallel for schedule(static) if (s->outer * c * in >= PAR_MIN)
@@ -185,8 +190,9 @@ static void softmax_bwd_mid(float *dx, const float *dy, const float *y,
         for (int64_t j = 0; j < c; j++)
             for (int64_t i = 0; i < in; i++) {
                 const int64_t k = base + j * in + i;
-                dx[k] += log_ ? dy[k] - exp_k(y[k]) * acc[i]
-                              : y[k] * (dy[k] - acc[i]);
+                float v = log_ ? dy[k] - exp_k(y[k]) * acc[i]
+                               : y[k] * (dy[k] - acc[i]);
+                dx[k] = store ? v : dx[k] + v;
             }
     }
 }
@@ -418,9 +424,11 @@ static int sm_bwd_make(sm_bwd_entry **out, const sm_key *k)
 /* dx += (log_)softmax backward over [rows, C] with oneDNN, when oneDNN has
  * a JIT kernel for it. Returns 1 if it did nothing (use the C kernel), 0
  * on success, or a DGM_E* code. tmp holds rows * C floats: oneDNN
- * overwrites diff_src, and dx must accumulate. */
+ * overwrites diff_src, and dx must accumulate, unless store (dx's first
+ * contribution), when oneDNN writes dx itself and tmp may be NULL. */
 static int softmax_bwd_dnnl(float *dx, const float *dy, const float *y,
-                            int64_t rows, int64_t c, bool log_, float *tmp)
+                            int64_t rows, int64_t c, bool log_, float *tmp,
+                            bool store)
 {
     sm_key k;
     memset(&k, 0, sizeof k);
@@ -446,7 +454,7 @@ static int softmax_bwd_dnnl(float *dx, const float *dy, const float *y,
     if (!rc)
         rc = dgm__dnnl_memory(&mdy, &e->md, (void *)dy);
     if (!rc)
-        rc = dgm__dnnl_memory(&mdx, &e->md, tmp);
+        rc = dgm__dnnl_memory(&mdx, &e->md, store ? dx : tmp);
     if (!rc) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_DST, my},
                                    {DNNL_ARG_DIFF_DST, mdy},
@@ -464,7 +472,7 @@ static int softmax_bwd_dnnl(float *dx, const float *dy, const float *y,
         dnnl_memory_destroy(mdy);
     if (mdx)
         dnnl_memory_destroy(mdx);
-    if (rc)
+    if (rc || store)
         return rc;
     const int64_t n = rows * c;
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
@@ -522,7 +530,8 @@ static sm_geom geom_load(const dgm_var *v)
 /* saved[0] = y (contiguous), node->grad = dy. */
 static int softmax_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_tensor *dx = dgm__grad_buf(g, node->in[0]);
+    bool store;
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
     if (!dx)
         return 0;
     dgm_tensor *dy = dgm__contig(g, node->grad);
@@ -533,11 +542,12 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
     const float *yp = dgm_tensor_f32(node->saved[0]);
     const int64_t n = s.outer * s.c;
     if (s.inner == 1 && dgm__use_dnnl(g) && n >= DNNL_BWD_MIN) {
-        float *tmp = dgm__arena_alloc(g, (size_t)n * sizeof(float));
-        if (!tmp)
+        float *tmp =
+            store ? NULL : dgm__arena_alloc(g, (size_t)n * sizeof(float));
+        if (!store && !tmp)
             return dgm__fail_rc(g);
         int rc = softmax_bwd_dnnl(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp,
-                                  s.outer, s.c, log_, tmp);
+                                  s.outer, s.c, log_, tmp, store);
         if (rc < 0)
             return dgm__fail(g, rc, "%s: %s", dgm__op_name(node->op),
                              dgm_last_error());
@@ -546,14 +556,14 @@ static int softmax_backward(dgm_graph *g, dgm_var *node)
     }
     if (s.inner == 1) {
         softmax_bwd_rows(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, s.outer,
-                         s.c, log_);
+                         s.c, log_, store);
     } else {
         float *tmp =
             dgm__arena_alloc(g, (size_t)(s.outer * s.inner) * sizeof(float));
         if (!tmp)
             return dgm__fail_rc(g);
         softmax_bwd_mid(dgm_tensor_f32(dx), dgm_tensor_f32(dy), yp, &s, log_,
-                        tmp);
+                        tmp, store);
     }
     return 0;
 }
