@@ -2,10 +2,12 @@
  * experiment's: N = 32, T = 64, D = 128, 4 heads, MLP 512) forward and
  * backward, in ms per call, wall and process CPU time (the CPU figure is
  * the steadier one on a shared machine), with the GEMM FLOPs' rate; with
- * the fused attention op (A) and the unfused composition (B,
- * fused_attention: false), timed in alternating rounds in one process so
- * a shared machine's load hits both alike. DGM_PROFILE=1 adds the per-op
- * table of both together.
+ * two variants of the block, by default the fused attention op (A,
+ * fused_attention: true) and the unfused composition (B, false), timed in
+ * alternating rounds in one process so a shared machine's load hits both
+ * alike. BENCH_A and BENCH_B replace the variants' extra keys (YAML flow
+ * entries, e.g. BENCH_A='fused_mlp: true' BENCH_B='fused_mlp: false').
+ * DGM_PROFILE=1 adds the per-op table of both together.
  *
  *   ./build/bin/bench_transformer [THREADS] [N T D HEADS]
  */
@@ -59,12 +61,15 @@ int main(int argc, char **argv)
     if (rc == 0 && (rc = dgm_registry_add_default(reg)) == 0 &&
         (rc = dgm_registry_scan(reg)) >= 0)
         rc = dgm_build_new(&b, reg, ps, 1);
+    const char *var[2] = {getenv("BENCH_A"), getenv("BENCH_B")};
+    if (!var[0])
+        var[0] = "fused_attention: true";
+    if (!var[1])
+        var[1] = "fused_attention: false";
     for (int k = 0; k < 2 && rc >= 0; k++) {
-        char yaml[160];
+        char yaml[512];
         snprintf(yaml, sizeof yaml,
-                 "{plugin: transformer_block, heads: %d, "
-                 "fused_attention: %s}",
-                 heads, k == 0 ? "true" : "false");
+                 "{plugin: transformer_block, heads: %d, %s}", heads, var[k]);
         if ((rc = dgm_config_parse(&cfg[k], yaml, "bench")) == 0)
             rc = dgm_block_create(b, cfg[k], k == 0 ? "fused" : "unfused", &in,
                                   &out, &blk[k]);
@@ -109,13 +114,12 @@ int main(int argc, char **argv)
     for (int k = 0; k < 2; k++) {
         qsort(wall[k], REPEATS, sizeof *wall[k], cmp_double);
         qsort(cpu[k], REPEATS, sizeof *cpu[k], cmp_double);
-        printf("  %-22s %8.2f ms wall %8.2f ms cpu  GEMMs %6.1f GFLOP/s "
-               "wall\n",
-               k == 0 ? "fused attention" : "unfused (matmul+softmax)",
-               wall[k][REPEATS / 2], cpu[k][REPEATS / 2],
+        printf("  %c {%s}\n    %8.2f ms wall %8.2f ms cpu  GEMMs %6.1f "
+               "GFLOP/s wall\n",
+               "AB"[k], var[k], wall[k][REPEATS / 2], cpu[k][REPEATS / 2],
                3 * fwd / wall[k][REPEATS / 2] / 1e6);
     }
-    printf("  unfused / fused: %.2fx wall, %.2fx cpu; heap allocations per "
+    printf("  B / A: %.2fx wall, %.2fx cpu; heap allocations per "
            "step %.1f\n",
            wall[1][REPEATS / 2] / wall[0][REPEATS / 2],
            cpu[1][REPEATS / 2] / cpu[0][REPEATS / 2],

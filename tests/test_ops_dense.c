@@ -1,7 +1,9 @@
-/* test_ops_dense.c - linear and matmul: finite-difference gradients,
- * oneDNN against the C reference, shape errors, a small MLP trained on
- * both backends, and a steady-state step that allocates nothing. */
+/* test_ops_dense.c - linear, linear + GELU and matmul: finite-difference
+ * gradients, oneDNN against the C reference, the fused linear + GELU
+ * against the composition, shape errors, a small MLP trained on both
+ * backends, and a steady-state step that allocates nothing. */
 #include <check.h>
+#include <math.h>
 #include <string.h>
 
 #include "ck_run.h"
@@ -157,6 +159,138 @@ START_TEST(backends_agree_at_real_sizes)
 }
 END_TEST
 
+/* ---- linear + GELU ------------------------------------------------------ */
+
+static dgm_var *build_linear_gelu(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    lin_ctx *c = vctx;
+    dgm_var *x = c->transpose_x ? dgm_transpose(g, l[0], 0, 1) : l[0];
+    return dgm_linear_gelu(g, x, l[1], c->bias ? l[2] : NULL);
+}
+
+/* What the transformer block ran before the fused op. */
+static dgm_var *build_linear_then_gelu(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    lin_ctx *c = vctx;
+    return dgm_gelu(g, dgm_linear(g, l[0], l[1], c->bias ? l[2] : NULL));
+}
+
+static void check_linear_gelu(int64_t n, int64_t in, int64_t out, bool bias,
+                              bool tx, uint64_t seed)
+{
+    lin_ctx c = {bias, tx};
+    int64_t xs[2] = {tx ? in : n, tx ? n : in}, ws[2] = {out, in},
+            bs[1] = {out};
+    /* x and w of unit scale put z across GELU's curved middle and both
+     * tails */
+    dgm_tensor *t[3] = {gc_randn(2, xs, seed), gc_randn(2, ws, seed + 1),
+                        gc_randn(1, bs, seed + 2)};
+    for (int b = 0; b < 2; b++) {
+        gc_result r = gc_gradcheck(build_linear_gelu, &c, bias ? 3 : 2, t, NULL,
+                                   b ? DGM_BACKEND_DNNL : DGM_BACKEND_REF, 1e-3,
+                                   1e-2, 1e-3);
+        ck_assert_msg(r.ok,
+                      "linear_gelu n=%lld in=%lld out=%lld bias=%d "
+                      "tx=%d backend %d: %s",
+                      (long long)n, (long long)in, (long long)out, bias, tx, b,
+                      gc_describe(&r));
+    }
+    for (int i = 0; i < 3; i++)
+        dgm_tensor_free(t[i]);
+}
+
+START_TEST(linear_gelu_gradients)
+{
+    check_linear_gelu(1, 3, 2, true, false, 300);
+    check_linear_gelu(5, 7, 4, false, false, 310); /* no bias */
+    check_linear_gelu(6, 5, 3, true, true, 320);   /* transposed view as x */
+    /* 70 rows: two blocks of the bias gradient's partial sums, the last
+     * one short (oneDNN's GEMM: linear_gelu_matches_the_composition) */
+    check_linear_gelu(70, 6, 5, true, false, 330);
+    /* only w needs a gradient: x and b get none */
+    lin_ctx c = {true, false};
+    dgm_tensor *t[3] = {gc_randn(2, (int64_t[]){4, 3}, 340),
+                        gc_randn(2, (int64_t[]){5, 3}, 341),
+                        gc_randn(1, (int64_t[]){5}, 342)};
+    bool need[3] = {false, true, false};
+    gc_result r = gc_gradcheck(build_linear_gelu, &c, 3, t, need,
+                               DGM_BACKEND_REF, 1e-3, 1e-2, 1e-3);
+    ck_assert_msg(r.ok, "w only: %s", gc_describe(&r));
+    for (int i = 0; i < 3; i++)
+        dgm_tensor_free(t[i]);
+}
+END_TEST
+
+static double max_abs(const dgm_tensor *t)
+{
+    const float *p = dgm_tensor_f32(t);
+    double m = 0;
+    for (int64_t i = 0; i < dgm_tensor_numel(t); i++)
+        m = fabs(p[i]) > m ? fabs(p[i]) : m;
+    return m;
+}
+
+/* Values and the three gradients of loss = sum(y * w'), fused against
+ * linear then gelu, on both backends, at the char transformer's MLP
+ * (rows 512 of its 2048, 128 -> 512), where the unfused gelu runs
+ * oneDNN's eltwise on the oneDNN backend and glibc's erff on the
+ * reference one. */
+START_TEST(linear_gelu_matches_the_composition)
+{
+    const int64_t N = 512, I = 128, O = 512;
+    dgm_tensor *t[3] = {gc_randn(2, (int64_t[]){N, I}, 400),
+                        gc_rand(2, (int64_t[]){O, I}, 401, -0.2f, 0.2f),
+                        gc_randn(1, (int64_t[]){O}, 402)};
+    dgm_tensor *wt = gc_rand(2, (int64_t[]){N, O}, 403, 0.5f, 1.5f);
+    lin_ctx c = {true, false};
+    for (int be = 0; be < 2; be++) {
+        dgm_tensor *y[2], *gr[2][3];
+        dgm_graph *gs[2];
+        for (int f = 0; f < 2; f++) {
+            dgm_graph *g = gs[f] = dgm_graph_new();
+            dgm_graph_set_backend(g, be ? DGM_BACKEND_DNNL : DGM_BACKEND_REF);
+            dgm_var *in[3];
+            for (int i = 0; i < 3; i++)
+                in[i] = dgm_leaf(g, t[i], true);
+            dgm_var *out =
+                (f ? build_linear_then_gelu : build_linear_gelu)(g, in, &c);
+            dgm_var *loss = dgm_sum_all(g, dgm_mul(g, out, dgm_input(g, wt)));
+            ck_assert_msg(loss != NULL, "%s", dgm_last_error());
+            ck_assert_int_eq(dgm_backward(g, loss), 0);
+            y[f] = dgm_value(out);
+            for (int i = 0; i < 3; i++)
+                gr[f][i] = dgm_grad(in[i]);
+        }
+        /* 1e-6 relative; the absolute floor is for GELU's left tail, where
+         * y is near 0: 1 + erff(x) in float loses relative precision there
+         * (1e-7), and oneDNN's gelu_erf takes erf from Abramowitz & Stegun
+         * 7.1.26 (within 1.5e-7 of erf, so up to 5e-7 off at v = -3) */
+        gc_result r = gc_compare_tensors(y[0], y[1], 1e-6, be ? 6e-7 : 1e-7);
+        ck_assert_msg(r.ok, "backend %d, values: %s", be, gc_describe(&r));
+        /* A gradient element is a sum of 128 to 512 terms of both signs:
+         * the absolute floor is 1e-6 of the tensor's largest element, so a
+         * sum that cancels to near 0 is held to its terms' precision. */
+        for (int i = 0; i < 3; i++) {
+            r = gc_compare_tensors(gr[0][i], gr[1][i], 1e-6,
+                                   1e-6 * max_abs(gr[1][i]));
+            ck_assert_msg(r.ok, "backend %d, gradient of %s: %s", be,
+                          (const char *[]){"x", "w", "b"}[i], gc_describe(&r));
+        }
+        dgm_graph_free(gs[0]);
+        dgm_graph_free(gs[1]);
+    }
+    bool need[3] = {true, true, true};
+    /* the GEMMs sum 512 products in another order (as for linear) */
+    gc_result r =
+        gc_compare_backends(build_linear_gelu, &c, 3, t, need, 1e-4, 2e-4);
+    ck_assert_msg(r.ok, "linear_gelu, reference vs oneDNN: %s",
+                  gc_describe(&r));
+    for (int i = 0; i < 3; i++)
+        dgm_tensor_free(t[i]);
+    dgm_tensor_free(wt);
+}
+END_TEST
+
 START_TEST(shape_errors_name_op_and_shapes)
 {
     dgm_graph *g = dgm_graph_new();
@@ -184,6 +318,16 @@ START_TEST(shape_errors_name_op_and_shapes)
     ck_assert_ptr_nonnull(strstr(dgm_last_error(), "[4]"));
     ck_assert_ptr_null(dgm_linear(g, dgm_input(g, xi), dgm_input(g, w2),
                                   NULL));
+    ck_assert_int_eq(dgm_last_code(), DGM_EDTYPE);
+    /* the fused op refuses the same, under its own name */
+    ck_assert_ptr_null(
+        dgm_linear_gelu(g, dgm_input(g, x), dgm_input(g, w2), dgm_input(g, b)));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "linear_gelu: ") &&
+                      strstr(dgm_last_error(), "[4]"),
+                  "%s", dgm_last_error());
+    ck_assert_ptr_null(
+        dgm_linear_gelu(g, dgm_input(g, xi), dgm_input(g, w2), NULL));
     ck_assert_int_eq(dgm_last_code(), DGM_EDTYPE);
 
     ck_assert_ptr_null(dgm_matmul(g, dgm_input(g, x), dgm_input(g, w2), false,
@@ -382,9 +526,11 @@ END_TEST
 static Suite *dense_suite(void)
 {
     Suite *s = suite_create("ops_dense");
-    TCase *tc = tq_case(s, "gradients", linear_gradients, matmul_gradients);
+    TCase *tc = tq_case(s, "gradients", linear_gradients, matmul_gradients,
+                        linear_gelu_gradients);
     tcase_set_timeout(tc, 120);
     TCase *be = tq_case(s, "backends", backends_agree_at_real_sizes,
+                        linear_gelu_matches_the_composition,
                         mlp_trains_alike_on_both_backends,
                         convnet_trains_alike_on_both_backends);
     tcase_set_timeout(be, 120);

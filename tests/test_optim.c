@@ -401,6 +401,102 @@ START_TEST(test_bad_step)
 }
 END_TEST
 
+/* Adam's update of one element over t = 1..3 as test_adam_group_pass's
+ * gradients drive it, in double (the formulas of torch.optim.Adam/AdamW):
+ * a check of each element independent of how the plugin splits the work. */
+static double adam_ref(int c, int j, int64_t i)
+{
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    double p = init_value(j, (int)(i % 1000)), m = 0, v = 0, vmax = 0;
+    for (int t = 1; t <= 3; t++) {
+        double g = (double)(grad_value(j, (int)(i % 1013), t) *
+                            (1.0f + (float)(i % 7) / 8.0f));
+        if (c == 0)
+            g += 0.1 * p; /* adam, weight_decay 0.1 */
+        if (c == 1)
+            p *= 1 - lr * 0.01; /* adamw's default decoupled decay */
+        m = b1 * m + (1 - b1) * g;
+        v = b2 * v + (1 - b2) * g * g;
+        vmax = v > vmax ? v : vmax;
+        double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+        p -= lr / bc1 * m / (sqrt(c == 2 ? vmax : v) / sqrt(bc2) + eps);
+    }
+    return p;
+}
+
+/* One step over a whole group is one parallel pass over chunks of all its
+ * parameters: it must give, bit for bit, what stepping each parameter on
+ * its own gives, and each element what Adam's formula gives (checked on a
+ * spread of elements), with parameters of several chunks (the last one
+ * short), a tiny one, and a frozen one between them left alone. */
+START_TEST(test_adam_group_pass)
+{
+    const char *cases[][2] = {{"adam", "{lr: 0.01, weight_decay: 0.1}"},
+                              {"adamw", "{lr: 0.01}"},
+                              {"adam", "{lr: 0.01, amsgrad: true}"}};
+    const int64_t len[4] = {40000, 5, 20000, 70001};
+    for (int c = 0; c < 3; c++) {
+        loaded l = load_plugin("optimizers_adam.so", cases[c][0]);
+        dgm_config *cfg = make_cfg(cases[c][1], l.desc);
+        const dgm_optimizer_iface *oi = l.desc->iface.optimizer;
+        void *self[2] = {NULL, NULL};
+        dgm_params *set[2];
+        dgm_param *p[2][4];
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(oi->create(&self[k], cfg), 0);
+            set[k] = dgm_params_new();
+            for (int j = 0; j < 4; j++) {
+                char name[8] = {'p', (char)('0' + j), 0};
+                ck_assert_int_eq(dgm_params_add(set[k], name, DGM_ROLE_WEIGHT,
+                                                1, &len[j], &p[k][j]),
+                                 0);
+                p[k][j]->frozen = j == 2;
+                for (int64_t i = 0; i < len[j]; i++)
+                    dgm_tensor_f32(p[k][j]->value)[i] =
+                        init_value(j, (int)(i % 1000));
+            }
+        }
+        for (int t = 1; t <= 3; t++) {
+            for (int k = 0; k < 2; k++)
+                for (int j = 0; j < 4; j++)
+                    for (int64_t i = 0; i < len[j]; i++)
+                        dgm_tensor_f32(p[k][j]->grad)[i] =
+                            grad_value(j, (int)(i % 1013), t) *
+                            (1.0f + (float)(i % 7) / 8.0f);
+            ck_assert_int_eq(oi->step(self[0], p[0], 4, 0.01, t), 0);
+            for (int j = 0; j < 4; j++)
+                ck_assert_int_eq(oi->step(self[1], &p[1][j], 1, 0.01, t), 0);
+        }
+        for (int j = 0; j < 4; j++) {
+            ck_assert_msg(!memcmp(dgm_tensor_f32(p[0][j]->value),
+                                  dgm_tensor_f32(p[1][j]->value),
+                                  sizeof(float) * (size_t)len[j]),
+                          "%s: parameter %d differs", cases[c][1], j);
+            for (int64_t i = j == 2 ? len[j] : 0; i < len[j]; i += 1 + i / 3) {
+                double want = adam_ref(c, j, i);
+                ck_assert_msg(
+                    close_to(dgm_tensor_f32(p[0][j]->value)[i], want, 2e-6),
+                    "%s: p%d[%lld] = %.9g, formula %.9g", cases[c][1], j,
+                    (long long)i, dgm_tensor_f32(p[0][j]->value)[i], want);
+            }
+            if (j == 2) /* frozen: untouched, no state */
+                ck_assert_float_eq(dgm_tensor_f32(p[0][2]->value)[7],
+                                   init_value(2, 7));
+            else
+                ck_assert_float_ne(dgm_tensor_f32(p[0][j]->value)[len[j] - 1],
+                                   init_value(j, (int)((len[j] - 1) % 1000)));
+        }
+        ck_assert_int_eq(dgm_param_slot_count(p[0][2]), 0);
+        for (int k = 0; k < 2; k++) {
+            oi->destroy(self[k]);
+            dgm_params_free(set[k]);
+        }
+        dgm_config_free(cfg);
+        dlclose(l.so);
+    }
+}
+END_TEST
+
 /* ---- schedules ---------------------------------------------------------- */
 
 static dgm__schedule sched_from(const char *yaml, int64_t total)
@@ -706,7 +802,7 @@ static Suite *optim_suite(void)
     Suite *s = suite_create("optim");
     tq_case(s, "plugins", test_descriptors, test_defaults);
     tq_case(s, "torch", test_sgd_torch, test_adam_torch, test_adamw_torch,
-            test_rmsprop_torch, test_bad_step);
+            test_rmsprop_torch, test_bad_step, test_adam_group_pass);
     tq_case(s, "config_errors", test_config_errors);
     tq_case(s, "schedules", test_schedule_torch, test_schedule_hand,
             test_weight_schedule, test_schedule_errors, test_schedule_schema);

@@ -117,12 +117,18 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
         dgm_var *w = dgm_param_var(g, l->w);
         if (m->sn)
             w = dgm_sn_weight(g, &l->sn, w);
-        h = dgm_linear(g, h, w, dgm_param_var(g, l->b));
-        if (i >= hidden)
-            break;
-        if (m->bn)
-            h = dgm_bn_forward(g, &l->bn, h);
-        h = dgm_activation(g, h, m->act, m->slope);
+        /* GELU straight after the GEMM (no batch norm between): one op
+         * whose backward reads and writes the hidden layer once */
+        if (i < hidden && !m->bn && !strcmp(m->act, "gelu")) {
+            h = dgm_linear_gelu(g, h, w, dgm_param_var(g, l->b));
+        } else {
+            h = dgm_linear(g, h, w, dgm_param_var(g, l->b));
+            if (i >= hidden)
+                break;
+            if (m->bn)
+                h = dgm_bn_forward(g, &l->bn, h);
+            h = dgm_activation(g, h, m->act, m->slope);
+        }
         if (m->dropout > 0)
             h = dgm_dropout(g, h, m->dropout);
     }

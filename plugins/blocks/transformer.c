@@ -28,6 +28,10 @@ static const dgm_param_spec params[] = {
                    .help = "attention as one op (dgm_attention, no [T, T] "
                            "tensor); false: matmul, mask, softmax, matmul "
                            "(always so with dropout > 0)"),
+    DGM_PARAM_BOOL("fused_mlp", .def = "true",
+                   .help = "with activation gelu: fc1's GEMM, bias and GELU "
+                           "as one op (dgm_linear_gelu); false: linear, "
+                           "then gelu"),
     DGM_PARAM_END,
 };
 
@@ -38,7 +42,7 @@ typedef struct linear {
 typedef struct tblock {
     int64_t D, heads, hidden;
     float dropout, slope;
-    bool causal, fused;
+    bool causal, fused, fused_mlp;
     char act[16];
     dgm_param *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     linear qkv, proj, fc1, fc2; /* qkv: [3D, D], rows q, then k, then v */
@@ -80,6 +84,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     t->slope = (float)dgm_cfg_float(cfg, "slope");
     t->causal = dgm_cfg_bool(cfg, "causal");
     t->fused = dgm_cfg_bool(cfg, "fused_attention");
+    t->fused_mlp = dgm_cfg_bool(cfg, "fused_mlp");
     snprintf(t->act, sizeof t->act, "%s", dgm_cfg_str(cfg, "activation"));
     int rc = dgm_build_layer_norm(b, "ln1", D, &t->ln1_w, &t->ln1_b);
     if (rc == 0)
@@ -184,8 +189,12 @@ static dgm_var *forward(void *self, dgm_graph *g, dgm_var *x)
     x = dgm_add(g, x, a);
     h = dgm_layer_norm(g, x, dgm_param_var(g, t->ln2_w),
                        dgm_param_var(g, t->ln2_b), 1e-5f);
-    h = lin(g, &t->fc2,
-            dgm_activation(g, lin(g, &t->fc1, h), t->act, t->slope));
+    if (t->fused_mlp && !strcmp(t->act, "gelu"))
+        h = dgm_linear_gelu(g, h, dgm_param_var(g, t->fc1.w),
+                            dgm_param_var(g, t->fc1.b));
+    else
+        h = dgm_activation(g, lin(g, &t->fc1, h), t->act, t->slope);
+    h = lin(g, &t->fc2, h);
     if (t->dropout > 0)
         h = dgm_dropout(g, h, t->dropout);
     return dgm_add(g, x, h);

@@ -1,7 +1,8 @@
 /* adam.c - the `adam` and `adamw` optimizers: PyTorch 1.13's torch.optim.Adam
  * (L2 weight decay added to the gradient) and AdamW (decoupled decay),
  * with AMSGrad; state in the "exp_avg", "exp_avg_sq" and "max_exp_avg_sq"
- * slots. */
+ * slots. One step is one parallel pass over all the group's parameters,
+ * cut into chunks. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -9,6 +10,11 @@
 #include "dgm/dgm.h"
 
 #define BIG 1e300
+
+/* Elements per unit of work: 64 KB of each of p, g, m, v, enough to
+ * amortise the loop's overhead, small enough to spread 100k-parameter
+ * layers over both threads. */
+#define ADAM_CHUNK 16384
 
 /* The two schemas differ only in weight_decay's default and meaning. */
 #define ADAM_SHARED_PARAMS                                                     \
@@ -44,11 +50,20 @@ static const dgm_param_spec adamw_params[] = {
     DGM_PARAM_END,
 };
 
+/* A run of one parameter's elements, updated by one thread. */
+typedef struct chunk {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    int64_t n;
+} chunk;
+
 typedef struct adam {
     const char *name; /* "adam" or "adamw", for messages */
     bool decoupled;
     double beta1, beta2, eps, weight_decay;
     bool amsgrad;
+    chunk *chunks; /* the step's work list, kept to avoid a malloc a step */
+    int64_t cap;
 } adam;
 
 /* What the schema cannot say (both schemas); also the `check` slot, so
@@ -102,7 +117,9 @@ static int adamw_create(void **self, const dgm_config *cfg)
 
 static void adam_destroy(void *self)
 {
-    free(self);
+    adam *o = self;
+    free(o->chunks);
+    free(o);
 }
 
 static bool trainable(const dgm_param *p)
@@ -129,8 +146,7 @@ static void adam_kernel(float *restrict p, const float *restrict g,
                         const coeffs *c)
 {
     const coeffs k = *c;
-    /* Memory-bound: both cores' bandwidth helps on large parameters. */
-#pragma omp parallel for simd if (n >= 65536) schedule(static)
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i] + k.l2 * p[i];
         float mi = k.b1 * m[i] + k.one_b1 * gi;
@@ -197,6 +213,27 @@ static int adam_step(void *self, dgm_param *const *ps, int n, double lr,
         .step_size = (float)(lr / bc1),
         .eps = (float)o->eps,
     };
+    /* The work list: every trainable parameter cut into chunks, so that
+     * one parallel loop spreads them all over the threads (a loop per
+     * parameter ran the char transformer's many small ones on one thread
+     * each and started a thread team for each large one). */
+    int64_t nc = 0, total = 0;
+    for (int i = 0; i < n; i++)
+        if (trainable(ps[i])) {
+            int64_t len = dgm_tensor_numel(ps[i]->value);
+            nc += (len + ADAM_CHUNK - 1) / ADAM_CHUNK;
+            total += len;
+        }
+    if (nc > o->cap) {
+        chunk *c2 = realloc(o->chunks, sizeof(chunk) * (size_t)nc);
+        if (!c2)
+            return dgm_error(DGM_ENOMEM, "%s: no memory for %lld chunks",
+                             o->name, (long long)nc);
+        o->chunks = c2;
+        o->cap = nc;
+    }
+    chunk *ch = o->chunks;
+    int64_t k = 0;
     for (int i = 0; i < n; i++) {
         dgm_param *p = ps[i];
         if (!trainable(p))
@@ -205,13 +242,25 @@ static int adam_step(void *self, dgm_param *const *ps, int n, double lr,
         const float *g = dgm_tensor_f32(p->grad);
         float *m = dgm_tensor_f32(dgm_param_slot(p, "exp_avg"));
         float *v = dgm_tensor_f32(dgm_param_slot(p, "exp_avg_sq"));
+        float *vm = o->amsgrad
+                        ? dgm_tensor_f32(dgm_param_slot(p, "max_exp_avg_sq"))
+                        : NULL;
         int64_t len = dgm_tensor_numel(p->value);
-        if (o->amsgrad)
-            amsgrad_kernel(w, g, m, v,
-                           dgm_tensor_f32(dgm_param_slot(p, "max_exp_avg_sq")),
-                           len, &c);
+        for (int64_t off = 0; off < len; off += ADAM_CHUNK, k++)
+            ch[k] = (chunk){
+                w + off, m + off,
+                v + off, vm ? vm + off : NULL,
+                g + off, len - off < ADAM_CHUNK ? len - off : ADAM_CHUNK};
+    }
+    const bool ams = o->amsgrad;
+    /* Memory-bound: both cores' bandwidth helps once there is enough. */
+#pragma omp parallel for schedule(static) if (total >= 65536)
+    for (int64_t j = 0; j < nc; j++) {
+        const chunk *q = &ch[j];
+        if (ams)
+            amsgrad_kernel(q->p, q->g, q->m, q->v, q->vmax, q->n, &c);
         else
-            adam_kernel(w, g, m, v, len, &c);
+            adam_kernel(q->p, q->g, q->m, q->v, q->n, &c);
     }
     return 0;
 }

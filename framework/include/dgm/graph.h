@@ -183,6 +183,13 @@ DGM_API dgm_var *dgm_constant(dgm_graph *g, int ndim, const int64_t *shape,
 /* x [N, in], w [out, in], b [out] or NULL -> [N, out]. x of higher rank
  * is treated as [prod(leading), in]. */
 DGM_API dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b);
+/* gelu(linear(x, w, b)) (erf form) as one op: the GELU is applied in the
+ * pass after the GEMM, and backward computes d gelu from the saved
+ * pre-activation together with the bias gradient in one pass. Same
+ * shapes as dgm_linear; the values agree with the composition to float
+ * rounding (erf by a fit within 1.2e-7 relative of erfc). */
+DGM_API dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w,
+                                 dgm_var *b);
 /* a [..., M, K] (or [..., K, M] if trans_a), b [..., K, P] (or [..., P, K])
  * -> [..., M, P]; leading (batch) dims equal, or one side has none. */
 DGM_API dgm_var *dgm_matmul(dgm_graph *g, dgm_var *a, dgm_var *b, bool trans_a,

@@ -86,6 +86,7 @@ static double forward_flops(dgm__op_id id, const dgm_tensor *out,
     const dgm_tensor *a = in_value(in, n_in, 0), *w = in_value(in, n_in, 1);
     switch (id) {
     case DGM_OP_LINEAR: /* x [M, K], w [N, K] -> [M, N] */
+    case DGM_OP_LINEAR_GELU:
         return 2.0 * numel(out) * (double)a->shape[a->ndim - 1];
     case DGM_OP_MATMUL:
         return 2.0 * numel(out) * matmul_k(a, out);

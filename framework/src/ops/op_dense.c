@@ -1,6 +1,7 @@
-/* op_dense.c - linear and (batched) matmul with either operand transposed:
- * one GEMM kernel behind both, as a oneDNN matmul primitive (cached per
- * shape; gradients accumulate through a sum post-op) or a plain C loop. */
+/* op_dense.c - linear, linear + GELU as one op, and (batched) matmul with
+ * either operand transposed: one GEMM kernel behind all, as a oneDNN matmul
+ * primitive (cached per shape; gradients accumulate through a sum post-op)
+ * or a plain C loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "dnnl_util.h"
 #include "graph_internal.h"
 #include "tensor_internal.h"
+#include "vmath.h"
 
 /* Problems this small cost more in oneDNN's dispatch than they compute
  * (PyTorch's mkldnn matmul makes the same cut at 16^3). */
@@ -225,53 +227,192 @@ static int linear_backward(dgm_graph *g, dgm_var *node)
 
 static const dgm__op op_linear = {DGM_OP_LINEAR, linear_backward};
 
-dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
+/* Checks shared by linear and linear_gelu (`name` for the messages):
+ * true when x, w and b fit, else the graph's error is set. */
+static bool linear_fits(dgm_graph *g, const char *name, dgm_var *x, dgm_var *w,
+                        dgm_var *b)
 {
-    if (!x || !w)
-        return NULL;
     const dgm_tensor *xv = dgm_value(x), *wv = dgm_value(w);
     const dgm_tensor *bv = b ? dgm_value(b) : NULL;
     char s1[96], s2[96], s3[96];
     if (xv->dtype != DGM_F32 || wv->dtype != DGM_F32 ||
-        (bv && bv->dtype != DGM_F32))
-        return dgm__fail_null(g, DGM_EDTYPE,
-                              "linear: x %s, w %s: f32 only",
-                              dgm_tensor_describe(xv, s1, sizeof s1),
-                              dgm_tensor_describe(wv, s2, sizeof s2));
-    if (xv->ndim < 1 || wv->ndim != 2 || xv->shape[xv->ndim - 1] != wv->shape[1] ||
+        (bv && bv->dtype != DGM_F32)) {
+        dgm__fail(g, DGM_EDTYPE, "%s: x %s, w %s: f32 only", name,
+                  dgm_tensor_describe(xv, s1, sizeof s1),
+                  dgm_tensor_describe(wv, s2, sizeof s2));
+        return false;
+    }
+    if (xv->ndim < 1 || wv->ndim != 2 ||
+        xv->shape[xv->ndim - 1] != wv->shape[1] ||
         (bv && (bv->ndim != 1 || bv->shape[0] != wv->shape[0])) ||
-        dgm_tensor_numel(xv) == 0 || wv->shape[0] == 0)
-        return dgm__fail_null(
-            g, DGM_ESHAPE,
-            "linear: x %s, w %s%s%s do not fit (x [..., in], w [out, in], "
-            "b [out])",
-            dgm_tensor_describe(xv, s1, sizeof s1),
-            dgm_tensor_describe(wv, s2, sizeof s2), bv ? ", b " : "",
-            bv ? dgm_tensor_describe(bv, s3, sizeof s3) : "");
-    x = dense_input(g, x);
-    w = dense_input(g, w);
-    b = dense_input(g, b);
-    if (!x || !w || (bv && !b))
+        dgm_tensor_numel(xv) == 0 || wv->shape[0] == 0) {
+        dgm__fail(g, DGM_ESHAPE,
+                  "%s: x %s, w %s%s%s do not fit (x [..., in], w [out, in], "
+                  "b [out])",
+                  name, dgm_tensor_describe(xv, s1, sizeof s1),
+                  dgm_tensor_describe(wv, s2, sizeof s2), bv ? ", b " : "",
+                  bv ? dgm_tensor_describe(bv, s3, sizeof s3) : "");
+        return false;
+    }
+    return true;
+}
+
+/* z = x w^T + b into a new arena tensor [..., out]; attr.i of the node to
+ * be: rows, in, out. x, w, b are replaced by contiguous copies if views. */
+static dgm_tensor *linear_forward(dgm_graph *g, const char *name, dgm_var **x,
+                                  dgm_var **w, dgm_var **b, int64_t dims[3])
+{
+    const dgm_tensor *xv = dgm_value(*x), *wv = dgm_value(*w);
+    bool has_b = *b != NULL;
+    *x = dense_input(g, *x);
+    *w = dense_input(g, *w);
+    *b = dense_input(g, *b);
+    if (!*x || !*w || (has_b && !*b))
         return NULL;
     int64_t I = wv->shape[1], O = wv->shape[0];
-    int64_t N = dgm_tensor_numel(dgm_value(x)) / I;
+    int64_t N = dgm_tensor_numel(dgm_value(*x)) / I;
     int64_t shape[DGM_MAX_DIMS];
     memcpy(shape, xv->shape, sizeof(int64_t) * (size_t)xv->ndim);
     shape[xv->ndim - 1] = O;
     dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, xv->ndim, shape);
     if (!y)
         return NULL;
-    gemm_desc d = {1, N, O, I, 0, 1, 0, b != NULL};
-    if (gemm(g, &d, f32(y), f32(dgm_value(x)), f32(dgm_value(w)),
-             b ? f32(dgm_value(b)) : NULL) < 0)
-        return dgm__fail_null(g, dgm_last_code(), "linear: %s",
+    gemm_desc d = {1, N, O, I, 0, 1, 0, has_b};
+    if (gemm(g, &d, f32(y), f32(dgm_value(*x)), f32(dgm_value(*w)),
+             has_b ? f32(dgm_value(*b)) : NULL) < 0)
+        return dgm__fail_null(g, dgm_last_code(), "%s: %s", name,
                               dgm_last_error());
+    dims[0] = N;
+    dims[1] = I;
+    dims[2] = O;
+    return y;
+}
+
+dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
+{
+    if (!x || !w || !linear_fits(g, "linear", x, w, b))
+        return NULL;
+    int64_t dims[3];
+    dgm_tensor *y = linear_forward(g, "linear", &x, &w, &b, dims);
+    if (!y)
+        return NULL;
     dgm_var *ins[3] = {x, w, b};
     dgm_var *out = dgm__node(g, &op_linear, y, ins, b ? 3 : 2);
+    if (out)
+        memcpy(out->attr.i, dims, sizeof dims);
+    return out;
+}
+
+/* ---- linear + GELU ------------------------------------------------------ */
+
+/* Rows per partial sum of the bias gradient: a fixed blocking, so the
+ * order of the sum, and its value, do not depend on the thread count. */
+#define LG_ROWS 64
+
+/* Below this many elements a pass stays on one thread (a team's start
+ * costs more than the loop). */
+#define LG_PARALLEL_MIN 16384
+
+/* attr.i: [0] rows N, [1] in, [2] out; saved[0] gelu'(z), z the
+ * pre-activation (the forward computes it with y at little extra cost, so
+ * the backward is one pass of memory traffic, no transcendental). */
+static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
+{
+    dgm_var *x = node->in[0], *w = node->in[1];
+    dgm_var *b = node->n_in > 2 ? node->in[2] : NULL;
+    const int64_t N = node->attr.i[0], I = node->attr.i[1], O = node->attr.i[2];
+    const float *dy = f32(node->grad), *gz = f32(node->saved[0]);
+    dgm_tensor *dx = dgm__grad_buf(g, x), *dw = dgm__grad_buf(g, w);
+    dgm_tensor *db = b ? dgm__grad_buf(g, b) : NULL;
+    if (!dx && !dw && !db)
+        return 0;
+    /* dz = dy * gelu'(z), written once (no zero fill), and in the same
+     * pass each block's column sums for the bias gradient. */
+    float *dz = dgm__arena_alloc(g, sizeof(float) * (size_t)(N * O));
+    const int64_t nb = (N + LG_ROWS - 1) / LG_ROWS;
+    float *part =
+        db ? dgm__arena_alloc(g, sizeof(float) * (size_t)(nb * O)) : NULL;
+    if (!dz || (db && !part))
+        return dgm__fail_rc(g);
+#pragma omp parallel for schedule(static) if (N * O > LG_PARALLEL_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t end = (blk + 1) * LG_ROWS < N ? (blk + 1) * LG_ROWS : N;
+        float *s = part ? part + blk * O : NULL;
+        if (s)
+            memset(s, 0, sizeof(float) * (size_t)O);
+        for (int64_t i = blk * LG_ROWS; i < end; i++) {
+            const float *gr = gz + i * O, *dyr = dy + i * O;
+            float *dzr = dz + i * O;
+            if (s) {
+#pragma omp simd
+                for (int64_t o = 0; o < O; o++) {
+                    const float d = dyr[o] * gr[o];
+                    dzr[o] = d;
+                    s[o] += d;
+                }
+            } else {
+#pragma omp simd
+                for (int64_t o = 0; o < O; o++)
+                    dzr[o] = dyr[o] * gr[o];
+            }
+        }
+    }
+    if (db) {
+        float *sb = f32(db);
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const float *s = part + blk * O;
+#pragma omp simd
+            for (int64_t o = 0; o < O; o++)
+                sb[o] += s[o];
+        }
+    }
+    int rc = 0;
+    if (dx) { /* dx [N, I] += dz [N, O] @ w [O, I] */
+        gemm_desc d = {1, N, I, O, 0, 0, 1, 0};
+        rc = gemm(g, &d, f32(dx), dz, f32(dgm_value(w)), NULL);
+    }
+    if (rc == 0 && dw) { /* dw [O, I] += dz^T [O, N] @ x [N, I] */
+        gemm_desc d = {1, O, I, N, 1, 0, 1, 0};
+        rc = gemm(g, &d, f32(dw), dz, f32(dgm_value(x)), NULL);
+    }
+    return rc;
+}
+
+static const dgm__op op_linear_gelu = {DGM_OP_LINEAR_GELU,
+                                       linear_gelu_backward};
+
+dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
+{
+    if (!x || !w || !linear_fits(g, "linear_gelu", x, w, b))
+        return NULL;
+    int64_t dims[3];
+    dgm_tensor *z = linear_forward(g, "linear_gelu", &x, &w, &b, dims);
+    dgm_tensor *y = z ? dgm__alloc_uninit(g, DGM_F32, z->ndim, z->shape) : NULL;
+    if (!y)
+        return NULL;
+    const int64_t n = dims[0] * dims[2];
+    /* dgm__node's rule for whether the node will need a backward */
+    const bool grad =
+        dgm__grad_enabled(g) &&
+        (x->requires_grad || w->requires_grad || (b && b->requires_grad));
+    float *zp = f32(z), *yp = f32(y);
+    if (grad) { /* z's storage takes gelu'(z), which is all backward needs */
+#pragma omp parallel for simd schedule(static) if (n > LG_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float d;
+            yp[i] = gelu_grad_k(zp[i], &d);
+            zp[i] = d;
+        }
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > LG_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            yp[i] = gelu_k(zp[i]);
+    }
+    dgm_var *ins[3] = {x, w, b};
+    dgm_var *out = dgm__node(g, &op_linear_gelu, y, ins, b ? 3 : 2);
     if (out) {
-        out->attr.i[0] = N;
-        out->attr.i[1] = I;
-        out->attr.i[2] = O;
+        memcpy(out->attr.i, dims, sizeof dims);
+        out->saved[0] = z;
     }
     return out;
 }

@@ -1,6 +1,6 @@
-/* vmath.h - float exp and log1p written so that loops over them
- * vectorise (glibc's expf/log1pf do not without -ffast-math); shared by
- * the C kernels (never installed). */
+/* vmath.h - float exp, log1p and GELU written so that loops over them
+ * vectorise (glibc's expf/log1pf/erff do not without -ffast-math); shared
+ * by the C kernels (never installed). */
 #ifndef DGM_VMATH_H
 #define DGM_VMATH_H
 
@@ -61,6 +61,47 @@ static inline float log1p_k(float u)
     p = p * s2 + 1.0f / 3.0f;
     p = p * s2 + 1.0f;
     return 2.0f * s * p;
+}
+
+/* log(erfc(a) / t) + a^2 for a >= 0, t = 1 / (1 + a / 2): the Chebyshev
+ * fit of Numerical Recipes' erfcc (Press et al., 2nd ed., 6.2), whose
+ * erfc has a relative error below 1.2e-7 everywhere, so GELU's left tail
+ * keeps its relative precision (1 + erf(x) in float loses it). */
+static inline float erfc_poly_k(float t)
+{
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    return p * t - 1.26551223f;
+}
+
+/* GELU, erf form: v Phi(v), Phi the standard normal cdf. */
+static inline float gelu_k(float v)
+{
+    const float a = fabsf(v) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.5f * a);
+    const float h = 0.5f * t * exp_k(erfc_poly_k(t) - a * a); /* Phi(-|v|) */
+    return v * (v > 0.0f ? 1.0f - h : h);
+}
+
+/* GELU and its derivative Phi(v) + v phi(v) at once, sharing the fit
+ * (phi's exp is the erfc's own factor): y returned, the derivative in
+ * *d. */
+static inline float gelu_grad_k(float v, float *d)
+{
+    const float a = fabsf(v) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.5f * a);
+    const float e = exp_k(-a * a);
+    const float h = 0.5f * t * e * exp_k(erfc_poly_k(t)); /* Phi(-|v|) */
+    const float c = v > 0.0f ? 1.0f - h : h;
+    *d = c + v * 0.39894228040143268f * e;
+    return v * c;
 }
 
 #endif
