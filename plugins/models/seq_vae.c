@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "token_loop.h"
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_CHOICE("cell", .def = "lstm", .choices = "lstm|gru",
@@ -239,6 +240,20 @@ static int feed(seq_vae *m, dgm_graph *g, dgm_tensor *ids, dgm_tensor *z,
     return rc;
 }
 
+/* What generate carries between feeds: z [1, Z] and the states h/c
+ * [L, 1, H]. */
+typedef struct gen_state {
+    seq_vae *m;
+    dgm_tensor *z, *h, *c;
+} gen_state;
+
+static int feed_gen(void *ctx, dgm_graph *g, dgm_tensor *ids, bool have_state,
+                    float *last)
+{
+    gen_state *st = ctx;
+    return feed(st->m, g, ids, st->z, st->h, st->c, have_state, last);
+}
+
 /* Text from the prior: z ~ N(0, I) drawn once from the step's RNG, then
  * the prompt and each drawn byte fed to the decoder with that z. */
 static int generate(void *self, dgm_step *s, const int32_t *prompt,
@@ -247,43 +262,21 @@ static int generate(void *self, dgm_step *s, const int32_t *prompt,
 {
     seq_vae *m = self;
     int64_t sshape[3] = {m->dec.layers, 1, m->dec.hidden};
-    int64_t pshape[2] = {prompt_len, 1}, one[2] = {1, 1};
     int64_t zshape[2] = {1, m->latent};
-    dgm_tensor *h = dgm_tensor_new(DGM_F32, 3, sshape);
-    dgm_tensor *c = dgm_tensor_new(DGM_F32, 3, sshape);
-    dgm_tensor *ids = dgm_tensor_new(DGM_I64, 2, pshape);
-    dgm_tensor *tok = dgm_tensor_new(DGM_I64, 2, one);
-    dgm_tensor *z = dgm_tensor_new(DGM_F32, 2, zshape);
-    float *last = malloc(sizeof *last * (size_t)m->vocab);
-    int rc = h && c && ids && tok && z && last ? 0 : DGM_ENOMEM;
-    if (rc < 0)
-        dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
+    gen_state st = {m, dgm_tensor_new(DGM_F32, 2, zshape),
+                    dgm_tensor_new(DGM_F32, 3, sshape),
+                    dgm_tensor_new(DGM_F32, 3, sshape)};
+    int rc = st.z && st.h && st.c
+                 ? 0
+                 : dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
     for (int64_t i = 0; rc == 0 && i < m->latent; i++)
-        ((float *)z->data)[i] = dgm_rng_normal(s->rng);
-    for (int64_t i = 0; rc == 0 && i < prompt_len; i++) {
-        if (prompt[i] < 0 || prompt[i] >= m->vocab)
-            rc = dgm_error(DGM_ERANGE,
-                           "seq_vae: prompt id %d at %lld is "
-                           "outside the vocabulary [0, %lld)",
-                           prompt[i], (long long)i, (long long)m->vocab);
-        ((int64_t *)ids->data)[i] = prompt[i];
-        out[i] = prompt[i];
-    }
+        ((float *)st.z->data)[i] = dgm_rng_normal(s->rng);
     if (rc == 0)
-        rc = feed(m, s->g, ids, z, h, c, false, last);
-    for (int64_t i = 0; rc == 0 && i < length; i++) {
-        int32_t next = dgm_draw_token(last, m->vocab, o, s->rng);
-        out[prompt_len + i] = next;
-        ((int64_t *)tok->data)[0] = next;
-        if (i + 1 < length)
-            rc = feed(m, s->g, tok, z, h, c, true, last);
-    }
-    dgm_tensor_free(h);
-    dgm_tensor_free(c);
-    dgm_tensor_free(ids);
-    dgm_tensor_free(tok);
-    dgm_tensor_free(z);
-    free(last);
+        rc = token_generate("seq_vae", &st, feed_gen, m->vocab, s, prompt,
+                            prompt_len, length, o, out);
+    dgm_tensor_free(st.z);
+    dgm_tensor_free(st.h);
+    dgm_tensor_free(st.c);
     return rc;
 }
 
