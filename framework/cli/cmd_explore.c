@@ -1,5 +1,6 @@
 /* cmd_explore.c - `dgm explore`: figures that look inside a trained run
- * (latent traversals, interpolations, the latent map, nearest neighbours)
+ * (latent traversals, interpolations, the latent map, nearest neighbours,
+ * attention, a sequence VAE's homotopies)
  * into RUNDIR/explore/, with explore.html over them. */
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ static const char help[] =
     "                   [--range R] [--steps N] [--examples N] [--pairs N]\n"
     "                   [--map-n N] [--classifier DIR] [--neighbours N]\n"
     "                   [-k K] [--train-n N] [--prompt TEXT] [--seed S]\n"
+    "                   [--prompts TEXT_A TEXT_B] [--temperature T]\n"
     "\n"
     "Rebuild the run's model from RUNDIR, load its last checkpoint and\n"
     "write PNG figures and explore.html (self-contained) into\n"
@@ -41,6 +43,11 @@ static const char help[] =
     "                 char_transformer: the attention of each token of\n"
     "                 --prompt TEXT over the earlier ones, per layer and\n"
     "                 head\n"
+    "  homotopy       a sequence VAE: --steps points (default 9) on the\n"
+    "                 line between the posterior means of --prompts A B\n"
+    "                 (default test windows 0 and 1), each decoded\n"
+    "                 greedily, and with --temperature T > 0 also drawn\n"
+    "                 at T with --seed; written as homotopy.txt\n"
     "A family that does not apply to the model (a char-RNN has no latent)\n"
     "is skipped with the reason; asked for alone it is an error.\n"
     "\n"
@@ -72,6 +79,7 @@ static int parse_what(const char *s, unsigned *what)
                  {"map", DGM__EX_MAP},
                  {"neighbours", DGM__EX_NEIGHBOURS},
                  {"attention", DGM__EX_ATTENTION},
+                 {"homotopy", DGM__EX_HOMOTOPY},
                  {"all", DGM__EX_ALL}};
     *what = 0;
     while (*s) {
@@ -87,7 +95,7 @@ static int parse_what(const char *s, unsigned *what)
             fprintf(stderr,
                     "dgm explore: --what: unknown figure '%.*s' (known: "
                     "traversals, interpolations, map, neighbours, attention, "
-                    "all)\n",
+                    "homotopy, all)\n",
                     (int)len, s);
             return -1;
         }
@@ -130,6 +138,16 @@ int dgm__cmd_explore(int argc, char **argv)
         if (!v)
             return usage("%s needs a value", a);
         i++;
+        if (!strcmp(a, "--prompts")) {
+            /* two values: the homotopy's ends */
+            if (i + 1 >= argc || !*v || !*argv[i + 1])
+                return usage("--prompts takes two non-empty texts, A and "
+                             "B%s",
+                             "");
+            o.prompts[0] = v;
+            o.prompts[1] = argv[++i];
+            continue;
+        }
         if (!strcmp(a, "--what")) {
             if (parse_what(v, &what) < 0)
                 return usage("bad --what '%s'", v);
@@ -143,6 +161,11 @@ int dgm__cmd_explore(int argc, char **argv)
             o.range = strtof(v, &end);
             if (*end || !(o.range > 0) || o.range > 1e6)
                 return usage("--range takes a number > 0, got '%s'", v);
+        } else if (!strcmp(a, "--temperature")) {
+            char *end;
+            o.temperature = strtof(v, &end);
+            if (*end || !(o.temperature > 0) || o.temperature > 1e6)
+                return usage("--temperature takes a number > 0, got '%s'", v);
         } else if (!strcmp(a, "--seed")) {
             char *end;
             o.seed = strtoull(v, &end, 10);

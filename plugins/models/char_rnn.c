@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "token_loop.h"
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_CHOICE("cell", .def = "lstm", .choices = "lstm|gru",
@@ -167,25 +168,34 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
                      "char_rnn: samples are text; use dgm sample --prompt");
 }
 
-/* Feed ids [t, 1] from the states in h/c (NULL: zeros); the last step's
- * logits land in `last` [V] and the final states back in h/c. */
-static int feed(char_rnn *m, dgm_graph *g, dgm_tensor *ids, dgm_tensor *h,
-                dgm_tensor *c, bool have_state, float *last)
+/* What generate carries between feeds: the states h/c [L, 1, H]. */
+typedef struct gen_state {
+    char_rnn *m;
+    dgm_tensor *h, *c;
+} gen_state;
+
+/* token_feed_fn: ids [t, 1] from the states in st (zeros unless
+ * have_state); the last step's logits land in `last` [V] and the final
+ * states back in st. */
+static int feed(void *ctx, dgm_graph *g, dgm_tensor *ids, bool have_state,
+                float *last)
 {
+    gen_state *st = ctx;
+    char_rnn *m = st->m;
     dgm_graph_reset(g);
     dgm_var *h_n = NULL, *c_n = NULL;
     dgm_var *logits =
-        run(m, g, dgm_input(g, ids), have_state ? dgm_input(g, h) : NULL,
-            have_state && m->lstm ? dgm_input(g, c) : NULL, &h_n, &c_n);
+        run(m, g, dgm_input(g, ids), have_state ? dgm_input(g, st->h) : NULL,
+            have_state && m->lstm ? dgm_input(g, st->c) : NULL, &h_n, &c_n);
     if (!logits)
         return dgm_last_code();
     dgm_tensor *lv = dgm_value(logits);
     int64_t t = lv->shape[0];
     memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * m->vocab,
            sizeof *last * (size_t)m->vocab);
-    int rc = dgm_tensor_copy(h, dgm_value(h_n));
+    int rc = dgm_tensor_copy(st->h, dgm_value(h_n));
     if (rc == 0 && m->lstm)
-        rc = dgm_tensor_copy(c, dgm_value(c_n));
+        rc = dgm_tensor_copy(st->c, dgm_value(c_n));
     return rc;
 }
 
@@ -195,38 +205,13 @@ static int generate(void *self, dgm_step *s, const int32_t *prompt,
 {
     char_rnn *m = self;
     int64_t sshape[3] = {m->rnn.layers, 1, m->rnn.hidden};
-    int64_t pshape[2] = {prompt_len, 1}, one[2] = {1, 1};
-    dgm_tensor *h = dgm_tensor_new(DGM_F32, 3, sshape);
-    dgm_tensor *c = dgm_tensor_new(DGM_F32, 3, sshape);
-    dgm_tensor *ids = dgm_tensor_new(DGM_I64, 2, pshape);
-    dgm_tensor *tok = dgm_tensor_new(DGM_I64, 2, one);
-    float *last = malloc(sizeof *last * (size_t)m->vocab);
-    int rc = h && c && ids && tok && last ? 0 : DGM_ENOMEM;
-    if (rc < 0)
-        dgm_error(DGM_ENOMEM, "char_rnn: out of memory");
-    for (int64_t i = 0; rc == 0 && i < prompt_len; i++) {
-        if (prompt[i] < 0 || prompt[i] >= m->vocab)
-            rc = dgm_error(DGM_ERANGE,
-                           "char_rnn: prompt id %d at %lld is "
-                           "outside the vocabulary [0, %lld)",
-                           prompt[i], (long long)i, (long long)m->vocab);
-        ((int64_t *)ids->data)[i] = prompt[i];
-        out[i] = prompt[i];
-    }
-    if (rc == 0)
-        rc = feed(m, s->g, ids, h, c, false, last);
-    for (int64_t i = 0; rc == 0 && i < length; i++) {
-        int32_t next = dgm_draw_token(last, m->vocab, o, s->rng);
-        out[prompt_len + i] = next;
-        ((int64_t *)tok->data)[0] = next;
-        if (i + 1 < length)
-            rc = feed(m, s->g, tok, h, c, true, last);
-    }
-    dgm_tensor_free(h);
-    dgm_tensor_free(c);
-    dgm_tensor_free(ids);
-    dgm_tensor_free(tok);
-    free(last);
+    gen_state st = {m, dgm_tensor_new(DGM_F32, 3, sshape),
+                    dgm_tensor_new(DGM_F32, 3, sshape)};
+    int rc = st.h && st.c ? token_generate("char_rnn", &st, feed, m->vocab, s,
+                                           prompt, prompt_len, length, o, out)
+                          : dgm_error(DGM_ENOMEM, "char_rnn: out of memory");
+    dgm_tensor_free(st.h);
+    dgm_tensor_free(st.c);
     return rc;
 }
 

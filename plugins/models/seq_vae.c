@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "token_loop.h"
 
 static const dgm_param_spec params[] = {
     DGM_PARAM_CHOICE("cell", .def = "lstm", .choices = "lstm|gru",
@@ -28,7 +29,7 @@ static const dgm_param_spec params[] = {
 };
 
 typedef struct seq_vae {
-    int64_t vocab, latent;
+    int64_t vocab, latent, T;
     dgm_param *emb, *mu_w, *mu_b, *lv_w, *lv_b, *head_w, *head_b;
     dgm_rnn_params enc, dec;
     float word_dropout;
@@ -36,6 +37,8 @@ typedef struct seq_vae {
     /* The decoder inputs after word dropout: dgm_input borrows its tensor,
      * so it lives here until the next step's graph reset. */
     dgm_tensor *drop_ids;
+    /* decode()'s windows, which its output var borrows likewise */
+    dgm_tensor *decoded;
 } seq_vae;
 
 static void destroy(void *self)
@@ -44,6 +47,7 @@ static void destroy(void *self)
     if (!m)
         return;
     dgm_tensor_free(m->drop_ids);
+    dgm_tensor_free(m->decoded);
     free(m);
 }
 
@@ -62,6 +66,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     if (!m)
         return dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
     m->vocab = data->n_classes;
+    m->T = data->x_shape.dim[0];
     m->latent = dgm_cfg_int(cfg, "latent");
     m->lstm = !strcmp(dgm_cfg_str(cfg, "cell"), "lstm");
     m->word_dropout = (float)dgm_cfg_float(cfg, "word_dropout");
@@ -211,8 +216,9 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
                      "seq_vae: samples are text; use dgm sample --prompt");
 }
 
-/* Feed ids [t, 1] with z [1, Z] from the states in h/c (NULL: zeros); the
- * last step's logits land in `last` [V] and the final states back in h/c. */
+/* Feed ids [t, n] with z [n, Z] from the states in h/c [L, n, H] (zeros
+ * unless have_state); the last step's logits land in `last` [n, V] and the
+ * final states back in h/c. */
 static int feed(seq_vae *m, dgm_graph *g, dgm_tensor *ids, dgm_tensor *z,
                 dgm_tensor *h, dgm_tensor *c, bool have_state, float *last)
 {
@@ -225,13 +231,27 @@ static int feed(seq_vae *m, dgm_graph *g, dgm_tensor *ids, dgm_tensor *z,
     if (!logits)
         return dgm_last_code();
     dgm_tensor *lv = dgm_value(logits);
-    int64_t t = lv->shape[0];
-    memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * m->vocab,
-           sizeof *last * (size_t)m->vocab);
+    int64_t t = lv->shape[0], n = lv->shape[1];
+    memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * n * m->vocab,
+           sizeof *last * (size_t)(n * m->vocab));
     int rc = dgm_tensor_copy(h, dgm_value(h_n));
     if (rc == 0 && m->lstm)
         rc = dgm_tensor_copy(c, dgm_value(c_n));
     return rc;
+}
+
+/* What generate carries between feeds: z [1, Z] and the states h/c
+ * [L, 1, H]. */
+typedef struct gen_state {
+    seq_vae *m;
+    dgm_tensor *z, *h, *c;
+} gen_state;
+
+static int feed_gen(void *ctx, dgm_graph *g, dgm_tensor *ids, bool have_state,
+                    float *last)
+{
+    gen_state *st = ctx;
+    return feed(st->m, g, ids, st->z, st->h, st->c, have_state, last);
 }
 
 /* Text from the prior: z ~ N(0, I) drawn once from the step's RNG, then
@@ -242,42 +262,111 @@ static int generate(void *self, dgm_step *s, const int32_t *prompt,
 {
     seq_vae *m = self;
     int64_t sshape[3] = {m->dec.layers, 1, m->dec.hidden};
-    int64_t pshape[2] = {prompt_len, 1}, one[2] = {1, 1};
     int64_t zshape[2] = {1, m->latent};
+    gen_state st = {m, dgm_tensor_new(DGM_F32, 2, zshape),
+                    dgm_tensor_new(DGM_F32, 3, sshape),
+                    dgm_tensor_new(DGM_F32, 3, sshape)};
+    int rc = st.z && st.h && st.c
+                 ? 0
+                 : dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
+    for (int64_t i = 0; rc == 0 && i < m->latent; i++)
+        ((float *)st.z->data)[i] = dgm_rng_normal(s->rng);
+    if (rc == 0)
+        rc = token_generate("seq_vae", &st, feed_gen, m->vocab, s, prompt,
+                            prompt_len, length, o, out);
+    dgm_tensor_free(st.z);
+    dgm_tensor_free(st.h);
+    dgm_tensor_free(st.c);
+    return rc;
+}
+
+static int64_t latent_size(void *self)
+{
+    return ((seq_vae *)self)->latent;
+}
+
+/* q(z | x) of windows x [n, t] (i64 ids, t <= T: a prompt may be
+ * shorter than the training windows). */
+static int encode_slot(void *self, dgm_step *s, dgm_var *x, dgm_var **mean,
+                       dgm_var **logvar)
+{
+    seq_vae *m = self;
+    const dgm_tensor *xv = dgm_value(x);
+    if (xv->dtype != DGM_I64 || xv->ndim != 2)
+        return dgm_error(DGM_EDTYPE, "seq_vae: encode needs i64 ids [n, t]");
+    return encode(m, s->g, dgm_transpose(s->g, x, 0, 1), mean, logvar);
+}
+
+/* The most likely of logits[0..n): the first of equal ones. */
+static int32_t argmax(const float *logits, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (logits[i] > logits[best])
+            best = i;
+    return (int32_t)best;
+}
+
+/* Windows of T ids [n, T] for z [n, Z]. The decoder starts from the
+ * unknown id, which word dropout taught it to read as "no input" (so the
+ * first byte comes from z alone, with no prompt to favour one end of a
+ * homotopy), and is fed back each step's most likely byte (greedy), or,
+ * when io holds "temperature" (f32 [1], > 0), a byte drawn at that
+ * temperature with the step's RNG; it then sets "temperature_used". */
+static int decode_slot(void *self, dgm_step *s, dgm_var *zv, dgm_vars *io,
+                       dgm_var **out)
+{
+    seq_vae *m = self;
+    *out = NULL;
+    const dgm_tensor *zt = dgm_value(zv);
+    if (zt->dtype != DGM_F32 || zt->ndim != 2 || zt->shape[1] != m->latent)
+        return dgm_error(DGM_ESHAPE, "seq_vae: decode needs z f32 [n, %lld]",
+                         (long long)m->latent);
+    dgm_var *tv = dgm_vars_get(io, "temperature");
+    dgm_generate_opts o = {.temperature = 1.0f};
+    if (tv) {
+        const dgm_tensor *t = dgm_value(tv);
+        if (t->dtype != DGM_F32 || dgm_tensor_numel(t) != 1 ||
+            !(((const float *)dgm_tensor_f32(t))[0] > 0.0f))
+            return dgm_error(DGM_EINVAL, "seq_vae: decode's \"temperature\" "
+                                         "must be one f32 > 0");
+        o.temperature = ((const float *)dgm_tensor_f32(t))[0];
+    }
+    int64_t n = zt->shape[0], V = m->vocab;
+    int64_t sshape[3] = {m->dec.layers, n, m->dec.hidden};
+    int64_t tshape[2] = {1, n}, oshape[2] = {n, m->T};
+    /* z is copied: each fed step resets the graph that holds zv */
+    dgm_tensor *z = dgm_tensor_clone(zt);
     dgm_tensor *h = dgm_tensor_new(DGM_F32, 3, sshape);
     dgm_tensor *c = dgm_tensor_new(DGM_F32, 3, sshape);
-    dgm_tensor *ids = dgm_tensor_new(DGM_I64, 2, pshape);
-    dgm_tensor *tok = dgm_tensor_new(DGM_I64, 2, one);
-    dgm_tensor *z = dgm_tensor_new(DGM_F32, 2, zshape);
-    float *last = malloc(sizeof *last * (size_t)m->vocab);
-    int rc = h && c && ids && tok && z && last ? 0 : DGM_ENOMEM;
-    if (rc < 0)
-        dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
-    for (int64_t i = 0; rc == 0 && i < m->latent; i++)
-        ((float *)z->data)[i] = dgm_rng_normal(s->rng);
-    for (int64_t i = 0; rc == 0 && i < prompt_len; i++) {
-        if (prompt[i] < 0 || prompt[i] >= m->vocab)
-            rc = dgm_error(DGM_ERANGE,
-                           "seq_vae: prompt id %d at %lld is "
-                           "outside the vocabulary [0, %lld)",
-                           prompt[i], (long long)i, (long long)m->vocab);
-        ((int64_t *)ids->data)[i] = prompt[i];
-        out[i] = prompt[i];
+    dgm_tensor *tok = dgm_tensor_new(DGM_I64, 2, tshape);
+    float *last = malloc(sizeof *last * (size_t)(n * V));
+    dgm_tensor_free(m->decoded);
+    m->decoded = dgm_tensor_new(DGM_I64, 2, oshape);
+    int rc = z && h && c && tok && last && m->decoded
+                 ? 0
+                 : dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
+    int64_t *ids = rc == 0 ? tok->data : NULL;
+    int64_t *win = rc == 0 ? m->decoded->data : NULL;
+    for (int64_t i = 0; rc == 0 && i < n; i++)
+        ids[i] = V; /* the unknown id */
+    for (int64_t t = 0; rc == 0 && t < m->T; t++) {
+        if ((rc = feed(m, s->g, tok, z, h, c, t > 0, last)) < 0)
+            break;
+        for (int64_t i = 0; i < n; i++) {
+            const float *l = last + i * V;
+            ids[i] = tv ? dgm_draw_token(l, V, &o, s->rng) : argmax(l, V);
+            win[i * m->T + t] = ids[i];
+        }
     }
-    if (rc == 0)
-        rc = feed(m, s->g, ids, z, h, c, false, last);
-    for (int64_t i = 0; rc == 0 && i < length; i++) {
-        int32_t next = dgm_draw_token(last, m->vocab, o, s->rng);
-        out[prompt_len + i] = next;
-        ((int64_t *)tok->data)[0] = next;
-        if (i + 1 < length)
-            rc = feed(m, s->g, tok, z, h, c, true, last);
-    }
+    if (rc == 0 && !(*out = dgm_input(s->g, m->decoded)))
+        rc = dgm_last_code();
+    if (rc == 0 && tv)
+        rc = dgm_vars_set(io, "temperature_used", *out);
+    dgm_tensor_free(z);
     dgm_tensor_free(h);
     dgm_tensor_free(c);
-    dgm_tensor_free(ids);
     dgm_tensor_free(tok);
-    dgm_tensor_free(z);
     free(last);
     return rc;
 }
@@ -300,6 +389,9 @@ static const dgm_model_iface iface = {
     .sample = sample,
     .destroy = destroy,
     .generate = generate,
+    .latent_size = latent_size,
+    .decode = decode_slot,
+    .encode = encode_slot,
 };
 
 static const dgm_plugin_desc desc = {

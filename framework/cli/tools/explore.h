@@ -35,6 +35,8 @@ typedef struct dgm__explore_opts {
     int nn_train; /* training examples searched (default 10000) */
     const char *classifier; /* run whose "features" the neighbours use */
     const char *prompt;     /* text whose attention is drawn */
+    const char *prompts[2]; /* homotopy ends (NULL: test windows 0, 1) */
+    float temperature;      /* > 0: a sampled homotopy too (default 0) */
     uint64_t seed;
 } dgm__explore_opts;
 
@@ -119,6 +121,31 @@ int dgm__explore_attention_text(dgm_run *r, const char *prompt, int cell,
 /* The heat colour of v in [0, 1]: black, red, yellow, white. */
 void dgm__heat_rgb(float v, float rgb[3]);
 
+/* ---- homotopies (sequence VAE) --------------------------------------- */
+
+typedef struct dgm__homotopy {
+    int steps;           /* points, ends included */
+    int64_t len;         /* bytes per decoded window: the data's T */
+    char *text[2];       /* the ends' texts: the prompts or test windows */
+    bool from_test;      /* the ends are test windows 0 and 1 */
+    dgm_tensor *z;       /* [steps, latent]: the points of the line */
+    dgm_tensor *greedy;  /* i64 [steps, T]: each point decoded greedily */
+    dgm_tensor *sampled; /* i64 [steps, T] drawn at o->temperature, or NULL */
+} dgm__homotopy;
+
+/* The homotopy of Bowman et al. 2016 between o->prompts (or test windows
+ * 0 and 1): their posterior means A and B, the o->steps points (1 - a) A
+ * + a B for a evenly over [0, 1], each decoded. DGM_EUNSUPPORTED for a
+ * model whose examples are not token windows or that has no latent
+ * space to encode into. Free with dgm__homotopy_free. */
+int dgm__explore_homotopy(dgm_run *r, const dgm__explore_opts *o,
+                          dgm__homotopy *h);
+void dgm__homotopy_free(dgm__homotopy *h);
+/* The text figure: the ends, then one line per point (a, then the
+ * decoded bytes with \n, \t, \\ and \xHH escapes). */
+int dgm__homotopy_write(FILE *f, dgm_run *r, const dgm__homotopy *h,
+                        const dgm__explore_opts *o);
+
 /* ---- drawing ---------------------------------------------------------- */
 
 /* A scatter plot of xy [n, 2] coloured by labels (i64 [n] or NULL) with
@@ -140,7 +167,8 @@ enum {
     DGM__EX_MAP = 4,
     DGM__EX_NEIGHBOURS = 8,
     DGM__EX_ATTENTION = 16,
-    DGM__EX_ALL = 31
+    DGM__EX_HOMOTOPY = 32,
+    DGM__EX_ALL = 63
 };
 
 /* Write the figures `what` asks for into run_dir/explore/ and
@@ -150,7 +178,9 @@ enum {
 int dgm__explore_run(dgm_registry *reg, const char *run_dir, unsigned what,
                      const dgm__explore_opts *o, FILE *log);
 
-/* The page: each PNG of dir (explore/) embedded with its caption. */
+/* The page: each figure of dir (explore/) embedded with its caption, a
+ * PNG as an image, a .txt file (a text model's figure) as preformatted
+ * text. */
 int dgm__explore_page(const char *dir, const char *title,
                       const char *const *png, const char *const *caption,
                       int n);

@@ -1,7 +1,7 @@
 /* explore_page.c - explore.html: the figures of `dgm explore` embedded
- * as data: URIs with their captions, one self-contained file like the
- * report; a run's figures embedded in the report; and the base64 encoder
- * both pages use. */
+ * as data: URIs (text figures as preformatted text) with their captions, one
+ * self-contained file like the report; a run's figures embedded in the report;
+ * and the base64 encoder both pages use. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +70,29 @@ static unsigned char *slurp(const char *path, size_t *n)
     return buf;
 }
 
+/* A text figure (a homotopy) as preformatted text with its caption. */
+static int text_figure(FILE *f, const char *path, const char *name,
+                       const char *caption)
+{
+    FILE *in = fopen(path, "rb");
+    if (!in)
+        return dgm_error(DGM_EIO, "%s: cannot be read", path);
+    fprintf(f, "<figure id=\"%.*s\"><pre>", (int)strcspn(name, "."), name);
+    char buf[4096];
+    while (fgets(buf, sizeof buf, in))
+        esc(f, buf);
+    int bad = ferror(in);
+    fclose(in);
+    if (bad)
+        return dgm_error(DGM_EIO, "%s: read error", path);
+    fputs("</pre><figcaption><b>", f);
+    esc(f, name);
+    fputs("</b>: ", f);
+    esc(f, caption);
+    fputs("</figcaption></figure>\n", f);
+    return 0;
+}
+
 int dgm__explore_page(const char *dir, const char *title,
                       const char *const *png, const char *const *caption, int n)
 {
@@ -85,6 +108,7 @@ int dgm__explore_page(const char *dir, const char *title,
     fputs("</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
           "figure{margin:1.5em 0}img{image-rendering:pixelated;"
           "border:1px solid #ccc}figcaption{max-width:60em;color:#444}"
+          "pre{background:#f6f6f6;padding:.5em;overflow-x:auto}"
           "</style></head><body>\n<h1>",
           f);
     esc(f, title);
@@ -93,7 +117,11 @@ int dgm__explore_page(const char *dir, const char *title,
     for (int i = 0; i < n && rc == 0; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", dir, png[i]);
-        size_t nb = 0;
+        size_t nb = 0, nlen = strlen(png[i]);
+        if (nlen > 4 && !strcmp(png[i] + nlen - 4, ".txt")) {
+            rc = text_figure(f, p, png[i], caption[i]);
+            continue;
+        }
         unsigned char *d = slurp(p, &nb);
         if (!d || memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
             free(d);

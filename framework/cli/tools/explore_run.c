@@ -1,6 +1,7 @@
 /* explore_run.c - `dgm explore`'s work on one run: each figure family
  * asked for, computed (explore_latent.c, explore_nn.c,
- * explore_attention.c), written as a PNG
+ * explore_attention.c, explore_homotopy.c), written as a PNG (a text
+ * model's homotopy as text)
  * into RUNDIR/explore/ with its caption, and explore.html over them; a
  * family that does not apply to the model is skipped with the reason, or
  * refused when it was the only one asked for. */
@@ -42,6 +43,23 @@ static int write_grid(figs *f, dgm_run *r, const char *name,
     return 1; /* recorded by the caller, after the file exists */
 }
 
+/* Traversals, interpolations, the manifold and neighbours are drawn as
+ * images: a text model is refused before anything is computed (unless
+ * the family needs a latent space the model lacks: that reason comes
+ * first, from the family itself). */
+static int images_or_refuse(dgm_run *r, const char *family, bool latent)
+{
+    const dgm_data_info *info = dgm_run_data_info(r);
+    if (info->x_dtype == DGM_I64 && info->x_shape.ndim == 1 &&
+        (!latent || dgm_run_latent_size(r) > 0))
+        return dgm_error(DGM_EUNSUPPORTED,
+                         "model '%s' makes text, and %s are drawn as images "
+                         "(text has the homotopy of a sequence VAE and the "
+                         "attention of a transformer)",
+                         dgm_run_model_name(r), family);
+    return 0;
+}
+
 static int record(figs *f, const char *name, const char *caption)
 {
     if (f->n == MAX_FIGS)
@@ -65,7 +83,7 @@ static int grid_fig(figs *f, dgm_run *r, const char *name,
 
 static int traversals(figs *f, dgm_run *r, const dgm__explore_opts *o)
 {
-    int rc = 0;
+    int rc = images_or_refuse(r, "traversals", true);
     for (int k = 0; k < o->examples && rc == 0; k++) {
         dgm__traversal t;
         if ((rc = dgm__explore_traversal(r, o, k, &t)) < 0)
@@ -95,7 +113,7 @@ static int traversals(figs *f, dgm_run *r, const dgm__explore_opts *o)
 
 static int interpolations(figs *f, dgm_run *r, const dgm__explore_opts *o)
 {
-    int rc = 0;
+    int rc = images_or_refuse(r, "interpolations", true);
     for (int sph = 0; sph < 2 && rc == 0; sph++) {
         dgm_tensor *im;
         bool post = false;
@@ -155,6 +173,8 @@ static int latent_map(figs *f, dgm_run *r, const dgm__explore_opts *o)
         rc = record(f, "latent_map.png", cap);
     if (rc < 0 || !exact)
         return rc;
+    if (images_or_refuse(r, "manifolds", true) < 0)
+        return 0; /* a text model's 2-D map has no grid of images */
     dgm_tensor *im;
     if ((rc = dgm__explore_manifold(r, o, &im)) < 0)
         return rc;
@@ -178,7 +198,9 @@ static int neighbours(figs *f, dgm_registry *reg, dgm_run *r,
     if (nt > o->nn_train)
         nt = o->nn_train;
     int k = o->nn_k, n = o->nn_n;
-    int rc = dgm_run_samples(r, n, o->seed, &gen);
+    int rc = images_or_refuse(r, "nearest neighbours", false);
+    if (rc == 0)
+        rc = dgm_run_samples(r, n, o->seed, &gen);
     if (rc == 0 && o->classifier)
         rc = dgm_run_open(&feat, reg, o->classifier);
     if (rc == 0)
@@ -277,6 +299,36 @@ static int attention(figs *f, dgm_run *r, const dgm__explore_opts *o)
     return rc;
 }
 
+static int homotopy(figs *f, dgm_run *r, const dgm__explore_opts *o)
+{
+    dgm__homotopy h;
+    int rc = dgm__explore_homotopy(r, o, &h);
+    if (rc < 0)
+        return rc;
+    char path[4200], cap[512];
+    snprintf(path, sizeof path, "%s/homotopy.txt", f->dir);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m)
+        rc = dgm_error(DGM_ENOMEM, "explore: out of memory");
+    else {
+        rc = dgm__homotopy_write(m, r, &h, o);
+        fclose(m);
+    }
+    if (rc == 0)
+        rc = dgm_write_file_atomic(path, text, len);
+    free(text);
+    snprintf(cap, sizeof cap,
+             "homotopy (Bowman et al. 2016): %d evenly spaced points on the "
+             "line between the posterior means of %s, each decoded greedily%s; "
+             "the ends are the decodes of the two means",
+             h.steps, h.from_test ? "test windows 0 and 1" : "the two prompts",
+             h.sampled ? " and sampled" : "");
+    dgm__homotopy_free(&h);
+    return rc < 0 ? rc : record(f, "homotopy.txt", cap);
+}
+
 static void figs_free(figs *f)
 {
     for (int i = 0; i < f->n; i++) {
@@ -295,7 +347,8 @@ int dgm__explore_run(dgm_registry *reg, const char *run_dir, unsigned what,
                {DGM__EX_INTERP, "interpolations"},
                {DGM__EX_MAP, "latent map"},
                {DGM__EX_NEIGHBOURS, "nearest neighbours"},
-               {DGM__EX_ATTENTION, "attention maps"}};
+               {DGM__EX_ATTENTION, "attention maps"},
+               {DGM__EX_HOMOTOPY, "homotopy"}};
     figs f = {.log = log};
     snprintf(f.dir, sizeof f.dir, "%s/explore", run_dir);
     dgm_run *r;
@@ -322,6 +375,9 @@ int dgm__explore_run(dgm_registry *reg, const char *run_dir, unsigned what,
             break;
         case DGM__EX_ATTENTION:
             rc = attention(&f, r, o);
+            break;
+        case DGM__EX_HOMOTOPY:
+            rc = homotopy(&f, r, o);
             break;
         default:
             rc = neighbours(&f, reg, r, o);

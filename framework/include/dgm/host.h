@@ -178,9 +178,10 @@ DGM_API int dgm_run_samples(dgm_run *r, int64_t n, uint64_t seed,
 /* The size of the model's latent z: 0 when it has none it can decode
  * (its plugin lacks the latent_size and decode slots, ABI 2.2). */
 DGM_API int64_t dgm_run_latent_size(dgm_run *r);
-/* The posterior of x [n, x_shape...]: new tensors *mean and (if logvar
- * is not NULL and the model gives one) *logvar, [n, latent]. A model
- * without an encode slot: DGM_EUNSUPPORTED naming it. */
+/* The posterior of x [n, x_shape...] (token windows [n, t] may be
+ * shorter, 1 <= t <= T): new tensors *mean and (if logvar is not NULL and
+ * the model gives one) *logvar, [n, latent]. A model without an encode
+ * slot: DGM_EUNSUPPORTED naming it. */
 DGM_API int dgm_run_encode(dgm_run *r, const dgm_tensor *x, dgm_tensor **mean,
                            dgm_tensor **logvar);
 /* Data for latents z f32 [n, latent] into a new tensor *x [n,
@@ -189,6 +190,13 @@ DGM_API int dgm_run_encode(dgm_run *r, const dgm_tensor *x, dgm_tensor **mean,
  * one with no latent space. */
 DGM_API int dgm_run_decode(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
                            dgm_tensor **x);
+/* A sequence model's decode with its tokens drawn at `temperature` (> 0)
+ * instead of its own (greedy) choice, the same for the same seed: new
+ * *x [n, x_shape...]. A model that decodes deterministically (it does
+ * not report "temperature_used") is refused with DGM_EUNSUPPORTED. */
+DGM_API int dgm_run_decode_sampled(dgm_run *r, const dgm_tensor *z,
+                                   float temperature, uint64_t seed,
+                                   dgm_tensor **x);
 /* What the model's blocks record under `name` (dgm_graph_tap, e.g.
  * "attention") while the run's first-phase forward reads examples x, or
  * while its decode reads latents z (give exactly one, at most 256 rows):
@@ -201,6 +209,10 @@ DGM_API int dgm_run_probe(dgm_run *r, const dgm_tensor *x, const dgm_tensor *z,
  * strlen(text) of them into ids; bytes the vocabulary lacks are refused,
  * naming them, as dgm_run_generate does. */
 DGM_API int dgm_run_text_ids(dgm_run *r, const char *text, int32_t *ids);
+/* The bytes of token ids[0..n) into text[0..n] (NUL-terminated); an id
+ * outside the vocabulary (a model's unknown id) is shown as '?'. */
+DGM_API int dgm_run_ids_text(dgm_run *r, const int64_t *ids, int64_t n,
+                             char *text);
 
 /* ====================================================================== */
 /* Evaluating outside training (dgm eval)                                 */

@@ -513,12 +513,16 @@ typedef struct dgm_model_iface {
      * for given z [n, latent_size], what sample() gives for those draws
      * (a VAE's decoder mean, a GAN's generator with its averaged weights);
      * io may hold "y" (i64 [n]) to condition on, and a model that used it
-     * sets "y_used", as in sample(). */
+     * sets "y_used", as in sample(). A sequence model gives token windows
+     * (seq_vae: greedy); io may hold "temperature" (f32 [1] > 0) to draw
+     * the tokens at with the step's RNG instead, and a model that did
+     * sets "temperature_used". */
     int (*decode)(void *self, dgm_step *s, dgm_var *z, dgm_vars *io,
                   dgm_var **out);
     /* (ABI 2.2) Optional, models with an inference network: the
      * posterior q(z | x) of x as its mean and log-variance, each
-     * [n, latent_size] (a deterministic encoder sets *logvar NULL). */
+     * [n, latent_size] (a deterministic encoder sets *logvar NULL). Token
+     * windows x may be shorter than the data's, [n, t] with t <= T. */
     int (*encode)(void *self, dgm_step *s, dgm_var *x, dgm_var **mean,
                   dgm_var **logvar);
     /* (ABI 2.3) Optional: true when the training phase `phase` leaves on

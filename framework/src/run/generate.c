@@ -63,6 +63,17 @@ int dgm_run_text_ids(dgm_run *r, const char *text, int32_t *ids)
     return rc < 0 ? rc : encode_prompt(text, vocab, nv, ids);
 }
 
+int dgm_run_ids_text(dgm_run *r, const int64_t *ids, int64_t n, char *text)
+{
+    const unsigned char *vocab = NULL;
+    int64_t nv = 0;
+    int rc = vocab_of(dgm_run_experiment(r), &vocab, &nv);
+    for (int64_t i = 0; rc == 0 && i < n; i++)
+        text[i] = ids[i] >= 0 && ids[i] < nv ? (char)vocab[ids[i]] : '?';
+    text[rc == 0 ? n : 0] = '\0';
+    return rc;
+}
+
 int dgm_run_generate(dgm_registry *reg, const char *run_dir, const char *prompt,
                      int64_t length, const dgm_generate_opts *o, uint64_t seed,
                      char **text)

@@ -126,14 +126,18 @@ int dgm_run_encode(dgm_run *r, const dgm_tensor *x, dgm_tensor **mean,
         return refuse(r, "encoder (no encode slot)");
     const dgm_data_info *info = &e->info;
     char a[128], b[128];
+    /* token windows may be shorter than the data's (a prompt) */
+    bool tokens = info->x_dtype == DGM_I64 && info->x_shape.ndim == 1;
     if (!x || x->ndim != info->x_shape.ndim + 1 ||
-        memcmp(x->shape + 1, info->x_shape.dim,
-               sizeof(int64_t) * (size_t)info->x_shape.ndim) ||
+        (tokens ? x->shape[1] < 1 || x->shape[1] > info->x_shape.dim[0]
+                : memcmp(x->shape + 1, info->x_shape.dim,
+                         sizeof(int64_t) * (size_t)info->x_shape.ndim)) ||
         x->dtype != info->x_dtype)
         return dgm_error(
-            DGM_ESHAPE, "run '%s': input %s is not the model's examples %s",
+            DGM_ESHAPE, "run '%s': input %s is not the model's examples %s%s",
             e->name, x ? dgm_tensor_describe(x, a, sizeof a) : "(none)",
-            dgm_shape_str(info->x_shape.ndim, info->x_shape.dim, b, sizeof b));
+            dgm_shape_str(info->x_shape.ndim, info->x_shape.dim, b, sizeof b),
+            tokens ? " (or fewer tokens)" : "");
     dgm_eval *ev = dgm__run_eval(r);
     const int64_t n = x->shape[0];
     int rc = 0;
@@ -164,8 +168,10 @@ int dgm_run_encode(dgm_run *r, const dgm_tensor *x, dgm_tensor **mean,
     return rc;
 }
 
-/* One chunk of decode: z rows with their labels (y may be NULL). */
-static int decode_chunk(dgm_run *r, dgm_tensor *z, dgm_tensor *y, dgm_var **out)
+/* One chunk of decode: z rows with their labels (y may be NULL) and
+ * the temperature to draw tokens at (temp NULL: the model's own way). */
+static int decode_chunk(dgm_run *r, dgm_tensor *z, dgm_tensor *y,
+                        dgm_tensor *temp, dgm_var **out)
 {
     dgm_experiment *e = dgm_run_experiment(r);
     int (*dec)(void *, dgm_step *, dgm_var *, dgm_vars *, dgm_var **) =
@@ -174,6 +180,8 @@ static int decode_chunk(dgm_run *r, dgm_tensor *z, dgm_tensor *y, dgm_var **out)
     dgm_step *s = dgm__eval_empty_step(ev);
     dgm__vars_clear(&ev->io);
     int rc = y ? dgm_vars_set(&ev->io, "y", dgm_input(s->g, y)) : 0;
+    if (rc == 0 && temp)
+        rc = dgm_vars_set(&ev->io, "temperature", dgm_input(s->g, temp));
     if (rc == 0)
         rc = dec(e->model.self, s, dgm_input(s->g, z), &ev->io, out);
     if (rc < 0)
@@ -182,11 +190,16 @@ static int decode_chunk(dgm_run *r, dgm_tensor *z, dgm_tensor *y, dgm_var **out)
         return dgm_error(DGM_EUNSUPPORTED,
                          "model '%s' is not conditional: it ignores labels",
                          dgm_run_model_name(r));
+    if (temp && !dgm_vars_get(&ev->io, "temperature_used"))
+        return dgm_error(DGM_EUNSUPPORTED,
+                         "model '%s' draws no tokens to sample at a "
+                         "temperature: it decodes deterministically",
+                         dgm_run_model_name(r));
     return 0;
 }
 
-int dgm_run_decode(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
-                   dgm_tensor **x)
+static int decode_all(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
+                      dgm_tensor *temp, dgm_tensor **x)
 {
     *x = NULL;
     dgm_experiment *e = dgm_run_experiment(r);
@@ -220,7 +233,7 @@ int dgm_run_decode(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
         if (rc == 0 && y)
             rc = dgm_view_slice(&yr, 0, at, at + m, 1);
         if (rc == 0)
-            rc = decode_chunk(r, &zr, y ? &yr : NULL, &v);
+            rc = decode_chunk(r, &zr, y ? &yr : NULL, temp, &v);
         if (rc == 0)
             rc = put_rows(x, n, at, m, dgm_value(v));
     }
@@ -228,5 +241,29 @@ int dgm_run_decode(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
         dgm_tensor_free(*x);
         *x = NULL;
     }
+    return rc;
+}
+
+int dgm_run_decode(dgm_run *r, const dgm_tensor *z, const dgm_tensor *y,
+                   dgm_tensor **x)
+{
+    return decode_all(r, z, y, NULL, x);
+}
+
+int dgm_run_decode_sampled(dgm_run *r, const dgm_tensor *z, float temperature,
+                           uint64_t seed, dgm_tensor **x)
+{
+    *x = NULL;
+    if (!(temperature > 0.0f) || temperature > 1e6f)
+        return dgm_error(DGM_ERANGE,
+                         "run '%s': temperature %g is not in (0, 1e6]",
+                         dgm_run_experiment(r)->name, (double)temperature);
+    dgm_tensor *t = dgm_tensor_new(DGM_F32, 1, (int64_t[]){1});
+    if (!t)
+        return dgm_last_code();
+    ((float *)t->data)[0] = temperature;
+    dgm_rng_seed(&dgm__run_eval(r)->rng, seed);
+    int rc = decode_all(r, z, NULL, t, x);
+    dgm_tensor_free(t);
     return rc;
 }
