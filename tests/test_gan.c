@@ -55,13 +55,7 @@ static void setup(void)
     snprintf(root, sizeof root, "%s/gan-%ld", t ? t : "/tmp", (long)getpid());
     tc_sh("mkdir -p '%s'", root);
     ck_assert_int_eq(tq_write_data(root, 64, 16, false), 0);
-    char p[1200], text[4096];
-    snprintf(p, sizeof p, "%s/tiny.yaml", root);
-    snprintf(text, sizeof text, tiny_yaml, root);
-    FILE *f = fopen(p, "w");
-    ck_assert_msg(f != NULL, "%s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
+    ck_assert_int_eq(tq_write_yaml(root, tiny_yaml), 0);
 }
 
 static void teardown(void)

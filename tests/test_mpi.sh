@@ -34,28 +34,8 @@ tmp=${DGM_TEST_TMP:-/tmp}/mpi-$$
 rm -rf "$tmp"
 mkdir -p "$tmp/data"
 [ -n "${DGM_KEEP_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-/usr/bin/python3 - "$tmp/data" <<'PY' || die "could not write the IDX fixture"
-import random, struct, sys
-d = sys.argv[1]
-# A bright disc at a random place and radius, with noise: smooth, varied
-# images (periodic patterns put pre-activations on ReLU kinks, where the
-# rounding of a sum split in two flips a unit and the runs part ways).
-def write(name, n, seed):
-    r = random.Random(seed)
-    with open(f"{d}/{name}-img", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28))
-        for i in range(n):
-            cx, cy, rad = r.uniform(6, 22), r.uniform(6, 22), r.uniform(3, 8)
-            f.write(bytes(max(0, min(255, int(255 * (1 - ((x - cx) ** 2 +
-                                                          (y - cy) ** 2) /
-                                                     rad ** 2)) +
-                                     r.randint(0, 20)))
-                          for y in range(28) for x in range(28)))
-    with open(f"{d}/{name}-lab", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(i % 4 for i in range(n)))
-write("train", 60, 3)
-write("test", 8, 5)
-PY
+/usr/bin/python3 "$(dirname "$0")/mpi_fixture.py" "$tmp/data" 60 8 ||
+  die "could not write the IDX fixture"
 data="{plugin: idx, path: $tmp/data, train_images: train-img, train_labels: train-lab, test_images: test-img, test_labels: test-lab, batch_size: 8}"
 cat > "$tmp/vae.yaml" <<YAML
 name: mpi_vae

@@ -96,3 +96,17 @@ int tq_write_data(const char *root, int n_train, int n_test, bool bands)
                ? -1
                : 0;
 }
+
+int tq_write_yaml(const char *root, const char *yaml_fmt)
+{
+    char p[4200], text[8192];
+    int n = snprintf(text, sizeof text, yaml_fmt, root);
+    if (n < 0 || n >= (int)sizeof text ||
+        snprintf(p, sizeof p, "%s/tiny.yaml", root) >= (int)sizeof p)
+        return -1;
+    FILE *f = fopen(p, "w");
+    if (!f)
+        return -1;
+    int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}

@@ -25,4 +25,9 @@ int tq_write_bands(const char *dir, const char *img, const char *lab, int n,
  * or -1 when a folder or file cannot be made. */
 int tq_write_data(const char *root, int n_train, int n_test, bool bands);
 
+/* <root>/tiny.yaml: yaml_fmt with its one %s replaced by root (where the
+ * data of tq_write_data lies). Returns 0, or -1 when it cannot be written
+ * or the text does not fit 8 kB. */
+int tq_write_yaml(const char *root, const char *yaml_fmt);
+
 #endif
