@@ -275,6 +275,18 @@ START_TEST(cli_writes_homotopy_and_refuses)
         strstr(html, "<figure id=\"homotopy\"><pre>A: the quick\nB: lazy dog"));
     ck_assert_ptr_nonnull(strstr(html, "<b>homotopy.txt</b>: homotopy"));
     free(html);
+    /* the report shows it too, with the run's other explore figures */
+    snprintf(args, sizeof args, "report '%s/sv' -o '%s/r.html'", root, root);
+    st = tc_cli(NULL, args, out, sizeof out, err, sizeof err);
+    ck_assert_msg(st == 0, "exit %d: %s", st, err);
+    snprintf(p, sizeof p, "%s/r.html", root);
+    html = tc_slurp(p, NULL, true);
+    const char *ex = strstr(html, "<h2>Explore</h2>");
+    ck_assert_msg(ex != NULL, "no Explore section in the report");
+    ck_assert_ptr_nonnull(
+        strstr(ex, "<figure id=\"homotopy\"><pre>A: the quick\nB: lazy dog"));
+    ck_assert_ptr_nonnull(strstr(ex, "<b>homotopy.txt</b>: "));
+    free(html);
 
     /* every family: the image ones are skipped with the reason */
     snprintf(args, sizeof args, "explore '%s/sv' --steps 3 --map-n 20", root);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dgm/error.h"
 #include "dgm/io.h"
@@ -195,5 +196,14 @@ int dgm__explore_embed(FILE *f, const char *run_dir, const char *label,
         free(list);
     if (shown)
         fputs("</div>\n", f);
+    /* a sequence model's homotopy is text: shown as it is in explore.html */
+    char p[4400];
+    snprintf(p, sizeof p, "%s/homotopy.txt", dir);
+    if (access(p, R_OK) == 0) {
+        if (shown++ == 0)
+            fputs(heading ? heading : "", f);
+        if (text_figure(f, p, "homotopy.txt", label) < 0)
+            shown--;
+    }
     return shown;
 }
