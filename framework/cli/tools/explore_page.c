@@ -11,6 +11,7 @@
 #include "dgm/error.h"
 #include "dgm/io.h"
 #include "explore.h"
+#include "report_parts.h"
 
 void dgm__base64(FILE *f, const unsigned char *d, size_t n)
 {
@@ -29,48 +30,6 @@ void dgm__base64(FILE *f, const unsigned char *d, size_t n)
     }
 }
 
-static void esc(FILE *f, const char *s)
-{
-    for (; *s; s++)
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    unsigned char *buf = NULL;
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0)
-        size = ftell(fp);
-    rewind(fp);
-    if (size >= 24 && (buf = malloc((size_t)size)) &&
-        fread(buf, 1, (size_t)size, fp) == (size_t)size) {
-        *n = (size_t)size;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    return buf;
-}
-
 /* A text figure (a homotopy) as preformatted text with its caption. */
 static int text_figure(FILE *f, const char *path, const char *name,
                        const char *caption)
@@ -81,15 +40,15 @@ static int text_figure(FILE *f, const char *path, const char *name,
     fprintf(f, "<figure id=\"%.*s\"><pre>", (int)strcspn(name, "."), name);
     char buf[4096];
     while (fgets(buf, sizeof buf, in))
-        esc(f, buf);
+        dgm__report_esc(f, buf);
     int bad = ferror(in);
     fclose(in);
     if (bad)
         return dgm_error(DGM_EIO, "%s: read error", path);
     fputs("</pre><figcaption><b>", f);
-    esc(f, name);
+    dgm__report_esc(f, name);
     fputs("</b>: ", f);
-    esc(f, caption);
+    dgm__report_esc(f, caption);
     fputs("</figcaption></figure>\n", f);
     return 0;
 }
@@ -105,14 +64,14 @@ int dgm__explore_page(const char *dir, const char *title,
     if (!f)
         return dgm_error(DGM_ENOMEM, "%s: out of memory", path);
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>", f);
-    esc(f, title);
+    dgm__report_esc(f, title);
     fputs("</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}"
           "figure{margin:1.5em 0}img{image-rendering:pixelated;"
           "border:1px solid #ccc}figcaption{max-width:60em;color:#444}"
           "pre{background:#f6f6f6;padding:.5em;overflow-x:auto}"
           "</style></head><body>\n<h1>",
           f);
-    esc(f, title);
+    dgm__report_esc(f, title);
     fputs("</h1>\n", f);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -123,10 +82,10 @@ int dgm__explore_page(const char *dir, const char *title,
             rc = text_figure(f, p, png[i], caption[i]);
             continue;
         }
-        unsigned char *d = slurp(p, &nb);
-        if (!d || memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
-            free(d);
-            rc = dgm_error(DGM_EIO, "%s: cannot be read as a PNG", p);
+        const char *why;
+        unsigned char *d = dgm__report_read_png(p, &nb, &why);
+        if (!d) {
+            rc = dgm_error(DGM_EIO, "%s: %s", p, why);
             break;
         }
         unsigned w = (unsigned)d[16] << 24 | (unsigned)d[17] << 16 |
@@ -134,14 +93,14 @@ int dgm__explore_page(const char *dir, const char *title,
         unsigned shown = w * 2 > 900 ? (w > 900 ? 900 : w) : w * 2;
         fprintf(f, "<figure id=\"%.*s\"><img alt=\"", (int)strcspn(png[i], "."),
                 png[i]);
-        esc(f, png[i]);
+        dgm__report_esc(f, png[i]);
         fprintf(f, "\" style=\"width:%upx\" src=\"data:image/png;base64,",
                 shown);
         dgm__base64(f, d, nb);
         fputs("\"><figcaption><b>", f);
-        esc(f, png[i]);
+        dgm__report_esc(f, png[i]);
         fputs("</b>: ", f);
-        esc(f, caption[i]);
+        dgm__report_esc(f, caption[i]);
         fputs("</figcaption></figure>\n", f);
         free(d);
     }
@@ -170,23 +129,23 @@ int dgm__explore_embed(FILE *f, const char *run_dir, const char *label,
         char p[4400];
         snprintf(p, sizeof p, "%s/%s", dir, list[i]->d_name);
         size_t nb = 0;
-        unsigned char *d = slurp(p, &nb);
-        /* the report's cap on an embedded image, 16 MiB */
-        if (d && nb <= (16u << 20) && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+        const char *why;
+        unsigned char *d = dgm__report_read_png(p, &nb, &why);
+        if (d) {
             if (shown++ == 0) {
                 fputs(heading ? heading : "", f);
                 fputs("<div class=\"samples\">\n", f);
             }
             fputs("<figure class=\"sample\"><img alt=\"", f);
-            esc(f, list[i]->d_name);
+            dgm__report_esc(f, list[i]->d_name);
             fputs("\" style=\"max-width:400px\" "
                   "src=\"data:image/png;base64,",
                   f);
             dgm__base64(f, d, nb);
             fputs("\"><figcaption>", f);
-            esc(f, label);
+            dgm__report_esc(f, label);
             fputs("<br><span class=\"file\">explore/", f);
-            esc(f, list[i]->d_name);
+            dgm__report_esc(f, list[i]->d_name);
             fputs("</span></figcaption></figure>\n", f);
         }
         free(d);

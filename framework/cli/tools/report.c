@@ -22,7 +22,6 @@
 #include "tool_files.h"
 
 /* A sample grid larger than this is named, not embedded. */
-#define MAX_PNG_BYTES (16L << 20)
 /* Longest legend label, in characters (the full one is the tooltip). */
 #define LEGEND_CHARS 66
 
@@ -545,34 +544,6 @@ static char *last_png(const char *dir)
     return p;
 }
 
-/* The whole file if it is a PNG of at most MAX_PNG_BYTES; *why says why
- * not otherwise. */
-static unsigned char *read_png(const char *path, size_t *n, const char **why)
-{
-    FILE *fp = fopen(path, "rb");
-    *why = "cannot be read";
-    if (!fp)
-        return NULL;
-    unsigned char *buf = NULL;
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0)
-        size = ftell(fp);
-    rewind(fp);
-    if (size > MAX_PNG_BYTES)
-        *why = "too large to embed";
-    else if (size >= 24 && (buf = malloc((size_t)size)) &&
-             fread(buf, 1, (size_t)size, fp) == (size_t)size &&
-             !memcmp(buf, "\x89PNG\r\n\x1a\n", 8)) {
-        *n = (size_t)size;
-        fclose(fp);
-        return buf;
-    } else if (size >= 0)
-        *why = "not a PNG file";
-    free(buf);
-    fclose(fp);
-    return NULL;
-}
-
 static void samples(const dgm__compare *c, FILE *f)
 {
     fputs("<div class=\"samples\">\n", f);
@@ -590,7 +561,7 @@ static void samples(const dgm__compare *c, FILE *f)
         fprintf(f, "<figure class=\"sample\" id=\"sample-%d\">", v);
         size_t n = 0;
         const char *why = NULL;
-        unsigned char *d = png ? read_png(png, &n, &why) : NULL;
+        unsigned char *d = png ? dgm__report_read_png(png, &n, &why) : NULL;
         if (d) {
             unsigned w = (unsigned)d[16] << 24 | (unsigned)d[17] << 16 |
                          (unsigned)d[18] << 8 | d[19];

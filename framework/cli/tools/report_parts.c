@@ -4,6 +4,8 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "report_parts.h"
 
@@ -110,4 +112,32 @@ void dgm__report_esc(FILE *f, const char *s)
             fputc(*s, f);
         }
     }
+}
+
+/* (report_parts.h) */
+unsigned char *dgm__report_read_png(const char *path, size_t *n,
+                                     const char **why)
+{
+    FILE *fp = fopen(path, "rb");
+    *why = "cannot be read";
+    if (!fp)
+        return NULL;
+    unsigned char *buf = NULL;
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) == 0)
+        size = ftell(fp);
+    rewind(fp);
+    if (size > DGM__REPORT_MAX_PNG)
+        *why = "too large to embed";
+    else if (size >= 24 && (buf = malloc((size_t)size)) &&
+             fread(buf, 1, (size_t)size, fp) == (size_t)size &&
+             !memcmp(buf, "\x89PNG\r\n\x1a\n", 8)) {
+        *n = (size_t)size;
+        fclose(fp);
+        return buf;
+    } else if (size >= 0)
+        *why = "not a PNG file";
+    free(buf);
+    fclose(fp);
+    return NULL;
 }

@@ -40,6 +40,13 @@ double dgm__axis_at(const dgm__axis *a, double v);
  * around zero print as 0). */
 void dgm__axis_label(char *buf, size_t n, const dgm__axis *a, int i);
 
+/* The largest PNG the report and the explore page embed. */
+#define DGM__REPORT_MAX_PNG (16L << 20)
+/* The whole file (*n bytes, the caller frees it) if it is a PNG of at
+ * most DGM__REPORT_MAX_PNG bytes; else NULL and *why says why ("cannot be
+ * read", "too large to embed", "not a PNG file"). */
+unsigned char *dgm__report_read_png(const char *path, size_t *n,
+                                    const char **why);
 /* s into f with & < > " ' as entities (NULL writes nothing). */
 void dgm__report_esc(FILE *f, const char *s);
 /* The colour of variant v: dgm__report_palette[v % 10]. */
