@@ -41,9 +41,9 @@ START_TEST(test_sweep_stats)
     ck_assert_int_eq(c->n_metrics, 4);
     ck_assert_str_eq(c->metrics[0], "neg_elbo");
     ck_assert_str_eq(c->metrics[3], "train_loss");
-    ck_assert_int_eq(c->better[metric(c, "neg_elbo")], DGM__BETTER_LOWER);
-    ck_assert_int_eq(c->better[metric(c, "elbo")], DGM__BETTER_HIGHER);
-    ck_assert_int_eq(c->better[metric(c, "accuracy")], DGM__BETTER_HIGHER);
+    ck_assert_int_eq(c->better[metric(c, "neg_elbo")], DGM_BETTER_LOWER);
+    ck_assert_int_eq(c->better[metric(c, "elbo")], DGM_BETTER_HIGHER);
+    ck_assert_int_eq(c->better[metric(c, "accuracy")], DGM_BETTER_HIGHER);
     const dgm__cmp_variant *a = variant(c, "latent=2"),
                            *b = variant(c, "latent=10"),
                            *z = variant(c, "latent=20");
@@ -84,30 +84,30 @@ START_TEST(test_direction_rule)
 {
     static const struct {
         const char *name;
-        dgm__better b;
-    } r[] = {{"neg_elbo", DGM__BETTER_LOWER},
-             {"elbo", DGM__BETTER_HIGHER},
-             {"neg_elbo/gaussian_kl", DGM__BETTER_LOWER},
-             {"iwae_nll", DGM__BETTER_LOWER},
-             {"train_loss", DGM__BETTER_LOWER},
-             {"recon_error", DGM__BETTER_LOWER},
-             {"fid", DGM__BETTER_LOWER},
-             {"kid", DGM__BETTER_LOWER},
-             {"kid_std", DGM__BETTER_NONE},
-             {"bits_per_char", DGM__BETTER_LOWER},
-             {"perplexity", DGM__BETTER_LOWER},
-             {"accuracy", DGM__BETTER_HIGHER},
-             {"classifier_accuracy", DGM__BETTER_HIGHER},
-             {"Precision", DGM__BETTER_HIGHER},
-             {"recall", DGM__BETTER_HIGHER},
-             {"steps_per_s", DGM__BETTER_NONE},
-             {"wall_time_s", DGM__BETTER_LOWER},
-             {"lossy", DGM__BETTER_NONE},
-             {"xyz", DGM__BETTER_NONE}};
+        dgm_better b;
+    } r[] = {{"neg_elbo", DGM_BETTER_LOWER},
+             {"elbo", DGM_BETTER_HIGHER},
+             {"neg_elbo/gaussian_kl", DGM_BETTER_LOWER},
+             {"iwae_nll", DGM_BETTER_LOWER},
+             {"train_loss", DGM_BETTER_LOWER},
+             {"recon_error", DGM_BETTER_LOWER},
+             {"fid", DGM_BETTER_LOWER},
+             {"kid", DGM_BETTER_LOWER},
+             {"kid_std", DGM_BETTER_NONE},
+             {"bits_per_char", DGM_BETTER_LOWER},
+             {"perplexity", DGM_BETTER_LOWER},
+             {"accuracy", DGM_BETTER_HIGHER},
+             {"classifier_accuracy", DGM_BETTER_HIGHER},
+             {"Precision", DGM_BETTER_HIGHER},
+             {"recall", DGM_BETTER_HIGHER},
+             {"steps_per_s", DGM_BETTER_NONE},
+             {"wall_time_s", DGM_BETTER_LOWER},
+             {"lossy", DGM_BETTER_NONE},
+             {"xyz", DGM_BETTER_NONE}};
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
         ck_assert_msg(dgm__compare_better(r[i].name) == r[i].b, "%s: %s",
                       r[i].name,
-                      dgm__better_name(dgm__compare_better(r[i].name)));
+                      dgm_better_name(dgm__compare_better(r[i].name)));
     /* --higher train_loss: the best moves to the highest mean (latent 2),
      * --lower accuracy to the lowest (latent 2 too) */
     const char *hi[] = {"train_loss"}, *lo[] = {"accuracy"};
@@ -115,8 +115,8 @@ START_TEST(test_direction_rule)
         .higher = hi, .n_higher = 1, .lower = lo, .n_lower = 1};
     dgm__compare *c = load(tc_cmp_sweep, &o);
     int m = metric(c, "train_loss"), k = metric(c, "accuracy");
-    ck_assert_int_eq(c->better[m], DGM__BETTER_HIGHER);
-    ck_assert_int_eq(c->better[k], DGM__BETTER_LOWER);
+    ck_assert_int_eq(c->better[m], DGM_BETTER_HIGHER);
+    ck_assert_int_eq(c->better[k], DGM_BETTER_LOWER);
     ck_assert(variant(c, "latent=2")->stat[m].best);
     ck_assert(!variant(c, "latent=10")->stat[m].best);
     ck_assert(variant(c, "latent=2")->stat[k].best);
@@ -155,10 +155,10 @@ START_TEST(test_recorded_direction)
     }
     dgm__compare *c = load(base, NULL);
     int e = metric(c, "error_rate"), k = metric(c, "kid_std");
-    ck_assert_int_eq(dgm__compare_better("error_rate"), DGM__BETTER_LOWER);
-    ck_assert_int_eq(dgm__compare_better("kid_std"), DGM__BETTER_NONE);
-    ck_assert_int_eq(c->better[e], DGM__BETTER_HIGHER);
-    ck_assert_int_eq(c->better[k], DGM__BETTER_LOWER);
+    ck_assert_int_eq(dgm__compare_better("error_rate"), DGM_BETTER_LOWER);
+    ck_assert_int_eq(dgm__compare_better("kid_std"), DGM_BETTER_NONE);
+    ck_assert_int_eq(c->better[e], DGM_BETTER_HIGHER);
+    ck_assert_int_eq(c->better[k], DGM_BETTER_LOWER);
     ck_assert(variant(c, "model.latent=8")->stat[e].best);
     ck_assert(!variant(c, "model.latent=4")->stat[e].best);
     ck_assert(variant(c, "model.latent=4")->stat[k].best);
@@ -168,16 +168,16 @@ START_TEST(test_recorded_direction)
     dgm__cmp_options o = {.lower = lo, .n_lower = 1};
     c = load(base, &o);
     e = metric(c, "error_rate");
-    ck_assert_int_eq(c->better[e], DGM__BETTER_LOWER);
+    ck_assert_int_eq(c->better[e], DGM_BETTER_LOWER);
     ck_assert(variant(c, "model.latent=4")->stat[e].best);
     dgm__compare_free(c);
 
     /* the sweep's summaries record no direction: the guess */
     c = load(tc_cmp_sweep, NULL);
-    ck_assert_int_eq(c->better[metric(c, "neg_elbo")], DGM__BETTER_LOWER);
-    ck_assert_int_eq(c->better[metric(c, "elbo")], DGM__BETTER_HIGHER);
-    ck_assert_int_eq(c->better[metric(c, "accuracy")], DGM__BETTER_HIGHER);
-    ck_assert_int_eq(c->better[metric(c, "train_loss")], DGM__BETTER_LOWER);
+    ck_assert_int_eq(c->better[metric(c, "neg_elbo")], DGM_BETTER_LOWER);
+    ck_assert_int_eq(c->better[metric(c, "elbo")], DGM_BETTER_HIGHER);
+    ck_assert_int_eq(c->better[metric(c, "accuracy")], DGM_BETTER_HIGHER);
+    ck_assert_int_eq(c->better[metric(c, "train_loss")], DGM_BETTER_LOWER);
     dgm__compare_free(c);
 }
 END_TEST
@@ -190,7 +190,7 @@ START_TEST(test_metric_choice)
     ck_assert_int_eq(c->n_metrics, 2);
     ck_assert_str_eq(c->metrics[0], "accuracy");
     /* a top-level number: steps is 3 in every done summary, no direction */
-    ck_assert_int_eq(c->better[1], DGM__BETTER_NONE);
+    ck_assert_int_eq(c->better[1], DGM_BETTER_NONE);
     const dgm__cmp_stat *st = &variant(c, "latent=2")->stat[1];
     ck_assert_int_eq(st->n, 3);
     CLOSE(st->mean, 3);

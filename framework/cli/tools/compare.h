@@ -22,13 +22,7 @@
 #include <jansson.h>
 
 #include "dgm/config.h"
-
-/* Which way a metric improves. */
-typedef enum dgm__better {
-    DGM__BETTER_NONE = 0, /* unknown: no best is marked */
-    DGM__BETTER_LOWER,
-    DGM__BETTER_HIGHER
-} dgm__better;
+#include "dgm/host.h" /* dgm_better, dgm_better_name */
 
 typedef enum dgm__cmp_format {
     DGM__CMP_TABLE = 0, /* aligned text */
@@ -100,7 +94,7 @@ typedef struct dgm__compare {
     dgm__cmp_variant *variants; /* in order of first appearance */
     int n_metrics;
     char **metrics;
-    dgm__better *better; /* one per metric */
+    dgm_better *better; /* one per metric */
     int n_notes;
     char **notes; /* what the reader should know ("X/summary.json: none
                      yet, counted as running") */
@@ -128,8 +122,7 @@ void dgm__compare_free(dgm__compare *c);
  * distance} -> lower; else a word of {accuracy, acc, precision, recall,
  * elbo, f1, auc, inception, is, coverage, density, likelihood, ll} ->
  * higher; else none. */
-dgm__better dgm__compare_better(const char *metric);
-const char *dgm__better_name(dgm__better b); /* "lower", ... */
+dgm_better dgm__compare_better(const char *metric);
 
 /* "table", "csv", "markdown" (or "md"), "json"; DGM_EINVAL otherwise. */
 int dgm__compare_format_parse(const char *s, dgm__cmp_format *out);

@@ -139,19 +139,24 @@ static void grid_free(grid *g)
 static void write_rule(const dgm__compare *c, FILE *f, const char *best)
 {
     /* one clause per direction: "lower is better for a, b" */
-    const char *word[3] = {"no direction for", "lower is better for",
-                           "higher is better for"};
-    const dgm__better order[3] = {DGM__BETTER_LOWER, DGM__BETTER_HIGHER,
-                                  DGM__BETTER_NONE};
+    const char *word[3] = {"lower is better for", "higher is better for",
+                           "no direction for"};
+    const dgm_better order[3] = {DGM_BETTER_LOWER, DGM_BETTER_HIGHER,
+                                 DGM_BETTER_NONE};
     fprintf(f, "%s best per metric; ", best);
     int clauses = 0;
     for (int o = 0; o < 3; o++) {
         int k = 0;
         for (int m = 0; m < c->n_metrics; m++) {
-            if (c->better[m] != order[o])
+            /* unknown (0) has no direction either */
+            dgm_better b = c->better[m] == DGM_BETTER_LOWER ||
+                                   c->better[m] == DGM_BETTER_HIGHER
+                               ? c->better[m]
+                               : DGM_BETTER_NONE;
+            if (b != order[o])
                 continue;
             if (k++ == 0)
-                fprintf(f, "%s%s ", clauses++ ? "; " : "", word[order[o]]);
+                fprintf(f, "%s%s ", clauses++ ? "; " : "", word[o]);
             else
                 fprintf(f, ", ");
             fprintf(f, "%s", c->metrics[m]);
@@ -268,9 +273,10 @@ json_t *dgm__compare_json(const dgm__compare *c)
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(c->metrics[m]));
         json_object_set_new(o, "better",
-                            c->better[m] == DGM__BETTER_NONE
+                            c->better[m] != DGM_BETTER_LOWER &&
+                                    c->better[m] != DGM_BETTER_HIGHER
                                 ? json_null()
-                                : json_string(dgm__better_name(c->better[m])));
+                                : json_string(dgm_better_name(c->better[m])));
         json_array_append_new(metrics, o);
     }
     for (int v = 0; v < c->n_variants; v++) {

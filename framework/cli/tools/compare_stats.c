@@ -45,7 +45,7 @@ static bool has_word(const char *name, const char *const *words)
     return false;
 }
 
-dgm__better dgm__compare_better(const char *metric)
+dgm_better dgm__compare_better(const char *metric)
 {
     static const char *const none[] = {"std",    "var",   "steps", "epochs",
                                        "params", "count", NULL};
@@ -57,19 +57,12 @@ dgm__better dgm__compare_better(const char *metric)
         "accuracy",  "acc", "precision", "recall",  "elbo",       "f1", "auc",
         "inception", "is",  "coverage",  "density", "likelihood", "ll", NULL};
     if (has_word(metric, none))
-        return DGM__BETTER_NONE;
+        return DGM_BETTER_NONE;
     if (has_word(metric, lower))
-        return DGM__BETTER_LOWER;
+        return DGM_BETTER_LOWER;
     if (has_word(metric, higher))
-        return DGM__BETTER_HIGHER;
-    return DGM__BETTER_NONE;
-}
-
-const char *dgm__better_name(dgm__better b)
-{
-    return b == DGM__BETTER_LOWER    ? "lower"
-           : b == DGM__BETTER_HIGHER ? "higher"
-                                     : "none";
+        return DGM_BETTER_HIGHER;
+    return DGM_BETTER_NONE;
 }
 
 /* The direction the runs recorded for a figure (summary.json "better",
@@ -77,14 +70,14 @@ const char *dgm__better_name(dgm__better b)
  * one wins. False for runs written before directions were recorded, or a
  * figure its metric did not declare. */
 static bool recorded_better(const dgm__compare *c, const char *name,
-                            dgm__better *out)
+                            dgm_better *out)
 {
     for (int i = 0; i < c->n_runs; i++) {
         const char *s = json_string_value(json_object_get(
             json_object_get(c->runs[i].summary, "better"), name));
-        for (int b = DGM__BETTER_NONE; s && b <= DGM__BETTER_HIGHER; b++)
-            if (!strcmp(s, dgm__better_name((dgm__better)b))) {
-                *out = (dgm__better)b;
+        for (int b = DGM_BETTER_NONE; s && b <= DGM_BETTER_HIGHER; b++)
+            if (!strcmp(s, dgm_better_name((dgm_better)b))) {
+                *out = (dgm_better)b;
                 return true;
             }
     }
@@ -194,7 +187,7 @@ int dgm__cmp_choose_metrics(dgm__cmp_loader *L, const dgm__cmp_options *o)
                 return dgm_error(DGM_EKEY,
                                  "--%s %s: not a metric of this comparison",
                                  l ? "lower" : "higher", lists[l][k]);
-            c->better[m] = l ? DGM__BETTER_LOWER : DGM__BETTER_HIGHER;
+            c->better[m] = l ? DGM_BETTER_LOWER : DGM_BETTER_HIGHER;
         }
     return 0;
 }
@@ -244,7 +237,8 @@ int dgm__cmp_compute(dgm__compare *c)
     }
     /* best: only when at least two variants have the figure */
     for (int m = 0; m < c->n_metrics; m++) {
-        if (c->better[m] == DGM__BETTER_NONE)
+        if (c->better[m] != DGM_BETTER_LOWER &&
+            c->better[m] != DGM_BETTER_HIGHER)
             continue;
         int have = 0;
         double best = 0;
@@ -252,9 +246,8 @@ int dgm__cmp_compute(dgm__compare *c)
             const dgm__cmp_stat *st = &c->variants[vi].stat[m];
             if (!st->n)
                 continue;
-            if (!have++ ||
-                (c->better[m] == DGM__BETTER_LOWER ? st->mean < best
-                                                   : st->mean > best))
+            if (!have++ || (c->better[m] == DGM_BETTER_LOWER ? st->mean < best
+                                                             : st->mean > best))
                 best = st->mean;
         }
         for (int vi = 0; vi < c->n_variants && have > 1; vi++) {

@@ -293,9 +293,9 @@ static void table(const dgm__compare *c, FILE *f)
         fputs("<th class=\"metric\">", f);
         esc(f, c->metrics[m]);
         fprintf(f, " <span class=\"rule\">(%s)</span></th><th>sd</th>",
-                c->better[m] == DGM__BETTER_LOWER    ? "&darr;"
-                : c->better[m] == DGM__BETTER_HIGHER ? "&uarr;"
-                                                     : "&middot;");
+                c->better[m] == DGM_BETTER_LOWER    ? "&darr;"
+                : c->better[m] == DGM_BETTER_HIGHER ? "&uarr;"
+                                                    : "&middot;");
     }
     fputs("</tr></thead>\n<tbody>\n", f);
     for (int v = 0; v < c->n_variants; v++) {
