@@ -129,6 +129,31 @@ START_TEST(cli_show)
 }
 END_TEST
 
+/* A metric's details: its direction table and whether it evaluates
+ * sharded, each read only from a plugin built with that slot. */
+START_TEST(cli_show_metric)
+{
+    char dir[PATH_MAX], args[2 * PATH_MAX], out[16384], err[8192];
+    tc_scratch(dir, sizeof dir, "clishowm", "tp_shard", "tp_error_rate", NULL);
+    snprintf(args, sizeof args, "show --path '%s' shard_probe", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "figures:  * [none]\n");
+    ck_assert_contains(out, "sharded:  yes");
+    snprintf(args, sizeof args, "show --path '%s' rank0_probe", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "sharded:  no");
+    snprintf(args, sizeof args, "show --path '%s' error_rate", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "figures:  error_rate [higher]\n");
+    ck_assert_contains(out, "sharded:  no");
+    /* ABI 2.0: neither slot exists, its tables are not read */
+    snprintf(args, sizeof args, "show --path '%s' old_error_rate", dir);
+    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    ck_assert_contains(out, "figures:  (no direction declared)\n");
+    ck_assert_contains(out, "sharded:  no");
+}
+END_TEST
+
 /* ---- what the host promises a plugin author ---------------------------- */
 
 /* docs/writing-plugins.md states these; tests/plugins/tp_host.c carries
@@ -584,7 +609,8 @@ END_TEST
 static Suite *registry_cli_suite(void)
 {
     Suite *s = suite_create("registry_cli");
-    TCase *tc = tq_case(s, "cli", cli_list, cli_show, cli_list_fits_width);
+    TCase *tc = tq_case(s, "cli", cli_list, cli_show, cli_show_metric,
+                        cli_list_fits_width);
     tcase_set_timeout(tc, 60);
     tc = tq_case(s, "host_promises", block_output_shape_checked,
                  scalar_loss_evaluates, optimizer_step_gets_trainable_weights);

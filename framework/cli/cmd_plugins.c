@@ -318,6 +318,23 @@ static void print_kind_details(const dgm_plugin_desc *d)
         const dgm_loss_iface *f = d->iface.loss;
         printf("inputs:   %s (%d..%d)\n", str_or(f->inputs_help, "-"),
                f->min_inputs, f->max_inputs);
+    } else if (d->kind == DGM_KIND_METRIC) {
+        const dgm_metric_iface *f = d->iface.metric;
+        const dgm_metric_figure *fig =
+            DGM_PLUGIN_HAS_SLOT(d, dgm_metric_iface, figures) ? f->figures
+                                                              : NULL;
+        printf("figures: ");
+        if (!fig || !fig->pattern)
+            printf(" (no direction declared)");
+        for (; fig && fig->pattern; fig++)
+            printf(" %s [%s]", fig->pattern,
+                   str_or(dgm_better_name(fig->better), "?"));
+        /* under mpirun: every rank evaluates its share, or rank 0 all */
+        printf("\nsharded:  %s\n",
+               DGM_PLUGIN_HAS_SLOT(d, dgm_metric_iface, shard_aware) &&
+                       f->shard_aware
+                   ? "yes (each rank evaluates its share under mpirun)"
+                   : "no (rank 0 evaluates alone under mpirun)");
     } else if (d->kind == DGM_KIND_MODEL) {
         const dgm_model_iface *f = d->iface.model;
         printf("phases:  ");

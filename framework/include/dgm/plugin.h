@@ -79,6 +79,7 @@
 #define DGM_PLUGIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dgm/config.h"
@@ -190,6 +191,15 @@ typedef struct dgm_plugin_desc {
      * if it lies within iface_size (an older plugin simply lacks it). */
     uint32_t iface_size;
 } dgm_plugin_desc;
+
+/* The end of slot `slot` of interface struct `type`, and whether
+ * descriptor `desc`'s interface has it: the slot lies within the
+ * iface_size the plugin was built with. A tool reading a slot added in a
+ * later minor ABI tests DGM_PLUGIN_HAS_SLOT first. */
+#define DGM_PLUGIN_SLOT_END(type, slot)                                        \
+    (offsetof(type, slot) + sizeof(((type *)0)->slot))
+#define DGM_PLUGIN_HAS_SLOT(desc, type, slot)                                  \
+    ((desc)->iface_size >= DGM_PLUGIN_SLOT_END(type, slot))
 
 /* kind, iface and iface_size of a descriptor, type-checked: the pointer
  * must be to that kind's interface struct. */

@@ -33,13 +33,11 @@ extern const char *const dgm__metric_host_keys[];
  * refuses a plugin whose schema declares one of them or "plugin". */
 const char *const *dgm__plugin_host_keys(dgm_kind k);
 
-/* The end of slot `slot` of interface struct `type`, and whether the
- * plugin's interface (iface_size bytes) has it. A slot added to an
- * interface in a later minor ABI is read only when DGM__HAS_SLOT. */
-#define DGM__SLOT_END(type, slot)                                              \
-    (offsetof(type, slot) + sizeof(((type *)0)->slot))
-#define DGM__HAS_SLOT(desc, type, slot)                                        \
-    ((desc)->iface_size >= DGM__SLOT_END(type, slot))
+/* The public DGM_PLUGIN_SLOT_END and DGM_PLUGIN_HAS_SLOT under the
+ * host's names. A slot added to an interface in a later minor ABI is read
+ * only when DGM__HAS_SLOT. */
+#define DGM__SLOT_END(type, slot) DGM_PLUGIN_SLOT_END(type, slot)
+#define DGM__HAS_SLOT(desc, type, slot) DGM_PLUGIN_HAS_SLOT(desc, type, slot)
 
 /* Call the plugin's `check` slot on its validated map; 0 when
  * it has none. A refusal keeps the plugin's message, prefixed with
