@@ -465,6 +465,12 @@ static void memorises(const char *name, const char *model, int steps)
         cli_sample(o1, sizeof o1, dir, "--prompt 'the QUICK' --length 3"), 1);
     ck_assert_msg(strstr(o1, "'Q'") && strstr(o1, "vocabulary"), "%s", o1);
 
+    /* images asked of a text model: refused, naming the model and the
+     * way to its text */
+    ck_assert_int_eq(cli_sample(o1, sizeof o1, dir, "-n 4"), 1);
+    ck_assert_msg(strstr(o1, ": samples are text; use dgm sample --prompt"),
+                  "%s", o1);
+
     /* a prompt byte outside the vocabulary is named */
     ck_assert_int_eq(dgm_run_generate(reg, dir, "the QUICK", 5, &cold, 3, &a),
                      DGM_EINVAL);

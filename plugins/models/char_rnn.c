@@ -55,14 +55,9 @@ static void destroy(void *self)
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_data_info *data)
 {
-    if (data->x_dtype != DGM_I64 || data->x_shape.ndim != 1 ||
-        data->n_classes < 2 || !data->has_y)
-        return dgm_error(DGM_EDTYPE,
-                         "char_rnn: needs token windows (i64 [T] ids with "
-                         "next-token targets and a vocabulary), e.g. the "
-                         "text data set; got %s examples with %lld classes",
-                         dgm_dtype_name(data->x_dtype),
-                         (long long)data->n_classes);
+    int bad = token_data_check("char_rnn", data);
+    if (bad < 0)
+        return bad;
     char_rnn *m = calloc(1, sizeof *m);
     if (!m)
         return dgm_error(DGM_ENOMEM, "char_rnn: out of memory");
@@ -163,9 +158,7 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
     (void)s;
     (void)n;
     (void)io;
-    *out = NULL;
-    return dgm_error(DGM_EUNSUPPORTED,
-                     "char_rnn: samples are text; use dgm sample --prompt");
+    return token_no_sample("char_rnn", out);
 }
 
 /* What generate carries between feeds: the states h/c [L, 1, H]. */
@@ -187,16 +180,8 @@ static int feed(void *ctx, dgm_graph *g, dgm_tensor *ids, bool have_state,
     dgm_var *logits =
         run(m, g, dgm_input(g, ids), have_state ? dgm_input(g, st->h) : NULL,
             have_state && m->lstm ? dgm_input(g, st->c) : NULL, &h_n, &c_n);
-    if (!logits)
-        return dgm_last_code();
-    dgm_tensor *lv = dgm_value(logits);
-    int64_t t = lv->shape[0];
-    memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * m->vocab,
-           sizeof *last * (size_t)m->vocab);
-    int rc = dgm_tensor_copy(st->h, dgm_value(h_n));
-    if (rc == 0 && m->lstm)
-        rc = dgm_tensor_copy(st->c, dgm_value(c_n));
-    return rc;
+    return token_feed_end(logits, last, st->h, h_n, m->lstm ? st->c : NULL,
+                          c_n);
 }
 
 static int generate(void *self, dgm_step *s, const int32_t *prompt,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dgm/dgm.h"
+#include "token_loop.h"
 
 #define MAX_LAYERS 64
 
@@ -33,14 +34,9 @@ typedef struct char_tf {
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_data_info *data)
 {
-    if (data->x_dtype != DGM_I64 || data->x_shape.ndim != 1 ||
-        data->n_classes < 2 || !data->has_y)
-        return dgm_error(DGM_EDTYPE,
-                         "char_transformer: needs token windows (i64 [T] ids "
-                         "with next-token targets and a vocabulary), e.g. the "
-                         "text data set; got %s examples with %lld classes",
-                         dgm_dtype_name(data->x_dtype),
-                         (long long)data->n_classes);
+    int bad = token_data_check("char_transformer", data);
+    if (bad < 0)
+        return bad;
     char_tf *m = calloc(1, sizeof *m);
     if (!m)
         return dgm_error(DGM_ENOMEM, "char_transformer: out of memory");
@@ -116,9 +112,7 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
     (void)s;
     (void)n;
     (void)io;
-    *out = NULL;
-    return dgm_error(DGM_EUNSUPPORTED, "char_transformer: samples are "
-                                       "text; use dgm sample --prompt");
+    return token_no_sample("char_transformer", out);
 }
 
 /* Each new token runs the model on the last T tokens (no key/value cache:

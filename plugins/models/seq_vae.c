@@ -54,14 +54,9 @@ static void destroy(void *self)
 static int create(void **self, const dgm_config *cfg, dgm_build *b,
                   const dgm_data_info *data)
 {
-    if (data->x_dtype != DGM_I64 || data->x_shape.ndim != 1 ||
-        data->n_classes < 2 || !data->has_y)
-        return dgm_error(DGM_EDTYPE,
-                         "seq_vae: needs token windows (i64 [T] ids with "
-                         "next-token targets and a vocabulary), e.g. the "
-                         "text data set; got %s examples with %lld classes",
-                         dgm_dtype_name(data->x_dtype),
-                         (long long)data->n_classes);
+    int bad = token_data_check("seq_vae", data);
+    if (bad < 0)
+        return bad;
     seq_vae *m = calloc(1, sizeof *m);
     if (!m)
         return dgm_error(DGM_ENOMEM, "seq_vae: out of memory");
@@ -211,9 +206,7 @@ static int sample(void *self, dgm_step *s, int64_t n, dgm_vars *io,
     (void)s;
     (void)n;
     (void)io;
-    *out = NULL;
-    return dgm_error(DGM_EUNSUPPORTED,
-                     "seq_vae: samples are text; use dgm sample --prompt");
+    return token_no_sample("seq_vae", out);
 }
 
 /* Feed ids [t, n] with z [n, Z] from the states in h/c [L, n, H] (zeros
@@ -228,16 +221,7 @@ static int feed(seq_vae *m, dgm_graph *g, dgm_tensor *ids, dgm_tensor *z,
         decode(m, g, dgm_input(g, ids), dgm_input(g, z),
                have_state ? dgm_input(g, h) : NULL,
                have_state && m->lstm ? dgm_input(g, c) : NULL, &h_n, &c_n);
-    if (!logits)
-        return dgm_last_code();
-    dgm_tensor *lv = dgm_value(logits);
-    int64_t t = lv->shape[0], n = lv->shape[1];
-    memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * n * m->vocab,
-           sizeof *last * (size_t)(n * m->vocab));
-    int rc = dgm_tensor_copy(h, dgm_value(h_n));
-    if (rc == 0 && m->lstm)
-        rc = dgm_tensor_copy(c, dgm_value(c_n));
-    return rc;
+    return token_feed_end(logits, last, h, h_n, m->lstm ? c : NULL, c_n);
 }
 
 /* What generate carries between feeds: z [1, Z] and the states h/c

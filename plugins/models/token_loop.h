@@ -1,14 +1,57 @@
-/* token_loop.h - what the recurrent sequence models (char_rnn, seq_vae)
- * share when they generate: the prompt checked and fed, then each drawn
- * token fed back with the carried state. Static inline, so each module
- * that includes it has its own copy (a plugin links only libdgm). */
+/* token_loop.h - what the sequence models (char_rnn, seq_vae,
+ * char_transformer) share: the check of their data, and when they
+ * generate, the prompt checked and fed, then each drawn token fed back
+ * with the carried state. Static inline, so each module that includes it
+ * has its own copy (a plugin links only libdgm). */
 #ifndef DGM_PLUGINS_TOKEN_LOOP_H
 #define DGM_PLUGINS_TOKEN_LOOP_H
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dgm/dgm.h"
+
+/* create()'s check of the data: token windows (i64 [T] ids with
+ * next-token targets and a vocabulary); an error names the plugin. */
+static inline int token_data_check(const char *who, const dgm_data_info *data)
+{
+    if (data->x_dtype == DGM_I64 && data->x_shape.ndim == 1 &&
+        data->n_classes >= 2 && data->has_y)
+        return 0;
+    return dgm_error(DGM_EDTYPE,
+                     "%s: needs token windows (i64 [T] ids with next-token "
+                     "targets and a vocabulary), e.g. the text data set; got "
+                     "%s examples with %lld classes",
+                     who, dgm_dtype_name(data->x_dtype),
+                     (long long)data->n_classes);
+}
+
+/* sample() of a text model: its samples are text, made by generate. */
+static inline int token_no_sample(const char *who, dgm_var **out)
+{
+    *out = NULL;
+    return dgm_error(DGM_EUNSUPPORTED,
+                     "%s: samples are text; use dgm sample --prompt", who);
+}
+
+/* The end of a recurrent feed: the last step's logits of logits
+ * [t, n, V] into last [n, V], the final states h_n (and c_n, when c is
+ * not NULL) into h (and c) for the next feed. */
+static inline int token_feed_end(dgm_var *logits, float *last, dgm_tensor *h,
+                                 dgm_var *h_n, dgm_tensor *c, dgm_var *c_n)
+{
+    if (!logits)
+        return dgm_last_code();
+    const dgm_tensor *lv = dgm_value(logits);
+    int64_t t = lv->shape[0], nv = lv->shape[1] * lv->shape[2];
+    memcpy(last, (const float *)dgm_tensor_f32(lv) + (t - 1) * nv,
+           sizeof *last * (size_t)nv);
+    int rc = dgm_tensor_copy(h, dgm_value(h_n));
+    if (rc == 0 && c)
+        rc = dgm_tensor_copy(c, dgm_value(c_n));
+    return rc;
+}
 
 /* Feed ids [t, 1] from the state the model keeps in ctx (zeros unless
  * have_state); the last step's logits land in last [V] and the final
