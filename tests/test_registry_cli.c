@@ -133,24 +133,24 @@ END_TEST
  * sharded, each read only from a plugin built with that slot. */
 START_TEST(cli_show_metric)
 {
+    static const struct {
+        const char *name, *figures, *sharded;
+    } want[] = {
+        {"shard_probe", "figures:  * [none]\n", "sharded:  yes"},
+        {"rank0_probe", "figures:  * [none]\n", "sharded:  no"},
+        {"error_rate", "figures:  error_rate [higher]\n", "sharded:  no"},
+        /* ABI 2.0: neither slot exists, its tables are not read */
+        {"old_error_rate", "figures:  (no direction declared)\n",
+         "sharded:  no"},
+    };
     char dir[PATH_MAX], args[2 * PATH_MAX], out[16384], err[8192];
     tc_scratch(dir, sizeof dir, "clishowm", "tp_shard", "tp_error_rate", NULL);
-    snprintf(args, sizeof args, "show --path '%s' shard_probe", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
-    ck_assert_contains(out, "figures:  * [none]\n");
-    ck_assert_contains(out, "sharded:  yes");
-    snprintf(args, sizeof args, "show --path '%s' rank0_probe", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
-    ck_assert_contains(out, "sharded:  no");
-    snprintf(args, sizeof args, "show --path '%s' error_rate", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
-    ck_assert_contains(out, "figures:  error_rate [higher]\n");
-    ck_assert_contains(out, "sharded:  no");
-    /* ABI 2.0: neither slot exists, its tables are not read */
-    snprintf(args, sizeof args, "show --path '%s' old_error_rate", dir);
-    ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
-    ck_assert_contains(out, "figures:  (no direction declared)\n");
-    ck_assert_contains(out, "sharded:  no");
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        snprintf(args, sizeof args, "show --path '%s' %s", dir, want[i].name);
+        ck_assert_int_eq(run_cli(args, out, sizeof out, err, sizeof err), 0);
+        ck_assert_contains(out, want[i].figures);
+        ck_assert_contains(out, want[i].sharded);
+    }
 }
 END_TEST
 
