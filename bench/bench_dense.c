@@ -179,8 +179,7 @@ static void run_t(dgm_graph *g, const tcase *c, dgm_tensor *const *t,
 
 /* The same GEMMs through dnnl_sgemm (row-major): y = x w^T, then
  * dx = dy w and dw = dy^T x. */
-static void run_sgemm(const tcase *c, float *const *m, double *fwd,
-                      double *bwd)
+static void run_sgemm(const tcase *c, float *const *m, double *fwd, double *bwd)
 {
     const dnnl_dim_t N = c->n, I = c->in, O = c->out;
     double t0 = now();
