@@ -257,10 +257,11 @@ static bool linear_fits(dgm_graph *g, const char *name, dgm_var *x, dgm_var *w,
     return true;
 }
 
-/* z = x w^T + b into a new arena tensor [..., out]; attr.i of the node to
- * be: rows, in, out. x, w, b are replaced by contiguous copies if views. */
-static dgm_tensor *linear_forward(dgm_graph *g, const char *name, dgm_var **x,
-                                  dgm_var **w, dgm_var **b, int64_t dims[3])
+/* x, w, b replaced by contiguous copies if views; dims of the node to be
+ * (attr.i: rows, in, out) and a new uninitialised arena tensor of the
+ * output's shape [..., out]. */
+static dgm_tensor *linear_prepare(dgm_graph *g, dgm_var **x, dgm_var **w,
+                                  dgm_var **b, int64_t dims[3])
 {
     const dgm_tensor *xv = dgm_value(*x), *wv = dgm_value(*w);
     bool has_b = *b != NULL;
@@ -270,22 +271,13 @@ static dgm_tensor *linear_forward(dgm_graph *g, const char *name, dgm_var **x,
     if (!*x || !*w || (has_b && !*b))
         return NULL;
     int64_t I = wv->shape[1], O = wv->shape[0];
-    int64_t N = dgm_tensor_numel(dgm_value(*x)) / I;
+    dims[0] = dgm_tensor_numel(dgm_value(*x)) / I;
+    dims[1] = I;
+    dims[2] = O;
     int64_t shape[DGM_MAX_DIMS];
     memcpy(shape, xv->shape, sizeof(int64_t) * (size_t)xv->ndim);
     shape[xv->ndim - 1] = O;
-    dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, xv->ndim, shape);
-    if (!y)
-        return NULL;
-    gemm_desc d = {1, N, O, I, 0, 1, 0, has_b};
-    if (gemm(g, &d, f32(y), f32(dgm_value(*x)), f32(dgm_value(*w)),
-             has_b ? f32(dgm_value(*b)) : NULL) < 0)
-        return dgm__fail_null(g, dgm_last_code(), "%s: %s", name,
-                              dgm_last_error());
-    dims[0] = N;
-    dims[1] = I;
-    dims[2] = O;
-    return y;
+    return dgm__alloc_uninit(g, DGM_F32, xv->ndim, shape);
 }
 
 dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
@@ -293,9 +285,14 @@ dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
     if (!x || !w || !linear_fits(g, "linear", x, w, b))
         return NULL;
     int64_t dims[3];
-    dgm_tensor *y = linear_forward(g, "linear", &x, &w, &b, dims);
+    dgm_tensor *y = linear_prepare(g, &x, &w, &b, dims);
     if (!y)
         return NULL;
+    gemm_desc d = {1, dims[0], dims[2], dims[1], 0, 1, 0, b != NULL};
+    if (gemm(g, &d, f32(y), f32(dgm_value(x)), f32(dgm_value(w)),
+             b ? f32(dgm_value(b)) : NULL) < 0)
+        return dgm__fail_null(g, dgm_last_code(), "linear: %s",
+                              dgm_last_error());
     dgm_var *ins[3] = {x, w, b};
     dgm_var *out = dgm__node(g, &op_linear, y, ins, b ? 3 : 2);
     if (out)
@@ -308,6 +305,11 @@ dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
 /* Rows per partial sum of the bias gradient: a fixed blocking, so the
  * order of the sum, and its value, do not depend on the thread count. */
 #define LG_ROWS 64
+
+/* Rows per block of the forward's GEMM + GELU: a block's z, y and
+ * gelu'(z) ([64, 512] at the transformer's fc1: 3 x 128 KB) and w stay in
+ * L2 (64 was fastest of 32-256 there). */
+#define LG_FWD_ROWS 64
 
 /* Below this many elements a pass stays on one thread (a team's start
  * costs more than the loop). */
@@ -381,38 +383,94 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
 static const dgm__op op_linear_gelu = {DGM_OP_LINEAR_GELU,
                                        linear_gelu_backward};
 
+/* y = gelu(x w^T + b) for rows [r0, r0 + m), and when gz is given the
+ * derivative gelu'(z) there too; y's rows hold z in between. One thread's
+ * share: the GEMM runs on the calling thread (oneDNN's sgemm runs serially
+ * inside a parallel region), and the GELU pass reads z while the block is
+ * still in cache. Returns the sgemm status. */
+static dnnl_status_t lg_rows(bool dnnl, int64_t r0, int64_t m,
+                             const int64_t dims[3], float *y, float *gz,
+                             const float *x, const float *w, const float *b)
+{
+    const int64_t I = dims[1], O = dims[2];
+    float *yb = y + r0 * O;
+    dnnl_status_t st = dnnl_success;
+    if (dnnl) {
+        if (b)
+            for (int64_t i = 0; i < m; i++)
+                memcpy(yb + i * O, b, sizeof(float) * (size_t)O);
+        st = dnnl_sgemm('N', 'T', m, O, I, 1.0f, x + r0 * I, I, w, I,
+                        b ? 1.0f : 0.0f, yb, O);
+    } else {
+        gemm_desc d = {1, m, O, I, 0, 1, 0, b != NULL};
+        gemm_ref(&d, yb, x + r0 * I, w, b);
+    }
+    const int64_t n = m * O;
+    if (gz) {
+        float *gb = gz + r0 * O;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float d;
+            yb[i] = gelu_grad_k(yb[i], &d);
+            gb[i] = d;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            yb[i] = gelu_k(yb[i]);
+    }
+    return st;
+}
+
 dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
 {
     if (!x || !w || !linear_fits(g, "linear_gelu", x, w, b))
         return NULL;
     int64_t dims[3];
-    dgm_tensor *z = linear_forward(g, "linear_gelu", &x, &w, &b, dims);
-    dgm_tensor *y = z ? dgm__alloc_uninit(g, DGM_F32, z->ndim, z->shape) : NULL;
+    dgm_tensor *y = linear_prepare(g, &x, &w, &b, dims);
     if (!y)
         return NULL;
-    const int64_t n = dims[0] * dims[2];
-    /* dgm__node's rule for whether the node will need a backward */
+    const int64_t N = dims[0], O = dims[2];
+    /* dgm__node's rule for whether the node will need a backward: only
+     * then is gelu'(z) kept (all the backward needs) */
     const bool grad =
         dgm__grad_enabled(g) &&
         (x->requires_grad || w->requires_grad || (b && b->requires_grad));
-    float *zp = f32(z), *yp = f32(y);
-    if (grad) { /* z's storage takes gelu'(z), which is all backward needs */
-#pragma omp parallel for simd schedule(static) if (n > LG_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++) {
-            float d;
-            yp[i] = gelu_grad_k(zp[i], &d);
-            zp[i] = d;
+    dgm_tensor *gz =
+        grad ? dgm__alloc_uninit(g, DGM_F32, y->ndim, y->shape) : NULL;
+    if (grad && !gz)
+        return NULL;
+    /* Row blocks of LG_FWD_ROWS, one GEMM each on one thread, so that z
+     * is read back from cache, not memory (at the transformer's fc1,
+     * [2048, 128] -> 512, a whole GEMM then a pass cost about twice the
+     * GEMM alone). The blocks are fixed, so the result does not depend on
+     * the thread count. */
+    const bool dnnl = dgm__use_dnnl(g) && N * O * dims[1] > DGM__GEMM_SMALL;
+    const int64_t nb = (N + LG_FWD_ROWS - 1) / LG_FWD_ROWS;
+    const float *xp = f32(dgm_value(x)), *wp = f32(dgm_value(w)),
+                *bp = b ? f32(dgm_value(b)) : NULL;
+    float *yp = f32(y), *gp = gz ? f32(gz) : NULL;
+    int bad = dnnl_success;
+#pragma omp parallel for schedule(static) if (nb > 1 && N * O > LG_PARALLEL_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t r0 = blk * LG_FWD_ROWS;
+        const int64_t m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
+        dnnl_status_t st = lg_rows(dnnl, r0, m, dims, yp, gp, xp, wp, bp);
+        if (st != dnnl_success) {
+#pragma omp atomic write
+            bad = (int)st;
         }
-    } else {
-#pragma omp parallel for simd schedule(static) if (n > LG_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++)
-            yp[i] = gelu_k(zp[i]);
+    }
+    if (bad != dnnl_success) {
+        dgm__dnnl_check((dnnl_status_t)bad, "sgemm");
+        return dgm__fail_null(g, dgm_last_code(), "linear_gelu: %s",
+                              dgm_last_error());
     }
     dgm_var *ins[3] = {x, w, b};
     dgm_var *out = dgm__node(g, &op_linear_gelu, y, ins, b ? 3 : 2);
     if (out) {
         memcpy(out->attr.i, dims, sizeof dims);
-        out->saved[0] = z;
+        out->saved[0] = gz;
     }
     return out;
 }
