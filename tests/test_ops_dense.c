@@ -385,6 +385,86 @@ START_TEST(linear_gelu_row_blocks)
 }
 END_TEST
 
+/* The bias gradient of linear and linear_gelu is a column sum of the
+ * output's gradient, in parallel partial sums over blocks of 64 rows: at
+ * rows around the block, as a leaf's gradient (added to: a second
+ * backward doubles it) and through an affine (the first contribution
+ * stores), against float64; 1 and 2 threads give the same bits. */
+START_TEST(bias_gradient_blocks)
+{
+    const int64_t I = 8, O = 50, rows[] = {1, 64, 65, 200};
+    const int threads = dgm_threads();
+    for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+        const int64_t N = rows[ri];
+        dgm_tensor *x = gc_randn(2, (int64_t[]){N, I}, 600 + ri),
+                   *w = gc_randn(2, (int64_t[]){O, I}, 610 + ri),
+                   *b = gc_randn(1, (int64_t[]){O}, 620 + ri),
+                   *wt = gc_randn(2, (int64_t[]){N, O}, 630 + ri);
+        for (int op = 0; op < 2; op++) {
+            /* loss = sum(y * wt): dy = wt, so db = wt's column sums (for
+             * linear_gelu, of wt * gelu'(z), recomputed here) */
+            double ref[50];
+            const float *xp = dgm_tensor_f32(x), *wp = dgm_tensor_f32(w),
+                        *bp = dgm_tensor_f32(b), *tp = dgm_tensor_f32(wt);
+            for (int64_t o = 0; o < O; o++) {
+                ref[o] = 0;
+                for (int64_t i = 0; i < N; i++) {
+                    double z = bp[o], d = 1;
+                    for (int64_t k = 0; k < I; k++)
+                        z += (double)xp[i * I + k] * wp[o * I + k];
+                    if (op)
+                        d = 0.5 * erfc(-z / sqrt(2.0)) +
+                            z * exp(-0.5 * z * z) / sqrt(2 * M_PI);
+                    ref[o] += tp[i * O + o] * d;
+                }
+            }
+            float first[50];
+            for (int thr = 1; thr <= 2; thr++)
+                for (int via = 0; via < 2; via++) {
+                    dgm_set_threads(thr);
+                    dgm_graph *g = dgm_graph_new();
+                    dgm_var *bl = dgm_leaf(g, b, true);
+                    dgm_var *bv = via ? dgm_affine(g, bl, 1.0f, 0.0f) : bl;
+                    dgm_var *xv = dgm_leaf(g, x, true),
+                            *wv = dgm_leaf(g, w, true);
+                    dgm_var *y = op ? dgm_linear_gelu(g, xv, wv, bv)
+                                    : dgm_linear(g, xv, wv, bv);
+                    dgm_var *loss =
+                        dgm_sum_all(g, dgm_mul(g, y, dgm_input(g, wt)));
+                    ck_assert_msg(loss != NULL, "%s", dgm_last_error());
+                    for (int pass = 1; pass <= 2; pass++) {
+                        ck_assert_int_eq(dgm_backward(g, loss), 0);
+                        const float *db = dgm_tensor_f32(dgm_grad(bl));
+                        for (int64_t o = 0; o < O; o++)
+                            ck_assert_msg(
+                                fabs(db[o] - pass * ref[o]) <=
+                                    1e-5 * fabs(pass * ref[o]) + 1e-4,
+                                "op %d N %lld threads %d via %d pass %d "
+                                "column %lld: %.9g, float64 %.9g",
+                                op, (long long)N, thr, via, pass, (long long)o,
+                                db[o], pass * ref[o]);
+                        if (pass == 2)
+                            continue;
+                        if (thr == 1 && via == 0)
+                            memcpy(first, db, sizeof first[0] * (size_t)O);
+                        else
+                            ck_assert_msg(
+                                !memcmp(first, db, sizeof first[0] * (size_t)O),
+                                "op %d N %lld threads %d via %d: other bits",
+                                op, (long long)N, thr, via);
+                    }
+                    dgm_graph_free(g);
+                }
+        }
+        dgm_set_threads(threads);
+        dgm_tensor_free(x);
+        dgm_tensor_free(w);
+        dgm_tensor_free(b);
+        dgm_tensor_free(wt);
+    }
+}
+END_TEST
+
 START_TEST(shape_errors_name_op_and_shapes)
 {
     dgm_graph *g = dgm_graph_new();
@@ -626,7 +706,7 @@ static Suite *dense_suite(void)
     TCase *be =
         tq_case(s, "backends", backends_agree_at_real_sizes,
                 linear_gelu_matches_the_composition, linear_gelu_row_blocks,
-                mlp_trains_alike_on_both_backends,
+                bias_gradient_blocks, mlp_trains_alike_on_both_backends,
                 convnet_trains_alike_on_both_backends);
     tcase_set_timeout(be, 120);
     tq_case(s, "errors", shape_errors_name_op_and_shapes);

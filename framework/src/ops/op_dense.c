@@ -192,6 +192,33 @@ static dgm_var *dense_input(dgm_graph *g, dgm_var *v)
 
 /* ---- linear ------------------------------------------------------------ */
 
+/* Rows per partial sum of a bias gradient: a fixed blocking, so the
+ * order of the sum, and its value, do not depend on the thread count. */
+#define BIAS_ROWS 64
+
+/* Below this many elements a pass stays on one thread (a team's start
+ * costs more than the loop). */
+#define PASS_PARALLEL_MIN 16384
+
+/* The bias gradient db [O] from nb blocks' partial column sums part
+ * [nb, O], added in block order; stored when `store` (the first
+ * contribution), else added to. */
+static void bias_sum(const float *part, int64_t nb, int64_t O, float *db,
+                     bool store)
+{
+    int64_t blk = 0;
+    if (store) {
+        memcpy(db, part, sizeof(float) * (size_t)O);
+        blk = 1;
+    }
+    for (; blk < nb; blk++) {
+        const float *s = part + blk * O;
+#pragma omp simd
+        for (int64_t o = 0; o < O; o++)
+            db[o] += s[o];
+    }
+}
+
 /* attr.i: [0] rows N, [1] in, [2] out */
 static int linear_backward(dgm_graph *g, dgm_var *node)
 {
@@ -213,14 +240,39 @@ static int linear_backward(dgm_graph *g, dgm_var *node)
         rc = gemm(g, &d, f32(dw), dy, f32(dgm_value(x)), NULL);
     }
     if (rc == 0 && db) {
-        float *s = f32(db);
-        if (sb)
-            memset(s, 0, (size_t)O * sizeof *s);
-        for (int64_t i = 0; i < N; i++) {
-            const float *r = dy + i * O;
-            for (int64_t o = 0; o < O; o++)
-                s[o] += r[o];
+        /* Column sums of dy: a single block straight into db, row after
+         * row (added to its old value in the order it always was); more in
+         * parallel partial sums over blocks, then added in block order. */
+        const int64_t nb = (N + BIAS_ROWS - 1) / BIAS_ROWS;
+        float *part =
+            nb > 1 ? dgm__arena_alloc(g, sizeof(float) * (size_t)(nb * O))
+                   : f32(db);
+        if (!part)
+            return dgm__fail_rc(g);
+        if (nb == 1 && !sb) {
+            for (int64_t i = 0; i < N; i++) {
+                const float *r = dy + i * O;
+#pragma omp simd
+                for (int64_t o = 0; o < O; o++)
+                    part[o] += r[o];
+            }
+            return rc;
         }
+#pragma omp parallel for schedule(static) if (N * O > PASS_PARALLEL_MIN)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const int64_t end =
+                (blk + 1) * BIAS_ROWS < N ? (blk + 1) * BIAS_ROWS : N;
+            float *s = part + blk * O;
+            memcpy(s, dy + blk * BIAS_ROWS * O, sizeof(float) * (size_t)O);
+            for (int64_t i = blk * BIAS_ROWS + 1; i < end; i++) {
+                const float *r = dy + i * O;
+#pragma omp simd
+                for (int64_t o = 0; o < O; o++)
+                    s[o] += r[o];
+            }
+        }
+        if (nb > 1)
+            bias_sum(part, nb, O, f32(db), sb);
     }
     return rc;
 }
@@ -302,18 +354,10 @@ dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
 
 /* ---- linear + GELU ------------------------------------------------------ */
 
-/* Rows per partial sum of the bias gradient: a fixed blocking, so the
- * order of the sum, and its value, do not depend on the thread count. */
-#define LG_ROWS 64
-
 /* Rows per block of the forward's GEMM + GELU: a block's z, y and
  * gelu'(z) ([64, 512] at the transformer's fc1: 3 x 128 KB) and w stay in
  * L2 (64 was fastest of 32-256 there). */
 #define LG_FWD_ROWS 64
-
-/* Below this many elements a pass stays on one thread (a team's start
- * costs more than the loop). */
-#define LG_PARALLEL_MIN 16384
 
 /* attr.i: [0] rows N, [1] in, [2] out; saved[0] gelu'(z), z the
  * pre-activation (the forward computes it with y at little extra cost, so
@@ -324,25 +368,28 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
     dgm_var *b = node->n_in > 2 ? node->in[2] : NULL;
     const int64_t N = node->attr.i[0], I = node->attr.i[1], O = node->attr.i[2];
     const float *dy = f32(node->grad), *gz = f32(node->saved[0]);
-    dgm_tensor *dx = dgm__grad_buf(g, x), *dw = dgm__grad_buf(g, w);
-    dgm_tensor *db = b ? dgm__grad_buf(g, b) : NULL;
+    bool sx, sw, sb = false; /* first contributions: store, don't add */
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &sx);
+    dgm_tensor *dw = dgm__grad_in(g, node, 1, &sw);
+    dgm_tensor *db = b ? dgm__grad_in(g, node, 2, &sb) : NULL;
     if (!dx && !dw && !db)
         return 0;
     /* dz = dy * gelu'(z), written once (no zero fill), and in the same
      * pass each block's column sums for the bias gradient. */
     float *dz = dgm__arena_alloc(g, sizeof(float) * (size_t)(N * O));
-    const int64_t nb = (N + LG_ROWS - 1) / LG_ROWS;
+    const int64_t nb = (N + BIAS_ROWS - 1) / BIAS_ROWS;
     float *part =
         db ? dgm__arena_alloc(g, sizeof(float) * (size_t)(nb * O)) : NULL;
     if (!dz || (db && !part))
         return dgm__fail_rc(g);
-#pragma omp parallel for schedule(static) if (N * O > LG_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (N * O > PASS_PARALLEL_MIN)
     for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t end = (blk + 1) * LG_ROWS < N ? (blk + 1) * LG_ROWS : N;
+        const int64_t end =
+            (blk + 1) * BIAS_ROWS < N ? (blk + 1) * BIAS_ROWS : N;
         float *s = part ? part + blk * O : NULL;
         if (s)
             memset(s, 0, sizeof(float) * (size_t)O);
-        for (int64_t i = blk * LG_ROWS; i < end; i++) {
+        for (int64_t i = blk * BIAS_ROWS; i < end; i++) {
             const float *gr = gz + i * O, *dyr = dy + i * O;
             float *dzr = dz + i * O;
             if (s) {
@@ -359,22 +406,15 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
             }
         }
     }
-    if (db) {
-        float *sb = f32(db);
-        for (int64_t blk = 0; blk < nb; blk++) {
-            const float *s = part + blk * O;
-#pragma omp simd
-            for (int64_t o = 0; o < O; o++)
-                sb[o] += s[o];
-        }
-    }
+    if (db)
+        bias_sum(part, nb, O, f32(db), sb);
     int rc = 0;
-    if (dx) { /* dx [N, I] += dz [N, O] @ w [O, I] */
-        gemm_desc d = {1, N, I, O, 0, 0, 1, 0};
+    if (dx) { /* dx [N, I] (+)= dz [N, O] @ w [O, I] */
+        gemm_desc d = {1, N, I, O, 0, 0, !sx, 0};
         rc = gemm(g, &d, f32(dx), dz, f32(dgm_value(w)), NULL);
     }
-    if (rc == 0 && dw) { /* dw [O, I] += dz^T [O, N] @ x [N, I] */
-        gemm_desc d = {1, O, I, N, 1, 0, 1, 0};
+    if (rc == 0 && dw) { /* dw [O, I] (+)= dz^T [O, N] @ x [N, I] */
+        gemm_desc d = {1, O, I, N, 1, 0, !sw, 0};
         rc = gemm(g, &d, f32(dw), dz, f32(dgm_value(x)), NULL);
     }
     return rc;
@@ -451,7 +491,8 @@ dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
                 *bp = b ? f32(dgm_value(b)) : NULL;
     float *yp = f32(y), *gp = gz ? f32(gz) : NULL;
     int bad = dnnl_success;
-#pragma omp parallel for schedule(static) if (nb > 1 && N * O > LG_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (nb > 1 &&                        \
+                                              N * O > PASS_PARALLEL_MIN)
     for (int64_t blk = 0; blk < nb; blk++) {
         const int64_t r0 = blk * LG_FWD_ROWS;
         const int64_t m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
