@@ -9,7 +9,8 @@
  *   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
  *       /usr/bin/python3 bench/torch_dense.py > /tmp/torch_dense.txt
  *   build/bin/bench_dense [/tmp/torch_dense.txt]
- *   build/bin/bench_dense transformer      (the transformer cases only)
+ *   [BENCH_CLOCK=cpu] build/bin/bench_dense transformer [THREADS]
+ *                                          (those cases only)
  *
  * Each VAE case times op + sum_all + backward, 2 threads, median of 50.
  * The transformer cases alternate dgm and sgemm in each of 25 rounds (a
@@ -156,6 +157,19 @@ static const tcase TCASES[] = {
 #define T_ROUNDS 25
 
 /* The op's forward and backward seconds, from the profile. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* BENCH_CLOCK=cpu: process CPU time instead of the profile's wall time
+ * (steadier on a loaded machine, and on 1 thread the op's own work; the
+ * backward then includes sum_all's, one fill of the output's gradient). */
+static bool cpu_clock;
+
+/* The op's forward and backward seconds, from the profile. */
 static void run_t(dgm_graph *g, const tcase *c, dgm_tensor *const *t,
                   double *fwd, double *bwd)
 {
@@ -163,18 +177,22 @@ static void run_t(dgm_graph *g, const tcase *c, dgm_tensor *const *t,
     dgm_graph_reset(g);
     dgm_var *x = dgm_leaf(g, t[0], true), *w = dgm_leaf(g, t[1], true),
             *b = dgm_leaf(g, t[2], true);
+    const double c0 = cpu_now();
     dgm_var *y = c->gelu ? dgm_linear_gelu(g, x, w, b) : dgm_linear(g, x, w, b);
-    if (!y || dgm_backward(g, dgm_sum_all(g, y)) < 0) {
+    dgm_var *s = dgm_sum_all(g, y);
+    const double c1 = cpu_now();
+    if (!y || dgm_backward(g, s) < 0) {
         fprintf(stderr, "%s: %s\n", c->name, dgm_last_error());
         exit(1);
     }
+    const double c2 = cpu_now();
     dgm_profile_row r;
     if (dgm_profile_get(c->gelu ? "linear_gelu" : "linear", &r) < 0) {
         fprintf(stderr, "%s: no profile row\n", c->name);
         exit(1);
     }
-    *fwd = r.seconds[0];
-    *bwd = r.seconds[1];
+    *fwd = cpu_clock ? c1 - c0 : r.seconds[0];
+    *bwd = cpu_clock ? c2 - c1 : r.seconds[1];
 }
 
 /* The same GEMMs through dnnl_sgemm (row-major): y = x w^T, then
@@ -182,20 +200,23 @@ static void run_t(dgm_graph *g, const tcase *c, dgm_tensor *const *t,
 static void run_sgemm(const tcase *c, float *const *m, double *fwd, double *bwd)
 {
     const dnnl_dim_t N = c->n, I = c->in, O = c->out;
-    double t0 = now();
+    double (*clk)(void) = cpu_clock ? cpu_now : now;
+    double t0 = clk();
     dnnl_sgemm('N', 'T', N, O, I, 1.0f, m[0], I, m[1], I, 0.0f, m[2], O);
-    double t1 = now();
+    double t1 = clk();
     dnnl_sgemm('N', 'N', N, I, O, 1.0f, m[2], O, m[1], I, 0.0f, m[3], I);
     dnnl_sgemm('T', 'N', O, I, N, 1.0f, m[2], O, m[0], I, 0.0f, m[4], I);
     *fwd = t1 - t0;
-    *bwd = now() - t1;
+    *bwd = clk() - t1;
 }
 
 static void transformer_cases(dgm_graph *g, dgm_rng *r)
 {
-    printf("\nchar transformer dense ops (2 threads, median of %d alternating "
-           "rounds; sgemm: dnnl_sgemm of the same GEMMs)\n",
-           T_ROUNDS);
+    const char *clock = getenv("BENCH_CLOCK");
+    cpu_clock = clock && !strcmp(clock, "cpu");
+    printf("\nchar transformer dense ops (%d threads, %s time, median of %d "
+           "alternating rounds; sgemm: dnnl_sgemm of the same GEMMs)\n",
+           dgm_threads(), cpu_clock ? "process CPU" : "wall", T_ROUNDS);
     printf("%-32s %8s %7s %8s %7s | %8s %7s %8s %7s | %5s %5s\n", "case",
            "fwd ms", "GF/s", "bwd ms", "GF/s", "sg fwd", "GF/s", "sg bwd",
            "GF/s", "fwd%", "bwd%");
@@ -252,7 +273,7 @@ int main(int argc, char **argv)
     /* "transformer" as the argument: only the transformer cases */
     const bool tonly = argc > 1 && !strcmp(argv[1], "transformer");
     const char *torch = argc > 1 && !tonly ? argv[1] : NULL;
-    dgm_set_threads(2);
+    dgm_set_threads(tonly && argc > 2 ? atoi(argv[2]) : 2);
     dgm_rng r;
     dgm_rng_seed(&r, 1);
     dgm_graph *g = dgm_graph_new();
