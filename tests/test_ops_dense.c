@@ -4,6 +4,7 @@
  * backends, and a steady-state step that allocates nothing. */
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ck_run.h"
@@ -291,6 +292,179 @@ START_TEST(linear_gelu_matches_the_composition)
 }
 END_TEST
 
+/* A weight shared by linear_gelu and linear: its gradient takes both
+ * contributions (the second accumulates into the first's). */
+static dgm_var *build_gelu_shared(dgm_graph *g, dgm_var **l, void *vctx)
+{
+    return dgm_add(g, dgm_linear_gelu(g, l[0], l[1], l[2]),
+                   dgm_linear(g, l[3], l[1], NULL));
+}
+
+/* y = gelu(x w^T + b) in float64 (erf form), [N, O] into y. */
+static void linear_gelu_f64(const dgm_tensor *x, const dgm_tensor *w,
+                            const dgm_tensor *b, double *y)
+{
+    const int64_t N = x->shape[0], I = x->shape[1], O = w->shape[0];
+    const float *xp = dgm_tensor_f32(x), *wp = dgm_tensor_f32(w),
+                *bp = dgm_tensor_f32(b);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t o = 0; o < O; o++) {
+            double z = bp[o];
+            for (int64_t k = 0; k < I; k++)
+                z += (double)xp[i * I + k] * wp[o * I + k];
+            y[i * O + o] = z * 0.5 * erfc(-z / sqrt(2.0));
+        }
+}
+
+/* The forward runs in blocks of 64 rows, one GEMM and GELU pass per block
+ * on one thread: row counts around the block size and a single row, with
+ * and without a tape, on both backends and 1 or 2 threads, against
+ * float64; the oneDNN values the same to the bit on 1 and 2 threads (the
+ * blocks are fixed); gradients, also of a weight shared with a linear,
+ * against the reference backend. */
+START_TEST(linear_gelu_row_blocks)
+{
+    const int64_t I = 40, O = 130, rows[] = {1, 63, 64, 65, 130, 200};
+    const int threads = dgm_threads();
+    lin_ctx c = {true, false};
+    for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+        const int64_t N = rows[ri];
+        dgm_tensor *t[4] = {
+            gc_randn(2, (int64_t[]){N, I}, 500 + ri),
+            gc_rand(2, (int64_t[]){O, I}, 510 + ri, -0.3f, 0.3f),
+            gc_randn(1, (int64_t[]){O}, 520 + ri),
+            gc_randn(2, (int64_t[]){N, I}, 530 + ri)};
+        double *ref = malloc(sizeof(double) * (size_t)(N * O));
+        float *first = malloc(sizeof(float) * (size_t)(N * O));
+        ck_assert(ref && first);
+        linear_gelu_f64(t[0], t[1], t[2], ref);
+        for (int thr = 1; thr <= 2; thr++) {
+            dgm_set_threads(thr);
+            for (int be = 0; be < 2; be++)
+                for (int tape = 0; tape < 2; tape++) {
+                    dgm_graph *g = dgm_graph_new();
+                    dgm_graph_set_backend(g, be ? DGM_BACKEND_DNNL
+                                                : DGM_BACKEND_REF);
+                    dgm_graph_set_grad(g, tape);
+                    dgm_var *y = dgm_linear_gelu(g, dgm_leaf(g, t[0], tape),
+                                                 dgm_leaf(g, t[1], tape),
+                                                 dgm_leaf(g, t[2], tape));
+                    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+                    const float *yp = dgm_tensor_f32(dgm_value(y));
+                    for (int64_t i = 0; i < N * O; i++)
+                        ck_assert_msg(fabs(yp[i] - ref[i]) <=
+                                          1e-5 * fabs(ref[i]) + 2e-6,
+                                      "N %lld threads %d backend %d tape %d "
+                                      "element %lld: %.9g, float64 %.9g",
+                                      (long long)N, thr, be, tape, (long long)i,
+                                      yp[i], ref[i]);
+                    if (be && tape && thr == 1)
+                        memcpy(first, yp, sizeof(float) * (size_t)(N * O));
+                    else if (be && tape)
+                        ck_assert_msg(
+                            !memcmp(first, yp, sizeof(float) * (size_t)(N * O)),
+                            "N %lld: 1 and 2 threads differ", (long long)N);
+                    dgm_graph_free(g);
+                }
+        }
+        dgm_set_threads(threads);
+        bool need[4] = {true, true, true, true};
+        gc_result r =
+            gc_compare_backends(build_linear_gelu, &c, 3, t, need, 1e-4, 1e-4);
+        ck_assert_msg(r.ok, "N %lld, reference vs oneDNN: %s", (long long)N,
+                      gc_describe(&r));
+        r = gc_compare_backends(build_gelu_shared, NULL, 4, t, need, 1e-4,
+                                1e-4);
+        ck_assert_msg(r.ok, "N %lld, shared weight: %s", (long long)N,
+                      gc_describe(&r));
+        free(ref);
+        free(first);
+        for (int i = 0; i < 4; i++)
+            dgm_tensor_free(t[i]);
+    }
+}
+END_TEST
+
+/* The bias gradient of linear and linear_gelu is a column sum of the
+ * output's gradient, in parallel partial sums over blocks of 64 rows: at
+ * rows around the block, as a leaf's gradient (added to: a second
+ * backward doubles it) and through an affine (the first contribution
+ * stores), against float64; 1 and 2 threads give the same bits. */
+START_TEST(bias_gradient_blocks)
+{
+    const int64_t I = 8, O = 50, rows[] = {1, 64, 65, 200};
+    const int threads = dgm_threads();
+    for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+        const int64_t N = rows[ri];
+        dgm_tensor *x = gc_randn(2, (int64_t[]){N, I}, 600 + ri),
+                   *w = gc_randn(2, (int64_t[]){O, I}, 610 + ri),
+                   *b = gc_randn(1, (int64_t[]){O}, 620 + ri),
+                   *wt = gc_randn(2, (int64_t[]){N, O}, 630 + ri);
+        for (int op = 0; op < 2; op++) {
+            /* loss = sum(y * wt): dy = wt, so db = wt's column sums (for
+             * linear_gelu, of wt * gelu'(z), recomputed here) */
+            double ref[50];
+            const float *xp = dgm_tensor_f32(x), *wp = dgm_tensor_f32(w),
+                        *bp = dgm_tensor_f32(b), *tp = dgm_tensor_f32(wt);
+            for (int64_t o = 0; o < O; o++) {
+                ref[o] = 0;
+                for (int64_t i = 0; i < N; i++) {
+                    double z = bp[o], d = 1;
+                    for (int64_t k = 0; k < I; k++)
+                        z += (double)xp[i * I + k] * wp[o * I + k];
+                    if (op)
+                        d = 0.5 * erfc(-z / sqrt(2.0)) +
+                            z * exp(-0.5 * z * z) / sqrt(2 * M_PI);
+                    ref[o] += tp[i * O + o] * d;
+                }
+            }
+            float first[50];
+            for (int thr = 1; thr <= 2; thr++)
+                for (int via = 0; via < 2; via++) {
+                    dgm_set_threads(thr);
+                    dgm_graph *g = dgm_graph_new();
+                    dgm_var *bl = dgm_leaf(g, b, true);
+                    dgm_var *bv = via ? dgm_affine(g, bl, 1.0f, 0.0f) : bl;
+                    dgm_var *xv = dgm_leaf(g, x, true),
+                            *wv = dgm_leaf(g, w, true);
+                    dgm_var *y = op ? dgm_linear_gelu(g, xv, wv, bv)
+                                    : dgm_linear(g, xv, wv, bv);
+                    dgm_var *loss =
+                        dgm_sum_all(g, dgm_mul(g, y, dgm_input(g, wt)));
+                    ck_assert_msg(loss != NULL, "%s", dgm_last_error());
+                    for (int pass = 1; pass <= 2; pass++) {
+                        ck_assert_int_eq(dgm_backward(g, loss), 0);
+                        const float *db = dgm_tensor_f32(dgm_grad(bl));
+                        for (int64_t o = 0; o < O; o++)
+                            ck_assert_msg(
+                                fabs(db[o] - pass * ref[o]) <=
+                                    1e-5 * fabs(pass * ref[o]) + 1e-4,
+                                "op %d N %lld threads %d via %d pass %d "
+                                "column %lld: %.9g, float64 %.9g",
+                                op, (long long)N, thr, via, pass, (long long)o,
+                                db[o], pass * ref[o]);
+                        if (pass == 2)
+                            continue;
+                        if (thr == 1 && via == 0)
+                            memcpy(first, db, sizeof first[0] * (size_t)O);
+                        else
+                            ck_assert_msg(
+                                !memcmp(first, db, sizeof first[0] * (size_t)O),
+                                "op %d N %lld threads %d via %d: other bits",
+                                op, (long long)N, thr, via);
+                    }
+                    dgm_graph_free(g);
+                }
+        }
+        dgm_set_threads(threads);
+        dgm_tensor_free(x);
+        dgm_tensor_free(w);
+        dgm_tensor_free(b);
+        dgm_tensor_free(wt);
+    }
+}
+END_TEST
+
 START_TEST(shape_errors_name_op_and_shapes)
 {
     dgm_graph *g = dgm_graph_new();
@@ -529,10 +703,11 @@ static Suite *dense_suite(void)
     TCase *tc = tq_case(s, "gradients", linear_gradients, matmul_gradients,
                         linear_gelu_gradients);
     tcase_set_timeout(tc, 120);
-    TCase *be = tq_case(s, "backends", backends_agree_at_real_sizes,
-                        linear_gelu_matches_the_composition,
-                        mlp_trains_alike_on_both_backends,
-                        convnet_trains_alike_on_both_backends);
+    TCase *be =
+        tq_case(s, "backends", backends_agree_at_real_sizes,
+                linear_gelu_matches_the_composition, linear_gelu_row_blocks,
+                bias_gradient_blocks, mlp_trains_alike_on_both_backends,
+                convnet_trains_alike_on_both_backends);
     tcase_set_timeout(be, 120);
     tq_case(s, "errors", shape_errors_name_op_and_shapes);
     tq_case(s, "allocation", steady_state_step_allocates_nothing);

@@ -181,6 +181,23 @@ static int gemm(const dgm_graph *g, const gemm_desc *d, float *dst,
     return rc;
 }
 
+/* gemm() for one 2-D product without bias (batch 1), through oneDNN's
+ * sgemm rather than a matmul primitive: at the char transformer's
+ * backward shapes (dx = dy w, dw = dy^T x: [2048, 384] x [384, 128],
+ * [384, 2048] x [2048, 128], ...) it took 12-16% less CPU time on one
+ * thread, alternating in one process (docs/performance.md). */
+static int gemm_2d(const dgm_graph *g, const gemm_desc *d, float *dst,
+                   const float *x, const float *y)
+{
+    if (!dgm__use_dnnl(g) || d->m * d->n * d->k <= DGM__GEMM_SMALL)
+        return gemm(g, d, dst, x, y, NULL);
+    return dgm__dnnl_check(
+        dnnl_sgemm(d->tx ? 'T' : 'N', d->ty ? 'T' : 'N', d->m, d->n, d->k, 1.0f,
+                   x, d->tx ? d->m : d->k, y, d->ty ? d->k : d->n,
+                   d->accumulate ? 1.0f : 0.0f, dst, d->n),
+        "sgemm");
+}
+
 static float *f32(const dgm_tensor *t) { return (float *)t->data; }
 
 /* x, w and b must be contiguous for the kernels; views get a copy. */
@@ -191,6 +208,33 @@ static dgm_var *dense_input(dgm_graph *g, dgm_var *v)
 }
 
 /* ---- linear ------------------------------------------------------------ */
+
+/* Rows per partial sum of a bias gradient: a fixed blocking, so the
+ * order of the sum, and its value, do not depend on the thread count. */
+#define BIAS_ROWS 64
+
+/* Below this many elements a pass stays on one thread (a team's start
+ * costs more than the loop). */
+#define PASS_PARALLEL_MIN 16384
+
+/* The bias gradient db [O] from nb blocks' partial column sums part
+ * [nb, O], added in block order; stored when `store` (the first
+ * contribution), else added to. */
+static void bias_sum(const float *part, int64_t nb, int64_t O, float *db,
+                     bool store)
+{
+    int64_t blk = 0;
+    if (store) {
+        memcpy(db, part, sizeof(float) * (size_t)O);
+        blk = 1;
+    }
+    for (; blk < nb; blk++) {
+        const float *s = part + blk * O;
+#pragma omp simd
+        for (int64_t o = 0; o < O; o++)
+            db[o] += s[o];
+    }
+}
 
 /* attr.i: [0] rows N, [1] in, [2] out */
 static int linear_backward(dgm_graph *g, dgm_var *node)
@@ -206,21 +250,46 @@ static int linear_backward(dgm_graph *g, dgm_var *node)
     int rc = 0;
     if (dx) { /* dx [N, I] (+)= dy [N, O] @ w [O, I] */
         gemm_desc d = {1, N, I, O, 0, 0, !sx, 0};
-        rc = gemm(g, &d, f32(dx), dy, f32(dgm_value(w)), NULL);
+        rc = gemm_2d(g, &d, f32(dx), dy, f32(dgm_value(w)));
     }
     if (rc == 0 && dw) { /* dw [O, I] (+)= dy^T [O, N] @ x [N, I] */
         gemm_desc d = {1, O, I, N, 1, 0, !sw, 0};
-        rc = gemm(g, &d, f32(dw), dy, f32(dgm_value(x)), NULL);
+        rc = gemm_2d(g, &d, f32(dw), dy, f32(dgm_value(x)));
     }
     if (rc == 0 && db) {
-        float *s = f32(db);
-        if (sb)
-            memset(s, 0, (size_t)O * sizeof *s);
-        for (int64_t i = 0; i < N; i++) {
-            const float *r = dy + i * O;
-            for (int64_t o = 0; o < O; o++)
-                s[o] += r[o];
+        /* Column sums of dy: a single block straight into db, row after
+         * row (added to its old value in the order it always was); more in
+         * parallel partial sums over blocks, then added in block order. */
+        const int64_t nb = (N + BIAS_ROWS - 1) / BIAS_ROWS;
+        float *part =
+            nb > 1 ? dgm__arena_alloc(g, sizeof(float) * (size_t)(nb * O))
+                   : f32(db);
+        if (!part)
+            return dgm__fail_rc(g);
+        if (nb == 1 && !sb) {
+            for (int64_t i = 0; i < N; i++) {
+                const float *r = dy + i * O;
+#pragma omp simd
+                for (int64_t o = 0; o < O; o++)
+                    part[o] += r[o];
+            }
+            return rc;
         }
+#pragma omp parallel for schedule(static) if (N * O > PASS_PARALLEL_MIN)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const int64_t end =
+                (blk + 1) * BIAS_ROWS < N ? (blk + 1) * BIAS_ROWS : N;
+            float *s = part + blk * O;
+            memcpy(s, dy + blk * BIAS_ROWS * O, sizeof(float) * (size_t)O);
+            for (int64_t i = blk * BIAS_ROWS + 1; i < end; i++) {
+                const float *r = dy + i * O;
+#pragma omp simd
+                for (int64_t o = 0; o < O; o++)
+                    s[o] += r[o];
+            }
+        }
+        if (nb > 1)
+            bias_sum(part, nb, O, f32(db), sb);
     }
     return rc;
 }
@@ -257,10 +326,11 @@ static bool linear_fits(dgm_graph *g, const char *name, dgm_var *x, dgm_var *w,
     return true;
 }
 
-/* z = x w^T + b into a new arena tensor [..., out]; attr.i of the node to
- * be: rows, in, out. x, w, b are replaced by contiguous copies if views. */
-static dgm_tensor *linear_forward(dgm_graph *g, const char *name, dgm_var **x,
-                                  dgm_var **w, dgm_var **b, int64_t dims[3])
+/* x, w, b replaced by contiguous copies if views; dims of the node to be
+ * (attr.i: rows, in, out) and a new uninitialised arena tensor of the
+ * output's shape [..., out]. */
+static dgm_tensor *linear_prepare(dgm_graph *g, dgm_var **x, dgm_var **w,
+                                  dgm_var **b, int64_t dims[3])
 {
     const dgm_tensor *xv = dgm_value(*x), *wv = dgm_value(*w);
     bool has_b = *b != NULL;
@@ -270,22 +340,13 @@ static dgm_tensor *linear_forward(dgm_graph *g, const char *name, dgm_var **x,
     if (!*x || !*w || (has_b && !*b))
         return NULL;
     int64_t I = wv->shape[1], O = wv->shape[0];
-    int64_t N = dgm_tensor_numel(dgm_value(*x)) / I;
+    dims[0] = dgm_tensor_numel(dgm_value(*x)) / I;
+    dims[1] = I;
+    dims[2] = O;
     int64_t shape[DGM_MAX_DIMS];
     memcpy(shape, xv->shape, sizeof(int64_t) * (size_t)xv->ndim);
     shape[xv->ndim - 1] = O;
-    dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, xv->ndim, shape);
-    if (!y)
-        return NULL;
-    gemm_desc d = {1, N, O, I, 0, 1, 0, has_b};
-    if (gemm(g, &d, f32(y), f32(dgm_value(*x)), f32(dgm_value(*w)),
-             has_b ? f32(dgm_value(*b)) : NULL) < 0)
-        return dgm__fail_null(g, dgm_last_code(), "%s: %s", name,
-                              dgm_last_error());
-    dims[0] = N;
-    dims[1] = I;
-    dims[2] = O;
-    return y;
+    return dgm__alloc_uninit(g, DGM_F32, xv->ndim, shape);
 }
 
 dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
@@ -293,9 +354,14 @@ dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
     if (!x || !w || !linear_fits(g, "linear", x, w, b))
         return NULL;
     int64_t dims[3];
-    dgm_tensor *y = linear_forward(g, "linear", &x, &w, &b, dims);
+    dgm_tensor *y = linear_prepare(g, &x, &w, &b, dims);
     if (!y)
         return NULL;
+    gemm_desc d = {1, dims[0], dims[2], dims[1], 0, 1, 0, b != NULL};
+    if (gemm(g, &d, f32(y), f32(dgm_value(x)), f32(dgm_value(w)),
+             b ? f32(dgm_value(b)) : NULL) < 0)
+        return dgm__fail_null(g, dgm_last_code(), "linear: %s",
+                              dgm_last_error());
     dgm_var *ins[3] = {x, w, b};
     dgm_var *out = dgm__node(g, &op_linear, y, ins, b ? 3 : 2);
     if (out)
@@ -305,13 +371,10 @@ dgm_var *dgm_linear(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
 
 /* ---- linear + GELU ------------------------------------------------------ */
 
-/* Rows per partial sum of the bias gradient: a fixed blocking, so the
- * order of the sum, and its value, do not depend on the thread count. */
-#define LG_ROWS 64
-
-/* Below this many elements a pass stays on one thread (a team's start
- * costs more than the loop). */
-#define LG_PARALLEL_MIN 16384
+/* Rows per block of the forward's GEMM + GELU: a block's z, y and
+ * gelu'(z) ([64, 512] at the transformer's fc1: 3 x 128 KB) and w stay in
+ * L2 (64 was fastest of 32-256 there). */
+#define LG_FWD_ROWS 64
 
 /* attr.i: [0] rows N, [1] in, [2] out; saved[0] gelu'(z), z the
  * pre-activation (the forward computes it with y at little extra cost, so
@@ -322,25 +385,28 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
     dgm_var *b = node->n_in > 2 ? node->in[2] : NULL;
     const int64_t N = node->attr.i[0], I = node->attr.i[1], O = node->attr.i[2];
     const float *dy = f32(node->grad), *gz = f32(node->saved[0]);
-    dgm_tensor *dx = dgm__grad_buf(g, x), *dw = dgm__grad_buf(g, w);
-    dgm_tensor *db = b ? dgm__grad_buf(g, b) : NULL;
+    bool sx, sw, sb = false; /* first contributions: store, don't add */
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &sx);
+    dgm_tensor *dw = dgm__grad_in(g, node, 1, &sw);
+    dgm_tensor *db = b ? dgm__grad_in(g, node, 2, &sb) : NULL;
     if (!dx && !dw && !db)
         return 0;
     /* dz = dy * gelu'(z), written once (no zero fill), and in the same
      * pass each block's column sums for the bias gradient. */
     float *dz = dgm__arena_alloc(g, sizeof(float) * (size_t)(N * O));
-    const int64_t nb = (N + LG_ROWS - 1) / LG_ROWS;
+    const int64_t nb = (N + BIAS_ROWS - 1) / BIAS_ROWS;
     float *part =
         db ? dgm__arena_alloc(g, sizeof(float) * (size_t)(nb * O)) : NULL;
     if (!dz || (db && !part))
         return dgm__fail_rc(g);
-#pragma omp parallel for schedule(static) if (N * O > LG_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (N * O > PASS_PARALLEL_MIN)
     for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t end = (blk + 1) * LG_ROWS < N ? (blk + 1) * LG_ROWS : N;
+        const int64_t end =
+            (blk + 1) * BIAS_ROWS < N ? (blk + 1) * BIAS_ROWS : N;
         float *s = part ? part + blk * O : NULL;
         if (s)
             memset(s, 0, sizeof(float) * (size_t)O);
-        for (int64_t i = blk * LG_ROWS; i < end; i++) {
+        for (int64_t i = blk * BIAS_ROWS; i < end; i++) {
             const float *gr = gz + i * O, *dyr = dy + i * O;
             float *dzr = dz + i * O;
             if (s) {
@@ -357,23 +423,16 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
             }
         }
     }
-    if (db) {
-        float *sb = f32(db);
-        for (int64_t blk = 0; blk < nb; blk++) {
-            const float *s = part + blk * O;
-#pragma omp simd
-            for (int64_t o = 0; o < O; o++)
-                sb[o] += s[o];
-        }
-    }
+    if (db)
+        bias_sum(part, nb, O, f32(db), sb);
     int rc = 0;
-    if (dx) { /* dx [N, I] += dz [N, O] @ w [O, I] */
-        gemm_desc d = {1, N, I, O, 0, 0, 1, 0};
-        rc = gemm(g, &d, f32(dx), dz, f32(dgm_value(w)), NULL);
+    if (dx) { /* dx [N, I] (+)= dz [N, O] @ w [O, I] */
+        gemm_desc d = {1, N, I, O, 0, 0, !sx, 0};
+        rc = gemm_2d(g, &d, f32(dx), dz, f32(dgm_value(w)));
     }
-    if (rc == 0 && dw) { /* dw [O, I] += dz^T [O, N] @ x [N, I] */
-        gemm_desc d = {1, O, I, N, 1, 0, 1, 0};
-        rc = gemm(g, &d, f32(dw), dz, f32(dgm_value(x)), NULL);
+    if (rc == 0 && dw) { /* dw [O, I] (+)= dz^T [O, N] @ x [N, I] */
+        gemm_desc d = {1, O, I, N, 1, 0, !sw, 0};
+        rc = gemm_2d(g, &d, f32(dw), dz, f32(dgm_value(x)));
     }
     return rc;
 }
@@ -381,38 +440,95 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
 static const dgm__op op_linear_gelu = {DGM_OP_LINEAR_GELU,
                                        linear_gelu_backward};
 
+/* y = gelu(x w^T + b) for rows [r0, r0 + m), and when gz is given the
+ * derivative gelu'(z) there too; y's rows hold z in between. One thread's
+ * share: the GEMM runs on the calling thread (oneDNN's sgemm runs serially
+ * inside a parallel region), and the GELU pass reads z while the block is
+ * still in cache. Returns the sgemm status. */
+static dnnl_status_t lg_rows(bool dnnl, int64_t r0, int64_t m,
+                             const int64_t dims[3], float *y, float *gz,
+                             const float *x, const float *w, const float *b)
+{
+    const int64_t I = dims[1], O = dims[2];
+    float *yb = y + r0 * O;
+    dnnl_status_t st = dnnl_success;
+    if (dnnl) {
+        if (b)
+            for (int64_t i = 0; i < m; i++)
+                memcpy(yb + i * O, b, sizeof(float) * (size_t)O);
+        st = dnnl_sgemm('N', 'T', m, O, I, 1.0f, x + r0 * I, I, w, I,
+                        b ? 1.0f : 0.0f, yb, O);
+    } else {
+        gemm_desc d = {1, m, O, I, 0, 1, 0, b != NULL};
+        gemm_ref(&d, yb, x + r0 * I, w, b);
+    }
+    const int64_t n = m * O;
+    if (gz) {
+        float *gb = gz + r0 * O;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float d;
+            yb[i] = gelu_grad_k(yb[i], &d);
+            gb[i] = d;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            yb[i] = gelu_k(yb[i]);
+    }
+    return st;
+}
+
 dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
 {
     if (!x || !w || !linear_fits(g, "linear_gelu", x, w, b))
         return NULL;
     int64_t dims[3];
-    dgm_tensor *z = linear_forward(g, "linear_gelu", &x, &w, &b, dims);
-    dgm_tensor *y = z ? dgm__alloc_uninit(g, DGM_F32, z->ndim, z->shape) : NULL;
+    dgm_tensor *y = linear_prepare(g, &x, &w, &b, dims);
     if (!y)
         return NULL;
-    const int64_t n = dims[0] * dims[2];
-    /* dgm__node's rule for whether the node will need a backward */
+    const int64_t N = dims[0], O = dims[2];
+    /* dgm__node's rule for whether the node will need a backward: only
+     * then is gelu'(z) kept (all the backward needs) */
     const bool grad =
         dgm__grad_enabled(g) &&
         (x->requires_grad || w->requires_grad || (b && b->requires_grad));
-    float *zp = f32(z), *yp = f32(y);
-    if (grad) { /* z's storage takes gelu'(z), which is all backward needs */
-#pragma omp parallel for simd schedule(static) if (n > LG_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++) {
-            float d;
-            yp[i] = gelu_grad_k(zp[i], &d);
-            zp[i] = d;
+    dgm_tensor *gz =
+        grad ? dgm__alloc_uninit(g, DGM_F32, y->ndim, y->shape) : NULL;
+    if (grad && !gz)
+        return NULL;
+    /* Row blocks of LG_FWD_ROWS, one GEMM each on one thread, so that z
+     * is read back from cache, not memory (at the transformer's fc1,
+     * [2048, 128] -> 512, a whole GEMM then a pass cost about twice the
+     * GEMM alone). The blocks are fixed, so the result does not depend on
+     * the thread count. */
+    const bool dnnl = dgm__use_dnnl(g) && N * O * dims[1] > DGM__GEMM_SMALL;
+    const int64_t nb = (N + LG_FWD_ROWS - 1) / LG_FWD_ROWS;
+    const float *xp = f32(dgm_value(x)), *wp = f32(dgm_value(w)),
+                *bp = b ? f32(dgm_value(b)) : NULL;
+    float *yp = f32(y), *gp = gz ? f32(gz) : NULL;
+    int bad = dnnl_success;
+#pragma omp parallel for schedule(static) if (nb > 1 &&                        \
+                                              N * O > PASS_PARALLEL_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t r0 = blk * LG_FWD_ROWS;
+        const int64_t m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
+        dnnl_status_t st = lg_rows(dnnl, r0, m, dims, yp, gp, xp, wp, bp);
+        if (st != dnnl_success) {
+#pragma omp atomic write
+            bad = (int)st;
         }
-    } else {
-#pragma omp parallel for simd schedule(static) if (n > LG_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++)
-            yp[i] = gelu_k(zp[i]);
+    }
+    if (bad != dnnl_success) {
+        dgm__dnnl_check((dnnl_status_t)bad, "sgemm");
+        return dgm__fail_null(g, dgm_last_code(), "linear_gelu: %s",
+                              dgm_last_error());
     }
     dgm_var *ins[3] = {x, w, b};
     dgm_var *out = dgm__node(g, &op_linear_gelu, y, ins, b ? 3 : 2);
     if (out) {
         memcpy(out->attr.i, dims, sizeof dims);
-        out->saved[0] = z;
+        out->saved[0] = gz;
     }
     return out;
 }
