@@ -163,6 +163,19 @@ dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v);
  * its inputs' gradients never matters. */
 dgm_tensor *dgm__grad_in(dgm_graph *g, dgm_var *node, int i, bool *store);
 
+/* Parameter gradients written by their first contribution too: after
+ * dgm__params_grad_fresh(ps, n) the next contribution to each of these
+ * gradients in any backward stores (dgm__grad_in says so; dgm__grad_buf
+ * zero-fills first), later ones add, so a parameter read twice still sums
+ * both. dgm__params_grad_settle zeroes those no backward reached and ends
+ * it; a gradient made final during backward (dgm__graph_on_grad_final) is
+ * settled before the hook sees it. The trainer's per-step zeroing. */
+void dgm__params_grad_fresh(dgm_param *const *ps, int n);
+void dgm__params_grad_settle(dgm_param *const *ps, int n);
+void dgm__param_grad_settle(dgm_param *p);
+/* p's flag (params.c). */
+bool *dgm__param_fresh(dgm_param *p);
+
 /* For the backward of a single-input op whose input gradient is exactly
  * node->grad read in row-major order with the input's shape (reshape,
  * flatten, contiguous): make the input's gradient that same storage, no
