@@ -104,72 +104,29 @@ static double torch_ms(const char *file, const char *name)
     return ms;
 }
 
-static int run_case(const bcase *c, dgm_backend be, double *ms_out)
+/* The case's parameters in ps: weights (batch norm: gamma, running
+ * statistics) and bias, initialised from r. */
+static int case_params(const bcase *c, dgm_params *ps, dgm_rng *r,
+                       dgm_param **w, dgm_param **b, dgm_param **rm,
+                       dgm_param **rv)
 {
-    dgm_params *ps = dgm_params_new();
-    dgm_graph *g = dgm_graph_new();
-    dgm_rng r;
-    dgm_rng_seed(&r, 1);
-    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, c->x);
-    if (!ps || !g || !x)
-        return dgm_last_code();
-    dgm_init_uniform(x, &r, -1.0f, 1.0f);
-    dgm_param *w = NULL, *b = NULL, *rm = NULL, *rv = NULL;
     int64_t ch = c->kind == 2 ? c->x[1] : c->oc;
-    int rc = 0;
-    if (c->kind == 0) {
-        int64_t ws[4] = {c->oc, c->x[1], c->k, c->k};
-        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
-    } else if (c->kind == 1) {
-        int64_t ws[4] = {c->x[1], c->oc, c->k, c->k};
-        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
-    } else {
-        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 1, &ch, &w);
-        if (!rc)
-            rc = dgm_params_add(ps, "rm", DGM_ROLE_BUFFER, 1, &ch, &rm);
-        if (!rc)
-            rc = dgm_params_add(ps, "rv", DGM_ROLE_BUFFER, 1, &ch, &rv);
-    }
+    int64_t ws[4] = {c->kind == 1 ? c->x[1] : c->oc,
+                     c->kind == 1 ? c->oc : c->x[1], c->k, c->k};
+    int rc = c->kind == 2 ? dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 1, &ch, w)
+                          : dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, w);
+    if (!rc && c->kind == 2)
+        rc = dgm_params_add(ps, "rm", DGM_ROLE_BUFFER, 1, &ch, rm);
+    if (!rc && c->kind == 2)
+        rc = dgm_params_add(ps, "rv", DGM_ROLE_BUFFER, 1, &ch, rv);
     if (!rc)
-        rc = dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, &ch, &b);
+        rc = dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, &ch, b);
     if (rc)
         return rc;
     if (c->kind == 2)
-        dgm_tensor_fill(w->value, 1.0);
+        dgm_tensor_fill((*w)->value, 1.0);
     else
-        dgm_init_uniform(w->value, &r, -0.1f, 0.1f);
-    dgm_graph_set_backend(g, be);
-    const dgm_conv_params cp = {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}};
-    enum { WARM = 3, REPS = 15 };
-    double t[REPS];
-    for (int it = 0; it < WARM + REPS; it++) {
-        dgm_graph_reset(g);
-        double t0 = now();
-        dgm_var *xv = dgm_leaf(g, x, c->x_grad != 0);
-        dgm_var *y;
-        if (c->kind == 0)
-            y = dgm_conv2d(g, xv, dgm_param_var(g, w), dgm_param_var(g, b),
-                           &cp);
-        else if (c->kind == 1)
-            y = dgm_conv_transpose2d(g, xv, dgm_param_var(g, w),
-                                     dgm_param_var(g, b), &cp);
-        else
-            y = dgm_batch_norm(g, xv, dgm_param_var(g, w),
-                               dgm_param_var(g, b), rm, rv, 0.1f, 1e-5f);
-        dgm_var *loss = dgm_sum_all(g, y);
-        if (!loss || (rc = dgm_backward(g, loss)) < 0) {
-            fprintf(stderr, "bench_conv: %s: %s\n", c->name,
-                    dgm_last_error());
-            return rc ? rc : dgm_last_code();
-        }
-        if (it >= WARM)
-            t[it - WARM] = now() - t0;
-    }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    *ms_out = t[REPS / 2] * 1e3;
-    dgm_tensor_free(x);
-    dgm_graph_free(g);
-    dgm_params_free(ps);
+        dgm_init_uniform((*w)->value, r, -0.1f, 0.1f);
     return 0;
 }
 
@@ -202,6 +159,38 @@ static int step(dgm_graph *g, const bcase *c, dgm_tensor *x, dgm_param *w,
     return rc;
 }
 
+static int run_case(const bcase *c, dgm_backend be, double *ms_out)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_graph *g = dgm_graph_new();
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, c->x);
+    if (!ps || !g || !x)
+        return dgm_last_code();
+    dgm_init_uniform(x, &r, -1.0f, 1.0f);
+    dgm_param *w = NULL, *b = NULL, *rm = NULL, *rv = NULL;
+    int rc = case_params(c, ps, &r, &w, &b, &rm, &rv);
+    if (rc)
+        return rc;
+    dgm_graph_set_backend(g, be);
+    enum { WARM = 3, REPS = 15 };
+    double t[REPS];
+    for (int it = 0; it < WARM + REPS; it++) {
+        double t0 = now();
+        if ((rc = step(g, c, x, w, b, rm, rv, false)) < 0)
+            return rc;
+        if (it >= WARM)
+            t[it - WARM] = now() - t0;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    *ms_out = t[REPS / 2] * 1e3;
+    dgm_tensor_free(x);
+    dgm_graph_free(g);
+    dgm_params_free(ps);
+    return 0;
+}
+
 /* `ab`: ms[0] / cpu[0] zero-fill + add, [1] first write (medians). */
 static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
 {
@@ -217,23 +206,9 @@ static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
         return dgm_last_code();
     dgm_init_uniform(x, &r, -1.0f, 1.0f);
     dgm_param *w = NULL, *b = NULL, *rm = NULL, *rv = NULL;
-    int64_t ch = c->kind == 2 ? c->x[1] : c->oc;
-    int64_t ws[4] = {c->kind == 1 ? c->x[1] : c->oc,
-                     c->kind == 1 ? c->oc : c->x[1], c->k, c->k};
-    int rc = c->kind == 2 ? dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 1, &ch, &w)
-                          : dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
-    if (!rc && c->kind == 2)
-        rc = dgm_params_add(ps, "rm", DGM_ROLE_BUFFER, 1, &ch, &rm);
-    if (!rc && c->kind == 2)
-        rc = dgm_params_add(ps, "rv", DGM_ROLE_BUFFER, 1, &ch, &rv);
-    if (!rc)
-        rc = dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, &ch, &b);
+    int rc = case_params(c, ps, &r, &w, &b, &rm, &rv);
     if (rc)
         return rc;
-    if (c->kind == 2)
-        dgm_tensor_fill(w->value, 1.0);
-    else
-        dgm_init_uniform(w->value, &r, -0.1f, 0.1f);
     enum { WARM = 3, REPS = 21 };
     double t[2][REPS], u[2][REPS];
     for (int it = 0; it < WARM + REPS; it++)
@@ -266,7 +241,7 @@ static int main_ab(void)
            "first ms", "zero cpu", "first cpu", "cpu");
     for (int i = 0; i < N_CASES; i++) {
         double ms[2], cpu[2];
-        if (run_case_ab(&CASES[i], ms, cpu) < 0)
+        if (run_case_ab(&CASES[i], ms, cpu) != 0)
             return 1;
         printf("%-40s %9.3f %9.3f %9.3f %9.3f %6.1f%%\n", CASES[i].name, ms[0],
                ms[1], cpu[0], cpu[1], 100.0 * (cpu[1] - cpu[0]) / cpu[0]);
@@ -284,8 +259,8 @@ int main(int argc, char **argv)
     printf("%-40s %10s %9s %10s %9s\n", "case (fwd+bwd)", "dgm ms", "GFLOP/s",
            "torch ms", "GFLOP/s");
     for (int i = 0; i < N_CASES; i++) {
-        double ms;
-        if (run_case(&CASES[i], be, &ms) < 0)
+        double ms = 0.0;
+        if (run_case(&CASES[i], be, &ms) != 0)
             return 1;
         double tms = torch_ms(torch_file, CASES[i].name);
         double fl = flops(&CASES[i]);
