@@ -5,9 +5,16 @@
  *   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
  *       /usr/bin/python3 bench/torch_conv.py > /tmp/torch_conv.txt
  *   build/bin/bench_conv [/tmp/torch_conv.txt] [ref]
+ *   build/bin/bench_conv ab
  *
  * Each case times dgm op + sum_all + backward (the sum is what PyTorch's
- * y.sum().backward() does too); the median of the timed repetitions. */
+ * y.sum().backward() does too); the median of the timed repetitions.
+ * `ab`: first-write gradients against zero-fill + add (a graph made under
+ * DGM_GRAD_ZERO=1), the two graphs alternating in one process; x and the
+ * weights reach the op through an identity affine, so their gradients
+ * are op results as in a network (an input's) and in training (a
+ * parameter's, written first there too); medians of wall and process CPU
+ * time per repetition. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +48,16 @@ static const bcase CASES[] = {
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -92,6 +104,61 @@ static double torch_ms(const char *file, const char *name)
     return ms;
 }
 
+/* The case's parameters in ps: weights (batch norm: gamma, running
+ * statistics) and bias, initialised from r. */
+static int case_params(const bcase *c, dgm_params *ps, dgm_rng *r,
+                       dgm_param **w, dgm_param **b, dgm_param **rm,
+                       dgm_param **rv)
+{
+    int64_t ch = c->kind == 2 ? c->x[1] : c->oc;
+    int64_t ws[4] = {c->kind == 1 ? c->x[1] : c->oc,
+                     c->kind == 1 ? c->oc : c->x[1], c->k, c->k};
+    int rc = c->kind == 2 ? dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 1, &ch, w)
+                          : dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, w);
+    if (!rc && c->kind == 2)
+        rc = dgm_params_add(ps, "rm", DGM_ROLE_BUFFER, 1, &ch, rm);
+    if (!rc && c->kind == 2)
+        rc = dgm_params_add(ps, "rv", DGM_ROLE_BUFFER, 1, &ch, rv);
+    if (!rc)
+        rc = dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, &ch, b);
+    if (rc)
+        return rc;
+    if (c->kind == 2)
+        dgm_tensor_fill((*w)->value, 1.0);
+    else
+        dgm_init_uniform((*w)->value, r, -0.1f, 0.1f);
+    return 0;
+}
+
+/* One forward + backward of case c on g: the op's inputs through an
+ * identity affine when `via` (see the file head). */
+static int step(dgm_graph *g, const bcase *c, dgm_tensor *x, dgm_param *w,
+                dgm_param *b, dgm_param *rm, dgm_param *rv, bool via)
+{
+    const dgm_conv_params cp = {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}};
+    dgm_graph_reset(g);
+    dgm_var *xv = dgm_leaf(g, x, c->x_grad != 0 || via);
+    dgm_var *wv = dgm_param_var(g, w), *bv = dgm_param_var(g, b);
+    if (via) {
+        if (c->x_grad)
+            xv = dgm_affine(g, xv, 1.0f, 0.0f);
+        wv = dgm_affine(g, wv, 1.0f, 0.0f);
+        bv = dgm_affine(g, bv, 1.0f, 0.0f);
+    }
+    dgm_var *y;
+    if (c->kind == 0)
+        y = dgm_conv2d(g, xv, wv, bv, &cp);
+    else if (c->kind == 1)
+        y = dgm_conv_transpose2d(g, xv, wv, bv, &cp);
+    else
+        y = dgm_batch_norm(g, xv, wv, bv, rm, rv, 0.1f, 1e-5f);
+    dgm_var *loss = dgm_sum_all(g, y);
+    int rc = loss ? dgm_backward(g, loss) : dgm_last_code();
+    if (rc < 0)
+        fprintf(stderr, "bench_conv: %s: %s\n", c->name, dgm_last_error());
+    return rc;
+}
+
 static int run_case(const bcase *c, dgm_backend be, double *ms_out)
 {
     dgm_params *ps = dgm_params_new();
@@ -103,53 +170,16 @@ static int run_case(const bcase *c, dgm_backend be, double *ms_out)
         return dgm_last_code();
     dgm_init_uniform(x, &r, -1.0f, 1.0f);
     dgm_param *w = NULL, *b = NULL, *rm = NULL, *rv = NULL;
-    int64_t ch = c->kind == 2 ? c->x[1] : c->oc;
-    int rc = 0;
-    if (c->kind == 0) {
-        int64_t ws[4] = {c->oc, c->x[1], c->k, c->k};
-        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
-    } else if (c->kind == 1) {
-        int64_t ws[4] = {c->x[1], c->oc, c->k, c->k};
-        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 4, ws, &w);
-    } else {
-        rc = dgm_params_add(ps, "w", DGM_ROLE_WEIGHT, 1, &ch, &w);
-        if (!rc)
-            rc = dgm_params_add(ps, "rm", DGM_ROLE_BUFFER, 1, &ch, &rm);
-        if (!rc)
-            rc = dgm_params_add(ps, "rv", DGM_ROLE_BUFFER, 1, &ch, &rv);
-    }
-    if (!rc)
-        rc = dgm_params_add(ps, "b", DGM_ROLE_WEIGHT, 1, &ch, &b);
+    int rc = case_params(c, ps, &r, &w, &b, &rm, &rv);
     if (rc)
         return rc;
-    if (c->kind == 2)
-        dgm_tensor_fill(w->value, 1.0);
-    else
-        dgm_init_uniform(w->value, &r, -0.1f, 0.1f);
     dgm_graph_set_backend(g, be);
-    const dgm_conv_params cp = {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}};
     enum { WARM = 3, REPS = 15 };
     double t[REPS];
     for (int it = 0; it < WARM + REPS; it++) {
-        dgm_graph_reset(g);
         double t0 = now();
-        dgm_var *xv = dgm_leaf(g, x, c->x_grad != 0);
-        dgm_var *y;
-        if (c->kind == 0)
-            y = dgm_conv2d(g, xv, dgm_param_var(g, w), dgm_param_var(g, b),
-                           &cp);
-        else if (c->kind == 1)
-            y = dgm_conv_transpose2d(g, xv, dgm_param_var(g, w),
-                                     dgm_param_var(g, b), &cp);
-        else
-            y = dgm_batch_norm(g, xv, dgm_param_var(g, w),
-                               dgm_param_var(g, b), rm, rv, 0.1f, 1e-5f);
-        dgm_var *loss = dgm_sum_all(g, y);
-        if (!loss || (rc = dgm_backward(g, loss)) < 0) {
-            fprintf(stderr, "bench_conv: %s: %s\n", c->name,
-                    dgm_last_error());
-            return rc ? rc : dgm_last_code();
-        }
+        if ((rc = step(g, c, x, w, b, rm, rv, false)) < 0)
+            return rc;
         if (it >= WARM)
             t[it - WARM] = now() - t0;
     }
@@ -161,16 +191,76 @@ static int run_case(const bcase *c, dgm_backend be, double *ms_out)
     return 0;
 }
 
+/* `ab`: ms[0] / cpu[0] zero-fill + add, [1] first write (medians). */
+static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, c->x);
+    setenv("DGM_GRAD_ZERO", "1", 1);
+    dgm_graph *g[2] = {dgm_graph_new(), NULL};
+    unsetenv("DGM_GRAD_ZERO");
+    g[1] = dgm_graph_new();
+    if (!ps || !x || !g[0] || !g[1])
+        return dgm_last_code();
+    dgm_init_uniform(x, &r, -1.0f, 1.0f);
+    dgm_param *w = NULL, *b = NULL, *rm = NULL, *rv = NULL;
+    int rc = case_params(c, ps, &r, &w, &b, &rm, &rv);
+    if (rc)
+        return rc;
+    enum { WARM = 3, REPS = 21 };
+    double t[2][REPS], u[2][REPS];
+    for (int it = 0; it < WARM + REPS; it++)
+        for (int k = 0; k < 2; k++) {
+            int arm = (it + k) % 2; /* alternate which arm goes first */
+            double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+            if ((rc = step(g[arm], c, x, w, b, rm, rv, true)) < 0)
+                return rc;
+            if (it >= WARM) {
+                t[arm][it - WARM] = now() - t0;
+                u[arm][it - WARM] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            }
+        }
+    for (int arm = 0; arm < 2; arm++) {
+        qsort(t[arm], REPS, sizeof t[arm][0], cmp_double);
+        qsort(u[arm], REPS, sizeof u[arm][0], cmp_double);
+        ms[arm] = t[arm][REPS / 2] * 1e3;
+        cpu[arm] = u[arm][REPS / 2] * 1e3;
+    }
+    dgm_tensor_free(x);
+    dgm_graph_free(g[0]);
+    dgm_graph_free(g[1]);
+    dgm_params_free(ps);
+    return 0;
+}
+
+static int main_ab(void)
+{
+    printf("%-40s %9s %9s %9s %9s %7s\n", "case (fwd+bwd)", "zero ms",
+           "first ms", "zero cpu", "first cpu", "cpu");
+    for (int i = 0; i < N_CASES; i++) {
+        double ms[2], cpu[2];
+        if (run_case_ab(&CASES[i], ms, cpu) != 0)
+            return 1;
+        printf("%-40s %9.3f %9.3f %9.3f %9.3f %6.1f%%\n", CASES[i].name, ms[0],
+               ms[1], cpu[0], cpu[1], 100.0 * (cpu[1] - cpu[0]) / cpu[0]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "ab"))
+        return main_ab();
     const char *torch_file = argc > 1 ? argv[1] : NULL;
     dgm_backend be = argc > 2 && !strcmp(argv[2], "ref") ? DGM_BACKEND_REF
                                                          : DGM_BACKEND_DNNL;
     printf("%-40s %10s %9s %10s %9s\n", "case (fwd+bwd)", "dgm ms", "GFLOP/s",
            "torch ms", "GFLOP/s");
     for (int i = 0; i < N_CASES; i++) {
-        double ms;
-        if (run_case(&CASES[i], be, &ms) < 0)
+        double ms = 0.0;
+        if (run_case(&CASES[i], be, &ms) != 0)
             return 1;
         double tms = torch_ms(torch_file, CASES[i].name);
         double fl = flops(&CASES[i]);

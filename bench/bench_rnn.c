@@ -6,9 +6,16 @@
  *   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
  *       /usr/bin/python3 bench/torch_rnn.py > /tmp/torch_rnn.txt
  *   build/bin/bench_rnn [/tmp/torch_rnn.txt] [ref]
+ *   build/bin/bench_rnn ab
  *
  * Each case times dgm_rnn + sum_all + backward with x needing a gradient
- * (it comes from an embedding), 2 threads; the median of the repetitions. */
+ * (it comes from an embedding), 2 threads; the median of the repetitions.
+ * `ab`: first-write gradients against zero-fill + add (a graph made under
+ * DGM_GRAD_ZERO=1), the two graphs alternating in one process; x and the
+ * weights reach the op through an identity affine, so their gradients
+ * are op results as in the char models (x's) and in training (the
+ * weights', written first there too); medians of wall and process CPU
+ * time per repetition. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +38,16 @@ static const bcase CASES[] = {
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -67,19 +79,11 @@ static double torch_ms(const char *file, const char *name)
     return ms;
 }
 
-static int run_case(const bcase *c, dgm_backend be, int reps, double *ms_out)
+/* The case's weights p[k][l] (w_ih, w_hh, b_ih, b_hh per layer) in ps. */
+static int case_params(const bcase *c, dgm_params *ps, dgm_rng *r,
+                       dgm_param *p[4][2])
 {
-    dgm_params *ps = dgm_params_new();
-    dgm_graph *g = dgm_graph_new();
-    dgm_rng r;
-    dgm_rng_seed(&r, 1);
-    int64_t xs[3] = {c->T, c->N, c->I};
-    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
-    if (!ps || !g || !x)
-        return dgm_last_code();
-    dgm_init_uniform(x, &r, -1.0f, 1.0f);
     const int64_t GH = (c->cell == DGM_RNN_LSTM ? 4 : 3) * c->H;
-    dgm_param *p[4][2];
     int rc = 0;
     for (int l = 0; l < c->L && !rc; l++)
         for (int k = 0; k < 4 && !rc; k++) {
@@ -89,28 +93,58 @@ static int run_case(const bcase *c, dgm_backend be, int reps, double *ms_out)
             rc = dgm_params_add(ps, name, DGM_ROLE_WEIGHT, k < 2 ? 2 : 1, s,
                                 &p[k][l]);
             if (!rc) /* PyTorch's init: U(-1/sqrt(H), 1/sqrt(H)) */
-                dgm_init_uniform(p[k][l]->value, &r, -0.0625f, 0.0625f);
+                dgm_init_uniform(p[k][l]->value, r, -0.0625f, 0.0625f);
         }
+    return rc;
+}
+
+/* One forward + backward on g; `via`: x and the weights through an
+ * identity affine (see the file head). */
+static int step(dgm_graph *g, const bcase *c, dgm_tensor *x, dgm_param *p[4][2],
+                bool via)
+{
+    dgm_graph_reset(g);
+    dgm_var *w[4][2];
+    for (int l = 0; l < c->L; l++)
+        for (int k = 0; k < 4; k++) {
+            w[k][l] = dgm_param_var(g, p[k][l]);
+            if (via)
+                w[k][l] = dgm_affine(g, w[k][l], 1.0f, 0.0f);
+        }
+    dgm_rnn_weights rw = {c->cell, c->L, c->H, w[0], w[1], w[2], w[3]};
+    dgm_var *xv = dgm_leaf(g, x, true);
+    if (via)
+        xv = dgm_affine(g, xv, 1.0f, 0.0f);
+    dgm_var *y = dgm_rnn(g, xv, &rw, NULL, NULL, NULL, NULL);
+    dgm_var *loss = dgm_sum_all(g, y);
+    int rc = loss ? dgm_backward(g, loss) : dgm_last_code();
+    if (rc < 0)
+        fprintf(stderr, "bench_rnn: %s: %s\n", c->name, dgm_last_error());
+    return rc;
+}
+
+static int run_case(const bcase *c, dgm_backend be, int reps, double *ms_out)
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_graph *g = dgm_graph_new();
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    int64_t xs[3] = {c->T, c->N, c->I};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
+    if (!ps || !g || !x)
+        return DGM_ENOMEM;
+    dgm_init_uniform(x, &r, -1.0f, 1.0f);
+    dgm_param *p[4][2];
+    int rc = case_params(c, ps, &r, p);
     if (rc)
         return rc;
     dgm_graph_set_backend(g, be);
     enum { WARM = 3, MAXREPS = 32 };
     double t[MAXREPS];
     for (int it = 0; it < WARM + reps; it++) {
-        dgm_graph_reset(g);
         double t0 = now();
-        dgm_var *w[4][2];
-        for (int l = 0; l < c->L; l++)
-            for (int k = 0; k < 4; k++)
-                w[k][l] = dgm_param_var(g, p[k][l]);
-        dgm_rnn_weights rw = {c->cell, c->L, c->H, w[0], w[1], w[2], w[3]};
-        dgm_var *y =
-            dgm_rnn(g, dgm_leaf(g, x, true), &rw, NULL, NULL, NULL, NULL);
-        dgm_var *loss = dgm_sum_all(g, y);
-        if (!loss || (rc = dgm_backward(g, loss)) < 0) {
-            fprintf(stderr, "bench_rnn: %s: %s\n", c->name, dgm_last_error());
-            return rc ? rc : dgm_last_code();
-        }
+        if ((rc = step(g, c, x, p, false)) < 0)
+            return rc;
         if (it >= WARM)
             t[it - WARM] = now() - t0;
     }
@@ -122,8 +156,70 @@ static int run_case(const bcase *c, dgm_backend be, int reps, double *ms_out)
     return 0;
 }
 
+/* `ab`: ms[0] / cpu[0] zero-fill + add, [1] first write (medians). */
+static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
+{
+    dgm_params *ps = dgm_params_new();
+    dgm_rng r;
+    dgm_rng_seed(&r, 1);
+    int64_t xs[3] = {c->T, c->N, c->I};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
+    setenv("DGM_GRAD_ZERO", "1", 1);
+    dgm_graph *g[2] = {dgm_graph_new(), NULL};
+    unsetenv("DGM_GRAD_ZERO");
+    g[1] = dgm_graph_new();
+    if (!ps || !x || !g[0] || !g[1])
+        return DGM_ENOMEM;
+    dgm_init_uniform(x, &r, -1.0f, 1.0f);
+    dgm_param *p[4][2];
+    int rc = case_params(c, ps, &r, p);
+    if (rc)
+        return rc;
+    enum { WARM = 2, REPS = 15 };
+    double t[2][REPS], u[2][REPS];
+    for (int it = 0; it < WARM + REPS; it++)
+        for (int k = 0; k < 2; k++) {
+            int arm = (it + k) % 2; /* alternate which arm goes first */
+            double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+            if ((rc = step(g[arm], c, x, p, true)) < 0)
+                return rc;
+            if (it >= WARM) {
+                t[arm][it - WARM] = now() - t0;
+                u[arm][it - WARM] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            }
+        }
+    for (int arm = 0; arm < 2; arm++) {
+        qsort(t[arm], REPS, sizeof t[arm][0], cmp_double);
+        qsort(u[arm], REPS, sizeof u[arm][0], cmp_double);
+        ms[arm] = t[arm][REPS / 2] * 1e3;
+        cpu[arm] = u[arm][REPS / 2] * 1e3;
+    }
+    dgm_tensor_free(x);
+    dgm_graph_free(g[0]);
+    dgm_graph_free(g[1]);
+    dgm_params_free(ps);
+    return 0;
+}
+
+static int main_ab(void)
+{
+    dgm_set_threads(2);
+    printf("%-34s %9s %9s %9s %9s %7s\n", "case (fwd+bwd)", "zero ms",
+           "first ms", "zero cpu", "first cpu", "cpu");
+    for (int i = 0; i < N_CASES; i++) {
+        double ms[2] = {0, 0}, cpu[2] = {0, 0};
+        if (run_case_ab(&CASES[i], ms, cpu) != 0)
+            return 1;
+        printf("%-34s %9.3f %9.3f %9.3f %9.3f %6.1f%%\n", CASES[i].name, ms[0],
+               ms[1], cpu[0], cpu[1], 100.0 * (cpu[1] - cpu[0]) / cpu[0]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "ab"))
+        return main_ab();
     const char *torch_file = argc > 1 ? argv[1] : NULL;
     dgm_backend be = argc > 2 && !strcmp(argv[2], "ref") ? DGM_BACKEND_REF
                                                          : DGM_BACKEND_DNNL;
@@ -131,7 +227,7 @@ int main(int argc, char **argv)
     printf("%-34s %10s %10s %8s\n", "case (fwd+bwd)", "dgm ms", "torch ms",
            "dgm/torch");
     for (int i = 0; i < N_CASES; i++) {
-        double ms;
+        double ms = 0.0;
         if (run_case(&CASES[i], be, be == DGM_BACKEND_REF ? 3 : 15, &ms) < 0)
             return 1;
         double tms = torch_ms(torch_file, CASES[i].name);

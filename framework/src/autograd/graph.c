@@ -448,8 +448,10 @@ dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v)
 {
     if (!v || !v->requires_grad)
         return NULL;
-    if (v->param)
+    if (v->param) {
+        dgm__param_grad_settle(v->param); /* zero it if still fresh */
         return v->grad = v->param->grad;
+    }
     if (!v->op) { /* a leaf: zero once, then accumulate across passes */
         if (!v->grad)
             v->grad = dgm__alloc(g, DGM_F32, v->value->ndim, v->value->shape);
@@ -469,14 +471,26 @@ dgm_tensor *dgm__grad_in(dgm_graph *g, dgm_var *node, int i, bool *store)
     *store = false;
     if (!v || !v->requires_grad)
         return NULL;
-    if (!v->op || g->grad_zero || v->grad_pass == g->pass)
+    bool fresh_param = v->param && *dgm__param_fresh(v->param);
+    if ((!v->op && !fresh_param) || g->grad_zero || v->grad_pass == g->pass)
         return dgm__grad_buf(g, v);
     /* x * x and the like: two contributions from one rule, in whatever
-     * order it writes them, so both add into a zero-filled buffer. */
-    for (int j = 0; j < node->n_in; j++)
-        if (j != i && node->in[j] == v)
+     * order it writes them, so both add into a zero-filled buffer (two
+     * vars of one parameter count as one input). */
+    for (int j = 0; j < node->n_in; j++) {
+        const dgm_var *u = node->in[j];
+        if (j != i && u && (u == v || (v->param && u->param == v->param)))
             return dgm__grad_buf(g, v);
+    }
     *store = true;
+    if (fresh_param) {
+        *dgm__param_fresh(v->param) = false;
+        v->grad = v->param->grad;
+#ifdef __SANITIZE_ADDRESS__
+        memset(v->grad->data, 0xff, dgm_tensor_nbytes(v->grad));
+#endif
+        return v->grad;
+    }
     return first_buf(g, v);
 }
 
@@ -665,8 +679,10 @@ int dgm_backward(dgm_graph *g, dgm_var *loss)
             }
         }
         /* no node below i reads these: their gradients are final */
-        for (; fin >= 0 && g->fin_at[fin] == i; fin--)
+        for (; fin >= 0 && g->fin_at[fin] == i; fin--) {
+            dgm__param_grad_settle(g->fin_p[fin]); /* none came: zeros */
             g->grad_final(g->grad_final_ctx, g->fin_p[fin]);
+        }
     }
     if (dgm__profile_on)
         g->prof_mark = dgm__profile_now();

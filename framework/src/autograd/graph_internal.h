@@ -145,23 +145,39 @@ dgm_var *dgm__node(dgm_graph *g, const dgm__op *op, dgm_tensor *value,
                    dgm_var *const *in, int n_in);
 
 /* The gradient buffer of v to add (+=) into: for a parameter var the
- * parameter's own grad tensor, for a leaf its buffer (zero-filled once,
- * then accumulating across backward passes), for an op's result its
- * buffer, zero-filled on the first request of each backward pass. NULL if
- * v needs no gradient, or out of memory (the graph's status says). This
- * is the slow path: every rule that uses it is correct. */
+ * parameter's own grad tensor (zero-filled first if marked fresh), for a
+ * leaf its buffer (zero-filled once, then accumulating across backward
+ * passes), for an op's result its buffer, zero-filled on the first
+ * request of each backward pass. NULL if v needs no gradient, or out of
+ * memory (the graph's status says). This is the slow path: every rule
+ * that uses it is correct. */
 dgm_tensor *dgm__grad_buf(dgm_graph *g, dgm_var *v);
 
 /* The gradient buffer of node->in[i] (NULL as dgm__grad_buf), and how
  * to write it: *store true means this is the first contribution to an op
- * result's gradient in this backward pass, the buffer is uninitialised
- * and the rule MUST store (=) every element before it returns (writing a
- * part and leaving the rest is a bug: zero the rest). *store false means
+ * result's gradient in this backward pass (or to a parameter's marked
+ * fresh), the buffer is uninitialised and the rule MUST store (=) every
+ * element before it returns (writing a part and leaving the rest is a
+ * bug: zero the rest). *store false means
  * add (+=), as into dgm__grad_buf. An input that appears twice among the
- * node's inputs, a leaf, a parameter, or a graph under DGM_GRAD_ZERO=1
+ * node's inputs (two vars of one parameter count as one), a leaf, a
+ * parameter not marked fresh (below), or a graph under DGM_GRAD_ZERO=1
  * always gets add mode (zero-filled), so the order in which a rule writes
  * its inputs' gradients never matters. */
 dgm_tensor *dgm__grad_in(dgm_graph *g, dgm_var *node, int i, bool *store);
+
+/* Parameter gradients written by their first contribution too: after
+ * dgm__params_grad_fresh(ps, n) the next contribution to each of these
+ * gradients in any backward stores (dgm__grad_in says so; dgm__grad_buf
+ * zero-fills first), later ones add, so a parameter read twice still sums
+ * both. dgm__params_grad_settle zeroes those no backward reached and ends
+ * it; a gradient made final during backward (dgm__graph_on_grad_final) is
+ * settled before the hook sees it. The trainer's per-step zeroing. */
+void dgm__params_grad_fresh(dgm_param *const *ps, int n);
+void dgm__params_grad_settle(dgm_param *const *ps, int n);
+void dgm__param_grad_settle(dgm_param *p);
+/* p's flag (params.c). */
+bool *dgm__param_fresh(dgm_param *p);
 
 /* For the backward of a single-input op whose input gradient is exactly
  * node->grad read in row-major order with the input's shape (reshape,

@@ -6,6 +6,7 @@
 
 #include "dgm/error.h"
 #include "dgm/graph.h"
+#include "graph_internal.h"
 
 typedef struct slot {
     char *name;
@@ -18,6 +19,9 @@ typedef struct param_impl {
     dgm_param p;
     slot *slots;
     int n_slots, cap_slots;
+    /* The gradient holds nothing of the coming backward: its first
+     * contribution stores (dgm__params_grad_fresh). */
+    bool fresh;
 } param_impl;
 
 struct dgm_params {
@@ -147,6 +151,32 @@ dgm_param *dgm_params_at(const dgm_params *ps, int i)
     if (!ps || i < 0 || i >= ps->n)
         return NULL;
     return &ps->items[i]->p;
+}
+
+bool *dgm__param_fresh(dgm_param *p)
+{
+    return &((param_impl *)p)->fresh;
+}
+
+void dgm__params_grad_fresh(dgm_param *const *ps, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ps[i]->grad)
+            ((param_impl *)ps[i])->fresh = true;
+}
+
+void dgm__param_grad_settle(dgm_param *p)
+{
+    param_impl *pi = (param_impl *)p;
+    if (pi->fresh && p->grad)
+        dgm_tensor_fill(p->grad, 0.0);
+    pi->fresh = false;
+}
+
+void dgm__params_grad_settle(dgm_param *const *ps, int n)
+{
+    for (int i = 0; i < n; i++)
+        dgm__param_grad_settle(ps[i]);
 }
 
 void dgm_params_zero_grad(dgm_params *ps)

@@ -234,16 +234,17 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                 }
             }
         }
-        double pt = dgm_profile_enabled() ? now_s() : 0;
-        for (int k = 0; k < ph->n_params; k++)
-            if (ph->params[k]->grad)
-                dgm_tensor_fill(ph->params[k]->grad, 0.0);
-        if (dgm_profile_enabled())
-            dgm_profile_add("(zero param grads)", now_s() - pt);
+        /* no zero fill: each gradient's first contribution stores, and
+         * what backward does not reach is zeroed after it */
+        dgm__params_grad_fresh(ph->params, ph->n_params);
         /* the global batch's mean: each rank's mean weighted by its rows,
          * summed over the ranks while backward runs (the graph's hook) */
         dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total);
         rc = dgm_backward(g, total);
+        double pt = dgm_profile_enabled() ? now_s() : 0;
+        dgm__params_grad_settle(ph->params, ph->n_params);
+        if (dgm_profile_enabled())
+            dgm_profile_add("(zero param grads)", now_s() - pt);
         mask_to_phase(e, p, also, saved, false);
         int drc = dgm__dist_grads_end();
         if (rc < 0)

@@ -162,13 +162,17 @@ enum { ARG_IN = 0, ARG_OUT, ARG_OUT_ACC };
 
 /* One argument of a primitive: the user's NCHW memory, the primitive's
  * memory (the same object when layouts agree) and the reorder between. An
- * ARG_OUT_ACC argument always goes through a reorder with a sum post-op, so
- * oneDNN's overwrite becomes the tape's +=. */
+ * ARG_OUT_ACC argument (a gradient) has its own primitive memory always:
+ * adding, it goes through a reorder with a sum post-op, so oneDNN's
+ * overwrite becomes the tape's +=; storing (the gradient's first write),
+ * the primitive writes the user's buffer itself when the layouts agree
+ * (`same`), else a plain reorder (`store`) brings it there. */
 typedef struct plan_arg {
     int arg;
     int dir;
     dnnl_memory_t user, prim;
-    dnnl_primitive_t reorder;
+    dnnl_primitive_t reorder, store;
+    bool same;    /* ARG_OUT_ACC: the primitive's layout is the user's */
     size_t bytes; /* size of the primitive-layout buffer when separate */
 } plan_arg;
 
@@ -187,6 +191,8 @@ static void plan_destroy(dnnl_plan *p)
     for (int i = 0; i < p->nargs; i++) {
         if (p->a[i].reorder)
             dnnl_primitive_destroy(p->a[i].reorder);
+        if (p->a[i].store)
+            dnnl_primitive_destroy(p->a[i].store);
         if (p->a[i].prim && p->a[i].prim != p->a[i].user)
             dnnl_memory_destroy(p->a[i].prim);
         if (p->a[i].user)
@@ -262,6 +268,7 @@ static int plan_init(dnnl_plan *p, dnnl_primitive_desc_t pd, int nargs,
             a->prim = a->user;
             continue;
         }
+        a->same = same;
         a->bytes = dnnl_memory_desc_get_size(pmd);
         rc = dgm__dnnl_check(
             dnnl_memory_create(&a->prim, pmd, eng, DNNL_MEMORY_NONE), "memory");
@@ -270,6 +277,8 @@ static int plan_init(dnnl_plan *p, dnnl_primitive_desc_t pd, int nargs,
                      ? make_reorder(&a->reorder, &user_md[i], pmd, false)
                      : make_reorder(&a->reorder, pmd, &user_md[i],
                                     a->dir == ARG_OUT_ACC);
+        if (!rc && a->dir == ARG_OUT_ACC && !same)
+            rc = make_reorder(&a->store, pmd, &user_md[i], false);
     }
     if (rc) {
         plan_destroy(p);
@@ -303,9 +312,10 @@ static bool plan_same_in(const dnnl_plan *p, int i, const dnnl_plan *q, int j)
  * reordered: pre[i] (if given and non-NULL) holds argument i in the
  * primitive's layout. done[i] (if given) receives the primitive-layout
  * buffer of each reordered input (NULL when none was needed); it lives in
- * the arena until the graph is reset. */
+ * the arena until the graph is reset. store[i] (if given) true: the
+ * ARG_OUT_ACC argument i is overwritten (its first write), else added to. */
 static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles,
-                     void *const *pre, void **done)
+                     void *const *pre, void **done, const bool *store)
 {
     dnnl_stream_t s = dgm__dnnl_stream();
     int rc = 0;
@@ -317,6 +327,12 @@ static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles,
             done[i] = NULL;
         if (rc || a->prim == a->user)
             continue;
+        if (a->dir == ARG_OUT_ACC && a->same && store && store[i]) {
+            /* the primitive writes the gradient itself */
+            rc = dgm__dnnl_check(
+                dnnl_memory_set_data_handle(a->prim, handles[i]), "set handle");
+            continue;
+        }
         if (pre && pre[i] && a->dir == ARG_IN) {
             rc = dgm__dnnl_check(dnnl_memory_set_data_handle(a->prim, pre[i]),
                                  "set handle");
@@ -346,10 +362,14 @@ static int plan_exec(dgm_graph *g, dnnl_plan *p, void *const *handles,
         plan_arg *a = &p->a[i];
         if (a->dir == ARG_IN || a->prim == a->user)
             continue;
+        bool st = a->dir == ARG_OUT_ACC && store && store[i];
+        if (st && a->same)
+            continue; /* written in place */
         dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, a->prim},
                                  {DNNL_ARG_TO, a->user}};
-        rc = dgm__dnnl_check(dnnl_primitive_execute(a->reorder, s, 2, ra),
-                             "reorder");
+        rc = dgm__dnnl_check(
+            dnnl_primitive_execute(st ? a->store : a->reorder, s, 2, ra),
+            "reorder");
     }
     if (!rc)
         rc = dgm__dnnl_check(dnnl_stream_wait(s), "stream wait");
@@ -608,15 +628,19 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
 {
     conv_ctx *cx = node->ctx;
     const conv_geom *c = &cx->c;
-    dgm_var *xv = node->in[0], *wv = node->in[1];
     dgm_var *bv = node->n_in > 2 ? node->in[2] : NULL;
     dgm_tensor *x = node->saved[0], *w = node->saved[1];
     dgm_tensor *dy = dgm__contig(g, node->grad);
     if (!dy)
         return dgm_graph_status(g) ? dgm_graph_status(g) : DGM_ENOMEM;
-    dgm_tensor *dx = xv && xv->requires_grad ? dgm__grad_buf(g, xv) : NULL;
-    dgm_tensor *dw = wv && wv->requires_grad ? dgm__grad_buf(g, wv) : NULL;
-    dgm_tensor *db = bv && bv->requires_grad ? dgm__grad_buf(g, bv) : NULL;
+    /* first contributions store: oneDNN's result is the gradient (no zero
+     * fill, no sum post-op), the reference kernels add into zeros */
+    bool sx = false, sw = false, sb = false;
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &sx);
+    dgm_tensor *dw = dgm__grad_in(g, node, 1, &sw);
+    dgm_tensor *db = bv ? dgm__grad_in(g, node, 2, &sb) : NULL;
+    if (dgm_graph_status(g))
+        return dgm_graph_status(g);
     const float *dyp = dgm_tensor_f32(dy), *xp = dgm_tensor_f32(x),
                 *wp = dgm_tensor_f32(w);
 
@@ -639,36 +663,44 @@ static int conv_backward(dgm_graph *g, dgm_var *node)
         if (dx) {
             void *h[3] = {(void *)dyp, (void *)wp, dx->data};
             void *done[3];
-            rc = plan_exec(g, &e->bwd_data, h, NULL, done);
+            const bool st[3] = {false, false, sx};
+            rc = plan_exec(g, &e->bwd_data, h, NULL, done, st);
             if (rc)
                 return rc;
             dy_prim = done[0];
         }
         if (dw || db) {
             /* the bias gradient comes with the weights' (and vice versa):
-             * send whichever is not wanted to scratch */
+             * send whichever is not wanted to scratch, stored */
             dgm_tensor *wt =
-                dw ? dw : dgm__alloc(g, DGM_F32, w->ndim, w->shape);
+                dw ? dw : dgm__alloc_uninit(g, DGM_F32, w->ndim, w->shape);
             dgm_tensor *bt = NULL;
             if (e->key.has_bias)
-                bt = db ? db : dgm__alloc(g, DGM_F32, 1, bv->value->shape);
+                bt = db ? db
+                        : dgm__alloc_uninit(g, DGM_F32, 1, bv->value->shape);
             if (!wt || (e->key.has_bias && !bt))
                 return DGM_ENOMEM;
             void *wbuf = wt->data, *bbuf = bt ? bt->data : NULL;
             void *h[4] = {(void *)xp, (void *)dyp, wbuf, bbuf};
+            const bool st[4] = {false, false, dw ? sw : true, db ? sb : true};
             /* reuse forward's reordered x and bwd_data's reordered dy */
             void *pre[4] = {NULL, NULL, NULL, NULL};
             if (cx->x_prim && plan_same_in(&e->fwd, 0, &e->bwd_w, 0))
                 pre[0] = cx->x_prim;
             if (dy_prim && plan_same_in(&e->bwd_data, 0, &e->bwd_w, 1))
                 pre[1] = dy_prim;
-            rc = plan_exec(g, &e->bwd_w, h, pre, NULL);
+            rc = plan_exec(g, &e->bwd_w, h, pre, NULL, st);
         }
         return rc;
     }
 
     /* reference: the transposed conv is conv's backward-data, so its own
-     * backward-data is conv forward and the roles of x / dy swap for w */
+     * backward-data is conv forward and the roles of x / dy swap for w; the
+     * kernels add, so a first write starts from zeros */
+    dgm_tensor *zero[3] = {sx ? dx : NULL, sw ? dw : NULL, sb ? db : NULL};
+    for (int i = 0; i < 3; i++)
+        if (zero[i])
+            memset(zero[i]->data, 0, dgm_tensor_nbytes(zero[i]));
     if (!cx->transpose) {
         if (dx)
             ref_conv_bwd_data(c, dgm_tensor_f32(dx), dyp, wp);
@@ -829,7 +861,7 @@ static dgm_var *conv_common(dgm_graph *g, dgm_var *xv, dgm_var *wv,
             return NULL;
         void *hs[4] = {(void *)xp, (void *)wp, yp, b ? b->data : NULL};
         void *done[4];
-        if (plan_exec(g, &e->fwd, hs, NULL, done))
+        if (plan_exec(g, &e->fwd, hs, NULL, done, NULL))
             return NULL;
         cx->x_prim = done[0];
         cx->e = e;

@@ -137,6 +137,24 @@ static void bn_apply(float *y, const float *x, int64_t n, int64_t c, int64_t s,
         }
 }
 
+/* One row of dx: r (+)= a * (dy - mdy - xhat * mdyx), stored on a first
+ * write (store) without reading r. */
+static inline void bn_dx_row(float *r, const float *p, const float *q,
+                             int64_t s, float mu, float is, float a, float mdy,
+                             float mdyx, bool store)
+{
+    if (store)
+        for (int64_t k = 0; k < s; k++) {
+            float xh = (p[k] - mu) * is;
+            r[k] = a * (q[k] - mdy - xh * mdyx);
+        }
+    else
+        for (int64_t k = 0; k < s; k++) {
+            float xh = (p[k] - mu) * is;
+            r[k] += a * (q[k] - mdy - xh * mdyx);
+        }
+}
+
 /* bn_backward's sums with sync_bn. Each process's dy is the gradient of
  * its own loss, the mean over its rows, which weighs `share` in the global
  * loss: the global sums of dy terms are sums of share * local sums, and
@@ -147,7 +165,7 @@ static int bn_backward_sync(dgm_graph *g, dgm_var *node, const float *xp,
                             const float *dy, int64_t n, int64_t c, int64_t s,
                             const float *mean, const float *invstd,
                             const float *gamma, float *dxp, float *dgp,
-                            float *dbp)
+                            float *dbp, const bool st[3])
 {
     double share = 1.0;
     dgm__graph_sums(g, &share);
@@ -187,23 +205,18 @@ static int bn_backward_sync(dgm_graph *g, dgm_var *node, const float *xp,
 #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < c; j++) {
         if (dgp)
-            dgp[j] += (float)loc[c + j];
+            dgp[j] = (st[1] ? 0.0f : dgp[j]) + (float)loc[c + j];
         if (dbp)
-            dbp[j] += (float)loc[j];
+            dbp[j] = (st[2] ? 0.0f : dbp[j]) + (float)loc[j];
         if (!dxp)
             continue;
         const float is = invstd[j], mu = mean[j];
         const float a = is * (gamma ? gamma[j] : 1.0f);
         const float mdy = (float)(sums[j] / (share * m));
         const float mdyx = (float)(sums[c + j] / (share * m));
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = xp + (i * c + j) * s, *q = dy + (i * c + j) * s;
-            float *r = dxp + (i * c + j) * s;
-            for (int64_t k = 0; k < s; k++) {
-                float xh = (p[k] - mu) * is;
-                r[k] += a * (q[k] - mdy - xh * mdyx);
-            }
-        }
+        for (int64_t i = 0; i < n; i++)
+            bn_dx_row(dxp + (i * c + j) * s, xp + (i * c + j) * s,
+                      dy + (i * c + j) * s, s, mu, is, a, mdy, mdyx, st[0]);
     }
     free(sums);
     return 0;
@@ -211,7 +224,7 @@ static int bn_backward_sync(dgm_graph *g, dgm_var *node, const float *xp,
 
 static int bn_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_var *xv = node->in[0], *gv = node->in[1], *bv = node->in[2];
+    dgm_var *gv = node->in[1], *bv = node->in[2];
     dgm_tensor *x = node->saved[0], *mean_t = node->saved[1],
                *invstd_t = node->saved[2], *gamma_t = node->saved[3];
     dgm_tensor *dyt = dgm__contig(g, node->grad);
@@ -220,9 +233,13 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
     const bool batch_stats = node->attr.i[0] != 0;
     const int64_t n = x->shape[0], c = x->shape[1];
     const int64_t s = dgm_tensor_numel(x) / (n * c), m = n * s;
-    dgm_tensor *dx = xv->requires_grad ? dgm__grad_buf(g, xv) : NULL;
-    dgm_tensor *dg = gv && gv->requires_grad ? dgm__grad_buf(g, gv) : NULL;
-    dgm_tensor *db = bv && bv->requires_grad ? dgm__grad_buf(g, bv) : NULL;
+    /* first contributions (st[i]) store: no zero fill, no read */
+    bool st[3] = {false, false, false};
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &st[0]);
+    dgm_tensor *dg = gv ? dgm__grad_in(g, node, 1, &st[1]) : NULL;
+    dgm_tensor *db = bv ? dgm__grad_in(g, node, 2, &st[2]) : NULL;
+    if (dgm_graph_status(g))
+        return dgm_graph_status(g);
     const float *xp = dgm_tensor_f32(x), *dy = dgm_tensor_f32(dyt);
     const float *mean = dgm_tensor_f32(mean_t),
                 *invstd = dgm_tensor_f32(invstd_t);
@@ -235,7 +252,7 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
      * processes, then dx. */
     if (node->attr.i[1])
         return bn_backward_sync(g, node, xp, dy, n, c, s, mean, invstd, gamma,
-                                dxp, dgp, dbp);
+                                dxp, dgp, dbp, st);
 #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < c; j++) {
         double sdy = 0.0, sdyx = 0.0;
@@ -253,22 +270,17 @@ static int bn_backward(dgm_graph *g, dgm_var *node)
         }
         sdyx *= is; /* sum dy * xhat */
         if (dgp)
-            dgp[j] += (float)sdyx;
+            dgp[j] = (st[1] ? 0.0f : dgp[j]) + (float)sdyx;
         if (dbp)
-            dbp[j] += (float)sdy;
+            dbp[j] = (st[2] ? 0.0f : dbp[j]) + (float)sdy;
         if (!dxp)
             continue;
         const float a = is * (gamma ? gamma[j] : 1.0f);
         const float mdy = batch_stats ? (float)(sdy / (double)m) : 0.0f;
         const float mdyx = batch_stats ? (float)(sdyx / (double)m) : 0.0f;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = xp + (i * c + j) * s, *q = dy + (i * c + j) * s;
-            float *r = dxp + (i * c + j) * s;
-            for (int64_t k = 0; k < s; k++) {
-                float xh = (p[k] - mu) * is;
-                r[k] += a * (q[k] - mdy - xh * mdyx);
-            }
-        }
+        for (int64_t i = 0; i < n; i++)
+            bn_dx_row(dxp + (i * c + j) * s, xp + (i * c + j) * s,
+                      dy + (i * c + j) * s, s, mu, is, a, mdy, mdyx, st[0]);
     }
     return 0;
 }

@@ -249,29 +249,33 @@ typedef struct pool_ctx {
 static int pool_backward(dgm_graph *g, dgm_var *node)
 {
     pool_ctx *cx = node->ctx;
-    dgm_var *xv = node->in[0];
-    if (!xv->requires_grad)
-        return 0;
-    dgm_tensor *dx = dgm__grad_buf(g, xv);
+    bool store; /* first contribution: the scatter's result is dx */
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
+    if (!dx)
+        return dgm_graph_status(g);
     dgm_tensor *dyt = dgm__contig(g, node->grad);
-    if (!dx || !dyt)
+    if (!dyt)
         return DGM_ENOMEM;
     const pool_geom *q = &cx->q;
     float *dy = dgm_tensor_f32(dyt), *dxp = dgm_tensor_f32(dx);
+    const int64_t m = q->n * q->c * q->ih * q->iw;
     if (cx->e) {
-        /* oneDNN overwrites diff_src: compute aside, then accumulate */
-        int64_t m = q->n * q->c * q->ih * q->iw;
-        float *tmp = dgm__arena_alloc(g, (size_t)m * sizeof(float));
+        /* oneDNN overwrites diff_src: straight into dx on a first write,
+         * else aside and then accumulated */
+        float *tmp =
+            store ? dxp : dgm__arena_alloc(g, (size_t)m * sizeof(float));
         if (!tmp)
             return DGM_ENOMEM;
         int rc = pool_exec(g, cx->e, true, tmp, dy, cx->ws);
-        if (rc)
+        if (rc || store)
             return rc;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < m; i++)
             dxp[i] += tmp[i];
         return 0;
     }
+    if (store) /* the reference kernels scatter-add */
+        memset(dxp, 0, (size_t)m * sizeof(float));
     if (cx->max)
         ref_max_bwd(q, dxp, cx->ws, dy);
     else
@@ -364,26 +368,37 @@ dgm_var *dgm_avg_pool2d(dgm_graph *g, dgm_var *x, int kernel, int stride,
 
 /* ---- nearest upsampling (C on both backends: a copy loop) ------------- */
 
+/* dx[i, h, w] (+)= the sum of its s x s copies in dy, gathered per dx
+ * element so a first write stores without a zero fill. */
 static int upsample_backward(dgm_graph *g, dgm_var *node)
 {
-    dgm_var *xv = node->in[0];
-    if (!xv->requires_grad)
-        return 0;
-    dgm_tensor *dx = dgm__grad_buf(g, xv);
+    bool store;
+    dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
+    if (!dx)
+        return dgm_graph_status(g);
     dgm_tensor *dyt = dgm__contig(g, node->grad);
-    if (!dx || !dyt)
+    if (!dyt)
         return DGM_ENOMEM;
     const int64_t s = node->attr.i[0];
     const int64_t nc = dx->shape[0] * dx->shape[1], h = dx->shape[2],
                   w = dx->shape[3];
     const float *dy = dgm_tensor_f32(dyt);
     float *dxp = dgm_tensor_f32(dx);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for collapse(2) schedule(static)
     for (int64_t i = 0; i < nc; i++)
-        for (int64_t oh = 0; oh < h * s; oh++)
-            for (int64_t ow = 0; ow < w * s; ow++)
-                dxp[(i * h + oh / s) * w + ow / s] +=
-                    dy[(i * h * s + oh) * w * s + ow];
+        for (int64_t ih = 0; ih < h; ih++) {
+            float *d = dxp + (i * h + ih) * w;
+            for (int64_t iw = 0; iw < w; iw++) {
+                /* the old scatter's order: rows of dy, then columns */
+                float acc = store ? 0.0f : d[iw];
+                for (int64_t a = 0; a < s; a++) {
+                    const float *r = dy + (i * h * s + ih * s + a) * w * s;
+                    for (int64_t b = 0; b < s; b++)
+                        acc += r[iw * s + b];
+                }
+                d[iw] = acc;
+            }
+        }
     return 0;
 }
 

@@ -505,16 +505,21 @@ static void to_ldigo(float *dst, const float *w, const int *map, int G,
         }
 }
 
-/* W [G*H, K] += ldigo [K, G, H] (the inverse permutation). */
+/* W [G*H, K] (+)= ldigo [K, G, H] (the inverse permutation); store: the
+ * first write of W's gradient, every element stored. */
 static void add_from_ldigo(float *w, const float *src, const int *map, int G,
-                           int64_t H, int64_t K)
+                           int64_t H, int64_t K, bool store)
 {
     for (int g = 0; g < G; g++)
         for (int64_t o = 0; o < H; o++) {
             float *row = w + ((int64_t)map[g] * H + o) * K;
             const float *s = src + g * H + o;
-            for (int64_t i = 0; i < K; i++)
-                row[i] += s[i * G * H];
+            if (store)
+                for (int64_t i = 0; i < K; i++)
+                    row[i] = s[i * G * H];
+            else
+                for (int64_t i = 0; i < K; i++)
+                    row[i] += s[i * G * H];
         }
 }
 
@@ -547,8 +552,9 @@ static void make_bias(float *b, const rnn_ctx *c, const float *bih,
         }
 }
 
+/* d b_ih, d b_hh (+)= oneDNN's d bias; sih / shh: store (first write). */
 static void add_bias_grad(float *dbih, float *dbhh, const float *db,
-                          const rnn_ctx *c)
+                          const rnn_ctx *c, bool sih, bool shh)
 {
     const int64_t H = c->H;
     const int *map = c->cell == DGM_RNN_LSTM ? lstm_map : gru_map;
@@ -556,11 +562,21 @@ static void add_bias_grad(float *dbih, float *dbhh, const float *db,
         for (int64_t o = 0; o < H; o++) {
             int64_t s = map[g] * H + o;
             if (dbih)
-                dbih[s] += db[g * H + o];
+                dbih[s] = (sih ? 0.0f : dbih[s]) + db[g * H + o];
             if (dbhh)
-                dbhh[s] += (c->cell == DGM_RNN_GRU && g == 2) ? db[3 * H + o]
-                                                              : db[g * H + o];
+                dbhh[s] = (shh ? 0.0f : dbhh[s]) +
+                          ((c->cell == DGM_RNN_GRU && g == 2) ? db[3 * H + o]
+                                                              : db[g * H + o]);
         }
+}
+
+/* dst (+)= src over n floats; store: the first write. */
+static void put_into(float *dst, const float *src, int64_t n, bool store)
+{
+    if (store)
+        memcpy(dst, src, sizeof(float) * (size_t)n);
+    else
+        add_into(dst, src, n);
 }
 
 /* ---- the op ------------------------------------------------------------ */
@@ -576,9 +592,16 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
     const bool lstm = c->cell == DGM_RNN_LSTM;
     const int *map = lstm ? lstm_map : gru_map;
     const float *dpk = f32(node->grad);
-    dgm_tensor *dxt = dgm__grad_buf(g, node->in[0]);
-    dgm_tensor *dh0t = dgm__grad_buf(g, node->in[1]);
-    dgm_tensor *dc0t = dgm__grad_buf(g, node->in[2]);
+    /* first contributions store (s*): x's gradient is written in place by
+     * layer 0, h0's and c0's slice by slice, the weights' once each */
+    bool sx, sh0, sc0;
+    dgm_tensor *dxt = dgm__grad_in(g, node, 0, &sx);
+    dgm_tensor *dh0t = dgm__grad_in(g, node, 1, &sh0);
+    dgm_tensor *dc0t = dgm__grad_in(g, node, 2, &sc0);
+    if (dgm_graph_status(g))
+        return dgm_graph_status(g);
+    if (dc0t && sc0 && !lstm) /* a GRU has no cell state: c0 gets zeros */
+        memset(f32(dc0t), 0, dgm_tensor_nbytes(dc0t));
     float *dh = dgm__arena_alloc(g, sizeof(float) * (size_t)NH);
     float *dc = dgm__arena_alloc(g, sizeof(float) * (size_t)NH);
     float *dY = NULL;
@@ -589,11 +612,17 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
         const int64_t K = l ? H : c->I;
         dgm_var **w = node->in + IN_W(l, 0);
         dgm_tensor *gw[4];
+        bool sw[4];
         for (int k = 0; k < 4; k++)
-            gw[k] = dgm__grad_buf(g, w[k]);
+            gw[k] = dgm__grad_in(g, node, IN_W(l, k), &sw[k]);
+        if (dgm_graph_status(g))
+            return dgm_graph_status(g);
         const bool want_dx = l > 0 || dxt;
+        const bool dx_direct = l == 0 && dxt && sx; /* written in place */
         float *dX = NULL;
-        if (want_dx) {
+        if (dx_direct)
+            dX = f32(dxt);
+        else if (want_dx) {
             dX = dgm__arena_alloc(g, sizeof(float) * (size_t)(T * N * K));
             if (!dX)
                 return dgm_last_code();
@@ -613,6 +642,9 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
             float *dht = dgm__arena_alloc(g, sizeof(float) * (size_t)NH);
             if (!dgx || !dgh || !dht)
                 return dgm_last_code();
+            for (int k = 0; k < 4; k++) /* the kernel accumulates */
+                if (gw[k] && sw[k])
+                    memset(f32(gw[k]), 0, dgm_tensor_nbytes(gw[k]));
             layer_backward_ref(c, l, dYl, dh, dc, wdata(w[0]), wdata(w[1]),
                                gw[0] ? f32(gw[0]) : NULL,
                                gw[1] ? f32(gw[1]) : NULL,
@@ -679,21 +711,21 @@ static int rnn_backward(dgm_graph *g, dgm_var *node)
             if (rc < 0)
                 return rc;
             if (gw[0])
-                add_from_ldigo(f32(gw[0]), dwl, map, G, H, K);
+                add_from_ldigo(f32(gw[0]), dwl, map, G, H, K, sw[0]);
             if (gw[1])
-                add_from_ldigo(f32(gw[1]), dwi, map, G, H, H);
+                add_from_ldigo(f32(gw[1]), dwi, map, G, H, H, sw[1]);
             if (gw[2] || gw[3])
                 add_bias_grad(gw[2] ? f32(gw[2]) : NULL,
-                              gw[3] ? f32(gw[3]) : NULL, db, c);
+                              gw[3] ? f32(gw[3]) : NULL, db, c, sw[2], sw[3]);
             memcpy(dh, dsi, sizeof(float) * (size_t)NH);
             if (lstm)
                 memcpy(dc, dsic, sizeof(float) * (size_t)NH);
         }
         if (dh0t)
-            add_into(f32(dh0t) + l * NH, dh, NH);
+            put_into(f32(dh0t) + l * NH, dh, NH, sh0);
         if (dc0t && lstm)
-            add_into(f32(dc0t) + l * NH, dc, NH);
-        if (l == 0 && dxt)
+            put_into(f32(dc0t) + l * NH, dc, NH, sc0);
+        if (l == 0 && dxt && !dx_direct)
             add_into(f32(dxt), dX, T * N * K);
         dY = dX;
     }
