@@ -1,0 +1,252 @@
+/* test_ops_fast.c - the fast paths of the transformer's memory-bound ops
+ * against their general paths or plain-C references: add/sub/mul/div on
+ * contiguous same-shape and suffix-broadcast operands (against the strided
+ * loops, DGM_BINARY_GENERAL=1, to the bit), on shapes that hit and miss
+ * the fast path; gradients by finite differences; first contributions
+ * stored and a second backward adding; 1 against 2 threads to the bit. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_run.h"
+#include "dgm/dgm.h"
+#include "gradcheck.h"
+
+/* ---- binary ops ------------------------------------------------------- */
+
+enum { K_ADD, K_SUB, K_MUL, K_DIV };
+
+static dgm_var *bin(dgm_graph *g, int kind, dgm_var *a, dgm_var *b)
+{
+    switch (kind) {
+    case K_ADD:
+        return dgm_add(g, a, b);
+    case K_SUB:
+        return dgm_sub(g, a, b);
+    case K_MUL:
+        return dgm_mul(g, a, b);
+    default:
+        return dgm_div(g, a, b);
+    }
+}
+
+/* One case: a's and b's shapes; how the operands reach the op. */
+typedef struct bcase {
+    int nda;
+    int64_t sa[4];
+    int ndb;
+    int64_t sb[4];
+    const char *what;
+} bcase;
+
+enum {
+    IN_LEAF,  /* the leaves themselves: gradients added into */
+    IN_NEG,   /* neg(leaf): op results, first contributions stored */
+    IN_TRANS, /* transpose of the last two axes twice, the inner one left as
+                 a strided view: misses the fast path */
+    IN_SAME,  /* b is a (x op x): both gradients into one buffer */
+    N_IN
+};
+
+static const bcase bcases[] = {
+    {3, {3, 5, 7}, 3, {3, 5, 7}, "same shape, odd"},
+    {1, {1}, 1, {1}, "one element"},
+    {3, {16, 40, 64}, 3, {16, 40, 64}, "same shape, parallel"},
+    {2, {2560, 17}, 1, {17}, "bias over rows, 17 columns, parallel"},
+    {2, {300, 130}, 1, {130}, "bias, 130 columns (3 blocks), parallel"},
+    {4, {4, 4, 48, 48}, 2, {48, 48}, "[T, T] over [N, H, T, T]"},
+    {3, {6, 8, 20}, 3, {1, 8, 20}, "[1, T, D] over [N, T, D]"},
+    {1, {20}, 3, {3, 4, 20}, "a broadcast, b full"},
+    {3, {6, 1, 20}, 3, {6, 8, 20}, "middle axis: general path"},
+    {2, {40, 20}, 2, {40, 1}, "column [N, 1]: general path"},
+    {2, {40, 20}, 0, {0}, "scalar: general path"},
+    {2, {64, 8}, 1, {8}, "bias of 8 columns: general path"},
+};
+#define N_BCASES (int)(sizeof bcases / sizeof *bcases)
+
+static void fill_pos(dgm_tensor *t, uint32_t seed, float lo, float hi)
+{
+    float *p = dgm_tensor_f32(t);
+    for (int64_t i = 0; i < dgm_tensor_numel(t); i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = lo + (hi - lo) * (float)(seed >> 8) / (float)(1u << 24);
+    }
+}
+
+/* The leaf's var as the op's operand, per mode. */
+static dgm_var *operand(dgm_graph *g, dgm_var *leaf, int mode)
+{
+    if (mode == IN_NEG)
+        return dgm_neg(g, leaf);
+    if (mode == IN_TRANS && dgm_value(leaf)->ndim >= 2) {
+        int nd = dgm_value(leaf)->ndim;
+        return dgm_transpose(
+            g, dgm_contiguous(g, dgm_transpose(g, leaf, nd - 2, nd - 1)),
+            nd - 2, nd - 1);
+    }
+    return leaf;
+}
+
+typedef struct bout {
+    dgm_tensor *y, *ga[2], *gb[2]; /* gradients after one, two passes */
+} bout;
+
+static dgm_tensor *copy_of(const dgm_tensor *t)
+{
+    if (!t)
+        return NULL;
+    dgm_tensor *c = dgm_tensor_new(DGM_F32, t->ndim, t->shape);
+    ck_assert_int_eq(dgm_tensor_copy(c, t), 0);
+    return c;
+}
+
+/* y = a (kind) b, loss = sum(y * w), backward twice. */
+static void bin_run(const bcase *c, int kind, int mode, bool general,
+                    int threads, bout *o)
+{
+    dgm_set_threads(threads);
+    if (general)
+        setenv("DGM_BINARY_GENERAL", "1", 1);
+    dgm_tensor *ta = dgm_tensor_new(DGM_F32, c->nda, c->sa);
+    dgm_tensor *tb = dgm_tensor_new(DGM_F32, c->ndb, c->sb);
+    fill_pos(ta, 11, -1.0f, 1.0f);
+    fill_pos(tb, 12, 0.5f, 1.5f); /* away from 0 for div */
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *A = dgm_leaf(g, ta, true), *B = dgm_leaf(g, tb, true);
+    dgm_var *a = operand(g, A, mode);
+    dgm_var *b = mode == IN_SAME ? a : operand(g, B, mode);
+    dgm_var *y = bin(g, kind, a, b);
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    const dgm_tensor *yt = dgm_value(y);
+    dgm_tensor *w = dgm_tensor_new(DGM_F32, yt->ndim, yt->shape);
+    fill_pos(w, 13, 0.5f, 1.5f);
+    dgm_var *loss = dgm_sum_all(g, dgm_mul(g, y, dgm_input(g, w)));
+    ck_assert_int_eq(dgm_backward(g, loss), 0);
+    o->y = copy_of(yt);
+    o->ga[0] = copy_of(dgm_grad(A));
+    o->gb[0] = mode == IN_SAME ? NULL : copy_of(dgm_grad(B));
+    ck_assert_int_eq(dgm_backward(g, loss), 0);
+    o->ga[1] = copy_of(dgm_grad(A));
+    o->gb[1] = mode == IN_SAME ? NULL : copy_of(dgm_grad(B));
+    unsetenv("DGM_BINARY_GENERAL");
+    dgm_graph_free(g);
+    dgm_tensor_free(ta);
+    dgm_tensor_free(tb);
+    dgm_tensor_free(w);
+}
+
+static void bout_free(bout *o)
+{
+    dgm_tensor_free(o->y);
+    for (int i = 0; i < 2; i++) {
+        dgm_tensor_free(o->ga[i]);
+        dgm_tensor_free(o->gb[i]);
+    }
+}
+
+/* Every element of a and b the same bits (NaN never expected). */
+static void same_bits(const dgm_tensor *a, const dgm_tensor *b,
+                      const char *what, const char *ctx)
+{
+    ck_assert_msg((a == NULL) == (b == NULL), "%s %s: one missing", ctx, what);
+    if (!a)
+        return;
+    ck_assert_int_eq(dgm_tensor_numel(a), dgm_tensor_numel(b));
+    ck_assert_msg(memcmp(a->data, b->data, dgm_tensor_nbytes(a)) == 0,
+                  "%s: %s differs", ctx, what);
+}
+
+static void same_out(const bout *x, const bout *y, const char *ctx)
+{
+    same_bits(x->y, y->y, "y", ctx);
+    same_bits(x->ga[0], y->ga[0], "da (one pass)", ctx);
+    same_bits(x->gb[0], y->gb[0], "db (one pass)", ctx);
+    same_bits(x->ga[1], y->ga[1], "da (two passes)", ctx);
+    same_bits(x->gb[1], y->gb[1], "db (two passes)", ctx);
+}
+
+/* Loop over cases x input modes, each with the four kinds: the fast path (2
+ * threads and 1) against the general path, to the bit; a second pass adds
+ * exactly the first pass's gradient again (leaves accumulate). */
+START_TEST(binary_fast_equals_general)
+{
+    const bcase *c = &bcases[_i / N_IN];
+    const int mode = _i % N_IN;
+    if (mode == IN_SAME &&
+        (c->nda != c->ndb || memcmp(c->sa, c->sb, sizeof c->sa) != 0))
+        return;
+    for (int kind = 0; kind < 4; kind++) {
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, "%s, kind %d, mode %d", c->what, kind, mode);
+        bout fast2, fast1, gen;
+        bin_run(c, kind, mode, false, 2, &fast2);
+        bin_run(c, kind, mode, false, 1, &fast1);
+        bin_run(c, kind, mode, true, 1, &gen);
+        same_out(&fast2, &gen, ctx);
+        same_out(&fast1, &gen, ctx);
+        /* two passes: the leaf's gradient doubled (to rounding: a broadcast
+         * operand's second pass adds its rows one by one onto the first's) */
+        const dgm_tensor *g1 = fast2.ga[0], *g2 = fast2.ga[1];
+        for (int64_t i = 0; i < dgm_tensor_numel(g1); i++) {
+            const float v1 = dgm_tensor_f32(g1)[i], v2 = dgm_tensor_f32(g2)[i];
+            ck_assert_msg(fabsf(v2 - 2.0f * v1) <= 1e-5f * fabsf(v2),
+                          "%s: da[%lld] after two passes %g, after one %g", ctx,
+                          (long long)i, (double)v2, (double)v1);
+        }
+        bout_free(&fast2);
+        bout_free(&fast1);
+        bout_free(&gen);
+    }
+}
+END_TEST
+
+typedef struct bctx {
+    int kind, mode;
+} bctx;
+
+static dgm_var *bin_build(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    const bctx *c = ctx;
+    return bin(g, c->kind, operand(g, in[0], c->mode),
+               operand(g, in[1], c->mode));
+}
+
+/* Finite differences on the cases small enough for them. */
+START_TEST(binary_fast_gradcheck)
+{
+    static const int pick[] = {0, 1, 6, 7, 8, 9};
+    const bcase *c = &bcases[pick[_i / 8]];
+    bctx x = {.kind = _i / 2 % 4, .mode = _i % 2 ? IN_NEG : IN_LEAF};
+    dgm_tensor *in[2] = {dgm_tensor_new(DGM_F32, c->nda, c->sa),
+                         dgm_tensor_new(DGM_F32, c->ndb, c->sb)};
+    fill_pos(in[0], 21, -1.0f, 1.0f);
+    fill_pos(in[1], 22, 0.5f, 1.5f);
+    gc_result r = gc_gradcheck(bin_build, &x, 2, in, NULL, DGM_BACKEND_DNNL,
+                               1e-3, 1e-2, 1e-3);
+    ck_assert_msg(r.ok, "%s, kind %d: %s", c->what, x.kind, gc_describe(&r));
+    dgm_tensor_free(in[0]);
+    dgm_tensor_free(in[1]);
+}
+END_TEST
+
+static Suite *ops_fast_suite(void)
+{
+    Suite *s = suite_create("ops_fast");
+    TCase *tc = tcase_create("binary");
+    suite_add_tcase(s, tc);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, binary_fast_equals_general, 0, N_BCASES * N_IN);
+    tcase_add_loop_test(tc, binary_fast_gradcheck, 0, 6 * 8);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(ops_fast_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
