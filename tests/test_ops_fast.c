@@ -202,6 +202,40 @@ START_TEST(binary_fast_equals_general)
 }
 END_TEST
 
+/* An add's input that nothing else reads takes dy's storage (no copy);
+ * one read twice, or by another op too, gets its own buffer. */
+START_TEST(add_gradient_aliases_dy)
+{
+    const int64_t sh[2] = {40, 20};
+    dgm_tensor *ta = dgm_tensor_new(DGM_F32, 2, sh);
+    dgm_tensor *w = dgm_tensor_new(DGM_F32, 2, sh);
+    fill_pos(ta, 31, -1.0f, 1.0f);
+    fill_pos(w, 32, 0.5f, 1.5f);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *A = dgm_leaf(g, ta, true);
+    dgm_var *a = dgm_neg(g, A), *b = dgm_neg(g, A), *c = dgm_neg(g, A);
+    dgm_var *y = dgm_add(g, a, b);
+    dgm_var *z = dgm_add(g, dgm_mul(g, y, dgm_input(g, w)), c);
+    dgm_var *u = dgm_add(g, z, c); /* c read twice */
+    ck_assert_int_eq(dgm_backward(g, dgm_sum_all(g, u)), 0);
+    ck_assert_ptr_eq(dgm_grad(a)->data, dgm_grad(y)->data);
+    ck_assert_ptr_ne(dgm_grad(b)->data, dgm_grad(y)->data);
+    ck_assert_ptr_ne(dgm_grad(c)->data, dgm_grad(u)->data);
+    ck_assert_ptr_ne(dgm_grad(c)->data, dgm_grad(z)->data);
+    for (int64_t i = 0; i < 40 * 20; i++) {
+        const float wi = dgm_tensor_f32(w)[i];
+        ck_assert_float_eq(dgm_tensor_f32(dgm_grad(a))[i], wi);
+        ck_assert_float_eq(dgm_tensor_f32(dgm_grad(b))[i], wi);
+        ck_assert_float_eq(dgm_tensor_f32(dgm_grad(c))[i], 2.0f);
+        ck_assert_float_eq_tol(dgm_tensor_f32(dgm_grad(A))[i],
+                               -(wi + wi + 2.0f), 1e-5f);
+    }
+    dgm_graph_free(g);
+    dgm_tensor_free(ta);
+    dgm_tensor_free(w);
+}
+END_TEST
+
 typedef struct bctx {
     int kind, mode;
 } bctx;
@@ -238,6 +272,7 @@ static Suite *ops_fast_suite(void)
     suite_add_tcase(s, tc);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, binary_fast_equals_general, 0, N_BCASES * N_IN);
+    tcase_add_test(tc, add_gradient_aliases_dy);
     tcase_add_loop_test(tc, binary_fast_gradcheck, 0, 6 * 8);
     return s;
 }

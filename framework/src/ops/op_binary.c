@@ -411,10 +411,22 @@ static int binary_backward(dgm_graph *g, dgm_var *node)
 {
     dgm_var *a = node->in[0], *b = node->in[1];
     const dgm_tensor *dy = node->grad;
-    bool sa, sb;
-    dgm_tensor *ga = dgm__grad_in(g, node, 0, &sa);
-    dgm_tensor *gb = dgm__grad_in(g, node, 1, &sb);
-    if ((a->requires_grad && !ga) || (b->requires_grad && !gb))
+    /* An add's gradient is dy itself: one input that nothing else reads
+     * (a residual branch, the attention scores under a mask) takes dy's
+     * storage instead of a copy; the other is written as usual. */
+    int alias = -1;
+    if (node->attr.i[0] == BIN_ADD) {
+        const int64_t n = dgm_tensor_numel(dy);
+        for (int i = 0; i < 2 && alias < 0; i++)
+            if (dgm_tensor_numel(node->in[i]->value) == n &&
+                dgm__grad_alias_in(g, node, i))
+                alias = i;
+    }
+    bool sa = false, sb = false;
+    dgm_tensor *ga = alias == 0 ? NULL : dgm__grad_in(g, node, 0, &sa);
+    dgm_tensor *gb = alias == 1 ? NULL : dgm__grad_in(g, node, 1, &sb);
+    if ((alias != 0 && a->requires_grad && !ga) ||
+        (alias != 1 && b->requires_grad && !gb))
         return DGM_ENOMEM;
     /* The fast path wants every tensor it touches contiguous; a gradient
      * buffer is, unless it is a parameter's or an alias of another's. */
