@@ -265,6 +265,191 @@ START_TEST(binary_fast_gradcheck)
 }
 END_TEST
 
+/* ---- layer norm -------------------------------------------------------- */
+
+static const int64_t ln_shapes[][3] = {
+    {2, 2048, 128}, /* the transformer's, parallel */
+    {3, 5, 7},      /* odd, one block */
+    {2, 1, 1},      /* one element */
+    {2, 130, 17},   /* three blocks, the last partial */
+};
+
+typedef struct lnout {
+    dgm_tensor *y, *dx[2], *dg[2], *db[2];
+} lnout;
+
+/* y = layer_norm(neg(X) or X, gamma, beta); loss = sum(y * w); backward
+ * twice; gradients after each pass. */
+static void ln_run(const int64_t *sh, bool op_input, int threads, lnout *o,
+                   dgm_tensor **w_out)
+{
+    dgm_set_threads(threads);
+    const int nd = (int)sh[0];
+    const int64_t d = sh[nd];
+    dgm_tensor *tx = dgm_tensor_new(DGM_F32, nd, sh + 1);
+    dgm_tensor *tg = dgm_tensor_new(DGM_F32, 1, &d);
+    dgm_tensor *tb = dgm_tensor_new(DGM_F32, 1, &d);
+    fill_pos(tx, 41, -2.0f, 3.0f);
+    fill_pos(tg, 42, 0.5f, 1.5f);
+    fill_pos(tb, 43, -0.5f, 0.5f);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *X = dgm_leaf(g, tx, true), *G = dgm_leaf(g, tg, true),
+            *Bv = dgm_leaf(g, tb, true);
+    dgm_var *y = dgm_layer_norm(g, op_input ? dgm_neg(g, X) : X, G, Bv, 1e-5f);
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    dgm_tensor *w = dgm_tensor_new(DGM_F32, nd, sh + 1);
+    fill_pos(w, 44, 0.5f, 1.5f);
+    dgm_var *loss = dgm_sum_all(g, dgm_mul(g, y, dgm_input(g, w)));
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(dgm_backward(g, loss), 0);
+        o->dx[pass] = copy_of(dgm_grad(X));
+        o->dg[pass] = copy_of(dgm_grad(G));
+        o->db[pass] = copy_of(dgm_grad(Bv));
+    }
+    o->y = copy_of(dgm_value(y));
+    dgm_graph_free(g);
+    dgm_tensor_free(tg);
+    dgm_tensor_free(tb);
+    if (w_out) {
+        *w_out = w;
+        /* x and w stay for the reference: x in dx[1]'s place */
+        dgm_tensor_free(o->dx[1]);
+        o->dx[1] = tx;
+    } else {
+        dgm_tensor_free(w);
+        dgm_tensor_free(tx);
+    }
+}
+
+static void lnout_free(lnout *o)
+{
+    dgm_tensor_free(o->y);
+    for (int i = 0; i < 2; i++) {
+        dgm_tensor_free(o->dx[i]);
+        dgm_tensor_free(o->dg[i]);
+        dgm_tensor_free(o->db[i]);
+    }
+}
+
+/* 1 and 2 threads to the bit; against a float64 plain-C reference
+ * (the values the fill gives, gamma and beta refilled the same way); a
+ * second pass adds the first's gradient again. */
+START_TEST(layer_norm_threads_reference_two_passes)
+{
+    const int64_t *sh = ln_shapes[_i / 2];
+    const bool op_input = _i % 2;
+    const int nd = (int)sh[0];
+    const int64_t d = sh[nd];
+    lnout o1, o2, o3;
+    ln_run(sh, op_input, 1, &o1, NULL);
+    ln_run(sh, op_input, 2, &o2, NULL);
+    same_bits(o1.y, o2.y, "y", "layer_norm 1 vs 2 threads");
+    for (int p = 0; p < 2; p++) {
+        same_bits(o1.dx[p], o2.dx[p], "dx", "layer_norm 1 vs 2 threads");
+        same_bits(o1.dg[p], o2.dg[p], "dgamma", "layer_norm 1 vs 2 threads");
+        same_bits(o1.db[p], o2.db[p], "dbeta", "layer_norm 1 vs 2 threads");
+    }
+    /* float64 reference of y, dx, dgamma, dbeta */
+    dgm_tensor *w;
+    ln_run(sh, op_input, 2, &o3, &w);
+    const dgm_tensor *tx = o3.dx[1];
+    dgm_tensor *tg = dgm_tensor_new(DGM_F32, 1, &d);
+    dgm_tensor *tb = dgm_tensor_new(DGM_F32, 1, &d);
+    fill_pos(tg, 42, 0.5f, 1.5f);
+    fill_pos(tb, 43, -0.5f, 0.5f);
+    const float *x = tx->data, *gm = tg->data, *bt = tb->data, *wp = w->data;
+    const double sgn = op_input ? -1.0 : 1.0;
+    double *dgr = calloc((size_t)d, sizeof(double)),
+           *dbr = calloc((size_t)d, sizeof(double));
+    double *xh = malloc((size_t)d * sizeof(double));
+    const int64_t nr = dgm_tensor_numel(tx) / d;
+    for (int64_t i = 0; i < nr; i++) {
+        double m = 0.0, v = 0.0;
+        for (int64_t k = 0; k < d; k++)
+            m += sgn * x[i * d + k];
+        m /= d;
+        for (int64_t k = 0; k < d; k++)
+            v += (sgn * x[i * d + k] - m) * (sgn * x[i * d + k] - m);
+        const double is = 1.0 / sqrt(v / d + 1e-5);
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t k = 0; k < d; k++) {
+            xh[k] = (sgn * x[i * d + k] - m) * is;
+            const double want = xh[k] * gm[k] + bt[k];
+            const double got = dgm_tensor_f32(o3.y)[i * d + k];
+            ck_assert_msg(fabs(got - want) <= 1e-5 * (1 + fabs(want)),
+                          "y[%lld] %g, want %g", (long long)(i * d + k), got,
+                          want);
+            const double gy = wp[i * d + k];
+            dgr[k] += gy * xh[k];
+            dbr[k] += gy;
+            s1 += gy * gm[k];
+            s2 += gy * gm[k] * xh[k];
+        }
+        for (int64_t k = 0; k < d; k++) {
+            const double want =
+                sgn * is * (wp[i * d + k] * gm[k] - s1 / d - xh[k] * s2 / d);
+            const double got = dgm_tensor_f32(o3.dx[0])[i * d + k];
+            ck_assert_msg(fabs(got - want) <= 1e-4 * (1 + fabs(want)),
+                          "dx[%lld] %g, want %g", (long long)(i * d + k), got,
+                          want);
+        }
+    }
+    for (int64_t k = 0; k < d; k++) {
+        const double g1 = dgm_tensor_f32(o3.dg[0])[k],
+                     b1 = dgm_tensor_f32(o3.db[0])[k];
+        ck_assert_msg(fabs(g1 - dgr[k]) <= 1e-5 * (1 + fabs(dgr[k])),
+                      "dgamma[%lld] %g, want %g", (long long)k, g1, dgr[k]);
+        ck_assert_msg(fabs(b1 - dbr[k]) <= 1e-5 * (1 + fabs(dbr[k])),
+                      "dbeta[%lld] %g, want %g", (long long)k, b1, dbr[k]);
+        /* the second pass added the same again */
+        const double g2 = dgm_tensor_f32(o3.dg[1])[k],
+                     b2 = dgm_tensor_f32(o3.db[1])[k];
+        ck_assert_msg(fabs(g2 - 2 * g1) <= 1e-6 * fabs(g2) + 1e-30 &&
+                          fabs(b2 - 2 * b1) <= 1e-6 * fabs(b2) + 1e-30,
+                      "two passes: dgamma[%lld] %g (one %g), dbeta %g (one %g)",
+                      (long long)k, g2, g1, b2, b1);
+    }
+    for (int64_t i = 0; i < dgm_tensor_numel(o1.dx[0]); i++)
+        ck_assert_msg(dgm_tensor_f32(o1.dx[1])[i] ==
+                          2.0f * dgm_tensor_f32(o1.dx[0])[i],
+                      "two passes: dx[%lld]", (long long)i);
+    free(dgr);
+    free(dbr);
+    free(xh);
+    dgm_tensor_free(tg);
+    dgm_tensor_free(tb);
+    dgm_tensor_free(w);
+    lnout_free(&o1);
+    lnout_free(&o2);
+    lnout_free(&o3);
+}
+END_TEST
+
+static dgm_var *ln_build(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    (void)ctx;
+    return dgm_layer_norm(g, dgm_neg(g, in[0]), in[1], in[2], 1e-5f);
+}
+
+START_TEST(layer_norm_gradcheck)
+{
+    const int64_t *sh = ln_shapes[1 + _i];
+    const int64_t d = sh[sh[0]];
+    dgm_tensor *in[3] = {dgm_tensor_new(DGM_F32, (int)sh[0], sh + 1),
+                         dgm_tensor_new(DGM_F32, 1, &d),
+                         dgm_tensor_new(DGM_F32, 1, &d)};
+    fill_pos(in[0], 51, -2.0f, 3.0f);
+    fill_pos(in[1], 52, 0.5f, 1.5f);
+    fill_pos(in[2], 53, -0.5f, 0.5f);
+    gc_result r = gc_gradcheck(ln_build, NULL, 3, in, NULL, DGM_BACKEND_DNNL,
+                               1e-3, 2e-2, 2e-3);
+    ck_assert_msg(r.ok, "layer_norm %lld x %lld: %s", (long long)sh[1],
+                  (long long)d, gc_describe(&r));
+    for (int i = 0; i < 3; i++)
+        dgm_tensor_free(in[i]);
+}
+END_TEST
+
 static Suite *ops_fast_suite(void)
 {
     Suite *s = suite_create("ops_fast");
@@ -274,6 +459,11 @@ static Suite *ops_fast_suite(void)
     tcase_add_loop_test(tc, binary_fast_equals_general, 0, N_BCASES * N_IN);
     tcase_add_test(tc, add_gradient_aliases_dy);
     tcase_add_loop_test(tc, binary_fast_gradcheck, 0, 6 * 8);
+    TCase *ln = tcase_create("layer_norm");
+    suite_add_tcase(s, ln);
+    tcase_set_timeout(ln, 120);
+    tcase_add_loop_test(ln, layer_norm_threads_reference_two_passes, 0, 8);
+    tcase_add_loop_test(ln, layer_norm_gradcheck, 0, 3);
     return s;
 }
 
