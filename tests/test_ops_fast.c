@@ -450,6 +450,119 @@ START_TEST(layer_norm_gradcheck)
 }
 END_TEST
 
+/* ---- cross entropy ----------------------------------------------------- */
+
+/* rows x C: the transformer's head (parallel, 16-lane sums), a remainder
+ * after one group of 16, fewer than 16 classes, one class. */
+static const int64_t ce_shapes[][2] = {{2048, 96}, {33, 17}, {7, 5}, {3, 1}};
+
+typedef struct ceout {
+    dgm_tensor *y, *dl[2];
+} ceout;
+
+/* y = cross_entropy(neg(L) or L, target); loss = sum(y * w) via mean-free
+ * weights; backward twice. */
+static void ce_run(const int64_t *sh, bool op_input, int threads, ceout *o)
+{
+    dgm_set_threads(threads);
+    dgm_tensor *tl = dgm_tensor_new(DGM_F32, 2, sh);
+    fill_pos(tl, 61, -4.0f, 4.0f);
+    dgm_tensor *tt = dgm_tensor_new(DGM_I64, 1, sh);
+    dgm_tensor *w = dgm_tensor_new(DGM_F32, 1, sh);
+    fill_pos(w, 62, 0.5f, 1.5f);
+    for (int64_t r = 0; r < sh[0]; r++)
+        ((int64_t *)tt->data)[r] = (r * 7 + 3) % sh[1];
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *L = dgm_leaf(g, tl, true);
+    dgm_var *y =
+        dgm_cross_entropy(g, op_input ? dgm_neg(g, L) : L, dgm_input(g, tt));
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    dgm_var *loss = dgm_sum_all(g, dgm_mul(g, y, dgm_input(g, w)));
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(dgm_backward(g, loss), 0);
+        o->dl[pass] = copy_of(dgm_grad(L));
+    }
+    o->y = copy_of(dgm_value(y));
+    /* float64 reference of y and dL (one pass) */
+    const float *l = tl->data, *wp = w->data;
+    const double sgn = op_input ? -1.0 : 1.0;
+    for (int64_t r = 0; r < sh[0]; r++) {
+        double m = -INFINITY, s = 0.0;
+        for (int64_t j = 0; j < sh[1]; j++)
+            m = fmax(m, sgn * l[r * sh[1] + j]);
+        for (int64_t j = 0; j < sh[1]; j++)
+            s += exp(sgn * l[r * sh[1] + j] - m);
+        const double lse = m + log(s);
+        const int64_t t = ((int64_t *)tt->data)[r];
+        const double want = lse - sgn * l[r * sh[1] + t];
+        const double got = dgm_tensor_f32(o->y)[r];
+        ck_assert_msg(fabs(got - want) <= 1e-5 * (1 + fabs(want)),
+                      "ce y[%lld] %g, want %g", (long long)r, got, want);
+        for (int64_t j = 0; j < sh[1]; j++) {
+            const double p = exp(sgn * l[r * sh[1] + j] - lse);
+            const double wd = sgn * wp[r] * (p - (j == t));
+            const double gd = dgm_tensor_f32(o->dl[0])[r * sh[1] + j];
+            ck_assert_msg(fabs(gd - wd) <= 1e-6 + 1e-5 * fabs(wd),
+                          "ce dl[%lld, %lld] %g, want %g", (long long)r,
+                          (long long)j, gd, wd);
+        }
+    }
+    dgm_graph_free(g);
+    dgm_tensor_free(tl);
+    dgm_tensor_free(tt);
+    dgm_tensor_free(w);
+}
+
+START_TEST(cross_entropy_threads_reference_two_passes)
+{
+    const int64_t *sh = ce_shapes[_i / 2];
+    ceout o1, o2;
+    ce_run(sh, _i % 2, 1, &o1);
+    ce_run(sh, _i % 2, 2, &o2);
+    same_bits(o1.y, o2.y, "y", "cross_entropy 1 vs 2 threads");
+    for (int p = 0; p < 2; p++)
+        same_bits(o1.dl[p], o2.dl[p], "dl", "cross_entropy 1 vs 2 threads");
+    /* a second pass adds the first's gradient again (a leaf's target
+     * entry gets its -dy after the row's add, so to rounding) */
+    for (int64_t i = 0; i < dgm_tensor_numel(o1.dl[0]); i++) {
+        const float v1 = dgm_tensor_f32(o1.dl[0])[i],
+                    v2 = dgm_tensor_f32(o1.dl[1])[i];
+        ck_assert_msg(fabsf(v2 - 2.0f * v1) <= 1e-6f * fabsf(v2) + 1e-7f,
+                      "two passes: dl[%lld] %g, one %g", (long long)i,
+                      (double)v2, (double)v1);
+    }
+    for (int k = 0; k < 2; k++) {
+        ceout *o = k ? &o2 : &o1;
+        dgm_tensor_free(o->y);
+        dgm_tensor_free(o->dl[0]);
+        dgm_tensor_free(o->dl[1]);
+    }
+}
+END_TEST
+
+static dgm_var *ce_build(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    (void)ctx;
+    return dgm_cross_entropy(g, dgm_neg(g, in[0]), in[1]);
+}
+
+START_TEST(cross_entropy_gradcheck)
+{
+    const int64_t *sh = ce_shapes[1 + _i];
+    dgm_tensor *in[2] = {dgm_tensor_new(DGM_F32, 2, sh),
+                         dgm_tensor_new(DGM_I64, 1, sh)};
+    fill_pos(in[0], 71, -3.0f, 3.0f);
+    for (int64_t r = 0; r < sh[0]; r++)
+        ((int64_t *)in[1]->data)[r] = (r * 5 + 1) % sh[1];
+    gc_result r = gc_gradcheck(ce_build, NULL, 2, in, NULL, DGM_BACKEND_DNNL,
+                               1e-3, 1e-2, 1e-3);
+    ck_assert_msg(r.ok, "cross_entropy %lld x %lld: %s", (long long)sh[0],
+                  (long long)sh[1], gc_describe(&r));
+    dgm_tensor_free(in[0]);
+    dgm_tensor_free(in[1]);
+}
+END_TEST
+
 static Suite *ops_fast_suite(void)
 {
     Suite *s = suite_create("ops_fast");
@@ -464,6 +577,11 @@ static Suite *ops_fast_suite(void)
     tcase_set_timeout(ln, 120);
     tcase_add_loop_test(ln, layer_norm_threads_reference_two_passes, 0, 8);
     tcase_add_loop_test(ln, layer_norm_gradcheck, 0, 3);
+    TCase *ce = tcase_create("cross_entropy");
+    suite_add_tcase(s, ce);
+    tcase_set_timeout(ce, 120);
+    tcase_add_loop_test(ce, cross_entropy_threads_reference_two_passes, 0, 8);
+    tcase_add_loop_test(ce, cross_entropy_gradcheck, 0, 3);
     return s;
 }
 
