@@ -3,16 +3,20 @@
  * call in microseconds from the op profile: add of one shape, a bias over
  * rows, a [T, T] mask over [N, H, T, T], mul, layer_norm, cross_entropy.
  * Each case runs in alternating rounds with the binary ops' fast path (A)
- * and with DGM_BINARY_GENERAL=1 (B, the strided loops), medians of the
- * rounds; the ops without that switch time alike in A and B. The inputs
- * are op results (neg of a leaf), so gradients are first contributions as
- * in a model.
+ * and with DGM_BINARY_GENERAL=1 (B, the strided loops); the ops without
+ * that switch time alike in A and B. Figures are the fastest round's: on a
+ * shared machine the median moves with the load, the minimum much less.
+ * "step cpu" is the whole step's (neg, the op, sum_all, backward) thread
+ * CPU time: with 1 thread the steadiest figure under load. The inputs are
+ * op results (neg of a leaf), so gradients are first contributions as in a
+ * model.
  *
  *   ./build/bin/bench_elt [THREADS]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dgm/dgm.h"
 #include "dgm/profile.h"
@@ -69,6 +73,13 @@ static int step(dgm_graph *g, const ecase *c, dgm_tensor *ta, dgm_tensor *tb,
     return loss ? dgm_backward(g, loss) : dgm_last_code();
 }
 
+static double cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -81,11 +92,11 @@ int main(int argc, char **argv)
     dgm_set_threads(threads);
     dgm_profile_enable(true);
     dgm_graph *g = dgm_graph_new();
-    printf("%d threads, us per call, median of %d alternating rounds of %d "
+    printf("%d threads, us per call, fastest of %d alternating rounds of %d "
            "steps; A: fast path, B: DGM_BINARY_GENERAL=1\n",
            threads, ROUNDS, ITERS);
-    printf("%-26s %9s %9s %9s %9s %7s\n", "case", "A fwd", "A bwd", "B fwd",
-           "B bwd", "B/A");
+    printf("%-24s %7s %7s %7s %7s %6s %9s %9s\n", "case", "A fwd", "A bwd",
+           "B fwd", "B bwd", "B/A", "A step cpu", "B step cpu");
     int64_t ts[1] = {N * T};
     dgm_tensor *tgt = dgm_tensor_new(DGM_I32, 1, ts);
     for (int64_t i = 0; i < N * T; i++)
@@ -97,33 +108,36 @@ int main(int argc, char **argv)
         fill(ta, 1);
         if (tb)
             fill(tb, 2);
-        double t[2][2][ROUNDS]; /* [A/B][fwd/bwd][round] */
+        double t[2][3][ROUNDS]; /* [A/B][fwd/bwd/step cpu][round] */
         for (int r = -1; r < ROUNDS; r++)
             for (int ab = 0; ab < 2; ab++) {
                 if (ab)
                     setenv("DGM_BINARY_GENERAL", "1", 1);
                 dgm_profile_reset();
+                const double c0 = cpu_us();
                 for (int i = 0; i < ITERS; i++)
                     if (step(g, c, ta, tb, tgt) < 0) {
                         fprintf(stderr, "bench_elt: %s\n", dgm_last_error());
                         return 1;
                     }
+                const double c1 = cpu_us();
                 unsetenv("DGM_BINARY_GENERAL");
                 dgm_profile_row row;
                 if (r < 0 || dgm_profile_get(c->op, &row) != 0)
                     continue; /* the first round warms up */
                 for (int d = 0; d < 2; d++)
                     t[ab][d][r] = row.seconds[d] / (double)row.calls[d] * 1e6;
+                t[ab][2][r] = (c1 - c0) / ITERS;
             }
-        double med[2][2];
+        double m[2][3];
         for (int ab = 0; ab < 2; ab++)
-            for (int d = 0; d < 2; d++) {
+            for (int d = 0; d < 3; d++) {
                 qsort(t[ab][d], ROUNDS, sizeof(double), cmp_double);
-                med[ab][d] = t[ab][d][ROUNDS / 2];
+                m[ab][d] = t[ab][d][0];
             }
-        printf("%-26s %9.1f %9.1f %9.1f %9.1f %6.2fx\n", c->name, med[0][0],
-               med[0][1], med[1][0], med[1][1],
-               (med[1][0] + med[1][1]) / (med[0][0] + med[0][1]));
+        printf("%-24s %7.1f %7.1f %7.1f %7.1f %5.2fx %9.1f %9.1f\n", c->name,
+               m[0][0], m[0][1], m[1][0], m[1][1],
+               (m[1][0] + m[1][1]) / (m[0][0] + m[0][1]), m[0][2], m[1][2]);
         dgm_tensor_free(ta);
         dgm_tensor_free(tb);
     }
