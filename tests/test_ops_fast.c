@@ -181,11 +181,16 @@ START_TEST(binary_fast_equals_general)
         char ctx[160];
         snprintf(ctx, sizeof ctx, "%s, kind %d, mode %d", c->what, kind, mode);
         bout fast2, fast1, gen;
+        /* thread counts on the modes that reach the fast path's two
+         * store/add flavours; one run is enough for the rest */
+        const bool both = mode == IN_LEAF || mode == IN_NEG;
         bin_run(c, kind, mode, false, 2, &fast2);
-        bin_run(c, kind, mode, false, 1, &fast1);
+        if (both)
+            bin_run(c, kind, mode, false, 1, &fast1);
         bin_run(c, kind, mode, true, 1, &gen);
         same_out(&fast2, &gen, ctx);
-        same_out(&fast1, &gen, ctx);
+        if (both)
+            same_out(&fast1, &gen, ctx);
         /* two passes: the leaf's gradient doubled (to rounding: a broadcast
          * operand's second pass adds its rows one by one onto the first's) */
         const dgm_tensor *g1 = fast2.ga[0], *g2 = fast2.ga[1];
@@ -196,7 +201,8 @@ START_TEST(binary_fast_equals_general)
                           (long long)i, (double)v2, (double)v1);
         }
         bout_free(&fast2);
-        bout_free(&fast1);
+        if (both)
+            bout_free(&fast1);
         bout_free(&gen);
     }
 }
@@ -247,11 +253,20 @@ static dgm_var *bin_build(dgm_graph *g, dgm_var **in, void *ctx)
                operand(g, in[1], c->mode));
 }
 
-/* Finite differences on the cases small enough for them. */
+/* Finite differences on small shapes that hit (the first four) and miss
+ * (the last two) the fast path. */
+static const bcase gcases[] = {
+    {3, {3, 5, 7}, 3, {3, 5, 7}, "same shape, odd"},
+    {1, {1}, 1, {1}, "one element"},
+    {3, {3, 2, 16}, 3, {1, 2, 16}, "[1, T, D] over [N, T, D]"},
+    {1, {16}, 3, {2, 2, 16}, "a broadcast, b full"},
+    {3, {3, 1, 16}, 3, {3, 2, 16}, "middle axis: general path"},
+    {2, {4, 16}, 2, {4, 1}, "column [N, 1]: general path"},
+};
+
 START_TEST(binary_fast_gradcheck)
 {
-    static const int pick[] = {0, 1, 6, 7, 8, 9};
-    const bcase *c = &bcases[pick[_i / 8]];
+    const bcase *c = &gcases[_i / 8];
     bctx x = {.kind = _i / 2 % 4, .mode = _i % 2 ? IN_NEG : IN_LEAF};
     dgm_tensor *in[2] = {dgm_tensor_new(DGM_F32, c->nda, c->sa),
                          dgm_tensor_new(DGM_F32, c->ndb, c->sb)};
