@@ -496,7 +496,12 @@ dgm_tensor *dgm__grad_in(dgm_graph *g, dgm_var *node, int i, bool *store)
 
 bool dgm__grad_alias(dgm_graph *g, dgm_var *node)
 {
-    dgm_var *x = node->n_in == 1 ? node->in[0] : NULL;
+    return node->n_in == 1 && dgm__grad_alias_in(g, node, 0);
+}
+
+bool dgm__grad_alias_in(dgm_graph *g, dgm_var *node, int i)
+{
+    dgm_var *x = node->in[i];
     dgm_tensor *dy = node->grad;
     if (g->grad_zero || !x || !x->requires_grad || !x->op || x->n_uses != 1 ||
         x->grad_pass == g->pass || !dgm_tensor_is_contiguous(dy) ||

@@ -189,6 +189,9 @@ bool *dgm__param_fresh(dgm_param *p);
  * storage and change what dgm_grad(node) shows; a leaf or parameter owns
  * its buffer across passes. */
 bool dgm__grad_alias(dgm_graph *g, dgm_var *node);
+/* The same for input i of any op whose gradient for that input is exactly
+ * node->grad (add's, where the input is not broadcast). */
+bool dgm__grad_alias_in(dgm_graph *g, dgm_var *node, int i);
 
 /* Record the first error on the graph and set the last error; returns
  * code (or NULL for the _null form). */

@@ -429,60 +429,57 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     const float *mean = dgm_tensor_f32(mean_t),
                 *invstd = dgm_tensor_f32(invstd_t);
     const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
-    /* Rows are independent: each row's sums in double over vector lanes
-     * (omp simd lets GCC reorder them). */
-    if (dx) {
-        float *dxp = dgm_tensor_f32(dx);
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < r; i++) {
-            const float *p = xp + i * d, *q = dy + i * d;
-            const float mu = mean[i], is = invstd[i];
-            double s1 = 0.0, s2 = 0.0;
-#pragma omp simd reduction(+ : s1, s2)
-            for (int64_t k = 0; k < d; k++) {
-                double gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                s1 += gd;
-                s2 += gd * (double)((p[k] - mu) * is);
-            }
-            const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
-            float *o = dxp + i * d;
-            if (sx) {
-#pragma omp simd
-                for (int64_t k = 0; k < d; k++) {
-                    float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                    float xh = (p[k] - mu) * is;
-                    o[k] = is * (gd - m1 - xh * m2);
-                }
-            } else {
-#pragma omp simd
-                for (int64_t k = 0; k < d; k++) {
-                    float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                    float xh = (p[k] - mu) * is;
-                    o[k] += is * (gd - m1 - xh * m2);
-                }
-            }
-        }
-    }
-    /* d gamma, d beta: column sums over rows, read row by row (not down
-     * the columns) into per-block partials of LN_ROWS rows, then added up
-     * in block order, so the result does not depend on the thread count. */
+    float *dxp = dx ? dgm_tensor_f32(dx) : NULL;
+    float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
+    float *dbp = db ? dgm_tensor_f32(db) : NULL;
+    /* One pass over x and dy, in blocks of LN_ROWS rows: per row its dx
+     * (the row's sums in double over vector lanes; omp simd lets GCC
+     * reorder them), and the block's partial column sums for d gamma and
+     * d beta while the row is in L1. The partials are added up in block
+     * order, so the result does not depend on the thread count. */
+    const int64_t nb = (r + LN_ROWS - 1) / LN_ROWS;
+    double *part = NULL;
     if (dg || db) {
-        float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
-        float *dbp = db ? dgm_tensor_f32(db) : NULL;
-        const int64_t nb = (r + LN_ROWS - 1) / LN_ROWS;
-        double *part =
-            dgm__arena_alloc(g, sizeof(double) * 2 * (size_t)(nb * d));
+        part = dgm__arena_alloc(g, sizeof(double) * 2 * (size_t)(nb * d));
         if (!part)
             return dgm__fail_rc(g);
-#pragma omp parallel for schedule(static)
-        for (int64_t blk = 0; blk < nb; blk++) {
-            double *sg = part + 2 * blk * d, *sb = sg + d;
+    }
+#pragma omp parallel for schedule(static) if (r * d >= 16384)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        double *sg = part ? part + 2 * blk * d : NULL, *sb = sg ? sg + d : NULL;
+        if (sg)
             memset(sg, 0, sizeof(double) * 2 * (size_t)d);
-            const int64_t end =
-                (blk + 1) * LN_ROWS < r ? (blk + 1) * LN_ROWS : r;
-            for (int64_t i = blk * LN_ROWS; i < end; i++) {
-                const float *q = dy + i * d, *p = xp + i * d;
-                const float mu = mean[i], is = invstd[i];
+        const int64_t end = (blk + 1) * LN_ROWS < r ? (blk + 1) * LN_ROWS : r;
+        for (int64_t i = blk * LN_ROWS; i < end; i++) {
+            const float *p = xp + i * d, *q = dy + i * d;
+            const float mu = mean[i], is = invstd[i];
+            if (dxp) {
+                double s1 = 0.0, s2 = 0.0;
+#pragma omp simd reduction(+ : s1, s2)
+                for (int64_t k = 0; k < d; k++) {
+                    double gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                    s1 += gd;
+                    s2 += gd * (double)((p[k] - mu) * is);
+                }
+                const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
+                float *o = dxp + i * d;
+                if (sx) {
+#pragma omp simd
+                    for (int64_t k = 0; k < d; k++) {
+                        float gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                        float xh = (p[k] - mu) * is;
+                        o[k] = is * (gd - m1 - xh * m2);
+                    }
+                } else {
+#pragma omp simd
+                    for (int64_t k = 0; k < d; k++) {
+                        float gd = q[k] * (gamma ? gamma[k] : 1.0f);
+                        float xh = (p[k] - mu) * is;
+                        o[k] += is * (gd - m1 - xh * m2);
+                    }
+                }
+            }
+            if (sg) {
 #pragma omp simd
                 for (int64_t k = 0; k < d; k++) {
                     sb[k] += q[k];
@@ -490,6 +487,8 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
                 }
             }
         }
+    }
+    if (part) {
         for (int64_t k = 0; k < d; k++) {
             double tg = 0.0, tb = 0.0;
             for (int64_t blk = 0; blk < nb; blk++) {
