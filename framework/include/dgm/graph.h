@@ -287,7 +287,7 @@ DGM_API dgm_var *dgm_attention(dgm_graph *g, dgm_var *q, dgm_var *k, dgm_var *v,
  * d = D / heads channels -> [N, T, D], the heads' outputs side by side
  * (what an output projection reads). Equal to splitting q, k and v into
  * heads [N, heads, T, d], dgm_attention on them, and merging the heads
- * back, without any of those copies; the probabilities [N, heads, T, T]
+ * back, without those nodes in the graph; the probabilities [N, heads, T, T]
  * are kept for the backward (dgm_attention keeps no [T, T] tensor: use
  * it when that memory matters). heads must divide D. */
 DGM_API dgm_var *dgm_attention_packed(dgm_graph *g, dgm_var *qkv, int heads,
