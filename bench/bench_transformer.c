@@ -2,8 +2,8 @@
  * experiment's: N = 32, T = 64, D = 128, 4 heads, MLP 512) forward and
  * backward, in ms per call, wall and process CPU time (the CPU figure is
  * the steadier one on a shared machine), with the GEMM FLOPs' rate; with
- * two variants of the block, by default the fused attention op (A,
- * fused_attention: true) and the unfused composition (B, false), timed in
+ * two variants of the block, by default the packed attention op (A,
+ * packed_attention: true) and the composition (B, false), timed in
  * alternating rounds in one process so a shared machine's load hits both
  * alike. BENCH_A and BENCH_B replace the variants' extra keys (YAML flow
  * entries, e.g. BENCH_A='fused_mlp: true' BENCH_B='fused_mlp: false').
@@ -63,9 +63,9 @@ int main(int argc, char **argv)
         rc = dgm_build_new(&b, reg, ps, 1);
     const char *var[2] = {getenv("BENCH_A"), getenv("BENCH_B")};
     if (!var[0])
-        var[0] = "fused_attention: true";
+        var[0] = "packed_attention: true";
     if (!var[1])
-        var[1] = "fused_attention: false";
+        var[1] = "packed_attention: false";
     for (int k = 0; k < 2 && rc >= 0; k++) {
         char yaml[512];
         snprintf(yaml, sizeof yaml,

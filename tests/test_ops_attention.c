@@ -1,7 +1,10 @@
-/* test_ops_attention.c - the fused attention op (dgm_attention): its
+/* test_ops_attention.c - the fused attention ops: dgm_attention's
  * gradient against finite differences, causal and not; its values and
  * gradients against the unfused composition (matmul, mask, softmax,
- * matmul) at a transformer-like shape; and its refusals. */
+ * matmul) at a transformer-like shape; and its refusals. The same for
+ * dgm_attention_packed, against the composition the transformer block
+ * builds from its packed projection (reshape, permute, slices, scale,
+ * matmul, mask, softmax, matmul, heads merged). */
 #include <check.h>
 #include <math.h>
 #include <string.h>
@@ -141,12 +144,163 @@ START_TEST(refuses_mismatched_inputs)
 }
 END_TEST
 
+/* ---- dgm_attention_packed ------------------------------------------- */
+
+typedef struct pk_case {
+    int heads;
+    float scale;
+    bool causal;
+} pk_case;
+
+static dgm_var *build_packed(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    const pk_case *c = ctx;
+    return dgm_attention_packed(g, in[0], c->heads, c->scale, c->causal);
+}
+
+/* qkv [N, T, 3D] -> [N, T, D] as transformer_block composed it before the
+ * packed op: heads split by a copy to [3, N, H, T, d], sliced, q scaled,
+ * scores masked, softmax, value product, heads merged. */
+static dgm_var *build_composed(dgm_graph *g, dgm_var **in, void *ctx)
+{
+    const pk_case *c = ctx;
+    const dgm_tensor *x = dgm_value(in[0]);
+    int64_t N = x->shape[0], T = x->shape[1], D = x->shape[2] / 3, H = c->heads,
+            d = D / H;
+    dgm_var *qkv = dgm_reshape(g, in[0], 5, (int64_t[]){N, T, 3, H, d});
+    qkv = dgm_contiguous(g, dgm_permute(g, qkv, (const int[]){2, 0, 3, 1, 4}));
+    dgm_var *q = dgm_affine(g, dgm_slice(g, qkv, 0, 0, 1, 1), c->scale, 0.0f);
+    dgm_var *k = dgm_slice(g, qkv, 0, 1, 2, 1);
+    dgm_var *v = dgm_slice(g, qkv, 0, 2, 3, 1);
+    dgm_var *s = dgm_matmul(g, q, k, false, true);
+    if (c->causal) {
+        dgm_var *m = dgm_constant(g, 2, (int64_t[]){T, T}, 0.0f);
+        float *p = dgm_value(m)->data;
+        for (int64_t i = 0; i < T; i++)
+            for (int64_t j = i + 1; j < T; j++)
+                p[i * T + j] = -1e30f;
+        s = dgm_add(g, s, m);
+    }
+    dgm_var *o = dgm_matmul(g, dgm_softmax(g, s, 4), v, false, false);
+    o = dgm_permute(g, o, (const int[]){0, 1, 3, 2, 4});
+    return dgm_reshape(g, o, 3, (int64_t[]){N, T, D});
+}
+
+START_TEST(packed_gradient_matches_finite_differences)
+{
+    /* [N 2, T 5, H 2, d 3] on the plain-C path; [N 1, T 20, H 2, d 11]
+     * takes oneDNN's GEMMs (20 * 20 * 11 is above the small-GEMM cut) */
+    const int64_t small[3] = {2, 5, 18}, big[3] = {1, 20, 66};
+    dgm_tensor *xs = gc_rand(3, small, 5, -1.0f, 1.0f);
+    dgm_tensor *xb = gc_rand(3, big, 6, -1.0f, 1.0f);
+    for (int causal = 0; causal < 2; causal++) {
+        pk_case c = {2, 0.6f, causal != 0};
+        gc_result r = gc_gradcheck(build_packed, &c, 1, &xs, NULL,
+                                   DGM_BACKEND_REF, 1e-3, 1e-2, 1e-3);
+        ck_assert_msg(r.ok, "causal %d: %s", causal, gc_describe(&r));
+        r = gc_gradcheck(build_packed, &c, 1, &xb, NULL, DGM_BACKEND_DNNL, 1e-3,
+                         1e-2, 1e-3);
+        ck_assert_msg(r.ok, "causal %d (dnnl): %s", causal, gc_describe(&r));
+        r = gc_gradcheck(build_packed, &c, 1, &xb, NULL, DGM_BACKEND_REF, 1e-3,
+                         1e-2, 1e-3);
+        ck_assert_msg(r.ok, "causal %d (ref, big): %s", causal,
+                      gc_describe(&r));
+        r = gc_compare_backends(build_packed, &c, 1, &xb, NULL, 1e-5, 1e-6);
+        ck_assert_msg(r.ok, "causal %d (ref vs dnnl): %s", causal,
+                      gc_describe(&r));
+    }
+    dgm_tensor_free(xs);
+    dgm_tensor_free(xb);
+}
+END_TEST
+
+/* Values and the gradient of loss = sum(y * w) through a producer
+ * (qkv = 1.5 x, so the packed op's gradient is added to a buffer it writes
+ * first, as after the qkv linear), packed against composed, 1e-5
+ * relative (gradients: plus 1e-5 absolute, for elements of size ~1e-2
+ * that are differences of O(1) terms, where float rounding differs): causal and
+ * not, 1 and 4 heads, T 1, 7 and 64, d 12 (not a multiple of 16). */
+START_TEST(packed_matches_the_composition)
+{
+    const int64_t Ts[3] = {1, 7, 64}, d = 12;
+    for (int causal = 0; causal < 2; causal++)
+        for (int hi = 0; hi < 2; hi++)
+            for (int ti = 0; ti < 3; ti++) {
+                const int H = hi ? 4 : 1;
+                const int64_t T = Ts[ti], D = H * d;
+                const int64_t shape[3] = {3, T, 3 * D}, oshape[3] = {3, T, D};
+                dgm_tensor *x = gc_randn(3, shape, 40 + (uint64_t)T);
+                dgm_tensor *w = gc_rand(3, oshape, 41, 0.5f, 1.5f);
+                pk_case c = {H, 1.0f / sqrtf((float)d), causal != 0};
+                dgm_tensor *y[2], *gr[2];
+                dgm_graph *gs[2];
+                for (int f = 0; f < 2; f++) {
+                    dgm_graph *g = gs[f] = dgm_graph_new();
+                    dgm_var *in = dgm_leaf(g, x, true);
+                    dgm_var *qkv = dgm_affine(g, in, 1.5f, 0.0f);
+                    dgm_var *out =
+                        (f ? build_composed : build_packed)(g, &qkv, &c);
+                    dgm_var *loss =
+                        dgm_sum_all(g, dgm_mul(g, out, dgm_input(g, w)));
+                    ck_assert_msg(loss != NULL, "%s", dgm_last_error());
+                    ck_assert_int_eq(dgm_backward(g, loss), 0);
+                    y[f] = dgm_value(out);
+                    gr[f] = dgm_grad(in);
+                }
+                gc_result r = gc_compare_tensors(y[0], y[1], 1e-5, 1e-6);
+                ck_assert_msg(r.ok, "causal %d, H %d, T %lld, values: %s",
+                              causal, H, (long long)T, gc_describe(&r));
+                r = gc_compare_tensors(gr[0], gr[1], 1e-5, 1e-5);
+                ck_assert_msg(r.ok, "causal %d, H %d, T %lld, gradient: %s",
+                              causal, H, (long long)T, gc_describe(&r));
+                /* T 1 or causal: the first token's output is its own v */
+                if (causal || T == 1)
+                    for (int64_t c2 = 0; c2 < D; c2++)
+                        ck_assert_float_eq_tol(
+                            dgm_tensor_f32(y[0])[c2],
+                            1.5f * dgm_tensor_f32(x)[2 * D + c2], 1e-5);
+                dgm_graph_free(gs[0]);
+                dgm_graph_free(gs[1]);
+                dgm_tensor_free(x);
+                dgm_tensor_free(w);
+            }
+}
+END_TEST
+
+START_TEST(packed_refuses_bad_shapes)
+{
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *x = dgm_constant(g, 3, (int64_t[]){2, 4, 24}, 1.0f);
+    /* 24 = 3 D, D 8: 3 heads do not divide it */
+    ck_assert_ptr_null(dgm_attention_packed(g, x, 3, 1.0f, true));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_msg(strstr(dgm_last_error(), "attention_packed: qkv ") &&
+                      strstr(dgm_last_error(), "[2, 4, 24]") &&
+                      strstr(dgm_last_error(), "heads 3"),
+                  "%s", dgm_last_error());
+    dgm_var *odd = dgm_constant(g, 3, (int64_t[]){2, 4, 10}, 1.0f);
+    ck_assert_ptr_null(dgm_attention_packed(g, odd, 1, 1.0f, false));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    dgm_var *flat = dgm_constant(g, 2, (int64_t[]){4, 24}, 1.0f);
+    ck_assert_ptr_null(dgm_attention_packed(g, flat, 1, 1.0f, false));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_null(dgm_attention_packed(g, x, 0, 1.0f, false));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_null(dgm_attention_packed(g, x, 1, INFINITY, false));
+    ck_assert_int_eq(dgm_last_code(), DGM_ESHAPE);
+    ck_assert_ptr_null(dgm_attention_packed(g, NULL, 1, 1.0f, false));
+    dgm_graph_free(g);
+}
+END_TEST
+
 static Suite *attention_suite(void)
 {
     Suite *s = suite_create("ops_attention");
     TCase *tc =
         tq_case(s, "attention", gradient_matches_finite_differences,
-                matches_the_unfused_composition, refuses_mismatched_inputs);
+                matches_the_unfused_composition, refuses_mismatched_inputs,
+                packed_gradient_matches_finite_differences,
+                packed_matches_the_composition, packed_refuses_bad_shapes);
     tcase_set_timeout(tc, 120);
     return s;
 }

@@ -389,6 +389,54 @@ START_TEST(leaky_relu_uses_the_slope)
 }
 END_TEST
 
+/* The three attention paths of the block give one result: the packed op
+ * (the default), the composition (packed_attention: false, and what a
+ * tapping graph gets) and the flash-style op (fused_attention: true),
+ * same weights (same build seed), within 1e-5 of 1 + |value|. */
+START_TEST(attention_paths_agree)
+{
+    enum { N = 2, T = 9, D = 24 };
+    const char *yaml[3] = {
+        "{plugin: transformer_block, heads: 3}",
+        "{plugin: transformer_block, heads: 3, packed_attention: false}",
+        "{plugin: transformer_block, heads: 3, fused_attention: true}"};
+    dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, (int64_t[]){N, T, D});
+    float *xp = x->data;
+    for (int i = 0; i < N * T * D; i++)
+        xp[i] = (float)sin(0.7 * i + 0.1);
+    float ref[N * T * D];
+    for (int k = 0; k < 4; k++) {
+        dgm_params *ps = dgm_params_new();
+        dgm_build *b;
+        dgm_config *cfg;
+        dgm_block *blk;
+        int rc =
+            make_block(&b, ps, &cfg, yaml[k % 3], (dgm_shape){2, {T, D}}, &blk);
+        ck_assert_msg(rc == 0, "%s: %s", yaml[k % 3], dgm_last_error());
+        dgm_graph *g = dgm_graph_new();
+        if (k == 3) /* the default block on a tapping graph */
+            dgm_graph_set_tapping(g, true);
+        dgm_var *y = dgm_block_forward(blk, g, dgm_input(g, x));
+        ck_assert_msg(y != NULL, "%s", dgm_last_error());
+        const float *yp = dgm_value(y)->data;
+        if (k == 0)
+            memcpy(ref, yp, sizeof ref);
+        double worst = 0.0;
+        for (int i = 0; i < N * T * D; i++) {
+            double e = fabs(yp[i] - ref[i]) / (1.0 + fabs(ref[i]));
+            worst = e > worst ? e : worst;
+        }
+        ck_assert_msg(worst < 1e-5, "path %d: largest relative difference %g",
+                      k, worst);
+        dgm_graph_free(g);
+        dgm_build_free(b);
+        dgm_config_free(cfg);
+        dgm_params_free(ps);
+    }
+    dgm_tensor_free(x);
+}
+END_TEST
+
 static Suite *transformer_suite(void)
 {
     Suite *s = suite_create("transformer");
@@ -397,7 +445,8 @@ static Suite *transformer_suite(void)
     tcase_set_timeout(tc, 120);
     tc = tq_case(s, "blocks", learned_positions_add_the_table,
                  blocks_refuse_what_does_not_fit,
-                 block_parameters_have_their_shapes, leaky_relu_uses_the_slope);
+                 block_parameters_have_their_shapes, leaky_relu_uses_the_slope,
+                 attention_paths_agree);
     tcase_add_checked_fixture(tc, setup, teardown);
     return s;
 }

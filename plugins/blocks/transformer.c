@@ -25,9 +25,14 @@ static const dgm_param_spec params[] = {
     DGM_PARAM_BOOL("causal", .def = "true",
                    .help = "mask attention to later positions"),
     DGM_PARAM_BOOL("fused_attention", .def = "false",
-                   .help = "attention as one op (dgm_attention, no [T, T] "
-                           "tensor); false: matmul, mask, softmax, matmul "
-                           "(always so with dropout > 0)"),
+                   .help = "attention as one op that keeps no [T, T] tensor "
+                           "(dgm_attention, for long sequences); false: "
+                           "packed_attention decides"),
+    DGM_PARAM_BOOL("packed_attention", .def = "true",
+                   .help = "attention as one op on the packed projection "
+                           "(dgm_attention_packed); false: reshape, permute, "
+                           "slices, matmul, mask, softmax, matmul (always so "
+                           "with dropout > 0 or the attention tapped)"),
     DGM_PARAM_BOOL("fused_mlp", .def = "true",
                    .help = "with activation gelu: fc1's GEMM, bias and GELU "
                            "as one op (dgm_linear_gelu); false: linear, "
@@ -42,7 +47,7 @@ typedef struct linear {
 typedef struct tblock {
     int64_t D, heads, hidden;
     float dropout, slope;
-    bool causal, fused, fused_mlp;
+    bool causal, fused, packed, fused_mlp;
     char act[16];
     dgm_param *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     linear qkv, proj, fc1, fc2; /* qkv: [3D, D], rows q, then k, then v */
@@ -84,6 +89,7 @@ static int create(void **self, const dgm_config *cfg, dgm_build *b,
     t->slope = (float)dgm_cfg_float(cfg, "slope");
     t->causal = dgm_cfg_bool(cfg, "causal");
     t->fused = dgm_cfg_bool(cfg, "fused_attention");
+    t->packed = dgm_cfg_bool(cfg, "packed_attention");
     t->fused_mlp = dgm_cfg_bool(cfg, "fused_mlp");
     snprintf(t->act, sizeof t->act, "%s", dgm_cfg_str(cfg, "activation"));
     int rc = dgm_build_layer_norm(b, "ln1", D, &t->ln1_w, &t->ln1_b);
@@ -134,19 +140,25 @@ static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
         return NULL;
     const dgm_tensor *ht = dgm_value(h);
     int64_t N = ht->shape[0], T = ht->shape[1], H = t->heads, d = t->D / H;
-    /* One GEMM for q, k and v, then one copy to [3, N, H, T, d]: q, k and
-     * v are then contiguous slices [1, N, H, T, d], as the batched GEMMs
-     * want (batch dims [1, N, H]; no reshape, so no extra gradient pass). */
+    const float scale = 1.0f / sqrtf((float)d);
     dgm_var *qkv = lin(g, &t->qkv, h); /* [N, T, 3D] */
+    /* a probe (dgm explore) needs the weights as a tensor; dropout on the
+     * weights too */
+    const bool composed = t->dropout > 0 || dgm_graph_tapping(g);
+    if (!t->fused && t->packed && !composed)
+        /* heads addressed inside qkv: no copies, no mask tensor, no
+         * gradient passes through them (docs/performance.md) */
+        return dgm_attention_packed(g, qkv, (int)H, scale, t->causal);
+    /* One copy to [3, N, H, T, d]: q, k and v are then contiguous slices
+     * [1, N, H, T, d], as the batched GEMMs want (batch dims [1, N, H]; no
+     * reshape, so no extra gradient pass). */
     qkv = dgm_reshape(g, qkv, 5, (int64_t[]){N, T, 3, H, d});
     qkv = dgm_contiguous(g, dgm_permute(g, qkv, (const int[]){2, 0, 3, 1, 4}));
     dgm_var *q = dgm_slice(g, qkv, 0, 0, 1, 1);
     dgm_var *k = dgm_slice(g, qkv, 0, 1, 2, 1);
     dgm_var *v = dgm_slice(g, qkv, 0, 2, 3, 1);
-    const float scale = 1.0f / sqrtf((float)d);
     dgm_var *o; /* [1,N,H,T,d] */
-    /* a probe (dgm explore) needs the weights as a tensor */
-    if (t->fused && t->dropout == 0 && !dgm_graph_tapping(g)) {
+    if (t->fused && !composed) {
         /* One op, no [T, T] tensor kept: less memory at long T. At the
          * char transformer's shape (T 64) it ran 6-11% slower than the
          * composition below on a quiet 2-core AVX-512 machine

@@ -282,6 +282,16 @@ DGM_API dgm_var *dgm_log_softmax(dgm_graph *g, dgm_var *x, int axis);
  * recomputes the weights from the per-row log-sum-exp. */
 DGM_API dgm_var *dgm_attention(dgm_graph *g, dgm_var *q, dgm_var *k, dgm_var *v,
                                float scale, bool causal);
+/* Multi-head attention from a packed projection (ABI 2.4): qkv
+ * [N, T, 3D], each token's row q | k | v, each of `heads` heads of
+ * d = D / heads channels -> [N, T, D], the heads' outputs side by side
+ * (what an output projection reads). Equal to splitting q, k and v into
+ * heads [N, heads, T, d], dgm_attention on them, and merging the heads
+ * back, without those nodes in the graph; the probabilities [N, heads, T, T]
+ * are kept for the backward (dgm_attention keeps no [T, T] tensor: use
+ * it when that memory matters). heads must divide D. */
+DGM_API dgm_var *dgm_attention_packed(dgm_graph *g, dgm_var *qkv, int heads,
+                                      float scale, bool causal);
 
 /* ---- pooling and resampling ------------------------------------------ */
 

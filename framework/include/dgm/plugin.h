@@ -98,7 +98,7 @@ extern "C" {
  * no longer load, minor when something is added that an older plugin
  * simply lacks. */
 #define DGM_ABI_MAJOR 2
-#define DGM_ABI_MINOR 3
+#define DGM_ABI_MINOR 4
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"

@@ -2,11 +2,13 @@
  *
  * When profiling is on, every op of every graph adds its time, its call
  * count and (for the ops that do arithmetic worth counting: GEMMs,
- * convolutions, recurrent layers, attention) its floating-point operations
- * to one process-wide table, forward and backward apart; the host adds
- * named sections that are not ops (the optimizer's update). Off, an op
- * pays one predictable branch. `dgm run --profile` or DGM_PROFILE=1 turns
- * it on for a run and writes the table to the run directory; a program
+ * convolutions, recurrent layers, both attention ops: the packed one
+ * counts its 2 forward and 4 backward GEMMs over the whole [T, T]) its
+ * floating-point operations to one process-wide table, forward and
+ * backward apart; the host adds named sections that are not ops (the
+ * optimizer's update). Off, an op pays one predictable branch. `dgm run
+ * --profile` or DGM_PROFILE=1 turns it on for a run and writes the table
+ * to the run directory; a program
  * or a test does it by hand:
  *
  *     dgm_profile_enable(true);
