@@ -1,6 +1,6 @@
 /* dist.c - data-parallel training across processes: rank, size, the
  * gradient sums, agreement and broadcast. With dist_shm.c (the sum through
- * a shared window, which this file chooses), the one file that calls MPI
+ * a shared window, which this file chooses), the only code that calls MPI
  * (compiled with DGM_HAVE_MPI when the build found it); without MPI, or
  * when no launcher started us, one process of rank 0. */
 #include <stdio.h>
