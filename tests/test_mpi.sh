@@ -16,6 +16,7 @@
 # DGM_MPI_SHM=0), and every 2-rank run checks it in summary.json, and that
 # both ranks end with the same parameters (DGM_MPI_CHECKSUM's lines);
 #  - a frozen encoder: 2 ranks within 1e-5 of 1 rank;
+#  - a wider VAE on 2 threads per rank: 2 ranks within 1e-5 of 1 rank;
 #  - DGM_MPI_SHM=2 is refused, the variable named.
 #  - resume: on 2 ranks bit-identical to the uninterrupted run, on 1 rank
 #    within 1e-5 of it;
@@ -126,6 +127,16 @@ run frz-np2 2 "$tmp/vae.yaml" 'freeze=[encoder.*]'
 compare "$tmp/frz-plain/$ck" "$tmp/frz-np2/$ck" 1e-5 --weights ||
   die "vae with a frozen encoder: 2 ranks differ from 1 rank by more than 1e-5"
 echo "ok: vae with a frozen encoder: 2 ranks within 1e-5 of 1 rank"
+
+# Two threads per rank and a flat gradient of 101,846 floats: each rank's
+# slice (50,928) is summed over its threads (the window's sum splits
+# slices past 16,384 floats), the other half read back from the peer's.
+wide='model.encoder.hidden=[64]'
+run wide-plain 0 "$tmp/vae.yaml" "$wide" 'model.decoder.hidden=[64]' --threads 2
+run wide-np2 2 "$tmp/vae.yaml" "$wide" 'model.decoder.hidden=[64]' --threads 2
+compare "$tmp/wide-plain/$ck" "$tmp/wide-np2/$ck" 1e-5 --weights ||
+  die "vae, hidden 64, 2 threads: 2 ranks differ from 1 rank by more than 1e-5"
+echo "ok: vae with 2 threads per rank: 2 ranks within 1e-5 of 1 rank"
 
 # Batch norm (both DCGAN nets) with train.sync_bn: the statistics, and
 # the backward's sums of dy and dy * xhat, summed over the ranks, so 2
