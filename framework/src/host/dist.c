@@ -384,8 +384,3 @@ int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale)
         dgm__dist_grad_final(NULL, ps[k]);
     return dgm__dist_grads_end(0);
 }
-
-int64_t dgm__dist_sum_bytes(void)
-{
-    return D.shm ? dgm__shm_bytes() : (int64_t)G.n_buf * BUCKET_FLOATS * 4;
-}

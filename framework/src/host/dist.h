@@ -63,10 +63,8 @@ int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale);
 double dgm__dist_reduce_seconds(void);
 double dgm__dist_wait_seconds(void);
 /* How gradients are summed: "shm" (a shared window on one node),
- * "iallreduce" (flat buckets), "none" (one process); and the bytes the
- * chosen path holds for it on this rank (the window: across all ranks). */
+ * "iallreduce" (flat buckets), "none" (one process). */
 const char *dgm__dist_sum_path(void);
-int64_t dgm__dist_sum_bytes(void);
 /* With DGM_MPI_CHECKSUM=1 in the environment, print a checksum of the
  * parameters on standard error (every rank: they must agree). */
 void dgm__dist_print_checksum(const dgm_params *ps);

@@ -326,11 +326,6 @@ void dgm__shm_close(void)
     memset(&S, 0, sizeof S);
 }
 
-int64_t dgm__shm_bytes(void)
-{
-    return S.has_win ? (S.cap + S.slices) * S.size * (int64_t)sizeof(float) : 0;
-}
-
 #else /* without MPI: one process, never called past init */
 
 int dgm__shm_init(int rank, int size)
@@ -353,9 +348,5 @@ int dgm__shm_end(int rc)
     return rc;
 }
 void dgm__shm_close(void) {}
-int64_t dgm__shm_bytes(void)
-{
-    return 0;
-}
 
 #endif

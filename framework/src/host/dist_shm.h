@@ -32,7 +32,5 @@ int dgm__shm_pack(dgm_param *p);
 int dgm__shm_end(int rc);
 /* Collective: frees the window (before MPI_Finalize). */
 void dgm__shm_close(void);
-/* Bytes of the window across all ranks (n regions and the result). */
-int64_t dgm__shm_bytes(void);
 
 #endif
