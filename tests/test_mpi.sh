@@ -11,6 +11,13 @@
 #  - a global batch that does not divide among the ranks is refused with a
 #    message naming data.batch_size.
 # Skips (77) when mpirun is missing or libdgm was built without MPI.
+# The gradient sums take the path DGM_MPI_SHM asks for (ctest runs this
+# script twice: `mpi` through the shared window, `mpi_iallreduce` with
+# DGM_MPI_SHM=0), and every 2-rank run checks it in summary.json, and that
+# both ranks end with the same parameters (DGM_MPI_CHECKSUM's lines);
+#  - a frozen encoder: 2 ranks within 1e-5 of 1 rank;
+#  - a wider VAE on 2 threads per rank: 2 ranks within 1e-5 of 1 rank;
+#  - DGM_MPI_SHM=2 is refused, the variable named.
 #  - resume: on 2 ranks bit-identical to the uninterrupted run, on 1 rank
 #    within 1e-5 of it;
 #  - a rank killed with -9: the other stops, non-zero exit, rank named,
@@ -29,6 +36,11 @@ command -v mpirun >/dev/null 2>&1 ||
 ldd "$lib" | grep -q libmpi ||
   skip "libdgm was built without MPI (cmake -DDGM_MPI=ON, libopenmpi-dev)"
 . "$(dirname "$0")/mpi_env.sh"
+case ${DGM_MPI_SHM:-1} in
+0) path=iallreduce ;;
+*) path=shm ;;
+esac
+export DGM_MPI_CHECKSUM=1
 
 tmp=${DGM_TEST_TMP:-/tmp}/mpi-$$
 rm -rf "$tmp"
@@ -77,6 +89,19 @@ run() { # NAME NP YAML [ARGS...]: NP 0 is plain dgm run
     mpirun -np "$np" "$dgm" run "$y" --quiet --run-dir "$tmp/$name" "$@" \
       >"$tmp/$name.out" 2>&1
   fi || die "$name: exit $?: $(cat "$tmp/$name.out")"
+  [ "$np" -lt 2 ] && return 0
+  same_ranks "$name"
+  grep -q "\"allreduce_path\": \"$path\"" "$tmp/$name/summary.json" ||
+    die "$name: the gradient sums did not take the $path path: $(cat "$tmp/$name/summary.json")"
+}
+# same_ranks NAME: every rank printed the same parameter checksum.
+same_ranks() {
+  local sums
+  sums=$(sed -n 's/^dgm: rank [0-9]* of [0-9]*: parameters fnv1a64 //p' "$tmp/$1.out" | sort)
+  [ "$(echo "$sums" | grep -c .)" = 2 ] ||
+    die "$1: expected a checksum from each of 2 ranks: $(cat "$tmp/$1.out")"
+  [ "$(echo "$sums" | uniq | wc -l)" = 1 ] ||
+    die "$1: the ranks' parameters differ: $sums"
 }
 
 for m in vae gan; do
@@ -95,6 +120,23 @@ for m in vae gan; do
     die "$m: 2 ranks logged other losses than 1 rank"
   echo "ok: $m: 1 rank == plain, 2 ranks within 1e-5 of 1 rank"
 done
+
+# A frozen encoder: no gradient is packed for it; the rest still sums.
+run frz-plain 0 "$tmp/vae.yaml" 'freeze=[encoder.*]'
+run frz-np2 2 "$tmp/vae.yaml" 'freeze=[encoder.*]'
+compare "$tmp/frz-plain/$ck" "$tmp/frz-np2/$ck" 1e-5 --weights ||
+  die "vae with a frozen encoder: 2 ranks differ from 1 rank by more than 1e-5"
+echo "ok: vae with a frozen encoder: 2 ranks within 1e-5 of 1 rank"
+
+# Two threads per rank and a flat gradient of 101,846 floats: each rank's
+# slice (50,928) is summed over its threads (the window's sum splits
+# slices past 16,384 floats), the other half read back from the peer's.
+wide='model.encoder.hidden=[64]'
+run wide-plain 0 "$tmp/vae.yaml" "$wide" 'model.decoder.hidden=[64]' --threads 2
+run wide-np2 2 "$tmp/vae.yaml" "$wide" 'model.decoder.hidden=[64]' --threads 2
+compare "$tmp/wide-plain/$ck" "$tmp/wide-np2/$ck" 1e-5 --weights ||
+  die "vae, hidden 64, 2 threads: 2 ranks differ from 1 rank by more than 1e-5"
+echo "ok: vae with 2 threads per rank: 2 ranks within 1e-5 of 1 rank"
 
 # Batch norm (both DCGAN nets) with train.sync_bn: the statistics, and
 # the backward's sums of dy and dy * xhat, summed over the ranks, so 2
@@ -190,4 +232,12 @@ grep -q "data.batch_size 9 (the global batch) does not divide among 2 ranks" \
   "$tmp/odd.out" || die "no clear refusal: $(cat "$tmp/odd.out")"
 grep -q "<command line>:1:" "$tmp/odd.out" || die "the refusal names no place: $(cat "$tmp/odd.out")"
 echo "ok: batch_size 9 on 2 ranks refused"
+
+if DGM_MPI_SHM=2 mpirun -np 2 "$dgm" run "$tmp/vae.yaml" --quiet \
+  --run-dir "$tmp/badshm" >"$tmp/badshm.out" 2>&1; then
+  die "DGM_MPI_SHM=2 was accepted"
+fi
+grep -q "DGM_MPI_SHM='2': expected 0" "$tmp/badshm.out" ||
+  die "DGM_MPI_SHM=2: no clear refusal: $(cat "$tmp/badshm.out")"
+echo "ok: DGM_MPI_SHM=2 refused"
 echo "PASS"

@@ -1,5 +1,6 @@
 /* dist.c - data-parallel training across processes: rank, size, the
- * gradient sums, agreement and broadcast. The one file that calls MPI
+ * gradient sums, agreement and broadcast. With dist_shm.c (the sum through
+ * a shared window, which this file chooses), the only code that calls MPI
  * (compiled with DGM_HAVE_MPI when the build found it); without MPI, or
  * when no launcher started us, one process of rank 0. */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "dgm/error.h"
 #include "dgm/tensor.h"
 #include "dist.h"
+#include "dist_shm.h"
 
 #ifdef DGM_HAVE_MPI
 #include <mpi.h>
@@ -17,6 +19,7 @@
 
 static struct {
     bool ready, mpi;
+    bool shm; /* gradient sums through the shared window (dist_shm.c) */
     int rank, size;
     double reduce_s, wait_s;
 } D = {.size = 1};
@@ -56,8 +59,10 @@ static void finalize(void)
 {
     int done = 0;
     MPI_Finalized(&done);
-    if (!done)
+    if (!done) {
+        dgm__shm_close();
         MPI_Finalize();
+    }
 }
 #endif
 
@@ -77,6 +82,10 @@ int dgm__dist_init(void)
         D.mpi = true;
         if (!inited)
             atexit(finalize);
+        int on = D.size > 1 ? dgm__shm_init(D.rank, D.size) : 0;
+        if (on < 0)
+            return on;
+        D.shm = on > 0;
     }
 #else
     if (n > 1)
@@ -106,6 +115,34 @@ double dgm__dist_reduce_seconds(void)
 double dgm__dist_wait_seconds(void)
 {
     return D.wait_s;
+}
+
+const char *dgm__dist_sum_path(void)
+{
+    return D.size < 2 ? "none" : D.shm ? "shm" : "iallreduce";
+}
+
+/* FNV-1a over the bytes of every parameter that has a gradient (buffers,
+ * such as batch norm's running statistics without sync_bn, are each
+ * rank's own). */
+void dgm__dist_print_checksum(const dgm_params *ps)
+{
+    const char *env = getenv("DGM_MPI_CHECKSUM");
+    if (!env || strcmp(env, "1") != 0)
+        return;
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < dgm_params_count(ps); i++) {
+        const dgm_param *p = dgm_params_at(ps, i);
+        if (!p->grad)
+            continue;
+        const unsigned char *b =
+            (const unsigned char *)dgm_tensor_f32(p->value);
+        size_t n = (size_t)dgm_tensor_numel(p->value) * sizeof(float);
+        for (size_t k = 0; k < n; k++)
+            h = (h ^ b[k]) * 1099511628211ull;
+    }
+    fprintf(stderr, "dgm: rank %d of %d: parameters fnv1a64 %016llx\n", D.rank,
+            D.size, (unsigned long long)h);
 }
 
 void dgm__dist_share(int64_t n, int64_t *off, int64_t *cnt)
@@ -258,6 +295,8 @@ int dgm__dist_grads_begin(double scale)
     G.on = D.size > 1;
     G.rc = 0;
     G.scale = (float)scale;
+    if (G.on && D.shm)
+        dgm__shm_begin(G.scale);
     G.cur = 0;
     G.fill = 0;
     G.n_segs = 0;
@@ -270,6 +309,11 @@ void dgm__dist_grad_final(void *ctx, dgm_param *p)
     if (!G.on || G.rc < 0 || !p->grad || p->frozen)
         return;
     double t0 = now_s();
+    if (D.shm) {
+        G.rc = dgm__shm_pack(p);
+        D.reduce_s += now_s() - t0;
+        return;
+    }
     int64_t len = dgm_tensor_numel(p->grad);
     const float *g = dgm_tensor_f32(p->grad);
     for (int64_t e = 0; e < len;) {
@@ -297,11 +341,20 @@ void dgm__dist_grad_final(void *ctx, dgm_param *p)
     D.reduce_s += now_s() - t0;
 }
 
-int dgm__dist_grads_end(void)
+int dgm__dist_grads_end(int rc)
 {
     if (!G.on)
         return 0;
     G.on = false;
+    if (D.shm) { /* every rank joins, a failed one too: no rank is left
+                  * waiting, and all learn who failed */
+        double t0 = now_s();
+        int src = dgm__shm_end(rc < 0 ? rc : G.rc);
+        double dt = now_s() - t0;
+        D.reduce_s += dt;
+        D.wait_s += dt;
+        return src;
+    }
     if (G.rc < 0)
         return G.rc; /* out of memory: this rank cannot go on */
     double t0 = now_s();
@@ -329,5 +382,5 @@ int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale)
     dgm__dist_grads_begin(scale);
     for (int k = 0; k < n; k++)
         dgm__dist_grad_final(NULL, ps[k]);
-    return dgm__dist_grads_end();
+    return dgm__dist_grads_end(0);
 }

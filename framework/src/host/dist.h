@@ -1,8 +1,9 @@
 /* dist.h - data-parallel training across processes (never installed).
  *
- * dist.c is the one file that calls MPI. Under a launcher (mpirun, or
- * srun --mpi=pmix: the launcher's environment says so) the first call of
- * dgm__dist_init initialises MPI and registers its finalisation at exit;
+ * dist.c, and dist_shm.c which it calls, are the files that call MPI.
+ * Under a launcher (mpirun, or srun --mpi=pmix: the launcher's environment
+ * says so) the first call of dgm__dist_init initialises MPI and registers
+ * its finalisation at exit;
  * a plain `dgm run`, and a build without MPI (DGM_MPI off), is one process
  * of rank 0 for which every collective below is a no-op. All ranks must
  * make the same collective calls in the same order. */
@@ -45,11 +46,15 @@ int dgm__dist_barrier(void);
  * `scale` (this rank's share of the global batch), into flat buckets and
  * starts summing each bucket when it is full; dgm__dist_grads_end starts
  * the last, waits for all and writes the sums back into the gradients.
- * Parameters that are frozen or have no gradient are skipped. No-ops on one
- * rank. */
+ * When every rank is on one node (and DGM_MPI_SHM is not 0) the gradients
+ * are packed instead into this rank's region of a shared window and summed
+ * there by dgm__dist_grads_end (dist_shm.c), which every rank then enters
+ * even when its backward failed (rc < 0): all ranks return an error naming
+ * the failed one. Parameters that are frozen or have no gradient are
+ * skipped. No-ops on one rank. */
 int dgm__dist_grads_begin(double scale);
 void dgm__dist_grad_final(void *ctx, dgm_param *p);
-int dgm__dist_grads_end(void);
+int dgm__dist_grads_end(int rc);
 /* The same without a graph: ps in order, then the wait. */
 int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale);
 
@@ -57,5 +62,11 @@ int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale);
  * and waiting after backward (what overlap did not hide). */
 double dgm__dist_reduce_seconds(void);
 double dgm__dist_wait_seconds(void);
+/* How gradients are summed: "shm" (a shared window on one node),
+ * "iallreduce" (flat buckets), "none" (one process). */
+const char *dgm__dist_sum_path(void);
+/* With DGM_MPI_CHECKSUM=1 in the environment, print a checksum of the
+ * parameters on standard error (every rank: they must agree). */
+void dgm__dist_print_checksum(const dgm_params *ps);
 
 #endif

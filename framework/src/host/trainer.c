@@ -246,7 +246,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         if (dgm_profile_enabled())
             dgm_profile_add("(zero param grads)", now_s() - pt);
         mask_to_phase(e, p, also, saved, false);
-        int drc = dgm__dist_grads_end();
+        int drc = dgm__dist_grads_end(rc);
         if (rc < 0)
             return alone(dgm_error_context("backward, phase '%s': ", ph->name));
         if (drc < 0)
@@ -677,6 +677,8 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                             json_real(dgm__dist_reduce_seconds()));
         json_object_set_new(s, "allreduce_wait_s",
                             json_real(dgm__dist_wait_seconds()));
+        json_object_set_new(s, "allreduce_path",
+                            json_string(dgm__dist_sum_path()));
     }
     int64_t trainable, frozen;
     dgm_params_counts(t->e->params, &trainable, &frozen);
@@ -804,12 +806,16 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
     if (dgm__dist_size() > 1)
         dgm__rundir_log(&t.rd,
                         "dgm: data-parallel on %d ranks, %lld examples "
-                        "each of every batch of %lld",
+                        "each of every batch of %lld; gradient sums: %s",
                         dgm__dist_size(),
                         (long long)(e->batch_size / dgm__dist_size()),
-                        (long long)e->batch_size);
+                        (long long)e->batch_size,
+                        strcmp(dgm__dist_sum_path(), "shm") == 0
+                            ? "shared memory (one node)"
+                            : "MPI_Iallreduce");
     json_t *fig = NULL;
     rc = run_loop(&t);
+    dgm__dist_print_checksum(e->params);
     /* Rank 0 alone checkpoints and writes; every rank takes part in the
      * final evaluation (shard-aware metrics split the data among them). */
     if (rc == 0)
