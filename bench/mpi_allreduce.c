@@ -1,6 +1,7 @@
 /* mpi_allreduce.c - MPI_Allreduce (float sum) latency and bandwidth from
  * 4 B to 64 MB, and how much of a non-blocking allreduce hides behind
- * compute: the constants of docs/performance.md's alpha-beta model.
+ * compute: the constants of the alpha-beta model of
+ * docs/distributed-performance.md.
  *
  *   mpirun -np 2 bench/mpi_allreduce [MAX_BYTES]
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mpi_steps.sh - the step times of docs/performance.md: the VAE and the
+# mpi_steps.sh - the step times of docs/distributed-performance.md: the VAE and the
 # DCGAN of experiments/ on 2 ranks x 1 thread (mpirun) against 1 process x
 # 2 threads, and 1 process x 2 threads of the char-LSTM and the
 # char-transformer (the alpha-beta model's compute). The 2-rank runs go

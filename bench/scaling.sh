@@ -15,7 +15,7 @@
 #   OUT: default scaling-out
 # The default run is short (three points per sweep, 10 timed steps each:
 # 5-8 minutes on a quiet 2-core machine by the estimate in
-# docs/performance.md); --full sweeps every point with more steps (15-25
+# docs/scaling.md); --full sweeps every point with more steps (15-25
 # minutes); --plot only
 # redraws the plots from OUT/scaling.tsv; --smoke runs the smallest point
 # of each sweep (both of threads) and one timed step (figures meaningless: it checks that every

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scaling_model.py - the alpha-beta model of docs/performance.md.
+"""scaling_model.py - the alpha-beta model of docs/distributed-performance.md.
 
   bench/scaling_model.py ALLREDUCE.txt STEPS.txt PNG [ALPHA_US]
 

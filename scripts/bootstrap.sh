@@ -27,8 +27,8 @@ pkgs=(build-essential cmake pkg-config git
       chromium fonts-dejavu-core
       # scripts/fuzz.sh (run by run_tests.sh): clang's libFuzzer
       clang libclang-rt-14-dev libomp-dev
-      # bench/scaling.sh and bench/scaling_model.py draw docs/performance.md's
-      # plots
+      # bench/scaling.sh and bench/scaling_model.py draw the plots of
+      # docs/scaling.md and docs/distributed-performance.md
       gnuplot-nox)
 # one dpkg-query for all: this runs before every README command
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null |
