@@ -27,31 +27,14 @@ static char root[1024]; /* this process's scratch folder */
 /* SGD on both networks: the discriminator's rate 1e-30 (no float32 weight
  * moves, so the generator's loss sees the same D in the trainer and in the hand
  * computation), the generator's 1 (its update is minus its gradient). */
-static const char tiny_yaml[] =
-    "name: tiny_gan_reuse\n"
-    "seed: 11\n"
-    "threads: 1\n"
-    "data:\n"
-    "  plugin: idx\n"
-    "  path: %s/data\n"
-    "  train_images: train-img\n"
-    "  train_labels: train-lab\n"
-    "  test_images: test-img\n"
-    "  test_labels: test-lab\n"
-    "  scale: symmetric\n"
-    "  batch_size: 16\n"
-    "model:\n"
-    "  plugin: gan\n"
-    "  latent: 8\n"
-    "  generator: {plugin: dcgan_generator, width: 8}\n"
-    "  discriminator: {plugin: dcgan_discriminator, width: 8}\n"
-    "phases:\n"
-    "  discriminator:\n"
-    "    optimizer: {plugin: sgd, lr: 1.0e-30}\n"
-    "  generator:\n"
-    "    optimizer: {plugin: sgd, lr: 1.0}\n"
-    "train: {steps: 1, log_every: 1, samples: 0}\n"
-    "metrics: []\n";
+static const char tiny_yaml[] = "name: tiny_gan_reuse\n"
+                                "seed: 11\n" TQ_TINY_GAN "phases:\n"
+                                "  discriminator:\n"
+                                "    optimizer: {plugin: sgd, lr: 1.0e-30}\n"
+                                "  generator:\n"
+                                "    optimizer: {plugin: sgd, lr: 1.0}\n"
+                                "train: {steps: 1, log_every: 1, samples: 0}\n"
+                                "metrics: []\n";
 
 static void setup(void)
 {

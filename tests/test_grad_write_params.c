@@ -23,31 +23,10 @@
 
 static char root[1024]; /* this process's scratch folder */
 
-static const char gan_yaml[] =
-    "name: tiny_gan_fw\n"
-    "seed: 5\n"
-    "threads: 1\n"
-    "data:\n"
-    "  plugin: idx\n"
-    "  path: %s/data\n"
-    "  train_images: train-img\n"
-    "  train_labels: train-lab\n"
-    "  test_images: test-img\n"
-    "  test_labels: test-lab\n"
-    "  scale: symmetric\n"
-    "  batch_size: 16\n"
-    "model:\n"
-    "  plugin: gan\n"
-    "  latent: 8\n"
-    "  generator: {plugin: dcgan_generator, width: 8}\n"
-    "  discriminator: {plugin: dcgan_discriminator, width: 8}\n"
-    "phases:\n"
-    "  discriminator:\n"
-    "    optimizer: {plugin: adam, lr: 2.0e-3, beta1: 0.5}\n"
-    "  generator:\n"
-    "    optimizer: {plugin: adam, lr: 2.0e-3, beta1: 0.5}\n"
-    "train: {steps: 3, log_every: 1, samples: 0}\n"
-    "metrics: []\n";
+static const char gan_yaml[] = "name: tiny_gan_fw\n"
+                               "seed: 5\n" TQ_TINY_GAN TQ_TINY_GAN_ADAM
+                               "train: {steps: 3, log_every: 1, samples: 0}\n"
+                               "metrics: []\n";
 
 static void setup(void)
 {

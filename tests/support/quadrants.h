@@ -30,4 +30,31 @@ int tq_write_data(const char *root, int n_train, int n_test, bool bands);
  * or the text does not fit 8 kB. */
 int tq_write_yaml(const char *root, const char *yaml_fmt);
 
+/* For tq_write_yaml: the threads, data and model lines of a tiny DCGAN
+ * (latent 8, width 8, batch 16, one thread) on tq_write_data's data (its
+ * one %s: the root), to go between a test's name and seed lines and its
+ * phases; TQ_TINY_GAN_ADAM, phases with the DCGAN recipe's Adam. */
+#define TQ_TINY_GAN                                                            \
+    "threads: 1\n"                                                             \
+    "data:\n"                                                                  \
+    "  plugin: idx\n"                                                          \
+    "  path: %s/data\n"                                                        \
+    "  train_images: train-img\n"                                              \
+    "  train_labels: train-lab\n"                                              \
+    "  test_images: test-img\n"                                                \
+    "  test_labels: test-lab\n"                                                \
+    "  scale: symmetric\n"                                                     \
+    "  batch_size: 16\n"                                                       \
+    "model:\n"                                                                 \
+    "  plugin: gan\n"                                                          \
+    "  latent: 8\n"                                                            \
+    "  generator: {plugin: dcgan_generator, width: 8}\n"                       \
+    "  discriminator: {plugin: dcgan_discriminator, width: 8}\n"
+#define TQ_TINY_GAN_ADAM                                                       \
+    "phases:\n"                                                                \
+    "  discriminator:\n"                                                       \
+    "    optimizer: {plugin: adam, lr: 2.0e-3, beta1: 0.5}\n"                  \
+    "  generator:\n"                                                           \
+    "    optimizer: {plugin: adam, lr: 2.0e-3, beta1: 0.5}\n"
+
 #endif
