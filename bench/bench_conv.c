@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ab.h"
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
@@ -48,24 +49,6 @@ static const bcase CASES[] = {
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
 
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double now(void)
-{
-    return clock_s(CLOCK_MONOTONIC);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Forward FLOPs of the multiply-adds (2 per MAC); backward adds data (if
  * the input needs it) and weights, each as costly as forward. */
 static double flops(const bcase *c)
@@ -76,7 +59,7 @@ static double flops(const bcase *c)
     double macs;
     if (c->kind == 0) /* conv: output h/2 x w/2 */
         macs = (double)n * c->oc * (h / 2) * (w / 2) * ic * c->k * c->k;
-    else              /* transpose: each input pixel scatters a kernel */
+    else /* transpose: each input pixel scatters a kernel */
         macs = (double)n * ic * h * w * c->oc * c->k * c->k;
     return 2.0 * macs * (2.0 + (c->x_grad ? 1.0 : 0.0));
 }
@@ -191,6 +174,19 @@ static int run_case(const bcase *c, dgm_backend be, double *ms_out)
     return 0;
 }
 
+/* One `ab` step of a case (ab_step_fn). */
+typedef struct conv_ctx {
+    const bcase *c;
+    dgm_tensor *x;
+    dgm_param *w, *b, *rm, *rv;
+} conv_ctx;
+
+static int conv_step(void *ctx, dgm_graph *g)
+{
+    conv_ctx *k = ctx;
+    return step(g, k->c, k->x, k->w, k->b, k->rm, k->rv, true);
+}
+
 /* `ab`: ms[0] / cpu[0] zero-fill + add, [1] first write (medians). */
 static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
 {
@@ -198,10 +194,8 @@ static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
     dgm_rng r;
     dgm_rng_seed(&r, 1);
     dgm_tensor *x = dgm_tensor_new(DGM_F32, 4, c->x);
-    setenv("DGM_GRAD_ZERO", "1", 1);
-    dgm_graph *g[2] = {dgm_graph_new(), NULL};
-    unsetenv("DGM_GRAD_ZERO");
-    g[1] = dgm_graph_new();
+    dgm_graph *g[2];
+    ab_graphs(g);
     if (!ps || !x || !g[0] || !g[1])
         return dgm_last_code();
     dgm_init_uniform(x, &r, -1.0f, 1.0f);
@@ -209,25 +203,10 @@ static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
     int rc = case_params(c, ps, &r, &w, &b, &rm, &rv);
     if (rc)
         return rc;
-    enum { WARM = 3, REPS = 21 };
-    double t[2][REPS], u[2][REPS];
-    for (int it = 0; it < WARM + REPS; it++)
-        for (int k = 0; k < 2; k++) {
-            int arm = (it + k) % 2; /* alternate which arm goes first */
-            double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-            if ((rc = step(g[arm], c, x, w, b, rm, rv, true)) < 0)
-                return rc;
-            if (it >= WARM) {
-                t[arm][it - WARM] = now() - t0;
-                u[arm][it - WARM] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-            }
-        }
-    for (int arm = 0; arm < 2; arm++) {
-        qsort(t[arm], REPS, sizeof t[arm][0], cmp_double);
-        qsort(u[arm], REPS, sizeof u[arm][0], cmp_double);
-        ms[arm] = t[arm][REPS / 2] * 1e3;
-        cpu[arm] = u[arm][REPS / 2] * 1e3;
-    }
+    conv_ctx cx = {c, x, w, b, rm, rv};
+    rc = ab_time(g, conv_step, &cx, 3, 21, ms, cpu);
+    if (rc < 0)
+        return rc;
     dgm_tensor_free(x);
     dgm_graph_free(g[0]);
     dgm_graph_free(g[1]);

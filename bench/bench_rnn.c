@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ab.h"
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dgm/tensor.h"
@@ -37,24 +38,6 @@ static const bcase CASES[] = {
     {"char-gru T=64 N=32 64->256x2", DGM_RNN_GRU, 64, 32, 64, 256, 2},
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double now(void)
-{
-    return clock_s(CLOCK_MONOTONIC);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double torch_ms(const char *file, const char *name)
 {
@@ -156,6 +139,19 @@ static int run_case(const bcase *c, dgm_backend be, int reps, double *ms_out)
     return 0;
 }
 
+/* One `ab` step of a case (ab_step_fn). */
+typedef struct rnn_ctx {
+    const bcase *c;
+    dgm_tensor *x;
+    dgm_param *(*p)[2];
+} rnn_ctx;
+
+static int rnn_step(void *ctx, dgm_graph *g)
+{
+    rnn_ctx *k = ctx;
+    return step(g, k->c, k->x, k->p, true);
+}
+
 /* `ab`: ms[0] / cpu[0] zero-fill + add, [1] first write (medians). */
 static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
 {
@@ -164,10 +160,8 @@ static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
     dgm_rng_seed(&r, 1);
     int64_t xs[3] = {c->T, c->N, c->I};
     dgm_tensor *x = dgm_tensor_new(DGM_F32, 3, xs);
-    setenv("DGM_GRAD_ZERO", "1", 1);
-    dgm_graph *g[2] = {dgm_graph_new(), NULL};
-    unsetenv("DGM_GRAD_ZERO");
-    g[1] = dgm_graph_new();
+    dgm_graph *g[2];
+    ab_graphs(g);
     if (!ps || !x || !g[0] || !g[1])
         return DGM_ENOMEM;
     dgm_init_uniform(x, &r, -1.0f, 1.0f);
@@ -175,25 +169,10 @@ static int run_case_ab(const bcase *c, double ms[2], double cpu[2])
     int rc = case_params(c, ps, &r, p);
     if (rc)
         return rc;
-    enum { WARM = 2, REPS = 15 };
-    double t[2][REPS], u[2][REPS];
-    for (int it = 0; it < WARM + REPS; it++)
-        for (int k = 0; k < 2; k++) {
-            int arm = (it + k) % 2; /* alternate which arm goes first */
-            double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-            if ((rc = step(g[arm], c, x, p, true)) < 0)
-                return rc;
-            if (it >= WARM) {
-                t[arm][it - WARM] = now() - t0;
-                u[arm][it - WARM] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-            }
-        }
-    for (int arm = 0; arm < 2; arm++) {
-        qsort(t[arm], REPS, sizeof t[arm][0], cmp_double);
-        qsort(u[arm], REPS, sizeof u[arm][0], cmp_double);
-        ms[arm] = t[arm][REPS / 2] * 1e3;
-        cpu[arm] = u[arm][REPS / 2] * 1e3;
-    }
+    rnn_ctx cx = {c, x, p};
+    rc = ab_time(g, rnn_step, &cx, 2, 15, ms, cpu);
+    if (rc < 0)
+        return rc;
     dgm_tensor_free(x);
     dgm_graph_free(g[0]);
     dgm_graph_free(g[1]);
