@@ -273,17 +273,31 @@ static inline void softmax_row(float *x, int64_t n, int64_t T, float sc)
     const int64_t nv = (n + LANES - 1) / LANES * LANES < T
                            ? (n + LANES - 1) / LANES * LANES
                            : T;
-    /* the largest scaled score (any sign of sc); max is exact in any
-     * order, so the compiler's reduction is deterministic */
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < nv; j++) {
-        const float v = j < n ? x[j] * sc : -INFINITY;
-        m = v > m ? v : m; /* not fmaxf: a libm call here */
-    }
-    float acc[LANES] = {0};
+    /* the largest scaled score (any sign of sc), lane-wise over whole
+     * groups (not fmaxf: a libm call here); max is exact in any order */
+    float mx[LANES];
+    for (int l = 0; l < LANES; l++)
+        mx[l] = -INFINITY;
     int64_t j0 = 0;
     for (; j0 + LANES <= nv; j0 += LANES) {
+        const float *xj = x + j0;
+        const int64_t nj = n - j0;
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            const float v = l < nj ? xj[l] * sc : -INFINITY;
+            mx[l] = v > mx[l] ? v : mx[l];
+        }
+    }
+    for (int64_t j = j0; j < n; j++) {
+        const float v = x[j] * sc;
+        mx[0] = v > mx[0] ? v : mx[0];
+    }
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            mx[l] = mx[l + w] > mx[l] ? mx[l + w] : mx[l];
+    const float m = mx[0];
+    float acc[LANES] = {0};
+    for (j0 = 0; j0 + LANES <= nv; j0 += LANES) {
         float *xj = x + j0;
         const int64_t nj = n - j0;
 #pragma omp simd
