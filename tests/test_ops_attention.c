@@ -219,13 +219,14 @@ END_TEST
  * first, as after the qkv linear), packed against composed, 1e-5
  * relative (gradients: plus 1e-5 absolute, for elements of size ~1e-2
  * that are differences of O(1) terms, where float rounding differs): causal and
- * not, 1 and 4 heads, T 1, 7 and 64, d 12 (not a multiple of 16). */
+ * not, 1 and 4 heads, T 1, 7, 40 and 64 (whole lane groups of 16 and
+ * partial ones), d 12 (not a multiple of 16). */
 START_TEST(packed_matches_the_composition)
 {
-    const int64_t Ts[3] = {1, 7, 64}, d = 12;
+    const int64_t Ts[4] = {1, 7, 40, 64}, d = 12;
     for (int causal = 0; causal < 2; causal++)
         for (int hi = 0; hi < 2; hi++)
-            for (int ti = 0; ti < 3; ti++) {
+            for (int ti = 0; ti < 4; ti++) {
                 const int H = hi ? 4 : 1;
                 const int64_t T = Ts[ti], D = H * d;
                 const int64_t shape[3] = {3, T, 3 * D}, oshape[3] = {3, T, D};
@@ -267,6 +268,49 @@ START_TEST(packed_matches_the_composition)
 }
 END_TEST
 
+/* The softmax's row sums run in a fixed order: the values and the
+ * gradient are the same bits on 1 and 2 threads (both backends), causal
+ * and not, at T 40 (two lane groups of 16 and a partial one). */
+START_TEST(packed_threads_give_the_same_bits)
+{
+    const int64_t N = 3, T = 40, H = 4, d = 12, D = H * d;
+    const int threads = dgm_threads();
+    dgm_tensor *x = gc_randn(3, (int64_t[]){N, T, 3 * D}, 77);
+    dgm_tensor *w = gc_rand(3, (int64_t[]){N, T, D}, 78, 0.5f, 1.5f);
+    for (int be = 0; be < 2; be++)
+        for (int causal = 0; causal < 2; causal++) {
+            pk_case c = {(int)H, 1.0f / sqrtf((float)d), causal != 0};
+            dgm_tensor *y[2], *gr[2];
+            dgm_graph *gs[2];
+            for (int thr = 1; thr <= 2; thr++) {
+                dgm_set_threads(thr);
+                dgm_graph *g = gs[thr - 1] = dgm_graph_new();
+                dgm_graph_set_backend(g,
+                                      be ? DGM_BACKEND_DNNL : DGM_BACKEND_REF);
+                dgm_var *in = dgm_leaf(g, x, true);
+                dgm_var *out = build_packed(g, &in, &c);
+                dgm_var *loss =
+                    dgm_sum_all(g, dgm_mul(g, out, dgm_input(g, w)));
+                ck_assert_msg(loss != NULL, "%s", dgm_last_error());
+                ck_assert_int_eq(dgm_backward(g, loss), 0);
+                y[thr - 1] = dgm_value(out);
+                gr[thr - 1] = dgm_grad(in);
+            }
+            dgm_set_threads(threads);
+            ck_assert_msg(!memcmp(dgm_tensor_f32(y[0]), dgm_tensor_f32(y[1]),
+                                  sizeof(float) * (size_t)(N * T * D)),
+                          "backend %d causal %d: values differ", be, causal);
+            ck_assert_msg(!memcmp(dgm_tensor_f32(gr[0]), dgm_tensor_f32(gr[1]),
+                                  sizeof(float) * (size_t)(N * T * 3 * D)),
+                          "backend %d causal %d: gradients differ", be, causal);
+            dgm_graph_free(gs[0]);
+            dgm_graph_free(gs[1]);
+        }
+    dgm_tensor_free(x);
+    dgm_tensor_free(w);
+}
+END_TEST
+
 START_TEST(packed_refuses_bad_shapes)
 {
     dgm_graph *g = dgm_graph_new();
@@ -300,7 +344,8 @@ static Suite *attention_suite(void)
         tq_case(s, "attention", gradient_matches_finite_differences,
                 matches_the_unfused_composition, refuses_mismatched_inputs,
                 packed_gradient_matches_finite_differences,
-                packed_matches_the_composition, packed_refuses_bad_shapes);
+                packed_matches_the_composition,
+                packed_threads_give_the_same_bits, packed_refuses_bad_shapes);
     tcase_set_timeout(tc, 120);
     return s;
 }

@@ -19,8 +19,6 @@
 
 #pragma GCC optimize("no-trapping-math")
 
-/* Rows per thread below which the softmax loops stay on one thread. */
-#define ROWS_PAR_MIN 256
 /* A batched GEMM whose per-matrix work is this small runs the plain loop:
  * oneDNN's dispatch costs more than it computes (op_dense.c's cut). */
 #define SMALL_GEMM (16 * 16 * 16)
@@ -247,59 +245,140 @@ static sgemm gemm_desc(const pk_geom *s, int64_t m, int64_t n, int64_t k,
 
 /* ---- the causal softmax, in place ------------------------------------- */
 
-/* p [R, T] scores (R = N H T rows, row r is query r % T) -> softmax of
- * scale * p over keys j <= query (every key when not causal), zeros
- * written at the masked keys, which are never read or exponentiated. */
-static void softmax_rows(const pk_geom *s, float *p)
+/* The row sums run in LANES fixed partial sums (lane l takes the keys
+ * j = l mod LANES), folded by a fixed tree: the same bits whatever the
+ * vector width (AVX2 and AVX-512 both hold a lane group in registers) and
+ * the thread count, where `omp simd reduction` leaves the order to the
+ * compiler. A [T, T] head block is one task: T 64 is 16 KB of scores, so
+ * the threads take whole blocks and no row is shared. */
+#define LANES 16
+/* Score elements below which the softmax loops stay on one thread. */
+#define SOFTMAX_PAR_MIN (1 << 14)
+
+static inline float lanes_sum(float a[LANES])
 {
-    const int64_t T = s->T, R = s->N * s->H * T;
-    const float sc = s->scale;
-#pragma omp parallel for schedule(static) if (R >= ROWS_PAR_MIN)
-    for (int64_t r = 0; r < R; r++) {
-        float *x = p + r * T;
-        const int64_t n = s->causal ? r % T + 1 : T;
-        float m = -INFINITY; /* the largest scaled score (any sign of sc) */
-#pragma omp simd reduction(max : m)
-        for (int64_t j = 0; j < n; j++) {
-            const float v = x[j] * sc; /* not fmaxf: a libm call here */
-            m = v > m ? v : m;
-        }
-        float l = 0.0f;
-#pragma omp simd reduction(+ : l)
-        for (int64_t j = 0; j < n; j++) {
-            x[j] = exp_k(x[j] * sc - m);
-            l += x[j];
-        }
-        const float inv = 1.0f / l;
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++)
-            x[j] *= inv;
-        if (n < T)
-            memset(x + n, 0, (size_t)(T - n) * sizeof *x);
-    }
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            a[l] += a[l + w];
+    return a[0];
 }
 
-/* dp [R, T] (d loss / d P) -> d loss / d (q k^T), in place:
+/* One row of scores x [T] -> its softmax over keys j < n, zeros after.
+ * The loops run over whole lane groups up to nv (n rounded up to LANES,
+ * at most T) with keys j >= n masked to -inf (exp_k gives 0), so a causal
+ * row's short length costs no scalar tails; the sum is the same as over
+ * j < n alone (the masked lanes add zeros). */
+static inline void softmax_row(float *x, int64_t n, int64_t T, float sc)
+{
+    const int64_t nv = (n + LANES - 1) / LANES * LANES < T
+                           ? (n + LANES - 1) / LANES * LANES
+                           : T;
+    /* the largest scaled score (any sign of sc), lane-wise over whole
+     * groups (not fmaxf: a libm call here); max is exact in any order */
+    float mx[LANES];
+    for (int l = 0; l < LANES; l++)
+        mx[l] = -INFINITY;
+    int64_t j0 = 0;
+    for (; j0 + LANES <= nv; j0 += LANES) {
+        const float *xj = x + j0;
+        const int64_t nj = n - j0;
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            const float v = l < nj ? xj[l] * sc : -INFINITY;
+            mx[l] = v > mx[l] ? v : mx[l];
+        }
+    }
+    for (int64_t j = j0; j < n; j++) {
+        const float v = x[j] * sc;
+        mx[0] = v > mx[0] ? v : mx[0];
+    }
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            mx[l] = mx[l + w] > mx[l] ? mx[l + w] : mx[l];
+    const float m = mx[0];
+    float acc[LANES] = {0};
+    for (j0 = 0; j0 + LANES <= nv; j0 += LANES) {
+        float *xj = x + j0;
+        const int64_t nj = n - j0;
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            const float e = l < nj ? exp_k(xj[l] * sc - m) : 0.0f;
+            xj[l] = e;
+            acc[l] += e;
+        }
+    }
+    {
+        float *xj = x + j0;
+        const int rest = (int)(nv - j0);
+        const int64_t nj = n - j0;
+#pragma omp simd
+        for (int l = 0; l < rest; l++) {
+            const float e = l < nj ? exp_k(xj[l] * sc - m) : 0.0f;
+            xj[l] = e;
+            acc[l] += e;
+        }
+    }
+    const float inv = 1.0f / lanes_sum(acc);
+#pragma omp simd
+    for (int64_t j = 0; j < nv; j++)
+        x[j] *= inv;
+    if (nv < T)
+        memset(x + nv, 0, (size_t)(T - nv) * sizeof *x);
+}
+
+/* One row of dP g [T] -> scale * y (g - sum_j y g) for j < n, zeros
+ * after; y (P) is zero at j >= n, so the dot runs over whole lane groups
+ * up to nv as the forward does, in the same fixed order. */
+static inline void softmax_row_backward(float *g, const float *y, int64_t n,
+                                        int64_t T, float sc)
+{
+    const int64_t nv = (n + LANES - 1) / LANES * LANES < T
+                           ? (n + LANES - 1) / LANES * LANES
+                           : T;
+    float acc[LANES] = {0};
+    int64_t j0 = 0;
+    for (; j0 + LANES <= nv; j0 += LANES) {
+#pragma omp simd
+        for (int l = 0; l < LANES; l++)
+            acc[l] += y[j0 + l] * g[j0 + l];
+    }
+    const int rest = (int)(nv - j0);
+#pragma omp simd
+    for (int l = 0; l < rest; l++)
+        acc[l] += y[j0 + l] * g[j0 + l];
+    const float dot = lanes_sum(acc);
+#pragma omp simd
+    for (int64_t j = 0; j < nv; j++)
+        g[j] = j < n ? sc * y[j] * (g[j] - dot) : 0.0f;
+    if (nv < T)
+        memset(g + nv, 0, (size_t)(T - nv) * sizeof *g);
+}
+
+/* p [N H, T, T] scores (row i of a block is query i) -> softmax of
+ * scale * p over keys j <= i (every key when not causal), zeros written
+ * at the masked keys, which are never exponentiated. */
+static void softmax_rows(const pk_geom *s, float *p)
+{
+    const int64_t T = s->T, B = s->N * s->H;
+#pragma omp parallel for schedule(static) if (B > 1 &&                         \
+                                              B * T * T >= SOFTMAX_PAR_MIN)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < T; i++)
+            softmax_row(p + (b * T + i) * T, s->causal ? i + 1 : T, T,
+                        s->scale);
+}
+
+/* dp [N H, T, T] (d loss / d P) -> d loss / d (q k^T), in place:
  * scale * P (dP - sum_j P dP), zero at masked keys as P is. */
 static void softmax_rows_backward(const pk_geom *s, float *dp, const float *p)
 {
-    const int64_t T = s->T, R = s->N * s->H * T;
-    const float sc = s->scale;
-#pragma omp parallel for schedule(static) if (R >= ROWS_PAR_MIN)
-    for (int64_t r = 0; r < R; r++) {
-        float *g = dp + r * T;
-        const float *y = p + r * T;
-        const int64_t n = s->causal ? r % T + 1 : T;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < n; j++)
-            dot += y[j] * g[j];
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++)
-            g[j] = sc * y[j] * (g[j] - dot);
-        if (n < T)
-            memset(g + n, 0, (size_t)(T - n) * sizeof *g);
-    }
+    const int64_t T = s->T, B = s->N * s->H;
+#pragma omp parallel for schedule(static) if (B > 1 &&                         \
+                                              B * T * T >= SOFTMAX_PAR_MIN)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < T; i++)
+            softmax_row_backward(dp + (b * T + i) * T, p + (b * T + i) * T,
+                                 s->causal ? i + 1 : T, T, s->scale);
 }
 
 /* Multiply-adds count 2; the GEMMs run over the whole [T, T] even when
