@@ -8,6 +8,7 @@
 #include "dgm/error.h"
 #include "dgm/graph.h"
 #include "dnnl_util.h"
+#include "tensor_internal.h"
 
 /* ---- engine and stream ----------------------------------------------- */
 
@@ -245,3 +246,74 @@ void dgm_set_threads(int n)
 }
 
 int dgm_threads(void) { return omp_get_max_threads(); }
+
+void dgm__dnnl_matmul_free(void *v)
+{
+    dgm__dnnl_matmul *m = v;
+    if (!m)
+        return;
+    if (m->prim)
+        dnnl_primitive_destroy(m->prim);
+    dnnl_memory_t mem[4] = {m->src, m->wei, m->bias, m->dst};
+    for (int i = 0; i < 4; i++)
+        if (mem[i])
+            dnnl_memory_destroy(mem[i]);
+    free(m);
+}
+
+int dgm__dnnl_matmul_new(const dnnl_memory_desc_t *src,
+                         const dnnl_memory_desc_t *wei,
+                         const dnnl_memory_desc_t *bias,
+                         const dnnl_memory_desc_t *dst, bool accumulate,
+                         const char *what, dgm__dnnl_matmul **out)
+{
+    dnnl_matmul_desc_t md;
+    int rc = dgm__dnnl_check(dnnl_matmul_desc_init(&md, src, wei, bias, dst),
+                             "matmul desc");
+    if (rc < 0)
+        return rc;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    rc = dgm__dnnl_check(dnnl_primitive_attr_create(&attr), "attr");
+    if (rc == 0 && accumulate) {
+        rc = dgm__dnnl_check(dnnl_post_ops_create(&po), "post_ops");
+        if (rc == 0)
+            rc = dgm__dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "sum");
+        if (rc == 0)
+            rc = dgm__dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po),
+                                 "set_post_ops");
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    if (rc == 0)
+        rc = dgm__dnnl_check(dnnl_primitive_desc_create(
+                                 &pd, &md, attr, dgm__dnnl_engine(), NULL),
+                             what);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (rc < 0)
+        return rc;
+    dgm__dnnl_matmul *m = calloc(1, sizeof *m);
+    if (!m) {
+        dnnl_primitive_desc_destroy(pd);
+        return dgm_error(DGM_ENOMEM, "%s: out of memory", what);
+    }
+    dgm__count_heap_alloc();
+    rc = dgm__dnnl_check(dnnl_primitive_create(&m->prim, pd), what);
+    dnnl_primitive_desc_destroy(pd);
+    if (rc == 0)
+        rc = dgm__dnnl_memory(&m->src, src, NULL);
+    if (rc == 0)
+        rc = dgm__dnnl_memory(&m->wei, wei, NULL);
+    if (rc == 0)
+        rc = dgm__dnnl_memory(&m->dst, dst, NULL);
+    if (rc == 0 && bias)
+        rc = dgm__dnnl_memory(&m->bias, bias, NULL);
+    if (rc < 0) {
+        dgm__dnnl_matmul_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}

@@ -59,26 +59,7 @@ static void sgemm_ref(const sgemm *d, float *dst, const float *a,
         }
 }
 
-typedef struct sgemm_prim {
-    dnnl_primitive_t prim;
-    dnnl_memory_t a, b, dst;
-} sgemm_prim;
-
-static void sgemm_prim_destroy(void *v)
-{
-    sgemm_prim *p = v;
-    if (p->prim)
-        dnnl_primitive_destroy(p->prim);
-    if (p->a)
-        dnnl_memory_destroy(p->a);
-    if (p->b)
-        dnnl_memory_destroy(p->b);
-    if (p->dst)
-        dnnl_memory_destroy(p->dst);
-    free(p);
-}
-
-static int sgemm_prim_make(const sgemm *d, sgemm_prim **out)
+static int sgemm_prim_make(const sgemm *d, dgm__dnnl_matmul **out)
 {
     dnnl_dims_t ad = {d->nb, d->nh, d->m, d->k},
                 bd = {d->nb, d->nh, d->k, d->n},
@@ -96,55 +77,10 @@ static int sgemm_prim_make(const sgemm *d, sgemm_prim **out)
         rc = dgm__dnnl_check(
             dnnl_memory_desc_init_by_strides(&dmd, 4, dd, dnnl_f32, ds),
             "dst md");
-    dnnl_matmul_desc_t md;
-    if (rc == 0)
-        rc = dgm__dnnl_check(dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &dmd),
-                             "matmul desc");
     if (rc < 0)
         return rc;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    rc = dgm__dnnl_check(dnnl_primitive_attr_create(&attr), "attr");
-    if (rc == 0 && d->accumulate) {
-        rc = dgm__dnnl_check(dnnl_post_ops_create(&po), "post_ops");
-        if (rc == 0)
-            rc = dgm__dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "sum");
-        if (rc == 0)
-            rc = dgm__dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po),
-                                 "set_post_ops");
-    }
-    dnnl_primitive_desc_t pd = NULL;
-    if (rc == 0)
-        rc = dgm__dnnl_check(dnnl_primitive_desc_create(
-                                 &pd, &md, attr, dgm__dnnl_engine(), NULL),
-                             "attention_packed matmul pd");
-    if (po)
-        dnnl_post_ops_destroy(po);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    if (rc < 0)
-        return rc;
-    sgemm_prim *p = calloc(1, sizeof *p);
-    if (!p) {
-        dnnl_primitive_desc_destroy(pd);
-        return dgm_error(DGM_ENOMEM, "attention_packed: out of memory");
-    }
-    dgm__count_heap_alloc();
-    rc = dgm__dnnl_check(dnnl_primitive_create(&p->prim, pd),
-                         "attention_packed matmul");
-    dnnl_primitive_desc_destroy(pd);
-    if (rc == 0)
-        rc = dgm__dnnl_memory(&p->a, &amd, NULL);
-    if (rc == 0)
-        rc = dgm__dnnl_memory(&p->b, &bmd, NULL);
-    if (rc == 0)
-        rc = dgm__dnnl_memory(&p->dst, &dmd, NULL);
-    if (rc < 0) {
-        sgemm_prim_destroy(p);
-        return rc;
-    }
-    *out = p;
-    return 0;
+    return dgm__dnnl_matmul_new(&amd, &bmd, NULL, &dmd, d->accumulate,
+                                "attention_packed matmul", out);
 }
 
 static int sgemm_run(const dgm_graph *g, const sgemm *d, float *dst,
@@ -158,19 +94,21 @@ static int sgemm_run(const dgm_graph *g, const sgemm *d, float *dst,
     memset(&key, 0, sizeof key);
     key = *d;
     key.tag = DGM_OP_ATTENTION_PACKED;
-    sgemm_prim *p = dgm__dnnl_cache_get(&key, sizeof key);
+    dgm__dnnl_matmul *p = dgm__dnnl_cache_get(&key, sizeof key);
     if (!p) {
         int rc = sgemm_prim_make(&key, &p);
         if (rc == 0)
-            rc = dgm__dnnl_cache_put(&key, sizeof key, p, sgemm_prim_destroy);
+            rc =
+                dgm__dnnl_cache_put(&key, sizeof key, p, dgm__dnnl_matmul_free);
         if (rc < 0)
             return rc;
     }
-    dnnl_memory_set_data_handle(p->a, (void *)a);
-    dnnl_memory_set_data_handle(p->b, (void *)b);
+    dnnl_memory_set_data_handle(p->src, (void *)a);
+    dnnl_memory_set_data_handle(p->wei, (void *)b);
     dnnl_memory_set_data_handle(p->dst, dst);
-    dnnl_exec_arg_t args[3] = {
-        {DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->dst}};
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->src},
+                               {DNNL_ARG_WEIGHTS, p->wei},
+                               {DNNL_ARG_DST, p->dst}};
     return dgm__dnnl_check(
         dnnl_primitive_execute(p->prim, dgm__dnnl_stream(), 3, args),
         "attention_packed matmul");

@@ -52,24 +52,9 @@ static void gemm_ref(const gemm_desc *d, float *dst, const float *x,
     }
 }
 
-typedef struct gemm_prim {
-    dnnl_primitive_t prim;
-    dnnl_memory_t src, wei, dst, bias;
-} gemm_prim;
-
-static void gemm_prim_destroy(void *v)
-{
-    gemm_prim *p = v;
-    dnnl_primitive_destroy(p->prim);
-    dnnl_memory_destroy(p->src);
-    dnnl_memory_destroy(p->wei);
-    dnnl_memory_destroy(p->dst);
-    if (p->bias)
-        dnnl_memory_destroy(p->bias);
-    free(p);
-}
-
-static int gemm_prim_make(const gemm_desc *d, gemm_prim **out)
+/* The matmul of d: [B, M, K] x [B, K, N] (+ bias [1, 1, N]) -> [B, M, N],
+ * either operand read transposed by its strides. */
+static int gemm_prim_make(const gemm_desc *d, dgm__dnnl_matmul **out)
 {
     int64_t B = d->batch, M = d->m, N = d->n, K = d->k;
     dnnl_dims_t sd = {B, M, K}, ss, wd = {B, K, N}, ws, dd = {B, M, N}, ds,
@@ -94,57 +79,8 @@ static int gemm_prim_make(const gemm_desc *d, gemm_prim **out)
             "bias md");
     if (rc < 0)
         return rc;
-    dnnl_matmul_desc_t md;
-    rc = dgm__dnnl_check(dnnl_matmul_desc_init(&md, &smd, &wmd,
-                                               d->bias ? &bmd : NULL, &dmd),
-                         "matmul desc");
-    if (rc < 0)
-        return rc;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    rc = dgm__dnnl_check(dnnl_primitive_attr_create(&attr), "attr");
-    if (rc == 0 && d->accumulate) {
-        rc = dgm__dnnl_check(dnnl_post_ops_create(&po), "post_ops");
-        if (rc == 0)
-            rc = dgm__dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "sum");
-        if (rc == 0)
-            rc = dgm__dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po),
-                                 "set_post_ops");
-    }
-    dnnl_primitive_desc_t pd = NULL;
-    if (rc == 0)
-        rc = dgm__dnnl_check(dnnl_primitive_desc_create(&pd, &md, attr,
-                                                        dgm__dnnl_engine(),
-                                                        NULL),
-                             "matmul pd");
-    if (po)
-        dnnl_post_ops_destroy(po);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    if (rc < 0)
-        return rc;
-    gemm_prim *p = calloc(1, sizeof *p);
-    if (!p) {
-        dnnl_primitive_desc_destroy(pd);
-        return dgm_error(DGM_ENOMEM, "matmul: out of memory");
-    }
-    dgm__count_heap_alloc();
-    rc = dgm__dnnl_check(dnnl_primitive_create(&p->prim, pd), "matmul");
-    dnnl_primitive_desc_destroy(pd);
-    if (rc == 0)
-        rc = dgm__dnnl_memory(&p->src, &smd, NULL);
-    if (rc == 0)
-        rc = dgm__dnnl_memory(&p->wei, &wmd, NULL);
-    if (rc == 0)
-        rc = dgm__dnnl_memory(&p->dst, &dmd, NULL);
-    if (rc == 0 && d->bias)
-        rc = dgm__dnnl_memory(&p->bias, &bmd, NULL);
-    if (rc < 0) {
-        gemm_prim_destroy(p);
-        return rc;
-    }
-    *out = p;
-    return 0;
+    return dgm__dnnl_matmul_new(&smd, &wmd, d->bias ? &bmd : NULL, &dmd,
+                                d->accumulate, "matmul", out);
 }
 
 static int gemm(const dgm_graph *g, const gemm_desc *d, float *dst,
@@ -157,11 +93,12 @@ static int gemm(const dgm_graph *g, const gemm_desc *d, float *dst,
     gemm_desc key;
     memset(&key, 0, sizeof key);
     key = *d;
-    gemm_prim *p = dgm__dnnl_cache_get(&key, sizeof key);
+    dgm__dnnl_matmul *p = dgm__dnnl_cache_get(&key, sizeof key);
     if (!p) {
         int rc = gemm_prim_make(d, &p);
         if (rc == 0)
-            rc = dgm__dnnl_cache_put(&key, sizeof key, p, gemm_prim_destroy);
+            rc =
+                dgm__dnnl_cache_put(&key, sizeof key, p, dgm__dnnl_matmul_free);
         if (rc < 0)
             return rc;
     }
