@@ -248,7 +248,8 @@ print("ASHA on slurm ok:", dec, r0)
 EOF
 # Multi-rank trials: sweep.slurm.ntasks 2 runs each trial as a 2-rank MPI
 # job (srun --mpi=pmix -n 2 inside the array task); each trial's summary
-# must say it trained on 2 ranks. Needs a dgm built with MPI.
+# must say it trained on 2 ranks, summing through the shared window. Needs
+# a dgm built with MPI.
 if ldd "$dgm" | grep -q libmpi && srun --mpi=list 2>&1 | grep -qw pmix; then
   . "$(dirname "$0")/mpi_env.sh"
   "$dgm" sweep "$work/tiny.yaml" --launcher slurm --sweep-dir "$work/m" \
@@ -267,6 +268,9 @@ assert [t["status"] for t in m["trials"]] == ["done"] * 2, m["trials"]
 for t in m["trials"]:
     s = json.load(open(f"{d}/{t['run_dir']}/summary.json"))
     assert s["status"] == "completed" and s.get("ranks") == 2, s
+    # both ranks on this one node: the gradients summed through the
+    # shared window
+    assert s.get("allreduce_path") == "shm", s.get("allreduce_path")
 print("2-rank trials ok")
 EOF
 else
