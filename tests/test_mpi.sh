@@ -18,6 +18,13 @@
 #  - a frozen encoder: 2 ranks within 1e-5 of 1 rank;
 #  - a wider VAE on 2 threads per rank: 2 ranks within 1e-5 of 1 rank;
 #  - DGM_MPI_SHM=2 is refused, the variable named.
+#  - on the shared-window path the optimizer step is split between the
+#    ranks (each steps the parameters it owns): the VAE, the DCGAN (two
+#    phases) and a VAE with param_groups end with checkpoints equal in
+#    every tensor (weights, every optimizer slot, gathered from its owner
+#    to rank 0, RNG streams) to the DGM_MPI_SHARD=0 run, which steps every
+#    parameter on every rank; clip_norm keeps one phase replicated (named
+#    in the log, "mixed" in summary.json); DGM_MPI_SHARD=2 is refused.
 #  - resume: on 2 ranks bit-identical to the uninterrupted run, on 1 rank
 #    within 1e-5 of it;
 #  - a rank killed with -9: the other stops, non-zero exit, rank named,
@@ -232,6 +239,46 @@ grep -q "data.batch_size 9 (the global batch) does not divide among 2 ranks" \
   "$tmp/odd.out" || die "no clear refusal: $(cat "$tmp/odd.out")"
 grep -q "<command line>:1:" "$tmp/odd.out" || die "the refusal names no place: $(cat "$tmp/odd.out")"
 echo "ok: batch_size 9 on 2 ranks refused"
+
+# The optimizer step split between the ranks (shared-window path only):
+# the same bits as every rank stepping every parameter.
+if [ "$path" = shm ]; then
+  step_mode() { # NAME MODE: summary.json's optimizer_step
+    grep -q "\"optimizer_step\": \"$2\"" "$tmp/$1/summary.json" ||
+      die "$1: optimizer_step is not $2: $(cat "$tmp/$1/summary.json")"
+  }
+  for m in vae gan; do
+    DGM_MPI_SHARD=0 run $m-repl 2 "$tmp/$m.yaml"
+    step_mode $m-np2 sharded
+    step_mode $m-repl replicated
+    compare "$tmp/$m-repl/$ck" "$tmp/$m-np2/$ck" 0 ||
+      die "$m: the split optimizer step differs from the replicated one"
+  done
+  grp='param_groups=[{params: "decoder.*", lr_mult: 0.5}, {params: "encoder.mu.*", optimizer: {plugin: sgd, lr: 0.01, momentum: 0.9}}]'
+  run grp-np2 2 "$tmp/vae.yaml" "$grp"
+  DGM_MPI_SHARD=0 run grp-repl 2 "$tmp/vae.yaml" "$grp"
+  step_mode grp-np2 sharded
+  compare "$tmp/grp-repl/$ck" "$tmp/grp-np2/$ck" 0 ||
+    die "param_groups: the split optimizer step differs from the replicated one"
+  echo "ok: split optimizer step: vae, gan, param_groups equal to the replicated step (all tensors)"
+  run clip-np2 2 "$tmp/gan.yaml" phases.generator.optimizer.clip_norm=1.0
+  step_mode clip-np2 mixed
+  grep -q "optimizer step of phase 'generator': replicated on every rank: clip_norm" \
+    "$tmp/clip-np2/log.txt" || die "clip_norm: the log does not say why: $(cat "$tmp/clip-np2/log.txt")"
+  grep -q "optimizer step of phase 'discriminator': split between the ranks" \
+    "$tmp/clip-np2/log.txt" || die "clip_norm: the discriminator's step is not split"
+  DGM_MPI_SHARD=0 run clip-repl 2 "$tmp/gan.yaml" phases.generator.optimizer.clip_norm=1.0
+  compare "$tmp/clip-repl/$ck" "$tmp/clip-np2/$ck" 0 ||
+    die "gan, clip_norm on the generator: the split discriminator step differs"
+  echo "ok: clip_norm keeps its phase replicated, the other split, same result"
+  if DGM_MPI_SHARD=2 mpirun -np 2 "$dgm" run "$tmp/vae.yaml" --quiet \
+    --run-dir "$tmp/badshard" >"$tmp/badshard.out" 2>&1; then
+    die "DGM_MPI_SHARD=2 was accepted"
+  fi
+  grep -q "DGM_MPI_SHARD='2': expected 0" "$tmp/badshard.out" ||
+    die "DGM_MPI_SHARD=2: no clear refusal: $(cat "$tmp/badshard.out")"
+  echo "ok: DGM_MPI_SHARD=2 refused"
+fi
 
 if DGM_MPI_SHM=2 mpirun -np 2 "$dgm" run "$tmp/vae.yaml" --quiet \
   --run-dir "$tmp/badshm" >"$tmp/badshm.out" 2>&1; then

@@ -169,9 +169,9 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"tp_nosym", DGM_ENOSYM, "no dgm_plugin_query symbol"},
-    {"tp_abi_major", DGM_EABI, "plugin ABI 3.0, host ABI 2.4"},
-    {"tp_abi_minor", DGM_EABI, "plugin ABI 2.99, host ABI 2.4"},
-    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 2.4 needs at least"},
+    {"tp_abi_major", DGM_EABI, "plugin ABI 3.0, host ABI 2.5"},
+    {"tp_abi_minor", DGM_EABI, "plugin ABI 2.99, host ABI 2.5"},
+    {"tp_small", DGM_EABI, "descriptor 0 is 16 bytes, ABI 2.5 needs at least"},
     /* The right version, other layout constants: the file, the constant
      * and both values. */
     {"tp_abi_layout", DGM_EABI,
@@ -185,7 +185,7 @@ static const refusal refusals[] = {
     /* An interface shorter than the ABI's (no kind macro): refused before
      * the host reads a slot the plugin does not have. */
     {"tp_short_iface", DGM_EABI,
-     "plugin 'short_iface' (loss): interface is 40 bytes, ABI 2.4 needs at "
+     "plugin 'short_iface' (loss): interface is 40 bytes, ABI 2.5 needs at "
      "least 48 (set it with DGM_PLUGIN_LOSS(&iface))"},
     /* A default outside its own bounds refuses the plugin at load. */
     {"tp_bad_default", DGM_EFORMAT,

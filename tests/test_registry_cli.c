@@ -79,7 +79,7 @@ START_TEST(cli_list)
     ck_assert_contains(loss, "/tp_good.so");
     char want[2 * PATH_MAX];
     snprintf(want, sizeof want,
-             "dgm: warning: %s/tp_abi_major.so: plugin ABI 3.0, host ABI 2.4",
+             "dgm: warning: %s/tp_abi_major.so: plugin ABI 3.0, host ABI 2.5",
              dir);
     ck_assert_contains(err, want);
 

@@ -268,11 +268,13 @@ static int adam_step(void *self, dgm_param *const *ps, int n, double lr,
 static const dgm_optimizer_iface adam_iface = {.create = adam_create,
                                                .step = adam_step,
                                                .destroy = adam_destroy,
-                                               .check = adam_check};
+                                               .check = adam_check,
+                                               .params_independent = true};
 static const dgm_optimizer_iface adamw_iface = {.create = adamw_create,
                                                 .step = adam_step,
                                                 .destroy = adam_destroy,
-                                                .check = adam_check};
+                                                .check = adam_check,
+                                                .params_independent = true};
 
 static const dgm_plugin_desc descs[] = {
     {

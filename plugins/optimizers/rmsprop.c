@@ -161,7 +161,8 @@ static int rmsprop_step(void *self, dgm_param *const *ps, int n, double lr,
 static const dgm_optimizer_iface iface = {.create = rmsprop_create,
                                           .step = rmsprop_step,
                                           .destroy = rmsprop_destroy,
-                                          .check = rmsprop_check};
+                                          .check = rmsprop_check,
+                                          .params_independent = true};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

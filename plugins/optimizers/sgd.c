@@ -178,7 +178,8 @@ static int sgd_step(void *self, dgm_param *const *ps, int n, double lr,
 static const dgm_optimizer_iface iface = {.create = sgd_create,
                                           .step = sgd_step,
                                           .destroy = sgd_destroy,
-                                          .check = sgd_check};
+                                          .check = sgd_check,
+                                          .params_independent = true};
 
 static const dgm_plugin_desc desc = {
     DGM_PLUGIN_HEADER,

@@ -98,7 +98,7 @@ extern "C" {
  * no longer load, minor when something is added that an older plugin
  * simply lacks. */
 #define DGM_ABI_MAJOR 2
-#define DGM_ABI_MINOR 4
+#define DGM_ABI_MINOR 5
 
 #define DGM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define DGM_PLUGIN_QUERY_SYMBOL "dgm_plugin_query"
@@ -572,6 +572,14 @@ typedef struct dgm_optimizer_iface {
     void (*destroy)(void *self);
     /* Optional: the config check described above. */
     int (*check)(const dgm_config *cfg);
+    /* (ABI 2.5) true: step() treats each parameter on its own (its update
+     * reads only that parameter's value, gradient and slots, and lr and
+     * t), so stepping any subset of ps gives those parameters the values
+     * and slots the whole call would. Several processes on one node then
+     * split the step: each rank steps the parameters it owns and the
+     * ranks exchange the new values (docs/distributed.md). false (and a
+     * plugin built before 2.5): every rank steps every parameter. */
+    bool params_independent;
 } dgm_optimizer_iface;
 
 typedef struct dgm_eval dgm_eval;

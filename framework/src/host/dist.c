@@ -11,6 +11,7 @@
 #include "dgm/error.h"
 #include "dgm/tensor.h"
 #include "dist.h"
+#include "dist_shard.h"
 #include "dist_shm.h"
 
 #ifdef DGM_HAVE_MPI
@@ -229,6 +230,7 @@ typedef struct seg {
 
 static struct {
     bool on;
+    bool shard; /* this step's optimizer step is split */
     int rc;
     float scale;
     float **buf; /* n_buf buckets of BUCKET_FLOATS */
@@ -290,13 +292,14 @@ static void start_bucket(void)
     G.fill = 0;
 }
 
-int dgm__dist_grads_begin(double scale)
+int dgm__dist_grads_begin(double scale, bool shard)
 {
     G.on = D.size > 1;
+    G.shard = G.on && D.shm && shard;
     G.rc = 0;
     G.scale = (float)scale;
     if (G.on && D.shm)
-        dgm__shm_begin(G.scale);
+        dgm__shm_begin(G.scale, G.shard);
     G.cur = 0;
     G.fill = 0;
     G.n_segs = 0;
@@ -379,8 +382,81 @@ int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale)
 {
     if (D.size < 2)
         return 0;
-    dgm__dist_grads_begin(scale);
+    dgm__dist_grads_begin(scale, false);
     for (int k = 0; k < n; k++)
         dgm__dist_grad_final(NULL, ps[k]);
     return dgm__dist_grads_end(0);
+}
+
+int dgm__dist_share_params(dgm_param *const *ps, int n)
+{
+    if (!G.shard)
+        return 0;
+    G.shard = false;
+    double t0 = now_s();
+    int rc = dgm__shm_share(ps, n);
+    double dt = now_s() - t0;
+    D.reduce_s += dt;
+    D.wait_s += dt;
+    return rc;
+}
+
+/* ---- optimizer slots to rank 0 ----------------------------------------
+ * Parameter by parameter, in the checkpoint's order: the owner sends its
+ * slot count, then each slot's name and values; rank 0 makes the slot
+ * (dgm_param_slot, which keeps the owner's order of slots) and receives. */
+#define SLOT_NAME 128
+
+int dgm__dist_gather_slots(dgm_params *ps)
+{
+#ifdef DGM_HAVE_MPI
+    if (!D.mpi || D.size < 2)
+        return 0;
+    for (int i = 0; i < dgm_params_count(ps); i++) {
+        dgm_param *p = dgm_params_at(ps, i);
+        int o = dgm__shard_owner(p);
+        if (o <= 0 || (D.rank != 0 && D.rank != o))
+            continue;
+        int k = dgm_param_slot_count(p);
+        if (D.rank == o)
+            MPI_Send(&k, 1, MPI_INT, 0, 0, MPI_COMM_WORLD);
+        else
+            MPI_Recv(&k, 1, MPI_INT, o, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        for (int j = 0; j < k; j++) {
+            char name[SLOT_NAME] = {0};
+            dgm_tensor *t = NULL;
+            if (D.rank == o) {
+                const char *nm;
+                t = dgm_param_slot_at(p, j, &nm);
+                snprintf(name, sizeof name, "%s", nm);
+                MPI_Send(name, SLOT_NAME, MPI_CHAR, 0, 0, MPI_COMM_WORLD);
+            } else {
+                MPI_Recv(name, SLOT_NAME, MPI_CHAR, o, 0, MPI_COMM_WORLD,
+                         MPI_STATUS_IGNORE);
+                name[SLOT_NAME - 1] = '\0';
+                if (!(t = dgm_param_slot(p, name))) {
+                    /* the owner is already sending: no way back */
+                    dgm_error_context("optimizer state of '%s' to rank 0: ",
+                                      p->name);
+                    dgm__dist_abort();
+                    return dgm_last_code();
+                }
+            }
+            /* a slot is like its parameter: contiguous, its dtype */
+            int64_t bytes = dgm_tensor_nbytes(t);
+            for (int64_t at = 0; at < bytes;) {
+                int part = bytes - at > (1 << 30) ? 1 << 30 : (int)(bytes - at);
+                char *b = (char *)t->data + at;
+                if (D.rank == o)
+                    MPI_Send(b, part, MPI_BYTE, 0, 1, MPI_COMM_WORLD);
+                else
+                    MPI_Recv(b, part, MPI_BYTE, o, 1, MPI_COMM_WORLD,
+                             MPI_STATUS_IGNORE);
+                at += part;
+            }
+        }
+    }
+#endif
+    (void)ps;
+    return 0;
 }

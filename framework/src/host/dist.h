@@ -52,9 +52,20 @@ int dgm__dist_barrier(void);
  * even when its backward failed (rc < 0): all ranks return an error naming
  * the failed one. Parameters that are frozen or have no gradient are
  * skipped. No-ops on one rank. */
-int dgm__dist_grads_begin(double scale);
+int dgm__dist_grads_begin(double scale, bool shard);
 void dgm__dist_grad_final(void *ctx, dgm_param *p);
 int dgm__dist_grads_end(int rc);
+/* With shard (the phase's optimizer step is split between the ranks of
+ * one node, dist_shard.c; ignored on the bucket path), dgm__dist_grads_end
+ * leaves the sum only in the gradients this rank steps; after stepping
+ * them, every rank calls dgm__dist_share_params with the phase's
+ * parameters (collective), which gives every rank the new values of the
+ * parameters the others own. No-op after a step that was not split. */
+int dgm__dist_share_params(dgm_param *const *ps, int n);
+/* Collective: the optimizer slots of every parameter another rank owns
+ * copied to rank 0 (made there when missing), so that rank 0's checkpoint
+ * holds every parameter's state. No-op without a split. */
+int dgm__dist_gather_slots(dgm_params *ps);
 /* The same without a graph: ps in order, then the wait. */
 int dgm__dist_reduce_grads(dgm_param **ps, int n, double scale);
 

@@ -11,6 +11,7 @@
 
 #include "dgm/error.h"
 #include "dgm/tensor.h"
+#include "dist_shard.h"
 #include "dist_shm.h"
 
 #ifdef DGM_HAVE_MPI
@@ -36,6 +37,8 @@ static struct {
     bool has_win;
     int64_t cap;    /* floats of each rank's region */
     int64_t slices; /* floats each rank's result slice can hold */
+    int64_t vneed;  /* floats a split step's new values need there */
+    bool shard;     /* this step's optimizer step is split (dist_shard.c) */
     float **region; /* size pointers into the window */
     float **result; /* rank r's slice of the sum, after its region */
     float *spill;   /* what did not fit the region this step */
@@ -96,9 +99,10 @@ int dgm__shm_init(int rank, int size)
     return 1;
 }
 
-void dgm__shm_begin(float scale)
+void dgm__shm_begin(float scale, bool shard)
 {
     S.scale = scale;
+    S.shard = shard;
     S.fill = 0;
     S.n_pieces = 0;
     S.rc = 0;
@@ -156,12 +160,15 @@ int dgm__shm_pack(dgm_param *p)
     return 0;
 }
 
-/* Collective: a window of at least `need` floats per region, holding what
- * this rank packed so far (the old region, then the spill). */
+/* Collective: a window of at least `need` floats per region, and result
+ * slices of at least S.vneed, holding what this rank packed so far (the
+ * old region, then the spill). */
 static int grow(int64_t need)
 {
     int64_t cap = round_up(need, BLOCK);
     int64_t slices = slice_len(cap);
+    if (slices < round_up(S.vneed, ALIGN))
+        slices = round_up(S.vneed, ALIGN);
     MPI_Info info;
     MPI_Info_create(&info);
     /* each rank's part on its own pages (first touched by that rank) */
@@ -241,6 +248,29 @@ static void sum_slice(int64_t lo, int64_t hi)
     }
 }
 
+/* dst[0, n) = the sum over the ranks of [at, at + n) of the flat
+ * gradient, in rank order, block by block over the threads. */
+static void sum_into(float *dst, int64_t at, int64_t n)
+{
+    float *const *reg = S.region;
+    int size = S.size;
+#pragma omp parallel for schedule(static) if (n > 4 * BLOCK)
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t m = n - b < BLOCK ? n - b : BLOCK;
+        float *restrict o = dst + b;
+        const float *restrict r0 = reg[0] + at + b;
+#pragma omp simd
+        for (int64_t i = 0; i < m; i++)
+            o[i] = r0[i];
+        for (int r = 1; r < size; r++) {
+            const float *restrict rr = reg[r] + at + b;
+#pragma omp simd
+            for (int64_t i = 0; i < m; i++)
+                o[i] += rr[i];
+        }
+    }
+}
+
 /* The sums of [at, at + n) of the flat gradient into dst, across the
  * result slices (len floats each) of the ranks that hold them. */
 static void copy_out(float *dst, int64_t at, int64_t n, int64_t len)
@@ -292,6 +322,19 @@ int dgm__shm_end(int rc)
         MPI_Barrier(S.node); /* every region moved into the new window */
     }
     MPI_Win_sync(S.win); /* the other ranks' regions, as they wrote them */
+    if (S.shard) {
+        /* Each rank sums only the gradients it steps, straight into them
+         * (the same adds in the same order as sum_slice: the same bits).
+         * No barrier: nobody writes a region again before every rank has
+         * passed dgm__shm_share's barrier, after its sums. */
+        for (int k = 0; k < S.n_pieces; k++) {
+            const piece *pc = &S.pieces[k];
+            int o = dgm__shard_owner(pc->p);
+            if (o == S.rank || o < 0)
+                sum_into(dgm_tensor_f32(pc->p->grad), pc->at, pc->n);
+        }
+        return 0;
+    }
     int64_t len = slice_len(n);
     int64_t lo = S.rank * len, hi = lo + len < n ? lo + len : n;
     if (lo < hi)
@@ -307,6 +350,59 @@ int dgm__shm_end(int rc)
     }
     /* Nobody writes a result slice again before the next step's agreement,
      * which every rank reaches only after its copy above. */
+    return 0;
+}
+
+/* Parameters that are stepped: the optimizers' own test. */
+static bool stepped(const dgm_param *p)
+{
+    return p && !p->frozen && p->grad && p->value;
+}
+
+int dgm__shm_share(dgm_param *const *ps, int n)
+{
+    /* The values' layout: ps's stepped parameters back to back, the same
+     * on every rank (the same list). */
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (stepped(ps[i]))
+            total += dgm_tensor_numel(ps[i]->value);
+    if (total > S.vneed)
+        S.vneed = total;
+    if (total > S.slices) { /* the same answer on every rank */
+        int rc = grow(S.cap > 0 ? S.cap : BLOCK);
+        if (rc < 0)
+            return rc;
+    }
+    float *mine = S.result[S.rank];
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        if (!stepped(ps[i]))
+            continue;
+        int64_t len = dgm_tensor_numel(ps[i]->value);
+        if (dgm__shard_owner(ps[i]) == S.rank)
+            memcpy(mine + at, dgm_tensor_f32(ps[i]->value),
+                   (size_t)len * sizeof(float));
+        at += len;
+    }
+    MPI_Win_sync(S.win);
+    /* Every owner's values written; every rank's sums done, so regions
+     * may be packed again after this. */
+    MPI_Barrier(S.node);
+    MPI_Win_sync(S.win);
+    at = 0;
+    for (int i = 0; i < n; i++) {
+        if (!stepped(ps[i]))
+            continue;
+        int64_t len = dgm_tensor_numel(ps[i]->value);
+        int o = dgm__shard_owner(ps[i]);
+        if (o >= 0 && o != S.rank)
+            memcpy(dgm_tensor_f32(ps[i]->value), S.result[o] + at,
+                   (size_t)len * sizeof(float));
+        at += len;
+    }
+    /* Nobody writes a result slice again before the next step's
+     * agreement, which every rank reaches only after its copies. */
     return 0;
 }
 
@@ -334,9 +430,10 @@ int dgm__shm_init(int rank, int size)
     (void)size;
     return 0;
 }
-void dgm__shm_begin(float scale)
+void dgm__shm_begin(float scale, bool shard)
 {
     (void)scale;
+    (void)shard;
 }
 int dgm__shm_pack(dgm_param *p)
 {
@@ -346,6 +443,12 @@ int dgm__shm_pack(dgm_param *p)
 int dgm__shm_end(int rc)
 {
     return rc;
+}
+int dgm__shm_share(dgm_param *const *ps, int n)
+{
+    (void)ps;
+    (void)n;
+    return 0;
 }
 void dgm__shm_close(void) {}
 

@@ -14,6 +14,7 @@
 #include "dgm/io.h"
 #include "dgm/profile.h"
 #include "dist.h"
+#include "dist_shard.h"
 #include "eval_internal.h"
 #include "graph_internal.h"
 #include "loader.h"
@@ -239,7 +240,8 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         dgm__params_grad_fresh(ph->params, ph->n_params);
         /* the global batch's mean: each rank's mean weighted by its rows,
          * summed over the ranks while backward runs (the graph's hook) */
-        dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total);
+        bool split = dgm__shard_on(p);
+        dgm__dist_grads_begin((double)t->sh_n / (double)t->sh_total, split);
         rc = dgm_backward(g, total);
         double pt = dgm_profile_enabled() ? now_s() : 0;
         dgm__params_grad_settle(ph->params, ph->n_params);
@@ -260,8 +262,11 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
         const dgm_optimizer_iface *oi = ph->opt.desc->iface.optimizer;
         pt = dgm_profile_enabled() ? now_s() : 0;
-        rc = oi->step(ph->opt.self, ph->rest, ph->n_rest, lr,
-                      ph->updates + 1);
+        /* a split step: each rank steps its own parameters (dist_shard.c) */
+        int n_step = ph->n_rest;
+        dgm_param **step_ps =
+            split ? dgm__shard_mine(p, -1, &n_step) : ph->rest;
+        rc = oi->step(ph->opt.self, step_ps, n_step, lr, ph->updates + 1);
         if (dgm_profile_enabled())
             dgm_profile_add("(optimizer)", now_s() - pt);
         if (rc < 0)
@@ -275,12 +280,21 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
                                           ph->updates) *
                          gr->lr_mult;
             const dgm_optimizer_iface *gi = gr->opt.desc->iface.optimizer;
-            if (gi->step(gr->opt.self, gr->params, gr->n_params, glr,
-                         ph->updates + 1) < 0)
+            int n_gr = gr->n_params;
+            dgm_param **gr_ps =
+                split ? dgm__shard_mine(p, k, &n_gr) : gr->params;
+            if (gi->step(gr->opt.self, gr_ps, n_gr, glr, ph->updates + 1) < 0)
                 return alone(dgm_error_context("optimizer '%s' of "
                                                "param_groups[%d]: ",
                                                gr->opt.desc->name, gr->index));
         }
+        /* every rank's parameters as the owners stepped them */
+        pt = dgm_profile_enabled() && split ? now_s() : 0;
+        if ((rc = dgm__dist_share_params(ph->params, ph->n_params)) < 0)
+            return alone(rc);
+        if (dgm_profile_enabled() && split)
+            dgm_profile_add("(optimizer: new values from the owners)",
+                            now_s() - pt);
         ph->updates++;
         if (mi->after_update && mi->after_update(e->model.self, &s, p) < 0)
             return alone(dgm_error_context(
@@ -430,14 +444,20 @@ static void progress(trainer *t, double t0, int64_t step0)
     }
 }
 
+/* Is a checkpoint due after this step (the same answer on every rank)? */
+static bool checkpoint_due(const trainer *t)
+{
+    bool epoch_end = t->st.step % t->spe == 0;
+    return (t->ckpt_every ? t->st.step % t->ckpt_every == 0 : epoch_end) &&
+           t->st.step != t->total;
+}
+
 /* After a step, rank 0's: progress, checkpoint, samples. */
 static int step_outputs(trainer *t, double t0, int64_t step0)
 {
     int rc;
     progress(t, t0, step0);
-    bool epoch_end = t->st.step % t->spe == 0;
-    if ((t->ckpt_every ? t->st.step % t->ckpt_every == 0 : epoch_end) &&
-        t->st.step != t->total && (rc = checkpoint(t)) < 0)
+    if (checkpoint_due(t) && (rc = checkpoint(t)) < 0)
         return rc;
     bool sample = t->sample_every && t->st.step % t->sample_every == 0 &&
                   t->st.step != t->total;
@@ -551,6 +571,10 @@ static int run_loop(trainer *t)
          * profile when there are others. */
         if (dgm_profile_enabled() && t->st.step == step0 + 1 && end > step0 + 1)
             dgm_profile_reset();
+        /* a split optimizer step left each slot on its owner: rank 0
+         * collects them before it writes the checkpoint */
+        if (checkpoint_due(t) && (rc = dgm__dist_gather_slots(e->params)) < 0)
+            break;
         if (t->rank0)
             rc = step_outputs(t, t0, step0);
         if ((rc = agree(rc)) < 0 ||
@@ -643,6 +667,7 @@ static int check_ranks(const trainer *t)
 
 static void teardown(trainer *t)
 {
+    dgm__shard_free();
     dgm_graph_free(t->g);
     dgm__loader_free(t->ld);
     free(t->terms);
@@ -679,6 +704,8 @@ static json_t *summary(trainer *t, const char *status, json_t *figures,
                             json_real(dgm__dist_wait_seconds()));
         json_object_set_new(s, "allreduce_path",
                             json_string(dgm__dist_sum_path()));
+        json_object_set_new(s, "optimizer_step",
+                            json_string(dgm__shard_mode()));
     }
     int64_t trainable, frozen;
     dgm_params_counts(t->e->params, &trainable, &frozen);
@@ -755,6 +782,8 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
      * loop's setup, and init: (its report is logged below). */
     char *report = NULL;
     if ((rc = setup(&t, o)) < 0 || (rc = check_ranks(&t)) < 0 ||
+        (rc = dgm__shard_plan(e, dgm__dist_rank(), dgm__dist_size(),
+                              strcmp(dgm__dist_sum_path(), "shm") == 0)) < 0 ||
         (!o->resume_dir &&
          (rc = dgm__init_apply(e->params, dgm_cfg_get(e->root, "init"),
                                &report)) < 0)) {
@@ -813,11 +842,23 @@ int dgm_experiment_run(dgm_experiment *e, const dgm_run_options *o)
                         strcmp(dgm__dist_sum_path(), "shm") == 0
                             ? "shared memory (one node)"
                             : "MPI_Iallreduce");
+    for (int p = 0; dgm__dist_size() > 1 && p < e->n_phases; p++)
+        dgm__rundir_log(&t.rd, "dgm: optimizer step%s%s%s: %s%s%s",
+                        e->n_phases > 1 ? " of phase '" : "",
+                        e->n_phases > 1 ? e->phases[p].name : "",
+                        e->n_phases > 1 ? "'" : "",
+                        dgm__shard_on(p) ? "split between the ranks (each "
+                                           "steps the parameters it owns)"
+                                         : "replicated on every rank",
+                        dgm__shard_on(p) ? "" : ": ",
+                        dgm__shard_on(p) ? "" : dgm__shard_why(p));
     json_t *fig = NULL;
     rc = run_loop(&t);
     dgm__dist_print_checksum(e->params);
     /* Rank 0 alone checkpoints and writes; every rank takes part in the
      * final evaluation (shard-aware metrics split the data among them). */
+    if (rc == 0)
+        rc = dgm__dist_gather_slots(e->params);
     if (rc == 0)
         rc = agree(t.rank0 ? checkpoint(&t) : 0);
     bool stopped = rc == 0 && t.st.step < t.total;
