@@ -293,8 +293,7 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
         if ((rc = dgm__dist_share_params(ph->params, ph->n_params)) < 0)
             return alone(rc);
         if (dgm_profile_enabled() && split)
-            dgm_profile_add("(optimizer: new values from the owners)",
-                            now_s() - pt);
+            dgm_profile_add("(share new values, wait)", now_s() - pt);
         ph->updates++;
         if (mi->after_update && mi->after_update(e->model.self, &s, p) < 0)
             return alone(dgm_error_context(
