@@ -24,7 +24,9 @@
 #    every tensor (weights, every optimizer slot, gathered from its owner
 #    to rank 0, RNG streams) to the DGM_MPI_SHARD=0 run, which steps every
 #    parameter on every rank; clip_norm keeps one phase replicated (named
-#    in the log, "mixed" in summary.json); DGM_MPI_SHARD=2 is refused.
+#    in the log, "mixed" in summary.json) and the other phase's split step
+#    feeds the generator's moving average (model.ema) the same values;
+#    DGM_MPI_SHARD=2 is refused.
 #  - resume: on 2 ranks bit-identical to the uninterrupted run, on 1 rank
 #    within 1e-5 of it;
 #  - a rank killed with -9: the other stops, non-zero exit, rank named,
@@ -261,16 +263,20 @@ if [ "$path" = shm ]; then
   compare "$tmp/grp-repl/$ck" "$tmp/grp-np2/$ck" 0 ||
     die "param_groups: the split optimizer step differs from the replicated one"
   echo "ok: split optimizer step: vae, gan, param_groups equal to the replicated step (all tensors)"
-  run clip-np2 2 "$tmp/gan.yaml" phases.generator.optimizer.clip_norm=1.0
+  # clip_norm on the discriminator keeps its step replicated; the
+  # generator's split step feeds the weights' moving average (model.ema,
+  # the model's after_update), which must read every new value
+  clip='phases.discriminator.optimizer.clip_norm=1.0'
+  run clip-np2 2 "$tmp/gan.yaml" "$clip" model.ema=0.9
   step_mode clip-np2 mixed
-  grep -q "optimizer step of phase 'generator': replicated on every rank: clip_norm" \
+  grep -q "optimizer step of phase 'discriminator': replicated on every rank: clip_norm" \
     "$tmp/clip-np2/log.txt" || die "clip_norm: the log does not say why: $(cat "$tmp/clip-np2/log.txt")"
-  grep -q "optimizer step of phase 'discriminator': split between the ranks" \
-    "$tmp/clip-np2/log.txt" || die "clip_norm: the discriminator's step is not split"
-  DGM_MPI_SHARD=0 run clip-repl 2 "$tmp/gan.yaml" phases.generator.optimizer.clip_norm=1.0
+  grep -q "optimizer step of phase 'generator': split between the ranks" \
+    "$tmp/clip-np2/log.txt" || die "clip_norm: the generator's step is not split"
+  DGM_MPI_SHARD=0 run clip-repl 2 "$tmp/gan.yaml" "$clip" model.ema=0.9
   compare "$tmp/clip-repl/$ck" "$tmp/clip-np2/$ck" 0 ||
-    die "gan, clip_norm on the generator: the split discriminator step differs"
-  echo "ok: clip_norm keeps its phase replicated, the other split, same result"
+    die "gan, clip_norm on the discriminator, ema: the split generator step differs"
+  echo "ok: clip_norm keeps its phase replicated, the other split, same result (with ema)"
   if DGM_MPI_SHARD=2 mpirun -np 2 "$dgm" run "$tmp/vae.yaml" --quiet \
     --run-dir "$tmp/badshard" >"$tmp/badshard.out" 2>&1; then
     die "DGM_MPI_SHARD=2 was accepted"
