@@ -30,7 +30,8 @@
 #  - resume: on 2 ranks bit-identical to the uninterrupted run, on 1 rank
 #    within 1e-5 of it;
 #  - a rank killed with -9: the other stops, non-zero exit, rank named,
-#    the last checkpoint readable;
+#    the last checkpoint readable and, written during training, holding
+#    every parameter's optimizer state;
 #  - an error one rank alone meets inside a step (a test loss failing on
 #    rank 1): both ranks stop, non-zero, the error and the rank named.
 # usage: test_mpi.sh DGM_EXECUTABLE LIBDGM TEST_PLUGIN_DIR
@@ -213,6 +214,17 @@ grep -q "rank 1 .*signal 9" "$tmp/kill.out" ||
   die "the message does not name rank 1: $(cat "$tmp/kill.out")"
 compare "$tmp/kill/$ck" "$tmp/kill/$ck" 0 >/dev/null ||
   die "the last checkpoint is not readable"
+# a checkpoint written during training holds every parameter's optimizer
+# state (on the shared-window path rank 1 owns some of it: gathered)
+/usr/bin/python3 - "$tmp/kill/$ck" <<'PY' || die "the last checkpoint lacks optimizer state"
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+head = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+params = [k for k in head if "." in k and not k.startswith(("optim.", "rng.", "data.", "__"))]
+missing = [p for p in params for s in ("exp_avg", "exp_avg_sq") if f"optim.{p}.{s}" not in head]
+print("missing optimizer state:", missing) if missing else None
+sys.exit(1 if missing or not params else 0)
+PY
 echo "ok: rank 1 killed: stopped in $((SECONDS - t0)) s, rank named, checkpoint intact"
 
 # An error rank 1 alone meets in its forward (the loss fails at its 10th
