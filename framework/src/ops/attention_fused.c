@@ -18,12 +18,18 @@
  * chains, one FMA each where the machine has it. */
 #pragma GCC optimize("fp-contract=fast")
 
-/* Tiles: R rows by W lanes (4 x 16 floats: 4 AVX-512 or 8 AVX2
- * registers of accumulators). Tp and the padded d are multiples of W, so
- * the tiles need no tails; a row block of R never straddles a lane group,
- * so its rows share one causal length. */
+/* Tiles: R rows by W lanes of accumulators, enough independent FMA chains
+ * to cover the FMA latency: 8 x 16 floats is 8 AVX-512 registers; with
+ * 16 registers of 8 floats (AVX2) 4 x 16 fits without spilling. Tp and
+ * the padded d are multiples of W, so the tiles need no tails; a row
+ * block of R never straddles a lane group, so its rows share one causal
+ * length. */
 #define W 16
+#ifdef __AVX512F__
+#define R 8
+#else
 #define R 4
+#endif
 
 static int64_t up(int64_t x, int64_t m)
 {
@@ -120,7 +126,9 @@ static void tile_atb(float *restrict o, const float *restrict a, int64_t lda,
 }
 
 /* Rows t0.. of a tile [R, dp] -> dst rows (stride ld), the first d
- * channels of each, rows < T only; added when acc. */
+ * channels of each, rows < T only; added when acc. Plain loops, not
+ * memcpy: rows of d 32 are 128 bytes, where a libc call costs as much
+ * as the copy. */
 static void tile_out(float *restrict dst, int64_t ld, const float *tile,
                      int64_t dp, int64_t t0, int64_t T, int64_t d, bool acc)
 {
@@ -131,8 +139,11 @@ static void tile_out(float *restrict dst, int64_t ld, const float *tile,
 #pragma omp simd
             for (int64_t c = 0; c < d; c++)
                 o[c] += x[c];
-        } else
-            memcpy(o, x, (size_t)d * sizeof *o);
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < d; c++)
+                o[c] = x[c];
+        }
     }
 }
 
@@ -141,13 +152,14 @@ static void tile_out(float *restrict dst, int64_t ld, const float *tile,
 static void load_rows(float *restrict dst, int64_t ldd, const float *src,
                       int64_t ld, int64_t T, int64_t Tp, int64_t d)
 {
-    for (int64_t t = 0; t < T; t++) {
-        memcpy(dst + t * ldd, src + t * ld, (size_t)d * sizeof *dst);
-        if (ldd > d)
-            memset(dst + t * ldd + d, 0, (size_t)(ldd - d) * sizeof *dst);
+    for (int64_t t = 0; t < Tp; t++) {
+        float *o = dst + t * ldd;
+        const float *x = src + t * ld;
+        const int64_t n = t < T ? d : 0;
+#pragma omp simd
+        for (int64_t c = 0; c < ldd; c++)
+            o[c] = c < n ? x[c] : 0.0f;
     }
-    if (Tp > T)
-        memset(dst + T * ldd, 0, (size_t)((Tp - T) * ldd) * sizeof *dst);
 }
 
 /* The same head transposed -> dst [d, Tp], columns >= T zero. */
