@@ -152,14 +152,18 @@ static void tile_out(float *restrict dst, int64_t ld, const float *tile,
 static void load_rows(float *restrict dst, int64_t ldd, const float *src,
                       int64_t ld, int64_t T, int64_t Tp, int64_t d)
 {
-    for (int64_t t = 0; t < Tp; t++) {
+    for (int64_t t = 0; t < T; t++) {
         float *o = dst + t * ldd;
         const float *x = src + t * ld;
-        const int64_t n = t < T ? d : 0;
 #pragma omp simd
-        for (int64_t c = 0; c < ldd; c++)
-            o[c] = c < n ? x[c] : 0.0f;
+        for (int64_t c = 0; c < d; c++)
+            o[c] = x[c];
+        for (int64_t c = d; c < ldd; c++)
+            o[c] = 0.0f;
     }
+    for (int64_t t = T; t < Tp; t++)
+        for (int64_t c = 0; c < ldd; c++)
+            dst[t * ldd + c] = 0.0f;
 }
 
 /* The same head transposed -> dst [d, Tp], columns >= T zero. */
