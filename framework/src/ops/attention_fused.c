@@ -180,19 +180,25 @@ static void load_cols(float *restrict dst, const float *src, int64_t ld,
 }
 
 /* The rows of head b + 1 (its q, k, v in qkv, and what the backward reads
- * or writes in dout and dqkv) asked into cache while head b computes:
+ * or writes in dout, dqkv and P) asked into cache while head b computes:
  * they are 2 of the 24 cache lines of each token's packed row, a pattern
- * the hardware prefetchers do not follow (the loads of q and v stalled
- * ~40% of the forward's time without this). always_inline: GCC deletes
- * a call to a function of nothing but prefetches as one without effects. */
+ * the hardware prefetchers do not follow. Tokens t0..t1 of that head are
+ * asked for with each row block, spread over the head's work rather than in
+ * one burst the miss queues cannot hold (the loads of q and v stalled
+ * ~40% of the forward's time without this; in the training step the
+ * backward's first read of P, written by the forward long before, stalled
+ * a third of its time). always_inline: GCC deletes a call to a function
+ * of nothing but prefetches as one without effects. */
 static inline __attribute__((always_inline)) void
-prefetch_head(const dgm__pk_geom *s, int64_t b, const float *qkv,
-              const float *dout, const float *dqkv)
+prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
+              const float *qkv, const float *dout, const float *dqkv,
+              const float *p)
 {
     if (b >= s->N * s->H)
         return;
-    const int64_t T = s->T, d = s->d, D = s->H * d, n = b / s->H, h = b % s->H;
-    for (int64_t t = 0; t < T; t++) {
+    const int64_t T = s->T, d = s->d, D = s->H * d, n = b / s->H, h = b % s->H,
+                  Tp = up(T, W);
+    for (int64_t t = t0; t < t1 && t < T; t++) {
         const float *x = qkv + (n * T + t) * 3 * D + h * d;
         for (int64_t c = 0; c < d; c += 16) {
             __builtin_prefetch(x + c, 0, 3);
@@ -206,6 +212,12 @@ prefetch_head(const dgm__pk_geom *s, int64_t b, const float *qkv,
                 __builtin_prefetch(y + D + c, 1, 3);
                 __builtin_prefetch(y + 2 * D + c, 1, 3);
             }
+        }
+        if (p) {
+            const float *pr = p + (b * Tp + t) * Tp;
+            const int64_t len = s->causal ? up(t + 1, W) : Tp;
+            for (int64_t j = 0; j < len; j += 16)
+                __builtin_prefetch(pr + j, 0, 3);
         }
     }
 }
@@ -227,7 +239,6 @@ static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
     const int64_t T = s->T, d = s->d, D = s->H * d, Tp = up(T, W),
                   dp = up(d, W), n = b / s->H, h = b % s->H;
     const float *xq = qkv + n * T * 3 * D + h * d;
-    prefetch_head(s, b + 1, qkv, NULL, NULL);
     float *q = w, *kt = q + up(Tp * d, W), *v = kt + d * Tp,
           *tile = v + Tp * dp;
     load_rows(q, d, xq, 3 * D, T, Tp, d);
@@ -238,6 +249,7 @@ static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *pr = pb + i0 * Tp;
+        prefetch_head(s, b + 1, i0, i0 + R, qkv, NULL, NULL, p);
         tile_abt(pr, Tp, q + i0 * d, d, kt, Tp, d, len);
         for (int r = 0; r < R; r++) {
             if (i0 + r < T)
@@ -270,7 +282,6 @@ static void backward_head(const dgm__pk_geom *s, int64_t b, float *dqkv,
     const int64_t T = s->T, d = s->d, D = s->H * d, Tp = up(T, W),
                   dp = up(d, W), n = b / s->H, h = b % s->H;
     const float *xq = qkv + n * T * 3 * D + h * d;
-    prefetch_head(s, b + 1, qkv, dout, dqkv);
     float *q = w, *k = q + Tp * dp, *go = k + Tp * dp, *vt = go + Tp * dp,
           *ds = vt + d * Tp, *tile = ds + Tp * Tp;
     load_rows(q, dp, xq, 3 * D, T, Tp, d);
@@ -283,6 +294,7 @@ static void backward_head(const dgm__pk_geom *s, int64_t b, float *dqkv,
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *dr = ds + i0 * Tp;
+        prefetch_head(s, b + 1, i0, i0 + R, qkv, dout, dqkv, p);
         tile_abt(dr, Tp, go + i0 * dp, dp, vt, Tp, d, len);
         for (int r = 0; r < R; r++) {
             if (i0 + r < T)
