@@ -188,8 +188,8 @@ static dgm_var *build_composed(dgm_graph *g, dgm_var **in, void *ctx)
 
 START_TEST(packed_gradient_matches_finite_differences)
 {
-    /* [N 2, T 5, H 2, d 3] on the plain-C path; [N 1, T 20, H 2, d 11]
-     * takes oneDNN's GEMMs (20 * 20 * 11 is above the small-GEMM cut) */
+    /* [N 2, T 5, H 2, d 3] and [N 1, T 20, H 2, d 11] (two lane groups
+     * of keys, the second partial) on both paths */
     const int64_t small[3] = {2, 5, 18}, big[3] = {1, 20, 66};
     dgm_tensor *xs = gc_rand(3, small, 5, -1.0f, 1.0f);
     dgm_tensor *xb = gc_rand(3, big, 6, -1.0f, 1.0f);
@@ -198,6 +198,10 @@ START_TEST(packed_gradient_matches_finite_differences)
         gc_result r = gc_gradcheck(build_packed, &c, 1, &xs, NULL,
                                    DGM_BACKEND_REF, 1e-3, 1e-2, 1e-3);
         ck_assert_msg(r.ok, "causal %d: %s", causal, gc_describe(&r));
+        r = gc_gradcheck(build_packed, &c, 1, &xs, NULL, DGM_BACKEND_DNNL, 1e-3,
+                         1e-2, 1e-3);
+        ck_assert_msg(r.ok, "causal %d (dnnl, small): %s", causal,
+                      gc_describe(&r));
         r = gc_gradcheck(build_packed, &c, 1, &xb, NULL, DGM_BACKEND_DNNL, 1e-3,
                          1e-2, 1e-3);
         ck_assert_msg(r.ok, "causal %d (dnnl): %s", causal, gc_describe(&r));
@@ -311,6 +315,35 @@ START_TEST(packed_threads_give_the_same_bits)
 }
 END_TEST
 
+/* The fused path (oneDNN backend: per-head tasks, tiles of 16 keys and
+ * 4 or 8 rows, causal key blocks only) against the plain strided GEMMs
+ * (reference backend), values and gradients 1e-5 relative: T 1, T odd,
+ * T one past a lane group (17, 33), T 200 (13 groups, the last partial),
+ * heads 1, 2, 4 and 8, d 3, 4, 12, 16, 20 and 32 (padded to 16 or 32),
+ * causal and not. */
+START_TEST(packed_fused_matches_the_reference)
+{
+    static const struct {
+        int64_t N, T, H, d;
+    } cs[] = {{2, 1, 1, 12},  {2, 5, 8, 3},   {1, 17, 2, 20},
+              {1, 33, 1, 16}, {1, 200, 8, 4}, {2, 64, 4, 32}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        for (int causal = 0; causal < 2; causal++) {
+            const int64_t shape[3] = {cs[i].N, cs[i].T, 3 * cs[i].H * cs[i].d};
+            dgm_tensor *x = gc_randn(3, shape, 90 + (uint64_t)i);
+            pk_case c = {(int)cs[i].H, 1.0f / sqrtf((float)cs[i].d),
+                         causal != 0};
+            gc_result r =
+                gc_compare_backends(build_packed, &c, 1, &x, NULL, 1e-5, 1e-6);
+            ck_assert_msg(r.ok, "N %lld T %lld H %lld d %lld causal %d: %s",
+                          (long long)cs[i].N, (long long)cs[i].T,
+                          (long long)cs[i].H, (long long)cs[i].d, causal,
+                          gc_describe(&r));
+            dgm_tensor_free(x);
+        }
+}
+END_TEST
+
 START_TEST(packed_refuses_bad_shapes)
 {
     dgm_graph *g = dgm_graph_new();
@@ -340,12 +373,12 @@ END_TEST
 static Suite *attention_suite(void)
 {
     Suite *s = suite_create("ops_attention");
-    TCase *tc =
-        tq_case(s, "attention", gradient_matches_finite_differences,
-                matches_the_unfused_composition, refuses_mismatched_inputs,
-                packed_gradient_matches_finite_differences,
-                packed_matches_the_composition,
-                packed_threads_give_the_same_bits, packed_refuses_bad_shapes);
+    TCase *tc = tq_case(
+        s, "attention", gradient_matches_finite_differences,
+        matches_the_unfused_composition, refuses_mismatched_inputs,
+        packed_gradient_matches_finite_differences,
+        packed_matches_the_composition, packed_threads_give_the_same_bits,
+        packed_fused_matches_the_reference, packed_refuses_bad_shapes);
     tcase_set_timeout(tc, 120);
     return s;
 }
