@@ -380,37 +380,39 @@ static const dgm__op op_linear_gelu = {DGM_OP_LINEAR_GELU,
                                        linear_gelu_backward};
 
 /* The forward's GEMM per row block through one oneDNN matmul primitive
- * whose weights are in its own blocked layout: w is reordered into it once
- * per forward (the row blocks' dnnl_sgemm calls each packed w again, about
- * 0.5 ms of fc1's forward). The primitive is made for one thread (its work
- * split planned for one) and executed by each thread on its own blocks
- * with its own stream, memory objects and scratchpad (user scratchpad
- * mode), which oneDNN allows concurrently. Every block runs the same
- * kernel, so the values do not depend on the thread count; a last block
- * short of LG_FWD_ROWS rows goes through a zero-padded copy. */
+ * (brgemm) whose weights are in its own blocked layout, BA16a64b with
+ * AVX-512: w is packed into it once per forward by each thread before its
+ * first block, instead of a dnnl_sgemm per block that packed w again each
+ * time. The primitive is planned for one thread and executed by each
+ * thread on its own blocks with its own stream, memory objects and
+ * scratchpad (user scratchpad mode), which oneDNN allows concurrently.
+ * Every block runs the same kernel, so the values do not depend on the
+ * thread count; a last block short of LG_FWD_ROWS rows goes through a
+ * zero-padded copy. Where oneDNN picks another layout (no AVX-512: a
+ * gemm-based matmul on plain weights, which with oneDNN's reorder of w
+ * was 18-25% slower than the sgemm blocks), the blocks call dnnl_sgemm. */
 typedef struct lg_key {
     char tag[12]; /* "linear_gelu" */
     int32_t bias, nthr;
     int64_t in, out;
 } lg_key;
 
-/* Per thread: a stream, and memory objects src, wei, bias, dst, scratch
- * and w for the reorder (whose destination is wei). */
-#define LG_MEMS 6
+/* Per thread: a stream and memory objects src, wei, bias, dst, scratch. */
+#define LG_MEMS 5
 typedef struct lg_prim {
-    dnnl_primitive_t mm, reorder; /* reorder: w [O, I] -> wei's layout */
+    bool blocked; /* false: the weights layout is not BA16a64b, use sgemm */
+    dnnl_primitive_t mm;
     size_t wei_bytes, scratch_bytes;
     int nthr;
-    bool c_pack; /* wei's layout is BA16a64b: lg_pack instead of reorder */
     dnnl_stream_t *stream; /* [nthr] */
     dnnl_memory_t *mem;    /* [nthr][LG_MEMS] */
 } lg_prim;
 
-/* w [O, I] row-major into oneDNN's BA16a64b layout of the weights [I, O]
- * (I a multiple of 16, O of 64), the one brgemm picks with AVX-512:
- * tiles of 16 inputs x 64 outputs, outputs innermost, tiles ordered by
- * output block then input block. oneDNN's reorder for this transposition
- * took 0.16-0.2 ms at fc1 (loaded machine), twice a block's GEMM. */
+/* w [O, I] row-major into BA16a64b, the layout of the weights [I, O] (I a
+ * multiple of 16, O of 64): tiles of 16 inputs x 64 outputs, outputs
+ * innermost, tiles ordered by output block then input block. oneDNN's
+ * own reorder of this transposition took 0.16-0.2 ms at fc1 (loaded
+ * machine), twice a row block's GEMM. */
 static void lg_pack(float *dst, const float *w, int64_t I, int64_t O)
 {
     for (int64_t ob = 0; ob < O / 64; ob++)
@@ -431,8 +433,6 @@ static void lg_prim_free(void *v)
         return;
     if (p->mm)
         dnnl_primitive_destroy(p->mm);
-    if (p->reorder)
-        dnnl_primitive_destroy(p->reorder);
     for (int t = 0; p->stream && t < p->nthr; t++)
         if (p->stream[t])
             dnnl_stream_destroy(p->stream[t]);
@@ -496,7 +496,7 @@ static int lg_pd_make(const lg_key *k, dnnl_primitive_desc_t *pd)
 
 static int lg_prim_make(const lg_key *k, lg_prim **out)
 {
-    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+    dnnl_primitive_desc_t pd = NULL;
     int rc = lg_pd_make(k, &pd);
     if (rc < 0)
         return rc;
@@ -507,60 +507,41 @@ static int lg_prim_make(const lg_key *k, lg_prim **out)
     }
     dgm__count_heap_alloc();
     p->nthr = k->nthr;
-    p->stream = calloc((size_t)p->nthr, sizeof *p->stream);
-    p->mem = calloc((size_t)(p->nthr * LG_MEMS), sizeof *p->mem);
-    if (!p->stream || !p->mem) {
-        dnnl_primitive_desc_destroy(pd);
-        lg_prim_free(p);
-        return dgm_error(DGM_ENOMEM, "linear_gelu: out of memory");
-    }
-    dgm__count_heap_alloc();
-    dgm__count_heap_alloc();
     const dnnl_memory_desc_t *q[LG_MEMS] = {
         dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
         dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
         dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1),
         dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
         dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)};
-    p->wei_bytes = dnnl_memory_desc_get_size(q[1]);
-    p->scratch_bytes = dnnl_memory_desc_get_size(q[4]);
-    rc = dgm__dnnl_check(dnnl_primitive_create(&p->mm, pd), "matmul");
-    /* w [O, I] row-major is the weights [I, O] read with strides (1, I) */
-    dnnl_dims_t wd = {k->in, k->out}, ws = {1, k->in};
-    dnnl_memory_desc_t wmd;
-    if (rc == 0)
-        rc = dgm__dnnl_check(
-            dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_f32, ws),
-            "weights md");
-    for (int t = 0; rc == 0 && t < p->nthr; t++) {
-        rc = dgm__dnnl_check(dnnl_stream_create(&p->stream[t],
-                                                dgm__dnnl_engine(),
-                                                dnnl_stream_default_flags),
-                             "stream");
-        for (int i = 0; rc == 0 && i < LG_MEMS; i++)
-            if (i != 2 || k->bias)
-                rc = dgm__dnnl_memory(&p->mem[t * LG_MEMS + i],
-                                      i < LG_MEMS - 1 ? q[i] : &wmd, NULL);
-    }
-    if (rc == 0) { /* run by each thread of the forward's team too */
-        const int n = omp_get_max_threads();
-        omp_set_num_threads(1);
-        rc = dgm__dnnl_check(
-            dnnl_reorder_primitive_desc_create(&rpd, &wmd, dgm__dnnl_engine(),
-                                               q[1], dgm__dnnl_engine(), NULL),
-            "weights reorder");
-        omp_set_num_threads(n);
-    }
-    if (rc == 0)
-        rc = dgm__dnnl_check(dnnl_primitive_create(&p->reorder, rpd),
-                             "weights reorder");
+    dnnl_dims_t wd = {k->in, k->out};
     dnnl_memory_desc_t bmd;
-    if (rc == 0 && k->in % 16 == 0 && k->out % 64 == 0 &&
-        dnnl_memory_desc_init_by_tag(&bmd, 2, wd, dnnl_f32, dnnl_BA16a64b) ==
-            dnnl_success)
-        p->c_pack = dnnl_memory_desc_equal(&bmd, q[1]);
-    if (rpd)
-        dnnl_primitive_desc_destroy(rpd);
+    p->blocked = k->in % 16 == 0 && k->out % 64 == 0 &&
+                 dnnl_memory_desc_init_by_tag(&bmd, 2, wd, dnnl_f32,
+                                              dnnl_BA16a64b) == dnnl_success &&
+                 dnnl_memory_desc_equal(&bmd, q[1]);
+    if (p->blocked) {
+        p->wei_bytes = dnnl_memory_desc_get_size(q[1]);
+        p->scratch_bytes = dnnl_memory_desc_get_size(q[4]);
+        p->stream = calloc((size_t)p->nthr, sizeof *p->stream);
+        p->mem = calloc((size_t)(p->nthr * LG_MEMS), sizeof *p->mem);
+        if (!p->stream || !p->mem)
+            rc = dgm_error(DGM_ENOMEM, "linear_gelu: out of memory");
+        else {
+            dgm__count_heap_alloc();
+            dgm__count_heap_alloc();
+        }
+        if (rc == 0)
+            rc = dgm__dnnl_check(dnnl_primitive_create(&p->mm, pd), "matmul");
+        for (int t = 0; rc == 0 && t < p->nthr; t++) {
+            rc = dgm__dnnl_check(dnnl_stream_create(&p->stream[t],
+                                                    dgm__dnnl_engine(),
+                                                    dnnl_stream_default_flags),
+                                 "stream");
+            for (int i = 0; rc == 0 && i < LG_MEMS; i++)
+                if (i != 2 || k->bias)
+                    rc = dgm__dnnl_memory(&p->mem[t * LG_MEMS + i], q[i], NULL);
+        }
+    }
     dnnl_primitive_desc_destroy(pd);
     if (rc < 0) {
         lg_prim_free(p);
@@ -588,8 +569,24 @@ static void lg_pass(float *y, float *gz, int64_t n)
     }
 }
 
+/* One row block [r0, r0 + m) through dnnl_sgemm on the calling thread
+ * (oneDNN's GEMM runs serially inside a parallel region), the bias copied
+ * into the block first and added to. */
+static dnnl_status_t lg_block_sgemm(int64_t r0, int64_t m, int64_t I, int64_t O,
+                                    float *y, const float *x, const float *w,
+                                    const float *b)
+{
+    float *yb = y + r0 * O;
+    if (b)
+        for (int64_t i = 0; i < m; i++)
+            memcpy(yb + i * O, b, sizeof(float) * (size_t)O);
+    return dnnl_sgemm('N', 'T', m, O, I, 1.0f, x + r0 * I, I, w, I,
+                      b ? 1.0f : 0.0f, yb, O);
+}
+
 /* The forward on oneDNN: the rows of x [N, I] in blocks of LG_FWD_ROWS,
- * in parallel, each the matmul of lg_prim then the GELU pass. */
+ * in parallel, each the matmul of lg_prim (or dnnl_sgemm) then the GELU
+ * pass. */
 static int lg_forward_dnnl(dgm_graph *g, const int64_t dims[3], float *y,
                            float *gz, const float *x, const float *w,
                            const float *b)
@@ -610,82 +607,78 @@ static int lg_forward_dnnl(dgm_graph *g, const int64_t dims[3], float *y,
         if (rc < 0)
             return rc;
     }
+    const bool blocked = p->blocked;
     const int64_t nb = (N + LG_FWD_ROWS - 1) / LG_FWD_ROWS,
-                  tail = N % LG_FWD_ROWS;
+                  tail = blocked ? N % LG_FWD_ROWS : 0;
     const size_t sbytes = (p->scratch_bytes + 63) / 64 * 64,
                  wbytes = (p->wei_bytes + 63) / 64 * 64;
-    char *wbuf = dgm__arena_alloc(g, wbytes * (size_t)p->nthr);
+    char *wbuf = blocked ? dgm__arena_alloc(g, wbytes * (size_t)p->nthr) : NULL;
     char *scratch =
         sbytes ? dgm__arena_alloc(g, sbytes * (size_t)p->nthr) : NULL;
     /* the short last block's rows, zero-padded to a whole block */
     float *px = tail ? dgm__arena_alloc(g, sizeof(float) *
                                                (size_t)(LG_FWD_ROWS * (I + O)))
                      : NULL;
-    if (!wbuf || (sbytes && !scratch) || (tail && !px))
+    if ((blocked && !wbuf) || (sbytes && !scratch) || (tail && !px))
         return dgm__fail_rc(g);
     if (tail) {
         memset(px, 0, sizeof(float) * (size_t)(LG_FWD_ROWS * I));
         memcpy(px, x + (N - tail) * I, sizeof(float) * (size_t)(tail * I));
     }
     int bad = dnnl_success;
-    /* Each thread reorders w into its own copy before its first block
-     * (~256 KB at fc1, a few tens of us): no thread waits for another's
-     * copy, and no second thread team is woken for it. */
 #pragma omp parallel if (nb > 1 && N * O > PASS_PARALLEL_MIN)
     {
         const int t = omp_get_thread_num();
-        dnnl_memory_t *mem = p->mem + t * LG_MEMS;
-        dnnl_stream_t stream = p->stream[t];
+        dnnl_memory_t *mem = blocked ? p->mem + t * LG_MEMS : NULL;
         dnnl_status_t st = dnnl_success;
         bool packed = false;
 #pragma omp for schedule(static)
         for (int64_t blk = 0; blk < nb; blk++) {
-            if (!packed && p->c_pack) {
-                lg_pack((float *)(wbuf + wbytes * (size_t)t), w, I, O);
-                dnnl_memory_set_data_handle(mem[1], wbuf + wbytes * (size_t)t);
-                packed = true;
-            } else if (!packed && st == dnnl_success) {
-                dnnl_memory_set_data_handle(mem[5], (void *)w);
-                dnnl_memory_set_data_handle(mem[1], wbuf + wbytes * (size_t)t);
-                dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, mem[5]},
-                                            {DNNL_ARG_TO, mem[1]}};
-                st = dnnl_primitive_execute(p->reorder, stream, 2, rargs);
-                packed = true;
-            }
-            if (st != dnnl_success)
-                continue;
             const bool last = tail && blk == nb - 1;
-            const int64_t r0 = blk * LG_FWD_ROWS, m = last ? tail : LG_FWD_ROWS;
-            float *yb = last ? px + LG_FWD_ROWS * I : y + r0 * O;
-            dnnl_memory_set_data_handle(mem[0],
-                                        (void *)(last ? px : x + r0 * I));
-            dnnl_memory_set_data_handle(mem[3], yb);
-            dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]},
-                                       {DNNL_ARG_WEIGHTS, mem[1]},
-                                       {DNNL_ARG_DST, mem[3]}};
-            int na = 3;
-            if (sbytes) {
-                dnnl_memory_set_data_handle(mem[4],
-                                            scratch + sbytes * (size_t)t);
-                args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem[4]};
-            }
-            if (b) {
-                dnnl_memory_set_data_handle(mem[2], (void *)b);
-                args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem[2]};
-            }
-            st = dnnl_primitive_execute(p->mm, stream, na, args);
+            const int64_t r0 = blk * LG_FWD_ROWS,
+                          m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
             if (st != dnnl_success)
                 continue;
-            if (last)
-                memcpy(y + r0 * O, yb, sizeof(float) * (size_t)(m * O));
-            lg_pass(y + r0 * O, gz ? gz + r0 * O : NULL, m * O);
+            if (!blocked) {
+                st = lg_block_sgemm(r0, m, I, O, y, x, w, b);
+            } else {
+                if (!packed) { /* this thread's copy of w, in wei's layout */
+                    lg_pack((float *)(wbuf + wbytes * (size_t)t), w, I, O);
+                    dnnl_memory_set_data_handle(mem[1],
+                                                wbuf + wbytes * (size_t)t);
+                    packed = true;
+                }
+                float *yb = last ? px + LG_FWD_ROWS * I : y + r0 * O;
+                dnnl_memory_set_data_handle(mem[0],
+                                            (void *)(last ? px : x + r0 * I));
+                dnnl_memory_set_data_handle(mem[3], yb);
+                dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]},
+                                           {DNNL_ARG_WEIGHTS, mem[1]},
+                                           {DNNL_ARG_DST, mem[3]}};
+                int na = 3;
+                if (sbytes) {
+                    dnnl_memory_set_data_handle(mem[4],
+                                                scratch + sbytes * (size_t)t);
+                    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem[4]};
+                }
+                if (b) {
+                    dnnl_memory_set_data_handle(mem[2], (void *)b);
+                    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem[2]};
+                }
+                st = dnnl_primitive_execute(p->mm, p->stream[t], na, args);
+                if (st == dnnl_success && last)
+                    memcpy(y + r0 * O, yb, sizeof(float) * (size_t)(m * O));
+            }
+            if (st == dnnl_success)
+                lg_pass(y + r0 * O, gz ? gz + r0 * O : NULL, m * O);
         }
         if (st != dnnl_success) {
 #pragma omp atomic write
             bad = (int)st;
         }
     }
-    return dgm__dnnl_check((dnnl_status_t)bad, "linear_gelu's matmul");
+    return dgm__dnnl_check((dnnl_status_t)bad,
+                           blocked ? "linear_gelu's matmul" : "sgemm");
 }
 
 dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
