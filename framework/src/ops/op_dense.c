@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "dnnl_util.h"
 #include "graph_internal.h"
 #include "tensor_internal.h"
@@ -377,43 +379,306 @@ static int linear_gelu_backward(dgm_graph *g, dgm_var *node)
 static const dgm__op op_linear_gelu = {DGM_OP_LINEAR_GELU,
                                        linear_gelu_backward};
 
-/* y = gelu(x w^T + b) for rows [r0, r0 + m), and when gz is given the
- * derivative gelu'(z) there too; y's rows hold z in between. One thread's
- * share: the GEMM runs on the calling thread (oneDNN's sgemm runs serially
- * inside a parallel region), and the GELU pass reads z while the block is
- * still in cache. Returns the sgemm status. */
-static dnnl_status_t lg_rows(bool dnnl, int64_t r0, int64_t m,
-                             const int64_t dims[3], float *y, float *gz,
-                             const float *x, const float *w, const float *b)
+/* The forward's GEMM per row block through one oneDNN matmul primitive
+ * (brgemm) whose weights are in its own blocked layout, BA16a64b with
+ * AVX-512: w is packed into it once per forward by each thread before its
+ * first block, instead of a dnnl_sgemm per block that packed w again each
+ * time. The primitive is planned for one thread and executed by each
+ * thread on its own blocks with its own stream, memory objects and
+ * scratchpad (user scratchpad mode), which oneDNN allows concurrently.
+ * Every block runs the same kernel, so the values do not depend on the
+ * thread count; a last block short of LG_FWD_ROWS rows goes through a
+ * zero-padded copy. Where oneDNN picks another layout (no AVX-512: a
+ * gemm-based matmul on plain weights, which with oneDNN's reorder of w
+ * was 18-25% slower than the sgemm blocks), the blocks call dnnl_sgemm. */
+typedef struct lg_key {
+    char tag[12]; /* "linear_gelu" */
+    int32_t bias, nthr;
+    int64_t in, out;
+} lg_key;
+
+/* Per thread: a stream and memory objects src, wei, bias, dst, scratch. */
+#define LG_MEMS 5
+typedef struct lg_prim {
+    bool blocked; /* false: the weights layout is not BA16a64b, use sgemm */
+    dnnl_primitive_t mm;
+    size_t wei_bytes, scratch_bytes;
+    int nthr;
+    dnnl_stream_t *stream; /* [nthr] */
+    dnnl_memory_t *mem;    /* [nthr][LG_MEMS] */
+} lg_prim;
+
+/* w [O, I] row-major into BA16a64b, the layout of the weights [I, O] (I a
+ * multiple of 16, O of 64): tiles of 16 inputs x 64 outputs, outputs
+ * innermost, tiles ordered by output block then input block. oneDNN's
+ * own reorder of this transposition took 0.16-0.2 ms at fc1 (loaded
+ * machine), twice a row block's GEMM. */
+static void lg_pack(float *dst, const float *w, int64_t I, int64_t O)
 {
-    const int64_t I = dims[1], O = dims[2];
-    float *yb = y + r0 * O;
-    dnnl_status_t st = dnnl_success;
-    if (dnnl) {
-        if (b)
-            for (int64_t i = 0; i < m; i++)
-                memcpy(yb + i * O, b, sizeof(float) * (size_t)O);
-        st = dnnl_sgemm('N', 'T', m, O, I, 1.0f, x + r0 * I, I, w, I,
-                        b ? 1.0f : 0.0f, yb, O);
-    } else {
-        gemm_desc d = {1, m, O, I, 0, 1, 0, b != NULL};
-        gemm_ref(&d, yb, x + r0 * I, w, b);
+    for (int64_t ob = 0; ob < O / 64; ob++)
+        for (int64_t ib = 0; ib < I / 16; ib++) {
+            float *d = dst + (ob * (I / 16) + ib) * 1024;
+            for (int64_t o = 0; o < 64; o++) {
+                const float *src = w + (ob * 64 + o) * I + ib * 16;
+                for (int64_t i = 0; i < 16; i++)
+                    d[i * 64 + o] = src[i];
+            }
+        }
+}
+
+static void lg_prim_free(void *v)
+{
+    lg_prim *p = v;
+    if (!p)
+        return;
+    if (p->mm)
+        dnnl_primitive_destroy(p->mm);
+    for (int t = 0; p->stream && t < p->nthr; t++)
+        if (p->stream[t])
+            dnnl_stream_destroy(p->stream[t]);
+    for (int i = 0; p->mem && i < p->nthr * LG_MEMS; i++)
+        if (p->mem[i])
+            dnnl_memory_destroy(p->mem[i]);
+    free(p->stream);
+    free(p->mem);
+    free(p);
+}
+
+/* The matmul [LG_FWD_ROWS, I] x [I, O] (+ bias [1, O]) with weights in the
+ * layout oneDNN picks, planned for one thread. */
+static int lg_pd_make(const lg_key *k, dnnl_primitive_desc_t *pd)
+{
+    const int64_t I = k->in, O = k->out;
+    dnnl_dims_t sd = {LG_FWD_ROWS, I}, wd = {I, O}, dd = {LG_FWD_ROWS, O},
+                bd = {1, O};
+    dnnl_memory_desc_t smd, wmd, dmd, bmd;
+    int rc = dgm__dnnl_check(
+        dnnl_memory_desc_init_by_tag(&smd, 2, sd, dnnl_f32, dnnl_ab), "src md");
+    if (rc == 0)
+        rc = dgm__dnnl_check(dnnl_memory_desc_init_by_tag(&wmd, 2, wd, dnnl_f32,
+                                                          dnnl_format_tag_any),
+                             "weights md");
+    if (rc == 0)
+        rc = dgm__dnnl_check(
+            dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab),
+            "dst md");
+    if (rc == 0)
+        rc = dgm__dnnl_check(
+            dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab),
+            "bias md");
+    dnnl_matmul_desc_t md;
+    if (rc == 0)
+        rc = dgm__dnnl_check(
+            dnnl_matmul_desc_init(&md, &smd, &wmd, k->bias ? &bmd : NULL, &dmd),
+            "matmul desc");
+    dnnl_primitive_attr_t attr = NULL;
+    if (rc == 0)
+        rc = dgm__dnnl_check(dnnl_primitive_attr_create(&attr), "attr");
+    if (rc == 0)
+        rc = dgm__dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(
+                                 attr, dnnl_scratchpad_mode_user),
+                             "scratchpad mode");
+    if (rc == 0) {
+        /* planned (work split, scratchpad size) for the one thread that
+         * runs it: inside the forward's parallel region oneDNN runs a
+         * primitive on the calling thread alone */
+        const int n = omp_get_max_threads();
+        omp_set_num_threads(1);
+        rc = dgm__dnnl_check(
+            dnnl_primitive_desc_create(pd, &md, attr, dgm__dnnl_engine(), NULL),
+            "matmul");
+        omp_set_num_threads(n);
     }
-    const int64_t n = m * O;
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int lg_prim_make(const lg_key *k, lg_prim **out)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = lg_pd_make(k, &pd);
+    if (rc < 0)
+        return rc;
+    lg_prim *p = calloc(1, sizeof *p);
+    if (!p) {
+        dnnl_primitive_desc_destroy(pd);
+        return dgm_error(DGM_ENOMEM, "linear_gelu: out of memory");
+    }
+    dgm__count_heap_alloc();
+    p->nthr = k->nthr;
+    const dnnl_memory_desc_t *q[LG_MEMS] = {
+        dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)};
+    dnnl_dims_t wd = {k->in, k->out};
+    dnnl_memory_desc_t bmd;
+    p->blocked = k->in % 16 == 0 && k->out % 64 == 0 &&
+                 dnnl_memory_desc_init_by_tag(&bmd, 2, wd, dnnl_f32,
+                                              dnnl_BA16a64b) == dnnl_success &&
+                 dnnl_memory_desc_equal(&bmd, q[1]);
+    if (p->blocked) {
+        p->wei_bytes = dnnl_memory_desc_get_size(q[1]);
+        p->scratch_bytes = dnnl_memory_desc_get_size(q[4]);
+        p->stream = calloc((size_t)p->nthr, sizeof *p->stream);
+        p->mem = calloc((size_t)(p->nthr * LG_MEMS), sizeof *p->mem);
+        if (!p->stream || !p->mem)
+            rc = dgm_error(DGM_ENOMEM, "linear_gelu: out of memory");
+        else {
+            dgm__count_heap_alloc();
+            dgm__count_heap_alloc();
+        }
+        if (rc == 0)
+            rc = dgm__dnnl_check(dnnl_primitive_create(&p->mm, pd), "matmul");
+        for (int t = 0; rc == 0 && t < p->nthr; t++) {
+            rc = dgm__dnnl_check(dnnl_stream_create(&p->stream[t],
+                                                    dgm__dnnl_engine(),
+                                                    dnnl_stream_default_flags),
+                                 "stream");
+            for (int i = 0; rc == 0 && i < LG_MEMS; i++)
+                if (i != 2 || k->bias)
+                    rc = dgm__dnnl_memory(&p->mem[t * LG_MEMS + i], q[i], NULL);
+        }
+    }
+    dnnl_primitive_desc_destroy(pd);
+    if (rc < 0) {
+        lg_prim_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+/* y = gelu(z) over n elements in place (y holds z), and gelu'(z) into gz
+ * when given: run on a block while it is still in cache. */
+static void lg_pass(float *y, float *gz, int64_t n)
+{
     if (gz) {
-        float *gb = gz + r0 * O;
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             float d;
-            yb[i] = gelu_grad_k(yb[i], &d);
-            gb[i] = d;
+            y[i] = gelu_grad_k(y[i], &d);
+            gz[i] = d;
         }
     } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
-            yb[i] = gelu_k(yb[i]);
+            y[i] = gelu_k(y[i]);
     }
-    return st;
+}
+
+/* One row block [r0, r0 + m) through dnnl_sgemm on the calling thread
+ * (oneDNN's GEMM runs serially inside a parallel region), the bias copied
+ * into the block first and added to. */
+static dnnl_status_t lg_block_sgemm(int64_t r0, int64_t m, int64_t I, int64_t O,
+                                    float *y, const float *x, const float *w,
+                                    const float *b)
+{
+    float *yb = y + r0 * O;
+    if (b)
+        for (int64_t i = 0; i < m; i++)
+            memcpy(yb + i * O, b, sizeof(float) * (size_t)O);
+    return dnnl_sgemm('N', 'T', m, O, I, 1.0f, x + r0 * I, I, w, I,
+                      b ? 1.0f : 0.0f, yb, O);
+}
+
+/* The forward on oneDNN: the rows of x [N, I] in blocks of LG_FWD_ROWS,
+ * in parallel, each the matmul of lg_prim (or dnnl_sgemm) then the GELU
+ * pass. */
+static int lg_forward_dnnl(dgm_graph *g, const int64_t dims[3], float *y,
+                           float *gz, const float *x, const float *w,
+                           const float *b)
+{
+    const int64_t N = dims[0], I = dims[1], O = dims[2];
+    lg_key key;
+    memset(&key, 0, sizeof key);
+    memcpy(key.tag, "linear_gelu", 12);
+    key.bias = b != NULL;
+    key.nthr = omp_get_max_threads();
+    key.in = I;
+    key.out = O;
+    lg_prim *p = dgm__dnnl_cache_get(&key, sizeof key);
+    if (!p) {
+        int rc = lg_prim_make(&key, &p);
+        if (rc == 0)
+            rc = dgm__dnnl_cache_put(&key, sizeof key, p, lg_prim_free);
+        if (rc < 0)
+            return rc;
+    }
+    const bool blocked = p->blocked;
+    const int64_t nb = (N + LG_FWD_ROWS - 1) / LG_FWD_ROWS,
+                  tail = blocked ? N % LG_FWD_ROWS : 0;
+    const size_t sbytes = (p->scratch_bytes + 63) / 64 * 64,
+                 wbytes = (p->wei_bytes + 63) / 64 * 64;
+    char *wbuf = blocked ? dgm__arena_alloc(g, wbytes * (size_t)p->nthr) : NULL;
+    char *scratch =
+        sbytes ? dgm__arena_alloc(g, sbytes * (size_t)p->nthr) : NULL;
+    /* the short last block's rows, zero-padded to a whole block */
+    float *px = tail ? dgm__arena_alloc(g, sizeof(float) *
+                                               (size_t)(LG_FWD_ROWS * (I + O)))
+                     : NULL;
+    if ((blocked && !wbuf) || (sbytes && !scratch) || (tail && !px))
+        return dgm__fail_rc(g);
+    if (tail) {
+        memset(px, 0, sizeof(float) * (size_t)(LG_FWD_ROWS * I));
+        memcpy(px, x + (N - tail) * I, sizeof(float) * (size_t)(tail * I));
+    }
+    int bad = dnnl_success;
+#pragma omp parallel if (nb > 1 && N * O > PASS_PARALLEL_MIN)
+    {
+        const int t = omp_get_thread_num();
+        dnnl_memory_t *mem = blocked ? p->mem + t * LG_MEMS : NULL;
+        dnnl_status_t st = dnnl_success;
+        bool packed = false;
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const bool last = tail && blk == nb - 1;
+            const int64_t r0 = blk * LG_FWD_ROWS,
+                          m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
+            if (st != dnnl_success)
+                continue;
+            if (!blocked) {
+                st = lg_block_sgemm(r0, m, I, O, y, x, w, b);
+            } else {
+                if (!packed) { /* this thread's copy of w, in wei's layout */
+                    lg_pack((float *)(wbuf + wbytes * (size_t)t), w, I, O);
+                    dnnl_memory_set_data_handle(mem[1],
+                                                wbuf + wbytes * (size_t)t);
+                    packed = true;
+                }
+                float *yb = last ? px + LG_FWD_ROWS * I : y + r0 * O;
+                dnnl_memory_set_data_handle(mem[0],
+                                            (void *)(last ? px : x + r0 * I));
+                dnnl_memory_set_data_handle(mem[3], yb);
+                dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem[0]},
+                                           {DNNL_ARG_WEIGHTS, mem[1]},
+                                           {DNNL_ARG_DST, mem[3]}};
+                int na = 3;
+                if (sbytes) {
+                    dnnl_memory_set_data_handle(mem[4],
+                                                scratch + sbytes * (size_t)t);
+                    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem[4]};
+                }
+                if (b) {
+                    dnnl_memory_set_data_handle(mem[2], (void *)b);
+                    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem[2]};
+                }
+                st = dnnl_primitive_execute(p->mm, p->stream[t], na, args);
+                if (st == dnnl_success && last)
+                    memcpy(y + r0 * O, yb, sizeof(float) * (size_t)(m * O));
+            }
+            if (st == dnnl_success)
+                lg_pass(y + r0 * O, gz ? gz + r0 * O : NULL, m * O);
+        }
+        if (st != dnnl_success) {
+#pragma omp atomic write
+            bad = (int)st;
+        }
+    }
+    return dgm__dnnl_check((dnnl_status_t)bad,
+                           blocked ? "linear_gelu's matmul" : "sgemm");
 }
 
 dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
@@ -439,27 +704,24 @@ dgm_var *dgm_linear_gelu(dgm_graph *g, dgm_var *x, dgm_var *w, dgm_var *b)
      * [2048, 128] -> 512, a whole GEMM then a pass cost about twice the
      * GEMM alone). The blocks are fixed, so the result does not depend on
      * the thread count. */
-    const bool dnnl = dgm__use_dnnl(g) && N * O * dims[1] > DGM__GEMM_SMALL;
-    const int64_t nb = (N + LG_FWD_ROWS - 1) / LG_FWD_ROWS;
     const float *xp = f32(dgm_value(x)), *wp = f32(dgm_value(w)),
                 *bp = b ? f32(dgm_value(b)) : NULL;
     float *yp = f32(y), *gp = gz ? f32(gz) : NULL;
-    int bad = dnnl_success;
+    if (dgm__use_dnnl(g) && N * O * dims[1] > DGM__GEMM_SMALL) {
+        if (lg_forward_dnnl(g, dims, yp, gp, xp, wp, bp) < 0)
+            return dgm__fail_null(g, dgm_last_code(), "linear_gelu: %s",
+                                  dgm_last_error());
+    } else {
+        const int64_t nb = (N + LG_FWD_ROWS - 1) / LG_FWD_ROWS;
 #pragma omp parallel for schedule(static) if (nb > 1 &&                        \
                                               N * O > PASS_PARALLEL_MIN)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t r0 = blk * LG_FWD_ROWS;
-        const int64_t m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
-        dnnl_status_t st = lg_rows(dnnl, r0, m, dims, yp, gp, xp, wp, bp);
-        if (st != dnnl_success) {
-#pragma omp atomic write
-            bad = (int)st;
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const int64_t r0 = blk * LG_FWD_ROWS;
+            const int64_t m = N - r0 < LG_FWD_ROWS ? N - r0 : LG_FWD_ROWS;
+            gemm_desc d = {1, m, O, dims[1], 0, 1, 0, bp != NULL};
+            gemm_ref(&d, yp + r0 * O, xp + r0 * dims[1], wp, bp);
+            lg_pass(yp + r0 * O, gp ? gp + r0 * O : NULL, m * O);
         }
-    }
-    if (bad != dnnl_success) {
-        dgm__dnnl_check((dnnl_status_t)bad, "sgemm");
-        return dgm__fail_null(g, dgm_last_code(), "linear_gelu: %s",
-                              dgm_last_error());
     }
     dgm_var *ins[3] = {x, w, b};
     dgm_var *out = dgm__node(g, &op_linear_gelu, y, ins, b ? 3 : 2);
