@@ -19,16 +19,29 @@ esac
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 run=${KEEP_RUN:-$dir/dgm}
+# Both sides time the steps after the first 10 (PyTorch's --warmup default:
+# allocation and primitive creation apart): dgm logs its training clock at
+# step 10 and at the last step.
+warm=10
 "./${DGM_BUILD:-build}/bin/dgm" run "experiments/char_${model}_fortunes.yaml" \
-  train.steps="$steps" threads=2 --run-dir "$run" --quiet
+  train.steps="$steps" threads=2 train.log_every=$warm --run-dir "$run" \
+  --quiet
 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
   /usr/bin/python3 bench/char_torch.py --model "$model" --steps "$steps" \
   --threads 2 | tail -n 1 > "$dir/torch.json"
-/usr/bin/python3 - "$run/summary.json" "$dir/torch.json" <<'PY'
+/usr/bin/python3 - "$run/summary.json" "$dir/torch.json" "$run/metrics.jsonl" \
+  "$warm" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 t = json.load(open(sys.argv[2]))
-ms = 1000 * d["train_time_s"] / d["steps"]
+warm = int(sys.argv[4])
+clock = {r["step"]: r["time"] for r in map(json.loads, open(sys.argv[3]))
+         if "time" in r}
+n = d["steps"]
+if warm in clock and n in clock and n > warm:
+    ms = 1000 * (clock[n] - clock[warm]) / (n - warm)
+else:  # too few steps to leave the warm-up out
+    ms = 1000 * d["train_time_s"] / n
 print(f"{t['model']}, {d['steps']} steps")
 print(f"{'':26}{'dgm':>10}{'pytorch':>10}{'ratio':>9}")
 print(f"{'ms per training step':26}{ms:10.1f}{t['ms_per_step']:10.1f}"
