@@ -7,9 +7,7 @@
  * output element is one sum in a fixed order, so the bits do not depend on
  * the thread count. Measured against the batched oneDNN matmuls this
  * replaced in docs/performance.md. */
-#ifdef _OPENMP
 #include <omp.h>
-#endif
 
 #include "attention_packed.h"
 
@@ -222,15 +220,6 @@ prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
     }
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* ---- forward -----------------------------------------------------------*/
 
 static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
@@ -270,7 +259,7 @@ void dgm__pk_fused_forward(const dgm__pk_geom *s, float *out, float *p,
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (B > 1)
     for (int64_t b = 0; b < B; b++)
-        forward_head(s, b, out, p, qkv, scratch + thread_id() * per);
+        forward_head(s, b, out, p, qkv, scratch + omp_get_thread_num() * per);
 }
 
 /* ---- backward ----------------------------------------------------------*/
@@ -327,5 +316,5 @@ void dgm__pk_fused_backward(const dgm__pk_geom *s, float *dqkv, bool accumulate,
 #pragma omp parallel for schedule(static) num_threads(threads) if (B > 1)
     for (int64_t b = 0; b < B; b++)
         backward_head(s, b, dqkv, accumulate, dout, p, qkv,
-                      scratch + thread_id() * per);
+                      scratch + omp_get_thread_num() * per);
 }

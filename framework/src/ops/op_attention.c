@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
 #include <omp.h>
-#endif
 
 #include "graph_internal.h"
 #include "profile_internal.h"
@@ -66,15 +64,6 @@ static inline void row_times(float *s, const float *a, const float *xt,
         axpy(s, a[c], xt + c * T, n);
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* Scratch floats per thread: k^T, v^T and two score rows. */
 static int64_t scratch_per_thread(const att_geom *s)
 {
@@ -89,7 +78,7 @@ static void attention_fwd(const att_geom *s, float *o, float *lse,
     const int64_t B = s->B, T = s->T, d = s->d;
 #pragma omp parallel for schedule(static) if (B * T * T >= PAR_MIN)
     for (int64_t b = 0; b < B; b++) {
-        float *kt = scratch + thread_id() * scratch_per_thread(s);
+        float *kt = scratch + omp_get_thread_num() * scratch_per_thread(s);
         float *p = kt + 2 * T * d;
         const float *qb = q + b * T * d, *vb = v + b * T * d;
         transpose(kt, k + b * T * d, T, d);
@@ -129,7 +118,7 @@ static void attention_bwd(const att_geom *s, float *dq, float *dk, float *dv,
 #pragma omp parallel for schedule(static) if (B * T * T >= PAR_MIN)
     for (int64_t b = 0; b < B; b++) {
         const int64_t off = b * T * d;
-        float *kt = scratch + thread_id() * scratch_per_thread(s);
+        float *kt = scratch + omp_get_thread_num() * scratch_per_thread(s);
         float *vt = kt + T * d, *p = vt + T * d, *dp = p + T;
         const float *qb = q + off, *kb = k + off;
         transpose(kt, kb, T, d);
@@ -167,15 +156,6 @@ static double pair_flops(const att_geom *s, int per_pair)
     return 2.0 * per_pair * (double)s->B * pairs * (double)s->d;
 }
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 dgm_var *dgm_attention(dgm_graph *g, dgm_var *q, dgm_var *k, dgm_var *v,
                        float scale, bool causal)
 {
@@ -209,7 +189,7 @@ dgm_var *dgm_attention(dgm_graph *g, dgm_var *q, dgm_var *k, dgm_var *v,
         o ? dgm__alloc_uninit(g, DGM_F32, 2, (int64_t[]){s.B, s.T}) : NULL;
     float *scratch =
         lse ? dgm__arena_alloc(
-                  g, (size_t)(max_threads() * scratch_per_thread(&s)) *
+                  g, (size_t)(dgm_threads() * scratch_per_thread(&s)) *
                          sizeof(float))
             : NULL;
     if (!scratch)
@@ -248,7 +228,7 @@ static int attention_backward(dgm_graph *g, dgm_var *node)
     dgm_tensor *dv = dgm__grad_buf(g, node->in[2]);
     dgm_tensor *dout = dgm__contig(g, node->grad);
     float *scratch = dgm__arena_alloc(
-        g, (size_t)(max_threads() * scratch_per_thread(&s)) * sizeof(float));
+        g, (size_t)(dgm_threads() * scratch_per_thread(&s)) * sizeof(float));
     if ((node->in[0]->requires_grad && !dq) ||
         (node->in[1]->requires_grad && !dk) ||
         (node->in[2]->requires_grad && !dv) || !dout || !scratch)

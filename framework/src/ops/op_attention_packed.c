@@ -7,9 +7,7 @@
  * around the same causal softmax rows. Both keep the probabilities P for
  * the backward, whose GEMMs write the packed gradient dqkv directly. */
 #include <math.h>
-#ifdef _OPENMP
 #include <omp.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,15 +143,6 @@ static double gemm_flops(const pk_geom *s, int gemms)
            (double)s->T * (double)s->d;
 }
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 /* ---- the reference path ------------------------------------------------*/
 
 /* out [N, T, D] and p [N, H, T, T] from qkv [N, T, 3D], the heads read
@@ -226,7 +215,7 @@ dgm_var *dgm_attention_packed(dgm_graph *g, dgm_var *qkv, int heads,
      * reference with the reference backend the tests compare against */
     const bool fused = dgm__use_dnnl(g);
     const int64_t Tp = fused ? dgm__pk_fused_tp(T) : T;
-    const int threads = max_threads();
+    const int threads = dgm_threads();
     dgm_tensor *xc = dgm__contig(g, qkv->value);
     dgm_tensor *o =
         xc ? dgm__alloc_uninit(g, DGM_F32, 3, (int64_t[]){N, T, D}) : NULL;
@@ -276,7 +265,7 @@ static int packed_backward(dgm_graph *g, dgm_var *node)
                        node->attr.i[3], scale,           node->attr.i[4] != 0};
     const bool fused = node->attr.i[6] != 0;
     const int64_t N = s.N, T = s.T;
-    const int threads = max_threads();
+    const int threads = dgm_threads();
     bool store;
     dgm_tensor *dx = dgm__grad_in(g, node, 0, &store);
     if (!dx)
