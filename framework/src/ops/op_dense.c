@@ -92,9 +92,15 @@ static int gemm(const dgm_graph *g, const gemm_desc *d, float *dst,
         gemm_ref(d, dst, x, y, bias);
         return 0;
     }
-    gemm_desc key;
+    /* Tagged like every other key of the primitive cache, so that no
+     * other op's key of the same length can equal it. */
+    struct {
+        char tag[8];
+        gemm_desc d;
+    } key;
     memset(&key, 0, sizeof key);
-    key = *d;
+    memcpy(key.tag, "gemm", 4);
+    key.d = *d;
     dgm__dnnl_matmul *p = dgm__dnnl_cache_get(&key, sizeof key);
     if (!p) {
         int rc = gemm_prim_make(d, &p);
