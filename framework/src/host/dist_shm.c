@@ -149,6 +149,13 @@ int dgm__shm_pack(dgm_param *p)
         S.spill = sp;
         S.spill_cap = cap;
     }
+    /* A gradient this rank steps is read by nobody else: its owner sums
+     * it from the parameter itself (sum_own), so it is not copied. */
+    if (S.shard && dgm__shard_owner(p) == S.rank) {
+        S.pieces[S.n_pieces++] = (piece){.p = p, .at = at, .n = n};
+        S.fill = end;
+        return 0;
+    }
     int64_t in_region = at < S.cap ? (end < S.cap ? n : S.cap - at) : 0;
     if (in_region > 0)
         put_scaled(S.region[S.rank] + at, g, in_region, S.scale);
@@ -271,6 +278,47 @@ static void sum_into(float *dst, int64_t at, int64_t n)
     }
 }
 
+/* g[0, n) = the sum over the ranks of [at, at + n) of the flat gradient,
+ * where this rank's own part is g * scale, not packed (dgm__shm_pack):
+ * the same adds in the same order as sum_into, so the same bits. A block
+ * is summed into t (in L1) and then stored, because g is both this rank's
+ * term and the result. */
+static void sum_own(float *g, int64_t at, int64_t n)
+{
+    float *const *reg = S.region;
+    const int size = S.size, own = S.rank;
+    const float scale = S.scale;
+#pragma omp parallel for schedule(static) if (n > 4 * BLOCK)
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t m = n - b < BLOCK ? n - b : BLOCK;
+        float t[BLOCK];
+        float *restrict o = g + b;
+        for (int r = 0; r < size; r++) {
+            const float *restrict rr = reg[r] + at + b;
+            if (r == own && r == 0) {
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++)
+                    t[i] = o[i] * scale;
+            } else if (r == own) {
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++) {
+                    const float c = o[i] * scale; /* rounded as packed */
+                    t[i] += c;
+                }
+            } else if (r == 0) {
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++)
+                    t[i] = rr[i];
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++)
+                    t[i] += rr[i];
+            }
+        }
+        memcpy(o, t, (size_t)m * sizeof *o);
+    }
+}
+
 /* The sums of [at, at + n) of the flat gradient into dst, across the
  * result slices (len floats each) of the ranks that hold them. */
 static void copy_out(float *dst, int64_t at, int64_t n, int64_t len)
@@ -330,7 +378,9 @@ int dgm__shm_end(int rc)
         for (int k = 0; k < S.n_pieces; k++) {
             const piece *pc = &S.pieces[k];
             int o = dgm__shard_owner(pc->p);
-            if (o == S.rank || o < 0)
+            if (o == S.rank)
+                sum_own(dgm_tensor_f32(pc->p->grad), pc->at, pc->n);
+            else if (o < 0)
                 sum_into(dgm_tensor_f32(pc->p->grad), pc->at, pc->n);
         }
         return 0;
