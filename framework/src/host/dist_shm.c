@@ -280,9 +280,9 @@ static void sum_into(float *dst, int64_t at, int64_t n)
 
 /* g[0, n) = the sum over the ranks of [at, at + n) of the flat gradient,
  * where this rank's own part is g * scale, not packed (dgm__shm_pack):
- * the same adds in the same order as sum_into, so the same bits. A block
- * is summed into t (in L1) and then stored, because g is both this rank's
- * term and the result. */
+ * the same adds in the same order as sum_into, so the same bits. Each
+ * element is summed over the ranks in a register and stored once, as g
+ * is both this rank's term and the result. */
 static void sum_own(float *g, int64_t at, int64_t n)
 {
     float *const *reg = S.region;
@@ -291,31 +291,15 @@ static void sum_own(float *g, int64_t at, int64_t n)
 #pragma omp parallel for schedule(static) if (n > 4 * BLOCK)
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t m = n - b < BLOCK ? n - b : BLOCK;
-        float t[BLOCK];
         float *restrict o = g + b;
-        for (int r = 0; r < size; r++) {
-            const float *restrict rr = reg[r] + at + b;
-            if (r == own && r == 0) {
 #pragma omp simd
-                for (int64_t i = 0; i < m; i++)
-                    t[i] = o[i] * scale;
-            } else if (r == own) {
-#pragma omp simd
-                for (int64_t i = 0; i < m; i++) {
-                    const float c = o[i] * scale; /* rounded as packed */
-                    t[i] += c;
-                }
-            } else if (r == 0) {
-#pragma omp simd
-                for (int64_t i = 0; i < m; i++)
-                    t[i] = rr[i];
-            } else {
-#pragma omp simd
-                for (int64_t i = 0; i < m; i++)
-                    t[i] += rr[i];
-            }
+        for (int64_t i = 0; i < m; i++) {
+            const float c = o[i] * scale; /* rounded as packed */
+            float acc = own == 0 ? c : reg[0][at + b + i];
+            for (int r = 1; r < size; r++)
+                acc += r == own ? c : reg[r][at + b + i];
+            o[i] = acc;
         }
-        memcpy(o, t, (size_t)m * sizeof *o);
     }
 }
 
