@@ -100,16 +100,16 @@ run() { # NAME NP YAML [ARGS...]: NP 0 is plain dgm run
       >"$tmp/$name.out" 2>&1
   fi || die "$name: exit $?: $(cat "$tmp/$name.out")"
   [ "$np" -lt 2 ] && return 0
-  same_ranks "$name"
+  same_ranks "$name" "$np"
   grep -q "\"allreduce_path\": \"$path\"" "$tmp/$name/summary.json" ||
     die "$name: the gradient sums did not take the $path path: $(cat "$tmp/$name/summary.json")"
 }
-# same_ranks NAME: every rank printed the same parameter checksum.
+# same_ranks NAME NP: each of the NP ranks printed the same parameter checksum.
 same_ranks() {
   local sums
   sums=$(sed -n 's/^dgm: rank [0-9]* of [0-9]*: parameters fnv1a64 //p' "$tmp/$1.out" | sort)
-  [ "$(echo "$sums" | grep -c .)" = 2 ] ||
-    die "$1: expected a checksum from each of 2 ranks: $(cat "$tmp/$1.out")"
+  [ "$(echo "$sums" | grep -c .)" = "$2" ] ||
+    die "$1: expected a checksum from each of $2 ranks: $(cat "$tmp/$1.out")"
   [ "$(echo "$sums" | uniq | wc -l)" = 1 ] ||
     die "$1: the ranks' parameters differ: $sums"
 }
@@ -274,7 +274,14 @@ if [ "$path" = shm ]; then
   step_mode grp-np2 sharded
   compare "$tmp/grp-repl/$ck" "$tmp/grp-np2/$ck" 0 ||
     die "param_groups: the split optimizer step differs from the replicated one"
-  echo "ok: split optimizer step: vae, gan, param_groups equal to the replicated step (all tensors)"
+  # three ranks: an owner between two others sums its own term in the
+  # middle of the rank order
+  run vae3-np3 3 "$tmp/vae.yaml" data.batch_size=9
+  DGM_MPI_SHARD=0 run vae3-repl 3 "$tmp/vae.yaml" data.batch_size=9
+  step_mode vae3-np3 sharded
+  compare "$tmp/vae3-repl/$ck" "$tmp/vae3-np3/$ck" 0 ||
+    die "vae on 3 ranks: the split optimizer step differs from the replicated one"
+  echo "ok: split optimizer step: vae, gan, param_groups (2 ranks), vae (3 ranks) equal to the replicated step (all tensors)"
   # clip_norm on the discriminator keeps its step replicated; the
   # generator's split step feeds the weights' moving average (model.ema,
   # the model's after_update), which must read every new value
