@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "dgm/error.h"
+#include "dgm/profile.h"
 #include "dgm/tensor.h"
 #include "dist.h"
 #include "dist_shard.h"
@@ -153,12 +154,21 @@ void dgm__dist_share(int64_t n, int64_t *off, int64_t *cnt)
     *cnt = q + (D.rank < r ? 1 : 0);
 }
 
+/* The small collectives of the training loop (loss sums, stop decisions)
+ * in the profile: each is a meeting of the ranks, where one waits for the
+ * slowest. */
+#define MEET_ROW "(ranks meet)"
+
 int dgm__dist_sum_f64(double *buf, int n)
 {
 #ifdef DGM_HAVE_MPI
-    if (D.mpi && D.size > 1)
+    if (D.mpi && D.size > 1) {
+        double t0 = dgm_profile_enabled() ? now_s() : 0;
         MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM,
                       MPI_COMM_WORLD);
+        if (dgm_profile_enabled())
+            dgm_profile_add(MEET_ROW, now_s() - t0);
+    }
 #endif
     (void)buf;
     (void)n;
@@ -169,8 +179,12 @@ int dgm__dist_first(bool flag)
 {
     int r = flag ? D.rank : D.size;
 #ifdef DGM_HAVE_MPI
-    if (D.mpi && D.size > 1)
+    if (D.mpi && D.size > 1) {
+        double t0 = dgm_profile_enabled() ? now_s() : 0;
         MPI_Allreduce(MPI_IN_PLACE, &r, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (dgm_profile_enabled())
+            dgm_profile_add(MEET_ROW, now_s() - t0);
+    }
 #endif
     return r < D.size ? r : -1;
 }
