@@ -85,16 +85,20 @@ static inline float fma_k(float a, float b, float c)
 
 /* exp(-w / 2) for GELU's w = v^2 >= 0 (or NaN). With x = -w / 2, n =
  * round(x / ln 2) and r = x - n ln 2 in [-ln 2 / 2, ln 2 / 2], the
- * polynomial is in r' = -2 r = w + 2 n ln 2 (one fused step from w, no x
- * needed; its error n * 4e-9 stays far below that of rounding v^2, the
- * test's v^2 term) and 2^n is one normal float for n in [-126, 0], made
- * from the bits of k = x / ln 2 + 1.5 * 2^23 + 127, whose low bits are
- * n + 127: one shift instead of exp_le_k's split into two halves. Above
- * w = 176, n = -127 and those bits give exactly +0: no select (exp_le_k's
- * lower clamp moved by one binade). NaN needs none either: its clamp
- * gives 0, but the callers' t is NaN already. The polynomial is exp(-r'
- * / 2) on [-ln 2, ln 2], relative minimax (as half_erfcx_t_k below) of
- * degree 6: 1.9e-9 in exact arithmetic, the constant term 1 exact. */
+ * polynomial is in r' = -2 r = w + 2 n ln 2: one fused step from w, no x
+ * needed. 2 ln 2's rounding to float costs |n| 1.9e-9 relative (2.4e-7 at
+ * n = -126), far below the v^2 / 2 * 6e-8 of rounding v^2 (the test's v^2
+ * term); without fused multiply-adds the rounding of n * 2 ln 2 adds about
+ * as much as v^2's. 2^n is one normal float for n in [-126, 0], made from
+ * the bits of k = x / ln 2 + 1.5 * 2^23 + 127, whose low bits are n + 127:
+ * one shift instead of exp_le_k's split into two halves. From w = 175.4
+ * on, n = -127 (the clamp at 176 keeps it there) and those bits give
+ * exactly +0: no select (exp_le_k's lower clamp moved by one binade). NaN
+ * needs none either: its clamp gives 0, but the callers' t is NaN
+ * already. The polynomial is exp(-r' / 2) on [-ln 2, ln 2], relative
+ * minimax (as half_erfcx_t_k below) of degree 6: 1.9e-9 in exact
+ * arithmetic, the constant term 1 exact; 3.5e-7 relative in float over w
+ * in [0, 175] (the end term above). */
 static inline float exp_halfsq_k(float w)
 {
     const float hi = 176.0f, magic = 12582912.0f + 127.0f;
@@ -128,9 +132,11 @@ static inline float exp_halfsq_k(float w)
  * numpy: relative minimax by Lawson's reweighted least squares (3000 rounds,
  * the best kept) on 4000 Chebyshev points of t in [0.17, 1] against
  * math.erfc(a) * exp(a^2) / (2 t): max relative error 1.9e-8 in exact
- * arithmetic (degree 8: 4.3e-8, and 0.76 of the test's bound instead of
- * 0.63 in float). Relative, not absolute, precision is the point: GELU's
- * left tail v Phi(v) would lose it as 1 + erf(x) in float. */
+ * arithmetic, 1.6e-7 evaluated in float by this Horner form (1.9e-7
+ * without fused multiply-adds); degree 8 had 4.3e-8 and took the GELU
+ * kernels to 0.76 of the test's bound instead of 0.63. Relative, not absolute,
+ * precision is the point: GELU's left tail v Phi(v) would lose it as 1 + erf(x)
+ * in float. */
 static inline float half_erfcx_t_k(float t)
 {
     const float u = t - 0.585f;
