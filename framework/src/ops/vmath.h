@@ -13,8 +13,7 @@
  * without -ffast-math (with row_max below, the C forward went from 3300
  * to ~900 us at [2048, 256]). Max error 1.3 ulp on [-87, 88.5]; below
  * -87.34 it returns 0 (denormals dropped), NaN stays. This form is for
- * x <= 88.72 only (GELU's exp(-a^2): the upper clamp and the inf select
- * cost ~10% of its pass); exp_k below takes every float. */
+ * x <= 88.72 only; exp_k below takes every float. */
 static inline float exp_le_k(float x)
 {
     const float lo = -87.33654f;
@@ -70,39 +69,95 @@ static inline float log1p_k(float u)
     return 2.0f * s * p;
 }
 
-/* erfc(a) exp(a^2) / t for a >= 0, t = 1 / (1 + a / 2) in (0, 1]: one
- * polynomial in t - 1/2 of degree 10, so that Phi(-|v|) = t e q(t) / 2 and
+/* a * b + c, one rounding where the target has fused multiply-adds: the
+ * build is ISO C, in which GCC does not contract a * b + c by itself
+ * (-ffp-contract=off), and the GELU pass is bound by these operations. A
+ * target without them (plain x86-64) gets the two roundings; the kernels
+ * below meet their bounds either way (gelu_kernels_match_float64). */
+static inline float fma_k(float a, float b, float c)
+{
+#ifdef __FMA__
+    return fmaf(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* exp(-w / 2) for GELU's w = v^2 >= 0 (or NaN). With x = -w / 2, n =
+ * round(x / ln 2) and r = x - n ln 2 in [-ln 2 / 2, ln 2 / 2], the
+ * polynomial is in r' = -2 r = w + 2 n ln 2: one fused step from w, no x
+ * needed. 2 ln 2's rounding to float costs |n| 1.9e-9 relative (2.4e-7 at
+ * n = -126), far below the v^2 / 2 * 6e-8 of rounding v^2 (the test's v^2
+ * term); without fused multiply-adds the rounding of n * 2 ln 2 adds about
+ * as much as v^2's. 2^n is one normal float for n in [-126, 0], made from
+ * the bits of k = x / ln 2 + 1.5 * 2^23 + 127, whose low bits are n + 127:
+ * one shift instead of exp_le_k's split into two halves. From w = 175.4
+ * on, n = -127 (the clamp at 176 keeps it there) and those bits give
+ * exactly +0: no select (exp_le_k's lower clamp moved by one binade). NaN
+ * needs none either: its clamp gives 0, but the callers' t is NaN
+ * already. The polynomial is exp(-r' / 2) on [-ln 2, ln 2], relative
+ * minimax (as half_erfcx_t_k below) of degree 6: 1.9e-9 in exact
+ * arithmetic, the constant term 1 exact; 3.5e-7 relative in float over w
+ * in [0, 175] (the end term above). */
+static inline float exp_halfsq_k(float w)
+{
+    const float hi = 176.0f, magic = 12582912.0f + 127.0f;
+    const float wc = w < hi ? w : hi; /* NaN -> hi */
+    const float k = fma_k(wc, -0.72134752044448170f, magic);
+    const float n = k - magic;
+    const float r = fma_k(n, 1.38629436111989061f, wc);
+    /* memcpy, not a union: GCC vectorises the bit cast only this way;
+     * unsigned: the shift drops k's exponent bits */
+    uint32_t kb;
+    memcpy(&kb, &k, sizeof kb);
+    kb <<= 23;
+    float s;
+    memcpy(&s, &kb, sizeof s);
+    float p = 2.162007178e-05f;
+    p = fma_k(p, r, -2.617129939e-04f);
+    p = fma_k(p, r, 2.604264098e-03f);
+    p = fma_k(p, r, -2.083302521e-02f);
+    p = fma_k(p, r, 1.249999802e-01f);
+    p = fma_k(p, r, -5.000000182e-01f);
+    p = fma_k(p, r, 1.000000001e+00f);
+    return p * s;
+}
+
+/* erfc(a) exp(a^2) / (2 t) for a >= 0, t = 1 / (1 + a / 2) in (0, 1]: one
+ * polynomial in t - 0.585 of degree 9, so that Phi(-|v|) = t e q(t) and
  * phi(v) share the single exponential e = exp(-a^2) (the erfc fit of
  * Numerical Recipes' erfcc is of this function's log and needed a second
- * exponential; the GELU pass of linear_gelu's forward was bound by the
- * two). Fitted in float64 with numpy: relative minimax by Lawson's
- * reweighted least squares on 4000 Chebyshev points of t in [1e-6, 1]
- * against math.erfc(a) * exp(a^2) (its continued fraction for a >= 20):
- * max relative error 1.1e-8 in exact arithmetic, 1.4e-7 evaluated in
- * float by this Horner form. Relative, not absolute, precision is the
- * point: GELU's left tail v Phi(v) would lose it as 1 + erf(x) in float. */
-static inline float erfcx_t_k(float t)
+ * exponential). Only t > 0.176 matters: e is 0 from a^2 = 87.7 on, where
+ * t = 0.176 (below, the value is finite and unused). Fitted in float64 with
+ * numpy: relative minimax by Lawson's reweighted least squares (3000 rounds,
+ * the best kept) on 4000 Chebyshev points of t in [0.17, 1] against
+ * math.erfc(a) * exp(a^2) / (2 t): max relative error 1.9e-8 in exact
+ * arithmetic, 1.6e-7 evaluated in float by this Horner form (1.9e-7
+ * without fused multiply-adds); degree 8 had 4.3e-8 and took the GELU
+ * kernels to 0.76 of the test's bound instead of 0.63. Relative, not absolute,
+ * precision is the point: GELU's left tail v Phi(v) would lose it as 1 + erf(x)
+ * in float. */
+static inline float half_erfcx_t_k(float t)
 {
-    const float u = t - 0.5f;
-    float q = 4.235230508e-02f;
-    q = q * u - 1.909484370e-02f;
-    q = q * u - 7.621375037e-02f;
-    q = q * u + 5.530812619e-02f;
-    q = q * u + 9.779286231e-02f;
-    q = q * u - 1.038209996e-01f;
-    q = q * u - 1.720214929e-01f;
-    q = q * u + 1.457751909e-01f;
-    q = q * u + 5.589428610e-01f;
-    q = q * u + 6.871606090e-01f;
-    return q * u + 5.107913569e-01f;
+    const float u = t - 0.585f;
+    float q = 6.504305147e-03f;
+    q = fma_k(q, u, -2.931143143e-02f);
+    q = fma_k(q, u, 1.585500213e-03f);
+    q = fma_k(q, u, 5.598242557e-02f);
+    q = fma_k(q, u, -2.422750716e-02f);
+    q = fma_k(q, u, -1.022359850e-01f);
+    q = fma_k(q, u, 4.053965544e-02f);
+    q = fma_k(q, u, 2.940490306e-01f);
+    q = fma_k(q, u, 3.924467543e-01f);
+    return fma_k(q, u, 2.866592526e-01f);
 }
 
 /* GELU, erf form: v Phi(v), Phi the standard normal cdf. */
 static inline float gelu_k(float v)
 {
-    const float a = fabsf(v) * 0.70710678118654752f;
-    const float t = 1.0f / (1.0f + 0.5f * a);
-    const float h = 0.5f * t * exp_le_k(-a * a) * erfcx_t_k(t); /* Phi(-|v|) */
+    const float t = 1.0f / fma_k(fabsf(v), 0.35355339059327376f, 1.0f);
+    /* Phi(-|v|); exp(-v^2 / 2) = exp(-a^2), a = |v| / sqrt 2 */
+    const float h = t * exp_halfsq_k(v * v) * half_erfcx_t_k(t);
     return v * (v > 0.0f ? 1.0f - h : h);
 }
 
@@ -111,12 +166,11 @@ static inline float gelu_k(float v)
  * derivative in *d. */
 static inline float gelu_grad_k(float v, float *d)
 {
-    const float a = fabsf(v) * 0.70710678118654752f;
-    const float t = 1.0f / (1.0f + 0.5f * a);
-    const float e = exp_le_k(-a * a);
-    const float h = 0.5f * t * e * erfcx_t_k(t); /* Phi(-|v|) */
+    const float t = 1.0f / fma_k(fabsf(v), 0.35355339059327376f, 1.0f);
+    const float e = exp_halfsq_k(v * v);
+    const float h = t * e * half_erfcx_t_k(t); /* Phi(-|v|) */
     const float c = v > 0.0f ? 1.0f - h : h;
-    *d = c + v * 0.39894228040143268f * e;
+    *d = fma_k(v * e, 0.39894228040143268f, c);
     return v * c;
 }
 
