@@ -309,9 +309,11 @@ static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
             float *xj = x + r * ld + j0;
             const int64_t nj = n[r] - j0;
             const float mr = m[r];
+            /* exp_le_k: x sc - m is at most a rounding above 0 (or NaN,
+             * which it keeps), where exp_k's clamp to inf is dead work */
 #pragma omp simd
             for (int l = 0; l < L; l++) {
-                const float e = l < nj ? exp_k(xj[l] * sc - mr) : 0.0f;
+                const float e = l < nj ? exp_le_k(xj[l] * sc - mr) : 0.0f;
                 xj[l] = e;
                 acc[r][l] += e;
             }
