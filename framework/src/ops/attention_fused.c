@@ -377,7 +377,9 @@ static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *pr = pb + i0 * Tp;
-        prefetch_head(s, b + 1, i0, i0 + R, qkv, NULL, NULL, p);
+        /* not P: the forward only writes it (asking for its rows
+         * too made no difference measured, one thread) */
+        prefetch_head(s, b + 1, i0, i0 + R, qkv, NULL, NULL, NULL);
         tile_abt(pr, Tp, q + i0 * d, d, kt, Tp, d, len);
         int64_t nr[R];
         block_lens(s, i0, nr);
