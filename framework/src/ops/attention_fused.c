@@ -51,6 +51,15 @@ static inline int64_t row_len(const dgm__pk_geom *s, int64_t Tp, int64_t i)
     return s->causal ? up(i + 1, W) : Tp;
 }
 
+/* The keys P v and dS k sum over for the row block at i0: causal, the
+ * block's last row's, i0 + R, not its lane group's end len (with R 8, half
+ * a group of P's zeros skipped in every other block); adding those
+ * zeros changed no bits. */
+static inline int64_t key_end(const dgm__pk_geom *s, int64_t i0, int64_t len)
+{
+    return s->causal ? i0 + R : len;
+}
+
 int64_t dgm__pk_fused_scratch(const dgm__pk_geom *s, bool backward)
 {
     const int64_t Tp = up(s->T, W), dp = up(s->d, W);
@@ -384,7 +393,7 @@ static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
         int64_t nr[R];
         block_lens(s, i0, nr);
         softmax_block(pr, Tp, nr, len, s->scale);
-        tile_ab(tile, pr, Tp, v, dp, len, dp);
+        tile_ab(tile, pr, Tp, v, dp, key_end(s, i0, len), dp);
         tile_out(ob, D, tile, dp, i0, T, d, false);
     }
 }
@@ -425,7 +434,7 @@ static void backward_head(const dgm__pk_geom *s, int64_t b, float *dqkv,
         int64_t nr[R];
         block_lens(s, i0, nr);
         softmax_block_backward(dr, pb + i0 * Tp, Tp, nr, len, s->scale);
-        tile_ab(tile, dr, Tp, k, dp, len, dp);
+        tile_ab(tile, dr, Tp, k, dp, key_end(s, i0, len), dp);
         tile_out(gq, 3 * D, tile, dp, i0, T, d, acc);
     }
     /* dv = P^T dO, dk = dS^T q: key j takes the queries i >= j (causal;
