@@ -15,11 +15,6 @@
 /* ISO C mode leaves a * b + c as two roundings; the tiles are multiply-add
  * chains, one FMA each where the machine has it. */
 #pragma GCC optimize("fp-contract=fast")
-/* The row copies and zero fills below are a few vectors each (a row of
- * d 32 is 128 bytes): GCC turns such loops into memmove and memset calls
- * (a fifth of the fused kernels' profile at T 64, d 32), a libc call per
- * row costing about what the copy does. */
-#pragma GCC optimize("no-tree-loop-distribute-patterns")
 
 /* Tiles: R rows by W lanes of accumulators, enough independent FMA chains
  * to cover the FMA latency: 8 x 16 floats is 8 AVX-512 registers; with
