@@ -214,8 +214,11 @@ static void load_cols(float *restrict dst, float *restrict blk,
  * one burst the miss queues cannot hold (the loads of q and v stalled
  * ~40% of the forward's time without this; in the training step the
  * backward's first read of P, written by the forward long before, stalled
- * a third of its time). always_inline: GCC deletes a call to a function
- * of nothing but prefetches as one without effects. */
+ * a third of its time). A NULL buffer is not asked for: the backward
+ * asks for dqkv in its second loop, the rest in its first, so that neither
+ * loop's bursts hold all of a head's lines (~5% of its time in
+ * bench_transformer). always_inline: GCC deletes a call to a function of
+ * nothing but prefetches as one without effects. */
 static inline __attribute__((always_inline)) void
 prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
               const float *qkv, const float *dout, const float *dqkv,
@@ -226,11 +229,13 @@ prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
     const int64_t T = s->T, d = s->d, D = s->H * d, n = b / s->H, h = b % s->H,
                   Tp = up(T, W);
     for (int64_t t = t0; t < t1 && t < T; t++) {
-        const float *x = qkv + (n * T + t) * 3 * D + h * d;
         for (int64_t c = 0; c < d; c += 16) {
-            __builtin_prefetch(x + c, 0, 3);
-            __builtin_prefetch(x + D + c, 0, 3);
-            __builtin_prefetch(x + 2 * D + c, 0, 3);
+            if (qkv) {
+                const float *x = qkv + (n * T + t) * 3 * D + h * d;
+                __builtin_prefetch(x + c, 0, 3);
+                __builtin_prefetch(x + D + c, 0, 3);
+                __builtin_prefetch(x + 2 * D + c, 0, 3);
+            }
             if (dout)
                 __builtin_prefetch(dout + (n * T + t) * D + h * d + c, 0, 3);
             if (dqkv) {
@@ -381,8 +386,8 @@ static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *pr = pb + i0 * Tp;
-        /* not P: the forward only writes it (asking for its rows
-         * too made no difference measured, one thread) */
+        /* not P: the forward only writes it (asking for its rows too
+         * made no difference outside the noise) */
         prefetch_head(s, b + 1, i0, i0 + R, qkv, NULL, NULL, NULL);
         tile_abt(pr, Tp, q + i0 * d, d, kt, Tp, d, len);
         int64_t nr[R];
@@ -424,7 +429,7 @@ static void backward_head(const dgm__pk_geom *s, int64_t b, float *dqkv,
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *dr = ds + i0 * Tp;
-        prefetch_head(s, b + 1, i0, i0 + R, qkv, dout, dqkv, p);
+        prefetch_head(s, b + 1, i0, i0 + R, qkv, dout, NULL, p);
         tile_abt(dr, Tp, go + i0 * dp, dp, vt, Tp, d, len);
         int64_t nr[R];
         block_lens(s, i0, nr);
@@ -436,6 +441,7 @@ static void backward_head(const dgm__pk_geom *s, int64_t b, float *dqkv,
      * rows of the same lane group are written, zero above the diagonal) */
     for (int64_t j0 = 0; j0 < T; j0 += R) {
         const int64_t i0 = s->causal ? j0 : 0;
+        prefetch_head(s, b + 1, j0, j0 + R, NULL, NULL, dqkv, NULL);
         tile_atb(tile, pb + j0, Tp, go, dp, i0, T, dp);
         tile_out(gv, 3 * D, tile, dp, j0, T, d, acc);
         tile_atb(tile, ds + j0, Tp, q, dp, i0, T, dp);
