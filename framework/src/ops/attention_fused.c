@@ -46,14 +46,24 @@ static inline int64_t row_len(const dgm__pk_geom *s, int64_t Tp, int64_t i)
     return s->causal ? up(i + 1, W) : Tp;
 }
 
+/* The keys P v and dS k sum over for the row block at i0: causal, the
+ * block's last row's, i0 + R, not its lane group's end len (with R 8, half
+ * a group of P's zeros skipped in every other block); adding those
+ * zeros changed no bits. */
+static inline int64_t key_end(const dgm__pk_geom *s, int64_t i0, int64_t len)
+{
+    return s->causal ? i0 + R : len;
+}
+
 int64_t dgm__pk_fused_scratch(const dgm__pk_geom *s, bool backward)
 {
     const int64_t Tp = up(s->T, W), dp = up(s->d, W);
     /* forward: q [Tp, d], k^T [d, Tp], v [Tp, dp], a tile;
-     * backward: q, k, dO [Tp, dp], v^T [d, Tp], dS [Tp, Tp], a tile */
+     * backward: q, k, dO [Tp, dp], v^T [d, Tp], dS [Tp, Tp], a tile;
+     * both: load_cols's block [W, d] */
     if (!backward)
-        return up(Tp * s->d, W) + s->d * Tp + Tp * dp + R * dp;
-    return 3 * Tp * dp + s->d * Tp + Tp * Tp + R * dp;
+        return up(Tp * s->d, W) + s->d * Tp + Tp * dp + R * dp + W * s->d;
+    return 3 * Tp * dp + s->d * Tp + Tp * Tp + R * dp + W * s->d;
 }
 
 /* ---- tiles -------------------------------------------------------------*/
@@ -164,16 +174,35 @@ static void load_rows(float *restrict dst, int64_t ldd, const float *src,
             dst[t * ldd + c] = 0.0f;
 }
 
-/* The same head transposed -> dst [d, Tp], columns >= T zero. */
-static void load_cols(float *restrict dst, const float *src, int64_t ld,
-                      int64_t T, int64_t Tp, int64_t d)
+/* The same head transposed -> dst [d, Tp], columns >= T zero. W rows at
+ * a time are copied whole into blk [W, d] and transposed from there: each
+ * cache line of the packed rows is read once. Reading down a column of the
+ * packed rows instead came back to every line d / 16 times, and rows 3 D
+ * floats apart fall in few L1 sets (with q and v in the same ones), so
+ * those returns missed: that gather led the forward's profile. */
+static void load_cols(float *restrict dst, float *restrict blk,
+                      const float *src, int64_t ld, int64_t T, int64_t Tp,
+                      int64_t d)
 {
-    for (int64_t c = 0; c < d; c++) {
-        float *o = dst + c * Tp;
-        for (int64_t t = 0; t < T; t++)
-            o[t] = src[t * ld + c];
-        for (int64_t t = T; t < Tp; t++)
-            o[t] = 0.0f;
+    for (int64_t t0 = 0; t0 < Tp; t0 += W) {
+        const int64_t nt = T - t0 < W ? T - t0 : W;
+        for (int64_t t = 0; t < nt; t++) {
+            const float *x = src + (t0 + t) * ld;
+            float *o = blk + t * d;
+#pragma omp simd
+            for (int64_t c = 0; c < d; c++)
+                o[c] = x[c];
+        }
+        for (int64_t t = nt; t < W; t++)
+#pragma omp simd
+            for (int64_t c = 0; c < d; c++)
+                blk[t * d + c] = 0.0f;
+        for (int64_t c = 0; c < d; c++) {
+            float *o = dst + c * Tp + t0;
+#pragma omp simd
+            for (int l = 0; l < W; l++)
+                o[l] = blk[l * d + c];
+        }
     }
 }
 
@@ -185,8 +214,11 @@ static void load_cols(float *restrict dst, const float *src, int64_t ld,
  * one burst the miss queues cannot hold (the loads of q and v stalled
  * ~40% of the forward's time without this; in the training step the
  * backward's first read of P, written by the forward long before, stalled
- * a third of its time). always_inline: GCC deletes a call to a function
- * of nothing but prefetches as one without effects. */
+ * a third of its time). A NULL buffer is not asked for: the backward
+ * asks for dqkv in its second loop, the rest in its first, so that neither
+ * loop's bursts hold all of a head's lines (~5% of its time in
+ * bench_transformer). always_inline: GCC deletes a call to a function of
+ * nothing but prefetches as one without effects. */
 static inline __attribute__((always_inline)) void
 prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
               const float *qkv, const float *dout, const float *dqkv,
@@ -197,11 +229,13 @@ prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
     const int64_t T = s->T, d = s->d, D = s->H * d, n = b / s->H, h = b % s->H,
                   Tp = up(T, W);
     for (int64_t t = t0; t < t1 && t < T; t++) {
-        const float *x = qkv + (n * T + t) * 3 * D + h * d;
         for (int64_t c = 0; c < d; c += 16) {
-            __builtin_prefetch(x + c, 0, 3);
-            __builtin_prefetch(x + D + c, 0, 3);
-            __builtin_prefetch(x + 2 * D + c, 0, 3);
+            if (qkv) {
+                const float *x = qkv + (n * T + t) * 3 * D + h * d;
+                __builtin_prefetch(x + c, 0, 3);
+                __builtin_prefetch(x + D + c, 0, 3);
+                __builtin_prefetch(x + 2 * D + c, 0, 3);
+            }
             if (dout)
                 __builtin_prefetch(dout + (n * T + t) * D + h * d + c, 0, 3);
             if (dqkv) {
@@ -220,6 +254,120 @@ prefetch_head(const dgm__pk_geom *s, int64_t b, int64_t t0, int64_t t1,
     }
 }
 
+/* ---- softmax rows, R at a time -----------------------------------------*/
+
+/* The keys row t0 + r of a row block reads (nothing for a padding row). */
+static void block_lens(const dgm__pk_geom *s, int64_t t0, int64_t n[R])
+{
+    for (int r = 0; r < R; r++)
+        n[r] = t0 + r >= s->T ? 0 : s->causal ? t0 + r + 1 : s->T;
+}
+
+/* Lane-wise max and sum folds of R rows, interleaved: per row each is a
+ * chain of 4 dependent steps, which row by row left the softmax waiting
+ * on its own folds. The same steps in the same order as the rows'
+ * dgm__pk_lanes_sum; the widths are constants, so that GCC unrolls the
+ * steps into vector operations (a loop over the width stayed scalar). */
+#define FOLD(a, w, op)                                                         \
+    for (int r = 0; r < R; r++)                                                \
+        for (int l = 0; l < (w); l++)                                          \
+            a[r][l] = op(a[r][l], a[r][l + (w)]);
+#define FMAX(x, y) ((y) > (x) ? (y) : (x))
+#define FADD(x, y) ((x) + (y))
+
+static inline void fold_max(float a[R][DGM_PK_LANES])
+{
+    _Static_assert(DGM_PK_LANES == 16, "the folds below are 16 lanes");
+    FOLD(a, 8, FMAX) FOLD(a, 4, FMAX) FOLD(a, 2, FMAX) FOLD(a, 1, FMAX)
+}
+
+static inline void fold_sum(float a[R][DGM_PK_LANES])
+{
+    FOLD(a, 8, FADD) FOLD(a, 4, FADD) FOLD(a, 2, FADD) FOLD(a, 1, FADD)
+}
+
+/* dgm__pk_softmax_row on the R rows of a block of scores x (stride ld),
+ * row r over keys j < n[r] of len (a whole number of lane groups, the
+ * block's row_len), the same bits; a row with n 0 comes out zero. */
+static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
+                          float sc)
+{
+    enum { L = DGM_PK_LANES };
+    float mx[R][L], acc[R][L], m[R], inv[R];
+    for (int r = 0; r < R; r++)
+        for (int l = 0; l < L; l++)
+            mx[r][l] = -INFINITY;
+    for (int64_t j0 = 0; j0 < len; j0 += L)
+        for (int r = 0; r < R; r++) {
+            const float *xj = x + r * ld + j0;
+            const int64_t nj = n[r] - j0;
+#pragma omp simd
+            for (int l = 0; l < L; l++) {
+                const float v = l < nj ? xj[l] * sc : -INFINITY;
+                mx[r][l] = v > mx[r][l] ? v : mx[r][l];
+            }
+        }
+    fold_max(mx);
+    for (int r = 0; r < R; r++) {
+        m[r] = mx[r][0];
+        for (int l = 0; l < L; l++)
+            acc[r][l] = 0.0f;
+    }
+    for (int64_t j0 = 0; j0 < len; j0 += L)
+        for (int r = 0; r < R; r++) {
+            float *xj = x + r * ld + j0;
+            const int64_t nj = n[r] - j0;
+            const float mr = m[r];
+            /* exp_le_k: x sc - m is at most a rounding above 0 (or NaN,
+             * which it keeps), where exp_k's clamp to inf is dead work */
+#pragma omp simd
+            for (int l = 0; l < L; l++) {
+                const float e = l < nj ? exp_le_k(xj[l] * sc - mr) : 0.0f;
+                xj[l] = e;
+                acc[r][l] += e;
+            }
+        }
+    fold_sum(acc);
+    for (int r = 0; r < R; r++)
+        inv[r] = n[r] > 0 ? 1.0f / acc[r][0] : 0.0f;
+    for (int r = 0; r < R; r++) {
+        float *xr = x + r * ld;
+        const float ir = inv[r];
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++)
+            xr[j] *= ir;
+    }
+}
+
+/* dgm__pk_softmax_row_backward on the R rows of a block of dP g (stride
+ * ld) with their P rows y, the same bits; rows with n 0 come out zero. */
+static void softmax_block_backward(float *g, const float *y, int64_t ld,
+                                   const int64_t n[R], int64_t len, float sc)
+{
+    enum { L = DGM_PK_LANES };
+    float acc[R][L];
+    for (int r = 0; r < R; r++)
+        for (int l = 0; l < L; l++)
+            acc[r][l] = 0.0f;
+    for (int64_t j0 = 0; j0 < len; j0 += L)
+        for (int r = 0; r < R; r++) {
+            const float *yj = y + r * ld + j0, *gj = g + r * ld + j0;
+#pragma omp simd
+            for (int l = 0; l < L; l++)
+                acc[r][l] += yj[l] * gj[l];
+        }
+    fold_sum(acc);
+    for (int r = 0; r < R; r++) {
+        float *gr = g + r * ld;
+        const float *yr = y + r * ld;
+        const float dot = acc[r][0];
+        const int64_t nr = n[r];
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++)
+            gr[j] = j < nr ? sc * yr[j] * (gr[j] - dot) : 0.0f;
+    }
+}
+
 /* ---- forward -----------------------------------------------------------*/
 
 static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
@@ -229,25 +377,23 @@ static void forward_head(const dgm__pk_geom *s, int64_t b, float *out, float *p,
                   dp = up(d, W), n = b / s->H, h = b % s->H;
     const float *xq = qkv + n * T * 3 * D + h * d;
     float *q = w, *kt = q + up(Tp * d, W), *v = kt + d * Tp,
-          *tile = v + Tp * dp;
+          *tile = v + Tp * dp, *blk = tile + R * dp;
     load_rows(q, d, xq, 3 * D, T, Tp, d);
-    load_cols(kt, xq + D, 3 * D, T, Tp, d);
+    load_cols(kt, blk, xq + D, 3 * D, T, Tp, d);
     load_rows(v, dp, xq + 2 * D, 3 * D, T, Tp, d);
     float *pb = p + b * Tp * Tp;
     float *ob = out + n * T * D + h * d;
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *pr = pb + i0 * Tp;
-        prefetch_head(s, b + 1, i0, i0 + R, qkv, NULL, NULL, p);
+        /* not P: the forward only writes it (asking for its rows too
+         * made no difference outside the noise) */
+        prefetch_head(s, b + 1, i0, i0 + R, qkv, NULL, NULL, NULL);
         tile_abt(pr, Tp, q + i0 * d, d, kt, Tp, d, len);
-        for (int r = 0; r < R; r++) {
-            if (i0 + r < T)
-                dgm__pk_softmax_row(pr + r * Tp, s->causal ? i0 + r + 1 : T,
-                                    len, s->scale);
-            else /* padding rows: no query, zero probabilities */
-                memset(pr + r * Tp, 0, (size_t)len * sizeof *pr);
-        }
-        tile_ab(tile, pr, Tp, v, dp, len, dp);
+        int64_t nr[R];
+        block_lens(s, i0, nr);
+        softmax_block(pr, Tp, nr, len, s->scale);
+        tile_ab(tile, pr, Tp, v, dp, key_end(s, i0, len), dp);
         tile_out(ob, D, tile, dp, i0, T, d, false);
     }
 }
@@ -272,34 +418,30 @@ static void backward_head(const dgm__pk_geom *s, int64_t b, float *dqkv,
                   dp = up(d, W), n = b / s->H, h = b % s->H;
     const float *xq = qkv + n * T * 3 * D + h * d;
     float *q = w, *k = q + Tp * dp, *go = k + Tp * dp, *vt = go + Tp * dp,
-          *ds = vt + d * Tp, *tile = ds + Tp * Tp;
+          *ds = vt + d * Tp, *tile = ds + Tp * Tp, *blk = tile + R * dp;
     load_rows(q, dp, xq, 3 * D, T, Tp, d);
     load_rows(k, dp, xq + D, 3 * D, T, Tp, d);
     load_rows(go, dp, dout + n * T * D + h * d, D, T, Tp, d);
-    load_cols(vt, xq + 2 * D, 3 * D, T, Tp, d);
+    load_cols(vt, blk, xq + 2 * D, 3 * D, T, Tp, d);
     const float *pb = p + b * Tp * Tp;
     float *gq = dqkv + n * T * 3 * D + h * d, *gk = gq + D, *gv = gq + 2 * D;
     /* dS = scale P (dP - rowsum(dP P)), dP = dO v^T; then dq = dS k */
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         const int64_t len = row_len(s, Tp, i0);
         float *dr = ds + i0 * Tp;
-        prefetch_head(s, b + 1, i0, i0 + R, qkv, dout, dqkv, p);
+        prefetch_head(s, b + 1, i0, i0 + R, qkv, dout, NULL, p);
         tile_abt(dr, Tp, go + i0 * dp, dp, vt, Tp, d, len);
-        for (int r = 0; r < R; r++) {
-            if (i0 + r < T)
-                dgm__pk_softmax_row_backward(dr + r * Tp, pb + (i0 + r) * Tp,
-                                             s->causal ? i0 + r + 1 : T, len,
-                                             s->scale);
-            else
-                memset(dr + r * Tp, 0, (size_t)len * sizeof *dr);
-        }
-        tile_ab(tile, dr, Tp, k, dp, len, dp);
+        int64_t nr[R];
+        block_lens(s, i0, nr);
+        softmax_block_backward(dr, pb + i0 * Tp, Tp, nr, len, s->scale);
+        tile_ab(tile, dr, Tp, k, dp, key_end(s, i0, len), dp);
         tile_out(gq, 3 * D, tile, dp, i0, T, d, acc);
     }
     /* dv = P^T dO, dk = dS^T q: key j takes the queries i >= j (causal;
      * rows of the same lane group are written, zero above the diagonal) */
     for (int64_t j0 = 0; j0 < T; j0 += R) {
         const int64_t i0 = s->causal ? j0 : 0;
+        prefetch_head(s, b + 1, j0, j0 + R, NULL, NULL, dqkv, NULL);
         tile_atb(tile, pb + j0, Tp, go, dp, i0, T, dp);
         tile_out(gv, 3 * D, tile, dp, j0, T, d, acc);
         tile_atb(tile, ds + j0, Tp, q, dp, i0, T, dp);
