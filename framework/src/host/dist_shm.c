@@ -280,9 +280,11 @@ static void sum_into(float *dst, int64_t at, int64_t n)
 
 /* g[0, n) = the sum over the ranks of [at, at + n) of the flat gradient,
  * where this rank's own part is g * scale, not packed (dgm__shm_pack):
- * the same adds in the same order as sum_into, so the same bits. Each
- * element is summed over the ranks in a register and stored once, as g
- * is both this rank's term and the result. */
+ * the same adds in the same order as sum_into, so the same bits. g is
+ * both this rank's term and the result: rank 0 sums in place; rank 1 of
+ * 2 in one pass; another rank through a block in L1. Every loop runs
+ * along the elements (one over the ranks inside would vectorise across
+ * the ranks, with gathers). */
 static void sum_own(float *g, int64_t at, int64_t n)
 {
     float *const *reg = S.region;
@@ -292,14 +294,44 @@ static void sum_own(float *g, int64_t at, int64_t n)
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t m = n - b < BLOCK ? n - b : BLOCK;
         float *restrict o = g + b;
+        if (own == 0) {
 #pragma omp simd
-        for (int64_t i = 0; i < m; i++) {
-            const float c = o[i] * scale; /* rounded as packed */
-            float acc = own == 0 ? c : reg[0][at + b + i];
-            for (int r = 1; r < size; r++)
-                acc += r == own ? c : reg[r][at + b + i];
-            o[i] = acc;
+            for (int64_t i = 0; i < m; i++)
+                o[i] *= scale; /* rounded as packed */
+            for (int r = 1; r < size; r++) {
+                const float *restrict rr = reg[r] + at + b;
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++)
+                    o[i] += rr[i];
+            }
+            continue;
         }
+        const float *restrict r0 = reg[0] + at + b;
+        if (size == 2) {
+#pragma omp simd
+            for (int64_t i = 0; i < m; i++) {
+                const float c = o[i] * scale;
+                o[i] = r0[i] + c;
+            }
+            continue;
+        }
+        float t[BLOCK];
+        memcpy(t, r0, (size_t)m * sizeof *t);
+        for (int r = 1; r < size; r++) {
+            const float *restrict rr = reg[r] + at + b;
+            if (r == own) {
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++) {
+                    const float c = o[i] * scale;
+                    t[i] += c;
+                }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < m; i++)
+                    t[i] += rr[i];
+            }
+        }
+        memcpy(o, t, (size_t)m * sizeof *o);
     }
 }
 
