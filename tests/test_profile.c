@@ -173,7 +173,8 @@ START_TEST(table_lists_rows_per_step)
 END_TEST
 
 /* `dgm run --profile` on a tiny char_transformer: profile.txt in the run
- * directory, with the ops of a transformer step and the optimizer. */
+ * directory, with the ops of a transformer step, the optimizer and the
+ * clipping. */
 START_TEST(run_writes_profile)
 {
     const char *tmp = getenv("DGM_TEST_TMP");
@@ -197,7 +198,7 @@ START_TEST(run_writes_profile)
             "batch_size: 4, val_fraction: 0.2}\n"
             "model: {plugin: char_transformer, width: 16, layers: 2, "
             "block: {plugin: transformer_block, heads: 2}}\n"
-            "optimizer: {plugin: adam, lr: 1.0e-2}\n"
+            "optimizer: {plugin: adam, lr: 1.0e-2, clip_norm: 1.0}\n"
             "train: {steps: 3, log_every: 1}\nmetrics: []\n",
             dir);
     fclose(f);
@@ -224,6 +225,7 @@ START_TEST(run_writes_profile)
     ck_assert_double_eq(fc, bc);
     ck_assert_ptr_nonnull(strstr(text, "\nlayer_norm "));
     ck_assert_ptr_nonnull(strstr(text, "\n(optimizer) "));
+    ck_assert_ptr_nonnull(strstr(text, "\n(clip grad norm) "));
     free(text);
     /* DGM_PROFILE=1 does what --profile does; without either, no table */
     snprintf(cmd, sizeof cmd, "run '%s/tf.yaml' --quiet --run-dir '%s/run2'",

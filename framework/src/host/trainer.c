@@ -257,8 +257,12 @@ static int train_phase(trainer *t, int p, json_t *log_terms, bool *saved)
             dgm__graph_drop_walked(g);
             t->kept = true;
         }
-        if (ph->sched.clip_norm > 0)
+        if (ph->sched.clip_norm > 0) {
+            pt = dgm_profile_enabled() ? now_s() : 0;
             dgm__clip_grad_norm(ph->params, ph->n_params, ph->sched.clip_norm);
+            if (dgm_profile_enabled())
+                dgm_profile_add("(clip grad norm)", now_s() - pt);
+        }
         double lr = dgm__schedule_lr(&ph->sched, ph->base_lr, ph->updates);
         const dgm_optimizer_iface *oi = ph->opt.desc->iface.optimizer;
         pt = dgm_profile_enabled() ? now_s() : 0;
