@@ -300,7 +300,7 @@ static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
     for (int64_t j0 = 0; j0 < len; j0 += L)
         for (int r = 0; r < R; r++) {
             const float *xj = x + r * ld + j0;
-            const int64_t nj = n[r] - j0;
+            const int nj = (int)(n[r] - j0);
 #pragma omp simd
             for (int l = 0; l < L; l++) {
                 const float v = l < nj ? xj[l] * sc : -INFINITY;
@@ -316,7 +316,7 @@ static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
     for (int64_t j0 = 0; j0 < len; j0 += L)
         for (int r = 0; r < R; r++) {
             float *xj = x + r * ld + j0;
-            const int64_t nj = n[r] - j0;
+            const int nj = (int)(n[r] - j0);
             const float mr = m[r];
             /* exp_le_k: x sc - m is at most a rounding above 0 (or NaN,
              * which it keeps), where exp_k's clamp to inf is dead work */
@@ -361,9 +361,9 @@ static void softmax_block_backward(float *g, const float *y, int64_t ld,
         float *gr = g + r * ld;
         const float *yr = y + r * ld;
         const float dot = acc[r][0];
-        const int64_t nr = n[r];
+        const int nr = (int)n[r];
 #pragma omp simd
-        for (int64_t j = 0; j < len; j++)
+        for (int j = 0; j < (int)len; j++)
             gr[j] = j < nr ? sc * yr[j] * (gr[j] - dot) : 0.0f;
     }
 }
