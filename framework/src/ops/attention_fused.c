@@ -288,7 +288,11 @@ static inline void fold_sum(float a[R][DGM_PK_LANES])
 
 /* dgm__pk_softmax_row on the R rows of a block of scores x (stride ld),
  * row r over keys j < n[r] of len (a whole number of lane groups, the
- * block's row_len), the same bits; a row with n 0 comes out zero. */
+ * block's row_len), the same bits; a row with n 0 comes out zero. The
+ * key masks below compare int lane indices with int counts (a row's
+ * keys fit an int: P holds Tp^2 floats a head): with 64-bit counts GCC
+ * compared each lane group as two vectors of 64-bit integers and merged
+ * the masks (the forward ~2.5% longer with AVX-512, ~7% with AVX2). */
 static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
                           float sc)
 {
