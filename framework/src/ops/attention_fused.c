@@ -288,7 +288,11 @@ static inline void fold_sum(float a[R][DGM_PK_LANES])
 
 /* dgm__pk_softmax_row on the R rows of a block of scores x (stride ld),
  * row r over keys j < n[r] of len (a whole number of lane groups, the
- * block's row_len), the same bits; a row with n 0 comes out zero. */
+ * block's row_len), the same bits; a row with n 0 comes out zero. The
+ * key masks below compare int lane indices with int counts (a row's
+ * keys fit an int: P holds Tp^2 floats a head): with 64-bit counts GCC
+ * compared each lane group as two vectors of 64-bit integers and merged
+ * the masks (the forward ~2.5% longer with AVX-512, ~7% with AVX2). */
 static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
                           float sc)
 {
@@ -300,7 +304,7 @@ static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
     for (int64_t j0 = 0; j0 < len; j0 += L)
         for (int r = 0; r < R; r++) {
             const float *xj = x + r * ld + j0;
-            const int64_t nj = n[r] - j0;
+            const int nj = (int)(n[r] - j0);
 #pragma omp simd
             for (int l = 0; l < L; l++) {
                 const float v = l < nj ? xj[l] * sc : -INFINITY;
@@ -316,7 +320,7 @@ static void softmax_block(float *x, int64_t ld, const int64_t n[R], int64_t len,
     for (int64_t j0 = 0; j0 < len; j0 += L)
         for (int r = 0; r < R; r++) {
             float *xj = x + r * ld + j0;
-            const int64_t nj = n[r] - j0;
+            const int nj = (int)(n[r] - j0);
             const float mr = m[r];
             /* exp_le_k: x sc - m is at most a rounding above 0 (or NaN,
              * which it keeps), where exp_k's clamp to inf is dead work */
@@ -361,9 +365,9 @@ static void softmax_block_backward(float *g, const float *y, int64_t ld,
         float *gr = g + r * ld;
         const float *yr = y + r * ld;
         const float dot = acc[r][0];
-        const int64_t nr = n[r];
+        const int nr = (int)n[r];
 #pragma omp simd
-        for (int64_t j = 0; j < len; j++)
+        for (int j = 0; j < (int)len; j++)
             gr[j] = j < nr ? sc * yr[j] * (gr[j] - dot) : 0.0f;
     }
 }
