@@ -408,6 +408,156 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
 
 /* Rows per partial sum of d gamma / d beta. */
 #define LN_ROWS 64
+/* Rows whose sums run interleaved (independent chains for the out-of-order
+ * core), and the fixed partial sums (lanes) of each row: lane l takes the
+ * elements k = l mod LN_LANES, then a fixed tree folds the lanes. The
+ * order is fixed by the code, not by the vector width or the thread
+ * count: AVX2 and AVX-512 give the same bits. GCC keeps 4 rows by 8
+ * lanes of doubles in registers; a loop over the fold's width stayed
+ * scalar, hence the constant widths. */
+#define LN_R 4
+#define LN_LANES 8
+/* Rows per block of the forward. */
+#define LN_BLK 16
+#define LN_FOLD(a, w)                                                          \
+    for (int r = 0; r < LN_R; r++)                                             \
+        for (int l = 0; l < (w); l++)                                          \
+            a[r][l] += a[r][l + (w)];
+
+static inline void ln_fold(double a[LN_R][LN_LANES], double b[LN_R][LN_LANES])
+{
+    _Static_assert(LN_LANES == 8, "the folds below are 8 lanes");
+    LN_FOLD(a, 4);
+    LN_FOLD(b, 4);
+    LN_FOLD(a, 2);
+    LN_FOLD(b, 2);
+    LN_FOLD(a, 1);
+    LN_FOLD(b, 1);
+}
+
+/* The mean and the biased variance of LN_R rows p[r] of d, in double, in
+ * one pass: the sums of t = x - x[0] and of t^2 (shifted by the row's
+ * first element). var = S2/d - (S1/d)^2 loses at most a factor of d + 1
+ * of the relative precision of S2 to the cancellation, since
+ * (mean - x[0])^2 <= sum (x - mean)^2; in double that is below 1e-12 of
+ * the variance for d up to 10^3 and far below float's rounding for any d
+ * in memory: the float mean and 1 / sqrt(var + eps) are the two-pass
+ * form's up to their own rounding (the suite ops_fast checks a float64
+ * reference, also on rows of mean 1e4 and spread 1e-2). A tail group
+ * repeats its last row in the unused places. */
+static void ln_moments(const float *const p[LN_R], int64_t d, double mean[LN_R],
+                       double var[LN_R])
+{
+    double a[LN_R][LN_LANES], b[LN_R][LN_LANES], sh[LN_R];
+    for (int r = 0; r < LN_R; r++) {
+        sh[r] = p[r][0];
+        for (int l = 0; l < LN_LANES; l++)
+            a[r][l] = b[r][l] = 0.0;
+    }
+    int64_t k = 0;
+    for (; k + LN_LANES <= d; k += LN_LANES)
+        for (int r = 0; r < LN_R; r++) {
+            const float *pk = p[r] + k;
+#pragma omp simd
+            for (int l = 0; l < LN_LANES; l++) {
+                const double t = (double)pk[l] - sh[r];
+                a[r][l] += t;
+                b[r][l] += t * t;
+            }
+        }
+    for (int r = 0; r < LN_R; r++)
+        for (int l = 0; k + l < d; l++) {
+            const double t = (double)p[r][k + l] - sh[r];
+            a[r][l] += t;
+            b[r][l] += t * t;
+        }
+    ln_fold(a, b);
+    for (int r = 0; r < LN_R; r++) {
+        const double s1 = a[r][0] / (double)d,
+                     v = b[r][0] / (double)d - s1 * s1;
+        mean[r] = sh[r] + s1;
+        var[r] = v > 0.0 ? v : 0.0;
+    }
+}
+
+/* The backward's row sums of LN_R rows: s1 = sum gd, s2 = sum gd * xhat,
+ * gd = dy * gamma as a float product, xhat = (x - mu) * is in float, the
+ * sums in double. */
+static void ln_row_sums(const float *const p[LN_R], const float *const q[LN_R],
+                        const float *restrict gamma, const float mu[LN_R],
+                        const float is[LN_R], int64_t d, double s1[LN_R],
+                        double s2[LN_R])
+{
+    double a[LN_R][LN_LANES], b[LN_R][LN_LANES];
+    for (int r = 0; r < LN_R; r++)
+        for (int l = 0; l < LN_LANES; l++)
+            a[r][l] = b[r][l] = 0.0;
+    int64_t k = 0;
+    for (; k + LN_LANES <= d; k += LN_LANES)
+        for (int r = 0; r < LN_R; r++) {
+            const float *pk = p[r] + k, *qk = q[r] + k;
+            const float m = mu[r], s = is[r];
+#pragma omp simd
+            for (int l = 0; l < LN_LANES; l++) {
+                const double gd = qk[l] * gamma[k + l];
+                a[r][l] += gd;
+                b[r][l] += gd * (double)((pk[l] - m) * s);
+            }
+        }
+    for (int r = 0; r < LN_R; r++)
+        for (int l = 0; k + l < d; l++) {
+            const double gd = q[r][k + l] * gamma[k + l];
+            a[r][l] += gd;
+            b[r][l] += gd * (double)((p[r][k + l] - mu[r]) * is[r]);
+        }
+    ln_fold(a, b);
+    for (int r = 0; r < LN_R; r++) {
+        s1[r] = a[r][0];
+        s2[r] = b[r][0];
+    }
+}
+
+/* One row of dx: o = (store) or += is * (gd - m1 - xhat * m2). */
+static inline void ln_dx_row(float *restrict o, const float *restrict p,
+                             const float *restrict q,
+                             const float *restrict gamma, float mu, float is,
+                             float m1, float m2, int64_t d, bool store)
+{
+    if (store) {
+#pragma omp simd
+        for (int64_t k = 0; k < d; k++) {
+            const float xh = (p[k] - mu) * is;
+            o[k] = is * (q[k] * gamma[k] - m1 - xh * m2);
+        }
+    } else {
+#pragma omp simd
+        for (int64_t k = 0; k < d; k++) {
+            const float xh = (p[k] - mu) * is;
+            o[k] += is * (q[k] * gamma[k] - m1 - xh * m2);
+        }
+    }
+}
+
+/* The column partials of d beta (sb) and d gamma (sg) of LN_R rows, in
+ * double: the rows' terms summed in a fixed tree, then added to the
+ * block's partials (a quarter of the partials' loads and stores). */
+static void ln_col_sums(double *restrict sg, double *restrict sb,
+                        const float *const p[LN_R], const float *const q[LN_R],
+                        const float mu[LN_R], const float is[LN_R], int64_t d)
+{
+    _Static_assert(LN_R == 4, "the column sums below take 4 rows");
+    const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+#pragma omp simd
+    for (int64_t k = 0; k < d; k++) {
+        const double d0 = q0[k], d1 = q1[k], d2 = q2[k], d3 = q3[k];
+        sb[k] += (d0 + d1) + (d2 + d3);
+        sg[k] += (d0 * (double)((p0[k] - mu[0]) * is[0]) +
+                  d1 * (double)((p1[k] - mu[1]) * is[1])) +
+                 (d2 * (double)((p2[k] - mu[2]) * is[2]) +
+                  d3 * (double)((p3[k] - mu[3]) * is[3]));
+    }
+}
 
 static int ln_backward(dgm_graph *g, dgm_var *node)
 {
@@ -428,15 +578,24 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     const float *xp = dgm_tensor_f32(x), *dy = dgm_tensor_f32(dyt);
     const float *mean = dgm_tensor_f32(mean_t),
                 *invstd = dgm_tensor_f32(invstd_t);
-    const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
     float *dxp = dx ? dgm_tensor_f32(dx) : NULL;
     float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
     float *dbp = db ? dgm_tensor_f32(db) : NULL;
-    /* One pass over x and dy, in blocks of LN_ROWS rows: per row its dx
-     * (the row's sums in double over vector lanes; omp simd lets GCC
-     * reorder them), and the block's partial column sums for d gamma and
-     * d beta while the row is in L1. The partials are added up in block
-     * order, so the result does not depend on the thread count. */
+    /* No gamma: ones (x 1 is exact), so that the kernels have one form. */
+    const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
+    if (!gamma && dxp) {
+        float *ones = dgm__arena_alloc(g, sizeof(float) * (size_t)d);
+        if (!ones)
+            return dgm__fail_rc(g);
+        for (int64_t k = 0; k < d; k++)
+            ones[k] = 1.0f;
+        gamma = ones;
+    }
+    /* One pass over x and dy, in blocks of LN_ROWS rows, LN_R rows at a
+     * time: their sums (in double), their dx, and the block's partial
+     * column sums for d gamma and d beta while the rows are in L1. The
+     * partials are added up in block order, so the result does not depend
+     * on the thread count. */
     const int64_t nb = (r + LN_ROWS - 1) / LN_ROWS;
     double *part = NULL;
     if (dg || db) {
@@ -450,40 +609,38 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
         if (sg)
             memset(sg, 0, sizeof(double) * 2 * (size_t)d);
         const int64_t end = (blk + 1) * LN_ROWS < r ? (blk + 1) * LN_ROWS : r;
-        for (int64_t i = blk * LN_ROWS; i < end; i++) {
-            const float *p = xp + i * d, *q = dy + i * d;
-            const float mu = mean[i], is = invstd[i];
-            if (dxp) {
-                double s1 = 0.0, s2 = 0.0;
-#pragma omp simd reduction(+ : s1, s2)
-                for (int64_t k = 0; k < d; k++) {
-                    double gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                    s1 += gd;
-                    s2 += gd * (double)((p[k] - mu) * is);
-                }
-                const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
-                float *o = dxp + i * d;
-                if (sx) {
-#pragma omp simd
-                    for (int64_t k = 0; k < d; k++) {
-                        float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                        float xh = (p[k] - mu) * is;
-                        o[k] = is * (gd - m1 - xh * m2);
-                    }
-                } else {
-#pragma omp simd
-                    for (int64_t k = 0; k < d; k++) {
-                        float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                        float xh = (p[k] - mu) * is;
-                        o[k] += is * (gd - m1 - xh * m2);
-                    }
-                }
+        for (int64_t i0 = blk * LN_ROWS; i0 < end; i0 += LN_R) {
+            const int nr = end - i0 < LN_R ? (int)(end - i0) : LN_R;
+            const float *p[LN_R], *q[LN_R];
+            float mu[LN_R], is[LN_R];
+            for (int j = 0; j < LN_R; j++) {
+                const int64_t i = i0 + (j < nr ? j : nr - 1);
+                p[j] = xp + i * d;
+                q[j] = dy + i * d;
+                mu[j] = mean[i];
+                is[j] = invstd[i];
             }
-            if (sg) {
+            if (dxp) {
+                double s1[LN_R], s2[LN_R];
+                ln_row_sums(p, q, gamma, mu, is, d, s1, s2);
+                for (int j = 0; j < nr; j++)
+                    ln_dx_row(dxp + (i0 + j) * d, p[j], q[j], gamma, mu[j],
+                              is[j], (float)(s1[j] / d), (float)(s2[j] / d), d,
+                              sx);
+            }
+            if (!sg)
+                continue;
+            if (nr == LN_R) {
+                ln_col_sums(sg, sb, p, q, mu, is, d);
+            } else {
+                for (int j = 0; j < nr; j++) {
+                    const float *pj = p[j], *qj = q[j];
+                    const float m = mu[j], s = is[j];
 #pragma omp simd
-                for (int64_t k = 0; k < d; k++) {
-                    sb[k] += q[k];
-                    sg[k] += (double)q[k] * (double)((p[k] - mu) * is);
+                    for (int64_t k = 0; k < d; k++) {
+                        sb[k] += qj[k];
+                        sg[k] += (double)qj[k] * (double)((pj[k] - m) * s);
+                    }
                 }
             }
         }
@@ -540,7 +697,7 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     int64_t rs[1] = {r};
     dgm_tensor *mean_t = dgm__alloc(g, DGM_F32, 1, rs);
     dgm_tensor *invstd_t = dgm__alloc(g, DGM_F32, 1, rs);
-    /* bn_apply writes every element */
+    /* the row loop writes every element */
     dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, xt->ndim, xt->shape);
     if (!x || (gv && !gamma) || (bv && !beta) || !mean_t || !invstd_t || !y)
         return NULL;
@@ -549,25 +706,43 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     const float *bp = beta ? dgm_tensor_f32(beta) : NULL;
     float *yp = dgm_tensor_f32(y), *mean = dgm_tensor_f32(mean_t),
           *invstd = dgm_tensor_f32(invstd_t);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < r; i++) {
-        const float *p = xp + i * d;
-        double s = 0.0, sq = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < d; k++)
-            s += p[k];
-        const double m = s / d;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t k = 0; k < d; k++)
-            sq += (p[k] - m) * (p[k] - m);
-        const float mu = (float)m, is = (float)(1.0 / sqrt(sq / d + eps));
-        mean[i] = mu;
-        invstd[i] = is;
-        float *o = yp + i * d;
+    /* Blocks of LN_BLK rows: their statistics (LN_R rows at a time, one
+     * pass each, see ln_moments), 1 / sqrt over the block as one vector
+     * loop, then the outputs while the rows are in L1: the rows' chains of
+     * additions and square roots overlap instead of following each other.
+     * Each row's result depends on that row alone: the same bits at any
+     * thread count. */
+    const int64_t nblk = (r + LN_BLK - 1) / LN_BLK;
+#pragma omp parallel for schedule(static) if (r * d >= 16384)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const int64_t i0 = blk * LN_BLK;
+        const int64_t n = r - i0 < LN_BLK ? r - i0 : LN_BLK;
+        double m[LN_BLK], v[LN_BLK];
+        for (int64_t j = 0; j < n; j += LN_R) {
+            const float *p[LN_R];
+            double mr[LN_R], vr[LN_R];
+            for (int t = 0; t < LN_R; t++)
+                p[t] = xp + (i0 + (j + t < n ? j + t : n - 1)) * d;
+            ln_moments(p, d, mr, vr);
+            for (int t = 0; t < LN_R && j + t < n; t++) {
+                m[j + t] = mr[t];
+                v[j + t] = vr[t];
+            }
+        }
 #pragma omp simd
-        for (int64_t k = 0; k < d; k++) {
-            float xh = (p[k] - mu) * is;
-            o[k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
+        for (int64_t j = 0; j < n; j++) {
+            mean[i0 + j] = (float)m[j];
+            invstd[i0 + j] = (float)(1.0 / sqrt(v[j] + eps));
+        }
+        for (int64_t i = i0; i < i0 + n; i++) {
+            const float *p = xp + i * d;
+            const float mu = mean[i], is = invstd[i];
+            float *o = yp + i * d;
+#pragma omp simd
+            for (int64_t k = 0; k < d; k++) {
+                const float xh = (p[k] - mu) * is;
+                o[k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
+            }
         }
     }
     dgm_var *ins[3] = {xv, gv, bv};
