@@ -408,25 +408,26 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
 
 /* Rows per partial sum of d gamma / d beta. */
 #define LN_ROWS 64
-/* Rows whose sums run interleaved (independent chains for the out-of-order
- * core), and the fixed partial sums (lanes) of each row: lane l takes the
- * elements k = l mod LN_LANES, then a fixed tree folds the lanes. The
- * order is fixed by the code, not by the vector width or the thread
- * count: AVX2 and AVX-512 give the same bits. GCC keeps 4 rows by 8
- * lanes of doubles in registers; a loop over the fold's width stayed
- * scalar, hence the constant widths. */
-#define LN_R 4
-#define LN_LANES 8
-/* Rows per block of the forward. */
-#define LN_BLK 16
+/* A row's sums run in LN_LANES fixed partial sums (lane l takes the
+ * elements k = l mod LN_LANES: independent chains of additions), folded by
+ * a fixed tree. The order is fixed by the code, not by the vector width or
+ * the thread count: AVX2 and AVX-512 give the same bits. The fold's widths
+ * are constants, so that GCC unrolls it into vector operations (a loop
+ * over the width, or `omp simd reduction`, folded through memory, one
+ * scalar addition after another). Rows are taken one after another:
+ * interleaving several rows' sums (more chains) was faster with the rows
+ * in cache but slower on rows coming from memory, whose sequential
+ * stream the hardware prefetchers follow. */
+#define LN_LANES 16
 #define LN_FOLD(a, w)                                                          \
-    for (int r = 0; r < LN_R; r++)                                             \
-        for (int l = 0; l < (w); l++)                                          \
-            a[r][l] += a[r][l + (w)];
+    for (int l = 0; l < (w); l++)                                              \
+        a[l] += a[l + (w)];
 
-static inline void ln_fold(double a[LN_R][LN_LANES], double b[LN_R][LN_LANES])
+static inline void ln_fold(double a[LN_LANES], double b[LN_LANES])
 {
-    _Static_assert(LN_LANES == 8, "the folds below are 8 lanes");
+    _Static_assert(LN_LANES == 16, "the folds below are 16 lanes");
+    LN_FOLD(a, 8);
+    LN_FOLD(b, 8);
     LN_FOLD(a, 4);
     LN_FOLD(b, 4);
     LN_FOLD(a, 2);
@@ -435,86 +436,68 @@ static inline void ln_fold(double a[LN_R][LN_LANES], double b[LN_R][LN_LANES])
     LN_FOLD(b, 1);
 }
 
-/* The mean and the biased variance of LN_R rows p[r] of d, in double, in
- * one pass: the sums of t = x - x[0] and of t^2 (shifted by the row's
- * first element). var = S2/d - (S1/d)^2 loses at most a factor of d + 1
- * of the relative precision of S2 to the cancellation, since
+/* The mean and the biased variance of the row p of d, in double, in one
+ * pass: the sums of t = x - x[0] and of t^2 (shifted by the row's first
+ * element). var = S2/d - (S1/d)^2 loses at most a factor of d + 1 of the
+ * relative precision of S2 to the cancellation, since
  * (mean - x[0])^2 <= sum (x - mean)^2; in double that is below 1e-12 of
  * the variance for d up to 10^3 and far below float's rounding for any d
  * in memory: the float mean and 1 / sqrt(var + eps) are the two-pass
  * form's up to their own rounding (the suite ops_fast checks a float64
- * reference, also on rows of mean 1e4 and spread 1e-2). A tail group
- * repeats its last row in the unused places. */
-static void ln_moments(const float *const p[LN_R], int64_t d, double mean[LN_R],
-                       double var[LN_R])
+ * reference, also on rows of mean 8192 and spread 0.03, where the form
+ * without the shift fails). */
+static inline void ln_moments(const float *restrict p, int64_t d, double *mean,
+                              double *var)
 {
-    double a[LN_R][LN_LANES], b[LN_R][LN_LANES], sh[LN_R];
-    for (int r = 0; r < LN_R; r++) {
-        sh[r] = p[r][0];
-        for (int l = 0; l < LN_LANES; l++)
-            a[r][l] = b[r][l] = 0.0;
-    }
+    const double sh = p[0];
+    double a[LN_LANES], b[LN_LANES];
+    for (int l = 0; l < LN_LANES; l++)
+        a[l] = b[l] = 0.0;
     int64_t k = 0;
     for (; k + LN_LANES <= d; k += LN_LANES)
-        for (int r = 0; r < LN_R; r++) {
-            const float *pk = p[r] + k;
 #pragma omp simd
-            for (int l = 0; l < LN_LANES; l++) {
-                const double t = (double)pk[l] - sh[r];
-                a[r][l] += t;
-                b[r][l] += t * t;
-            }
+        for (int l = 0; l < LN_LANES; l++) {
+            const double t = (double)p[k + l] - sh;
+            a[l] += t;
+            b[l] += t * t;
         }
-    for (int r = 0; r < LN_R; r++)
-        for (int l = 0; k + l < d; l++) {
-            const double t = (double)p[r][k + l] - sh[r];
-            a[r][l] += t;
-            b[r][l] += t * t;
-        }
-    ln_fold(a, b);
-    for (int r = 0; r < LN_R; r++) {
-        const double s1 = a[r][0] / (double)d,
-                     v = b[r][0] / (double)d - s1 * s1;
-        mean[r] = sh[r] + s1;
-        var[r] = v > 0.0 ? v : 0.0;
+    for (int l = 0; k + l < d; l++) {
+        const double t = (double)p[k + l] - sh;
+        a[l] += t;
+        b[l] += t * t;
     }
+    ln_fold(a, b);
+    const double s1 = a[0] / (double)d, v = b[0] / (double)d - s1 * s1;
+    *mean = sh + s1;
+    *var = v > 0.0 ? v : 0.0;
 }
 
-/* The backward's row sums of LN_R rows: s1 = sum gd, s2 = sum gd * xhat,
- * gd = dy * gamma as a float product, xhat = (x - mu) * is in float, the
- * sums in double. */
-static void ln_row_sums(const float *const p[LN_R], const float *const q[LN_R],
-                        const float *restrict gamma, const float mu[LN_R],
-                        const float is[LN_R], int64_t d, double s1[LN_R],
-                        double s2[LN_R])
+/* The backward's row sums: s1 = sum gd, s2 = sum gd * xhat, gd = dy *
+ * gamma as a float product, xhat = (x - mu) * is in float, the sums in
+ * double. */
+static inline void ln_row_sums(const float *restrict p, const float *restrict q,
+                               const float *restrict gamma, float mu, float is,
+                               int64_t d, double *s1, double *s2)
 {
-    double a[LN_R][LN_LANES], b[LN_R][LN_LANES];
-    for (int r = 0; r < LN_R; r++)
-        for (int l = 0; l < LN_LANES; l++)
-            a[r][l] = b[r][l] = 0.0;
+    double a[LN_LANES], b[LN_LANES];
+    for (int l = 0; l < LN_LANES; l++)
+        a[l] = b[l] = 0.0;
     int64_t k = 0;
     for (; k + LN_LANES <= d; k += LN_LANES)
-        for (int r = 0; r < LN_R; r++) {
-            const float *pk = p[r] + k, *qk = q[r] + k;
-            const float m = mu[r], s = is[r];
 #pragma omp simd
-            for (int l = 0; l < LN_LANES; l++) {
-                const double gd = qk[l] * gamma[k + l];
-                a[r][l] += gd;
-                b[r][l] += gd * (double)((pk[l] - m) * s);
-            }
+        for (int l = 0; l < LN_LANES; l++) {
+            const double gd = q[k + l] * gamma[k + l];
+            a[l] += gd;
+            b[l] += gd * (double)((p[k + l] - mu) * is);
         }
-    for (int r = 0; r < LN_R; r++)
-        for (int l = 0; k + l < d; l++) {
-            const double gd = q[r][k + l] * gamma[k + l];
-            a[r][l] += gd;
-            b[r][l] += gd * (double)((p[r][k + l] - mu[r]) * is[r]);
-        }
-    ln_fold(a, b);
-    for (int r = 0; r < LN_R; r++) {
-        s1[r] = a[r][0];
-        s2[r] = b[r][0];
+    for (int l = 0; k + l < d; l++) {
+        const double gd = q[k + l] * gamma[k + l];
+        a[l] += gd;
+        b[l] += gd * (double)((p[k + l] - mu) * is);
     }
+    ln_fold(a, b);
+    *s1 = a[0];
+    *s2 = b[0];
 }
 
 /* One row of dx: o = (store) or += is * (gd - m1 - xhat * m2). */
@@ -538,9 +521,11 @@ static inline void ln_dx_row(float *restrict o, const float *restrict p,
     }
 }
 
-/* The column partials of d beta (sb) and d gamma (sg) of LN_R rows, in
- * double: the rows' terms summed in a fixed tree, then added to the
- * block's partials (a quarter of the partials' loads and stores). */
+/* The column partials of d beta (sb) and d gamma (sg) of LN_R rows (in
+ * L1 after their dx), in double: the rows' terms summed in a fixed tree,
+ * then added to the block's partials (a quarter of the partials' loads and
+ * stores). */
+#define LN_R 4
 static void ln_col_sums(double *restrict sg, double *restrict sb,
                         const float *const p[LN_R], const float *const q[LN_R],
                         const float mu[LN_R], const float is[LN_R], int64_t d)
@@ -620,13 +605,11 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
                 mu[j] = mean[i];
                 is[j] = invstd[i];
             }
-            if (dxp) {
-                double s1[LN_R], s2[LN_R];
-                ln_row_sums(p, q, gamma, mu, is, d, s1, s2);
-                for (int j = 0; j < nr; j++)
-                    ln_dx_row(dxp + (i0 + j) * d, p[j], q[j], gamma, mu[j],
-                              is[j], (float)(s1[j] / d), (float)(s2[j] / d), d,
-                              sx);
+            for (int j = 0; dxp && j < nr; j++) {
+                double s1, s2;
+                ln_row_sums(p[j], q[j], gamma, mu[j], is[j], d, &s1, &s2);
+                ln_dx_row(dxp + (i0 + j) * d, p[j], q[j], gamma, mu[j], is[j],
+                          (float)(s1 / d), (float)(s2 / d), d, sx);
             }
             if (!sg)
                 continue;
@@ -706,43 +689,22 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     const float *bp = beta ? dgm_tensor_f32(beta) : NULL;
     float *yp = dgm_tensor_f32(y), *mean = dgm_tensor_f32(mean_t),
           *invstd = dgm_tensor_f32(invstd_t);
-    /* Blocks of LN_BLK rows: their statistics (LN_R rows at a time, one
-     * pass each, see ln_moments), 1 / sqrt over the block as one vector
-     * loop, then the outputs while the rows are in L1: the rows' chains of
-     * additions and square roots overlap instead of following each other.
-     * Each row's result depends on that row alone: the same bits at any
-     * thread count. */
-    const int64_t nblk = (r + LN_BLK - 1) / LN_BLK;
+    /* Row by row: the statistics in one pass (ln_moments), then the
+     * outputs while the row is in L1. Each row's result depends on that
+     * row alone: the same bits at any thread count. */
 #pragma omp parallel for schedule(static) if (r * d >= 16384)
-    for (int64_t blk = 0; blk < nblk; blk++) {
-        const int64_t i0 = blk * LN_BLK;
-        const int64_t n = r - i0 < LN_BLK ? r - i0 : LN_BLK;
-        double m[LN_BLK], v[LN_BLK];
-        for (int64_t j = 0; j < n; j += LN_R) {
-            const float *p[LN_R];
-            double mr[LN_R], vr[LN_R];
-            for (int t = 0; t < LN_R; t++)
-                p[t] = xp + (i0 + (j + t < n ? j + t : n - 1)) * d;
-            ln_moments(p, d, mr, vr);
-            for (int t = 0; t < LN_R && j + t < n; t++) {
-                m[j + t] = mr[t];
-                v[j + t] = vr[t];
-            }
-        }
+    for (int64_t i = 0; i < r; i++) {
+        const float *p = xp + i * d;
+        double m, v;
+        ln_moments(p, d, &m, &v);
+        const float mu = (float)m, is = (float)(1.0 / sqrt(v + eps));
+        mean[i] = mu;
+        invstd[i] = is;
+        float *o = yp + i * d;
 #pragma omp simd
-        for (int64_t j = 0; j < n; j++) {
-            mean[i0 + j] = (float)m[j];
-            invstd[i0 + j] = (float)(1.0 / sqrt(v[j] + eps));
-        }
-        for (int64_t i = i0; i < i0 + n; i++) {
-            const float *p = xp + i * d;
-            const float mu = mean[i], is = invstd[i];
-            float *o = yp + i * d;
-#pragma omp simd
-            for (int64_t k = 0; k < d; k++) {
-                const float xh = (p[k] - mu) * is;
-                o[k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
-            }
+        for (int64_t k = 0; k < d; k++) {
+            const float xh = (p[k] - mu) * is;
+            o[k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
         }
     }
     dgm_var *ins[3] = {xv, gv, bv};
