@@ -576,11 +576,12 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
             ones[k] = 1.0f;
         gamma = ones;
     }
-    /* One pass over x and dy, in blocks of LN_ROWS rows, LN_R rows at a
-     * time: their sums (in double), their dx, and the block's partial
-     * column sums for d gamma and d beta while the rows are in L1. The
-     * partials are added up in block order, so the result does not depend
-     * on the thread count. */
+    /* One pass over x and dy, in blocks of LN_ROWS rows, in groups of
+     * LN_R rows: each row's sums (in double) and dx, then the group's
+     * terms of the block's partial column sums for d gamma and d beta
+     * while the rows are in L1 (a tail group's unused places repeat its
+     * last row and are not read). The partials are added up in block
+     * order, so the result does not depend on the thread count. */
     const int64_t nb = (r + LN_ROWS - 1) / LN_ROWS;
     double *part = NULL;
     if (dg || db) {
