@@ -276,6 +276,8 @@ double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step)
 #define CLIP_LANES 16
 /* Below this many gradient floats one thread does both passes. */
 #define CLIP_PAR_MIN 65536
+/* Block sums kept on the stack (4 KiB). */
+#define CLIP_STACK 512
 
 static double sum_squares(const float *restrict g, int64_t n)
 {
@@ -357,9 +359,11 @@ double dgm__clip_grad_norm(dgm_param *const *ps, int n, double max_norm)
             nb += (m + CLIP_BLOCK - 1) / CLIP_BLOCK;
             total += m;
         }
-    /* The block sums; without memory for them, one thread adds the same
-     * blocks in the same order. */
-    double one[64], *sums = nb <= 64 ? one : malloc((size_t)nb * sizeof *sums);
+    /* The block sums: on the stack up to CLIP_STACK blocks (8 M floats;
+     * no heap allocation in a step of a model that size); without memory
+     * for them, one thread adds the same blocks in the same order. */
+    double one[CLIP_STACK];
+    double *sums = nb <= CLIP_STACK ? one : malloc((size_t)nb * sizeof *sums);
     double ss = 0.0;
     if (sums) {
         clip_run(ps, n, 0, 0.0f, sums, total);
