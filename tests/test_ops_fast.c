@@ -465,6 +465,183 @@ START_TEST(layer_norm_gradcheck)
 }
 END_TEST
 
+/* Tight float64 references: the layer norm's statistics in one shifted
+ * pass and its sums in fixed lanes (op_norm.c) against a plain two-pass
+ * float64 rebuild, at d 128, 37 and 1 and rows 1 to 300, each element
+ * within a few float roundings of the scale of its own terms (the bound
+ * of float arithmetic on those terms). Data: uniform rows, and rows of
+ * mean 8192 and spread about 0.03 built symmetric about it (their mean is
+ * a float exactly, so y shows the variance's accuracy alone: a one-pass
+ * form without the shift loses 1e-5 of it there). With and without gamma
+ * and beta; 1 and 2 threads give the same bits. */
+static const int64_t lnt_d[] = {128, 37, 1};
+static const int64_t lnt_rows[] = {1, 5, 64, 65, 300};
+enum { LNT_CASES = 3 * 5 * 2 };
+
+typedef struct lntout {
+    dgm_tensor *y, *dx, *dg, *db;
+} lntout;
+
+static void lnt_fill(dgm_tensor *x, bool hard)
+{
+    const int64_t d = x->shape[1], r = x->shape[0];
+    float *p = x->data;
+    if (!hard) {
+        fill_pos(x, 61, -2.0f, 3.0f);
+        return;
+    }
+    uint32_t seed = 62;
+    for (int64_t i = 0; i < r; i++) {
+        float *row = p + i * d;
+        if (d % 2)
+            row[d - 1] = 8192.0f;
+        for (int64_t k = 0; k + 1 < d; k += 2) {
+            seed = seed * 1664525u + 1013904223u;
+            const float o = (float)(1 + (seed >> 28)) / 256.0f; /* exact */
+            row[k] = 8192.0f + o;
+            row[k + 1] = 8192.0f - o;
+        }
+    }
+}
+
+static void lnt_run(int64_t r, int64_t d, bool hard, bool affine, int threads,
+                    lntout *o, dgm_tensor **x_out, dgm_tensor **w_out)
+{
+    dgm_set_threads(threads);
+    int64_t sh[2] = {r, d};
+    dgm_tensor *tx = dgm_tensor_new(DGM_F32, 2, sh);
+    dgm_tensor *tw = dgm_tensor_new(DGM_F32, 2, sh);
+    dgm_tensor *tg = dgm_tensor_new(DGM_F32, 1, &d);
+    dgm_tensor *tb = dgm_tensor_new(DGM_F32, 1, &d);
+    lnt_fill(tx, hard);
+    fill_pos(tw, 63, -1.0f, 1.0f);
+    fill_pos(tg, 64, 0.5f, 1.5f);
+    fill_pos(tb, 65, -0.5f, 0.5f);
+    dgm_graph *g = dgm_graph_new();
+    dgm_var *X = dgm_leaf(g, tx, true), *G = dgm_leaf(g, tg, true),
+            *B = dgm_leaf(g, tb, true);
+    dgm_var *y =
+        dgm_layer_norm(g, X, affine ? G : NULL, affine ? B : NULL, 1e-5f);
+    ck_assert_msg(y != NULL, "%s", dgm_last_error());
+    dgm_var *loss = dgm_sum_all(g, dgm_mul(g, y, dgm_input(g, tw)));
+    ck_assert_int_eq(dgm_backward(g, loss), 0);
+    o->y = copy_of(dgm_value(y));
+    o->dx = copy_of(dgm_grad(X));
+    o->dg = affine ? copy_of(dgm_grad(G)) : NULL;
+    o->db = affine ? copy_of(dgm_grad(B)) : NULL;
+    dgm_graph_free(g);
+    *x_out = tx;
+    *w_out = tw;
+    dgm_tensor_free(tg);
+    dgm_tensor_free(tb);
+}
+
+static void lntout_free(lntout *o)
+{
+    dgm_tensor_free(o->y);
+    dgm_tensor_free(o->dx);
+    dgm_tensor_free(o->dg);
+    dgm_tensor_free(o->db);
+}
+
+/* |got - want| within `ulps` float roundings of scale */
+static void lnt_close(double got, double want, double scale, double ulps,
+                      const char *what, int64_t i, const char *ctx)
+{
+    const double tol = ulps * 0x1p-24 * scale + 1e-30;
+    ck_assert_msg(fabs(got - want) <= tol,
+                  "%s: %s[%lld] %.9g, want %.9g (off by %.3g of the bound)",
+                  ctx, what, (long long)i, got, want, fabs(got - want) / tol);
+}
+
+START_TEST(layer_norm_tight_float64_reference)
+{
+    const int64_t d = lnt_d[_i / 10], r = lnt_rows[_i / 2 % 5];
+    const bool hard = _i % 2;
+    char ctx[96];
+    for (int affine = 0; affine < 2; affine++) {
+        snprintf(ctx, sizeof ctx, "layer_norm [%lld, %lld]%s%s", (long long)r,
+                 (long long)d, hard ? " mean 8192" : "",
+                 affine ? "" : " no gamma/beta");
+        lntout o1, o2;
+        dgm_tensor *tx, *tw, *tx2, *tw2;
+        lnt_run(r, d, hard, affine, 1, &o1, &tx, &tw);
+        lnt_run(r, d, hard, affine, 2, &o2, &tx2, &tw2);
+        same_bits(o1.y, o2.y, "y", ctx);
+        same_bits(o1.dx, o2.dx, "dx", ctx);
+        same_bits(o1.dg, o2.dg, "dgamma", ctx);
+        same_bits(o1.db, o2.db, "dbeta", ctx);
+        dgm_tensor *tg = dgm_tensor_new(DGM_F32, 1, &d);
+        dgm_tensor *tb = dgm_tensor_new(DGM_F32, 1, &d);
+        fill_pos(tg, 64, 0.5f, 1.5f);
+        fill_pos(tb, 65, -0.5f, 0.5f);
+        const float *x = tx->data, *w = tw->data;
+        const float *gm = tg->data, *bt = tb->data;
+        double *dgr = calloc((size_t)d, sizeof(double));
+        double *dbr = calloc((size_t)d, sizeof(double));
+        double *dgs = calloc((size_t)d, sizeof(double));
+        double *xh = malloc((size_t)d * sizeof(double));
+        for (int64_t i = 0; i < r; i++) {
+            const float *xr = x + i * d, *wr = w + i * d;
+            double m = 0.0, v = 0.0;
+            for (int64_t k = 0; k < d; k++)
+                m += xr[k];
+            m /= d;
+            for (int64_t k = 0; k < d; k++)
+                v += (xr[k] - m) * (xr[k] - m);
+            const double is = 1.0 / sqrt(v / d + 1e-5);
+            /* the float mean's rounding moves every xhat by em: in units of
+             * the float rounding, a term of the bounds below */
+            const double em = fabs((double)(float)m - m) * is / 0x1p-24;
+            double s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0;
+            for (int64_t k = 0; k < d; k++) {
+                const double gk = affine ? gm[k] : 1.0, bk = affine ? bt[k] : 0;
+                xh[k] = (xr[k] - m) * is;
+                const double want = xh[k] * gk + bk;
+                /* one rounding each: mu, is, x - mu, * is, * gamma + beta */
+                const double scale =
+                    fabs(xh[k] * gk) + fabs(bk) + em * fabs(gk);
+                lnt_close(dgm_tensor_f32(o1.y)[i * d + k], want, scale, 4.0,
+                          "y", i * d + k, ctx);
+                dgr[k] += wr[k] * xh[k];
+                dbr[k] += wr[k];
+                dgs[k] += fabs(wr[k]) * (fabs(xh[k]) + em);
+                s1 += wr[k] * gk;
+                s2 += wr[k] * gk * xh[k];
+                a1 += fabs(wr[k] * gk);
+                a2 += fabs(wr[k] * gk * xh[k]);
+            }
+            for (int64_t k = 0; k < d; k++) {
+                const double gk = affine ? gm[k] : 1.0;
+                const double want = is * (wr[k] * gk - s1 / d - xh[k] * s2 / d);
+                const double scale = is * (fabs(wr[k] * gk) + a1 / d +
+                                           (fabs(xh[k]) + em) * a2 / d);
+                lnt_close(dgm_tensor_f32(o1.dx)[i * d + k], want, scale, 4.0,
+                          "dx", i * d + k, ctx);
+            }
+        }
+        for (int64_t k = 0; affine && k < d; k++) {
+            lnt_close(dgm_tensor_f32(o1.dg)[k], dgr[k], dgs[k] + fabs(dgr[k]),
+                      3.0, "dgamma", k, ctx);
+            lnt_close(dgm_tensor_f32(o1.db)[k], dbr[k], fabs(dbr[k]), 1.0,
+                      "dbeta", k, ctx);
+        }
+        free(dgr);
+        free(dbr);
+        free(dgs);
+        free(xh);
+        dgm_tensor_free(tg);
+        dgm_tensor_free(tb);
+        dgm_tensor_free(tx);
+        dgm_tensor_free(tw);
+        dgm_tensor_free(tx2);
+        dgm_tensor_free(tw2);
+        lntout_free(&o1);
+        lntout_free(&o2);
+    }
+}
+END_TEST
+
 /* ---- cross entropy ----------------------------------------------------- */
 
 /* rows x C: the transformer's head (parallel, 16-lane sums), a remainder
@@ -592,6 +769,7 @@ static Suite *ops_fast_suite(void)
     tcase_set_timeout(ln, 120);
     tcase_add_loop_test(ln, layer_norm_threads_reference_two_passes, 0, 8);
     tcase_add_loop_test(ln, layer_norm_gradcheck, 0, 3);
+    tcase_add_loop_test(ln, layer_norm_tight_float64_reference, 0, LNT_CASES);
     TCase *ce = tcase_create("cross_entropy");
     suite_add_tcase(s, ce);
     tcase_set_timeout(ce, 120);

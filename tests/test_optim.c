@@ -797,6 +797,90 @@ START_TEST(test_clip)
 }
 END_TEST
 
+/* The blocked, threaded passes: parameters of 1, 17 and 100000 floats
+ * (the last in 7 blocks, the last partial; enough floats for two
+ * threads). The norm against a float64 sum, the clipped gradients within
+ * two float roundings of g * coef, 1 and 2 threads the same bits, a norm
+ * under the limit leaves every bit, a NaN anywhere reaches every
+ * gradient. */
+enum { CLIP_NP = 3 };
+static const int64_t clip_sizes[CLIP_NP] = {1, 17, 100000};
+
+static dgm_params *clip_params(dgm_param *ps[CLIP_NP], uint32_t seed)
+{
+    dgm_params *set = dgm_params_new();
+    for (int i = 0; i < CLIP_NP; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "p%d", i);
+        ck_assert_int_eq(dgm_params_add(set, name, DGM_ROLE_WEIGHT, 1,
+                                        &clip_sizes[i], &ps[i]),
+                         0);
+        float *g = dgm_tensor_f32(ps[i]->grad);
+        for (int64_t k = 0; k < clip_sizes[i]; k++) {
+            seed = seed * 1664525u + 1013904223u;
+            g[k] = ((float)(seed >> 8) / (float)(1u << 24) - 0.5f) * 4.0f;
+        }
+    }
+    return set;
+}
+
+START_TEST(test_clip_blocks_threads)
+{
+    dgm_param *ps[2][CLIP_NP];
+    dgm_params *set[2] = {clip_params(ps[0], 7), clip_params(ps[1], 7)};
+    double ref = 0.0;
+    for (int i = 0; i < CLIP_NP; i++)
+        for (int64_t k = 0; k < clip_sizes[i]; k++) {
+            const double v = dgm_tensor_f32(ps[0][i]->grad)[k];
+            ref += v * v;
+        }
+    ref = sqrt(ref);
+    /* under the limit: measured, not a bit changed */
+    dgm_set_threads(2);
+    ck_assert_double_eq_tol(dgm__clip_grad_norm(ps[0], CLIP_NP, 1e9), ref,
+                            1e-12 * ref);
+    for (int i = 0; i < CLIP_NP; i++)
+        ck_assert_mem_eq(ps[0][i]->grad->data, ps[1][i]->grad->data,
+                         (size_t)clip_sizes[i] * sizeof(float));
+    double norm[2];
+    for (int t = 0; t < 2; t++) {
+        dgm_set_threads(t + 1);
+        norm[t] = dgm__clip_grad_norm(ps[t], CLIP_NP, 1.0);
+    }
+    ck_assert_msg(norm[0] == norm[1], "norm %.17g at 1 thread, %.17g at 2",
+                  norm[0], norm[1]);
+    ck_assert_double_eq_tol(norm[0], ref, 1e-12 * ref);
+    const double coef = 1.0 / (ref + 1e-6);
+    dgm_param *orig[CLIP_NP];
+    dgm_params *oset = clip_params(orig, 7);
+    for (int i = 0; i < CLIP_NP; i++) {
+        ck_assert_mem_eq(ps[0][i]->grad->data, ps[1][i]->grad->data,
+                         (size_t)clip_sizes[i] * sizeof(float));
+        for (int64_t k = 0; k < clip_sizes[i]; k++) {
+            const double want = dgm_tensor_f32(orig[i]->grad)[k] * coef;
+            const double got = dgm_tensor_f32(ps[0][i]->grad)[k];
+            ck_assert_msg(fabs(got - want) <= 0x1p-23 * fabs(want),
+                          "p%d[%lld] %.9g, want %.9g", i, (long long)k, got,
+                          want);
+        }
+    }
+    /* a NaN in one block of the large parameter */
+    for (int t = 0; t < 2; t++) {
+        dgm_set_threads(t + 1);
+        dgm_tensor_f32(ps[t][2]->grad)[77777] = NAN;
+        ck_assert(isnan(dgm__clip_grad_norm(ps[t], CLIP_NP, 1.0)));
+        for (int i = 0; i < CLIP_NP; i++)
+            for (int64_t k = 0; k < clip_sizes[i]; k++)
+                ck_assert_msg(isnan(dgm_tensor_f32(ps[t][i]->grad)[k]),
+                              "%d threads: p%d[%lld] is not NaN", t + 1, i,
+                              (long long)k);
+    }
+    dgm_params_free(oset);
+    dgm_params_free(set[0]);
+    dgm_params_free(set[1]);
+}
+END_TEST
+
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -806,7 +890,7 @@ static Suite *optim_suite(void)
     tq_case(s, "config_errors", test_config_errors);
     tq_case(s, "schedules", test_schedule_torch, test_schedule_hand,
             test_weight_schedule, test_schedule_errors, test_schedule_schema);
-    tq_case(s, "clipping", test_clip);
+    tq_case(s, "clipping", test_clip, test_clip_blocks_threads);
     return s;
 }
 

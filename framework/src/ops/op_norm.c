@@ -408,6 +408,141 @@ dgm_var *dgm_batch_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
 
 /* Rows per partial sum of d gamma / d beta. */
 #define LN_ROWS 64
+/* A row's sums run in LN_LANES fixed partial sums (lane l takes the
+ * elements k = l mod LN_LANES: independent chains of additions), folded by
+ * a fixed tree. The order is fixed by the code, not by the vector width or
+ * the thread count: AVX2 and AVX-512 give the same bits. The fold's widths
+ * are constants, so that GCC unrolls it into vector operations (a loop
+ * over the width, or `omp simd reduction`, folded through memory, one
+ * scalar addition after another). Rows are taken one after another:
+ * interleaving several rows' sums (more chains) was faster with the rows
+ * in cache but slower on rows coming from memory, whose sequential
+ * stream the hardware prefetchers follow. */
+#define LN_LANES 16
+#define LN_FOLD(a, w)                                                          \
+    for (int l = 0; l < (w); l++)                                              \
+        a[l] += a[l + (w)];
+
+static inline void ln_fold(double a[LN_LANES], double b[LN_LANES])
+{
+    _Static_assert(LN_LANES == 16, "the folds below are 16 lanes");
+    LN_FOLD(a, 8);
+    LN_FOLD(b, 8);
+    LN_FOLD(a, 4);
+    LN_FOLD(b, 4);
+    LN_FOLD(a, 2);
+    LN_FOLD(b, 2);
+    LN_FOLD(a, 1);
+    LN_FOLD(b, 1);
+}
+
+/* The mean and the biased variance of the row p of d, in double, in one
+ * pass: the sums of t = x - x[0] and of t^2 (shifted by the row's first
+ * element). var = S2/d - (S1/d)^2 loses at most a factor of d + 1 of the
+ * relative precision of S2 to the cancellation, since
+ * (mean - x[0])^2 <= sum (x - mean)^2; in double that is below 1e-12 of
+ * the variance for d up to 10^3 and far below float's rounding for any d
+ * in memory: the float mean and 1 / sqrt(var + eps) are the two-pass
+ * form's up to their own rounding (the suite ops_fast checks a float64
+ * reference, also on rows of mean 8192 and spread 0.03, where the form
+ * without the shift fails). */
+static inline void ln_moments(const float *restrict p, int64_t d, double *mean,
+                              double *var)
+{
+    const double sh = p[0];
+    double a[LN_LANES], b[LN_LANES];
+    for (int l = 0; l < LN_LANES; l++)
+        a[l] = b[l] = 0.0;
+    int64_t k = 0;
+    for (; k + LN_LANES <= d; k += LN_LANES)
+#pragma omp simd
+        for (int l = 0; l < LN_LANES; l++) {
+            const double t = (double)p[k + l] - sh;
+            a[l] += t;
+            b[l] += t * t;
+        }
+    for (int l = 0; k + l < d; l++) {
+        const double t = (double)p[k + l] - sh;
+        a[l] += t;
+        b[l] += t * t;
+    }
+    ln_fold(a, b);
+    const double s1 = a[0] / (double)d, v = b[0] / (double)d - s1 * s1;
+    *mean = sh + s1;
+    *var = v > 0.0 ? v : 0.0;
+}
+
+/* The backward's row sums: s1 = sum gd, s2 = sum gd * xhat, gd = dy *
+ * gamma as a float product, xhat = (x - mu) * is in float, the sums in
+ * double. */
+static inline void ln_row_sums(const float *restrict p, const float *restrict q,
+                               const float *restrict gamma, float mu, float is,
+                               int64_t d, double *s1, double *s2)
+{
+    double a[LN_LANES], b[LN_LANES];
+    for (int l = 0; l < LN_LANES; l++)
+        a[l] = b[l] = 0.0;
+    int64_t k = 0;
+    for (; k + LN_LANES <= d; k += LN_LANES)
+#pragma omp simd
+        for (int l = 0; l < LN_LANES; l++) {
+            const double gd = q[k + l] * gamma[k + l];
+            a[l] += gd;
+            b[l] += gd * (double)((p[k + l] - mu) * is);
+        }
+    for (int l = 0; k + l < d; l++) {
+        const double gd = q[k + l] * gamma[k + l];
+        a[l] += gd;
+        b[l] += gd * (double)((p[k + l] - mu) * is);
+    }
+    ln_fold(a, b);
+    *s1 = a[0];
+    *s2 = b[0];
+}
+
+/* One row of dx: o = (store) or += is * (gd - m1 - xhat * m2). */
+static inline void ln_dx_row(float *restrict o, const float *restrict p,
+                             const float *restrict q,
+                             const float *restrict gamma, float mu, float is,
+                             float m1, float m2, int64_t d, bool store)
+{
+    if (store) {
+#pragma omp simd
+        for (int64_t k = 0; k < d; k++) {
+            const float xh = (p[k] - mu) * is;
+            o[k] = is * (q[k] * gamma[k] - m1 - xh * m2);
+        }
+    } else {
+#pragma omp simd
+        for (int64_t k = 0; k < d; k++) {
+            const float xh = (p[k] - mu) * is;
+            o[k] += is * (q[k] * gamma[k] - m1 - xh * m2);
+        }
+    }
+}
+
+/* The column partials of d beta (sb) and d gamma (sg) of LN_R rows (in
+ * L1 after their dx), in double: the rows' terms summed in a fixed tree,
+ * then added to the block's partials (a quarter of the partials' loads and
+ * stores). */
+#define LN_R 4
+static void ln_col_sums(double *restrict sg, double *restrict sb,
+                        const float *const p[LN_R], const float *const q[LN_R],
+                        const float mu[LN_R], const float is[LN_R], int64_t d)
+{
+    _Static_assert(LN_R == 4, "the column sums below take 4 rows");
+    const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+#pragma omp simd
+    for (int64_t k = 0; k < d; k++) {
+        const double d0 = q0[k], d1 = q1[k], d2 = q2[k], d3 = q3[k];
+        sb[k] += (d0 + d1) + (d2 + d3);
+        sg[k] += (d0 * (double)((p0[k] - mu[0]) * is[0]) +
+                  d1 * (double)((p1[k] - mu[1]) * is[1])) +
+                 (d2 * (double)((p2[k] - mu[2]) * is[2]) +
+                  d3 * (double)((p3[k] - mu[3]) * is[3]));
+    }
+}
 
 static int ln_backward(dgm_graph *g, dgm_var *node)
 {
@@ -428,14 +563,24 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
     const float *xp = dgm_tensor_f32(x), *dy = dgm_tensor_f32(dyt);
     const float *mean = dgm_tensor_f32(mean_t),
                 *invstd = dgm_tensor_f32(invstd_t);
-    const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
     float *dxp = dx ? dgm_tensor_f32(dx) : NULL;
     float *dgp = dg ? dgm_tensor_f32(dg) : NULL;
     float *dbp = db ? dgm_tensor_f32(db) : NULL;
-    /* One pass over x and dy, in blocks of LN_ROWS rows: per row its dx
-     * (the row's sums in double over vector lanes; omp simd lets GCC
-     * reorder them), and the block's partial column sums for d gamma and
-     * d beta while the row is in L1. The partials are added up in block
+    /* No gamma: ones (x 1 is exact), so that the kernels have one form. */
+    const float *gamma = gamma_t ? dgm_tensor_f32(gamma_t) : NULL;
+    if (!gamma && dxp) {
+        float *ones = dgm__arena_alloc(g, sizeof(float) * (size_t)d);
+        if (!ones)
+            return dgm__fail_rc(g);
+        for (int64_t k = 0; k < d; k++)
+            ones[k] = 1.0f;
+        gamma = ones;
+    }
+    /* One pass over x and dy, in blocks of LN_ROWS rows, in groups of
+     * LN_R rows: each row's sums (in double) and dx, then the group's
+     * terms of the block's partial column sums for d gamma and d beta
+     * while the rows are in L1 (a tail group's unused places repeat its
+     * last row and are not read). The partials are added up in block
      * order, so the result does not depend on the thread count. */
     const int64_t nb = (r + LN_ROWS - 1) / LN_ROWS;
     double *part = NULL;
@@ -450,40 +595,36 @@ static int ln_backward(dgm_graph *g, dgm_var *node)
         if (sg)
             memset(sg, 0, sizeof(double) * 2 * (size_t)d);
         const int64_t end = (blk + 1) * LN_ROWS < r ? (blk + 1) * LN_ROWS : r;
-        for (int64_t i = blk * LN_ROWS; i < end; i++) {
-            const float *p = xp + i * d, *q = dy + i * d;
-            const float mu = mean[i], is = invstd[i];
-            if (dxp) {
-                double s1 = 0.0, s2 = 0.0;
-#pragma omp simd reduction(+ : s1, s2)
-                for (int64_t k = 0; k < d; k++) {
-                    double gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                    s1 += gd;
-                    s2 += gd * (double)((p[k] - mu) * is);
-                }
-                const float m1 = (float)(s1 / d), m2 = (float)(s2 / d);
-                float *o = dxp + i * d;
-                if (sx) {
-#pragma omp simd
-                    for (int64_t k = 0; k < d; k++) {
-                        float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                        float xh = (p[k] - mu) * is;
-                        o[k] = is * (gd - m1 - xh * m2);
-                    }
-                } else {
-#pragma omp simd
-                    for (int64_t k = 0; k < d; k++) {
-                        float gd = q[k] * (gamma ? gamma[k] : 1.0f);
-                        float xh = (p[k] - mu) * is;
-                        o[k] += is * (gd - m1 - xh * m2);
-                    }
-                }
+        for (int64_t i0 = blk * LN_ROWS; i0 < end; i0 += LN_R) {
+            const int nr = end - i0 < LN_R ? (int)(end - i0) : LN_R;
+            const float *p[LN_R], *q[LN_R];
+            float mu[LN_R], is[LN_R];
+            for (int j = 0; j < LN_R; j++) {
+                const int64_t i = i0 + (j < nr ? j : nr - 1);
+                p[j] = xp + i * d;
+                q[j] = dy + i * d;
+                mu[j] = mean[i];
+                is[j] = invstd[i];
             }
-            if (sg) {
+            for (int j = 0; dxp && j < nr; j++) {
+                double s1, s2;
+                ln_row_sums(p[j], q[j], gamma, mu[j], is[j], d, &s1, &s2);
+                ln_dx_row(dxp + (i0 + j) * d, p[j], q[j], gamma, mu[j], is[j],
+                          (float)(s1 / d), (float)(s2 / d), d, sx);
+            }
+            if (!sg)
+                continue;
+            if (nr == LN_R) {
+                ln_col_sums(sg, sb, p, q, mu, is, d);
+            } else {
+                for (int j = 0; j < nr; j++) {
+                    const float *pj = p[j], *qj = q[j];
+                    const float m = mu[j], s = is[j];
 #pragma omp simd
-                for (int64_t k = 0; k < d; k++) {
-                    sb[k] += q[k];
-                    sg[k] += (double)q[k] * (double)((p[k] - mu) * is);
+                    for (int64_t k = 0; k < d; k++) {
+                        sb[k] += qj[k];
+                        sg[k] += (double)qj[k] * (double)((pj[k] - m) * s);
+                    }
                 }
             }
         }
@@ -540,7 +681,7 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     int64_t rs[1] = {r};
     dgm_tensor *mean_t = dgm__alloc(g, DGM_F32, 1, rs);
     dgm_tensor *invstd_t = dgm__alloc(g, DGM_F32, 1, rs);
-    /* bn_apply writes every element */
+    /* the row loop writes every element */
     dgm_tensor *y = dgm__alloc_uninit(g, DGM_F32, xt->ndim, xt->shape);
     if (!x || (gv && !gamma) || (bv && !beta) || !mean_t || !invstd_t || !y)
         return NULL;
@@ -549,24 +690,21 @@ dgm_var *dgm_layer_norm(dgm_graph *g, dgm_var *xv, dgm_var *gv, dgm_var *bv,
     const float *bp = beta ? dgm_tensor_f32(beta) : NULL;
     float *yp = dgm_tensor_f32(y), *mean = dgm_tensor_f32(mean_t),
           *invstd = dgm_tensor_f32(invstd_t);
-#pragma omp parallel for schedule(static)
+    /* Row by row: the statistics in one pass (ln_moments), then the
+     * outputs while the row is in L1. Each row's result depends on that
+     * row alone: the same bits at any thread count. */
+#pragma omp parallel for schedule(static) if (r * d >= 16384)
     for (int64_t i = 0; i < r; i++) {
         const float *p = xp + i * d;
-        double s = 0.0, sq = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < d; k++)
-            s += p[k];
-        const double m = s / d;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t k = 0; k < d; k++)
-            sq += (p[k] - m) * (p[k] - m);
-        const float mu = (float)m, is = (float)(1.0 / sqrt(sq / d + eps));
+        double m, v;
+        ln_moments(p, d, &m, &v);
+        const float mu = (float)m, is = (float)(1.0 / sqrt(v + eps));
         mean[i] = mu;
         invstd[i] = is;
         float *o = yp + i * d;
 #pragma omp simd
         for (int64_t k = 0; k < d; k++) {
-            float xh = (p[k] - mu) * is;
+            const float xh = (p[k] - mu) * is;
             o[k] = xh * (gp ? gp[k] : 1.0f) + (bp ? bp[k] : 0.0f);
         }
     }
