@@ -1,8 +1,9 @@
 /* bench_sgemm.c - the machine's measured GEMM ceiling, the figure every
- * "share of the ceiling" in docs/performance.md is taken against: oneDNN's
- * dnnl_sgemm of N x N by N x N (row-major, no transposes) on the threads
- * OMP_NUM_THREADS gives oneDNN, the fastest of REPS calls after 3 untimed
- * ones. Prints one line, the GFLOP/s last, for scripts to cut:
+ * "share of the ceiling" in docs/performance-transformer.md is taken
+ * against: oneDNN's dnnl_sgemm of N x N by N x N (row-major, no
+ * transposes) on the threads OMP_NUM_THREADS gives oneDNN, the fastest of
+ * REPS calls after 3 untimed ones. Prints one line, the GFLOP/s last, for
+ * scripts to cut:
  *
  *   OMP_NUM_THREADS=2 ./build/bin/bench_sgemm [N] [REPS]
  *   sgemm 1024^3, 2 threads, best of 17: 208.1 GFLOP/s

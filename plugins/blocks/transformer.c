@@ -147,7 +147,7 @@ static dgm_var *attention(tblock *t, dgm_graph *g, dgm_var *h)
     const bool composed = t->dropout > 0 || dgm_graph_tapping(g);
     if (!t->fused && t->packed && !composed)
         /* heads addressed inside qkv: no copies, no mask tensor, no
-         * gradient passes through them (docs/performance.md) */
+         * gradient passes through them (docs/performance-transformer.md) */
         return dgm_attention_packed(g, qkv, (int)H, scale, t->causal);
     /* One copy to [3, N, H, T, d]: q, k and v are then contiguous slices
      * [1, N, H, T, d], as the batched GEMMs want (batch dims [1, N, H]; no

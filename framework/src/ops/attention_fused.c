@@ -6,7 +6,7 @@
  * tiles of R rows by 16 lanes that GCC keeps in vector registers; each
  * output element is one sum in a fixed order, so the bits do not depend on
  * the thread count. Measured against the batched oneDNN matmuls this
- * replaced in docs/performance.md. */
+ * replaced in docs/performance-transformer.md. */
 #include <omp.h>
 
 #include "attention_packed.h"

@@ -130,7 +130,7 @@ static int gemm(const dgm_graph *g, const gemm_desc *d, float *dst,
  * sgemm rather than a matmul primitive: at the char transformer's
  * backward shapes (dx = dy w, dw = dy^T x: [2048, 384] x [384, 128],
  * [384, 2048] x [2048, 128], ...) it took 12-16% less CPU time on one
- * thread, alternating in one process (docs/performance.md). */
+ * thread, alternating in one process (docs/performance-transformer.md). */
 static int gemm_2d(const dgm_graph *g, const gemm_desc *d, float *dst,
                    const float *x, const float *y)
 {
