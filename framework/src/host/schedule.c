@@ -276,7 +276,7 @@ double dgm__schedule_lr(const dgm__schedule *s, double base_lr, int64_t step)
 #define CLIP_LANES 16
 /* Below this many gradient floats one thread does both passes. */
 #define CLIP_PAR_MIN 65536
-/* Block sums kept on the stack (4 KiB). */
+/* Block sums kept on the stack at a time (4 KiB). */
 #define CLIP_STACK 512
 
 static double sum_squares(const float *restrict g, int64_t n)
@@ -313,40 +313,41 @@ static bool clippable(const dgm_param *p)
     return p && !p->frozen && p->grad && p->grad->dtype == DGM_F32;
 }
 
-/* Thread t of nt takes the blocks b with b mod nt == t: sums[b] = the
- * block's sum of squares (pass 0), or the block scaled by c (pass 1). */
+/* The blocks b in [lo, hi): thread t of nt takes those with (b - lo) mod
+ * nt == t and writes sums[b - lo] = the block's sum of squares (pass 0),
+ * or scales the block by c (pass 1). */
 static void clip_pass(dgm_param *const *ps, int n, int pass, float c,
-                      double *sums, int t, int nt)
+                      double *sums, int64_t lo, int64_t hi, int t, int nt)
 {
     int64_t b = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && b < hi; i++) {
         if (!clippable(ps[i]))
             continue;
         float *g = dgm_tensor_f32(ps[i]->grad);
         const int64_t m = dgm_tensor_numel(ps[i]->grad);
-        for (int64_t lo = 0; lo < m; lo += CLIP_BLOCK, b++) {
-            if (b % nt != t)
+        for (int64_t at = 0; at < m && b < hi; at += CLIP_BLOCK, b++) {
+            if (b < lo || (b - lo) % nt != t)
                 continue;
-            const int64_t len = m - lo < CLIP_BLOCK ? m - lo : CLIP_BLOCK;
+            const int64_t len = m - at < CLIP_BLOCK ? m - at : CLIP_BLOCK;
             if (pass == 0)
-                sums[b] = sum_squares(g + lo, len);
+                sums[b - lo] = sum_squares(g + at, len);
             else
-                scale(g + lo, len, c);
+                scale(g + at, len, c);
         }
     }
 }
 
-/* One pass over the blocks, on the OpenMP threads when there is work for
- * them (total: the clippable floats). */
+/* One pass over the blocks [lo, hi), on the OpenMP threads when there is
+ * work for them (total: the clippable floats). */
 static void clip_run(dgm_param *const *ps, int n, int pass, float c,
-                     double *sums, int64_t total)
+                     double *sums, int64_t lo, int64_t hi, int64_t total)
 {
     if (total < CLIP_PAR_MIN) {
-        clip_pass(ps, n, pass, c, sums, 0, 1);
+        clip_pass(ps, n, pass, c, sums, lo, hi, 0, 1);
         return;
     }
 #pragma omp parallel
-    clip_pass(ps, n, pass, c, sums, omp_get_thread_num(),
+    clip_pass(ps, n, pass, c, sums, lo, hi, omp_get_thread_num(),
               omp_get_num_threads());
 }
 
@@ -359,28 +360,14 @@ double dgm__clip_grad_norm(dgm_param *const *ps, int n, double max_norm)
             nb += (m + CLIP_BLOCK - 1) / CLIP_BLOCK;
             total += m;
         }
-    /* The block sums: on the stack up to CLIP_STACK blocks (8 M floats;
-     * no heap allocation in a step of a model that size); without memory
-     * for them, one thread adds the same blocks in the same order. */
-    double one[CLIP_STACK];
-    double *sums = nb <= CLIP_STACK ? one : malloc((size_t)nb * sizeof *sums);
-    double ss = 0.0;
-    if (sums) {
-        clip_run(ps, n, 0, 0.0f, sums, total);
-        for (int64_t b = 0; b < nb; b++)
-            ss += sums[b];
-        if (sums != one)
-            free(sums);
-    } else {
-        for (int i = 0; i < n; i++) {
-            if (!clippable(ps[i]))
-                continue;
-            const float *g = dgm_tensor_f32(ps[i]->grad);
-            const int64_t m = dgm_tensor_numel(ps[i]->grad);
-            for (int64_t lo = 0; lo < m; lo += CLIP_BLOCK)
-                ss += sum_squares(g + lo,
-                                  m - lo < CLIP_BLOCK ? m - lo : CLIP_BLOCK);
-        }
+    /* The block sums of CLIP_STACK blocks (8 M floats) at a time, on the
+     * stack (no allocation in a step), added in block order. */
+    double sums[CLIP_STACK], ss = 0.0;
+    for (int64_t lo = 0; lo < nb; lo += CLIP_STACK) {
+        const int64_t hi = nb - lo < CLIP_STACK ? nb : lo + CLIP_STACK;
+        clip_run(ps, n, 0, 0.0f, sums, lo, hi, total);
+        for (int64_t b = lo; b < hi; b++)
+            ss += sums[b - lo];
     }
     double norm = sqrt(ss);
     if (!(max_norm > 0))
@@ -389,6 +376,6 @@ double dgm__clip_grad_norm(dgm_param *const *ps, int n, double max_norm)
      * NaN norm propagates into the gradients. */
     double coef = max_norm / (norm + 1e-6);
     if (coef < 1.0 || isnan(coef))
-        clip_run(ps, n, 1, (float)coef, NULL, total);
+        clip_run(ps, n, 1, (float)coef, NULL, 0, nb, total);
     return norm;
 }
