@@ -228,8 +228,9 @@ static int simd_lanes(void)
  * exp_k (vmath.h, within 1.3 ulp; before that 5b6e20d1d10090f0
  * 312954190a005c24; the fast paths of add/sub/mul/div and the one-pass
  * layer_norm backward kept those bits); the other two at
- * -march=x86-64-v3 (AVX2; -march=skylake-avx512, whose tuning prefers
- * 256-bit vectors, gives the same) and plain x86-64, where the suite had
+ * -march=x86-64-v3 (AVX2; -march=znver3, -march=haswell and
+ * -march=skylake-avx512, whose tuning prefers 256-bit vectors, give the
+ * same) and plain x86-64, where the suite had
  * compared them with the AVX-512 figures and failed. oneDNN's bits depend on
  * the CPU at run time, so its figures are asserted against DGM_GRAD_ZERO=1
  * below and printed. */
