@@ -67,7 +67,11 @@ echo "char $model, $rounds rounds of $steps steps (the first $warm untimed), 2 t
 printf '%5s %9s %9s %8s %9s %8s %7s\n' round ceiling "dgm ms" "dgm %" "torch ms" "torch %" ratio
 : > "$dir/rows"
 for r in $(seq 1 "$rounds"); do
-  c=$(OMP_NUM_THREADS=2 "$build/bin/bench_sgemm" | awk '{print $NF == "GFLOP/s" ? $(NF-1) : ""}')
+  c=$(OMP_NUM_THREADS=2 "$build/bin/bench_sgemm" | awk '{print $(NF-1)}')
+  [[ $c =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
+    echo "$0: bench_sgemm printed no GFLOP/s (got '$c')" >&2
+    exit 1
+  }
   if ((r % 2)); then
     d=$(run_dgm)
     t=$(run_torch)
@@ -82,17 +86,10 @@ for r in $(seq 1 "$rounds"); do
     tee -a "$dir/rows"
 done
 # medians of each column over the rounds
-awk '{ for (i = 2; i <= 7; i++) { gsub(/[%x]/, "", $i); v[i, NR] = $i } }
-END {
-  for (i = 2; i <= 7; i++) {
-    for (j = 1; j <= NR; j++) a[j] = v[i, j]
-    for (j = 2; j <= NR; j++) { # insertion sort
-      x = a[j]; k = j - 1
-      while (k > 0 && a[k] > x) { a[k + 1] = a[k]; k-- }
-      a[k + 1] = x
-    }
-    m[i] = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-  }
-  printf "%6s %8.1f %9.2f %7.1f%% %9.2f %7.1f%% %6.2fx\n", "median", m[2], m[3],
-    m[4], m[5], m[6], m[7]
-}' "$dir/rows"
+/usr/bin/python3 - "$dir/rows" <<'PY'
+import statistics, sys
+rows = [l.replace("%", "").replace("x", "").split()[1:]
+        for l in open(sys.argv[1])]
+m = [statistics.median(float(r[i]) for r in rows) for i in range(6)]
+print("%6s %8.1f %9.2f %7.1f%% %9.2f %7.1f%% %6.2fx" % ("median", *m))
+PY
